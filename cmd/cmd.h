@@ -1,0 +1,49 @@
+/*
+ * cmd.h - the command table (cf. tmux cmd.c, git.c).
+ *
+ * Each command lives in cmd/cmd-<name>.c and exports one struct xmig_cmd.
+ * A command parses its own options with argp; argv[0] is the command name.
+ * It returns an exit status from enum xmig_exit.
+ */
+#ifndef XMIG_CMD_H
+#define XMIG_CMD_H
+
+#include <argp.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../lib/xmig.h"
+
+struct xmig_cmd {
+	const char *name;
+	const char *summary;       /* one line for `xmig --help` */
+	int (*run)(int argc, char **argv);
+};
+
+/* Global options, parsed before the command name. */
+struct xmig_globals {
+	const char *nodes_file;    /* --nodes FILE */
+	int verbose;
+};
+extern struct xmig_globals xmig_globals;
+
+/* argp program version hook etc. live in xmig.c */
+extern const char *argp_program_version;
+
+/* Run argp for a command, mapping argp's usage errors to XMIG_EXIT_USAGE. */
+int cmd_parse(const struct argp *argp, int argc, char **argv, void *input);
+
+/* Print one JSON document (compact, one line) to stdout. Steals doc. */
+void cmd_print_json(json_t *doc);
+
+/* Directory holding this program (for finding the proxy and facades). */
+const char *cmd_self_dir(void);
+
+#define XMIG_COMMANDS(X) \
+	X(version)
+
+#define X(n) extern const struct xmig_cmd cmd_##n;
+XMIG_COMMANDS(X)
+#undef X
+
+#endif

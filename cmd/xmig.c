@@ -1,0 +1,140 @@
+/*
+ * xmig.c - main: global options, then dispatch through the command table.
+ *
+ *   xmig [--nodes FILE] [-v] COMMAND [OPTIONS] [ARGS]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+const char *argp_program_version = "xmig " XMIG_VERSION;
+
+struct xmig_globals xmig_globals;
+
+static const struct xmig_cmd *const commands[] = {
+#define X(n) &cmd_##n,
+	XMIG_COMMANDS(X)
+#undef X
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"Usage: xmig [--nodes FILE] [-v] COMMAND [OPTIONS] [ARGS]\n"
+		"Live-migrate the GPU side of running jobs.\n\n"
+		"Commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out,
+		"\nGlobal options:\n"
+		"  --nodes FILE   node list (default $XMIG_NODES, /etc/xmig/nodes.conf)\n"
+		"  -v, --verbose  more messages on stderr\n"
+		"  -h, --help     this help;  xmig COMMAND --help for a command's\n"
+		"  -V, --version  print the version\n\n"
+		"Exit status: 0 ok, 1 failed (rolled back), 2 usage, 3 not found,\n"
+		"4 refused, 5 unavailable, 6 bad input. See xmig(1).\n");
+}
+
+int cmd_parse(const struct argp *argp, int argc, char **argv, void *input)
+{
+	error_t e = argp_parse(argp, argc, argv, 0, NULL, input);
+
+	return e ? -1 : 0;
+}
+
+void cmd_print_json(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	fflush(stdout);
+	json_decref(doc);
+}
+
+const char *cmd_self_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0) {
+		snprintf(dir, sizeof(dir), ".");
+		return dir;
+	}
+	dir[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	return dir;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name;
+	size_t i;
+	int argi = 1;
+
+	xmig_log_init("xmig");
+	argp_err_exit_status = XMIG_EXIT_USAGE;
+	/* A proxy that dies mid-call must give an error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	xmig_globals.nodes_file = getenv("XMIG_NODES");
+
+	while (argi < argc && argv[argi][0] == '-') {
+		const char *a = argv[argi];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return XMIG_EXIT_OK;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("xmig %s\n", XMIG_VERSION);
+			return XMIG_EXIT_OK;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			xmig_globals.verbose++;
+			xmig_log_set_level(XMIG_LOG_DEBUG);
+		} else if (!strcmp(a, "--nodes") && argi + 1 < argc) {
+			xmig_globals.nodes_file = argv[++argi];
+		} else if (!strncmp(a, "--nodes=", 8)) {
+			xmig_globals.nodes_file = a + 8;
+		} else {
+			xmig_error("unknown global option '%s'", a);
+			usage(stderr);
+			return XMIG_EXIT_USAGE;
+		}
+		argi++;
+	}
+	if (argi >= argc) {
+		usage(stderr);
+		return XMIG_EXIT_USAGE;
+	}
+	name = argv[argi];
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(commands[i]->name, name)) {
+			char prog[64];
+
+			/* argp names the program after argv[0]: "Usage: xmig ps ..." */
+			snprintf(prog, sizeof(prog), "xmig %s", name);
+			argv[argi] = prog;
+			return commands[i]->run(argc - argi, argv + argi);
+		}
+	}
+	if (!strcmp(name, "help")) {
+		usage(stdout);
+		return XMIG_EXIT_OK;
+	}
+	xmig_error("'%s' is not an xmig command; see 'xmig --help'", name);
+	return XMIG_EXIT_USAGE;
+}

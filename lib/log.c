@@ -1,0 +1,112 @@
+/* log.c - leveled messages on stderr, one line each, with a program prefix. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "xmig.h"
+
+static const char *log_prefix = "xmig";
+static enum xmig_log_level log_level = XMIG_LOG_INFO;
+static int log_level_from_env = -1;
+
+static void read_env_level(void)
+{
+	const char *e;
+
+	if (log_level_from_env >= 0)
+		return;
+	log_level_from_env = 0;
+	e = getenv("XMIG_LOG");
+	if (!e)
+		return;
+	if (!strcmp(e, "debug"))
+		log_level = XMIG_LOG_DEBUG;
+	else if (!strcmp(e, "info"))
+		log_level = XMIG_LOG_INFO;
+	else if (!strcmp(e, "warn"))
+		log_level = XMIG_LOG_WARN;
+	else if (!strcmp(e, "error"))
+		log_level = XMIG_LOG_ERROR;
+}
+
+void xmig_log_init(const char *prefix)
+{
+	log_prefix = prefix;
+	read_env_level();
+}
+
+void xmig_log_set_level(enum xmig_log_level level)
+{
+	log_level_from_env = 0;
+	log_level = level;
+}
+
+enum xmig_log_level xmig_log_level(void)
+{
+	read_env_level();
+	return log_level;
+}
+
+static void vlog(enum xmig_log_level level, const char *fmt, va_list ap, const char *suffix)
+{
+	static const char *const names[] = { "error: ", "warning: ", "", "debug: " };
+	char line[2048];
+	int n;
+
+	if (level > xmig_log_level())
+		return;
+	n = snprintf(line, sizeof(line), "%s: %s", log_prefix, names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (suffix) {
+		size_t l = strlen(line);
+		snprintf(line + l, sizeof(line) - l, ": %s", suffix);
+	}
+	/* One write per line so lines of concurrent threads never interleave. */
+	fprintf(stderr, "%s\n", line);
+}
+
+void xmig_log(enum xmig_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap, NULL);
+	va_end(ap);
+}
+
+int xmig_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(XMIG_LOG_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	return -1;
+}
+
+int xmig_error_errno(const char *fmt, ...)
+{
+	char buf[256];
+	const char *msg;
+	va_list ap;
+
+	msg = strerror_r(errno, buf, sizeof(buf));
+	va_start(ap, fmt);
+	vlog(XMIG_LOG_ERROR, fmt, ap, msg);
+	va_end(ap);
+	return -1;
+}
+
+void xmig_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(XMIG_LOG_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	exit(status);
+}

@@ -1,0 +1,217 @@
+/*
+ * registry.c - the runtime directory is the registry: no daemon.
+ *
+ *   <runtime>/jobs/<job>/<client-pid>.sock   control socket of one proxy
+ *
+ * A proxy registers by binding its socket and unregisters by unlinking it.
+ * A socket nobody answers on is stale (its proxy died) and is skipped.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xmig.h"
+
+const char *xmig_runtime_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *e;
+
+	if (dir[0])
+		return dir;
+	e = getenv("XMIG_RUNTIME_DIR");
+	if (e && *e)
+		snprintf(dir, sizeof(dir), "%s", e);
+	else if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "/run/xmig");
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+		snprintf(dir, sizeof(dir), "%s/xmig", e);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/xmig-%u", (unsigned)geteuid());
+	return dir;
+}
+
+bool xmig_job_name_valid(const char *job)
+{
+	size_t n = 0;
+
+	if (!job || !*job || job[0] == '.')
+		return false;
+	for (; job[n]; n++) {
+		unsigned char ch = (unsigned char)job[n];
+		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+			return false;
+	}
+	return n <= 64;
+}
+
+int xmig_job_dir(const char *job, char *buf, size_t len)
+{
+	if (!xmig_job_name_valid(job)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (snprintf(buf, len, "%s/jobs/%s", xmig_runtime_dir(), job) >= (int)len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int jobs_root(char *buf, size_t len)
+{
+	/*
+	 * World-searchable: the sockets check peer credentials themselves, so
+	 * `xmig ps` of another user can see that a job exists but not drive it.
+	 */
+	if (snprintf(buf, len, "%s/jobs", xmig_runtime_dir()) >= (int)len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return xmig_mkdir_p(buf, 0755);
+}
+
+int xmig_job_create(const char *job)
+{
+	char dir[PATH_MAX], root[PATH_MAX];
+
+	if (jobs_root(root, sizeof(root)) < 0 || xmig_job_dir(job, dir, sizeof(dir)) < 0)
+		return -1;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int xmig_job_allocate(char *buf, size_t len)
+{
+	char root[PATH_MAX], dir[PATH_MAX];
+	int n;
+
+	if (jobs_root(root, sizeof(root)) < 0)
+		return -1;
+	for (n = 1; n < 1000000; n++) {
+		snprintf(dir, sizeof(dir), "%s/%d", root, n);
+		if (mkdir(dir, 0755) == 0) {
+			snprintf(buf, len, "%d", n);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = ENOSPC;
+	return -1;
+}
+
+int xmig_proxy_socket_path(const char *job, pid_t client_pid, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+
+	if (xmig_job_dir(job, dir, sizeof(dir)) < 0)
+		return -1;
+	if (snprintf(buf, len, "%s/%d.sock", dir, (int)client_pid) >= (int)len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int add_job(const char *job, struct xmig_proxy_ref **out, size_t *n, size_t *cap)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (xmig_job_dir(job, dir, sizeof(dir)) < 0)
+		return 0;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		struct xmig_proxy_ref *r;
+		char *end;
+		long pid;
+
+		pid = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || strcmp(end, ".sock") != 0 || pid <= 0)
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 16;
+			struct xmig_proxy_ref *nr = realloc(*out, nc * sizeof(**out));
+			if (!nr) {
+				closedir(d);
+				return -1;
+			}
+			*out = nr;
+			*cap = nc;
+		}
+		r = &(*out)[(*n)++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->job, sizeof(r->job), "%s", job);
+		r->client_pid = (pid_t)pid;
+		snprintf(r->socket, sizeof(r->socket), "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct xmig_proxy_ref *x = a, *y = b;
+	char *ex, *ey;
+	long nx = strtol(x->job, &ex, 10), ny = strtol(y->job, &ey, 10);
+	int c;
+
+	/* Numeric job names in numeric order, before named ones. */
+	if (!*ex && !*ey && nx != ny)
+		return nx < ny ? -1 : 1;
+	if (!*ex != !*ey)
+		return !*ex ? -1 : 1;
+	c = strcmp(x->job, y->job);
+	if (c)
+		return c;
+	return (x->client_pid > y->client_pid) - (x->client_pid < y->client_pid);
+}
+
+int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n)
+{
+	char root[PATH_MAX];
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (job)
+		return add_job(job, out, n, &cap);
+	snprintf(root, sizeof(root), "%s/jobs", xmig_runtime_dir());
+	d = opendir(root);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		if (!xmig_job_name_valid(de->d_name))
+			continue;
+		if (add_job(de->d_name, out, n, &cap) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), ref_cmp);
+	return 0;
+}
+
+void xmig_registry_prune(const char *job)
+{
+	char dir[PATH_MAX];
+
+	if (xmig_job_dir(job, dir, sizeof(dir)) == 0)
+		rmdir(dir);  /* fails, harmlessly, while anything is left inside */
+}
