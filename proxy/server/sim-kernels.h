@@ -1,0 +1,62 @@
+/*
+ * sim-kernels.h - kernels of the sim test device, written in C.
+ *
+ * The sim device (XMIG_DEVICE=sim) keeps device memory in host RAM mapped at
+ * the device addresses themselves, so a device pointer found in a kernel's
+ * parameters can be dereferenced directly here. It cannot run GPU code: each
+ * kernel that a test program launches has a C implementation below,
+ * selected by the kernel's mangled name. A launch of a kernel missing from
+ * the table fails loudly (cudaErrorInvalidDeviceFunction plus a message).
+ *
+ * The sim device is a test double. It exists so that the control plane, the
+ * call channel and every migration path run in CI without a GPU.
+ */
+#ifndef XMIG_SIM_KERNELS_H
+#define XMIG_SIM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sim_dim3 {
+	unsigned x, y, z;
+};
+
+struct sim_launch {
+	struct sim_dim3 grid, block;
+	size_t shmem;                 /* dynamic shared memory, bytes */
+	/* Address of a __device__/__constant__ variable of the kernel's module. */
+	void *(*global)(const struct sim_launch *l, const char *name);
+	void *module;                 /* for global() */
+};
+
+/*
+ * A kernel: params points at the packed parameter buffer, laid out as the
+ * CUDA ABI lays out the kernel's parameter list (each parameter at its
+ * natural alignment), i.e. exactly like a C struct with one member per
+ * parameter. Returns 0, or a cudaError_t value for a fault (e.g. 719
+ * cudaErrorLaunchFailure for an out-of-range index the kernel detects).
+ */
+typedef int (*sim_kernel_fn)(const struct sim_launch *l, const void *params);
+
+struct sim_param {
+	uint32_t offset, size;
+};
+
+struct sim_kernel {
+	const char *name;             /* mangled device name, e.g. "_Z6vecAddPKfS0_Pfi" */
+	sim_kernel_fn fn;
+	const struct sim_param *params;
+	unsigned nparams;
+	uint32_t param_bytes;         /* sizeof the parameter struct */
+};
+
+/* Describe one parameter of a parameter struct. */
+#define SIM_PARAM(type, field) \
+	{ (uint32_t)offsetof(type, field), (uint32_t)sizeof(((type *)0)->field) }
+
+/* The table, terminated by an entry with name == NULL. */
+extern const struct sim_kernel sim_kernels[];
+
+const struct sim_kernel *sim_kernel_find(const char *name);
+
+#endif
