@@ -73,7 +73,77 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBXMIG) $(GLPK_LIB) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
 
-TARGETS := $(XMIG) $(UNIT_BINS)
+# ---- the proxy server ---------------------------------------------------------
+CHANNEL_SRCS := $(wildcard proxy/channel/*.c)
+PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS)
+PROXY_OBJS   := $(PROXY_SRCS:%.c=$(B)/obj/%.o)
+PROXY        := $(B)/libexec/xmig/xmig-proxy
+
+$(PROXY): $(PROXY_OBJS) $(LIBXMIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(PROXY_OBJS) $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -ldl -lm
+
+# ---- the client library and the facades --------------------------------------------
+# Objects of the application side are hidden by default; the facades export
+# exactly the real libraries' symbols (version scripts from proxy/api/syms).
+CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
+GEN := $(B)/gen
+CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
+CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o ring.o)
+CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o fatbin.o errors.o)
+CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o)
+FACADE      := $(B)/lib/xmig/facade
+CUDART_SO   := $(FACADE)/libcudart.so.13
+CUDA_SO     := $(FACADE)/libcuda.so.1
+
+$(B)/obj/client/%.o: proxy/client/%.c $(GEN)/cuda-errors.h $(GEN)/cu-errors.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/client/ring.o: proxy/channel/ring.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/client/%-unsupported.o: $(GEN)/%-unsupported.c
+	$(CC) $(CLIENT_CFLAGS) -c $< -o $@
+
+$(GEN)/cuda-errors.h: proxy/api/gen-errors.sh $(CUDA_HOME)/include/driver_types.h | $(DEPS_OK)
+	@mkdir -p $(GEN)
+	sh $< $(CUDA_HOME)/include/driver_types.h cudaError 'cuda(Success|Error)' XMIG_CUDART_ERRORS > $@
+$(GEN)/cu-errors.h: proxy/api/gen-errors.sh $(CUDA_HOME)/include/cuda.h | $(DEPS_OK)
+	@mkdir -p $(GEN)
+	sh $< $(CUDA_HOME)/include/cuda.h cudaError_enum CUDA_ XMIG_CU_ERRORS > $@
+
+$(GEN)/cudart-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/libcudart.so.13.syms $(CUDART_OBJS)
+	nm $(CUDART_OBJS) > $@.nm
+	sh $< proxy/api/syms/libcudart.so.13.syms $@.nm 801 > $@
+$(GEN)/cuda-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/libcuda.so.1.syms $(CUDA_OBJS)
+	nm $(CUDA_OBJS) > $@.nm
+	sh $< proxy/api/syms/libcuda.so.1.syms $@.nm 801 > $@
+$(GEN)/libcudart.map: proxy/api/gen-version-script.sh proxy/api/syms/libcudart.so.13.syms
+	@mkdir -p $(GEN)
+	sh $< proxy/api/syms/libcudart.so.13.syms libcudart.so.13 > $@
+$(GEN)/libcuda.map: proxy/api/gen-version-script.sh proxy/api/syms/libcuda.so.1.syms
+	@mkdir -p $(GEN)
+	sh $< proxy/api/syms/libcuda.so.1.syms > $@
+$(GEN)/client.map:
+	@mkdir -p $(GEN)
+	printf '{ global: xmig_cl_*; local: *; };\n' > $@
+
+$(CLIENT_LIB): $(CLIENT_OBJS) $(LIBXMIG) $(GEN)/client.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -pthread -Wl,-soname,libxmig-client.so -Wl,--version-script=$(GEN)/client.map \
+		-Wl,-z,nodelete -o $@ $(CLIENT_OBJS) $(LIBXMIG) $(STATIC_LIBS) -ldl
+$(CUDART_SO): $(CUDART_OBJS) $(B)/obj/client/cudart-unsupported.o $(CLIENT_LIB) $(GEN)/libcudart.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -pthread -Wl,-soname,libcudart.so.13 -Wl,--version-script=$(GEN)/libcudart.map \
+		-Wl,-rpath,'$$ORIGIN/..' -o $@ $(CUDART_OBJS) $(B)/obj/client/cudart-unsupported.o \
+		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
+$(CUDA_SO): $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o $(CLIENT_LIB) $(GEN)/libcuda.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -pthread -Wl,-soname,libcuda.so.1 -Wl,--version-script=$(GEN)/libcuda.map \
+		-Wl,-rpath,'$$ORIGIN/..' -o $@ $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o \
+		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
+
+TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(CUDART_SO) $(CUDA_SO)
 all: $(TARGETS)
 
 # ---- tests --------------------------------------------------------------

@@ -36,6 +36,8 @@ enum xmig_exit {
 	XMIG_EXIT_REFUSED = 4,      /* precheck or permission refused it */
 	XMIG_EXIT_UNAVAILABLE = 5,  /* a proxy or node could not be reached */
 	XMIG_EXIT_BADINPUT = 6,     /* an input file is malformed */
+	XMIG_EXIT_STATIC_RUNTIME = 7, /* under xmig run: the program has the CUDA
+				       * runtime linked statically (see xmig-run(1)) */
 	XMIG_EXIT_NOEXEC = 126,     /* xmig run: program found, not executable */
 	XMIG_EXIT_NOCMD = 127,      /* xmig run: program not found */
 };

@@ -1,0 +1,147 @@
+/*
+ * ops.h - operations on the call channel and the layout of their payloads.
+ *
+ * Hand-written operations first, then one per entry of cudart.def
+ * (XMIG_OP_cudaStreamSynchronize, ...). Layouts are plain C structs: both
+ * ends are the same build on the same architecture (the hello checks it).
+ */
+#ifndef XMIG_OPS_H
+#define XMIG_OPS_H
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "api.h"
+
+#define XMIG_HAND_OPS(X) \
+	X(PAD)              /* filler to the end of the ring */ \
+	X(RING_CLOSE)       /* the client thread exited */ \
+	X(HELLO)            /* sync: what the server serves */ \
+	X(MALLOC)           /* sync: device memory at an address of the window */ \
+	X(FREE) \
+	X(HOST_REGISTER)    /* sync: map and pin a memfd at the same address */ \
+	X(HOST_UNREGISTER) \
+	X(MEMCPY)           /* copy between addresses valid in the server */ \
+	X(MEMCPY_H2D_BULK)  /* pageable H2D chunk staged in the ring's bulk area */ \
+	X(MEMCPY_D2H_BULK)  /* pageable D2H chunk into the bulk area (sync) */ \
+	X(MEMSET) \
+	X(MODULE_LOAD)      /* sync: a fat binary, in pieces through bulk */ \
+	X(FUNC_GET)         /* sync: kernel by name: id + parameter layout */ \
+	X(VAR_GET)          /* sync: __device__ variable by name: address */ \
+	X(LAUNCH)           /* a kernel launch */ \
+	X(DEVICE_RESET)
+
+enum xmig_op {
+#define X(n) XMIG_OP_##n,
+	XMIG_HAND_OPS(X)
+#undef X
+#define XMIG_FN(name, call, pt, ...) XMIG_OP_##name,
+#include "cudart.def"
+#undef XMIG_FN
+	XMIG_OP_COUNT
+};
+
+/* Request and reply structs of the generated ops. */
+#define XMIG_FN(name, call, pt, ...) \
+	struct xmig_req_##name { uint64_t _unused; XMIG_EACH(XMIG_REQ, __VA_ARGS__) }; \
+	struct xmig_res_##name { uint64_t _unused; XMIG_EACH(XMIG_RES, __VA_ARGS__) };
+#include "cudart.def"
+#undef XMIG_FN
+
+/* Logical stream ids: 0 legacy default, 1 per-thread default, then user. */
+#define XMIG_STREAM_LEGACY 0u
+#define XMIG_STREAM_PER_THREAD 1u
+#define XMIG_STREAM_FIRST_USER 2u
+
+struct xmig_hello_res {
+	uint32_t abi;                /* sizeof checks: same build on both ends */
+	int32_t driver_version, runtime_version;
+	int32_t device_count;        /* always 1: a proxy serves one GPU */
+	char device[16];             /* "cuda" or "sim" */
+	int32_t gpu;                 /* physical GPU index on its node */
+	int32_t _pad;
+};
+
+struct xmig_malloc_req { uint64_t size; uint32_t flags; uint32_t _pad; };
+struct xmig_malloc_res { uint64_t addr; };
+struct xmig_free_req { uint64_t addr; };
+
+struct xmig_host_register_req {
+	uint64_t addr, size;
+	uint64_t ino;                /* of the memfd sent on the session socket */
+	uint32_t flags, _pad;
+};
+struct xmig_host_unregister_req { uint64_t addr; };
+
+enum xmig_copy_kind { XMIG_COPY_H2D = 1, XMIG_COPY_D2H, XMIG_COPY_D2D, XMIG_COPY_H2H };
+
+/*
+ * A device side given as dst_var/src_var != 0 is an offset into that
+ * __device__ variable, resolved where the copy runs: a variable's address
+ * differs from one proxy to the next.
+ */
+struct xmig_memcpy_req {
+	uint64_t dst, src, size;
+	uint64_t stream;
+	uint64_t dst_var, src_var;
+	uint32_t kind;               /* enum xmig_copy_kind */
+	uint32_t sync;               /* the client waits for completion */
+};
+
+struct xmig_bulk_req {
+	uint64_t devaddr, size;      /* size <= XMIG_BULK_HALF */
+	uint64_t stream;
+	uint64_t var;                /* != 0: devaddr is an offset into it */
+	uint32_t half;               /* which bulk half */
+	uint32_t last;               /* last chunk of a synchronous copy */
+};
+
+struct xmig_memset_req {
+	uint64_t dst, size;
+	uint64_t stream;
+	uint32_t value;
+	uint32_t sync;
+};
+
+struct xmig_module_load_req {
+	uint64_t module;             /* client's id for the fat binary */
+	uint64_t total;              /* bytes of the whole image */
+	uint64_t offset;             /* of this piece */
+	uint64_t size;               /* of this piece, in bulk half 0 */
+	uint64_t hash;               /* of the whole image */
+};
+
+#define XMIG_NAME_MAX 1024
+#define XMIG_MAX_PARAMS 512
+
+struct xmig_func_get_req {
+	uint64_t module;
+	char name[XMIG_NAME_MAX];
+};
+struct xmig_func_get_res {
+	uint64_t func;               /* server's function id */
+	uint32_t nparams;
+	uint32_t param_bytes;        /* size of the packed parameter buffer */
+	struct { uint32_t offset, size; } params[XMIG_MAX_PARAMS];
+};
+
+struct xmig_var_get_req {
+	uint64_t module;
+	uint64_t size;
+	char name[XMIG_NAME_MAX];
+};
+struct xmig_var_get_res { uint64_t var, addr, size; };
+
+struct xmig_launch_req {
+	uint64_t func;
+	uint32_t grid[3], block[3];
+	uint64_t shmem;
+	uint64_t stream;
+	uint32_t param_bytes;
+	uint32_t _pad;
+	uint64_t _pad2;              /* params 16-byte aligned */
+	unsigned char params[];      /* packed at the kernel's parameter offsets */
+};
+
+#endif

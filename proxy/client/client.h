@@ -1,0 +1,96 @@
+/*
+ * client.h - the client library inside the application process.
+ *
+ * libxmig-client.so holds the connection to the proxy (call channel, fd
+ * keeper, proxy start-up, thread rings); the facades (libcudart.so.13,
+ * libcuda.so.1 of xmig) are thin layers over it. Nothing here ever reaches
+ * the real driver: device work done in this process could not be moved.
+ */
+#ifndef XMIG_CLIENT_H
+#define XMIG_CLIENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "../api/ops.h"
+#include "../channel/channel.h"
+
+#define XMIG_CL_API __attribute__((visibility("default")))
+
+enum xmig_call_kind { XMIG_CALL_ASYNC, XMIG_CALL_SYNC, XMIG_CALL_SYNCW };
+
+struct xmig_launch_cfg {
+	dim3 grid, block;
+	size_t shmem;
+	void *stream;
+};
+
+/* Per application thread that calls CUDA. */
+struct xmig_thread {
+	struct xmig_ring *ring;
+	unsigned index;
+	uint64_t pos;             /* producer position in the ring */
+	uint64_t seq;             /* last sequence number issued */
+	struct xmig_req *cur;     /* request being built */
+	cudaError_t last_error;
+	uint64_t bulk_seq[2];     /* last request using each bulk half */
+	struct xmig_launch_cfg cfg[8];
+	int ncfg;
+};
+
+/* Process-wide facts the facades need. */
+struct xmig_client_info {
+	uint64_t device_window, host_window;
+	int driver_version, runtime_version;
+	char device[16];          /* "cuda" or "sim" */
+};
+
+/*
+ * Enter a CUDA call: start the proxy on first use, find this thread's ring.
+ * Returns cudaSuccess and *t, or the error every call should return now.
+ */
+XMIG_CL_API cudaError_t xmig_cl_enter(struct xmig_thread **t);
+/* Payload pointer of a new request (waits for ring space), NULL if lost. */
+XMIG_CL_API void *xmig_cl_begin(struct xmig_thread *t, uint32_t op, uint32_t payload);
+/* Publish the request; for SYNC/SYNCW wait and return the status, with
+ * *res pointing at the reply. */
+XMIG_CL_API cudaError_t xmig_cl_end(struct xmig_thread *t, enum xmig_call_kind kind, void **res);
+/* Publish with a sequence number but do not wait; returns the number. */
+XMIG_CL_API uint64_t xmig_cl_post_seq(struct xmig_thread *t);
+/* Wait until request seq is done (status not returned: see async error). */
+XMIG_CL_API cudaError_t xmig_cl_wait(struct xmig_thread *t, uint64_t seq);
+/* Take the first error left by a posted call (0 if none). */
+XMIG_CL_API cudaError_t xmig_cl_take_async_error(struct xmig_thread *t);
+XMIG_CL_API cudaError_t xmig_cl_peek_async_error(struct xmig_thread *t);
+/* Remember e as the thread's last error (if nonzero) and return it. */
+XMIG_CL_API cudaError_t xmig_cl_record(struct xmig_thread *t, cudaError_t e);
+/* The error to return when a call could not be made at all. */
+XMIG_CL_API cudaError_t xmig_cl_lost(void);
+XMIG_CL_API const struct xmig_client_info *xmig_cl_info(void);
+/* Wait until both bulk halves are free (before using one outside a copy). */
+XMIG_CL_API cudaError_t xmig_cl_bulk_idle(struct xmig_thread *t);
+
+/* Handles the application holds. */
+XMIG_CL_API uint64_t xmig_cl_stream_id(cudaStream_t s, int per_thread_default);
+XMIG_CL_API cudaStream_t xmig_cl_stream_handle(uint64_t id);
+XMIG_CL_API uint64_t xmig_cl_event_id(cudaEvent_t e);
+XMIG_CL_API cudaEvent_t xmig_cl_event_handle(uint64_t id);
+
+/* Where a pointer points. */
+enum xmig_mem_class { XMIG_MEM_HOST, XMIG_MEM_PINNED, XMIG_MEM_DEVICE };
+XMIG_CL_API enum xmig_mem_class xmig_cl_classify(const void *p);
+/* Device ranges outside the window (module globals whose address was taken). */
+XMIG_CL_API void xmig_cl_add_device_range(uint64_t addr, uint64_t size);
+
+/* Pinned host memory in the host window (hostmem.c). */
+XMIG_CL_API cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags);
+XMIG_CL_API cudaError_t xmig_cl_host_free(void *p);
+XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, unsigned *flags);
+
+/* Log a message once per call site key (e.g. an unsupported function). */
+XMIG_CL_API void xmig_cl_unsupported(const char *name);
+
+#endif

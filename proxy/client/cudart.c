@@ -1,0 +1,780 @@
+/*
+ * cudart.c - the CUDA runtime functions that need more than the generic
+ * path of cudart.def: kernel registration and launch, memory and copies,
+ * pinned host memory, devices and errors.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "../../lib/xmig.h"
+#include "client.h"
+#include "fatbin.h"
+
+#define API __attribute__((visibility("default")))
+
+/* Every entry point starts like this. */
+#define ENTER(t)                                      \
+	struct xmig_thread *t;                        \
+	do {                                          \
+		cudaError_t e_ = xmig_cl_enter(&t);   \
+		if (e_)                               \
+			return e_;                    \
+	} while (0)
+
+#define RETURN(t, e) return xmig_cl_record((t), (e))
+
+/* ---- registration (called by nvcc's static constructors) ------------------ */
+
+API void **__cudaRegisterFatBinary(void *fatCubin)
+{
+	return xmig_fatbin_register(fatCubin);
+}
+
+API void __cudaRegisterFatBinaryEnd(void **fatCubinHandle)
+{
+	(void)fatCubinHandle;
+}
+
+API void __cudaUnregisterFatBinary(void **fatCubinHandle)
+{
+	xmig_fatbin_unregister(fatCubinHandle);
+}
+
+API void __cudaRegisterFunction(void **fatCubinHandle, const char *hostFun, char *deviceFun,
+				const char *deviceName, int thread_limit, uint3 *tid, uint3 *bid,
+				dim3 *bDim, dim3 *gDim, int *wSize)
+{
+	xmig_fatbin_register_function(fatCubinHandle, hostFun, deviceName);
+}
+
+API void __cudaRegisterVar(void **fatCubinHandle, char *hostVar, char *deviceAddress,
+			   const char *deviceName, int ext, size_t size, int constant, int global)
+{
+	xmig_fatbin_register_var(fatCubinHandle, hostVar, deviceName, size, constant);
+}
+
+API void __cudaRegisterManagedVar(void **fatCubinHandle, void **hostVarPtrAddress,
+				  char *deviceAddress, const char *deviceName, int ext, size_t size,
+				  int constant, int global)
+{
+	/* Managed memory cannot follow a job to another GPU or node. */
+	xmig_cl_unsupported("__managed__ variables (__cudaRegisterManagedVar)");
+}
+
+API char __cudaInitModule(void **fatCubinHandle)
+{
+	return 1;
+}
+
+API unsigned __cudaPushCallConfiguration(dim3 gridDim, dim3 blockDim, size_t sharedMem,
+					 struct CUstream_st *stream)
+{
+	struct xmig_thread *t;
+
+	if (xmig_cl_enter(&t) || t->ncfg >= 8)
+		return 1;   /* nonzero: the stub skips the launch */
+	t->cfg[t->ncfg++] = (struct xmig_launch_cfg){ gridDim, blockDim, sharedMem, stream };
+	return 0;
+}
+
+API cudaError_t __cudaPopCallConfiguration(dim3 *gridDim, dim3 *blockDim, size_t *sharedMem,
+					   void *stream)
+{
+	ENTER(t);
+	if (t->ncfg == 0)
+		RETURN(t, cudaErrorMissingConfiguration);
+	t->ncfg--;
+	*gridDim = t->cfg[t->ncfg].grid;
+	*blockDim = t->cfg[t->ncfg].block;
+	*sharedMem = t->cfg[t->ncfg].shmem;
+	*(void **)stream = t->cfg[t->ncfg].stream;
+	return cudaSuccess;
+}
+
+API cudaError_t __cudaGetKernel(cudaKernel_t *kernel, const void *hostFun)
+{
+	struct xmig_func *f = xmig_fatbin_function(hostFun);
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	*kernel = (cudaKernel_t)f;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaGetKernel(cudaKernel_t *kernel, const void *entryFuncAddr)
+{
+	return __cudaGetKernel(kernel, entryFuncAddr);
+}
+
+API cudaError_t cudaGetFuncBySymbol(cudaFunction_t *functionPtr, const void *symbolPtr)
+{
+	struct xmig_func *f = xmig_fatbin_function(symbolPtr);
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	*functionPtr = (cudaFunction_t)f;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaFuncGetName(const char **name, const void *func)
+{
+	struct xmig_func *f = xmig_fatbin_function(func);
+
+	if (!f || !name)
+		return cudaErrorInvalidDeviceFunction;
+	*name = f->name;
+	return cudaSuccess;
+}
+
+/* ---- launch ------------------------------------------------------------ */
+
+static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
+			  cudaStream_t stream, int per_thread)
+{
+	struct xmig_launch_req *a;
+	struct xmig_func *f;
+	cudaError_t e;
+	uint32_t i;
+
+	ENTER(t);
+	f = xmig_fatbin_function(func);
+	if (!f)
+		RETURN(t, cudaErrorInvalidDeviceFunction);
+	if ((e = xmig_fatbin_ready(t, f)))
+		RETURN(t, e);
+	/* CUDA rejects these at the call; do the same without a round trip. */
+	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
+	    (uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
+	    grid.z > 65535)
+		RETURN(t, cudaErrorInvalidConfiguration);
+	if (f->nparams && !args)
+		RETURN(t, cudaErrorInvalidValue);
+	a = xmig_cl_begin(t, XMIG_OP_LAUNCH, (uint32_t)sizeof(*a) + f->param_bytes);
+	if (!a)
+		return xmig_cl_lost();
+	a->func = f->server_id;
+	a->grid[0] = grid.x;
+	a->grid[1] = grid.y;
+	a->grid[2] = grid.z;
+	a->block[0] = block.x;
+	a->block[1] = block.y;
+	a->block[2] = block.z;
+	a->shmem = shmem;
+	a->stream = xmig_cl_stream_id(stream, per_thread);
+	a->param_bytes = f->param_bytes;
+	for (i = 0; i < f->nparams; i++)
+		memcpy(a->params + f->params[i].offset, args[i], f->params[i].size);
+	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
+}
+
+API cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,
+				 size_t sharedMem, cudaStream_t stream)
+{
+	return launch(func, gridDim, blockDim, args, sharedMem, stream, 0);
+}
+
+API cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim, void **args,
+				      size_t sharedMem, cudaStream_t stream)
+{
+	return launch(func, gridDim, blockDim, args, sharedMem, stream, 1);
+}
+
+API cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 gridDim, dim3 blockDim, void **args,
+				   size_t sharedMem, cudaStream_t stream)
+{
+	return launch(kernel, gridDim, blockDim, args, sharedMem, stream, 0);
+}
+
+API cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 gridDim, dim3 blockDim,
+					void **args, size_t sharedMem, cudaStream_t stream)
+{
+	return launch(kernel, gridDim, blockDim, args, sharedMem, stream, 1);
+}
+
+static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func, void **args,
+			     int per_thread)
+{
+	unsigned i;
+
+	if (!config)
+		return cudaErrorInvalidValue;
+	for (i = 0; i < config->numAttrs; i++) {
+		/* Attributes that change nothing the launch does are fine. */
+		if (config->attrs[i].id == cudaLaunchAttributeIgnore)
+			continue;
+		xmig_cl_unsupported("cudaLaunchKernelExC with launch attributes");
+		return cudaErrorNotSupported;
+	}
+	return launch(func, config->gridDim, config->blockDim, args, config->dynamicSmemBytes,
+		      config->stream, per_thread);
+}
+
+API cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func,
+				    void **args)
+{
+	return launch_ex(config, func, args, 0);
+}
+
+API cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const void *func,
+					 void **args)
+{
+	return launch_ex(config, func, args, 1);
+}
+
+/* ---- device memory ----------------------------------------------------------- */
+
+API cudaError_t cudaMalloc(void **devPtr, size_t size)
+{
+	struct xmig_malloc_req *a;
+	struct xmig_malloc_res *r;
+	cudaError_t e;
+
+	ENTER(t);
+	if (!devPtr)
+		RETURN(t, cudaErrorInvalidValue);
+	a = xmig_cl_begin(t, XMIG_OP_MALLOC, sizeof(*a));
+	if (!a)
+		return xmig_cl_lost();
+	a->size = size;
+	a->flags = 0;
+	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
+	*devPtr = e ? NULL : (void *)(uintptr_t)r->addr;
+	RETURN(t, e);
+}
+
+API cudaError_t cudaFree(void *devPtr)
+{
+	struct xmig_free_req *a;
+
+	ENTER(t);
+	a = xmig_cl_begin(t, XMIG_OP_FREE, sizeof(*a));
+	if (!a)
+		return xmig_cl_lost();
+	a->addr = (uint64_t)(uintptr_t)devPtr;
+	RETURN(t, xmig_cl_end(t, XMIG_CALL_SYNC, NULL));
+}
+
+API cudaError_t cudaMallocHost(void **ptr, size_t size)
+{
+	return xmig_cl_host_alloc(ptr, size, cudaHostAllocDefault);
+}
+
+API cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags)
+{
+	if (flags & ~(unsigned)(cudaHostAllocPortable | cudaHostAllocMapped |
+				cudaHostAllocWriteCombined))
+		return cudaErrorInvalidValue;
+	return xmig_cl_host_alloc(pHost, size, flags);
+}
+
+API cudaError_t cudaFreeHost(void *ptr)
+{
+	return xmig_cl_host_free(ptr);
+}
+
+API cudaError_t cudaHostGetDevicePointer(void **pDevice, void *pHost, unsigned int flags)
+{
+	if (!pDevice || flags || !xmig_cl_host_lookup(pHost, NULL, NULL, NULL))
+		return cudaErrorInvalidValue;
+	/* Unified addressing: the device sees pinned memory at its host address. */
+	*pDevice = pHost;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaHostGetFlags(unsigned int *pFlags, void *pHost)
+{
+	unsigned flags;
+
+	if (!pFlags || !xmig_cl_host_lookup(pHost, NULL, NULL, &flags))
+		return cudaErrorInvalidValue;
+	*pFlags = flags | cudaHostAllocMapped;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const void *ptr)
+{
+	if (!attr)
+		return cudaErrorInvalidValue;
+	memset(attr, 0, sizeof(*attr));
+	switch (xmig_cl_classify(ptr)) {
+	case XMIG_MEM_DEVICE:
+		attr->type = cudaMemoryTypeDevice;
+		attr->device = 0;
+		attr->devicePointer = (void *)ptr;
+		break;
+	case XMIG_MEM_PINNED:
+		attr->type = cudaMemoryTypeHost;
+		attr->device = 0;
+		attr->devicePointer = (void *)ptr;
+		attr->hostPointer = (void *)ptr;
+		break;
+	default:
+		attr->type = cudaMemoryTypeUnregistered;
+		attr->device = -2;
+		break;
+	}
+	return cudaSuccess;
+}
+
+/* ---- copies ------------------------------------------------------------ */
+
+struct side {
+	uint64_t addr;       /* address, or offset into var */
+	uint64_t var;        /* server variable id, 0 for a plain address */
+	enum xmig_mem_class cls;
+};
+
+static struct side plain(const void *p)
+{
+	return (struct side){ (uint64_t)(uintptr_t)p, 0, xmig_cl_classify(p) };
+}
+
+static cudaError_t copy_direct(struct xmig_thread *t, struct side dst, struct side src, size_t n,
+			       uint64_t stream, bool sync)
+{
+	struct xmig_memcpy_req *a = xmig_cl_begin(t, XMIG_OP_MEMCPY, sizeof(*a));
+	bool dd = dst.cls == XMIG_MEM_DEVICE, sd = src.cls == XMIG_MEM_DEVICE;
+
+	if (!a)
+		return xmig_cl_lost();
+	a->dst = dst.addr;
+	a->src = src.addr;
+	a->dst_var = dst.var;
+	a->src_var = src.var;
+	a->size = n;
+	a->stream = stream;
+	a->kind = dd && sd ? XMIG_COPY_D2D : dd ? XMIG_COPY_H2D : sd ? XMIG_COPY_D2H
+								 : XMIG_COPY_H2H;
+	a->sync = sync;
+	return xmig_cl_end(t, sync ? XMIG_CALL_SYNCW : XMIG_CALL_ASYNC, NULL);
+}
+
+/* Pageable -> device through the bulk area, two halves in flight. */
+static cudaError_t copy_to_device(struct xmig_thread *t, struct side dst, const char *src,
+				  size_t n, uint64_t stream, bool sync)
+{
+	uint64_t last = 0;
+	size_t off = 0;
+	unsigned h = 0;
+	cudaError_t e;
+
+	while (off < n) {
+		size_t chunk = n - off < XMIG_BULK_HALF ? n - off : XMIG_BULK_HALF;
+		struct xmig_bulk_req *a;
+
+		if (t->bulk_seq[h] && (e = xmig_cl_wait(t, t->bulk_seq[h])))
+			return e;
+		memcpy(t->ring->bulk + h * XMIG_BULK_HALF, src + off, chunk);
+		a = xmig_cl_begin(t, XMIG_OP_MEMCPY_H2D_BULK, sizeof(*a));
+		if (!a)
+			return xmig_cl_lost();
+		a->devaddr = dst.addr + off;
+		a->var = dst.var;
+		a->size = chunk;
+		a->stream = stream;
+		a->half = h;
+		a->last = off + chunk == n;
+		last = t->bulk_seq[h] = xmig_cl_post_seq(t);
+		off += chunk;
+		h ^= 1;
+	}
+	/*
+	 * The source is staged once the last chunk is in the bulk area, which
+	 * is all an asynchronous copy from pageable memory promises.
+	 */
+	if (!sync)
+		return cudaSuccess;
+	if ((e = xmig_cl_wait(t, last)))
+		return e;
+	return xmig_cl_take_async_error(t);
+}
+
+/* Device -> pageable through the bulk area; always complete on return. */
+static cudaError_t copy_from_device(struct xmig_thread *t, char *dst, struct side src, size_t n,
+				    uint64_t stream)
+{
+	uint64_t seq[2] = { 0, 0 };
+	size_t off_posted = 0, off_done = 0, len[2] = { 0, 0 };
+	unsigned h;
+	cudaError_t e;
+
+	if ((e = xmig_cl_bulk_idle(t)))
+		return e;
+	while (off_done < n) {
+		/* Keep both halves busy. */
+		for (h = 0; h < 2 && off_posted < n; h++) {
+			struct xmig_bulk_req *a;
+			unsigned half = (unsigned)((off_posted / XMIG_BULK_HALF) & 1);
+
+			if (seq[half])
+				break;
+			len[half] = n - off_posted < XMIG_BULK_HALF ? n - off_posted : XMIG_BULK_HALF;
+			a = xmig_cl_begin(t, XMIG_OP_MEMCPY_D2H_BULK, sizeof(*a));
+			if (!a)
+				return xmig_cl_lost();
+			a->devaddr = src.addr + off_posted;
+			a->var = src.var;
+			a->size = len[half];
+			a->stream = stream;
+			a->half = half;
+			seq[half] = t->bulk_seq[half] = xmig_cl_post_seq(t);
+			off_posted += len[half];
+		}
+		h = (unsigned)((off_done / XMIG_BULK_HALF) & 1);
+		if ((e = xmig_cl_wait(t, seq[h])))
+			return e;
+		if ((e = xmig_cl_peek_async_error(t)))
+			return xmig_cl_take_async_error(t);
+		memcpy(dst + off_done, t->ring->bulk + h * XMIG_BULK_HALF, len[h]);
+		off_done += len[h];
+		seq[h] = 0;
+	}
+	return cudaSuccess;
+}
+
+static cudaError_t stream_sync(struct xmig_thread *t, uint64_t stream)
+{
+	struct xmig_req_cudaStreamSynchronize *a =
+		xmig_cl_begin(t, XMIG_OP_cudaStreamSynchronize, sizeof(*a));
+
+	if (!a)
+		return xmig_cl_lost();
+	a->stream = stream;
+	return xmig_cl_end(t, XMIG_CALL_SYNCW, NULL);
+}
+
+static cudaError_t do_copy(struct xmig_thread *t, struct side dst, struct side src, size_t n,
+			   uint64_t stream, bool sync)
+{
+	cudaError_t e;
+
+	if (n == 0)
+		return cudaSuccess;
+	if (dst.cls != XMIG_MEM_HOST && src.cls != XMIG_MEM_HOST)
+		return copy_direct(t, dst, src, n, stream, sync);
+	if (dst.cls == XMIG_MEM_DEVICE)
+		return copy_to_device(t, dst, (const char *)(uintptr_t)src.addr, n, stream, sync);
+	if (src.cls == XMIG_MEM_DEVICE)
+		return copy_from_device(t, (char *)(uintptr_t)dst.addr, src, n, stream);
+	/* Host to host: after what the stream holds, then here. */
+	if ((e = stream_sync(t, stream)))
+		return e;
+	memmove((void *)(uintptr_t)dst.addr, (const void *)(uintptr_t)src.addr, n);
+	return cudaSuccess;
+}
+
+static cudaError_t memcpy_any(void *dst, const void *src, size_t count, cudaStream_t stream,
+			      int per_thread, bool sync)
+{
+	ENTER(t);
+	if (count && (!dst || !src))
+		RETURN(t, cudaErrorInvalidValue);
+	RETURN(t, do_copy(t, plain(dst), plain(src), count, xmig_cl_stream_id(stream, per_thread),
+			  sync));
+}
+
+API cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+	return memcpy_any(dst, src, count, 0, 0, true);
+}
+
+API cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+	return memcpy_any(dst, src, count, 0, 1, true);
+}
+
+API cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
+				cudaStream_t stream)
+{
+	return memcpy_any(dst, src, count, stream, 0, false);
+}
+
+API cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t count,
+				     enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+	return memcpy_any(dst, src, count, stream, 1, false);
+}
+
+static cudaError_t memset_any(void *devPtr, int value, size_t count, cudaStream_t stream,
+			      int per_thread)
+{
+	struct xmig_memset_req *a;
+
+	ENTER(t);
+	if (count == 0)
+		return cudaSuccess;
+	if (xmig_cl_classify(devPtr) != XMIG_MEM_DEVICE)
+		RETURN(t, cudaErrorInvalidValue);
+	a = xmig_cl_begin(t, XMIG_OP_MEMSET, sizeof(*a));
+	if (!a)
+		return xmig_cl_lost();
+	a->dst = (uint64_t)(uintptr_t)devPtr;
+	a->size = count;
+	a->value = (uint32_t)(value & 0xff);
+	a->stream = xmig_cl_stream_id(stream, per_thread);
+	a->sync = 0;   /* cudaMemset is asynchronous for device memory too */
+	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
+}
+
+API cudaError_t cudaMemset(void *devPtr, int value, size_t count)
+{
+	return memset_any(devPtr, value, count, 0, 0);
+}
+
+API cudaError_t cudaMemset_ptds(void *devPtr, int value, size_t count)
+{
+	return memset_any(devPtr, value, count, 0, 1);
+}
+
+API cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t stream)
+{
+	return memset_any(devPtr, value, count, stream, 0);
+}
+
+API cudaError_t cudaMemsetAsync_ptsz(void *devPtr, int value, size_t count, cudaStream_t stream)
+{
+	return memset_any(devPtr, value, count, stream, 1);
+}
+
+/* ---- __device__ variables -------------------------------------------------- */
+
+static cudaError_t symbol_copy(const void *symbol, void *host, size_t count, size_t offset,
+			       bool to_symbol, cudaStream_t stream, int per_thread, bool sync)
+{
+	struct xmig_var *v;
+	struct side var_side, other;
+	cudaError_t e;
+
+	ENTER(t);
+	if ((e = xmig_fatbin_variable(t, symbol, &v)))
+		RETURN(t, e);
+	if (offset > v->size || count > v->size - offset)
+		RETURN(t, cudaErrorInvalidValue);
+	var_side = (struct side){ offset, v->server_id, XMIG_MEM_DEVICE };
+	other = plain(host);
+	if (to_symbol)
+		e = do_copy(t, var_side, other, count, xmig_cl_stream_id(stream, per_thread), sync);
+	else
+		e = do_copy(t, other, var_side, count, xmig_cl_stream_id(stream, per_thread), sync);
+	RETURN(t, e);
+}
+
+API cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count, size_t offset,
+				   enum cudaMemcpyKind kind)
+{
+	return symbol_copy(symbol, (void *)src, count, offset, true, 0, 0, true);
+}
+
+API cudaError_t cudaMemcpyToSymbol_ptds(const void *symbol, const void *src, size_t count,
+					size_t offset, enum cudaMemcpyKind kind)
+{
+	return symbol_copy(symbol, (void *)src, count, offset, true, 0, 1, true);
+}
+
+API cudaError_t cudaMemcpyFromSymbol(void *dst, const void *symbol, size_t count, size_t offset,
+				     enum cudaMemcpyKind kind)
+{
+	return symbol_copy(symbol, dst, count, offset, false, 0, 0, true);
+}
+
+API cudaError_t cudaMemcpyFromSymbol_ptds(void *dst, const void *symbol, size_t count,
+					  size_t offset, enum cudaMemcpyKind kind)
+{
+	return symbol_copy(symbol, dst, count, offset, false, 0, 1, true);
+}
+
+API cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t count,
+					size_t offset, enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+	return symbol_copy(symbol, (void *)src, count, offset, true, stream, 0, false);
+}
+
+API cudaError_t cudaMemcpyToSymbolAsync_ptsz(const void *symbol, const void *src, size_t count,
+					     size_t offset, enum cudaMemcpyKind kind,
+					     cudaStream_t stream)
+{
+	return symbol_copy(symbol, (void *)src, count, offset, true, stream, 1, false);
+}
+
+API cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol, size_t count,
+					  size_t offset, enum cudaMemcpyKind kind,
+					  cudaStream_t stream)
+{
+	return symbol_copy(symbol, dst, count, offset, false, stream, 0, false);
+}
+
+API cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t count,
+					       size_t offset, enum cudaMemcpyKind kind,
+					       cudaStream_t stream)
+{
+	return symbol_copy(symbol, dst, count, offset, false, stream, 1, false);
+}
+
+API cudaError_t cudaGetSymbolSize(size_t *size, const void *symbol)
+{
+	struct xmig_var *v;
+	cudaError_t e;
+
+	ENTER(t);
+	if (!size)
+		RETURN(t, cudaErrorInvalidValue);
+	if ((e = xmig_fatbin_variable(t, symbol, &v)))
+		RETURN(t, e);
+	*size = v->size;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
+{
+	struct xmig_var *v;
+	cudaError_t e;
+
+	ENTER(t);
+	if (!devPtr)
+		RETURN(t, cudaErrorInvalidValue);
+	if ((e = xmig_fatbin_variable(t, symbol, &v)))
+		RETURN(t, e);
+	/*
+	 * This address belongs to the current proxy's module: copies through
+	 * it work, but it would not survive a move (see xmig-migrate(1)).
+	 */
+	xmig_cl_add_device_range(v->addr, v->size);
+	*devPtr = (void *)(uintptr_t)v->addr;
+	return cudaSuccess;
+}
+
+/* ---- devices ---------------------------------------------------------- */
+
+API cudaError_t cudaGetDeviceCount(int *count)
+{
+	ENTER(t);
+	if (!count)
+		RETURN(t, cudaErrorInvalidValue);
+	*count = 1;   /* a proxy serves one GPU: the application sees device 0 */
+	return cudaSuccess;
+}
+
+API cudaError_t cudaGetDevice(int *device)
+{
+	if (!device)
+		return cudaErrorInvalidValue;
+	*device = 0;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaSetDevice(int device)
+{
+	ENTER(t);
+	RETURN(t, device == 0 ? cudaSuccess : cudaErrorInvalidDevice);
+}
+
+API cudaError_t cudaInitDevice(int device, unsigned int deviceFlags, unsigned int flags)
+{
+	ENTER(t);
+	RETURN(t, device == 0 ? cudaSuccess : cudaErrorInvalidDevice);
+}
+
+static unsigned device_flags;
+
+API cudaError_t cudaSetDeviceFlags(unsigned int flags)
+{
+	/* Scheduling hints: the proxy's worker does the waiting, so they are kept only. */
+	if (flags & ~(unsigned)(cudaDeviceScheduleMask | cudaDeviceMapHost |
+				cudaDeviceLmemResizeToMax | cudaDeviceSyncMemops))
+		return cudaErrorInvalidValue;
+	device_flags = flags;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaGetDeviceFlags(unsigned int *flags)
+{
+	if (!flags)
+		return cudaErrorInvalidValue;
+	*flags = device_flags | cudaDeviceMapHost;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaChooseDevice(int *device, const struct cudaDeviceProp *prop)
+{
+	if (!device || !prop)
+		return cudaErrorInvalidValue;
+	*device = 0;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaDeviceCanAccessPeer(int *canAccessPeer, int device, int peerDevice)
+{
+	if (!canAccessPeer || device != 0 || peerDevice != 0)
+		return cudaErrorInvalidDevice;
+	*canAccessPeer = 0;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaDeviceReset(void)
+{
+	ENTER(t);
+	if (!xmig_cl_begin(t, XMIG_OP_DEVICE_RESET, 0))
+		return xmig_cl_lost();
+	RETURN(t, xmig_cl_end(t, XMIG_CALL_SYNC, NULL));
+}
+
+API cudaError_t cudaDriverGetVersion(int *driverVersion)
+{
+	ENTER(t);
+	if (!driverVersion)
+		RETURN(t, cudaErrorInvalidValue);
+	*driverVersion = xmig_cl_info()->driver_version;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaRuntimeGetVersion(int *runtimeVersion)
+{
+	if (!runtimeVersion)
+		return cudaErrorInvalidValue;
+	*runtimeVersion = CUDART_VERSION;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaDeviceGetPCIBusId(char *pciBusId, int len, int device)
+{
+	struct cudaDeviceProp p;
+	cudaError_t e;
+
+	if (!pciBusId || len <= 0)
+		return cudaErrorInvalidValue;
+	if ((e = cudaGetDeviceProperties(&p, device)))
+		return e;
+	snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", p.pciDomainID, p.pciBusID,
+		 p.pciDeviceID);
+	return cudaSuccess;
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+API cudaError_t cudaGetLastError(void)
+{
+	struct xmig_thread *t;
+	cudaError_t e;
+
+	if ((e = xmig_cl_enter(&t)))
+		return e;
+	e = t->last_error;
+	t->last_error = cudaSuccess;
+	if (!e)
+		e = xmig_cl_take_async_error(t);
+	return e;
+}
+
+API cudaError_t cudaPeekAtLastError(void)
+{
+	struct xmig_thread *t;
+	cudaError_t e;
+
+	if ((e = xmig_cl_enter(&t)))
+		return e;
+	return t->last_error ? t->last_error : xmig_cl_peek_async_error(t);
+}

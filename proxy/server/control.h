@@ -1,0 +1,35 @@
+/*
+ * control.h - the control socket's method table and helpers for methods.
+ */
+#ifndef XMIG_CONTROL_H
+#define XMIG_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct srv;
+struct ctl_conn;
+
+/*
+ * A method returns its result (a new reference) or NULL with *err_code
+ * (enum xmig_rpc_code) and a message. Slow methods run off the loop thread.
+ */
+struct ctl_method {
+	const char *name;
+	json_t *(*fn)(struct srv *s, struct ctl_conn *cc, json_t *params, int *err_code,
+		      char *err_msg, size_t err_len);
+	bool slow;
+};
+
+const struct ctl_method *ctl_method_find(const char *name);
+
+/* Send a notification (e.g. "progress") to the caller; any thread. */
+void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stolen */);
+/* Serve until the client goes away or a stop is requested; returns why. */
+const char *ctl_run(struct srv *s);
+void ctl_request_stop(const char *why);
+void ctl_unlink_socket(struct srv *s);
+
+#endif

@@ -1,0 +1,735 @@
+/*
+ * device-cuda.c - the real GPU, through the CUDA driver API.
+ *
+ * libcuda.so.1 is dlopened (CI machines have no driver) and every entry
+ * point is resolved through cuGetProcAddress for the CUDA version we were
+ * built against. Device memory is allocated with the VMM API at addresses
+ * we choose inside the device window, so the next proxy after a move can
+ * map its copy at the very same addresses.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cuda.h>
+
+#include "../../lib/xmig.h"
+#include "device.h"
+
+#define CU_FUNCS(X) \
+	X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) \
+	X(cuDeviceGetName) X(cuDeviceGetUuid) X(cuDeviceTotalMem) X(cuDeviceGetAttribute) \
+	X(cuDeviceGetPCIBusId) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease) \
+	X(cuCtxSetCurrent) X(cuCtxSynchronize) X(cuCtxSetLimit) X(cuCtxGetLimit) \
+	X(cuCtxGetStreamPriorityRange) X(cuMemGetInfo) X(cuMemAddressReserve) \
+	X(cuMemAddressFree) X(cuMemCreate) X(cuMemRelease) X(cuMemMap) X(cuMemUnmap) \
+	X(cuMemSetAccess) X(cuMemGetAllocationGranularity) X(cuMemExportToShareableHandle) \
+	X(cuMemImportFromShareableHandle) X(cuMemHostRegister) X(cuMemHostUnregister) \
+	X(cuStreamCreateWithPriority) X(cuStreamDestroy) X(cuStreamSynchronize) \
+	X(cuStreamQuery) X(cuStreamWaitEvent) X(cuEventCreate) X(cuEventDestroy) \
+	X(cuEventRecordWithFlags) X(cuEventSynchronize) X(cuEventQuery) \
+	X(cuEventElapsedTime) X(cuMemcpyAsync) X(cuMemsetD8Async) X(cuModuleLoadData) \
+	X(cuModuleUnload) X(cuModuleGetFunction) X(cuModuleGetGlobal) X(cuFuncGetParamInfo) \
+	X(cuFuncGetAttribute) X(cuFuncSetAttribute) \
+	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuLaunchKernel) \
+	X(cuGetErrorName)
+
+/*
+ * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
+ * __typeof__(n) expands cuda.h's versioning macros to the right prototype.
+ */
+static struct {
+#define X(n) __typeof__(n) *n;
+	CU_FUNCS(X)
+#undef X
+} cu;
+
+struct cuda_dev {
+	int gpu;
+	CUdevice device;
+	CUcontext ctx;
+	uint64_t window, window_size;
+	CUmemAllocationProp prop;
+};
+
+struct cuda_mem {
+	CUmemGenericAllocationHandle h;
+	uint64_t size;
+};
+
+static int load_status = -1;
+
+/* CUresult and cudaError_t share their numbering for everything we return. */
+static int err(CUresult r)
+{
+	return (int)r;
+}
+
+static int load_driver(void)
+{
+	CUresult (*get_proc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
+	void *h;
+
+	if (load_status >= 0)
+		return load_status;
+	load_status = cudaErrorInsufficientDriver;
+	h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+	if (!h) {
+		xmig_error("cannot load the CUDA driver (libcuda.so.1): %s", dlerror());
+		return load_status;
+	}
+	if (dlsym(h, "xmig_facade_marker")) {
+		/* Our own facade: the environment was not cleaned for the proxy. */
+		xmig_error("libcuda.so.1 found on the library path is xmig's facade, not the "
+			   "driver; unset LD_LIBRARY_PATH entries of xmig for xmig-proxy");
+		return load_status;
+	}
+	get_proc = (__typeof__(get_proc))dlsym(h, "cuGetProcAddress_v2");
+	if (!get_proc) {
+		xmig_error("the CUDA driver is too old: no cuGetProcAddress_v2");
+		return load_status;
+	}
+#define X(n)                                                                             \
+	do {                                                                             \
+		CUdriverProcAddressQueryResult q;                                        \
+		if (get_proc(#n, (void **)&cu.n, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, \
+			     &q) != CUDA_SUCCESS || !cu.n) {                             \
+			xmig_error("the CUDA driver lacks %s (need CUDA %d)", #n,       \
+				   CUDA_VERSION);                                        \
+			return load_status;                                              \
+		}                                                                        \
+	} while (0);
+	CU_FUNCS(X)
+#undef X
+	if (cu.cuInit(0) != CUDA_SUCCESS) {
+		xmig_error("cuInit failed: no usable NVIDIA GPU or driver");
+		load_status = cudaErrorNoDevice;
+		return load_status;
+	}
+	load_status = 0;
+	return 0;
+}
+
+static int cuda_count(int *n)
+{
+	int r = load_driver();
+
+	if (r)
+		return r;
+	return err(cu.cuDeviceGetCount(n));
+}
+
+static int cuda_driver_version(int *v)
+{
+	int r = load_driver();
+
+	return r ? r : err(cu.cuDriverGetVersion(v));
+}
+
+static void format_uuid(const CUuuid *u, char *buf, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)u->bytes;
+
+	snprintf(buf, len,
+		 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+		 b[12], b[13], b[14], b[15]);
+}
+
+static int info_of_device(CUdevice d, struct xmig_gpu_info *info)
+{
+	CUuuid uuid;
+	size_t total;
+	int r;
+
+	memset(info, 0, sizeof(*info));
+	if ((r = err(cu.cuDeviceGetName(info->name, sizeof(info->name), d))) ||
+	    (r = err(cu.cuDeviceTotalMem(&total, d))) ||
+	    (r = err(cu.cuDeviceGetUuid(&uuid, d))) ||
+	    (r = err(cu.cuDeviceGetAttribute(&info->major,
+					     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d))) ||
+	    (r = err(cu.cuDeviceGetAttribute(&info->minor,
+					     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d))) ||
+	    (r = err(cu.cuDeviceGetAttribute(&info->multiprocessors,
+					     CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d))))
+		return r;
+	cu.cuDeviceGetPCIBusId(info->pci_bus_id, sizeof(info->pci_bus_id), d);
+	format_uuid(&uuid, info->uuid, sizeof(info->uuid));
+	info->total_bytes = total;
+	info->free_bytes = total;   /* refined by info() once a context exists */
+	return 0;
+}
+
+static int cuda_info_of(int gpu, struct xmig_gpu_info *info)
+{
+	CUdevice d;
+	int r = load_driver();
+
+	if (r)
+		return r;
+	if ((r = err(cu.cuDeviceGet(&d, gpu))))
+		return r;
+	return info_of_device(d, info);
+}
+
+static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
+{
+	struct cuda_dev *d;
+	CUdeviceptr got = 0;
+	size_t gran = 0;
+	int r = load_driver();
+
+	if (r)
+		return r;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return cudaErrorMemoryAllocation;
+	d->gpu = gpu;
+	d->window = window;
+	d->window_size = window_size;
+	if ((r = err(cu.cuDeviceGet(&d->device, gpu))) ||
+	    (r = err(cu.cuDevicePrimaryCtxRetain(&d->ctx, d->device))) ||
+	    (r = err(cu.cuCtxSetCurrent(d->ctx))))
+		goto err;
+	d->prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+	d->prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+	d->prop.location.id = d->device;
+	d->prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	if ((r = err(cu.cuMemGetAllocationGranularity(&gran, &d->prop,
+						      CU_MEM_ALLOC_GRANULARITY_MINIMUM))))
+		goto err;
+	if (gran > (2u << 20)) {
+		xmig_error("GPU %d needs %zu-byte allocation granularity; xmig handles 2 MiB",
+			   gpu, gran);
+		r = cudaErrorNotSupported;
+		goto err;
+	}
+	r = err(cu.cuMemAddressReserve(&got, window_size, 0, (CUdeviceptr)window, 0));
+	if (r || got != window) {
+		xmig_error("cannot reserve the device window at %#llx on GPU %d (got %#llx, "
+			   "error %d); set XMIG_WINDOW to another base",
+			   (unsigned long long)window, gpu, (unsigned long long)got, r);
+		if (!r)
+			cu.cuMemAddressFree(got, window_size);
+		r = cudaErrorMemoryAllocation;
+		goto err;
+	}
+	*out = d;
+	return 0;
+err:
+	if (d->ctx)
+		cu.cuDevicePrimaryCtxRelease(d->device);
+	free(d);
+	return r;
+}
+
+static void cuda_close(void *dev)
+{
+	struct cuda_dev *d = dev;
+
+	if (!d)
+		return;
+	cu.cuCtxSynchronize();
+	cu.cuMemAddressFree((CUdeviceptr)d->window, d->window_size);
+	cu.cuDevicePrimaryCtxRelease(d->device);
+	free(d);
+}
+
+static int cuda_bind_thread(void *dev)
+{
+	return err(cu.cuCtxSetCurrent(((struct cuda_dev *)dev)->ctx));
+}
+
+static int cuda_info(void *dev, struct xmig_gpu_info *info)
+{
+	struct cuda_dev *d = dev;
+	size_t free_b, total;
+	int r = info_of_device(d->device, info);
+
+	if (r)
+		return r;
+	if (cu.cuMemGetInfo(&free_b, &total) == CUDA_SUCCESS)
+		info->free_bytes = free_b;
+	return 0;
+}
+
+static int cuda_attribute(void *dev, int attr, int *value)
+{
+	/* cudaDeviceAttr and CUdevice_attribute share their numbering. */
+	return err(cu.cuDeviceGetAttribute(value, (CUdevice_attribute)attr,
+					   ((struct cuda_dev *)dev)->device));
+}
+
+#define PROP_INT(field, attr) { offsetof(struct cudaDeviceProp, field), attr, sizeof(int) }
+#define PROP_SIZE(field, attr) { offsetof(struct cudaDeviceProp, field), attr, sizeof(size_t) }
+
+static const struct {
+	size_t offset;
+	CUdevice_attribute attr;
+	size_t size;
+} prop_map[] = {
+	PROP_SIZE(sharedMemPerBlock, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK),
+	PROP_INT(regsPerBlock, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK),
+	PROP_INT(warpSize, CU_DEVICE_ATTRIBUTE_WARP_SIZE),
+	PROP_SIZE(memPitch, CU_DEVICE_ATTRIBUTE_MAX_PITCH),
+	PROP_INT(maxThreadsPerBlock, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK),
+	PROP_INT(maxThreadsDim[0], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X),
+	PROP_INT(maxThreadsDim[1], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y),
+	PROP_INT(maxThreadsDim[2], CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z),
+	PROP_INT(maxGridSize[0], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X),
+	PROP_INT(maxGridSize[1], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y),
+	PROP_INT(maxGridSize[2], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z),
+	PROP_SIZE(totalConstMem, CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY),
+	PROP_INT(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+	PROP_INT(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+	PROP_SIZE(textureAlignment, CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT),
+	PROP_SIZE(texturePitchAlignment, CU_DEVICE_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT),
+	PROP_INT(multiProcessorCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+	PROP_INT(integrated, CU_DEVICE_ATTRIBUTE_INTEGRATED),
+	PROP_INT(canMapHostMemory, CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY),
+	PROP_INT(maxTexture1D, CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_WIDTH),
+	PROP_INT(maxTexture2D[0], CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE2D_WIDTH),
+	PROP_INT(maxTexture2D[1], CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE2D_HEIGHT),
+	PROP_INT(maxTexture3D[0], CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE3D_WIDTH),
+	PROP_INT(maxTexture3D[1], CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE3D_HEIGHT),
+	PROP_INT(maxTexture3D[2], CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE3D_DEPTH),
+	PROP_SIZE(surfaceAlignment, CU_DEVICE_ATTRIBUTE_SURFACE_ALIGNMENT),
+	PROP_INT(concurrentKernels, CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS),
+	PROP_INT(ECCEnabled, CU_DEVICE_ATTRIBUTE_ECC_ENABLED),
+	PROP_INT(pciBusID, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID),
+	PROP_INT(pciDeviceID, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID),
+	PROP_INT(pciDomainID, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID),
+	PROP_INT(tccDriver, CU_DEVICE_ATTRIBUTE_TCC_DRIVER),
+	PROP_INT(asyncEngineCount, CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT),
+	PROP_INT(unifiedAddressing, CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING),
+	PROP_INT(memoryBusWidth, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+	PROP_INT(l2CacheSize, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE),
+	PROP_INT(persistingL2CacheMaxSize, CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE),
+	PROP_INT(maxThreadsPerMultiProcessor, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR),
+	PROP_INT(streamPrioritiesSupported, CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED),
+	PROP_INT(globalL1CacheSupported, CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED),
+	PROP_INT(localL1CacheSupported, CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED),
+	PROP_SIZE(sharedMemPerMultiprocessor,
+		  CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR),
+	PROP_INT(regsPerMultiprocessor, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR),
+	PROP_INT(managedMemory, CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY),
+	PROP_INT(isMultiGpuBoard, CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD),
+	PROP_INT(multiGpuBoardGroupID, CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID),
+	PROP_INT(hostNativeAtomicSupported, CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED),
+	PROP_INT(pageableMemoryAccess, CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS),
+	PROP_INT(concurrentManagedAccess, CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS),
+	PROP_INT(computePreemptionSupported, CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED),
+	PROP_INT(canUseHostPointerForRegisteredMem,
+		 CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM),
+	PROP_INT(cooperativeLaunch, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH),
+	PROP_SIZE(sharedMemPerBlockOptin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+	PROP_INT(maxBlocksPerMultiProcessor, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR),
+	PROP_INT(accessPolicyMaxWindowSize, CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE),
+	PROP_SIZE(reservedSharedMemPerBlock, CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK),
+	PROP_INT(hostRegisterSupported, CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED),
+	PROP_INT(memoryPoolsSupported, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED),
+	PROP_INT(gpuDirectRDMASupported, CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED),
+	PROP_INT(clusterLaunch, CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH),
+};
+
+static int cuda_properties(void *dev, struct cudaDeviceProp *p)
+{
+	struct cuda_dev *d = dev;
+	struct xmig_gpu_info info;
+	CUuuid uuid;
+	size_t i;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if ((r = info_of_device(d->device, &info)))
+		return r;
+	snprintf(p->name, sizeof(p->name), "%s", info.name);
+	p->totalGlobalMem = info.total_bytes;
+	if (cu.cuDeviceGetUuid(&uuid, d->device) == CUDA_SUCCESS)
+		memcpy(&p->uuid, &uuid, sizeof(p->uuid));
+	for (i = 0; i < sizeof(prop_map) / sizeof(prop_map[0]); i++) {
+		int v = 0;
+
+		if (cu.cuDeviceGetAttribute(&v, prop_map[i].attr, d->device) != CUDA_SUCCESS)
+			continue;
+		if (prop_map[i].size == sizeof(int))
+			*(int *)((char *)p + prop_map[i].offset) = v;
+		else
+			*(size_t *)((char *)p + prop_map[i].offset) = (size_t)v;
+	}
+	p->unifiedAddressing = 1;
+	return 0;
+}
+
+/* ---- memory ---------------------------------------------------------- */
+
+static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
+{
+	struct cuda_dev *d = dev;
+	CUmemAccessDesc access = { 0 };
+	struct cuda_mem *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return cudaErrorMemoryAllocation;
+	if ((r = err(cu.cuMemCreate(&m->h, size, &d->prop, 0)))) {
+		free(m);
+		return r == CUDA_ERROR_OUT_OF_MEMORY ? cudaErrorMemoryAllocation : r;
+	}
+	access.location = d->prop.location;
+	access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+	if ((r = err(cu.cuMemMap((CUdeviceptr)va, size, 0, m->h, 0)))) {
+		cu.cuMemRelease(m->h);
+		free(m);
+		return r;
+	}
+	if ((r = err(cu.cuMemSetAccess((CUdeviceptr)va, size, &access, 1)))) {
+		cu.cuMemUnmap((CUdeviceptr)va, size);
+		cu.cuMemRelease(m->h);
+		free(m);
+		return r;
+	}
+	m->size = size;
+	*out = m;
+	return 0;
+}
+
+static int cuda_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
+{
+	struct cuda_mem *m = mem;
+	int r = err(cu.cuMemUnmap((CUdeviceptr)va, size));
+
+	cu.cuMemRelease(m->h);
+	free(m);
+	return r;
+}
+
+static int cuda_mem_info(void *dev, uint64_t *free_b, uint64_t *total)
+{
+	size_t f, t;
+	int r = err(cu.cuMemGetInfo(&f, &t));
+
+	if (!r) {
+		*free_b = f;
+		*total = t;
+	}
+	return r;
+}
+
+static int cuda_mem_export(void *dev, void *mem, int *fd)
+{
+	struct cuda_mem *m = mem;
+
+	return err(cu.cuMemExportToShareableHandle(fd, m->h,
+						   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+}
+
+static int cuda_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void **out)
+{
+	struct cuda_dev *d = dev;
+	CUmemAccessDesc access = { 0 };
+	struct cuda_mem *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return cudaErrorMemoryAllocation;
+	if ((r = err(cu.cuMemImportFromShareableHandle(&m->h, (void *)(uintptr_t)fd,
+						       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)))) {
+		free(m);
+		return r;
+	}
+	access.location = d->prop.location;
+	access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+	if ((r = err(cu.cuMemMap((CUdeviceptr)va, size, 0, m->h, 0))) ||
+	    (r = err(cu.cuMemSetAccess((CUdeviceptr)va, size, &access, 1)))) {
+		cu.cuMemUnmap((CUdeviceptr)va, size);
+		cu.cuMemRelease(m->h);
+		free(m);
+		return r;
+	}
+	m->size = size;
+	*out = m;
+	close(fd);
+	return 0;
+}
+
+static int cuda_host_register(void *dev, void *addr, uint64_t size)
+{
+	return err(cu.cuMemHostRegister(addr, size, CU_MEMHOSTREGISTER_PORTABLE |
+					CU_MEMHOSTREGISTER_DEVICEMAP));
+}
+
+static int cuda_host_unregister(void *dev, void *addr)
+{
+	return err(cu.cuMemHostUnregister(addr));
+}
+
+/* ---- streams and events --------------------------------------------- */
+
+static int cuda_stream_create(void *dev, unsigned flags, int priority, void **s)
+{
+	return err(cu.cuStreamCreateWithPriority((CUstream *)s, flags, priority));
+}
+
+static int cuda_stream_destroy(void *dev, void *s)
+{
+	return err(cu.cuStreamDestroy((CUstream)s));
+}
+
+static void *cuda_stream_special(void *dev, enum xmig_stream_kind kind)
+{
+	return kind == XMIG_DEV_STREAM_LEGACY ? (void *)CU_STREAM_LEGACY
+					      : (void *)CU_STREAM_PER_THREAD;
+}
+
+static int cuda_stream_sync(void *dev, void *s)
+{
+	return err(cu.cuStreamSynchronize((CUstream)s));
+}
+
+static int cuda_stream_query(void *dev, void *s)
+{
+	return err(cu.cuStreamQuery((CUstream)s));
+}
+
+static int cuda_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
+{
+	return err(cu.cuStreamWaitEvent((CUstream)s, (CUevent)e, flags));
+}
+
+static int cuda_priority_range(void *dev, int *least, int *greatest)
+{
+	return err(cu.cuCtxGetStreamPriorityRange(least, greatest));
+}
+
+static int cuda_event_create(void *dev, unsigned flags, void **e)
+{
+	return err(cu.cuEventCreate((CUevent *)e, flags));
+}
+
+static int cuda_event_destroy(void *dev, void *e)
+{
+	return err(cu.cuEventDestroy((CUevent)e));
+}
+
+static int cuda_event_record(void *dev, void *e, void *s, unsigned flags)
+{
+	return err(cu.cuEventRecordWithFlags((CUevent)e, (CUstream)s, flags));
+}
+
+static int cuda_event_sync(void *dev, void *e)
+{
+	return err(cu.cuEventSynchronize((CUevent)e));
+}
+
+static int cuda_event_query(void *dev, void *e)
+{
+	return err(cu.cuEventQuery((CUevent)e));
+}
+
+static int cuda_event_elapsed(void *dev, float *ms, void *start, void *end)
+{
+	return err(cu.cuEventElapsedTime(ms, (CUevent)start, (CUevent)end));
+}
+
+static int cuda_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s)
+{
+	return err(cu.cuMemcpyAsync((CUdeviceptr)dst, (CUdeviceptr)src, size, (CUstream)s));
+}
+
+static int cuda_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s)
+{
+	return err(cu.cuMemsetD8Async((CUdeviceptr)dst, value, size, (CUstream)s));
+}
+
+static int cuda_ctx_sync(void *dev)
+{
+	return err(cu.cuCtxSynchronize());
+}
+
+/* ---- modules and kernels -------------------------------------------- */
+
+static int cuda_module_load(void *dev, const void *image, size_t size, void **mod)
+{
+	return err(cu.cuModuleLoadData((CUmodule *)mod, image));
+}
+
+static int cuda_module_unload(void *dev, void *mod)
+{
+	return err(cu.cuModuleUnload((CUmodule)mod));
+}
+
+static int cuda_func_get(void *dev, void *mod, const char *name, void **fn,
+			 struct xmig_param_layout *layout)
+{
+	CUfunction f;
+	uint32_t n = 0, cap = 16, end = 0;
+	int r = err(cu.cuModuleGetFunction(&f, (CUmodule)mod, name));
+
+	if (r)
+		return r == CUDA_ERROR_NOT_FOUND ? cudaErrorInvalidDeviceFunction : r;
+	layout->params = malloc(cap * sizeof(*layout->params));
+	if (!layout->params)
+		return cudaErrorMemoryAllocation;
+	for (;;) {
+		size_t off, sz;
+
+		if (cu.cuFuncGetParamInfo(f, n, &off, &sz) != CUDA_SUCCESS)
+			break;   /* past the last parameter */
+		if (n == cap) {
+			void *np = realloc(layout->params, 2 * cap * sizeof(*layout->params));
+			if (!np)
+				return cudaErrorMemoryAllocation;
+			layout->params = np;
+			cap *= 2;
+		}
+		layout->params[n].offset = (uint32_t)off;
+		layout->params[n].size = (uint32_t)sz;
+		if (off + sz > end)
+			end = (uint32_t)(off + sz);
+		n++;
+	}
+	layout->nparams = n;
+	layout->param_bytes = end;
+	*fn = f;
+	return 0;
+}
+
+static int cuda_var_get(void *dev, void *mod, const char *name, uint64_t size, uint64_t *addr,
+			uint64_t *actual)
+{
+	CUdeviceptr p;
+	size_t s;
+	int r = err(cu.cuModuleGetGlobal(&p, &s, (CUmodule)mod, name));
+
+	if (r)
+		return r == CUDA_ERROR_NOT_FOUND ? cudaErrorInvalidSymbol : r;
+	*addr = p;
+	*actual = s;
+	return 0;
+}
+
+static int cuda_func_attributes(void *dev, void *fn, struct cudaFuncAttributes *a)
+{
+	CUfunction f = fn;
+	int v;
+
+	memset(a, 0, sizeof(*a));
+#define ATTR(field, attr, type)                                            \
+	do {                                                               \
+		int r_ = err(cu.cuFuncGetAttribute(&v, attr, f));          \
+		if (r_)                                                    \
+			return r_;                                         \
+		a->field = (type)v;                                        \
+	} while (0)
+	ATTR(sharedSizeBytes, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, size_t);
+	ATTR(constSizeBytes, CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES, size_t);
+	ATTR(localSizeBytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, size_t);
+	ATTR(maxThreadsPerBlock, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, int);
+	ATTR(numRegs, CU_FUNC_ATTRIBUTE_NUM_REGS, int);
+	ATTR(ptxVersion, CU_FUNC_ATTRIBUTE_PTX_VERSION, int);
+	ATTR(binaryVersion, CU_FUNC_ATTRIBUTE_BINARY_VERSION, int);
+	ATTR(cacheModeCA, CU_FUNC_ATTRIBUTE_CACHE_MODE_CA, int);
+	ATTR(maxDynamicSharedSizeBytes, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int);
+	ATTR(preferredShmemCarveout, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, int);
+#undef ATTR
+	return 0;
+}
+
+static int cuda_func_set_attribute(void *dev, void *fn, int attr, int value)
+{
+	/* cudaFuncAttribute 8, 9 map to the driver's 8, 9. */
+	return err(cu.cuFuncSetAttribute((CUfunction)fn, (CUfunction_attribute)attr, value));
+}
+
+static int cuda_occupancy(void *dev, void *fn, int block, size_t smem, unsigned flags, int *blocks)
+{
+	return err(cu.cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(blocks, (CUfunction)fn,
+									   block, smem, flags));
+}
+
+static int cuda_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+		       size_t shmem, void *s, void *params, size_t param_bytes)
+{
+	void *extra[] = {
+		CU_LAUNCH_PARAM_BUFFER_POINTER, params,
+		CU_LAUNCH_PARAM_BUFFER_SIZE, &param_bytes,
+		CU_LAUNCH_PARAM_END,
+	};
+	int r = err(cu.cuLaunchKernel((CUfunction)fn, grid.x, grid.y, grid.z, block.x, block.y,
+				      block.z, (unsigned)shmem, (CUstream)s, NULL,
+				      param_bytes ? extra : NULL));
+
+	return r;
+}
+
+static int cuda_set_limit(void *dev, int limit, size_t value)
+{
+	return err(cu.cuCtxSetLimit((CUlimit)limit, value));
+}
+
+static int cuda_get_limit(void *dev, int limit, size_t *value)
+{
+	return err(cu.cuCtxGetLimit(value, (CUlimit)limit));
+}
+
+const struct xmig_device_ops xmig_device_cuda = {
+	.name = "cuda",
+	.open = cuda_open,
+	.close = cuda_close,
+	.bind_thread = cuda_bind_thread,
+	.count = cuda_count,
+	.info = cuda_info,
+	.info_of = cuda_info_of,
+	.attribute = cuda_attribute,
+	.properties = cuda_properties,
+	.driver_version = cuda_driver_version,
+	.granularity = 2u << 20,
+	.mem_map = cuda_mem_map,
+	.mem_unmap = cuda_mem_unmap,
+	.mem_info = cuda_mem_info,
+	.mem_export = cuda_mem_export,
+	.mem_import = cuda_mem_import,
+	.host_register = cuda_host_register,
+	.host_unregister = cuda_host_unregister,
+	.stream_create = cuda_stream_create,
+	.stream_destroy = cuda_stream_destroy,
+	.stream_special = cuda_stream_special,
+	.stream_sync = cuda_stream_sync,
+	.stream_query = cuda_stream_query,
+	.stream_wait_event = cuda_stream_wait_event,
+	.priority_range = cuda_priority_range,
+	.event_create = cuda_event_create,
+	.event_destroy = cuda_event_destroy,
+	.event_record = cuda_event_record,
+	.event_sync = cuda_event_sync,
+	.event_query = cuda_event_query,
+	.event_elapsed = cuda_event_elapsed,
+	.memcpy_async = cuda_memcpy_async,
+	.memset_async = cuda_memset_async,
+	.ctx_sync = cuda_ctx_sync,
+	.module_load = cuda_module_load,
+	.module_unload = cuda_module_unload,
+	.func_get = cuda_func_get,
+	.var_get = cuda_var_get,
+	.func_attributes = cuda_func_attributes,
+	.func_set_attribute = cuda_func_set_attribute,
+	.occupancy = cuda_occupancy,
+	.launch = cuda_launch,
+	.set_limit = cuda_set_limit,
+	.get_limit = cuda_get_limit,
+};
+
+const struct xmig_device_ops *xmig_device_by_name(const char *name)
+{
+	if (!name || !strcmp(name, "cuda"))
+		return &xmig_device_cuda;
+	if (!strcmp(name, "sim"))
+		return &xmig_device_sim;
+	return NULL;
+}

@@ -1,0 +1,780 @@
+/*
+ * device-sim.c - the sim test device (XMIG_DEVICE=sim).
+ *
+ * A software stand-in for a GPU so that the control plane, the call channel
+ * and every migration path run in CI without one. It is labelled as a test
+ * device everywhere and is never the default.
+ *
+ * - Device memory is a memfd mapped AT the device address, so kernels (C
+ *   functions, sim-kernels.c) dereference device pointers directly and a
+ *   backing can be handed to another proxy like a CUDA IPC handle.
+ * - Work runs eagerly, in the order the server issues it: a valid execution
+ *   of CUDA's stream semantics, since every dependency points backwards.
+ * - XMIG_SIM_GPUS=N GPUs per node (default 2), each of XMIG_SIM_MEM bytes
+ *   (default 16 GiB). Memory in use is accounted per GPU across the proxies
+ *   of the node in <runtime>/sim/gpu<N>/<pid>, so free memory is real.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/xmig.h"
+#include "device.h"
+#include "sim-kernels.h"
+
+#define SIM_GRANULARITY (2ull << 20)
+
+struct sim_var {
+	char *name;
+	uint64_t size;
+	void *addr;
+};
+
+struct sim_module {
+	struct sim_var *vars;
+	size_t nvars;
+	pthread_mutex_t lock;
+};
+
+struct sim_func {
+	const struct sim_kernel *k;
+	struct sim_module *mod;
+	int max_dyn_smem;
+};
+
+struct sim_event {
+	unsigned flags;
+	bool recorded;
+	uint64_t t_ns;
+};
+
+struct sim_stream {
+	unsigned flags;
+	int priority;
+};
+
+struct sim_mem {
+	int fd;
+	uint64_t size;
+};
+
+struct sim_dev {
+	int gpu;
+	uint64_t window, window_size;
+	uint64_t used;               /* device bytes mapped by this proxy */
+	pthread_mutex_t lock;
+	char acct_path[PATH_MAX];
+	struct sim_stream legacy, per_thread;
+	size_t limits[16];
+};
+
+static uint64_t sim_total_bytes(void)
+{
+	const char *e = getenv("XMIG_SIM_MEM");
+	uint64_t v;
+
+	if (e && xmig_parse_bytes(e, &v) == 0 && v > 0)
+		return v;
+	return 16ull << 30;
+}
+
+static int sim_count(int *n)
+{
+	const char *e = getenv("XMIG_SIM_GPUS");
+	long v = 2;
+
+	if (e && xmig_parse_long(e, 1, 64, &v) < 0)
+		v = 2;
+	*n = (int)v;
+	return 0;
+}
+
+/* ---- memory accounting shared by the proxies of one node ------------- */
+
+static void acct_dir(int gpu, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/sim/gpu%d", xmig_runtime_dir(), gpu);
+}
+
+static uint64_t acct_used_by_others(int gpu, pid_t self)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *de;
+	uint64_t sum = 0;
+	DIR *d;
+
+	acct_dir(gpu, dir, sizeof(dir));
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end, *txt;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!xmig_proc_alive((pid_t)pid, 0)) {
+			unlink(path);   /* a proxy that died leaves no debt */
+			continue;
+		}
+		txt = xmig_read_file(path, NULL);
+		if (txt) {
+			sum += strtoull(txt, NULL, 10);
+			free(txt);
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+static void acct_write(struct sim_dev *d)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)d->used);
+
+	if (d->acct_path[0] && xmig_write_file_atomic(d->acct_path, buf, (size_t)n, 0644) < 0)
+		xmig_warn("sim device: cannot account memory in %s: %s", d->acct_path,
+			  strerror(errno));
+}
+
+/* ---- device ---------------------------------------------------------- */
+
+static int sim_info_of(int gpu, struct xmig_gpu_info *info)
+{
+	uint64_t total = sim_total_bytes(), other;
+	int n;
+
+	sim_count(&n);
+	if (gpu < 0 || gpu >= n)
+		return cudaErrorInvalidDevice;
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "xmig sim device (test only)");
+	snprintf(info->uuid, sizeof(info->uuid), "SIM-%s-%d", xmig_hostname(), gpu);
+	snprintf(info->pci_bus_id, sizeof(info->pci_bus_id), "0000:%02x:00.0", gpu + 1);
+	info->major = 9;
+	info->minor = 0;
+	info->total_bytes = total;
+	other = acct_used_by_others(gpu, 0);
+	info->free_bytes = other >= total ? 0 : total - other;
+	info->multiprocessors = 4;
+	return 0;
+}
+
+static int sim_open(int gpu, uint64_t window, uint64_t window_size, void **out)
+{
+	struct sim_dev *d;
+	char dir[PATH_MAX];
+	int n;
+
+	sim_count(&n);
+	if (gpu < 0 || gpu >= n)
+		return cudaErrorInvalidDevice;
+	/* Reserve the window so nothing else lands there. */
+	if (mmap((void *)window, window_size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0) ==
+	    MAP_FAILED) {
+		xmig_error_errno("sim device: cannot reserve the device window at %#llx",
+				 (unsigned long long)window);
+		return cudaErrorMemoryAllocation;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return cudaErrorMemoryAllocation;
+	d->gpu = gpu;
+	d->window = window;
+	d->window_size = window_size;
+	pthread_mutex_init(&d->lock, NULL);
+	acct_dir(gpu, dir, sizeof(dir));
+	if (xmig_mkdir_p(dir, 0777) == 0) {
+		chmod(dir, 01777);
+		snprintf(d->acct_path, sizeof(d->acct_path), "%s/%d", dir, (int)getpid());
+		acct_write(d);
+	}
+	d->limits[cudaLimitStackSize] = 1024;
+	d->limits[cudaLimitMallocHeapSize] = 8 << 20;
+	d->limits[cudaLimitPrintfFifoSize] = 1 << 20;
+	*out = d;
+	return 0;
+}
+
+static void sim_close(void *dev)
+{
+	struct sim_dev *d = dev;
+
+	if (!d)
+		return;
+	if (d->acct_path[0])
+		unlink(d->acct_path);
+	munmap((void *)d->window, d->window_size);
+	free(d);
+}
+
+static int sim_bind_thread(void *dev)
+{
+	return 0;
+}
+
+static int sim_info(void *dev, struct xmig_gpu_info *info)
+{
+	struct sim_dev *d = dev;
+	int r = sim_info_of(d->gpu, info);
+
+	if (r == 0) {
+		uint64_t other = acct_used_by_others(d->gpu, getpid());
+		uint64_t used = other + d->used;
+
+		info->free_bytes = used >= info->total_bytes ? 0 : info->total_bytes - used;
+	}
+	return r;
+}
+
+static int sim_properties(void *dev, struct cudaDeviceProp *p)
+{
+	struct xmig_gpu_info info;
+	int r = sim_info(dev, &info);
+
+	if (r)
+		return r;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", info.name);
+	p->totalGlobalMem = info.total_bytes;
+	p->sharedMemPerBlock = 48 << 10;
+	p->regsPerBlock = 65536;
+	p->warpSize = 32;
+	p->memPitch = INT32_MAX;
+	p->maxThreadsPerBlock = 1024;
+	p->maxThreadsDim[0] = 1024;
+	p->maxThreadsDim[1] = 1024;
+	p->maxThreadsDim[2] = 64;
+	p->maxGridSize[0] = INT32_MAX;
+	p->maxGridSize[1] = 65535;
+	p->maxGridSize[2] = 65535;
+	p->totalConstMem = 64 << 10;
+	p->major = info.major;
+	p->minor = info.minor;
+	p->textureAlignment = 512;
+	p->multiProcessorCount = info.multiprocessors;
+	p->integrated = 0;
+	p->canMapHostMemory = 1;
+	p->concurrentKernels = 1;
+	p->pciBusID = ((struct sim_dev *)dev)->gpu + 1;
+	p->asyncEngineCount = 2;
+	p->unifiedAddressing = 1;
+	p->memoryBusWidth = 5120;
+	p->l2CacheSize = 50 << 20;
+	p->maxThreadsPerMultiProcessor = 2048;
+	p->sharedMemPerMultiprocessor = 228 << 10;
+	p->regsPerMultiprocessor = 65536;
+	p->sharedMemPerBlockOptin = 227 << 10;
+	p->maxBlocksPerMultiProcessor = 32;
+	return 0;
+}
+
+static int sim_attribute(void *dev, int attr, int *value)
+{
+	struct cudaDeviceProp p;
+	int r = sim_properties(dev, &p);
+
+	if (r)
+		return r;
+	switch (attr) {
+	case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
+	case cudaDevAttrMaxBlockDimX: *value = p.maxThreadsDim[0]; break;
+	case cudaDevAttrMaxBlockDimY: *value = p.maxThreadsDim[1]; break;
+	case cudaDevAttrMaxBlockDimZ: *value = p.maxThreadsDim[2]; break;
+	case cudaDevAttrMaxGridDimX: *value = p.maxGridSize[0]; break;
+	case cudaDevAttrMaxGridDimY: *value = p.maxGridSize[1]; break;
+	case cudaDevAttrMaxGridDimZ: *value = p.maxGridSize[2]; break;
+	case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
+	case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = (int)p.sharedMemPerBlockOptin; break;
+	case cudaDevAttrTotalConstantMemory: *value = (int)p.totalConstMem; break;
+	case cudaDevAttrWarpSize: *value = p.warpSize; break;
+	case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
+	case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
+	case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
+	case cudaDevAttrMaxThreadsPerMultiProcessor: *value = p.maxThreadsPerMultiProcessor; break;
+	case cudaDevAttrMaxRegistersPerBlock: *value = p.regsPerBlock; break;
+	case cudaDevAttrConcurrentKernels: *value = 1; break;
+	case cudaDevAttrUnifiedAddressing: *value = 1; break;
+	case cudaDevAttrCanMapHostMemory: *value = 1; break;
+	case cudaDevAttrIntegrated: *value = 0; break;
+	case cudaDevAttrL2CacheSize: *value = p.l2CacheSize; break;
+	case cudaDevAttrPciBusId: *value = p.pciBusID; break;
+	case cudaDevAttrPciDeviceId: *value = 0; break;
+	case cudaDevAttrPciDomainId: *value = 0; break;
+	case cudaDevAttrAsyncEngineCount: *value = p.asyncEngineCount; break;
+	case cudaDevAttrMaxSharedMemoryPerMultiprocessor:
+		*value = (int)p.sharedMemPerMultiprocessor;
+		break;
+	case cudaDevAttrMaxBlocksPerMultiprocessor: *value = p.maxBlocksPerMultiProcessor; break;
+	case cudaDevAttrMemoryPoolsSupported: *value = 0; break;
+	case cudaDevAttrComputeMode: *value = 0; break;
+	default:
+		return cudaErrorInvalidValue;
+	}
+	return 0;
+}
+
+static int sim_driver_version(int *v)
+{
+	*v = CUDART_VERSION;
+	return 0;
+}
+
+/* ---- memory ---------------------------------------------------------- */
+
+static int sim_mem_map_fd(struct sim_dev *d, int fd, uint64_t va, uint64_t size)
+{
+	void *p = mmap((void *)va, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+
+	return p == MAP_FAILED ? -1 : 0;
+}
+
+static int sim_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
+{
+	struct sim_dev *d = dev;
+	struct xmig_gpu_info info;
+	struct sim_mem *m;
+	int fd;
+
+	sim_info(d, &info);
+	if (size > info.free_bytes)
+		return cudaErrorMemoryAllocation;
+	fd = memfd_create("xmig-sim-device", MFD_CLOEXEC);
+	if (fd < 0)
+		return cudaErrorMemoryAllocation;
+	if (ftruncate(fd, (off_t)size) < 0 || sim_mem_map_fd(d, fd, va, size) < 0) {
+		close(fd);
+		return cudaErrorMemoryAllocation;
+	}
+	m = calloc(1, sizeof(*m));
+	m->fd = fd;
+	m->size = size;
+	pthread_mutex_lock(&d->lock);
+	d->used += size;
+	acct_write(d);
+	pthread_mutex_unlock(&d->lock);
+	*out = m;
+	return 0;
+}
+
+static int sim_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
+{
+	struct sim_dev *d = dev;
+	struct sim_mem *m = mem;
+
+	/* Back to a reservation, not a hole another mapping could take. */
+	mmap((void *)va, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+	     -1, 0);
+	close(m->fd);
+	pthread_mutex_lock(&d->lock);
+	d->used -= m->size;
+	acct_write(d);
+	pthread_mutex_unlock(&d->lock);
+	free(m);
+	return 0;
+}
+
+static int sim_mem_info(void *dev, uint64_t *free_b, uint64_t *total)
+{
+	struct xmig_gpu_info info;
+	int r = sim_info(dev, &info);
+
+	if (r)
+		return r;
+	*free_b = info.free_bytes;
+	*total = info.total_bytes;
+	return 0;
+}
+
+static int sim_mem_export(void *dev, void *mem, int *fd)
+{
+	*fd = fcntl(((struct sim_mem *)mem)->fd, F_DUPFD_CLOEXEC, 3);
+	return *fd < 0 ? cudaErrorMemoryAllocation : 0;
+}
+
+static int sim_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void **out)
+{
+	struct sim_dev *d = dev;
+	struct sim_mem *m;
+
+	if (sim_mem_map_fd(d, fd, va, size) < 0)
+		return cudaErrorMemoryAllocation;
+	m = calloc(1, sizeof(*m));
+	m->fd = fd;
+	m->size = size;
+	/* Shared with the exporter: accounted once, by whoever holds it last. */
+	pthread_mutex_lock(&d->lock);
+	d->used += size;
+	acct_write(d);
+	pthread_mutex_unlock(&d->lock);
+	*out = m;
+	return 0;
+}
+
+static int sim_host_register(void *dev, void *addr, uint64_t size)
+{
+	return 0;
+}
+
+static int sim_host_unregister(void *dev, void *addr)
+{
+	return 0;
+}
+
+/* ---- streams and events --------------------------------------------- */
+
+static int sim_stream_create(void *dev, unsigned flags, int priority, void **s)
+{
+	struct sim_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return cudaErrorMemoryAllocation;
+	st->flags = flags;
+	st->priority = priority < -5 ? -5 : priority > 0 ? 0 : priority;
+	*s = st;
+	return 0;
+}
+
+static int sim_stream_destroy(void *dev, void *s)
+{
+	free(s);
+	return 0;
+}
+
+static void *sim_stream_special(void *dev, enum xmig_stream_kind kind)
+{
+	struct sim_dev *d = dev;
+
+	return kind == XMIG_DEV_STREAM_LEGACY ? &d->legacy : &d->per_thread;
+}
+
+static int sim_noop_stream(void *dev, void *s)
+{
+	return 0;
+}
+
+static int sim_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
+{
+	return 0;
+}
+
+static int sim_priority_range(void *dev, int *least, int *greatest)
+{
+	*least = 0;
+	*greatest = -5;
+	return 0;
+}
+
+static int sim_event_create(void *dev, unsigned flags, void **e)
+{
+	struct sim_event *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return cudaErrorMemoryAllocation;
+	ev->flags = flags;
+	*e = ev;
+	return 0;
+}
+
+static int sim_event_destroy(void *dev, void *e)
+{
+	free(e);
+	return 0;
+}
+
+static int sim_event_record(void *dev, void *e, void *s, unsigned flags)
+{
+	struct sim_event *ev = e;
+
+	ev->recorded = true;
+	ev->t_ns = xmig_now_ns();
+	return 0;
+}
+
+static int sim_event_sync(void *dev, void *e)
+{
+	return 0;
+}
+
+static int sim_event_elapsed(void *dev, float *ms, void *start, void *end)
+{
+	struct sim_event *a = start, *b = end;
+
+	if ((a->flags | b->flags) & cudaEventDisableTiming)
+		return cudaErrorInvalidResourceHandle;
+	if (!a->recorded || !b->recorded)
+		return cudaErrorInvalidResourceHandle;
+	*ms = (float)((double)((int64_t)(b->t_ns - a->t_ns)) / 1e6);
+	return 0;
+}
+
+/* ---- copies ---------------------------------------------------------- */
+
+static int sim_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s)
+{
+	memmove((void *)dst, (const void *)src, size);
+	return 0;
+}
+
+static int sim_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s)
+{
+	memset((void *)dst, value, size);
+	return 0;
+}
+
+static int sim_ctx_sync(void *dev)
+{
+	return 0;
+}
+
+/* ---- modules and kernels -------------------------------------------- */
+
+static int sim_module_load(void *dev, const void *image, size_t size, void **mod)
+{
+	struct sim_module *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return cudaErrorMemoryAllocation;
+	pthread_mutex_init(&m->lock, NULL);
+	*mod = m;
+	return 0;
+}
+
+static int sim_module_unload(void *dev, void *mod)
+{
+	struct sim_module *m = mod;
+	size_t i;
+
+	for (i = 0; i < m->nvars; i++) {
+		free(m->vars[i].name);
+		free(m->vars[i].addr);
+	}
+	free(m->vars);
+	free(m);
+	return 0;
+}
+
+static struct sim_var *module_var(struct sim_module *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nvars; i++)
+		if (!strcmp(m->vars[i].name, name))
+			return &m->vars[i];
+	return NULL;
+}
+
+static void *launch_global(const struct sim_launch *l, const char *name)
+{
+	struct sim_module *m = l->module;
+	struct sim_var *v;
+
+	pthread_mutex_lock(&m->lock);
+	v = module_var(m, name);
+	pthread_mutex_unlock(&m->lock);
+	if (!v) {
+		/* A kernel wants a variable the program never registered. */
+		xmig_error("sim device: kernel uses unknown __device__ variable '%s'", name);
+		abort();
+	}
+	return v->addr;
+}
+
+static int sim_func_get(void *dev, void *mod, const char *name, void **fn,
+			struct xmig_param_layout *layout)
+{
+	const struct sim_kernel *k = sim_kernel_find(name);
+	struct sim_func *f;
+	unsigned i;
+
+	if (!k) {
+		xmig_error("sim device: kernel '%s' has no C implementation in the sim "
+			   "test device (proxy/server/sim-kernels.c)", name);
+		return cudaErrorInvalidDeviceFunction;
+	}
+	f = calloc(1, sizeof(*f));
+	layout->params = calloc(k->nparams ? k->nparams : 1, sizeof(*layout->params));
+	if (!f || !layout->params) {
+		free(f);
+		return cudaErrorMemoryAllocation;
+	}
+	f->k = k;
+	f->mod = mod;
+	f->max_dyn_smem = 48 << 10;
+	layout->nparams = k->nparams;
+	layout->param_bytes = k->param_bytes;
+	for (i = 0; i < k->nparams; i++) {
+		layout->params[i].offset = k->params[i].offset;
+		layout->params[i].size = k->params[i].size;
+	}
+	*fn = f;
+	return 0;
+}
+
+static int sim_var_get(void *dev, void *mod, const char *name, uint64_t size, uint64_t *addr,
+		       uint64_t *actual)
+{
+	struct sim_module *m = mod;
+	struct sim_var *v;
+	int r = 0;
+
+	pthread_mutex_lock(&m->lock);
+	v = module_var(m, name);
+	if (!v) {
+		struct sim_var *nv = realloc(m->vars, (m->nvars + 1) * sizeof(*nv));
+
+		if (!nv || !size) {
+			r = nv ? cudaErrorInvalidSymbol : cudaErrorMemoryAllocation;
+			if (nv)
+				m->vars = nv;
+			goto out;
+		}
+		m->vars = nv;
+		v = &m->vars[m->nvars++];
+		v->name = strdup(name);
+		v->size = size;
+		/* Like a GPU's module globals: zeroed, outside the device window. */
+		if (posix_memalign(&v->addr, 256, size) != 0) {
+			m->nvars--;
+			r = cudaErrorMemoryAllocation;
+			goto out;
+		}
+		memset(v->addr, 0, size);
+	}
+	*addr = (uint64_t)(uintptr_t)v->addr;
+	*actual = v->size;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+static int sim_func_attributes(void *dev, void *fn, struct cudaFuncAttributes *a)
+{
+	struct sim_func *f = fn;
+
+	memset(a, 0, sizeof(*a));
+	a->maxThreadsPerBlock = 1024;
+	a->numRegs = 32;
+	a->ptxVersion = 90;
+	a->binaryVersion = 90;
+	a->maxDynamicSharedSizeBytes = f->max_dyn_smem;
+	return 0;
+}
+
+static int sim_func_set_attribute(void *dev, void *fn, int attr, int value)
+{
+	struct sim_func *f = fn;
+
+	if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+		if (value < 0 || value > (227 << 10))
+			return cudaErrorInvalidValue;
+		f->max_dyn_smem = value;
+	}
+	return 0;
+}
+
+static int sim_occupancy(void *dev, void *fn, int block, size_t smem, unsigned flags, int *blocks)
+{
+	*blocks = block > 0 ? 2048 / block : 0;
+	return 0;
+}
+
+static int sim_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+		      size_t shmem, void *s, void *params, size_t param_bytes)
+{
+	struct sim_func *f = fn;
+	struct sim_launch l;
+
+	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
+	    (uint64_t)block.x * block.y * block.z > 1024 || block.z > 64)
+		return cudaErrorInvalidConfiguration;
+	if (shmem > (size_t)f->max_dyn_smem)
+		return cudaErrorInvalidValue;
+	if (param_bytes < f->k->param_bytes)
+		return cudaErrorInvalidValue;
+	l.grid = (struct sim_dim3){ grid.x, grid.y, grid.z };
+	l.block = (struct sim_dim3){ block.x, block.y, block.z };
+	l.shmem = shmem;
+	l.global = launch_global;
+	l.module = f->mod;
+	return f->k->fn(&l, params);
+}
+
+static int sim_set_limit(void *dev, int limit, size_t value)
+{
+	struct sim_dev *d = dev;
+
+	if (limit < 0 || limit >= 16)
+		return cudaErrorUnsupportedLimit;
+	d->limits[limit] = value;
+	return 0;
+}
+
+static int sim_get_limit(void *dev, int limit, size_t *value)
+{
+	struct sim_dev *d = dev;
+
+	if (limit < 0 || limit >= 16)
+		return cudaErrorUnsupportedLimit;
+	*value = d->limits[limit];
+	return 0;
+}
+
+const struct xmig_device_ops xmig_device_sim = {
+	.name = "sim",
+	.open = sim_open,
+	.close = sim_close,
+	.bind_thread = sim_bind_thread,
+	.count = sim_count,
+	.info = sim_info,
+	.info_of = sim_info_of,
+	.attribute = sim_attribute,
+	.properties = sim_properties,
+	.driver_version = sim_driver_version,
+	.granularity = SIM_GRANULARITY,
+	.mem_map = sim_mem_map,
+	.mem_unmap = sim_mem_unmap,
+	.mem_info = sim_mem_info,
+	.mem_export = sim_mem_export,
+	.mem_import = sim_mem_import,
+	.host_register = sim_host_register,
+	.host_unregister = sim_host_unregister,
+	.stream_create = sim_stream_create,
+	.stream_destroy = sim_stream_destroy,
+	.stream_special = sim_stream_special,
+	.stream_sync = sim_noop_stream,
+	.stream_query = sim_noop_stream,
+	.stream_wait_event = sim_stream_wait_event,
+	.priority_range = sim_priority_range,
+	.event_create = sim_event_create,
+	.event_destroy = sim_event_destroy,
+	.event_record = sim_event_record,
+	.event_sync = sim_event_sync,
+	.event_query = sim_event_sync,
+	.event_elapsed = sim_event_elapsed,
+	.memcpy_async = sim_memcpy_async,
+	.memset_async = sim_memset_async,
+	.ctx_sync = sim_ctx_sync,
+	.module_load = sim_module_load,
+	.module_unload = sim_module_unload,
+	.func_get = sim_func_get,
+	.var_get = sim_var_get,
+	.func_attributes = sim_func_attributes,
+	.func_set_attribute = sim_func_set_attribute,
+	.occupancy = sim_occupancy,
+	.launch = sim_launch,
+	.set_limit = sim_set_limit,
+	.get_limit = sim_get_limit,
+};

@@ -1,0 +1,115 @@
+/*
+ * device.h - what the proxy server needs from a GPU: the backend interface.
+ *
+ * Two backends: device-cuda.c (the real driver API, dlopened) and
+ * device-sim.c (the sim test device: memory in host RAM, kernels in C).
+ * Handles are opaque pointers owned by the backend. Every call returns 0 or
+ * a CUDA runtime error number (cudaError_t values), which is what the
+ * application finally sees.
+ */
+#ifndef XMIG_DEVICE_H
+#define XMIG_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+struct xmig_dim3 {
+	unsigned x, y, z;
+};
+
+struct xmig_gpu_info {
+	char name[256];
+	char uuid[64];            /* "GPU-xxxxxxxx-..." or "SIM-<n>" */
+	int major, minor;         /* compute capability */
+	uint64_t total_bytes, free_bytes;
+	int multiprocessors;
+	char pci_bus_id[32];
+};
+
+/* Kernel parameter layout, as cuFuncGetParamInfo gives it. */
+struct xmig_param_layout {
+	uint32_t nparams;
+	uint32_t param_bytes;
+	struct { uint32_t offset, size; } *params;   /* nparams entries, malloc'd */
+};
+
+enum xmig_stream_kind { XMIG_DEV_STREAM_LEGACY, XMIG_DEV_STREAM_PER_THREAD };
+
+struct xmig_device_ops {
+	const char *name;                    /* "cuda" or "sim" */
+
+	/* Open GPU `gpu` of this node and reserve the device window there. */
+	int (*open)(int gpu, uint64_t window, uint64_t window_size, void **dev);
+	void (*close)(void *dev);
+	/* Make the device current on the calling thread (workers call it once). */
+	int (*bind_thread)(void *dev);
+	int (*count)(int *n);                /* GPUs on this node */
+	int (*info)(void *dev, struct xmig_gpu_info *info);
+	int (*info_of)(int gpu, struct xmig_gpu_info *info);  /* without opening */
+	int (*attribute)(void *dev, int attr, int *value);    /* enum cudaDeviceAttr */
+	int (*properties)(void *dev, struct cudaDeviceProp *p);
+	int (*driver_version)(int *v);
+
+	/* Device memory: physical backing mapped at va (window-relative alignment). */
+	uint64_t granularity;
+	int (*mem_map)(void *dev, uint64_t va, uint64_t size, void **mem);
+	int (*mem_unmap)(void *dev, uint64_t va, uint64_t size, void *mem);
+	int (*mem_info)(void *dev, uint64_t *free, uint64_t *total);
+	/* Export/import a backing to another process (same node). */
+	int (*mem_export)(void *dev, void *mem, int *fd);
+	int (*mem_import)(void *dev, int fd, uint64_t va, uint64_t size, void **mem);
+
+	/* Host memory visible to the device (mapped at the same address). */
+	int (*host_register)(void *dev, void *addr, uint64_t size);
+	int (*host_unregister)(void *dev, void *addr);
+
+	/* Streams. special() gives the legacy and per-thread default streams. */
+	int (*stream_create)(void *dev, unsigned flags, int priority, void **s);
+	int (*stream_destroy)(void *dev, void *s);
+	void *(*stream_special)(void *dev, enum xmig_stream_kind kind);
+	int (*stream_sync)(void *dev, void *s);
+	int (*stream_query)(void *dev, void *s);
+	int (*stream_wait_event)(void *dev, void *s, void *e, unsigned flags);
+	int (*priority_range)(void *dev, int *least, int *greatest);
+
+	/* Events. */
+	int (*event_create)(void *dev, unsigned flags, void **e);
+	int (*event_destroy)(void *dev, void *e);
+	int (*event_record)(void *dev, void *e, void *s, unsigned flags);
+	int (*event_sync)(void *dev, void *e);
+	int (*event_query)(void *dev, void *e);
+	int (*event_elapsed)(void *dev, float *ms, void *start, void *end);
+
+	/* Copies and fills on a stream (all addresses valid in the server). */
+	int (*memcpy_async)(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s);
+	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
+	int (*ctx_sync)(void *dev);
+
+	/* Modules and kernels. */
+	int (*module_load)(void *dev, const void *image, size_t size, void **mod);
+	int (*module_unload)(void *dev, void *mod);
+	int (*func_get)(void *dev, void *mod, const char *name, void **fn,
+			struct xmig_param_layout *layout);
+	int (*var_get)(void *dev, void *mod, const char *name, uint64_t size, uint64_t *addr,
+		       uint64_t *actual);
+	int (*func_attributes)(void *dev, void *fn, struct cudaFuncAttributes *a);
+	int (*func_set_attribute)(void *dev, void *fn, int attr, int value);
+	int (*occupancy)(void *dev, void *fn, int block, size_t smem, unsigned flags, int *blocks);
+	int (*launch)(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+		      size_t shmem, void *s, void *params, size_t param_bytes);
+
+	/* Limits and cache configuration. */
+	int (*set_limit)(void *dev, int limit, size_t value);
+	int (*get_limit)(void *dev, int limit, size_t *value);
+};
+
+extern const struct xmig_device_ops xmig_device_cuda;
+extern const struct xmig_device_ops xmig_device_sim;
+
+/* "cuda" or "sim"; NULL if unknown. */
+const struct xmig_device_ops *xmig_device_by_name(const char *name);
+
+#endif

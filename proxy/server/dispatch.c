@@ -1,0 +1,496 @@
+/*
+ * dispatch.c - from a request to its implementation.
+ *
+ * The generic functions' unpacking and handle translation are generated
+ * from cudart.def; the hand-written operations (memory, copies, modules,
+ * launches) are here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv-api.h"
+
+/* ---- generated: unpack, translate handles, call srv_<name> ---------------- */
+
+#define XMIG_SRV_LOOKUP_VAL(T, N)
+#define XMIG_SRV_LOOKUP_OUT(T, N)
+#define XMIG_SRV_LOOKUP_OUTOPT(T, N)
+#define XMIG_SRV_LOOKUP_OUTSTREAM(T, N)
+#define XMIG_SRV_LOOKUP_OUTEVENT(T, N)
+#define XMIG_SRV_LOOKUP_NONE(T, N)
+#define XMIG_SRV_LOOKUP_STREAM(T, N) \
+	struct srv_stream *h_##N = srv_stream(c, a->N); \
+	if (!h_##N) return cudaErrorInvalidResourceHandle;
+#define XMIG_SRV_LOOKUP_EVENT(T, N) \
+	struct srv_event *h_##N = srv_event(c, a->N); \
+	if (!h_##N) return cudaErrorInvalidResourceHandle;
+#define XMIG_SRV_LOOKUP_FUNC(T, N) \
+	struct srv_func *h_##N = srv_func(c, a->N); \
+	if (!h_##N) return cudaErrorInvalidDeviceFunction;
+
+#define XMIG_SRV_ARG_VAL(T, N) a->N
+#define XMIG_SRV_ARG_STREAM(T, N) h_##N
+#define XMIG_SRV_ARG_EVENT(T, N) h_##N
+#define XMIG_SRV_ARG_FUNC(T, N) h_##N
+#define XMIG_SRV_ARG_OUT(T, N) &r->N
+#define XMIG_SRV_ARG_OUTOPT(T, N) &r->N
+#define XMIG_SRV_ARG_OUTSTREAM(T, N) &r->N
+#define XMIG_SRV_ARG_OUTEVENT(T, N) &r->N
+#define XMIG_SRV_ARG_NONE(T, N) 0
+
+#define XMIG_FN(name, call, pt, ...)                                          \
+	static int d_##name(struct xmig_call *c)                              \
+	{                                                                     \
+		const struct xmig_req_##name *a = c->args;                    \
+		struct xmig_res_##name *r = c->res;                           \
+		(void)a;                                                      \
+		memset(r, 0, sizeof(*r));                                     \
+		c->res_len = sizeof(*r);                                      \
+		XMIG_EACH(XMIG_SRV_LOOKUP, __VA_ARGS__)                       \
+		return srv_##name(c, XMIG_LIST(XMIG_SRV_ARG, __VA_ARGS__));   \
+	}
+#include "../api/cudart.def"
+#undef XMIG_FN
+
+/* ---- hand-written operations ---------------------------------------- */
+
+static int d_HELLO(struct xmig_call *c)
+{
+	struct xmig_hello_res *r = c->res;
+	struct srv *s = c->srv;
+
+	memset(r, 0, sizeof(*r));
+	r->abi = (uint32_t)(sizeof(struct xmig_shm_header) ^ (sizeof(struct xmig_ring) << 8) ^
+			    XMIG_OP_COUNT);
+	s->dev->driver_version(&r->driver_version);
+	r->runtime_version = CUDART_VERSION;
+	r->device_count = 1;
+	snprintf(r->device, sizeof(r->device), "%s", s->dev->name);
+	r->gpu = s->gpu;
+	c->res_len = sizeof(*r);
+	return 0;
+}
+
+static int d_MALLOC(struct xmig_call *c)
+{
+	const struct xmig_malloc_req *a = c->args;
+	struct xmig_malloc_res *r = c->res;
+
+	c->res_len = sizeof(*r);
+	r->addr = 0;
+	if (a->size == 0)
+		return 0;   /* cudaMalloc(&p, 0) gives NULL and succeeds */
+	return srv_mem_alloc(c->srv, a->size, &r->addr);
+}
+
+static int d_FREE(struct xmig_call *c)
+{
+	const struct xmig_free_req *a = c->args;
+	struct srv *s = c->srv;
+
+	if (a->addr == 0)
+		return 0;
+	if (!srv_mem_find(s, a->addr, 1) || srv_mem_find(s, a->addr, 1)->va != a->addr)
+		return cudaErrorInvalidValue;
+	/* cudaFree waits for work that may still use the memory. */
+	s->dev->ctx_sync(s->devh);
+	return srv_mem_free(s, a->addr);
+}
+
+static int d_HOST_REGISTER(struct xmig_call *c)
+{
+	const struct xmig_host_register_req *a = c->args;
+
+	return srv_host_register(c->srv, a->addr, a->size, a->ino);
+}
+
+static int d_HOST_UNREGISTER(struct xmig_call *c)
+{
+	const struct xmig_host_unregister_req *a = c->args;
+	struct srv *s = c->srv;
+
+	s->dev->ctx_sync(s->devh);
+	return srv_host_unregister(s, a->addr);
+}
+
+/* Is [addr, addr+len) something the server may touch on the device's behalf? */
+static bool valid_range(struct srv *s, uint64_t addr, uint64_t len, bool device)
+{
+	if (device) {
+		if (srv_mem_find(s, addr, len))
+			return true;
+		/* module globals live outside the window */
+		for (uint64_t id = s->vars.first; id < s->vars.next; id++) {
+			struct srv_var *v = srv_table_get(&s->vars, id);
+
+			if (v && addr >= v->addr && addr + len <= v->addr + v->size)
+				return true;
+		}
+		return false;
+	}
+	return srv_host_contains(s, addr, len);
+}
+
+static int wait_event(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+
+	return s->dev->event_sync(s->devh, c->defer_obj);
+}
+
+/* Make the deferred part wait for everything enqueued on `st` so far. */
+static int defer_until_done(struct xmig_call *c, struct srv_stream *st)
+{
+	struct srv *s = c->srv;
+	int r;
+
+	if (!c->w->pool_event) {
+		r = s->dev->event_create(s->devh, cudaEventDisableTiming, &c->w->pool_event);
+		if (r)
+			return r;
+	}
+	r = s->dev->event_record(s->devh, c->w->pool_event, st->h, 0);
+	if (r)
+		return r;
+	c->defer = wait_event;
+	c->defer_obj = c->w->pool_event;
+	return 0;
+}
+
+/* Address of [off, off+len) of variable `var`, or `off` itself if var == 0. */
+static int var_address(struct srv *s, uint64_t var, uint64_t off, uint64_t len, uint64_t *addr)
+{
+	struct srv_var *v;
+
+	if (!var) {
+		*addr = off;
+		return 0;
+	}
+	v = srv_table_get(&s->vars, var);
+	if (!v)
+		return cudaErrorInvalidSymbol;
+	if (off > v->size || len > v->size - off)
+		return cudaErrorInvalidValue;
+	*addr = v->addr + off;
+	return 0;
+}
+
+static int d_MEMCPY(struct xmig_call *c)
+{
+	const struct xmig_memcpy_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	bool dst_dev = a->kind == XMIG_COPY_H2D || a->kind == XMIG_COPY_D2D;
+	bool src_dev = a->kind == XMIG_COPY_D2H || a->kind == XMIG_COPY_D2D;
+	uint64_t dst, src;
+	int r;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (a->size == 0)
+		return 0;
+	if ((r = var_address(s, a->dst_var, a->dst, a->size, &dst)) ||
+	    (r = var_address(s, a->src_var, a->src, a->size, &src)))
+		return r;
+	if (!valid_range(s, dst, a->size, dst_dev) || !valid_range(s, src, a->size, src_dev))
+		return cudaErrorInvalidValue;
+	r = s->dev->memcpy_async(s->devh, dst, src, a->size, st->h);
+	if (r || !a->sync)
+		return r;
+	return defer_until_done(c, st);
+}
+
+static int d_MEMSET(struct xmig_call *c)
+{
+	const struct xmig_memset_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	int r;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (a->size == 0)
+		return 0;
+	if (!valid_range(s, a->dst, a->size, true))
+		return cudaErrorInvalidValue;
+	r = s->dev->memset_async(s->devh, a->dst, (uint8_t)a->value, a->size, st->h);
+	if (r || !a->sync)
+		return r;
+	return defer_until_done(c, st);
+}
+
+static int bulk_done(struct xmig_call *c)
+{
+	int r = wait_event(c);
+
+	if (r) {
+		int32_t zero = 0;
+
+		/* A failed chunk may not be the one the client waits on. */
+		atomic_compare_exchange_strong(&c->w->ring->async_error, &zero, r);
+	}
+	return r;
+}
+
+static int bulk_copy(struct xmig_call *c, bool to_device)
+{
+	const struct xmig_bulk_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	uint64_t bulk = (uint64_t)(uintptr_t)(c->w->ring->bulk + (a->half ? XMIG_BULK_HALF : 0));
+	uint64_t dev = 0;
+	int r;
+
+	if (!st)
+		r = cudaErrorInvalidResourceHandle;
+	else if (a->size > XMIG_BULK_HALF || a->half > 1)
+		r = cudaErrorInvalidValue;
+	else if ((r = var_address(s, a->var, a->devaddr, a->size, &dev)))
+		;
+	else if (!valid_range(s, dev, a->size, true))
+		r = cudaErrorInvalidValue;
+	else if (to_device)
+		r = s->dev->memcpy_async(s->devh, dev, bulk, a->size, st->h);
+	else
+		r = s->dev->memcpy_async(s->devh, bulk, dev, a->size, st->h);
+	if (!r && !(r = defer_until_done(c, st)))
+		c->defer = bulk_done;
+	if (r) {
+		int32_t zero = 0;
+
+		atomic_compare_exchange_strong(&c->w->ring->async_error, &zero, r);
+	}
+	return r;
+}
+
+static int d_MEMCPY_H2D_BULK(struct xmig_call *c)
+{
+	return bulk_copy(c, true);
+}
+
+static int d_MEMCPY_D2H_BULK(struct xmig_call *c)
+{
+	return bulk_copy(c, false);
+}
+
+static int d_MODULE_LOAD(struct xmig_call *c)
+{
+	const struct xmig_module_load_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_module *m = srv_table_get(&s->modules, a->module);
+	int r;
+
+	if (a->size > XMIG_BULK_HALF || a->offset + a->size > a->total || !a->module)
+		return cudaErrorInvalidValue;
+	if (!m) {
+		if (a->offset != 0)
+			return cudaErrorInvalidValue;
+		m = calloc(1, sizeof(*m));
+		if (!m || !(m->image = malloc(a->total ? a->total : 1))) {
+			free(m);
+			return cudaErrorMemoryAllocation;
+		}
+		m->size = a->total;
+		m->hash = a->hash;
+		if (srv_table_put(&s->modules, a->module, m) < 0) {
+			free(m->image);
+			free(m);
+			return cudaErrorInvalidValue;
+		}
+	}
+	if (m->h)
+		return 0;   /* loaded already */
+	if (a->offset != m->received || a->total != m->size)
+		return cudaErrorInvalidValue;
+	memcpy((char *)m->image + a->offset, c->w->ring->bulk, a->size);
+	m->received += a->size;
+	if (m->received < m->size)
+		return 0;
+	if (xmig_hash64(m->image, m->size) != m->hash) {
+		xmig_error("fat binary %llu arrived damaged", (unsigned long long)a->module);
+		srv_table_remove(&s->modules, a->module);
+		free(m->image);
+		free(m);
+		return cudaErrorInvalidKernelImage;
+	}
+	r = s->dev->module_load(s->devh, m->image, m->size, &m->h);
+	if (r) {
+		srv_table_remove(&s->modules, a->module);
+		free(m->image);
+		free(m);
+	}
+	return r;
+}
+
+static int d_FUNC_GET(struct xmig_call *c)
+{
+	const struct xmig_func_get_req *a = c->args;
+	struct xmig_func_get_res *r = c->res;
+	struct srv *s = c->srv;
+	struct srv_module *m = srv_table_get(&s->modules, a->module);
+	struct srv_func *f;
+	uint64_t id;
+	uint32_t i;
+	int e;
+
+	if (!m || !m->h)
+		return cudaErrorInvalidResourceHandle;
+	if (memchr(a->name, '\0', sizeof(a->name)) == NULL)
+		return cudaErrorInvalidValue;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return cudaErrorMemoryAllocation;
+	e = s->dev->func_get(s->devh, m->h, a->name, &f->h, &f->layout);
+	if (e) {
+		free(f->layout.params);
+		free(f);
+		return e;
+	}
+	if (f->layout.nparams > XMIG_MAX_PARAMS) {
+		free(f->layout.params);
+		free(f);
+		return cudaErrorNotSupported;
+	}
+	f->module = a->module;
+	f->name = strdup(a->name);
+	f->max_dyn_smem = -1;
+	f->cache_config = -1;
+	id = srv_table_add(&s->funcs, f);
+	if (!id) {
+		free(f->name);
+		free(f->layout.params);
+		free(f);
+		return cudaErrorMemoryAllocation;
+	}
+	r->func = id;
+	r->nparams = f->layout.nparams;
+	r->param_bytes = f->layout.param_bytes;
+	for (i = 0; i < f->layout.nparams; i++) {
+		r->params[i].offset = f->layout.params[i].offset;
+		r->params[i].size = f->layout.params[i].size;
+	}
+	c->res_len = (uint32_t)offsetof(struct xmig_func_get_res, params) +
+		     f->layout.nparams * (uint32_t)sizeof(r->params[0]);
+	return 0;
+}
+
+static int d_VAR_GET(struct xmig_call *c)
+{
+	const struct xmig_var_get_req *a = c->args;
+	struct xmig_var_get_res *r = c->res;
+	struct srv *s = c->srv;
+	struct srv_module *m = srv_table_get(&s->modules, a->module);
+	struct srv_var *v;
+	uint64_t id;
+	int e;
+
+	if (!m || !m->h)
+		return cudaErrorInvalidResourceHandle;
+	if (memchr(a->name, '\0', sizeof(a->name)) == NULL)
+		return cudaErrorInvalidValue;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return cudaErrorMemoryAllocation;
+	e = s->dev->var_get(s->devh, m->h, a->name, a->size, &v->addr, &v->size);
+	if (e) {
+		free(v);
+		return e;
+	}
+	v->module = a->module;
+	v->name = strdup(a->name);
+	id = srv_table_add(&s->vars, v);
+	if (!id) {
+		free(v->name);
+		free(v);
+		return cudaErrorMemoryAllocation;
+	}
+	r->var = id;
+	r->addr = v->addr;
+	r->size = v->size;
+	c->res_len = sizeof(*r);
+	return 0;
+}
+
+static int d_LAUNCH(struct xmig_call *c)
+{
+	const struct xmig_launch_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_func *f = srv_func(c, a->func);
+	struct srv_stream *st = srv_stream(c, a->stream);
+	struct xmig_dim3 grid = { a->grid[0], a->grid[1], a->grid[2] };
+	struct xmig_dim3 block = { a->block[0], a->block[1], a->block[2] };
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (a->param_bytes != f->layout.param_bytes)
+		return cudaErrorInvalidValue;
+	return s->dev->launch(s->devh, f->h, grid, block, a->shmem, st->h, (void *)a->params,
+			      a->param_bytes);
+}
+
+static void destroy_stream(uint64_t id, void *obj, void *arg)
+{
+	struct srv *s = arg;
+	struct srv_stream *st = srv_table_remove(&s->streams, id);
+
+	s->dev->stream_destroy(s->devh, st->h);
+	free(st);
+}
+
+static void destroy_event(uint64_t id, void *obj, void *arg)
+{
+	struct srv *s = arg;
+	struct srv_event *e = srv_table_remove(&s->events, id);
+
+	s->dev->event_destroy(s->devh, e->h);
+	free(e);
+}
+
+static int d_DEVICE_RESET(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+
+	/* What cudaDeviceReset promises: idle device, memory and objects gone. */
+	s->dev->ctx_sync(s->devh);
+	while (s->mem.nallocs > 0)
+		srv_mem_free(s, s->mem.allocs[0].va);
+	srv_table_each(&s->streams, destroy_stream, s);
+	srv_table_each(&s->events, destroy_event, s);
+	return 0;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+typedef int (*handler_fn)(struct xmig_call *c);
+
+static int d_invalid(struct xmig_call *c)
+{
+	return cudaErrorInvalidValue;
+}
+
+#define d_PAD d_invalid
+#define d_RING_CLOSE d_invalid
+
+static const handler_fn handlers[XMIG_OP_COUNT] = {
+#define X(n) [XMIG_OP_##n] = d_##n,
+	XMIG_HAND_OPS(X)
+#undef X
+#define XMIG_FN(name, call, pt, ...) [XMIG_OP_##name] = d_##name,
+#include "../api/cudart.def"
+#undef XMIG_FN
+};
+
+int srv_dispatch(struct xmig_call *c)
+{
+	uint32_t op = c->req->op;
+
+	if (op >= XMIG_OP_COUNT || !handlers[op]) {
+		xmig_error("request with unknown operation %u", op);
+		return cudaErrorNotSupported;
+	}
+	return handlers[op](c);
+}

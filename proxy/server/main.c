@@ -1,0 +1,173 @@
+/*
+ * main.c - xmig-proxy: the proxy server of one application process.
+ *
+ *   xmig-proxy --job J --client-pid P --keeper PATH [--rank R] [--gpu N]
+ *              [--device cuda|sim] [--share F]
+ *
+ * Started by the client library on the application's first CUDA call (and,
+ * for moves, by `xmig migrate`/`xmig resume`). It attaches to the client's
+ * keeper, maps the call channel, opens its GPU, takes ownership of the
+ * channel and serves until the application exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "server.h"
+
+struct srv *the_srv;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: xmig-proxy --job J --client-pid P --keeper PATH [--rank R] [--gpu N]\n"
+		"                  [--device cuda|sim] [--share F]\n"
+		"The proxy server of one application process under xmig. It is started by\n"
+		"xmig itself; see xmig(1).\n");
+}
+
+static int parse_args(struct srv *s, int argc, char **argv, const char **device)
+{
+	static const struct option opts[] = {
+		{ "job", required_argument, NULL, 'j' },
+		{ "client-pid", required_argument, NULL, 'p' },
+		{ "keeper", required_argument, NULL, 'k' },
+		{ "rank", required_argument, NULL, 'r' },
+		{ "gpu", required_argument, NULL, 'g' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "share", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	long v;
+	int c;
+
+	s->gpu = 0;
+	s->share = 1.0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			if (!xmig_job_name_valid(optarg))
+				return xmig_error("invalid job name '%s'", optarg);
+			snprintf(s->job, sizeof(s->job), "%s", optarg);
+			break;
+		case 'p':
+			if (xmig_parse_long(optarg, 1, INT32_MAX, &v) < 0)
+				return xmig_error("invalid --client-pid '%s'", optarg);
+			s->client_pid = (pid_t)v;
+			break;
+		case 'k':
+			snprintf(s->keeper_path, sizeof(s->keeper_path), "%s", optarg);
+			break;
+		case 'r':
+			if (xmig_parse_long(optarg, 0, INT32_MAX, &v) < 0)
+				return xmig_error("invalid --rank '%s'", optarg);
+			s->rank = (int)v;
+			break;
+		case 'g':
+			if (xmig_parse_long(optarg, 0, 4095, &v) < 0)
+				return xmig_error("invalid --gpu '%s'", optarg);
+			s->gpu = (int)v;
+			break;
+		case 'd':
+			*device = optarg;
+			break;
+		case 's':
+			s->share = strtod(optarg, NULL);
+			if (!(s->share > 0.0 && s->share <= 1.0))
+				return xmig_error("invalid --share '%s': a fraction in (0,1]", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (!s->job[0] || !s->client_pid || !s->keeper_path[0]) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Become the server of the channel. */
+static int take_ownership(struct srv *s)
+{
+	uint64_t expected = 0;
+
+	if (!atomic_compare_exchange_strong(&s->hdr->owner_id, &expected, s->attach_id))
+		return xmig_error("the channel already has a server");
+	atomic_store(&s->hdr->owner_pid, (int32_t)getpid());
+	atomic_store(&s->hdr->state, XMIG_SEG_RUNNING);
+	atomic_fetch_add(&s->hdr->state_futex, 1);
+	xmig_futex_wake(&s->hdr->state_futex);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static char prefix[64];
+	struct srv *s = calloc(1, sizeof(*s));
+	const char *device = "cuda", *why;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "xmig-proxy[%d]", (int)getpid());
+	xmig_log_init(prefix);
+	signal(SIGPIPE, SIG_IGN);
+	if (!s || parse_args(s, argc, argv, &device) < 0)
+		return XMIG_EXIT_USAGE;
+	the_srv = s;
+	s->owner_uid = getuid();
+	s->started = xmig_wall_seconds();
+	s->node = xmig_hostname();
+	s->session_fd = -1;
+	s->shm_fd = -1;
+	pthread_mutex_init(&s->session_lock, NULL);
+	pthread_mutex_init(&s->state_lock, NULL);
+	if (getrandom(&s->attach_id, sizeof(s->attach_id), 0) != sizeof(s->attach_id) ||
+	    !s->attach_id)
+		s->attach_id = xmig_now_ns() ^ ((uint64_t)getpid() << 32);
+	s->dev = xmig_device_by_name(device);
+	if (!s->dev) {
+		xmig_error("unknown device backend '%s' (cuda or sim)", device);
+		return XMIG_EXIT_USAGE;
+	}
+	if (xmig_proxy_socket_path(s->job, s->client_pid, s->socket_path,
+				   sizeof(s->socket_path)) < 0) {
+		xmig_error("bad job or runtime directory");
+		return XMIG_EXIT_FAIL;
+	}
+	if (srv_session_attach(s) < 0)
+		return XMIG_EXIT_FAIL;
+	s->rank = s->hdr->rank;
+	r = s->dev->open(s->gpu, s->hdr->device_window, XMIG_DEVICE_WINDOW_SIZE, &s->devh);
+	if (r) {
+		xmig_error("cannot open %s GPU %d (error %d)", s->dev->name, s->gpu, r);
+		return XMIG_EXIT_FAIL;
+	}
+	s->dev->info(s->devh, &s->gpu_info);
+	if (srv_objects_init(s) < 0 || srv_memory_init(s) < 0)
+		return XMIG_EXIT_FAIL;
+	if (xmig_job_create(s->job) < 0) {
+		xmig_error_errno("cannot create the job directory under %s", xmig_runtime_dir());
+		return XMIG_EXIT_FAIL;
+	}
+	if (take_ownership(s) < 0 || srv_workers_start(s) < 0)
+		return XMIG_EXIT_FAIL;
+	why = ctl_run(s);
+	xmig_debug("shutting down: %s", why);
+	srv_workers_stop(s);
+	ctl_unlink_socket(s);
+	s->dev->close(s->devh);
+	xmig_registry_prune(s->job);
+	return XMIG_EXIT_OK;
+}

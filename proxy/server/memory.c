@@ -1,0 +1,225 @@
+/*
+ * memory.c - device memory at chosen addresses, and pinned host memory.
+ *
+ * Device allocations are carved from the device window (first fit, at the
+ * backend's granularity) and backed with memory mapped at exactly that
+ * address, so a pointer the application holds stays valid on any proxy
+ * that maps the same window after a move. The sorted allocation list is
+ * the memory map a snapshot walks.
+ *
+ * Pinned host memory is a memfd of the client's, mapped here at the same
+ * address (inside the reserved host window) and registered with the driver.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+
+int srv_memory_init(struct srv *s)
+{
+	s->mem.window = s->hdr->device_window;
+	s->mem.window_size = XMIG_DEVICE_WINDOW_SIZE;
+	s->mem.granularity = s->dev->granularity;
+	return 0;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t g)
+{
+	return (v + g - 1) / g * g;
+}
+
+/* Index of the first allocation with va >= addr. */
+static size_t lower_bound(const struct srv_memory *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->nallocs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->allocs[mid].va < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int insert_alloc(struct srv_memory *m, size_t at, const struct srv_alloc *a)
+{
+	if (m->nallocs == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct srv_alloc *n = realloc(m->allocs, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		m->allocs = n;
+		m->cap = cap;
+	}
+	memmove(&m->allocs[at + 1], &m->allocs[at], (m->nallocs - at) * sizeof(*a));
+	m->allocs[at] = *a;
+	m->nallocs++;
+	return 0;
+}
+
+int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va)
+{
+	struct srv_memory *m = &s->mem;
+	uint64_t need = round_up(size ? size : 1, m->granularity);
+	uint64_t cur = m->window, end = m->window + m->window_size;
+	struct srv_alloc a = { 0 };
+	size_t i;
+	int r;
+
+	/* First fit: lowest gap that holds it, keeping the window compact. */
+	for (i = 0; i <= m->nallocs; i++) {
+		uint64_t next = i < m->nallocs ? m->allocs[i].va : end;
+
+		if (next - cur >= need)
+			break;
+		cur = m->allocs[i].va + m->allocs[i].size;
+	}
+	if (i > m->nallocs || end - cur < need)
+		return cudaErrorMemoryAllocation;
+	r = s->dev->mem_map(s->devh, cur, need, &a.mem);
+	if (r)
+		return r;
+	a.va = cur;
+	a.size = need;
+	a.requested = size;
+	if (insert_alloc(m, i, &a) < 0) {
+		s->dev->mem_unmap(s->devh, cur, need, a.mem);
+		return cudaErrorMemoryAllocation;
+	}
+	m->bytes += size;
+	m->mapped += need;
+	*va = cur;
+	return 0;
+}
+
+int srv_mem_free(struct srv *s, uint64_t va)
+{
+	struct srv_memory *m = &s->mem;
+	size_t i = lower_bound(m, va);
+	struct srv_alloc a;
+
+	if (i >= m->nallocs || m->allocs[i].va != va)
+		return cudaErrorInvalidValue;
+	a = m->allocs[i];
+	memmove(&m->allocs[i], &m->allocs[i + 1], (m->nallocs - i - 1) * sizeof(a));
+	m->nallocs--;
+	m->bytes -= a.requested;
+	m->mapped -= a.size;
+	return s->dev->mem_unmap(s->devh, a.va, a.size, a.mem);
+}
+
+struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len)
+{
+	struct srv_memory *m = &s->mem;
+	size_t i = lower_bound(m, va + 1);
+	struct srv_alloc *a;
+
+	if (i == 0)
+		return NULL;
+	a = &m->allocs[i - 1];
+	if (va < a->va || va + len > a->va + a->size || va + len < va)
+		return NULL;
+	return a;
+}
+
+/* ---- pinned host memory ------------------------------------------------ */
+
+static struct srv_host_region *find_region(struct srv_memory *m, uint64_t addr, uint64_t len)
+{
+	size_t i;
+
+	for (i = 0; i < m->nregions; i++) {
+		struct srv_host_region *r = &m->regions[i];
+
+		if (addr >= r->addr && addr + len <= r->addr + r->size && addr + len >= addr)
+			return r;
+	}
+	return NULL;
+}
+
+bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len)
+{
+	return find_region(&s->mem, addr, len) != NULL;
+}
+
+int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
+{
+	struct srv_memory *m = &s->mem;
+	struct srv_host_region *r;
+	uint64_t got_size = 0, got_ino = 0;
+	uint64_t lo = s->hdr->host_window + XMIG_PINNED_OFFSET;
+	uint64_t hi = s->hdr->host_window + XMIG_HOST_WINDOW_SIZE;
+	int fd, e;
+
+	if (find_region(m, addr, size))
+		return 0;   /* already mapped (replayed after an attach) */
+	if (addr < lo || addr + size > hi || addr + size < addr || addr % 4096)
+		return cudaErrorInvalidValue;
+	fd = srv_session_region_fd(s, addr, &got_size, &got_ino);
+	if (fd < 0)
+		return cudaErrorMemoryAllocation;
+	if (got_size != size || (ino && got_ino != ino)) {
+		close(fd);
+		xmig_error("pinned region at %#llx: the client describes it differently",
+			   (unsigned long long)addr);
+		return cudaErrorInvalidValue;
+	}
+	if (mmap((void *)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED) {
+		xmig_error_errno("cannot map pinned memory at %#llx", (unsigned long long)addr);
+		close(fd);
+		return cudaErrorMemoryAllocation;
+	}
+	close(fd);
+	e = s->dev->host_register(s->devh, (void *)addr, size);
+	if (e) {
+		mmap((void *)addr, size, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		return e;
+	}
+	if (m->nregions == m->capregions) {
+		size_t cap = m->capregions ? m->capregions * 2 : 16;
+		struct srv_host_region *n = realloc(m->regions, cap * sizeof(*n));
+
+		if (!n)
+			return cudaErrorMemoryAllocation;
+		m->regions = n;
+		m->capregions = cap;
+	}
+	r = &m->regions[m->nregions++];
+	memset(r, 0, sizeof(*r));
+	r->addr = addr;
+	r->size = size;
+	r->ino = got_ino;
+	r->fd = -1;
+	r->registered = true;
+	return 0;
+}
+
+int srv_host_unregister(struct srv *s, uint64_t addr)
+{
+	struct srv_memory *m = &s->mem;
+	size_t i;
+
+	for (i = 0; i < m->nregions; i++) {
+		struct srv_host_region *r = &m->regions[i];
+
+		if (r->addr != addr)
+			continue;
+		s->dev->host_unregister(s->devh, (void *)addr);
+		mmap((void *)addr, r->size, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		m->regions[i] = m->regions[--m->nregions];
+		return 0;
+	}
+	return cudaErrorInvalidValue;
+}

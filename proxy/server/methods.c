@@ -1,0 +1,84 @@
+/*
+ * methods.c - the control methods every proxy answers: hello and status.
+ * (Moves add theirs in move.c.) The method table is at the end.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "server.h"
+
+static const char *state_name(struct srv *s)
+{
+	switch (atomic_load(&s->hdr->state)) {
+	case XMIG_SEG_RUNNING: return "running";
+	case XMIG_SEG_FROZEN: return "frozen";
+	case XMIG_SEG_SUSPENDED: return "suspended";
+	case XMIG_SEG_STARTING: return "starting";
+	default: return "dead";
+	}
+}
+
+static json_t *m_hello(struct srv *s, struct ctl_conn *cc, json_t *params, int *code, char *msg,
+		       size_t len)
+{
+	json_t *p = json_object_get(params, "protocol");
+
+	if (p && (!json_is_integer(p) || json_integer_value(p) != XMIG_PROTOCOL)) {
+		*code = XMIG_RPC_INVALID_PARAMS;
+		snprintf(msg, len, "protocol %lld not spoken here (this proxy speaks %d)",
+			 p ? (long long)json_integer_value(p) : -1LL, XMIG_PROTOCOL);
+		return NULL;
+	}
+	return json_pack("{s:s, s:s, s:i, s:i}", "server", "xmig-proxy", "version", XMIG_VERSION,
+			 "protocol", XMIG_PROTOCOL, "pid", (int)getpid());
+}
+
+static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int *code, char *msg,
+			size_t len)
+{
+	unsigned i, threads = 0;
+	double now = xmig_wall_seconds();
+	json_t *o;
+
+	for (i = 0; i < XMIG_MAX_RINGS; i++)
+		threads += atomic_load(&xmig_shm_ring(s->hdr, i)->state) == XMIG_RING_ACTIVE;
+	/* Sizes of the tables are read racily on purpose: a snapshot for ps. */
+	o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+		      "job", s->job, "rank", s->rank, "pid", (int)s->client_pid,
+		      "proxy_pid", (int)getpid(), "node", s->node, "host", s->node,
+		      "gpu", s->gpu, "gpu_name", s->gpu_info.name, "gpu_uuid", s->gpu_info.uuid,
+		      "device", s->dev->name, "state", state_name(s),
+		      "device_bytes", (json_int_t)s->mem.bytes,
+		      "device_mapped_bytes", (json_int_t)s->mem.mapped,
+		      "gpu_memory_bytes", (json_int_t)s->gpu_info.total_bytes);
+	json_object_set_new(o, "share", json_real(s->share));
+	json_object_set_new(o, "gpu_model", json_string(s->gpu_info.name));
+	json_object_set_new(o, "allocations", json_integer((json_int_t)s->mem.nallocs));
+	json_object_set_new(o, "pinned_regions", json_integer((json_int_t)s->mem.nregions));
+	json_object_set_new(o, "streams", json_integer((json_int_t)s->streams.count));
+	json_object_set_new(o, "events", json_integer((json_int_t)s->events.count));
+	json_object_set_new(o, "modules", json_integer((json_int_t)s->modules.count));
+	json_object_set_new(o, "threads", json_integer(threads));
+	json_object_set_new(o, "calls", json_integer((json_int_t)atomic_load(&s->calls)));
+	json_object_set_new(o, "started", json_real(s->started));
+	json_object_set_new(o, "uptime_s", json_real(now - s->started));
+	json_object_set_new(o, "owner_uid", json_integer(s->owner_uid));
+	return o;
+}
+
+static const struct ctl_method methods[] = {
+	{ "hello", m_hello, false },
+	{ "status", m_status, false },
+};
+
+const struct ctl_method *ctl_method_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (!strcmp(methods[i].name, name))
+			return &methods[i];
+	return NULL;
+}

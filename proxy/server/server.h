@@ -1,0 +1,222 @@
+/*
+ * server.h - internals of xmig-proxy, the per-process proxy server.
+ *
+ * One proxy serves one application process on one GPU. Its threads:
+ *   main      libuv loop: control socket (JSON-RPC), the client session
+ *   ringmgr   starts a worker for each ring the client opens
+ *   worker/N  executes ring N's requests, in global ticket order
+ * Everything a worker does "in turn" (holding the next ticket) is
+ * serialised across all workers, so the object tables below need no locks
+ * for that; the control side touches them only while the server is frozen.
+ */
+#ifndef XMIG_SERVER_H
+#define XMIG_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../lib/xmig.h"
+#include "../api/ops.h"
+#include "../channel/channel.h"
+#include "device.h"
+
+/* ---- object tables: logical id -> backend handle ------------------------- */
+
+#define SRV_TABLE_CHUNK 1024
+#define SRV_TABLE_CHUNKS 1024
+
+struct srv_table {
+	void **chunks[SRV_TABLE_CHUNKS];
+	uint64_t next;          /* next never-used id */
+	uint64_t *free_ids;     /* ids to reuse */
+	size_t nfree, capfree;
+	uint64_t first;         /* lowest valid id */
+	size_t count;
+};
+
+void srv_table_init(struct srv_table *t, uint64_t first);
+uint64_t srv_table_add(struct srv_table *t, void *obj);     /* 0 on failure */
+int srv_table_put(struct srv_table *t, uint64_t id, void *obj); /* at a given id */
+void *srv_table_get(const struct srv_table *t, uint64_t id);
+void *srv_table_remove(struct srv_table *t, uint64_t id);
+/* Visit every live entry in id order. */
+void srv_table_each(const struct srv_table *t, void (*fn)(uint64_t id, void *obj, void *arg),
+		    void *arg);
+
+struct srv_stream {
+	uint64_t id;
+	void *h;                /* backend stream */
+	unsigned flags;
+	int priority;
+};
+
+struct srv_event {
+	uint64_t id;
+	void *h;
+	unsigned flags;
+	bool recorded;          /* recorded at least once */
+};
+
+struct srv_module {
+	void *h;
+	void *image;            /* kept for replay after a move */
+	uint64_t size, hash;
+	uint64_t received;      /* bytes of the image received so far */
+};
+
+struct srv_func {
+	uint64_t module;
+	char *name;
+	void *h;
+	struct xmig_param_layout layout;
+	int max_dyn_smem;       /* attribute set by the app, replayed */
+	int cache_config;
+};
+
+struct srv_var {
+	uint64_t module;
+	char *name;
+	uint64_t size;
+	uint64_t addr;          /* address in the current context */
+};
+
+/* ---- memory ------------------------------------------------------------- */
+
+struct srv_alloc {
+	uint64_t va, size;      /* size rounded to the granularity */
+	uint64_t requested;     /* what the application asked for */
+	void *mem;              /* backend handle */
+};
+
+struct srv_host_region {
+	uint64_t addr, size, ino;
+	int fd;
+	bool registered;
+};
+
+struct srv_memory {
+	uint64_t window, window_size, granularity;
+	struct srv_alloc *allocs;   /* sorted by va */
+	size_t nallocs, cap;
+	uint64_t bytes;             /* sum of requested sizes */
+	uint64_t mapped;            /* sum of mapped sizes */
+	struct srv_host_region *regions;
+	size_t nregions, capregions;
+};
+
+/* ---- workers ------------------------------------------------------------ */
+
+struct srv;
+
+struct srv_worker {
+	struct srv *srv;
+	unsigned index;
+	struct xmig_ring *ring;
+	pthread_t thread;
+	bool started;
+	_Atomic bool finished;
+	bool bulk_registered;
+	void *pool_event;       /* for deferred waits */
+};
+
+/*
+ * A call being executed. Handlers run "in turn"; a handler that must wait
+ * for the GPU sets defer/defer_arg, which the worker runs after giving up
+ * the turn (so other threads' calls proceed meanwhile).
+ */
+struct xmig_call {
+	struct srv *srv;
+	struct srv_worker *w;
+	const struct xmig_req *req;
+	const void *args;       /* request payload */
+	void *res;              /* reply buffer (ring->resp) */
+	uint32_t res_len;
+	int (*defer)(struct xmig_call *c);
+	void *defer_obj;        /* stream/event the deferred part waits on */
+	uint64_t defer_u64[4];
+};
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct srv {
+	/* identity */
+	char job[80];
+	int rank;
+	pid_t client_pid;
+	uid_t owner_uid;
+	int gpu;
+	uint64_t attach_id;
+	double started;         /* wall clock */
+	const char *node;
+	double share;           /* fraction of the GPU the job declared */
+
+	/* the client */
+	struct xmig_shm_header *hdr;
+	int shm_fd;
+	int session_fd;         /* connection to the client's keeper */
+	pthread_mutex_t session_lock;
+	char keeper_path[512];
+	char socket_path[512];  /* our control socket */
+
+	/* the device */
+	const struct xmig_device_ops *dev;
+	void *devh;
+	struct xmig_gpu_info gpu_info;
+
+	/* state (in-turn only, or frozen) */
+	struct srv_table streams, events, modules, funcs, vars;
+	struct srv_memory mem;
+	struct srv_stream legacy, per_thread;
+
+	/* workers */
+	struct srv_worker workers[XMIG_MAX_RINGS];
+	pthread_t ringmgr;
+	_Atomic bool stopping;
+
+	/* freeze: see worker.c */
+	_Atomic int freeze_requested;
+	_Atomic int in_turn;
+	_Atomic int deferred;       /* deferred waits in flight */
+	_Atomic uint32_t freeze_futex;
+	_Atomic uint64_t calls;     /* requests executed, for status */
+	pthread_mutex_t state_lock;
+};
+
+extern struct srv *the_srv;
+
+/* objects.c */
+int srv_objects_init(struct srv *s);
+struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id);
+struct srv_event *srv_event(struct xmig_call *c, uint64_t id);
+struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
+
+/* memory.c */
+int srv_memory_init(struct srv *s);
+int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va);
+int srv_mem_free(struct srv *s, uint64_t va);
+/* The allocation containing [va, va+len), or NULL. */
+struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len);
+int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino);
+int srv_host_unregister(struct srv *s, uint64_t addr);
+bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len);
+
+/* session.c: talking to the client's fd keeper */
+int srv_session_attach(struct srv *s);
+int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t *ino);
+
+/* worker.c */
+int srv_workers_start(struct srv *s);
+void srv_workers_stop(struct srv *s);
+int srv_freeze(struct srv *s, uint64_t timeout_ns);
+void srv_thaw(struct srv *s);
+bool srv_frozen(struct srv *s);
+
+/* dispatch.c */
+int srv_dispatch(struct xmig_call *c);
+
+/* control.c */
+int srv_control_run(struct srv *s);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * srv-cudart.c - the server side of the generic CUDA runtime functions
+ * (cudart.def): what each one means, on whichever device backs this proxy.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv-api.h"
+
+#define DEV(c) ((c)->srv->dev)
+#define DEVH(c) ((c)->srv->devh)
+
+/* Every proxy serves one GPU, seen by the application as device 0. */
+static int check_device(int device)
+{
+	return device == 0 ? 0 : cudaErrorInvalidDevice;
+}
+
+/* ---- device ---------------------------------------------------------- */
+
+static int sync_all(struct xmig_call *c)
+{
+	return DEV(c)->ctx_sync(DEVH(c));
+}
+
+int srv_cudaDeviceSynchronize(struct xmig_call *c, int unused)
+{
+	/* Waits outside the turn: other threads' calls go on meanwhile. */
+	c->defer = sync_all;
+	return 0;
+}
+
+int srv_cudaDeviceGetAttribute(struct xmig_call *c, int *value, enum cudaDeviceAttr attr,
+			       int device)
+{
+	return check_device(device) ?: DEV(c)->attribute(DEVH(c), attr, value);
+}
+
+int srv_cudaGetDeviceProperties(struct xmig_call *c, struct cudaDeviceProp *prop, int device)
+{
+	return check_device(device) ?: DEV(c)->properties(DEVH(c), prop);
+}
+
+int srv_cudaMemGetInfo(struct xmig_call *c, size_t *free_b, size_t *total)
+{
+	uint64_t f, t;
+	int r = DEV(c)->mem_info(DEVH(c), &f, &t);
+
+	*free_b = f;
+	*total = t;
+	return r;
+}
+
+int srv_cudaDeviceGetStreamPriorityRange(struct xmig_call *c, int *least, int *greatest)
+{
+	return DEV(c)->priority_range(DEVH(c), least, greatest);
+}
+
+int srv_cudaDeviceSetLimit(struct xmig_call *c, enum cudaLimit limit, size_t value)
+{
+	return DEV(c)->set_limit(DEVH(c), limit, value);
+}
+
+int srv_cudaDeviceGetLimit(struct xmig_call *c, size_t *value, enum cudaLimit limit)
+{
+	return DEV(c)->get_limit(DEVH(c), limit, value);
+}
+
+int srv_cudaDeviceSetCacheConfig(struct xmig_call *c, enum cudaFuncCache cfg)
+{
+	/* A preference only; Hopper ignores it as well. */
+	return cfg <= cudaFuncCachePreferEqual ? 0 : cudaErrorInvalidValue;
+}
+
+int srv_cudaDeviceGetCacheConfig(struct xmig_call *c, enum cudaFuncCache *cfg)
+{
+	*cfg = cudaFuncCachePreferNone;
+	return 0;
+}
+
+/* ---- streams --------------------------------------------------------- */
+
+static int new_stream(struct xmig_call *c, uint64_t *id, unsigned flags, int priority)
+{
+	struct srv_stream *st = calloc(1, sizeof(*st));
+	int r;
+
+	if (!st)
+		return cudaErrorMemoryAllocation;
+	if (flags & ~1u) {
+		free(st);
+		return cudaErrorInvalidValue;
+	}
+	r = DEV(c)->stream_create(DEVH(c), flags, priority, &st->h);
+	if (r) {
+		free(st);
+		return r;
+	}
+	st->flags = flags;
+	st->priority = priority;
+	*id = srv_table_add(&c->srv->streams, st);
+	if (!*id) {
+		DEV(c)->stream_destroy(DEVH(c), st->h);
+		free(st);
+		return cudaErrorMemoryAllocation;
+	}
+	st->id = *id;
+	return 0;
+}
+
+int srv_cudaStreamCreate(struct xmig_call *c, uint64_t *id)
+{
+	return new_stream(c, id, 0, 0);
+}
+
+int srv_cudaStreamCreateWithFlags(struct xmig_call *c, uint64_t *id, unsigned int flags)
+{
+	return new_stream(c, id, flags, 0);
+}
+
+int srv_cudaStreamCreateWithPriority(struct xmig_call *c, uint64_t *id, unsigned int flags,
+				     int priority)
+{
+	int least, greatest;
+
+	/* CUDA clamps priorities into the device's range. */
+	if (DEV(c)->priority_range(DEVH(c), &least, &greatest) == 0) {
+		if (priority > least)
+			priority = least;
+		if (priority < greatest)
+			priority = greatest;
+	}
+	return new_stream(c, id, flags, priority);
+}
+
+int srv_cudaStreamDestroy(struct xmig_call *c, struct srv_stream *st)
+{
+	uint64_t id = st->id;
+	int r;
+
+	if (id < XMIG_STREAM_FIRST_USER)
+		return cudaErrorInvalidResourceHandle;
+	r = DEV(c)->stream_destroy(DEVH(c), st->h);
+	srv_table_remove(&c->srv->streams, id);
+	free(st);
+	return r;
+}
+
+static int stream_wait(struct xmig_call *c)
+{
+	return DEV(c)->event_sync(DEVH(c), c->defer_obj);
+}
+
+int srv_cudaStreamSynchronize(struct xmig_call *c, struct srv_stream *st)
+{
+	int r;
+
+	/* Record where the stream is now and wait for that point, not later work. */
+	if (!c->w->pool_event) {
+		r = DEV(c)->event_create(DEVH(c), cudaEventDisableTiming, &c->w->pool_event);
+		if (r)
+			return r;
+	}
+	r = DEV(c)->event_record(DEVH(c), c->w->pool_event, st->h, 0);
+	if (r)
+		return r;
+	c->defer = stream_wait;
+	c->defer_obj = c->w->pool_event;
+	return 0;
+}
+
+int srv_cudaStreamQuery(struct xmig_call *c, struct srv_stream *st)
+{
+	return DEV(c)->stream_query(DEVH(c), st->h);
+}
+
+int srv_cudaStreamWaitEvent(struct xmig_call *c, struct srv_stream *st, struct srv_event *e,
+			    unsigned int flags)
+{
+	return DEV(c)->stream_wait_event(DEVH(c), st->h, e->h, flags);
+}
+
+int srv_cudaStreamGetPriority(struct xmig_call *c, struct srv_stream *st, int *priority)
+{
+	*priority = st->priority;
+	return 0;
+}
+
+int srv_cudaStreamGetFlags(struct xmig_call *c, struct srv_stream *st, unsigned int *flags)
+{
+	*flags = st->flags;
+	return 0;
+}
+
+int srv_cudaStreamGetId(struct xmig_call *c, struct srv_stream *st, unsigned long long *id)
+{
+	/* The logical id: stable across moves, unlike the driver's. */
+	*id = st->id;
+	return 0;
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+static int new_event(struct xmig_call *c, uint64_t *id, unsigned flags)
+{
+	struct srv_event *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return cudaErrorMemoryAllocation;
+	if (flags & ~(unsigned)(cudaEventBlockingSync | cudaEventDisableTiming |
+				cudaEventInterprocess)) {
+		free(e);
+		return cudaErrorInvalidValue;
+	}
+	if (flags & cudaEventInterprocess) {
+		/* An IPC event handle could not follow the job to another GPU. */
+		free(e);
+		return cudaErrorNotSupported;
+	}
+	r = DEV(c)->event_create(DEVH(c), flags, &e->h);
+	if (r) {
+		free(e);
+		return r;
+	}
+	e->flags = flags;
+	*id = srv_table_add(&c->srv->events, e);
+	if (!*id) {
+		DEV(c)->event_destroy(DEVH(c), e->h);
+		free(e);
+		return cudaErrorMemoryAllocation;
+	}
+	e->id = *id;
+	return 0;
+}
+
+int srv_cudaEventCreate(struct xmig_call *c, uint64_t *id)
+{
+	return new_event(c, id, 0);
+}
+
+int srv_cudaEventCreateWithFlags(struct xmig_call *c, uint64_t *id, unsigned int flags)
+{
+	return new_event(c, id, flags);
+}
+
+int srv_cudaEventDestroy(struct xmig_call *c, struct srv_event *e)
+{
+	int r = DEV(c)->event_destroy(DEVH(c), e->h);
+
+	srv_table_remove(&c->srv->events, e->id);
+	free(e);
+	return r;
+}
+
+int srv_cudaEventRecord(struct xmig_call *c, struct srv_event *e, struct srv_stream *st)
+{
+	e->recorded = true;
+	return DEV(c)->event_record(DEVH(c), e->h, st->h, 0);
+}
+
+int srv_cudaEventRecordWithFlags(struct xmig_call *c, struct srv_event *e, struct srv_stream *st,
+				 unsigned int flags)
+{
+	e->recorded = true;
+	return DEV(c)->event_record(DEVH(c), e->h, st->h, flags);
+}
+
+int srv_cudaEventQuery(struct xmig_call *c, struct srv_event *e)
+{
+	return DEV(c)->event_query(DEVH(c), e->h);
+}
+
+static int event_wait(struct xmig_call *c)
+{
+	return DEV(c)->event_sync(DEVH(c), c->defer_obj);
+}
+
+int srv_cudaEventSynchronize(struct xmig_call *c, struct srv_event *e)
+{
+	c->defer = event_wait;
+	c->defer_obj = e->h;
+	return 0;
+}
+
+int srv_cudaEventElapsedTime(struct xmig_call *c, float *ms, struct srv_event *start,
+			     struct srv_event *end)
+{
+	return DEV(c)->event_elapsed(DEVH(c), ms, start->h, end->h);
+}
+
+/* ---- kernels --------------------------------------------------------- */
+
+int srv_cudaFuncGetAttributes(struct xmig_call *c, struct cudaFuncAttributes *attr,
+			      struct srv_func *f)
+{
+	return DEV(c)->func_attributes(DEVH(c), f->h, attr);
+}
+
+int srv_cudaFuncSetAttribute(struct xmig_call *c, struct srv_func *f,
+			     enum cudaFuncAttribute attr, int value)
+{
+	int r = DEV(c)->func_set_attribute(DEVH(c), f->h, attr, value);
+
+	/* Remembered so the next proxy can set it again after a move. */
+	if (!r && attr == cudaFuncAttributeMaxDynamicSharedMemorySize)
+		f->max_dyn_smem = value;
+	return r;
+}
+
+int srv_cudaFuncSetCacheConfig(struct xmig_call *c, struct srv_func *f, enum cudaFuncCache cfg)
+{
+	if (cfg > cudaFuncCachePreferEqual)
+		return cudaErrorInvalidValue;
+	f->cache_config = cfg;
+	return 0;
+}
+
+int srv_cudaOccupancyMaxActiveBlocksPerMultiprocessor(struct xmig_call *c, int *blocks,
+						      struct srv_func *f, int block, size_t smem)
+{
+	return DEV(c)->occupancy(DEVH(c), f->h, block, smem, 0, blocks);
+}
+
+int srv_cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(struct xmig_call *c, int *blocks,
+							       struct srv_func *f, int block,
+							       size_t smem, unsigned int flags)
+{
+	return DEV(c)->occupancy(DEVH(c), f->h, block, smem, flags, blocks);
+}

@@ -1,0 +1,273 @@
+/*
+ * worker.c - one worker thread per client ring, executing in ticket order,
+ * and the freeze that stops them all at one consistent point.
+ *
+ * Turn taking: a request may run only when hdr->executed equals its
+ * ticket; running it and bumping `executed` is "the turn". Only the
+ * enqueue part of a call runs in turn; a wait for the GPU (a synchronise, a
+ * copy back to the host) runs after the turn is given up.
+ *
+ * Freeze: set freeze_requested, then wait until nobody holds the turn and
+ * no deferred wait is left, then drain the GPU. A worker that reaches its
+ * turn while freeze_requested is set parks there without running it, so
+ * the point where the server stopped is a ticket number: every request
+ * below it ran, none at or above it did. Requests keep queueing in the
+ * rings meanwhile; the application blocks only when it waits for a reply.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+static void nap(unsigned us)
+{
+	struct timespec ts = { 0, (long)us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Park while frozen; false if the server is stopping (hand over, exit). */
+static bool park(struct srv *s)
+{
+	while (atomic_load(&s->freeze_requested) && !atomic_load(&s->stopping)) {
+		uint32_t v = atomic_load(&s->freeze_futex);
+
+		if (!atomic_load(&s->freeze_requested))
+			break;
+		xmig_futex_wait(&s->freeze_futex, v, 100000000ull);
+	}
+	return !atomic_load(&s->stopping);
+}
+
+/* Wait for this ticket's turn. False: stop without running it. */
+static bool take_turn(struct srv *s, uint64_t ticket)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		if (atomic_load_explicit(&s->hdr->executed, memory_order_acquire) == ticket) {
+			atomic_store(&s->in_turn, 1);
+			if (!atomic_load(&s->freeze_requested))
+				return true;
+			atomic_store(&s->in_turn, 0);
+			if (!park(s))
+				return false;
+			continue;
+		}
+		if (atomic_load(&s->stopping))
+			return false;
+		/* The holder is another ring's worker: usually a few hundred ns. */
+		if (++n < 4096)
+			xmig_cpu_relax();
+		else if (n < 8192)
+			sched_yield();
+		else
+			nap(20);
+	}
+}
+
+static void release_turn(struct srv *s, uint64_t ticket)
+{
+	atomic_store_explicit(&s->hdr->executed, ticket + 1, memory_order_release);
+	atomic_store(&s->in_turn, 0);
+}
+
+static void finish_ring(struct srv_worker *w)
+{
+	struct srv *s = w->srv;
+
+	if (w->bulk_registered) {
+		s->dev->host_unregister(s->devh, w->ring->bulk);
+		w->bulk_registered = false;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct srv_worker *w = arg;
+	struct srv *s = w->srv;
+	struct xmig_ring *ring = w->ring;
+	char name[16];
+
+	snprintf(name, sizeof(name), "xmig-w%u", w->index);
+	pthread_setname_np(pthread_self(), name);
+	if (s->dev->bind_thread(s->devh))
+		xmig_error("worker %u: cannot bind the device context", w->index);
+	if (s->dev->host_register(s->devh, ring->bulk, XMIG_BULK_BYTES) == 0)
+		w->bulk_registered = true;
+
+	for (;;) {
+		struct xmig_req *req = xmig_ring_peek(ring);
+		struct xmig_call c;
+		uint64_t seq, ticket;
+		int status;
+
+		if (!req) {
+			if (atomic_load(&s->stopping))
+				break;
+			xmig_ring_idle_wait(ring, 100000000ull);
+			continue;
+		}
+		ticket = req->ticket;
+		if (!take_turn(s, ticket))
+			break;
+		if (req->op == XMIG_OP_RING_CLOSE) {
+			release_turn(s, ticket);
+			xmig_ring_consume(ring, req);
+			finish_ring(w);
+			atomic_store(&ring->state, XMIG_RING_FREE);
+			break;
+		}
+		memset(&c, 0, sizeof(c));
+		c.srv = s;
+		c.w = w;
+		c.req = req;
+		c.args = req->payload;
+		c.res = ring->resp;
+		status = srv_dispatch(&c);
+		seq = req->seq;
+		if (c.defer)
+			atomic_fetch_add(&s->deferred, 1);
+		release_turn(s, ticket);
+		atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+		xmig_ring_consume(ring, req);
+		if (c.defer) {
+			int r = c.defer(&c);
+
+			if (!status)
+				status = r;
+			atomic_fetch_sub(&s->deferred, 1);
+		}
+		if (seq) {
+			ring->status = status;
+			ring->resp_len = c.res_len;
+			xmig_ring_reply(ring, seq);
+		} else if (status) {
+			int32_t zero = 0;
+
+			/* Surfaces at the client's next synchronising call. */
+			atomic_compare_exchange_strong(&ring->async_error, &zero, status);
+		}
+	}
+	if (atomic_load(&s->stopping))
+		finish_ring(w);
+	atomic_store(&w->finished, true);
+	atomic_fetch_add(&s->hdr->rings_futex, 1);
+	xmig_futex_wake(&s->hdr->rings_futex);
+	return NULL;
+}
+
+static void *ringmgr_main(void *arg)
+{
+	struct srv *s = arg;
+	unsigned i;
+
+	pthread_setname_np(pthread_self(), "xmig-rings");
+	for (;;) {
+		uint32_t v = atomic_load(&s->hdr->rings_futex);
+		bool stopping = atomic_load(&s->stopping);
+
+		for (i = 0; i < XMIG_MAX_RINGS; i++) {
+			struct srv_worker *w = &s->workers[i];
+			struct xmig_ring *ring = xmig_shm_ring(s->hdr, i);
+
+			if (w->started && atomic_load(&w->finished)) {
+				pthread_join(w->thread, NULL);
+				w->started = false;
+			}
+			if (!stopping && !w->started &&
+			    atomic_load(&ring->state) == XMIG_RING_ACTIVE) {
+				w->srv = s;
+				w->index = i;
+				w->ring = ring;
+				atomic_store(&w->finished, false);
+				if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+					w->started = true;
+				else
+					xmig_error("cannot start a worker for ring %u", i);
+			}
+		}
+		if (stopping) {
+			bool any = false;
+
+			for (i = 0; i < XMIG_MAX_RINGS; i++)
+				any |= s->workers[i].started;
+			if (!any)
+				break;
+		}
+		xmig_futex_wait(&s->hdr->rings_futex, v, 50000000ull);
+	}
+	return NULL;
+}
+
+int srv_workers_start(struct srv *s)
+{
+	if (pthread_create(&s->ringmgr, NULL, ringmgr_main, s) != 0)
+		return xmig_error("cannot start the ring manager");
+	return 0;
+}
+
+void srv_workers_stop(struct srv *s)
+{
+	unsigned i;
+
+	atomic_store(&s->stopping, true);
+	atomic_fetch_add(&s->freeze_futex, 1);
+	xmig_futex_wake(&s->freeze_futex);
+	for (i = 0; i < XMIG_MAX_RINGS; i++) {
+		struct xmig_ring *ring = xmig_shm_ring(s->hdr, i);
+
+		atomic_fetch_add(&ring->doorbell, 1);
+		xmig_futex_wake(&ring->doorbell);
+	}
+	atomic_fetch_add(&s->hdr->rings_futex, 1);
+	xmig_futex_wake(&s->hdr->rings_futex);
+	pthread_join(s->ringmgr, NULL);
+}
+
+int srv_freeze(struct srv *s, uint64_t timeout_ns)
+{
+	uint64_t deadline = xmig_now_ns() + timeout_ns;
+	int r;
+
+	atomic_store(&s->freeze_requested, 1);
+	while (atomic_load(&s->in_turn) || atomic_load(&s->deferred)) {
+		if (timeout_ns && xmig_now_ns() > deadline) {
+			srv_thaw(s);
+			return xmig_error("the GPU did not drain within %.1f s",
+					  (double)timeout_ns / 1e9);
+		}
+		nap(50);
+	}
+	/* No new work can start now; let what was enqueued finish. */
+	r = s->dev->ctx_sync(s->devh);
+	if (r) {
+		/* A faulted context still freezes: its state is what it is. */
+		xmig_warn("draining the GPU reported error %d", r);
+	}
+	atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
+	atomic_fetch_add(&s->hdr->state_futex, 1);
+	xmig_futex_wake(&s->hdr->state_futex);
+	return 0;
+}
+
+void srv_thaw(struct srv *s)
+{
+	atomic_store(&s->hdr->state, XMIG_SEG_RUNNING);
+	atomic_fetch_add(&s->hdr->state_futex, 1);
+	xmig_futex_wake(&s->hdr->state_futex);
+	atomic_store(&s->freeze_requested, 0);
+	atomic_fetch_add(&s->freeze_futex, 1);
+	xmig_futex_wake(&s->freeze_futex);
+}
+
+bool srv_frozen(struct srv *s)
+{
+	return atomic_load(&s->freeze_requested) && !atomic_load(&s->in_turn) &&
+	       !atomic_load(&s->deferred);
+}
