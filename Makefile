@@ -69,9 +69,10 @@ $(XMIG): $(CMD_OBJS) $(LIBXMIG)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
 
+# A unit test may include the .c file it tests; -MMD tracks that.
 $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBXMIG) $(GLPK_LIB) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
 
 # ---- the proxy server ---------------------------------------------------------
 CHANNEL_SRCS := $(wildcard proxy/channel/*.c)
@@ -143,14 +144,45 @@ $(CUDA_SO): $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o $(CLIENT_LIB) $(GEN)
 		-Wl,-rpath,'$$ORIGIN/..' -o $@ $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o \
 		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
 
-TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(CUDART_SO) $(CUDA_SO)
+# ---- CUDA test programs (self-checking; run natively and under xmig) ---------
+CUDA_TEST_SRCS := $(wildcard tests/cuda/*.cu)
+CUDA_TESTS := $(CUDA_TEST_SRCS:tests/cuda/%.cu=$(B)/tests/cuda/%)
+$(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $<
+
+# The same programs with nvcc's default static runtime: xmig run must stop them.
+$(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CUDA_ARCH) -O2 -o $@ $<
+# Calls functions the facades do not support.
+$(B)/tests/unsupported: tests/cuda/unsupported.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudart -lcuda
+
+# Benchmarks (CUDA C++; run by make bench on a GPU).
+BENCH_SRCS := $(wildcard tests/bench/*.cu)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cu=$(B)/tests/bench/%)
+$(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $<
+
+TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add $(B)/tests/unsupported $(BENCH_BINS)
+TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(CUDART_SO) $(CUDA_SO) $(TEST_PROGRAMS)
 all: $(TARGETS)
 
 # ---- tests --------------------------------------------------------------
 check: all
 	@B=$(abspath $(B)) sh tests/run.sh
 
+# GPU benchmarks: native and xmig side by side, same GPU, same run.
+bench: all
+	@command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 || \
+		{ echo "make bench needs an NVIDIA GPU (nvidia-smi finds none)" >&2; exit 1; }
+	@echo "## core ($$(date -u +%F), $$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
+	@bash tests/bench/core.sh $(abspath $(B))
+
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/tests/unit -name '*.d' 2>/dev/null)

@@ -36,7 +36,7 @@ static int run(int argc, char **argv)
 {
 	struct version_opts o = { 0 };
 
-	if (cmd_parse(&argp, argc, argv, &o) < 0)
+	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
 	if (o.json)
 		cmd_print_json(json_pack("{s:s, s:i}", "version", XMIG_VERSION,

@@ -30,8 +30,15 @@ extern struct xmig_globals xmig_globals;
 /* argp program version hook etc. live in xmig.c */
 extern const char *argp_program_version;
 
-/* Run argp for a command, mapping argp's usage errors to XMIG_EXIT_USAGE. */
-int cmd_parse(const struct argp *argp, int argc, char **argv, void *input);
+/*
+ * Run argp for a command (usage errors exit with XMIG_EXIT_USAGE). With
+ * arg_index, parsing stops at the first non-option argument, whose index
+ * is stored there (argc if none): for `xmig run [OPTIONS] CMD ARGS...`.
+ */
+int cmd_parse(const struct argp *argp, int argc, char **argv, void *input, int *arg_index);
+
+/* Connect to a proxy's control socket and say hello; NULL with a message. */
+struct xmig_conn *cmd_connect(const char *socket_path, char *why, size_t len);
 
 /* Print one JSON document (compact, one line) to stdout. Steals doc. */
 void cmd_print_json(json_t *doc);
@@ -40,6 +47,8 @@ void cmd_print_json(json_t *doc);
 const char *cmd_self_dir(void);
 
 #define XMIG_COMMANDS(X) \
+	X(run) \
+	X(ps) \
 	X(version)
 
 #define X(n) extern const struct xmig_cmd cmd_##n;

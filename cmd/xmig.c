@@ -45,11 +45,33 @@ static void usage(FILE *out)
 		"4 refused, 5 unavailable, 6 bad input. See xmig(1).\n");
 }
 
-int cmd_parse(const struct argp *argp, int argc, char **argv, void *input)
+int cmd_parse(const struct argp *argp, int argc, char **argv, void *input, int *arg_index)
 {
-	error_t e = argp_parse(argp, argc, argv, 0, NULL, input);
+	error_t e = argp_parse(argp, argc, argv, arg_index ? ARGP_IN_ORDER : 0, arg_index, input);
 
 	return e ? -1 : 0;
+}
+
+struct xmig_conn *cmd_connect(const char *socket_path, char *why, size_t len)
+{
+	struct xmig_conn *c = xmig_conn_open(socket_path);
+	json_t *res = NULL;
+	char *msg = NULL;
+	int code;
+
+	if (!c) {
+		snprintf(why, len, "%s", strerror(errno));
+		return NULL;
+	}
+	if (xmig_rpc_call(c, "hello", json_pack("{s:i}", "protocol", XMIG_PROTOCOL), 5000, &res,
+			  &code, &msg) < 0) {
+		snprintf(why, len, "%s", msg ? msg : "no answer");
+		free(msg);
+		xmig_conn_close(c);
+		return NULL;
+	}
+	json_decref(res);
+	return c;
 }
 
 void cmd_print_json(json_t *doc)
@@ -67,17 +89,18 @@ void cmd_print_json(json_t *doc)
 const char *cmd_self_dir(void)
 {
 	static char dir[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n;
 
 	if (dir[0])
 		return dir;
-	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
 		snprintf(dir, sizeof(dir), ".");
 		return dir;
 	}
-	dir[n] = '\0';
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s", dirname(exe));
 	return dir;
 }
 

@@ -215,12 +215,17 @@ int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int t
 		*err_code = 0;
 	if (err_msg)
 		*err_msg = NULL;
-	if (!line || xmig_write_all(c->fd, line, strlen(line)) < 0) {
-		free(line);
+	if (!line) {
 		if (err_msg)
-			*err_msg = strdup(strerror(errno));
+			*err_msg = strdup("out of memory");
 		return -1;
 	}
+	/*
+	 * A server that refuses us writes why and hangs up, maybe before our
+	 * request goes out: read its answer even if the write failed.
+	 */
+	if (xmig_write_all(c->fd, line, strlen(line)) < 0 && !deadline)
+		deadline = xmig_now_ns() + 1000000000ull;
 	free(line);
 
 	for (;;) {
@@ -238,7 +243,9 @@ int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int t
 			if (nm && (!mid || json_is_null(mid))) {
 				if (c->notify)
 					c->notify(nm, json_object_get(msg, "params"), c->notify_arg);
-			} else if (json_is_integer(mid) && json_integer_value(mid) == id) {
+			} else if ((json_is_integer(mid) && json_integer_value(mid) == id) ||
+				   ((!mid || json_is_null(mid)) && json_object_get(msg, "error"))) {
+				/* Ours, or an error about the connection itself. */
 				json_t *err = json_object_get(msg, "error");
 
 				if (err) {

@@ -5,7 +5,7 @@
 #   share/deps.sh [--install] [--need-nvcc]
 set -u
 
-DEBIAN_PKGS="gcc make pkg-config libuv1-dev libjansson-dev libxxhash-dev libibverbs-dev \
+DEBIAN_PKGS="gcc make pkg-config libuv1-dev libjansson-dev libxxhash-dev libibverbs-dev socat \
 libglpk-dev bats bats-assert bats-support scdoc iproute2 jq util-linux procps"
 install=0
 for a in "$@"; do

@@ -146,11 +146,15 @@ static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, 
 		RETURN(t, cudaErrorInvalidDeviceFunction);
 	if ((e = xmig_fatbin_ready(t, f)))
 		RETURN(t, e);
-	/* CUDA rejects these at the call; do the same without a round trip. */
-	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z ||
-	    (uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
-	    grid.z > 65535)
+	/*
+	 * CUDA rejects these at the call; do the same without a round trip
+	 * (CUDA 13 on Hopper: too large is an invalid value).
+	 */
+	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
 		RETURN(t, cudaErrorInvalidConfiguration);
+	if ((uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
+	    grid.z > 65535)
+		RETURN(t, cudaErrorInvalidValue);
 	if (f->nparams && !args)
 		RETURN(t, cudaErrorInvalidValue);
 	a = xmig_cl_begin(t, XMIG_OP_LAUNCH, (uint32_t)sizeof(*a) + f->param_bytes);

@@ -78,6 +78,34 @@ static void conn_close(struct ctl_conn *cc)
 	uv_close((uv_handle_t *)&cc->pipe, on_conn_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct ctl_conn *cc = req->data;
+
+	free(req);
+	conn_close(cc);
+	conn_unref(cc);
+}
+
+/* Close once what was written has gone out (uv_close would drop it). */
+static void conn_close_after_writes(struct ctl_conn *cc)
+{
+	uv_shutdown_t *req = malloc(sizeof(*req));
+
+	if (!req || cc->closing) {
+		free(req);
+		conn_close(cc);
+		return;
+	}
+	req->data = cc;
+	atomic_fetch_add(&cc->refs, 1);
+	if (uv_shutdown(req, (uv_stream_t *)&cc->pipe, on_shutdown) < 0) {
+		free(req);
+		conn_unref(cc);
+		conn_close(cc);
+	}
+}
+
 static void on_written(uv_write_t *req, int status)
 {
 	struct ctl_conn *cc = req->data;
@@ -322,7 +350,7 @@ static void on_connection(uv_stream_t *server, int status)
 		send_msg(cc, xmig_rpc_error(NULL, XMIG_RPC_PERMISSION,
 					    "permission denied: job %s belongs to uid %u",
 					    s->job, (unsigned)s->owner_uid));
-		conn_close(cc);
+		conn_close_after_writes(cc);
 		return;
 	}
 	uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read);

@@ -70,9 +70,11 @@ static int err(CUresult r)
 	return (int)r;
 }
 
+#define XMIG_STR(x) #x
+#define XMIG_XSTR(x) XMIG_STR(x)
+
 static int load_driver(void)
 {
-	CUresult (*get_proc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
 	void *h;
 
 	if (load_status >= 0)
@@ -89,17 +91,16 @@ static int load_driver(void)
 			   "driver; unset LD_LIBRARY_PATH entries of xmig for xmig-proxy");
 		return load_status;
 	}
-	get_proc = (__typeof__(get_proc))dlsym(h, "cuGetProcAddress_v2");
-	if (!get_proc) {
-		xmig_error("the CUDA driver is too old: no cuGetProcAddress_v2");
-		return load_status;
-	}
+	/*
+	 * The exact ABI version cuda.h declares (cuMemGetInfo -> cuMemGetInfo_v2):
+	 * cuGetProcAddress may hand out a newer one with other arguments
+	 * (cuCtxSynchronize_v2 takes a context).
+	 */
 #define X(n)                                                                             \
 	do {                                                                             \
-		CUdriverProcAddressQueryResult q;                                        \
-		if (get_proc(#n, (void **)&cu.n, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, \
-			     &q) != CUDA_SUCCESS || !cu.n) {                             \
-			xmig_error("the CUDA driver lacks %s (need CUDA %d)", #n,       \
+		cu.n = (__typeof__(cu.n))dlsym(h, XMIG_XSTR(n));                         \
+		if (!cu.n) {                                                             \
+			xmig_error("the CUDA driver lacks %s (need CUDA %d)", XMIG_XSTR(n), \
 				   CUDA_VERSION);                                        \
 			return load_status;                                              \
 		}                                                                        \

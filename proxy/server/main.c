@@ -168,6 +168,9 @@ int main(int argc, char **argv)
 	srv_workers_stop(s);
 	ctl_unlink_socket(s);
 	s->dev->close(s->devh);
+	/* The application is gone: its keeper socket is ours to clean up. */
+	if (!xmig_proc_alive(s->client_pid, 0))
+		unlink(s->keeper_path);
 	xmig_registry_prune(s->job);
 	return XMIG_EXIT_OK;
 }

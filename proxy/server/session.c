@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,7 +26,15 @@ static int keeper_call(struct srv *s, uint32_t op, uint64_t a, uint64_t b,
 		pthread_mutex_unlock(&s->session_lock);
 		return xmig_error_errno("lost the client's keeper");
 	}
-	n = xmig_sock_recv_fds(s->session_fd, rep, sizeof(*rep), fds, &nfds, 1);
+	/* libuv watches this socket too, and made it non-blocking: wait here. */
+	for (;;) {
+		struct pollfd pfd = { .fd = s->session_fd, .events = POLLIN };
+
+		n = xmig_sock_recv_fds(s->session_fd, rep, sizeof(*rep), fds, &nfds, 1);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		poll(&pfd, 1, -1);
+	}
 	pthread_mutex_unlock(&s->session_lock);
 	if (n != (ssize_t)sizeof(*rep) || rep->magic != XMIG_KEEPER_MAGIC) {
 		if (nfds)

@@ -1,0 +1,85 @@
+/*
+ * jobs.c - what the commands know about the jobs of this node: every proxy
+ * registered under the runtime directory, asked for its status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "jobs.h"
+
+/* A row for a process whose proxy did not answer. */
+static json_t *unreachable(const struct xmig_proxy_ref *r, const char *state, const char *why)
+{
+	return json_pack("{s:s, s:i, s:i, s:s, s:n, s:s, s:s, s:I, s:s}", "job", r->job, "rank", -1,
+			 "pid", (int)r->client_pid, "node", xmig_hostname(), "gpu", "state", state,
+			 "device", "", "device_bytes", (json_int_t)0, "error", why);
+}
+
+json_t *cmd_jobs_status(const char *job)
+{
+	struct xmig_proxy_ref *refs;
+	json_t *items = json_array();
+	size_t n, i;
+
+	if (xmig_registry_list(job, &refs, &n) < 0) {
+		xmig_error_errno("cannot read %s", xmig_runtime_dir());
+		return items;
+	}
+	for (i = 0; i < n; i++) {
+		struct xmig_conn *c;
+		json_t *st = NULL;
+		char why[256], *msg = NULL;
+		int code;
+
+		c = cmd_connect(refs[i].socket, why, sizeof(why));
+		if (!c) {
+			if (!xmig_proc_alive(refs[i].client_pid, 0)) {
+				/* Both gone: the registration is stale. */
+				unlink(refs[i].socket);
+				xmig_registry_prune(refs[i].job);
+				continue;
+			}
+			json_array_append_new(items, unreachable(&refs[i],
+				strstr(why, "permission") ? "denied" : "lost", why));
+			continue;
+		}
+		if (xmig_rpc_call(c, "status", NULL, 5000, &st, &code, &msg) < 0) {
+			json_array_append_new(items, unreachable(&refs[i], "lost",
+								 msg ? msg : "no answer"));
+			free(msg);
+		} else {
+			json_object_set_new(st, "socket", json_string(refs[i].socket));
+			json_array_append_new(items, st);
+		}
+		xmig_conn_close(c);
+	}
+	free(refs);
+	return items;
+}
+
+json_t *cmd_jobs_find(const char *job, int rank, int *status)
+{
+	json_t *items = cmd_jobs_status(job), *out = json_array(), *it;
+	size_t i;
+
+	json_array_foreach(items, i, it) {
+		if (rank >= 0 && json_integer_value(json_object_get(it, "rank")) != rank)
+			continue;
+		json_array_append(out, it);
+	}
+	json_decref(items);
+	*status = XMIG_EXIT_OK;
+	if (json_array_size(out) == 0) {
+		if (rank >= 0)
+			xmig_error("job %s has no rank %d on this node", job, rank);
+		else
+			xmig_error("no job %s on this node (see 'xmig ps')", job);
+		*status = XMIG_EXIT_NOTFOUND;
+	}
+	return out;
+}

@@ -1,0 +1,147 @@
+/*
+ * core_bench.cu - costs of the CUDA calls that matter for the channel,
+ * measured the same way natively and under `xmig run`:
+ *
+ *   launch_async_us     time of one cudaLaunchKernel on the calling thread,
+ *                       in bursts of 1000 launches between synchronisations
+ *                       (the application's own cost while the GPU keeps up)
+ *   launch_stream_us    the same over 200000 launches in a row: bounded by
+ *                       how fast launches drain (back-pressure)
+ *   launches_per_s      empty kernels launched and completed per second
+ *   launch_sync_us      launch + cudaStreamSynchronize round trip (median)
+ *   query_sync_us       cudaStreamQuery on an idle stream (median): a bare
+ *                       synchronous call
+ *   malloc_free_us      cudaMalloc(1 MiB) + cudaFree (median)
+ *   copy_4k_*_us        4 KiB copies, pageable and pinned, H2D and D2H (median)
+ *   copy_256m_*_gbs     256 MiB copies, pageable and pinned (median of 5)
+ *
+ * Output: one "name value" line per metric.
+ */
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#define CK(x)                                                                      \
+	do {                                                                       \
+		cudaError_t e_ = (x);                                              \
+		if (e_ != cudaSuccess) {                                           \
+			fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x,  \
+				cudaGetErrorName(e_));                             \
+			exit(1);                                                   \
+		}                                                                  \
+	} while (0)
+
+__global__ void empty_kernel() {}
+
+static double now_us()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+static double median(std::vector<double> v)
+{
+	std::sort(v.begin(), v.end());
+	return v[v.size() / 2];
+}
+
+template <typename F> static double median_us(int n, F f)
+{
+	std::vector<double> t(n);
+	for (int i = 0; i < n; i++) {
+		double a = now_us();
+		f();
+		t[i] = now_us() - a;
+	}
+	return median(t);
+}
+
+int main(int argc, char **argv)
+{
+	const size_t big = 256u << 20, small = 4096;
+	cudaStream_t s;
+	void *dev, *pinned;
+	char *pageable;
+
+	CK(cudaStreamCreate(&s));
+	empty_kernel<<<1, 1, 0, s>>>();
+	CK(cudaStreamSynchronize(s));
+
+	/* The calling thread's cost per launch, in bursts the GPU absorbs. */
+	std::vector<double> burst;
+	for (int r = 0; r < 50; r++) {
+		double a = now_us();
+		for (int i = 0; i < 1000; i++)
+			empty_kernel<<<1, 1, 0, s>>>();
+		burst.push_back((now_us() - a) / 1000);
+		CK(cudaStreamSynchronize(s));
+	}
+	printf("launch_async_us %.3f\n", median(burst));
+
+	/* Launch rate: a long run, the calling thread and the whole pipeline. */
+	const int n = 200000;
+	double t0 = now_us();
+	for (int i = 0; i < n; i++)
+		empty_kernel<<<1, 1, 0, s>>>();
+	double t1 = now_us();
+	CK(cudaStreamSynchronize(s));
+	double t2 = now_us();
+	CK(cudaGetLastError());
+	printf("launch_stream_us %.3f\n", (t1 - t0) / n);
+	printf("launches_per_s %.0f\n", n / ((t2 - t0) * 1e-6));
+
+	printf("launch_sync_us %.2f\n", median_us(20000, [&] {
+		       empty_kernel<<<1, 1, 0, s>>>();
+		       CK(cudaStreamSynchronize(s));
+	       }));
+	printf("query_sync_us %.2f\n", median_us(20000, [&] { CK(cudaStreamQuery(s)); }));
+	printf("malloc_free_us %.2f\n", median_us(2000, [&] {
+		       void *p;
+		       CK(cudaMalloc(&p, 1 << 20));
+		       CK(cudaFree(p));
+	       }));
+
+	CK(cudaMalloc(&dev, big));
+	CK(cudaMallocHost(&pinned, big));
+	pageable = (char *)malloc(big);
+	memset(pageable, 1, big);
+	memset(pinned, 2, big);
+	CK(cudaMemset(dev, 0, big));
+	CK(cudaDeviceSynchronize());
+
+	printf("copy_4k_h2d_pageable_us %.2f\n",
+	       median_us(5000, [&] { CK(cudaMemcpy(dev, pageable, small, cudaMemcpyHostToDevice)); }));
+	printf("copy_4k_d2h_pageable_us %.2f\n",
+	       median_us(5000, [&] { CK(cudaMemcpy(pageable, dev, small, cudaMemcpyDeviceToHost)); }));
+	printf("copy_4k_h2d_pinned_us %.2f\n",
+	       median_us(5000, [&] { CK(cudaMemcpy(dev, pinned, small, cudaMemcpyHostToDevice)); }));
+	printf("copy_4k_d2h_pinned_us %.2f\n",
+	       median_us(5000, [&] { CK(cudaMemcpy(pinned, dev, small, cudaMemcpyDeviceToHost)); }));
+
+	struct {
+		const char *name;
+		void *dst;
+		const void *src;
+		cudaMemcpyKind kind;
+	} bigs[] = {
+		{ "copy_256m_h2d_pageable_gbs", dev, pageable, cudaMemcpyHostToDevice },
+		{ "copy_256m_d2h_pageable_gbs", pageable, dev, cudaMemcpyDeviceToHost },
+		{ "copy_256m_h2d_pinned_gbs", dev, pinned, cudaMemcpyHostToDevice },
+		{ "copy_256m_d2h_pinned_gbs", pinned, dev, cudaMemcpyDeviceToHost },
+	};
+	for (auto &b : bigs) {
+		CK(cudaMemcpy(b.dst, b.src, big, b.kind));   /* warm-up */
+		double us = median_us(5, [&] { CK(cudaMemcpy(b.dst, b.src, big, b.kind)); });
+		printf("%s %.2f\n", b.name, big / (us * 1e-6) / 1e9);
+	}
+	CK(cudaFree(dev));
+	CK(cudaFreeHost(pinned));
+	free(pageable);
+	return 0;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# exports.bats - each facade exports every dynamic symbol of the library it
+# stands in for (else loading a program fails), and an unsupported function
+# fails loudly, once, with the library's not-supported error.
+
+load ../helpers
+
+setup() { xmig_setup; }
+
+defined() {   # the dynamic symbols a library defines, one per line, sorted
+	nm -D --defined-only "$1" | awk '{ print $3 }' | sed 's/@.*//' | LC_ALL=C sort -u
+}
+
+missing() {   # symbols of list $1 that library $2 lacks
+	LC_ALL=C comm -23 <(LC_ALL=C sort -u "$1") <(defined "$2")
+}
+
+@test "exports: the runtime facade defines every symbol of the recorded libcudart.so.13" {
+	run missing "$ROOT/proxy/api/syms/libcudart.so.13.syms" "$B/lib/xmig/facade/libcudart.so.13"
+	assert_success
+	assert_output ""
+}
+
+@test "exports: ... and of the real libcudart.so.13 installed here, with its version node" {
+	real=${CUDA_HOME:-/usr/local/cuda}/lib64/libcudart.so.13
+	[ -e "$real" ] || skip "no libcudart.so.13 at $real"
+	defined "$real" | grep -v '^libcudart.so.13$' >"$BATS_TEST_TMPDIR/real"
+	run missing "$BATS_TEST_TMPDIR/real" "$B/lib/xmig/facade/libcudart.so.13"
+	assert_output ""
+	run sh -c "nm -D --defined-only '$B/lib/xmig/facade/libcudart.so.13' | grep -c ' T cudaMalloc@@libcudart.so.13$'"
+	assert_output 1
+}
+
+@test "exports: the driver facade defines every symbol of the recorded libcuda.so.1 (driver 580)" {
+	run missing "$ROOT/proxy/api/syms/libcuda.so.1.syms" "$B/lib/xmig/facade/libcuda.so.1"
+	assert_output ""
+}
+
+@test "exports: ... and of the libcuda.so.1 (or stub) installed here" {
+	real=$(ldconfig -p | awk '/libcuda\.so\.1 /{ print $NF; exit }')
+	[ -n "$real" ] || real=${CUDA_HOME:-/usr/local/cuda}/lib64/stubs/libcuda.so
+	[ -e "$real" ] || skip "no libcuda.so.1 here"
+	defined "$real" >"$BATS_TEST_TMPDIR/real"
+	run missing "$BATS_TEST_TMPDIR/real" "$B/lib/xmig/facade/libcuda.so.1"
+	assert_output ""
+}
+
+@test "exports: an unsupported function logs one line naming it and returns 801" {
+	[ -x "$B/tests/unsupported" ] || skip "test program not built"
+	run --separate-stderr "$XMIG" run -- "$B/tests/unsupported"
+	assert_success
+	assert_output "cudaGraphCreate -> 801
+cudaGraphCreate -> 801
+cuModuleLoad -> 801"
+	assert_equal "$stderr" "xmig: error: cudaGraphCreate is not supported
+xmig: error: cuModuleLoad is not supported"
+}

@@ -1,0 +1,82 @@
+#!/bin/bash
+# check.sh BUILD - the CUDA tests on a real GPU (run where nvidia-smi works):
+# each test program natively must print tests/cuda/expected/<name>.out, and
+# under xmig exactly what it printed natively; the static-runtime program is
+# stopped; unsupported calls fail loudly; a killed proxy gives an error, not
+# a hang; the facades export every symbol of the real libraries here.
+# Needs only bash, coreutils, binutils (nm) and python3. Ends with
+# "N passed, N failed".
+set -u
+B=$(cd "${1:?usage: check.sh BUILD}" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+XMIG=$B/bin/xmig
+export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-gpu.XXXXXX)
+export XMIG_DEVICE=cuda
+tmp=$(mktemp -d)
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
+notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+
+ps_field() {   # ps_field JOB FIELD
+	"$XMIG" ps --json --job "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)['items']; print(d[0]['$2'] if d else '')"
+}
+
+declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
+for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm; do
+	# shellcheck disable=SC2086
+	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
+	check "native $p matches tests/cuda/expected/$p.out" \
+		diff -u "$ROOT/tests/cuda/expected/$p.out" "$tmp/$p.native"
+	# shellcheck disable=SC2086
+	"$XMIG" run --job "t-$p" -- "$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.xmig" 2>"$tmp/$p.xmig.err"
+	st=$?
+	[ $st -eq 0 ] || cat "$tmp/$p.xmig.err"
+	check "xmig $p is byte-identical to native (status $st)" cmp "$tmp/$p.native" "$tmp/$p.xmig"
+done
+
+"$B/tests/cuda-static/vector_add" >"$tmp/static.native" 2>&1
+check "static-runtime vector_add runs natively" grep -q '^PASS vector_add' "$tmp/static.native"
+"$XMIG" run -- "$B/tests/cuda-static/vector_add" >"$tmp/static.out" 2>"$tmp/static.err"
+st=$?
+check "static-runtime vector_add under xmig stops with status 7 ($st)" test $st -eq 7
+check "... with the one-line rebuild hint" grep -qx "xmig: error: .*rebuild it with \`nvcc -cudart shared\` to run it under xmig" "$tmp/static.err"
+check "... before printing anything" test ! -s "$tmp/static.out"
+
+"$XMIG" run -- "$B/tests/unsupported" >"$tmp/uns.out" 2>"$tmp/uns.err"
+check "unsupported calls return 801" test "$(cat "$tmp/uns.out")" = "cudaGraphCreate -> 801
+cudaGraphCreate -> 801
+cuModuleLoad -> 801"
+check "... and log once each" test "$(cat "$tmp/uns.err")" = "xmig: error: cudaGraphCreate is not supported
+xmig: error: cuModuleLoad is not supported"
+
+# A killed proxy: the application's next call fails, it does not hang.
+"$XMIG" run --job kill1 -- "$B/tests/cuda/zdtm" --mib 64 --iters 100000 --sleep-ms 5 \
+	>"$tmp/kill.out" 2>"$tmp/kill.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field kill1 state)" = running ] && break; sleep 0.1; done
+proxy=$(ps_field kill1 proxy_pid)
+check "ps shows the job on GPU $(ps_field kill1 gpu) as cuda" test "$(ps_field kill1 device)" = cuda
+kill -9 "$proxy"
+timeout 20 tail --pid="$app" -f /dev/null
+check "the application ended after its proxy was killed" test $? -eq 0
+wait $app
+check "... with a failure status" test $? -ne 0
+check "... and the message" grep -q "is gone; CUDA calls fail from now on" "$tmp/kill.err"
+
+# Exports against the real libraries of this machine.
+defined() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | grep -v '^libcudart.so.13$' | LC_ALL=C sort -u; }
+real_cuda=$(ldconfig -p | awk '/libcuda\.so\.1 /{print $NF; exit}')
+check "driver facade exports every symbol of $real_cuda" \
+	test -z "$(LC_ALL=C comm -23 <(defined "$real_cuda") <(defined "$B/lib/xmig/facade/libcuda.so.1"))"
+for lib in /usr/local/cuda/lib64/libcudart.so.13 \
+	$(python3 -c 'import nvidia, os; print(os.path.join(os.path.dirname(nvidia.__path__[0]), "nvidia/cu13/lib/libcudart.so.13"))' 2>/dev/null); do
+	[ -e "$lib" ] || continue
+	check "runtime facade exports every symbol of $lib" \
+		test -z "$(LC_ALL=C comm -23 <(defined "$lib") <(defined "$B/lib/xmig/facade/libcudart.so.13"))"
+done
+
+rm -rf "$tmp" "$XMIG_RUNTIME_DIR"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,57 @@
+# helpers.bash - shared set-up of the bats suites.
+#
+# Each test gets its own runtime directory (its own registry of jobs) and
+# sim GPUs, so tests never see each other's jobs. $B is the build
+# directory (exported by tests/run.sh).
+
+bats_require_minimum_version 1.5.0
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+xmig_setup() {
+	: "${B:?run through tests/run.sh or set B to the build directory}"
+	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	XMIG="$B/bin/xmig"
+	CUDA_BIN="$B/tests/cuda"
+	export XMIG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+	export XMIG_SIM_GPUS=${XMIG_SIM_GPUS:-2}
+	export XMIG_SIM_MEM=${XMIG_SIM_MEM:-4GiB}
+	export XMIG_DEVICE=sim
+	mkdir -p "$XMIG_RUNTIME_DIR"
+}
+
+# Kill whatever a test left running in its runtime directory.
+xmig_teardown() {
+	local pid
+	for s in "$XMIG_RUNTIME_DIR"/jobs/*/*.sock; do
+		[ -e "$s" ] || continue
+		pid=$(basename "$s" .sock)
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	pkill -9 -f "xmig-proxy --job .* --keeper $XMIG_RUNTIME_DIR" 2>/dev/null || true
+}
+
+need_program() {
+	[ -x "$CUDA_BIN/$1" ] || skip "$1 not built (no nvcc?)"
+}
+
+# Wait until `xmig ps --job $1` shows a process in state $2 (default running).
+wait_job() {
+	local job=$1 state=${2:-running} i
+	for i in $(seq 1 200); do
+		if "$XMIG" ps --json --job "$job" | jq -e --arg s "$state" \
+			'.items | length > 0 and all(.state == $s)' >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "job $job never reached state $state" >&2
+	"$XMIG" ps --job "$job" >&2
+	return 1
+}
+
+# The pid of job $1's proxy server.
+proxy_pid() {
+	"$XMIG" ps --json --job "$1" | jq -r '.items[0].proxy_pid'
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bats
+# failures.bats - a lost proxy, bad control messages and foreign users get
+# clear errors; nothing hangs and the proxy keeps serving.
+
+load ../helpers
+
+setup() { xmig_setup; }
+teardown() { xmig_teardown; }
+
+start_zdtm() {
+	need_program zdtm
+	"$XMIG" run --job "$1" -- "$CUDA_BIN/zdtm" --mib 8 --iters 100000 --sleep-ms 5 \
+		>"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
+	wait_job "$1"
+}
+
+rpc() {   # rpc SOCKET LINE... : send lines, print the replies
+	printf '%s\n' "${@:2}" | timeout 10 socat -t 2 - "UNIX-CONNECT:$1"
+}
+
+@test "failure: SIGKILL of the proxy makes the next CUDA call fail with a message, no hang" {
+	start_zdtm k1
+	app=$(cat "$BATS_TEST_TMPDIR/k1.pid")
+	kill -9 "$(proxy_pid k1)"
+	run timeout 20 tail --pid="$app" -f /dev/null
+	assert_success
+	run wait "$app"
+	assert_failure
+	run cat "$BATS_TEST_TMPDIR/k1.err"
+	assert_output --partial "the proxy server of this process"
+	assert_output --partial "is gone; CUDA calls fail from now on"
+	run cat "$BATS_TEST_TMPDIR/k1.out"
+	assert_output --partial "FAIL zdtm"
+}
+
+@test "failure: the proxy exits when its application is killed" {
+	start_zdtm k2
+	proxy=$(proxy_pid k2)
+	kill -9 "$(cat "$BATS_TEST_TMPDIR/k2.pid")"
+	run timeout 20 tail --pid="$proxy" -f /dev/null
+	assert_success
+	run "$XMIG" ps --json --job k2
+	assert_output '{"items":[]}'
+}
+
+@test "failure: malformed and oversized control messages get JSON-RPC errors, serving goes on" {
+	start_zdtm m1
+	sock=$(ls "$XMIG_RUNTIME_DIR"/jobs/m1/*.sock)
+	run rpc "$sock" 'this is not json' '{"jsonrpc":"2.0","method":"status","id":1}'
+	assert_success
+	assert_line --index 0 --partial '"code":-32700'
+	assert_line --index 1 --partial '"job":"m1"'
+	run rpc "$sock" '[1,2]' '{"jsonrpc":"1.0","method":"status","id":2}' \
+		'{"jsonrpc":"2.0","method":"no-such-method","id":3}' \
+		'{"jsonrpc":"2.0","method":"status","params":[1],"id":4}'
+	assert_line --index 0 --partial '"code":-32600'
+	assert_line --index 1 --partial '"code":-32600'
+	assert_line --index 2 --partial '"code":-32601'
+	assert_line --index 3 --partial '"code":-32600'
+	head -c 3000000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/big"
+	{ cat "$BATS_TEST_TMPDIR/big"; printf '\n{"jsonrpc":"2.0","method":"hello","id":5}\n'; } |
+		timeout 10 socat -t 2 - "UNIX-CONNECT:$sock" >"$BATS_TEST_TMPDIR/replies"
+	run cat "$BATS_TEST_TMPDIR/replies"
+	assert_line --index 0 --partial '"code":-32007'
+	assert_line --index 1 --partial '"server":"xmig-proxy"'
+	run "$XMIG" ps --json --job m1
+	assert_output --partial '"state":"running"'
+}
+
+@test "failure: a user other than the job's owner is refused" {
+	[ "$(id -u)" = 0 ] || skip "needs root to act as another user"
+	command -v setpriv >/dev/null || skip "no setpriv"
+	# A runtime directory the other user can reach: the socket itself decides.
+	export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-users.XXXXXX)
+	chmod 755 "$XMIG_RUNTIME_DIR"
+	start_zdtm u1
+	sock=$(ls "$XMIG_RUNTIME_DIR"/jobs/u1/*.sock)
+	run setpriv --reuid=65534 --regid=65534 --clear-groups \
+		sh -c "printf '%s\n' '{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":1}' | socat -t 2 - UNIX-CONNECT:$sock"
+	assert_output --partial '"code":-32001'
+	assert_output --partial 'permission denied'
+	refute_output --partial '"job":"u1"'
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$XMIG" ps --json
+	assert_success
+	assert_output --partial '"state":"denied"'
+	run "$XMIG" ps --json --job u1
+	assert_output --partial '"state":"running"'
+	kill -9 "$(cat "$BATS_TEST_TMPDIR/u1.pid")"
+	rm -rf "$XMIG_RUNTIME_DIR"
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bats
+# programs.bats - the CUDA test programs, built with nvcc, run unchanged
+# under `xmig run` on the sim device and print exactly what they print
+# natively on a GPU (tests/cuda/expected/*.out, recorded on an H100).
+
+load ../helpers
+
+setup() { xmig_setup; }
+teardown() { xmig_teardown; }
+
+run_program() {
+	local name=$1
+	shift
+	need_program "$name"
+	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/$name" "$@"
+	if [ "$status" -ne 0 ]; then
+		echo "$stderr" >&2
+	fi
+	assert_success
+	diff -u "$ROOT/tests/cuda/expected/$name.out" <(printf '%s\n' "$output")
+}
+
+@test "sim: vector_add matches the native output" { run_program vector_add; }
+@test "sim: streams_events matches the native output" { run_program streams_events; }
+@test "sim: threads matches the native output" { run_program threads; }
+@test "sim: struct_args matches the native output" { run_program struct_args; }
+@test "sim: device_globals matches the native output" { run_program device_globals; }
+@test "sim: pageable_big matches the native output" { run_program pageable_big; }
+@test "sim: zdtm matches the native output" { run_program zdtm --iters 20 --sleep-ms 0; }
+
+@test "sim: the proxy leaves nothing behind when the program ends" {
+	need_program vector_add
+	run "$XMIG" run --job tidy -- "$CUDA_BIN/vector_add"
+	assert_success
+	sleep 0.5
+	run "$XMIG" ps --json
+	assert_output '{"items":[]}'
+	[ ! -e "$XMIG_RUNTIME_DIR/jobs/tidy" ]
+}
+
+@test "sim: a program linked with the static CUDA runtime is stopped with a rebuild hint" {
+	[ -x "$B/tests/cuda-static/vector_add" ] || skip "static test program not built"
+	run --separate-stderr "$XMIG" run -- "$B/tests/cuda-static/vector_add"
+	assert_equal "$status" 7
+	assert_equal "$stderr" "xmig: error: this program reaches the CUDA driver through private interfaces (the CUDA runtime is linked statically); rebuild it with \`nvcc -cudart shared\` to run it under xmig"
+	assert_output ""
+}
