@@ -58,12 +58,14 @@ $(LIBXMIG): $(LIB_OBJS)
 
 # ---- the CLI ------------------------------------------------------------
 CMD_SRCS := $(wildcard cmd/*.c)
-CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o)
+# The CLI asks the device backends about GPUs (prechecks, xmig nodes).
+CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
+	    $(addprefix $(B)/obj/proxy/server/,device-cuda.o device-sim.o sim-kernels.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIBXMIG) $(GLPK_LIB) $(STATIC_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIBXMIG) $(STATIC_LIBS) -lm -ldl
 
 # ---- unit tests ---------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)

@@ -49,6 +49,12 @@ const char *cmd_self_dir(void);
 #define XMIG_COMMANDS(X) \
 	X(run) \
 	X(ps) \
+	X(freeze) \
+	X(thaw) \
+	X(snapshot) \
+	X(suspend) \
+	X(resume) \
+	X(migrate) \
 	X(version)
 
 #define X(n) extern const struct xmig_cmd cmd_##n;

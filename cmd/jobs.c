@@ -59,6 +59,24 @@ json_t *cmd_jobs_status(const char *job)
 		xmig_conn_close(c);
 	}
 	free(refs);
+	/* Suspended: no proxy, but a record of where the state went. */
+	{
+		json_t *sus = xmig_registry_suspended(job), *r;
+
+		json_array_foreach(sus, i, r) {
+			json_t *it = json_pack("{s:O, s:O, s:O, s:O, s:O, s:s, s:O, s:O, s:O}",
+				"job", json_object_get(r, "job"), "rank", json_object_get(r, "rank"),
+				"pid", json_object_get(r, "pid"), "node", json_object_get(r, "node"),
+				"gpu", json_object_get(r, "gpu"), "state", "suspended",
+				"device", json_object_get(r, "device"),
+				"device_bytes", json_object_get(r, "device_bytes"),
+				"snapshot", json_object_get(r, "dir"));
+
+			if (it)
+				json_array_append_new(items, it);
+		}
+		json_decref(sus);
+	}
 	return items;
 }
 

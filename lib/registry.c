@@ -215,3 +215,4 @@ void xmig_registry_prune(const char *job)
 	if (xmig_job_dir(job, dir, sizeof(dir)) == 0)
 		rmdir(dir);  /* fails, harmlessly, while anything is left inside */
 }
+

@@ -145,11 +145,15 @@ struct xmig_conn {
 
 struct xmig_conn *xmig_conn_open(const char *socket_path)
 {
-	struct xmig_conn *c;
 	int fd = xmig_sock_connect(socket_path);
 
-	if (fd < 0)
-		return NULL;
+	return fd < 0 ? NULL : xmig_conn_from_fd(fd);
+}
+
+struct xmig_conn *xmig_conn_from_fd(int fd)
+{
+	struct xmig_conn *c;
+
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);

@@ -292,3 +292,17 @@ uint64_t xmig_hash64(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);
 }
+
+double xmig_proc_start_wall(pid_t pid)
+{
+	uint64_t ticks = xmig_proc_start_time(pid);
+	char *stat = xmig_read_file("/proc/stat", NULL), *b;
+	double btime = 0;
+
+	if (stat && (b = strstr(stat, "\nbtime ")))
+		btime = strtod(b + 7, NULL);
+	free(stat);
+	if (!ticks || !btime)
+		return 0;
+	return btime + (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}

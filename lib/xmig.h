@@ -78,6 +78,8 @@ int xmig_parse_bytes(const char *s, uint64_t *out);
 int xmig_parse_long(const char *s, long min, long max, long *out);
 /* Start time of a process in clock ticks since boot (pid-reuse guard). */
 uint64_t xmig_proc_start_time(pid_t pid);
+/* When pid started, wall clock seconds (0 if unknown). */
+double xmig_proc_start_wall(pid_t pid);
 /* Is pid alive and still the process started at start_time (0 = any)? */
 bool xmig_proc_alive(pid_t pid, uint64_t start_time);
 /* mkdir -p with mode for the created components. */
@@ -143,6 +145,8 @@ char *xmig_rpc_dump_line(const json_t *msg);
  */
 struct xmig_conn;
 struct xmig_conn *xmig_conn_open(const char *socket_path);
+/* Over a connected stream socket (takes fd). */
+struct xmig_conn *xmig_conn_from_fd(int fd);
 void xmig_conn_close(struct xmig_conn *c);
 int xmig_conn_fd(const struct xmig_conn *c);
 int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params /* stolen */,
@@ -194,6 +198,8 @@ struct xmig_proxy_ref {
 int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n);
 /* Remove the job directory if it holds no socket any more. */
 void xmig_registry_prune(const char *job);
+/* Suspended processes of a job (or all): their records, an array (new ref). */
+json_t *xmig_registry_suspended(const char *job);
 
 /* ---- device references ("gpu2", "node3:gpu2", "2") (target.c) ---------- */
 

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "control.h"
+#include "move.h"
 #include "server.h"
 
 struct ctl_conn {
@@ -53,6 +54,8 @@ static uv_async_t out_async, stop_async;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct out_msg *out_head, *out_tail;
 static const char *stop_reason;
+static bool stop_requested;
+static int writes_in_flight, slow_in_flight;
 static ino_t socket_ino;
 
 /* ---- connections --------------------------------------------------------- */
@@ -67,7 +70,10 @@ static void conn_unref(struct ctl_conn *cc)
 
 static void on_conn_closed(uv_handle_t *h)
 {
-	conn_unref(h->data);
+	struct ctl_conn *cc = h->data;
+
+	srv_move_conn_closed(cc->srv, cc);
+	conn_unref(cc);
 }
 
 static void conn_close(struct ctl_conn *cc)
@@ -106,13 +112,22 @@ static void conn_close_after_writes(struct ctl_conn *cc)
 	}
 }
 
+static void stop_when_flushed(void)
+{
+	/* A reply (the last words of a handover or suspend) goes out first. */
+	if (stop_requested && writes_in_flight == 0 && slow_in_flight == 0 && !out_head)
+		uv_stop(loop);
+}
+
 static void on_written(uv_write_t *req, int status)
 {
 	struct ctl_conn *cc = req->data;
 
 	free(((char **)(req + 1))[0]);
 	free(req);
+	writes_in_flight--;
 	conn_unref(cc);
+	stop_when_flushed();
 }
 
 /* Loop thread only. Takes ownership of line. */
@@ -140,7 +155,9 @@ static void write_line(struct ctl_conn *cc, char *line)
 		free(line);
 		free(req);
 		conn_unref(cc);
+		return;
 	}
+	writes_in_flight++;
 }
 
 static void send_msg(struct ctl_conn *cc, json_t *msg)
@@ -221,6 +238,8 @@ static void slow_done(uv_work_t *w, int status)
 	json_decref(sc->params);
 	conn_unref(sc->cc);
 	free(sc);
+	slow_in_flight--;
+	stop_when_flushed();
 }
 
 static void handle_message(struct ctl_conn *cc, json_t *msg)
@@ -267,6 +286,7 @@ static void handle_message(struct ctl_conn *cc, json_t *msg)
 		sc->params = params;
 		sc->work.data = sc;
 		atomic_fetch_add(&cc->refs, 1);
+		slow_in_flight++;
 		uv_queue_work(loop, &sc->work, slow_work, slow_done);
 		return;
 	}
@@ -324,6 +344,20 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		xmig_ndjson_feed(&cc->nd, buf->base, (size_t)n, on_line, on_oversize, cc);
 }
 
+static struct ctl_conn *conn_new(struct srv *s)
+{
+	struct ctl_conn *cc = calloc(1, sizeof(*cc));
+
+	if (!cc)
+		return NULL;
+	cc->srv = s;
+	atomic_init(&cc->refs, 1);
+	xmig_ndjson_init(&cc->nd);
+	uv_pipe_init(loop, &cc->pipe, 0);
+	cc->pipe.data = cc;
+	return cc;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct srv *s = server->data;
@@ -332,14 +366,9 @@ static void on_connection(uv_stream_t *server, int status)
 
 	if (status < 0)
 		return;
-	cc = calloc(1, sizeof(*cc));
+	cc = conn_new(s);
 	if (!cc)
 		return;
-	cc->srv = s;
-	atomic_init(&cc->refs, 1);
-	xmig_ndjson_init(&cc->nd);
-	uv_pipe_init(loop, &cc->pipe, 0);
-	cc->pipe.data = cc;
 	if (uv_accept(server, (uv_stream_t *)&cc->pipe) < 0) {
 		conn_close(cc);
 		return;
@@ -365,6 +394,11 @@ static void stop_loop(const char *why)
 	uv_stop(loop);
 }
 
+static void on_stop_timer(uv_timer_t *t)
+{
+	uv_stop(loop);   /* a peer that never reads its reply does not keep us */
+}
+
 static void on_session(uv_poll_t *p, int status, int events)
 {
 	/* The application's process is gone: nothing left to serve. */
@@ -376,9 +410,16 @@ static void on_signal(uv_signal_t *h, int signum)
 	stop_loop(signum == SIGTERM ? "terminated" : "interrupted");
 }
 
+static uv_timer_t stop_timer;
+
 static void on_stop_async(uv_async_t *a)
 {
-	stop_loop(a->data ? a->data : "stopped");
+	if (!stop_reason)
+		stop_reason = a->data ? a->data : "stopped";
+	stop_requested = true;
+	uv_timer_init(loop, &stop_timer);
+	uv_timer_start(&stop_timer, on_stop_timer, 2000, 0);
+	stop_when_flushed();
 }
 
 void ctl_request_stop(const char *why)
@@ -396,20 +437,31 @@ const char *ctl_run(struct srv *s)
 	uv_async_init(loop, &stop_async, on_stop_async);
 	uv_pipe_init(loop, &server_pipe, 0);
 	server_pipe.data = s;
-	unlink(s->socket_path);
-	r = uv_pipe_bind(&server_pipe, s->socket_path);
+	unlink(s->listen_path);
+	r = uv_pipe_bind(&server_pipe, s->listen_path);
 	if (r == 0) {
 		/* Anyone may connect; SO_PEERCRED decides who is served. */
 		struct stat st;
 
-		chmod(s->socket_path, 0666);
-		if (stat(s->socket_path, &st) == 0)
+		chmod(s->listen_path, 0666);
+		if (stat(s->listen_path, &st) == 0)
 			socket_ino = st.st_ino;
 		r = uv_listen((uv_stream_t *)&server_pipe, 64, on_connection);
 	}
 	if (r < 0) {
-		xmig_error("cannot listen on %s: %s", s->socket_path, uv_strerror(r));
+		xmig_error("cannot listen on %s: %s", s->listen_path, uv_strerror(r));
 		return "no control socket";
+	}
+	if (s->control_fd >= 0) {
+		/* The orchestrator that started this standby proxy. */
+		struct ctl_conn *cc = conn_new(s);
+
+		if (!cc || uv_pipe_open(&cc->pipe, s->control_fd) < 0) {
+			xmig_error("cannot use the control connection (fd %d)", s->control_fd);
+			return "no control connection";
+		}
+		s->orchestrator = cc;
+		uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read);
 	}
 	uv_poll_init(loop, &session_poll, s->session_fd);
 	uv_poll_start(&session_poll, UV_DISCONNECT, on_session);
@@ -426,6 +478,17 @@ void ctl_unlink_socket(struct srv *s)
 	struct stat st;
 
 	/* Only our own socket: a successor may own the path by now. */
-	if (socket_ino && stat(s->socket_path, &st) == 0 && st.st_ino == socket_ino)
-		unlink(s->socket_path);
+	if (socket_ino && stat(s->listen_path, &st) == 0 && st.st_ino == socket_ino)
+		unlink(s->listen_path);
+}
+
+int ctl_take_socket_path(struct srv *s)
+{
+	if (!strcmp(s->listen_path, s->socket_path))
+		return 0;
+	/* Atomic: `xmig ps` sees the predecessor's socket or ours, never none. */
+	if (rename(s->listen_path, s->socket_path) < 0)
+		return -1;
+	snprintf(s->listen_path, sizeof(s->listen_path), "%s", s->socket_path);
+	return 0;
 }

@@ -31,5 +31,7 @@ void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stole
 const char *ctl_run(struct srv *s);
 void ctl_request_stop(const char *why);
 void ctl_unlink_socket(struct srv *s);
+/* Move the control socket from listen_path to its registered name. */
+int ctl_take_socket_path(struct srv *s);
 
 #endif

@@ -439,8 +439,10 @@ static int cuda_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void *
 
 	if (!m)
 		return cudaErrorMemoryAllocation;
-	if ((r = err(cu.cuMemImportFromShareableHandle(&m->h, (void *)(uintptr_t)fd,
-						       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)))) {
+	r = err(cu.cuMemImportFromShareableHandle(&m->h, (void *)(uintptr_t)fd,
+						  CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR));
+	close(fd);   /* the handle holds the memory now */
+	if (r) {
 		free(m);
 		return r;
 	}
@@ -455,8 +457,21 @@ static int cuda_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void *
 	}
 	m->size = size;
 	*out = m;
-	close(fd);
 	return 0;
+}
+
+static int cuda_va_reserve(void *dev, uint64_t size, uint64_t *va)
+{
+	CUdeviceptr p = 0;
+	int r = err(cu.cuMemAddressReserve(&p, size, 0, 0, 0));
+
+	*va = p;
+	return r;
+}
+
+static int cuda_va_release(void *dev, uint64_t va, uint64_t size)
+{
+	return err(cu.cuMemAddressFree((CUdeviceptr)va, size));
 }
 
 static int cuda_host_register(void *dev, void *addr, uint64_t size)
@@ -696,6 +711,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.mem_info = cuda_mem_info,
 	.mem_export = cuda_mem_export,
 	.mem_import = cuda_mem_import,
+	.va_reserve = cuda_va_reserve,
+	.va_release = cuda_va_release,
 	.host_register = cuda_host_register,
 	.host_unregister = cuda_host_unregister,
 	.stream_create = cuda_stream_create,

@@ -415,8 +415,10 @@ static int sim_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void **
 	struct sim_dev *d = dev;
 	struct sim_mem *m;
 
-	if (sim_mem_map_fd(d, fd, va, size) < 0)
+	if (sim_mem_map_fd(d, fd, va, size) < 0) {
+		close(fd);
 		return cudaErrorMemoryAllocation;
+	}
 	m = calloc(1, sizeof(*m));
 	m->fd = fd;
 	m->size = size;
@@ -426,6 +428,22 @@ static int sim_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void **
 	acct_write(d);
 	pthread_mutex_unlock(&d->lock);
 	*out = m;
+	return 0;
+}
+
+static int sim_va_reserve(void *dev, uint64_t size, uint64_t *va)
+{
+	void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return cudaErrorMemoryAllocation;
+	*va = (uint64_t)(uintptr_t)p;
+	return 0;
+}
+
+static int sim_va_release(void *dev, uint64_t va, uint64_t size)
+{
+	munmap((void *)va, size);
 	return 0;
 }
 
@@ -762,6 +780,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.mem_info = sim_mem_info,
 	.mem_export = sim_mem_export,
 	.mem_import = sim_mem_import,
+	.va_reserve = sim_va_reserve,
+	.va_release = sim_va_release,
 	.host_register = sim_host_register,
 	.host_unregister = sim_host_unregister,
 	.stream_create = sim_stream_create,

@@ -58,9 +58,12 @@ struct xmig_device_ops {
 	int (*mem_map)(void *dev, uint64_t va, uint64_t size, void **mem);
 	int (*mem_unmap)(void *dev, uint64_t va, uint64_t size, void *mem);
 	int (*mem_info)(void *dev, uint64_t *free, uint64_t *total);
-	/* Export/import a backing to another process (same node). */
+	/* Export/import a backing to another process (same node); import takes fd. */
 	int (*mem_export)(void *dev, void *mem, int *fd);
 	int (*mem_import)(void *dev, int fd, uint64_t va, uint64_t size, void **mem);
+	/* Address space outside the window, for a backing being copied from. */
+	int (*va_reserve)(void *dev, uint64_t size, uint64_t *va);
+	int (*va_release)(void *dev, uint64_t va, uint64_t size);
 
 	/* Host memory visible to the device (mapped at the same address). */
 	int (*host_register)(void *dev, void *addr, uint64_t size);

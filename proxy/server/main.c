@@ -28,7 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: xmig-proxy --job J --client-pid P --keeper PATH [--rank R] [--gpu N]\n"
-		"                  [--device cuda|sim] [--share F]\n"
+		"                  [--device cuda|sim] [--share F] [--standby --control-fd FD]\n"
 		"The proxy server of one application process under xmig. It is started by\n"
 		"xmig itself; see xmig(1).\n");
 }
@@ -43,6 +43,8 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 		{ "gpu", required_argument, NULL, 'g' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "share", required_argument, NULL, 's' },
+		{ "standby", no_argument, NULL, 'S' },
+		{ "control-fd", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -51,6 +53,7 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 
 	s->gpu = 0;
 	s->share = 1.0;
+	s->control_fd = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -84,6 +87,14 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 			if (!(s->share > 0.0 && s->share <= 1.0))
 				return xmig_error("invalid --share '%s': a fraction in (0,1]", optarg);
 			break;
+		case 'S':
+			s->standby = true;
+			break;
+		case 'c':
+			if (xmig_parse_long(optarg, 0, 1 << 20, &v) < 0)
+				return xmig_error("invalid --control-fd '%s'", optarg);
+			s->control_fd = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -96,6 +107,8 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 		usage(stderr);
 		return -1;
 	}
+	if (s->standby && s->control_fd < 0)
+		return xmig_error("--standby needs --control-fd");
 	return 0;
 }
 
@@ -146,6 +159,12 @@ int main(int argc, char **argv)
 		xmig_error("bad job or runtime directory");
 		return XMIG_EXIT_FAIL;
 	}
+	/* A standby proxy registers under its final name only when it resumes. */
+	if (s->standby)
+		snprintf(s->listen_path, sizeof(s->listen_path), "%s.standby-%d", s->socket_path,
+			 (int)getpid());
+	else
+		snprintf(s->listen_path, sizeof(s->listen_path), "%s", s->socket_path);
 	if (srv_session_attach(s) < 0)
 		return XMIG_EXIT_FAIL;
 	s->rank = s->hdr->rank;
@@ -161,11 +180,12 @@ int main(int argc, char **argv)
 		xmig_error_errno("cannot create the job directory under %s", xmig_runtime_dir());
 		return XMIG_EXIT_FAIL;
 	}
-	if (take_ownership(s) < 0 || srv_workers_start(s) < 0)
+	if (!s->standby && (take_ownership(s) < 0 || srv_workers_start(s) < 0))
 		return XMIG_EXIT_FAIL;
 	why = ctl_run(s);
 	xmig_debug("shutting down: %s", why);
-	srv_workers_stop(s);
+	if (!s->standby)
+		srv_workers_stop(s);
 	ctl_unlink_socket(s);
 	s->dev->close(s->devh);
 	/* The application is gone: its keeper socket is ours to clean up. */

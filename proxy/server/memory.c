@@ -101,6 +101,21 @@ int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va)
 	return 0;
 }
 
+int srv_mem_adopt(struct srv *s, const struct srv_alloc *a)
+{
+	struct srv_memory *m = &s->mem;
+	size_t i = lower_bound(m, a->va);
+
+	if ((i < m->nallocs && m->allocs[i].va < a->va + a->size) ||
+	    (i > 0 && m->allocs[i - 1].va + m->allocs[i - 1].size > a->va))
+		return xmig_error("allocation at %#llx overlaps another", (unsigned long long)a->va);
+	if (insert_alloc(m, i, a) < 0)
+		return -1;
+	m->bytes += a->requested;
+	m->mapped += a->size;
+	return 0;
+}
+
 int srv_mem_free(struct srv *s, uint64_t va)
 {
 	struct srv_memory *m = &s->mem;

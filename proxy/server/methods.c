@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "move.h"
 #include "server.h"
 
 static const char *state_name(struct srv *s)
 {
+	if (s->standby)
+		return "standby";
 	switch (atomic_load(&s->hdr->state)) {
 	case XMIG_SEG_RUNNING: return "running";
 	case XMIG_SEG_FROZEN: return "frozen";
@@ -40,8 +43,10 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 {
 	unsigned i, threads = 0;
 	double now = xmig_wall_seconds();
+	uint64_t free_b = 0, total = 0;
 	json_t *o;
 
+	s->dev->mem_info(s->devh, &free_b, &total);
 	for (i = 0; i < XMIG_MAX_RINGS; i++)
 		threads += atomic_load(&xmig_shm_ring(s->hdr, i)->state) == XMIG_RING_ACTIVE;
 	/* Sizes of the tables are read racily on purpose: a snapshot for ps. */
@@ -62,9 +67,21 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	json_object_set_new(o, "modules", json_integer((json_int_t)s->modules.count));
 	json_object_set_new(o, "threads", json_integer(threads));
 	json_object_set_new(o, "calls", json_integer((json_int_t)atomic_load(&s->calls)));
-	json_object_set_new(o, "started", json_real(s->started));
-	json_object_set_new(o, "uptime_s", json_real(now - s->started));
+	/* The job's age is its process's, not this proxy's (moves renew proxies). */
+	{
+		double app = xmig_proc_start_wall(s->client_pid);
+
+		json_object_set_new(o, "started", json_real(app ? app : s->started));
+		json_object_set_new(o, "uptime_s", json_real(now - (app ? app : s->started)));
+		json_object_set_new(o, "proxy_started", json_real(s->started));
+	}
 	json_object_set_new(o, "owner_uid", json_integer(s->owner_uid));
+	json_object_set_new(o, "attach_id", json_sprintf("%016llx", (unsigned long long)s->attach_id));
+	json_object_set_new(o, "standby", json_boolean(s->standby));
+	json_object_set_new(o, "keeper", json_string(s->keeper_path));
+	json_object_set_new(o, "gpu_free_bytes", json_integer((json_int_t)free_b));
+	json_object_set_new(o, "compute_capability",
+			    json_pack("[i,i]", s->gpu_info.major, s->gpu_info.minor));
 	return o;
 }
 
@@ -75,10 +92,14 @@ static const struct ctl_method methods[] = {
 
 const struct ctl_method *ctl_method_find(const char *name)
 {
+	const struct ctl_method *m;
 	size_t i;
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (!strcmp(methods[i].name, name))
 			return &methods[i];
+	for (m = srv_move_methods; m->name; m++)
+		if (!strcmp(m->name, name))
+			return m;
 	return NULL;
 }

@@ -140,6 +140,10 @@ struct xmig_call {
 
 /* ---- the server ---------------------------------------------------------- */
 
+#define SRV_LIMITS 16
+
+struct ctl_conn;
+
 struct srv {
 	/* identity */
 	char job[80];
@@ -169,6 +173,17 @@ struct srv {
 	struct srv_table streams, events, modules, funcs, vars;
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
+	size_t limits[SRV_LIMITS];      /* set by the application, replayed */
+	bool limit_set[SRV_LIMITS];
+
+	/* moves (move.c) */
+	bool standby;                   /* started as the target of a move */
+	int control_fd;                 /* standby: connection to the orchestrator */
+	struct ctl_conn *orchestrator;
+	char listen_path[512];          /* where the control socket is bound */
+	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
+	bool handed_over;               /* ownership given to a successor */
+	char *suspend_dir;
 
 	/* workers */
 	struct srv_worker workers[XMIG_MAX_RINGS];
@@ -196,6 +211,8 @@ struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
 int srv_memory_init(struct srv *s);
 int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va);
 int srv_mem_free(struct srv *s, uint64_t va);
+/* Record an allocation mapped elsewhere (a restore); sorted insert. */
+int srv_mem_adopt(struct srv *s, const struct srv_alloc *a);
 /* The allocation containing [va, va+len), or NULL. */
 struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len);
 int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino);
@@ -203,7 +220,12 @@ int srv_host_unregister(struct srv *s, uint64_t addr);
 bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len);
 
 /* session.c: talking to the client's fd keeper */
+struct xmig_host_region_info {
+	uint64_t addr, size, ino;
+};
 int srv_session_attach(struct srv *s);
+/* The client's pinned region number `index` (-1 past the last). */
+int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_info *info);
 int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t *ino);
 
 /* worker.c */
@@ -216,7 +238,7 @@ bool srv_frozen(struct srv *s);
 /* dispatch.c */
 int srv_dispatch(struct xmig_call *c);
 
-/* control.c */
-int srv_control_run(struct srv *s);
+/* move.c: the control side of freezes and moves */
+void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);
 
 #endif

@@ -107,3 +107,20 @@ int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t
 	*ino = rep.c;
 	return fd;
 }
+
+int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_info *info)
+{
+	struct xmig_keeper_reply rep;
+	int fd;
+
+	if (keeper_call(s, XMIG_KEEPER_REGION, index, 0, &rep, &fd) < 0)
+		return -1;
+	if (fd >= 0)
+		close(fd);   /* srv_host_register asks for it again by address */
+	if (rep.status)
+		return -1;
+	info->addr = rep.a;
+	info->size = rep.b;
+	info->ino = rep.c;
+	return 0;
+}

@@ -59,7 +59,14 @@ int srv_cudaDeviceGetStreamPriorityRange(struct xmig_call *c, int *least, int *g
 
 int srv_cudaDeviceSetLimit(struct xmig_call *c, enum cudaLimit limit, size_t value)
 {
-	return DEV(c)->set_limit(DEVH(c), limit, value);
+	int r = DEV(c)->set_limit(DEVH(c), limit, value);
+
+	/* Remembered so the next proxy sets it again after a move. */
+	if (!r && limit >= 0 && limit < SRV_LIMITS) {
+		c->srv->limits[limit] = value;
+		c->srv->limit_set[limit] = true;
+	}
+	return r;
 }
 
 int srv_cudaDeviceGetLimit(struct xmig_call *c, size_t *value, enum cudaLimit limit)

@@ -1,0 +1,84 @@
+/*
+ * cmd-freeze.c - xmig freeze --job J [--rank R] [--timeout MS] [--json]
+ *
+ * Stops request processing in the job's proxies and drains their GPUs. The
+ * application goes on until it waits for a result. Stays frozen until
+ * `xmig thaw`.
+ */
+#include "move.h"
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct move_opts *o = state->input;
+
+	switch (key) {
+	case 't':
+		if (xmig_parse_long(arg, 1, 3600000, &o->timeout_ms) < 0)
+			argp_error(state, "invalid timeout '%s' (milliseconds)", arg);
+		return 0;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = o;
+		return 0;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		return EINVAL;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_option options[] = {
+	{ "timeout", 't', "MS", 0, "Give up (and thaw) if the GPU has not drained by then "
+				   "(default 60000)", 0 },
+	{ 0 }
+};
+
+static const struct argp_child children[] = { { &move_common_argp, 0, NULL, 0 }, { 0 } };
+
+static const struct argp argp = {
+	options, parse_opt, NULL,
+	"Freeze a job: its proxies stop taking requests and drain the GPU; the application "
+	"blocks only when it needs a result. Undo with 'xmig thaw'.", children, NULL, NULL
+};
+
+static int run(int argc, char **argv)
+{
+	struct move_opts o = { .timeout_ms = 60000 };
+	struct proc *procs;
+	json_t *items = json_array();
+	size_t n, i;
+	int status;
+
+	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
+		return XMIG_EXIT_USAGE;
+	status = move_find(&o, &procs, &n);
+	for (i = 0; i < n && !status; i++) {
+		json_t *r;
+
+		if (!procs[i].conn) {
+			xmig_error("%s is %s, not running", procs[i].label,
+				   json_string_value(json_object_get(procs[i].status, "state")));
+			status = XMIG_EXIT_REFUSED;
+			break;
+		}
+		r = move_call(&procs[i], procs[i].conn, "freeze",
+			      json_pack("{s:s, s:I}", "hold", "persistent", "timeout_ms",
+					(json_int_t)o.timeout_ms), -1, &status);
+		if (!r)
+			break;
+		json_object_set(r, "job", json_object_get(procs[i].status, "job"));
+		json_object_set(r, "rank", json_object_get(procs[i].status, "rank"));
+		if (!o.json)
+			printf("%s: frozen (drained in %.1f ms)\n", procs[i].label,
+			       json_real_value(json_object_get(r, "freeze_s")) * 1e3);
+		json_array_append_new(items, r);
+	}
+	if (o.json)
+		cmd_print_json(json_pack("{s:o}", "items", items));
+	else
+		json_decref(items);
+	move_free(procs, n);
+	return status;
+}
+
+const struct xmig_cmd cmd_freeze = { "freeze", "stop a job's GPU work at a consistent point", run };

@@ -1,0 +1,301 @@
+/*
+ * cmd-migrate.c - xmig migrate --job J [--rank R] --to [NODE:]gpuN
+ *                 [--zero-copy] [--dry-run] [--json]
+ *
+ * Moves the GPU context of each process of the job to another GPU of this
+ * node, or to a fresh proxy on the same GPU:
+ *
+ *   precheck   the target GPU exists, has the same compute capability and
+ *              enough free memory (a standby proxy is started there)
+ *   quiesce    the old proxy freezes and drains its GPU
+ *   transfer   the old proxy offers its state behind a one-time token; the
+ *              new one maps the same addresses and takes the memory
+ *              (zero-copy: the same physical memory; else a device-to-device
+ *              or peer copy)
+ *   restore    modules, kernels, variables, streams, events, limits, pinned
+ *              memory are recreated under the same ids
+ *   resume     the old proxy hands the channel over (the commit point) and
+ *              the new one serves the requests that waited
+ *   cleanup    the old proxy exits and frees its GPU
+ *
+ * Any failure before the handover thaws the old proxy: the job goes on
+ * where it was. The old proxy's freeze is held by this command's
+ * connection, so that holds if this command is killed too.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../proxy/server/device.h"
+#include "move.h"
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct move_opts *o = state->input;
+
+	switch (key) {
+	case 't':
+		o->to = arg;
+		return 0;
+	case 'n':
+		o->dry_run = true;
+		return 0;
+	case 'z':
+		o->zero_copy = true;
+		return 0;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = o;
+		return 0;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		return EINVAL;
+	case ARGP_KEY_END:
+		if (!o->to)
+			argp_error(state, "--to [NODE:]gpuN is required");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_option options[] = {
+	{ "to", 't', "[NODE:]gpuN", 0, "Where to move the job's GPU context", 0 },
+	{ "zero-copy", 'z', NULL, 0, "Same GPU only: the new proxy maps the very same memory", 0 },
+	{ "dry-run", 'n', NULL, 0, "Check and print what would happen; move nothing", 0 },
+	{ 0 }
+};
+
+static const struct argp_child children[] = { { &move_common_argp, 0, NULL, 0 }, { 0 } };
+
+static const struct argp argp = {
+	options, parse_opt, NULL,
+	"Move a running job's GPU context to another GPU, or to a fresh proxy on the same GPU, "
+	"without stopping it. Any failure before the switch leaves the job running where it "
+	"was.", children, NULL, NULL
+};
+
+static double ms_since(uint64_t t)
+{
+	return (double)(xmig_now_ns() - t) / 1e6;
+}
+
+/* Is GPU `gpu` there? Asks the backend (the sim device reads its settings). */
+static int check_gpu(const char *device, int gpu, struct xmig_gpu_info *info)
+{
+	const struct xmig_device_ops *d = xmig_device_by_name(device);
+	int n = 0;
+
+	if (!d || d->count(&n) || gpu >= n) {
+		xmig_error("no GPU %d on this node (%d %s GPU%s)", gpu, n, device, n == 1 ? "" : "s");
+		return XMIG_EXIT_NOTFOUND;
+	}
+	if (d->info_of(gpu, info)) {
+		xmig_error("cannot query GPU %d", gpu);
+		return XMIG_EXIT_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_t **out)
+{
+	json_t *st = p->status, *r, *hello, *nst = NULL, *recv = NULL;
+	const char *device = json_string_value(json_object_get(st, "device"));
+	int from = (int)json_integer_value(json_object_get(st, "gpu"));
+	uint64_t mapped = (uint64_t)json_integer_value(json_object_get(st, "device_mapped_bytes"));
+	bool same = from == gpu, zero = o->zero_copy;
+	struct xmig_gpu_info info;
+	struct xmig_conn *nc = NULL;
+	uint64_t t_start = xmig_now_ns(), t_freeze = 0;
+	double t_precheck, t_standby = 0, t_quiesce = 0, t_transfer = 0, t_handover = 0;
+	char token[33], mb[32], fb[32];
+	int status, spid = 0;
+	bool frozen_here = false;
+
+	*out = NULL;
+	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
+	    strcmp(json_string_value(json_object_get(st, "state")), "frozen")) {
+		xmig_error("%s is %s: only a running or frozen job moves", p->label,
+			   json_string_value(json_object_get(st, "state")));
+		return XMIG_EXIT_REFUSED;
+	}
+	if ((status = check_gpu(device, gpu, &info)))
+		return status;
+	if (zero && !same) {
+		xmig_error("%s: --zero-copy maps the same memory, so it only moves to the GPU the "
+			   "job is on (gpu%d)", p->label, from);
+		return XMIG_EXIT_REFUSED;
+	}
+	t_precheck = ms_since(t_start);
+	if (o->dry_run) {
+		*out = json_pack("{s:O, s:O, s:{s:i}, s:{s:i}, s:s, s:I, s:b}", "job",
+				 json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
+				 "from", "gpu", from, "to", "gpu", gpu, "mode",
+				 zero ? "zero-copy" : "copy", "device_bytes",
+				 json_object_get(st, "device_bytes") ?
+				 json_integer_value(json_object_get(st, "device_bytes")) : 0,
+				 "dry_run", 1);
+		if (!o->json)
+			printf("%s: would move from gpu%d to gpu%d (%s, %s)\n", p->label, from, gpu,
+			       zero ? "zero-copy" : "copy",
+			       xmig_format_bytes(mapped, mb, sizeof(mb)));
+		return 0;
+	}
+
+	/* A standby proxy on the target: also the precheck of its memory. */
+	nc = move_start_standby(json_string_value(json_object_get(st, "job")),
+				(int)json_integer_value(json_object_get(st, "rank")),
+				(int)json_integer_value(json_object_get(st, "pid")),
+				json_string_value(json_object_get(st, "keeper")), device, gpu,
+				json_real_value(json_object_get(st, "share")), &spid);
+	if (!nc || !(hello = move_call(p, nc, "hello", NULL, 120000, &status))) {
+		xmig_error("%s: no proxy could start on GPU %d (see above); the job goes on on "
+			   "GPU %d", p->label, gpu, from);
+		status = XMIG_EXIT_UNAVAILABLE;
+		goto rollback;
+	}
+	json_decref(hello);
+	nst = move_call(p, nc, "status", NULL, 10000, &status);
+	if (!nst)
+		goto rollback;
+	t_standby = ms_since(t_start) - t_precheck;
+	if (!json_equal(json_object_get(nst, "compute_capability"),
+			json_object_get(st, "compute_capability"))) {
+		xmig_error("%s: GPU %d has another compute capability than GPU %d", p->label, gpu,
+			   from);
+		status = XMIG_EXIT_REFUSED;
+		goto rollback;
+	}
+	if (!zero && (uint64_t)json_integer_value(json_object_get(nst, "gpu_free_bytes")) < mapped) {
+		xmig_error("%s: GPU %d has %s free, the job needs %s; nothing was moved", p->label,
+			   gpu,
+			   xmig_format_bytes((uint64_t)json_integer_value(json_object_get(nst,
+				"gpu_free_bytes")), fb, sizeof(fb)),
+			   xmig_format_bytes(mapped, mb, sizeof(mb)));
+		status = XMIG_EXIT_REFUSED;
+		goto rollback;
+	}
+
+	/* quiesce: held by our connection, so our death thaws it */
+	t_freeze = xmig_now_ns();
+	r = move_call(p, p->conn, "freeze", json_pack("{s:s}", "hold", "connection"), -1, &status);
+	if (!r)
+		goto rollback;
+	frozen_here = !json_is_true(json_object_get(r, "was_frozen"));
+	json_decref(r);
+	t_quiesce = ms_since(t_freeze);
+
+	/* transfer + restore */
+	move_token(token);
+	r = move_call(p, p->conn, "offer", json_pack("{s:s}", "token", token), 10000, &status);
+	if (!r)
+		goto rollback;
+	move_show_progress(nc, p->label);
+	recv = move_call(p, nc, "receive",
+			 json_pack("{s:O, s:s, s:b}", "path", json_object_get(r, "path"), "token",
+				   token, "zero_copy", zero), -1, &status);
+	json_decref(r);
+	if (!recv)
+		goto rollback;
+	t_transfer = ms_since(t_freeze) - t_quiesce;
+
+	/* The commit point: after this the job lives on the new proxy. */
+	r = move_call(p, p->conn, "handover",
+		      json_pack("{s:O}", "successor", json_object_get(nst, "attach_id")), 10000,
+		      &status);
+	if (!r)
+		goto rollback;
+	json_decref(r);
+	r = move_call(p, nc, "resume", NULL, 30000, &status);
+	t_handover = ms_since(t_freeze) - t_quiesce - t_transfer;
+	if (!r) {
+		/* Past the commit point: the new proxy resumes when we let go. */
+		xmig_warn("%s: the new proxy will resume on its own", p->label);
+		status = 0;
+	}
+	json_decref(r);
+	*out = json_pack("{s:O, s:O, s:{s:s, s:i}, s:{s:s, s:i}, s:s, s:I, s:I, s:f, s:f, "
+			 "s:{s:f, s:f, s:f, s:f, s:f}}",
+			 "job", json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
+			 "from", "node", json_string_value(json_object_get(st, "node")), "gpu", from,
+			 "to", "node", json_string_value(json_object_get(st, "node")), "gpu", gpu,
+			 "mode", zero ? "zero-copy" : "copy",
+			 "device_bytes", json_integer_value(json_object_get(recv, "device_bytes")),
+			 "moved_bytes", json_integer_value(json_object_get(recv, "moved_bytes")),
+			 "downtime_ms", ms_since(t_freeze), "total_ms", ms_since(t_start),
+			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
+			 "quiesce", t_quiesce, "transfer", t_transfer, "handover", t_handover);
+	if (!o->json)
+		printf("%s: moved from gpu%d to gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
+		       p->label, from, gpu, zero ? "zero-copy" : "copy",
+		       xmig_format_bytes(mapped, mb, sizeof(mb)), ms_since(t_start),
+		       json_real_value(json_object_get(*out, "downtime_ms")));
+	json_decref(recv);
+	json_decref(nst);
+	xmig_conn_close(nc);
+	return 0;
+
+rollback:
+	if (frozen_here) {
+		int ignored;
+		json_t *t = move_call(p, p->conn, "thaw", NULL, 10000, &ignored);
+
+		json_decref(t);
+	}
+	/* The standby proxy exits when its connection closes. */
+	xmig_conn_close(nc);
+	if (spid > 0)
+		waitpid(spid, NULL, WNOHANG);
+	json_decref(recv);
+	json_decref(nst);
+	xmig_error("%s: not moved; it goes on on GPU %d", p->label, from);
+	return status ? status : XMIG_EXIT_FAIL;
+}
+
+static int run(int argc, char **argv)
+{
+	struct move_opts o = { 0 };
+	struct xmig_target t;
+	struct proc *procs;
+	json_t *items = json_array();
+	size_t n, i;
+	int status;
+
+	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
+		return XMIG_EXIT_USAGE;
+	if (xmig_target_parse(o.to, &t) < 0) {
+		xmig_error("bad target '%s': want gpuN or NODE:gpuN", o.to);
+		return XMIG_EXIT_USAGE;
+	}
+	if (t.node[0] && strcmp(t.node, xmig_hostname())) {
+		xmig_error("moves to another node (%s) need the node list; not available in this "
+			   "build", t.node);
+		return XMIG_EXIT_NOTFOUND;
+	}
+	/* A child that is our standby proxy must not be killed with us. */
+	signal(SIGCHLD, SIG_DFL);
+	status = move_find(&o, &procs, &n);
+	for (i = 0; i < n && !status; i++) {
+		json_t *r = NULL;
+
+		if (!procs[i].conn) {
+			xmig_error("%s is %s: only a running or frozen job moves", procs[i].label,
+				   json_string_value(json_object_get(procs[i].status, "state")));
+			status = XMIG_EXIT_REFUSED;
+			break;
+		}
+		status = migrate_one(&procs[i], &o, t.gpu, &r);
+		if (r)
+			json_array_append_new(items, r);
+	}
+	if (o.json)
+		cmd_print_json(json_pack("{s:o}", "items", items));
+	else
+		json_decref(items);
+	move_free(procs, n);
+	return status;
+}
+
+const struct xmig_cmd cmd_migrate = { "migrate", "move a running job's GPU context", run };

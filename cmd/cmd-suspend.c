@@ -1,0 +1,113 @@
+/*
+ * cmd-suspend.c - xmig suspend --job J [--rank R] [-o DIR] [--json]
+ *
+ * Freezes the job, writes its device state to DIR and stops its proxies:
+ * the GPU is free, the application waits. `xmig resume` brings it back.
+ * Without -o the state goes to $XMIG_SNAPSHOT_DIR (default /var/tmp/xmig)
+ * and is removed after a successful resume.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "move.h"
+
+int move_absolute(const char *dir, char *out, size_t len);
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct move_opts *o = state->input;
+
+	switch (key) {
+	case 'o':
+		o->dir = arg;
+		return 0;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = o;
+		return 0;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		return EINVAL;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "DIR", 0, "Where to keep the state (default: under $XMIG_SNAPSHOT_DIR, "
+				   "or /var/tmp/xmig, removed after resume)", 0 },
+	{ 0 }
+};
+
+static const struct argp_child children[] = { { &move_common_argp, 0, NULL, 0 }, { 0 } };
+
+static const struct argp argp = {
+	options, parse_opt, NULL,
+	"Suspend a job: freeze it, write its device state and release its GPU entirely. The "
+	"application waits until 'xmig resume'.", children, NULL, NULL
+};
+
+static int run(int argc, char **argv)
+{
+	struct move_opts o = { 0 };
+	struct proc *procs;
+	json_t *items = json_array();
+	char base[PATH_MAX], dir[PATH_MAX + 64];
+	const char *env = getenv("XMIG_SNAPSHOT_DIR");
+	bool temporary = !o.dir;
+	size_t n, i;
+	int status;
+
+	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
+		return XMIG_EXIT_USAGE;
+	temporary = !o.dir;
+	if (move_absolute(o.dir ? o.dir : env && *env ? env : "/var/tmp/xmig", base,
+			  sizeof(base)) < 0) {
+		xmig_error("bad directory");
+		return XMIG_EXIT_USAGE;
+	}
+	status = move_find(&o, &procs, &n);
+	if (!status && (n > 1 || temporary) && xmig_mkdir_p(base, 0700) < 0) {
+		xmig_error_errno("cannot create %s", base);
+		status = XMIG_EXIT_FAIL;
+	}
+	for (i = 0; i < n && !status; i++) {
+		json_t *st = procs[i].status, *r;
+		long long rank = (long long)json_integer_value(json_object_get(st, "rank"));
+
+		if (!procs[i].conn) {
+			xmig_error("%s is %s: nothing to suspend", procs[i].label,
+				   json_string_value(json_object_get(st, "state")));
+			status = XMIG_EXIT_REFUSED;
+			break;
+		}
+		if (temporary)
+			snprintf(dir, sizeof(dir), "%s/%s-rank%lld-pid%lld", base, o.job, rank,
+				 (long long)json_integer_value(json_object_get(st, "pid")));
+		else if (n > 1)
+			snprintf(dir, sizeof(dir), "%s/rank-%lld", base, rank);
+		else
+			snprintf(dir, sizeof(dir), "%s", base);
+		move_show_progress(procs[i].conn, procs[i].label);
+		r = move_call(&procs[i], procs[i].conn, "suspend",
+			      json_pack("{s:s, s:b}", "dir", dir, "temporary", temporary), -1, &status);
+		if (!r)
+			break;
+		json_object_set(r, "job", json_object_get(st, "job"));
+		json_object_set(r, "rank", json_object_get(st, "rank"));
+		if (!o.json)
+			printf("%s: suspended, state in %s; GPU %lld released\n", procs[i].label, dir,
+			       (long long)json_integer_value(json_object_get(st, "gpu")));
+		json_array_append_new(items, r);
+	}
+	if (o.json)
+		cmd_print_json(json_pack("{s:o}", "items", items));
+	else
+		json_decref(items);
+	move_free(procs, n);
+	return status;
+}
+
+const struct xmig_cmd cmd_suspend = { "suspend", "write a job's state and release its GPU", run };

@@ -1,0 +1,222 @@
+/*
+ * move.c - shared by freeze, thaw, snapshot, suspend, resume and migrate.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "jobs.h"
+#include "move.h"
+
+static error_t parse_common(int key, char *arg, struct argp_state *state)
+{
+	struct move_opts *o = state->input;
+
+	switch (key) {
+	case 'J':
+		if (!xmig_job_name_valid(arg))
+			argp_error(state, "invalid job name '%s'", arg);
+		o->job = arg;
+		return 0;
+	case 'r':
+		if (xmig_parse_long(arg, 0, INT32_MAX, &o->rank) < 0)
+			argp_error(state, "invalid rank '%s'", arg);
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	case ARGP_KEY_INIT:
+		o->rank = -1;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_option common_options[] = {
+	{ "job", 'J', "JOB", 0, "The job (see 'xmig ps')", 0 },
+	{ "rank", 'r', "R", 0, "Only this rank of the job (default: every rank)", 0 },
+	{ "json", 'j', NULL, 0, "Print the result as one JSON object on stdout", 0 },
+	{ 0 }
+};
+
+const struct argp move_common_argp = { common_options, parse_common, NULL, NULL, NULL, NULL,
+				       NULL };
+
+int move_exit_status(int code)
+{
+	switch (code) {
+	case XMIG_RPC_PERMISSION:
+	case XMIG_RPC_REFUSED:
+		return XMIG_EXIT_REFUSED;
+	case XMIG_RPC_NOTFOUND:
+		return XMIG_EXIT_NOTFOUND;
+	case XMIG_RPC_INVALID_PARAMS:
+		return XMIG_EXIT_USAGE;
+	case 0:
+		return XMIG_EXIT_UNAVAILABLE;   /* no answer at all */
+	default:
+		return XMIG_EXIT_FAIL;
+	}
+}
+
+int move_find(const struct move_opts *o, struct proc **procs, size_t *n)
+{
+	json_t *items, *it;
+	int status;
+	size_t i, k = 0;
+
+	*procs = NULL;
+	*n = 0;
+	if (!o->job) {
+		xmig_error("--job is required");
+		return XMIG_EXIT_USAGE;
+	}
+	items = cmd_jobs_find(o->job, (int)o->rank, &status);
+	if (status)
+		goto out;
+	*procs = calloc(json_array_size(items), sizeof(**procs));
+	json_array_foreach(items, i, it) {
+		struct proc *p = &(*procs)[k++];
+		const char *sock = json_string_value(json_object_get(it, "socket"));
+		char why[256];
+
+		p->status = json_incref(it);
+		snprintf(p->label_buf, sizeof(p->label_buf), "job %s rank %lld", o->job,
+			 (long long)json_integer_value(json_object_get(it, "rank")));
+		p->label = p->label_buf;
+		if (!sock) {
+			/* suspended, lost, or not ours: the caller decides */
+			continue;
+		}
+		p->conn = cmd_connect(sock, why, sizeof(why));
+		if (!p->conn) {
+			xmig_error("%s: cannot reach its proxy: %s", p->label, why);
+			status = strstr(why, "permission") ? XMIG_EXIT_REFUSED : XMIG_EXIT_UNAVAILABLE;
+			goto out;
+		}
+	}
+	*n = k;
+out:
+	json_decref(items);
+	if (status) {
+		move_free(*procs, k);
+		*procs = NULL;
+		*n = 0;
+	}
+	return status;
+}
+
+void move_free(struct proc *procs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_decref(procs[i].status);
+		xmig_conn_close(procs[i].conn);
+	}
+	free(procs);
+}
+
+json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
+		  int timeout_ms, int *status)
+{
+	json_t *res = NULL;
+	char *msg = NULL;
+	int code = 0;
+
+	if (xmig_rpc_call(c, method, params, timeout_ms, &res, &code, &msg) < 0) {
+		xmig_error("%s: %s: %s", p->label, method, msg ? msg : "no answer");
+		free(msg);
+		*status = move_exit_status(code);
+		return NULL;
+	}
+	*status = 0;
+	return res;
+}
+
+struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
+				     const char *device, int gpu, double share, int *pid_out)
+{
+	char proxy[4096], spid[32], srank[32], sgpu[32], sshare[32];
+	int sv[2];
+	pid_t pid;
+
+	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", cmd_self_dir());
+	snprintf(spid, sizeof(spid), "%d", client_pid);
+	snprintf(srank, sizeof(srank), "%d", rank);
+	snprintf(sgpu, sizeof(sgpu), "%d", gpu);
+	snprintf(sshare, sizeof(sshare), "%g", share > 0 ? share : 1.0);
+	if (access(proxy, X_OK) < 0) {
+		xmig_error("xmig-proxy not found at %s", proxy);
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return NULL;
+	/* The proxy must agree with the job's proxies on the runtime directory. */
+	setenv("XMIG_RUNTIME_DIR", xmig_runtime_dir(), 1);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		/* Its own session: a Ctrl-C meant for us must not reach it. */
+		setsid();
+		dup2(sv[1], 3);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+		}
+		execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
+		      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu", sgpu,
+		      "--device", device, "--share", sshare, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return NULL;
+	}
+	if (pid_out)
+		*pid_out = (int)pid;
+	return xmig_conn_from_fd(sv[0]);
+}
+
+void move_token(char out[33])
+{
+	unsigned char b[16];
+	size_t i;
+
+	if (getrandom(b, sizeof(b), 0) != sizeof(b))
+		for (i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)(rand() ^ (int)xmig_now_ns());
+	for (i = 0; i < sizeof(b); i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	out[32] = '\0';
+}
+
+static void progress(const char *method, json_t *params, void *arg)
+{
+	const char *label = arg, *phase = json_string_value(json_object_get(params, "phase"));
+	json_int_t done = json_integer_value(json_object_get(params, "done"));
+	json_int_t total = json_integer_value(json_object_get(params, "total"));
+	static json_int_t last_pct = -1;
+	char d[32], t[32];
+	json_int_t pct = total > 0 ? done * 100 / total : 100;
+
+	/* Every 10%: enough to see it move, not a flood. */
+	if (pct / 10 == last_pct / 10 && pct != 100)
+		return;
+	last_pct = pct;
+	xmig_info("%s: %s %lld%% (%s of %s)", label, phase ? phase : "progress", (long long)pct,
+		  xmig_format_bytes((uint64_t)done, d, sizeof(d)),
+		  xmig_format_bytes((uint64_t)total, t, sizeof(t)));
+}
+
+void move_show_progress(struct xmig_conn *c, const char *label)
+{
+	xmig_conn_on_notify(c, progress, (void *)label);
+}

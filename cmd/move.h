@@ -1,0 +1,53 @@
+/*
+ * move.h - what the commands that move jobs share: finding the processes,
+ * talking to their proxies, starting a standby proxy on a target GPU,
+ * progress on stderr.
+ */
+#ifndef XMIG_CMD_MOVE_H
+#define XMIG_CMD_MOVE_H
+
+#include <stdbool.h>
+
+#include "cmd.h"
+
+/* Options every move command takes. */
+struct move_opts {
+	const char *job;
+	long rank;                 /* -1: every rank */
+	bool json;
+	const char *dir;
+	const char *to;
+	bool dry_run, zero_copy;
+	long timeout_ms;
+};
+
+/* argp options --job --rank --json, parsed into struct move_opts. */
+extern const struct argp move_common_argp;
+
+/* A proxy, connected and described. */
+struct proc {
+	json_t *status;            /* from "status" */
+	struct xmig_conn *conn;
+	const char *label;         /* "job 3 rank 0" */
+	char label_buf[128];
+};
+
+/* Connect to each process of the job (the rank, or all). Exit status. */
+int move_find(const struct move_opts *o, struct proc **procs, size_t *n);
+void move_free(struct proc *procs, size_t n);
+
+/* Call a method; on error print it (prefixed by the label) and map the
+ * JSON-RPC code to an exit status in *status. */
+json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
+		  int timeout_ms, int *status);
+
+/* Start a standby proxy for the process on GPU gpu; its connection. */
+struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
+				     const char *device, int gpu, double share, int *pid);
+/* 32 random hex digits. */
+void move_token(char out[33]);
+/* Print progress notifications on stderr (installed on a connection). */
+void move_show_progress(struct xmig_conn *c, const char *label);
+int move_exit_status(int rpc_code);
+
+#endif

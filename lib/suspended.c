@@ -1,0 +1,68 @@
+/*
+ * suspended.c - records of suspended processes in the registry:
+ * <runtime>/jobs/<job>/<client-pid>.suspended, a JSON object written by the
+ * proxy that suspended it (where its state went). Apart from registry.c so
+ * that the client library, which has no JSON, does not pull it in.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xmig.h"
+
+static void add_suspended(const char *job, json_t *out)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	if (xmig_job_dir(job, dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		json_t *rec;
+
+		if (end == de->d_name || strcmp(end, ".suspended") != 0 || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!xmig_proc_alive((pid_t)pid, 0)) {
+			unlink(path);   /* the application is gone: nothing to resume */
+			continue;
+		}
+		rec = json_load_file(path, 0, NULL);
+		if (json_is_object(rec)) {
+			json_object_set_new(rec, "record", json_string(path));
+			json_array_append_new(out, rec);
+		} else {
+			json_decref(rec);
+		}
+	}
+	closedir(d);
+}
+
+json_t *xmig_registry_suspended(const char *job)
+{
+	char root[PATH_MAX];
+	struct dirent *de;
+	json_t *out = json_array();
+	DIR *d;
+
+	if (job) {
+		add_suspended(job, out);
+		return out;
+	}
+	snprintf(root, sizeof(root), "%s/jobs", xmig_runtime_dir());
+	d = opendir(root);
+	if (!d)
+		return out;
+	while ((de = readdir(d)))
+		if (xmig_job_name_valid(de->d_name))
+			add_suspended(de->d_name, out);
+	closedir(d);
+	return out;
+}

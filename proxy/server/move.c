@@ -1,0 +1,341 @@
+/*
+ * move.c - the control methods of freezes and moves.
+ *
+ * Old proxy (the owner):   freeze, thaw, offer, handover, snapshot, suspend
+ * New proxy (standby):     receive, restore, resume
+ *
+ * A move is atomic: the old proxy stays the channel's owner, frozen, until
+ * it hands over with one compare-and-swap of the owner id in the shared
+ * header. Before that point every failure rolls back by thawing the old
+ * proxy; a freeze held by a connection (the orchestrator's) is thawed when
+ * that connection goes away, so even a killed `xmig migrate` leaves the job
+ * running where it was. A standby proxy that loses its orchestrator exits,
+ * unless it already owns the channel, in which case it resumes on its own.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "move.h"
+#include "snapshot.h"
+#include "xfer.h"
+
+#define FAIL(c, ...)                                        \
+	do {                                                \
+		*code = (c);                                \
+		snprintf(msg, len, __VA_ARGS__);            \
+		return NULL;                                \
+	} while (0)
+
+static pthread_mutex_t move_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool owner(struct srv *s)
+{
+	return atomic_load(&s->hdr->owner_id) == s->attach_id;
+}
+
+static const char *param_str(json_t *p, const char *key)
+{
+	return json_string_value(json_object_get(p, key));
+}
+
+/* ---- freeze / thaw --------------------------------------------------------- */
+
+static int do_freeze(struct srv *s, struct ctl_conn *cc, bool persistent, uint64_t timeout_ms,
+		     bool *was_frozen)
+{
+	*was_frozen = srv_frozen(s);
+	if (*was_frozen) {
+		if (persistent)
+			s->freeze_holder = NULL;   /* now nobody's thaw but an explicit one */
+		return 0;
+	}
+	if (srv_freeze(s, timeout_ms * 1000000ull) < 0)
+		return -1;
+	s->freeze_holder = persistent ? NULL : cc;
+	return 0;
+}
+
+static json_t *m_freeze(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			size_t len)
+{
+	const char *hold = param_str(p, "hold");
+	json_int_t timeout = json_integer_value(json_object_get(p, "timeout_ms"));
+	uint64_t t0 = xmig_now_ns();
+	bool was;
+	int r;
+
+	if (!owner(s) || s->standby)
+		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	if (hold && strcmp(hold, "persistent") && strcmp(hold, "connection"))
+		FAIL(XMIG_RPC_INVALID_PARAMS, "hold must be \"persistent\" or \"connection\"");
+	pthread_mutex_lock(&move_lock);
+	r = do_freeze(s, cc, !hold || !strcmp(hold, "persistent"), timeout > 0 ? (uint64_t)timeout
+									     : 60000, &was);
+	pthread_mutex_unlock(&move_lock);
+	if (r < 0)
+		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
+	return json_pack("{s:s, s:b, s:I, s:f}", "state", "frozen", "was_frozen", was, "ticket",
+			 (json_int_t)atomic_load(&s->hdr->executed), "freeze_s",
+			 (double)(xmig_now_ns() - t0) / 1e9);
+}
+
+static json_t *m_thaw(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+		      size_t len)
+{
+	bool was = srv_frozen(s);
+
+	if (!owner(s) || s->handed_over)
+		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	pthread_mutex_lock(&move_lock);
+	s->freeze_holder = NULL;
+	if (was)
+		srv_thaw(s);
+	pthread_mutex_unlock(&move_lock);
+	return json_pack("{s:s, s:b}", "state", "running", "was_frozen", was);
+}
+
+/* ---- the old proxy's side of a move ------------------------------------------------ */
+
+static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+		       size_t len)
+{
+	const char *token = param_str(p, "token");
+	char path[512];
+
+	if (!token || strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "token must be 32 lowercase hex digits");
+	if (!owner(s) || !srv_frozen(s))
+		FAIL(XMIG_RPC_STATE, "freeze the job before offering its state");
+	if (srv_xfer_offer(s, token, 120, path, sizeof(path)) < 0)
+		FAIL(XMIG_RPC_FAILED, "cannot offer the state: %s", strerror(errno));
+	return json_pack("{s:s}", "path", path);
+}
+
+static json_t *m_handover(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			  size_t len)
+{
+	json_t *to = json_object_get(p, "successor");
+	uint64_t expected = s->attach_id, next;
+
+	if (!json_is_string(to) || sscanf(json_string_value(to), "%" SCNx64, &next) != 1 || !next)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "successor must be the new proxy's attach id");
+	if (!srv_frozen(s))
+		FAIL(XMIG_RPC_STATE, "only a frozen proxy hands over");
+	pthread_mutex_lock(&move_lock);
+	/* The commit point of a move. */
+	if (!atomic_compare_exchange_strong(&s->hdr->owner_id, &expected, next)) {
+		pthread_mutex_unlock(&move_lock);
+		FAIL(XMIG_RPC_STATE, "this proxy no longer owns the job");
+	}
+	s->handed_over = true;
+	s->freeze_holder = NULL;
+	pthread_mutex_unlock(&move_lock);
+	ctl_request_stop("handed over");
+	return json_pack("{s:s}", "state", "handed-over");
+}
+
+static void write_suspended_record(struct srv *s, const char *dir, double t, bool temporary)
+{
+	char jd[512], path[600];
+	json_t *rec = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s, s:I, s:f, s:f, s:s}",
+				"job", s->job, "rank", s->rank, "pid", (int)s->client_pid,
+				"dir", dir, "gpu", s->gpu, "device", s->dev->name,
+				"device_bytes", (json_int_t)s->mem.bytes, "share", s->share,
+				"suspended_at", t, "node", s->node);
+	char *text;
+
+	json_object_set_new(rec, "temporary", json_boolean(temporary));
+	json_object_set_new(rec, "keeper", json_string(s->keeper_path));
+	text = json_dumps(rec, JSON_COMPACT);
+
+	if (text && xmig_job_dir(s->job, jd, sizeof(jd)) == 0) {
+		snprintf(path, sizeof(path), "%s/%d.suspended", jd, (int)s->client_pid);
+		if (xmig_write_file_atomic(path, text, strlen(text), 0644) < 0)
+			xmig_error_errno("cannot write %s", path);
+	}
+	free(text);
+	json_decref(rec);
+}
+
+static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p, bool suspend,
+				   int *code, char *msg, size_t len)
+{
+	const char *dir = param_str(p, "dir");
+	char abs[PATH_MAX];
+	json_t *res;
+	bool was;
+
+	if (!dir || !*dir)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "dir is required");
+	if (dir[0] != '/')
+		FAIL(XMIG_RPC_INVALID_PARAMS, "dir must be an absolute path");
+	snprintf(abs, sizeof(abs), "%s", dir);
+	if (!owner(s) || s->standby)
+		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	/*
+	 * Held against the connection's loss too: a half-written snapshot is
+	 * finished (or failed) before the job runs again.
+	 */
+	pthread_mutex_lock(&move_lock);
+	if (do_freeze(s, cc, true, 60000, &was) < 0) {
+		pthread_mutex_unlock(&move_lock);
+		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
+	}
+	pthread_mutex_unlock(&move_lock);
+	res = srv_snapshot_write(s, cc, abs, msg, len);
+	pthread_mutex_lock(&move_lock);
+	if (!res) {
+		if (!was)
+			srv_thaw(s);
+		s->freeze_holder = NULL;
+		pthread_mutex_unlock(&move_lock);
+		*code = XMIG_RPC_FAILED;
+		return NULL;
+	}
+	if (!suspend) {
+		if (!was)
+			srv_thaw(s);
+		s->freeze_holder = NULL;
+		pthread_mutex_unlock(&move_lock);
+		return res;
+	}
+	/* Suspend: give the channel up; the application waits for a resume. */
+	write_suspended_record(s, abs, xmig_wall_seconds(),
+			       json_is_true(json_object_get(p, "temporary")));
+	atomic_store(&s->hdr->state, XMIG_SEG_SUSPENDED);
+	atomic_store(&s->hdr->owner_id, 0);
+	atomic_store(&s->hdr->owner_pid, 0);
+	s->handed_over = true;
+	s->freeze_holder = NULL;
+	pthread_mutex_unlock(&move_lock);
+	ctl_request_stop("suspended");
+	json_object_set_new(res, "state", json_string("suspended"));
+	return res;
+}
+
+static json_t *m_snapshot(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			  size_t len)
+{
+	return snapshot_or_suspend(s, cc, p, false, code, msg, len);
+}
+
+static json_t *m_suspend(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			 size_t len)
+{
+	return snapshot_or_suspend(s, cc, p, true, code, msg, len);
+}
+
+/* ---- the new proxy's side ------------------------------------------------------- */
+
+static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			 size_t len)
+{
+	const char *path = param_str(p, "path"), *token = param_str(p, "token");
+
+	if (!s->standby || s->mem.nallocs || s->modules.count)
+		FAIL(XMIG_RPC_STATE, "only a fresh standby proxy receives a job");
+	if (!path || !token)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
+	return srv_xfer_receive(s, cc, path, token, json_is_true(json_object_get(p, "zero_copy")),
+				code, msg, len);
+}
+
+static json_t *m_restore(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			 size_t len)
+{
+	const char *dir = param_str(p, "dir");
+
+	if (!s->standby || s->mem.nallocs || s->modules.count)
+		FAIL(XMIG_RPC_STATE, "only a fresh standby proxy restores a job");
+	if (!dir || dir[0] != '/')
+		FAIL(XMIG_RPC_INVALID_PARAMS, "dir must be an absolute path");
+	return srv_snapshot_restore(s, cc, dir, code, msg, len);
+}
+
+int srv_resume(struct srv *s, char *why, size_t len)
+{
+	uint64_t zero = 0;
+	char jd[512], rec[600];
+
+	pthread_mutex_lock(&move_lock);
+	if (!s->standby) {
+		pthread_mutex_unlock(&move_lock);
+		return 0;   /* resumed already */
+	}
+	/* Owner by a handover, or take a suspended job's free channel. */
+	if (!owner(s) && !(atomic_load(&s->hdr->state) == XMIG_SEG_SUSPENDED &&
+			   atomic_compare_exchange_strong(&s->hdr->owner_id, &zero, s->attach_id))) {
+		pthread_mutex_unlock(&move_lock);
+		snprintf(why, len, "the job's proxy has not handed over to this one");
+		return -1;
+	}
+	atomic_store(&s->hdr->owner_pid, (int32_t)getpid());
+	if (srv_workers_start(s) < 0) {
+		pthread_mutex_unlock(&move_lock);
+		snprintf(why, len, "cannot start the workers");
+		return -1;
+	}
+	s->standby = false;
+	srv_thaw(s);   /* state RUNNING: requests flow again from where they stopped */
+	if (ctl_take_socket_path(s) < 0)
+		xmig_warn("cannot register the control socket; `xmig ps` will miss this job");
+	if (xmig_job_dir(s->job, jd, sizeof(jd)) == 0) {
+		snprintf(rec, sizeof(rec), "%s/%d.suspended", jd, (int)s->client_pid);
+		unlink(rec);
+	}
+	pthread_mutex_unlock(&move_lock);
+	return 0;
+}
+
+static json_t *m_resume(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			size_t len)
+{
+	if (srv_resume(s, msg, len) < 0) {
+		*code = XMIG_RPC_STATE;
+		return NULL;
+	}
+	return json_pack("{s:s, s:i}", "state", "running", "proxy_pid", (int)getpid());
+}
+
+void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
+{
+	char why[256];
+
+	pthread_mutex_lock(&move_lock);
+	if (s->freeze_holder == cc && !s->handed_over) {
+		/* The orchestrator is gone before the commit point: roll back. */
+		s->freeze_holder = NULL;
+		srv_thaw(s);
+		xmig_warn("the controller of a move went away; the job goes on here");
+	}
+	pthread_mutex_unlock(&move_lock);
+	if (s->standby && cc == s->orchestrator) {
+		if (owner(s)) {
+			xmig_warn("the controller went away after the handover; resuming");
+			if (srv_resume(s, why, sizeof(why)) < 0)
+				xmig_error("cannot resume: %s", why);
+		} else {
+			ctl_request_stop("the move was abandoned");
+		}
+	}
+}
+
+const struct ctl_method srv_move_methods[] = {
+	{ "freeze", m_freeze, true },
+	{ "thaw", m_thaw, false },
+	{ "offer", m_offer, false },
+	{ "handover", m_handover, false },
+	{ "snapshot", m_snapshot, true },
+	{ "suspend", m_suspend, true },
+	{ "receive", m_receive, true },
+	{ "restore", m_restore, true },
+	{ "resume", m_resume, false },
+	{ NULL, NULL, false },
+};

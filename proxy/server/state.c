@@ -1,0 +1,313 @@
+/*
+ * state.c - everything of a frozen proxy except memory contents, as one
+ * JSON document (the manifest), and the replay that recreates it in a new
+ * proxy under the same ids and at the same addresses.
+ *
+ * The manifest is what a move transfers and what a snapshot directory
+ * keeps (share/schema/snapshot.schema.json). Module images travel beside
+ * it; memory contents are the transfer's business (xfer.c, snapshot.c).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+
+/* ---- building ---------------------------------------------------------- */
+
+static const char *hex64(uint64_t v, char *buf)
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)v);
+	return buf;
+}
+
+static void add_stream(uint64_t id, void *obj, void *arg)
+{
+	struct srv_stream *st = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:i, s:i}", "id", (json_int_t)id, "flags",
+					     (int)st->flags, "priority", st->priority));
+}
+
+static void add_event(uint64_t id, void *obj, void *arg)
+{
+	struct srv_event *e = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:i, s:b}", "id", (json_int_t)id, "flags",
+					     (int)e->flags, "recorded", e->recorded));
+}
+
+static void add_module(uint64_t id, void *obj, void *arg)
+{
+	struct srv_module *m = obj;
+
+	if (!m->h)
+		return;   /* still arriving: the client sends it again */
+	/* 64-bit hashes as hex: JSON integers are signed. */
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:s}", "id", (json_int_t)id, "size",
+					     (json_int_t)m->size, "xxh3",
+					     hex64(m->hash, (char[17]){ 0 })));
+}
+
+static void add_func(uint64_t id, void *obj, void *arg)
+{
+	struct srv_func *f = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:i, s:i}", "id", (json_int_t)id,
+					     "module", (json_int_t)f->module, "name", f->name,
+					     "max_dyn_smem", f->max_dyn_smem, "cache_config",
+					     f->cache_config));
+}
+
+static void add_var(uint64_t id, void *obj, void *arg)
+{
+	struct srv_var *v = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:I}", "id", (json_int_t)id,
+					     "module", (json_int_t)v->module, "name", v->name,
+					     "size", (json_int_t)v->size));
+}
+
+json_t *srv_state_manifest(struct srv *s)
+{
+	json_t *allocs = json_array(), *streams = json_array(), *events = json_array();
+	json_t *modules = json_array(), *funcs = json_array(), *vars = json_array();
+	json_t *limits = json_array(), *m;
+	size_t i;
+
+	for (i = 0; i < s->mem.nallocs; i++) {
+		const struct srv_alloc *a = &s->mem.allocs[i];
+
+		json_array_append_new(allocs, json_pack("{s:I, s:I, s:I}", "va", (json_int_t)a->va,
+							"size", (json_int_t)a->size, "requested",
+							(json_int_t)a->requested));
+	}
+	srv_table_each(&s->streams, add_stream, streams);
+	srv_table_each(&s->events, add_event, events);
+	srv_table_each(&s->modules, add_module, modules);
+	srv_table_each(&s->funcs, add_func, funcs);
+	srv_table_each(&s->vars, add_var, vars);
+	for (i = 0; i < SRV_LIMITS; i++)
+		if (s->limit_set[i])
+			json_array_append_new(limits, json_pack("{s:i, s:I}", "limit", (int)i,
+								"value", (json_int_t)s->limits[i]));
+	m = json_pack("{s:i, s:s, s:i, s:s, s:s, s:[i,i], s:I, s:I, s:I, s:I}",
+		      "format", SRV_STATE_FORMAT, "job", s->job, "rank", s->rank,
+		      "device", s->dev->name, "gpu_name", s->gpu_info.name,
+		      "compute_capability", s->gpu_info.major, s->gpu_info.minor,
+		      "device_window", (json_int_t)s->mem.window,
+		      "host_window", (json_int_t)s->hdr->host_window,
+		      "device_bytes", (json_int_t)s->mem.bytes,
+		      "mapped_bytes", (json_int_t)s->mem.mapped);
+	json_object_set_new(m, "allocations", allocs);
+	json_object_set_new(m, "streams", streams);
+	json_object_set_new(m, "events", events);
+	json_object_set_new(m, "modules", modules);
+	json_object_set_new(m, "funcs", funcs);
+	json_object_set_new(m, "vars", vars);
+	json_object_set_new(m, "limits", limits);
+	return m;
+}
+
+/* ---- checking a manifest before anything is changed ------------------------ */
+
+static int get_u64(json_t *o, const char *key, uint64_t *v)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return -1;
+	*v = (uint64_t)json_integer_value(j);
+	return 0;
+}
+
+int srv_state_check(struct srv *s, json_t *m, char *why, size_t len)
+{
+	json_t *a, *cc = json_object_get(m, "compute_capability");
+	uint64_t window, need = 0, free_b = 0, total = 0, v;
+	size_t i;
+
+	if (json_integer_value(json_object_get(m, "format")) != SRV_STATE_FORMAT) {
+		snprintf(why, len, "state format %lld is not %d",
+			 (long long)json_integer_value(json_object_get(m, "format")), SRV_STATE_FORMAT);
+		return -1;
+	}
+	if (strcmp(json_string_value(json_object_get(m, "device")) ?: "", s->dev->name)) {
+		snprintf(why, len, "the state comes from a %s device, this proxy runs %s",
+			 json_string_value(json_object_get(m, "device")) ?: "?", s->dev->name);
+		return -1;
+	}
+	if (json_integer_value(json_array_get(cc, 0)) != s->gpu_info.major ||
+	    json_integer_value(json_array_get(cc, 1)) != s->gpu_info.minor) {
+		snprintf(why, len, "compute capability %lld.%lld differs from GPU %d's %d.%d",
+			 (long long)json_integer_value(json_array_get(cc, 0)),
+			 (long long)json_integer_value(json_array_get(cc, 1)), s->gpu,
+			 s->gpu_info.major, s->gpu_info.minor);
+		return -1;
+	}
+	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
+		snprintf(why, len, "the device window differs");
+		return -1;
+	}
+	json_array_foreach(json_object_get(m, "allocations"), i, a) {
+		uint64_t va, size;
+
+		if (get_u64(a, "va", &va) < 0 || get_u64(a, "size", &size) < 0 ||
+		    va < window || va + size > window + XMIG_DEVICE_WINDOW_SIZE ||
+		    size % s->mem.granularity) {
+			snprintf(why, len, "allocation %zu of the state is malformed", i);
+			return -1;
+		}
+		need += size;
+	}
+	if (get_u64(m, "mapped_bytes", &v) < 0 || v != need) {
+		snprintf(why, len, "the state's memory map does not add up");
+		return -1;
+	}
+	if (s->dev->mem_info(s->devh, &free_b, &total) == 0 && need > free_b) {
+		char nb[32], fb[32];
+
+		snprintf(why, len, "GPU %d has %s free, the job needs %s", s->gpu,
+			 xmig_format_bytes(free_b, fb, sizeof(fb)),
+			 xmig_format_bytes(need, nb, sizeof(nb)));
+		return -2;
+	}
+	return 0;
+}
+
+/* ---- replay -------------------------------------------------------------------- */
+
+int srv_state_restore_memory(struct srv *s, json_t *m, bool map)
+{
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(m, "allocations"), i, a) {
+		struct srv_alloc al = { 0 };
+		int r;
+
+		get_u64(a, "va", &al.va);
+		get_u64(a, "size", &al.size);
+		get_u64(a, "requested", &al.requested);
+		if (map && (r = s->dev->mem_map(s->devh, al.va, al.size, &al.mem))) {
+			xmig_error("cannot allocate %llu bytes at %#llx on GPU %d (error %d)",
+				   (unsigned long long)al.size, (unsigned long long)al.va, s->gpu, r);
+			return -1;
+		}
+		if (srv_mem_adopt(s, &al) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
+{
+	json_t *o;
+	size_t i;
+	int r;
+
+	json_array_foreach(json_object_get(m, "modules"), i, o) {
+		struct srv_module *mod = calloc(1, sizeof(*mod));
+		uint64_t id = 0;
+
+		if (!mod)
+			return -1;
+		get_u64(o, "id", &id);
+		get_u64(o, "size", &mod->size);
+		mod->hash = strtoull(json_string_value(json_object_get(o, "xxh3")) ?: "0", NULL, 16);
+		mod->image = image(arg, id, mod->size);
+		if (!mod->image || xmig_hash64(mod->image, mod->size) != mod->hash) {
+			free(mod->image);
+			free(mod);
+			return xmig_error("fat binary %llu of the state is damaged",
+					  (unsigned long long)id);
+		}
+		mod->received = mod->size;
+		if ((r = s->dev->module_load(s->devh, mod->image, mod->size, &mod->h)) ||
+		    srv_table_put(&s->modules, id, mod) < 0) {
+			free(mod->image);
+			free(mod);
+			return xmig_error("cannot load fat binary %llu again (error %d)",
+					  (unsigned long long)id, r);
+		}
+	}
+	json_array_foreach(json_object_get(m, "funcs"), i, o) {
+		struct srv_func *f = calloc(1, sizeof(*f));
+		struct srv_module *mod;
+		uint64_t id = 0;
+
+		if (!f)
+			return -1;
+		get_u64(o, "id", &id);
+		get_u64(o, "module", &f->module);
+		f->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
+		f->max_dyn_smem = (int)json_integer_value(json_object_get(o, "max_dyn_smem"));
+		f->cache_config = (int)json_integer_value(json_object_get(o, "cache_config"));
+		mod = srv_table_get(&s->modules, f->module);
+		if (!mod || (r = s->dev->func_get(s->devh, mod->h, f->name, &f->h, &f->layout)) ||
+		    srv_table_put(&s->funcs, id, f) < 0)
+			return xmig_error("cannot find kernel %s again", f->name);
+		if (f->max_dyn_smem >= 0 &&
+		    s->dev->func_set_attribute(s->devh, f->h,
+					       cudaFuncAttributeMaxDynamicSharedMemorySize,
+					       f->max_dyn_smem))
+			return xmig_error("cannot set kernel %s's shared memory again", f->name);
+	}
+	json_array_foreach(json_object_get(m, "vars"), i, o) {
+		struct srv_var *v = calloc(1, sizeof(*v));
+		struct srv_module *mod;
+		uint64_t id = 0, size = 0;
+
+		if (!v)
+			return -1;
+		get_u64(o, "id", &id);
+		get_u64(o, "module", &v->module);
+		get_u64(o, "size", &size);
+		v->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
+		mod = srv_table_get(&s->modules, v->module);
+		if (!mod || s->dev->var_get(s->devh, mod->h, v->name, size, &v->addr, &v->size) ||
+		    v->size != size || srv_table_put(&s->vars, id, v) < 0)
+			return xmig_error("cannot find variable %s again", v->name);
+	}
+	json_array_foreach(json_object_get(m, "streams"), i, o) {
+		struct srv_stream *st = calloc(1, sizeof(*st));
+
+		if (!st)
+			return -1;
+		get_u64(o, "id", &st->id);
+		st->flags = (unsigned)json_integer_value(json_object_get(o, "flags"));
+		st->priority = (int)json_integer_value(json_object_get(o, "priority"));
+		if (s->dev->stream_create(s->devh, st->flags, st->priority, &st->h) ||
+		    srv_table_put(&s->streams, st->id, st) < 0)
+			return xmig_error("cannot create stream %llu again",
+					  (unsigned long long)st->id);
+	}
+	json_array_foreach(json_object_get(m, "events"), i, o) {
+		struct srv_event *e = calloc(1, sizeof(*e));
+
+		if (!e)
+			return -1;
+		get_u64(o, "id", &e->id);
+		e->flags = (unsigned)json_integer_value(json_object_get(o, "flags"));
+		e->recorded = json_is_true(json_object_get(o, "recorded"));
+		if (s->dev->event_create(s->devh, e->flags, &e->h) ||
+		    srv_table_put(&s->events, e->id, e) < 0)
+			return xmig_error("cannot create event %llu again", (unsigned long long)e->id);
+		/* The work it marked is complete (the GPU was drained): so is it. */
+		if (e->recorded && s->dev->event_record(s->devh, e->h, s->legacy.h, 0))
+			return xmig_error("cannot record event %llu again",
+					  (unsigned long long)e->id);
+	}
+	json_array_foreach(json_object_get(m, "limits"), i, o) {
+		int limit = (int)json_integer_value(json_object_get(o, "limit"));
+		uint64_t value = 0;
+
+		get_u64(o, "value", &value);
+		if (limit < 0 || limit >= SRV_LIMITS || s->dev->set_limit(s->devh, limit, value))
+			return xmig_error("cannot set limit %d again", limit);
+		s->limits[limit] = value;
+		s->limit_set[limit] = true;
+	}
+	return 0;
+}

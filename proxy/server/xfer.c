@@ -1,0 +1,479 @@
+/*
+ * xfer.c - handing a frozen proxy's state to its successor on the same node.
+ *
+ * The orchestrator asks the old proxy to offer its state behind a one-time
+ * token (over the authenticated control socket), then tells the new proxy
+ * where to fetch it. The old proxy listens on a Unix socket in the job's
+ * directory, checks the peer's credentials and the token, and sends:
+ *
+ *   MANIFEST (json) | IMAGE xN | VAR xN (contents) | ALLOC xN (+ fd) | DONE
+ *
+ * Device memory crosses as shareable handles (POSIX fds over SCM_RIGHTS):
+ * the new proxy either maps the very same physical memory at the same
+ * address (zero-copy, same GPU) or maps its own and copies from the
+ * imported one (device to device, or peer to peer from another GPU).
+ * The new proxy answers ACK once everything is restored; the old one stays
+ * frozen and owner until it hands over.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "state.h"
+#include "xfer.h"
+
+enum xfer_type {
+	XFER_TOKEN = 1, XFER_MANIFEST, XFER_IMAGE, XFER_VAR, XFER_ALLOC, XFER_DONE, XFER_ACK,
+	XFER_REFUSE,
+};
+
+struct xfer_msg {
+	uint32_t type;
+	int32_t status;
+	uint64_t id;
+	uint64_t len;      /* bytes following */
+	uint64_t aux;
+};
+
+#define TOKEN_LEN 32
+
+static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64_t len, int pass_fd)
+{
+	struct xfer_msg m = { type, 0, id, len, 0 };
+
+	if (xmig_sock_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0 ? 1 : 0) !=
+	    (ssize_t)sizeof(m))
+		return -1;
+	return len ? xmig_write_all(fd, data, len) : 0;
+}
+
+static int send_ack(int fd, int32_t status)
+{
+	struct xfer_msg m = { XFER_ACK, status, 0, 0, 0 };
+
+	return xmig_write_all(fd, &m, sizeof(m));
+}
+
+static int recv_msg(int fd, struct xfer_msg *m, int *got_fd)
+{
+	int fds[1], n = 0;
+	ssize_t r = xmig_sock_recv_fds(fd, m, sizeof(*m), fds, &n, 1);
+
+	if (got_fd)
+		*got_fd = n ? fds[0] : -1;
+	else if (n)
+		close(fds[0]);
+	if (r > 0 && r < (ssize_t)sizeof(*m) &&
+	    xmig_read_full(fd, (char *)m + r, sizeof(*m) - (size_t)r) != (ssize_t)sizeof(*m) - r)
+		return -1;
+	return r > 0 ? 0 : -1;
+}
+
+static void *read_blob(int fd, uint64_t len)
+{
+	char *p = malloc(len + 1);
+
+	if (!p)
+		return NULL;
+	if (xmig_read_full(fd, p, len) != (ssize_t)len) {
+		free(p);
+		return NULL;
+	}
+	p[len] = '\0';
+	return p;
+}
+
+/* ---- the old proxy: offering --------------------------------------------------- */
+
+struct offer {
+	struct srv *s;
+	int lfd;
+	char path[512];
+	char token[TOKEN_LEN + 1];
+	uint64_t deadline;
+};
+
+static int send_var(struct srv *s, int fd, uint64_t id, struct srv_var *v)
+{
+	void *buf = malloc(v->size ? v->size : 1);
+	int r;
+
+	if (!buf)
+		return -1;
+	r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf, v->addr, v->size, s->legacy.h);
+	if (!r)
+		r = s->dev->stream_sync(s->devh, s->legacy.h);
+	if (!r)
+		r = send_msg(fd, XFER_VAR, id, buf, v->size, -1);
+	free(buf);
+	return r ? -1 : 0;
+}
+
+static int send_state(struct srv *s, int fd)
+{
+	json_t *m = srv_state_manifest(s), *o;
+	char *text = json_dumps(m, JSON_COMPACT);
+	size_t i;
+	int r = -1;
+
+	if (!text || send_msg(fd, XFER_MANIFEST, 0, text, strlen(text), -1) < 0)
+		goto out;
+	json_array_foreach(json_object_get(m, "modules"), i, o) {
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+		struct srv_module *mod = srv_table_get(&s->modules, id);
+
+		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
+			goto out;
+	}
+	json_array_foreach(json_object_get(m, "vars"), i, o) {
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+
+		if (send_var(s, fd, id, srv_table_get(&s->vars, id)) < 0)
+			goto out;
+	}
+	for (i = 0; i < s->mem.nallocs; i++) {
+		struct srv_alloc *a = &s->mem.allocs[i];
+		int efd = -1;
+
+		if (s->dev->mem_export(s->devh, a->mem, &efd)) {
+			xmig_error("cannot export the allocation at %#llx", (unsigned long long)a->va);
+			goto out;
+		}
+		r = send_msg(fd, XFER_ALLOC, i, NULL, 0, efd);
+		close(efd);
+		if (r < 0)
+			goto out;
+	}
+	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
+out:
+	free(text);
+	json_decref(m);
+	return r;
+}
+
+/* Serve one connection; 1 when the state went out and was taken. */
+static int serve(struct offer *o, int fd)
+{
+	struct xfer_msg m;
+	uid_t uid;
+	char *tok;
+	int ok = 0;
+
+	if (xmig_sock_peer(fd, NULL, &uid, NULL) < 0 ||
+	    !xmig_sock_peer_allowed(uid, o->s->owner_uid)) {
+		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+		return 0;
+	}
+	if (recv_msg(fd, &m, NULL) < 0 || m.type != XFER_TOKEN || m.len != TOKEN_LEN)
+		return 0;
+	tok = read_blob(fd, TOKEN_LEN);
+	if (!tok || strcmp(tok, o->token)) {
+		free(tok);
+		xmig_warn("a transfer with a wrong token was refused");
+		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+		return 0;
+	}
+	free(tok);
+	if (!srv_frozen(o->s)) {
+		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+		return 0;
+	}
+	if (send_state(o->s, fd) == 0 && recv_msg(fd, &m, NULL) == 0 && m.type == XFER_ACK &&
+	    m.status == 0)
+		ok = 1;
+	return ok;
+}
+
+static void *offer_main(void *arg)
+{
+	struct offer *o = arg;
+
+	pthread_setname_np(pthread_self(), "xmig-offer");
+	/* Offered while frozen, withdrawn when thawed (a rollback) or taken. */
+	while (xmig_now_ns() < o->deadline && !o->s->handed_over &&
+	       atomic_load(&o->s->freeze_requested)) {
+		struct pollfd p = { .fd = o->lfd, .events = POLLIN };
+		int fd;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		fd = accept4(o->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (serve(o, fd)) {
+			close(fd);
+			break;   /* one use only: a replayed token finds nobody */
+		}
+		close(fd);
+	}
+	close(o->lfd);
+	unlink(o->path);
+	free(o);
+	return NULL;
+}
+
+int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len)
+{
+	struct offer *o = calloc(1, sizeof(*o));
+	char dir[512];
+	pthread_t th;
+
+	if (!o || strlen(token) != TOKEN_LEN)
+		goto err;
+	o->s = s;
+	snprintf(o->token, sizeof(o->token), "%s", token);
+	if (xmig_job_dir(s->job, dir, sizeof(dir)) < 0)
+		goto err;
+	snprintf(o->path, sizeof(o->path), "%s/%d.xfer.%d", dir, (int)s->client_pid, (int)getpid());
+	o->lfd = xmig_sock_listen(o->path, 0666);
+	if (o->lfd < 0)
+		goto err;
+	o->deadline = xmig_now_ns() + (uint64_t)timeout_s * 1000000000ull;
+	if (pthread_create(&th, NULL, offer_main, o) != 0) {
+		close(o->lfd);
+		unlink(o->path);
+		goto err;
+	}
+	pthread_detach(th);
+	snprintf(path, len, "%s", o->path);
+	return 0;
+err:
+	free(o);
+	return -1;
+}
+
+/* ---- the new proxy: receiving ---------------------------------------------------- */
+
+struct images {
+	uint64_t *ids;
+	void **data;
+	uint64_t *sizes;
+	size_t n;
+};
+
+static void *take_image(void *arg, uint64_t id, uint64_t size)
+{
+	struct images *im = arg;
+	size_t i;
+
+	for (i = 0; i < im->n; i++)
+		if (im->ids[i] == id && im->sizes[i] == size) {
+			void *p = im->data[i];
+
+			im->data[i] = NULL;
+			return p;
+		}
+	return NULL;
+}
+
+static void progress(struct ctl_conn *cc, const char *phase, uint64_t done, uint64_t total)
+{
+	if (cc)
+		ctl_notify(cc, "progress", json_pack("{s:s, s:I, s:I}", "phase", phase, "done",
+						     (json_int_t)done, "total", (json_int_t)total));
+}
+
+struct var_blob {
+	uint64_t id;
+	void *data;
+	uint64_t len;
+};
+
+static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
+
+		if (!v || v->size != vb[i].len ||
+		    s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)vb[i].data, v->size,
+					 s->legacy.h))
+			return xmig_error("cannot restore a __device__ variable");
+	}
+	return s->dev->stream_sync(s->devh, s->legacy.h) ? -1 : 0;
+}
+
+/*
+ * XMIG_FAULT=xfer-delay-ms=N slows each allocation's transfer down, so that
+ * the fault tests can kill a proxy or the orchestrator mid-transfer.
+ */
+static void fault_delay(void)
+{
+	const char *f = getenv("XMIG_FAULT");
+	long ms;
+
+	if (f && !strncmp(f, "xfer-delay-ms=", 14) && xmig_parse_long(f + 14, 0, 60000, &ms) == 0)
+		usleep((useconds_t)ms * 1000);
+}
+
+/* Take one allocation's backing: share it, or copy from it. */
+static int take_alloc(struct srv *s, struct srv_alloc *a, int fd, bool zero_copy)
+{
+	uint64_t tmp = 0;
+	void *imported = NULL;
+	int r;
+
+	fault_delay();
+	if (zero_copy) {
+		r = s->dev->mem_import(s->devh, fd, a->va, a->size, &a->mem);
+		return r ? xmig_error("cannot map the same memory at %#llx (error %d)",
+				      (unsigned long long)a->va, r) : 0;
+	}
+	if ((r = s->dev->va_reserve(s->devh, a->size, &tmp))) {
+		close(fd);
+		return xmig_error("cannot reserve staging addresses (error %d)", r);
+	}
+	if ((r = s->dev->mem_import(s->devh, fd, tmp, a->size, &imported))) {
+		s->dev->va_release(s->devh, tmp, a->size);
+		return xmig_error("cannot import the source memory (error %d)", r);
+	}
+	r = s->dev->memcpy_async(s->devh, a->va, tmp, a->size, s->legacy.h);
+	if (!r)
+		r = s->dev->stream_sync(s->devh, s->legacy.h);
+	s->dev->mem_unmap(s->devh, tmp, a->size, imported);
+	s->dev->va_release(s->devh, tmp, a->size);
+	return r ? xmig_error("copying %#llx failed (error %d)", (unsigned long long)a->va, r) : 0;
+}
+
+/* Map the client's pinned regions here, as the old proxy had them. */
+int srv_restore_host_regions(struct srv *s)
+{
+	for (uint64_t i = 0;; i++) {
+		struct xmig_host_region_info info;
+
+		if (srv_session_region(s, i, &info) < 0)
+			return 0;   /* past the last one */
+		if (srv_host_register(s, info.addr, info.size, info.ino))
+			return xmig_error("cannot map pinned memory at %#llx again",
+					  (unsigned long long)info.addr);
+	}
+}
+
+json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
+			 bool zero_copy, int *code, char *why, size_t len)
+{
+	struct images im = { 0 };
+	struct var_blob *vars = NULL;
+	size_t nvars = 0, i, nalloc = 0;
+	json_t *manifest = NULL, *result = NULL;
+	struct xfer_msg msg;
+	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0;
+	int fd, r;
+
+	*code = XMIG_RPC_FAILED;
+	fd = xmig_sock_connect(path);
+	if (fd < 0) {
+		snprintf(why, len, "cannot reach the old proxy at %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (send_msg(fd, XFER_TOKEN, 0, token, strlen(token), -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
+		snprintf(why, len, "the old proxy hung up");
+		goto out;
+	}
+	if (msg.type == XFER_REFUSE) {
+		*code = XMIG_RPC_PERMISSION;
+		snprintf(why, len, "the old proxy refused the transfer (wrong or used token, or "
+			 "not frozen)");
+		goto out;
+	}
+	if (msg.type != XFER_MANIFEST || !(manifest = json_loadb(read_blob(fd, msg.len) ?: "", msg.len,
+								 0, NULL))) {
+		snprintf(why, len, "the old proxy sent no state");
+		goto out;
+	}
+	if ((r = srv_state_check(s, manifest, why, len)) < 0) {
+		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+		send_ack(fd, -1);
+		goto out;
+	}
+	json_array_foreach(json_object_get(manifest, "allocations"), i, result)
+		total += (uint64_t)json_integer_value(json_object_get(result, "size"));
+	result = NULL;
+	/* Our own backing first (copy mode): the larger part of the work. */
+	if (srv_state_restore_memory(s, manifest, !zero_copy) < 0) {
+		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
+		goto out;
+	}
+	for (;;) {
+		int afd = -1;
+
+		if (recv_msg(fd, &msg, &afd) < 0) {
+			snprintf(why, len, "the old proxy hung up during the transfer");
+			goto out;
+		}
+		if (msg.type == XFER_DONE)
+			break;
+		if (msg.type == XFER_IMAGE || msg.type == XFER_VAR) {
+			void *data = read_blob(fd, msg.len);
+
+			if (!data) {
+				snprintf(why, len, "short transfer");
+				goto out;
+			}
+			if (msg.type == XFER_IMAGE) {
+				im.ids = realloc(im.ids, (im.n + 1) * sizeof(*im.ids));
+				im.data = realloc(im.data, (im.n + 1) * sizeof(*im.data));
+				im.sizes = realloc(im.sizes, (im.n + 1) * sizeof(*im.sizes));
+				im.ids[im.n] = msg.id;
+				im.data[im.n] = data;
+				im.sizes[im.n++] = msg.len;
+			} else {
+				vars = realloc(vars, (nvars + 1) * sizeof(*vars));
+				vars[nvars++] = (struct var_blob){ msg.id, data, msg.len };
+			}
+			continue;
+		}
+		if (msg.type != XFER_ALLOC || afd < 0 || msg.id >= s->mem.nallocs) {
+			if (afd >= 0)
+				close(afd);
+			snprintf(why, len, "unexpected transfer message %u", msg.type);
+			goto out;
+		}
+		if (!t_mem)
+			t_mem = xmig_now_ns();
+		if (take_alloc(s, &s->mem.allocs[msg.id], afd, zero_copy) < 0) {
+			snprintf(why, len, "could not take the memory at %#llx",
+				 (unsigned long long)s->mem.allocs[msg.id].va);
+			goto out;
+		}
+		nalloc++;
+		done += s->mem.allocs[msg.id].size;
+		progress(cc, "transfer", done, total);
+	}
+	if (nalloc != s->mem.nallocs) {
+		snprintf(why, len, "the transfer lacked %zu allocations", s->mem.nallocs - nalloc);
+		goto out;
+	}
+	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0 ||
+	    restore_vars(s, vars, nvars) < 0 || srv_restore_host_regions(s) < 0) {
+		snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
+		goto out;
+	}
+	if (send_ack(fd, 0) < 0) {
+		snprintf(why, len, "the old proxy hung up at the end");
+		goto out;
+	}
+	result = json_pack("{s:I, s:I, s:f, s:f, s:s}", "device_bytes",
+			   (json_int_t)s->mem.bytes, "moved_bytes", (json_int_t)done,
+			   "transfer_s", t_mem ? (double)(xmig_now_ns() - t_mem) / 1e9 : 0.0,
+			   "total_s", (double)(xmig_now_ns() - t0) / 1e9, "mode",
+			   zero_copy ? "zero-copy" : "copy");
+out:
+	close(fd);
+	json_decref(manifest);
+	for (i = 0; i < im.n; i++)
+		free(im.data[i]);
+	free(im.ids);
+	free(im.data);
+	free(im.sizes);
+	for (i = 0; i < nvars; i++)
+		free(vars[i].data);
+	free(vars);
+	return result;
+}

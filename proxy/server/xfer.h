@@ -1,0 +1,27 @@
+/* xfer.h - state handover between two proxies of one node. */
+#ifndef XMIG_XFER_H
+#define XMIG_XFER_H
+
+#include <jansson.h>
+
+#include "server.h"
+
+struct ctl_conn;
+
+/*
+ * Old proxy: listen for the successor with a one-time token (32 hex
+ * characters) for at most timeout_s seconds; the socket path goes to path.
+ */
+int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len);
+
+/*
+ * New proxy: fetch and restore the state (zero_copy: map the same memory).
+ * Returns statistics, or NULL with *code (enum xmig_rpc_code) and why.
+ */
+json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
+			 bool zero_copy, int *code, char *why, size_t len);
+
+/* Map and register the client's pinned regions (after a restore). */
+int srv_restore_host_regions(struct srv *s);
+
+#endif
