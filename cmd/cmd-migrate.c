@@ -197,8 +197,12 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 			 json_pack("{s:O, s:s, s:b}", "path", json_object_get(r, "path"), "token",
 				   token, "zero_copy", zero), -1, &status);
 	json_decref(r);
-	if (!recv)
+	if (!recv) {
+		/* The target failed us (it died, or refused): the move failed. */
+		if (status == XMIG_EXIT_UNAVAILABLE)
+			status = XMIG_EXIT_FAIL;
 		goto rollback;
+	}
 	t_transfer = ms_since(t_freeze) - t_quiesce;
 
 	/* The commit point: after this the job lives on the new proxy. */

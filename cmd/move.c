@@ -145,6 +145,7 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 	char proxy[4096], spid[32], srank[32], sgpu[32], sshare[32];
 	int sv[2];
 	pid_t pid;
+	int devnull;
 
 	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", cmd_self_dir());
 	snprintf(spid, sizeof(spid), "%d", client_pid);
@@ -159,10 +160,9 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 		return NULL;
 	/* The proxy must agree with the job's proxies on the runtime directory. */
 	setenv("XMIG_RUNTIME_DIR", xmig_runtime_dir(), 1);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	pid = fork();
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
 		/* Its own session: a Ctrl-C meant for us must not reach it. */
 		setsid();
 		dup2(sv[1], 3);
@@ -170,12 +170,15 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
+		/* stderr stays ours until it attaches, then it takes the job's. */
 		execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
 		      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu", sgpu,
 		      "--device", device, "--share", sshare, (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);
+	if (devnull >= 0)
+		close(devnull);
 	if (pid < 0) {
 		close(sv[0]);
 		return NULL;

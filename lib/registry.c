@@ -115,7 +115,8 @@ int xmig_proxy_socket_path(const char *job, pid_t client_pid, char *buf, size_t 
 
 	if (xmig_job_dir(job, dir, sizeof(dir)) < 0)
 		return -1;
-	if (snprintf(buf, len, "%s/%d.sock", dir, (int)client_pid) >= (int)len) {
+	/* 107: what fits a Unix socket address. */
+	if (snprintf(buf, len, "%s/%d.sock", dir, (int)client_pid) >= (int)(len < 108 ? len : 108)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}

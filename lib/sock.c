@@ -15,6 +15,7 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa->sun_path)) {
+		/* A socket path is at most 107 bytes: a shorter runtime dir helps. */
 		errno = ENAMETOOLONG;
 		return -1;
 	}

@@ -14,7 +14,8 @@ xmig_setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	XMIG="$B/bin/xmig"
 	CUDA_BIN="$B/tests/cuda"
-	export XMIG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+	# Short: Unix socket paths hold at most 107 bytes.
+	export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmt.XXXXXX)
 	export XMIG_SIM_GPUS=${XMIG_SIM_GPUS:-2}
 	export XMIG_SIM_MEM=${XMIG_SIM_MEM:-4GiB}
 	export XMIG_DEVICE=sim
@@ -29,7 +30,8 @@ xmig_teardown() {
 		pid=$(basename "$s" .sock)
 		kill -9 "$pid" 2>/dev/null || true
 	done
-	pkill -9 -f "xmig-proxy --job .* --keeper $XMIG_RUNTIME_DIR" 2>/dev/null || true
+	pkill -9 -f "xmig-proxy .*--keeper $XMIG_RUNTIME_DIR" 2>/dev/null || true
+	rm -rf "$XMIG_RUNTIME_DIR"
 }
 
 need_program() {

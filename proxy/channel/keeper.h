@@ -22,6 +22,8 @@ enum xmig_keeper_op {
 	XMIG_KEEPER_ATTACH = 1,      /* a = attach id, b = proxy pid; fd: segment */
 	XMIG_KEEPER_REGION = 2,      /* a = index; fd: that pinned region's memfd */
 	XMIG_KEEPER_REGION_AT = 3,   /* a = address; fd: the region holding it */
+	XMIG_KEEPER_STDERR = 4,      /* fd: the application's stderr, for the
+				      * proxy's messages */
 };
 
 struct xmig_keeper_req {

@@ -251,6 +251,9 @@ static bool keeper_serve(struct session *s)
 		}
 		keeper_reply(s->fd, 0, r.addr, r.size, r.ino, r.flags, r.fd);
 		return true;
+	case XMIG_KEEPER_STDERR:
+		keeper_reply(s->fd, 0, 0, 0, 0, 0, 2);
+		return true;
 	default:
 		keeper_reply(s->fd, -EINVAL, 0, 0, 0, 0, -1);
 		return true;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -438,7 +439,9 @@ const char *ctl_run(struct srv *s)
 	uv_pipe_init(loop, &server_pipe, 0);
 	server_pipe.data = s;
 	unlink(s->listen_path);
-	r = uv_pipe_bind(&server_pipe, s->listen_path);
+	/* libuv would truncate a long path silently. */
+	r = strlen(s->listen_path) < sizeof(((struct sockaddr_un *)0)->sun_path)
+		    ? uv_pipe_bind(&server_pipe, s->listen_path) : UV_ENAMETOOLONG;
 	if (r == 0) {
 		/* Anyone may connect; SO_PEERCRED decides who is served. */
 		struct stat st;

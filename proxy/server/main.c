@@ -160,13 +160,22 @@ int main(int argc, char **argv)
 		return XMIG_EXIT_FAIL;
 	}
 	/* A standby proxy registers under its final name only when it resumes. */
-	if (s->standby)
-		snprintf(s->listen_path, sizeof(s->listen_path), "%s.standby-%d", s->socket_path,
-			 (int)getpid());
-	else
+	if (s->standby) {
+		char dir[512];
+
+		/* Hidden from the registry (not <pid>.sock) until it resumes. */
+		xmig_job_dir(s->job, dir, sizeof(dir));
+		snprintf(s->listen_path, sizeof(s->listen_path), "%s/.%d.sock", dir, (int)getpid());
+	} else
 		snprintf(s->listen_path, sizeof(s->listen_path), "%s", s->socket_path);
 	if (srv_session_attach(s) < 0)
 		return XMIG_EXIT_FAIL;
+	/*
+	 * A standby proxy outlives the command that started it: it must not
+	 * hold that command's output open.
+	 */
+	if (s->standby)
+		srv_session_stderr(s);
 	s->rank = s->hdr->rank;
 	r = s->dev->open(s->gpu, s->hdr->device_window, XMIG_DEVICE_WINDOW_SIZE, &s->devh);
 	if (r) {

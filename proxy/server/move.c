@@ -95,6 +95,7 @@ static json_t *m_thaw(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, 
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
 	pthread_mutex_lock(&move_lock);
 	s->freeze_holder = NULL;
+	srv_xfer_withdraw(s);   /* nothing may read the state once it runs again */
 	if (was)
 		srv_thaw(s);
 	pthread_mutex_unlock(&move_lock);
@@ -136,6 +137,7 @@ static json_t *m_handover(struct srv *s, struct ctl_conn *cc, json_t *p, int *co
 	}
 	s->handed_over = true;
 	s->freeze_holder = NULL;
+	srv_xfer_withdraw(s);
 	pthread_mutex_unlock(&move_lock);
 	ctl_request_stop("handed over");
 	return json_pack("{s:s}", "state", "handed-over");
@@ -312,6 +314,7 @@ void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 	if (s->freeze_holder == cc && !s->handed_over) {
 		/* The orchestrator is gone before the commit point: roll back. */
 		s->freeze_holder = NULL;
+		srv_xfer_withdraw(s);
 		srv_thaw(s);
 		xmig_warn("the controller of a move went away; the job goes on here");
 	}

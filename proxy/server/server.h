@@ -143,6 +143,7 @@ struct xmig_call {
 #define SRV_LIMITS 16
 
 struct ctl_conn;
+struct offer;
 
 struct srv {
 	/* identity */
@@ -183,7 +184,7 @@ struct srv {
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
 	bool handed_over;               /* ownership given to a successor */
-	char *suspend_dir;
+	struct offer *offer;            /* state offered to a successor (xfer.c) */
 
 	/* workers */
 	struct srv_worker workers[XMIG_MAX_RINGS];
@@ -224,6 +225,8 @@ struct xmig_host_region_info {
 	uint64_t addr, size, ino;
 };
 int srv_session_attach(struct srv *s);
+/* Send our stderr where the application's goes. */
+int srv_session_stderr(struct srv *s);
 /* The client's pinned region number `index` (-1 past the last). */
 int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_info *info);
 int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t *ino);

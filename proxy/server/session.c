@@ -124,3 +124,16 @@ int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_in
 	info->ino = rep.c;
 	return 0;
 }
+
+int srv_session_stderr(struct srv *s)
+{
+	struct xmig_keeper_reply rep;
+	int fd;
+
+	if (keeper_call(s, XMIG_KEEPER_STDERR, 0, 0, &rep, &fd) < 0 || fd < 0)
+		return -1;
+	/* Our messages go where the application's (and its first proxy's) go. */
+	dup2(fd, 2);
+	close(fd);
+	return 0;
+}

@@ -92,6 +92,9 @@ static void *read_blob(int fd, uint64_t len)
 
 struct offer {
 	struct srv *s;
+	pthread_t thread;
+	_Atomic bool cancel;
+	_Atomic int active_fd;     /* the connection being served, -1 */
 	int lfd;
 	char path[512];
 	char token[TOKEN_LEN + 1];
@@ -194,9 +197,8 @@ static void *offer_main(void *arg)
 	struct offer *o = arg;
 
 	pthread_setname_np(pthread_self(), "xmig-offer");
-	/* Offered while frozen, withdrawn when thawed (a rollback) or taken. */
-	while (xmig_now_ns() < o->deadline && !o->s->handed_over &&
-	       atomic_load(&o->s->freeze_requested)) {
+	/* Offered while frozen; withdrawn before a thaw (a rollback), or taken. */
+	while (xmig_now_ns() < o->deadline && !atomic_load(&o->cancel)) {
 		struct pollfd p = { .fd = o->lfd, .events = POLLIN };
 		int fd;
 
@@ -205,27 +207,52 @@ static void *offer_main(void *arg)
 		fd = accept4(o->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		atomic_store(&o->active_fd, fd);
+		if (atomic_load(&o->cancel)) {
+			atomic_store(&o->active_fd, -1);
+			close(fd);
+			break;
+		}
 		if (serve(o, fd)) {
+			atomic_store(&o->active_fd, -1);
 			close(fd);
 			break;   /* one use only: a replayed token finds nobody */
 		}
+		atomic_store(&o->active_fd, -1);
 		close(fd);
 	}
 	close(o->lfd);
 	unlink(o->path);
-	free(o);
 	return NULL;
+}
+
+void srv_xfer_withdraw(struct srv *s)
+{
+	struct offer *o = s->offer;
+	int fd;
+
+	if (!o)
+		return;
+	atomic_store(&o->cancel, true);
+	fd = atomic_load(&o->active_fd);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);   /* a send in progress fails at once */
+	pthread_join(o->thread, NULL);
+	s->offer = NULL;
+	free(o);
 }
 
 int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len)
 {
-	struct offer *o = calloc(1, sizeof(*o));
+	struct offer *o;
 	char dir[512];
-	pthread_t th;
 
+	srv_xfer_withdraw(s);
+	o = calloc(1, sizeof(*o));
 	if (!o || strlen(token) != TOKEN_LEN)
 		goto err;
 	o->s = s;
+	atomic_init(&o->active_fd, -1);
 	snprintf(o->token, sizeof(o->token), "%s", token);
 	if (xmig_job_dir(s->job, dir, sizeof(dir)) < 0)
 		goto err;
@@ -234,12 +261,12 @@ int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *p
 	if (o->lfd < 0)
 		goto err;
 	o->deadline = xmig_now_ns() + (uint64_t)timeout_s * 1000000000ull;
-	if (pthread_create(&th, NULL, offer_main, o) != 0) {
+	if (pthread_create(&o->thread, NULL, offer_main, o) != 0) {
 		close(o->lfd);
 		unlink(o->path);
 		goto err;
 	}
-	pthread_detach(th);
+	s->offer = o;
 	snprintf(path, len, "%s", o->path);
 	return 0;
 err:

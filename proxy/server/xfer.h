@@ -14,6 +14,9 @@ struct ctl_conn;
  */
 int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len);
 
+/* Withdraw the offer (before a thaw): stops a transfer in progress. */
+void srv_xfer_withdraw(struct srv *s);
+
 /*
  * New proxy: fetch and restore the state (zero_copy: map the same memory).
  * Returns statistics, or NULL with *code (enum xmig_rpc_code) and why.

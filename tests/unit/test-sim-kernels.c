@@ -50,7 +50,7 @@ static void test_table(void)
 			bad += p > 0 && q->offset < k->params[p - 1].offset + k->params[p - 1].size;
 		}
 	}
-	CHECK(n == 18, "the table has the 18 kernels of tests/cuda (got %d)", n);
+	CHECK(n == 19, "the table has the 18 kernels of tests/cuda and the benchmark's (got %d)", n);
 	CHECK(bad == 0, "names mangled, unique and found; parameters in order inside the struct");
 	CHECK(!sim_kernel_find("_Z7nothingv") && !sim_kernel_find(NULL), "unknown names are not found");
 }

@@ -1,0 +1,208 @@
+#!/usr/bin/env bats
+# migrate.bats - moves of a running, self-checking workload on the sim
+# device: it must print exactly what it prints undisturbed (and natively on
+# a GPU: tests/cuda/expected/), whatever happens to it meanwhile. Every
+# failure before the switch leaves it running where it was.
+
+load ../helpers
+
+setup() {
+	xmig_setup
+	need_program zdtm
+	EXPECTED="$ROOT/tests/cuda/expected/zdtm-m32-i150.out"
+}
+teardown() { xmig_teardown; }
+
+# A zdtm run long enough to be moved about: 150 iterations, 25 ms apart.
+start() {   # start JOB [GPU]
+	"$XMIG" run --job "$1" --gpu "${2:-0}" -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 \
+		--sleep-ms 25 >"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
+	wait_job "$1"
+}
+
+# Wait for the workload and check it printed the undisturbed output.
+finish() {   # finish JOB
+	local pid
+	pid=$(cat "$BATS_TEST_TMPDIR/$1.pid")
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/$1.err" >&2
+	diff -u "$EXPECTED" "$BATS_TEST_TMPDIR/$1.out"
+}
+
+gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
+
+@test "migrate: 3 moves, a freeze/thaw and a suspend/resume; the checksum is unchanged" {
+	start w1 0
+	run "$XMIG" migrate --job w1 --to gpu1
+	assert_success
+	assert_output --regexp 'moved from gpu0 to gpu1 \(copy'
+	assert_equal "$(gpu_of w1)" 1
+	run "$XMIG" freeze --job w1
+	assert_success
+	run "$XMIG" ps --json --job w1
+	assert_output --partial '"state":"frozen"'
+	sleep 0.2
+	run "$XMIG" thaw --job w1
+	assert_success
+	run --separate-stderr "$XMIG" migrate --job w1 --to gpu0 --json
+	assert_success
+	echo "$output" | jq -e '.items[0] | .from.gpu == 1 and .to.gpu == 0 and .mode == "copy" and
+		.downtime_ms > 0 and .total_ms >= .downtime_ms and .moved_bytes >= 33554432'
+	run "$XMIG" suspend --job w1 -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	run "$XMIG" ps --json --job w1
+	assert_output --partial '"state":"suspended"'
+	[ -f "$BATS_TEST_TMPDIR/snap/manifest.json" ]
+	sleep 0.3
+	run "$XMIG" resume --job w1 --to gpu1
+	assert_success
+	assert_equal "$(gpu_of w1)" 1
+	run "$XMIG" migrate --job w1 --to gpu1 --zero-copy
+	assert_success
+	assert_output --partial "zero-copy"
+	finish w1
+}
+
+@test "migrate: --dry-run moves nothing" {
+	start w2 0
+	run "$XMIG" migrate --job w2 --to gpu1 --dry-run
+	assert_success
+	assert_output --partial "would move from gpu0 to gpu1"
+	assert_equal "$(gpu_of w2)" 0
+	finish w2
+}
+
+@test "migrate: an unknown job, rank or GPU is refused with status 3" {
+	run "$XMIG" migrate --job nosuch --to gpu1
+	assert_equal "$status" 3
+	assert_output --partial "no job nosuch"
+	start w3 0
+	run "$XMIG" migrate --job w3 --to gpu7
+	assert_equal "$status" 3
+	assert_output --partial "no GPU 7"
+	run "$XMIG" migrate --job w3 --rank 5 --to gpu1
+	assert_equal "$status" 3
+	run "$XMIG" migrate --job w3 --to node9:gpu1
+	assert_equal "$status" 3
+	run "$XMIG" migrate --job w3 --to banana
+	assert_equal "$status" 2
+	run "$XMIG" migrate --job w3 --to gpu1 --zero-copy
+	assert_equal "$status" 4
+	assert_equal "$(gpu_of w3)" 0
+	finish w3
+}
+
+@test "migrate: a target GPU without enough free memory is refused at precheck" {
+	export XMIG_SIM_MEM=64MiB   # each job maps 38 MiB: two do not fit on one GPU
+	start w4 0
+	start w5 1
+	run "$XMIG" migrate --job w4 --to gpu1
+	assert_equal "$status" 4
+	assert_output --partial "GPU 1 has"
+	assert_output --partial "nothing was moved"
+	assert_equal "$(gpu_of w4)" 0
+	finish w4
+	finish w5
+}
+
+@test "migrate: the target proxy killed mid-transfer: rolled back, the job goes on" {
+	start w6 0
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w6 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	for _ in $(seq 100); do
+		standby=$(pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" || true)
+		[ -n "$standby" ] && grep -q transfer "$BATS_TEST_TMPDIR/mig.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	[ -n "$standby" ]
+	kill -9 $standby
+	st=0
+	wait $mig || st=$?
+	assert_equal "$st" 1
+	run cat "$BATS_TEST_TMPDIR/mig.out"
+	assert_output --partial "not moved; it goes on on GPU 0"
+	assert_equal "$(gpu_of w6)" 0
+	run "$XMIG" ps --json --job w6
+	assert_output --partial '"state":"running"'
+	finish w6
+}
+
+@test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
+	start w7 0
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w7 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	# killed once the old proxy is frozen and the transfer has begun
+	for _ in $(seq 200); do
+		"$XMIG" ps --json --job w7 | jq -e '.items[0].state == "frozen"' >/dev/null && break
+		sleep 0.02
+	done
+	sleep 0.2
+	kill -9 $mig
+	for _ in $(seq 100); do
+		"$XMIG" ps --json --job w7 | jq -e '.items[0].state == "running"' >/dev/null && break
+		sleep 0.05
+	done
+	run "$XMIG" ps --json --job w7
+	assert_output --partial '"state":"running"'
+	assert_equal "$(gpu_of w7)" 0
+	# the abandoned standby proxy is gone too
+	for _ in $(seq 100); do
+		pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" >/dev/null || break
+		sleep 0.05
+	done
+	run pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR"
+	assert_failure
+	finish w7
+}
+
+@test "resume: a corrupted snapshot chunk is refused, nothing overwritten; fixed, it resumes" {
+	start w8 0
+	run "$XMIG" suspend --job w8 -o "$BATS_TEST_TMPDIR/s8"
+	assert_success
+	mem="$BATS_TEST_TMPDIR/s8/memory.bin"
+	cp "$mem" "$BATS_TEST_TMPDIR/good.bin"
+	printf '\xff\xfe' | dd of="$mem" bs=1 seek=1000 conv=notrunc status=none
+	sum_before=$(md5sum "$BATS_TEST_TMPDIR/s8"/* | md5sum)
+	run "$XMIG" resume --job w8
+	assert_equal "$status" 1
+	assert_output --partial "corrupt (checksum mismatch)"
+	assert_output --partial "it stays suspended"
+	[ "$(md5sum "$BATS_TEST_TMPDIR/s8"/* | md5sum)" = "$sum_before" ]
+	run "$XMIG" ps --json --job w8
+	assert_output --partial '"state":"suspended"'
+	cp "$BATS_TEST_TMPDIR/good.bin" "$mem"
+	run "$XMIG" resume --job w8
+	assert_success
+	finish w8
+}
+
+@test "snapshot: a running job's state on disk; the job goes on" {
+	start w9 0
+	run --separate-stderr "$XMIG" snapshot --job w9 -o "$BATS_TEST_TMPDIR/s9" --json
+	assert_success
+	echo "$output" | jq -e '.items[0].written_bytes >= 33554432'
+	jq -e '.format == 1 and (.allocations | length) > 0 and (.memory.chunks | length) > 0 and
+		all(.memory.chunks[]; .xxh3 | test("^[0-9a-f]{16}$"))' "$BATS_TEST_TMPDIR/s9/manifest.json"
+	run "$XMIG" snapshot --job w9 -o "$BATS_TEST_TMPDIR/s9"
+	assert_equal "$status" 1
+	assert_output --partial "already holds a snapshot"
+	run "$XMIG" ps --json --job w9
+	assert_output --partial '"state":"running"'
+	finish w9
+}
+
+@test "freeze/thaw/suspend/resume: usage and state errors" {
+	run "$XMIG" freeze
+	assert_equal "$status" 2
+	run "$XMIG" freeze --job nosuch
+	assert_equal "$status" 3
+	run "$XMIG" resume --job nosuch
+	assert_equal "$status" 3
+	run "$XMIG" snapshot --job nosuch
+	assert_equal "$status" 2
+	assert_output --partial "-o DIR is required"
+}
