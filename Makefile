@@ -167,7 +167,7 @@ BENCH_SRCS := $(wildcard tests/bench/*.cu)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cu=$(B)/tests/bench/%)
 $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $<
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add $(B)/tests/unsupported $(BENCH_BINS)
 TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(CUDART_SO) $(CUDA_SO) $(TEST_PROGRAMS)
@@ -183,6 +183,8 @@ bench: all
 		{ echo "make bench needs an NVIDIA GPU (nvidia-smi finds none)" >&2; exit 1; }
 	@echo "## core ($$(date -u +%F), $$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
 	@bash tests/bench/core.sh $(abspath $(B))
+	@echo "## migration on one GPU"
+	@bash tests/bench/migrate.sh $(abspath $(B))
 
 clean:
 	rm -rf $(B)

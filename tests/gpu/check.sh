@@ -65,6 +65,53 @@ wait $app
 check "... with a failure status" test $? -ne 0
 check "... and the message" grep -q "is gone; CUDA calls fail from now on" "$tmp/kill.err"
 
+# A self-checking workload moved about on the GPU: 3 moves, a freeze/thaw
+# and a suspend/resume; it must print what it prints natively.
+zargs="--mib 512 --iters 200 --sleep-ms 25"
+# shellcheck disable=SC2086
+"$B/tests/cuda/zdtm" $zargs >"$tmp/zm.native" 2>/dev/null
+# shellcheck disable=SC2086
+"$XMIG" run --job zm -- "$B/tests/cuda/zdtm" $zargs >"$tmp/zm.xmig" 2>"$tmp/zm.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field zm state)" = running ] && break; sleep 0.1; done
+check "move 1: a fresh proxy on the same GPU (copy)" "$XMIG" migrate --job zm --to gpu0
+check "freeze" "$XMIG" freeze --job zm
+check "... shows frozen" test "$(ps_field zm state)" = frozen
+sleep 0.3
+check "thaw" "$XMIG" thaw --job zm
+check "move 2: zero-copy" "$XMIG" migrate --job zm --to gpu0 --zero-copy
+check "suspend" "$XMIG" suspend --job zm -o "$tmp/zm-snap"
+check "... shows suspended" test "$(ps_field zm state)" = suspended
+sleep 0.5
+check "resume" "$XMIG" resume --job zm
+check "move 3: copy again" "$XMIG" migrate --job zm --to gpu0
+wait $app
+check "the moved workload ended well" test $? -eq 0
+check "... and printed exactly its native output" cmp "$tmp/zm.native" "$tmp/zm.xmig"
+
+# Faults on the GPU: the target proxy killed mid-transfer; a corrupt snapshot.
+"$XMIG" run --job zf -- "$B/tests/cuda/zdtm" $zargs >"$tmp/zf.xmig" 2>"$tmp/zf.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field zf state)" = running ] && break; sleep 0.1; done
+XMIG_FAULT=xfer-delay-ms=300 "$XMIG" migrate --job zf --to gpu0 >"$tmp/zf.mig" 2>&1 &
+mig=$!
+for _ in $(seq 100); do
+	standby=$(pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" || true)
+	[ -n "$standby" ] && [ "$(ps_field zf state)" = frozen ] && break
+	sleep 0.05
+done
+sleep 0.2
+kill -9 $standby 2>/dev/null
+wait $mig
+check "target proxy killed mid-transfer: migrate fails with status 1 ($?)" test $? -eq 1
+check "... and the job runs on" test "$(ps_field zf state)" = running
+"$XMIG" suspend --job zf -o "$tmp/zf-snap" >/dev/null
+printf '\xff' | dd of="$tmp/zf-snap/memory.bin" bs=1 seek=4096 conv=notrunc status=none
+"$XMIG" resume --job zf >/dev/null 2>"$tmp/zf.resume"
+check "a corrupt snapshot is refused (status $?)" grep -q "checksum mismatch" "$tmp/zf.resume"
+check "... the job stays suspended" test "$(ps_field zf state)" = suspended
+kill $app 2>/dev/null; wait $app 2>/dev/null
+
 # Exports against the real libraries of this machine.
 defined() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | grep -v '^libcudart.so.13$' | LC_ALL=C sort -u; }
 real_cuda=$(ldconfig -p | awk '/libcuda\.so\.1 /{print $NF; exit}')

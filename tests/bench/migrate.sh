@@ -1,0 +1,63 @@
+#!/bin/bash
+# migrate.sh BUILD [GIB...] - downtime and total time of xmig moves of a job
+# holding GIB GiB of device memory (default 1 8 32), next to NVIDIA's driver
+# checkpoint of a process holding the same, and next to the floor (one
+# device-to-device copy of that size). Same GPU, same run. Markdown out.
+#
+# The job is tests/cuda/zdtm (self-checking): after its moves it must still
+# print PASS, or the numbers are worthless and this script fails.
+set -euo pipefail
+B=$1
+shift
+sizes=${*:-1 8 32}
+XMIG=$B/bin/xmig
+export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-bench.XXXXXX)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "$XMIG_RUNTIME_DIR"' EXIT
+reps=${XMIG_BENCH_REPS:-3}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# shellcheck disable=SC2086
+"$B/tests/bench/ckpt_bench" $sizes >"$tmp/ckpt"
+
+echo "| GiB | move | xmig downtime (ms) | xmig total (ms) | floor: D2D copy (ms) | downtime / floor | driver checkpoint lock+ckpt+restore+unlock (ms) | checkpoint / xmig downtime |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+for g in $sizes; do
+	job=bench$g
+	"$XMIG" run --job $job -- "$B/tests/cuda/zdtm" --mib $((g * 1024)) --iters 1000000 \
+		--sleep-ms 20 >"$tmp/$job.out" 2>"$tmp/$job.err" &
+	app=$!
+	for _ in $(seq 600); do
+		st=$("$XMIG" ps --json --job $job | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["state"] if i else "")')
+		[ "$st" = running ] && break
+		sleep 0.1
+	done
+	sleep 1
+	for mode in copy zero-copy; do
+		flag=; [ $mode = zero-copy ] && flag=--zero-copy
+		for _ in $(seq "$reps"); do
+			"$XMIG" migrate --job $job --to gpu0 $flag --json 2>>"$tmp/$job.migrate.err" |
+				python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m["total_ms"])' \
+				>>"$tmp/$job.$mode"
+			sleep 0.5
+		done
+		down=$(cut -d' ' -f1 "$tmp/$job.$mode" | median)
+		total=$(cut -d' ' -f2 "$tmp/$job.$mode" | median)
+		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.1f", $3 * 1000 }' "$tmp/ckpt")
+		ck=$(awk -v g=$g '$1 == "ckpt" && $2 == g { printf "%.0f", $7 * 1000 }' "$tmp/ckpt")
+		if [ $mode = copy ]; then
+			ratio=$(awk -v d="$down" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
+		else
+			ratio="(no copy)"
+		fi
+		speedup=$(awk -v c="$ck" -v d="$down" 'BEGIN { printf "%.0fx", c / d }')
+		printf '| %s | same GPU, %s | %.1f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
+			"$total" "$floor" "$ratio" "$ck" "$speedup"
+	done
+	kill -USR1 $app 2>/dev/null || true
+	kill $app
+	wait $app 2>/dev/null || true
+done
+echo
+echo "Driver checkpoint phases (s): $(grep ckpt "$tmp/ckpt" | awk '{ printf "%s GiB: lock %s, checkpoint %s, restore %s, unlock %s; ", $2, $3, $4, $5, $6 }')"
