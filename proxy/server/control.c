@@ -221,6 +221,8 @@ static void slow_work(uv_work_t *w)
 {
 	struct slow_call *sc = w->data;
 
+	/* A pool thread: device work (restores, snapshots) needs the context. */
+	sc->cc->srv->dev->bind_thread(sc->cc->srv->devh);
 	sc->result = sc->m->fn(sc->cc->srv, sc->cc, sc->params, &sc->err_code, sc->err_msg,
 			       sizeof(sc->err_msg));
 }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,12 @@ struct cuda_dev {
 struct cuda_mem {
 	CUmemGenericAllocationHandle h;
 	uint64_t size;
+	/*
+	 * The shareable fd this memory arrived by (zero-copy), or -1. The
+	 * driver does not export an imported handle again, so the next move
+	 * gets a duplicate of this one instead.
+	 */
+	int fd;
 };
 
 static int load_status = -1;
@@ -378,6 +385,7 @@ static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
 
 	if (!m)
 		return cudaErrorMemoryAllocation;
+	m->fd = -1;
 	if ((r = err(cu.cuMemCreate(&m->h, size, &d->prop, 0)))) {
 		free(m);
 		return r == CUDA_ERROR_OUT_OF_MEMORY ? cudaErrorMemoryAllocation : r;
@@ -397,6 +405,8 @@ static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
 	}
 	m->size = size;
 	*out = m;
+	xmig_debug("mem_map %#llx +%llu: handle %#llx", (unsigned long long)va,
+		   (unsigned long long)size, (unsigned long long)m->h);
 	return 0;
 }
 
@@ -406,6 +416,8 @@ static int cuda_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
 	int r = err(cu.cuMemUnmap((CUdeviceptr)va, size));
 
 	cu.cuMemRelease(m->h);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m);
 	return r;
 }
@@ -426,6 +438,10 @@ static int cuda_mem_export(void *dev, void *mem, int *fd)
 {
 	struct cuda_mem *m = mem;
 
+	if (m->fd >= 0) {
+		*fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
+		return *fd < 0 ? cudaErrorOperatingSystem : 0;
+	}
 	return err(cu.cuMemExportToShareableHandle(fd, m->h,
 						   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
 }
@@ -441,22 +457,26 @@ static int cuda_mem_import(void *dev, int fd, uint64_t va, uint64_t size, void *
 		return cudaErrorMemoryAllocation;
 	r = err(cu.cuMemImportFromShareableHandle(&m->h, (void *)(uintptr_t)fd,
 						  CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR));
-	close(fd);   /* the handle holds the memory now */
 	if (r) {
+		close(fd);
 		free(m);
 		return r;
 	}
+	m->fd = fd;   /* kept: it is how this memory moves on next time */
 	access.location = d->prop.location;
 	access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
 	if ((r = err(cu.cuMemMap((CUdeviceptr)va, size, 0, m->h, 0))) ||
 	    (r = err(cu.cuMemSetAccess((CUdeviceptr)va, size, &access, 1)))) {
 		cu.cuMemUnmap((CUdeviceptr)va, size);
 		cu.cuMemRelease(m->h);
+		close(m->fd);
 		free(m);
 		return r;
 	}
 	m->size = size;
 	*out = m;
+	xmig_debug("mem_import at %#llx +%llu: handle %#llx", (unsigned long long)va,
+		   (unsigned long long)size, (unsigned long long)m->h);
 	return 0;
 }
 

@@ -143,8 +143,10 @@ static int send_state(struct srv *s, int fd)
 		struct srv_alloc *a = &s->mem.allocs[i];
 		int efd = -1;
 
-		if (s->dev->mem_export(s->devh, a->mem, &efd)) {
-			xmig_error("cannot export the allocation at %#llx", (unsigned long long)a->va);
+		if ((r = s->dev->mem_export(s->devh, a->mem, &efd))) {
+			xmig_error("cannot export the allocation at %#llx (error %d)",
+				   (unsigned long long)a->va, r);
+			r = -1;
 			goto out;
 		}
 		r = send_msg(fd, XFER_ALLOC, i, NULL, 0, efd);
@@ -197,6 +199,8 @@ static void *offer_main(void *arg)
 	struct offer *o = arg;
 
 	pthread_setname_np(pthread_self(), "xmig-offer");
+	/* Sending __device__ variables reads device memory. */
+	o->s->dev->bind_thread(o->s->devh);
 	/* Offered while frozen; withdrawn before a thaw (a rollback), or taken. */
 	while (xmig_now_ns() < o->deadline && !atomic_load(&o->cancel)) {
 		struct pollfd p = { .fd = o->lfd, .events = POLLIN };

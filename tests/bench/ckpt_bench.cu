@@ -58,17 +58,22 @@ static void hold(size_t gib, int ready_fd)
 
 int main(int argc, char **argv)
 {
+	/* ckpt_bench --hold GIB FD: the child, exec'd fresh (CUDA forbids fork). */
+	if (argc == 4 && !strcmp(argv[1], "--hold"))
+		hold(strtoul(argv[2], NULL, 10), atoi(argv[3]));
 	for (int a = 1; a < argc; a++) {
 		size_t gib = strtoul(argv[a], NULL, 10);
 		int fds[2];
-		char c;
+		char c, fdbuf[16];
 
 		if (pipe(fds))
 			return 1;
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(fds[0]);
-			hold(gib, fds[1]);
+			snprintf(fdbuf, sizeof(fdbuf), "%d", fds[1]);
+			execl("/proc/self/exe", argv[0], "--hold", argv[a], fdbuf, (char *)NULL);
+			_exit(127);
 		}
 		close(fds[1]);
 		if (read(fds[0], &c, 1) != 1) {

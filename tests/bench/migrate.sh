@@ -37,9 +37,14 @@ for g in $sizes; do
 	for mode in copy zero-copy; do
 		flag=; [ $mode = zero-copy ] && flag=--zero-copy
 		for _ in $(seq "$reps"); do
-			"$XMIG" migrate --job $job --to gpu0 $flag --json 2>>"$tmp/$job.migrate.err" |
-				python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m["total_ms"])' \
-				>>"$tmp/$job.$mode"
+			if ! "$XMIG" migrate --job $job --to gpu0 $flag --json >"$tmp/move.json" \
+				2>"$tmp/move.err"; then
+				cat "$tmp/move.err" >&2
+				grep -v '^iter' "$tmp/$job.err" | tail -40 >&2
+				exit 1
+			fi
+			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m["total_ms"])' \
+				<"$tmp/move.json" >>"$tmp/$job.$mode"
 			sleep 0.5
 		done
 		down=$(cut -d' ' -f1 "$tmp/$job.$mode" | median)
@@ -55,7 +60,6 @@ for g in $sizes; do
 		printf '| %s | same GPU, %s | %.1f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
 			"$total" "$floor" "$ratio" "$ck" "$speedup"
 	done
-	kill -USR1 $app 2>/dev/null || true
 	kill $app
 	wait $app 2>/dev/null || true
 done
