@@ -7,9 +7,11 @@
  *
  *   precheck   the target GPU exists, has the same compute capability and
  *              enough free memory (a standby proxy is started there)
+ *   prepare    while the job runs, the old proxy offers its state behind a
+ *              one-time token; the new one reads the memory map and fat
+ *              binaries, maps its memory and loads the modules ahead
  *   quiesce    the old proxy freezes and drains its GPU
- *   transfer   the old proxy offers its state behind a one-time token; the
- *              new one maps the same addresses and takes the memory
+ *   transfer   the new proxy takes what changed and the memory
  *              (zero-copy: the same physical memory; else a device-to-device
  *              or peer copy)
  *   restore    modules, kernels, variables, streams, events, limits, pinned
@@ -109,7 +111,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 	struct xmig_gpu_info info;
 	struct xmig_conn *nc = NULL;
 	uint64_t t_start = xmig_now_ns(), t_freeze = 0;
-	double t_precheck, t_standby = 0, t_quiesce = 0, t_transfer = 0, t_handover = 0;
+	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
+	double t_handover = 0;
+	json_t *offer = NULL;
 	char token[33], mb[32], fb[32];
 	int status, spid = 0;
 	bool frozen_here = false;
@@ -178,6 +182,25 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 		goto rollback;
 	}
 
+	/*
+	 * Ahead, while the job runs: the target maps its memory and loads the
+	 * modules, so that the frozen part is only the copy and the switch.
+	 */
+	move_token(token);
+	offer = move_call(p, p->conn, "offer", json_pack("{s:s}", "token", token), 10000, &status);
+	if (!offer)
+		goto rollback;
+	r = move_call(p, nc, "prepare",
+		      json_pack("{s:O, s:s, s:b}", "path", json_object_get(offer, "path"), "token",
+				token, "zero_copy", zero), -1, &status);
+	if (!r) {
+		if (status == XMIG_EXIT_UNAVAILABLE)
+			status = XMIG_EXIT_FAIL;
+		goto rollback;
+	}
+	json_decref(r);
+	t_prepare = ms_since(t_start) - t_precheck - t_standby;
+
 	/* quiesce: held by our connection, so our death thaws it */
 	t_freeze = xmig_now_ns();
 	r = move_call(p, p->conn, "freeze", json_pack("{s:s}", "hold", "connection"), -1, &status);
@@ -188,15 +211,10 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 	t_quiesce = ms_since(t_freeze);
 
 	/* transfer + restore */
-	move_token(token);
-	r = move_call(p, p->conn, "offer", json_pack("{s:s}", "token", token), 10000, &status);
-	if (!r)
-		goto rollback;
 	move_show_progress(nc, p->label);
 	recv = move_call(p, nc, "receive",
-			 json_pack("{s:O, s:s, s:b}", "path", json_object_get(r, "path"), "token",
+			 json_pack("{s:O, s:s, s:b}", "path", json_object_get(offer, "path"), "token",
 				   token, "zero_copy", zero), -1, &status);
-	json_decref(r);
 	if (!recv) {
 		/* The target failed us (it died, or refused): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
@@ -231,6 +249,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 			 "downtime_ms", ms_since(t_freeze), "total_ms", ms_since(t_start),
 			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
 			 "quiesce", t_quiesce, "transfer", t_transfer, "handover", t_handover);
+	json_object_set_new(json_object_get(*out, "phases_ms"), "prepare", json_real(t_prepare));
 	if (!o->json)
 		printf("%s: moved from gpu%d to gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
 		       p->label, from, gpu, zero ? "zero-copy" : "copy",
@@ -238,6 +257,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 		       json_real_value(json_object_get(*out, "downtime_ms")));
 	json_decref(recv);
 	json_decref(nst);
+	json_decref(offer);
 	xmig_conn_close(nc);
 	return 0;
 
@@ -254,6 +274,7 @@ rollback:
 		waitpid(spid, NULL, WNOHANG);
 	json_decref(recv);
 	json_decref(nst);
+	json_decref(offer);
 	xmig_error("%s: not moved; it goes on on GPU %d", p->label, from);
 	return status ? status : XMIG_EXIT_FAIL;
 }

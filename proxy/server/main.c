@@ -144,6 +144,7 @@ int main(int argc, char **argv)
 	s->node = xmig_hostname();
 	s->session_fd = -1;
 	s->shm_fd = -1;
+	s->xfer_fd = -1;
 	pthread_mutex_init(&s->session_lock, NULL);
 	pthread_mutex_init(&s->state_lock, NULL);
 	if (getrandom(&s->attach_id, sizeof(s->attach_id), 0) != sizeof(s->attach_id) ||
@@ -195,7 +196,12 @@ int main(int argc, char **argv)
 	xmig_debug("shutting down: %s", why);
 	if (!s->standby)
 		srv_workers_stop(s);
-	ctl_unlink_socket(s);
+	/*
+	 * After a move the successor renames its socket over ours at its own
+	 * pace: unlinking here could remove the successor's instead.
+	 */
+	if (!s->has_successor)
+		ctl_unlink_socket(s);
 	s->dev->close(s->devh);
 	/* The application is gone: its keeper socket is ours to clean up. */
 	if (!xmig_proc_alive(s->client_pid, 0))

@@ -91,6 +91,7 @@ int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va)
 	a.va = cur;
 	a.size = need;
 	a.requested = size;
+	a.serial = ++m->next_serial;
 	if (insert_alloc(m, i, &a) < 0) {
 		s->dev->mem_unmap(s->devh, cur, need, a.mem);
 		return cudaErrorMemoryAllocation;
@@ -113,6 +114,8 @@ int srv_mem_adopt(struct srv *s, const struct srv_alloc *a)
 		return -1;
 	m->bytes += a->requested;
 	m->mapped += a->size;
+	if (a->serial > m->next_serial)
+		m->next_serial = a->serial;   /* new ones after a restore stay unique */
 	return 0;
 }
 
@@ -129,7 +132,8 @@ int srv_mem_free(struct srv *s, uint64_t va)
 	m->nallocs--;
 	m->bytes -= a.requested;
 	m->mapped -= a.size;
-	return s->dev->mem_unmap(s->devh, a.va, a.size, a.mem);
+	/* No backing yet: a record still waiting for its memory (a restore). */
+	return a.mem ? s->dev->mem_unmap(s->devh, a.va, a.size, a.mem) : 0;
 }
 
 struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len)

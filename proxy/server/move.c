@@ -112,8 +112,8 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 
 	if (!token || strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "token must be 32 lowercase hex digits");
-	if (!owner(s) || !srv_frozen(s))
-		FAIL(XMIG_RPC_STATE, "freeze the job before offering its state");
+	if (!owner(s) || s->standby)
+		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
 	if (srv_xfer_offer(s, token, 120, path, sizeof(path)) < 0)
 		FAIL(XMIG_RPC_FAILED, "cannot offer the state: %s", strerror(errno));
 	return json_pack("{s:s}", "path", path);
@@ -136,6 +136,7 @@ static json_t *m_handover(struct srv *s, struct ctl_conn *cc, json_t *p, int *co
 		FAIL(XMIG_RPC_STATE, "this proxy no longer owns the job");
 	}
 	s->handed_over = true;
+	s->has_successor = true;
 	s->freeze_holder = NULL;
 	srv_xfer_withdraw(s);
 	pthread_mutex_unlock(&move_lock);
@@ -236,13 +237,26 @@ static json_t *m_suspend(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 
 /* ---- the new proxy's side ------------------------------------------------------- */
 
-static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+static json_t *m_prepare(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
 	const char *path = param_str(p, "path"), *token = param_str(p, "token");
 
 	if (!s->standby || s->mem.nallocs || s->modules.count)
-		FAIL(XMIG_RPC_STATE, "only a fresh standby proxy receives a job");
+		FAIL(XMIG_RPC_STATE, "only a fresh standby proxy prepares for a job");
+	if (!path || !token)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
+	return srv_xfer_prepare(s, cc, path, token, json_is_true(json_object_get(p, "zero_copy")),
+				code, msg, len);
+}
+
+static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			 size_t len)
+{
+	const char *path = param_str(p, "path"), *token = param_str(p, "token");
+
+	if (!s->standby || (s->xfer_fd < 0 && (s->mem.nallocs || s->modules.count)))
+		FAIL(XMIG_RPC_STATE, "only a fresh or prepared standby proxy receives a job");
 	if (!path || !token)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
 	return srv_xfer_receive(s, cc, path, token, json_is_true(json_object_get(p, "zero_copy")),
@@ -286,6 +300,7 @@ int srv_resume(struct srv *s, char *why, size_t len)
 	}
 	s->standby = false;
 	srv_thaw(s);   /* state RUNNING: requests flow again from where they stopped */
+	srv_xfer_release_sources(s);
 	if (ctl_take_socket_path(s) < 0)
 		xmig_warn("cannot register the control socket; `xmig ps` will miss this job");
 	if (xmig_job_dir(s->job, jd, sizeof(jd)) == 0) {
@@ -337,6 +352,7 @@ const struct ctl_method srv_move_methods[] = {
 	{ "handover", m_handover, false },
 	{ "snapshot", m_snapshot, true },
 	{ "suspend", m_suspend, true },
+	{ "prepare", m_prepare, true },
 	{ "receive", m_receive, true },
 	{ "restore", m_restore, true },
 	{ "resume", m_resume, false },

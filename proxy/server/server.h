@@ -87,7 +87,15 @@ struct srv_var {
 struct srv_alloc {
 	uint64_t va, size;      /* size rounded to the granularity */
 	uint64_t requested;     /* what the application asked for */
+	uint64_t serial;        /* which allocation: an address can be reused */
 	void *mem;              /* backend handle */
+};
+
+/* A predecessor's allocation, mapped here to be copied from (xfer.c). */
+struct srv_source {
+	uint64_t va, size, serial;
+	uint64_t tmp;           /* where it is mapped here */
+	void *mem;
 };
 
 struct srv_host_region {
@@ -101,6 +109,7 @@ struct srv_memory {
 	struct srv_alloc *allocs;   /* sorted by va */
 	size_t nallocs, cap;
 	uint64_t bytes;             /* sum of requested sizes */
+	uint64_t next_serial;
 	uint64_t mapped;            /* sum of mapped sizes */
 	struct srv_host_region *regions;
 	size_t nregions, capregions;
@@ -183,8 +192,12 @@ struct srv {
 	struct ctl_conn *orchestrator;
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
-	bool handed_over;               /* ownership given to a successor */
+	bool handed_over;               /* ownership given up (a move or suspend) */
+	bool has_successor;             /* a move: the successor takes our socket path */
 	struct offer *offer;            /* state offered to a successor (xfer.c) */
+	int xfer_fd;                    /* successor: prepared connection, -1 */
+	struct srv_source *sources;     /* successor, copy mode: the old memory */
+	size_t nsources;
 
 	/* workers */
 	struct srv_worker workers[XMIG_MAX_RINGS];

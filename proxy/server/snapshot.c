@@ -269,7 +269,7 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		snprintf(why, len, "no snapshot in %s (no readable manifest.json)", dir);
 		return NULL;
 	}
-	if ((r = srv_state_check(s, m, why, len)) < 0) {
+	if ((r = srv_state_check(s, m, true, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
 		goto err;
 	}

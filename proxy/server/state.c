@@ -79,9 +79,10 @@ json_t *srv_state_manifest(struct srv *s)
 	for (i = 0; i < s->mem.nallocs; i++) {
 		const struct srv_alloc *a = &s->mem.allocs[i];
 
-		json_array_append_new(allocs, json_pack("{s:I, s:I, s:I}", "va", (json_int_t)a->va,
-							"size", (json_int_t)a->size, "requested",
-							(json_int_t)a->requested));
+		json_array_append_new(allocs, json_pack("{s:I, s:I, s:I, s:I}", "va",
+							(json_int_t)a->va, "size", (json_int_t)a->size,
+							"requested", (json_int_t)a->requested,
+							"serial", (json_int_t)a->serial));
 	}
 	srv_table_each(&s->streams, add_stream, streams);
 	srv_table_each(&s->events, add_event, events);
@@ -122,10 +123,18 @@ static int get_u64(json_t *o, const char *key, uint64_t *v)
 	return 0;
 }
 
-int srv_state_check(struct srv *s, json_t *m, char *why, size_t len)
+/* Is this very allocation here already (prepared ahead)? */
+static struct srv_alloc *prepared(struct srv *s, uint64_t va, uint64_t size, uint64_t serial)
+{
+	struct srv_alloc *a = srv_mem_find(s, va, 1);
+
+	return a && a->va == va && a->size == size && a->serial == serial ? a : NULL;
+}
+
+int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size_t len)
 {
 	json_t *a, *cc = json_object_get(m, "compute_capability");
-	uint64_t window, need = 0, free_b = 0, total = 0, v;
+	uint64_t window, need = 0, free_b = 0, total = 0, v = 0;
 	size_t i;
 
 	if (json_integer_value(json_object_get(m, "format")) != SRV_STATE_FORMAT) {
@@ -159,13 +168,16 @@ int srv_state_check(struct srv *s, json_t *m, char *why, size_t len)
 			snprintf(why, len, "allocation %zu of the state is malformed", i);
 			return -1;
 		}
-		need += size;
+		v += size;
+		if (!prepared(s, va, size, (uint64_t)json_integer_value(json_object_get(a, "serial"))))
+			need += size;
 	}
-	if (get_u64(m, "mapped_bytes", &v) < 0 || v != need) {
+	if (get_u64(m, "mapped_bytes", &total) < 0 || total != v) {
 		snprintf(why, len, "the state's memory map does not add up");
 		return -1;
 	}
-	if (s->dev->mem_info(s->devh, &free_b, &total) == 0 && need > free_b) {
+	total = 0;
+	if (needs_memory && s->dev->mem_info(s->devh, &free_b, &total) == 0 && need > free_b) {
 		char nb[32], fb[32];
 
 		snprintf(why, len, "GPU %d has %s free, the job needs %s", s->gpu,
@@ -180,42 +192,80 @@ int srv_state_check(struct srv *s, json_t *m, char *why, size_t len)
 
 int srv_state_restore_memory(struct srv *s, json_t *m, bool map)
 {
-	json_t *a;
-	size_t i;
+	return srv_state_reconcile_memory(s, m, map);
+}
 
-	json_array_foreach(json_object_get(m, "allocations"), i, a) {
-		struct srv_alloc al = { 0 };
+int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
+{
+	json_t *list = json_object_get(m, "allocations"), *a;
+	size_t i, k;
+
+	/* Prepared allocations the job has freed since: gone. */
+	for (k = s->mem.nallocs; k-- > 0;) {
+		const struct srv_alloc *p = &s->mem.allocs[k];
+		bool keep = false;
+
+		json_array_foreach(list, i, a) {
+			uint64_t va = 0, size = 0, serial = 0;
+
+			get_u64(a, "va", &va);
+			get_u64(a, "size", &size);
+			get_u64(a, "serial", &serial);
+			if (va == p->va && size == p->size && serial == p->serial) {
+				keep = true;
+				break;
+			}
+		}
+		if (!keep && srv_mem_free(s, p->va))
+			return xmig_error("cannot drop a prepared allocation");
+	}
+	/* New ones, and the requested sizes of all (they may differ). */
+	json_array_foreach(list, i, a) {
+		struct srv_alloc al = { 0 }, *have;
 		int r;
 
 		get_u64(a, "va", &al.va);
 		get_u64(a, "size", &al.size);
 		get_u64(a, "requested", &al.requested);
-		if (map && (r = s->dev->mem_map(s->devh, al.va, al.size, &al.mem))) {
-			xmig_error("cannot allocate %llu bytes at %#llx on GPU %d (error %d)",
-				   (unsigned long long)al.size, (unsigned long long)al.va, s->gpu, r);
-			return -1;
+		get_u64(a, "serial", &al.serial);
+		if ((have = prepared(s, al.va, al.size, al.serial))) {
+			s->mem.bytes += al.requested - have->requested;
+			have->requested = al.requested;
+			continue;
 		}
+		if (map && (r = s->dev->mem_map(s->devh, al.va, al.size, &al.mem)))
+			return xmig_error("cannot allocate %llu bytes at %#llx on GPU %d (error %d)",
+					  (unsigned long long)al.size, (unsigned long long)al.va,
+					  s->gpu, r);
 		if (srv_mem_adopt(s, &al) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
+int srv_state_load_modules(struct srv *s, json_t *m, srv_image_fn image, void *arg)
 {
 	json_t *o;
 	size_t i;
 	int r;
 
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
-		struct srv_module *mod = calloc(1, sizeof(*mod));
-		uint64_t id = 0;
+		struct srv_module *mod, *have;
+		uint64_t id = 0, size = 0, hash;
 
+		get_u64(o, "id", &id);
+		get_u64(o, "size", &size);
+		hash = strtoull(json_string_value(json_object_get(o, "xxh3")) ?: "0", NULL, 16);
+		have = srv_table_get(&s->modules, id);
+		if (have && have->h && have->size == size && have->hash == hash)
+			continue;   /* loaded ahead, in the prelude */
+		if (have)
+			return xmig_error("fat binary %llu changed", (unsigned long long)id);
+		mod = calloc(1, sizeof(*mod));
 		if (!mod)
 			return -1;
-		get_u64(o, "id", &id);
-		get_u64(o, "size", &mod->size);
-		mod->hash = strtoull(json_string_value(json_object_get(o, "xxh3")) ?: "0", NULL, 16);
+		mod->size = size;
+		mod->hash = hash;
 		mod->image = image(arg, id, mod->size);
 		if (!mod->image || xmig_hash64(mod->image, mod->size) != mod->hash) {
 			free(mod->image);
@@ -232,6 +282,17 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 					  (unsigned long long)id, r);
 		}
 	}
+	return 0;
+}
+
+int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
+{
+	json_t *o;
+	size_t i;
+	int r;
+
+	if (srv_state_load_modules(s, m, image, arg) < 0)
+		return -1;
 	json_array_foreach(json_object_get(m, "funcs"), i, o) {
 		struct srv_func *f = calloc(1, sizeof(*f));
 		struct srv_module *mod;

@@ -14,6 +14,13 @@
  * imported one (device to device, or peer to peer from another GPU).
  * The new proxy answers ACK once everything is restored; the old one stays
  * frozen and owner until it hands over.
+ *
+ * To keep the frozen part short, the successor may connect while the job
+ * still runs: it gets a PRELUDE (memory map and fat binaries, read during
+ * a pause of a few microseconds that does not drain the GPU), maps its own
+ * memory and loads the modules, and says GO once the orchestrator has
+ * frozen the old proxy. Only then does the state above follow, and only
+ * what changed in between costs downtime.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +37,14 @@
 enum xfer_type {
 	XFER_TOKEN = 1, XFER_MANIFEST, XFER_IMAGE, XFER_VAR, XFER_ALLOC, XFER_DONE, XFER_ACK,
 	XFER_REFUSE,
+	XFER_PRELUDE,     /* the state while running: memory map and images, ahead */
+	XFER_GO,          /* the successor is ready; the old proxy is frozen now */
+	XFER_ALLOC_KEEP,  /* this allocation came in the prelude already */
+};
+
+/* An allocation whose handle went out in the prelude. */
+struct sent_alloc {
+	uint64_t va, size, serial;
 };
 
 struct xfer_msg {
@@ -50,6 +65,14 @@ static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64
 	    (ssize_t)sizeof(m))
 		return -1;
 	return len ? xmig_write_all(fd, data, len) : 0;
+}
+
+static int send_alloc(int fd, uint32_t type, uint64_t index, uint64_t serial, int pass_fd)
+{
+	struct xfer_msg m = { type, 0, index, 0, serial };
+
+	return xmig_sock_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0 ? 1 : 0) ==
+	       (ssize_t)sizeof(m) ? 0 : -1;
 }
 
 static int send_ack(int fd, int32_t status)
@@ -117,7 +140,8 @@ static int send_var(struct srv *s, int fd, uint64_t id, struct srv_var *v)
 	return r ? -1 : 0;
 }
 
-static int send_state(struct srv *s, int fd)
+static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
+		      const struct sent_alloc *sent, size_t nsent)
 {
 	json_t *m = srv_state_manifest(s), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
@@ -130,6 +154,8 @@ static int send_state(struct srv *s, int fd)
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
+		if (id < images_sent_below)
+			continue;   /* in the prelude already; modules never change */
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
 	}
@@ -141,15 +167,24 @@ static int send_state(struct srv *s, int fd)
 	}
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
+		bool kept = false;
 		int efd = -1;
 
+		for (size_t k = 0; k < nsent && !kept; k++)
+			kept = sent[k].va == a->va && sent[k].size == a->size &&
+			       sent[k].serial == a->serial;
+		if (kept) {
+			if (send_alloc(fd, XFER_ALLOC_KEEP, i, a->serial, -1) < 0)
+				goto out;
+			continue;
+		}
 		if ((r = s->dev->mem_export(s->devh, a->mem, &efd))) {
 			xmig_error("cannot export the allocation at %#llx (error %d)",
 				   (unsigned long long)a->va, r);
 			r = -1;
 			goto out;
 		}
-		r = send_msg(fd, XFER_ALLOC, i, NULL, 0, efd);
+		r = send_alloc(fd, XFER_ALLOC, i, a->serial, efd);
 		close(efd);
 		if (r < 0)
 			goto out;
@@ -161,10 +196,85 @@ out:
 	return r;
 }
 
+/*
+ * Read the tables of a running proxy: hold the turn for a moment (nothing
+ * changes them outside a turn) without draining the GPU.
+ */
+static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n)
+{
+	bool paused = !srv_frozen(s);
+	json_t *m;
+	size_t i;
+
+	if (paused) {
+		atomic_store(&s->freeze_requested, 1);
+		while (atomic_load(&s->in_turn))
+			xmig_cpu_relax();
+	}
+	m = srv_state_manifest(s);
+	/* Handles too, now: a freed allocation's backing is gone after the pause. */
+	*n = s->mem.nallocs;
+	*fds = calloc(*n ? *n : 1, sizeof(**fds));
+	*sent = calloc(*n ? *n : 1, sizeof(**sent));
+	for (i = 0; i < *n; i++) {
+		struct srv_alloc *a = &s->mem.allocs[i];
+
+		(*sent)[i] = (struct sent_alloc){ a->va, a->size, a->serial };
+		if (!*fds || s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
+			(*fds)[i] = -1;
+	}
+	if (paused) {
+		atomic_store(&s->freeze_requested, 0);
+		atomic_fetch_add(&s->freeze_futex, 1);
+		xmig_futex_wake(&s->freeze_futex);
+	}
+	return m;
+}
+
+static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct sent_alloc **sent,
+			size_t *nsent)
+{
+	int *fds = NULL;
+	json_t *m = paused_manifest(s, &fds, sent, nsent), *o;
+	char *text = json_dumps(m, JSON_COMPACT);
+	size_t i;
+	int r = -1;
+
+	if (!text || send_msg(fd, XFER_PRELUDE, 0, text, strlen(text), -1) < 0)
+		goto out;
+	/* Images never change once loaded: no pause needed to read them. */
+	*images_below = 0;
+	json_array_foreach(json_object_get(m, "modules"), i, o) {
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+		struct srv_module *mod = srv_table_get(&s->modules, id);
+
+		if (!mod || send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
+			goto out;
+		if (id >= *images_below)
+			*images_below = id + 1;
+	}
+	for (i = 0; i < *nsent; i++) {
+		if (fds[i] < 0 || send_alloc(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
+			goto out;
+	}
+	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
+out:
+	for (i = 0; fds && i < *nsent; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(text);
+	json_decref(m);
+	return r;
+}
+
 /* Serve one connection; 1 when the state went out and was taken. */
 static int serve(struct offer *o, int fd)
 {
 	struct xfer_msg m;
+	uint64_t images_below = 0;
+	struct sent_alloc *sent = NULL;
+	size_t nsent = 0;
 	uid_t uid;
 	char *tok;
 	int ok = 0;
@@ -185,12 +295,22 @@ static int serve(struct offer *o, int fd)
 	}
 	free(tok);
 	if (!srv_frozen(o->s)) {
-		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
-		return 0;
+		/* Ahead of the freeze: the prelude, then wait for GO. */
+		if (send_prelude(o->s, fd, &images_below, &sent, &nsent) < 0 ||
+		    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO) {
+			free(sent);
+			return 0;
+		}
+		if (!srv_frozen(o->s)) {
+			free(sent);
+			send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+			return 0;
+		}
 	}
-	if (send_state(o->s, fd) == 0 && recv_msg(fd, &m, NULL) == 0 && m.type == XFER_ACK &&
-	    m.status == 0)
+	if (send_state(o->s, fd, images_below, sent, nsent) == 0 && recv_msg(fd, &m, NULL) == 0 &&
+	    m.type == XFER_ACK && m.status == 0)
 		ok = 1;
+	free(sent);
 	return ok;
 }
 
@@ -343,33 +463,150 @@ static void fault_delay(void)
 		usleep((useconds_t)ms * 1000);
 }
 
-/* Take one allocation's backing: share it, or copy from it. */
-static int take_alloc(struct srv *s, struct srv_alloc *a, int fd, bool zero_copy)
+/* Copy mode: the predecessor's memory, mapped here to copy from. */
+static int add_source(struct srv *s, const struct srv_alloc *a, int fd)
 {
-	uint64_t tmp = 0;
-	void *imported = NULL;
+	struct srv_source src = { a->va, a->size, a->serial, 0, NULL }, *n;
 	int r;
 
-	fault_delay();
-	if (zero_copy) {
-		r = s->dev->mem_import(s->devh, fd, a->va, a->size, &a->mem);
-		return r ? xmig_error("cannot map the same memory at %#llx (error %d)",
-				      (unsigned long long)a->va, r) : 0;
-	}
-	if ((r = s->dev->va_reserve(s->devh, a->size, &tmp))) {
+	if ((r = s->dev->va_reserve(s->devh, a->size, &src.tmp))) {
 		close(fd);
 		return xmig_error("cannot reserve staging addresses (error %d)", r);
 	}
-	if ((r = s->dev->mem_import(s->devh, fd, tmp, a->size, &imported))) {
-		s->dev->va_release(s->devh, tmp, a->size);
+	if ((r = s->dev->mem_import(s->devh, fd, src.tmp, a->size, &src.mem))) {
+		s->dev->va_release(s->devh, src.tmp, a->size);
 		return xmig_error("cannot import the source memory (error %d)", r);
 	}
-	r = s->dev->memcpy_async(s->devh, a->va, tmp, a->size, s->legacy.h);
-	if (!r)
-		r = s->dev->stream_sync(s->devh, s->legacy.h);
-	s->dev->mem_unmap(s->devh, tmp, a->size, imported);
-	s->dev->va_release(s->devh, tmp, a->size);
-	return r ? xmig_error("copying %#llx failed (error %d)", (unsigned long long)a->va, r) : 0;
+	n = realloc(s->sources, (s->nsources + 1) * sizeof(*n));
+	if (!n) {
+		s->dev->mem_unmap(s->devh, src.tmp, src.size, src.mem);
+		s->dev->va_release(s->devh, src.tmp, src.size);
+		return -1;
+	}
+	s->sources = n;
+	s->sources[s->nsources++] = src;
+	return 0;
+}
+
+static struct srv_source *find_source(struct srv *s, const struct srv_alloc *a)
+{
+	for (size_t i = 0; i < s->nsources; i++)
+		if (s->sources[i].va == a->va && s->sources[i].size == a->size &&
+		    s->sources[i].serial == a->serial)
+			return &s->sources[i];
+	return NULL;
+}
+
+static void release_source(struct srv *s, struct srv_source *src)
+{
+	s->dev->mem_unmap(s->devh, src->tmp, src->size, src->mem);
+	s->dev->va_release(s->devh, src->tmp, src->size);
+}
+
+/* Sources of allocations the job freed between the prelude and the freeze. */
+static void drop_stale_sources(struct srv *s)
+{
+	size_t i = 0;
+
+	while (i < s->nsources) {
+		struct srv_alloc key = { .va = s->sources[i].va, .size = s->sources[i].size,
+					 .serial = s->sources[i].serial };
+		struct srv_alloc *a = srv_mem_find(s, key.va, 1);
+
+		if (a && a->va == key.va && a->size == key.size && a->serial == key.serial) {
+			i++;
+			continue;
+		}
+		release_source(s, &s->sources[i]);
+		s->sources[i] = s->sources[--s->nsources];
+	}
+}
+
+static void *release_main(void *arg)
+{
+	struct srv *s = arg;
+	struct srv_source *list;
+	size_t n;
+
+	s->dev->bind_thread(s->devh);
+	pthread_mutex_lock(&s->state_lock);
+	list = s->sources;
+	n = s->nsources;
+	s->sources = NULL;
+	s->nsources = 0;
+	pthread_mutex_unlock(&s->state_lock);
+	for (size_t i = 0; i < n; i++)
+		release_source(s, &list[i]);
+	free(list);
+	return NULL;
+}
+
+void srv_xfer_release_sources(struct srv *s)
+{
+	pthread_t th;
+
+	/* Off the critical path: the job runs again meanwhile. */
+	if (s->nsources && pthread_create(&th, NULL, release_main, s) == 0)
+		pthread_detach(th);
+}
+
+/* One ALLOC or ALLOC_KEEP message for allocation msg->id of our memory map. */
+static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool zero_copy)
+{
+	struct srv_alloc *a = &s->mem.allocs[msg->id];
+
+	fault_delay();
+	if (a->serial != msg->aux) {
+		if (fd >= 0)
+			close(fd);
+		return xmig_error("allocation %llu is not the one announced",
+				  (unsigned long long)msg->id);
+	}
+	if (msg->type == XFER_ALLOC_KEEP) {
+		/* Its handle came with the prelude. */
+		if (zero_copy ? !a->mem : !find_source(s, a))
+			return xmig_error("allocation at %#llx was not prepared",
+					  (unsigned long long)a->va);
+		return 0;
+	}
+	if (fd < 0)
+		return xmig_error("allocation at %#llx came without its memory",
+				  (unsigned long long)a->va);
+	if (!zero_copy)
+		return add_source(s, a, fd);
+	if (a->mem) {
+		close(fd);
+		return 0;
+	}
+	/* Zero-copy: the very same memory, at the same address. */
+	if (s->dev->mem_import(s->devh, fd, a->va, a->size, &a->mem))
+		return xmig_error("cannot map the same memory at %#llx", (unsigned long long)a->va);
+	return 0;
+}
+
+/* Copy mode, frozen: every allocation from its source, one wait at the end. */
+static int copy_from_sources(struct srv *s, struct ctl_conn *cc, uint64_t *done)
+{
+	uint64_t total = s->mem.mapped;
+	size_t i;
+	int r;
+
+	for (i = 0; i < s->mem.nallocs; i++) {
+		struct srv_alloc *a = &s->mem.allocs[i];
+		struct srv_source *src = find_source(s, a);
+
+		if (!src)
+			return xmig_error("no source for the memory at %#llx",
+					  (unsigned long long)a->va);
+		if ((r = s->dev->memcpy_async(s->devh, a->va, src->tmp, a->size, s->legacy.h)))
+			return xmig_error("copying %#llx failed (error %d)",
+					  (unsigned long long)a->va, r);
+		*done += a->size;
+	}
+	if ((r = s->dev->stream_sync(s->devh, s->legacy.h)))
+		return xmig_error("copying the job's memory failed (error %d)", r);
+	progress(cc, "transfer", *done, total);
+	return 0;
 }
 
 /* Map the client's pinned regions here, as the old proxy had them. */
@@ -386,6 +623,137 @@ int srv_restore_host_regions(struct srv *s)
 	}
 }
 
+/* Connect to the old proxy's offer and present the token; first reply in msg. */
+static int xfer_connect(const char *path, const char *token, struct xfer_msg *msg, int *code,
+			char *why, size_t len)
+{
+	int fd = xmig_sock_connect(path);
+
+	if (fd < 0) {
+		snprintf(why, len, "cannot reach the old proxy at %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (send_msg(fd, XFER_TOKEN, 0, token, strlen(token), -1) < 0 || recv_msg(fd, msg, NULL) < 0) {
+		snprintf(why, len, "the old proxy hung up");
+		close(fd);
+		return -1;
+	}
+	if (msg->type == XFER_REFUSE) {
+		*code = XMIG_RPC_PERMISSION;
+		snprintf(why, len, "the old proxy refused the transfer (wrong or used token, or "
+			 "not frozen)");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Fat binaries and variable contents until DONE or the first allocation. */
+static int read_blobs(int fd, struct images *im, struct var_blob **vars, size_t *nvars,
+		      struct xfer_msg *msg, int *afd)
+{
+	for (;;) {
+		void *data;
+
+		*afd = -1;
+		if (recv_msg(fd, msg, afd) < 0)
+			return -1;
+		if (msg->type != XFER_IMAGE && msg->type != XFER_VAR)
+			return 0;
+		if (!(data = read_blob(fd, msg->len)))
+			return -1;
+		if (msg->type == XFER_IMAGE) {
+			im->ids = realloc(im->ids, (im->n + 1) * sizeof(*im->ids));
+			im->data = realloc(im->data, (im->n + 1) * sizeof(*im->data));
+			im->sizes = realloc(im->sizes, (im->n + 1) * sizeof(*im->sizes));
+			im->ids[im->n] = msg->id;
+			im->data[im->n] = data;
+			im->sizes[im->n++] = msg->len;
+		} else {
+			*vars = realloc(*vars, (*nvars + 1) * sizeof(**vars));
+			(*vars)[(*nvars)++] = (struct var_blob){ msg->id, data, msg->len };
+		}
+	}
+}
+
+static void free_images(struct images *im)
+{
+	for (size_t i = 0; i < im->n; i++)
+		free(im->data[i]);
+	free(im->ids);
+	free(im->data);
+	free(im->sizes);
+	memset(im, 0, sizeof(*im));
+}
+
+json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
+			 bool zero_copy, int *code, char *why, size_t len)
+{
+	struct images im = { 0 };
+	struct var_blob *vars = NULL;
+	size_t nvars = 0;
+	json_t *prelude = NULL, *result = NULL;
+	struct xfer_msg msg;
+	uint64_t t0 = xmig_now_ns();
+	int fd, afd = -1, r;
+
+	*code = XMIG_RPC_FAILED;
+	if (s->xfer_fd >= 0) {
+		snprintf(why, len, "already prepared");
+		return NULL;
+	}
+	fd = xfer_connect(path, token, &msg, code, why, len);
+	if (fd < 0)
+		return NULL;
+	if (msg.type != XFER_PRELUDE ||
+	    !(prelude = json_loadb(read_blob(fd, msg.len) ?: "", msg.len, 0, NULL))) {
+		snprintf(why, len, "the old proxy sent no prelude (is it frozen already?)");
+		goto out;
+	}
+	if ((r = srv_state_check(s, prelude, !zero_copy, why, len)) < 0) {
+		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+		goto out;
+	}
+	/* Our own memory (copy mode), mapped while the job still runs. */
+	if (srv_state_restore_memory(s, prelude, !zero_copy) < 0) {
+		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
+		goto out;
+	}
+	/* Then the predecessor's memory, mapped here ahead as well. */
+	for (;;) {
+		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
+			snprintf(why, len, "the old proxy hung up during the prelude");
+			goto out;
+		}
+		if (msg.type == XFER_DONE)
+			break;
+		if (msg.type != XFER_ALLOC || msg.id >= s->mem.nallocs ||
+		    take_alloc(s, &msg, afd, zero_copy) < 0) {
+			afd = -1;
+			snprintf(why, len, "the prelude's memory could not be mapped here");
+			goto out;
+		}
+		afd = -1;
+	}
+	if (srv_state_load_modules(s, prelude, take_image, &im) < 0) {
+		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
+		goto out;
+	}
+	s->xfer_fd = fd;
+	fd = -1;
+	result = json_pack("{s:I, s:f}", "prepared_bytes", (json_int_t)s->mem.mapped, "seconds",
+			   (double)(xmig_now_ns() - t0) / 1e9);
+out:
+	if (afd >= 0)
+		close(afd);
+	if (fd >= 0)
+		close(fd);
+	json_decref(prelude);
+	free_images(&im);
+	free(vars);
+	return result;
+}
+
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
 			 bool zero_copy, int *code, char *why, size_t len)
 {
@@ -395,30 +763,30 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0;
-	int fd, r;
+	int fd, r, afd = -1;
 
 	*code = XMIG_RPC_FAILED;
-	fd = xmig_sock_connect(path);
-	if (fd < 0) {
-		snprintf(why, len, "cannot reach the old proxy at %s: %s", path, strerror(errno));
+	if (s->xfer_fd >= 0) {
+		/* Prepared: the old proxy waits for our word. */
+		fd = s->xfer_fd;
+		s->xfer_fd = -1;
+		if (send_msg(fd, XFER_GO, 0, NULL, 0, -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
+			snprintf(why, len, "the old proxy hung up");
+			goto out;
+		}
+		if (msg.type == XFER_REFUSE) {
+			snprintf(why, len, "the old proxy is not frozen");
+			goto out;
+		}
+	} else if ((fd = xfer_connect(path, token, &msg, code, why, len)) < 0) {
 		return NULL;
-	}
-	if (send_msg(fd, XFER_TOKEN, 0, token, strlen(token), -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
-		snprintf(why, len, "the old proxy hung up");
-		goto out;
-	}
-	if (msg.type == XFER_REFUSE) {
-		*code = XMIG_RPC_PERMISSION;
-		snprintf(why, len, "the old proxy refused the transfer (wrong or used token, or "
-			 "not frozen)");
-		goto out;
 	}
 	if (msg.type != XFER_MANIFEST || !(manifest = json_loadb(read_blob(fd, msg.len) ?: "", msg.len,
 								 0, NULL))) {
 		snprintf(why, len, "the old proxy sent no state");
 		goto out;
 	}
-	if ((r = srv_state_check(s, manifest, why, len)) < 0) {
+	if ((r = srv_state_check(s, manifest, !zero_copy, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
 		send_ack(fd, -1);
 		goto out;
@@ -426,59 +794,45 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_array_foreach(json_object_get(manifest, "allocations"), i, result)
 		total += (uint64_t)json_integer_value(json_object_get(result, "size"));
 	result = NULL;
-	/* Our own backing first (copy mode): the larger part of the work. */
-	if (srv_state_restore_memory(s, manifest, !zero_copy) < 0) {
+	/* What changed since the prelude (everything, without one). */
+	if (srv_state_reconcile_memory(s, manifest, !zero_copy) < 0) {
 		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
 		goto out;
 	}
+	drop_stale_sources(s);
 	for (;;) {
-		int afd = -1;
-
-		if (recv_msg(fd, &msg, &afd) < 0) {
+		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
 			snprintf(why, len, "the old proxy hung up during the transfer");
 			goto out;
 		}
 		if (msg.type == XFER_DONE)
 			break;
-		if (msg.type == XFER_IMAGE || msg.type == XFER_VAR) {
-			void *data = read_blob(fd, msg.len);
-
-			if (!data) {
-				snprintf(why, len, "short transfer");
-				goto out;
-			}
-			if (msg.type == XFER_IMAGE) {
-				im.ids = realloc(im.ids, (im.n + 1) * sizeof(*im.ids));
-				im.data = realloc(im.data, (im.n + 1) * sizeof(*im.data));
-				im.sizes = realloc(im.sizes, (im.n + 1) * sizeof(*im.sizes));
-				im.ids[im.n] = msg.id;
-				im.data[im.n] = data;
-				im.sizes[im.n++] = msg.len;
-			} else {
-				vars = realloc(vars, (nvars + 1) * sizeof(*vars));
-				vars[nvars++] = (struct var_blob){ msg.id, data, msg.len };
-			}
-			continue;
-		}
-		if (msg.type != XFER_ALLOC || afd < 0 || msg.id >= s->mem.nallocs) {
-			if (afd >= 0)
-				close(afd);
+		if ((msg.type != XFER_ALLOC && msg.type != XFER_ALLOC_KEEP) ||
+		    msg.id >= s->mem.nallocs) {
 			snprintf(why, len, "unexpected transfer message %u", msg.type);
 			goto out;
 		}
 		if (!t_mem)
 			t_mem = xmig_now_ns();
-		if (take_alloc(s, &s->mem.allocs[msg.id], afd, zero_copy) < 0) {
+		r = take_alloc(s, &msg, afd, zero_copy);
+		afd = -1;
+		if (r < 0) {
 			snprintf(why, len, "could not take the memory at %#llx",
 				 (unsigned long long)s->mem.allocs[msg.id].va);
 			goto out;
 		}
 		nalloc++;
-		done += s->mem.allocs[msg.id].size;
-		progress(cc, "transfer", done, total);
+		if (zero_copy) {
+			done += s->mem.allocs[msg.id].size;
+			progress(cc, "transfer", done, total);
+		}
 	}
 	if (nalloc != s->mem.nallocs) {
 		snprintf(why, len, "the transfer lacked %zu allocations", s->mem.nallocs - nalloc);
+		goto out;
+	}
+	if (!zero_copy && copy_from_sources(s, cc, &done) < 0) {
+		snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
 		goto out;
 	}
 	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0 ||
@@ -496,13 +850,11 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			   "total_s", (double)(xmig_now_ns() - t0) / 1e9, "mode",
 			   zero_copy ? "zero-copy" : "copy");
 out:
+	if (afd >= 0)
+		close(afd);
 	close(fd);
 	json_decref(manifest);
-	for (i = 0; i < im.n; i++)
-		free(im.data[i]);
-	free(im.ids);
-	free(im.data);
-	free(im.sizes);
+	free_images(&im);
 	for (i = 0; i < nvars; i++)
 		free(vars[i].data);
 	free(vars);

@@ -18,11 +18,22 @@ int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *p
 void srv_xfer_withdraw(struct srv *s);
 
 /*
+ * New proxy, while the job still runs: fetch the memory map and fat
+ * binaries ahead, map memory (copy mode) and load the modules. The
+ * connection stays open for srv_xfer_receive.
+ */
+json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
+			 bool zero_copy, int *code, char *why, size_t len);
+
+/*
  * New proxy: fetch and restore the state (zero_copy: map the same memory).
  * Returns statistics, or NULL with *code (enum xmig_rpc_code) and why.
  */
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
 			 bool zero_copy, int *code, char *why, size_t len);
+
+/* Let the predecessor's memory go (after the resume, in the background). */
+void srv_xfer_release_sources(struct srv *s);
 
 /* Map and register the client's pinned regions (after a restore). */
 int srv_restore_host_regions(struct srv *s);
