@@ -32,7 +32,7 @@ STATIC_LIBS = $(call static_lib,libjansson.a) $(call static_lib,libxxhash.a)
 UV_LIB   = $(call static_lib,libuv_a.a)
 GLPK_LIB = $(call static_lib,libglpk.a)
 
-.PHONY: all deps check check-unit check-cli demo bench bench-plan install clean
+.PHONY: all deps check demo bench bench-plan install clean
 .DEFAULT_GOAL := all
 
 DEPS_OK := $(B)/.deps-ok
@@ -176,6 +176,18 @@ all: $(TARGETS)
 # ---- tests --------------------------------------------------------------
 check: all
 	@B=$(abspath $(B)) sh tests/run.sh
+
+# A real migration demo: on a GPU when there is one, else on the sim device.
+demo: all
+	@bash share/demo.sh $(abspath $(B))
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/xmig \
+		$(DESTDIR)$(PREFIX)/lib/xmig/facade
+	install -m 755 $(XMIG) $(DESTDIR)$(PREFIX)/bin/xmig
+	install -m 755 $(PROXY) $(DESTDIR)$(PREFIX)/libexec/xmig/xmig-proxy
+	install -m 755 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/xmig/
+	install -m 755 $(CUDART_SO) $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/xmig/facade/
 
 # GPU benchmarks: native and xmig side by side, same GPU, same run.
 bench: all
