@@ -29,6 +29,7 @@ struct ctl_conn {
 	struct xmig_ndjson nd;
 	_Atomic int refs;       /* the pipe, plus one per write or slow call in flight */
 	bool closing;
+	bool denied;            /* not the job's owner nor root: every call refused */
 	uid_t peer_uid;
 };
 
@@ -83,34 +84,6 @@ static void conn_close(struct ctl_conn *cc)
 		return;
 	cc->closing = true;
 	uv_close((uv_handle_t *)&cc->pipe, on_conn_closed);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-	struct ctl_conn *cc = req->data;
-
-	free(req);
-	conn_close(cc);
-	conn_unref(cc);
-}
-
-/* Close once what was written has gone out (uv_close would drop it). */
-static void conn_close_after_writes(struct ctl_conn *cc)
-{
-	uv_shutdown_t *req = malloc(sizeof(*req));
-
-	if (!req || cc->closing) {
-		free(req);
-		conn_close(cc);
-		return;
-	}
-	req->data = cc;
-	atomic_fetch_add(&cc->refs, 1);
-	if (uv_shutdown(req, (uv_stream_t *)&cc->pipe, on_shutdown) < 0) {
-		free(req);
-		conn_unref(cc);
-		conn_close(cc);
-	}
 }
 
 static void stop_when_flushed(void)
@@ -256,6 +229,12 @@ static void handle_message(struct ctl_conn *cc, json_t *msg)
 	int err_code = 0;
 	json_t *result;
 
+	if (cc->denied) {
+		send_msg(cc, xmig_rpc_error(json_is_object(msg) ? id : NULL, XMIG_RPC_PERMISSION,
+					    "permission denied: job %s belongs to uid %u",
+					    cc->srv->job, (unsigned)cc->srv->owner_uid));
+		return;
+	}
 	if (!json_is_object(msg) || !version || strcmp(version, "2.0") || !method ||
 	    (id && !json_is_integer(id) && !json_is_string(id) && !json_is_null(id)) ||
 	    (params && !json_is_object(params))) {
@@ -379,11 +358,14 @@ static void on_connection(uv_stream_t *server, int status)
 	if (uv_fileno((uv_handle_t *)&cc->pipe, &fd) < 0 ||
 	    xmig_sock_peer(fd, NULL, &cc->peer_uid, NULL) < 0 ||
 	    !xmig_sock_peer_allowed(cc->peer_uid, s->owner_uid)) {
+		/*
+		 * Say so at once, and to every request after: closing now could
+		 * lose the answer in a race with the peer's first write.
+		 */
+		cc->denied = true;
 		send_msg(cc, xmig_rpc_error(NULL, XMIG_RPC_PERMISSION,
 					    "permission denied: job %s belongs to uid %u",
 					    s->job, (unsigned)s->owner_uid));
-		conn_close_after_writes(cc);
-		return;
 	}
 	uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read);
 }
