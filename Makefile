@@ -60,7 +60,8 @@ $(LIBXMIG): $(LIB_OBJS)
 CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
-	    $(addprefix $(B)/obj/proxy/server/,device-cuda.o device-sim.o sim-kernels.o)
+	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
+	    sim-kernels.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../proxy/server/device.h"
+#include "cluster.h"
 #include "move.h"
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -101,20 +102,112 @@ static int check_gpu(const char *device, int gpu, struct xmig_gpu_info *info)
 	return 0;
 }
 
-static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_t **out)
+/* Where the job goes. */
+struct dest {
+	const struct xmig_node *node;   /* another node; NULL: this one */
+	int gpu;
+	struct xmig_gpu_info info;      /* this node's GPU (local targets) */
+	json_t *remote_gpu;             /* the other node's GPU, as it says */
+	char exec_addr[300];            /* host:port of the executor started there */
+	int exec_pid;
+	char token[33];                 /* for that executor */
+};
+
+/* Is the target GPU on the other node there, and what is it like? */
+static int check_remote_gpu(struct dest *d, const char *kind)
 {
-	json_t *st = p->status, *r, *hello, *nst = NULL, *recv = NULL;
-	const char *device = json_string_value(json_object_get(st, "device"));
+	static const char *const args[] = { "nodes", "--local", "--json", NULL };
+	json_t *doc = cluster_xmig_json(d->node, args), *n, *g;
+	size_t i;
+
+	if (!doc) {
+		xmig_error("node %s cannot be reached through its prefix", d->node->name);
+		return XMIG_EXIT_UNAVAILABLE;
+	}
+	n = json_array_get(json_object_get(doc, "nodes"), 0);
+	if (strcmp(json_string_value(json_object_get(n, "device")) ?: "", kind)) {
+		xmig_error("node %s runs %s GPUs, the job %s", d->node->name,
+			   json_string_value(json_object_get(n, "device")) ?: "no", kind);
+		json_decref(doc);
+		return XMIG_EXIT_REFUSED;
+	}
+	json_array_foreach(json_object_get(n, "gpus"), i, g) {
+		if (json_integer_value(json_object_get(g, "index")) == d->gpu) {
+			d->remote_gpu = json_incref(g);
+			json_decref(doc);
+			return 0;
+		}
+	}
+	xmig_error("node %s has no GPU %d", d->node->name, d->gpu);
+	json_decref(doc);
+	return XMIG_EXIT_NOTFOUND;
+}
+
+/* Start an executor on the other node, through its prefix. */
+static int start_executor(struct dest *d, const char *kind)
+{
+	char proxy[4096], gpu[16], input[40], *out = NULL;
+	const char *argv[12];
+	int port = 0, pid = 0, st;
+
+	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", cmd_self_dir());
+	snprintf(gpu, sizeof(gpu), "%d", d->gpu);
+	move_token(d->token);
+	snprintf(input, sizeof(input), "%s\n", d->token);
+	argv[0] = proxy;
+	argv[1] = "--serve-remote";
+	argv[2] = "--gpu";
+	argv[3] = gpu;
+	argv[4] = "--device";
+	argv[5] = kind;
+	argv[6] = "--listen";
+	argv[7] = d->node->address;
+	argv[8] = NULL;
+	st = xmig_node_run(d->node, (char *const *)argv, input, &out);
+	if (st != 0 || !out || sscanf(out, "port %d pid %d", &port, &pid) != 2 || port <= 0) {
+		xmig_error("node %s: could not start an executor for GPU %d (status %d)",
+			   d->node->name, d->gpu, st);
+		free(out);
+		return XMIG_EXIT_UNAVAILABLE;
+	}
+	free(out);
+	d->exec_pid = pid;
+	snprintf(d->exec_addr, sizeof(d->exec_addr), strchr(d->node->address, ':') ? "[%s]:%d"
+										: "%s:%d",
+		 d->node->address, port);
+	return 0;
+}
+
+static void stop_executor(struct dest *d)
+{
+	char pid[16];
+	const char *argv[] = { "kill", pid, NULL };
+
+	/* It exits by itself once its bridge goes; this is for one that never came. */
+	if (d->node && d->exec_pid > 0) {
+		snprintf(pid, sizeof(pid), "%d", d->exec_pid);
+		xmig_node_run(d->node, (char *const *)argv, NULL, NULL);
+	}
+}
+
+static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out)
+{
+	json_t *st = p->status, *r, *hello, *nst = NULL, *recv = NULL, *offer = NULL;
+	const char *kind = json_string_value(json_object_get(st, "device"));
+	const char *from_node = json_string_value(json_object_get(st, "node"));
+	const char *to_node = d->node ? d->node->name : xmig_hostname();
 	int from = (int)json_integer_value(json_object_get(st, "gpu"));
 	uint64_t mapped = (uint64_t)json_integer_value(json_object_get(st, "device_mapped_bytes"));
-	bool same = from == gpu, zero = o->zero_copy;
-	struct xmig_gpu_info info;
+	bool src_remote = json_is_true(json_object_get(st, "remote"));
+	bool stream = src_remote || d->node;
+	bool zero = o->zero_copy;
+	const char *mode = zero ? "zero-copy" : stream ? "stream" : "copy";
+	struct move_remote rem = { 0 };
 	struct xmig_conn *nc = NULL;
-	uint64_t t_start = xmig_now_ns(), t_freeze = 0;
+	uint64_t t_start = xmig_now_ns(), t_freeze = 0, free_b;
 	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
 	double t_handover = 0;
-	json_t *offer = NULL;
-	char token[33], mb[32], fb[32];
+	char token[33], mb[32], fb[32], cc[32];
 	int status, spid = 0;
 	bool frozen_here = false;
 
@@ -125,38 +218,86 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 			   json_string_value(json_object_get(st, "state")));
 		return XMIG_EXIT_REFUSED;
 	}
-	if ((status = check_gpu(device, gpu, &info)))
-		return status;
-	if (zero && !same) {
+	if (json_is_true(json_object_get(st, "symbol_address_taken"))) {
+		xmig_error("%s took the address of a __device__ variable (cudaGetSymbolAddress); "
+			   "that address would not survive a move", p->label);
+		return XMIG_EXIT_REFUSED;
+	}
+	if (d->node) {
+		if ((status = check_remote_gpu(d, kind)))
+			return status;
+		free_b = (uint64_t)json_integer_value(json_object_get(d->remote_gpu,
+								      "memory_free_bytes"));
+		snprintf(cc, sizeof(cc), "[%lld,%lld]",
+			 (long long)json_integer_value(json_array_get(json_object_get(d->remote_gpu,
+				"compute_capability"), 0)),
+			 (long long)json_integer_value(json_array_get(json_object_get(d->remote_gpu,
+				"compute_capability"), 1)));
+	} else {
+		if ((status = check_gpu(kind, d->gpu, &d->info)))
+			return status;
+		free_b = d->info.free_bytes;
+		snprintf(cc, sizeof(cc), "[%d,%d]", d->info.major, d->info.minor);
+	}
+	if (zero && (stream || from != d->gpu)) {
 		xmig_error("%s: --zero-copy maps the same memory, so it only moves to the GPU the "
-			   "job is on (gpu%d)", p->label, from);
+			   "job is on (%s:gpu%d)", p->label, from_node, from);
+		return XMIG_EXIT_REFUSED;
+	}
+	if (stream && strcmp(from_node, to_node) &&
+	    json_is_true(json_object_get(st, "host_mapped"))) {
+		xmig_error("%s maps pinned host memory into its kernels (cudaHostAllocMapped or "
+			   "cudaHostGetDevicePointer): that memory cannot reach another node", p->label);
+		return XMIG_EXIT_REFUSED;
+	}
+	{
+		char want[32];
+		json_t *have = json_object_get(st, "compute_capability");
+
+		snprintf(want, sizeof(want), "[%lld,%lld]",
+			 (long long)json_integer_value(json_array_get(have, 0)),
+			 (long long)json_integer_value(json_array_get(have, 1)));
+		if (strcmp(want, cc)) {
+			xmig_error("%s: %s:gpu%d has compute capability %s, the job needs %s",
+				   p->label, to_node, d->gpu, cc, want);
+			return XMIG_EXIT_REFUSED;
+		}
+	}
+	if (!zero && free_b < mapped) {
+		xmig_error("%s: %s:gpu%d has %s free, the job needs %s; nothing was moved", p->label,
+			   to_node, d->gpu, xmig_format_bytes(free_b, fb, sizeof(fb)),
+			   xmig_format_bytes(mapped, mb, sizeof(mb)));
 		return XMIG_EXIT_REFUSED;
 	}
 	t_precheck = ms_since(t_start);
 	if (o->dry_run) {
-		*out = json_pack("{s:O, s:O, s:{s:i}, s:{s:i}, s:s, s:I, s:b}", "job",
+		*out = json_pack("{s:O, s:O, s:{s:s, s:i}, s:{s:s, s:i}, s:s, s:I, s:b}", "job",
 				 json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
-				 "from", "gpu", from, "to", "gpu", gpu, "mode",
-				 zero ? "zero-copy" : "copy", "device_bytes",
-				 json_object_get(st, "device_bytes") ?
-				 json_integer_value(json_object_get(st, "device_bytes")) : 0,
-				 "dry_run", 1);
+				 "from", "node", from_node, "gpu", from, "to", "node", to_node, "gpu",
+				 d->gpu, "mode", mode, "device_bytes",
+				 json_integer_value(json_object_get(st, "device_bytes")), "dry_run", 1);
 		if (!o->json)
-			printf("%s: would move from gpu%d to gpu%d (%s, %s)\n", p->label, from, gpu,
-			       zero ? "zero-copy" : "copy",
+			printf("%s: would move from %s:gpu%d to %s:gpu%d (%s, %s)\n", p->label,
+			       from_node, from, to_node, d->gpu, mode,
 			       xmig_format_bytes(mapped, mb, sizeof(mb)));
 		return 0;
 	}
 
-	/* A standby proxy on the target: also the precheck of its memory. */
+	/* A standby proxy here; its GPU here, or on the other node via an executor. */
+	if (d->node) {
+		if ((status = start_executor(d, kind)))
+			return status;
+		rem = (struct move_remote){ d->exec_addr, d->node->name, kind, d->token };
+	}
 	nc = move_start_standby(json_string_value(json_object_get(st, "job")),
 				(int)json_integer_value(json_object_get(st, "rank")),
 				(int)json_integer_value(json_object_get(st, "pid")),
-				json_string_value(json_object_get(st, "keeper")), device, gpu,
-				json_real_value(json_object_get(st, "share")), &spid);
+				json_string_value(json_object_get(st, "keeper")), kind, d->gpu,
+				json_real_value(json_object_get(st, "share")), d->node ? &rem : NULL,
+				&spid);
 	if (!nc || !(hello = move_call(p, nc, "hello", NULL, 120000, &status))) {
-		xmig_error("%s: no proxy could start on GPU %d (see above); the job goes on on "
-			   "GPU %d", p->label, gpu, from);
+		xmig_error("%s: no proxy could start for %s:gpu%d (see above); the job goes on on "
+			   "%s:gpu%d", p->label, to_node, d->gpu, from_node, from);
 		status = XMIG_EXIT_UNAVAILABLE;
 		goto rollback;
 	}
@@ -165,34 +306,19 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 	if (!nst)
 		goto rollback;
 	t_standby = ms_since(t_start) - t_precheck;
-	if (!json_equal(json_object_get(nst, "compute_capability"),
-			json_object_get(st, "compute_capability"))) {
-		xmig_error("%s: GPU %d has another compute capability than GPU %d", p->label, gpu,
-			   from);
-		status = XMIG_EXIT_REFUSED;
-		goto rollback;
-	}
-	if (!zero && (uint64_t)json_integer_value(json_object_get(nst, "gpu_free_bytes")) < mapped) {
-		xmig_error("%s: GPU %d has %s free, the job needs %s; nothing was moved", p->label,
-			   gpu,
-			   xmig_format_bytes((uint64_t)json_integer_value(json_object_get(nst,
-				"gpu_free_bytes")), fb, sizeof(fb)),
-			   xmig_format_bytes(mapped, mb, sizeof(mb)));
-		status = XMIG_EXIT_REFUSED;
-		goto rollback;
-	}
 
 	/*
 	 * Ahead, while the job runs: the target maps its memory and loads the
 	 * modules, so that the frozen part is only the copy and the switch.
 	 */
 	move_token(token);
-	offer = move_call(p, p->conn, "offer", json_pack("{s:s}", "token", token), 10000, &status);
+	offer = move_call(p, p->conn, "offer", json_pack("{s:s, s:b}", "token", token, "stream",
+							 stream), 10000, &status);
 	if (!offer)
 		goto rollback;
 	r = move_call(p, nc, "prepare",
-		      json_pack("{s:O, s:s, s:b}", "path", json_object_get(offer, "path"), "token",
-				token, "zero_copy", zero), -1, &status);
+		      json_pack("{s:O, s:s, s:s}", "path", json_object_get(offer, "path"), "token",
+				token, "mode", mode), -1, &status);
 	if (!r) {
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
@@ -213,8 +339,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 	/* transfer + restore */
 	move_show_progress(nc, p->label);
 	recv = move_call(p, nc, "receive",
-			 json_pack("{s:O, s:s, s:b}", "path", json_object_get(offer, "path"), "token",
-				   token, "zero_copy", zero), -1, &status);
+			 json_pack("{s:O, s:s, s:s}", "path", json_object_get(offer, "path"), "token",
+				   token, "mode", mode), -1, &status);
 	if (!recv) {
 		/* The target failed us (it died, or refused): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
@@ -239,20 +365,19 @@ static int migrate_one(struct proc *p, const struct move_opts *o, int gpu, json_
 	}
 	json_decref(r);
 	*out = json_pack("{s:O, s:O, s:{s:s, s:i}, s:{s:s, s:i}, s:s, s:I, s:I, s:f, s:f, "
-			 "s:{s:f, s:f, s:f, s:f, s:f}}",
+			 "s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
 			 "job", json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
-			 "from", "node", json_string_value(json_object_get(st, "node")), "gpu", from,
-			 "to", "node", json_string_value(json_object_get(st, "node")), "gpu", gpu,
-			 "mode", zero ? "zero-copy" : "copy",
+			 "from", "node", from_node, "gpu", from, "to", "node", to_node, "gpu", d->gpu,
+			 "mode", mode,
 			 "device_bytes", json_integer_value(json_object_get(recv, "device_bytes")),
 			 "moved_bytes", json_integer_value(json_object_get(recv, "moved_bytes")),
 			 "downtime_ms", ms_since(t_freeze), "total_ms", ms_since(t_start),
 			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
-			 "quiesce", t_quiesce, "transfer", t_transfer, "handover", t_handover);
-	json_object_set_new(json_object_get(*out, "phases_ms"), "prepare", json_real(t_prepare));
+			 "prepare", t_prepare, "quiesce", t_quiesce, "transfer", t_transfer,
+			 "handover", t_handover);
 	if (!o->json)
-		printf("%s: moved from gpu%d to gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
-		       p->label, from, gpu, zero ? "zero-copy" : "copy",
+		printf("%s: moved from %s:gpu%d to %s:gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
+		       p->label, from_node, from, to_node, d->gpu, mode,
 		       xmig_format_bytes(mapped, mb, sizeof(mb)), ms_since(t_start),
 		       json_real_value(json_object_get(*out, "downtime_ms")));
 	json_decref(recv);
@@ -268,14 +393,15 @@ rollback:
 
 		json_decref(t);
 	}
-	/* The standby proxy exits when its connection closes. */
+	/* The standby proxy exits when its connection closes, and its executor with it. */
 	xmig_conn_close(nc);
 	if (spid > 0)
 		waitpid(spid, NULL, WNOHANG);
+	stop_executor(d);
 	json_decref(recv);
 	json_decref(nst);
 	json_decref(offer);
-	xmig_error("%s: not moved; it goes on on GPU %d", p->label, from);
+	xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
 	return status ? status : XMIG_EXIT_FAIL;
 }
 
@@ -283,6 +409,8 @@ static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
 	struct xmig_target t;
+	struct xmig_nodes nodes;
+	struct dest d;
 	struct proc *procs;
 	json_t *items = json_array();
 	size_t n, i;
@@ -294,10 +422,18 @@ static int run(int argc, char **argv)
 		xmig_error("bad target '%s': want gpuN or NODE:gpuN", o.to);
 		return XMIG_EXIT_USAGE;
 	}
-	if (t.node[0] && strcmp(t.node, xmig_hostname())) {
-		xmig_error("moves to another node (%s) need the node list; not available in this "
-			   "build", t.node);
-		return XMIG_EXIT_NOTFOUND;
+	memset(&d, 0, sizeof(d));
+	d.gpu = t.gpu;
+	if (cluster_load(&nodes) < 0)
+		return XMIG_EXIT_BADINPUT;
+	if (t.node[0] && !xmig_node_is_self(t.node)) {
+		d.node = xmig_nodes_find(&nodes, t.node);
+		if (!d.node) {
+			xmig_error("unknown node '%s' (not in %s)", t.node,
+				   nodes.path[0] ? nodes.path : "any node list: see --nodes");
+			xmig_nodes_free(&nodes);
+			return XMIG_EXIT_NOTFOUND;
+		}
 	}
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);
@@ -311,15 +447,18 @@ static int run(int argc, char **argv)
 			status = XMIG_EXIT_REFUSED;
 			break;
 		}
-		status = migrate_one(&procs[i], &o, t.gpu, &r);
+		status = migrate_one(&procs[i], &o, &d, &r);
 		if (r)
 			json_array_append_new(items, r);
+		json_decref(d.remote_gpu);
+		d.remote_gpu = NULL;
 	}
 	if (o.json)
 		cmd_print_json(json_pack("{s:o}", "items", items));
 	else
 		json_decref(items);
 	move_free(procs, n);
+	xmig_nodes_free(&nodes);
 	return status;
 }
 

@@ -10,11 +10,12 @@
 #define _GNU_SOURCE
 #include <string.h>
 
+#include "cluster.h"
 #include "cmd.h"
 #include "jobs.h"
 
 struct ps_opts {
-	bool json;
+	bool json, all;
 	const char *job;
 };
 
@@ -25,6 +26,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case 'j':
 		o->json = true;
+		return 0;
+	case 'a':
+		o->all = true;
 		return 0;
 	case 'J':
 		if (!xmig_job_name_valid(arg))
@@ -42,6 +46,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 static const struct argp_option options[] = {
 	{ "json", 'j', NULL, 0, "Print {\"items\":[...]} as JSON", 0 },
 	{ "job", 'J', "JOB", 0, "Only this job", 0 },
+	{ "all", 'a', NULL, 0, "Every node of the node list (nodes.conf), merged", 0 },
 	{ 0 }
 };
 
@@ -51,13 +56,14 @@ static const struct argp argp = {
 	"and in what state.", NULL, NULL, NULL
 };
 
-static void print_table(json_t *items)
+static void print_table(json_t *items, bool hosts)
 {
 	json_t *it;
 	size_t i;
 
-	printf("%-10s %4s %8s %-12s %-5s %-9s %10s %8s\n", "JOB", "RANK", "PID", "NODE", "GPU",
+	printf("%-10s %4s %8s %-12s %-5s %-9s %10s %8s", "JOB", "RANK", "PID", "NODE", "GPU",
 	       "STATE", "DEVICE-MEM", "UPTIME");
+	printf(hosts ? " %s\n" : "\n", "HOST");
 	json_array_foreach(items, i, it) {
 		char gpu[32], mem[32], up[32], rank[16];
 		const char *dev = json_string_value(json_object_get(it, "device"));
@@ -80,29 +86,78 @@ static void print_table(json_t *items)
 					     sizeof(up));
 		else
 			snprintf(up, sizeof(up), "-");
-		printf("%-10s %4s %8lld %-12s %-5s %-9s %10s %8s\n",
+		printf("%-10s %4s %8lld %-12s %-5s %-9s %10s %8s",
 		       json_string_value(json_object_get(it, "job")), rank,
 		       (long long)json_integer_value(json_object_get(it, "pid")),
 		       json_string_value(json_object_get(it, "node")), gpu,
 		       json_string_value(json_object_get(it, "state")), mem, up);
+		if (hosts)
+			printf(" %s", json_string_value(json_object_get(it, "host")) ?: "-");
+		printf("\n");
 	}
+}
+
+/* Every node's `xmig ps --json`, through its prefix; HOST: where each ran. */
+static int collect_all(const struct ps_opts *o, json_t **out)
+{
+	struct xmig_nodes list;
+	const char *args[5] = { "ps", "--json", NULL, NULL, NULL };
+	int status = XMIG_EXIT_OK;
+	size_t i, k;
+	json_t *it;
+
+	*out = NULL;
+	if (cluster_load(&list) < 0)
+		return XMIG_EXIT_BADINPUT;
+	if (o->job) {
+		args[2] = "--job";
+		args[3] = o->job;
+	}
+	if (list.n == 0) {
+		*out = cmd_jobs_status(o->job);
+		return status;
+	}
+	*out = json_array();
+	for (i = 0; i < list.n; i++) {
+		json_t *doc = cluster_xmig_json(&list.nodes[i], args);
+
+		if (!doc) {
+			status = XMIG_EXIT_UNAVAILABLE;
+			continue;
+		}
+		json_array_foreach(json_object_get(doc, "items"), k, it) {
+			if (!json_object_get(it, "host"))
+				json_object_set_new(it, "host", json_string(list.nodes[i].name));
+			json_array_append(*out, it);
+		}
+		json_decref(doc);
+	}
+	xmig_nodes_free(&list);
+	return status;
 }
 
 static int run(int argc, char **argv)
 {
 	struct ps_opts o = { 0 };
 	json_t *items;
+	int status = XMIG_EXIT_OK;
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
-	items = cmd_jobs_status(o.job);
+	if (o.all) {
+		status = collect_all(&o, &items);
+		if (!items)
+			return status;
+	} else {
+		items = cmd_jobs_status(o.job);
+	}
 	if (o.json)
 		cmd_print_json(json_pack("{s:o}", "items", items));
 	else {
-		print_table(items);
+		print_table(items, o.all);
 		json_decref(items);
 	}
-	return XMIG_EXIT_OK;
+	return status;
 }
 
 const struct xmig_cmd cmd_ps = { "ps", "list the jobs under xmig on this node", run };

@@ -73,7 +73,7 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 		return XMIG_EXIT_BADINPUT;
 	}
 	c = move_start_standby(job, rank, pid, keeper, device, gpu,
-			       json_real_value(json_object_get(rec, "share")), &spid);
+			       json_real_value(json_object_get(rec, "share")), NULL, &spid);
 	if (!c) {
 		xmig_error("%s: cannot start a proxy", p.label);
 		return XMIG_EXIT_FAIL;

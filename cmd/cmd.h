@@ -55,6 +55,7 @@ const char *cmd_self_dir(void);
 	X(suspend) \
 	X(resume) \
 	X(migrate) \
+	X(nodes) \
 	X(version)
 
 #define X(n) extern const struct xmig_cmd cmd_##n;

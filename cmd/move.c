@@ -140,7 +140,8 @@ json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_
 }
 
 struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
-				     const char *device, int gpu, double share, int *pid_out)
+				     const char *device, int gpu, double share,
+				     const struct move_remote *remote, int *pid_out)
 {
 	char proxy[4096], spid[32], srank[32], sgpu[32], sshare[32];
 	int sv[2];
@@ -171,9 +172,18 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 			dup2(devnull, 1);
 		}
 		/* stderr stays ours until it attaches, then it takes the job's. */
-		execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
-		      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu", sgpu,
-		      "--device", device, "--share", sshare, (char *)NULL);
+		if (remote) {
+			/* the token by environment: not on a command line others read */
+			setenv("XMIG_REMOTE_TOKEN", remote->token, 1);
+			execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
+			      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu",
+			      sgpu, "--remote", remote->address, "--remote-node", remote->node,
+			      "--remote-device", remote->kind, "--share", sshare, (char *)NULL);
+		} else {
+			execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
+			      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu",
+			      sgpu, "--device", device, "--share", sshare, (char *)NULL);
+		}
 		_exit(127);
 	}
 	close(sv[1]);
@@ -207,16 +217,22 @@ static void progress(const char *method, json_t *params, void *arg)
 	json_int_t done = json_integer_value(json_object_get(params, "done"));
 	json_int_t total = json_integer_value(json_object_get(params, "total"));
 	static json_int_t last_pct = -1;
-	char d[32], t[32];
+	static uint64_t t0;
+	char d[32], t[32], r[32];
 	json_int_t pct = total > 0 ? done * 100 / total : 100;
+	double s;
 
+	if (!t0 || pct < last_pct)
+		t0 = xmig_now_ns();
 	/* Every 10%: enough to see it move, not a flood. */
 	if (pct / 10 == last_pct / 10 && pct != 100)
 		return;
 	last_pct = pct;
-	xmig_info("%s: %s %lld%% (%s of %s)", label, phase ? phase : "progress", (long long)pct,
-		  xmig_format_bytes((uint64_t)done, d, sizeof(d)),
-		  xmig_format_bytes((uint64_t)total, t, sizeof(t)));
+	s = (double)(xmig_now_ns() - t0) / 1e9;
+	xmig_info("%s: %s %lld%% (%s of %s, %s/s)", label, phase ? phase : "progress",
+		  (long long)pct, xmig_format_bytes((uint64_t)done, d, sizeof(d)),
+		  xmig_format_bytes((uint64_t)total, t, sizeof(t)),
+		  xmig_format_bytes(s > 0 ? (uint64_t)((double)done / s) : 0, r, sizeof(r)));
 }
 
 void move_show_progress(struct xmig_conn *c, const char *label)

@@ -41,9 +41,19 @@ void move_free(struct proc *procs, size_t n);
 json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
 		  int timeout_ms, int *status);
 
-/* Start a standby proxy for the process on GPU gpu; its connection. */
+/* Where a standby proxy's GPU is, when it is on another node. */
+struct move_remote {
+	const char *address;      /* host:port of the executor */
+	const char *node;         /* its node's name */
+	const char *kind;         /* cuda or sim, there */
+	const char *token;        /* one-time, for the executor */
+};
+
+/* Start a standby proxy for the process on GPU gpu (remote: NULL for this
+ * node's); its connection. */
 struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
-				     const char *device, int gpu, double share, int *pid);
+				     const char *device, int gpu, double share,
+				     const struct move_remote *remote, int *pid);
 /* 32 random hex digits. */
 void move_token(char out[33]);
 /* Print progress notifications on stderr (installed on a connection). */

@@ -201,6 +201,44 @@ void xmig_registry_prune(const char *job);
 /* Suspended processes of a job (or all): their records, an array (new ref). */
 json_t *xmig_registry_suspended(const char *job);
 
+/* ---- nodes (nodes.c) ---------------------------------------------------- */
+
+/*
+ * nodes.conf: one node per line, "#" comments:
+ *
+ *   NAME ADDRESS [PREFIX...]
+ *
+ * ADDRESS is where data streams reach the node (IPv4 or IPv6 literal, or a
+ * host name); PREFIX is the command that runs a program there ("ssh -T
+ * node3", "srun --overlap -w node3 --", "ip netns exec n3"); none: run it
+ * directly (this node). File: --nodes FILE, else $XMIG_NODES, else
+ * /etc/xmig/nodes.conf. No file: a cluster of this node alone.
+ */
+struct xmig_node {
+	char name[64];
+	char address[256];
+	char **prefix;          /* argv, NULL-terminated; prefix[0] == NULL: none */
+};
+
+struct xmig_nodes {
+	struct xmig_node *nodes;
+	size_t n;
+	char path[512];         /* where they came from ("" if no file) */
+};
+
+/* Load the node list (path NULL: the default). -1 with a message on error. */
+int xmig_nodes_load(const char *path, struct xmig_nodes *out);
+void xmig_nodes_free(struct xmig_nodes *nodes);
+const struct xmig_node *xmig_nodes_find(const struct xmig_nodes *nodes, const char *name);
+/* Is this node `name`? ($XMIG_NODE, else the host name) */
+bool xmig_node_is_self(const char *name);
+/*
+ * Run argv on node (through its prefix), feeding `input` (may be NULL) to
+ * its stdin; its stdout into *out (malloc'd, NUL-terminated). Returns the
+ * exit status, or -1 if it could not be run.
+ */
+int xmig_node_run(const struct xmig_node *node, char *const argv[], const char *input, char **out);
+
 /* ---- device references ("gpu2", "node3:gpu2", "2") (target.c) ---------- */
 
 struct xmig_target {

@@ -133,6 +133,11 @@ struct xmig_shm_header {
 	/* ring allocation: the server's ring manager waits on this */
 	XMIG_ALIGNED _Atomic uint32_t rings_futex;
 	_Atomic uint32_t rings_active;
+	/* the application maps pinned memory into kernels (cudaHostAllocMapped,
+	 * cudaHostGetDevicePointer): its GPU context cannot leave this node */
+	_Atomic uint32_t host_mapped;
+	/* it took a __device__ variable's address (cudaGetSymbolAddress) */
+	_Atomic uint32_t symbol_address_taken;
 };
 
 #define XMIG_SEGMENT_SIZE \

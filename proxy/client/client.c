@@ -872,3 +872,15 @@ void xmig_cl_unsupported(const char *name)
 	pthread_mutex_unlock(&lock);
 	xmig_error("%s is not supported", name);
 }
+
+void xmig_cl_note_host_mapped(void)
+{
+	if (cl.hdr)
+		atomic_store(&cl.hdr->host_mapped, 1);
+}
+
+void xmig_cl_note_symbol_address(void)
+{
+	if (cl.hdr)
+		atomic_store(&cl.hdr->symbol_address_taken, 1);
+}

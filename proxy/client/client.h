@@ -90,6 +90,10 @@ XMIG_CL_API cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags
 XMIG_CL_API cudaError_t xmig_cl_host_free(void *p);
 XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, unsigned *flags);
 
+/* Facts about the application that limit where its GPU context may go. */
+XMIG_CL_API void xmig_cl_note_host_mapped(void);
+XMIG_CL_API void xmig_cl_note_symbol_address(void);
+
 /* Log a message once per call site key (e.g. an unsupported function). */
 XMIG_CL_API void xmig_cl_unsupported(const char *name);
 

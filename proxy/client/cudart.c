@@ -272,6 +272,8 @@ API cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags)
 	if (flags & ~(unsigned)(cudaHostAllocPortable | cudaHostAllocMapped |
 				cudaHostAllocWriteCombined))
 		return cudaErrorInvalidValue;
+	if (flags & cudaHostAllocMapped)
+		xmig_cl_note_host_mapped();
 	return xmig_cl_host_alloc(pHost, size, flags);
 }
 
@@ -284,6 +286,7 @@ API cudaError_t cudaHostGetDevicePointer(void **pDevice, void *pHost, unsigned i
 {
 	if (!pDevice || flags || !xmig_cl_host_lookup(pHost, NULL, NULL, NULL))
 		return cudaErrorInvalidValue;
+	xmig_cl_note_host_mapped();
 	/* Unified addressing: the device sees pinned memory at its host address. */
 	*pDevice = pHost;
 	return cudaSuccess;
@@ -647,6 +650,7 @@ API cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
 	 * it work, but it would not survive a move (see xmig-migrate(1)).
 	 */
 	xmig_cl_add_device_range(v->addr, v->size);
+	xmig_cl_note_symbol_address();
 	*devPtr = (void *)(uintptr_t)v->addr;
 	return cudaSuccess;
 }

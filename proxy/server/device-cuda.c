@@ -762,12 +762,3 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.set_limit = cuda_set_limit,
 	.get_limit = cuda_get_limit,
 };
-
-const struct xmig_device_ops *xmig_device_by_name(const char *name)
-{
-	if (!name || !strcmp(name, "cuda"))
-		return &xmig_device_cuda;
-	if (!strcmp(name, "sim"))
-		return &xmig_device_sim;
-	return NULL;
-}

@@ -111,6 +111,14 @@ struct xmig_device_ops {
 
 extern const struct xmig_device_ops xmig_device_cuda;
 extern const struct xmig_device_ops xmig_device_sim;
+/* A GPU of another node, through its executor (remote.h). */
+extern const struct xmig_device_ops xmig_device_remote;
+
+/* Say hello to an executor with a token: 0 if it takes it. */
+int xmig_remote_probe(const char *where, const char *token);
+
+/* TCP options of the node-to-node streams (keepalive, user timeout). */
+int xmig_tcp_tune(int fd);
 
 /* "cuda" or "sim"; NULL if unknown. */
 const struct xmig_device_ops *xmig_device_by_name(const char *name);

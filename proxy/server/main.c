@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "executor.h"
 #include "server.h"
 
 struct srv *the_srv;
@@ -29,6 +30,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: xmig-proxy --job J --client-pid P --keeper PATH [--rank R] [--gpu N]\n"
 		"                  [--device cuda|sim] [--share F] [--standby --control-fd FD]\n"
+		"                  [--remote HOST:PORT]   (GPU of another node; token in\n"
+		"                                          XMIG_REMOTE_TOKEN)\n"
+		"       xmig-proxy --serve-remote --gpu N --device cuda|sim --listen ADDR\n"
+		"                  (token on stdin; prints \"port P pid Q\")\n"
+		"       xmig-proxy --probe-remote HOST:PORT   (does that executor take the\n"
+		"                  token in XMIG_REMOTE_TOKEN? for diagnostics and tests)\n"
 		"The proxy server of one application process under xmig. It is started by\n"
 		"xmig itself; see xmig(1).\n");
 }
@@ -45,6 +52,12 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 		{ "share", required_argument, NULL, 's' },
 		{ "standby", no_argument, NULL, 'S' },
 		{ "control-fd", required_argument, NULL, 'c' },
+		{ "remote", required_argument, NULL, 'R' },
+		{ "remote-node", required_argument, NULL, 'N' },
+		{ "remote-device", required_argument, NULL, 'D' },
+		{ "serve-remote", no_argument, NULL, 'E' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "probe-remote", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -95,6 +108,33 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 				return xmig_error("invalid --control-fd '%s'", optarg);
 			s->control_fd = (int)v;
 			break;
+		case 'R':
+			/* the bridge's executor; the token comes in XMIG_REMOTE_TOKEN */
+			setenv("XMIG_REMOTE", optarg, 1);
+			*device = "remote";
+			break;
+		case 'E':
+			s->serve_remote = true;
+			break;
+		case 'N':
+			s->node = strdup(optarg);
+			break;
+		case 'D':
+			snprintf(s->device_kind, sizeof(s->device_kind), "%s", optarg);
+			break;
+		case 'L':
+			snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", optarg);
+			break;
+		case 'P': {
+			/* Diagnostics: does the executor there take XMIG_REMOTE_TOKEN? */
+			const char *tok = getenv("XMIG_REMOTE_TOKEN");
+			int r = xmig_remote_probe(optarg, tok ? tok : "");
+
+			printf("%s\n", r == 0 ? "accepted" : r == cudaErrorDevicesUnavailable ?
+			       "unreachable" : "refused");
+			exit(r == 0 ? XMIG_EXIT_OK : r == cudaErrorDevicesUnavailable ?
+			     XMIG_EXIT_UNAVAILABLE : XMIG_EXIT_REFUSED);
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -103,6 +143,8 @@ static int parse_args(struct srv *s, int argc, char **argv, const char **device)
 			return -1;
 		}
 	}
+	if (s->serve_remote)
+		return s->listen_addr[0] ? 0 : xmig_error("--serve-remote needs --listen ADDR");
 	if (!s->job[0] || !s->client_pid || !s->keeper_path[0]) {
 		usage(stderr);
 		return -1;
@@ -141,7 +183,9 @@ int main(int argc, char **argv)
 	the_srv = s;
 	s->owner_uid = getuid();
 	s->started = xmig_wall_seconds();
-	s->node = xmig_hostname();
+	s->host = xmig_hostname();
+	if (!s->node)
+		s->node = s->host;
 	s->session_fd = -1;
 	s->shm_fd = -1;
 	s->xfer_fd = -1;
@@ -150,11 +194,17 @@ int main(int argc, char **argv)
 	if (getrandom(&s->attach_id, sizeof(s->attach_id), 0) != sizeof(s->attach_id) ||
 	    !s->attach_id)
 		s->attach_id = xmig_now_ns() ^ ((uint64_t)getpid() << 32);
+	if (s->serve_remote)
+		return srv_executor_main(device, s->gpu, s->listen_addr);
 	s->dev = xmig_device_by_name(device);
 	if (!s->dev) {
 		xmig_error("unknown device backend '%s' (cuda or sim)", device);
 		return XMIG_EXIT_USAGE;
 	}
+	if (s->dev != &xmig_device_remote)
+		snprintf(s->device_kind, sizeof(s->device_kind), "%s", s->dev->name);
+	else if (!s->device_kind[0])
+		return xmig_error("--remote needs --remote-device cuda|sim"), XMIG_EXIT_USAGE;
 	if (xmig_proxy_socket_path(s->job, s->client_pid, s->socket_path,
 				   sizeof(s->socket_path)) < 0) {
 		xmig_error("bad job or runtime directory");

@@ -52,9 +52,9 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	/* Sizes of the tables are read racily on purpose: a snapshot for ps. */
 	o = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
 		      "job", s->job, "rank", s->rank, "pid", (int)s->client_pid,
-		      "proxy_pid", (int)getpid(), "node", s->node, "host", s->node,
+		      "proxy_pid", (int)getpid(), "node", s->node, "host", s->host,
 		      "gpu", s->gpu, "gpu_name", s->gpu_info.name, "gpu_uuid", s->gpu_info.uuid,
-		      "device", s->dev->name, "state", state_name(s),
+		      "device", s->device_kind, "state", state_name(s),
 		      "device_bytes", (json_int_t)s->mem.bytes,
 		      "device_mapped_bytes", (json_int_t)s->mem.mapped,
 		      "gpu_memory_bytes", (json_int_t)s->gpu_info.total_bytes);
@@ -79,6 +79,10 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	json_object_set_new(o, "attach_id", json_sprintf("%016llx", (unsigned long long)s->attach_id));
 	json_object_set_new(o, "standby", json_boolean(s->standby));
 	json_object_set_new(o, "keeper", json_string(s->keeper_path));
+	json_object_set_new(o, "remote", json_boolean(s->dev == &xmig_device_remote));
+	json_object_set_new(o, "host_mapped", json_boolean(atomic_load(&s->hdr->host_mapped)));
+	json_object_set_new(o, "symbol_address_taken",
+			    json_boolean(atomic_load(&s->hdr->symbol_address_taken)));
 	json_object_set_new(o, "gpu_free_bytes", json_integer((json_int_t)free_b));
 	json_object_set_new(o, "compute_capability",
 			    json_pack("[i,i]", s->gpu_info.major, s->gpu_info.minor));

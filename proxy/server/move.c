@@ -114,7 +114,8 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 		FAIL(XMIG_RPC_INVALID_PARAMS, "token must be 32 lowercase hex digits");
 	if (!owner(s) || s->standby)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
-	if (srv_xfer_offer(s, token, 120, path, sizeof(path)) < 0)
+	if (srv_xfer_offer(s, token, json_is_true(json_object_get(p, "stream")), 120, path,
+			   sizeof(path)) < 0)
 		FAIL(XMIG_RPC_FAILED, "cannot offer the state: %s", strerror(errno));
 	return json_pack("{s:s}", "path", path);
 }
@@ -149,7 +150,7 @@ static void write_suspended_record(struct srv *s, const char *dir, double t, boo
 	char jd[512], path[600];
 	json_t *rec = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s, s:I, s:f, s:f, s:s}",
 				"job", s->job, "rank", s->rank, "pid", (int)s->client_pid,
-				"dir", dir, "gpu", s->gpu, "device", s->dev->name,
+				"dir", dir, "gpu", s->gpu, "device", s->device_kind,
 				"device_bytes", (json_int_t)s->mem.bytes, "share", s->share,
 				"suspended_at", t, "node", s->node);
 	char *text;
@@ -237,30 +238,49 @@ static json_t *m_suspend(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 
 /* ---- the new proxy's side ------------------------------------------------------- */
 
+static int param_mode(json_t *p, enum xfer_mode *mode)
+{
+	const char *m = param_str(p, "mode");
+
+	if (!m || !strcmp(m, "copy"))
+		*mode = XFER_COPY;
+	else if (!strcmp(m, "zero-copy"))
+		*mode = XFER_ZERO_COPY;
+	else if (!strcmp(m, "stream"))
+		*mode = XFER_STREAM;
+	else
+		return -1;
+	return 0;
+}
+
 static json_t *m_prepare(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
 	const char *path = param_str(p, "path"), *token = param_str(p, "token");
+	enum xfer_mode mode;
 
 	if (!s->standby || s->mem.nallocs || s->modules.count)
 		FAIL(XMIG_RPC_STATE, "only a fresh standby proxy prepares for a job");
 	if (!path || !token)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
-	return srv_xfer_prepare(s, cc, path, token, json_is_true(json_object_get(p, "zero_copy")),
-				code, msg, len);
+	if (param_mode(p, &mode) < 0)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
+	return srv_xfer_prepare(s, cc, path, token, mode, code, msg, len);
 }
 
 static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
 	const char *path = param_str(p, "path"), *token = param_str(p, "token");
+	enum xfer_mode mode;
 
 	if (!s->standby || (s->xfer_fd < 0 && (s->mem.nallocs || s->modules.count)))
 		FAIL(XMIG_RPC_STATE, "only a fresh or prepared standby proxy receives a job");
 	if (!path || !token)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
-	return srv_xfer_receive(s, cc, path, token, json_is_true(json_object_get(p, "zero_copy")),
-				code, msg, len);
+	if (param_mode(p, &mode) < 0)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
+	return srv_xfer_receive(s, cc, path, token, mode, code, msg, len);
 }
 
 static json_t *m_restore(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,

@@ -163,7 +163,9 @@ struct srv {
 	int gpu;
 	uint64_t attach_id;
 	double started;         /* wall clock */
-	const char *node;
+	const char *node;       /* where the GPU context runs */
+	const char *host;       /* where the application runs (this node) */
+	char device_kind[16];   /* cuda or sim (a bridge: its executor's) */
 	double share;           /* fraction of the GPU the job declared */
 
 	/* the client */
@@ -188,6 +190,8 @@ struct srv {
 
 	/* moves (move.c) */
 	bool standby;                   /* started as the target of a move */
+	bool serve_remote;              /* an executor (executor.c), not a proxy */
+	char listen_addr[256];
 	int control_fd;                 /* standby: connection to the orchestrator */
 	struct ctl_conn *orchestrator;
 	char listen_path[512];          /* where the control socket is bound */

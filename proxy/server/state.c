@@ -95,7 +95,7 @@ json_t *srv_state_manifest(struct srv *s)
 								"value", (json_int_t)s->limits[i]));
 	m = json_pack("{s:i, s:s, s:i, s:s, s:s, s:[i,i], s:I, s:I, s:I, s:I}",
 		      "format", SRV_STATE_FORMAT, "job", s->job, "rank", s->rank,
-		      "device", s->dev->name, "gpu_name", s->gpu_info.name,
+		      "device", s->device_kind, "gpu_name", s->gpu_info.name,
 		      "compute_capability", s->gpu_info.major, s->gpu_info.minor,
 		      "device_window", (json_int_t)s->mem.window,
 		      "host_window", (json_int_t)s->hdr->host_window,
@@ -142,9 +142,9 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 			 (long long)json_integer_value(json_object_get(m, "format")), SRV_STATE_FORMAT);
 		return -1;
 	}
-	if (strcmp(json_string_value(json_object_get(m, "device")) ?: "", s->dev->name)) {
+	if (strcmp(json_string_value(json_object_get(m, "device")) ?: "", s->device_kind)) {
 		snprintf(why, len, "the state comes from a %s device, this proxy runs %s",
-			 json_string_value(json_object_get(m, "device")) ?: "?", s->dev->name);
+			 json_string_value(json_object_get(m, "device")) ?: "?", s->device_kind);
 		return -1;
 	}
 	if (json_integer_value(json_array_get(cc, 0)) != s->gpu_info.major ||

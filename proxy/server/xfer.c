@@ -40,7 +40,10 @@ enum xfer_type {
 	XFER_PRELUDE,     /* the state while running: memory map and images, ahead */
 	XFER_GO,          /* the successor is ready; the old proxy is frozen now */
 	XFER_ALLOC_KEEP,  /* this allocation came in the prelude already */
+	XFER_DATA,        /* stream mode: a checksummed chunk of allocation id at aux */
 };
+
+#define STREAM_CHUNK (16u << 20)
 
 /* An allocation whose handle went out in the prelude. */
 struct sent_alloc {
@@ -53,13 +56,14 @@ struct xfer_msg {
 	uint64_t id;
 	uint64_t len;      /* bytes following */
 	uint64_t aux;
+	uint64_t hash;     /* DATA: XXH3 of the bytes */
 };
 
 #define TOKEN_LEN 32
 
 static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64_t len, int pass_fd)
 {
-	struct xfer_msg m = { type, 0, id, len, 0 };
+	struct xfer_msg m = { type, 0, id, len, 0, 0 };
 
 	if (xmig_sock_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0 ? 1 : 0) !=
 	    (ssize_t)sizeof(m))
@@ -69,7 +73,7 @@ static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64
 
 static int send_alloc(int fd, uint32_t type, uint64_t index, uint64_t serial, int pass_fd)
 {
-	struct xfer_msg m = { type, 0, index, 0, serial };
+	struct xfer_msg m = { type, 0, index, 0, serial, 0 };
 
 	return xmig_sock_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0 ? 1 : 0) ==
 	       (ssize_t)sizeof(m) ? 0 : -1;
@@ -77,7 +81,7 @@ static int send_alloc(int fd, uint32_t type, uint64_t index, uint64_t serial, in
 
 static int send_ack(int fd, int32_t status)
 {
-	struct xfer_msg m = { XFER_ACK, status, 0, 0, 0 };
+	struct xfer_msg m = { XFER_ACK, status, 0, 0, 0, 0 };
 
 	return xmig_write_all(fd, &m, sizeof(m));
 }
@@ -115,6 +119,7 @@ static void *read_blob(int fd, uint64_t len)
 
 struct offer {
 	struct srv *s;
+	bool stream;               /* memory as bytes (another node), not handles */
 	pthread_t thread;
 	_Atomic bool cancel;
 	_Atomic int active_fd;     /* the connection being served, -1 */
@@ -140,8 +145,45 @@ static int send_var(struct srv *s, int fd, uint64_t id, struct srv_var *v)
 	return r ? -1 : 0;
 }
 
+/* Stream mode: every allocation as checksummed chunks, read via the backend. */
+static int send_memory(struct srv *s, int fd)
+{
+	void *buf;
+	bool registered;
+	int r = 0;
+
+	if (posix_memalign(&buf, 4096, STREAM_CHUNK) != 0)
+		return -1;
+	registered = s->dev->host_register(s->devh, buf, STREAM_CHUNK) == 0;
+	for (size_t i = 0; i < s->mem.nallocs && !r; i++) {
+		const struct srv_alloc *a = &s->mem.allocs[i];
+
+		for (uint64_t off = 0; off < a->size && !r; off += STREAM_CHUNK) {
+			uint64_t n = a->size - off < STREAM_CHUNK ? a->size - off : STREAM_CHUNK;
+			struct xfer_msg m = { XFER_DATA, 0, i, n, off, 0 };
+
+			r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf, a->va + off, n,
+						 s->legacy.h);
+			if (!r)
+				r = s->dev->stream_sync(s->devh, s->legacy.h);
+			if (r) {
+				xmig_error("cannot read the memory at %#llx (error %d)",
+					   (unsigned long long)(a->va + off), r);
+				break;
+			}
+			m.hash = xmig_hash64(buf, n);
+			if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, buf, n) < 0)
+				r = -1;
+		}
+	}
+	if (registered)
+		s->dev->host_unregister(s->devh, buf);
+	free(buf);
+	return r ? -1 : 0;
+}
+
 static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
-		      const struct sent_alloc *sent, size_t nsent)
+		      const struct sent_alloc *sent, size_t nsent, bool stream)
 {
 	json_t *m = srv_state_manifest(s), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
@@ -164,6 +206,12 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 
 		if (send_var(s, fd, id, srv_table_get(&s->vars, id)) < 0)
 			goto out;
+	}
+	if (stream) {
+		if (send_memory(s, fd) < 0)
+			goto out;
+		r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
+		goto out;
 	}
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
@@ -200,7 +248,8 @@ out:
  * Read the tables of a running proxy: hold the turn for a moment (nothing
  * changes them outside a turn) without draining the GPU.
  */
-static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n)
+static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
+			       bool stream)
 {
 	bool paused = !srv_frozen(s);
 	json_t *m;
@@ -220,7 +269,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		struct srv_alloc *a = &s->mem.allocs[i];
 
 		(*sent)[i] = (struct sent_alloc){ a->va, a->size, a->serial };
-		if (!*fds || s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
+		if (!*fds || stream || s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
 			(*fds)[i] = -1;
 	}
 	if (paused) {
@@ -232,10 +281,10 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 }
 
 static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct sent_alloc **sent,
-			size_t *nsent)
+			size_t *nsent, bool stream)
 {
 	int *fds = NULL;
-	json_t *m = paused_manifest(s, &fds, sent, nsent), *o;
+	json_t *m = paused_manifest(s, &fds, sent, nsent, stream), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
 	size_t i;
 	int r = -1;
@@ -253,7 +302,7 @@ static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct se
 		if (id >= *images_below)
 			*images_below = id + 1;
 	}
-	for (i = 0; i < *nsent; i++) {
+	for (i = 0; i < *nsent && !stream; i++) {
 		if (fds[i] < 0 || send_alloc(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
 			goto out;
 	}
@@ -296,7 +345,7 @@ static int serve(struct offer *o, int fd)
 	free(tok);
 	if (!srv_frozen(o->s)) {
 		/* Ahead of the freeze: the prelude, then wait for GO. */
-		if (send_prelude(o->s, fd, &images_below, &sent, &nsent) < 0 ||
+		if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream) < 0 ||
 		    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO) {
 			free(sent);
 			return 0;
@@ -307,7 +356,8 @@ static int serve(struct offer *o, int fd)
 			return 0;
 		}
 	}
-	if (send_state(o->s, fd, images_below, sent, nsent) == 0 && recv_msg(fd, &m, NULL) == 0 &&
+	if (send_state(o->s, fd, images_below, sent, nsent, o->stream) == 0 &&
+	    recv_msg(fd, &m, NULL) == 0 &&
 	    m.type == XFER_ACK && m.status == 0)
 		ok = 1;
 	free(sent);
@@ -366,7 +416,8 @@ void srv_xfer_withdraw(struct srv *s)
 	free(o);
 }
 
-int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len)
+int srv_xfer_offer(struct srv *s, const char *token, bool stream, unsigned timeout_s, char *path,
+		   size_t len)
 {
 	struct offer *o;
 	char dir[512];
@@ -376,6 +427,7 @@ int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *p
 	if (!o || strlen(token) != TOKEN_LEN)
 		goto err;
 	o->s = s;
+	o->stream = stream;
 	atomic_init(&o->active_fd, -1);
 	snprintf(o->token, sizeof(o->token), "%s", token);
 	if (xmig_job_dir(s->job, dir, sizeof(dir)) < 0)
@@ -553,6 +605,7 @@ void srv_xfer_release_sources(struct srv *s)
 /* One ALLOC or ALLOC_KEEP message for allocation msg->id of our memory map. */
 static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool zero_copy)
 {
+	/* (copy and zero-copy modes: memory handles of this node) */
 	struct srv_alloc *a = &s->mem.allocs[msg->id];
 
 	fault_delay();
@@ -687,7 +740,7 @@ static void free_images(struct images *im)
 }
 
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 bool zero_copy, int *code, char *why, size_t len)
+			 enum xfer_mode mode, int *code, char *why, size_t len)
 {
 	struct images im = { 0 };
 	struct var_blob *vars = NULL;
@@ -710,6 +763,8 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "the old proxy sent no prelude (is it frozen already?)");
 		goto out;
 	}
+	bool zero_copy = mode == XFER_ZERO_COPY;
+
 	if ((r = srv_state_check(s, prelude, !zero_copy, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
 		goto out;
@@ -727,7 +782,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		}
 		if (msg.type == XFER_DONE)
 			break;
-		if (msg.type != XFER_ALLOC || msg.id >= s->mem.nallocs ||
+		if (msg.type != XFER_ALLOC || mode == XFER_STREAM || msg.id >= s->mem.nallocs ||
 		    take_alloc(s, &msg, afd, zero_copy) < 0) {
 			afd = -1;
 			snprintf(why, len, "the prelude's memory could not be mapped here");
@@ -755,7 +810,7 @@ out:
 }
 
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 bool zero_copy, int *code, char *why, size_t len)
+			 enum xfer_mode mode, int *code, char *why, size_t len)
 {
 	struct images im = { 0 };
 	struct var_blob *vars = NULL;
@@ -763,6 +818,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0;
+	bool zero_copy = mode == XFER_ZERO_COPY;
+	void *chunk = NULL;
 	int fd, r, afd = -1;
 
 	*code = XMIG_RPC_FAILED;
@@ -807,7 +864,35 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		}
 		if (msg.type == XFER_DONE)
 			break;
-		if ((msg.type != XFER_ALLOC && msg.type != XFER_ALLOC_KEEP) ||
+		if (msg.type == XFER_DATA && mode == XFER_STREAM) {
+			struct srv_alloc *a = msg.id < s->mem.nallocs ? &s->mem.allocs[msg.id] : NULL;
+
+			fault_delay();
+			if (!t_mem)
+				t_mem = xmig_now_ns();
+			if (!a || msg.len > STREAM_CHUNK || msg.aux + msg.len > a->size ||
+			    (!chunk && posix_memalign(&chunk, 4096, STREAM_CHUNK) != 0) ||
+			    xmig_read_full(fd, chunk, msg.len) != (ssize_t)msg.len) {
+				snprintf(why, len, "the memory stream broke off");
+				goto out;
+			}
+			if (xmig_hash64(chunk, msg.len) != msg.hash) {
+				snprintf(why, len, "a chunk of the memory at %#llx arrived damaged",
+					 (unsigned long long)(a->va + msg.aux));
+				goto out;
+			}
+			if ((r = s->dev->memcpy_async(s->devh, a->va + msg.aux,
+						      (uint64_t)(uintptr_t)chunk, msg.len,
+						      s->legacy.h))) {
+				snprintf(why, len, "writing the memory at %#llx failed (error %d)",
+					 (unsigned long long)(a->va + msg.aux), r);
+				goto out;
+			}
+			done += msg.len;
+			progress(cc, "transfer", done, total);
+			continue;
+		}
+		if ((msg.type != XFER_ALLOC && msg.type != XFER_ALLOC_KEEP) || mode == XFER_STREAM ||
 		    msg.id >= s->mem.nallocs) {
 			snprintf(why, len, "unexpected transfer message %u", msg.type);
 			goto out;
@@ -827,11 +912,18 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			progress(cc, "transfer", done, total);
 		}
 	}
-	if (nalloc != s->mem.nallocs) {
+	if (mode == XFER_STREAM) {
+		/* every byte of every allocation, once, and written */
+		if (done != total || s->dev->stream_sync(s->devh, s->legacy.h)) {
+			snprintf(why, len, "the memory stream was incomplete (%llu of %llu bytes)",
+				 (unsigned long long)done, (unsigned long long)total);
+			goto out;
+		}
+	} else if (nalloc != s->mem.nallocs) {
 		snprintf(why, len, "the transfer lacked %zu allocations", s->mem.nallocs - nalloc);
 		goto out;
 	}
-	if (!zero_copy && copy_from_sources(s, cc, &done) < 0) {
+	if (mode == XFER_COPY && copy_from_sources(s, cc, &done) < 0) {
 		snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
 		goto out;
 	}
@@ -848,11 +940,12 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			   (json_int_t)s->mem.bytes, "moved_bytes", (json_int_t)done,
 			   "transfer_s", t_mem ? (double)(xmig_now_ns() - t_mem) / 1e9 : 0.0,
 			   "total_s", (double)(xmig_now_ns() - t0) / 1e9, "mode",
-			   zero_copy ? "zero-copy" : "copy");
+			   zero_copy ? "zero-copy" : mode == XFER_STREAM ? "stream" : "copy");
 out:
 	if (afd >= 0)
 		close(afd);
 	close(fd);
+	free(chunk);
 	json_decref(manifest);
 	free_images(&im);
 	for (i = 0; i < nvars; i++)

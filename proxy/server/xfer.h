@@ -12,7 +12,15 @@ struct ctl_conn;
  * Old proxy: listen for the successor with a one-time token (32 hex
  * characters) for at most timeout_s seconds; the socket path goes to path.
  */
-int srv_xfer_offer(struct srv *s, const char *token, unsigned timeout_s, char *path, size_t len);
+int srv_xfer_offer(struct srv *s, const char *token, bool stream, unsigned timeout_s, char *path,
+		   size_t len);
+
+/*
+ * How memory crosses: the same physical memory (zero-copy, same GPU), a
+ * copy from an imported handle (same node), or bytes through the
+ * connection (stream: another node, or a bridge on either side).
+ */
+enum xfer_mode { XFER_COPY, XFER_ZERO_COPY, XFER_STREAM };
 
 /* Withdraw the offer (before a thaw): stops a transfer in progress. */
 void srv_xfer_withdraw(struct srv *s);
@@ -23,14 +31,14 @@ void srv_xfer_withdraw(struct srv *s);
  * connection stays open for srv_xfer_receive.
  */
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 bool zero_copy, int *code, char *why, size_t len);
+			 enum xfer_mode mode, int *code, char *why, size_t len);
 
 /*
  * New proxy: fetch and restore the state (zero_copy: map the same memory).
  * Returns statistics, or NULL with *code (enum xmig_rpc_code) and why.
  */
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 bool zero_copy, int *code, char *why, size_t len);
+			 enum xfer_mode mode, int *code, char *why, size_t len);
 
 /* Let the predecessor's memory go (after the resume, in the background). */
 void srv_xfer_release_sources(struct srv *s);

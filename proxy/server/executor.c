@@ -1,0 +1,521 @@
+/*
+ * executor.c - `xmig-proxy --serve-remote`: a GPU of this node, run on
+ * behalf of a bridge proxy on another node (remote.h).
+ *
+ *   xmig-proxy --serve-remote --gpu N --device cuda|sim --listen ADDR
+ *
+ * Started by the orchestrator through the node's command prefix, with the
+ * one-time token on its stdin. It listens on an ephemeral TCP port of ADDR,
+ * prints "port P" on stdout, detaches (the prefix command returns), and
+ * serves exactly one session: the first peer that presents the token.
+ * Then it executes device operations in order, one at a time, until the
+ * bridge says BYE or the connection goes away, and exits: the GPU is free.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "executor.h"
+#include "remote.h"
+#include "server.h"
+
+struct exec {
+	const struct xmig_device_ops *dev;
+	void *devh;
+	int fd;
+	struct srv_table streams, events, modules, funcs, mems;
+	void *staging;
+	bool staging_registered;
+	int gpu;
+};
+
+static int reply(struct exec *x, const struct rmt_hdr *req, int status, const uint64_t *a,
+		 const void *data, size_t len)
+{
+	struct rmt_hdr h;
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+	size_t total = sizeof(h) + len;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = RMT_MAGIC;
+	h.op = RMT_REPLY;
+	h.seq = req->seq;
+	h.status = status;
+	h.len = len;
+	if (a)
+		memcpy(h.a, a, sizeof(h.a));
+	while (total > 0) {
+		ssize_t w = writev(x->fd, iov, 2);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		total -= (size_t)w;
+		for (int i = 0; i < 2 && w > 0; i++) {
+			size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+
+			iov[i].iov_base = (char *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			w -= (ssize_t)k;
+		}
+	}
+	return 0;
+}
+
+static int send_plain(struct exec *x, uint32_t op, int32_t status, uint64_t a0, const void *data,
+		      size_t len)
+{
+	struct rmt_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = RMT_MAGIC;
+	h.op = op;
+	h.status = status;
+	h.len = len;
+	h.a[0] = a0;
+	if (xmig_write_all(x->fd, &h, sizeof(h)) < 0)
+		return -1;
+	return len ? xmig_write_all(x->fd, data, len) : 0;
+}
+
+static void *stream_of(struct exec *x, uint64_t id)
+{
+	if (id == RMT_STREAM_LEGACY)
+		return x->dev->stream_special(x->devh, XMIG_DEV_STREAM_LEGACY);
+	if (id == RMT_STREAM_PER_THREAD)
+		return x->dev->stream_special(x->devh, XMIG_DEV_STREAM_PER_THREAD);
+	return srv_table_get(&x->streams, id);
+}
+
+/* Handles by id; 0 means "none" to the tables, so ids start at 1 (or 3). */
+static uint64_t keep(struct srv_table *t, void *h)
+{
+	return h ? srv_table_add(t, h) : 0;
+}
+
+/*
+ * Copies to the bridge's host memory come back as DATA, chunk after chunk,
+ * each complete before it is sent.
+ */
+static int d2h(struct exec *x, uint64_t src, uint64_t size, void *s, uint64_t host)
+{
+	for (uint64_t off = 0; off < size; off += RMT_CHUNK) {
+		uint64_t n = size - off < RMT_CHUNK ? size - off : RMT_CHUNK;
+		int r = x->dev->memcpy_async(x->devh, (uint64_t)(uintptr_t)x->staging, src + off, n, s);
+
+		if (!r)
+			r = x->dev->stream_sync(x->devh, s);
+		if (r)
+			return r;
+		if (send_plain(x, RMT_DATA, 0, host + off, x->staging, n) < 0)
+			return cudaErrorDevicesUnavailable;
+	}
+	return 0;
+}
+
+static int h2d(struct exec *x, uint64_t dst, const void *bytes, uint64_t n, void *s)
+{
+	int r;
+
+	memcpy(x->staging, bytes, n);
+	r = x->dev->memcpy_async(x->devh, dst, (uint64_t)(uintptr_t)x->staging, n, s);
+	/* The staging area is reused by the next message: this one must be done. */
+	return r ? r : x->dev->stream_sync(x->devh, s);
+}
+
+static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, void **out,
+		   size_t *out_len, bool *bye)
+{
+	static struct cudaDeviceProp prop;
+	static struct xmig_gpu_info info;
+	static struct cudaFuncAttributes fattr;
+	void *obj = NULL;
+	int r = 0, v = 0;
+
+	switch (h->op) {
+	case RMT_OPEN:
+		if (x->devh)
+			return cudaErrorInvalidValue;
+		r = x->dev->open((int)h->a[0], h->a[1], h->a[2], &x->devh);
+		if (!r && posix_memalign(&x->staging, 4096, RMT_CHUNK) != 0)
+			return cudaErrorMemoryAllocation;
+		if (!r)
+			x->staging_registered =
+				x->dev->host_register(x->devh, x->staging, RMT_CHUNK) == 0;
+		x->gpu = (int)h->a[0];
+		return r;
+	case RMT_BYE:
+		*bye = true;
+		return 0;
+	}
+	if (!x->devh)
+		return cudaErrorDeviceUninitialized;
+	switch (h->op) {
+	case RMT_INFO:
+		r = x->dev->info(x->devh, &info);
+		*out = &info;
+		*out_len = sizeof(info);
+		return r;
+	case RMT_ATTRIBUTE:
+		r = x->dev->attribute(x->devh, (int)h->a[0], &v);
+		a[0] = (uint64_t)(int64_t)v;
+		return r;
+	case RMT_PROPERTIES:
+		r = x->dev->properties(x->devh, &prop);
+		*out = &prop;
+		*out_len = sizeof(prop);
+		return r;
+	case RMT_MEM_MAP:
+		r = x->dev->mem_map(x->devh, h->a[0], h->a[1], &obj);
+		a[0] = r ? 0 : keep(&x->mems, obj);
+		return r;
+	case RMT_MEM_UNMAP:
+		obj = srv_table_remove(&x->mems, h->a[2]);
+		return obj ? x->dev->mem_unmap(x->devh, h->a[0], h->a[1], obj)
+			   : cudaErrorInvalidValue;
+	case RMT_MEM_INFO:
+		return x->dev->mem_info(x->devh, &a[0], &a[1]);
+	case RMT_STREAM_CREATE:
+		r = x->dev->stream_create(x->devh, (unsigned)h->a[0], (int)(int64_t)h->a[1], &obj);
+		a[0] = r ? 0 : keep(&x->streams, obj);
+		return r;
+	case RMT_STREAM_DESTROY:
+		obj = srv_table_remove(&x->streams, h->a[0]);
+		return obj ? x->dev->stream_destroy(x->devh, obj) : cudaErrorInvalidResourceHandle;
+	case RMT_STREAM_SYNC:
+	case RMT_STREAM_QUERY:
+		obj = stream_of(x, h->a[0]);
+		if (!obj)
+			return cudaErrorInvalidResourceHandle;
+		return h->op == RMT_STREAM_SYNC ? x->dev->stream_sync(x->devh, obj)
+						: x->dev->stream_query(x->devh, obj);
+	case RMT_STREAM_WAIT_EVENT:
+		obj = stream_of(x, h->a[0]);
+		if (!obj || !srv_table_get(&x->events, h->a[1]))
+			return cudaErrorInvalidResourceHandle;
+		return x->dev->stream_wait_event(x->devh, obj, srv_table_get(&x->events, h->a[1]),
+						 (unsigned)h->a[2]);
+	case RMT_PRIORITY_RANGE: {
+		int lo = 0, hi = 0;
+
+		r = x->dev->priority_range(x->devh, &lo, &hi);
+		a[0] = (uint64_t)(int64_t)lo;
+		a[1] = (uint64_t)(int64_t)hi;
+		return r;
+	}
+	case RMT_EVENT_CREATE:
+		r = x->dev->event_create(x->devh, (unsigned)h->a[0], &obj);
+		a[0] = r ? 0 : keep(&x->events, obj);
+		return r;
+	case RMT_EVENT_DESTROY:
+		obj = srv_table_remove(&x->events, h->a[0]);
+		return obj ? x->dev->event_destroy(x->devh, obj) : cudaErrorInvalidResourceHandle;
+	case RMT_EVENT_RECORD:
+		obj = stream_of(x, h->a[1]);
+		if (!obj || !srv_table_get(&x->events, h->a[0]))
+			return cudaErrorInvalidResourceHandle;
+		return x->dev->event_record(x->devh, srv_table_get(&x->events, h->a[0]), obj,
+					    (unsigned)h->a[2]);
+	case RMT_EVENT_SYNC:
+	case RMT_EVENT_QUERY:
+		obj = srv_table_get(&x->events, h->a[0]);
+		if (!obj)
+			return cudaErrorInvalidResourceHandle;
+		return h->op == RMT_EVENT_SYNC ? x->dev->event_sync(x->devh, obj)
+					       : x->dev->event_query(x->devh, obj);
+	case RMT_EVENT_ELAPSED: {
+		float ms = 0;
+		void *e1 = srv_table_get(&x->events, h->a[0]), *e2 = srv_table_get(&x->events, h->a[1]);
+
+		if (!e1 || !e2)
+			return cudaErrorInvalidResourceHandle;
+		r = x->dev->event_elapsed(x->devh, &ms, e1, e2);
+		a[0] = 0;
+		memcpy(&a[0], &ms, sizeof(ms));
+		return r;
+	}
+	case RMT_MEMCPY_H2D:
+		obj = stream_of(x, h->a[2]);
+		if (!obj || h->a[1] != h->len || h->len > RMT_CHUNK)
+			return cudaErrorInvalidValue;
+		return h2d(x, h->a[0], data, h->len, obj);
+	case RMT_MEMCPY_D2H:
+		obj = stream_of(x, h->a[2]);
+		return obj ? d2h(x, h->a[0], h->a[1], obj, h->a[3]) : cudaErrorInvalidResourceHandle;
+	case RMT_MEMCPY_D2D:
+		obj = stream_of(x, h->a[3]);
+		return obj ? x->dev->memcpy_async(x->devh, h->a[0], h->a[1], h->a[2], obj)
+			   : cudaErrorInvalidResourceHandle;
+	case RMT_MEMSET:
+		obj = stream_of(x, h->a[3]);
+		return obj ? x->dev->memset_async(x->devh, h->a[0], (uint8_t)h->a[1], h->a[2], obj)
+			   : cudaErrorInvalidResourceHandle;
+	case RMT_CTX_SYNC:
+		return x->dev->ctx_sync(x->devh);
+	case RMT_MODULE_LOAD: {
+		/* The backend may keep pointing at the image: it stays ours. */
+		void *img = malloc(h->len ? h->len : 1);
+
+		if (!img)
+			return cudaErrorMemoryAllocation;
+		memcpy(img, data, h->len);
+		r = x->dev->module_load(x->devh, img, h->len, &obj);
+		a[0] = r ? 0 : keep(&x->modules, obj);
+		return r;
+	}
+	case RMT_MODULE_UNLOAD:
+		obj = srv_table_remove(&x->modules, h->a[0]);
+		return obj ? x->dev->module_unload(x->devh, obj) : cudaErrorInvalidResourceHandle;
+	case RMT_FUNC_GET: {
+		struct xmig_param_layout layout = { 0 };
+		void *mod = srv_table_get(&x->modules, h->a[0]);
+
+		if (!mod || !h->len || ((char *)data)[h->len - 1])
+			return cudaErrorInvalidValue;
+		r = x->dev->func_get(x->devh, mod, data, &obj, &layout);
+		if (r)
+			return r;
+		a[0] = keep(&x->funcs, obj);
+		a[1] = layout.nparams;
+		a[2] = layout.param_bytes;
+		*out = layout.params;   /* freed by the caller (owned_out) */
+		*out_len = layout.nparams * sizeof(*layout.params);
+		return 0;
+	}
+	case RMT_VAR_GET: {
+		void *mod = srv_table_get(&x->modules, h->a[0]);
+
+		if (!mod || !h->len || ((char *)data)[h->len - 1])
+			return cudaErrorInvalidValue;
+		return x->dev->var_get(x->devh, mod, data, h->a[1], &a[0], &a[1]);
+	}
+	case RMT_FUNC_ATTRIBUTES:
+		obj = srv_table_get(&x->funcs, h->a[0]);
+		if (!obj)
+			return cudaErrorInvalidDeviceFunction;
+		r = x->dev->func_attributes(x->devh, obj, &fattr);
+		*out = &fattr;
+		*out_len = sizeof(fattr);
+		return r;
+	case RMT_FUNC_SET_ATTRIBUTE:
+		obj = srv_table_get(&x->funcs, h->a[0]);
+		return obj ? x->dev->func_set_attribute(x->devh, obj, (int)h->a[1],
+							(int)(int64_t)h->a[2])
+			   : cudaErrorInvalidDeviceFunction;
+	case RMT_OCCUPANCY:
+		obj = srv_table_get(&x->funcs, h->a[0]);
+		if (!obj)
+			return cudaErrorInvalidDeviceFunction;
+		r = x->dev->occupancy(x->devh, obj, (int)h->a[1], h->a[2], (unsigned)h->a[3], &v);
+		a[0] = (uint64_t)v;
+		return r;
+	case RMT_LAUNCH: {
+		struct xmig_dim3 grid = { (unsigned)h->a[1], (unsigned)(h->a[1] >> 32),
+					  (unsigned)h->a[2] };
+		struct xmig_dim3 block = { (unsigned)(h->a[2] >> 32), (unsigned)h->a[3],
+					   (unsigned)(h->a[3] >> 32) };
+		void *fn = srv_table_get(&x->funcs, h->a[0]);
+
+		obj = stream_of(x, h->a[5]);
+		if (!fn)
+			return cudaErrorInvalidDeviceFunction;
+		if (!obj)
+			return cudaErrorInvalidResourceHandle;
+		return x->dev->launch(x->devh, fn, grid, block, h->a[4], obj, data, h->len);
+	}
+	case RMT_SET_LIMIT:
+		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
+	case RMT_GET_LIMIT: {
+		size_t val = 0;
+
+		r = x->dev->get_limit(x->devh, (int)h->a[0], &val);
+		a[0] = val;
+		return r;
+	}
+	default:
+		return cudaErrorNotSupported;
+	}
+}
+
+static int serve(struct exec *x)
+{
+	void *data = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		struct rmt_hdr h;
+		uint64_t a[8] = { 0 };
+		void *out = NULL;
+		size_t out_len = 0;
+		bool bye = false;
+		int r;
+
+		if (xmig_read_full(x->fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || h.magic != RMT_MAGIC)
+			break;
+		if (h.len > cap) {
+			void *n = realloc(data, h.len);
+
+			if (!n)
+				break;
+			data = n;
+			cap = h.len;
+		}
+		if (h.len && xmig_read_full(x->fd, data, h.len) != (ssize_t)h.len)
+			break;
+		r = execute(x, &h, data, a, &out, &out_len, &bye);
+		if (h.seq) {
+			if (reply(x, &h, r, a, out, out_len) < 0)
+				break;
+		} else if (r) {
+			send_plain(x, RMT_ASYNC_ERROR, r, 0, NULL, 0);
+		}
+		if (h.op == RMT_FUNC_GET)
+			free(out);
+		if (bye)
+			break;
+	}
+	free(data);
+	return 0;
+}
+
+/* Accept the first peer with the token (60 s at most); -1 if none. */
+static int accept_peer(int lfd, const char *token)
+{
+	uint64_t deadline = xmig_now_ns() + 60000000000ull;
+
+	while (xmig_now_ns() < deadline) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct rmt_hdr h, rep;
+		char tok[33] = "";
+		int fd;
+
+		if (poll(&p, 1, 500) <= 0)
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		xmig_tcp_tune(fd);
+		memset(&rep, 0, sizeof(rep));
+		rep.magic = RMT_MAGIC;
+		rep.op = RMT_REPLY;
+		if (xmig_read_full(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+		    h.magic != RMT_MAGIC || h.op != RMT_HELLO || h.len != 32 ||
+		    xmig_read_full(fd, tok, 32) != 32 || strcmp(tok, token)) {
+			xmig_warn("refused a peer without the right token");
+			rep.seq = h.seq;
+			rep.status = cudaErrorNotPermitted;
+			xmig_write_all(fd, &rep, sizeof(rep));
+			close(fd);
+			continue;
+		}
+		rep.seq = h.seq;
+		xmig_write_all(fd, &rep, sizeof(rep));
+		return fd;
+	}
+	return -1;
+}
+
+static int listen_on(const char *addr, int *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, one = 1;
+
+	if (getaddrinfo(addr, "0", &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+int srv_executor_main(const char *device, int gpu, const char *listen_addr)
+{
+	struct exec x = { 0 };
+	char token[64] = "", logdir[512], logpath[600];
+	int lfd, port = 0, devnull;
+	pid_t pid;
+
+	x.dev = xmig_device_by_name(device);
+	if (!x.dev || x.dev == &xmig_device_remote)
+		return xmig_error("unknown device backend '%s'", device), XMIG_EXIT_USAGE;
+	/* The token comes on stdin: never on a command line others can read. */
+	if (!fgets(token, sizeof(token), stdin) || strlen(token) < 32)
+		return xmig_error("no token on stdin"), XMIG_EXIT_USAGE;
+	token[32] = '\0';
+	lfd = listen_on(listen_addr, &port);
+	if (lfd < 0)
+		return xmig_error_errno("cannot listen on %s", listen_addr), XMIG_EXIT_UNAVAILABLE;
+	/* Detach: whoever ran us (ssh, srun, ip netns exec) gets its answer now. */
+	pid = fork();
+	if (pid < 0)
+		return XMIG_EXIT_FAIL;
+	if (pid > 0) {
+		printf("port %d pid %d\n", port, (int)pid);
+		fflush(stdout);
+		_exit(0);
+	}
+	setsid();
+	snprintf(logdir, sizeof(logdir), "%s/exec", xmig_runtime_dir());
+	xmig_mkdir_p(logdir, 0700);
+	snprintf(logpath, sizeof(logpath), "%s/%d.log", logdir, (int)getpid());
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		close(devnull);
+	}
+	{
+		int lf = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (lf >= 0) {
+			dup2(lf, 2);
+			close(lf);
+		}
+	}
+	srv_table_init(&x.streams, 3);
+	srv_table_init(&x.events, 1);
+	srv_table_init(&x.modules, 1);
+	srv_table_init(&x.funcs, 1);
+	srv_table_init(&x.mems, 1);
+	x.fd = accept_peer(lfd, token);
+	close(lfd);
+	memset(token, 0, sizeof(token));
+	if (x.fd < 0) {
+		xmig_error("nobody came with the token; exiting");
+		return XMIG_EXIT_UNAVAILABLE;
+	}
+	serve(&x);
+	close(x.fd);
+	if (x.devh) {
+		if (x.staging_registered)
+			x.dev->host_unregister(x.devh, x.staging);
+		x.dev->close(x.devh);
+	}
+	free(x.staging);
+	unlink(logpath);
+	return XMIG_EXIT_OK;
+}

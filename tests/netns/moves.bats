@@ -1,0 +1,180 @@
+#!/usr/bin/env bats
+# moves.bats - two nodes on one machine (network namespaces joined by a
+# veth pair, each with its own runtime directory and sim GPUs): a running,
+# self-checking workload moves between them and back; every fault before
+# the switch leaves it where it was. Needs root (ip netns); skipped, and
+# said so, without it.
+
+load ../helpers
+
+setup_file() {
+	export TAG=t$$
+	export NDIR=$(mktemp -d /tmp/xnet.XXXXXX)
+	if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null ||
+		! XMIG_NODE_ENV="XMIG_DEVICE=sim XMIG_SIM_GPUS=2 XMIG_SIM_MEM=2GiB" \
+			sh "$BATS_TEST_DIRNAME/netns.sh" up "$TAG" "$NDIR" 2>"$NDIR/why"; then
+		export NETNS_SKIP="network namespaces unavailable (root and iproute2 needed): $(cat "$NDIR/why" 2>/dev/null)"
+	fi
+}
+
+teardown_file() {
+	pkill -9 -f "XMIG_RUNTIME_DIR=$NDIR" 2>/dev/null || true
+	pkill -9 -f "xmig-proxy .*--keeper $NDIR" 2>/dev/null || true
+	pkill -9 -f "xmig-proxy --serve-remote" 2>/dev/null || true
+	sh "$BATS_TEST_DIRNAME/netns.sh" down "$TAG" "$NDIR"
+	rm -rf "$NDIR"
+}
+
+setup() {
+	[ -z "${NETNS_SKIP:-}" ] || skip "$NETNS_SKIP"
+	xmig_setup
+	need_program zdtm
+	export XMIG_NODES="$NDIR/nodes.conf"
+	EXPECTED="$ROOT/tests/cuda/expected/zdtm-m32-i150.out"
+}
+
+on() {   # on NODE CMD...: run on node n1 or n2, as its prefix does
+	local node=$1
+	shift
+	ip netns exec "xmig-$TAG-$node" env XMIG_NODE="$node" XMIG_RUNTIME_DIR="$NDIR/$node" \
+		XMIG_DEVICE=sim XMIG_SIM_GPUS=2 XMIG_SIM_MEM=2GiB XMIG_NODES="$XMIG_NODES" "$@"
+}
+
+start() {   # start JOB: the workload on node n1, GPU 0
+	on n1 "$XMIG" run --job "$1" -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
+	for _ in $(seq 200); do
+		on n1 "$XMIG" ps --json --job "$1" | jq -e '.items[0].state == "running"' \
+			>/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+finish() {
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/$1.pid")" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/$1.err" >&2
+	diff -u "$EXPECTED" "$BATS_TEST_TMPDIR/$1.out"
+}
+
+where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
+	on n1 "$XMIG" ps --all --json --job "$1" |
+		jq -r '.items[0] | "\(.node):\(.gpu)@\(.host)"'
+}
+
+@test "netns: xmig nodes lists both nodes and their GPUs" {
+	run on n1 "$XMIG" nodes --json
+	assert_success
+	echo "$output" | jq -e '[.nodes[].name] == ["n1","n2"] and all(.nodes[]; (.gpus | length) == 2)'
+}
+
+@test "netns: a workload moves to the other node and back, several times; ps --all follows it" {
+	start x1
+	assert_equal "$(where x1)" "n1:0@n1"
+	for hop in n2:gpu1 n2:gpu0 n1:gpu1 n2:gpu1 n1:gpu0; do
+		run on n1 "$XMIG" migrate --job x1 --to "$hop"
+		assert_success
+		assert_output --partial "to $hop"
+		assert_equal "$(where x1)" "${hop%%:*}:${hop##*gpu}@n1"
+	done
+	finish x1
+}
+
+@test "netns: the move reports bytes and rate, in stream mode" {
+	start x2
+	run --separate-stderr on n1 "$XMIG" migrate --job x2 --to n2:gpu0 --json
+	assert_success
+	echo "$output" | jq -e '.items[0] | .mode == "stream" and .from.node == "n1" and
+		.to.node == "n2" and .moved_bytes >= 33554432'
+	[[ "$stderr" == *"transfer 100%"*"/s)"* ]]
+	run on n1 "$XMIG" migrate --job x2 --to n1:gpu0
+	assert_success
+	finish x2
+}
+
+@test "netns: the link cut mid-transfer: rolled back, the job goes on" {
+	start x3
+	on n1 env XMIG_FAULT=xfer-delay-ms=700 "$XMIG" migrate --job x3 --to n2:gpu0 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	for _ in $(seq 400); do
+		on n1 "$XMIG" ps --json --job x3 | jq -e '.items[0].state == "frozen"' >/dev/null &&
+			break
+		sleep 0.02
+	done
+	sh "$BATS_TEST_DIRNAME/netns.sh" cut "$TAG" "$NDIR"
+	st=0
+	wait $mig || st=$?
+	ip -n "xmig-$TAG-n1" link set "xv$TAG" up
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 1
+	assert_equal "$(where x3)" "n1:0@n1"
+	finish x3
+}
+
+@test "netns: the target node's executor killed mid-transfer: rolled back" {
+	start x4
+	on n1 env XMIG_FAULT=xfer-delay-ms=500 "$XMIG" migrate --job x4 --to n2:gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	for _ in $(seq 400); do
+		exe=$(pgrep -f "xmig-proxy --serve-remote" || true)
+		[ -n "$exe" ] &&
+			on n1 "$XMIG" ps --json --job x4 | jq -e '.items[0].state == "frozen"' \
+				>/dev/null && break
+		sleep 0.02
+	done
+	[ -n "$exe" ]
+	kill -9 $exe
+	st=0
+	wait $mig || st=$?
+	assert_equal "$st" 1
+	assert_equal "$(where x4)" "n1:0@n1"
+	finish x4
+}
+
+@test "netns: an executor refuses a wrong token, and a used one finds nobody" {
+	proxy="$B/libexec/xmig/xmig-proxy"
+	good=0123456789abcdef0123456789abcdef
+	out=$(echo "$good" | on n2 "$proxy" --serve-remote --gpu 0 --device sim \
+		--listen "$(awk '$1 == "n2" { print $2 }' "$XMIG_NODES")")
+	port=$(echo "$out" | awk '{ print $2 }')
+	addr="$(awk '$1 == "n2" { print $2 }' "$XMIG_NODES"):$port"
+	run on n1 env XMIG_REMOTE_TOKEN=ffffffffffffffffffffffffffffffff "$proxy" --probe-remote "$addr"
+	assert_equal "$status" 4
+	assert_output refused
+	run on n1 env XMIG_REMOTE_TOKEN=$good "$proxy" --probe-remote "$addr"
+	assert_success
+	assert_output accepted
+	sleep 0.3
+	run on n1 env XMIG_REMOTE_TOKEN=$good "$proxy" --probe-remote "$addr"
+	assert_equal "$status" 5
+	assert_output unreachable
+}
+
+@test "netns: an unknown node, or one whose prefix fails, is refused and nothing moves" {
+	start x5
+	run on n1 "$XMIG" migrate --job x5 --to n9:gpu0
+	assert_equal "$status" 3
+	assert_output --partial "unknown node 'n9'"
+	run on n1 "$XMIG" migrate --job x5 --to n2:gpu7
+	assert_equal "$status" 3
+	assert_output --partial "node n2 has no GPU 7"
+	cp "$XMIG_NODES" "$BATS_TEST_TMPDIR/bad.conf"
+	echo "n3 10.99.99.99 /bin/false" >>"$BATS_TEST_TMPDIR/bad.conf"
+	run on n1 env XMIG_NODES="$BATS_TEST_TMPDIR/bad.conf" "$XMIG" migrate --job x5 --to n3:gpu0
+	assert_equal "$status" 5
+	assert_output --partial "node n3 cannot be reached"
+	assert_equal "$(where x5)" "n1:0@n1"
+	finish x5
+}
+
+@test "netns: RDMA (soft-RoCE) transport" {
+	if ! rdma link add xmigrxe type rxe netdev lo 2>"$BATS_TEST_TMPDIR/rdma"; then
+		skip "no soft-RoCE here ($(head -c 200 "$BATS_TEST_TMPDIR/rdma" | tr '\n' ' ')); moves use TCP"
+	fi
+	rdma link delete xmigrxe
+	skip "soft-RoCE exists here, but xmig's streams are TCP only so far"
+}
