@@ -229,10 +229,14 @@ static void progress(const char *method, json_t *params, void *arg)
 		return;
 	last_pct = pct;
 	s = (double)(xmig_now_ns() - t0) / 1e9;
+	/* A rate over less than a millisecond says nothing. */
+	if (s < 1e-3)
+		snprintf(r, sizeof(r), "-");
+	else
+		xmig_format_bytes((uint64_t)((double)done / s), r, sizeof(r));
 	xmig_info("%s: %s %lld%% (%s of %s, %s/s)", label, phase ? phase : "progress",
 		  (long long)pct, xmig_format_bytes((uint64_t)done, d, sizeof(d)),
-		  xmig_format_bytes((uint64_t)total, t, sizeof(t)),
-		  xmig_format_bytes(s > 0 ? (uint64_t)((double)done / s) : 0, r, sizeof(r)));
+		  xmig_format_bytes((uint64_t)total, t, sizeof(t)), r);
 }
 
 void move_show_progress(struct xmig_conn *c, const char *label)
