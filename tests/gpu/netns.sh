@@ -1,0 +1,98 @@
+#!/bin/bash
+# netns.sh BUILD - cross-node moves on a GPU machine: two network namespaces
+# stand for two nodes (sharing its GPU). A CUDA workload moves to the other
+# "node" and back and must print what it prints natively; then the downtime
+# and total time of moves of 1 and 8 GiB against the link's floor (TCP
+# throughput between the namespaces, measured in the same run). Needs root.
+# Ends with "N passed, N failed" and a markdown table.
+set -u
+B=$(cd "${1:?usage: netns.sh BUILD}" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+XMIG=$B/bin/xmig
+TAG=g$$
+D=$(mktemp -d /tmp/xgn.XXXXXX)
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
+notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
+check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n"; fi; }
+
+XMIG_NODE_ENV="XMIG_DEVICE=cuda" sh "$ROOT/tests/netns/netns.sh" up $TAG "$D" || exit 1
+trap 'pkill -f "xmig-proxy --serve-remote"; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT
+export XMIG_NODES=$D/nodes.conf
+addr2=$(awk '$1 == "n2" { print $2 }' "$XMIG_NODES")
+on() {
+	local node=$1
+	shift
+	ip netns exec "xmig-$TAG-$node" env XMIG_NODE="$node" XMIG_RUNTIME_DIR="$D/$node" \
+		XMIG_DEVICE=cuda XMIG_NODES="$XMIG_NODES" "$@"
+}
+where() {
+	on n1 "$XMIG" ps --all --json --job "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print("%s:%s@%s" % (i[0]["node"], i[0]["gpu"], i[0]["host"]) if i else "-")'
+}
+wait_running() {
+	for _ in $(seq 300); do
+		on n1 "$XMIG" ps --json --job "$1" | grep -q '"state":"running"' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# correctness: to the other node and back, twice
+args=(--mib 512 --iters 200 --sleep-ms 25)
+"$B/tests/cuda/zdtm" "${args[@]}" >"$D/native" 2>/dev/null
+on n1 "$XMIG" run --job c1 -- "$B/tests/cuda/zdtm" "${args[@]}" >"$D/c1.out" 2>"$D/c1.err" &
+app=$!
+wait_running c1
+for hop in n2:gpu0 n1:gpu0 n2:gpu0 n1:gpu0; do
+	check "move to $hop" on n1 "$XMIG" migrate --job c1 --to $hop
+	check "... ps --all shows it on ${hop%%:*}" test "$(where c1)" = "${hop%%:*}:0@n1"
+done
+wait $app
+check "the workload ended well" test $? -eq 0
+check "... and printed exactly its native output" cmp "$D/native" "$D/c1.out"
+[ $fail -eq 0 ] || cat "$D/c1.err"
+
+# the link's floor: TCP throughput from n1 to n2, 2 GiB
+on n2 python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("'"$addr2"'", 47000)); s.listen(1); c, _ = s.accept()
+buf = bytearray(16 << 20); v = memoryview(buf); n = 0
+while True:
+    k = c.recv_into(v)
+    if not k: break
+    n += k
+print(n)' >"$D/recv" &
+sleep 0.5
+gbs=$(on n1 python3 -c '
+import socket, time
+s = socket.create_connection(("'"$addr2"'", 47000)); buf = bytes(16 << 20)
+t = time.time()
+for _ in range(128): s.sendall(buf)
+s.shutdown(socket.SHUT_WR); s.recv(1); dt = time.time() - t
+print("%.3f" % ((128 << 24) / dt / 1e9))')
+wait
+echo "# link floor: TCP n1 -> n2 at $gbs GB/s"
+
+echo "| GiB | move | xmig downtime (ms) | xmig total (ms) | floor: bytes over the link (ms) | downtime / floor |"
+echo "|---:|---|---:|---:|---:|---:|"
+for g in 1 8; do
+	on n1 "$XMIG" run --job b$g -- "$B/tests/cuda/zdtm" --mib $((g * 1024)) --iters 1000000 \
+		--sleep-ms 20 >/dev/null 2>"$D/b$g.err" &
+	app=$!
+	wait_running b$g
+	sleep 1
+	for hop in n2:gpu0 n1:gpu0 n2:gpu0 n1:gpu0; do
+		on n1 "$XMIG" migrate --job b$g --to $hop --json 2>>"$D/b$g.mig" |
+			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["to"]["node"], m["downtime_ms"], m["total_ms"], m["moved_bytes"])' >>"$D/b$g.res"
+	done
+	kill $app
+	wait $app 2>/dev/null
+	for dir in n2 n1; do
+		label=$([ $dir = n2 ] && echo "to the other node" || echo "back home")
+		awk -v d=$dir -v g=$g -v f="$gbs" -v l="$label" '$1 == d { dn += $2; tt += $3; b = $4; k++ }
+			END { if (k) { floor = b / (f * 1e9) * 1000; printf "| %d | %s | %.1f | %.1f | %.1f | %.2f |\n", g, l, dn / k, tt / k, floor, dn / k / floor } }' "$D/b$g.res"
+	done
+done
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
