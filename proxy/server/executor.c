@@ -33,8 +33,13 @@ struct exec {
 	void *devh;
 	int fd;
 	struct srv_table streams, events, modules, funcs, mems;
-	void *staging;
+	void *staging;              /* copies back to the bridge */
 	bool staging_registered;
+	void *in[2];                /* copies from the bridge, alternately */
+	bool in_registered[2];
+	void *in_done[2];           /* events: the GPU has read in[i] */
+	bool in_pending[2];
+	int next_in;
 	int gpu;
 };
 
@@ -123,14 +128,23 @@ static int d2h(struct exec *x, uint64_t src, uint64_t size, void *s, uint64_t ho
 	return 0;
 }
 
+/*
+ * Copies from the bridge alternate between two pinned buffers: the GPU
+ * reads one while the next message lands in the other.
+ */
 static int h2d(struct exec *x, uint64_t dst, const void *bytes, uint64_t n, void *s)
 {
-	int r;
+	int i = x->next_in, r;
 
-	memcpy(x->staging, bytes, n);
-	r = x->dev->memcpy_async(x->devh, dst, (uint64_t)(uintptr_t)x->staging, n, s);
-	/* The staging area is reused by the next message: this one must be done. */
-	return r ? r : x->dev->stream_sync(x->devh, s);
+	if (x->in_pending[i] && (r = x->dev->event_sync(x->devh, x->in_done[i])))
+		return r;
+	memcpy(x->in[i], bytes, n);
+	r = x->dev->memcpy_async(x->devh, dst, (uint64_t)(uintptr_t)x->in[i], n, s);
+	if (!r)
+		r = x->dev->event_record(x->devh, x->in_done[i], s, 0);
+	x->in_pending[i] = !r;
+	x->next_in = !i;
+	return r;
 }
 
 static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, void **out,
@@ -147,13 +161,21 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		if (x->devh)
 			return cudaErrorInvalidValue;
 		r = x->dev->open((int)h->a[0], h->a[1], h->a[2], &x->devh);
-		if (!r && posix_memalign(&x->staging, 4096, RMT_CHUNK) != 0)
+		if (r)
+			return r;
+		if (posix_memalign(&x->staging, 4096, RMT_CHUNK) != 0)
 			return cudaErrorMemoryAllocation;
-		if (!r)
-			x->staging_registered =
-				x->dev->host_register(x->devh, x->staging, RMT_CHUNK) == 0;
+		x->staging_registered = x->dev->host_register(x->devh, x->staging, RMT_CHUNK) == 0;
+		for (int i = 0; i < 2; i++) {
+			if (posix_memalign(&x->in[i], 4096, RMT_CHUNK) != 0 ||
+			    (r = x->dev->event_create(x->devh, cudaEventDisableTiming,
+						      &x->in_done[i])))
+				return r ? r : cudaErrorMemoryAllocation;
+			x->in_registered[i] =
+				x->dev->host_register(x->devh, x->in[i], RMT_CHUNK) == 0;
+		}
 		x->gpu = (int)h->a[0];
-		return r;
+		return 0;
 	case RMT_BYE:
 		*bye = true;
 		return 0;
@@ -511,11 +533,17 @@ int srv_executor_main(const char *device, int gpu, const char *listen_addr)
 	serve(&x);
 	close(x.fd);
 	if (x.devh) {
+		x.dev->ctx_sync(x.devh);
 		if (x.staging_registered)
 			x.dev->host_unregister(x.devh, x.staging);
+		for (int i = 0; i < 2; i++)
+			if (x.in_registered[i])
+				x.dev->host_unregister(x.devh, x.in[i]);
 		x.dev->close(x.devh);
 	}
 	free(x.staging);
+	free(x.in[0]);
+	free(x.in[1]);
 	unlink(logpath);
 	return XMIG_EXIT_OK;
 }

@@ -145,40 +145,79 @@ static int send_var(struct srv *s, int fd, uint64_t id, struct srv_var *v)
 	return r ? -1 : 0;
 }
 
-/* Stream mode: every allocation as checksummed chunks, read via the backend. */
+/*
+ * Stream mode: every allocation as checksummed chunks, read via the
+ * backend; the next chunk is read from the GPU while this one is sent.
+ */
+struct chunk_ref {
+	size_t alloc;
+	uint64_t off, n;
+};
+
+/* The chunk after c ({0, 0, 0}: the first); false past the last. */
+static bool next_chunk(struct srv *s, struct chunk_ref *c)
+{
+	uint64_t off = c->off + c->n;
+	size_t i = c->alloc;
+
+	while (i < s->mem.nallocs && off >= s->mem.allocs[i].size) {
+		i++;
+		off = 0;
+	}
+	if (i >= s->mem.nallocs)
+		return false;
+	c->alloc = i;
+	c->off = off;
+	c->n = s->mem.allocs[i].size - off < STREAM_CHUNK ? s->mem.allocs[i].size - off
+							    : STREAM_CHUNK;
+	return true;
+}
+
 static int send_memory(struct srv *s, int fd)
 {
-	void *buf;
-	bool registered;
-	int r = 0;
+	void *buf[2] = { NULL, NULL };
+	bool reg[2] = { false, false };
+	struct chunk_ref cur = { 0, 0, 0 }, nxt;
+	bool have;
+	int r = 0, k = 0;
 
-	if (posix_memalign(&buf, 4096, STREAM_CHUNK) != 0)
-		return -1;
-	registered = s->dev->host_register(s->devh, buf, STREAM_CHUNK) == 0;
-	for (size_t i = 0; i < s->mem.nallocs && !r; i++) {
-		const struct srv_alloc *a = &s->mem.allocs[i];
-
-		for (uint64_t off = 0; off < a->size && !r; off += STREAM_CHUNK) {
-			uint64_t n = a->size - off < STREAM_CHUNK ? a->size - off : STREAM_CHUNK;
-			struct xfer_msg m = { XFER_DATA, 0, i, n, off, 0 };
-
-			r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf, a->va + off, n,
-						 s->legacy.h);
-			if (!r)
-				r = s->dev->stream_sync(s->devh, s->legacy.h);
-			if (r) {
-				xmig_error("cannot read the memory at %#llx (error %d)",
-					   (unsigned long long)(a->va + off), r);
-				break;
-			}
-			m.hash = xmig_hash64(buf, n);
-			if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, buf, n) < 0)
-				r = -1;
+	for (int i = 0; i < 2; i++) {
+		if (posix_memalign(&buf[i], 4096, STREAM_CHUNK) != 0) {
+			free(buf[0]);
+			return -1;
 		}
+		reg[i] = s->dev->host_register(s->devh, buf[i], STREAM_CHUNK) == 0;
 	}
-	if (registered)
-		s->dev->host_unregister(s->devh, buf);
-	free(buf);
+	have = next_chunk(s, &cur);
+	if (have)
+		r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf[0],
+					 s->mem.allocs[cur.alloc].va + cur.off, cur.n, s->legacy.h);
+	while (have && !r) {
+		struct xfer_msg m = { XFER_DATA, 0, cur.alloc, cur.n, cur.off, 0 };
+
+		/* the chunk in buf[k] is in host memory once this returns */
+		if ((r = s->dev->stream_sync(s->devh, s->legacy.h)))
+			break;
+		nxt = cur;
+		have = next_chunk(s, &nxt);
+		if (have && (r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf[!k],
+						      s->mem.allocs[nxt.alloc].va + nxt.off, nxt.n,
+						      s->legacy.h)))
+			break;
+		m.hash = xmig_hash64(buf[k], cur.n);
+		if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, buf[k], cur.n) < 0)
+			r = -1;
+		cur = nxt;
+		k = !k;
+	}
+	if (r > 0)
+		xmig_error("cannot read the job's memory (error %d)", r);
+	s->dev->stream_sync(s->devh, s->legacy.h);
+	for (int i = 0; i < 2; i++) {
+		if (reg[i])
+			s->dev->host_unregister(s->devh, buf[i]);
+		free(buf[i]);
+	}
 	return r ? -1 : 0;
 }
 
