@@ -97,8 +97,6 @@ CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o ring.o)
 CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o fatbin.o errors.o)
 CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o)
 FACADE      := $(B)/lib/xmig/facade
-CUDART_SO   := $(FACADE)/libcudart.so.13
-CUDA_SO     := $(FACADE)/libcuda.so.1
 
 $(B)/obj/client/%.o: proxy/client/%.c $(GEN)/cuda-errors.h $(GEN)/cu-errors.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -116,18 +114,6 @@ $(GEN)/cu-errors.h: proxy/api/gen-errors.sh $(CUDA_HOME)/include/cuda.h | $(DEPS
 	@mkdir -p $(GEN)
 	sh $< $(CUDA_HOME)/include/cuda.h cudaError_enum CUDA_ XMIG_CU_ERRORS > $@
 
-$(GEN)/cudart-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/libcudart.so.13.syms $(CUDART_OBJS)
-	nm $(CUDART_OBJS) > $@.nm
-	sh $< proxy/api/syms/libcudart.so.13.syms $@.nm 801 > $@
-$(GEN)/cuda-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/libcuda.so.1.syms $(CUDA_OBJS)
-	nm $(CUDA_OBJS) > $@.nm
-	sh $< proxy/api/syms/libcuda.so.1.syms $@.nm 801 > $@
-$(GEN)/libcudart.map: proxy/api/gen-version-script.sh proxy/api/syms/libcudart.so.13.syms
-	@mkdir -p $(GEN)
-	sh $< proxy/api/syms/libcudart.so.13.syms libcudart.so.13 > $@
-$(GEN)/libcuda.map: proxy/api/gen-version-script.sh proxy/api/syms/libcuda.so.1.syms
-	@mkdir -p $(GEN)
-	sh $< proxy/api/syms/libcuda.so.1.syms > $@
 $(GEN)/client.map:
 	@mkdir -p $(GEN)
 	printf '{ global: xmig_cl_*; local: *; };\n' > $@
@@ -136,16 +122,35 @@ $(CLIENT_LIB): $(CLIENT_OBJS) $(LIBXMIG) $(GEN)/client.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared -pthread -Wl,-soname,libxmig-client.so -Wl,--version-script=$(GEN)/client.map \
 		-Wl,-z,nodelete -o $@ $(CLIENT_OBJS) $(LIBXMIG) $(STATIC_LIBS) -ldl
-$(CUDART_SO): $(CUDART_OBJS) $(B)/obj/client/cudart-unsupported.o $(CLIENT_LIB) $(GEN)/libcudart.map
-	@mkdir -p $(dir $@)
-	$(CC) -shared -pthread -Wl,-soname,libcudart.so.13 -Wl,--version-script=$(GEN)/libcudart.map \
-		-Wl,-rpath,'$$ORIGIN/..' -o $@ $(CUDART_OBJS) $(B)/obj/client/cudart-unsupported.o \
+# A facade: every symbol of the real library (proxy/api/syms/SONAME.syms),
+# exported under its version node; the symbols our objects do not define
+# fail loudly with the library's not-supported status.
+#   facade NAME, SONAME, VERSION-NODE (or empty), OBJECTS, STATUS
+define facade
+$(1)_SO := $(FACADE)/$(2)
+$(GEN)/$(1)-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/$(2).syms $(4)
+	nm $(4) > $$@.nm
+	sh $$< proxy/api/syms/$(2).syms $$@.nm $(5) > $$@
+$(GEN)/$(1).map: proxy/api/gen-version-script.sh proxy/api/syms/$(2).syms
+	@mkdir -p $(GEN)
+	sh $$< proxy/api/syms/$(2).syms $(3) > $$@
+$$($(1)_SO): $(4) $(B)/obj/client/$(1)-unsupported.o $(CLIENT_LIB) $(GEN)/$(1).map
+	@mkdir -p $$(dir $$@)
+	$(CC) -shared -pthread -Wl,-soname,$(2) -Wl,--version-script=$(GEN)/$(1).map \
+		-Wl,-rpath,'$$$$ORIGIN/..' -o $$@ $(4) $(B)/obj/client/$(1)-unsupported.o \
 		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
-$(CUDA_SO): $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o $(CLIENT_LIB) $(GEN)/libcuda.map
-	@mkdir -p $(dir $@)
-	$(CC) -shared -pthread -Wl,-soname,libcuda.so.1 -Wl,--version-script=$(GEN)/libcuda.map \
-		-Wl,-rpath,'$$ORIGIN/..' -o $@ $(CUDA_OBJS) $(B)/obj/client/cuda-unsupported.o \
-		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
+FACADES += $$($(1)_SO)
+endef
+
+CUBLAS_STATUS := $(B)/obj/client/cublas-status.o
+$(eval $(call facade,cudart,libcudart.so.13,libcudart.so.13,$(CUDART_OBJS),801))
+$(eval $(call facade,cuda,libcuda.so.1,,$(CUDA_OBJS),801))
+$(eval $(call facade,cublas,libcublas.so.13,libcublas.so.13,$(B)/obj/client/cublas.o $(CUBLAS_STATUS),15))
+$(eval $(call facade,cublasLt,libcublasLt.so.13,libcublasLt.so.13,$(B)/obj/client/cublaslt.o $(CUBLAS_STATUS),15))
+$(eval $(call facade,cudnn,libcudnn.so.9,libcudnn.so.9,$(B)/obj/client/cudnn.o,3000))
+$(eval $(call facade,nccl,libnccl.so.2,,$(B)/obj/client/nccl.o,5))
+CUDART_SO := $(cudart_SO)
+CUDA_SO := $(cuda_SO)
 
 # ---- CUDA test programs (self-checking; run natively and under xmig) ---------
 CUDA_TEST_SRCS := $(wildcard tests/cuda/*.cu)
@@ -171,7 +176,7 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add $(B)/tests/unsupported $(BENCH_BINS)
-TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(CUDART_SO) $(CUDA_SO) $(TEST_PROGRAMS)
+TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS)
 all: $(TARGETS)
 
 # ---- tests --------------------------------------------------------------
@@ -188,7 +193,7 @@ install: all
 	install -m 755 $(XMIG) $(DESTDIR)$(PREFIX)/bin/xmig
 	install -m 755 $(PROXY) $(DESTDIR)$(PREFIX)/libexec/xmig/xmig-proxy
 	install -m 755 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/xmig/
-	install -m 755 $(CUDART_SO) $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/xmig/facade/
+	install -m 755 $(FACADES) $(DESTDIR)$(PREFIX)/lib/xmig/facade/
 
 # GPU benchmarks: native and xmig side by side, same GPU, same run.
 bench: all

@@ -2,8 +2,10 @@
  * cmd-run.c - xmig run [OPTIONS] [--] COMMAND [ARGS...]
  *
  * Runs COMMAND with its CUDA calls served by a proxy server: preloads the
- * runtime facade, puts the facade directory (libcuda.so.1 of xmig) first on
- * the library path, names the job, and execs. The proxy itself starts on
+ * facades (the CUDA runtime and the libraries that carry their own copy of
+ * it: cuBLAS, cuBLASLt, cuDNN, NCCL; preloaded because frameworks find the
+ * real ones through their RPATH), puts the facade directory (libcuda.so.1 of
+ * xmig) first on the library path, names the job, and execs. The proxy itself starts on
  * the program's first CUDA call.
  */
 #define _GNU_SOURCE
@@ -112,6 +114,25 @@ static int check_file(const char *path, const char *what)
 	return xmig_error("%s not found at %s (is xmig installed completely?)", what, path);
 }
 
+/* The runtime first: the other facades resolve their CUDA calls to it. */
+static const char *const preloaded[] = {
+	"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcudnn.so.9", "libnccl.so.2",
+};
+
+static int preload_facades(const char *facade)
+{
+	char path[PATH_MAX];
+	for (int i = (int)(sizeof(preloaded) / sizeof(preloaded[0])) - 1; i >= 0; i--) {
+		snprintf(path, sizeof(path), "%s/%s", facade, preloaded[i]);
+		if (access(path, R_OK) < 0)
+			return xmig_error("the facade %s is missing (is xmig installed completely?)",
+					  path);
+		if (prepend_env("LD_PRELOAD", path, ':') < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
 	struct run_opts o = { .gpu = -1, .rank = -1 };
@@ -165,8 +186,7 @@ static int run(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%ld", o.rank);
 		setenv("XMIG_RANK", buf, 1);
 	}
-	if (prepend_env("LD_PRELOAD", cudart, ':') < 0 ||
-	    prepend_env("LD_LIBRARY_PATH", facade, ':') < 0)
+	if (preload_facades(facade) < 0 || prepend_env("LD_LIBRARY_PATH", facade, ':') < 0)
 		return xmig_error_errno("cannot set up the environment"), XMIG_EXIT_FAIL;
 	xmig_debug("job %s: exec %s", job, argv[first]);
 	execvp(argv[first], argv + first);

@@ -75,7 +75,7 @@ teardown() { xmig_teardown; }
 @test "cli: run sets up the facades for the program" {
 	run "$XMIG" run --job env -- sh -c 'echo "$LD_PRELOAD"; echo "$LD_LIBRARY_PATH"'
 	assert_success
-	assert_line --index 0 --regexp '/lib/xmig/facade/libcudart\.so\.13$'
+	assert_line --index 0 --regexp '^/[^:]*/lib/xmig/facade/libcudart\.so\.13:.*/libnccl\.so\.2$'
 	assert_line --index 1 --regexp '/lib/xmig/facade(:|$)'
 }
 

@@ -55,3 +55,48 @@ cuModuleLoad -> 801"
 	assert_equal "$stderr" "xmig: error: cudaGraphCreate is not supported
 xmig: error: cuModuleLoad is not supported"
 }
+
+# The libraries that link their own copy of the runtime: cuBLAS, cuBLASLt,
+# cuDNN, NCCL. Their facades keep a program loadable and answer versions.
+@test "exports: the cuBLAS, cuBLASLt, cuDNN and NCCL facades define every recorded symbol" {
+	for so in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnccl.so.2; do
+		run missing "$ROOT/proxy/api/syms/$so.syms" "$B/lib/xmig/facade/$so"
+		assert_output ""
+		[ "$(wc -l <"$ROOT/proxy/api/syms/$so.syms")" -gt 10 ]
+	done
+}
+
+@test "exports: xmig run preloads every facade, the runtime first" {
+	run "$XMIG" run -- sh -c 'echo "$LD_PRELOAD"'
+	assert_success
+	f=$(cd "$B/lib/xmig/facade" && pwd -P)
+	assert_output "$f/libcudart.so.13:$f/libcublas.so.13:$f/libcublasLt.so.13:$f/libcudnn.so.9:$f/libnccl.so.2"
+}
+
+@test "exports: an unforwarded cuBLAS or NCCL call fails loudly with its library's status" {
+	cat >"$BATS_TEST_TMPDIR/t.c" <<-'C'
+	#include <stdio.h>
+	#include <dlfcn.h>
+	int main(void) {
+		void *b = dlopen("libcublas.so.13", RTLD_NOW), *n = dlopen("libnccl.so.2", RTLD_NOW);
+		if (!b || !n) { printf("dlopen: %s\n", dlerror()); return 1; }
+		int (*create)(void **) = (int (*)(void **))dlsym(b, "cublasCreate_v2");
+		int (*ver)(int *) = (int (*)(int *))dlsym(n, "ncclGetVersion");
+		int (*uid)(void *) = (int (*)(void *))dlsym(n, "ncclGetUniqueId");
+		void *h; char id[128]; int v = 0;
+		printf("cublasCreate_v2 -> %d\n", create(&h));
+		int r = ver(&v);
+		printf("ncclGetVersion -> %d %d\n", r, v > 20000);
+		printf("ncclGetUniqueId -> %d\n", uid(id));
+		return 0;
+	}
+	C
+	cc -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" -ldl || skip "no C compiler"
+	run --separate-stderr "$XMIG" run -- "$BATS_TEST_TMPDIR/t"
+	assert_success
+	assert_output "cublasCreate_v2 -> 15
+ncclGetVersion -> 0 1
+ncclGetUniqueId -> 5"
+	assert_equal "$stderr" "xmig: error: cublasCreate_v2 is not supported
+xmig: error: ncclGetUniqueId is not supported"
+}
