@@ -25,12 +25,12 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -pthread -I. -Ilib -I$(B)/gen \
 	     -isystem $(CUDA_HOME)/include
 LDFLAGS ?=
-# libuv, jansson, xxhash and glpk are linked statically so the binaries carry
-# no dependency the GPU machines lack.
+# libuv, jansson and xxhash are linked statically so the binaries carry no
+# dependency the GPU machines lack. GLPK is not linked at all: `xmig plan
+# --algorithm ilp` opens libglpk.so.40 at run time (lib/plan/glpk.c).
 static_lib = $(shell $(CC) -print-file-name=$(1))
 STATIC_LIBS = $(call static_lib,libjansson.a) $(call static_lib,libxxhash.a)
 UV_LIB   = $(call static_lib,libuv_a.a)
-GLPK_LIB = $(call static_lib,libglpk.a)
 
 .PHONY: all deps check check-unit check-cli demo bench bench-plan install clean
 .DEFAULT_GOAL := all
@@ -63,7 +63,7 @@ XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIBXMIG) $(GLPK_LIB) $(STATIC_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIBXMIG) $(STATIC_LIBS) -lm -ldl
 
 # ---- unit tests ---------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
@@ -71,7 +71,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
 
 $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBXMIG) $(GLPK_LIB) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
 
 TARGETS := $(XMIG) $(UNIT_BINS)
 all: $(TARGETS)
