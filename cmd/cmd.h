@@ -40,7 +40,9 @@ void cmd_print_json(json_t *doc);
 const char *cmd_self_dir(void);
 
 #define XMIG_COMMANDS(X) \
-	X(version)
+	X(version) \
+	X(plan) \
+	X(apply)
 
 #define X(n) extern const struct xmig_cmd cmd_##n;
 XMIG_COMMANDS(X)

@@ -67,17 +67,19 @@ void cmd_print_json(json_t *doc)
 const char *cmd_self_dir(void)
 {
 	static char dir[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n;
 
 	if (dir[0])
 		return dir;
-	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
 		snprintf(dir, sizeof(dir), ".");
 		return dir;
 	}
-	dir[n] = '\0';
-	snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	exe[n] = '\0';
+	/* dirname() works in place: copy out of exe, never onto itself. */
+	snprintf(dir, sizeof(dir), "%s", dirname(exe));
 	return dir;
 }
 

@@ -8,12 +8,14 @@
  *           "share","device","gpu_model","host"}]}   (one item per process)
  *
  * A task is one (job, rank): its processes' GPUs, the sum of their device
- * bytes, the largest share any declares (none declared: the whole GPU, the
- * safe guess), movable only while running. "node" is where the GPU side
- * runs, which is what the planner moves. Memory used by processes not under
- * xmig (pinned_bytes) becomes a task that cannot move; as nobody knows how
- * much of the GPU such a process computes with, it takes whatever share
- * xmig's tasks leave, so nothing more is packed next to it.
+ * bytes, the largest share any declares (`xmig run --share F`), movable only
+ * while running. "node" is where the GPU side runs, which is what the
+ * planner moves. A rank on several GPUs uses them whole. Tasks that declare
+ * no share split what the declared ones leave of their GPU (alone: all of
+ * it), so nothing more is packed next to them; one left with nothing (its
+ * GPU is taken whole by another task) stays where it is. Memory used by
+ * processes not under xmig (pinned_bytes) becomes a task that cannot move
+ * and takes whatever share is left, for the same reason.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -117,10 +119,8 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 	    xp_jstr(it, "node", path, &node) < 0 ||
 	    xp_jint(it, "gpu", path, true, 0, 1023, 0, &gpu) < 0 ||
 	    xp_jint(it, "device_bytes", path, false, 0, LLONG_MAX, 0, &bytes) < 0 ||
-	    xp_jnum(it, "share", path, false, 0, 1, 1, &share) < 0)
+	    xp_jnum(it, "share", path, false, 0, 1, 0, &share) < 0)
 		return -1;
-	if (share <= 0)
-		share = 1;
 	if (!find_gpu_obj(nodes_doc, node, gpu))
 		return xmig_error("%s: node %s has no GPU %lld in `xmig nodes`", path, node, gpu);
 	state = json_string_value(json_object_get(it, "state"));
@@ -148,6 +148,7 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 	json_array_append_new(json_object_get(t, "gpus"), json_integer(gpu));
 	json_object_set_new(t, "device_bytes",
 			    json_integer(json_integer_value(json_object_get(t, "device_bytes")) + bytes));
+	/* 0 until a process declares one: see finish(). */
 	if (share > json_real_value(json_object_get(t, "share")))
 		json_object_set_new(t, "share", json_real(share));
 	/* Anything but running (frozen, moving, starting) is left alone. */
@@ -159,11 +160,24 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 	return 0;
 }
 
-/* A rank with several GPUs uses them whole; pinned memory takes what is left. */
+static bool on_gpu(json_t *t, const char *node, json_int_t index)
+{
+	json_t *gl = json_object_get(t, "gpus"), *g;
+	size_t i;
+
+	if (strcmp(json_string_value(json_object_get(t, "node")), node))
+		return false;
+	json_array_foreach(gl, i, g)
+		if (json_integer_value(g) == index)
+			return true;
+	return false;
+}
+
+/* Shares as the header says; pinned memory becomes tasks that stay. */
 static void finish(json_t *tasks, json_t *nodes_doc)
 {
 	json_t *t, *jn, *jg;
-	size_t i, k;
+	size_t i, k, j;
 
 	json_array_foreach(tasks, i, t)
 		if (json_array_size(json_object_get(t, "gpus")) > 1)
@@ -174,26 +188,33 @@ static void finish(json_t *tasks, json_t *nodes_doc)
 		json_array_foreach(json_object_get(jn, "gpus"), k, jg) {
 			json_int_t pinned = json_integer_value(json_object_get(jg, "pinned_bytes"));
 			json_int_t index = json_integer_value(json_object_get(jg, "index"));
-			double used = 0;
-			size_t j;
-			json_t *o;
+			double declared = 0, left;
+			int undeclared = 0;
 			char id[160], job[140];
 
-			if (pinned <= 0 || !name)
+			if (!name)
 				continue;
-			json_array_foreach(tasks, j, o) {
-				json_t *gl = json_object_get(o, "gpus");
-
-				if (strcmp(json_string_value(json_object_get(o, "node")), name) ||
-				    json_array_size(gl) != 1 || json_integer_value(json_array_get(gl, 0)) != index)
+			json_array_foreach(tasks, j, t) {
+				if (!on_gpu(t, name, index))
 					continue;
-				used += json_real_value(json_object_get(o, "share"));
+				declared += json_real_value(json_object_get(t, "share"));
+				undeclared += json_real_value(json_object_get(t, "share")) == 0;
 			}
+			left = declared < 1 ? 1 - declared : 0;
+			json_array_foreach(tasks, j, t) {
+				if (!on_gpu(t, name, index) || json_real_value(json_object_get(t, "share")) > 0)
+					continue;
+				json_object_set_new(t, "share", json_real(left / undeclared));
+				if (left <= 0)
+					json_object_set_new(t, "movable", json_false());
+			}
+			if (pinned <= 0)
+				continue;
 			snprintf(id, sizeof(id), "pinned:%s:gpu%lld", name, (long long)index);
 			snprintf(job, sizeof(job), "pinned:%s", name);
 			json_array_append_new(tasks, json_pack(
 				"{s:s, s:s, s:I, s:s, s:[I], s:f, s:I, s:b}", "id", id, "job", job,
-				"rank", index, "node", name, "gpus", index, "share", used < 1 ? 1 - used : 0.0,
+				"rank", index, "node", name, "gpus", index, "share", undeclared ? 0.0 : left,
 				"device_bytes", pinned, "movable", 0));
 		}
 	}
