@@ -76,6 +76,27 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 TARGETS := $(XMIG) $(UNIT_BINS)
 all: $(TARGETS)
 
+# ---- planner benchmark (reads the trace at run time; see tests/bench/) ----
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+PLAN_BENCH := $(B)/tests/bench/plan-bench
+
+$(PLAN_BENCH): $(BENCH_SRCS) tests/bench/bench.h $(LIBXMIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRCS) $(LIBXMIG) $(STATIC_LIBS) -lm -ldl
+
+all: $(PLAN_BENCH)
+
+# make bench-plan TRACE=DIR [BENCH_PLAN_ARGS="--seeds 42-43"]
+bench-plan: $(PLAN_BENCH)
+	@if [ -z "$(TRACE)" ]; then \
+		echo "make bench-plan: set TRACE=DIR, the Alibaba GPU trace of 2023 (a directory holding" \
+		     "openb_node_list_gpu_node.csv and openb_pod_list_default.csv, or csv/ with them)," \
+		     "e.g. TRACE=../shared/traces/alibaba-gpu-v2023" >&2; exit 2; fi
+	@if [ ! -f "$(TRACE)/openb_node_list_gpu_node.csv" ] && [ ! -f "$(TRACE)/csv/openb_node_list_gpu_node.csv" ]; then \
+		echo "make bench-plan: TRACE=$(TRACE) has no openb_node_list_gpu_node.csv (nor csv/...);" \
+		     "it must be the trace directory" >&2; exit 2; fi
+	$(PLAN_BENCH) --trace "$(TRACE)" $(BENCH_PLAN_ARGS)
+
 # ---- tests --------------------------------------------------------------
 check: all
 	@B=$(abspath $(B)) sh tests/run.sh
