@@ -163,10 +163,10 @@ static void print_table(const struct xp_state *st, const struct xp_plan *p)
 			       m->why == XP_WHY_REPAIR ? "  (makes room)" : m->why == XP_WHY_PARK ? "  (parked)" : "");
 		}
 	}
-	printf("Frees %d of %d nodes and %d of %d GPUs with %d moves of %s in %d waves, about %s",
+	printf("Frees %d of %d nodes and %d of %d GPUs with %d move%s of %s in %d wave%s, about %s",
 	       s->nodes_before - s->nodes_after, s->nodes_before, s->gpus_before - s->gpus_after, s->gpus_before,
-	       s->moves, xmig_format_bytes(s->bytes, by, sizeof(by)), s->waves,
-	       xmig_format_duration(s->est_seconds, e, sizeof(e)));
+	       s->moves, s->moves == 1 ? "" : "s", xmig_format_bytes(s->bytes, by, sizeof(by)), s->waves,
+	       s->waves == 1 ? "" : "s", xmig_format_duration(s->est_seconds, e, sizeof(e)));
 	printf(" (planned in %.3f s).\n", s->plan_seconds);
 	if (json_array_size(p->freed_nodes)) {
 		printf("Freed:");
