@@ -25,12 +25,12 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -pthread -I. -Ilib -I$(B)/gen \
 	     -isystem $(CUDA_HOME)/include
 LDFLAGS ?=
-# libuv, jansson, xxhash and glpk are linked statically so the binaries carry
-# no dependency the GPU machines lack.
+# libuv, jansson and xxhash are linked statically so the binaries carry no
+# dependency the GPU machines lack. GLPK is not linked at all: `xmig plan
+# --algorithm ilp` opens libglpk.so.40 at run time (lib/plan/glpk.c).
 static_lib = $(shell $(CC) -print-file-name=$(1))
 STATIC_LIBS = $(call static_lib,libjansson.a) $(call static_lib,libxxhash.a)
 UV_LIB   = $(call static_lib,libuv_a.a)
-GLPK_LIB = $(call static_lib,libglpk.a)
 
 .PHONY: all deps check demo bench bench-plan install clean
 .DEFAULT_GOAL := all
@@ -178,6 +178,27 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add $(B)/tests/unsupported $(BENCH_BINS)
 TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS)
 all: $(TARGETS)
+
+# ---- planner benchmark (reads the trace at run time; see tests/bench/) ----
+PLAN_BENCH_SRCS := $(wildcard tests/bench/*.c)
+PLAN_BENCH := $(B)/tests/bench/plan-bench
+
+$(PLAN_BENCH): $(PLAN_BENCH_SRCS) tests/bench/bench.h $(LIBXMIG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(PLAN_BENCH_SRCS) $(LIBXMIG) $(STATIC_LIBS) -lm -ldl
+
+all: $(PLAN_BENCH)
+
+# make bench-plan TRACE=DIR [BENCH_PLAN_ARGS="--seeds 42-43"]
+bench-plan: $(PLAN_BENCH)
+	@if [ -z "$(TRACE)" ]; then \
+		echo "make bench-plan: set TRACE=DIR, the Alibaba GPU trace of 2023 (a directory holding" \
+		     "openb_node_list_gpu_node.csv and openb_pod_list_default.csv, or csv/ with them)," \
+		     "e.g. TRACE=../shared/traces/alibaba-gpu-v2023" >&2; exit 2; fi
+	@if [ ! -f "$(TRACE)/openb_node_list_gpu_node.csv" ] && [ ! -f "$(TRACE)/csv/openb_node_list_gpu_node.csv" ]; then \
+		echo "make bench-plan: TRACE=$(TRACE) has no openb_node_list_gpu_node.csv (nor csv/...);" \
+		     "it must be the trace directory" >&2; exit 2; fi
+	$(PLAN_BENCH) --trace "$(TRACE)" $(BENCH_PLAN_ARGS)
 
 # ---- tests --------------------------------------------------------------
 check: all

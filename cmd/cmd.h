@@ -56,7 +56,9 @@ const char *cmd_self_dir(void);
 	X(resume) \
 	X(migrate) \
 	X(nodes) \
-	X(version)
+	X(version) \
+	X(plan) \
+	X(apply)
 
 #define X(n) extern const struct xmig_cmd cmd_##n;
 XMIG_COMMANDS(X)

@@ -100,6 +100,7 @@ const char *cmd_self_dir(void)
 		return dir;
 	}
 	exe[n] = '\0';
+	/* dirname() works in place: copy out of exe, never onto itself. */
 	snprintf(dir, sizeof(dir), "%s", dirname(exe));
 	return dir;
 }
