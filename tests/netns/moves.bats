@@ -40,8 +40,8 @@ on() {   # on NODE CMD...: run on node n1 or n2, as its prefix does
 		XMIG_DEVICE=sim XMIG_SIM_GPUS=2 XMIG_SIM_MEM=2GiB XMIG_NODES="$XMIG_NODES" "$@"
 }
 
-start() {   # start JOB: the workload on node n1, GPU 0
-	on n1 "$XMIG" run --job "$1" -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
+start() {   # start JOB [SHARE]: the workload on node n1, GPU 0
+	on n1 "$XMIG" run --job "$1" ${2:+--share "$2"} -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
 	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
 	for _ in $(seq 200); do
@@ -92,6 +92,25 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 	run on n1 "$XMIG" migrate --job x2 --to n1:gpu0
 	assert_success
 	finish x2
+}
+
+@test "netns: plan and apply pack jobs scattered over two nodes onto one, live" {
+	start c1 0.4
+	start c2 0.4
+	run on n1 "$XMIG" migrate --job c2 --to n2:gpu1
+	assert_success
+	assert_equal "$(where c2)" "n2:1@n1"
+	run --separate-stderr on n1 "$XMIG" plan --json -o "$BATS_TEST_TMPDIR/plan.json"
+	assert_success
+	jq -e '.summary.nodes_freed == 1 and (.moves | length) == 1 and .moves[0].kind == "inter-node"' \
+		"$BATS_TEST_TMPDIR/plan.json"
+	run --separate-stderr on n1 "$XMIG" apply "$BATS_TEST_TMPDIR/plan.json" --json
+	assert_success
+	echo "$output" | jq -e '.summary.moved == 1 and .moves[0].result.items[0].mode == "stream"'
+	nodes=$(on n1 "$XMIG" ps --all --json | jq -c '[.items[] | select(.job == "c1" or .job == "c2") | .node] | unique')
+	assert_equal "$nodes" "$(jq -c '[.moves[0].to.node]' "$BATS_TEST_TMPDIR/plan.json")"
+	finish c1
+	finish c2
 }
 
 @test "netns: the link cut mid-transfer: rolled back, the job goes on" {
