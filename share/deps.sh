@@ -6,7 +6,7 @@
 set -u
 
 DEBIAN_PKGS="gcc make pkg-config libuv1-dev libjansson-dev libxxhash-dev libibverbs-dev socat \
-libglpk-dev bats bats-assert bats-support scdoc iproute2 jq util-linux procps"
+libglpk-dev bats bats-assert bats-support scdoc iproute2 jq util-linux procps python3-jsonschema"
 install=0
 for a in "$@"; do
 	case $a in
@@ -62,5 +62,14 @@ else
 		echo "deps.sh: CUDA Toolkit at $CUDA_HOME is release $v; xmig needs 13" >&2
 		rc=1
 	fi
+	# The facades of cuBLAS, cuDNN and NCCL are built against their headers
+	# (NVIDIA's packages libcublas-dev-13-x, libcudnn9-dev-cuda-13, libnccl-dev).
+	for h in cublas_api.h:libcublas-dev-13-0 cudnn.h:libcudnn9-dev-cuda-13 nccl.h:libnccl-dev; do
+		if [ ! -f "$CUDA_HOME/include/${h%%:*}" ] && [ ! -f "/usr/include/${h%%:*}" ]; then
+			echo "deps.sh: ${h%%:*} not found in $CUDA_HOME/include or /usr/include;" \
+			     "install NVIDIA's ${h##*:} (https://developer.nvidia.com/cuda-downloads)" >&2
+			rc=1
+		fi
+	done
 fi
 exit $rc
