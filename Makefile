@@ -94,8 +94,8 @@ CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
 CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o ring.o)
-CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o fatbin.o errors.o)
-CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o)
+CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-entry.o fatbin.o errors.o)
+CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o)
 FACADE      := $(B)/lib/xmig/facade
 
 $(B)/obj/client/%.o: proxy/client/%.c $(GEN)/cuda-errors.h $(GEN)/cu-errors.h | $(DEPS_OK)
@@ -114,6 +114,11 @@ $(GEN)/cu-errors.h: proxy/api/gen-errors.sh $(CUDA_HOME)/include/cuda.h | $(DEPS
 	@mkdir -p $(GEN)
 	sh $< $(CUDA_HOME)/include/cuda.h cudaError_enum CUDA_ XMIG_CU_ERRORS > $@
 
+$(GEN)/cu-proc-table.h: proxy/api/gen-proc-table.sh $(CUDA_HOME)/include/cudaTypedefs.h proxy/api/syms/libcuda.so.1.syms | $(DEPS_OK)
+	@mkdir -p $(GEN)
+	sh $< $(CUDA_HOME)/include/cudaTypedefs.h proxy/api/syms/libcuda.so.1.syms > $@
+$(B)/obj/client/cuda.o: $(GEN)/cu-proc-table.h
+
 $(GEN)/client.map:
 	@mkdir -p $(GEN)
 	printf '{ global: xmig_cl_*; local: *; };\n' > $@
@@ -125,7 +130,7 @@ $(CLIENT_LIB): $(CLIENT_OBJS) $(LIBXMIG) $(GEN)/client.map
 # A facade: every symbol of the real library (proxy/api/syms/SONAME.syms),
 # exported under its version node; the symbols our objects do not define
 # fail loudly with the library's not-supported status.
-#   facade NAME, SONAME, VERSION-NODE (or empty), OBJECTS, STATUS
+#   facade NAME, SONAME, VERSION-NODE (or empty), OBJECTS, STATUS[, FACADES IT LINKS]
 define facade
 $(1)_SO := $(FACADE)/$(2)
 $(GEN)/$(1)-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/$(2).syms $(4)
@@ -134,17 +139,17 @@ $(GEN)/$(1)-unsupported.c: proxy/api/gen-stubs.sh proxy/api/syms/$(2).syms $(4)
 $(GEN)/$(1).map: proxy/api/gen-version-script.sh proxy/api/syms/$(2).syms
 	@mkdir -p $(GEN)
 	sh $$< proxy/api/syms/$(2).syms $(3) > $$@
-$$($(1)_SO): $(4) $(B)/obj/client/$(1)-unsupported.o $(CLIENT_LIB) $(GEN)/$(1).map
+$$($(1)_SO): $(4) $(B)/obj/client/$(1)-unsupported.o $(CLIENT_LIB) $(GEN)/$(1).map $(6)
 	@mkdir -p $$(dir $$@)
 	$(CC) -shared -pthread -Wl,-soname,$(2) -Wl,--version-script=$(GEN)/$(1).map \
-		-Wl,-rpath,'$$$$ORIGIN/..' -o $$@ $(4) $(B)/obj/client/$(1)-unsupported.o \
-		-L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
+		-Wl,-rpath,'$$$$ORIGIN/..:$$$$ORIGIN' -o $$@ $(4) $(B)/obj/client/$(1)-unsupported.o \
+		$(6) -L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
 FACADES += $$($(1)_SO)
 endef
 
 CUBLAS_STATUS := $(B)/obj/client/cublas-status.o
 $(eval $(call facade,cudart,libcudart.so.13,libcudart.so.13,$(CUDART_OBJS),801))
-$(eval $(call facade,cuda,libcuda.so.1,,$(CUDA_OBJS),801))
+$(eval $(call facade,cuda,libcuda.so.1,,$(CUDA_OBJS),801,$(cudart_SO)))
 $(eval $(call facade,cublas,libcublas.so.13,libcublas.so.13,$(B)/obj/client/cublas.o $(CUBLAS_STATUS),15))
 $(eval $(call facade,cublasLt,libcublasLt.so.13,libcublasLt.so.13,$(B)/obj/client/cublaslt.o $(CUBLAS_STATUS),15))
 $(eval $(call facade,cudnn,libcudnn.so.9,libcudnn.so.9,$(B)/obj/client/cudnn.o,3000))
@@ -163,6 +168,13 @@ $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CUDA_ARCH) -O2 -o $@ $<
+# A library with the static runtime inside, and a plain C program loading it.
+$(B)/tests/static-lib/libstatic_lib.so: tests/cuda/static/static_lib.cu | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -shared -Xcompiler -fPIC $(CUDA_ARCH) -O2 -o $@ $<
+$(B)/tests/static-lib/uses_static_lib: tests/cuda/static/uses_static_lib.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -ldl
 # Calls functions the facades do not support.
 $(B)/tests/unsupported: tests/cuda/unsupported.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -175,7 +187,8 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
-TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add $(B)/tests/unsupported $(BENCH_BINS)
+TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add \
+	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS)
 TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS)
 all: $(TARGETS)
 

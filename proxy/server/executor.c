@@ -132,13 +132,25 @@ static int d2h(struct exec *x, uint64_t src, uint64_t size, void *s, uint64_t ho
  * Copies from the bridge alternate between two pinned buffers: the GPU
  * reads one while the next message lands in the other.
  */
+/* The pinned buffer the next copy's bytes go to, once the GPU is done with it. */
+static void *h2d_buffer(struct exec *x, int *err)
+{
+	int i = x->next_in;
+
+	*err = x->in_pending[i] ? x->dev->event_sync(x->devh, x->in_done[i]) : 0;
+	x->in_pending[i] = false;
+	return x->in[i];
+}
+
 static int h2d(struct exec *x, uint64_t dst, const void *bytes, uint64_t n, void *s)
 {
 	int i = x->next_in, r;
 
-	if (x->in_pending[i] && (r = x->dev->event_sync(x->devh, x->in_done[i])))
-		return r;
-	memcpy(x->in[i], bytes, n);
+	if (bytes != x->in[i]) {   /* not read straight into it (see serve) */
+		if (x->in_pending[i] && (r = x->dev->event_sync(x->devh, x->in_done[i])))
+			return r;
+		memcpy(x->in[i], bytes, n);
+	}
 	r = x->dev->memcpy_async(x->devh, dst, (uint64_t)(uintptr_t)x->in[i], n, s);
 	if (!r)
 		r = x->dev->event_record(x->devh, x->in_done[i], s, 0);
@@ -392,9 +404,19 @@ static int serve(struct exec *x)
 			data = n;
 			cap = h.len;
 		}
-		if (h.len && xmig_read_full(x->fd, data, h.len) != (ssize_t)h.len)
-			break;
-		r = execute(x, &h, data, a, &out, &out_len, &bye);
+		if (h.op == RMT_MEMCPY_H2D && h.len && h.len <= RMT_CHUNK) {
+			/* Straight into the pinned buffer: no copy on the way to the GPU. */
+			void *buf = h2d_buffer(x, &r);
+
+			if (xmig_read_full(x->fd, buf, h.len) != (ssize_t)h.len)
+				break;
+			if (!r)
+				r = execute(x, &h, buf, a, &out, &out_len, &bye);
+		} else {
+			if (h.len && xmig_read_full(x->fd, data, h.len) != (ssize_t)h.len)
+				break;
+			r = execute(x, &h, data, a, &out, &out_len, &bye);
+		}
 		if (h.seq) {
 			if (reply(x, &h, r, a, out, out_len) < 0)
 				break;

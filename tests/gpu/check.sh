@@ -24,7 +24,7 @@ ps_field() {   # ps_field JOB FIELD
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -113,7 +113,7 @@ check "... the job stays suspended" test "$(ps_field zf state)" = suspended
 kill $app 2>/dev/null; wait $app 2>/dev/null
 
 # Exports against the real libraries of this machine.
-defined() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | grep -v '^libcudart.so.13$' | LC_ALL=C sort -u; }
+defined() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | grep -v '^lib.*\.so\.[0-9]*$' | LC_ALL=C sort -u; }
 real_cuda=$(ldconfig -p | awk '/libcuda\.so\.1 /{print $NF; exit}')
 check "driver facade exports every symbol of $real_cuda" \
 	test -z "$(LC_ALL=C comm -23 <(defined "$real_cuda") <(defined "$B/lib/xmig/facade/libcuda.so.1"))"
@@ -122,6 +122,14 @@ for lib in /usr/local/cuda/lib64/libcudart.so.13 \
 	[ -e "$lib" ] || continue
 	check "runtime facade exports every symbol of $lib" \
 		test -z "$(LC_ALL=C comm -23 <(defined "$lib") <(defined "$B/lib/xmig/facade/libcudart.so.13"))"
+done
+# ... and of the libraries PyTorch ships, which carry their own runtime.
+site=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null)
+for so in cu13/lib/libcublas.so.13 cu13/lib/libcublasLt.so.13 cudnn/lib/libcudnn.so.9 nccl/lib/libnccl.so.2; do
+	lib=$site/nvidia/$so
+	[ -n "$site" ] && [ -e "$lib" ] || { echo "# no $so in the Python packages here"; continue; }
+	check "facade exports every symbol of $lib" \
+		test -z "$(LC_ALL=C comm -23 <(defined "$lib") <(defined "$B/lib/xmig/facade/${so##*/}"))"
 done
 
 rm -rf "$tmp" "$XMIG_RUNTIME_DIR"

@@ -52,6 +52,23 @@ check "the workload ended well" test $? -eq 0
 check "... and printed exactly its native output" cmp "$D/native" "$D/c1.out"
 [ $fail -eq 0 ] || cat "$D/c1.err"
 
+# consolidation: two jobs, one moved to n2; plan frees a node, apply packs them live
+for j in k1 k2; do
+	on n1 "$XMIG" run --job $j --share 0.4 -- "$B/tests/cuda/zdtm" "${args[@]}" >"$D/$j.out" 2>"$D/$j.err" &
+	eval "pid_$j=$!"
+	wait_running $j
+done
+check "k2 moved to n2 first" on n1 "$XMIG" migrate --job k2 --to n2:gpu0
+on n1 "$XMIG" plan --json -o "$D/plan.json" 2>"$D/plan.err"
+check "plan frees one node with one move" python3 -c "import json; p=json.load(open('$D/plan.json')); assert p['summary']['nodes_freed'] == 1 and len(p['moves']) == 1, p"
+on n1 "$XMIG" apply "$D/plan.json" --json >"$D/apply.json" 2>"$D/apply.err"
+check "apply moved it" python3 -c "import json; r=json.load(open('$D/apply.json')); assert r['summary']['moved'] == 1, r"
+check "... both jobs now on one node" test "$(where k1 | cut -d: -f1)" = "$(where k2 | cut -d: -f1)"
+wait $pid_k1 && wait $pid_k2
+check "both workloads ended well" test $? -eq 0
+check "... k1 printed exactly its native output" cmp "$D/native" "$D/k1.out"
+check "... k2 printed exactly its native output" cmp "$D/native" "$D/k2.out"
+
 # the link's floor: TCP throughput from n1 to n2, 2 GiB
 on n2 python3 -c '
 import socket

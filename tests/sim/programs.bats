@@ -26,6 +26,7 @@ run_program() {
 @test "sim: struct_args matches the native output" { run_program struct_args; }
 @test "sim: device_globals matches the native output" { run_program device_globals; }
 @test "sim: pageable_big matches the native output" { run_program pageable_big; }
+@test "sim: driver_entry matches the native output" { run_program driver_entry; }
 @test "sim: zdtm matches the native output" { run_program zdtm --iters 20 --sleep-ms 0; }
 
 @test "sim: the proxy leaves nothing behind when the program ends" {
@@ -44,4 +45,12 @@ run_program() {
 	assert_equal "$status" 7
 	assert_equal "$stderr" "xmig: error: this program reaches the CUDA driver through private interfaces (the CUDA runtime is linked statically); rebuild it with \`nvcc -cudart shared\` to run it under xmig"
 	assert_output ""
+}
+
+@test "sim: a library with the static CUDA runtime inside is named when the program is stopped" {
+	lib="$B/tests/static-lib/libstatic_lib.so"
+	[ -e "$lib" ] || skip "static-runtime library not built"
+	run --separate-stderr "$XMIG" run -- "$B/tests/static-lib/uses_static_lib" "$lib"
+	assert_equal "$status" 7
+	assert_equal "$stderr" "xmig: error: $(realpath "$lib"), loaded by this program, reaches the CUDA driver through private interfaces (it has the CUDA runtime linked statically); xmig cannot serve it"
 }

@@ -1,0 +1,197 @@
+/*
+ * cuda-device.c - the driver API's devices and contexts, answered through
+ * the runtime facade. An application under xmig sees one device (0) with
+ * one context, the primary one, held by its proxy; the handle it gets for
+ * that context is a token of ours, the same every time, so frameworks that
+ * compare or stash contexts (PyTorch does both) keep working across moves.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include "client.h"
+
+#define API __attribute__((visibility("default")))
+
+static char primary_token;
+#define PRIMARY ((CUcontext)(void *)&primary_token)
+static __thread bool current_unset;   /* cuCtxSetCurrent(NULL) on this thread */
+
+/* The runtime's errors in the driver's words (the values of those used here match). */
+static CUresult cu(cudaError_t e)
+{
+	switch (e) {
+	case cudaSuccess: return CUDA_SUCCESS;
+	case cudaErrorInvalidValue: return CUDA_ERROR_INVALID_VALUE;
+	case cudaErrorInvalidDevice: return CUDA_ERROR_INVALID_DEVICE;
+	case cudaErrorNoDevice: return CUDA_ERROR_NO_DEVICE;
+	case cudaErrorNotSupported: return CUDA_ERROR_NOT_SUPPORTED;
+	case cudaErrorDevicesUnavailable: return CUDA_ERROR_DEVICE_UNAVAILABLE;
+	default: return CUDA_ERROR_UNKNOWN;
+	}
+}
+
+static CUresult device_ok(CUdevice dev)
+{
+	struct xmig_thread *t;
+
+	if (xmig_cl_enter(&t))
+		return CUDA_ERROR_NOT_INITIALIZED;
+	return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+API CUresult cuDeviceGetCount(int *count)
+{
+	return count ? cu(cudaGetDeviceCount(count)) : CUDA_ERROR_INVALID_VALUE;
+}
+
+API CUresult cuDeviceGet(CUdevice *device, int ordinal)
+{
+	CUresult r = device ? device_ok(ordinal) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*device = 0;
+	return r;
+}
+
+/* CUdevice_attribute and cudaDeviceAttr number the attributes alike. */
+API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
+{
+	CUresult r = pi ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	return r ? r : cu(cudaDeviceGetAttribute(pi, (enum cudaDeviceAttr)attrib, 0));
+}
+
+API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
+{
+	struct cudaDeviceProp p;
+	CUresult r = name && len > 0 ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (r || (r = cu(cudaGetDeviceProperties(&p, 0))))
+		return r;
+	snprintf(name, (size_t)len, "%s", p.name);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
+{
+	struct cudaDeviceProp p;
+	CUresult r = uuid ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (r || (r = cu(cudaGetDeviceProperties(&p, 0))))
+		return r;
+	memcpy(uuid->bytes, p.uuid.bytes, sizeof(uuid->bytes));
+	return CUDA_SUCCESS;
+}
+
+#undef cuDeviceGetUuid
+API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
+{
+	return cuDeviceGetUuid_v2(uuid, dev);
+}
+
+API CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+{
+	struct cudaDeviceProp p;
+	CUresult r = bytes ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (r || (r = cu(cudaGetDeviceProperties(&p, 0))))
+		return r;
+	*bytes = p.totalGlobalMem;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
+{
+	CUresult r = major && minor ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		r = cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0);
+	if (!r)
+		r = cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0);
+	return r;
+}
+
+/* ---- the primary context -------------------------------------------------- */
+
+/*
+ * The proxy makes the context when it starts, and every call here starts
+ * the proxy: once a call can answer, the primary context is active.
+ */
+API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+{
+	CUresult r = flags && active ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (r)
+		return r;
+	if (cudaGetDeviceFlags(flags) == cudaSuccess)
+		*flags &= ~(unsigned)cudaDeviceMapHost;
+	else
+		*flags = 0;
+	*active = 1;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+	CUresult r = pctx ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*pctx = PRIMARY;
+	return r;
+}
+
+/* The proxy holds the context for the life of the process: a release keeps it. */
+API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
+{
+	return device_ok(dev);
+}
+
+API CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
+{
+	CUresult r = device_ok(dev);
+
+	return r ? r : cu(cudaSetDeviceFlags(flags));
+}
+
+API CUresult cuCtxGetCurrent(CUcontext *pctx)
+{
+	struct xmig_thread *t;
+
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (xmig_cl_enter(&t))
+		return CUDA_ERROR_NOT_INITIALIZED;
+	*pctx = current_unset ? NULL : PRIMARY;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxSetCurrent(CUcontext ctx)
+{
+	if (ctx && ctx != PRIMARY)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	current_unset = !ctx;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxGetDevice(CUdevice *device)
+{
+	CUcontext c;
+	CUresult r = device ? cuCtxGetCurrent(&c) : CUDA_ERROR_INVALID_VALUE;
+
+	if (r)
+		return r;
+	if (!c)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	*device = 0;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuCtxSynchronize(void)
+{
+	return cu(cudaDeviceSynchronize());
+}
