@@ -7,8 +7,8 @@
 # else grep and sed); GPUs (--to) are gpu0..gpuN-1, N from nvidia-smi, else
 # $XMIG_SIM_GPUS on the sim device, else 8.
 
-# Commands, and each command's options. plan, apply and nodes are listed for
-# the versions of xmig that have them.
+# Commands, and each command's options. plan, apply, nodes and ps --all are
+# listed for the versions of xmig that have them.
 _xmig_commands='run ps freeze thaw snapshot suspend resume migrate version plan apply nodes help'
 
 _xmig_options() {
@@ -16,16 +16,18 @@ _xmig_options() {
 	case $1 in
 	'') echo '--nodes -v --verbose -h --help -V --version' ;;
 	run) echo '-j --job -g --gpu -s --share -d --device -r --rank --help --' ;;
-	ps) echo '-j --json -J --job --help' ;;
+	ps) echo '-j --json -J --job -a --all --help' ;;
 	freeze) echo "$move -t --timeout" ;;
 	thaw) echo "$move" ;;
 	snapshot | suspend) echo "$move -o --output" ;;
 	resume) echo "$move -t --to" ;;
 	migrate) echo "$move -t --to -z --zero-copy -n --dry-run" ;;
 	version) echo '-j --json --help' ;;
-	plan) echo '--state --objective --max-moves --max-bytes --concurrency --algorithm --json -o --check --help' ;;
-	apply) echo '--dry-run --concurrency --state --on-error --json --help' ;;
-	nodes) echo '--json --help' ;;
+	plan) echo '-s --state --objective -a --algorithm --max-moves --max-bytes -c --concurrency' \
+		'-j --json -o --output --check --intra-bandwidth --inter-bandwidth --move-overhead' \
+		'--time-limit --threshold --help' ;;
+	apply) echo '--dry-run -c --concurrency -s --state --on-error -j --json --help' ;;
+	nodes) echo '-j --json -l --local --help' ;;
 	esac
 }
 
@@ -39,9 +41,11 @@ _xmig_takes_value() {
 	*:-J | *:--job | *:-r | *:--rank) return 0 ;;
 	freeze:-t | freeze:--timeout | resume:-t | resume:--to | migrate:-t | migrate:--to) return 0 ;;
 	snapshot:-o | snapshot:--output | suspend:-o | suspend:--output) return 0 ;;
-	plan:--state | plan:--objective | plan:--max-moves | plan:--max-bytes | plan:--concurrency | \
-		plan:--algorithm | plan:-o | plan:--check) return 0 ;;
-	apply:--concurrency | apply:--state | apply:--on-error) return 0 ;;
+	plan:-s | plan:--state | plan:--objective | plan:-a | plan:--algorithm | plan:--max-moves | \
+		plan:--max-bytes | plan:-c | plan:--concurrency | plan:-o | plan:--output | plan:--check | \
+		plan:--intra-bandwidth | plan:--inter-bandwidth | plan:--move-overhead | \
+		plan:--time-limit | plan:--threshold) return 0 ;;
+	apply:-c | apply:--concurrency | apply:-s | apply:--state | apply:--on-error) return 0 ;;
 	esac
 	return 1
 }
@@ -71,7 +75,8 @@ _xmig_gpus() {
 _xmig_value() {
 	local cmd=$1 opt=$2 cur=$3 xmig=$4
 	case $cmd:$opt in
-	:--nodes | plan:--state | plan:--check | plan:-o | apply:--state)
+	:--nodes | plan:-s | plan:--state | plan:--check | plan:-o | plan:--output | apply:-s | \
+		apply:--state)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
 	snapshot:-o | snapshot:--output | suspend:-o | suspend:--output)
@@ -88,6 +93,8 @@ _xmig_value() {
 		mapfile -t COMPREPLY < <(compgen -W "$(_xmig_jobs "$xmig")" -- "$cur") ;;
 	plan:--objective)
 		mapfile -t COMPREPLY < <(compgen -W 'nodes gpus' -- "$cur") ;;
+	plan:-a | plan:--algorithm)
+		mapfile -t COMPREPLY < <(compgen -W 'xmig ffd bestfit-drain descheduler fgd ilp' -- "$cur") ;;
 	apply:--on-error)
 		mapfile -t COMPREPLY < <(compgen -W 'stop continue' -- "$cur") ;;
 	esac

@@ -77,8 +77,9 @@ start_job() {   # start_job JOB
 		[ -f "$page" ] || { echo "no man page $page"; return 1; }
 		run scdoc <"$page"
 		assert_success
-		for section in NAME SYNOPSIS DESCRIPTION OPTIONS "JSON OUTPUT" "EXIT STATUS" EXAMPLES "SEE ALSO"; do
-			grep -q -x "# $section" "$page" || { echo "$page lacks # $section"; return 1; }
+		for section in NAME SYNOPSIS DESCRIPTION OPTIONS "(JSON )?OUTPUT" "EXIT STATUS" EXAMPLES \
+			"SEE ALSO"; do
+			grep -q -E -x "# $section" "$page" || { echo "$page lacks # $section"; return 1; }
 		done
 		for o in $(long_options "$c"); do
 			grep -q -- "\*$o\*" "$page" || { echo "$page does not describe $o"; return 1; }
