@@ -14,10 +14,11 @@ commands() {
 	"$XMIG" --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p'
 }
 
-# The long options `xmig CMD --help` lists (without argp's own), one a line.
+# The long options `xmig CMD --help` lists (without argp's own), one a line:
+# from the option lines ("  -j, --json ...", "      --usage"), not the prose.
 long_options() {
-	"$XMIG" "$1" --help | grep -o -- '--[a-z][a-z-]*' | grep -v -x -e '--help' -e '--usage' \
-		-e '--version' | sort -u
+	"$XMIG" "$1" --help | sed -n 's/^ \{2,\}\(-[^ ,-], \)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p' |
+		grep -v -x -e '--help' -e '--usage' -e '--version' | sort -u
 }
 
 # Complete the words "$@" (the last one is the word being completed) with
