@@ -356,7 +356,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	if (!r)
 		goto rollback;
 	json_decref(r);
-	r = move_call(p, nc, "resume", NULL, 30000, &status);
+	r = move_call(p, nc, "resume", frozen_here ? NULL : json_pack("{s:b}", "frozen", 1), 30000,
+		      &status);
 	t_handover = ms_since(t_freeze) - t_quiesce - t_transfer;
 	if (!r) {
 		/* Past the commit point: the new proxy resumes when we let go. */

@@ -32,7 +32,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	char *end;
 
 	switch (key) {
-	case 'j':
+	case 'J':
+	case 'j':   /* the first spelling, kept; -j is --json in every other command */
 		if (!xmig_job_name_valid(arg))
 			argp_error(state, "invalid job name '%s' (letters, digits, '.', '_', '-')",
 				   arg);
@@ -73,7 +74,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp_option options[] = {
-	{ "job", 'j', "NAME", 0, "Name the job (default: the next free number)", 0 },
+	{ "job", 'J', "NAME", 0, "Name the job (default: the next free number)", 0 },
+	{ NULL, 'j', NULL, OPTION_ALIAS | OPTION_HIDDEN, NULL, 0 },
 	{ "gpu", 'g', "N", 0, "GPU of this node to start on (default 0, or $XMIG_GPU)", 0 },
 	{ "share", 's', "F", 0, "Fraction of the GPU the job needs, in (0,1] (default 1)", 0 },
 	{ "device", 'd', "KIND", 0, "cuda (default), or sim: the software test device", 0 },

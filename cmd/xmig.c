@@ -42,7 +42,8 @@ static void usage(FILE *out)
 		"  -h, --help     this help;  xmig COMMAND --help for a command's\n"
 		"  -V, --version  print the version\n\n"
 		"Exit status: 0 ok, 1 failed (rolled back), 2 usage, 3 not found,\n"
-		"4 refused, 5 unavailable, 6 bad input. See xmig(1).\n");
+		"4 refused, 5 unavailable, 6 bad input, 7 static CUDA runtime (run);\n"
+		"run also: 126 cannot execute, 127 not found, else the program's. See xmig(1).\n");
 }
 
 int cmd_parse(const struct argp *argp, int argc, char **argv, void *input, int *arg_index)
@@ -76,7 +77,8 @@ struct xmig_conn *cmd_connect(const char *socket_path, char *why, size_t len)
 
 void cmd_print_json(json_t *doc)
 {
-	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+			     JSON_REAL_PRECISION(15));   /* 0.1, not 0.10000000000000001 */
 
 	if (s) {
 		puts(s);

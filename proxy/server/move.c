@@ -295,7 +295,7 @@ static json_t *m_restore(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	return srv_snapshot_restore(s, cc, dir, code, msg, len);
 }
 
-int srv_resume(struct srv *s, char *why, size_t len)
+int srv_resume(struct srv *s, bool frozen, char *why, size_t len)
 {
 	uint64_t zero = 0;
 	char jd[512], rec[600];
@@ -313,13 +313,22 @@ int srv_resume(struct srv *s, char *why, size_t len)
 		return -1;
 	}
 	atomic_store(&s->hdr->owner_pid, (int32_t)getpid());
+	if (frozen) {
+		/* A job frozen by its user before the move stays frozen after it:
+		 * set before any worker can take a request. */
+		atomic_store(&s->freeze_requested, 1);
+		atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
+		s->freeze_holder = NULL;
+	}
 	if (srv_workers_start(s) < 0) {
+		atomic_store(&s->freeze_requested, 0);
 		pthread_mutex_unlock(&move_lock);
 		snprintf(why, len, "cannot start the workers");
 		return -1;
 	}
 	s->standby = false;
-	srv_thaw(s);   /* state RUNNING: requests flow again from where they stopped */
+	if (!frozen)
+		srv_thaw(s);   /* state RUNNING: requests flow again from where they stopped */
 	srv_xfer_release_sources(s);
 	if (ctl_take_socket_path(s) < 0)
 		xmig_warn("cannot register the control socket; `xmig ps` will miss this job");
@@ -334,11 +343,12 @@ int srv_resume(struct srv *s, char *why, size_t len)
 static json_t *m_resume(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			size_t len)
 {
-	if (srv_resume(s, msg, len) < 0) {
+	if (srv_resume(s, json_is_true(json_object_get(p, "frozen")), msg, len) < 0) {
 		*code = XMIG_RPC_STATE;
 		return NULL;
 	}
-	return json_pack("{s:s, s:i}", "state", "running", "proxy_pid", (int)getpid());
+	return json_pack("{s:s, s:i}", "state", srv_frozen(s) ? "frozen" : "running", "proxy_pid",
+			 (int)getpid());
 }
 
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
@@ -357,7 +367,7 @@ void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 	if (s->standby && cc == s->orchestrator) {
 		if (owner(s)) {
 			xmig_warn("the controller went away after the handover; resuming");
-			if (srv_resume(s, why, sizeof(why)) < 0)
+			if (srv_resume(s, false, why, sizeof(why)) < 0)
 				xmig_error("cannot resume: %s", why);
 		} else {
 			ctl_request_stop("the move was abandoned");

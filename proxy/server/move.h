@@ -7,7 +7,8 @@
 
 extern const struct ctl_method srv_move_methods[];
 
-/* Take over the channel (after a handover or a restore) and serve. */
-int srv_resume(struct srv *s, char *why, size_t len);
+/* Take over the channel (after a handover or a restore) and serve; frozen:
+ * stay frozen, as the job was before its move. */
+int srv_resume(struct srv *s, bool frozen, char *why, size_t len);
 
 #endif

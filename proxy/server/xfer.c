@@ -382,18 +382,19 @@ static int serve(struct offer *o, int fd)
 		return 0;
 	}
 	free(tok);
+	/*
+	 * The prelude (ahead of the freeze while the job runs; at once for a
+	 * job frozen already), then wait for GO: by then it must be frozen.
+	 */
+	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream) < 0 ||
+	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO) {
+		free(sent);
+		return 0;
+	}
 	if (!srv_frozen(o->s)) {
-		/* Ahead of the freeze: the prelude, then wait for GO. */
-		if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream) < 0 ||
-		    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO) {
-			free(sent);
-			return 0;
-		}
-		if (!srv_frozen(o->s)) {
-			free(sent);
-			send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
-			return 0;
-		}
+		free(sent);
+		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+		return 0;
 	}
 	if (send_state(o->s, fd, images_below, sent, nsent, o->stream) == 0 &&
 	    recv_msg(fd, &m, NULL) == 0 &&
@@ -799,7 +800,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		return NULL;
 	if (msg.type != XFER_PRELUDE ||
 	    !(prelude = json_loadb(read_blob(fd, msg.len) ?: "", msg.len, 0, NULL))) {
-		snprintf(why, len, "the old proxy sent no prelude (is it frozen already?)");
+		snprintf(why, len, "the old proxy sent no prelude");
 		goto out;
 	}
 	bool zero_copy = mode == XFER_ZERO_COPY;

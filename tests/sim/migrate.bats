@@ -209,3 +209,20 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_equal "$status" 2
 	assert_output --partial "-o DIR is required"
 }
+
+@test "migrate: a job frozen by its user moves and stays frozen until thawed" {
+	start w9 0
+	run "$XMIG" freeze --job w9
+	assert_success
+	run "$XMIG" migrate --job w9 --to gpu1
+	assert_success
+	assert_equal "$(gpu_of w9)" 1
+	run "$XMIG" ps --json --job w9
+	assert_output --partial '"state":"frozen"'
+	calls=$("$XMIG" ps --json --job w9 | jq '.items[0].calls')
+	sleep 0.3
+	assert_equal "$("$XMIG" ps --json --job w9 | jq '.items[0].calls')" "$calls"
+	run "$XMIG" thaw --job w9
+	assert_success
+	finish w9
+}
