@@ -61,7 +61,7 @@ CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
-	    sim-kernels.o)
+	    sim-kernels.o blas-cuda.o blas-sim.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
@@ -163,6 +163,11 @@ CUDA_TESTS := $(CUDA_TEST_SRCS:tests/cuda/%.cu=$(B)/tests/cuda/%)
 $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $<
+
+# Links cuBLAS (the facade under xmig, NVIDIA's natively).
+$(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublas
 
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

@@ -30,7 +30,11 @@
 	X(FUNC_GET)         /* sync: kernel by name: id + parameter layout */ \
 	X(VAR_GET)          /* sync: __device__ variable by name: address */ \
 	X(LAUNCH)           /* a kernel launch */ \
-	X(DEVICE_RESET)
+	X(DEVICE_RESET) \
+	X(BLAS_CREATE)      /* sync: a cuBLAS handle */ \
+	X(BLAS_DESTROY)     /* sync */ \
+	X(BLAS_SET)         /* a handle's stream, workspace or mode */ \
+	X(BLAS_GEMM)        /* one of the GEMM family, posted */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -142,6 +146,47 @@ struct xmig_launch_req {
 	uint32_t _pad;
 	uint64_t _pad2;              /* params 16-byte aligned */
 	unsigned char params[];      /* packed at the kernel's parameter offsets */
+};
+
+/*
+ * cuBLAS. Statuses travel as cublasStatus_t values in the reply's status.
+ * Device pointers are the same in both processes; scalars travel by value
+ * unless the handle's pointer mode puts them in device memory.
+ */
+struct xmig_blas_create_res { uint64_t id; };
+struct xmig_blas_id_req { uint64_t id; };
+
+enum xmig_blas_setting {
+	XMIG_BLAS_STREAM = 1,        /* value: logical stream id */
+	XMIG_BLAS_WORKSPACE,         /* value: address, size: bytes */
+	XMIG_BLAS_MATH_MODE,
+	XMIG_BLAS_POINTER_MODE,
+	XMIG_BLAS_ATOMICS_MODE,
+};
+struct xmig_blas_set_req {
+	uint64_t id;
+	uint32_t what, _pad;
+	uint64_t value, size;
+};
+
+/* Which function of the family: the server calls exactly that one. */
+enum xmig_gemm_fn {
+	XMIG_GEMM_S = 1,             /* cublasSgemm_v2 */
+	XMIG_GEMM_D,                 /* cublasDgemm_v2 */
+	XMIG_GEMM_S_STRIDED,         /* cublasSgemmStridedBatched */
+	XMIG_GEMM_D_STRIDED,         /* cublasDgemmStridedBatched */
+	XMIG_GEMM_EX,                /* cublasGemmEx */
+	XMIG_GEMM_EX_STRIDED,        /* cublasGemmStridedBatchedEx */
+};
+struct xmig_blas_gemm_req {
+	uint64_t id;
+	int32_t fn, transa, transb, m, n, k, lda, ldb, ldc, batch;
+	int32_t atype, btype, ctype, compute, algo;
+	int32_t scalars_on_device;   /* alpha_ptr/beta_ptr are device addresses */
+	uint64_t a, b, c;
+	int64_t stride_a, stride_b, stride_c;
+	uint64_t alpha_ptr, beta_ptr;
+	unsigned char alpha[16], beta[16];   /* the values, in the compute type */
 };
 
 #endif

@@ -20,6 +20,7 @@
 #include <cuda.h>
 
 #include "../../lib/xmig.h"
+#include "blas.h"
 #include "device.h"
 
 #define CU_FUNCS(X) \
@@ -761,4 +762,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.launch = cuda_launch,
 	.set_limit = cuda_set_limit,
 	.get_limit = cuda_get_limit,
+	.blas_create = xmig_blas_cuda_create,
+	.blas_destroy = xmig_blas_cuda_destroy,
+	.blas_set = xmig_blas_cuda_set,
+	.blas_gemm = xmig_blas_cuda_gemm,
 };

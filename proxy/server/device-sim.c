@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../../lib/xmig.h"
+#include "blas.h"
 #include "device.h"
 #include "sim-kernels.h"
 
@@ -810,4 +811,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.launch = sim_launch,
 	.set_limit = sim_set_limit,
 	.get_limit = sim_get_limit,
+	.blas_create = xmig_blas_sim_create,
+	.blas_destroy = xmig_blas_sim_destroy,
+	.blas_set = xmig_blas_sim_set,
+	.blas_gemm = xmig_blas_sim_gemm,
 };

@@ -16,6 +16,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "../api/ops.h"
+
 struct xmig_dim3 {
 	unsigned x, y, z;
 };
@@ -107,6 +109,16 @@ struct xmig_device_ops {
 	/* Limits and cache configuration. */
 	int (*set_limit)(void *dev, int limit, size_t value);
 	int (*get_limit)(void *dev, int limit, size_t *value);
+
+	/*
+	 * cuBLAS (NULL where a backend has none). These return cublasStatus_t
+	 * values. A handle's stream is a backend stream; settings are enum
+	 * xmig_blas_setting (ops.h).
+	 */
+	int (*blas_create)(void *dev, void **h);
+	int (*blas_destroy)(void *dev, void *h);
+	int (*blas_set)(void *dev, void *h, int what, uint64_t value, uint64_t size, void *stream);
+	int (*blas_gemm)(void *dev, void *h, const struct xmig_blas_gemm_req *g);
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

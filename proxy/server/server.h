@@ -82,6 +82,15 @@ struct srv_var {
 	uint64_t addr;          /* address in the current context */
 };
 
+/* A cuBLAS handle and the settings a new proxy gives it again. */
+struct srv_blas {
+	uint64_t id;
+	void *h;
+	uint64_t stream;        /* logical stream id */
+	uint64_t workspace, workspace_size;
+	int math_mode, pointer_mode, atomics_mode;
+};
+
 /* ---- memory ------------------------------------------------------------- */
 
 struct srv_alloc {
@@ -182,7 +191,7 @@ struct srv {
 	struct xmig_gpu_info gpu_info;
 
 	/* state (in-turn only, or frozen) */
-	struct srv_table streams, events, modules, funcs, vars;
+	struct srv_table streams, events, modules, funcs, vars, blas;
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
 	size_t limits[SRV_LIMITS];      /* set by the application, replayed */
@@ -257,6 +266,13 @@ bool srv_frozen(struct srv *s);
 
 /* dispatch.c */
 int srv_dispatch(struct xmig_call *c);
+
+/* srv-cublas.c: the cuBLAS operations, and a handle made again after a move */
+int d_BLAS_CREATE(struct xmig_call *c);
+int d_BLAS_DESTROY(struct xmig_call *c);
+int d_BLAS_SET(struct xmig_call *c);
+int d_BLAS_GEMM(struct xmig_call *c);
+int srv_blas_recreate(struct srv *s, struct srv_blas *b);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

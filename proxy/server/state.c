@@ -69,11 +69,23 @@ static void add_var(uint64_t id, void *obj, void *arg)
 					     "size", (json_int_t)v->size));
 }
 
+static void add_blas(uint64_t id, void *obj, void *arg)
+{
+	struct srv_blas *b = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "id",
+					     (json_int_t)id, "stream", (json_int_t)b->stream,
+					     "workspace", (json_int_t)b->workspace, "workspace_size",
+					     (json_int_t)b->workspace_size, "math_mode", b->math_mode,
+					     "pointer_mode", b->pointer_mode, "atomics_mode",
+					     b->atomics_mode));
+}
+
 json_t *srv_state_manifest(struct srv *s)
 {
 	json_t *allocs = json_array(), *streams = json_array(), *events = json_array();
 	json_t *modules = json_array(), *funcs = json_array(), *vars = json_array();
-	json_t *limits = json_array(), *m;
+	json_t *limits = json_array(), *blas = json_array(), *m;
 	size_t i;
 
 	for (i = 0; i < s->mem.nallocs; i++) {
@@ -89,6 +101,7 @@ json_t *srv_state_manifest(struct srv *s)
 	srv_table_each(&s->modules, add_module, modules);
 	srv_table_each(&s->funcs, add_func, funcs);
 	srv_table_each(&s->vars, add_var, vars);
+	srv_table_each(&s->blas, add_blas, blas);
 	for (i = 0; i < SRV_LIMITS; i++)
 		if (s->limit_set[i])
 			json_array_append_new(limits, json_pack("{s:i, s:I}", "limit", (int)i,
@@ -108,6 +121,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "funcs", funcs);
 	json_object_set_new(m, "vars", vars);
 	json_object_set_new(m, "limits", limits);
+	json_object_set_new(m, "blas_handles", blas);
 	return m;
 }
 
@@ -153,6 +167,11 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 			 (long long)json_integer_value(json_array_get(cc, 0)),
 			 (long long)json_integer_value(json_array_get(cc, 1)), s->gpu,
 			 s->gpu_info.major, s->gpu_info.minor);
+		return -1;
+	}
+	if (json_array_size(json_object_get(m, "blas_handles")) && !s->dev->blas_create) {
+		snprintf(why, len, "the job holds cuBLAS handles, and cuBLAS is not forwarded to a "
+			 "%s device yet", s->dev->name);
 		return -1;
 	}
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
@@ -359,6 +378,27 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 		if (e->recorded && s->dev->event_record(s->devh, e->h, s->legacy.h, 0))
 			return xmig_error("cannot record event %llu again",
 					  (unsigned long long)e->id);
+	}
+	json_array_foreach(json_object_get(m, "blas_handles"), i, o) {
+		struct srv_blas *b = calloc(1, sizeof(*b));
+		int st;
+
+		if (!b)
+			return -1;
+		get_u64(o, "id", &b->id);
+		get_u64(o, "stream", &b->stream);
+		get_u64(o, "workspace", &b->workspace);
+		get_u64(o, "workspace_size", &b->workspace_size);
+		b->math_mode = (int)json_integer_value(json_object_get(o, "math_mode"));
+		b->pointer_mode = (int)json_integer_value(json_object_get(o, "pointer_mode"));
+		b->atomics_mode = (int)json_integer_value(json_object_get(o, "atomics_mode"));
+		if ((st = srv_blas_recreate(s, b)) || srv_table_put(&s->blas, b->id, b) < 0) {
+			uint64_t id = b->id;
+
+			free(b);
+			return xmig_error("cannot make cuBLAS handle %llu again (status %d)",
+					  (unsigned long long)id, st);
+		}
 	}
 	json_array_foreach(json_object_get(m, "limits"), i, o) {
 		int limit = (int)json_integer_value(json_object_get(o, "limit"));

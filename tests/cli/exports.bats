@@ -80,11 +80,11 @@ xmig: error: cuModuleLoad is not supported"
 	int main(void) {
 		void *b = dlopen("libcublas.so.13", RTLD_NOW), *n = dlopen("libnccl.so.2", RTLD_NOW);
 		if (!b || !n) { printf("dlopen: %s\n", dlerror()); return 1; }
-		int (*create)(void **) = (int (*)(void **))dlsym(b, "cublasCreate_v2");
+		int (*create)(void **) = (int (*)(void **))dlsym(b, "cublasSaxpy_v2");
 		int (*ver)(int *) = (int (*)(int *))dlsym(n, "ncclGetVersion");
 		int (*uid)(void *) = (int (*)(void *))dlsym(n, "ncclGetUniqueId");
 		void *h; char id[128]; int v = 0;
-		printf("cublasCreate_v2 -> %d\n", create(&h));
+		printf("cublasSaxpy_v2 -> %d\n", create(&h));
 		int r = ver(&v);
 		printf("ncclGetVersion -> %d %d\n", r, v > 20000);
 		printf("ncclGetUniqueId -> %d\n", uid(id));
@@ -94,9 +94,9 @@ xmig: error: cuModuleLoad is not supported"
 	cc -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" -ldl || skip "no C compiler"
 	run --separate-stderr "$XMIG" run -- "$BATS_TEST_TMPDIR/t"
 	assert_success
-	assert_output "cublasCreate_v2 -> 15
+	assert_output "cublasSaxpy_v2 -> 15
 ncclGetVersion -> 0 1
 ncclGetUniqueId -> 5"
-	assert_equal "$stderr" "xmig: error: cublasCreate_v2 is not supported
+	assert_equal "$stderr" "xmig: error: cublasSaxpy_v2 is not supported
 xmig: error: ncclGetUniqueId is not supported"
 }

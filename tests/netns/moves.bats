@@ -113,6 +113,23 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 	finish c2
 }
 
+@test "netns: a job holding a cuBLAS handle is not moved to another node (not forwarded yet); it goes on" {
+	need_program blas_gemm
+	on n1 "$XMIG" run --job cb -- "$CUDA_BIN/blas_gemm" --iters 40 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/cb.out" 2>"$BATS_TEST_TMPDIR/cb.err" &
+	pid=$!
+	for _ in $(seq 200); do
+		on n1 "$XMIG" ps --json --job cb | jq -e '.items[0].state == "running"' >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	run on n1 "$XMIG" migrate --job cb --to n2:gpu0
+	assert_failure 1
+	assert_output --partial "cuBLAS is not forwarded to a remote device yet"
+	assert_equal "$(where cb)" "n1:0@n1"
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	tail -2 "$BATS_TEST_TMPDIR/cb.out" | head -1 | grep -qx "rounds 40 checked"
+}
+
 @test "netns: the link cut mid-transfer: rolled back, the job goes on" {
 	start x3
 	on n1 env XMIG_FAULT=xfer-delay-ms=700 "$XMIG" migrate --job x3 --to n2:gpu0 \

@@ -226,3 +226,28 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_success
 	finish w9
 }
+
+@test "migrate: a process holding a cuBLAS handle moves between GPUs; its GEMMs stay exact" {
+	need_program blas_gemm
+	"$XMIG" run --job bl -- "$CUDA_BIN/blas_gemm" --iters 40 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/bl.out" 2>"$BATS_TEST_TMPDIR/bl.err" &
+	echo $! >"$BATS_TEST_TMPDIR/bl.pid"
+	wait_job bl
+	sleep 0.2
+	run "$XMIG" migrate --job bl --to gpu1
+	assert_success
+	run "$XMIG" migrate --job bl --to gpu0 --zero-copy
+	assert_failure 4   # zero-copy is for the same GPU only
+	run "$XMIG" migrate --job bl --to gpu1 --zero-copy
+	assert_success
+	run "$XMIG" suspend --job bl -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	jq -e '.blas_handles | length == 1 and .[0].workspace_size == 4194304' \
+		"$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job bl --to gpu0
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/bl.pid")" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/bl.err" >&2
+	diff -u <(sed 's/^rounds 1 checked$/rounds 40 checked/' "$ROOT/tests/cuda/expected/blas_gemm.out") \
+		"$BATS_TEST_TMPDIR/bl.out"
+}

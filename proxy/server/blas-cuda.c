@@ -1,0 +1,139 @@
+/*
+ * blas-cuda.c - cuBLAS in the proxy: NVIDIA's library, dlopened on the
+ * first handle, running in the proxy's context on the proxy's streams. The
+ * application's calls arrive here already translated (ops.h).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cublas_api.h>
+
+#include "blas.h"
+
+#define CUBLAS_FNS(X) \
+	X(cublasCreate_v2) X(cublasDestroy_v2) X(cublasSetStream_v2) X(cublasSetWorkspace_v2) \
+	X(cublasSetMathMode) X(cublasSetPointerMode_v2) X(cublasSetAtomicsMode) \
+	X(cublasSgemm_v2) X(cublasDgemm_v2) X(cublasSgemmStridedBatched) \
+	X(cublasDgemmStridedBatched) X(cublasGemmEx) X(cublasGemmStridedBatchedEx)
+
+static struct {
+#define X(n) __typeof__(n) *n;
+	CUBLAS_FNS(X)
+#undef X
+} bl;
+static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
+
+/* $XMIG_CUBLAS, the library path, then the CUDA Toolkit's; never a facade. */
+static void *open_cublas(void)
+{
+	const char *home = getenv("CUDA_HOME"), *explicit = getenv("XMIG_CUBLAS");
+	char path[4][512];
+	int n = 0;
+
+	if (explicit && *explicit)
+		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
+	snprintf(path[n++], sizeof(path[0]), "libcublas.so.13");
+	if (home && *home)
+		snprintf(path[n++], sizeof(path[0]), "%s/lib64/libcublas.so.13", home);
+	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/libcublas.so.13");
+	for (int i = 0; i < n; i++) {
+		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
+
+		if (h && !dlsym(h, "xmig_facade_marker"))
+			return h;
+		if (h)
+			dlclose(h);
+	}
+	xmig_error("cannot load cuBLAS (libcublas.so.13) in the proxy: %s; set XMIG_CUBLAS to "
+		   "its path", dlerror() ?: "not found");
+	return NULL;
+}
+
+static int load(void)
+{
+	void *h;
+
+	if (loaded >= 0)
+		return loaded;
+	loaded = 0;
+	if (!(h = open_cublas()))
+		return 0;
+#define X(n)                                                                      \
+	if (!(bl.n = (__typeof__(n) *)dlsym(h, #n))) {                            \
+		xmig_error("the cuBLAS found lacks %s (need CUDA 13)", #n);      \
+		return 0;                                                         \
+	}
+	CUBLAS_FNS(X)
+#undef X
+	return loaded = 1;
+}
+
+int xmig_blas_cuda_create(void *dev, void **h)
+{
+	if (!load())
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	return bl.cublasCreate_v2((cublasHandle_t *)h);
+}
+
+int xmig_blas_cuda_destroy(void *dev, void *h)
+{
+	return bl.cublasDestroy_v2(h);
+}
+
+int xmig_blas_cuda_set(void *dev, void *h, int what, uint64_t value, uint64_t size,
+		       void *stream)
+{
+	switch (what) {
+	case XMIG_BLAS_STREAM:
+		return bl.cublasSetStream_v2(h, stream);
+	case XMIG_BLAS_WORKSPACE:
+		return bl.cublasSetWorkspace_v2(h, (void *)(uintptr_t)value, size);
+	case XMIG_BLAS_MATH_MODE:
+		return bl.cublasSetMathMode(h, (cublasMath_t)value);
+	case XMIG_BLAS_POINTER_MODE:
+		return bl.cublasSetPointerMode_v2(h, (cublasPointerMode_t)value);
+	case XMIG_BLAS_ATOMICS_MODE:
+		return bl.cublasSetAtomicsMode(h, (cublasAtomicsMode_t)value);
+	default:
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
+}
+
+int xmig_blas_cuda_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
+{
+	const void *alpha = g->scalars_on_device ? (const void *)(uintptr_t)g->alpha_ptr : g->alpha;
+	const void *beta = g->scalars_on_device ? (const void *)(uintptr_t)g->beta_ptr : g->beta;
+	cublasOperation_t ta = (cublasOperation_t)g->transa, tb = (cublasOperation_t)g->transb;
+	const void *a = (const void *)(uintptr_t)g->a, *b = (const void *)(uintptr_t)g->b;
+	void *c = (void *)(uintptr_t)g->c;
+
+	switch (g->fn) {
+	case XMIG_GEMM_S:
+		return bl.cublasSgemm_v2(h, ta, tb, g->m, g->n, g->k, alpha, a, g->lda, b, g->ldb,
+					 beta, c, g->ldc);
+	case XMIG_GEMM_D:
+		return bl.cublasDgemm_v2(h, ta, tb, g->m, g->n, g->k, alpha, a, g->lda, b, g->ldb,
+					 beta, c, g->ldc);
+	case XMIG_GEMM_S_STRIDED:
+		return bl.cublasSgemmStridedBatched(h, ta, tb, g->m, g->n, g->k, alpha, a, g->lda,
+						    g->stride_a, b, g->ldb, g->stride_b, beta, c,
+						    g->ldc, g->stride_c, g->batch);
+	case XMIG_GEMM_D_STRIDED:
+		return bl.cublasDgemmStridedBatched(h, ta, tb, g->m, g->n, g->k, alpha, a, g->lda,
+						    g->stride_a, b, g->ldb, g->stride_b, beta, c,
+						    g->ldc, g->stride_c, g->batch);
+	case XMIG_GEMM_EX:
+		return bl.cublasGemmEx(h, ta, tb, g->m, g->n, g->k, alpha, a, g->atype, g->lda, b,
+				       g->btype, g->ldb, beta, c, g->ctype, g->ldc, g->compute,
+				       g->algo);
+	case XMIG_GEMM_EX_STRIDED:
+		return bl.cublasGemmStridedBatchedEx(h, ta, tb, g->m, g->n, g->k, alpha, a,
+						     g->atype, g->lda, g->stride_a, b, g->btype,
+						     g->ldb, g->stride_b, beta, c, g->ctype, g->ldc,
+						     g->stride_c, g->batch, g->compute, g->algo);
+	default:
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
+}

@@ -1,0 +1,125 @@
+/*
+ * blas-sim.c - the GEMM family on the sim test device, in C: column-major,
+ * transposes, strided batches, float and double (cublasGemmEx with 32F or
+ * 64F data and compute). Memory is host RAM at the device addresses, and
+ * the sim device runs every stream in order, so a call computes at once.
+ * Anything else says CUBLAS_STATUS_NOT_SUPPORTED.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_api.h>
+
+#include "blas.h"
+
+struct sim_blas {
+	int pointer_mode;
+};
+
+int xmig_blas_sim_create(void *dev, void **h)
+{
+	struct sim_blas *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return CUBLAS_STATUS_ALLOC_FAILED;
+	*h = b;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+int xmig_blas_sim_destroy(void *dev, void *h)
+{
+	free(h);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+int xmig_blas_sim_set(void *dev, void *h, int what, uint64_t value, uint64_t size,
+		      void *stream)
+{
+	struct sim_blas *b = h;
+
+	switch (what) {
+	case XMIG_BLAS_STREAM:
+	case XMIG_BLAS_WORKSPACE:
+	case XMIG_BLAS_MATH_MODE:
+	case XMIG_BLAS_ATOMICS_MODE:
+		return CUBLAS_STATUS_SUCCESS;   /* no effect on results here */
+	case XMIG_BLAS_POINTER_MODE:
+		b->pointer_mode = (int)value;
+		return CUBLAS_STATUS_SUCCESS;
+	default:
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
+}
+
+/* op(X)[i][j] of a column-major matrix with leading dimension ld. */
+#define AT(p, ld, trans, i, j) ((trans) == CUBLAS_OP_N ? (p)[(i) + (size_t)(j) * (ld)] \
+							: (p)[(j) + (size_t)(i) * (ld)])
+
+#define GEMM_BODY(T)                                                                 \
+	for (int bi = 0; bi < g->batch; bi++) {                                      \
+		const T *a = (const T *)(uintptr_t)g->a + bi * g->stride_a;          \
+		const T *b = (const T *)(uintptr_t)g->b + bi * g->stride_b;          \
+		T *c = (T *)(uintptr_t)g->c + bi * g->stride_c;                      \
+		for (int j = 0; j < g->n; j++)                                       \
+			for (int i = 0; i < g->m; i++) {                             \
+				T sum = 0;                                           \
+				for (int l = 0; l < g->k; l++)                       \
+					sum += AT(a, g->lda, g->transa, i, l) *      \
+					       AT(b, g->ldb, g->transb, l, j);       \
+				T *out = &c[i + (size_t)j * g->ldc];                 \
+				/* beta 0: C is not read (it may hold NaN) */        \
+				*out = beta == 0 ? alpha * sum : alpha * sum + beta * *out; \
+			}                                                            \
+	}
+
+int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
+{
+	const void *ap = g->scalars_on_device ? (const void *)(uintptr_t)g->alpha_ptr : g->alpha;
+	const void *bp = g->scalars_on_device ? (const void *)(uintptr_t)g->beta_ptr : g->beta;
+	bool dbl;
+
+	switch (g->fn) {
+	case XMIG_GEMM_S:
+	case XMIG_GEMM_S_STRIDED:
+		dbl = false;
+		break;
+	case XMIG_GEMM_D:
+	case XMIG_GEMM_D_STRIDED:
+		dbl = true;
+		break;
+	case XMIG_GEMM_EX:
+	case XMIG_GEMM_EX_STRIDED:
+		if (g->atype == CUDA_R_32F && g->btype == CUDA_R_32F && g->ctype == CUDA_R_32F &&
+		    (g->compute == CUBLAS_COMPUTE_32F || g->compute == CUBLAS_COMPUTE_32F_PEDANTIC ||
+		     g->compute == CUBLAS_COMPUTE_32F_FAST_TF32)) {
+			dbl = false;
+			break;
+		}
+		if (g->atype == CUDA_R_64F && g->btype == CUDA_R_64F && g->ctype == CUDA_R_64F &&
+		    (g->compute == CUBLAS_COMPUTE_64F || g->compute == CUBLAS_COMPUTE_64F_PEDANTIC)) {
+			dbl = true;
+			break;
+		}
+		xmig_error("sim device: cublasGemmEx with data types %d/%d/%d and compute type %d "
+			   "is not implemented (float and double only)", g->atype, g->btype,
+			   g->ctype, g->compute);
+		return CUBLAS_STATUS_NOT_SUPPORTED;
+	default:
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
+	if (dbl) {
+		double alpha, beta;
+
+		memcpy(&alpha, ap, sizeof(alpha));
+		memcpy(&beta, bp, sizeof(beta));
+		GEMM_BODY(double)
+	} else {
+		float alpha, beta;
+
+		memcpy(&alpha, ap, sizeof(alpha));
+		memcpy(&beta, bp, sizeof(beta));
+		GEMM_BODY(float)
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}

@@ -1,0 +1,232 @@
+/*
+ * blas_gemm.cu - cuBLAS through xmig: a handle on a user stream with a
+ * workspace, Sgemm and Dgemm with every transpose pair, strided batches,
+ * GemmEx in float, scalars in device memory (pointer mode device), and the
+ * argument errors cuBLAS gives at once. Inputs are small integers, so every
+ * product and sum is exact in any order and the results equal a CPU
+ * reference bit for bit, on any GPU and on the sim device.
+ * With --iters N the whole set runs N times, --sleep-ms apart (a process to
+ * move while its handle lives: each round is checked again).
+ *
+ *   blas_gemm [--iters N (1)] [--sleep-ms N (0)]
+ */
+#include <time.h>
+
+#include <cublas_v2.h>
+
+#include "xtest.h"
+
+static void bk(cublasStatus_t st, const char *what, int line)
+{
+	if (st != CUBLAS_STATUS_SUCCESS)
+		xt_fail("line %d: %s returned %s", line, what, cublasGetStatusName(st));
+}
+#define BK(call) bk((call), #call, __LINE__)
+
+static cublasHandle_t handle;
+static cudaStream_t stream;
+
+static double val(int i, int salt)
+{
+	return (double)((i * 7 + salt * 3) % 13 - 6);
+}
+
+/* op(X)(i, j) of a column-major matrix. */
+static double at(const double *x, int ld, cublasOperation_t op, int i, int j)
+{
+	return op == CUBLAS_OP_N ? x[i + (size_t)j * ld] : x[j + (size_t)i * ld];
+}
+
+/*
+ * One GEMM of each flavour at this shape: C = alpha op(A) op(B) + beta C,
+ * on `batch` matrices. Returns a hash of the float results.
+ */
+static uint64_t gemm_case(int which, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+			  int k, int batch, double alpha, double beta, int round)
+{
+	int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+	int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+	int lda = ar + 3, ldb = br + 1, ldc = m + 2;
+	size_t sa = (size_t)lda * ac, sb = (size_t)ldb * bc, sc = (size_t)ldc * n;
+	double *A = (double *)xt_malloc(sa * batch * sizeof(double));
+	double *B = (double *)xt_malloc(sb * batch * sizeof(double));
+	double *C = (double *)xt_malloc(sc * batch * sizeof(double));
+	double *R = (double *)xt_malloc(sc * batch * sizeof(double));
+	bool dbl = which == 1;
+	size_t es = dbl ? sizeof(double) : sizeof(float);
+	size_t most = sa > sb ? (sa > sc ? sa : sc) : (sb > sc ? sb : sc);
+	void *hbuf = xt_malloc(most * batch * sizeof(double));
+	void *dA, *dB, *dC;
+	uint64_t h;
+
+	for (size_t i = 0; i < sa * batch; i++) A[i] = val((int)i, 1 + round);
+	for (size_t i = 0; i < sb * batch; i++) B[i] = val((int)i, 2);
+	for (size_t i = 0; i < sc * batch; i++) C[i] = val((int)i, 3);
+	for (int bi = 0; bi < batch; bi++)
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < m; i++) {
+				double sum = 0;
+
+				for (int l = 0; l < k; l++)
+					sum += at(A + bi * sa, lda, ta, i, l) * at(B + bi * sb, ldb, tb, l, j);
+				size_t o = bi * sc + i + (size_t)j * ldc;
+				R[o] = alpha * sum + beta * C[o];
+			}
+	/* Outside the m rows (padding up to ld), C must stay as it was. */
+	for (int bi = 0; bi < batch; bi++)
+		for (int j = 0; j < n; j++)
+			for (int i = m; i < ldc; i++)
+				R[bi * sc + i + (size_t)j * ldc] = C[bi * sc + i + (size_t)j * ldc];
+
+	CK(cudaMalloc(&dA, sa * batch * es));
+	CK(cudaMalloc(&dB, sb * batch * es));
+	CK(cudaMalloc(&dC, sc * batch * es));
+#define UPLOAD(T, dst, src, cnt)                                                       \
+	do {                                                                           \
+		T *t_ = (T *)hbuf;                                                     \
+		for (size_t i_ = 0; i_ < (cnt); i_++) t_[i_] = (T)(src)[i_];          \
+		CK(cudaMemcpyAsync(dst, hbuf, (cnt) * sizeof(T), cudaMemcpyHostToDevice, stream)); \
+		CK(cudaStreamSynchronize(stream));                                     \
+	} while (0)
+	if (dbl) {
+		UPLOAD(double, dA, A, sa * batch);
+		UPLOAD(double, dB, B, sb * batch);
+		UPLOAD(double, dC, C, sc * batch);
+	} else {
+		UPLOAD(float, dA, A, sa * batch);
+		UPLOAD(float, dB, B, sb * batch);
+		UPLOAD(float, dC, C, sc * batch);
+	}
+	float fa = (float)alpha, fb = (float)beta;
+	switch (which) {
+	case 0:   /* Sgemm, or its strided batch */
+		if (batch == 1)
+			BK(cublasSgemm(handle, ta, tb, m, n, k, &fa, (float *)dA, lda, (float *)dB,
+				       ldb, &fb, (float *)dC, ldc));
+		else
+			BK(cublasSgemmStridedBatched(handle, ta, tb, m, n, k, &fa, (float *)dA, lda,
+						     sa, (float *)dB, ldb, sb, &fb, (float *)dC,
+						     ldc, sc, batch));
+		break;
+	case 1:   /* Dgemm, or its strided batch */
+		if (batch == 1)
+			BK(cublasDgemm(handle, ta, tb, m, n, k, &alpha, (double *)dA, lda,
+				       (double *)dB, ldb, &beta, (double *)dC, ldc));
+		else
+			BK(cublasDgemmStridedBatched(handle, ta, tb, m, n, k, &alpha, (double *)dA,
+						     lda, sa, (double *)dB, ldb, sb, &beta,
+						     (double *)dC, ldc, sc, batch));
+		break;
+	case 2:   /* GemmEx in float, or its strided batch */
+		if (batch == 1)
+			BK(cublasGemmEx(handle, ta, tb, m, n, k, &fa, dA, CUDA_R_32F, lda, dB,
+					CUDA_R_32F, ldb, &fb, dC, CUDA_R_32F, ldc,
+					CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+		else
+			BK(cublasGemmStridedBatchedEx(handle, ta, tb, m, n, k, &fa, dA, CUDA_R_32F,
+						      lda, sa, dB, CUDA_R_32F, ldb, sb, &fb, dC,
+						      CUDA_R_32F, ldc, sc, batch,
+						      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+		break;
+	case 3: { /* Sgemm with alpha and beta in device memory */
+		float *scal;
+
+		CK(cudaMalloc(&scal, 2 * sizeof(float)));
+		float hs[2] = { fa, fb };
+		CK(cudaMemcpy(scal, hs, sizeof(hs), cudaMemcpyHostToDevice));
+		BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_DEVICE));
+		BK(cublasSgemm(handle, ta, tb, m, n, k, scal, (float *)dA, lda, (float *)dB, ldb,
+			       scal + 1, (float *)dC, ldc));
+		BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+		CK(cudaStreamSynchronize(stream));
+		CK(cudaFree(scal));
+		break;
+	}
+	}
+	CK(cudaMemcpyAsync(hbuf, dC, sc * batch * es, cudaMemcpyDeviceToHost, stream));
+	CK(cudaStreamSynchronize(stream));
+	for (size_t i = 0; i < sc * batch; i++) {
+		double got = dbl ? ((double *)hbuf)[i] : (double)((float *)hbuf)[i];
+
+		if (got != R[i])
+			xt_fail("gemm %d %c%c %dx%dx%d batch %d: C[%zu] is %g, not %g", which,
+				"NTC"[ta], "NTC"[tb], m, n, k, batch, i, got, R[i]);
+	}
+	h = xt_hash(hbuf, sc * batch * es);
+	CK(cudaFree(dA));
+	CK(cudaFree(dB));
+	CK(cudaFree(dC));
+	free(A), free(B), free(C), free(R), free(hbuf);
+	return h;
+}
+
+static void round_of_gemms(int round, bool print)
+{
+	static const cublasOperation_t ops[] = { CUBLAS_OP_N, CUBLAS_OP_T };
+	static const int shapes[][3] = { { 1, 1, 1 }, { 64, 64, 64 }, { 129, 65, 257 }, { 7, 300, 33 } };
+	static const char *const names[] = { "sgemm", "dgemm", "gemmex", "sgemm-devptr" };
+
+	for (int which = 0; which < 4; which++)
+		for (int s = 0; s < 4; s++)
+			for (int a = 0; a < 2; a++)
+				for (int b = 0; b < 2; b++) {
+					int batch = which < 3 && s == 1 ? 3 : 1;
+					double alpha = s == 2 ? -1 : 2, beta = s % 2 ? 1 : 0;
+					uint64_t h = gemm_case(which, ops[a], ops[b], shapes[s][0],
+							       shapes[s][1], shapes[s][2], batch,
+							       alpha, beta, round);
+					if (print)
+						printf("%s %c%c %dx%dx%d batch %d hash=%016llx\n",
+						       names[which], "NT"[a], "NT"[b], shapes[s][0],
+						       shapes[s][1], shapes[s][2], batch,
+						       (unsigned long long)h);
+				}
+}
+
+int main(int argc, char **argv)
+{
+	long iters = 1, sleep_ms = 0;
+
+	xt_begin("blas_gemm");
+	for (int i = 1; i < argc; i++)
+		if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
+		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
+			xt_fail("usage: blas_gemm [--iters N] [--sleep-ms N]");
+
+	BK(cublasCreate(&handle));
+	CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+	BK(cublasSetStream(handle, stream));
+	void *ws;
+	CK(cudaMalloc(&ws, 4 << 20));
+	BK(cublasSetWorkspace(handle, ws, 4 << 20));
+	cudaStream_t got;
+	cublasMath_t math;
+	BK(cublasGetStream(handle, &got));
+	BK(cublasGetMathMode(handle, &math));
+	printf("stream kept %d, math mode default %d\n", got == stream, math == CUBLAS_DEFAULT_MATH);
+
+	/* Errors cuBLAS reports at once. */
+	float one = 1;
+	printf("lda too small: %s\n",
+	       cublasGetStatusName(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, 8, 8, 8, &one,
+					       (float *)ws, 4, (float *)ws, 8, &one, (float *)ws, 8)));
+	printf("negative m: %s\n",
+	       cublasGetStatusName(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, -1, 8, 8, &one,
+					       (float *)ws, 8, (float *)ws, 8, &one, (float *)ws, 8)));
+	printf("no handle: %s\n",
+	       cublasGetStatusName(cublasSgemm(NULL, CUBLAS_OP_N, CUBLAS_OP_N, 8, 8, 8, &one,
+					       (float *)ws, 8, (float *)ws, 8, &one, (float *)ws, 8)));
+
+	for (long r = 0; r < iters; r++) {
+		round_of_gemms((int)(r % 5), r == 0);
+		if (sleep_ms) {
+			struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	printf("rounds %ld checked\n", iters);
+	BK(cublasDestroy(handle));
+	CK(cudaStreamDestroy(stream));
+	CK(cudaFree(ws));
+	return xt_pass();
+}
