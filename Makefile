@@ -32,7 +32,7 @@ static_lib = $(shell $(CC) -print-file-name=$(1))
 STATIC_LIBS = $(call static_lib,libjansson.a) $(call static_lib,libxxhash.a)
 UV_LIB   = $(call static_lib,libuv_a.a)
 
-.PHONY: all deps check demo bench bench-plan install clean
+.PHONY: all deps check check-gpu demo bench bench-plan install clean
 .DEFAULT_GOAL := all
 
 DEPS_OK := $(B)/.deps-ok
@@ -242,6 +242,14 @@ bench: all
 	@bash tests/bench/core.sh $(abspath $(B))
 	@echo "## migration on one GPU"
 	@bash tests/bench/migrate.sh $(abspath $(B))
+	@if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then \
+		echo "## PyTorch training under xmig"; bash tests/torch/run.sh $(abspath $(B)); \
+	else echo "## PyTorch: skipped (no python3 torch with CUDA here)"; fi
+
+# The GPU tests (on a machine with an NVIDIA GPU; see tests/gpu, tests/torch).
+check-gpu: all
+	bash tests/gpu/check.sh $(abspath $(B))
+	@if python3 -c 'import torch' 2>/dev/null; then bash tests/torch/run.sh $(abspath $(B)); fi
 
 clean:
 	rm -rf $(B)
