@@ -181,87 +181,44 @@ API cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void *workspace,
 			workspaceSizeInBytes);
 }
 
-API cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-	cublasStatus_t st;
+/*
+ * A mode the handle keeps: set posts it (when it changes), get answers
+ * here. VALID(mode) is cuBLAS's own check of the value.
+ */
+#define MODE_ACCESSORS(SET, GET, TYPE, FIELD, SETTING, VALID)                    \
+	API cublasStatus_t SET(cublasHandle_t handle, TYPE mode)                 \
+	{                                                                        \
+		struct xmig_blas_handle *h = handle_of(handle);                  \
+		cublasStatus_t st;                                               \
+		if (!h)                                                          \
+			return CUBLAS_STATUS_NOT_INITIALIZED;                    \
+		if (!(VALID))                                                    \
+			return CUBLAS_STATUS_INVALID_VALUE;                      \
+		if (mode == h->FIELD)                                            \
+			return CUBLAS_STATUS_SUCCESS;                            \
+		if (!(st = post_set(h, SETTING, (uint64_t)mode, 0)))             \
+			h->FIELD = mode;                                         \
+		return st;                                                       \
+	}                                                                        \
+	API cublasStatus_t GET(cublasHandle_t handle, TYPE *mode)                \
+	{                                                                        \
+		struct xmig_blas_handle *h = handle_of(handle);                  \
+		if (!h)                                                          \
+			return CUBLAS_STATUS_NOT_INITIALIZED;                    \
+		if (!mode)                                                       \
+			return CUBLAS_STATUS_INVALID_VALUE;                      \
+		*mode = h->FIELD;                                                \
+		return CUBLAS_STATUS_SUCCESS;                                    \
+	}
 
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (mode == h->math)
-		return CUBLAS_STATUS_SUCCESS;
-	if (!(st = post_set(h, XMIG_BLAS_MATH_MODE, (uint64_t)mode, 0)))
-		h->math = mode;
-	return st;
-}
-
-API cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (!mode)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	*mode = h->math;
-	return CUBLAS_STATUS_SUCCESS;
-}
-
-API cublasStatus_t cublasSetPointerMode_v2(cublasHandle_t handle, cublasPointerMode_t mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-	cublasStatus_t st;
-
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (mode != CUBLAS_POINTER_MODE_HOST && mode != CUBLAS_POINTER_MODE_DEVICE)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	if (mode == h->pointer_mode)
-		return CUBLAS_STATUS_SUCCESS;
-	if (!(st = post_set(h, XMIG_BLAS_POINTER_MODE, (uint64_t)mode, 0)))
-		h->pointer_mode = mode;
-	return st;
-}
-
-API cublasStatus_t cublasGetPointerMode_v2(cublasHandle_t handle, cublasPointerMode_t *mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (!mode)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	*mode = h->pointer_mode;
-	return CUBLAS_STATUS_SUCCESS;
-}
-
-API cublasStatus_t cublasSetAtomicsMode(cublasHandle_t handle, cublasAtomicsMode_t mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-	cublasStatus_t st;
-
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (mode != CUBLAS_ATOMICS_NOT_ALLOWED && mode != CUBLAS_ATOMICS_ALLOWED)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	if (mode == h->atomics_mode)
-		return CUBLAS_STATUS_SUCCESS;
-	if (!(st = post_set(h, XMIG_BLAS_ATOMICS_MODE, (uint64_t)mode, 0)))
-		h->atomics_mode = mode;
-	return st;
-}
-
-API cublasStatus_t cublasGetAtomicsMode(cublasHandle_t handle, cublasAtomicsMode_t *mode)
-{
-	struct xmig_blas_handle *h = handle_of(handle);
-
-	if (!h)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (!mode)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	*mode = h->atomics_mode;
-	return CUBLAS_STATUS_SUCCESS;
-}
+MODE_ACCESSORS(cublasSetMathMode, cublasGetMathMode, cublasMath_t, math, XMIG_BLAS_MATH_MODE,
+	       true)
+MODE_ACCESSORS(cublasSetPointerMode_v2, cublasGetPointerMode_v2, cublasPointerMode_t,
+	       pointer_mode, XMIG_BLAS_POINTER_MODE,
+	       mode == CUBLAS_POINTER_MODE_HOST || mode == CUBLAS_POINTER_MODE_DEVICE)
+MODE_ACCESSORS(cublasSetAtomicsMode, cublasGetAtomicsMode, cublasAtomicsMode_t, atomics_mode,
+	       XMIG_BLAS_ATOMICS_MODE,
+	       mode == CUBLAS_ATOMICS_NOT_ALLOWED || mode == CUBLAS_ATOMICS_ALLOWED)
 
 /* ---- the GEMM family ---------------------------------------------------------- */
 
