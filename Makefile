@@ -5,6 +5,7 @@
 #   make demo       set up, build, run a real migration demo (GPU or sim device)
 #   make bench      GPU benchmarks (native and xmig side by side)
 #   make bench-plan TRACE=DIR   planner benchmark on the Alibaba 2023 trace
+#   make man        the man pages (scdoc) under build/man/
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       check for (as root: install) the Debian packages used
 #
@@ -32,7 +33,7 @@ static_lib = $(shell $(CC) -print-file-name=$(1))
 STATIC_LIBS = $(call static_lib,libjansson.a) $(call static_lib,libxxhash.a)
 UV_LIB   = $(call static_lib,libuv_a.a)
 
-.PHONY: all deps check check-gpu demo bench bench-plan install clean
+.PHONY: all deps check check-gpu demo bench bench-plan man install clean
 .DEFAULT_GOAL := all
 
 DEPS_OK := $(B)/.deps-ok
@@ -192,9 +193,17 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
+# ---- man pages (scdoc) ------------------------------------------------------
+MAN_SRCS  := $(wildcard share/man/*.scd)
+MAN_PAGES := $(MAN_SRCS:share/man/%.scd=$(B)/man/%)
+$(B)/man/%: share/man/%.scd | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
+man: $(MAN_PAGES)
+
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add \
 	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS)
-TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS)
+TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS) $(MAN_PAGES)
 all: $(TARGETS)
 
 # ---- planner benchmark (reads the trace at run time; see tests/bench/) ----
@@ -233,6 +242,15 @@ install: all
 	install -m 755 $(PROXY) $(DESTDIR)$(PREFIX)/libexec/xmig/xmig-proxy
 	install -m 755 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/xmig/
 	install -m 755 $(FACADES) $(DESTDIR)$(PREFIX)/lib/xmig/facade/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/xmig/schema
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 completions/xmig.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/xmig
+	install -m 644 completions/_xmig $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_xmig
+	install -m 644 share/schema/*.json $(DESTDIR)$(PREFIX)/share/xmig/schema/
 
 # GPU benchmarks: native and xmig side by side, same GPU, same run.
 bench: all
