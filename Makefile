@@ -251,6 +251,9 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/xmig
 	install -m 644 completions/_xmig $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_xmig
 	install -m 644 share/schema/*.json $(DESTDIR)$(PREFIX)/share/xmig/schema/
+	install -d $(DESTDIR)$(PREFIX)/share/xmig/examples
+	install -m 755 share/examples/xmig-consolidate $(DESTDIR)$(PREFIX)/share/xmig/examples/
+	install -m 644 share/examples/xmig-consolidate.cron $(DESTDIR)$(PREFIX)/share/xmig/examples/
 
 # GPU benchmarks: native and xmig side by side, same GPU, same run.
 bench: all

@@ -88,12 +88,17 @@ static int run(int argc, char **argv)
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
-	if (o.local || cluster_load(&list) < 0 || list.n == 0) {
-		if (!o.local && list.path[0] == '\0' && !o.json)
-			xmig_debug("no node list: this node alone");
+	memset(&list, 0, sizeof(list));
+	if (!o.local && cluster_load(&list) < 0) {
+		json_decref(nodes);
+		return XMIG_EXIT_BADINPUT;   /* the list is there and bad: said why */
+	}
+	if (o.local || list.n == 0) {
+		/* No node list, or one naming no node: this node alone, as ps --all. */
+		if (!o.local)
+			xmig_debug("no nodes listed: this node alone");
 		json_array_append_new(nodes, cluster_local_node());
-		if (!o.local && list.path[0])
-			status = XMIG_EXIT_BADINPUT;   /* the list was there and bad */
+		xmig_nodes_free(&list);
 	} else {
 		static const char *const args[] = { "nodes", "--local", "--json", NULL };
 

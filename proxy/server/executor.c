@@ -6,7 +6,7 @@
  *
  * Started by the orchestrator through the node's command prefix, with the
  * one-time token on its stdin. It listens on an ephemeral TCP port of ADDR,
- * prints "port P" on stdout, detaches (the prefix command returns), and
+ * prints "port P pid Q" on stdout, detaches (the prefix command returns), and
  * serves exactly one session: the first peer that presents the token.
  * Then it executes device operations in order, one at a time, until the
  * bridge says BYE or the connection goes away, and exits: the GPU is free.

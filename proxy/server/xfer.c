@@ -1,5 +1,10 @@
 /*
- * xfer.c - handing a frozen proxy's state to its successor on the same node.
+ * xfer.c - handing a frozen proxy's state to its successor, over a Unix
+ * socket on this node. The successor is an ordinary proxy (a move on this
+ * node) or a bridge whose device is an executor on another node (a move
+ * across nodes: "stream" mode below, the bridge writing what it receives
+ * through its remote backend; the checksummed chunks are checked here,
+ * the link to the executor has TCP's own checks only).
  *
  * The orchestrator asks the old proxy to offer its state behind a one-time
  * token (over the authenticated control socket), then tells the new proxy

@@ -102,3 +102,17 @@ teardown() { xmig_teardown; }
 		(.pid | type == "number") and (.proxy_pid | type == "number") and
 		(.node | type == "string") and (.uptime_s | type == "number")'
 }
+
+@test "cli: nodes: a malformed node list is refused (6), one naming no node is this node alone" {
+	printf 'justaname\n' >"$BATS_TEST_TMPDIR/bad.conf"
+	run --separate-stderr "$XMIG" --nodes "$BATS_TEST_TMPDIR/bad.conf" nodes --json
+	assert_equal "$status" 6
+	assert_output ""
+	[[ "$stderr" == *"bad.conf:1: want NAME ADDRESS"* ]]
+	printf '# nobody yet\n' >"$BATS_TEST_TMPDIR/empty.conf"
+	run --separate-stderr "$XMIG" --nodes "$BATS_TEST_TMPDIR/empty.conf" nodes --json
+	assert_success
+	echo "$output" | jq -e '.nodes | length == 1'
+	run "$XMIG" --nodes "$BATS_TEST_TMPDIR/missing.conf" nodes
+	assert_equal "$status" 6
+}

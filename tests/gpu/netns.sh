@@ -17,7 +17,7 @@ notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
 check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n"; fi; }
 
 XMIG_NODE_ENV="XMIG_DEVICE=cuda" sh "$ROOT/tests/netns/netns.sh" up $TAG "$D" || exit 1
-trap 'pkill -f "xmig-proxy --serve-remote"; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT
+trap 'ip netns pids "xmig-$TAG-n2" | xargs -r kill; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT
 export XMIG_NODES=$D/nodes.conf
 addr2=$(awk '$1 == "n2" { print $2 }' "$XMIG_NODES")
 on() {

@@ -20,7 +20,8 @@ setup_file() {
 teardown_file() {
 	pkill -9 -f "XMIG_RUNTIME_DIR=$NDIR" 2>/dev/null || true
 	pkill -9 -f "xmig-proxy .*--keeper $NDIR" 2>/dev/null || true
-	pkill -9 -f "xmig-proxy --serve-remote" 2>/dev/null || true
+	# Only this test's executors: those in its namespaces (others may be running).
+	ip netns pids "xmig-$TAG-n2" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 	sh "$BATS_TEST_DIRNAME/netns.sh" down "$TAG" "$NDIR"
 	rm -rf "$NDIR"
 }
@@ -156,7 +157,9 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
 	for _ in $(seq 400); do
-		exe=$(pgrep -f "xmig-proxy --serve-remote" || true)
+		exe=$(ip netns pids "xmig-$TAG-n2" | while read -r p; do
+			if grep -qa -- --serve-remote "/proc/$p/cmdline" 2>/dev/null; then echo "$p"; fi
+		done)
 		[ -n "$exe" ] &&
 			on n1 "$XMIG" ps --json --job x4 | jq -e '.items[0].state == "frozen"' \
 				>/dev/null && break
