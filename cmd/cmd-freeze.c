@@ -41,44 +41,30 @@ static const struct argp argp = {
 	"blocks only when it needs a result. Undo with 'xmig thaw'.", children, NULL, NULL
 };
 
+static json_t *freeze_one(struct proc *p, size_t n, void *arg, int *status)
+{
+	const struct move_opts *o = arg;
+	json_t *r = move_call(p, p->conn, "freeze",
+			      json_pack("{s:s, s:I}", "hold", "persistent", "timeout_ms",
+					(json_int_t)o->timeout_ms), -1, status);
+
+	if (r && !o->json)
+		printf("%s: frozen (drained in %.1f ms)\n", p->label,
+		       json_real_value(json_object_get(r, "freeze_s")) * 1e3);
+	return r;
+}
+
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { .timeout_ms = 60000 };
 	struct proc *procs;
-	json_t *items = json_array();
-	size_t n, i;
+	size_t n;
 	int status;
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
 	status = move_find(&o, &procs, &n);
-	for (i = 0; i < n && !status; i++) {
-		json_t *r;
-
-		if (!procs[i].conn) {
-			xmig_error("%s is %s, not running", procs[i].label,
-				   json_string_value(json_object_get(procs[i].status, "state")));
-			status = XMIG_EXIT_REFUSED;
-			break;
-		}
-		r = move_call(&procs[i], procs[i].conn, "freeze",
-			      json_pack("{s:s, s:I}", "hold", "persistent", "timeout_ms",
-					(json_int_t)o.timeout_ms), -1, &status);
-		if (!r)
-			break;
-		json_object_set(r, "job", json_object_get(procs[i].status, "job"));
-		json_object_set(r, "rank", json_object_get(procs[i].status, "rank"));
-		if (!o.json)
-			printf("%s: frozen (drained in %.1f ms)\n", procs[i].label,
-			       json_real_value(json_object_get(r, "freeze_s")) * 1e3);
-		json_array_append_new(items, r);
-	}
-	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
-	else
-		json_decref(items);
-	move_free(procs, n);
-	return status;
+	return move_each(&o, procs, n, status, ", not running", freeze_one, &o);
 }
 
 const struct xmig_cmd cmd_freeze = { "freeze", "stop a job's GPU work at a consistent point", run };

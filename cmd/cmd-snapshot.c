@@ -62,13 +62,37 @@ int move_absolute(const char *dir, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", cwd, dir) < (int)len ? 0 : -1;
 }
 
+struct snapshot_run {
+	const struct move_opts *o;
+	const char *base;
+};
+
+static json_t *snapshot_one(struct proc *p, size_t n, void *arg, int *status)
+{
+	const struct snapshot_run *sr = arg;
+	char dir[PATH_MAX + 32];
+	json_t *r;
+
+	if (n > 1)
+		snprintf(dir, sizeof(dir), "%s/rank-%lld", sr->base,
+			 (long long)json_integer_value(json_object_get(p->status, "rank")));
+	else
+		snprintf(dir, sizeof(dir), "%s", sr->base);
+	move_show_progress(p->conn, p->label);
+	r = move_call(p, p->conn, "snapshot", json_pack("{s:s}", "dir", dir), -1, status);
+	if (r && !sr->o->json)
+		printf("%s: snapshot in %s (%.2f s)\n", p->label, dir,
+		       json_real_value(json_object_get(r, "seconds")));
+	return r;
+}
+
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
 	struct proc *procs;
-	json_t *items = json_array();
-	char base[PATH_MAX], dir[PATH_MAX + 32];
-	size_t n, i;
+	char base[PATH_MAX];
+	struct snapshot_run sr = { &o, base };
+	size_t n;
 	int status;
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
@@ -82,38 +106,7 @@ static int run(int argc, char **argv)
 		xmig_error_errno("cannot create %s", base);
 		status = XMIG_EXIT_FAIL;
 	}
-	for (i = 0; i < n && !status; i++) {
-		json_t *r;
-
-		if (!procs[i].conn) {
-			xmig_error("%s is %s: no proxy to snapshot", procs[i].label,
-				   json_string_value(json_object_get(procs[i].status, "state")));
-			status = XMIG_EXIT_REFUSED;
-			break;
-		}
-		if (n > 1)
-			snprintf(dir, sizeof(dir), "%s/rank-%lld", base,
-				 (long long)json_integer_value(json_object_get(procs[i].status, "rank")));
-		else
-			snprintf(dir, sizeof(dir), "%s", base);
-		move_show_progress(procs[i].conn, procs[i].label);
-		r = move_call(&procs[i], procs[i].conn, "snapshot", json_pack("{s:s}", "dir", dir), -1,
-			      &status);
-		if (!r)
-			break;
-		json_object_set(r, "job", json_object_get(procs[i].status, "job"));
-		json_object_set(r, "rank", json_object_get(procs[i].status, "rank"));
-		if (!o.json)
-			printf("%s: snapshot in %s (%.2f s)\n", procs[i].label, dir,
-			       json_real_value(json_object_get(r, "seconds")));
-		json_array_append_new(items, r);
-	}
-	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
-	else
-		json_decref(items);
-	move_free(procs, n);
-	return status;
+	return move_each(&o, procs, n, status, ": no proxy to snapshot", snapshot_one, &sr);
 }
 
 const struct xmig_cmd cmd_snapshot = { "snapshot", "write a job's device state to a directory", run };

@@ -49,65 +49,59 @@ static const struct argp argp = {
 	"application waits until 'xmig resume'.", children, NULL, NULL
 };
 
+struct suspend_run {
+	const struct move_opts *o;
+	const char *base;
+	bool temporary;   /* no -o: a directory of our own under base */
+};
+
+static json_t *suspend_one(struct proc *p, size_t n, void *arg, int *status)
+{
+	const struct suspend_run *sr = arg;
+	json_t *st = p->status, *r;
+	long long rank = (long long)json_integer_value(json_object_get(st, "rank"));
+	char dir[PATH_MAX + 64];
+
+	if (sr->temporary)
+		snprintf(dir, sizeof(dir), "%s/%s-rank%lld-pid%lld", sr->base, sr->o->job, rank,
+			 (long long)json_integer_value(json_object_get(st, "pid")));
+	else if (n > 1)
+		snprintf(dir, sizeof(dir), "%s/rank-%lld", sr->base, rank);
+	else
+		snprintf(dir, sizeof(dir), "%s", sr->base);
+	move_show_progress(p->conn, p->label);
+	r = move_call(p, p->conn, "suspend",
+		      json_pack("{s:s, s:b}", "dir", dir, "temporary", sr->temporary), -1, status);
+	if (r && !sr->o->json)
+		printf("%s: suspended, state in %s; GPU %lld released\n", p->label, dir,
+		       (long long)json_integer_value(json_object_get(st, "gpu")));
+	return r;
+}
+
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
 	struct proc *procs;
-	json_t *items = json_array();
-	char base[PATH_MAX], dir[PATH_MAX + 64];
+	char base[PATH_MAX];
 	const char *env = getenv("XMIG_SNAPSHOT_DIR");
-	bool temporary = !o.dir;
-	size_t n, i;
+	struct suspend_run sr = { &o, base, false };
+	size_t n;
 	int status;
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
-	temporary = !o.dir;
+	sr.temporary = !o.dir;
 	if (move_absolute(o.dir ? o.dir : env && *env ? env : "/var/tmp/xmig", base,
 			  sizeof(base)) < 0) {
 		xmig_error("bad directory");
 		return XMIG_EXIT_USAGE;
 	}
 	status = move_find(&o, &procs, &n);
-	if (!status && (n > 1 || temporary) && xmig_mkdir_p(base, 0700) < 0) {
+	if (!status && (n > 1 || sr.temporary) && xmig_mkdir_p(base, 0700) < 0) {
 		xmig_error_errno("cannot create %s", base);
 		status = XMIG_EXIT_FAIL;
 	}
-	for (i = 0; i < n && !status; i++) {
-		json_t *st = procs[i].status, *r;
-		long long rank = (long long)json_integer_value(json_object_get(st, "rank"));
-
-		if (!procs[i].conn) {
-			xmig_error("%s is %s: nothing to suspend", procs[i].label,
-				   json_string_value(json_object_get(st, "state")));
-			status = XMIG_EXIT_REFUSED;
-			break;
-		}
-		if (temporary)
-			snprintf(dir, sizeof(dir), "%s/%s-rank%lld-pid%lld", base, o.job, rank,
-				 (long long)json_integer_value(json_object_get(st, "pid")));
-		else if (n > 1)
-			snprintf(dir, sizeof(dir), "%s/rank-%lld", base, rank);
-		else
-			snprintf(dir, sizeof(dir), "%s", base);
-		move_show_progress(procs[i].conn, procs[i].label);
-		r = move_call(&procs[i], procs[i].conn, "suspend",
-			      json_pack("{s:s, s:b}", "dir", dir, "temporary", temporary), -1, &status);
-		if (!r)
-			break;
-		json_object_set(r, "job", json_object_get(st, "job"));
-		json_object_set(r, "rank", json_object_get(st, "rank"));
-		if (!o.json)
-			printf("%s: suspended, state in %s; GPU %lld released\n", procs[i].label, dir,
-			       (long long)json_integer_value(json_object_get(st, "gpu")));
-		json_array_append_new(items, r);
-	}
-	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
-	else
-		json_decref(items);
-	move_free(procs, n);
-	return status;
+	return move_each(&o, procs, n, status, ": nothing to suspend", suspend_one, &sr);
 }
 
 const struct xmig_cmd cmd_suspend = { "suspend", "write a job's state and release its GPU", run };

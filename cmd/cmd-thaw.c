@@ -22,42 +22,28 @@ static const struct argp argp = {
 	NULL, NULL
 };
 
+static json_t *thaw_one(struct proc *p, size_t n, void *arg, int *status)
+{
+	const struct move_opts *o = arg;
+	json_t *r = move_call(p, p->conn, "thaw", NULL, 10000, status);
+
+	if (r && !o->json)
+		printf("%s: running%s\n", p->label,
+		       json_is_true(json_object_get(r, "was_frozen")) ? "" : " (was not frozen)");
+	return r;
+}
+
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
 	struct proc *procs;
-	json_t *items = json_array();
-	size_t n, i;
+	size_t n;
 	int status;
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
 	status = move_find(&o, &procs, &n);
-	for (i = 0; i < n && !status; i++) {
-		json_t *r;
-
-		if (!procs[i].conn) {
-			xmig_error("%s is %s: nothing to thaw", procs[i].label,
-				   json_string_value(json_object_get(procs[i].status, "state")));
-			status = XMIG_EXIT_REFUSED;
-			break;
-		}
-		r = move_call(&procs[i], procs[i].conn, "thaw", NULL, 10000, &status);
-		if (!r)
-			break;
-		json_object_set(r, "job", json_object_get(procs[i].status, "job"));
-		json_object_set(r, "rank", json_object_get(procs[i].status, "rank"));
-		if (!o.json)
-			printf("%s: running%s\n", procs[i].label,
-			       json_is_true(json_object_get(r, "was_frozen")) ? "" : " (was not frozen)");
-		json_array_append_new(items, r);
-	}
-	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
-	else
-		json_decref(items);
-	move_free(procs, n);
-	return status;
+	return move_each(&o, procs, n, status, ": nothing to thaw", thaw_one, &o);
 }
 
 const struct xmig_cmd cmd_thaw = { "thaw", "let a frozen job run again", run };

@@ -122,6 +122,35 @@ void move_free(struct proc *procs, size_t n)
 	free(procs);
 }
 
+int move_each(const struct move_opts *o, struct proc *procs, size_t n, int status,
+	      const char *no_proxy, move_each_fn one, void *arg)
+{
+	json_t *items = json_array();
+
+	for (size_t i = 0; i < n && !status; i++) {
+		json_t *r;
+
+		if (!procs[i].conn) {
+			xmig_error("%s is %s%s", procs[i].label,
+				   json_string_value(json_object_get(procs[i].status, "state")),
+				   no_proxy);
+			status = XMIG_EXIT_REFUSED;
+			break;
+		}
+		if (!(r = one(&procs[i], n, arg, &status)))
+			break;
+		json_object_set(r, "job", json_object_get(procs[i].status, "job"));
+		json_object_set(r, "rank", json_object_get(procs[i].status, "rank"));
+		json_array_append_new(items, r);
+	}
+	if (o->json)
+		cmd_print_json(json_pack("{s:o}", "items", items));
+	else
+		json_decref(items);
+	move_free(procs, n);
+	return status;
+}
+
 json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
 		  int timeout_ms, int *status)
 {

@@ -36,6 +36,18 @@ struct proc {
 int move_find(const struct move_opts *o, struct proc **procs, size_t *n);
 void move_free(struct proc *procs, size_t n);
 
+/*
+ * The loop of the commands that act on each process of a job: in turn, up
+ * to the first failure (status, if not 0, is one from move_find already).
+ * A process without a proxy is refused with "LABEL is STATE<no_proxy>";
+ * one() does the command's part and returns its result, or NULL with
+ * *status set. Results get "job" and "rank" and print as {"items":[...]}
+ * with --json. Frees procs; returns the exit status.
+ */
+typedef json_t *(*move_each_fn)(struct proc *p, size_t n, void *arg, int *status);
+int move_each(const struct move_opts *o, struct proc *procs, size_t n, int status,
+	      const char *no_proxy, move_each_fn one, void *arg);
+
 /* Call a method; on error print it (prefixed by the label) and map the
  * JSON-RPC code to an exit status in *status. */
 json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
