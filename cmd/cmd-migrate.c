@@ -49,18 +49,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'z':
 		o->zero_copy = true;
 		return 0;
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = o;
-		return 0;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		return EINVAL;
 	case ARGP_KEY_END:
 		if (!o->to)
 			argp_error(state, "--to [NODE:]gpuN is required");
 		return 0;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return move_parse_default(key, arg, state);
 	}
 }
 

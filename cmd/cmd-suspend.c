@@ -24,14 +24,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'o':
 		o->dir = arg;
 		return 0;
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = o;
-		return 0;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		return EINVAL;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return move_parse_default(key, arg, state);
 	}
 }
 

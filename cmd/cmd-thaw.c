@@ -1,24 +1,10 @@
 /* cmd-thaw.c - xmig thaw --job J [--rank R] [--json]: undo xmig freeze. */
 #include "move.h"
 
-static error_t parse_opt(int key, char *arg, struct argp_state *state)
-{
-	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = state->input;
-		return 0;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		return EINVAL;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-}
-
 static const struct argp_child children[] = { { &move_common_argp, 0, NULL, 0 }, { 0 } };
 
 static const struct argp argp = {
-	NULL, parse_opt, NULL, "Thaw a frozen job: its proxies take requests again.", children,
+	NULL, move_parse_default, NULL, "Thaw a frozen job: its proxies take requests again.", children,
 	NULL, NULL
 };
 

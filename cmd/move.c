@@ -34,9 +34,21 @@ static error_t parse_common(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_INIT:
 		o->rank = -1;
 		return 0;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		return EINVAL;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
+}
+
+error_t move_parse_default(int key, char *arg, struct argp_state *state)
+{
+	if (key == ARGP_KEY_INIT) {
+		state->child_inputs[0] = state->input;
+		return 0;
+	}
+	return ARGP_ERR_UNKNOWN;
 }
 
 static const struct argp_option common_options[] = {

@@ -21,8 +21,12 @@ struct move_opts {
 	long timeout_ms;
 };
 
-/* argp options --job --rank --json, parsed into struct move_opts. */
+/* argp options --job --rank --json, parsed into struct move_opts; no
+ * positional arguments. */
 extern const struct argp move_common_argp;
+/* What a command's own parser returns for keys it does not take: hands
+ * its struct move_opts to move_common_argp (its first child). */
+error_t move_parse_default(int key, char *arg, struct argp_state *state);
 
 /* A proxy, connected and described. */
 struct proc {
