@@ -144,7 +144,7 @@ $$($(1)_SO): $(4) $(B)/obj/client/$(1)-unsupported.o $(CLIENT_LIB) $(GEN)/$(1).m
 	@mkdir -p $$(dir $$@)
 	$(CC) -shared -pthread -Wl,-soname,$(2) -Wl,--version-script=$(GEN)/$(1).map \
 		-Wl,-rpath,'$$$$ORIGIN/..:$$$$ORIGIN' -o $$@ $(4) $(B)/obj/client/$(1)-unsupported.o \
-		$(6) -L$(B)/lib/xmig -l:libxmig-client.so $(LIBXMIG) $(STATIC_LIBS) -ldl
+		$(6) -L$(B)/lib/xmig -l:libxmig-client.so $$(LIBXMIG) $$(STATIC_LIBS) -ldl
 FACADES += $$($(1)_SO)
 endef
 
