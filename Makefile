@@ -78,6 +78,19 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
 
+# test-reallib needs stand-in libraries: one through its RUNPATH, one to
+# load by path, one in an LD_LIBRARY_PATH directory behind a facade's.
+REALLIB_T := $(B)/tests/unit/reallib
+REALLIB_FAKES := $(REALLIB_T)/run/libxmigfake.so.1 $(REALLIB_T)/other/libxmigother.so.1 \
+	$(REALLIB_T)/path/libxmigthird.so.1 $(REALLIB_T)/facade/libxmigthird.so.1
+$(REALLIB_FAKES): tests/unit/reallib-fake.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC $(if $(findstring /facade/,$@),-DFACADE) -Wl,-soname,$(notdir $@) -o $@ $<
+$(B)/tests/unit/test-reallib: tests/unit/test-reallib.c proxy/client/reallib.c tests/unit/unit.h \
+		$(REALLIB_FAKES)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -Wl,--no-as-needed -Wl,--enable-new-dtags \
+		-Wl,-rpath,'$$ORIGIN/reallib/run' $(REALLIB_T)/run/libxmigfake.so.1 -ldl
+
 # ---- the proxy server ---------------------------------------------------------
 CHANNEL_SRCS := $(wildcard proxy/channel/*.c)
 PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS)
@@ -94,7 +107,7 @@ $(PROXY): $(PROXY_OBJS) $(LIBXMIG)
 CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
-CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o ring.o)
+CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o reallib.o ring.o)
 CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-entry.o fatbin.o errors.o)
 CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o)
 FACADE      := $(B)/lib/xmig/facade

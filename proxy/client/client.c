@@ -26,9 +26,11 @@
 #include <unistd.h>
 
 #include "../../lib/xmig.h"
+#include "../api/libraries.h"
 #include "../channel/keeper.h"
 #include "client.h"
 #include "hostmem.h"
+#include "reallib.h"
 
 extern char **environ;
 
@@ -359,16 +361,26 @@ static const char *proxy_path(char *buf, size_t len)
 	return "xmig-proxy";
 }
 
-/* The proxy must load the real driver: drop our preload and facade dir. */
+/*
+ * The proxy must load the real driver: drop our preload and facade dir.
+ * It must also load the application's own copies of the NVIDIA libraries:
+ * name them (libraries.h), unless the user already did.
+ */
 static char **proxy_environment(void)
 {
+	static const char *const libs[][2] = {
+#define X(soname, var) { soname, var },
+		XMIG_LIBRARIES(X)
+#undef X
+	};
+	const size_t nlibs = sizeof(libs) / sizeof(libs[0]);
 	const char *facade = getenv("XMIG_FACADE_DIR");
 	size_t n = 0, i, k = 0;
 	char **env;
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 1, sizeof(char *));
+	env = calloc(n + nlibs + 1, sizeof(char *));
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -400,6 +412,14 @@ static char **proxy_environment(void)
 			continue;
 		}
 		env[k++] = environ[i];
+	}
+	for (i = 0; i < nlibs; i++) {
+		char path[PATH_MAX];
+
+		if (getenv(libs[i][1]) || xmig_real_library(libs[i][0], facade, path, sizeof(path)))
+			continue;
+		if (asprintf(&env[k], "%s=%s", libs[i][1], path) >= 0)
+			k++;
 	}
 	env[k] = NULL;
 	return env;

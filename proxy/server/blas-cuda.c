@@ -41,8 +41,14 @@ static void *open_cublas(void)
 	for (int i = 0; i < n; i++) {
 		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
 
-		if (h && !dlsym(h, "xmig_facade_marker"))
+		if (h && !dlsym(h, "xmig_facade_marker")) {
+			Dl_info info;
+
+			/* What a search found is what the next proxy loads (libraries.c). */
+			if (dladdr(dlsym(h, "cublasCreate_v2"), &info) && info.dli_fname)
+				setenv("XMIG_CUBLAS", info.dli_fname, 1);
 			return h;
+		}
 		if (h)
 			dlclose(h);
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "state.h"
 
@@ -122,6 +123,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "vars", vars);
 	json_object_set_new(m, "limits", limits);
 	json_object_set_new(m, "blas_handles", blas);
+	json_object_set_new(m, "libraries", srv_libraries_manifest());
 	return m;
 }
 
@@ -149,6 +151,7 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 {
 	json_t *a, *cc = json_object_get(m, "compute_capability");
 	uint64_t window, need = 0, free_b = 0, total = 0, v = 0;
+	const char *lib;
 	size_t i;
 
 	if (json_integer_value(json_object_get(m, "format")) != SRV_STATE_FORMAT) {
@@ -172,6 +175,11 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 	if (json_array_size(json_object_get(m, "blas_handles")) && !s->dev->blas_create) {
 		snprintf(why, len, "the job holds cuBLAS handles, and cuBLAS is not forwarded to a "
 			 "%s device yet", s->dev->name);
+		return -1;
+	}
+	if (json_array_size(json_object_get(m, "blas_handles")) &&
+	    (lib = srv_libraries_path(m, "XMIG_CUBLAS")) && access(lib, R_OK)) {
+		snprintf(why, len, "the job's cuBLAS, %s, is not on this node", lib);
 		return -1;
 	}
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
@@ -310,6 +318,7 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 	size_t i;
 	int r;
 
+	srv_libraries_adopt(m);
 	if (srv_state_load_modules(s, m, image, arg) < 0)
 		return -1;
 	json_array_foreach(json_object_get(m, "funcs"), i, o) {

@@ -229,11 +229,19 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 
 @test "migrate: a process holding a cuBLAS handle moves between GPUs; its GEMMs stay exact" {
 	need_program blas_gemm
-	"$XMIG" run --job bl -- "$CUDA_BIN/blas_gemm" --iters 40 --sleep-ms 25 \
+	lib="$BATS_TEST_TMPDIR/libcublas.so.13"   # sim's cuBLAS never opens it
+	: >"$lib"
+	XMIG_CUBLAS=$lib "$XMIG" run --job bl -- "$CUDA_BIN/blas_gemm" --iters 40 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/bl.out" 2>"$BATS_TEST_TMPDIR/bl.err" &
 	echo $! >"$BATS_TEST_TMPDIR/bl.pid"
 	wait_job bl
 	sleep 0.2
+	# where the job's own cuBLAS is missing, its handles cannot be remade
+	mv "$lib" "$lib.away"
+	run "$XMIG" migrate --job bl --to gpu1
+	assert_failure
+	assert_output --partial "the job's cuBLAS, $lib, is not on this node"
+	mv "$lib.away" "$lib"
 	run "$XMIG" migrate --job bl --to gpu1
 	assert_success
 	run "$XMIG" migrate --job bl --to gpu0 --zero-copy
@@ -250,4 +258,25 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	cat "$BATS_TEST_TMPDIR/bl.err" >&2
 	diff -u <(sed 's/^rounds 1 checked$/rounds 40 checked/' "$ROOT/tests/cuda/expected/blas_gemm.out") \
 		"$BATS_TEST_TMPDIR/bl.out"
+}
+
+@test "libraries: the cuBLAS file a job's proxy loads is in its state and reaches the next proxy" {
+	lib="$BATS_TEST_TMPDIR/libcublas.so.13"
+	: >"$lib"
+	XMIG_CUBLAS=$lib start w10 0
+	run "$XMIG" suspend --job w10 -o "$BATS_TEST_TMPDIR/s10"
+	assert_success
+	run jq -r '.libraries.XMIG_CUBLAS' "$BATS_TEST_TMPDIR/s10/manifest.json"
+	assert_output "$lib"
+	# resumed and moved from a shell that names no cuBLAS: each next proxy
+	# still has the job's, and hands it on
+	run env -u XMIG_CUBLAS "$XMIG" resume --job w10
+	assert_success
+	run env -u XMIG_CUBLAS "$XMIG" migrate --job w10 --to gpu1
+	assert_success
+	run env -u XMIG_CUBLAS "$XMIG" snapshot --job w10 -o "$BATS_TEST_TMPDIR/s11"
+	assert_success
+	run jq -r '.libraries.XMIG_CUBLAS' "$BATS_TEST_TMPDIR/s11/manifest.json"
+	assert_output "$lib"
+	finish w10
 }

@@ -1,0 +1,52 @@
+/*
+ * libraries.c - which copies of the NVIDIA libraries this proxy loads, kept
+ * in its state so that the next proxy of the job loads the same files.
+ *
+ * The backends (blas-cuda.c, ...) open the file a variable of libraries.h
+ * names, if set: the client sets them for the first proxy from what the
+ * application would have loaded, a backend that had to search sets its
+ * variable to what it found, and a proxy started by a move or a resume
+ * takes them from the manifest before it recreates any library handle.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../api/libraries.h"
+#include "server.h"
+
+static const char *const vars[] = {
+#define X(soname, var) var,
+	XMIG_LIBRARIES(X)
+#undef X
+};
+
+json_t *srv_libraries_manifest(void)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v && *v)
+			json_object_set_new(o, vars[i], json_string(v));
+	}
+	return o;
+}
+
+/* The path recorded for VAR, or NULL. */
+const char *srv_libraries_path(json_t *m, const char *var)
+{
+	return json_string_value(json_object_get(json_object_get(m, "libraries"), var));
+}
+
+void srv_libraries_adopt(json_t *m)
+{
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = srv_libraries_path(m, vars[i]);
+
+		if (v && *v)
+			setenv(vars[i], v, 1);
+	}
+}
