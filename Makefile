@@ -278,6 +278,7 @@ bench: all
 	@bash tests/bench/migrate.sh $(abspath $(B))
 	@if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then \
 		echo "## PyTorch training under xmig"; bash tests/torch/run.sh $(abspath $(B)); \
+		echo "## PyTorch GPT step time and memory"; bash tests/bench/torch.sh $(abspath $(B)); \
 	else echo "## PyTorch: skipped (no python3 torch with CUDA here)"; fi
 
 # The GPU tests (on a machine with an NVIDIA GPU; see tests/gpu, tests/torch).

@@ -43,7 +43,7 @@ for g in $sizes; do
 				grep -v '^iter' "$tmp/$job.err" | tail -40 >&2
 				exit 1
 			fi
-			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m["total_ms"])' \
+			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; p=m["phases_ms"]; print(m["downtime_ms"], m["total_ms"], p["quiesce"], p["transfer"], p["handover"])' \
 				<"$tmp/move.json" >>"$tmp/$job.$mode"
 			sleep 0.5
 		done
@@ -59,9 +59,17 @@ for g in $sizes; do
 		speedup=$(awk -v c="$ck" -v d="$down" 'BEGIN { printf "%.0fx", c / d }')
 		printf '| %s | same GPU, %s | %.1f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
 			"$total" "$floor" "$ratio" "$ck" "$speedup"
+		# where the downtime goes (medians): freeze and drain, copy and restore, switch
+		printf '%s GiB %s: quiesce %.2f ms, transfer %.2f ms, handover %.2f ms\n' "$g" "$mode" \
+			"$(cut -d' ' -f3 "$tmp/$job.$mode" | median)" \
+			"$(cut -d' ' -f4 "$tmp/$job.$mode" | median)" \
+			"$(cut -d' ' -f5 "$tmp/$job.$mode" | median)" >>"$tmp/phases"
 	done
 	kill $app
 	wait $app 2>/dev/null || true
 done
+echo
+echo "Downtime by phase:"
+sed 's/^/- /' "$tmp/phases"
 echo
 echo "Driver checkpoint phases (s): $(grep ckpt "$tmp/ckpt" | awk '{ printf "%s GiB: lock %s, checkpoint %s, restore %s, unlock %s; ", $2, $3, $4, $5, $6 }')"
