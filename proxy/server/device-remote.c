@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <cublas_api.h>
 
 #include "../../lib/xmig.h"
 #include "device.h"
@@ -52,6 +55,7 @@ struct rmt {
 	bool dead;
 	struct var_range *vars;
 	size_t nvars;
+	bool cublas_named;          /* the executor knows which cuBLAS file */
 	uint64_t window, window_size;
 };
 
@@ -788,6 +792,67 @@ static int r_get_limit(void *dev, int limit, size_t *value)
 	return st;
 }
 
+/* ---- cuBLAS: handles live in the executor; statuses are cublasStatus_t ---- */
+
+/* A link failure is not a cuBLAS status: say what cuBLAS says of a failed run. */
+static int blas_status(int st)
+{
+	return st == cudaErrorDevicesUnavailable ? CUBLAS_STATUS_EXECUTION_FAILED : st;
+}
+
+static int r_blas_create(void *dev, void **out)
+{
+	struct rmt *r = dev;
+	struct rmt_hdr h = hdr(RMT_BLAS_CREATE);
+	const char *lib = getenv("XMIG_CUBLAS");
+	int st;
+
+	if (!r->cublas_named && lib && *lib) {
+		/* The job's own cuBLAS, also over there (libraries.c). */
+		struct rmt_hdr l = hdr(RMT_LIBRARY);
+		char buf[PATH_MAX + 16];
+		int n = snprintf(buf, sizeof(buf), "XMIG_CUBLAS=%s", lib);
+
+		if (n < 0 || n >= (int)sizeof(buf))
+			return CUBLAS_STATUS_NOT_INITIALIZED;
+		if ((st = call(r, &l, buf, (size_t)n, NULL, 0, false)))
+			return st == 1 ? CUBLAS_STATUS_NOT_INITIALIZED : blas_status(st);
+		r->cublas_named = true;
+	}
+	st = call(r, &h, NULL, 0, NULL, 0, false);
+	*out = (void *)(uintptr_t)h.a[0];
+	return blas_status(st);
+}
+
+static int r_blas_destroy(void *dev, void *b)
+{
+	struct rmt_hdr h = hdr(RMT_BLAS_DESTROY);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	return blas_status(call(dev, &h, NULL, 0, NULL, 0, false));
+}
+
+/* Posted: torch sets the stream before every GEMM; no round trip for it. */
+static int r_blas_set(void *dev, void *b, int what, uint64_t value, uint64_t size, void *s)
+{
+	struct rmt_hdr h = hdr(RMT_BLAS_SET);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	h.a[1] = (uint64_t)what;
+	h.a[2] = value;
+	h.a[3] = size;
+	h.a[4] = (uint64_t)(uintptr_t)s;
+	return blas_status(post(dev, &h, NULL, 0, NULL, 0));
+}
+
+static int r_blas_gemm(void *dev, void *b, const struct xmig_blas_gemm_req *g)
+{
+	struct rmt_hdr h = hdr(RMT_BLAS_GEMM);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	return blas_status(post(dev, &h, g, sizeof(*g), NULL, 0));
+}
+
 const struct xmig_device_ops xmig_device_remote = {
 	.name = "remote",
 	.open = r_open,
@@ -835,6 +900,10 @@ const struct xmig_device_ops xmig_device_remote = {
 	.launch = r_launch,
 	.set_limit = r_set_limit,
 	.get_limit = r_get_limit,
+	.blas_create = r_blas_create,
+	.blas_destroy = r_blas_destroy,
+	.blas_set = r_blas_set,
+	.blas_gemm = r_blas_gemm,
 };
 
 int xmig_remote_probe(const char *where, const char *token)

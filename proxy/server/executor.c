@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -24,6 +25,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cublas_api.h>
+
+#include "../api/libraries.h"
 #include "executor.h"
 #include "remote.h"
 #include "server.h"
@@ -32,7 +36,7 @@ struct exec {
 	const struct xmig_device_ops *dev;
 	void *devh;
 	int fd;
-	struct srv_table streams, events, modules, funcs, mems;
+	struct srv_table streams, events, modules, funcs, mems, blas;
 	void *staging;              /* copies back to the bridge */
 	bool staging_registered;
 	void *in[2];                /* copies from the bridge, alternately */
@@ -100,6 +104,38 @@ static void *stream_of(struct exec *x, uint64_t id)
 	if (id == RMT_STREAM_PER_THREAD)
 		return x->dev->stream_special(x->devh, XMIG_DEV_STREAM_PER_THREAD);
 	return srv_table_get(&x->streams, id);
+}
+
+/*
+ * The bridge names the library file its job runs (libraries.h), so that this
+ * node loads the same: only those variables, and only a file that is here.
+ */
+static int use_library(const char *data, uint64_t len)
+{
+	static const char *const vars[] = {
+#define X(soname, var) var,
+		XMIG_LIBRARIES(X)
+#undef X
+	};
+	char buf[PATH_MAX + 64], *eq;
+
+	if (!len || len >= sizeof(buf))
+		return cudaErrorInvalidValue;
+	memcpy(buf, data, len);
+	buf[len] = '\0';
+	if (!(eq = strchr(buf, '=')))
+		return cudaErrorInvalidValue;
+	*eq = '\0';
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (strcmp(buf, vars[i]))
+			continue;
+		if (access(eq + 1, R_OK)) {
+			xmig_error("%s is not on this node", eq + 1);
+			return 1;
+		}
+		return setenv(buf, eq + 1, 1) ? cudaErrorMemoryAllocation : 0;
+	}
+	return cudaErrorInvalidValue;
 }
 
 /* Handles by id; 0 means "none" to the tables, so ids start at 1 (or 3). */
@@ -367,6 +403,41 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 			return cudaErrorInvalidResourceHandle;
 		return x->dev->launch(x->devh, fn, grid, block, h->a[4], obj, data, h->len);
 	}
+	case RMT_LIBRARY:
+		return use_library(data, h->len);
+	case RMT_BLAS_CREATE:
+		if (!x->dev->blas_create)
+			return CUBLAS_STATUS_NOT_SUPPORTED;
+		r = x->dev->blas_create(x->devh, &obj);
+		a[0] = r ? 0 : keep(&x->blas, obj);
+		return r;
+	case RMT_BLAS_DESTROY:
+		obj = srv_table_remove(&x->blas, h->a[0]);
+		return obj ? x->dev->blas_destroy(x->devh, obj) : CUBLAS_STATUS_NOT_INITIALIZED;
+	case RMT_BLAS_SET:
+		/* Posted, like the GEMMs it sets up: a failure is an asynchronous error. */
+		obj = srv_table_get(&x->blas, h->a[0]);
+		if (!obj || (h->a[1] == XMIG_BLAS_STREAM && !stream_of(x, h->a[4])))
+			return cudaErrorInvalidResourceHandle;
+		if ((r = x->dev->blas_set(x->devh, obj, (int)h->a[1], h->a[2], h->a[3],
+					  h->a[1] == XMIG_BLAS_STREAM ? stream_of(x, h->a[4]) : NULL))) {
+			xmig_error("cuBLAS setting %d failed with status %d", (int)h->a[1], r);
+			return cudaErrorUnknown;
+		}
+		return 0;
+	case RMT_BLAS_GEMM: {
+		const struct xmig_blas_gemm_req *g = data;
+
+		obj = srv_table_get(&x->blas, h->a[0]);
+		if (!obj || h->len != sizeof(*g))
+			return cudaErrorInvalidResourceHandle;
+		if ((r = x->dev->blas_gemm(x->devh, obj, g))) {
+			xmig_error("cuBLAS GEMM (kind %d, %dx%dx%d) failed with status %d", g->fn,
+				   g->m, g->n, g->k, r);
+			return cudaErrorUnknown;
+		}
+		return 0;
+	}
 	case RMT_SET_LIMIT:
 		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
 	case RMT_GET_LIMIT: {
@@ -545,6 +616,7 @@ int srv_executor_main(const char *device, int gpu, const char *listen_addr)
 	srv_table_init(&x.modules, 1);
 	srv_table_init(&x.funcs, 1);
 	srv_table_init(&x.mems, 1);
+	srv_table_init(&x.blas, 1);
 	x.fd = accept_peer(lfd, token);
 	close(lfd);
 	memset(token, 0, sizeof(token));

@@ -43,6 +43,9 @@ enum rmt_op {
 	RMT_MODULE_LOAD, RMT_MODULE_UNLOAD, RMT_FUNC_GET, RMT_VAR_GET, RMT_FUNC_ATTRIBUTES,
 	RMT_FUNC_SET_ATTRIBUTE, RMT_OCCUPANCY, RMT_LAUNCH, RMT_SET_LIMIT, RMT_GET_LIMIT,
 	RMT_BYE,
+	/* cuBLAS: statuses are cublasStatus_t; a library file is named first */
+	RMT_LIBRARY,         /* "VAR=path" (libraries.h) -> 0, or 1 if it is not here */
+	RMT_BLAS_CREATE, RMT_BLAS_DESTROY, RMT_BLAS_SET, RMT_BLAS_GEMM,
 	RMT_OP_COUNT
 };
 
