@@ -707,18 +707,69 @@ static int copy_from_sources(struct srv *s, struct ctl_conn *cc, uint64_t *done)
 	return 0;
 }
 
-/* Map the client's pinned regions here, as the old proxy had them. */
+/*
+ * Map the client's pinned regions here, as the old proxy has them: those
+ * not mapped yet, and drop those mapped ahead (in the prelude) that the
+ * client has released since.
+ */
 int srv_restore_host_regions(struct srv *s)
 {
+	uint64_t *now = NULL, n = 0;
+	int r = 0;
+
 	for (uint64_t i = 0;; i++) {
 		struct xmig_host_region_info info;
+		uint64_t *more;
 
 		if (srv_session_region(s, i, &info) < 0)
-			return 0;   /* past the last one */
-		if (srv_host_register(s, info.addr, info.size, info.ino))
-			return xmig_error("cannot map pinned memory at %#llx again",
-					  (unsigned long long)info.addr);
+			break;   /* past the last one */
+		for (size_t k = 0; k < s->mem.nregions; k++) {
+			const struct srv_host_region *old = &s->mem.regions[k];
+
+			/* released and allocated again at the same address since */
+			if (old->addr == info.addr && (old->size != info.size || old->ino != info.ino)) {
+				srv_host_unregister(s, info.addr);
+				break;
+			}
+		}
+		if (srv_host_register(s, info.addr, info.size, info.ino)) {
+			r = xmig_error("cannot map pinned memory at %#llx again",
+				       (unsigned long long)info.addr);
+			goto out;
+		}
+		if (!(more = realloc(now, (n + 1) * sizeof(*now)))) {
+			r = -1;
+			goto out;
+		}
+		now = more;
+		now[n++] = info.addr;
 	}
+	for (size_t i = s->mem.nregions; i-- > 0;) {
+		uint64_t addr = s->mem.regions[i].addr, k;
+
+		for (k = 0; k < n && now[k] != addr; k++)
+			;
+		if (k == n)
+			srv_host_unregister(s, addr);
+	}
+out:
+	free(now);
+	return r;
+}
+
+/* XMIG_MOVE_TRACE=1: where a frozen receive spends its time, on stderr. */
+static void step(const char *what, uint64_t *t)
+{
+	static int on = -1;
+	uint64_t now;
+
+	if (on < 0)
+		on = getenv("XMIG_MOVE_TRACE") && *getenv("XMIG_MOVE_TRACE") == '1';
+	if (!on)
+		return;
+	now = xmig_now_ns();
+	fprintf(stderr, "xmig-proxy: receive: %s %.3f ms\n", what, (double)(now - *t) / 1e6);
+	*t = now;
 }
 
 /* Connect to the old proxy's offer and present the token; first reply in msg. */
@@ -839,6 +890,11 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
 		goto out;
 	}
+	/* Pinning the client's host memory costs milliseconds: not while frozen. */
+	if (srv_restore_host_regions(s) < 0) {
+		snprintf(why, len, "cannot map the job's pinned memory here");
+		goto out;
+	}
 	s->xfer_fd = fd;
 	fd = -1;
 	result = json_pack("{s:I, s:f}", "prepared_bytes", (json_int_t)s->mem.mapped, "seconds",
@@ -862,7 +918,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	size_t nvars = 0, i, nalloc = 0;
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
-	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0;
+	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0;
 	bool zero_copy = mode == XFER_ZERO_COPY;
 	void *chunk = NULL;
 	int fd, r, afd = -1;
@@ -888,6 +944,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "the old proxy sent no state");
 		goto out;
 	}
+	step("go and manifest", &t_step);
 	if ((r = srv_state_check(s, manifest, !zero_copy, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
 		send_ack(fd, -1);
@@ -902,6 +959,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		goto out;
 	}
 	drop_stale_sources(s);
+	step("check and memory map", &t_step);
 	for (;;) {
 		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
 			snprintf(why, len, "the old proxy hung up during the transfer");
@@ -968,15 +1026,18 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "the transfer lacked %zu allocations", s->mem.nallocs - nalloc);
 		goto out;
 	}
+	step("allocations", &t_step);
 	if (mode == XFER_COPY && copy_from_sources(s, cc, &done) < 0) {
 		snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
 		goto out;
 	}
+	step("copy", &t_step);
 	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0 ||
 	    restore_vars(s, vars, nvars) < 0 || srv_restore_host_regions(s) < 0) {
 		snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
 		goto out;
 	}
+	step("objects and pinned memory", &t_step);
 	if (send_ack(fd, 0) < 0) {
 		snprintf(why, len, "the old proxy hung up at the end");
 		goto out;
