@@ -69,6 +69,37 @@ check "both workloads ended well" test $? -eq 0
 check "... k1 printed exactly its native output" cmp "$D/native" "$D/k1.out"
 check "... k2 printed exactly its native output" cmp "$D/native" "$D/k2.out"
 
+# PyTorch: the GPT trains on the other node and comes back, bit-identical;
+# then a run that trains there all along, for its step time
+if python3 -c 'import torch' 2>/dev/null; then
+	GPT=("$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10)
+	python3 "${GPT[@]}" >"$D/gpt.native" 2>"$D/gpt.native.err"
+	on n1 "$XMIG" run --job g1 -- python3 "${GPT[@]}" >"$D/gpt.out" 2>"$D/gpt.err" &
+	app=$!
+	for _ in $(seq 600); do grep -q '^step 25 ' "$D/gpt.out" 2>/dev/null && break; sleep 0.1; done
+	check "GPT moved to n2 while training" on n1 "$XMIG" migrate --job g1 --to n2:gpu0
+	check "... ps --all shows it there" test "$(where g1)" = "n2:0@n1"
+	for _ in $(seq 600); do grep -q '^step 150 ' "$D/gpt.out" 2>/dev/null && break; sleep 0.1; done
+	check "... and back home" on n1 "$XMIG" migrate --job g1 --to n1:gpu0
+	wait $app
+	check "GPT across nodes: exactly the native losses and checksum" cmp "$D/gpt.native" "$D/gpt.out"
+	cmp -s "$D/gpt.native" "$D/gpt.out" || { tail -5 "$D/gpt.err"; diff "$D/gpt.native" "$D/gpt.out" | head -5; }
+
+	STEP=("$ROOT/tests/torch/train_gpt.py" --steps 150 --batch "${XMIG_BENCH_BATCH:-64}" --seq 512)
+	python3 "${STEP[@]}" >/dev/null 2>"$D/step.native"
+	on n1 "$XMIG" run --job g2 -- python3 "${STEP[@]}" >"$D/step.out" 2>"$D/step.remote" &
+	app=$!
+	for _ in $(seq 600); do grep -q '^step 0 ' "$D/step.out" 2>/dev/null && break; sleep 0.05; done
+	on n1 "$XMIG" migrate --job g2 --to n2:gpu0 >/dev/null 2>&1
+	check "GPT step-time run moved to n2 at its first step" test "$(where g2)" = "n2:0@n1"
+	wait $app
+	n=$(awk '/median step/ { print $3 }' "$D/step.native")
+	r=$(awk '/median step/ { print $3 }' "$D/step.remote")
+	echo "# GPT step (batch ${XMIG_BENCH_BATCH:-64} x 512): native $n ms, context on the other node $r ms ($(awk -v n="$n" -v r="$r" 'BEGIN { printf "%.3f", r / n }')x)"
+else
+	echo "# PyTorch: skipped (no python3 torch here)"
+fi
+
 # the link's floor: TCP throughput from n1 to n2, 2 GiB
 on n2 python3 -c '
 import socket

@@ -1,72 +1,121 @@
 #!/bin/bash
-# run.sh BUILD - PyTorch under xmig on a GPU machine (needs python3 with a
-# CUDA build of torch). Checks, each against a native run of the same
-# program on the same GPU, with the same cuBLAS (the one torch ships, which
-# the client finds and hands to the proxy itself):
-#   - tensors, reductions and a matmul;
-#   - train_mlp.py prints exactly the native losses and final checksum,
-#     undisturbed and while moved to a fresh proxy (copy) and zero-copy;
-# then prints the median step time natively and under xmig (markdown).
-# Ends with "N passed, N failed".
+# run.sh BUILD [CASE...] - PyTorch under xmig on a GPU machine (needs python3
+# with a CUDA build of torch). Each check compares with a native run of the
+# same program on the same GPU and the same libraries (those torch ships,
+# which the client finds and hands to the proxy itself):
+#   basic    tensors, reductions, mm and bmm;
+#   mlp      train_mlp.py, SGD and AdamW;
+#   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
+#   compile  the same GPT under torch.compile (Triton kernels through the
+#            driver API);
+#   ddp      the GPT under DistributedDataParallel, nccl backend, world size 1;
+# each training run undisturbed and while moved: 3 migrations (copy,
+# zero-copy, copy) and a suspend/resume during training must leave the
+# printed losses and final parameter checksum bit-identical to native.
+# Prints each move's downtime. Ends with "N passed, N failed".
 set -u
-B=$(cd "${1:?usage: run.sh BUILD}" && pwd)
+B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
+shift
+cases=${*:-basic mlp gpt compile ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
-# torch's addmm uses cuBLASLt for a fused bias, which xmig does not forward yet.
-export DISABLE_ADDMM_CUDA_LT=1
 D=$(mktemp -d)
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
 notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
 check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n"; fi; }
 
-basic='import torch
+state() { "$XMIG" ps --json --job "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["state"] if i else "")'; }
+wait_state() {   # wait_state JOB STATE [TENTHS]
+	for _ in $(seq "${3:-600}"); do
+		[ "$(state "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# wait until the job has printed its Nth loss line: it is training
+wait_steps() {   # wait_steps OUT N
+	for _ in $(seq 1200); do
+		[ "$(grep -c '^step' "$1" 2>/dev/null)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; print("# %s: %s, %d MiB, downtime %.1f ms" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"]))' "$@"; }
+
+# train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
+train() {
+	local name=$1 n
+	shift
+	python3 "$@" >"$D/$name.native" 2>"$D/$name.native.err"
+	check "$name runs natively" grep -q '^PASS' "$D/$name.native"
+	[ $? -eq 0 ] || tail -5 "$D/$name.native.err"
+	"$XMIG" run --job "$name-x" -- python3 "$@" >"$D/$name.xmig" 2>"$D/$name.xmig.err"
+	check "$name under xmig: the native losses and checksum" cmp "$D/$name.native" "$D/$name.xmig"
+	cmp -s "$D/$name.native" "$D/$name.xmig" ||
+		{ tail -5 "$D/$name.xmig.err"; diff "$D/$name.native" "$D/$name.xmig" | head -5; }
+
+	"$XMIG" run --job "$name-m" -- python3 "$@" >"$D/$name.moved" 2>"$D/$name.moved.err" &
+	local app=$! j=$name-m
+	wait_steps "$D/$name.moved" 2
+	"$XMIG" migrate --job $j --to gpu0 --json >"$D/$name.m1" 2>"$D/$name.m1.err"
+	check "$name: moved to a fresh proxy mid-training (copy)" grep -q '"mode":"copy"' "$D/$name.m1"
+	wait_steps "$D/$name.moved" 3
+	"$XMIG" migrate --job $j --to gpu0 --zero-copy --json >"$D/$name.m2" 2>"$D/$name.m2.err"
+	check "$name: ... again, zero-copy" grep -q '"mode":"zero-copy"' "$D/$name.m2"
+	wait_steps "$D/$name.moved" 4
+	"$XMIG" suspend --job $j -o "$D/$name.snap" >"$D/$name.s.err" 2>&1
+	check "$name: ... suspended (the GPU released)" wait_state $j suspended 50
+	sleep 1
+	"$XMIG" resume --job $j >>"$D/$name.s.err" 2>&1
+	check "$name: ... resumed from the snapshot" wait_state $j running 100
+	wait_steps "$D/$name.moved" 6
+	"$XMIG" migrate --job $j --to gpu0 --json >"$D/$name.m3" 2>"$D/$name.m3.err"
+	check "$name: ... and moved once more (copy)" grep -q '"mode":"copy"' "$D/$name.m3"
+	wait $app
+	check "$name moved: exactly the native losses and checksum" cmp "$D/$name.native" "$D/$name.moved"
+	cmp -s "$D/$name.native" "$D/$name.moved" || {
+		cat "$D/$name".m*.err "$D/$name.s.err"; tail -5 "$D/$name.moved.err"
+		diff "$D/$name.native" "$D/$name.moved" | head -5
+	}
+	for n in 1 2 3; do
+		[ -s "$D/$name.m$n" ] && downtime "$D/$name.m$n" "$name move $n"
+	done
+}
+
+for c in $cases; do
+	case $c in
+	basic)
+		basic='import torch
 x = torch.ones(1024, device="cuda"); print("sum", (x * 2 + 1).sum().item())
 torch.manual_seed(0); a = torch.randint(-4, 5, (96, 80), device="cuda").float()
 b = torch.randint(-4, 5, (80, 72), device="cuda").float()
 print("mm", (a @ b).double().sum().item(), (a @ b).cpu().equal(a.cpu() @ b.cpu()))
-print("bmm", torch.bmm(a[None].repeat(3, 1, 1), b[None].repeat(3, 1, 1)).sum().item())'
-python3 -c "$basic" >"$D/basic.native" 2>&1
-"$XMIG" run --job tb -- python3 -c "$basic" >"$D/basic.xmig" 2>"$D/basic.err"
-check "tensors, reductions, mm and bmm: as natively" cmp "$D/basic.native" "$D/basic.xmig"
-[ $fail -eq 0 ] || { cat "$D/basic.native" "$D/basic.xmig" "$D/basic.err"; }
-
-args=(--steps 300 --sleep-ms 10)
-python3 "$ROOT/tests/torch/train_mlp.py" "${args[@]}" >"$D/train.native" 2>"$D/train.native.err"
-check "train_mlp runs natively" grep -q '^PASS' "$D/train.native"
-"$XMIG" run --job tt -- python3 "$ROOT/tests/torch/train_mlp.py" "${args[@]}" >"$D/train.xmig" 2>"$D/train.xmig.err"
-check "train_mlp under xmig: the native losses and checksum" cmp "$D/train.native" "$D/train.xmig"
-[ $fail -eq 0 ] || { tail -5 "$D/train.xmig.err"; diff "$D/train.native" "$D/train.xmig" | head; }
-
-"$XMIG" run --job tm -- python3 "$ROOT/tests/torch/train_mlp.py" "${args[@]}" >"$D/train.moved" 2>"$D/train.moved.err" &
-app=$!
-for _ in $(seq 300); do
-	"$XMIG" ps --json --job tm | grep -q '"state":"running"' && break
-	sleep 0.1
-done
-sleep 2
-"$XMIG" migrate --job tm --to gpu0 --json >"$D/move1.json" 2>"$D/move1.err"
-check "moved mid-training to a fresh proxy (copy)" grep -q '"mode":"copy"' "$D/move1.json"
-sleep 1
-"$XMIG" migrate --job tm --to gpu0 --zero-copy --json >"$D/move2.json" 2>"$D/move2.err"
-check "... and again, zero-copy" grep -q '"mode":"zero-copy"' "$D/move2.json"
-wait $app
-check "... the moved run printed exactly the native losses and checksum" cmp "$D/train.native" "$D/train.moved"
-[ $fail -eq 0 ] || { cat "$D"/move*.err; tail -5 "$D/train.moved.err"; diff "$D/train.native" "$D/train.moved" | head; }
-python3 -c 'import json,sys
-for f in sys.argv[1:]:
-    m = json.load(open(f))["items"][0]
-    print("# move %s: %d MiB, downtime %.1f ms, total %.1f ms" % (m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"]))' "$D/move1.json" "$D/move2.json"
-
-# step time, 500 steps without sleeps, each side twice
-echo "| run | median step (ms) native | median step (ms) xmig |"
-echo "|---|---:|---:|"
-for r in 1 2; do
-	python3 "$ROOT/tests/torch/train_mlp.py" --steps 500 >/dev/null 2>"$D/n$r"
-	"$XMIG" run -- python3 "$ROOT/tests/torch/train_mlp.py" --steps 500 >/dev/null 2>"$D/x$r"
-	echo "| $r | $(awk '/median step/{print $3}' "$D/n$r") | $(awk '/median step/{print $3}' "$D/x$r") |"
+print("bmm", torch.bmm(a[None].repeat(3, 1, 1), b[None].repeat(3, 1, 1)).sum().item())
+l = torch.nn.Linear(80, 72).cuda(); print("addmm", l(a).double().sum().item())'
+		python3 -c "$basic" >"$D/basic.native" 2>&1
+		"$XMIG" run --job tb -- python3 -c "$basic" >"$D/basic.xmig" 2>"$D/basic.err"
+		check "tensors, reductions, mm, bmm and addmm (cuBLASLt): as natively" \
+			cmp "$D/basic.native" "$D/basic.xmig"
+		cmp -s "$D/basic.native" "$D/basic.xmig" || cat "$D/basic.native" "$D/basic.xmig" "$D/basic.err"
+		;;
+	mlp)
+		train mlp-sgd "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10
+		train mlp-adamw "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --optim adamw
+		;;
+	gpt)
+		train gpt "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
+		;;
+	compile)
+		train gpt-compile "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --compile
+		;;
+	ddp)
+		train gpt-ddp "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --ddp
+		;;
+	*) echo "run.sh: unknown case $c" >&2; exit 2 ;;
+	esac
 done
 rm -rf "$D" "$XMIG_RUNTIME_DIR"
 echo "$pass passed, $fail failed"

@@ -1,13 +1,13 @@
 """train_mlp.py - a small PyTorch training run to move about (tests/torch).
 
-A multi-layer perceptron trained with SGD and momentum on fixed synthetic
+A multi-layer perceptron trained with SGD and momentum (or AdamW) on fixed synthetic
 data, seeded, with TF32 off: on one GPU model and one cuBLAS it prints the
 same losses (as exact float hex) and the same final parameter checksum on
 every run, natively or under xmig, whatever happened to the process in
 between. Step times go to stderr (for the benchmark), never to stdout.
 
     python3 train_mlp.py [--steps N (300)] [--sleep-ms N (0)] [--width N (1024)]
-                         [--batch N (256)] [--times FILE]
+                         [--batch N (256)] [--optim sgd|adamw (sgd)] [--times FILE]
 """
 import argparse
 import sys
@@ -22,6 +22,7 @@ def main():
     ap.add_argument("--sleep-ms", type=int, default=0)
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--optim", choices=("sgd", "adamw"), default="sgd")
     ap.add_argument("--times", help="write one step time (seconds) per line here")
     o = ap.parse_args()
 
@@ -33,7 +34,10 @@ def main():
         torch.nn.Linear(256, w), torch.nn.ReLU(),
         torch.nn.Linear(w, w), torch.nn.ReLU(),
         torch.nn.Linear(w, 10)).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if o.optim == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     gen = torch.Generator().manual_seed(1)
     n = 16 * o.batch
     x = torch.randn(n, 256, generator=gen).to(dev)
