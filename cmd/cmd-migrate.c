@@ -79,23 +79,6 @@ static double ms_since(uint64_t t)
 	return (double)(xmig_now_ns() - t) / 1e6;
 }
 
-/* Is GPU `gpu` there? Asks the backend (the sim device reads its settings). */
-static int check_gpu(const char *device, int gpu, struct xmig_gpu_info *info)
-{
-	const struct xmig_device_ops *d = xmig_device_by_name(device);
-	int n = 0;
-
-	if (!d || d->count(&n) || gpu >= n) {
-		xmig_error("no GPU %d on this node (%d %s GPU%s)", gpu, n, device, n == 1 ? "" : "s");
-		return XMIG_EXIT_NOTFOUND;
-	}
-	if (d->info_of(gpu, info)) {
-		xmig_error("cannot query GPU %d", gpu);
-		return XMIG_EXIT_UNAVAILABLE;
-	}
-	return 0;
-}
-
 /* Where the job goes. */
 struct dest {
 	const struct xmig_node *node;   /* another node; NULL: this one */
@@ -228,7 +211,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			 (long long)json_integer_value(json_array_get(json_object_get(d->remote_gpu,
 				"compute_capability"), 1)));
 	} else {
-		if ((status = check_gpu(kind, d->gpu, &d->info)))
+		if ((status = move_check_gpu(kind, d->gpu, &d->info)))
 			return status;
 		free_b = d->info.free_bytes;
 		snprintf(cc, sizeof(cc), "[%d,%d]", d->info.major, d->info.minor);

@@ -55,6 +55,7 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 	int pid = (int)json_integer_value(json_object_get(rec, "pid"));
 	int gpu = t->gpu >= 0 ? t->gpu : (int)json_integer_value(json_object_get(rec, "gpu"));
 	struct proc p = { 0 };
+	struct xmig_gpu_info info;
 	struct xmig_conn *c;
 	uint64_t t0 = xmig_now_ns();
 	json_t *r;
@@ -66,6 +67,8 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 		xmig_error("%s: its suspend record is incomplete", p.label);
 		return XMIG_EXIT_BADINPUT;
 	}
+	if ((status = move_check_gpu(device, gpu, &info)))
+		return status;
 	c = move_start_standby(job, rank, pid, keeper, device, gpu,
 			       json_real_value(json_object_get(rec, "share")), NULL, &spid);
 	if (!c) {

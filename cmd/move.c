@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "jobs.h"
+#include "../proxy/server/device.h"
 #include "move.h"
 
 static error_t parse_common(int key, char *arg, struct argp_state *state)
@@ -237,6 +238,23 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 	if (pid_out)
 		*pid_out = (int)pid;
 	return xmig_conn_from_fd(sv[0]);
+}
+
+/* Is GPU `gpu` there? Asks the backend (the sim device reads its settings). */
+int move_check_gpu(const char *device, int gpu, struct xmig_gpu_info *info)
+{
+	const struct xmig_device_ops *d = xmig_device_by_name(device);
+	int n = 0;
+
+	if (!d || d->count(&n) || gpu >= n) {
+		xmig_error("no GPU %d on this node (%d %s GPU%s)", gpu, n, device, n == 1 ? "" : "s");
+		return XMIG_EXIT_NOTFOUND;
+	}
+	if (d->info_of(gpu, info)) {
+		xmig_error("cannot query GPU %d", gpu);
+		return XMIG_EXIT_UNAVAILABLE;
+	}
+	return 0;
 }
 
 void move_token(char out[33])

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "../proxy/server/device.h"
 #include "cmd.h"
 
 /* Options every move command takes. */
@@ -71,6 +72,8 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 				     const char *device, int gpu, double share,
 				     const struct move_remote *remote, int *pid);
 /* 32 random hex digits. */
+/* Is GPU `gpu` of this node there? 0 and its info, or an exit status (said). */
+int move_check_gpu(const char *device, int gpu, struct xmig_gpu_info *info);
 void move_token(char out[33]);
 /* Print progress notifications on stderr (installed on a connection). */
 void move_show_progress(struct xmig_conn *c, const char *label);

@@ -280,3 +280,17 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_output "$lib"
 	finish w10
 }
+
+@test "resume: --to a GPU the node lacks is refused (3), the job stays suspended; then it resumes" {
+	start w12 0
+	run "$XMIG" suspend --job w12 -o "$BATS_TEST_TMPDIR/s12"
+	assert_success
+	run "$XMIG" resume --job w12 --to gpu7
+	assert_equal "$status" 3
+	assert_output --partial "no GPU 7 on this node (2 sim GPUs)"
+	run "$XMIG" ps --json --job w12
+	assert_output --partial '"state":"suspended"'
+	run "$XMIG" resume --job w12 --to gpu1
+	assert_success
+	finish w12
+}
