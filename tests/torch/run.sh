@@ -6,6 +6,9 @@
 #   - tensors, reductions and a matmul;
 #   - train_mlp.py prints exactly the native losses and final checksum,
 #     undisturbed and while moved to a fresh proxy (copy) and zero-copy;
+#   - sdpa_cudnn.py (SDPA through cuDNN attention, cuDNN's backend API
+#     forwarded, torch's cuDNN in the proxy as XMIG_CUDNN) prints the native
+#     checksums, undisturbed and when moved half-way;
 # then prints the median step time natively and under xmig (markdown).
 # Ends with "N passed, N failed".
 set -u
@@ -61,6 +64,35 @@ python3 -c 'import json,sys
 for f in sys.argv[1:]:
     m = json.load(open(f))["items"][0]
     print("# move %s: %d MiB, downtime %.1f ms, total %.1f ms" % (m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"]))' "$D/move1.json" "$D/move2.json"
+
+# SDPA through cuDNN attention: PyTorch's cuDNN frontend drives the backend
+# API of libcudnn.so.9, forwarded to the proxy, which runs torch's own cuDNN.
+export XMIG_CUDNN=$site/nvidia/cudnn/lib/libcudnn.so.9
+sd=(--steps 40)
+python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" >"$D/sdpa.native" 2>"$D/sdpa.native.err"
+python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" >"$D/sdpa.native2" 2>/dev/null
+check "sdpa_cudnn runs natively (cuDNN attention, bf16, forward and backward)" grep -q '^PASS' "$D/sdpa.native"
+[ $fail -eq 0 ] || tail -5 "$D/sdpa.native.err"
+# cuDNN's backward may not be bitwise reproducible: then only outputs count.
+cols='$1" "$2" "$3" "$4'
+if cmp -s "$D/sdpa.native" "$D/sdpa.native2"; then cols='$0'; else
+	echo "# sdpa_cudnn: two native runs differ in their gradients; comparing outputs only"; fi
+same() { cmp <(awk "{print $cols}" "$1") <(awk "{print $cols}" "$2"); }
+"$XMIG" run --job ts -- python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" >"$D/sdpa.xmig" 2>"$D/sdpa.xmig.err"
+check "sdpa_cudnn under xmig: the native checksums" same "$D/sdpa.native" "$D/sdpa.xmig"
+[ $fail -eq 0 ] || { tail -5 "$D/sdpa.xmig.err"; diff "$D/sdpa.native" "$D/sdpa.xmig" | head; }
+rm -f "$D/go"
+"$XMIG" run --job tsm -- python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" --pause-at 20 \
+	--pause-file "$D/go" >"$D/sdpa.moved" 2>"$D/sdpa.moved.err" &
+app=$!
+for _ in $(seq 600); do grep -q '^paused' "$D/sdpa.moved.err" && break; sleep 0.1; done
+"$XMIG" migrate --job tsm --to gpu0 --json >"$D/move3.json" 2>"$D/move3.err"
+check "sdpa_cudnn moved half-way (its cuDNN graphs and plans made again)" grep -q '"mode":"copy"' "$D/move3.json"
+touch "$D/go"
+wait $app
+check "... and went on with the native checksums" same "$D/sdpa.native" "$D/sdpa.moved"
+[ $fail -eq 0 ] || { cat "$D/move3.err"; tail -5 "$D/sdpa.moved.err"; diff "$D/sdpa.native" "$D/sdpa.moved" | head; }
+unset XMIG_CUDNN
 
 # step time, 500 steps without sleeps, each side twice
 echo "| run | median step (ms) native | median step (ms) xmig |"
