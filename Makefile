@@ -62,7 +62,7 @@ CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
-	    sim-kernels.o blas-cuda.o blas-sim.o dnn-cuda.o dnn-sim.o)
+	    sim-kernels.o blas-cuda.o blas-sim.o dnn-cuda.o dnn-sim.o real-lib.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)

@@ -463,6 +463,21 @@ static bool refs_to_ids(int type, int64_t count, const void *e, uint64_t *ids)
 	return true;
 }
 
+/* What any attribute call checks first: SUCCESS to go on. */
+static cudnnStatus_t attr_call_check(const struct dnn_obj *d, int type, int64_t count,
+				     const void *elements, const char *unknown_type)
+{
+	if (!d)
+		return CUDNN_STATUS_BAD_PARAM;
+	if (!xmig_dnn_elem_size(type)) {
+		xmig_cl_unsupported(unknown_type);
+		return CUDNN_STATUS_NOT_SUPPORTED;
+	}
+	if (count < 0 || (count && !elements))
+		return CUDNN_STATUS_BAD_PARAM;
+	return CUDNN_STATUS_SUCCESS;
+}
+
 API cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t descriptor,
 					   cudnnBackendAttributeName_t name,
 					   cudnnBackendAttributeType_t type, int64_t count,
@@ -474,14 +489,9 @@ API cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t descriptor,
 	struct xmig_thread *t;
 	cudnnStatus_t st;
 
-	if (!d)
-		return CUDNN_STATUS_BAD_PARAM;
-	if (!size) {
-		xmig_cl_unsupported("cudnnBackendSetAttribute of an attribute type unknown to xmig");
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	}
-	if (count < 0 || (count && !elements))
-		return CUDNN_STATUS_BAD_PARAM;
+	if ((st = attr_call_check(d, type, count, elements,
+				  "cudnnBackendSetAttribute of an attribute type unknown to xmig")))
+		return st;
 	if (is_vp(d))
 		return vp_set(d, name, type, count, elements);
 	if ((uint64_t)count > XMIG_DNN_ATTR_MAX / size)
@@ -516,14 +526,9 @@ API cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t const descri
 	struct xmig_thread *t;
 	cudnnStatus_t st;
 
-	if (!d)
-		return CUDNN_STATUS_BAD_PARAM;
-	if (!size) {
-		xmig_cl_unsupported("cudnnBackendGetAttribute of an attribute type unknown to xmig");
-		return CUDNN_STATUS_NOT_SUPPORTED;
-	}
-	if (requested < 0 || (requested && !elements))
-		return CUDNN_STATUS_BAD_PARAM;
+	if ((st = attr_call_check(d, type, requested, elements,
+				  "cudnnBackendGetAttribute of an attribute type unknown to xmig")))
+		return st;
 	if (is_vp(d))
 		return vp_get(d, name, type, requested, count, elements);
 	if ((uint64_t)requested > XMIG_DNN_GET_MAX / size)

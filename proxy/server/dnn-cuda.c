@@ -12,6 +12,7 @@
 #include <cudnn_graph.h>
 
 #include "dnn-backends.h"
+#include "real-lib.h"
 
 #define CUDNN_FNS(X) \
 	X(cudnnGetVersion) X(cudnnGetCudartVersion) X(cudnnGetMaxDeviceVersion) \
@@ -27,32 +28,6 @@ static struct {
 } dn;
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
 
-/* $XMIG_CUDNN, the library path, then the CUDA Toolkit's; never a facade. */
-static void *open_cudnn(void)
-{
-	const char *home = getenv("CUDA_HOME"), *explicit = getenv("XMIG_CUDNN");
-	char path[4][512];
-	int n = 0;
-
-	if (explicit && *explicit)
-		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
-	snprintf(path[n++], sizeof(path[0]), "libcudnn.so.9");
-	if (home && *home)
-		snprintf(path[n++], sizeof(path[0]), "%s/lib64/libcudnn.so.9", home);
-	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/libcudnn.so.9");
-	for (int i = 0; i < n; i++) {
-		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
-
-		if (h && !dlsym(h, "xmig_facade_marker"))
-			return h;
-		if (h)
-			dlclose(h);
-	}
-	xmig_error("cannot load cuDNN (libcudnn.so.9) in the proxy: %s; set XMIG_CUDNN to its "
-		   "path", dlerror() ?: "not found");
-	return NULL;
-}
-
 static int load(void)
 {
 	void *h;
@@ -60,7 +35,7 @@ static int load(void)
 	if (loaded >= 0)
 		return loaded;
 	loaded = 0;
-	if (!(h = open_cudnn()))
+	if (!(h = xmig_open_real_library("XMIG_CUDNN", "libcudnn.so.9", "cuDNN")))
 		return 0;
 #define X(n)                                                                   \
 	if (!(dn.n = (__typeof__(n) *)dlsym(h, #n))) {                         \
