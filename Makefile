@@ -62,7 +62,7 @@ CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
-	    sim-kernels.o blas-cuda.o blas-sim.o)
+	    sim-kernels.o blas-cuda.o blas-sim.o dnn-cuda.o dnn-sim.o real-lib.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
@@ -128,6 +128,11 @@ $(GEN)/cu-errors.h: proxy/api/gen-errors.sh $(CUDA_HOME)/include/cuda.h | $(DEPS
 	@mkdir -p $(GEN)
 	sh $< $(CUDA_HOME)/include/cuda.h cudaError_enum CUDA_ XMIG_CU_ERRORS > $@
 
+$(GEN)/cudnn-status.h: proxy/api/gen-cudnn-status.sh $(CUDA_HOME)/include/cudnn_graph_v9.h | $(DEPS_OK)
+	@mkdir -p $(GEN)
+	sh $< $(CUDA_HOME)/include/cudnn_graph_v9.h > $@
+$(B)/obj/client/cudnn.o: $(GEN)/cudnn-status.h
+
 $(GEN)/cu-proc-table.h: proxy/api/gen-proc-table.sh $(CUDA_HOME)/include/cudaTypedefs.h proxy/api/syms/libcuda.so.1.syms | $(DEPS_OK)
 	@mkdir -p $(GEN)
 	sh $< $(CUDA_HOME)/include/cudaTypedefs.h proxy/api/syms/libcuda.so.1.syms > $@
@@ -182,6 +187,11 @@ $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 $(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublas
+
+# Links cuDNN (the facade under xmig, NVIDIA's natively).
+$(B)/tests/cuda/dnn_graph: tests/cuda/dnn_graph.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcudnn
 
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

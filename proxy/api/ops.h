@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include "api.h"
+#include "dnn.h"
 
 #define XMIG_HAND_OPS(X) \
 	X(PAD)              /* filler to the end of the ring */ \
@@ -34,7 +35,18 @@
 	X(BLAS_CREATE)      /* sync: a cuBLAS handle */ \
 	X(BLAS_DESTROY)     /* sync */ \
 	X(BLAS_SET)         /* a handle's stream, workspace or mode */ \
-	X(BLAS_GEMM)        /* one of the GEMM family, posted */
+	X(BLAS_GEMM)        /* one of the GEMM family, posted */ \
+	X(DNN_INFO)         /* sync: the proxy's cuDNN version (dnn.h) */ \
+	X(DNN_CREATE)       /* sync: a cuDNN handle */ \
+	X(DNN_DESTROY)      /* sync */ \
+	X(DNN_SET_STREAM)   /* a handle's stream, posted */ \
+	X(DNN_DESC_CREATE)  /* sync: a backend descriptor */ \
+	X(DNN_DESC_DESTROY) /* sync */ \
+	X(DNN_SET_ATTR)     /* sync: cudnnBackendSetAttribute */ \
+	X(DNN_GET_ATTR)     /* sync: cudnnBackendGetAttribute */ \
+	X(DNN_FINALIZE)     /* sync */ \
+	X(DNN_EXECUTE)      /* a plan with its variant pack, posted */ \
+	X(DNN_LAST_ERROR)   /* sync: cudnnGetLastErrorString of the proxy */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,

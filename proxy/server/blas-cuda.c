@@ -11,6 +11,7 @@
 #include <cublas_api.h>
 
 #include "blas.h"
+#include "real-lib.h"
 
 #define CUBLAS_FNS(X) \
 	X(cublasCreate_v2) X(cublasDestroy_v2) X(cublasSetStream_v2) X(cublasSetWorkspace_v2) \
@@ -25,38 +26,6 @@ static struct {
 } bl;
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
 
-/* $XMIG_CUBLAS, the library path, then the CUDA Toolkit's; never a facade. */
-static void *open_cublas(void)
-{
-	const char *home = getenv("CUDA_HOME"), *explicit = getenv("XMIG_CUBLAS");
-	char path[4][512];
-	int n = 0;
-
-	if (explicit && *explicit)
-		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
-	snprintf(path[n++], sizeof(path[0]), "libcublas.so.13");
-	if (home && *home)
-		snprintf(path[n++], sizeof(path[0]), "%s/lib64/libcublas.so.13", home);
-	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/libcublas.so.13");
-	for (int i = 0; i < n; i++) {
-		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
-
-		if (h && !dlsym(h, "xmig_facade_marker")) {
-			Dl_info info;
-
-			/* What a search found is what the next proxy loads (libraries.c). */
-			if (dladdr(dlsym(h, "cublasCreate_v2"), &info) && info.dli_fname)
-				setenv("XMIG_CUBLAS", info.dli_fname, 1);
-			return h;
-		}
-		if (h)
-			dlclose(h);
-	}
-	xmig_error("cannot load cuBLAS (libcublas.so.13) in the proxy: %s; set XMIG_CUBLAS to "
-		   "its path", dlerror() ?: "not found");
-	return NULL;
-}
-
 static int load(void)
 {
 	void *h;
@@ -64,7 +33,7 @@ static int load(void)
 	if (loaded >= 0)
 		return loaded;
 	loaded = 0;
-	if (!(h = open_cublas()))
+	if (!(h = xmig_open_real_library("XMIG_CUBLAS", "libcublas.so.13", "cuBLAS")))
 		return 0;
 #define X(n)                                                                      \
 	if (!(bl.n = (__typeof__(n) *)dlsym(h, #n))) {                            \

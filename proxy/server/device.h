@@ -119,6 +119,25 @@ struct xmig_device_ops {
 	int (*blas_destroy)(void *dev, void *h);
 	int (*blas_set)(void *dev, void *h, int what, uint64_t value, uint64_t size, void *stream);
 	int (*blas_gemm)(void *dev, void *h, const struct xmig_blas_gemm_req *g);
+
+	/*
+	 * cuDNN's backend (graph) API (NULL where a backend has none). These
+	 * return cudnnStatus_t values; handles and descriptors are the
+	 * backend's, elements are in cuDNN's own form (dnn.h).
+	 */
+	int (*dnn_info)(void *dev, struct xmig_dnn_info_res *r);
+	int (*dnn_create)(void *dev, void **h);
+	int (*dnn_destroy)(void *dev, void *h);
+	int (*dnn_set_stream)(void *dev, void *h, void *stream);
+	int (*dnn_desc_create)(void *dev, int type, void **d);
+	int (*dnn_desc_destroy)(void *dev, void *d);
+	int (*dnn_set_attr)(void *dev, void *d, int name, int type, int64_t count,
+			    const void *elems);
+	int (*dnn_get_attr)(void *dev, void *d, int name, int type, int64_t requested,
+			    int64_t *count, void *elems);
+	int (*dnn_finalize)(void *dev, void *d);
+	int (*dnn_execute)(void *dev, void *h, void *plan, void *variant_pack);
+	void (*dnn_last_error)(void *dev, char *message, size_t size);
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

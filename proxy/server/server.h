@@ -45,6 +45,8 @@ void *srv_table_remove(struct srv_table *t, uint64_t id);
 void srv_table_each(const struct srv_table *t, void (*fn)(uint64_t id, void *obj, void *arg),
 		    void *arg);
 
+#include "dnn-log.h"
+
 struct srv_stream {
 	uint64_t id;
 	void *h;                /* backend stream */
@@ -192,6 +194,7 @@ struct srv {
 
 	/* state (in-turn only, or frozen) */
 	struct srv_table streams, events, modules, funcs, vars, blas;
+	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
 	size_t limits[SRV_LIMITS];      /* set by the application, replayed */
@@ -273,6 +276,20 @@ int d_BLAS_DESTROY(struct xmig_call *c);
 int d_BLAS_SET(struct xmig_call *c);
 int d_BLAS_GEMM(struct xmig_call *c);
 int srv_blas_recreate(struct srv *s, struct srv_blas *b);
+
+/* srv-cudnn.c: cuDNN's backend API, and its objects made again after a move */
+int d_DNN_INFO(struct xmig_call *c);
+int d_DNN_CREATE(struct xmig_call *c);
+int d_DNN_DESTROY(struct xmig_call *c);
+int d_DNN_SET_STREAM(struct xmig_call *c);
+int d_DNN_DESC_CREATE(struct xmig_call *c);
+int d_DNN_DESC_DESTROY(struct xmig_call *c);
+int d_DNN_SET_ATTR(struct xmig_call *c);
+int d_DNN_GET_ATTR(struct xmig_call *c);
+int d_DNN_FINALIZE(struct xmig_call *c);
+int d_DNN_EXECUTE(struct xmig_call *c);
+int d_DNN_LAST_ERROR(struct xmig_call *c);
+int srv_dnn_recreate(struct srv *s);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

@@ -123,6 +123,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "vars", vars);
 	json_object_set_new(m, "limits", limits);
 	json_object_set_new(m, "blas_handles", blas);
+	json_object_set_new(m, "cudnn", dnn_log_to_json(&s->dnn));
 	json_object_set_new(m, "libraries", srv_libraries_manifest());
 	return m;
 }
@@ -180,6 +181,17 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 	if (json_array_size(json_object_get(m, "blas_handles")) &&
 	    (lib = srv_libraries_path(m, "XMIG_CUBLAS")) && access(lib, R_OK)) {
 		snprintf(why, len, "the job's cuBLAS, %s, is not on this node", lib);
+		return -1;
+	}
+	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
+	    !s->dev->dnn_create) {
+		snprintf(why, len, "the job holds cuDNN handles or descriptors, and cuDNN is not "
+			 "forwarded to a %s device yet", s->dev->name);
+		return -1;
+	}
+	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
+	    (lib = srv_libraries_path(m, "XMIG_CUDNN")) && access(lib, R_OK)) {
+		snprintf(why, len, "the job's cuDNN, %s, is not on this node", lib);
 		return -1;
 	}
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
@@ -408,6 +420,17 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 			return xmig_error("cannot make cuBLAS handle %llu again (status %d)",
 					  (unsigned long long)id, st);
 		}
+	}
+	/* cuDNN after streams (handles work on them): the log, replayed. */
+	if (json_object_get(m, "cudnn")) {
+		int st;
+
+		dnn_log_clear(&s->dnn);
+		if (dnn_log_from_json(&s->dnn, json_object_get(m, "cudnn")) < 0)
+			return xmig_error("the state's cuDNN log is malformed");
+		if ((st = srv_dnn_recreate(s)))
+			return xmig_error("cannot make the cuDNN handles and descriptors again "
+					  "(status %d)", st);
 	}
 	json_array_foreach(json_object_get(m, "limits"), i, o) {
 		int limit = (int)json_integer_value(json_object_get(o, "limit"));

@@ -112,6 +112,42 @@ check "a corrupt snapshot is refused (status $?)" grep -q "checksum mismatch" "$
 check "... the job stays suspended" test "$(ps_field zf state)" = suspended
 kill $app 2>/dev/null; wait $app 2>/dev/null
 
+# cuDNN's backend API (dnn_graph): natively with the cuDNN it resolves to
+# (else PyTorch's), under xmig with that same library in the proxy; then
+# moved twice while it executes its plan round after round.
+dnn_so=$(ldd "$B/tests/cuda/dnn_graph" | awk '$1 == "libcudnn.so.9" && $3 ~ /^\// {print $3}')
+if [ -z "$dnn_so" ]; then
+	dnn_so=$(python3 -c 'import nvidia.cudnn, os; print(os.path.join(nvidia.cudnn.__path__[0], "lib/libcudnn.so.9"))' 2>/dev/null)
+fi
+if [ -e "$dnn_so" ]; then
+	export XMIG_CUDNN=$dnn_so
+	LD_LIBRARY_PATH=$(dirname "$dnn_so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		"$B/tests/cuda/dnn_graph" >"$tmp/dnn.native" 2>"$tmp/dnn.native.err"
+	check "native dnn_graph matches tests/cuda/expected/dnn_graph.out" \
+		diff -u "$ROOT/tests/cuda/expected/dnn_graph.out" "$tmp/dnn.native"
+	"$XMIG" run --job t-dnn -- "$B/tests/cuda/dnn_graph" >"$tmp/dnn.xmig" 2>"$tmp/dnn.xmig.err"
+	st=$?
+	[ $st -eq 0 ] || cat "$tmp/dnn.xmig.err"
+	check "xmig dnn_graph (cuDNN's backend API) is byte-identical to native (status $st)" \
+		cmp "$tmp/dnn.native" "$tmp/dnn.xmig"
+	LD_LIBRARY_PATH=$(dirname "$dnn_so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		"$B/tests/cuda/dnn_graph" --iters 150 >"$tmp/dnn150.native" 2>&1
+	"$XMIG" run --job dnnmv -- "$B/tests/cuda/dnn_graph" --iters 150 --sleep-ms 20 \
+		>"$tmp/dnn150.xmig" 2>"$tmp/dnn150.err" &
+	app=$!
+	for _ in $(seq 100); do [ "$(ps_field dnnmv state)" = running ] && break; sleep 0.1; done
+	sleep 1
+	check "dnn_graph moved to a fresh proxy while executing" "$XMIG" migrate --job dnnmv --to gpu0
+	sleep 0.5
+	check "... and again, zero-copy" "$XMIG" migrate --job dnnmv --to gpu0 --zero-copy
+	wait $app
+	check "... its plan ran on, exactly as natively" cmp "$tmp/dnn150.native" "$tmp/dnn150.xmig"
+	[ $fail -eq 0 ] || tail -5 "$tmp/dnn150.err"
+	unset XMIG_CUDNN
+else
+	notok "dnn_graph: no libcudnn.so.9 here (neither linked nor PyTorch's)"
+fi
+
 # Exports against the real libraries of this machine.
 defined() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | grep -v '^lib.*\.so\.[0-9]*$' | LC_ALL=C sort -u; }
 real_cuda=$(ldconfig -p | awk '/libcuda\.so\.1 /{print $NF; exit}')

@@ -3,7 +3,10 @@
 # with a CUDA build of torch). Each check compares with a native run of the
 # same program on the same GPU and the same libraries (those torch ships,
 # which the client finds and hands to the proxy itself):
-#   basic    tensors, reductions, mm and bmm;
+#   basic    tensors, reductions, mm, bmm and addmm;
+#   sdpa     sdpa_cudnn.py: SDPA through cuDNN attention only (cuDNN's
+#            backend API forwarded), bf16, forward and backward, undisturbed
+#            and moved half-way (its cuDNN graphs and plans made again);
 #   mlp      train_mlp.py, SGD and AdamW;
 #   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
 #   compile  the same GPT under torch.compile (Triton kernels through the
@@ -16,7 +19,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic mlp gpt compile ddp}
+cases=${*:-basic sdpa mlp gpt compile ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -100,6 +103,37 @@ l = torch.nn.Linear(80, 72).cuda(); print("addmm", l(a).double().sum().item())'
 		check "tensors, reductions, mm, bmm and addmm (cuBLASLt): as natively" \
 			cmp "$D/basic.native" "$D/basic.xmig"
 		cmp -s "$D/basic.native" "$D/basic.xmig" || cat "$D/basic.native" "$D/basic.xmig" "$D/basic.err"
+		;;
+	sdpa)
+		sd=(--steps 40)
+		python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" >"$D/sdpa.native" 2>"$D/sdpa.native.err"
+		python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" >"$D/sdpa.native2" 2>/dev/null
+		check "sdpa_cudnn runs natively (cuDNN attention, bf16, forward and backward)" \
+			grep -q '^PASS' "$D/sdpa.native"
+		grep -q '^PASS' "$D/sdpa.native" || tail -5 "$D/sdpa.native.err"
+		# cuDNN's backward may not be bitwise reproducible: then only outputs count.
+		cols='$1" "$2" "$3" "$4'
+		if cmp -s "$D/sdpa.native" "$D/sdpa.native2"; then cols='$0'; else
+			echo "# sdpa_cudnn: two native runs differ in their gradients; comparing outputs only"; fi
+		same() { cmp <(awk "{print $cols}" "$1") <(awk "{print $cols}" "$2"); }
+		"$XMIG" run --job ts -- python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" \
+			>"$D/sdpa.xmig" 2>"$D/sdpa.xmig.err"
+		check "sdpa_cudnn under xmig: the native checksums" same "$D/sdpa.native" "$D/sdpa.xmig"
+		same "$D/sdpa.native" "$D/sdpa.xmig" ||
+			{ tail -5 "$D/sdpa.xmig.err"; diff "$D/sdpa.native" "$D/sdpa.xmig" | head; }
+		rm -f "$D/go"
+		"$XMIG" run --job tsm -- python3 "$ROOT/tests/torch/sdpa_cudnn.py" "${sd[@]}" --pause-at 20 \
+			--pause-file "$D/go" >"$D/sdpa.moved" 2>"$D/sdpa.moved.err" &
+		app=$!
+		for _ in $(seq 600); do grep -q '^paused' "$D/sdpa.moved.err" && break; sleep 0.1; done
+		"$XMIG" migrate --job tsm --to gpu0 --json >"$D/sdpa.m" 2>"$D/sdpa.m.err"
+		check "sdpa_cudnn moved half-way (its cuDNN graphs and plans made again)" \
+			grep -q '"mode":"copy"' "$D/sdpa.m"
+		touch "$D/go"
+		wait $app
+		check "... and went on with the native checksums" same "$D/sdpa.native" "$D/sdpa.moved"
+		same "$D/sdpa.native" "$D/sdpa.moved" ||
+			{ cat "$D/sdpa.m.err"; tail -5 "$D/sdpa.moved.err"; diff "$D/sdpa.native" "$D/sdpa.moved" | head; }
 		;;
 	mlp)
 		train mlp-sgd "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10

@@ -1,0 +1,506 @@
+/*
+ * dnn-log.c - cuDNN handles and descriptors by logical id, and the log of
+ * the calls that set them up, replayed in call order by a new proxy.
+ *
+ * An object the application destroyed stays in the log (without a backend
+ * object) while a live step still names it: a plan built from tensors
+ * that were destroyed afterwards must be rebuilt from those tensors.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+void dnn_log_init(struct dnn_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	srv_table_init(&l->objs, 1);
+}
+
+uint64_t dnn_log_add(struct dnn_log *l, int kind, int type, void *h)
+{
+	struct dnn_obj *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return 0;
+	o->kind = kind;
+	o->type = type;
+	o->h = h;
+	if (!(o->id = srv_table_add(&l->objs, o))) {
+		free(o);
+		return 0;
+	}
+	return o->id;
+}
+
+struct dnn_obj *dnn_log_get(const struct dnn_log *l, uint64_t id)
+{
+	return srv_table_get(&l->objs, id);
+}
+
+struct dnn_obj *dnn_log_live(const struct dnn_log *l, uint64_t id, int kind)
+{
+	struct dnn_obj *o = dnn_log_get(l, id);
+
+	return o && !o->destroyed && o->kind == kind ? o : NULL;
+}
+
+uint64_t dnn_log_handle_id(const struct dnn_log *l, void *h)
+{
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o && o->h == h && o->kind == DNN_HANDLE && !o->destroyed)
+			return id;
+	}
+	return 0;
+}
+
+int dnn_log_native(const struct dnn_log *l, int type, int64_t count, const void *wire,
+		   void *native)
+{
+	size_t bytes = (size_t)count * xmig_dnn_elem_size(type);
+
+	if (!xmig_dnn_type_is_ref(type)) {
+		memcpy(native, wire, bytes);
+		return 0;
+	}
+	for (int64_t i = 0; i < count; i++) {
+		uint64_t id;
+		struct dnn_obj *o;
+
+		memcpy(&id, (const char *)wire + i * sizeof(id), sizeof(id));
+		o = dnn_log_live(l, id, type == CUDNN_TYPE_HANDLE ? DNN_HANDLE : DNN_DESC);
+		if (!o)
+			return -1;
+		((void **)native)[i] = o->h;
+	}
+	return 0;
+}
+
+/* ---- references ------------------------------------------------------------- */
+
+static uint64_t ref_at(const struct dnn_step *st, int64_t i)
+{
+	uint64_t id;
+
+	memcpy(&id, st->elems + i * sizeof(id), sizeof(id));
+	return id;
+}
+
+/* Apply fn to each object the step names other than as its owner. */
+static void each_ref(const struct dnn_step *st, void (*fn)(struct dnn_log *, uint64_t),
+		     struct dnn_log *l)
+{
+	if (st->kind == DNN_STEP_FILL)
+		fn(l, st->desc);
+	else if (st->kind == DNN_STEP_SET && xmig_dnn_type_is_ref(st->type))
+		for (int64_t i = 0; i < st->count; i++)
+			fn(l, ref_at(st, i));
+}
+
+static void ref_up(struct dnn_log *l, uint64_t id)
+{
+	struct dnn_obj *o = dnn_log_get(l, id);
+
+	if (o)
+		o->refs++;
+}
+
+static void ref_down(struct dnn_log *l, uint64_t id)
+{
+	struct dnn_obj *o = dnn_log_get(l, id);
+
+	if (o && o->refs)
+		o->refs--;
+}
+
+/* Does the step still matter: is one of its owners still in the log? */
+static bool step_owned(const struct dnn_log *l, const struct dnn_step *st)
+{
+	if (st->kind != DNN_STEP_FILL)
+		return dnn_log_get(l, st->desc) != NULL;
+	for (int64_t i = 0; i < st->count; i++)
+		if (dnn_log_get(l, ref_at(st, i)))
+			return true;
+	return false;
+}
+
+static void step_free(struct dnn_step *st)
+{
+	free(st->elems);
+	free(st->target_types);
+}
+
+static void remove_step(struct dnn_log *l, size_t i)
+{
+	each_ref(&l->steps[i], ref_down, l);
+	step_free(&l->steps[i]);
+	memmove(&l->steps[i], &l->steps[i + 1], (l->nsteps - i - 1) * sizeof(l->steps[0]));
+	l->nsteps--;
+}
+
+/* Drop destroyed objects nothing names any more, and the steps only they
+ * owned, until nothing changes (dropping a step can free another object). */
+static void collect(struct dnn_log *l)
+{
+	bool changed = true;
+
+	while (changed) {
+		changed = false;
+		for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+			struct dnn_obj *o = dnn_log_get(l, id);
+
+			if (o && o->destroyed && !o->refs) {
+				free(srv_table_remove(&l->objs, id));
+				changed = true;
+			}
+		}
+		for (size_t i = 0; i < l->nsteps;) {
+			if (step_owned(l, &l->steps[i])) {
+				i++;
+				continue;
+			}
+			remove_step(l, i);
+			changed = true;
+		}
+	}
+}
+
+/* ---- recording -------------------------------------------------------------- */
+
+static struct dnn_step *append(struct dnn_log *l)
+{
+	if (l->nsteps == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct dnn_step *n = realloc(l->steps, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		l->steps = n;
+		l->cap = cap;
+	}
+	memset(&l->steps[l->nsteps], 0, sizeof(l->steps[0]));
+	return &l->steps[l->nsteps++];
+}
+
+int dnn_log_set(struct dnn_log *l, uint64_t desc, int name, int type, int64_t count,
+		const void *wire)
+{
+	size_t bytes = (size_t)count * xmig_dnn_elem_size(type);
+	struct dnn_obj *o = dnn_log_get(l, desc);
+	unsigned char *copy = malloc(bytes ? bytes : 1);
+	struct dnn_step *st;
+
+	if (!copy)
+		return -1;
+	memcpy(copy, wire, bytes);
+	/* Set again before finalizing: only the last value counts. */
+	if (o && !o->finalized)
+		for (size_t i = 0; i < l->nsteps; i++)
+			if (l->steps[i].kind == DNN_STEP_SET && l->steps[i].desc == desc &&
+			    l->steps[i].name == name) {
+				remove_step(l, i);
+				break;
+			}
+	if (!(st = append(l))) {
+		free(copy);
+		return -1;
+	}
+	*st = (struct dnn_step){ .kind = DNN_STEP_SET, .desc = desc, .name = name, .type = type,
+				 .count = count, .elems = copy, .bytes = bytes };
+	each_ref(st, ref_up, l);
+	collect(l);   /* a replaced value may have been the last use of something */
+	return 0;
+}
+
+int dnn_log_finalize(struct dnn_log *l, uint64_t desc)
+{
+	struct dnn_obj *o = dnn_log_get(l, desc);
+	struct dnn_step *st = append(l);
+
+	if (!st)
+		return -1;
+	*st = (struct dnn_step){ .kind = DNN_STEP_FINALIZE, .desc = desc };
+	if (o)
+		o->finalized = true;
+	return 0;
+}
+
+int dnn_log_fill(struct dnn_log *l, uint64_t src, int name, int type, int64_t count,
+		 const uint64_t *targets)
+{
+	unsigned char *ids = malloc(count * sizeof(uint64_t) + 1);
+	int32_t *types = malloc(count * sizeof(int32_t) + 1);
+	struct dnn_step *st;
+
+	if (!ids || !types || !(st = append(l))) {
+		free(ids);
+		free(types);
+		return -1;
+	}
+	memcpy(ids, targets, count * sizeof(uint64_t));
+	for (int64_t i = 0; i < count; i++) {
+		struct dnn_obj *t = dnn_log_get(l, targets[i]);
+
+		types[i] = t ? t->type : -1;
+	}
+	*st = (struct dnn_step){ .kind = DNN_STEP_FILL, .desc = src, .name = name, .type = type,
+				 .count = count, .elems = ids, .bytes = count * sizeof(uint64_t),
+				 .target_types = types };
+	each_ref(st, ref_up, l);
+	return 0;
+}
+
+void dnn_log_destroy(struct dnn_log *l, uint64_t id)
+{
+	struct dnn_obj *o = dnn_log_get(l, id);
+
+	if (!o)
+		return;
+	o->destroyed = true;
+	o->h = NULL;
+	collect(l);
+}
+
+/* ---- replay ------------------------------------------------------------------ */
+
+/* A FILL whose target the application has dropped since: a stand-in of the
+ * same type takes its place for the call. */
+static int replay_fill(struct dnn_log *l, const struct dnn_step *st,
+		       const struct dnn_replay_ops *ops, void *ctx)
+{
+	struct dnn_obj *stand_in = calloc(st->count, sizeof(*stand_in));
+	void **targets = calloc(st->count, sizeof(void *));
+	struct dnn_obj *src = dnn_log_get(l, st->desc);
+	int r = 0;
+	int64_t i, made = 0;
+
+	if (!stand_in || !targets || !src || !src->h) {
+		r = stand_in && targets ? CUDNN_STATUS_BAD_PARAM
+					: CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+		goto out;
+	}
+	for (i = 0; i < st->count; i++, made++) {
+		struct dnn_obj *t = dnn_log_get(l, ref_at(st, i));
+
+		if (t && t->h) {
+			targets[i] = t->h;
+			continue;
+		}
+		stand_in[i] = (struct dnn_obj){ .kind = DNN_DESC, .type = st->target_types[i] };
+		if ((r = ops->create(ctx, &stand_in[i])))
+			goto out;
+		targets[i] = stand_in[i].h;
+	}
+	r = ops->fill(ctx, src, st->name, st->type, st->count, targets);
+out:
+	for (i = 0; i < made; i++)
+		if (stand_in[i].h)
+			ops->destroy(ctx, &stand_in[i]);
+	free(stand_in);
+	free(targets);
+	return r;
+}
+
+static int replay_step(struct dnn_log *l, const struct dnn_step *st,
+		       const struct dnn_replay_ops *ops, void *ctx)
+{
+	struct dnn_obj *o = dnn_log_get(l, st->desc);
+	void *native;
+	int r;
+
+	if (st->kind == DNN_STEP_FILL)
+		return replay_fill(l, st, ops, ctx);
+	if (!o || !o->h)
+		return CUDNN_STATUS_BAD_PARAM;
+	if (st->kind == DNN_STEP_FINALIZE)
+		return ops->finalize(ctx, o);
+	if (!(native = malloc(st->bytes ? st->bytes : 1)))
+		return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	/* Zombies are alive during a replay: look them up by id directly. */
+	if (xmig_dnn_type_is_ref(st->type)) {
+		for (int64_t i = 0; i < st->count; i++) {
+			struct dnn_obj *t = dnn_log_get(l, ref_at(st, i));
+
+			if (!t || !t->h) {
+				free(native);
+				return CUDNN_STATUS_BAD_PARAM;
+			}
+			((void **)native)[i] = t->h;
+		}
+	} else {
+		memcpy(native, st->elems, st->bytes);
+	}
+	r = ops->set(ctx, o, st->name, st->type, st->count, native);
+	free(native);
+	return r;
+}
+
+int dnn_log_replay(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx)
+{
+	uint64_t id;
+	int r = 0;
+
+	/* Handles first: descriptors name them (OPERATIONGRAPH_HANDLE). */
+	for (int kind = DNN_HANDLE; kind <= DNN_DESC && !r; kind++)
+		for (id = l->objs.first; id < l->objs.next && !r; id++) {
+			struct dnn_obj *o = dnn_log_get(l, id);
+
+			if (o && o->kind == kind)
+				r = ops->create(ctx, o);
+		}
+	for (size_t i = 0; i < l->nsteps && !r; i++)
+		r = replay_step(l, &l->steps[i], ops, ctx);
+	/* What the application had destroyed was needed only to get here. */
+	for (id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o && o->h && (o->destroyed || r)) {
+			ops->destroy(ctx, o);
+			o->h = NULL;
+		}
+	}
+	return r;
+}
+
+/* ---- the manifest section --------------------------------------------------- */
+
+static char *hex(const unsigned char *p, size_t n)
+{
+	char *s = malloc(2 * n + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		snprintf(s + 2 * i, 3, "%02x", p[i]);
+	s[2 * n] = '\0';
+	return s;
+}
+
+static unsigned char *unhex(const char *s, size_t *n)
+{
+	size_t len = s ? strlen(s) : 1;
+	unsigned char *p;
+
+	if (len % 2 || !(p = malloc(len / 2 + 1)))
+		return NULL;
+	for (size_t i = 0; i < len / 2; i++) {
+		unsigned v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+			free(p);
+			return NULL;
+		}
+		p[i] = (unsigned char)v;
+	}
+	*n = len / 2;
+	return p;
+}
+
+json_t *dnn_log_to_json(const struct dnn_log *l)
+{
+	json_t *objs = json_array(), *steps = json_array();
+
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o)
+			json_array_append_new(objs, json_pack("{s:I, s:s, s:i, s:b, s:b, s:I}", "id",
+							      (json_int_t)id, "kind",
+							      o->kind == DNN_HANDLE ? "handle"
+										    : "descriptor",
+							      "type", o->type, "destroyed",
+							      o->destroyed, "finalized", o->finalized,
+							      "stream", (json_int_t)o->stream));
+	}
+	for (size_t i = 0; i < l->nsteps; i++) {
+		const struct dnn_step *st = &l->steps[i];
+		static const char *const kinds[] = { "", "set", "finalize", "fill" };
+		char *elems = hex(st->elems, st->bytes);
+		json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:I, s:s}", "op", kinds[st->kind], "desc",
+				      (json_int_t)st->desc, "name", st->name, "type", st->type,
+				      "count", (json_int_t)st->count, "elements", elems ?: "");
+
+		if (st->kind == DNN_STEP_FILL) {
+			json_t *t = json_array();
+
+			for (int64_t k = 0; k < st->count; k++)
+				json_array_append_new(t, json_integer(st->target_types[k]));
+			json_object_set_new(j, "target_types", t);
+		}
+		free(elems);
+		json_array_append_new(steps, j);
+	}
+	return json_pack("{s:o, s:o}", "objects", objs, "steps", steps);
+}
+
+int dnn_log_from_json(struct dnn_log *l, json_t *j)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "objects"), i, o) {
+		struct dnn_obj *d = calloc(1, sizeof(*d));
+
+		if (!d)
+			return -1;
+		d->id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+		d->kind = strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "handle")
+				  ? DNN_DESC
+				  : DNN_HANDLE;
+		d->type = (int)json_integer_value(json_object_get(o, "type"));
+		d->destroyed = json_is_true(json_object_get(o, "destroyed"));
+		d->finalized = json_is_true(json_object_get(o, "finalized"));
+		d->stream = (uint64_t)json_integer_value(json_object_get(o, "stream"));
+		if (srv_table_put(&l->objs, d->id, d) < 0) {
+			free(d);
+			return -1;
+		}
+	}
+	json_array_foreach(json_object_get(j, "steps"), i, o) {
+		const char *op = json_string_value(json_object_get(o, "op")) ?: "";
+		struct dnn_step *st = append(l);
+
+		if (!st)
+			return -1;
+		st->kind = !strcmp(op, "set") ? DNN_STEP_SET
+			   : !strcmp(op, "finalize") ? DNN_STEP_FINALIZE
+			   : !strcmp(op, "fill") ? DNN_STEP_FILL : 0;
+		st->desc = (uint64_t)json_integer_value(json_object_get(o, "desc"));
+		st->name = (int32_t)json_integer_value(json_object_get(o, "name"));
+		st->type = (int32_t)json_integer_value(json_object_get(o, "type"));
+		st->count = json_integer_value(json_object_get(o, "count"));
+		st->elems = unhex(json_string_value(json_object_get(o, "elements")), &st->bytes);
+		if (!st->kind || !st->elems || st->count < 0 ||
+		    (st->kind == DNN_STEP_SET &&
+		     st->bytes != (size_t)st->count * xmig_dnn_elem_size(st->type)) ||
+		    (st->kind == DNN_STEP_FILL && st->bytes != (size_t)st->count * sizeof(uint64_t)))
+			return -1;
+		if (st->kind == DNN_STEP_FILL) {
+			json_t *t = json_object_get(o, "target_types");
+
+			if (!(st->target_types = calloc(st->count + 1, sizeof(int32_t))) ||
+			    json_array_size(t) != (size_t)st->count)
+				return -1;
+			for (int64_t k = 0; k < st->count; k++)
+				st->target_types[k] = (int32_t)json_integer_value(json_array_get(t, k));
+		}
+		each_ref(st, ref_up, l);
+	}
+	return 0;
+}
+
+void dnn_log_clear(struct dnn_log *l)
+{
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++)
+		free(srv_table_remove(&l->objs, id));
+	for (size_t i = 0; i < l->nsteps; i++)
+		step_free(&l->steps[i]);
+	free(l->steps);
+	free(l->objs.free_ids);
+	for (size_t c = 0; c < SRV_TABLE_CHUNKS; c++)
+		free(l->objs.chunks[c]);
+	dnn_log_init(l);
+}

@@ -1,0 +1,364 @@
+/*
+ * srv-cudnn.c - cuDNN's backend (graph) API in the proxy: handles and
+ * descriptors made on the backend (dnn-cuda.c, dnn-sim.c) under the
+ * logical ids the application holds, every successful setup call written
+ * to the log (dnn-log.c) that a next proxy replays after a move (state.c).
+ * Setup calls wait for their status; Execute is posted. Statuses are
+ * cudnnStatus_t values.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static int unsupported(struct srv *s, const char *what)
+{
+	xmig_error("%s: cuDNN is not available on this proxy's device (%s)", what, s->dev->name);
+	return CUDNN_STATUS_NOT_SUPPORTED;
+}
+
+/* Payload bytes the request carries beyond its fixed part. */
+static size_t extra_bytes(const struct xmig_call *c, size_t fixed)
+{
+	size_t have = c->req->len - sizeof(*c->req);
+
+	return have > fixed ? have - fixed : 0;
+}
+
+int d_DNN_INFO(struct xmig_call *c)
+{
+	struct xmig_dnn_info_res *r = c->res;
+	struct srv *s = c->srv;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	if (!s->dev->dnn_info)
+		return unsupported(s, "cudnnGetVersion");
+	return s->dev->dnn_info(s->devh, r);
+}
+
+int d_DNN_CREATE(struct xmig_call *c)
+{
+	struct xmig_dnn_id_res *r = c->res;
+	struct srv *s = c->srv;
+	void *h = NULL;
+	int st;
+
+	r->id = 0;
+	c->res_len = sizeof(*r);
+	if (!s->dev->dnn_create)
+		return unsupported(s, "cudnnCreate");
+	if ((st = s->dev->dnn_create(s->devh, &h)))
+		return st;
+	/* A new handle works on the legacy default stream. */
+	if (!(r->id = dnn_log_add(&s->dnn, DNN_HANDLE, 0, h))) {
+		s->dev->dnn_destroy(s->devh, h);
+		return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	}
+	return CUDNN_STATUS_SUCCESS;
+}
+
+static int destroy(struct xmig_call *c, int kind)
+{
+	const struct xmig_dnn_id_req *a = c->args;
+	struct srv *s = c->srv;
+	struct dnn_obj *o = dnn_log_live(&s->dnn, a->id, kind);
+	int st;
+
+	if (!o)
+		return CUDNN_STATUS_BAD_PARAM;
+	st = kind == DNN_HANDLE ? s->dev->dnn_destroy(s->devh, o->h)
+				: s->dev->dnn_desc_destroy(s->devh, o->h);
+	dnn_log_destroy(&s->dnn, a->id);
+	return st;
+}
+
+int d_DNN_DESTROY(struct xmig_call *c)
+{
+	return destroy(c, DNN_HANDLE);
+}
+
+int d_DNN_DESC_DESTROY(struct xmig_call *c)
+{
+	return destroy(c, DNN_DESC);
+}
+
+int d_DNN_SET_STREAM(struct xmig_call *c)
+{
+	const struct xmig_dnn_stream_req *a = c->args;
+	struct srv *s = c->srv;
+	struct dnn_obj *o = dnn_log_live(&s->dnn, a->id, DNN_HANDLE);
+	struct srv_stream *st = srv_stream(c, a->stream);
+	int r = CUDNN_STATUS_BAD_PARAM;
+
+	/* Posted: a failure shows at the application's next synchronising call. */
+	if (!o || !st || (r = s->dev->dnn_set_stream(s->devh, o->h, st->h))) {
+		xmig_error("cudnnSetStream of handle %llu failed with status %d",
+			   (unsigned long long)a->id, r);
+		return cudaErrorUnknown;
+	}
+	o->stream = a->stream;
+	return 0;
+}
+
+int d_DNN_DESC_CREATE(struct xmig_call *c)
+{
+	const struct xmig_dnn_desc_create_req *a = c->args;
+	struct xmig_dnn_id_res *r = c->res;
+	struct srv *s = c->srv;
+	void *d = NULL;
+	int st;
+
+	r->id = 0;
+	c->res_len = sizeof(*r);
+	if (!s->dev->dnn_desc_create)
+		return unsupported(s, "cudnnBackendCreateDescriptor");
+	if ((st = s->dev->dnn_desc_create(s->devh, a->type, &d)))
+		return st;
+	if (!(r->id = dnn_log_add(&s->dnn, DNN_DESC, a->type, d))) {
+		s->dev->dnn_desc_destroy(s->devh, d);
+		return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	}
+	return CUDNN_STATUS_SUCCESS;
+}
+
+int d_DNN_SET_ATTR(struct xmig_call *c)
+{
+	const struct xmig_dnn_attr_req *a = c->args;
+	struct srv *s = c->srv;
+	struct dnn_obj *o = dnn_log_live(&s->dnn, a->id, DNN_DESC);
+	size_t size = xmig_dnn_elem_size(a->type), bytes;
+	void *native;
+	int st;
+
+	if (!o)
+		return CUDNN_STATUS_BAD_PARAM;
+	if (!size || a->count < 0 || (uint64_t)a->count > XMIG_DNN_ATTR_MAX ||
+	    (bytes = (size_t)a->count * size) > extra_bytes(c, sizeof(*a)))
+		return CUDNN_STATUS_BAD_PARAM;
+	if (!(native = malloc(bytes ? bytes : 1)))
+		return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	if (dnn_log_native(&s->dnn, a->type, a->count, a->elems, native)) {
+		free(native);
+		return CUDNN_STATUS_BAD_PARAM;   /* names a destroyed object */
+	}
+	st = s->dev->dnn_set_attr(s->devh, o->h, a->name, a->type, a->count, native);
+	free(native);
+	if (!st && dnn_log_set(&s->dnn, a->id, a->name, a->type, a->count, a->elems))
+		st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	return st;
+}
+
+/* Backend handles in an answer back to ids (0 for one unknown here). */
+static void handles_to_ids(struct srv *s, int64_t n, void *elems)
+{
+	for (int64_t i = 0; i < n; i++) {
+		uint64_t id = dnn_log_handle_id(&s->dnn, ((void **)elems)[i]);
+
+		memcpy((char *)elems + i * sizeof(id), &id, sizeof(id));
+	}
+}
+
+int d_DNN_GET_ATTR(struct xmig_call *c)
+{
+	const struct xmig_dnn_attr_req *a = c->args;
+	struct xmig_dnn_get_res *r = c->res;
+	struct srv *s = c->srv;
+	struct dnn_obj *o = dnn_log_live(&s->dnn, a->id, DNN_DESC);
+	size_t size = xmig_dnn_elem_size(a->type), bytes;
+	bool fills = a->type == CUDNN_TYPE_BACKEND_DESCRIPTOR;
+	uint64_t *targets = NULL;
+	int st;
+
+	r->count = 0;
+	c->res_len = sizeof(*r);
+	if (!o)
+		return CUDNN_STATUS_BAD_PARAM;
+	if (!size || a->count < 0 || (bytes = (size_t)a->count * size) > XMIG_DNN_GET_MAX ||
+	    (fills && bytes > extra_bytes(c, sizeof(*a))))
+		return CUDNN_STATUS_BAD_PARAM;
+	/* Descriptors to fill are the caller's: they arrive as ids. */
+	if (fills && a->count) {
+		if (!(targets = malloc(bytes)))
+			return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+		memcpy(targets, a->elems, bytes);
+		if (dnn_log_native(&s->dnn, a->type, a->count, targets, r->elems)) {
+			free(targets);
+			return CUDNN_STATUS_BAD_PARAM;
+		}
+	}
+	st = s->dev->dnn_get_attr(s->devh, o->h, a->name, a->type, a->count, &r->count,
+				  a->count ? r->elems : NULL);
+	if (!st && fills && a->count) {
+		memcpy(r->elems, targets, bytes);   /* the same descriptors, now filled */
+		if (dnn_log_fill(&s->dnn, a->id, a->name, a->type, a->count, targets))
+			st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	} else if (!st && a->type == CUDNN_TYPE_HANDLE) {
+		handles_to_ids(s, r->count < a->count ? r->count : a->count, r->elems);
+	}
+	free(targets);
+	c->res_len = (uint32_t)(sizeof(*r) + bytes);
+	return st;
+}
+
+int d_DNN_FINALIZE(struct xmig_call *c)
+{
+	const struct xmig_dnn_id_req *a = c->args;
+	struct srv *s = c->srv;
+	struct dnn_obj *o = dnn_log_live(&s->dnn, a->id, DNN_DESC);
+	int st;
+
+	if (!o)
+		return CUDNN_STATUS_BAD_PARAM;
+	if (!(st = s->dev->dnn_finalize(s->devh, o->h)) && dnn_log_finalize(&s->dnn, a->id))
+		st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	return st;
+}
+
+/*
+ * The application's variant pack lives in the client; here it becomes a
+ * real one for this one call, as cuDNN's frontend itself does per call.
+ */
+static int execute(struct srv *s, const struct xmig_dnn_execute_req *a, void *handle,
+		   void *plan)
+{
+	const struct xmig_device_ops *d = s->dev;
+	int64_t uids[XMIG_DNN_VP_MAX];
+	void *ptrs[XMIG_DNN_VP_MAX], *vp = NULL, *ws = (void *)(uintptr_t)a->workspace;
+	int st;
+
+	for (uint32_t i = 0; i < a->n; i++) {
+		const struct xmig_dnn_vp_entry *e = &a->entries[i];
+
+		uids[i] = e->uid;
+		/* A by-value scalar: its bytes came along, in the request. */
+		ptrs[i] = e->value_bytes ? (void *)e->value : (void *)(uintptr_t)e->ptr;
+	}
+	if ((st = d->dnn_desc_create(s->devh, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp)))
+		return st;
+	if (!(st = d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+				   CUDNN_TYPE_INT64, a->n, uids)) &&
+	    !(st = d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+				   CUDNN_TYPE_VOID_PTR, a->n, ptrs)) &&
+	    !(st = a->has_workspace ? d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+						      CUDNN_TYPE_VOID_PTR, 1, &ws)
+				    : 0) &&
+	    !(st = a->nintermediates
+			   ? d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_INTERMEDIATES,
+					     CUDNN_TYPE_VOID_PTR, a->nintermediates,
+					     a->intermediates)
+			   : 0) &&
+	    !(st = d->dnn_finalize(s->devh, vp)))
+		st = d->dnn_execute(s->devh, handle, plan, vp);
+	d->dnn_desc_destroy(s->devh, vp);
+	return st;
+}
+
+int d_DNN_EXECUTE(struct xmig_call *c)
+{
+	const struct xmig_dnn_execute_req *a = c->args;
+	struct srv *s = c->srv;
+	struct dnn_obj *h = dnn_log_live(&s->dnn, a->handle, DNN_HANDLE);
+	struct dnn_obj *p = dnn_log_live(&s->dnn, a->plan, DNN_DESC);
+	int st = CUDNN_STATUS_BAD_PARAM;
+
+	/* Posted: the application learns of a failure at its next synchronising call. */
+	if (!s->dev->dnn_execute)
+		st = unsupported(s, "cudnnBackendExecute");
+	else if (h && p && a->n <= XMIG_DNN_VP_MAX && a->nintermediates <= 4 &&
+		 a->n * sizeof(a->entries[0]) <= extra_bytes(c, sizeof(*a)))
+		st = execute(s, a, h->h, p->h);
+	if (st) {
+		xmig_error("cudnnBackendExecute of plan %llu on handle %llu failed with status %d",
+			   (unsigned long long)a->plan, (unsigned long long)a->handle, st);
+		return cudaErrorUnknown;
+	}
+	return 0;
+}
+
+int d_DNN_LAST_ERROR(struct xmig_call *c)
+{
+	struct xmig_dnn_error_res *r = c->res;
+	struct srv *s = c->srv;
+
+	r->message[0] = '\0';
+	c->res_len = sizeof(*r);
+	if (s->dev->dnn_last_error)
+		s->dev->dnn_last_error(s->devh, r->message, sizeof(r->message));
+	return 0;
+}
+
+/* ---- after a move or a restore ---------------------------------------------- */
+
+static int replay_create(void *ctx, struct dnn_obj *o)
+{
+	struct srv *s = ctx;
+	struct srv_stream *st;
+	int r;
+
+	if (o->kind == DNN_DESC)
+		return s->dev->dnn_desc_create(s->devh, o->type, &o->h);
+	if ((r = s->dev->dnn_create(s->devh, &o->h)))
+		return r;
+	st = o->stream == XMIG_STREAM_LEGACY ? &s->legacy
+	     : o->stream == XMIG_STREAM_PER_THREAD ? &s->per_thread
+						    : srv_table_get(&s->streams, o->stream);
+	return st ? s->dev->dnn_set_stream(s->devh, o->h, st->h) : CUDNN_STATUS_BAD_PARAM;
+}
+
+static int replay_destroy(void *ctx, struct dnn_obj *o)
+{
+	struct srv *s = ctx;
+
+	return o->kind == DNN_DESC ? s->dev->dnn_desc_destroy(s->devh, o->h)
+				   : s->dev->dnn_destroy(s->devh, o->h);
+}
+
+static int replay_set(void *ctx, struct dnn_obj *o, int name, int type, int64_t count,
+		      const void *elems)
+{
+	struct srv *s = ctx;
+
+	return s->dev->dnn_set_attr(s->devh, o->h, name, type, count, elems);
+}
+
+static int replay_finalize(void *ctx, struct dnn_obj *o)
+{
+	struct srv *s = ctx;
+
+	return s->dev->dnn_finalize(s->devh, o->h);
+}
+
+static int replay_fill(void *ctx, struct dnn_obj *src, int name, int type, int64_t count,
+		       void *const *targets)
+{
+	struct srv *s = ctx;
+	void **elems = malloc(count * sizeof(void *) + 1);
+	int64_t got = 0;
+	int r;
+
+	if (!elems)
+		return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+	memcpy(elems, targets, count * sizeof(void *));
+	r = s->dev->dnn_get_attr(s->devh, src->h, name, type, count, &got, elems);
+	free(elems);
+	return r;
+}
+
+static const struct dnn_replay_ops replay_ops = {
+	.create = replay_create,
+	.destroy = replay_destroy,
+	.set = replay_set,
+	.finalize = replay_finalize,
+	.fill = replay_fill,
+};
+
+int srv_dnn_recreate(struct srv *s)
+{
+	if (!s->dnn.objs.count)
+		return 0;
+	if (!s->dev->dnn_create)
+		return unsupported(s, "replaying cuDNN descriptors");
+	return dnn_log_replay(&s->dnn, &replay_ops, s);
+}

@@ -1,0 +1,273 @@
+/*
+ * test-dnn-log.c - the cuDNN object log on its own, replayed into a fake
+ * backend that records its calls: the element sizes of every attribute
+ * type, ids to backend objects, the replay order (handles, descriptors,
+ * then the steps in call order), destroyed objects kept while a live step
+ * needs them, stand-ins for dropped fill targets, the manifest round trip
+ * and a failing replay that leaves nothing behind.
+ */
+#include <string.h>
+
+#include "proxy/server/dnn-log.c"
+#include "proxy/server/objects.c"
+#include "unit.h"
+
+/* ---- a fake backend: objects are small integers, calls are a string ---- */
+
+static char trace[4096];
+static uintptr_t next_h = 100;
+static int fail_finalize_of = -1;   /* a descriptor type whose finalize fails */
+static int live_objects;
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(trace);
+
+	va_start(ap, fmt);
+	vsnprintf(trace + n, sizeof(trace) - n, fmt, ap);
+	va_end(ap);
+}
+
+static int f_create(void *ctx, struct dnn_obj *o)
+{
+	o->h = (void *)next_h++;
+	live_objects++;
+	if (o->kind == DNN_HANDLE)
+		say("H%llu ", (unsigned long long)o->id);
+	else
+		say("C%d ", o->type);
+	return 0;
+}
+
+static int f_destroy(void *ctx, struct dnn_obj *o)
+{
+	live_objects--;
+	say("D%d ", o->type);
+	return 0;
+}
+
+static int f_set(void *ctx, struct dnn_obj *o, int name, int type, int64_t count,
+		 const void *elems)
+{
+	say("S%d.%d", o->type, name);
+	if (xmig_dnn_type_is_ref(type))
+		for (int64_t i = 0; i < count; i++)
+			say("%s%lu", i ? "," : "=", (unsigned long)(uintptr_t)((void *const *)elems)[i]);
+	say(" ");
+	return 0;
+}
+
+static int f_finalize(void *ctx, struct dnn_obj *o)
+{
+	say("F%d ", o->type);
+	return o->type == fail_finalize_of ? CUDNN_STATUS_NOT_SUPPORTED : 0;
+}
+
+static int f_fill(void *ctx, struct dnn_obj *src, int name, int type, int64_t count,
+		  void *const *targets)
+{
+	say("G%d>%lld ", src->type, (long long)count);
+	return 0;
+}
+
+static const struct dnn_replay_ops fake = { f_create, f_destroy, f_set, f_finalize, f_fill };
+
+static void reset(void)
+{
+	trace[0] = '\0';
+	next_h = 100;
+	live_objects = 0;
+}
+
+/* ---- helpers ---- */
+
+static uint64_t desc(struct dnn_log *l, int type)
+{
+	return dnn_log_add(l, DNN_DESC, type, (void *)next_h++);
+}
+
+static void set_refs(struct dnn_log *l, uint64_t d, int name, int type, int n, ...)
+{
+	uint64_t ids[8];
+	va_list ap;
+
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		ids[i] = va_arg(ap, uint64_t);
+	va_end(ap);
+	dnn_log_set(l, d, name, type, n, ids);
+}
+
+enum { T = CUDNN_BACKEND_TENSOR_DESCRIPTOR, OP = CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR,
+       HEUR = CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, CFG = CUDNN_BACKEND_ENGINECFG_DESCRIPTOR,
+       PLAN = CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR };
+
+/* A handle, two tensors, an operation on them, heuristics filling two
+ * engine configs, a plan from the first. Ids: h 1, t1 2, t2 3, op 4,
+ * heur 5, e1 6, e2 7, plan 8. */
+static void build(struct dnn_log *l)
+{
+	int64_t uid = 7;
+	uint64_t fill[2];
+
+	dnn_log_init(l);
+	dnn_log_add(l, DNN_HANDLE, 0, (void *)next_h++);
+	desc(l, T);
+	desc(l, T);
+	dnn_log_set(l, 2, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+	dnn_log_finalize(l, 2);
+	dnn_log_finalize(l, 3);
+	desc(l, OP);
+	set_refs(l, 4, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 (uint64_t)2);
+	set_refs(l, 4, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 (uint64_t)3);
+	dnn_log_finalize(l, 4);
+	desc(l, HEUR);
+	desc(l, CFG);
+	desc(l, CFG);
+	fill[0] = 6, fill[1] = 7;
+	dnn_log_fill(l, 5, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 2, fill);
+	desc(l, PLAN);
+	set_refs(l, 8, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, (uint64_t)1);
+	set_refs(l, 8, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 (uint64_t)6);
+	dnn_log_finalize(l, 8);
+}
+
+static void forget_handles(struct dnn_log *l)
+{
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++)
+		if (dnn_log_get(l, id))
+			dnn_log_get(l, id)->h = NULL;
+}
+
+int main(void)
+{
+	struct dnn_log l, back;
+	uint64_t ids[2] = { 2, 3 }, bad[1] = { 99 }, hid[1] = { 1 };
+	void *native[2];
+	json_t *j;
+	int bad_types = 0, r;
+
+	/* element sizes */
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_HANDLE) == 8 &&
+	      xmig_dnn_elem_size(CUDNN_TYPE_BACKEND_DESCRIPTOR) == 8 &&
+	      xmig_dnn_elem_size(CUDNN_TYPE_VOID_PTR) == 8, "handles, descriptors, pointers: 8 bytes");
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_BOOLEAN) == 1 && xmig_dnn_elem_size(CUDNN_TYPE_CHAR) == 1,
+	      "booleans are C++ bools, strings chars: 1 byte");
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_INT64) == 8 && xmig_dnn_elem_size(CUDNN_TYPE_DOUBLE) == 8 &&
+	      xmig_dnn_elem_size(CUDNN_TYPE_FLOAT) == 4 && xmig_dnn_elem_size(CUDNN_TYPE_INT32) == 4,
+	      "numbers: their C sizes");
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_FRACTION) == 16, "a fraction is two int64");
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_DATA_TYPE) == sizeof(cudnnDataType_t) &&
+	      xmig_dnn_elem_size(CUDNN_TYPE_POINTWISE_MODE) == sizeof(cudnnPointwiseMode_t) &&
+	      xmig_dnn_elem_size(CUDNN_TYPE_HEUR_MODE) == sizeof(cudnnBackendHeurMode_t),
+	      "enums: the size of the enum");
+	for (int t = CUDNN_TYPE_HANDLE; t <= CUDNN_TYPE_MOE_GROUPED_MATMUL_MODE; t++)
+		bad_types += xmig_dnn_elem_size(t) == 0;
+	CHECK(bad_types == 0, "every type of cudnn_graph.h has a size");
+	CHECK(xmig_dnn_elem_size(CUDNN_TYPE_MOE_GROUPED_MATMUL_MODE + 1) == 0 &&
+	      xmig_dnn_elem_size(-1) == 0, "an unknown type has none (the call fails loudly)");
+	CHECK(xmig_dnn_type_is_ref(CUDNN_TYPE_HANDLE) && xmig_dnn_type_is_ref(CUDNN_TYPE_BACKEND_DESCRIPTOR) &&
+	      !xmig_dnn_type_is_ref(CUDNN_TYPE_VOID_PTR), "handles and descriptors travel as ids, pointers as they are");
+
+	/* ids to backend objects */
+	reset();
+	build(&l);
+	CHECK(dnn_log_native(&l, CUDNN_TYPE_BACKEND_DESCRIPTOR, 2, ids, native) == 0 &&
+	      native[0] == dnn_log_get(&l, 2)->h && native[1] == dnn_log_get(&l, 3)->h,
+	      "descriptor ids become the backend's descriptors");
+	CHECK(dnn_log_native(&l, CUDNN_TYPE_HANDLE, 1, hid, native) == 0 &&
+	      native[0] == dnn_log_get(&l, 1)->h, "a handle id becomes the backend's handle");
+	CHECK(dnn_log_native(&l, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, bad, native) < 0,
+	      "an unknown id is refused");
+	CHECK(dnn_log_native(&l, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, hid, native) < 0,
+	      "a handle where a descriptor belongs is refused");
+	CHECK(dnn_log_handle_id(&l, dnn_log_get(&l, 1)->h) == 1, "a backend handle maps back to its id");
+	CHECK(l.nsteps == 10, "ten steps logged (%zu)", l.nsteps);
+
+	/* set again before finalize: the last value only */
+	{
+		uint64_t d = desc(&l, T);
+		int64_t a = 1, b = 2;
+
+		dnn_log_set(&l, d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &a);
+		dnn_log_set(&l, d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &b);
+		CHECK(l.nsteps == 11 && !memcmp(l.steps[10].elems, &b, 8),
+		      "a value set twice before finalizing is logged once, the last");
+		dnn_log_destroy(&l, d);
+		CHECK(l.nsteps == 10 && !dnn_log_get(&l, d), "destroyed and unused: gone with its steps");
+	}
+
+	/* destroyed but needed: kept; a dropped fill target: a stand-in */
+	dnn_log_destroy(&l, 2);   /* t1: op 4 names it */
+	dnn_log_destroy(&l, 7);   /* e2: only the fill names it, as its target */
+	CHECK(dnn_log_get(&l, 2) && dnn_log_get(&l, 2)->destroyed && !dnn_log_get(&l, 2)->h,
+	      "a destroyed tensor an operation names is kept, without a backend object");
+	CHECK(!dnn_log_get(&l, 7), "a destroyed engine config nothing else names is dropped");
+	CHECK(!dnn_log_live(&l, 2, DNN_DESC), "... and is not live for the application");
+
+	forget_handles(&l);
+	reset();
+	r = dnn_log_replay(&l, &fake, NULL);   /* CHECK evaluates its condition twice */
+	CHECK(r == 0, "the replay succeeds");
+	CHECK(!strcmp(trace, "H1 C17 C17 C13 C4 C3 C5 "
+			     "S17.906 F17 F17 S13.751=101 S13.753=102 F13 "
+			     "C3 G4>2 D3 "
+			     "S5.400=100 S5.401=105 F5 D17 "),
+	      "handles, then descriptors by id, then the steps in call order; a stand-in "
+	      "for the dropped target; the destroyed tensor last (%s)", trace);
+	CHECK(live_objects == 6 && !dnn_log_get(&l, 2)->h && dnn_log_get(&l, 8)->h,
+	      "live objects have backend objects again, the destroyed one not");
+
+	/* everything destroyed: nothing left */
+	for (uint64_t id = 1; id <= 8; id++)
+		if (dnn_log_live(&l, id, DNN_DESC) || dnn_log_live(&l, id, DNN_HANDLE))
+			dnn_log_destroy(&l, id);
+	CHECK(l.objs.count == 0 && l.nsteps == 0, "all destroyed: no objects, no steps (%zu, %zu)",
+	      l.objs.count, l.nsteps);
+	dnn_log_clear(&l);
+
+	/* the manifest section, and a replay from it */
+	reset();
+	build(&l);
+	dnn_log_destroy(&l, 3);
+	j = dnn_log_to_json(&l);
+	dnn_log_init(&back);
+	r = dnn_log_from_json(&back, j);
+	CHECK(r == 0 && back.nsteps == l.nsteps &&
+	      back.objs.count == l.objs.count, "the log survives the manifest");
+	CHECK(dnn_log_get(&back, 3)->destroyed && dnn_log_get(&back, 3)->refs == 1,
+	      "... with what was destroyed and who names it");
+	reset();
+	dnn_log_replay(&l, &fake, NULL);
+	{
+		char first[4096];
+
+		strcpy(first, trace);
+		reset();
+		forget_handles(&back);
+		dnn_log_replay(&back, &fake, NULL);
+		CHECK(!strcmp(first, trace), "... and replays the same calls");
+	}
+	json_decref(j);
+	json_t *broken = json_pack("{s:[], s:[{s:s, s:i, s:i, s:i, s:i, s:s}]}", "objects", "steps",
+				   "op", "set", "desc", 1, "name", 1, "type", CUDNN_TYPE_INT64,
+				   "count", 2, "elements", "0011");
+	dnn_log_clear(&back);
+	r = dnn_log_from_json(&back, broken);
+	CHECK(r < 0, "a step whose elements do not match its count is refused");
+	json_decref(broken);
+
+	/* a failing replay leaves no backend object behind */
+	forget_handles(&l);
+	reset();
+	fail_finalize_of = PLAN;
+	r = dnn_log_replay(&l, &fake, NULL);
+	CHECK(r == CUDNN_STATUS_NOT_SUPPORTED,
+	      "a replay stops at the first failing call, with its status");
+	CHECK(live_objects == 0, "... and destroys what it made (%d left)", live_objects);
+	return unit_done();
+}
