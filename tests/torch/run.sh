@@ -6,6 +6,8 @@
 #   - tensors, reductions and a matmul;
 #   - train_mlp.py prints exactly the native losses and final checksum,
 #     undisturbed and while moved to a fresh proxy (copy) and zero-copy;
+#   - compile_probe.py (torch.compile, Triton kernels through the driver
+#     API) prints exactly the native values, undisturbed and moved twice;
 # then prints the median step time natively and under xmig (markdown).
 # Ends with "N passed, N failed".
 set -u
@@ -61,6 +63,26 @@ python3 -c 'import json,sys
 for f in sys.argv[1:]:
     m = json.load(open(f))["items"][0]
     print("# move %s: %d MiB, downtime %.1f ms, total %.1f ms" % (m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"]))' "$D/move1.json" "$D/move2.json"
+
+# torch.compile: Triton kernels through the driver API (cuModuleLoadData,
+# cuLaunchKernelEx), undisturbed and moved between rounds.
+python3 "$ROOT/tests/torch/compile_probe.py" --rounds 6 >"$D/compile.native" 2>"$D/compile.native.err"
+check "compile_probe runs natively" grep -q '^PASS compile_probe' "$D/compile.native"
+"$XMIG" run --job tc -- python3 "$ROOT/tests/torch/compile_probe.py" --rounds 6 >"$D/compile.xmig" 2>"$D/compile.xmig.err"
+check "compile_probe under xmig: the native values" cmp "$D/compile.native" "$D/compile.xmig"
+[ $fail -eq 0 ] || { tail -20 "$D/compile.xmig.err"; diff "$D/compile.native" "$D/compile.xmig" | head; }
+"$XMIG" run --job tcm -- python3 "$ROOT/tests/torch/compile_probe.py" --rounds 6 --sleep-ms 1500 \
+	>"$D/compile.moved" 2>"$D/compile.moved.err" &
+app=$!
+for _ in $(seq 600); do grep -q '^round 0' "$D/compile.moved" 2>/dev/null && break; sleep 0.1; done
+"$XMIG" migrate --job tcm --to gpu0 >/dev/null 2>"$D/cmove1.err"
+check "compile_probe moved after its kernels were loaded (copy)" test $? -eq 0
+sleep 2
+"$XMIG" migrate --job tcm --to gpu0 --zero-copy >/dev/null 2>"$D/cmove2.err"
+check "... and again, zero-copy" test $? -eq 0
+wait $app
+check "... the moved run printed exactly the native values" cmp "$D/compile.native" "$D/compile.moved"
+[ $fail -eq 0 ] || { cat "$D"/cmove*.err; tail -20 "$D/compile.moved.err"; }
 
 # step time, 500 steps without sleeps, each side twice
 echo "| run | median step (ms) native | median step (ms) xmig |"
