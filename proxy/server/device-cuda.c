@@ -676,14 +676,19 @@ static int cuda_func_attributes(void *dev, void *fn, struct cudaFuncAttributes *
 	ATTR(cacheModeCA, CU_FUNC_ATTRIBUTE_CACHE_MODE_CA, int);
 	ATTR(maxDynamicSharedSizeBytes, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int);
 	ATTR(preferredShmemCarveout, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, int);
-	ATTR(clusterDimMustBeSet, CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET, int);
-	ATTR(requiredClusterWidth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, int);
-	ATTR(requiredClusterHeight, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT, int);
-	ATTR(requiredClusterDepth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH, int);
-	ATTR(nonPortableClusterSizeAllowed, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, int);
-	ATTR(clusterSchedulingPolicyPreference,
-	     CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE, int);
 #undef ATTR
+	/* Cluster attributes exist from Hopper on: elsewhere they stay 0. */
+#define CLUSTER_ATTR(field, attr) \
+	a->field = cu.cuFuncGetAttribute(&v, attr, f) == CUDA_SUCCESS ? v : 0
+	CLUSTER_ATTR(clusterDimMustBeSet, CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET);
+	CLUSTER_ATTR(requiredClusterWidth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH);
+	CLUSTER_ATTR(requiredClusterHeight, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT);
+	CLUSTER_ATTR(requiredClusterDepth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH);
+	CLUSTER_ATTR(nonPortableClusterSizeAllowed,
+		     CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED);
+	CLUSTER_ATTR(clusterSchedulingPolicyPreference,
+		     CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE);
+#undef CLUSTER_ATTR
 	return 0;
 }
 
