@@ -107,9 +107,9 @@ $(PROXY): $(PROXY_OBJS) $(LIBXMIG)
 CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
-CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o reallib.o ring.o)
+CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o module.o reallib.o ring.o)
 CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-entry.o fatbin.o errors.o)
-CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o)
+CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-module.o cuda-memory.o cuda-tensormap.o)
 FACADE      := $(B)/lib/xmig/facade
 
 $(B)/obj/client/%.o: proxy/client/%.c $(GEN)/cuda-errors.h $(GEN)/cu-errors.h | $(DEPS_OK)
@@ -192,6 +192,18 @@ $(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | 
 $(B)/tests/cuda/dnn_graph: tests/cuda/dnn_graph.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcudnn
+
+# Loads its kernels through the driver API: a cubin and PTX of
+# tests/cuda/kernels/driver_module.cu, embedded as bytes; links libcuda.
+CUDA_PTX_ARCH ?= compute_90
+$(GEN)/driver_module_images.h: tests/cuda/kernels/driver_module.cu tests/cuda/formulas.h tests/cuda/embed.sh | $(DEPS_OK)
+	@mkdir -p $(GEN)
+	$(NVCC) -cubin $(CUDA_ARCH) -O2 -o $(GEN)/driver_module.cubin $<
+	$(NVCC) -ptx -arch=$(CUDA_PTX_ARCH) -O2 -o $(GEN)/driver_module.ptx $<
+	sh tests/cuda/embed.sh dm_cubin $(GEN)/driver_module.cubin dm_ptx $(GEN)/driver_module.ptx > $@
+$(B)/tests/cuda/driver_module: tests/cuda/driver_module.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

@@ -46,7 +46,13 @@
 	X(DNN_GET_ATTR)     /* sync: cudnnBackendGetAttribute */ \
 	X(DNN_FINALIZE)     /* sync */ \
 	X(DNN_EXECUTE)      /* a plan with its variant pack, posted */ \
-	X(DNN_LAST_ERROR)   /* sync: cudnnGetLastErrorString of the proxy */
+	X(DNN_LAST_ERROR)   /* sync: cudnnGetLastErrorString of the proxy */ \
+	X(MODULE_UNLOAD)    /* sync: a module, its kernels and variables (cuModuleUnload) */ \
+	X(LAUNCH_EX)        /* a launch with launch attributes (cuLaunchKernelEx) */ \
+	X(OCCUPANCY_CLUSTERS) /* sync: cuOccupancyMaxActiveClusters */ \
+	X(TENSOR_MAP)       /* sync: a TMA descriptor (cuTensorMapEncode*) */ \
+	X(MEMSET_WIDE)      /* 16- or 32-bit fill (cuMemsetD16/D32) */ \
+	X(MEM_RANGE)        /* sync: the allocation holding an address */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -200,5 +206,54 @@ struct xmig_blas_gemm_req {
 	uint64_t alpha_ptr, beta_ptr;
 	unsigned char alpha[16], beta[16];   /* the values, in the compute type */
 };
+
+/*
+ * The driver API (libcuda facade): modules loaded from images, launches
+ * with attributes, TMA descriptors, wide fills, address ranges.
+ */
+struct xmig_module_unload_req { uint64_t module; };
+
+/* A CUlaunchAttribute as is: id, padding, then the 64-byte value union. */
+#define XMIG_MAX_LAUNCH_ATTRS 8
+struct xmig_launch_attr {
+	uint32_t id, _pad;
+	unsigned char value[64];
+};
+
+/* LAUNCH_EX; OCCUPANCY_CLUSTERS takes the same without parameters. */
+struct xmig_launch_ex_req {
+	uint64_t func;
+	uint32_t grid[3], block[3];
+	uint64_t shmem;
+	uint64_t stream;
+	uint32_t nattrs;
+	uint32_t param_bytes;
+	struct xmig_launch_attr attrs[XMIG_MAX_LAUNCH_ATTRS];
+	uint64_t _pad;               /* params 16-byte aligned */
+	unsigned char params[];
+};
+struct xmig_occupancy_clusters_res { int32_t clusters, _pad; };
+
+enum xmig_tensor_map_kind { XMIG_TENSOR_MAP_TILED = 1, XMIG_TENSOR_MAP_IM2COL };
+struct xmig_tensor_map_req {
+	uint32_t kind;               /* enum xmig_tensor_map_kind */
+	uint32_t dtype, rank, interleave, swizzle, l2_promotion, oob_fill;
+	uint32_t channels_per_pixel, pixels_per_column;   /* im2col */
+	uint32_t _pad;
+	uint64_t address;
+	uint64_t dims[5], strides[5];    /* strides: rank - 1 of them */
+	uint32_t box[5], element_strides[5];
+	int32_t lower[3], upper[3];      /* im2col pixel box corners: rank - 2 */
+};
+struct xmig_tensor_map_res { unsigned char map[128]; };
+
+struct xmig_memset_wide_req {
+	uint64_t dst, count;         /* count elements of width bytes */
+	uint64_t stream;
+	uint32_t value, width;       /* width 2 or 4 */
+};
+
+struct xmig_mem_range_req { uint64_t addr; };
+struct xmig_mem_range_res { uint64_t base, size; };
 
 #endif

@@ -94,6 +94,39 @@ XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, u
 XMIG_CL_API void xmig_cl_note_host_mapped(void);
 XMIG_CL_API void xmig_cl_note_symbol_address(void);
 
+/* ---- modules, kernels and launches (module.c), for both facades ---- */
+
+/* A kernel as the server knows it: its id and parameter layout. */
+struct xmig_cl_kernel {
+	uint64_t server_id;
+	uint32_t nparams, param_bytes;
+	struct { uint32_t offset, size; } *params;
+};
+
+struct xmig_cl_launch_dims {
+	unsigned grid[3], block[3];
+	size_t shmem;
+	uint64_t stream;          /* logical id */
+};
+
+/* A fresh module id (runtime fat binaries and driver images share them). */
+XMIG_CL_API uint64_t xmig_cl_module_id(void);
+/* Send an image to the server, which loads it as module id. */
+XMIG_CL_API cudaError_t xmig_cl_module_send(struct xmig_thread *t, uint64_t id, const void *image,
+					    size_t size);
+/* Look a kernel of module up by name; fills *k (params malloc'd). */
+XMIG_CL_API cudaError_t xmig_cl_func_get(struct xmig_thread *t, uint64_t module, const char *name,
+					 struct xmig_cl_kernel *k);
+/* Post a launch: parameters from args (one pointer each) or, if args is
+ * NULL, from packed (param_bytes bytes laid out as the kernel takes them). */
+XMIG_CL_API cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k,
+				       const struct xmig_cl_launch_dims *d, void **args,
+				       const void *packed);
+XMIG_CL_API cudaError_t xmig_cl_launch_ex(struct xmig_thread *t, const struct xmig_cl_kernel *k,
+					  const struct xmig_cl_launch_dims *d,
+					  const struct xmig_launch_attr *attrs, unsigned nattrs,
+					  void **args, const void *packed);
+
 /* Log a message once per call site key (e.g. an unsupported function). */
 XMIG_CL_API void xmig_cl_unsupported(const char *name);
 

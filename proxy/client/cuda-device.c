@@ -13,26 +13,33 @@
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
-#include "client.h"
-
-#define API __attribute__((visibility("default")))
+#include "cu-facade.h"
 
 static char primary_token;
 #define PRIMARY ((CUcontext)(void *)&primary_token)
 static __thread bool current_unset;   /* cuCtxSetCurrent(NULL) on this thread */
 
-/* The runtime's errors in the driver's words (the values of those used here match). */
-static CUresult cu(cudaError_t e)
+/*
+ * The runtime's errors in the driver's words. The proxy passes the driver's
+ * own CUresult through, so most values are the driver's already; these are
+ * the runtime's numbers that mean something else there.
+ */
+CUresult xmig_cu_result(cudaError_t e)
 {
 	switch (e) {
-	case cudaSuccess: return CUDA_SUCCESS;
-	case cudaErrorInvalidValue: return CUDA_ERROR_INVALID_VALUE;
-	case cudaErrorInvalidDevice: return CUDA_ERROR_INVALID_DEVICE;
-	case cudaErrorNoDevice: return CUDA_ERROR_NO_DEVICE;
-	case cudaErrorNotSupported: return CUDA_ERROR_NOT_SUPPORTED;
-	case cudaErrorDevicesUnavailable: return CUDA_ERROR_DEVICE_UNAVAILABLE;
-	default: return CUDA_ERROR_UNKNOWN;
+	case cudaErrorInvalidConfiguration: return CUDA_ERROR_INVALID_VALUE;
+	case cudaErrorInvalidSymbol: return CUDA_ERROR_NOT_FOUND;
+	case cudaErrorInvalidDeviceFunction: return CUDA_ERROR_INVALID_HANDLE;
+	case cudaErrorMissingConfiguration: return CUDA_ERROR_INVALID_VALUE;
+	default: return (CUresult)e;
 	}
+}
+
+#define cu xmig_cu_result
+
+CUcontext xmig_cu_primary(void)
+{
+	return PRIMARY;
 }
 
 static CUresult device_ok(CUdevice dev)

@@ -135,10 +135,9 @@ API cudaError_t cudaFuncGetName(const char **name, const void *func)
 static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
 			  cudaStream_t stream, int per_thread)
 {
-	struct xmig_launch_req *a;
+	struct xmig_cl_launch_dims d;
 	struct xmig_func *f;
 	cudaError_t e;
-	uint32_t i;
 
 	ENTER(t);
 	f = xmig_fatbin_function(func);
@@ -155,24 +154,11 @@ static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, 
 	if ((uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
 	    grid.z > 65535)
 		RETURN(t, cudaErrorInvalidValue);
-	if (f->nparams && !args)
+	if (f->k.nparams && !args)
 		RETURN(t, cudaErrorInvalidValue);
-	a = xmig_cl_begin(t, XMIG_OP_LAUNCH, (uint32_t)sizeof(*a) + f->param_bytes);
-	if (!a)
-		return xmig_cl_lost();
-	a->func = f->server_id;
-	a->grid[0] = grid.x;
-	a->grid[1] = grid.y;
-	a->grid[2] = grid.z;
-	a->block[0] = block.x;
-	a->block[1] = block.y;
-	a->block[2] = block.z;
-	a->shmem = shmem;
-	a->stream = xmig_cl_stream_id(stream, per_thread);
-	a->param_bytes = f->param_bytes;
-	for (i = 0; i < f->nparams; i++)
-		memcpy(a->params + f->params[i].offset, args[i], f->params[i].size);
-	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
+	d = (struct xmig_cl_launch_dims){ { grid.x, grid.y, grid.z }, { block.x, block.y, block.z },
+					  shmem, xmig_cl_stream_id(stream, per_thread) };
+	return xmig_cl_launch(t, &f->k, &d, args, NULL);
 }
 
 API cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,

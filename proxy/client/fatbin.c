@@ -36,7 +36,6 @@ struct fatbin_header {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t next_module_id = 1;
 
 /* Pointer -> kernel, for host stubs and for our own cudaKernel_t values. */
 struct map_entry {
@@ -116,9 +115,7 @@ void **xmig_fatbin_register(void *fat_cubin)
 	if (!m)
 		return NULL;
 	m->magic = XMIG_MODULE_MAGIC;
-	pthread_mutex_lock(&lock);
-	m->id = next_module_id++;
-	pthread_mutex_unlock(&lock);
+	m->id = xmig_cl_module_id();
 	if (w && w->magic == (int)FATBIN_WRAPPER_MAGIC && w->data) {
 		const struct fatbin_header *h = (const void *)w->data;
 
@@ -183,7 +180,6 @@ void xmig_fatbin_unregister(void **handle)
 
 static cudaError_t load_module(struct xmig_thread *t, struct xmig_module *m)
 {
-	uint64_t hash, off = 0;
 	cudaError_t e;
 	struct xmig_var *v;
 
@@ -192,26 +188,8 @@ static cudaError_t load_module(struct xmig_thread *t, struct xmig_module *m)
 			   "(relocatable device code linked at run time?)");
 		return cudaErrorInvalidKernelImage;
 	}
-	if ((e = xmig_cl_bulk_idle(t)))
+	if ((e = xmig_cl_module_send(t, m->id, m->image, m->size)))
 		return e;
-	hash = xmig_hash64(m->image, m->size);
-	do {
-		uint64_t n = m->size - off < XMIG_BULK_HALF ? m->size - off : XMIG_BULK_HALF;
-		struct xmig_module_load_req *a;
-
-		memcpy(t->ring->bulk, (const char *)m->image + off, n);
-		a = xmig_cl_begin(t, XMIG_OP_MODULE_LOAD, sizeof(*a));
-		if (!a)
-			return xmig_cl_lost();
-		a->module = m->id;
-		a->total = m->size;
-		a->offset = off;
-		a->size = n;
-		a->hash = hash;
-		if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL)))
-			return e;
-		off += n;
-	} while (off < m->size);
 
 	/* The module's variables: their ids (and, on the sim device, storage). */
 	for (v = m->vars; v; v = v->next_in_module) {
@@ -238,29 +216,13 @@ static cudaError_t load_module(struct xmig_thread *t, struct xmig_module *m)
 
 static cudaError_t resolve_function(struct xmig_thread *t, struct xmig_func *f)
 {
-	struct xmig_func_get_req *a;
-	struct xmig_func_get_res *r;
 	cudaError_t e;
 
 	if (!f->module->loaded && (e = load_module(t, f->module)))
 		return e;
-	a = xmig_cl_begin(t, XMIG_OP_FUNC_GET, sizeof(*a));
-	if (!a)
-		return xmig_cl_lost();
-	a->module = f->module->id;
-	if (strlen(f->name) >= sizeof(a->name))
-		return cudaErrorInvalidDeviceFunction;
-	snprintf(a->name, sizeof(a->name), "%s", f->name);
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
-	if (e)
+	if ((e = xmig_cl_func_get(t, f->module->id, f->name, &f->k)))
 		return e;
-	f->params = malloc((r->nparams ? r->nparams : 1) * sizeof(*f->params));
-	if (!f->params)
-		return cudaErrorMemoryAllocation;
-	memcpy(f->params, r->params, r->nparams * sizeof(*f->params));
-	f->nparams = r->nparams;
-	f->param_bytes = r->param_bytes;
-	atomic_store_explicit(&f->server_id, r->func, memory_order_release);
+	atomic_store_explicit(&f->server_id, f->k.server_id, memory_order_release);
 	return cudaSuccess;
 }
 

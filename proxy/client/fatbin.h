@@ -31,8 +31,7 @@ struct xmig_func {
 	const void *host_fun;
 	char *name;
 	_Atomic uint64_t server_id; /* 0 until first use */
-	uint32_t nparams, param_bytes;
-	struct { uint32_t offset, size; } *params;
+	struct xmig_cl_kernel k;    /* valid once server_id is set */
 };
 
 struct xmig_var {

@@ -40,7 +40,9 @@
 	X(cuModuleUnload) X(cuModuleGetFunction) X(cuModuleGetGlobal) X(cuFuncGetParamInfo) \
 	X(cuFuncGetAttribute) X(cuFuncSetAttribute) \
 	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuLaunchKernel) \
-	X(cuGetErrorName)
+	X(cuGetErrorName) X(cuLaunchKernelEx) X(cuOccupancyMaxActiveClusters) \
+	X(cuTensorMapEncodeTiled) X(cuTensorMapEncodeIm2col) X(cuMemsetD16Async) \
+	X(cuMemsetD32Async)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -676,6 +678,18 @@ static int cuda_func_attributes(void *dev, void *fn, struct cudaFuncAttributes *
 	ATTR(maxDynamicSharedSizeBytes, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int);
 	ATTR(preferredShmemCarveout, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, int);
 #undef ATTR
+	/* Cluster attributes exist from Hopper on: elsewhere they stay 0. */
+#define CLUSTER_ATTR(field, attr) \
+	a->field = cu.cuFuncGetAttribute(&v, attr, f) == CUDA_SUCCESS ? v : 0
+	CLUSTER_ATTR(clusterDimMustBeSet, CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET);
+	CLUSTER_ATTR(requiredClusterWidth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH);
+	CLUSTER_ATTR(requiredClusterHeight, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT);
+	CLUSTER_ATTR(requiredClusterDepth, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH);
+	CLUSTER_ATTR(nonPortableClusterSizeAllowed,
+		     CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED);
+	CLUSTER_ATTR(clusterSchedulingPolicyPreference,
+		     CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE);
+#undef CLUSTER_ATTR
 	return 0;
 }
 
@@ -704,6 +718,90 @@ static int cuda_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_d
 				      param_bytes ? extra : NULL));
 
 	return r;
+}
+
+/* ---- the driver API's extras ------------------------------------------ */
+
+_Static_assert(sizeof(struct xmig_launch_attr) == sizeof(CUlaunchAttribute) &&
+		       offsetof(struct xmig_launch_attr, value) == offsetof(CUlaunchAttribute, value),
+	       "launch attributes travel as CUlaunchAttribute");
+
+static void launch_config(CUlaunchConfig *cfg, CUlaunchAttribute *attrs, struct xmig_dim3 grid,
+			  struct xmig_dim3 block, size_t shmem, void *s,
+			  const struct xmig_launch_attr *in, unsigned nattrs)
+{
+	memcpy(attrs, in, nattrs * sizeof(*attrs));
+	*cfg = (CUlaunchConfig){
+		.gridDimX = grid.x, .gridDimY = grid.y, .gridDimZ = grid.z,
+		.blockDimX = block.x, .blockDimY = block.y, .blockDimZ = block.z,
+		.sharedMemBytes = (unsigned)shmem, .hStream = (CUstream)s,
+		.attrs = attrs, .numAttrs = nattrs,
+	};
+}
+
+static int cuda_launch_ex(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+			  size_t shmem, void *s, void *params, size_t param_bytes,
+			  const struct xmig_launch_attr *in, unsigned nattrs)
+{
+	CUlaunchAttribute attrs[XMIG_MAX_LAUNCH_ATTRS];
+	CUlaunchConfig cfg;
+	void *extra[] = {
+		CU_LAUNCH_PARAM_BUFFER_POINTER, params,
+		CU_LAUNCH_PARAM_BUFFER_SIZE, &param_bytes,
+		CU_LAUNCH_PARAM_END,
+	};
+
+	launch_config(&cfg, attrs, grid, block, shmem, s, in, nattrs);
+	return err(cu.cuLaunchKernelEx(&cfg, (CUfunction)fn, NULL, param_bytes ? extra : NULL));
+}
+
+static int cuda_occupancy_clusters(void *dev, void *fn, struct xmig_dim3 grid,
+				   struct xmig_dim3 block, size_t shmem,
+				   const struct xmig_launch_attr *in, unsigned nattrs, int *clusters)
+{
+	CUlaunchAttribute attrs[XMIG_MAX_LAUNCH_ATTRS];
+	CUlaunchConfig cfg;
+
+	launch_config(&cfg, attrs, grid, block, shmem, NULL, in, nattrs);
+	return err(cu.cuOccupancyMaxActiveClusters(clusters, (CUfunction)fn, &cfg));
+}
+
+static int cuda_tensor_map_encode(void *dev, const struct xmig_tensor_map_req *r, void *map)
+{
+	CUtensorMap m;
+	CUresult res;
+
+	if (r->kind == XMIG_TENSOR_MAP_TILED)
+		res = cu.cuTensorMapEncodeTiled(&m, (CUtensorMapDataType)r->dtype, r->rank,
+						(void *)(uintptr_t)r->address, r->dims, r->strides,
+						r->box, r->element_strides,
+						(CUtensorMapInterleave)r->interleave,
+						(CUtensorMapSwizzle)r->swizzle,
+						(CUtensorMapL2promotion)r->l2_promotion,
+						(CUtensorMapFloatOOBfill)r->oob_fill);
+	else if (r->kind == XMIG_TENSOR_MAP_IM2COL)
+		res = cu.cuTensorMapEncodeIm2col(&m, (CUtensorMapDataType)r->dtype, r->rank,
+						 (void *)(uintptr_t)r->address, r->dims, r->strides,
+						 r->lower, r->upper, r->channels_per_pixel,
+						 r->pixels_per_column, r->element_strides,
+						 (CUtensorMapInterleave)r->interleave,
+						 (CUtensorMapSwizzle)r->swizzle,
+						 (CUtensorMapL2promotion)r->l2_promotion,
+						 (CUtensorMapFloatOOBfill)r->oob_fill);
+	else
+		return cudaErrorInvalidValue;
+	if (res == CUDA_SUCCESS)
+		memcpy(map, &m, sizeof(m));
+	return err(res);
+}
+
+static int cuda_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned width,
+			    uint64_t count, void *s)
+{
+	if (width == 2)
+		return err(cu.cuMemsetD16Async((CUdeviceptr)dst, (unsigned short)value, count,
+					       (CUstream)s));
+	return err(cu.cuMemsetD32Async((CUdeviceptr)dst, value, count, (CUstream)s));
 }
 
 static int cuda_set_limit(void *dev, int limit, size_t value)
@@ -768,4 +866,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.blas_set = xmig_blas_cuda_set,
 	.blas_gemm = xmig_blas_cuda_gemm,
 	XMIG_DNN_OPS(xmig_dnn_cuda),
+	.launch_ex = cuda_launch_ex,
+	.occupancy_clusters = cuda_occupancy_clusters,
+	.tensor_map_encode = cuda_tensor_map_encode,
+	.memset_wide = cuda_memset_wide,
 };

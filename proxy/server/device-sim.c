@@ -723,10 +723,9 @@ static int sim_occupancy(void *dev, void *fn, int block, size_t smem, unsigned f
 	return 0;
 }
 
-static int sim_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
-		      size_t shmem, void *s, void *params, size_t param_bytes)
+static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim3 block,
+		      size_t shmem, void *params, size_t param_bytes, struct sim_dim3 cluster)
 {
-	struct sim_func *f = fn;
 	struct sim_launch l;
 
 	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
@@ -740,9 +739,90 @@ static int sim_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_di
 	l.grid = (struct sim_dim3){ grid.x, grid.y, grid.z };
 	l.block = (struct sim_dim3){ block.x, block.y, block.z };
 	l.shmem = shmem;
+	l.cluster = cluster;
 	l.global = launch_global;
 	l.module = f->mod;
 	return f->k->fn(&l, params);
+}
+
+static int sim_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+		      size_t shmem, void *s, void *params, size_t param_bytes)
+{
+	return run_kernel(fn, grid, block, shmem, params, param_bytes, (struct sim_dim3){ 1, 1, 1 });
+}
+
+/*
+ * Launch attributes: work runs eagerly and in order here, so cooperative
+ * launches, programmatic serialisation, priorities and scheduling hints
+ * hold as they are; clusters are passed to the kernel. Anything else is
+ * not simulated and says so.
+ */
+static int sim_attrs(const struct xmig_launch_attr *attrs, unsigned nattrs, struct xmig_dim3 grid,
+		     struct sim_dim3 *cluster)
+{
+	unsigned i;
+
+	*cluster = (struct sim_dim3){ 1, 1, 1 };
+	for (i = 0; i < nattrs; i++) {
+		const uint32_t *v = (const uint32_t *)attrs[i].value;
+
+		switch (attrs[i].id) {
+		case 0:   /* IGNORE */
+		case 2:   /* COOPERATIVE */
+		case 5:   /* CLUSTER_SCHEDULING_POLICY_PREFERENCE */
+		case 6:   /* PROGRAMMATIC_STREAM_SERIALIZATION */
+		case 8:   /* PRIORITY */
+			break;
+		case 4:   /* CLUSTER_DIMENSION */
+			*cluster = (struct sim_dim3){ v[0], v[1], v[2] };
+			if (!v[0] || !v[1] || !v[2] || v[0] * v[1] * v[2] > 16 || grid.x % v[0] ||
+			    grid.y % v[1] || grid.z % v[2])
+				return cudaErrorInvalidClusterSize;
+			break;
+		default:
+			xmig_error("sim device: launch attribute %u is not simulated", attrs[i].id);
+			return cudaErrorNotSupported;
+		}
+	}
+	return 0;
+}
+
+static int sim_launch_ex(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+			 size_t shmem, void *s, void *params, size_t param_bytes,
+			 const struct xmig_launch_attr *attrs, unsigned nattrs)
+{
+	struct sim_dim3 cluster;
+	int r = sim_attrs(attrs, nattrs, grid, &cluster);
+
+	return r ? r : run_kernel(fn, grid, block, shmem, params, param_bytes, cluster);
+}
+
+/* As many clusters as fit when each SM holds sim_occupancy()'s blocks. */
+static int sim_occupancy_clusters(void *dev, void *fn, struct xmig_dim3 grid,
+				  struct xmig_dim3 block, size_t shmem,
+				  const struct xmig_launch_attr *attrs, unsigned nattrs, int *clusters)
+{
+	struct sim_dim3 c;
+	struct xmig_gpu_info info;
+	int per_sm, r = sim_attrs(attrs, nattrs, grid, &c);
+
+	if (r || (r = sim_info(dev, &info)) ||
+	    (r = sim_occupancy(dev, fn, (int)(block.x * block.y * block.z), shmem, 0, &per_sm)))
+		return r;
+	*clusters = info.multiprocessors * per_sm / (int)(c.x * c.y * c.z);
+	return 0;
+}
+
+static int sim_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned width,
+			   uint64_t count, void *s)
+{
+	for (uint64_t i = 0; i < count; i++) {
+		if (width == 2)
+			((uint16_t *)dst)[i] = (uint16_t)value;
+		else
+			((uint32_t *)dst)[i] = value;
+	}
+	return 0;
 }
 
 static int sim_set_limit(void *dev, int limit, size_t value)
@@ -817,4 +897,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.blas_set = xmig_blas_sim_set,
 	.blas_gemm = xmig_blas_sim_gemm,
 	XMIG_DNN_OPS(xmig_dnn_sim),
+	.launch_ex = sim_launch_ex,
+	.occupancy_clusters = sim_occupancy_clusters,
+	.tensor_map_encode = NULL,   /* TMA descriptors need the real driver */
+	.memset_wide = sim_memset_wide,
 };

@@ -138,6 +138,21 @@ struct xmig_device_ops {
 	int (*dnn_finalize)(void *dev, void *d);
 	int (*dnn_execute)(void *dev, void *h, void *plan, void *variant_pack);
 	void (*dnn_last_error)(void *dev, char *message, size_t size);
+
+	/*
+	 * The driver API's extras (NULL where a backend has none: the call
+	 * fails loudly). Launch attributes are CUlaunchAttribute values as the
+	 * application gave them, already checked to hold no handles.
+	 */
+	int (*launch_ex)(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
+			 size_t shmem, void *s, void *params, size_t param_bytes,
+			 const struct xmig_launch_attr *attrs, unsigned nattrs);
+	int (*occupancy_clusters)(void *dev, void *fn, struct xmig_dim3 grid,
+				  struct xmig_dim3 block, size_t shmem,
+				  const struct xmig_launch_attr *attrs, unsigned nattrs, int *clusters);
+	int (*tensor_map_encode)(void *dev, const struct xmig_tensor_map_req *r, void *map);
+	int (*memset_wide)(void *dev, uint64_t dst, uint32_t value, unsigned width, uint64_t count,
+			   void *s);
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

@@ -221,6 +221,29 @@ static int d_MEMSET(struct xmig_call *c)
 	return defer_until_done(c, st);
 }
 
+/* cuMemsetD16/D32: count elements of 2 or 4 bytes, posted. */
+int d_MEMSET_WIDE(struct xmig_call *c)
+{
+	const struct xmig_memset_wide_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if ((a->width != 2 && a->width != 4) || a->dst % a->width || a->count > UINT64_MAX / 4)
+		return cudaErrorInvalidValue;
+	if (a->count == 0)
+		return 0;
+	if (!valid_range(s, a->dst, a->count * a->width, true))
+		return cudaErrorInvalidValue;
+	if (!s->dev->memset_wide) {
+		xmig_error("16- and 32-bit fills (cuMemsetD16, cuMemsetD32): not available on a %s "
+			   "device", s->dev->name);
+		return cudaErrorNotSupported;
+	}
+	return s->dev->memset_wide(s->devh, a->dst, a->value, a->width, a->count, st->h);
+}
+
 static int bulk_done(struct xmig_call *c)
 {
 	int r = wait_event(c);

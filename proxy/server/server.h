@@ -75,6 +75,8 @@ struct srv_func {
 	struct xmig_param_layout layout;
 	int max_dyn_smem;       /* attribute set by the app, replayed */
 	int cache_config;
+	uint32_t attrs_set;     /* other attributes set (bit per cudaFuncAttribute), replayed */
+	int attr_value[32];
 };
 
 struct srv_var {
@@ -290,6 +292,14 @@ int d_DNN_FINALIZE(struct xmig_call *c);
 int d_DNN_EXECUTE(struct xmig_call *c);
 int d_DNN_LAST_ERROR(struct xmig_call *c);
 int srv_dnn_recreate(struct srv *s);
+/* srv-driver.c: the driver API's own operations (libcuda facade) */
+int d_MODULE_UNLOAD(struct xmig_call *c);
+int d_LAUNCH_EX(struct xmig_call *c);
+int d_OCCUPANCY_CLUSTERS(struct xmig_call *c);
+int d_TENSOR_MAP(struct xmig_call *c);
+int d_MEM_RANGE(struct xmig_call *c);
+/* dispatch.c */
+int d_MEMSET_WIDE(struct xmig_call *c);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

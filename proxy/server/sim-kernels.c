@@ -459,6 +459,91 @@ PARAMS(zd_ledger, P(zd_ledger, ledger), P(zd_ledger, in), P(zd_ledger, m), P(zd_
 PARAMS(zd_checksum, P(zd_checksum, p), P(zd_checksum, n), P(zd_checksum, base),
        P(zd_checksum, sum));
 
+/* ---- driver_module: loaded through the driver API, plain names ---------- */
+
+struct p_dm_axpy {
+	float a;
+	const float *x;
+	float *y;
+	int n;
+};
+
+static int k_dm_axpy(const struct sim_launch *l, const void *params)
+{
+	const struct p_dm_axpy *p = params;
+	uint64_t i, n = stride_reach(l, p->n > 0 ? (uint64_t)p->n : 0);
+
+	for (i = 0; i < n; i++)
+		p->y[i] = p->a * p->x[i] + p->y[i];
+	return 0;
+}
+
+struct p_dm_mix {
+	uint32_t *out;
+	struct dm_args s;
+	int n;
+};
+
+static int k_dm_mix(const struct sim_launch *l, const void *params)
+{
+	const struct p_dm_mix *p = params;
+	uint64_t i, n = reach(threads_x(l), p->n);
+
+	for (i = 0; i < n; i++)
+		p->out[i] = xf_dm_mix((uint32_t)i, p->s);
+	return 0;
+}
+
+/* An integer sum: the GPU's tree and this loop agree in any order. */
+struct p_dm_block_sum {
+	const uint32_t *in;
+	unsigned long long *out;
+	int n;
+};
+
+static int k_dm_block_sum(const struct sim_launch *l, const void *params)
+{
+	const struct p_dm_block_sum *p = params;
+	unsigned bd = l->block.x, b, t;
+
+	if (l->shmem < (size_t)bd * sizeof(unsigned long long))
+		return SIM_LAUNCH_FAILURE;  /* the GPU would index past shared memory */
+	for (b = 0; b < l->grid.x; b++) {
+		unsigned long long acc = 0;
+
+		for (t = 0; t < bd; t++) {
+			int64_t i = (int64_t)b * bd + t;
+
+			acc += i < p->n ? p->in[i] : 0;
+		}
+		p->out[b] = acc;
+	}
+	return 0;
+}
+
+/* Rank in the cluster and its size, for a one-dimensional grid. */
+struct p_dm_cluster {
+	uint32_t *out;
+};
+
+static int k_dm_cluster(const struct sim_launch *l, const void *params)
+{
+	const struct p_dm_cluster *p = params;
+	unsigned cx = l->cluster.x ? l->cluster.x : 1, b;
+	unsigned size = cx * (l->cluster.y ? l->cluster.y : 1) * (l->cluster.z ? l->cluster.z : 1);
+
+	if (l->grid.y != 1 || l->grid.z != 1)
+		return SIM_LAUNCH_FAILURE;  /* not simulated: only 1-D grids here */
+	for (b = 0; b < l->grid.x; b++)
+		p->out[b] = (b % cx) * 1000u + size;
+	return 0;
+}
+
+PARAMS(dm_axpy, P(dm_axpy, a), P(dm_axpy, x), P(dm_axpy, y), P(dm_axpy, n));
+PARAMS(dm_mix, P(dm_mix, out), P(dm_mix, s), P(dm_mix, n));
+PARAMS(dm_block_sum, P(dm_block_sum, in), P(dm_block_sum, out), P(dm_block_sum, n));
+PARAMS(dm_cluster, P(dm_cluster, out));
+
 #define KERNEL(mangled, k) \
 	{ mangled, k_##k, params_##k, sizeof(params_##k) / sizeof(params_##k[0]), \
 	  sizeof(struct p_##k) }
@@ -489,6 +574,10 @@ const struct sim_kernel sim_kernels[] = {
 	KERNEL("_Z6zd_mixPmmPKmim", zd_mix),
 	KERNEL("_Z9zd_ledgerPmPKmim", zd_ledger),
 	KERNEL("_Z11zd_checksumPKmmmPy", zd_checksum),
+	KERNEL("dm_axpy", dm_axpy),
+	KERNEL("dm_mix", dm_mix),
+	KERNEL("dm_block_sum", dm_block_sum),
+	KERNEL("dm_cluster", dm_cluster),
 	/* tests/bench: measures the channel, so the kernel does nothing */
 	{ "_Z12empty_kernelv", k_empty, NULL, 0, 0 },
 	{ NULL, NULL, NULL, 0, 0 },

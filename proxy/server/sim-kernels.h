@@ -27,6 +27,7 @@ struct sim_launch {
 	/* Address of a __device__/__constant__ variable of the kernel's module. */
 	void *(*global)(const struct sim_launch *l, const char *name);
 	void *module;                 /* for global() */
+	struct sim_dim3 cluster;      /* thread block cluster dimensions (0 or 1: none) */
 };
 
 /*

@@ -313,6 +313,10 @@ int srv_cudaFuncSetAttribute(struct xmig_call *c, struct srv_func *f,
 	/* Remembered so the next proxy can set it again after a move. */
 	if (!r && attr == cudaFuncAttributeMaxDynamicSharedMemorySize)
 		f->max_dyn_smem = value;
+	else if (!r && attr >= 0 && attr < 32) {
+		f->attrs_set |= 1u << attr;
+		f->attr_value[attr] = value;
+	}
 	return r;
 }
 

@@ -54,11 +54,16 @@ static void add_module(uint64_t id, void *obj, void *arg)
 static void add_func(uint64_t id, void *obj, void *arg)
 {
 	struct srv_func *f = obj;
+	json_t *attrs = json_array();
 
-	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:i, s:i}", "id", (json_int_t)id,
+	/* Other attributes the application set (cuFuncSetAttribute): [attribute, value]. */
+	for (int i = 0; i < 32; i++)
+		if (f->attrs_set & (1u << i))
+			json_array_append_new(attrs, json_pack("[i, i]", i, f->attr_value[i]));
+	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:i, s:i, s:o}", "id", (json_int_t)id,
 					     "module", (json_int_t)f->module, "name", f->name,
 					     "max_dyn_smem", f->max_dyn_smem, "cache_config",
-					     f->cache_config));
+					     f->cache_config, "attributes", attrs));
 }
 
 static void add_var(uint64_t id, void *obj, void *arg)
@@ -337,6 +342,8 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 		struct srv_func *f = calloc(1, sizeof(*f));
 		struct srv_module *mod;
 		uint64_t id = 0;
+		json_t *attr;
+		size_t k;
 
 		if (!f)
 			return -1;
@@ -354,6 +361,17 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 					       cudaFuncAttributeMaxDynamicSharedMemorySize,
 					       f->max_dyn_smem))
 			return xmig_error("cannot set kernel %s's shared memory again", f->name);
+		json_array_foreach(json_object_get(o, "attributes"), k, attr) {
+			int which = (int)json_integer_value(json_array_get(attr, 0));
+			int value = (int)json_integer_value(json_array_get(attr, 1));
+
+			if (which < 0 || which >= 32 ||
+			    s->dev->func_set_attribute(s->devh, f->h, which, value))
+				return xmig_error("cannot set attribute %d of kernel %s again", which,
+						  f->name);
+			f->attrs_set |= 1u << which;
+			f->attr_value[which] = value;
+		}
 	}
 	json_array_foreach(json_object_get(m, "vars"), i, o) {
 		struct srv_var *v = calloc(1, sizeof(*v));

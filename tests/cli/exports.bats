@@ -51,9 +51,9 @@ missing() {   # symbols of list $1 that library $2 lacks
 	assert_success
 	assert_output "cudaGraphCreate -> 801
 cudaGraphCreate -> 801
-cuModuleLoad -> 801"
+cuGraphCreate -> 801"
 	assert_equal "$stderr" "xmig: error: cudaGraphCreate is not supported
-xmig: error: cuModuleLoad is not supported"
+xmig: error: cuGraphCreate is not supported"
 }
 
 # The libraries that link their own copy of the runtime: cuBLAS, cuBLASLt,

@@ -151,4 +151,26 @@ XF uint64_t xf_zd_term(uint64_t w, uint64_t index)
 	return xf_mix64(w ^ (index * XF_GOLDEN));
 }
 
+/* ---- driver_module (kernels loaded through the driver API) ------------ */
+
+/* Taken by value: padding between every member tests the parameter layout. */
+struct dm_args {
+	unsigned char tag;
+	double scale;             /* a small integer */
+	unsigned short k;
+	long long bias;
+};
+
+XF uint32_t xf_dm_mix(uint32_t i, struct dm_args s)
+{
+	return (uint32_t)(xf_mix64(i * (uint64_t)s.k + s.tag) ^ (uint64_t)s.bias) +
+	       (uint32_t)(int64_t)s.scale;
+}
+
+/* What dm_block_sum sums: a value per index. */
+XF uint32_t xf_dm_value(uint32_t i)
+{
+	return (uint32_t)xf_mix64(i) >> 8;
+}
+
 #endif

@@ -24,7 +24,7 @@ ps_field() {   # ps_field JOB FIELD
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm driver_module; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -35,6 +35,24 @@ for p in vector_add streams_events threads struct_args device_globals pageable_b
 	[ $st -eq 0 ] || cat "$tmp/$p.xmig.err"
 	check "xmig $p is byte-identical to native (status $st)" cmp "$tmp/$p.native" "$tmp/$p.xmig"
 done
+
+# The driver API with TMA descriptors (encoded by the proxy's driver), and a
+# driver-API module moved between proxies mid-run.
+"$B/tests/cuda/driver_module" --tma >"$tmp/dm-tma.native" 2>"$tmp/dm-tma.native.err"
+check "native driver_module --tma passes" grep -q '^PASS driver_module' "$tmp/dm-tma.native"
+"$XMIG" run --job t-dm-tma -- "$B/tests/cuda/driver_module" --tma >"$tmp/dm-tma.xmig" 2>"$tmp/dm-tma.xmig.err"
+check "xmig driver_module --tma is byte-identical to native" cmp "$tmp/dm-tma.native" "$tmp/dm-tma.xmig"
+"$B/tests/cuda/driver_module" --iters 40 >"$tmp/dm-mv.native" 2>/dev/null
+"$XMIG" run --job dm-mv -- "$B/tests/cuda/driver_module" --iters 40 --sleep-ms 25 \
+	>"$tmp/dm-mv.xmig" 2>"$tmp/dm-mv.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field dm-mv state)" = running ] && break; sleep 0.1; done
+sleep 0.3
+check "driver_module: move to a fresh proxy mid-run" "$XMIG" migrate --job dm-mv --to gpu0
+check "driver_module: zero-copy move mid-run" "$XMIG" migrate --job dm-mv --to gpu0 --zero-copy
+wait $app
+check "driver_module moved twice ended well ($?)" test $? -eq 0
+check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
 
 "$B/tests/cuda-static/vector_add" >"$tmp/static.native" 2>&1
 check "static-runtime vector_add runs natively" grep -q '^PASS vector_add' "$tmp/static.native"
@@ -47,9 +65,9 @@ check "... before printing anything" test ! -s "$tmp/static.out"
 "$XMIG" run -- "$B/tests/unsupported" >"$tmp/uns.out" 2>"$tmp/uns.err"
 check "unsupported calls return 801" test "$(cat "$tmp/uns.out")" = "cudaGraphCreate -> 801
 cudaGraphCreate -> 801
-cuModuleLoad -> 801"
+cuGraphCreate -> 801"
 check "... and log once each" test "$(cat "$tmp/uns.err")" = "xmig: error: cudaGraphCreate is not supported
-xmig: error: cuModuleLoad is not supported"
+xmig: error: cuGraphCreate is not supported"
 
 # A killed proxy: the application's next call fails, it does not hang.
 "$XMIG" run --job kill1 -- "$B/tests/cuda/zdtm" --mib 64 --iters 100000 --sleep-ms 5 \

@@ -294,3 +294,29 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_success
 	finish w12
 }
+
+@test "migrate: driver-API modules (cubin and PTX) move mid-run; handles, attributes and results hold" {
+	need_program driver_module
+	"$XMIG" run --job dm -- "$CUDA_BIN/driver_module" --iters 40 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/dm.out" 2>"$BATS_TEST_TMPDIR/dm.err" &
+	echo $! >"$BATS_TEST_TMPDIR/dm.pid"
+	wait_job dm
+	sleep 0.2
+	run "$XMIG" migrate --job dm --to gpu1
+	assert_success
+	run "$XMIG" suspend --job dm -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	# Both images travel; the kernel whose shared memory limit was raised keeps it.
+	jq -e '(.modules | length) == 2 and
+		([.funcs[] | select(.name == "dm_block_sum")][0].max_dyn_smem == 65536) and
+		([.funcs[] | select(.name == "dm_cluster")][0].attributes == [[14, 1]])' \
+		"$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job dm --to gpu0
+	assert_success
+	run "$XMIG" migrate --job dm --to gpu0 --zero-copy
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/dm.pid")" -f /dev/null
+	grep -v "dm_no_such_kernel" "$BATS_TEST_TMPDIR/dm.err" >&2 || true
+	diff -u <(sed 's/^rounds 3 checked/rounds 40 checked/' "$ROOT/tests/cuda/expected/driver_module.out") \
+		"$BATS_TEST_TMPDIR/dm.out"
+}

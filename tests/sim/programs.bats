@@ -29,6 +29,18 @@ run_program() {
 @test "sim: driver_entry matches the native output" { run_program driver_entry; }
 @test "sim: blas_gemm matches the native output" { run_program blas_gemm; }
 @test "sim: zdtm matches the native output" { run_program zdtm --iters 20 --sleep-ms 0; }
+@test "sim: driver_module (driver-API modules and launches) matches the native output" {
+	run_program driver_module
+}
+
+@test "sim: TMA descriptors fail loudly on the sim device, with the driver's not-supported" {
+	need_program driver_module
+	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/driver_module" --tma
+	assert_failure 1
+	assert_line --partial "cuTensorMapEncodeTiled("
+	assert_line --partial "returned 801"
+	[[ "$stderr" == *"error: TMA descriptors (cuTensorMapEncodeTiled, cuTensorMapEncodeIm2col): not available on a sim device"* ]]
+}
 
 @test "sim: the proxy leaves nothing behind when the program ends" {
 	need_program vector_add

@@ -9,8 +9,9 @@
 #            and moved half-way (its cuDNN graphs and plans made again);
 #   mlp      train_mlp.py, SGD and AdamW;
 #   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
-#   compile  the same GPT under torch.compile (Triton kernels through the
-#            driver API);
+#   compile  compile_probe.py (a torch.compile'd function: Triton kernels
+#            through the driver API), undisturbed and moved twice; then the
+#            same GPT under torch.compile;
 #   ddp      the GPT under DistributedDataParallel, nccl backend, world size 1;
 # each training run undisturbed and while moved: 3 migrations (copy,
 # zero-copy, copy) and a suspend/resume during training must leave the
@@ -143,6 +144,25 @@ l = torch.nn.Linear(80, 72).cuda(); print("addmm", l(a).double().sum().item())'
 		train gpt "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
 		;;
 	compile)
+		cp=("$ROOT/tests/torch/compile_probe.py" --rounds 6)
+		python3 "${cp[@]}" >"$D/compile.native" 2>"$D/compile.native.err"
+		check "compile_probe runs natively" grep -q '^PASS compile_probe' "$D/compile.native"
+		"$XMIG" run --job tc -- python3 "${cp[@]}" >"$D/compile.xmig" 2>"$D/compile.xmig.err"
+		check "compile_probe under xmig: the native values" cmp "$D/compile.native" "$D/compile.xmig"
+		cmp -s "$D/compile.native" "$D/compile.xmig" ||
+			{ tail -20 "$D/compile.xmig.err"; diff "$D/compile.native" "$D/compile.xmig" | head; }
+		"$XMIG" run --job tcm -- python3 "${cp[@]}" --sleep-ms 1500 \
+			>"$D/compile.moved" 2>"$D/compile.moved.err" &
+		app=$!
+		for _ in $(seq 600); do grep -q '^round 0' "$D/compile.moved" 2>/dev/null && break; sleep 0.1; done
+		check "compile_probe moved after its kernels were loaded (copy)" \
+			"$XMIG" migrate --job tcm --to gpu0
+		sleep 2
+		check "... and again, zero-copy" "$XMIG" migrate --job tcm --to gpu0 --zero-copy
+		wait $app
+		check "... the moved run printed exactly the native values" \
+			cmp "$D/compile.native" "$D/compile.moved"
+		cmp -s "$D/compile.native" "$D/compile.moved" || tail -20 "$D/compile.moved.err"
 		train gpt-compile "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --compile
 		;;
 	ddp)

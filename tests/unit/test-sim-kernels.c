@@ -39,7 +39,9 @@ static void test_table(void)
 	unsigned p;
 
 	for (k = sim_kernels; k->name; k++, n++) {
-		if (strncmp(k->name, "_Z", 2) || !k->fn || sim_kernel_find(k->name) != k)
+		/* Mangled, or extern "C" kernels loaded through the driver API (dm_). */
+		if ((strncmp(k->name, "_Z", 2) && strncmp(k->name, "dm_", 3)) || !k->fn ||
+		    sim_kernel_find(k->name) != k)
 			bad++;
 		for (j = sim_kernels; j < k; j++)
 			bad += !strcmp(j->name, k->name);
@@ -50,8 +52,8 @@ static void test_table(void)
 			bad += p > 0 && q->offset < k->params[p - 1].offset + k->params[p - 1].size;
 		}
 	}
-	CHECK(n == 19, "the table has the 18 kernels of tests/cuda and the benchmark's (got %d)", n);
-	CHECK(bad == 0, "names mangled, unique and found; parameters in order inside the struct");
+	CHECK(n == 23, "the table has the 22 kernels of tests/cuda and the benchmark's (got %d)", n);
+	CHECK(bad == 0, "names mangled (or dm_), unique and found; parameters in order inside the struct");
 	CHECK(!sim_kernel_find("_Z7nothingv") && !sim_kernel_find(NULL), "unknown names are not found");
 }
 
@@ -87,6 +89,9 @@ static void test_layouts(void)
 	check_layout("_Z7se_stepPjPKjijjx", step, 6, 40);
 	check_layout("_Z6zd_mixPmmPKmim", mix, 5, 40);
 	check_layout("_Z9xt_affinePjijj", affine, 4, 24);
+	/* What cuFuncGetParamInfo reports for dm_mix on an H200 (driver_module.out). */
+	static const struct sim_param dm_mix[] = { { 0, 8 }, { 8, 32 }, { 40, 4 } };
+	check_layout("dm_mix", dm_mix, 3, 48);
 	CHECK(offsetof(struct xf_mixed, q) == 24 && offsetof(struct xf_mixed, tag) == 18,
 	      "struct xf_mixed: tag at 18, q at 24");
 }
@@ -327,6 +332,33 @@ static void test_zdtm(void)
 	      "zd_checksum: adds every term, indexed from base");
 }
 
+/* ---- driver_module's kernels ------------------------------------------- */
+
+static void test_driver_module(void)
+{
+	uint32_t out[8], in[8];
+	unsigned long long sums[2];
+	struct p_dm_cluster pc = { out };
+	struct p_dm_block_sum pb = { in, sums, 8 };
+	struct sim_launch l = launch1(8, 128, 0);
+	unsigned i;
+
+	l.cluster = (struct sim_dim3){ 2, 1, 1 };
+	CHECK(run("dm_cluster", &l, &pc) == 0 && out[0] == 2 && out[1] == 1002 && out[7] == 1002,
+	      "dm_cluster: rank in a cluster of 2, times 1000, plus its size");
+	l.cluster = (struct sim_dim3){ 0, 0, 0 };
+	CHECK(run("dm_cluster", &l, &pc) == 0 && out[0] == 1 && out[5] == 1,
+	      "dm_cluster: no cluster is a cluster of one");
+	for (i = 0; i < 8; i++)
+		in[i] = i + 1;
+	l = launch1(2, 4, 4 * sizeof(unsigned long long));
+	CHECK(run("dm_block_sum", &l, &pb) == 0 && sums[0] == 10 && sums[1] == 26,
+	      "dm_block_sum: per-block sums");
+	l.shmem = 8;
+	CHECK(run("dm_block_sum", &l, &pb) == SIM_LAUNCH_FAILURE,
+	      "dm_block_sum: too little shared memory fails the launch");
+}
+
 int main(void)
 {
 	test_table();
@@ -340,5 +372,6 @@ int main(void)
 	test_globals();
 	test_pb_xform();
 	test_zdtm();
+	test_driver_module();
 	return unit_done();
 }

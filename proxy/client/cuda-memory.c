@@ -1,0 +1,458 @@
+/*
+ * cuda-memory.c - the driver API's memory, copies, fills, streams, events
+ * and pointer queries, answered by the runtime facade (the same handles and
+ * the same proxy operations) or, where the runtime has no counterpart, by
+ * the proxy directly (16/32-bit fills, address ranges).
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cu-facade.h"
+
+#define R(call) return xmig_cu_result(call)
+
+/* The runtime facade's per-thread-stream entry points (cuda_runtime_api.h
+ * declares them only under its own macros). */
+extern __typeof__(cudaMemcpy) cudaMemcpy_ptds;
+extern __typeof__(cudaMemcpyAsync) cudaMemcpyAsync_ptsz;
+extern __typeof__(cudaMemset) cudaMemset_ptds;
+extern __typeof__(cudaMemsetAsync) cudaMemsetAsync_ptsz;
+extern __typeof__(cudaStreamSynchronize) cudaStreamSynchronize_ptsz;
+extern __typeof__(cudaStreamQuery) cudaStreamQuery_ptsz;
+extern __typeof__(cudaStreamWaitEvent) cudaStreamWaitEvent_ptsz;
+extern __typeof__(cudaEventRecord) cudaEventRecord_ptsz;
+
+/* ---- memory ----------------------------------------------------------------- */
+
+API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+	void *p;
+	cudaError_t e;
+
+	if (!dptr || !bytesize)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((e = cudaMalloc(&p, bytesize)))
+		R(e);
+	*dptr = (CUdeviceptr)p;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemFree_v2(CUdeviceptr dptr)
+{
+	R(cudaFree((void *)dptr));
+}
+
+API CUresult cuMemGetInfo_v2(size_t *free, size_t *total)
+{
+	R(cudaMemGetInfo(free, total));
+}
+
+API CUresult cuMemAllocHost_v2(void **pp, size_t bytesize)
+{
+	R(cudaMallocHost(pp, bytesize));
+}
+
+/* CU_MEMHOSTALLOC_* and cudaHostAlloc* flags are the same bits. */
+API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
+{
+	R(cudaHostAlloc(pp, bytesize, Flags));
+}
+
+API CUresult cuMemFreeHost(void *p)
+{
+	R(cudaFreeHost(p));
+}
+
+API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+{
+	void *d;
+	cudaError_t e;
+
+	if (!pdptr)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((e = cudaHostGetDevicePointer(&d, p, Flags)))
+		R(e);
+	*pdptr = (CUdeviceptr)d;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
+{
+	R(cudaHostGetFlags(pFlags, p));
+}
+
+static CUresult range_of(CUdeviceptr dptr, CUdeviceptr *base, size_t *size)
+{
+	struct xmig_mem_range_req *a;
+	struct xmig_mem_range_res *r;
+	cudaError_t e;
+
+	CU_ENTER(t);
+	if (!(a = xmig_cl_begin(t, XMIG_OP_MEM_RANGE, sizeof(*a))))
+		R(xmig_cl_lost());
+	a->addr = dptr;
+	if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r)))
+		return e == cudaErrorInvalidValue ? CUDA_ERROR_NOT_FOUND : xmig_cu_result(e);
+	if (base)
+		*base = (CUdeviceptr)r->base;
+	if (size)
+		*size = r->size;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+	return range_of(dptr, pbase, psize);
+}
+
+/* ---- copies (cudaMemcpy finds each side's kind by itself) --------------------- */
+
+API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	R(cudaMemcpy((void *)dst, (const void *)src, n, cudaMemcpyDefault));
+}
+
+API CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	R(cudaMemcpy_ptds((void *)dst, (const void *)src, n, cudaMemcpyDefault));
+}
+
+API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	R(cudaMemcpyAsync((void *)dst, (const void *)src, n, cudaMemcpyDefault, (cudaStream_t)s));
+}
+
+API CUresult cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	R(cudaMemcpyAsync_ptsz((void *)dst, (const void *)src, n, cudaMemcpyDefault,
+			       (cudaStream_t)s));
+}
+
+/* One definition per direction and flavour: plain, _ptds, Async, Async _ptsz. */
+#define COPIES(NAME, DST_T, SRC_T)                                                          \
+	API CUresult cuMemcpy##NAME##_v2(DST_T dst, SRC_T src, size_t n)                    \
+	{                                                                                   \
+		R(cudaMemcpy((void *)dst, (const void *)src, n, cudaMemcpyDefault));        \
+	}                                                                                   \
+	API CUresult cuMemcpy##NAME##_v2_ptds(DST_T dst, SRC_T src, size_t n)               \
+	{                                                                                   \
+		R(cudaMemcpy_ptds((void *)dst, (const void *)src, n, cudaMemcpyDefault));   \
+	}                                                                                   \
+	API CUresult cuMemcpy##NAME##Async_v2(DST_T dst, SRC_T src, size_t n, CUstream s)   \
+	{                                                                                   \
+		R(cudaMemcpyAsync((void *)dst, (const void *)src, n, cudaMemcpyDefault,     \
+				  (cudaStream_t)s));                                        \
+	}                                                                                   \
+	API CUresult cuMemcpy##NAME##Async_v2_ptsz(DST_T dst, SRC_T src, size_t n,          \
+						   CUstream s)                              \
+	{                                                                                   \
+		R(cudaMemcpyAsync_ptsz((void *)dst, (const void *)src, n, cudaMemcpyDefault, \
+				       (cudaStream_t)s));                                   \
+	}
+COPIES(HtoD, CUdeviceptr, const void *)
+COPIES(DtoH, void *, CUdeviceptr)
+COPIES(DtoD, CUdeviceptr, CUdeviceptr)
+#undef COPIES
+
+/* ---- fills -------------------------------------------------------------------- */
+
+API CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n)
+{
+	R(cudaMemset((void *)dst, uc, n));
+}
+
+API CUresult cuMemsetD8_v2_ptds(CUdeviceptr dst, unsigned char uc, size_t n)
+{
+	R(cudaMemset_ptds((void *)dst, uc, n));
+}
+
+API CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s)
+{
+	R(cudaMemsetAsync((void *)dst, uc, n, (cudaStream_t)s));
+}
+
+API CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s)
+{
+	R(cudaMemsetAsync_ptsz((void *)dst, uc, n, (cudaStream_t)s));
+}
+
+/* Posted like cudaMemset: asynchronous for device memory, as the driver's are. */
+static CUresult fill_wide(CUdeviceptr dst, uint32_t value, unsigned width, size_t n, CUstream s,
+			  int per_thread)
+{
+	struct xmig_memset_wide_req *a;
+
+	CU_ENTER(t);
+	if (!n)
+		return CUDA_SUCCESS;
+	if (dst % width || xmig_cl_classify((const void *)dst) != XMIG_MEM_DEVICE)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!(a = xmig_cl_begin(t, XMIG_OP_MEMSET_WIDE, sizeof(*a))))
+		R(xmig_cl_lost());
+	a->dst = dst;
+	a->count = n;
+	a->value = value;
+	a->width = width;
+	a->stream = xmig_cl_stream_id((cudaStream_t)s, per_thread);
+	R(xmig_cl_end(t, XMIG_CALL_ASYNC, NULL));
+}
+
+API CUresult cuMemsetD16_v2(CUdeviceptr dst, unsigned short us, size_t n)
+{
+	return fill_wide(dst, us, 2, n, NULL, 0);
+}
+
+API CUresult cuMemsetD16_v2_ptds(CUdeviceptr dst, unsigned short us, size_t n)
+{
+	return fill_wide(dst, us, 2, n, NULL, 1);
+}
+
+API CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short us, size_t n, CUstream s)
+{
+	return fill_wide(dst, us, 2, n, s, 0);
+}
+
+API CUresult cuMemsetD16Async_ptsz(CUdeviceptr dst, unsigned short us, size_t n, CUstream s)
+{
+	return fill_wide(dst, us, 2, n, s, 1);
+}
+
+API CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int ui, size_t n)
+{
+	return fill_wide(dst, ui, 4, n, NULL, 0);
+}
+
+API CUresult cuMemsetD32_v2_ptds(CUdeviceptr dst, unsigned int ui, size_t n)
+{
+	return fill_wide(dst, ui, 4, n, NULL, 1);
+}
+
+API CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s)
+{
+	return fill_wide(dst, ui, 4, n, s, 0);
+}
+
+API CUresult cuMemsetD32Async_ptsz(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s)
+{
+	return fill_wide(dst, ui, 4, n, s, 1);
+}
+
+/* ---- pointers ------------------------------------------------------------------- */
+
+/*
+ * One attribute of ptr. With strict set (cuPointerGetAttribute) memory CUDA
+ * does not know is an invalid value, as Triton expects of a CPU tensor;
+ * cuPointerGetAttributes fills such attributes with zeros instead.
+ */
+static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr,
+				  bool strict)
+{
+	enum xmig_mem_class cls = xmig_cl_classify((const void *)ptr);
+	bool known = cls != XMIG_MEM_HOST;
+
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = known ? xmig_cu_primary() : NULL;
+		break;
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned *)data = cls == XMIG_MEM_DEVICE ? CU_MEMORYTYPE_DEVICE
+				    : known ? CU_MEMORYTYPE_HOST : 0;
+		break;
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+		/* Unified addressing: pinned memory is seen at its host address. */
+		*(CUdeviceptr *)data = known ? ptr : 0;
+		break;
+	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+		if (cls == XMIG_MEM_DEVICE && strict)
+			return CUDA_ERROR_INVALID_VALUE;
+		*(void **)data = cls == XMIG_MEM_PINNED ? (void *)ptr : NULL;
+		break;
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+		*(int *)data = attr == CU_POINTER_ATTRIBUTE_MAPPED && known;
+		break;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = known ? 0 : -2;
+		break;
+	case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+	case CU_POINTER_ATTRIBUTE_RANGE_SIZE: {
+		CUdeviceptr base = 0;
+		size_t size = 0;
+		void *hbase;
+
+		if (cls == XMIG_MEM_PINNED && xmig_cl_host_lookup((const void *)ptr, &hbase, &size, NULL))
+			base = (CUdeviceptr)hbase;
+		else if (cls == XMIG_MEM_DEVICE && range_of(ptr, &base, &size))
+			return CUDA_ERROR_INVALID_VALUE;
+		if (attr == CU_POINTER_ATTRIBUTE_RANGE_START_ADDR)
+			*(CUdeviceptr *)data = base;
+		else
+			*(size_t *)data = size;
+		break;
+	}
+	default:
+		xmig_cl_unsupported("cuPointerGetAttribute of this attribute");
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+	return strict && !known ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
+{
+	CU_ENTER(t);
+	(void)t;
+	if (!data)
+		return CUDA_ERROR_INVALID_VALUE;
+	return pointer_attribute(data, attribute, ptr, true);
+}
+
+API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes,
+				    void **data, CUdeviceptr ptr)
+{
+	CUresult r;
+
+	CU_ENTER(t);
+	(void)t;
+	if (!attributes || !data)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < numAttributes; i++)
+		if (data[i] && (r = pointer_attribute(data[i], attributes[i], ptr, false)))
+			return r;
+	return CUDA_SUCCESS;
+}
+
+/* ---- streams and events (the runtime's handles; flags share their bits) ------------ */
+
+API CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
+{
+	R(cudaStreamCreateWithFlags((cudaStream_t *)phStream, Flags));
+}
+
+API CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority)
+{
+	R(cudaStreamCreateWithPriority((cudaStream_t *)phStream, flags, priority));
+}
+
+API CUresult cuStreamDestroy_v2(CUstream hStream)
+{
+	R(cudaStreamDestroy((cudaStream_t)hStream));
+}
+
+API CUresult cuStreamSynchronize(CUstream hStream)
+{
+	R(cudaStreamSynchronize((cudaStream_t)hStream));
+}
+
+API CUresult cuStreamSynchronize_ptsz(CUstream hStream)
+{
+	R(cudaStreamSynchronize_ptsz((cudaStream_t)hStream));
+}
+
+API CUresult cuStreamQuery(CUstream hStream)
+{
+	R(cudaStreamQuery((cudaStream_t)hStream));
+}
+
+API CUresult cuStreamQuery_ptsz(CUstream hStream)
+{
+	R(cudaStreamQuery_ptsz((cudaStream_t)hStream));
+}
+
+API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+	R(cudaStreamWaitEvent((cudaStream_t)hStream, (cudaEvent_t)hEvent, Flags));
+}
+
+API CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+	R(cudaStreamWaitEvent_ptsz((cudaStream_t)hStream, (cudaEvent_t)hEvent, Flags));
+}
+
+API CUresult cuStreamGetPriority(CUstream hStream, int *priority)
+{
+	R(cudaStreamGetPriority((cudaStream_t)hStream, priority));
+}
+
+API CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
+{
+	R(cudaStreamGetFlags((cudaStream_t)hStream, flags));
+}
+
+/* Every stream belongs to the one context. */
+API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
+{
+	unsigned flags;
+	cudaError_t e;
+
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((e = cudaStreamGetFlags((cudaStream_t)hStream, &flags)))
+		R(e);
+	*pctx = xmig_cu_primary();
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
+{
+	R(cudaEventCreateWithFlags((cudaEvent_t *)phEvent, Flags));
+}
+
+API CUresult cuEventDestroy_v2(CUevent hEvent)
+{
+	R(cudaEventDestroy((cudaEvent_t)hEvent));
+}
+
+API CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
+{
+	R(cudaEventRecord((cudaEvent_t)hEvent, (cudaStream_t)hStream));
+}
+
+API CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream)
+{
+	R(cudaEventRecord_ptsz((cudaEvent_t)hEvent, (cudaStream_t)hStream));
+}
+
+API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags)
+{
+	R(cudaEventRecordWithFlags((cudaEvent_t)hEvent, (cudaStream_t)hStream, flags));
+}
+
+API CUresult cuEventSynchronize(CUevent hEvent)
+{
+	R(cudaEventSynchronize((cudaEvent_t)hEvent));
+}
+
+API CUresult cuEventQuery(CUevent hEvent)
+{
+	R(cudaEventQuery((cudaEvent_t)hEvent));
+}
+
+API CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+	R(cudaEventElapsedTime(pMilliseconds, (cudaEvent_t)hStart, (cudaEvent_t)hEnd));
+}
+
+#undef cuEventElapsedTime
+API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+	return cuEventElapsedTime_v2(pMilliseconds, hStart, hEnd);
+}
+
+/* ---- context limits (CUlimit and cudaLimit number them alike) ---------------------- */
+
+API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
+{
+	R(cudaDeviceGetLimit(pvalue, (enum cudaLimit)limit));
+}
+
+API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
+{
+	R(cudaDeviceSetLimit((enum cudaLimit)limit, value));
+}
+
+API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+	R(cudaDeviceGetStreamPriorityRange(leastPriority, greatestPriority));
+}
