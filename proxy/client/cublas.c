@@ -27,6 +27,9 @@ struct xmig_blas_handle {
 };
 
 const char *xmig_cublas_status_name(int status);
+cublasStatus_t xmig_blas_handle_create(uint32_t op, uint64_t *id);
+cublasStatus_t xmig_blas_handle_destroy(uint32_t op, uint64_t id);
+cublasStatus_t xmig_blas_property(libraryPropertyType type, int *value);
 
 /* ---- versions and names ---------------------------------------------------- */
 
@@ -50,15 +53,7 @@ API cublasStatus_t cublasGetVersion(int *version)
 
 API cublasStatus_t cublasGetProperty(libraryPropertyType type, int *value)
 {
-	if (!value)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	switch (type) {
-	case MAJOR_VERSION: *value = CUBLAS_VER_MAJOR; break;
-	case MINOR_VERSION: *value = CUBLAS_VER_MINOR; break;
-	case PATCH_LEVEL: *value = CUBLAS_VER_PATCH; break;
-	default: return CUBLAS_STATUS_INVALID_VALUE;
-	}
-	return CUBLAS_STATUS_SUCCESS;
+	return xmig_blas_property(type, value);
 }
 
 API const char *cublasGetStatusName(cublasStatus_t status)
@@ -80,27 +75,17 @@ static struct xmig_blas_handle *handle_of(cublasHandle_t h)
 
 API cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
 {
-	struct xmig_blas_create_res *r = NULL;
 	struct xmig_blas_handle *h;
-	struct xmig_thread *t;
-	cudaError_t e;
+	cublasStatus_t st;
 
 	if (!handle)
 		return CUBLAS_STATUS_INVALID_VALUE;
-	if (xmig_cl_enter(&t))
-		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if (!(h = calloc(1, sizeof(*h))))
 		return CUBLAS_STATUS_ALLOC_FAILED;
-	if (!xmig_cl_begin(t, XMIG_OP_BLAS_CREATE, 0)) {
+	if ((st = xmig_blas_handle_create(XMIG_OP_BLAS_CREATE, &h->id))) {
 		free(h);
-		return CUBLAS_STATUS_NOT_INITIALIZED;
+		return st;
 	}
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
-	if (e || !r) {
-		free(h);
-		return e ? (cublasStatus_t)e : CUBLAS_STATUS_INTERNAL_ERROR;
-	}
-	h->id = r->id;
 	h->math = CUBLAS_DEFAULT_MATH;
 	h->pointer_mode = CUBLAS_POINTER_MODE_HOST;
 	h->atomics_mode = CUBLAS_ATOMICS_NOT_ALLOWED;
@@ -111,18 +96,13 @@ API cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
 API cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
 {
 	struct xmig_blas_handle *h = handle_of(handle);
-	struct xmig_blas_id_req *a;
-	struct xmig_thread *t;
-	cudaError_t e;
+	cublasStatus_t st;
 
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (xmig_cl_enter(&t) || !(a = xmig_cl_begin(t, XMIG_OP_BLAS_DESTROY, sizeof(*a))))
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	a->id = h->id;
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+	st = xmig_blas_handle_destroy(XMIG_OP_BLAS_DESTROY, h->id);
 	free(h);
-	return (cublasStatus_t)e;
+	return st;
 }
 
 /* Post a setting; the proxy keeps it for the handle's next life too. */

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,20 +25,22 @@ static struct {
 #undef X
 } bl;
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
+static void *library;     /* the dlopen handle, once loaded */
 
-/* $XMIG_CUBLAS, the library path, then the CUDA Toolkit's; never a facade. */
-static void *open_cublas(void)
+void *xmig_blas_open_nvidia(const char *name, const char *env, const char *beside)
 {
-	const char *home = getenv("CUDA_HOME"), *explicit = getenv("XMIG_CUBLAS");
-	char path[4][512];
+	const char *home = getenv("CUDA_HOME"), *explicit = getenv(env);
+	char path[5][PATH_MAX + 32];
 	int n = 0;
 
 	if (explicit && *explicit)
 		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
-	snprintf(path[n++], sizeof(path[0]), "libcublas.so.13");
+	if (beside)
+		snprintf(path[n++], sizeof(path[0]), "%s/%s", beside, name);
+	snprintf(path[n++], sizeof(path[0]), "%s", name);
 	if (home && *home)
-		snprintf(path[n++], sizeof(path[0]), "%s/lib64/libcublas.so.13", home);
-	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/libcublas.so.13");
+		snprintf(path[n++], sizeof(path[0]), "%s/lib64/%s", home, name);
+	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/%s", name);
 	for (int i = 0; i < n; i++) {
 		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
 
@@ -46,8 +49,8 @@ static void *open_cublas(void)
 		if (h)
 			dlclose(h);
 	}
-	xmig_error("cannot load cuBLAS (libcublas.so.13) in the proxy: %s; set XMIG_CUBLAS to "
-		   "its path", dlerror() ?: "not found");
+	xmig_error("cannot load %s in the proxy: %s; set %s to its path", name,
+		   dlerror() ?: "not found", env);
 	return NULL;
 }
 
@@ -58,7 +61,7 @@ static int load(void)
 	if (loaded >= 0)
 		return loaded;
 	loaded = 0;
-	if (!(h = open_cublas()))
+	if (!(h = xmig_blas_open_nvidia("libcublas.so.13", "XMIG_CUBLAS", NULL)))
 		return 0;
 #define X(n)                                                                      \
 	if (!(bl.n = (__typeof__(n) *)dlsym(h, #n))) {                            \
@@ -67,7 +70,13 @@ static int load(void)
 	}
 	CUBLAS_FNS(X)
 #undef X
+	library = h;
 	return loaded = 1;
+}
+
+void *xmig_blas_cuda_library(void)
+{
+	return load() ? library : NULL;
 }
 
 int xmig_blas_cuda_create(void *dev, void **h)

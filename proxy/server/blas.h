@@ -14,6 +14,14 @@ int xmig_blas_cuda_destroy(void *dev, void *h);
 int xmig_blas_cuda_set(void *dev, void *h, int what, uint64_t value, uint64_t size,
 		       void *stream);
 int xmig_blas_cuda_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g);
+/*
+ * One of NVIDIA's libraries, never an xmig facade: $env, else name in
+ * directory beside (if not NULL), on the library path, in $CUDA_HOME/lib64,
+ * in /usr/local/cuda/lib64. NULL (and a message) if none loads.
+ */
+void *xmig_blas_open_nvidia(const char *name, const char *env, const char *beside);
+/* NVIDIA's cuBLAS as dlopened here (loading it if need be), or NULL. */
+void *xmig_blas_cuda_library(void);
 
 int xmig_blas_sim_create(void *dev, void **h);
 int xmig_blas_sim_destroy(void *dev, void *h);

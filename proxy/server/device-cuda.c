@@ -21,6 +21,7 @@
 
 #include "../../lib/xmig.h"
 #include "blas.h"
+#include "blaslt.h"
 #include "device.h"
 
 #define CU_FUNCS(X) \
@@ -766,4 +767,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.blas_destroy = xmig_blas_cuda_destroy,
 	.blas_set = xmig_blas_cuda_set,
 	.blas_gemm = xmig_blas_cuda_gemm,
+	.blaslt_create = xmig_blaslt_cuda_create,
+	.blaslt_destroy = xmig_blaslt_cuda_destroy,
+	.blaslt_heuristic = xmig_blaslt_cuda_heuristic,
+	.blaslt_matmul = xmig_blaslt_cuda_matmul,
 };

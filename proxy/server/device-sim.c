@@ -30,6 +30,7 @@
 
 #include "../../lib/xmig.h"
 #include "blas.h"
+#include "blaslt.h"
 #include "device.h"
 #include "sim-kernels.h"
 
@@ -815,4 +816,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.blas_destroy = xmig_blas_sim_destroy,
 	.blas_set = xmig_blas_sim_set,
 	.blas_gemm = xmig_blas_sim_gemm,
+	.blaslt_create = xmig_blaslt_sim_create,
+	.blaslt_destroy = xmig_blaslt_sim_destroy,
+	.blaslt_heuristic = xmig_blaslt_sim_heuristic,
+	.blaslt_matmul = xmig_blaslt_sim_matmul,
 };

@@ -119,6 +119,16 @@ struct xmig_device_ops {
 	int (*blas_destroy)(void *dev, void *h);
 	int (*blas_set)(void *dev, void *h, int what, uint64_t value, uint64_t size, void *stream);
 	int (*blas_gemm)(void *dev, void *h, const struct xmig_blas_gemm_req *g);
+
+	/*
+	 * cuBLASLt (NULL where a backend has none); cublasStatus_t values.
+	 * Descriptors arrive as the records of ops.h; stream is a backend one.
+	 */
+	int (*blaslt_create)(void *dev, void **h);
+	int (*blaslt_destroy)(void *dev, void *h);
+	int (*blaslt_heuristic)(void *dev, void *h, const struct xmig_lt_heuristic_req *q,
+				struct xmig_lt_heuristic_res *r);
+	int (*blaslt_matmul)(void *dev, void *h, const struct xmig_lt_matmul_req *m, void *stream);
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

@@ -91,6 +91,12 @@ struct srv_blas {
 	int math_mode, pointer_mode, atomics_mode;
 };
 
+/* A cuBLASLt handle: it has no settings (descriptors travel with each call). */
+struct srv_blaslt {
+	uint64_t id;
+	void *h;
+};
+
 /* ---- memory ------------------------------------------------------------- */
 
 struct srv_alloc {
@@ -191,7 +197,7 @@ struct srv {
 	struct xmig_gpu_info gpu_info;
 
 	/* state (in-turn only, or frozen) */
-	struct srv_table streams, events, modules, funcs, vars, blas;
+	struct srv_table streams, events, modules, funcs, vars, blas, blaslt;
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
 	size_t limits[SRV_LIMITS];      /* set by the application, replayed */
@@ -273,6 +279,13 @@ int d_BLAS_DESTROY(struct xmig_call *c);
 int d_BLAS_SET(struct xmig_call *c);
 int d_BLAS_GEMM(struct xmig_call *c);
 int srv_blas_recreate(struct srv *s, struct srv_blas *b);
+
+/* srv-cublaslt.c: the cuBLASLt operations, and a handle made again after a move */
+int d_LT_CREATE(struct xmig_call *c);
+int d_LT_DESTROY(struct xmig_call *c);
+int d_LT_HEURISTIC(struct xmig_call *c);
+int d_LT_MATMUL(struct xmig_call *c);
+int srv_blaslt_recreate(struct srv *s, struct srv_blaslt *b);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

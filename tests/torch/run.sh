@@ -2,8 +2,10 @@
 # run.sh BUILD - PyTorch under xmig on a GPU machine (needs python3 with a
 # CUDA build of torch). Checks, each against a native run of the same
 # program on the same GPU, with the same cuBLAS (the one torch ships, given
-# to the proxy as XMIG_CUBLAS):
-#   - tensors, reductions and a matmul;
+# to the proxy as XMIG_CUBLAS; the cuBLASLt beside it comes with it):
+#   - tensors, reductions, a matmul, and addmm/linear with a bias (torch's
+#     cuBLASLt path, also its fused ReLU and GELU, in float and under
+#     bfloat16 autocast);
 #   - train_mlp.py prints exactly the native losses and final checksum,
 #     undisturbed and while moved to a fresh proxy (copy) and zero-copy;
 # then prints the median step time natively and under xmig (markdown).
@@ -14,8 +16,6 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
-# torch's addmm uses cuBLASLt for a fused bias, which xmig does not forward yet.
-export DISABLE_ADDMM_CUDA_LT=1
 site=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')
 export XMIG_CUBLAS=$site/nvidia/cu13/lib/libcublas.so.13
 D=$(mktemp -d)
@@ -29,10 +29,18 @@ x = torch.ones(1024, device="cuda"); print("sum", (x * 2 + 1).sum().item())
 torch.manual_seed(0); a = torch.randint(-4, 5, (96, 80), device="cuda").float()
 b = torch.randint(-4, 5, (80, 72), device="cuda").float()
 print("mm", (a @ b).double().sum().item(), (a @ b).cpu().equal(a.cpu() @ b.cpu()))
-print("bmm", torch.bmm(a[None].repeat(3, 1, 1), b[None].repeat(3, 1, 1)).sum().item())'
+print("bmm", torch.bmm(a[None].repeat(3, 1, 1), b[None].repeat(3, 1, 1)).sum().item())
+bias = torch.randint(-4, 5, (72,), device="cuda").float()
+print("addmm", torch.addmm(bias, a, b).double().sum().item())
+print("linear", torch.nn.functional.linear(a, b.t(), bias).double().sum().item())
+print("relu", torch._addmm_activation(bias, a, b).double().sum().item())
+print("gelu", torch._addmm_activation(bias, a, b, use_gelu=True).double().sum().item())
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    y = torch.nn.functional.linear(a, b.t(), bias)
+print("linear bf16", y.dtype, y.double().sum().item())'
 python3 -c "$basic" >"$D/basic.native" 2>&1
 "$XMIG" run --job tb -- python3 -c "$basic" >"$D/basic.xmig" 2>"$D/basic.err"
-check "tensors, reductions, mm and bmm: as natively" cmp "$D/basic.native" "$D/basic.xmig"
+check "tensors, reductions, mm, bmm, addmm and linear (cuBLASLt): as natively" cmp "$D/basic.native" "$D/basic.xmig"
 [ $fail -eq 0 ] || { cat "$D/basic.native" "$D/basic.xmig" "$D/basic.err"; }
 
 args=(--steps 300 --sleep-ms 10)
