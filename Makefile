@@ -170,10 +170,10 @@ $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 $(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublas
-# Links cuBLASLt.
+# Links cuBLASLt (and cuBLAS, whose handle it also uses as an Lt handle).
 $(B)/tests/cuda/blaslt_matmul: tests/cuda/blaslt_matmul.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublasLt
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublasLt -lcublas
 
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

@@ -259,11 +259,12 @@ struct xmig_lt_problem {
 
 #define XMIG_LT_MAX_RESULTS 256      /* more asked for: this many answered */
 
+/* cublas_handle: id is a cuBLAS handle's, used as an Lt handle (a cast). */
 struct xmig_lt_heuristic_req {
 	uint64_t id;
 	struct xmig_lt_problem p;
 	struct xmig_lt_pref pref;
-	int32_t requested, _pad;
+	int32_t requested, cublas_handle;
 };
 struct xmig_lt_heuristic_res {
 	int32_t count, _pad;
@@ -272,6 +273,7 @@ struct xmig_lt_heuristic_res {
 
 struct xmig_lt_matmul_req {
 	uint64_t id;
+	int32_t cublas_handle, _pad0;   /* as in xmig_lt_heuristic_req */
 	uint64_t stream;             /* logical stream id */
 	struct xmig_lt_problem p;
 	uint64_t a, b, c, d;         /* matrices (device addresses) */

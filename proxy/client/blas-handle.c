@@ -5,9 +5,9 @@
  */
 #include <cublas_api.h>
 
+#include "blas-handle.h"
 #include "client.h"
 
-/* Make a handle with op (XMIG_OP_BLAS_CREATE, XMIG_OP_LT_CREATE): its id. */
 cublasStatus_t xmig_blas_handle_create(uint32_t op, uint64_t *id)
 {
 	struct xmig_blas_create_res *r = NULL;
@@ -34,7 +34,6 @@ cublasStatus_t xmig_blas_handle_destroy(uint32_t op, uint64_t id)
 	return (cublasStatus_t)xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
 }
 
-/* cublasGetProperty and cublasLtGetProperty: one cuBLAS, one version. */
 cublasStatus_t xmig_blas_property(libraryPropertyType type, int *value)
 {
 	if (!value)

@@ -14,22 +14,19 @@
 
 #include <cublas_api.h>
 
+#include "blas-handle.h"
 #include "client.h"
 
 #define API __attribute__((visibility("default")))
 
 struct xmig_blas_handle {
-	uint64_t id;
+	struct xmig_blas_handle_head head;   /* first: it may be cast (cublaslt.c) */
 	cudaStream_t stream;
 	cublasMath_t math;
 	cublasPointerMode_t pointer_mode;
 	cublasAtomicsMode_t atomics_mode;
 };
 
-const char *xmig_cublas_status_name(int status);
-cublasStatus_t xmig_blas_handle_create(uint32_t op, uint64_t *id);
-cublasStatus_t xmig_blas_handle_destroy(uint32_t op, uint64_t id);
-cublasStatus_t xmig_blas_property(libraryPropertyType type, int *value);
 
 /* ---- versions and names ---------------------------------------------------- */
 
@@ -82,10 +79,11 @@ API cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if (!(h = calloc(1, sizeof(*h))))
 		return CUBLAS_STATUS_ALLOC_FAILED;
-	if ((st = xmig_blas_handle_create(XMIG_OP_BLAS_CREATE, &h->id))) {
+	if ((st = xmig_blas_handle_create(XMIG_OP_BLAS_CREATE, &h->head.id))) {
 		free(h);
 		return st;
 	}
+	h->head.kind = XMIG_HANDLE_CUBLAS;
 	h->math = CUBLAS_DEFAULT_MATH;
 	h->pointer_mode = CUBLAS_POINTER_MODE_HOST;
 	h->atomics_mode = CUBLAS_ATOMICS_NOT_ALLOWED;
@@ -100,7 +98,7 @@ API cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
 
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	st = xmig_blas_handle_destroy(XMIG_OP_BLAS_DESTROY, h->id);
+	st = xmig_blas_handle_destroy(XMIG_OP_BLAS_DESTROY, h->head.id);
 	free(h);
 	return st;
 }
@@ -114,7 +112,7 @@ static cublasStatus_t post_set(struct xmig_blas_handle *h, uint32_t what, uint64
 
 	if (xmig_cl_enter(&t) || !(a = xmig_cl_begin(t, XMIG_OP_BLAS_SET, sizeof(*a))))
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	a->id = h->id;
+	a->id = h->head.id;
 	a->what = what;
 	a->value = value;
 	a->size = size;
@@ -255,7 +253,7 @@ static cublasStatus_t post_gemm(cublasHandle_t handle, struct xmig_blas_gemm_req
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if (!g->m || !g->n || !g->batch)
 		return CUBLAS_STATUS_SUCCESS;   /* nothing to compute, as natively */
-	g->id = h->id;
+	g->id = h->head.id;
 	if (h->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) {
 		g->scalars_on_device = 1;
 		g->alpha_ptr = (uint64_t)(uintptr_t)alpha;

@@ -18,6 +18,7 @@
 #include <cublasLt.h>
 
 #include "../api/blaslt-attrs.h"
+#include "blas-handle.h"
 #include "client.h"
 
 #define API __attribute__((visibility("default")))
@@ -30,14 +31,6 @@ _Static_assert(sizeof(struct xmig_lt_algo) == sizeof(cublasLtMatmulAlgo_t), "alg
 _Static_assert(sizeof(struct xmig_lt_heuristic_result) == sizeof(cublasLtMatmulHeuristicResult_t),
 	       "heuristic result");
 
-struct xmig_lt_handle {
-	uint64_t id;
-};
-
-const char *xmig_cublas_status_name(int status);
-cublasStatus_t xmig_blas_handle_create(uint32_t op, uint64_t *id);
-cublasStatus_t xmig_blas_handle_destroy(uint32_t op, uint64_t id);
-cublasStatus_t xmig_blas_property(libraryPropertyType type, int *value);
 
 /* ---- versions and names ---------------------------------------------------- */
 
@@ -70,7 +63,7 @@ API const char *cublasLtGetStatusString(cublasStatus_t status)
 
 API cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle)
 {
-	struct xmig_lt_handle *h;
+	struct xmig_blas_handle_head *h;
 	cublasStatus_t st;
 
 	if (!handle)
@@ -81,20 +74,38 @@ API cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle)
 		free(h);
 		return st;
 	}
+	h->kind = XMIG_HANDLE_CUBLASLT;
 	*handle = (cublasLtHandle_t)(void *)h;
 	return CUBLAS_STATUS_SUCCESS;
 }
 
 API cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle)
 {
-	struct xmig_lt_handle *h = (struct xmig_lt_handle *)(void *)handle;
+	struct xmig_blas_handle_head *h = (struct xmig_blas_handle_head *)(void *)handle;
 	cublasStatus_t st;
 
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if (h->kind != XMIG_HANDLE_CUBLASLT)
+		return CUBLAS_STATUS_INVALID_VALUE;   /* a cuBLAS handle: cublasDestroy's */
 	st = xmig_blas_handle_destroy(XMIG_OP_LT_DESTROY, h->id);
 	free(h);
 	return st;
+}
+
+/*
+ * The proxy's id of an Lt handle, or of a cuBLAS handle used as one (cuBLAS
+ * allows the cast, and PyTorch makes it); false for neither.
+ */
+static bool lt_handle(cublasLtHandle_t handle, uint64_t *id, int32_t *is_cublas)
+{
+	const struct xmig_blas_handle_head *h = (const void *)handle;
+
+	if (!h || (h->kind != XMIG_HANDLE_CUBLASLT && h->kind != XMIG_HANDLE_CUBLAS))
+		return false;
+	*id = h->id;
+	*is_cublas = h->kind == XMIG_HANDLE_CUBLAS;
+	return true;
 }
 
 /* ---- records: set and get by the attribute tables ------------------------------ */
@@ -270,20 +281,18 @@ API cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle,
 						  cublasLtMatmulHeuristicResult_t results[],
 						  int *returned)
 {
-	struct xmig_lt_handle *h = (struct xmig_lt_handle *)(void *)handle;
 	struct xmig_lt_heuristic_res *r = NULL;
 	struct xmig_lt_heuristic_req q = { 0 }, *a;
 	struct xmig_thread *t;
 	cublasStatus_t st;
 	cudaError_t e;
 
-	if (!h)
+	if (!lt_handle(handle, &q.id, &q.cublas_handle))
 		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if (!pref || requested <= 0 || !results || !returned)
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if ((st = problem(&q.p, desc, Adesc, Bdesc, Cdesc, Ddesc)))
 		return st;
-	q.id = h->id;
 	memcpy(&q.pref, pref, sizeof(q.pref));
 	q.requested = requested < XMIG_LT_MAX_RESULTS ? requested : XMIG_LT_MAX_RESULTS;
 	if (xmig_cl_enter(&t) || !(a = xmig_cl_begin(t, XMIG_OP_LT_HEURISTIC, sizeof(*a))))
@@ -320,14 +329,13 @@ API cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t 
 				  cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo,
 				  void *workspace, size_t workspace_size, cudaStream_t stream)
 {
-	struct xmig_lt_handle *h = (struct xmig_lt_handle *)(void *)handle;
 	struct xmig_lt_matmul_req m = { 0 }, *a;
 	struct xmig_thread *t;
 	cublasStatus_t st;
 	size_t scalar;
 	int mode;
 
-	if (!h)
+	if (!lt_handle(handle, &m.id, &m.cublas_handle))
 		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if ((st = problem(&m.p, desc, Adesc, Bdesc, Cdesc, Ddesc)))
 		return st;
@@ -356,7 +364,6 @@ API cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t 
 		m.beta_ptr = (uint64_t)(uintptr_t)beta;
 	else if (beta)
 		memcpy(m.beta, beta, scalar);
-	m.id = h->id;
 	m.stream = xmig_cl_stream_id(stream, 0);
 	m.a = (uint64_t)(uintptr_t)A, m.b = (uint64_t)(uintptr_t)B;
 	m.c = (uint64_t)(uintptr_t)C, m.d = (uint64_t)(uintptr_t)D;

@@ -20,6 +20,20 @@ static int unsupported(struct srv *s)
 	return CUBLAS_STATUS_NOT_SUPPORTED;
 }
 
+/*
+ * The backend handle to run on: an Lt handle's, or a cuBLAS handle's used
+ * as one (cuBLAS allows the cast; PyTorch makes it). NULL if none.
+ */
+static void *lt_handle(struct srv *s, uint64_t id, bool cublas)
+{
+	struct srv_blaslt *lt;
+	struct srv_blas *b;
+
+	if (cublas)
+		return (b = srv_table_get(&s->blas, id)) ? b->h : NULL;
+	return (lt = srv_table_get(&s->blaslt, id)) ? lt->h : NULL;
+}
+
 int d_LT_CREATE(struct xmig_call *c)
 {
 	struct srv *s = c->srv;
@@ -66,16 +80,16 @@ int d_LT_HEURISTIC(struct xmig_call *c)
 	const struct xmig_lt_heuristic_req *a = c->args;
 	struct xmig_lt_heuristic_res *r = c->res;
 	struct srv *s = c->srv;
-	struct srv_blaslt *b = srv_table_get(&s->blaslt, a->id);
+	void *h = lt_handle(s, a->id, a->cublas_handle);
 	int st;
 
 	r->count = 0;
 	c->res_len = offsetof(struct xmig_lt_heuristic_res, results);
-	if (!b)
-		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if (!h || !s->dev->blaslt_heuristic)
+		return h ? unsupported(s) : CUBLAS_STATUS_NOT_INITIALIZED;
 	if (a->requested <= 0 || a->requested > XMIG_LT_MAX_RESULTS)
 		return CUBLAS_STATUS_INVALID_VALUE;
-	if ((st = s->dev->blaslt_heuristic(s->devh, b->h, a, r)))
+	if ((st = s->dev->blaslt_heuristic(s->devh, h, a, r)))
 		return st;
 	if (r->count < 0 || r->count > a->requested)
 		return CUBLAS_STATUS_INTERNAL_ERROR;
@@ -87,18 +101,22 @@ int d_LT_MATMUL(struct xmig_call *c)
 {
 	const struct xmig_lt_matmul_req *a = c->args;
 	struct srv *s = c->srv;
-	struct srv_blaslt *b = srv_table_get(&s->blaslt, a->id);
+	void *h = lt_handle(s, a->id, a->cublas_handle);
 	struct srv_stream *stream = srv_stream(c, a->stream);
 	int st;
 
 	/* Posted: the application learns of a failure at its next synchronising call. */
-	if (!b || !stream) {
+	if (!h || !stream) {
 		xmig_error("cublasLtMatmul on %s %llu, which does not exist",
-			   b ? "stream" : "cuBLASLt handle",
-			   (unsigned long long)(b ? a->stream : a->id));
+			   h ? "stream" : a->cublas_handle ? "cuBLAS handle" : "cuBLASLt handle",
+			   (unsigned long long)(h ? a->stream : a->id));
 		return cudaErrorUnknown;
 	}
-	if ((st = s->dev->blaslt_matmul(s->devh, b->h, a, stream->h))) {
+	if (!s->dev->blaslt_matmul) {
+		unsupported(s);
+		return cudaErrorNotSupported;
+	}
+	if ((st = s->dev->blaslt_matmul(s->devh, h, a, stream->h))) {
 		xmig_error("cublasLtMatmul (%llux%llux%llu) failed with status %d",
 			   (unsigned long long)a->p.d.rows, (unsigned long long)a->p.d.cols,
 			   (unsigned long long)(a->p.desc.transa == CUBLAS_OP_N ? a->p.a.cols

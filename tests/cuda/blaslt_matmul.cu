@@ -2,7 +2,8 @@
  * blaslt_matmul.cu - cuBLASLt through xmig, the way PyTorch's addmm and
  * linear use it: an Lt handle, matmul descriptors, matrix layouts and a
  * preference made for each call, the heuristic's first algorithm, a
- * workspace, a user stream. Float and bfloat16 (A and B bfloat16, C and D
+ * workspace, a user stream; also a cuBLAS handle cast to an Lt handle, which
+ * cuBLAS allows and PyTorch does. Float and bfloat16 (A and B bfloat16, C and D
  * bfloat16 or float; compute in float), every transpose pair, strided
  * batches, alpha and beta (also in device memory), epilogues DEFAULT,
  * BIAS, RELU, RELU_BIAS, GELU and GELU_BIAS; attribute round trips and the
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include <cublasLt.h>
+#include <cublas_v2.h>
 
 #include "xtest.h"
 
@@ -33,6 +35,7 @@ static void lk(cublasStatus_t st, const char *what, int line)
 #define LK(call) lk((call), #call, __LINE__)
 
 static cublasLtHandle_t handle;
+static cublasHandle_t blas;   /* used as an Lt handle too, as PyTorch does */
 static cudaStream_t stream;
 static void *workspace;
 static const size_t workspace_size = 4 << 20;
@@ -130,6 +133,7 @@ struct gemm {
 	cublasLtEpilogue_t epilogue;
 	double alpha, beta;
 	bool scalars_on_device, kept;   /* kept: the long-lived descriptors */
+	bool via_cublas;                /* on the cuBLAS handle, cast */
 };
 
 /*
@@ -221,13 +225,14 @@ static uint64_t run_case(const struct gemm *g, int round)
 	}
 
 	cublasLtMatmulHeuristicResult_t res[4];
+	cublasLtHandle_t lt = g->via_cublas ? (cublasLtHandle_t)blas : handle;
 	int found = 0;
-	LK(cublasLtMatmulAlgoGetHeuristic(handle, desc, la, lb, lc, lc, pref, 4, res, &found));
+	LK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, lc, pref, 4, res, &found));
 	if (found < 1 || found > 4 || res[0].state != CUBLAS_STATUS_SUCCESS ||
 	    res[0].workspaceSize > workspace_size)
 		xt_fail("heuristic gave %d algorithms (first: state %d, workspace %zu)", found,
 			res[0].state, res[0].workspaceSize);
-	LK(cublasLtMatmul(handle, desc, g->scalars_on_device ? (void *)dscal : (void *)&alpha, dA,
+	LK(cublasLtMatmul(lt, desc, g->scalars_on_device ? (void *)dscal : (void *)&alpha, dA,
 			  la, dB, lb, g->scalars_on_device ? (void *)(dscal + 1) : (void *)&beta,
 			  dC, lc, dC, lc, &res[0].algo, workspace, workspace_size, stream));
 	CK(cudaMemcpyAsync(got, dC, nc * es, cudaMemcpyDeviceToHost, stream));
@@ -281,9 +286,10 @@ static void report(const struct gemm *g, uint64_t h, bool print)
 {
 	if (!print)
 		return;
-	printf("%s %s %c%c %dx%dx%d batch %d%s ", kind_names[g->kind], epilogue_name(g->epilogue),
+	printf("%s %s %c%c %dx%dx%d batch %d%s%s ", kind_names[g->kind], epilogue_name(g->epilogue),
 	       "NT"[g->ta != CUBLAS_OP_N], "NT"[g->tb != CUBLAS_OP_N], g->m, g->n, g->k, g->batch,
-	       g->scalars_on_device ? " scalars-on-device" : g->kept ? " kept-descriptors" : "");
+	       g->scalars_on_device ? " scalars-on-device" : g->kept ? " kept-descriptors" : "",
+	       g->via_cublas ? " cublas-handle" : "");
 	if (g->epilogue & CUBLASLT_EPILOGUE_GELU)
 		printf("near the reference\n");
 	else
@@ -319,10 +325,16 @@ static void round_of_matmuls(int round, bool print)
 				  CUBLASLT_EPILOGUE_BIAS, 2.0, -1.0, true };
 		report(&d, run_case(&d, round), print);
 	}
-	/* The long-lived descriptors: float, TN, 32x24x16, bias. */
-	struct gemm k = { F32, CUBLAS_OP_T, CUBLAS_OP_N, 32, 24, 16, 1, CUBLASLT_EPILOGUE_BIAS,
-			  1.0, 1.0, false, true };
-	report(&k, run_case(&k, round), print);
+	/* The long-lived descriptors: float, TN, 32x24x16, bias; on either handle. */
+	for (int via = 0; via < 2; via++) {
+		struct gemm k = { F32, CUBLAS_OP_T, CUBLAS_OP_N, 32, 24, 16, 1,
+				  CUBLASLT_EPILOGUE_BIAS, 1.0, 1.0, false, true, via == 1 };
+		report(&k, run_case(&k, round), print);
+	}
+	/* PyTorch's addmm in bfloat16: on the cuBLAS handle, made afresh. */
+	struct gemm t = { BF16, CUBLAS_OP_T, CUBLAS_OP_N, 96, 40, 64, 1, CUBLASLT_EPILOGUE_BIAS,
+			  1.0, 1.0, false, false, true };
+	report(&t, run_case(&t, round), print);
 }
 
 static void make_kept(void)
@@ -413,6 +425,8 @@ int main(int argc, char **argv)
 			xt_fail("usage: blaslt_matmul [--iters N] [--sleep-ms N]");
 
 	LK(cublasLtCreate(&handle));
+	if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
+		xt_fail("cublasCreate failed");
 	CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 	CK(cudaMalloc(&workspace, workspace_size));
 	attributes_and_errors();
@@ -431,6 +445,8 @@ int main(int argc, char **argv)
 	LK(cublasLtMatrixLayoutDestroy(kept_c));
 	LK(cublasLtMatmulDescDestroy(kept_desc));
 	LK(cublasLtDestroy(handle));
+	if (cublasDestroy(blas) != CUBLAS_STATUS_SUCCESS)
+		xt_fail("cublasDestroy failed");
 	CK(cudaStreamDestroy(stream));
 	CK(cudaFree(workspace));
 	return xt_pass();
