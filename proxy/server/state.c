@@ -176,14 +176,14 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 			 s->gpu_info.major, s->gpu_info.minor);
 		return -1;
 	}
-	if (json_array_size(json_object_get(m, "blas_handles")) && !s->dev->blas_create) {
-		snprintf(why, len, "the job holds cuBLAS handles, and cuBLAS is not forwarded to a "
-			 "%s device yet", s->dev->name);
-		return -1;
-	}
 	if (json_array_size(json_object_get(m, "blaslt_handles")) && !s->dev->blaslt_create) {
 		snprintf(why, len, "the job holds cuBLASLt handles, and cuBLASLt is not forwarded "
 			 "to a %s device yet", s->dev->name);
+		return -1;
+	}
+	if (json_array_size(json_object_get(m, "blas_handles")) && !s->dev->blas_create) {
+		snprintf(why, len, "the job holds cuBLAS handles, and cuBLAS is not forwarded to a "
+			 "%s device yet", s->dev->name);
 		return -1;
 	}
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
