@@ -62,7 +62,8 @@ CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
-	    sim-kernels.o blas-cuda.o blas-sim.o dnn-cuda.o dnn-sim.o real-lib.o)
+	    sim-kernels.o blas-cuda.o blas-sim.o blaslt-cuda.o blaslt-sim.o dnn-cuda.o dnn-sim.o \
+	    real-lib.o)
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
@@ -166,11 +167,12 @@ $$($(1)_SO): $(4) $(B)/obj/client/$(1)-unsupported.o $(CLIENT_LIB) $(GEN)/$(1).m
 FACADES += $$($(1)_SO)
 endef
 
-CUBLAS_STATUS := $(B)/obj/client/cublas-status.o
+# What both cuBLAS facades link: status names, handles in the proxy, versions.
+CUBLAS_SHARED := $(B)/obj/client/cublas-status.o $(B)/obj/client/blas-handle.o
 $(eval $(call facade,cudart,libcudart.so.13,libcudart.so.13,$(CUDART_OBJS),801))
 $(eval $(call facade,cuda,libcuda.so.1,,$(CUDA_OBJS),801,$(cudart_SO)))
-$(eval $(call facade,cublas,libcublas.so.13,libcublas.so.13,$(B)/obj/client/cublas.o $(CUBLAS_STATUS),15))
-$(eval $(call facade,cublasLt,libcublasLt.so.13,libcublasLt.so.13,$(B)/obj/client/cublaslt.o $(CUBLAS_STATUS),15))
+$(eval $(call facade,cublas,libcublas.so.13,libcublas.so.13,$(B)/obj/client/cublas.o $(CUBLAS_SHARED),15))
+$(eval $(call facade,cublasLt,libcublasLt.so.13,libcublasLt.so.13,$(B)/obj/client/cublaslt.o $(CUBLAS_SHARED),15))
 $(eval $(call facade,cudnn,libcudnn.so.9,libcudnn.so.9,$(B)/obj/client/cudnn.o,3000))
 $(eval $(call facade,nccl,libnccl.so.2,,$(B)/obj/client/nccl.o,5))
 CUDART_SO := $(cudart_SO)
@@ -187,6 +189,10 @@ $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 $(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublas
+# Links cuBLASLt (and cuBLAS, whose handle it also uses as an Lt handle).
+$(B)/tests/cuda/blaslt_matmul: tests/cuda/blaslt_matmul.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublasLt -lcublas
 
 # Links cuDNN (the facade under xmig, NVIDIA's natively).
 $(B)/tests/cuda/dnn_graph: tests/cuda/dnn_graph.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

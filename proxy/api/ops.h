@@ -52,7 +52,11 @@
 	X(OCCUPANCY_CLUSTERS) /* sync: cuOccupancyMaxActiveClusters */ \
 	X(TENSOR_MAP)       /* sync: a TMA descriptor (cuTensorMapEncode*) */ \
 	X(MEMSET_WIDE)      /* 16- or 32-bit fill (cuMemsetD16/D32) */ \
-	X(MEM_RANGE)        /* sync: the allocation holding an address */
+	X(MEM_RANGE)        /* sync: the allocation holding an address */ \
+	X(LT_CREATE)        /* sync: a cuBLASLt handle */ \
+	X(LT_DESTROY)       /* sync */ \
+	X(LT_HEURISTIC)     /* sync: cublasLtMatmulAlgoGetHeuristic */ \
+	X(LT_MATMUL)        /* cublasLtMatmul, posted */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -255,5 +259,95 @@ struct xmig_memset_wide_req {
 
 struct xmig_mem_range_req { uint64_t addr; };
 struct xmig_mem_range_res { uint64_t base, size; };
+ * cuBLASLt. Only the Lt handle lives in the proxy (a logical id, like a
+ * cuBLAS handle). Matmul descriptors, matrix layouts and preferences are
+ * plain records of their attributes, kept by the client and sent by value
+ * with each call that uses them: creating, setting and destroying them costs
+ * no call to the proxy, and a new proxy after a move has nothing of them to
+ * make again. Field types are those cublasLt.h gives each attribute
+ * (blaslt-attrs.h maps attributes to fields); unset fields hold the defaults.
+ */
+struct xmig_lt_desc {
+	int32_t compute_type, scale_type, pointer_mode, transa, transb, transc, fill_mode;
+	uint32_t epilogue;
+	uint64_t bias_pointer;       /* device pointers: same address in both processes */
+	int64_t bias_batch_stride;
+	uint64_t aux_pointer;
+	int64_t aux_ld, aux_batch_stride, alpha_vector_batch_stride;
+	int32_t sm_count_target, aux_data_type;
+	uint64_t a_scale_pointer, b_scale_pointer, c_scale_pointer, d_scale_pointer;
+	uint64_t amax_d_pointer, aux_scale_pointer, aux_amax_pointer;
+	int8_t fast_accum;
+	int8_t _pad[3];
+	int32_t bias_data_type;
+	int32_t a_scale_mode, b_scale_mode, c_scale_mode, d_scale_mode, aux_scale_mode;
+	int32_t d_out_scale_mode;
+	uint64_t d_out_scale_pointer;
+};
+
+struct xmig_lt_layout {
+	uint32_t type;               /* cudaDataType */
+	int32_t order;
+	uint64_t rows, cols;
+	int64_t ld;
+	int32_t batch_count;
+	uint32_t batch_mode;
+	int64_t batch_offset;        /* CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET */
+	int64_t plane_offset;
+};
+
+struct xmig_lt_pref {
+	uint32_t search_mode;
+	uint32_t reduction_scheme_mask;
+	uint64_t max_workspace_bytes;
+	uint32_t min_alignment_a, min_alignment_b, min_alignment_c, min_alignment_d;
+	float max_waves_count;
+	uint32_t _pad;
+	uint64_t impl_mask;
+};
+
+/* cublasLtMatmulAlgo_t and cublasLtMatmulHeuristicResult_t, byte for byte. */
+struct xmig_lt_algo { uint64_t data[8]; };
+struct xmig_lt_heuristic_result {
+	struct xmig_lt_algo algo;
+	uint64_t workspace_size;
+	int32_t state;
+	float waves_count;
+	int32_t reserved[4];
+};
+
+/* The operation: D = epilogue(alpha op(A) op(B) + beta C). */
+struct xmig_lt_problem {
+	struct xmig_lt_desc desc;
+	struct xmig_lt_layout a, b, c, d;
+};
+
+#define XMIG_LT_MAX_RESULTS 256      /* more asked for: this many answered */
+
+/* cublas_handle: id is a cuBLAS handle's, used as an Lt handle (a cast). */
+struct xmig_lt_heuristic_req {
+	uint64_t id;
+	struct xmig_lt_problem p;
+	struct xmig_lt_pref pref;
+	int32_t requested, cublas_handle;
+};
+struct xmig_lt_heuristic_res {
+	int32_t count, _pad;
+	struct xmig_lt_heuristic_result results[XMIG_LT_MAX_RESULTS];
+};
+
+struct xmig_lt_matmul_req {
+	uint64_t id;
+	int32_t cublas_handle, _pad0;   /* as in xmig_lt_heuristic_req */
+	uint64_t stream;             /* logical stream id */
+	struct xmig_lt_problem p;
+	uint64_t a, b, c, d;         /* matrices (device addresses) */
+	uint64_t workspace, workspace_size;
+	int32_t alpha_on_device, beta_on_device;   /* per the pointer mode */
+	uint64_t alpha_ptr, beta_ptr;
+	unsigned char alpha[16], beta[16];   /* host values, in the scale type */
+	int32_t has_algo, _pad;      /* NULL algo: the library picks one */
+	struct xmig_lt_algo algo;
+};
 
 #endif

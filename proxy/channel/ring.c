@@ -69,10 +69,11 @@ struct xmig_req *xmig_ring_begin(struct xmig_ring *r, uint64_t *pos, uint32_t op
 	if (pad) {
 		struct xmig_req *p = (struct xmig_req *)(r->data + off);
 
+		/* Only the first 16 bytes: a pad can be that short, and the
+		 * bulk area follows the ring's data. The reader needs op and len. */
 		p->op = XMIG_OP_PAD;
 		p->len = (uint32_t)pad;
 		p->ticket = 0;
-		p->seq = 0;
 		head += pad;
 		off = 0;
 		/*

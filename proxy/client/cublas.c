@@ -14,19 +14,19 @@
 
 #include <cublas_api.h>
 
+#include "blas-handle.h"
 #include "client.h"
 
 #define API __attribute__((visibility("default")))
 
 struct xmig_blas_handle {
-	uint64_t id;
+	struct xmig_blas_handle_head head;   /* first: it may be cast (cublaslt.c) */
 	cudaStream_t stream;
 	cublasMath_t math;
 	cublasPointerMode_t pointer_mode;
 	cublasAtomicsMode_t atomics_mode;
 };
 
-const char *xmig_cublas_status_name(int status);
 
 /* ---- versions and names ---------------------------------------------------- */
 
@@ -50,15 +50,7 @@ API cublasStatus_t cublasGetVersion(int *version)
 
 API cublasStatus_t cublasGetProperty(libraryPropertyType type, int *value)
 {
-	if (!value)
-		return CUBLAS_STATUS_INVALID_VALUE;
-	switch (type) {
-	case MAJOR_VERSION: *value = CUBLAS_VER_MAJOR; break;
-	case MINOR_VERSION: *value = CUBLAS_VER_MINOR; break;
-	case PATCH_LEVEL: *value = CUBLAS_VER_PATCH; break;
-	default: return CUBLAS_STATUS_INVALID_VALUE;
-	}
-	return CUBLAS_STATUS_SUCCESS;
+	return xmig_blas_property(type, value);
 }
 
 API const char *cublasGetStatusName(cublasStatus_t status)
@@ -80,27 +72,18 @@ static struct xmig_blas_handle *handle_of(cublasHandle_t h)
 
 API cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
 {
-	struct xmig_blas_create_res *r = NULL;
 	struct xmig_blas_handle *h;
-	struct xmig_thread *t;
-	cudaError_t e;
+	cublasStatus_t st;
 
 	if (!handle)
 		return CUBLAS_STATUS_INVALID_VALUE;
-	if (xmig_cl_enter(&t))
-		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if (!(h = calloc(1, sizeof(*h))))
 		return CUBLAS_STATUS_ALLOC_FAILED;
-	if (!xmig_cl_begin(t, XMIG_OP_BLAS_CREATE, 0)) {
+	if ((st = xmig_blas_handle_create(XMIG_OP_BLAS_CREATE, &h->head.id))) {
 		free(h);
-		return CUBLAS_STATUS_NOT_INITIALIZED;
+		return st;
 	}
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
-	if (e || !r) {
-		free(h);
-		return e ? (cublasStatus_t)e : CUBLAS_STATUS_INTERNAL_ERROR;
-	}
-	h->id = r->id;
+	h->head.kind = XMIG_HANDLE_CUBLAS;
 	h->math = CUBLAS_DEFAULT_MATH;
 	h->pointer_mode = CUBLAS_POINTER_MODE_HOST;
 	h->atomics_mode = CUBLAS_ATOMICS_NOT_ALLOWED;
@@ -111,18 +94,13 @@ API cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
 API cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
 {
 	struct xmig_blas_handle *h = handle_of(handle);
-	struct xmig_blas_id_req *a;
-	struct xmig_thread *t;
-	cudaError_t e;
+	cublasStatus_t st;
 
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	if (xmig_cl_enter(&t) || !(a = xmig_cl_begin(t, XMIG_OP_BLAS_DESTROY, sizeof(*a))))
-		return CUBLAS_STATUS_NOT_INITIALIZED;
-	a->id = h->id;
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+	st = xmig_blas_handle_destroy(XMIG_OP_BLAS_DESTROY, h->head.id);
 	free(h);
-	return (cublasStatus_t)e;
+	return st;
 }
 
 /* Post a setting; the proxy keeps it for the handle's next life too. */
@@ -134,7 +112,7 @@ static cublasStatus_t post_set(struct xmig_blas_handle *h, uint32_t what, uint64
 
 	if (xmig_cl_enter(&t) || !(a = xmig_cl_begin(t, XMIG_OP_BLAS_SET, sizeof(*a))))
 		return CUBLAS_STATUS_NOT_INITIALIZED;
-	a->id = h->id;
+	a->id = h->head.id;
 	a->what = what;
 	a->value = value;
 	a->size = size;
@@ -275,7 +253,7 @@ static cublasStatus_t post_gemm(cublasHandle_t handle, struct xmig_blas_gemm_req
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if (!g->m || !g->n || !g->batch)
 		return CUBLAS_STATUS_SUCCESS;   /* nothing to compute, as natively */
-	g->id = h->id;
+	g->id = h->head.id;
 	if (h->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) {
 		g->scalars_on_device = 1;
 		g->alpha_ptr = (uint64_t)(uintptr_t)alpha;

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,6 +26,7 @@ static struct {
 #undef X
 } bl;
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
+static void *library;     /* the dlopen handle, once loaded */
 
 static int load(void)
 {
@@ -42,7 +44,13 @@ static int load(void)
 	}
 	CUBLAS_FNS(X)
 #undef X
+	library = h;
 	return loaded = 1;
+}
+
+void *xmig_blas_cuda_library(void)
+{
+	return load() ? library : NULL;
 }
 
 int xmig_blas_cuda_create(void *dev, void **h)

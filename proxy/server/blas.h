@@ -14,6 +14,8 @@ int xmig_blas_cuda_destroy(void *dev, void *h);
 int xmig_blas_cuda_set(void *dev, void *h, int what, uint64_t value, uint64_t size,
 		       void *stream);
 int xmig_blas_cuda_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g);
+/* NVIDIA's cuBLAS as dlopened here (loading it if need be), or NULL. */
+void *xmig_blas_cuda_library(void);
 
 int xmig_blas_sim_create(void *dev, void **h);
 int xmig_blas_sim_destroy(void *dev, void *h);

@@ -22,6 +22,7 @@
 #include "../../lib/xmig.h"
 #include "blas.h"
 #include "dnn-backends.h"
+#include "blaslt.h"
 #include "device.h"
 
 #define CU_FUNCS(X) \
@@ -870,4 +871,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.occupancy_clusters = cuda_occupancy_clusters,
 	.tensor_map_encode = cuda_tensor_map_encode,
 	.memset_wide = cuda_memset_wide,
+	.blaslt_create = xmig_blaslt_cuda_create,
+	.blaslt_destroy = xmig_blaslt_cuda_destroy,
+	.blaslt_heuristic = xmig_blaslt_cuda_heuristic,
+	.blaslt_matmul = xmig_blaslt_cuda_matmul,
 };

@@ -31,6 +31,7 @@
 #include "../../lib/xmig.h"
 #include "blas.h"
 #include "dnn-backends.h"
+#include "blaslt.h"
 #include "device.h"
 #include "sim-kernels.h"
 
@@ -901,4 +902,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.occupancy_clusters = sim_occupancy_clusters,
 	.tensor_map_encode = NULL,   /* TMA descriptors need the real driver */
 	.memset_wide = sim_memset_wide,
+	.blaslt_create = xmig_blaslt_sim_create,
+	.blaslt_destroy = xmig_blaslt_sim_destroy,
+	.blaslt_heuristic = xmig_blaslt_sim_heuristic,
+	.blaslt_matmul = xmig_blaslt_sim_matmul,
 };

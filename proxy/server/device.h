@@ -153,6 +153,16 @@ struct xmig_device_ops {
 	int (*tensor_map_encode)(void *dev, const struct xmig_tensor_map_req *r, void *map);
 	int (*memset_wide)(void *dev, uint64_t dst, uint32_t value, unsigned width, uint64_t count,
 			   void *s);
+
+	/*
+	 * cuBLASLt (NULL where a backend has none); cublasStatus_t values.
+	 * Descriptors arrive as the records of ops.h; stream is a backend one.
+	 */
+	int (*blaslt_create)(void *dev, void **h);
+	int (*blaslt_destroy)(void *dev, void *h);
+	int (*blaslt_heuristic)(void *dev, void *h, const struct xmig_lt_heuristic_req *q,
+				struct xmig_lt_heuristic_res *r);
+	int (*blaslt_matmul)(void *dev, void *h, const struct xmig_lt_matmul_req *m, void *stream);
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

@@ -1,6 +1,6 @@
 /*
  * real-lib.h - finding NVIDIA's own copy of a library for the proxy
- * (cuBLAS, cuDNN): never one of xmig's facades of the same name.
+ * (cuBLAS, cuBLASLt, cuDNN): never one of xmig's facades of the same name.
  */
 #ifndef XMIG_REAL_LIB_H
 #define XMIG_REAL_LIB_H
@@ -8,5 +8,8 @@
 /* $ENV if set, then SONAME on the library path, in $CUDA_HOME/lib64 and in
  * /usr/local/cuda/lib64; NULL, having said why (naming WHAT), if none. */
 void *xmig_open_real_library(const char *env, const char *soname, const char *what);
+/* The same, trying DIR/SONAME (a library's companion, beside it) after $ENV. */
+void *xmig_open_real_library_beside(const char *env, const char *soname, const char *what,
+				    const char *beside);
 
 #endif

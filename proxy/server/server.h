@@ -95,6 +95,12 @@ struct srv_blas {
 	int math_mode, pointer_mode, atomics_mode;
 };
 
+/* A cuBLASLt handle: it has no settings (descriptors travel with each call). */
+struct srv_blaslt {
+	uint64_t id;
+	void *h;
+};
+
 /* ---- memory ------------------------------------------------------------- */
 
 struct srv_alloc {
@@ -195,7 +201,7 @@ struct srv {
 	struct xmig_gpu_info gpu_info;
 
 	/* state (in-turn only, or frozen) */
-	struct srv_table streams, events, modules, funcs, vars, blas;
+	struct srv_table streams, events, modules, funcs, vars, blas, blaslt;
 	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
@@ -300,6 +306,12 @@ int d_TENSOR_MAP(struct xmig_call *c);
 int d_MEM_RANGE(struct xmig_call *c);
 /* dispatch.c */
 int d_MEMSET_WIDE(struct xmig_call *c);
+/* srv-cublaslt.c: the cuBLASLt operations, and a handle made again after a move */
+int d_LT_CREATE(struct xmig_call *c);
+int d_LT_DESTROY(struct xmig_call *c);
+int d_LT_HEURISTIC(struct xmig_call *c);
+int d_LT_MATMUL(struct xmig_call *c);
+int srv_blaslt_recreate(struct srv *s, struct srv_blaslt *b);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

@@ -87,11 +87,16 @@ static void add_blas(uint64_t id, void *obj, void *arg)
 					     b->atomics_mode));
 }
 
+static void add_blaslt(uint64_t id, void *obj, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:I}", "id", (json_int_t)id));
+}
+
 json_t *srv_state_manifest(struct srv *s)
 {
 	json_t *allocs = json_array(), *streams = json_array(), *events = json_array();
 	json_t *modules = json_array(), *funcs = json_array(), *vars = json_array();
-	json_t *limits = json_array(), *blas = json_array(), *m;
+	json_t *limits = json_array(), *blas = json_array(), *blaslt = json_array(), *m;
 	size_t i;
 
 	for (i = 0; i < s->mem.nallocs; i++) {
@@ -108,6 +113,7 @@ json_t *srv_state_manifest(struct srv *s)
 	srv_table_each(&s->funcs, add_func, funcs);
 	srv_table_each(&s->vars, add_var, vars);
 	srv_table_each(&s->blas, add_blas, blas);
+	srv_table_each(&s->blaslt, add_blaslt, blaslt);
 	for (i = 0; i < SRV_LIMITS; i++)
 		if (s->limit_set[i])
 			json_array_append_new(limits, json_pack("{s:i, s:I}", "limit", (int)i,
@@ -130,6 +136,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "blas_handles", blas);
 	json_object_set_new(m, "cudnn", dnn_log_to_json(&s->dnn));
 	json_object_set_new(m, "libraries", srv_libraries_manifest());
+	json_object_set_new(m, "blaslt_handles", blaslt);
 	return m;
 }
 
@@ -176,6 +183,11 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 			 (long long)json_integer_value(json_array_get(cc, 0)),
 			 (long long)json_integer_value(json_array_get(cc, 1)), s->gpu,
 			 s->gpu_info.major, s->gpu_info.minor);
+		return -1;
+	}
+	if (json_array_size(json_object_get(m, "blaslt_handles")) && !s->dev->blaslt_create) {
+		snprintf(why, len, "the job holds cuBLASLt handles, and cuBLASLt is not forwarded "
+			 "to a %s device yet", s->dev->name);
 		return -1;
 	}
 	if (json_array_size(json_object_get(m, "blas_handles")) && !s->dev->blas_create) {
@@ -436,6 +448,23 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 
 			free(b);
 			return xmig_error("cannot make cuBLAS handle %llu again (status %d)",
+					  (unsigned long long)id, st);
+		}
+	}
+	json_array_foreach(json_object_get(m, "blaslt_handles"), i, o) {
+		struct srv_blaslt *b = calloc(1, sizeof(*b));
+		int st;
+
+		if (!b)
+			return -1;
+		get_u64(o, "id", &b->id);
+		if ((st = srv_blaslt_recreate(s, b)) || srv_table_put(&s->blaslt, b->id, b) < 0) {
+			uint64_t id = b->id;
+
+			if (!st)
+				s->dev->blaslt_destroy(s->devh, b->h);
+			free(b);
+			return xmig_error("cannot make cuBLASLt handle %llu again (status %d)",
 					  (unsigned long long)id, st);
 		}
 	}

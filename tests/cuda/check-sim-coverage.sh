@@ -55,7 +55,7 @@ if [ $# -eq 0 ]; then
 			set -- "$@" "$bin"
 		elif [ -x "$nvcc" ]; then
 			"$nvcc" -cudart shared -gencode arch=compute_90,code=sm_90 -O2 \
-				-o "$tmp/$name" "$cu" >"$tmp/$name.log" 2>&1 &
+				-o "$tmp/$name" "$cu" -lcublasLt -lcublas >"$tmp/$name.log" 2>&1 &
 			set -- "$@" "$tmp/$name"
 		else
 			echo "skip $name: no up-to-date binary and no nvcc"

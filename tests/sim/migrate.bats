@@ -227,6 +227,15 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	finish w9
 }
 
+# Wait for a tests/cuda program run with --iters N; it must print its
+# expected output for N rounds.
+finish_program() {   # finish_program JOB PROGRAM ITERS
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/$1.pid")" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/$1.err" >&2
+	diff -u <(sed "s/^rounds 1 checked\$/rounds $3 checked/" "$ROOT/tests/cuda/expected/$2.out") \
+		"$BATS_TEST_TMPDIR/$1.out"
+}
+
 @test "migrate: a process holding a cuBLAS handle moves between GPUs; its GEMMs stay exact" {
 	need_program blas_gemm
 	lib="$BATS_TEST_TMPDIR/libcublas.so.13"   # sim's cuBLAS never opens it
@@ -254,10 +263,26 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 		"$BATS_TEST_TMPDIR/snap/manifest.json"
 	run "$XMIG" resume --job bl --to gpu0
 	assert_success
-	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/bl.pid")" -f /dev/null
-	cat "$BATS_TEST_TMPDIR/bl.err" >&2
-	diff -u <(sed 's/^rounds 1 checked$/rounds 40 checked/' "$ROOT/tests/cuda/expected/blas_gemm.out") \
-		"$BATS_TEST_TMPDIR/bl.out"
+	finish_program bl blas_gemm 40
+}
+
+@test "migrate: a process holding a cuBLASLt handle and descriptors moves between GPUs; its matmuls stay exact" {
+	need_program blaslt_matmul
+	"$XMIG" run --job lt -- "$CUDA_BIN/blaslt_matmul" --iters 12 --sleep-ms 20 \
+		>"$BATS_TEST_TMPDIR/lt.out" 2>"$BATS_TEST_TMPDIR/lt.err" &
+	echo $! >"$BATS_TEST_TMPDIR/lt.pid"
+	wait_job lt
+	sleep 0.2
+	run "$XMIG" migrate --job lt --to gpu1
+	assert_success
+	run "$XMIG" migrate --job lt --to gpu1 --zero-copy
+	assert_success
+	run "$XMIG" suspend --job lt -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	jq -e '.blaslt_handles | length == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job lt --to gpu0
+	assert_success
+	finish_program lt blaslt_matmul 12
 }
 
 @test "libraries: the cuBLAS file a job's proxy loads is in its state and reaches the next proxy" {

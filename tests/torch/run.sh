@@ -98,10 +98,17 @@ torch.manual_seed(0); a = torch.randint(-4, 5, (96, 80), device="cuda").float()
 b = torch.randint(-4, 5, (80, 72), device="cuda").float()
 print("mm", (a @ b).double().sum().item(), (a @ b).cpu().equal(a.cpu() @ b.cpu()))
 print("bmm", torch.bmm(a[None].repeat(3, 1, 1), b[None].repeat(3, 1, 1)).sum().item())
-l = torch.nn.Linear(80, 72).cuda(); print("addmm", l(a).double().sum().item())'
+bias = torch.randint(-4, 5, (72,), device="cuda").float()
+print("addmm", torch.addmm(bias, a, b).double().sum().item())
+print("linear", torch.nn.functional.linear(a, b.t(), bias).double().sum().item())
+print("relu", torch._addmm_activation(bias, a, b).double().sum().item())
+print("gelu", torch._addmm_activation(bias, a, b, use_gelu=True).double().sum().item())
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    y = torch.nn.functional.linear(a, b.t(), bias)
+print("linear bf16", y.dtype, y.double().sum().item())'
 		python3 -c "$basic" >"$D/basic.native" 2>&1
 		"$XMIG" run --job tb -- python3 -c "$basic" >"$D/basic.xmig" 2>"$D/basic.err"
-		check "tensors, reductions, mm, bmm and addmm (cuBLASLt): as natively" \
+		check "tensors, reductions, mm, bmm, addmm and linear (cuBLASLt): as natively" \
 			cmp "$D/basic.native" "$D/basic.xmig"
 		cmp -s "$D/basic.native" "$D/basic.xmig" || cat "$D/basic.native" "$D/basic.xmig" "$D/basic.err"
 		;;

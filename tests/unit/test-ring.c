@@ -106,5 +106,33 @@ int main(void)
 	CHECK(waits_failed == 0 && wrong_status == 0, "every sync reply matched its request");
 	CHECK(atomic_load(&hdr->ticket) == N, "ticket counter advanced N times");
 	CHECK(atomic_load(&ring->tail) == atomic_load(&ring->head), "ring drained");
+
+	/*
+	 * The smallest pad: 16 bytes left before the end of the ring. It must
+	 * not write past the ring's data, where the bulk area begins.
+	 */
+	uint64_t off = pos % XMIG_RING_BYTES, fill = XMIG_RING_BYTES - 16 - off;
+	struct xmig_req *req;
+
+	if (fill < sizeof(struct xmig_req))
+		fill += XMIG_RING_BYTES;
+	while (fill) {   /* entries up to 16 bytes before the end */
+		uint32_t len = fill > 4096 ? 4096 : (uint32_t)fill;
+
+		if (fill - len && fill - len < sizeof(struct xmig_req))
+			len -= 64;
+		req = xmig_ring_begin(ring, &pos, 100, len - (uint32_t)sizeof(struct xmig_req));
+		xmig_ring_publish(hdr, ring, req, pos);
+		pos += req->len;
+		xmig_ring_consume(ring, xmig_ring_peek(ring));
+		fill -= len;
+	}
+	memset(ring->bulk, 0xab, 16);
+	req = xmig_ring_begin(ring, &pos, 42, 64);
+	CHECK(req && pos % XMIG_RING_BYTES == 0, "an entry that does not fit in 16 bytes wraps");
+	CHECK(ring->bulk[0] == 0xab && !memcmp(ring->bulk, ring->bulk + 8, 8),
+	      "a 16-byte pad leaves the bulk area after the ring alone");
+	xmig_ring_publish(hdr, ring, req, pos);
+	CHECK(xmig_ring_peek(ring) == req, "the reader skips the pad to the entry");
 	return unit_done();
 }
