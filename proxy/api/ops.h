@@ -259,6 +259,8 @@ struct xmig_memset_wide_req {
 
 struct xmig_mem_range_req { uint64_t addr; };
 struct xmig_mem_range_res { uint64_t base, size; };
+
+/*
  * cuBLASLt. Only the Lt handle lives in the proxy (a logical id, like a
  * cuBLAS handle). Matmul descriptors, matrix layouts and preferences are
  * plain records of their attributes, kept by the client and sent by value
