@@ -62,7 +62,8 @@ CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
-	    sim-kernels.o blas-cuda.o blas-sim.o)
+	    sim-kernels.o blas-cuda.o blas-sim.o) \
+	    $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c))
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
@@ -80,7 +81,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 
 # ---- the proxy server ---------------------------------------------------------
 CHANNEL_SRCS := $(wildcard proxy/channel/*.c)
-PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS)
+CCL_SRCS     := $(wildcard ccl/*.c)
+PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS) $(CCL_SRCS)
 PROXY_OBJS   := $(PROXY_SRCS:%.c=$(B)/obj/%.o)
 PROXY        := $(B)/libexec/xmig/xmig-proxy
 
@@ -169,6 +171,11 @@ $(B)/tests/cuda/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 $(B)/tests/cuda/blas_gemm: tests/cuda/blas_gemm.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lcublas
+
+# Links NCCL (the facade under xmig, NVIDIA's natively).
+$(B)/tests/cuda/nccl_ops: tests/cuda/nccl_ops.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lnccl
 
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

@@ -90,6 +90,8 @@ char *xmig_read_file(const char *path, size_t *len);
 int xmig_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 const char *xmig_hostname(void);
 /* 64-bit content hash (XXH3) for checksums of chunks and fat binaries. */
+/* NVIDIA's library in the proxy: $ENV, the loader's SONAME, the CUDA Toolkit's; never a facade (dlreal.c). */
+void *xmig_dlopen_real(const char *env, const char *soname);
 uint64_t xmig_hash64(const void *data, size_t len);
 
 /* ---- control protocol: NDJSON framing + JSON-RPC 2.0 (rpc.c) -------- */

@@ -25,32 +25,6 @@ static struct {
 } bl;
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
 
-/* $XMIG_CUBLAS, the library path, then the CUDA Toolkit's; never a facade. */
-static void *open_cublas(void)
-{
-	const char *home = getenv("CUDA_HOME"), *explicit = getenv("XMIG_CUBLAS");
-	char path[4][512];
-	int n = 0;
-
-	if (explicit && *explicit)
-		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
-	snprintf(path[n++], sizeof(path[0]), "libcublas.so.13");
-	if (home && *home)
-		snprintf(path[n++], sizeof(path[0]), "%s/lib64/libcublas.so.13", home);
-	snprintf(path[n++], sizeof(path[0]), "/usr/local/cuda/lib64/libcublas.so.13");
-	for (int i = 0; i < n; i++) {
-		void *h = dlopen(path[i], RTLD_NOW | RTLD_LOCAL);
-
-		if (h && !dlsym(h, "xmig_facade_marker"))
-			return h;
-		if (h)
-			dlclose(h);
-	}
-	xmig_error("cannot load cuBLAS (libcublas.so.13) in the proxy: %s; set XMIG_CUBLAS to "
-		   "its path", dlerror() ?: "not found");
-	return NULL;
-}
-
 static int load(void)
 {
 	void *h;
@@ -58,7 +32,7 @@ static int load(void)
 	if (loaded >= 0)
 		return loaded;
 	loaded = 0;
-	if (!(h = open_cublas()))
+	if (!(h = xmig_dlopen_real("XMIG_CUBLAS", "libcublas.so.13")))
 		return 0;
 #define X(n)                                                                      \
 	if (!(bl.n = (__typeof__(n) *)dlsym(h, #n))) {                            \

@@ -21,6 +21,7 @@
 
 #include "../../lib/xmig.h"
 #include "blas.h"
+#include "../../ccl/ccl.h"
 #include "device.h"
 
 #define CU_FUNCS(X) \
@@ -766,4 +767,5 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.blas_destroy = xmig_blas_cuda_destroy,
 	.blas_set = xmig_blas_cuda_set,
 	.blas_gemm = xmig_blas_cuda_gemm,
+	.ccl = &ccl_backend_nccl,
 };

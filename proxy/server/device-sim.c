@@ -30,6 +30,7 @@
 
 #include "../../lib/xmig.h"
 #include "blas.h"
+#include "../../ccl/ccl.h"
 #include "device.h"
 #include "sim-kernels.h"
 
@@ -815,4 +816,5 @@ const struct xmig_device_ops xmig_device_sim = {
 	.blas_destroy = xmig_blas_sim_destroy,
 	.blas_set = xmig_blas_sim_set,
 	.blas_gemm = xmig_blas_sim_gemm,
+	.ccl = &ccl_backend_sim,
 };

@@ -18,6 +18,8 @@
 
 #include "../api/ops.h"
 
+struct ccl_backend;
+
 struct xmig_dim3 {
 	unsigned x, y, z;
 };
@@ -119,6 +121,9 @@ struct xmig_device_ops {
 	int (*blas_destroy)(void *dev, void *h);
 	int (*blas_set)(void *dev, void *h, int what, uint64_t value, uint64_t size, void *stream);
 	int (*blas_gemm)(void *dev, void *h, const struct xmig_blas_gemm_req *g);
+
+	/* NCCL (ccl/ccl.h; NULL where a backend has none): the job's own, or the sim double. */
+	const struct ccl_backend *ccl;
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

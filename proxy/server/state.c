@@ -122,6 +122,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "vars", vars);
 	json_object_set_new(m, "limits", limits);
 	json_object_set_new(m, "blas_handles", blas);
+	srv_ccl_manifest(s, m);
 	return m;
 }
 
@@ -174,6 +175,8 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 			 "%s device yet", s->dev->name);
 		return -1;
 	}
+	if (srv_ccl_check(s, m, why, len) < 0)
+		return -1;
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
 		snprintf(why, len, "the device window differs");
 		return -1;
@@ -410,5 +413,6 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 		s->limits[limit] = value;
 		s->limit_set[limit] = true;
 	}
-	return 0;
+	/* last: a communicator's PreMulSum scalars may live in device memory */
+	return srv_ccl_restore(s, m);
 }
