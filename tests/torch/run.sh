@@ -62,6 +62,41 @@ for f in sys.argv[1:]:
     m = json.load(open(f))["items"][0]
     print("# move %s: %d MiB, downtime %.1f ms, total %.1f ms" % (m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"]))' "$D/move1.json" "$D/move2.json"
 
+# DDP (world size 1, nccl backend): NCCL runs in the proxy, the job's own
+# (the wheel's libnccl.so.2, given as XMIG_NCCL); the gradients' all-reduce
+# goes through a logical communicator whose NCCL communicator is rebuilt by
+# each new proxy. Losses must stay bit-identical to native.
+nccl_lib=$(ls "$site"/nvidia/nccl/lib/libnccl.so.2 "$site"/nvidia/cu13/lib/libnccl.so.2 2>/dev/null | head -1)
+export XMIG_NCCL=${nccl_lib:-libnccl.so.2}
+ddp() {   # ddp NAME SCRIPT PORT ARGS...: native, then under xmig moved twice
+	local name=$1 script=$2 port=$3 app
+	shift 3
+	MASTER_PORT=$port python3 "$ROOT/tests/torch/$script" --ddp "$@" >"$D/$name.native" 2>"$D/$name.native.err"
+	check "$name (DDP, nccl, world size 1) runs natively" grep -q '^PASS' "$D/$name.native"
+	MASTER_PORT=$((port + 1)) "$XMIG" run --job "$name" -- python3 "$ROOT/tests/torch/$script" --ddp "$@" \
+		>"$D/$name.xmig" 2>"$D/$name.xmig.err" &
+	app=$!
+	for _ in $(seq 300); do
+		"$XMIG" ps --json --job "$name" | grep -q '"state":"running"' && break
+		sleep 0.1
+	done
+	sleep 3
+	"$XMIG" migrate --job "$name" --to gpu0 --json >"$D/$name.move1.json" 2>"$D/$name.move1.err"
+	check "$name: moved while training (copy), its communicator rebuilt" grep -q '"mode":"copy"' "$D/$name.move1.json"
+	sleep 1
+	"$XMIG" migrate --job "$name" --to gpu0 --zero-copy --json >"$D/$name.move2.json" 2>"$D/$name.move2.err"
+	check "$name: ... and again, zero-copy" grep -q '"mode":"zero-copy"' "$D/$name.move2.json"
+	wait $app
+	check "$name: the moved DDP run printed exactly the native losses and checksum" cmp "$D/$name.native" "$D/$name.xmig"
+	check "$name: each new proxy rebuilt the communicator" \
+		test "$(grep -c 'communicator [0-9a-f]* rebuilt' "$D/$name.xmig.err")" -ge 2
+	check "$name: no NCCL call failed" test "$(grep -c 'NCCL .*failed\|is not supported' "$D/$name.xmig.err")" -eq 0
+	[ $fail -eq 0 ] || { cat "$D/$name".move*.err; tail -20 "$D/$name.xmig.err"; diff "$D/$name.native" "$D/$name.xmig" | head; }
+}
+ddp ddp_mlp train_mlp.py 29600 --steps 300 --sleep-ms 10
+# the GPT also needs cuBLASLt and cuDNN forwarded (bf16 autocast, SDPA)
+ddp ddp_gpt train_gpt.py 29610 --steps 200 --sleep-ms 10
+
 # step time, 500 steps without sleeps, each side twice
 echo "| run | median step (ms) native | median step (ms) xmig |"
 echo "|---|---:|---:|"
