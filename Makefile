@@ -200,6 +200,13 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
+# The Flexible CCL rebuild benchmark: the proxy's build code, natively on every GPU.
+CCL_BENCH := $(B)/tests/bench/ccl-rebuild
+$(CCL_BENCH): tests/bench/ccl/ccl-rebuild.c $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c)) $(LIBXMIG) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c)) $(LIBXMIG) \
+		$(STATIC_LIBS) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lm
+
 # ---- man pages (scdoc) ------------------------------------------------------
 MAN_SRCS  := $(wildcard share/man/*.scd)
 MAN_PAGES := $(MAN_SRCS:share/man/%.scd=$(B)/man/%)
@@ -209,7 +216,8 @@ $(B)/man/%: share/man/%.scd | $(DEPS_OK)
 man: $(MAN_PAGES)
 
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add \
-	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS)
+	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS) \
+	$(CCL_BENCH)
 TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS) $(MAN_PAGES)
 all: $(TARGETS)
 
