@@ -425,11 +425,22 @@ void srv_ccl_manifest(struct srv *s, json_t *m)
 
 int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 {
+	json_t *o;
+	size_t i;
+
 	if (json_array_size(json_object_get(m, "ccl_comms")) && !backend(s)) {
 		snprintf(why, len, "the job holds NCCL communicators, and NCCL is not forwarded to "
 			 "a %s device", s->dev->name);
 		return -1;
 	}
+	/* its peers would have to be cut and re-linked too, which xmig migrate does not drive yet */
+	json_array_foreach(json_object_get(m, "ccl_comms"), i, o)
+		if (json_integer_value(json_object_get(o, "nranks")) > 1) {
+			snprintf(why, len, "the process holds an NCCL communicator of %lld ranks; "
+				 "moving one rank of it is not supported yet",
+				 (long long)json_integer_value(json_object_get(o, "nranks")));
+			return -1;
+		}
 	return 0;
 }
 

@@ -74,3 +74,21 @@ C
 	assert_output 'ncclMemAlloc 5'
 	[[ "$stderr" == *ncclMemAlloc* ]]
 }
+
+@test "ccl: a rank of a two-rank communicator is not moved yet; the job goes on" {
+	"$XMIG" run --job duo --rank 0 -- "$CUDA_BIN/nccl_ops" --iters 40 --sleep-ms 25 --nranks 2 \
+		--rank 0 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d0.out" 2>&1 &
+	r0=$!
+	"$XMIG" run --job duo --rank 1 -- "$CUDA_BIN/nccl_ops" --iters 40 --sleep-ms 25 --nranks 2 \
+		--rank 1 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d1.out" 2>&1 &
+	r1=$!
+	wait_job duo
+	sleep 0.5
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_failure 1
+	assert_output --partial 'NCCL communicator of 2 ranks'
+	wait "$r0"
+	wait "$r1"
+	grep -q 'PASS nccl_ops' "$BATS_TEST_TMPDIR/d0.out"
+	grep -q 'PASS nccl_ops' "$BATS_TEST_TMPDIR/d1.out"
+}
