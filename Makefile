@@ -63,7 +63,8 @@ CMD_SRCS := $(wildcard cmd/*.c)
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
 	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
 	    sim-kernels.o blas-cuda.o blas-sim.o blaslt-cuda.o blaslt-sim.o dnn-cuda.o dnn-sim.o \
-	    real-lib.o)
+	    real-lib.o) \
+	    $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c))
 XMIG     := $(B)/bin/xmig
 
 $(XMIG): $(CMD_OBJS) $(LIBXMIG)
@@ -94,7 +95,8 @@ $(B)/tests/unit/test-reallib: tests/unit/test-reallib.c proxy/client/reallib.c t
 
 # ---- the proxy server ---------------------------------------------------------
 CHANNEL_SRCS := $(wildcard proxy/channel/*.c)
-PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS)
+CCL_SRCS     := $(wildcard ccl/*.c)
+PROXY_SRCS   := $(wildcard proxy/server/*.c) $(CHANNEL_SRCS) $(CCL_SRCS)
 PROXY_OBJS   := $(PROXY_SRCS:%.c=$(B)/obj/%.o)
 PROXY        := $(B)/libexec/xmig/xmig-proxy
 
@@ -211,6 +213,11 @@ $(B)/tests/cuda/driver_module: tests/cuda/driver_module.cu $(GEN)/driver_module_
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
+# Links NCCL (the facade under xmig, NVIDIA's natively).
+$(B)/tests/cuda/nccl_ops: tests/cuda/nccl_ops.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -lnccl
+
 # The same programs with nvcc's default static runtime: xmig run must stop them.
 $(B)/tests/cuda-static/%: tests/cuda/%.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -234,6 +241,14 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
+# The Flexible CCL rebuild benchmark: the proxy's build code, natively on every GPU.
+CCL_BENCH := $(B)/tests/bench/ccl-rebuild
+CCL_BENCH_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c)) $(B)/obj/proxy/server/real-lib.o
+$(CCL_BENCH): tests/bench/ccl/ccl-rebuild.c $(CCL_BENCH_OBJS) $(LIBXMIG) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CCL_BENCH_OBJS) $(LIBXMIG) \
+		$(STATIC_LIBS) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lm
+
 # ---- man pages (scdoc) ------------------------------------------------------
 MAN_SRCS  := $(wildcard share/man/*.scd)
 MAN_PAGES := $(MAN_SRCS:share/man/%.scd=$(B)/man/%)
@@ -243,7 +258,8 @@ $(B)/man/%: share/man/%.scd | $(DEPS_OK)
 man: $(MAN_PAGES)
 
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add \
-	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS)
+	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS) \
+	$(CCL_BENCH)
 TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS) $(MAN_PAGES)
 all: $(TARGETS)
 

@@ -56,7 +56,15 @@
 	X(LT_CREATE)        /* sync: a cuBLASLt handle */ \
 	X(LT_DESTROY)       /* sync */ \
 	X(LT_HEURISTIC)     /* sync: cublasLtMatmulAlgoGetHeuristic */ \
-	X(LT_MATMUL)        /* cublasLtMatmul, posted */
+	X(LT_MATMUL)        /* cublasLtMatmul, posted */ \
+	X(CCL_UNIQUE_ID)    /* sync: a fresh ncclUniqueId made by the proxy */ \
+	X(CCL_INIT)         /* sync: a logical communicator (ncclCommInitRank*) */ \
+	X(CCL_SPLIT)        /* sync: ncclCommSplit / ncclCommShrink */ \
+	X(CCL_END)          /* sync: destroy, abort or finalize */ \
+	X(CCL_QUERY)        /* sync: async error and last error text */ \
+	X(CCL_REDOP)        /* sync: PreMulSum create / destroy */ \
+	X(CCL_COLL)         /* one collective or send/recv, posted */ \
+	X(CCL_GROUP)        /* the calls between ncclGroupStart and End, posted */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -350,6 +358,83 @@ struct xmig_lt_matmul_req {
 	unsigned char alpha[16], beta[16];   /* host values, in the scale type */
 	int32_t has_algo, _pad;      /* NULL algo: the library picks one */
 	struct xmig_lt_algo algo;
+};
+
+/*
+ * NCCL (ccl/). Communicators are logical ids; the proxy keeps the
+ * physical NCCL communicator under each and rebuilds it after a move.
+ * Results travel as ncclResult_t values in the reply's status.
+ */
+#define XMIG_CCL_ID_BYTES 128        /* NCCL_UNIQUE_ID_BYTES */
+#define XMIG_CCL_MAX_IDS 8           /* ncclCommInitRankScalable's nId we take */
+#define XMIG_CCL_NAME 64
+
+/* ncclConfig_t's settable fields; NCCL_CONFIG_UNDEF_INT where not given. */
+struct xmig_ccl_config {
+	int32_t blocking, cga_cluster_size, min_ctas, max_ctas, split_share;
+	int32_t traffic_class, collnet_enable, cta_policy, shrink_share, nvls_ctas;
+	int32_t channels_per_net_peer, nvlink_centric_sched;
+	int32_t given;                   /* a config was passed at all */
+	int32_t _pad;
+	char net_name[XMIG_CCL_NAME], comm_name[XMIG_CCL_NAME];
+};
+
+struct xmig_ccl_id_res { unsigned char id[XMIG_CCL_ID_BYTES]; };
+
+struct xmig_ccl_init_req {
+	int32_t nranks, rank, nids, _pad;
+	struct xmig_ccl_config config;
+	unsigned char ids[XMIG_CCL_MAX_IDS][XMIG_CCL_ID_BYTES];
+};
+struct xmig_ccl_comm_res {
+	uint64_t comm;                   /* 0: no communicator (NCCL_SPLIT_NOCOLOR) */
+	int32_t nranks, rank;
+};
+
+enum xmig_ccl_split_kind { XMIG_CCL_SPLIT = 1, XMIG_CCL_SHRINK };
+struct xmig_ccl_split_req {
+	uint64_t parent;
+	int32_t kind, color, key, flags; /* flags: ncclCommShrink's shrinkFlags */
+	int32_t nexclude, _pad;
+	struct xmig_ccl_config config;
+	int32_t exclude[];               /* kind SHRINK: ranks to leave out */
+};
+
+enum xmig_ccl_end_kind { XMIG_CCL_DESTROY = 1, XMIG_CCL_ABORT, XMIG_CCL_FINALIZE };
+struct xmig_ccl_end_req { uint64_t comm; int32_t kind, _pad; };
+
+struct xmig_ccl_query_req { uint64_t comm; };
+struct xmig_ccl_query_res {
+	int32_t async_error, _pad;
+	char last_error[1024];
+};
+
+enum xmig_ccl_redop_kind { XMIG_CCL_REDOP_CREATE = 1, XMIG_CCL_REDOP_DESTROY };
+struct xmig_ccl_redop_req {
+	uint64_t comm;
+	int32_t kind, op;                /* DESTROY: the logical op */
+	int32_t datatype, residence;     /* ncclScalarResidence_t */
+	uint64_t scalar_ptr;             /* residence device: its address */
+	unsigned char scalar[16];        /* residence host: the value */
+};
+struct xmig_ccl_redop_res { int32_t op, _pad; };
+
+/* What one collective or point-to-point call asks for. */
+enum xmig_ccl_fn {
+	XMIG_CCL_ALLREDUCE = 1, XMIG_CCL_BROADCAST, XMIG_CCL_REDUCE, XMIG_CCL_ALLGATHER,
+	XMIG_CCL_REDUCESCATTER, XMIG_CCL_ALLTOALL, XMIG_CCL_GATHER, XMIG_CCL_SCATTER,
+	XMIG_CCL_SEND, XMIG_CCL_RECV,
+};
+struct xmig_ccl_op {
+	uint64_t comm;
+	uint64_t send, recv;             /* device addresses */
+	uint64_t count;                  /* as the NCCL call counts it */
+	uint64_t stream;                 /* logical stream id */
+	int32_t fn, datatype, redop, peer;   /* peer: root, or the send/recv peer */
+};
+struct xmig_ccl_group_req {
+	uint32_t nops, _pad;
+	struct xmig_ccl_op ops[];
 };
 
 #endif

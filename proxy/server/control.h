@@ -24,6 +24,8 @@ struct ctl_method {
 };
 
 const struct ctl_method *ctl_method_find(const char *name);
+/* srv-ccl.c: the consistent cut and re-linking (ccl.*) */
+extern const struct ctl_method srv_ccl_methods[];
 
 /* Send a notification (e.g. "progress") to the caller; any thread. */
 void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stolen */);

@@ -23,6 +23,7 @@
 #include "blas.h"
 #include "dnn-backends.h"
 #include "blaslt.h"
+#include "../../ccl/ccl.h"
 #include "device.h"
 
 #define CU_FUNCS(X) \
@@ -875,4 +876,5 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.blaslt_destroy = xmig_blaslt_cuda_destroy,
 	.blaslt_heuristic = xmig_blaslt_cuda_heuristic,
 	.blaslt_matmul = xmig_blaslt_cuda_matmul,
+	.ccl = &ccl_backend_nccl,
 };

@@ -32,6 +32,7 @@
 #include "blas.h"
 #include "dnn-backends.h"
 #include "blaslt.h"
+#include "../../ccl/ccl.h"
 #include "device.h"
 #include "sim-kernels.h"
 
@@ -906,4 +907,5 @@ const struct xmig_device_ops xmig_device_sim = {
 	.blaslt_destroy = xmig_blaslt_sim_destroy,
 	.blaslt_heuristic = xmig_blaslt_sim_heuristic,
 	.blaslt_matmul = xmig_blaslt_sim_matmul,
+	.ccl = &ccl_backend_sim,
 };

@@ -18,6 +18,8 @@
 
 #include "../api/ops.h"
 
+struct ccl_backend;
+
 struct xmig_dim3 {
 	unsigned x, y, z;
 };
@@ -163,6 +165,9 @@ struct xmig_device_ops {
 	int (*blaslt_heuristic)(void *dev, void *h, const struct xmig_lt_heuristic_req *q,
 				struct xmig_lt_heuristic_res *r);
 	int (*blaslt_matmul)(void *dev, void *h, const struct xmig_lt_matmul_req *m, void *stream);
+
+	/* NCCL (ccl/ccl.h; NULL where a backend has none): the job's own, or the sim double. */
+	const struct ccl_backend *ccl;
 };
 
 extern const struct xmig_device_ops xmig_device_cuda;

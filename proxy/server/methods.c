@@ -105,5 +105,8 @@ const struct ctl_method *ctl_method_find(const char *name)
 	for (m = srv_move_methods; m->name; m++)
 		if (!strcmp(m->name, name))
 			return m;
+	for (m = srv_ccl_methods; m->name; m++)
+		if (!strcmp(m->name, name))
+			return m;
 	return NULL;
 }

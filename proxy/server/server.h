@@ -172,6 +172,8 @@ struct xmig_call {
 
 struct ctl_conn;
 struct offer;
+struct ccl_table;
+struct ccl_cut;
 
 struct srv {
 	/* identity */
@@ -235,6 +237,10 @@ struct srv {
 	_Atomic uint32_t freeze_futex;
 	_Atomic uint64_t calls;     /* requests executed, for status */
 	pthread_mutex_t state_lock;
+
+	/* Flexible CCL (srv-ccl.c, ccl/) */
+	struct ccl_table *ccl;              /* logical communicators (in turn, or frozen) */
+	struct ccl_cut *_Atomic ccl_cut;    /* a cut's targets while one runs: the gate */
 };
 
 extern struct srv *the_srv;
@@ -312,6 +318,20 @@ int d_LT_DESTROY(struct xmig_call *c);
 int d_LT_HEURISTIC(struct xmig_call *c);
 int d_LT_MATMUL(struct xmig_call *c);
 int srv_blaslt_recreate(struct srv *s, struct srv_blaslt *b);
+/* srv-ccl.c: NCCL calls, the cut's gate, communicators in a move's state */
+int d_CCL_UNIQUE_ID(struct xmig_call *c);
+int d_CCL_INIT(struct xmig_call *c);
+int d_CCL_SPLIT(struct xmig_call *c);
+int d_CCL_END(struct xmig_call *c);
+int d_CCL_QUERY(struct xmig_call *c);
+int d_CCL_REDOP(struct xmig_call *c);
+int d_CCL_COLL(struct xmig_call *c);
+int d_CCL_GROUP(struct xmig_call *c);
+/* While a cut runs: must this request wait (it would pass the cut, or the cut is reached)? */
+bool srv_ccl_hold(struct srv *s, const struct xmig_req *req);
+void srv_ccl_manifest(struct srv *s, json_t *manifest);
+int srv_ccl_check(struct srv *s, json_t *manifest, char *why, size_t len);
+int srv_ccl_restore(struct srv *s, json_t *manifest);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

@@ -137,6 +137,7 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "cudnn", dnn_log_to_json(&s->dnn));
 	json_object_set_new(m, "libraries", srv_libraries_manifest());
 	json_object_set_new(m, "blaslt_handles", blaslt);
+	srv_ccl_manifest(s, m);
 	return m;
 }
 
@@ -211,6 +212,8 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 		snprintf(why, len, "the job's cuDNN, %s, is not on this node", lib);
 		return -1;
 	}
+	if (srv_ccl_check(s, m, why, len) < 0)
+		return -1;
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {
 		snprintf(why, len, "the device window differs");
 		return -1;
@@ -489,5 +492,6 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 		s->limits[limit] = value;
 		s->limit_set[limit] = true;
 	}
-	return 0;
+	/* last: a communicator's PreMulSum scalars may live in device memory */
+	return srv_ccl_restore(s, m);
 }

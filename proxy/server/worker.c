@@ -45,13 +45,18 @@ static bool park(struct srv *s)
 }
 
 /* Wait for this ticket's turn. False: stop without running it. */
-static bool take_turn(struct srv *s, uint64_t ticket)
+static bool take_turn(struct srv *s, const struct xmig_req *req)
 {
+	uint64_t ticket = req->ticket;
 	unsigned n = 0;
 
 	for (;;) {
 		if (atomic_load_explicit(&s->hdr->executed, memory_order_acquire) == ticket) {
 			atomic_store(&s->in_turn, 1);
+			/* a consistent cut runs: a call that would pass it stops here */
+			if (atomic_load_explicit(&s->ccl_cut, memory_order_relaxed) &&
+			    srv_ccl_hold(s, req))
+				atomic_store(&s->freeze_requested, 1);
 			if (!atomic_load(&s->freeze_requested))
 				return true;
 			atomic_store(&s->in_turn, 0);
@@ -114,7 +119,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		ticket = req->ticket;
-		if (!take_turn(s, ticket))
+		if (!take_turn(s, req))
 			break;
 		if (req->op == XMIG_OP_RING_CLOSE) {
 			release_turn(s, ticket);

@@ -82,12 +82,12 @@ xmig: error: cuGraphCreate is not supported"
 		if (!b || !n) { printf("dlopen: %s\n", dlerror()); return 1; }
 		int (*create)(void **) = (int (*)(void **))dlsym(b, "cublasSaxpy_v2");
 		int (*ver)(int *) = (int (*)(int *))dlsym(n, "ncclGetVersion");
-		int (*uid)(void *) = (int (*)(void *))dlsym(n, "ncclGetUniqueId");
-		void *h; char id[128]; int v = 0;
+		int (*alloc)(void **, size_t) = (int (*)(void **, size_t))dlsym(n, "ncclMemAlloc");
+		void *h, *p; int v = 0;
 		printf("cublasSaxpy_v2 -> %d\n", create(&h));
 		int r = ver(&v);
 		printf("ncclGetVersion -> %d %d\n", r, v > 20000);
-		printf("ncclGetUniqueId -> %d\n", uid(id));
+		printf("ncclMemAlloc -> %d\n", alloc(&p, 4096));
 		return 0;
 	}
 	C
@@ -96,7 +96,7 @@ xmig: error: cuGraphCreate is not supported"
 	assert_success
 	assert_output "cublasSaxpy_v2 -> 15
 ncclGetVersion -> 0 1
-ncclGetUniqueId -> 5"
+ncclMemAlloc -> 5"
 	assert_equal "$stderr" "xmig: error: cublasSaxpy_v2 is not supported
-xmig: error: ncclGetUniqueId is not supported"
+xmig: error: ncclMemAlloc is not supported"
 }

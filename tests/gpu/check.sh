@@ -24,7 +24,7 @@ ps_field() {   # ps_field JOB FIELD
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm blaslt_matmul driver_module; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm blaslt_matmul driver_module nccl_ops; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -53,6 +53,21 @@ check "driver_module: zero-copy move mid-run" "$XMIG" migrate --job dm-mv --to g
 wait $app
 check "driver_module moved twice ended well ($?)" test $? -eq 0
 check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
+
+# NCCL: a one-rank communicator moved twice while it lives (rebuilt by each new proxy).
+"$B/tests/cuda/nccl_ops" --iters 60 --sleep-ms 25 >"$tmp/nccl.native" 2>&1
+"$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 60 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field nccl1 state)" = running ] && break; sleep 0.1; done
+sleep 0.5
+"$XMIG" migrate --job nccl1 --to gpu0 >/dev/null 2>>"$tmp/nccl.err"
+sleep 0.3
+"$XMIG" migrate --job nccl1 --to gpu0 --zero-copy >/dev/null 2>>"$tmp/nccl.err"
+wait $app
+check "nccl_ops moved twice prints what it prints natively" cmp "$tmp/nccl.native" "$tmp/nccl.xmig"
+check "... its communicator was rebuilt by both new proxies" \
+	test "$(grep -c 'communicator [0-9a-f]* rebuilt' "$tmp/nccl.err")" -eq 2
+[ $fail -eq 0 ] || cat "$tmp/nccl.err"
 
 "$B/tests/cuda-static/vector_add" >"$tmp/static.native" 2>&1
 check "static-runtime vector_add runs natively" grep -q '^PASS vector_add' "$tmp/static.native"

@@ -12,7 +12,9 @@
 #   compile  compile_probe.py (a torch.compile'd function: Triton kernels
 #            through the driver API), undisturbed and moved twice; then the
 #            same GPT under torch.compile;
-#   ddp      the GPT under DistributedDataParallel, nccl backend, world size 1;
+#   ddp      the MLP and the GPT under DistributedDataParallel, nccl backend,
+#            world size 1 (the all-reduce through Flexible CCL, its
+#            communicator rebuilt by every new proxy);
 # each training run undisturbed and while moved: 3 migrations (copy,
 # zero-copy, copy) and a suspend/resume during training must leave the
 # printed losses and final parameter checksum bit-identical to native.
@@ -51,17 +53,20 @@ downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"
 
 # train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
 train() {
-	local name=$1 n
+	local name=$1 n port=$((29600 + RANDOM % 3000))
 	shift
-	python3 "$@" >"$D/$name.native" 2>"$D/$name.native.err"
+	# DDP's rendezvous: a port of its own for each run
+	MASTER_PORT=$port python3 "$@" >"$D/$name.native" 2>"$D/$name.native.err"
 	check "$name runs natively" grep -q '^PASS' "$D/$name.native"
 	[ $? -eq 0 ] || tail -5 "$D/$name.native.err"
-	"$XMIG" run --job "$name-x" -- python3 "$@" >"$D/$name.xmig" 2>"$D/$name.xmig.err"
+	MASTER_PORT=$((port + 1)) "$XMIG" run --job "$name-x" -- python3 "$@" \
+		>"$D/$name.xmig" 2>"$D/$name.xmig.err"
 	check "$name under xmig: the native losses and checksum" cmp "$D/$name.native" "$D/$name.xmig"
 	cmp -s "$D/$name.native" "$D/$name.xmig" ||
 		{ tail -5 "$D/$name.xmig.err"; diff "$D/$name.native" "$D/$name.xmig" | head -5; }
 
-	"$XMIG" run --job "$name-m" -- python3 "$@" >"$D/$name.moved" 2>"$D/$name.moved.err" &
+	MASTER_PORT=$((port + 2)) "$XMIG" run --job "$name-m" -- python3 "$@" \
+		>"$D/$name.moved" 2>"$D/$name.moved.err" &
 	local app=$! j=$name-m
 	wait_steps "$D/$name.moved" 2
 	"$XMIG" migrate --job $j --to gpu0 --json >"$D/$name.m1" 2>"$D/$name.m1.err"
@@ -84,6 +89,12 @@ train() {
 		cat "$D/$name".m*.err "$D/$name.s.err"; tail -5 "$D/$name.moved.err"
 		diff "$D/$name.native" "$D/$name.moved" | head -5
 	}
+	case " $* " in *" --ddp "*)
+		check "$name: every new proxy rebuilt the communicator" \
+			test "$(grep -c 'communicator [0-9a-f]* rebuilt' "$D/$name.moved.err")" -ge 4
+		check "$name: no NCCL call failed" \
+			test "$(grep -c 'NCCL .*failed\|is not supported' "$D/$name.moved.err")" -eq 0
+	esac
 	for n in 1 2 3; do
 		[ -s "$D/$name.m$n" ] && downtime "$D/$name.m$n" "$name move $n"
 	done
@@ -173,6 +184,7 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 		train gpt-compile "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --compile
 		;;
 	ddp)
+		train mlp-ddp "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --ddp
 		train gpt-ddp "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --ddp
 		;;
 	*) echo "run.sh: unknown case $c" >&2; exit 2 ;;

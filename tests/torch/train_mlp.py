@@ -7,9 +7,14 @@ every run, natively or under xmig, whatever happened to the process in
 between. Step times go to stderr (for the benchmark), never to stdout.
 
     python3 train_mlp.py [--steps N (300)] [--sleep-ms N (0)] [--width N (1024)]
-                         [--batch N (256)] [--optim sgd|adamw (sgd)] [--times FILE]
+                         [--batch N (256)] [--optim sgd|adamw (sgd)] [--times FILE] [--ddp]
+
+--ddp wraps the model in DistributedDataParallel (nccl backend; RANK and
+WORLD_SIZE from the environment, default 0 and 1): every step all-reduces
+the gradients through NCCL.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -24,6 +29,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--optim", choices=("sgd", "adamw"), default="sgd")
     ap.add_argument("--times", help="write one step time (seconds) per line here")
+    ap.add_argument("--ddp", action="store_true")
     o = ap.parse_args()
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -34,6 +40,13 @@ def main():
         torch.nn.Linear(256, w), torch.nn.ReLU(),
         torch.nn.Linear(w, w), torch.nn.ReLU(),
         torch.nn.Linear(w, 10)).to(dev)
+    if o.ddp:
+        import torch.distributed as dist
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29518")
+        dist.init_process_group("nccl", rank=int(os.environ.get("RANK", 0)),
+                                world_size=int(os.environ.get("WORLD_SIZE", 1)))
+        model = torch.nn.parallel.DistributedDataParallel(model)
     if o.optim == "adamw":
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     else:
@@ -60,6 +73,8 @@ def main():
     total = sum(p.detach().double().sum().item() for p in model.parameters())
     print("params checksum %s" % total.hex())
     print("PASS train_mlp", flush=True)
+    if o.ddp:
+        torch.distributed.destroy_process_group()
     if o.times:
         with open(o.times, "w") as f:
             f.write("".join("%.9f\n" % t for t in times))

@@ -1,0 +1,121 @@
+/*
+ * cache.c - what a communicator's build found, kept per node so that a
+ * rebuild after a move skips NCCL's topology detection and graph search:
+ * NCCL dumps the system topology (NCCL_TOPO_DUMP_FILE) and the computed
+ * graphs (NCCL_GRAPH_DUMP_FILE) on the first build and reads them back
+ * (NCCL_TOPO_FILE, NCCL_GRAPH_FILE) on the next. NCCL looks these up at
+ * each init, so they are set around the init call only (the proxy holds
+ * the init lock meanwhile). Beside them, a small JSON record of the
+ * bootstrap facts (ranks, this rank's GPU, build times) for status and
+ * the benchmark.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/xmig.h"
+#include "ccl.h"
+
+static int mkdir_p(const char *path)
+{
+	char tmp[512];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int ccl_cache_dir(const char *runtime_dir, const char *node, char *dir, size_t len)
+{
+	const char *explicit = getenv("XMIG_CCL_CACHE");
+
+	if (explicit && *explicit)
+		snprintf(dir, len, "%s", explicit);
+	else
+		snprintf(dir, len, "%s/ccl-cache/%s", runtime_dir, node && *node ? node : "local");
+	if (mkdir_p(dir) < 0)
+		return xmig_error_errno("cannot make the NCCL cache directory %s", dir);
+	return 0;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
+		     struct ccl_cache_files *f)
+{
+	uint64_t placement = xmig_hash64(layout ?: "", strlen(layout ?: ""));
+
+	/* the topology is the node's; the graphs depend on where the ranks are */
+	snprintf(f->topo, sizeof(f->topo), "%s/topo.xml", dir);
+	snprintf(f->graph, sizeof(f->graph), "%s/%016llx-%016llx.graph.xml", dir,
+		 (unsigned long long)key, (unsigned long long)placement);
+	snprintf(f->info, sizeof(f->info), "%s/%016llx.json", dir, (unsigned long long)key);
+	f->have_topo = exists(f->topo);
+	f->have_graph = exists(f->graph);
+}
+
+void ccl_cache_setenv(const struct ccl_cache_files *f, int rank)
+{
+	char r[16];
+
+	snprintf(r, sizeof(r), "%d", rank);
+	ccl_cache_unset();
+	if (f->have_topo)
+		setenv("NCCL_TOPO_FILE", f->topo, 1);
+	else {
+		setenv("NCCL_TOPO_DUMP_FILE", f->topo, 1);
+		setenv("NCCL_TOPO_DUMP_FILE_RANK", r, 1);
+	}
+	if (f->have_graph)
+		setenv("NCCL_GRAPH_FILE", f->graph, 1);
+	else {
+		setenv("NCCL_GRAPH_DUMP_FILE", f->graph, 1);
+		setenv("NCCL_GRAPH_DUMP_FILE_RANK", r, 1);
+	}
+}
+
+void ccl_cache_unset(void)
+{
+	unsetenv("NCCL_TOPO_FILE");
+	unsetenv("NCCL_TOPO_DUMP_FILE");
+	unsetenv("NCCL_GRAPH_FILE");
+	unsetenv("NCCL_GRAPH_DUMP_FILE");
+}
+
+int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
+		   const char *gpu_uuid, bool rebuilt)
+{
+	char tmp[600];
+	json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:I, s:f, s:f, s:b, s:b, s:b}", "key", "",
+			      "nranks", c->nranks, "rank", c->rank, "gpu", gpu_uuid ?: "",
+			      "generation", (json_int_t)c->generation, "init_s", c->init_s,
+			      "rebuild_s", c->rebuild_s, "rebuilt", rebuilt, "topo_cached",
+			      f->have_topo, "graph_cached", f->have_graph);
+	int r;
+
+	json_object_set_new(o, "key", json_sprintf("%016llx", (unsigned long long)c->key));
+	/* written whole, then renamed: ranks of one node share the directory */
+	snprintf(tmp, sizeof(tmp), "%s.%d", f->info, (int)getpid());
+	r = json_dump_file(o, tmp, JSON_COMPACT);
+	json_decref(o);
+	if (r < 0 || rename(tmp, f->info) < 0) {
+		unlink(tmp);
+		return xmig_error("cannot write the NCCL cache record %s", f->info);
+	}
+	return 0;
+}

@@ -1,0 +1,180 @@
+/*
+ * ccl.h - Flexible CCL: the proxy's NCCL layer.
+ *
+ * The application holds logical communicators (ids); under each the proxy
+ * keeps a physical one made by a backend (nccl-real.c: the job's own NCCL,
+ * dlopened; nccl-sim.c: the sim test double). A move tears the physical
+ * communicator down and builds another under the same logical id, from the
+ * caches (cache.c). Every proxy counts what it posted on each communicator
+ * so that the ranks of a job can stop at one consistent cut (cut.c).
+ * Results are ncclResult_t values.
+ */
+#ifndef XMIG_CCL_H
+#define XMIG_CCL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../proxy/api/ops.h"
+
+/* ---- backends ------------------------------------------------------------ */
+
+struct ccl_backend {
+	const char *name;               /* "nccl" or "sim" */
+	/* Calls wait for their peers (the sim double): run them outside the turn. */
+	bool calls_wait;
+	/* Entry points the loaded library has beyond 2.28's (e.g. "ncclCommGrow"). */
+	const char *(*extras)(void);
+	int (*unique_id)(void *dev, unsigned char id[XMIG_CCL_ID_BYTES]);
+	int (*init)(void *dev, int nranks, int rank, int nids,
+		    const unsigned char (*ids)[XMIG_CCL_ID_BYTES],
+		    const struct xmig_ccl_config *cfg, void **comm);
+	/* *comm NULL: this rank is in no part (NCCL_SPLIT_NOCOLOR). */
+	int (*split)(void *dev, void *parent, int color, int key,
+		     const struct xmig_ccl_config *cfg, void **comm);
+	int (*shrink)(void *dev, void *parent, const int *exclude, int nexclude,
+		      const struct xmig_ccl_config *cfg, int flags, void **comm);
+	int (*end)(void *dev, void *comm, int kind);   /* enum xmig_ccl_end_kind */
+	int (*size)(void *dev, void *comm, int *nranks, int *rank);
+	int (*async_error)(void *dev, void *comm, int *result);
+	const char *(*last_error)(void *dev, void *comm);
+	/* A PreMulSum op; scalar: the value (host) or its device address. */
+	int (*redop_create)(void *dev, void *comm, int datatype, int residence,
+			    const void *scalar, int *op);
+	int (*redop_destroy)(void *dev, void *comm, int op);
+	int (*group_start)(void *dev);
+	int (*group_end)(void *dev);
+	/* One call; redop already physical; stream a device backend stream. */
+	int (*coll)(void *dev, void *comm, const struct xmig_ccl_op *op, int redop, void *stream);
+};
+
+extern const struct ccl_backend ccl_backend_nccl;
+extern const struct ccl_backend ccl_backend_sim;
+
+/* ---- logical communicators (comm.c) --------------------------------------- */
+
+/* A PreMulSum op the application holds; made again on every rebuild. */
+struct ccl_redop {
+	int logical, physical;
+	int datatype, residence;
+	unsigned char scalar[16];
+	uint64_t scalar_ptr;
+	bool live;
+};
+
+struct ccl_comm {
+	uint64_t id;                    /* what the application holds */
+	uint64_t key;                   /* the same on every rank: hash of how it was made */
+	int nranks, rank;
+	struct xmig_ccl_config cfg;
+	void *phys;                     /* backend communicator; NULL while unlinked */
+	uint64_t generation;            /* physical communicators it has had */
+	uint64_t nsplits;               /* splits made from it, for their keys */
+	uint64_t colls;                 /* collectives posted: the cut counter */
+	uint64_t *sent, *recvd;         /* point-to-point calls posted, per peer */
+	int async_error;                /* first failure of a posted call */
+	char last_error[256];
+	struct ccl_redop *redops;
+	size_t nredops;
+	double init_s, rebuild_s;       /* how long the first and the last build took */
+};
+
+struct ccl_table {
+	struct ccl_comm **comms;
+	size_t n, cap;
+	uint64_t next_id;
+};
+
+void ccl_table_init(struct ccl_table *t);
+void ccl_table_free(struct ccl_table *t);
+/* A new logical communicator (not linked yet); NULL when out of memory. */
+struct ccl_comm *ccl_comm_new(struct ccl_table *t, uint64_t key, int nranks, int rank,
+			      const struct xmig_ccl_config *cfg);
+/* Under a given id (a restore); NULL if taken or out of memory. */
+struct ccl_comm *ccl_comm_new_at(struct ccl_table *t, uint64_t id, uint64_t key, int nranks,
+				 int rank, const struct xmig_ccl_config *cfg);
+struct ccl_comm *ccl_comm_get(const struct ccl_table *t, uint64_t id);
+struct ccl_comm *ccl_comm_by_key(const struct ccl_table *t, uint64_t key);
+void ccl_comm_remove(struct ccl_table *t, uint64_t id);
+
+/* Keys: the root's unique ids; a split's: its parent's, which split, which colour. */
+uint64_t ccl_key_root(int nids, const unsigned char (*ids)[XMIG_CCL_ID_BYTES]);
+uint64_t ccl_key_split(uint64_t parent, uint64_t ordinal, int color);
+
+/* Count a posted call (it passed the checks). */
+void ccl_count(struct ccl_comm *c, const struct xmig_ccl_op *op);
+/* Is op well formed for c (ranks, types)? 0 or an ncclResult_t. */
+int ccl_op_check(const struct ccl_comm *c, const struct xmig_ccl_op *op);
+
+/* PreMulSum ops: logical values from ncclNumOps up, per communicator. */
+struct ccl_redop *ccl_redop_add(struct ccl_comm *c);
+struct ccl_redop *ccl_redop_find(const struct ccl_comm *c, int logical);
+/* The physical op for a logical one (built-in ops map to themselves); -1 if none. */
+int ccl_redop_physical(const struct ccl_comm *c, int logical);
+
+/* Describe the table for status / a manifest, and read one back. */
+json_t *ccl_comm_json(const struct ccl_comm *c);
+struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o);
+
+/* ---- the consistent cut (cut.c) -------------------------------------------- */
+
+/* Targets for one communicator: collectives, and p2p[a * nranks + b], calls from a to b. */
+struct ccl_target {
+	uint64_t key;
+	int nranks;
+	uint64_t colls;
+	uint64_t *p2p;
+};
+
+struct ccl_cut {
+	struct ccl_target *t;
+	size_t n;
+};
+
+/* This proxy's counters: [{key, nranks, rank, colls, sent, recvd}]. */
+json_t *ccl_cut_report(const struct ccl_table *t);
+/*
+ * From every rank's report (an array of reports), the targets every rank
+ * must reach and not pass: most collectives any rank posted, and for each
+ * pair the most calls either end posted. NULL and why if the reports
+ * disagree (ranks missing, counts that differ).
+ */
+json_t *ccl_cut_targets(json_t *reports, char *why, size_t len);
+int ccl_cut_parse(json_t *targets, struct ccl_cut *cut, char *why, size_t len);
+void ccl_cut_free(struct ccl_cut *cut);
+/* May these calls (one, or a group) run without passing a target? */
+bool ccl_cut_admits(const struct ccl_table *t, const struct ccl_cut *cut,
+		    const struct xmig_ccl_op *ops, size_t nops);
+/* Has every communicator reached its targets? */
+bool ccl_cut_reached(const struct ccl_table *t, const struct ccl_cut *cut);
+
+/* ---- caches per communicator and node (cache.c) ------------------------------ */
+
+struct ccl_cache_files {
+	char topo[512], graph[512], info[512];
+	bool have_topo, have_graph;
+};
+
+/*
+ * The cache directory: $XMIG_CCL_CACHE, else RUNTIME/ccl-cache/NODE. The
+ * topology is per node; the graphs per communicator and placement (which
+ * GPUs its ranks are on: `layout`, or this GPU alone for one rank).
+ */
+int ccl_cache_dir(const char *runtime_dir, const char *node, char *dir, size_t len);
+void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
+		     struct ccl_cache_files *f);
+/*
+ * Point NCCL at the cache for the next init: read what is there, dump what
+ * is not (NCCL_TOPO_FILE / NCCL_TOPO_DUMP_FILE, NCCL_GRAPH_FILE /
+ * NCCL_GRAPH_DUMP_FILE). ccl_cache_unset takes them away again.
+ */
+void ccl_cache_setenv(const struct ccl_cache_files *f, int rank);
+void ccl_cache_unset(void);
+/* Record what a build found (bootstrap facts, times) beside the files. */
+int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
+		   const char *gpu_uuid, bool rebuilt);
+
+#endif

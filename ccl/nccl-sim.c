@@ -1,0 +1,526 @@
+/*
+ * nccl-sim.c - the sim device's NCCL: a TEST DOUBLE, never real NCCL.
+ *
+ * Device memory of the sim device is host memory at the device address,
+ * so a collective is a computation in C. One rank: done at once. Several
+ * ranks (each its own sim proxy): they meet in a POSIX shared-memory
+ * segment named after the unique id; every collective copies each rank's
+ * contribution there, waits for all, and each rank computes its own
+ * result from all of them (in rank order, so sums are the same on every
+ * rank). Calls wait for their peers, so the proxy runs them outside the
+ * turn, as the GPU would run them after the call returned. Send and
+ * receive work between a rank and itself only; the other calls are the
+ * whole set. fp8 types are not simulated (a loud failure).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nccl.h>
+
+#include "../lib/xmig.h"
+#include "ccl.h"
+
+#define SIM_MAGIC "XMIGSIMCCL"
+#define SIM_AREA (8u << 20)            /* bytes of one rank's contribution */
+#define SIM_WAIT_NS (120ull * 1000000000ull)
+
+struct sim_seg {
+	_Atomic uint64_t joined;
+	_Atomic uint64_t arrived;          /* barrier: arrivals in this round */
+	_Atomic uint64_t round;
+	int32_t nranks, _pad;
+	unsigned char areas[];             /* nranks x SIM_AREA */
+};
+
+struct sim_comm {
+	int nranks, rank;
+	struct sim_seg *seg;               /* NULL for one rank */
+	size_t seg_size;
+	struct sim_pending { struct xmig_ccl_op op; } *group;   /* self send/recv of a group */
+	size_t ngroup;
+	char last_error[256];
+};
+
+struct sim_redop { int datatype; double scalar; bool live; };
+static struct sim_redop redops[256];
+static __thread int group_depth;
+static __thread struct sim_comm *group_comm;
+
+static int fail(struct sim_comm *c, int r, const char *fmt, const char *what)
+{
+	if (c)
+		snprintf(c->last_error, sizeof(c->last_error), fmt, what);
+	xmig_error(fmt, what);
+	return r;
+}
+
+static int sim_unique_id(void *dev, unsigned char id[XMIG_CCL_ID_BYTES])
+{
+	uint64_t r[2] = { xmig_now_ns() ^ ((uint64_t)getpid() << 32), 0 };
+	FILE *f = fopen("/dev/urandom", "r");
+
+	memset(id, 0, XMIG_CCL_ID_BYTES);
+	if (f) {
+		if (fread(r, sizeof(r), 1, f) != 1)
+			r[1] = xmig_now_ns();
+		fclose(f);
+	}
+	memcpy(id, SIM_MAGIC, sizeof(SIM_MAGIC));
+	memcpy(id + 16, r, sizeof(r));
+	return ncclSuccess;
+}
+
+/* A barrier of all ranks in the segment; false after SIM_WAIT_NS. */
+static bool barrier(struct sim_seg *g, int nranks)
+{
+	uint64_t round = atomic_load(&g->round), deadline = xmig_now_ns() + SIM_WAIT_NS;
+	struct timespec ts = { 0, 20000 };
+
+	if (atomic_fetch_add(&g->arrived, 1) + 1 == (uint64_t)nranks) {
+		atomic_store(&g->arrived, 0);
+		atomic_fetch_add(&g->round, 1);
+		return true;
+	}
+	while (atomic_load(&g->round) == round) {
+		if (xmig_now_ns() > deadline)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+static int sim_init(void *dev, int nranks, int rank, int nids,
+		    const unsigned char (*ids)[XMIG_CCL_ID_BYTES],
+		    const struct xmig_ccl_config *cfg, void **comm)
+{
+	struct sim_comm *c;
+	char name[64];
+	int fd;
+
+	if (memcmp(ids[0], SIM_MAGIC, sizeof(SIM_MAGIC)))
+		return fail(NULL, ncclInvalidArgument, "%s", "sim NCCL double: the unique id was not made by a sim proxy");
+	if (!(c = calloc(1, sizeof(*c))))
+		return ncclSystemError;
+	c->nranks = nranks;
+	c->rank = rank;
+	if (nranks > 1) {
+		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx",
+			 (unsigned long long)xmig_hash64(ids[0], XMIG_CCL_ID_BYTES));
+		c->seg_size = sizeof(struct sim_seg) + (size_t)nranks * SIM_AREA;
+		fd = shm_open(name, O_RDWR | O_CREAT, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)c->seg_size) < 0 ||
+		    (c->seg = mmap(NULL, c->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+			    MAP_FAILED) {
+			if (fd >= 0)
+				close(fd);
+			free(c);
+			return fail(NULL, ncclSystemError, "sim NCCL double: cannot map %s", name);
+		}
+		close(fd);
+		atomic_fetch_add(&c->seg->joined, 1);
+		if (!barrier(c->seg, nranks)) {
+			munmap(c->seg, c->seg_size);
+			free(c);
+			return fail(NULL, ncclSystemError, "%s",
+				    "sim NCCL double: the other ranks did not join within 120 s");
+		}
+		if (rank == 0)
+			shm_unlink(name);   /* everyone has it mapped now */
+	}
+	*comm = c;
+	return ncclSuccess;
+}
+
+static int sim_split(void *dev, void *parent, int color, int key,
+		     const struct xmig_ccl_config *cfg, void **comm)
+{
+	struct sim_comm *p = parent;
+
+	if (p->nranks > 1)
+		return fail(p, ncclInvalidUsage, "%s", "sim NCCL double: ncclCommSplit of several ranks is not simulated");
+	*comm = NULL;
+	if (color == NCCL_SPLIT_NOCOLOR)
+		return ncclSuccess;
+	{
+		unsigned char id[1][XMIG_CCL_ID_BYTES];
+
+		sim_unique_id(dev, id[0]);
+		return sim_init(dev, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, cfg,
+				comm);
+	}
+}
+
+static int sim_shrink(void *dev, void *parent, const int *exclude, int nexclude,
+		      const struct xmig_ccl_config *cfg, int flags, void **comm)
+{
+	return fail(parent, ncclInvalidUsage, "%s", "sim NCCL double: ncclCommShrink is not simulated");
+}
+
+static int sim_end(void *dev, void *comm, int kind)
+{
+	struct sim_comm *c = comm;
+
+	if (kind == XMIG_CCL_FINALIZE)
+		return ncclSuccess;
+	if (c->seg)
+		munmap(c->seg, c->seg_size);
+	free(c->group);
+	free(c);
+	return ncclSuccess;
+}
+
+static int sim_size(void *dev, void *comm, int *nranks, int *rank)
+{
+	struct sim_comm *c = comm;
+
+	*nranks = c->nranks;
+	*rank = c->rank;
+	return ncclSuccess;
+}
+
+static int sim_async_error(void *dev, void *comm, int *result)
+{
+	*result = ncclSuccess;
+	return ncclSuccess;
+}
+
+static const char *sim_last_error(void *dev, void *comm)
+{
+	struct sim_comm *c = comm;
+
+	return c ? c->last_error : "";
+}
+
+/* ---- element arithmetic ---------------------------------------------------- */
+
+static size_t type_size(int t)
+{
+	switch (t) {
+	case ncclInt8: case ncclUint8: case ncclFloat8e4m3: case ncclFloat8e5m2: return 1;
+	case ncclFloat16: case ncclBfloat16: return 2;
+	case ncclInt32: case ncclUint32: case ncclFloat32: return 4;
+	default: return 8;
+	}
+}
+
+static float half_to_float(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 1023;
+	float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY)
+						  : ldexpf((float)(m | 1024), e - 25);
+
+	return h & 0x8000 ? -v : v;
+}
+
+static uint16_t float_to_half(float f)
+{
+	uint32_t x;
+	uint32_t sign, e, m;
+
+	memcpy(&x, &f, 4);
+	sign = (x >> 16) & 0x8000;
+	e = (x >> 23) & 255;
+	m = x & 0x7fffff;
+	if (e == 255)
+		return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
+	if (e > 142)
+		return (uint16_t)(sign | 0x7c00);
+	if (e < 113) {   /* subnormal or zero, round to nearest even */
+		if (e < 102)
+			return (uint16_t)sign;
+		m |= 0x800000;
+		uint32_t shift = 126 - e, r = m >> shift, rem = m & ((1u << shift) - 1),
+			 half = 1u << (shift - 1);
+
+		if (rem > half || (rem == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+	uint32_t r = ((e - 112) << 10) | (m >> 13), rem = m & 0x1fff;
+
+	if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+		r++;
+	return (uint16_t)(sign | r);
+}
+
+static float bf16_to_float(uint16_t b)
+{
+	uint32_t x = (uint32_t)b << 16;
+	float f;
+
+	memcpy(&f, &x, 4);
+	return f;
+}
+
+static uint16_t float_to_bf16(float f)
+{
+	uint32_t x;
+
+	memcpy(&x, &f, 4);
+	if ((x & 0x7fffffff) > 0x7f800000)
+		return (uint16_t)((x >> 16) | 0x40);
+	return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+static double get(const void *p, size_t i, int t)
+{
+	switch (t) {
+	case ncclInt8: return ((const int8_t *)p)[i];
+	case ncclUint8: return ((const uint8_t *)p)[i];
+	case ncclInt32: return ((const int32_t *)p)[i];
+	case ncclUint32: return ((const uint32_t *)p)[i];
+	case ncclInt64: return (double)((const int64_t *)p)[i];
+	case ncclUint64: return (double)((const uint64_t *)p)[i];
+	case ncclFloat16: return half_to_float(((const uint16_t *)p)[i]);
+	case ncclBfloat16: return bf16_to_float(((const uint16_t *)p)[i]);
+	case ncclFloat32: return ((const float *)p)[i];
+	default: return ((const double *)p)[i];
+	}
+}
+
+static void put(void *p, size_t i, int t, double v)
+{
+	switch (t) {
+	case ncclInt8: ((int8_t *)p)[i] = (int8_t)v; break;
+	case ncclUint8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+	case ncclInt32: ((int32_t *)p)[i] = (int32_t)v; break;
+	case ncclUint32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+	case ncclInt64: ((int64_t *)p)[i] = (int64_t)v; break;
+	case ncclUint64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+	case ncclFloat16: ((uint16_t *)p)[i] = float_to_half((float)v); break;
+	case ncclBfloat16: ((uint16_t *)p)[i] = float_to_bf16((float)v); break;
+	case ncclFloat32: ((float *)p)[i] = (float)v; break;
+	default: ((double *)p)[i] = v; break;
+	}
+}
+
+/* Types of 4 bytes or less are summed in float, as one element at a time on a GPU. */
+static double combine(int t, int op, double a, double b)
+{
+	double r;
+
+	switch (op) {
+	case ncclProd: r = a * b; break;
+	case ncclMax: r = a > b ? a : b; break;
+	case ncclMin: r = a < b ? a : b; break;
+	default: r = a + b; break;
+	}
+	if (t == ncclFloat16 || t == ncclBfloat16 || t == ncclFloat32)
+		r = (float)r;
+	return r;
+}
+
+/* ---- collectives ---------------------------------------------------------------- */
+
+/* Contribution of this rank, pre-multiplied for PreMulSum, into dst. */
+static void contribute(void *dst, const void *src, size_t n, int t, int redop)
+{
+	if (redop < ncclNumOps) {
+		memcpy(dst, src, n * type_size(t));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		put(dst, i, t, get(src, i, t) * redops[redop].scalar);
+}
+
+/* dst[i] = op over ranks of area_r[off + i] (areas: nranks x stride bytes). */
+static void reduce_areas(void *dst, const unsigned char *areas, size_t stride, int nranks,
+			 size_t off, size_t n, int t, int redop)
+{
+	int op = redop >= ncclNumOps ? ncclSum : redop;
+	size_t es = type_size(t);
+
+	for (size_t i = 0; i < n; i++) {
+		double v = get(areas + off * es, i, t);
+
+		for (int r = 1; r < nranks; r++)
+			v = combine(t, op, v, get(areas + (size_t)r * stride + off * es, i, t));
+		if (redop == ncclAvg)
+			v = t < ncclFloat16 ? (double)((int64_t)v / nranks) : v / nranks;
+		put(dst, i, t, v);
+	}
+}
+
+static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop)
+{
+	const void *send = (const void *)(uintptr_t)o->send;
+	void *recv = (void *)(uintptr_t)o->recv;
+	size_t es = type_size(o->datatype), n = o->count, in, stride;
+	int R = c->nranks, me = c->rank;
+	unsigned char *areas, *local = NULL;
+
+	if (o->datatype == ncclFloat8e4m3 || o->datatype == ncclFloat8e5m2)
+		return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: fp8 types are not simulated");
+	if (redop >= ncclNumOps && (redop >= 256 || !redops[redop].live))
+		return ncclInvalidArgument;
+	/* how many elements this rank contributes */
+	switch (o->fn) {
+	case XMIG_CCL_REDUCESCATTER: case XMIG_CCL_ALLTOALL: in = n * (size_t)R; break;
+	case XMIG_CCL_SCATTER: in = me == o->peer ? n * (size_t)R : 0; break;
+	case XMIG_CCL_BROADCAST: in = me == o->peer ? n : 0; break;
+	default: in = n; break;
+	}
+	if (R == 1) {
+		if (!(local = malloc(in * es + 1)))
+			return ncclSystemError;
+		areas = local;
+		stride = in * es;
+	} else {
+		if (in * es > SIM_AREA)
+			return fail(c, ncclInvalidUsage, "%s",
+				    "sim NCCL double: a contribution over 8 MiB is not simulated");
+		areas = c->seg->areas;
+		stride = SIM_AREA;
+	}
+	contribute(areas + (size_t)me * stride, send, in, o->datatype,
+		   o->fn == XMIG_CCL_ALLREDUCE || o->fn == XMIG_CCL_REDUCE ||
+				   o->fn == XMIG_CCL_REDUCESCATTER ? redop : ncclSum);
+	if (R > 1 && !barrier(c->seg, R))
+		return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not post its part within 120 s");
+	switch (o->fn) {
+	case XMIG_CCL_ALLREDUCE:
+		reduce_areas(recv, areas, stride, R, 0, n, o->datatype, redop);
+		break;
+	case XMIG_CCL_REDUCE:
+		if (me == o->peer)
+			reduce_areas(recv, areas, stride, R, 0, n, o->datatype, redop);
+		break;
+	case XMIG_CCL_REDUCESCATTER:
+		reduce_areas(recv, areas, stride, R, (size_t)me * n, n, o->datatype, redop);
+		break;
+	case XMIG_CCL_BROADCAST:
+		memmove(recv, areas + (size_t)o->peer * stride, n * es);
+		break;
+	case XMIG_CCL_ALLGATHER:
+		for (int r = 0; r < R; r++)
+			memmove((unsigned char *)recv + (size_t)r * n * es, areas + (size_t)r * stride, n * es);
+		break;
+	case XMIG_CCL_GATHER:
+		if (me == o->peer)
+			for (int r = 0; r < R; r++)
+				memmove((unsigned char *)recv + (size_t)r * n * es,
+					areas + (size_t)r * stride, n * es);
+		break;
+	case XMIG_CCL_ALLTOALL:
+		for (int r = 0; r < R; r++)
+			memmove((unsigned char *)recv + (size_t)r * n * es,
+				areas + (size_t)r * stride + (size_t)me * n * es, n * es);
+		break;
+	case XMIG_CCL_SCATTER:
+		memmove(recv, areas + (size_t)o->peer * stride + (size_t)me * n * es, n * es);
+		break;
+	}
+	free(local);
+	if (R > 1 && !barrier(c->seg, R))
+		return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not finish within 120 s");
+	return ncclSuccess;
+}
+
+static int sim_redop_create(void *dev, void *comm, int datatype, int residence,
+			    const void *scalar, int *op)
+{
+	for (int i = ncclNumOps; i < 256; i++)
+		if (!redops[i].live) {
+			const void *p = scalar;
+
+			/* a device scalar is host memory on the sim device, read now */
+			redops[i] = (struct sim_redop){ datatype, get(p, 0, datatype), true };
+			*op = i;
+			return ncclSuccess;
+		}
+	return ncclSystemError;
+}
+
+static int sim_redop_destroy(void *dev, void *comm, int op)
+{
+	if (op < ncclNumOps || op >= 256 || !redops[op].live)
+		return ncclInvalidArgument;
+	redops[op].live = false;
+	return ncclSuccess;
+}
+
+static int sim_group_start(void *dev)
+{
+	group_depth++;
+	return ncclSuccess;
+}
+
+/* Sends and receives of a group pair up with the rank itself, in order. */
+static int sim_group_end(void *dev)
+{
+	struct sim_comm *c = group_comm;
+	size_t s = 0, r = 0;
+	int st = ncclSuccess;
+
+	if (--group_depth > 0 || !c)
+		return ncclSuccess;
+	group_comm = NULL;
+	for (;;) {
+		while (s < c->ngroup && c->group[s].op.fn != XMIG_CCL_SEND)
+			s++;
+		while (r < c->ngroup && c->group[r].op.fn != XMIG_CCL_RECV)
+			r++;
+		if (s == c->ngroup && r == c->ngroup)
+			break;
+		if (s == c->ngroup || r == c->ngroup || c->group[s].op.count != c->group[r].op.count ||
+		    c->group[s].op.datatype != c->group[r].op.datatype) {
+			st = fail(c, ncclInvalidUsage, "%s", "sim NCCL double: sends and receives of a group do not pair up");
+			break;
+		}
+		memmove((void *)(uintptr_t)c->group[r].op.recv,
+			(const void *)(uintptr_t)c->group[s].op.send,
+			c->group[s].op.count * type_size(c->group[s].op.datatype));
+		s++;
+		r++;
+	}
+	c->ngroup = 0;
+	return st;
+}
+
+static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redop, void *stream)
+{
+	struct sim_comm *c = comm;
+
+	if (o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV) {
+		struct sim_pending *g;
+
+		if (o->peer != c->rank)
+			return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: send/recv between different ranks is not simulated");
+		if (!group_depth || (group_comm && group_comm != c))
+			return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a send/recv to itself needs a group of one communicator");
+		if (!(g = realloc(c->group, (c->ngroup + 1) * sizeof(*g))))
+			return ncclSystemError;
+		c->group = g;
+		c->group[c->ngroup++].op = *o;
+		group_comm = c;
+		return ncclSuccess;
+	}
+	return run(c, o, redop);
+}
+
+const struct ccl_backend ccl_backend_sim = {
+	.name = "sim",
+	.calls_wait = true,
+	.unique_id = sim_unique_id,
+	.init = sim_init,
+	.split = sim_split,
+	.shrink = sim_shrink,
+	.end = sim_end,
+	.size = sim_size,
+	.async_error = sim_async_error,
+	.last_error = sim_last_error,
+	.redop_create = sim_redop_create,
+	.redop_destroy = sim_redop_destroy,
+	.group_start = sim_group_start,
+	.group_end = sim_group_end,
+	.coll = sim_coll,
+};

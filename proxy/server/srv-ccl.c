@@ -1,0 +1,628 @@
+/*
+ * srv-ccl.c - NCCL in the proxy: the application's calls on logical
+ * communicators (ccl/), run by the device's CCL backend (device.h: the
+ * job's own NCCL on a GPU, the sim double on the sim device); the state a
+ * next proxy rebuilds from after a move; and the control methods of the
+ * consistent cut and of re-linking (ccl.*).
+ *
+ * Where the bootstrap root lives: ncclGetUniqueId runs in the proxy of
+ * the application that asked (rank 0's, for a framework), so NCCL's root
+ * thread lives in that proxy, never in the application. A rebuild after a
+ * move never reuses an old id: for one rank the new proxy makes its own;
+ * for several the orchestrator (xmig migrate) asks the proxy of the
+ * communicator's rank 0 for a fresh one (ccl.unique_id) and hands it to
+ * every rank (ccl.relink) over the control sockets. So the root lives as
+ * long as the proxy that must answer it, and no extra daemon is needed.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nccl.h>
+
+#include "../../ccl/ccl.h"
+#include "control.h"
+#include "server.h"
+
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;  /* environment of an init */
+
+static const struct ccl_backend *backend(struct srv *s)
+{
+	return s->dev->ccl;
+}
+
+static struct ccl_table *table(struct srv *s)
+{
+	if (!s->ccl && (s->ccl = calloc(1, sizeof(*s->ccl))))
+		ccl_table_init(s->ccl);
+	return s->ccl;
+}
+
+static int unsupported(struct srv *s)
+{
+	xmig_error("NCCL is not forwarded to this proxy's device (%s)", s->dev->name);
+	return ncclInvalidUsage;
+}
+
+/* PreMulSum ops of c on its current physical communicator. */
+static int make_redops(struct srv *s, struct ccl_comm *c)
+{
+	for (size_t i = 0; i < c->nredops; i++) {
+		struct ccl_redop *r = &c->redops[i];
+		const void *scalar = r->residence == ncclScalarDevice
+					     ? (const void *)(uintptr_t)r->scalar_ptr : r->scalar;
+		int st;
+
+		if (r->live &&
+		    (st = backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence,
+						   scalar, &r->physical)))
+			return st;
+	}
+	return ncclSuccess;
+}
+
+/*
+ * Build c's physical communicator from ids, through the caches of this
+ * node (layout: where its ranks are, from the orchestrator; NULL: this
+ * GPU alone).
+ */
+static int build(struct srv *s, struct ccl_comm *c, int nids,
+		 const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout, bool rebuild)
+{
+	struct ccl_cache_files f;
+	char dir[512];
+	uint64_t t0 = xmig_now_ns();
+	bool cached = false;
+	int st;
+
+	pthread_mutex_lock(&build_lock);
+	if (!strcmp(backend(s)->name, "nccl") &&
+	    ccl_cache_dir(xmig_runtime_dir(), s->node, dir, sizeof(dir)) == 0) {
+		ccl_cache_files(dir, c->key, layout ?: s->gpu_info.uuid, &f);
+		ccl_cache_setenv(&f, c->rank);
+		cached = true;
+	}
+	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, &c->phys);
+	if (cached)
+		ccl_cache_unset();
+	pthread_mutex_unlock(&build_lock);
+	if (st) {
+		c->phys = NULL;
+		return st;
+	}
+	c->generation++;
+	if (rebuild)
+		c->rebuild_s = (double)(xmig_now_ns() - t0) / 1e9;
+	else
+		c->init_s = (double)(xmig_now_ns() - t0) / 1e9;
+	if (cached)
+		ccl_cache_note(&f, c, s->gpu_info.uuid, rebuild);
+	if ((st = make_redops(s, c))) {
+		backend(s)->end(s->devh, c->phys, XMIG_CCL_ABORT);
+		c->phys = NULL;
+	}
+	return st;
+}
+
+/* ---- the application's calls ------------------------------------------------ */
+
+int d_CCL_UNIQUE_ID(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+	struct xmig_ccl_id_res *r = c->res;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	return backend(s) ? backend(s)->unique_id(s->devh, r->id) : unsupported(s);
+}
+
+int d_CCL_INIT(struct xmig_call *c)
+{
+	const struct xmig_ccl_init_req *a = c->args;
+	struct xmig_ccl_comm_res *r = c->res;
+	struct srv *s = c->srv;
+	struct ccl_comm *cm;
+	int st;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	if (!backend(s))
+		return unsupported(s);
+	if (a->nids < 1 || a->nids > XMIG_CCL_MAX_IDS || a->nranks < 1 || a->rank < 0 ||
+	    a->rank >= a->nranks)
+		return ncclInvalidArgument;
+	if (!table(s) || !(cm = ccl_comm_new(s->ccl, ccl_key_root(a->nids, a->ids), a->nranks,
+					     a->rank, &a->config)))
+		return ncclSystemError;
+	if ((st = build(s, cm, a->nids, a->ids, NULL, false))) {
+		ccl_comm_remove(s->ccl, cm->id);
+		return st;
+	}
+	r->comm = cm->id;
+	r->nranks = cm->nranks;
+	r->rank = cm->rank;
+	return ncclSuccess;
+}
+
+static struct ccl_comm *linked(struct srv *s, uint64_t id, int *st)
+{
+	struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, id) : NULL;
+
+	*st = ncclSuccess;
+	if (!cm) {
+		*st = ncclInvalidArgument;
+		return NULL;
+	}
+	if (!cm->phys) {
+		xmig_error("communicator %016llx has no NCCL communicator under it: it was not "
+			   "re-linked after a move", (unsigned long long)cm->key);
+		*st = ncclInvalidUsage;
+		return NULL;
+	}
+	return cm;
+}
+
+int d_CCL_SPLIT(struct xmig_call *c)
+{
+	const struct xmig_ccl_split_req *a = c->args;
+	struct xmig_ccl_comm_res *r = c->res;
+	struct srv *s = c->srv;
+	struct ccl_comm *p, *cm;
+	void *phys = NULL;
+	int st, nranks = 0, rank = 0, color;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	if (!(p = linked(s, a->parent, &st)))
+		return st;
+	if (a->kind == XMIG_CCL_SHRINK) {
+		color = INT_MIN + 1;   /* a shrink is a split of its own kind */
+		st = backend(s)->shrink(s->devh, p->phys, a->exclude, a->nexclude, &a->config,
+					a->flags, &phys);
+	} else {
+		color = a->color;
+		st = backend(s)->split(s->devh, p->phys, a->color, a->key, &a->config, &phys);
+	}
+	/* every rank of the parent calls, so every rank counts it */
+	p->nsplits++;
+	if (st || !phys)
+		return st;
+	if ((st = backend(s)->size(s->devh, phys, &nranks, &rank)) ||
+	    !(cm = ccl_comm_new(s->ccl, ccl_key_split(p->key, p->nsplits - 1, color), nranks, rank,
+				&a->config))) {
+		backend(s)->end(s->devh, phys, XMIG_CCL_ABORT);
+		return st ? st : ncclSystemError;
+	}
+	cm->phys = phys;
+	cm->generation = 1;
+	r->comm = cm->id;
+	r->nranks = nranks;
+	r->rank = rank;
+	return ncclSuccess;
+}
+
+int d_CCL_END(struct xmig_call *c)
+{
+	const struct xmig_ccl_end_req *a = c->args;
+	struct srv *s = c->srv;
+	struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, a->comm) : NULL;
+	int st = ncclSuccess;
+
+	if (!cm)
+		return ncclInvalidArgument;
+	if (cm->phys)
+		st = backend(s)->end(s->devh, cm->phys, a->kind);
+	if (a->kind != XMIG_CCL_FINALIZE)
+		ccl_comm_remove(s->ccl, cm->id);
+	return st;
+}
+
+int d_CCL_QUERY(struct xmig_call *c)
+{
+	const struct xmig_ccl_query_req *a = c->args;
+	struct xmig_ccl_query_res *r = c->res;
+	struct srv *s = c->srv;
+	struct ccl_comm *cm = s->ccl && a->comm ? ccl_comm_get(s->ccl, a->comm) : NULL;
+	int st;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	if (a->comm && !cm)
+		return ncclInvalidArgument;
+	if (!cm) {
+		snprintf(r->last_error, sizeof(r->last_error), "%s",
+			 backend(s) ? backend(s)->last_error(s->devh, NULL) ?: "" : "");
+		return ncclSuccess;
+	}
+	if (cm->async_error) {
+		r->async_error = cm->async_error;
+		snprintf(r->last_error, sizeof(r->last_error), "%s", cm->last_error);
+		return ncclSuccess;
+	}
+	if (!cm->phys) {
+		r->async_error = ncclSystemError;
+		snprintf(r->last_error, sizeof(r->last_error),
+			 "xmig: the communicator was not re-linked after a move");
+		return ncclSuccess;
+	}
+	if ((st = backend(s)->async_error(s->devh, cm->phys, &r->async_error)))
+		return st;
+	snprintf(r->last_error, sizeof(r->last_error), "%s",
+		 backend(s)->last_error(s->devh, cm->phys) ?: "");
+	return ncclSuccess;
+}
+
+int d_CCL_REDOP(struct xmig_call *c)
+{
+	const struct xmig_ccl_redop_req *a = c->args;
+	struct xmig_ccl_redop_res *r = c->res;
+	struct srv *s = c->srv;
+	struct ccl_comm *cm;
+	struct ccl_redop *op;
+	int st;
+
+	memset(r, 0, sizeof(*r));
+	c->res_len = sizeof(*r);
+	if (!(cm = linked(s, a->comm, &st)))
+		return st;
+	if (a->kind == XMIG_CCL_REDOP_DESTROY) {
+		if (!(op = ccl_redop_find(cm, a->op)))
+			return ncclInvalidArgument;
+		st = backend(s)->redop_destroy(s->devh, cm->phys, op->physical);
+		op->live = false;
+		return st;
+	}
+	if (!(op = ccl_redop_add(cm)))
+		return ncclSystemError;
+	op->datatype = a->datatype;
+	op->residence = a->residence;
+	op->scalar_ptr = a->scalar_ptr;
+	memcpy(op->scalar, a->scalar, sizeof(op->scalar));
+	if ((st = backend(s)->redop_create(s->devh, cm->phys, a->datatype, a->residence,
+					   a->residence == ncclScalarDevice
+						   ? (const void *)(uintptr_t)a->scalar_ptr : a->scalar,
+					   &op->physical))) {
+		op->live = false;
+		return st;
+	}
+	r->op = op->logical;
+	return ncclSuccess;
+}
+
+/* A posted call that failed: the communicator's async error, and a line. */
+static void note_failure(struct ccl_comm *cm, int st, const char *what)
+{
+	xmig_error("NCCL %s on communicator %016llx failed with ncclResult_t %d", what,
+		   (unsigned long long)cm->key, st);
+	if (!cm->async_error) {
+		cm->async_error = st;
+		snprintf(cm->last_error, sizeof(cm->last_error), "xmig: %s failed with %d", what, st);
+	}
+}
+
+/* Posted calls to run: copies, since the ring's slot is reused once the turn ends. */
+struct posted {
+	size_t n;
+	bool group;
+	struct { struct ccl_comm *cm; void *stream; int redop; struct xmig_ccl_op op; } v[];
+};
+
+static int run_posted(struct srv *s, struct posted *p)
+{
+	const struct ccl_backend *b = backend(s);
+	int st;
+
+	if (p->group && (st = b->group_start(s->devh))) {
+		note_failure(p->v[0].cm, st, "ncclGroupStart");
+		return 0;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if ((st = b->coll(s->devh, p->v[i].cm->phys, &p->v[i].op, p->v[i].redop,
+				  p->v[i].stream)))
+			note_failure(p->v[i].cm, st, "collective");
+	if (p->group && (st = b->group_end(s->devh)))
+		note_failure(p->v[0].cm, st, "ncclGroupEnd");
+	return 0;
+}
+
+static int run_deferred(struct xmig_call *c)
+{
+	struct posted *p = c->defer_obj;
+
+	run_posted(c->srv, p);
+	free(p);
+	return 0;
+}
+
+static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bool group)
+{
+	struct srv *s = c->srv;
+	struct posted *p;
+	size_t i;
+
+	if (!backend(s))
+		return unsupported(s);
+	if (!n)
+		return 0;
+	if (!(p = calloc(1, sizeof(*p) + n * sizeof(p->v[0]))))
+		return cudaErrorMemoryAllocation;
+	p->n = n;
+	p->group = group;
+	/* all checked before any runs: a group is posted whole or not at all */
+	for (i = 0; i < n; i++) {
+		struct srv_stream *st = srv_stream(c, ops[i].stream);
+		int r;
+
+		if (!(p->v[i].cm = linked(s, ops[i].comm, &r)) || !st ||
+		    (r = ccl_op_check(p->v[i].cm, &ops[i]))) {
+			if (p->v[i].cm)
+				note_failure(p->v[i].cm, r ? r : ncclInvalidArgument, "call check");
+			else
+				xmig_error("NCCL call on communicator %llu, which is not usable",
+					   (unsigned long long)ops[i].comm);
+			free(p);
+			return 0;
+		}
+		p->v[i].op = ops[i];
+		p->v[i].stream = st->h;
+		p->v[i].redop = ccl_redop_physical(p->v[i].cm, ops[i].redop);
+	}
+	for (i = 0; i < n; i++)
+		ccl_count(p->v[i].cm, &ops[i]);
+	if (backend(s)->calls_wait) {
+		c->defer = run_deferred;
+		c->defer_obj = p;
+		return 0;
+	}
+	run_posted(s, p);
+	free(p);
+	return 0;
+}
+
+int d_CCL_COLL(struct xmig_call *c)
+{
+	return post(c, c->args, 1, false);
+}
+
+int d_CCL_GROUP(struct xmig_call *c)
+{
+	const struct xmig_ccl_group_req *a = c->args;
+
+	return post(c, a->ops, a->nops, true);
+}
+
+/* ---- the cut's gate: may a worker run this request now? ------------------------------ */
+
+bool srv_ccl_hold(struct srv *s, const struct xmig_req *req)
+{
+	const struct ccl_cut *cut = s->ccl_cut;
+
+	if (!cut || !s->ccl)
+		return false;
+	if (ccl_cut_reached(s->ccl, cut))
+		return true;    /* there: stop at this call, whatever it is */
+	if (req->op == XMIG_OP_CCL_COLL)
+		return !ccl_cut_admits(s->ccl, cut, (const void *)req->payload, 1);
+	if (req->op == XMIG_OP_CCL_GROUP) {
+		const struct xmig_ccl_group_req *g = (const void *)req->payload;
+
+		return !ccl_cut_admits(s->ccl, cut, g->ops, g->nops);
+	}
+	return false;
+}
+
+/* ---- a move: into the manifest, and rebuilt from it ------------------------------- */
+
+void srv_ccl_manifest(struct srv *s, json_t *m)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; s->ccl && i < s->ccl->n; i++)
+		json_array_append_new(a, ccl_comm_json(s->ccl->comms[i]));
+	json_object_set_new(m, "ccl_comms", a);
+}
+
+int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
+{
+	json_t *o;
+	size_t i;
+
+	if (json_array_size(json_object_get(m, "ccl_comms")) && !backend(s)) {
+		snprintf(why, len, "the job holds NCCL communicators, and NCCL is not forwarded to "
+			 "a %s device", s->dev->name);
+		return -1;
+	}
+	/* its peers would have to be cut and re-linked too, which xmig migrate does not drive yet */
+	json_array_foreach(json_object_get(m, "ccl_comms"), i, o)
+		if (json_integer_value(json_object_get(o, "nranks")) > 1) {
+			snprintf(why, len, "the process holds an NCCL communicator of %lld ranks; "
+				 "moving one rank of it is not supported yet",
+				 (long long)json_integer_value(json_object_get(o, "nranks")));
+			return -1;
+		}
+	return 0;
+}
+
+int srv_ccl_restore(struct srv *s, json_t *m)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(m, "ccl_comms"), i, o) {
+		struct ccl_comm *cm;
+		unsigned char id[1][XMIG_CCL_ID_BYTES];
+		int st;
+
+		if (!table(s) || !(cm = ccl_comm_from_json(s->ccl, o)))
+			return xmig_error("communicator %zu of the state is malformed", i);
+		/* several ranks: the orchestrator re-links them all (ccl.relink) */
+		if (cm->nranks > 1)
+			continue;
+		if ((st = backend(s)->unique_id(s->devh, id[0])) ||
+		    (st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, NULL, true)))
+			return xmig_error("cannot rebuild communicator %016llx (NCCL error %d)",
+					  (unsigned long long)cm->key, st);
+		xmig_info("communicator %016llx rebuilt in %.1f ms", (unsigned long long)cm->key,
+			  cm->rebuild_s * 1e3);
+	}
+	return 0;
+}
+
+/* ---- control methods: status, the cut, re-linking --------------------------------- */
+
+#define FAIL(c, ...)                                        \
+	do {                                                \
+		*code = (c);                                \
+		snprintf(msg, len, __VA_ARGS__);            \
+		return NULL;                                \
+	} while (0)
+
+static json_t *comms_json(struct srv *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; s->ccl && i < s->ccl->n; i++)
+		json_array_append_new(a, ccl_comm_json(s->ccl->comms[i]));
+	return a;
+}
+
+static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			    size_t len)
+{
+	const struct ccl_backend *b = backend(s);
+
+	return json_pack("{s:s?, s:s?, s:o}", "backend", b ? b->name : NULL, "extras",
+			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s));
+}
+
+static void nap_us(unsigned us)
+{
+	struct timespec ts = { 0, (long)us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Stop at a call boundary, GPU not drained (a collective may wait for a peer). */
+static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			   size_t len)
+{
+	json_int_t t = json_integer_value(json_object_get(p, "timeout_ms"));
+	uint64_t deadline = xmig_now_ns() + (uint64_t)(t > 0 ? t : 60000) * 1000000ull;
+
+	if (atomic_load(&s->hdr->owner_id) != s->attach_id || s->standby)
+		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	atomic_store(&s->freeze_requested, 1);
+	if (!s->freeze_holder)
+		s->freeze_holder = cc;   /* let go if the orchestrator goes away */
+	while (atomic_load(&s->in_turn)) {
+		if (xmig_now_ns() > deadline) {
+			srv_thaw(s);
+			FAIL(XMIG_RPC_FAILED, "no call boundary within the timeout");
+		}
+		nap_us(50);
+	}
+	return json_pack("{s:o}", "comms", ccl_cut_report(table(s)));
+}
+
+/* Run on to the targets and no further, then drain: the job is frozen at the cut. */
+static json_t *m_cut_advance(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			     size_t len)
+{
+	json_int_t t = json_integer_value(json_object_get(p, "timeout_ms"));
+	uint64_t t0 = xmig_now_ns(), limit = (uint64_t)(t > 0 ? t : 60000) * 1000000ull;
+	struct ccl_cut *cut = calloc(1, sizeof(*cut));
+	char why[256];
+
+	if (!cut)
+		FAIL(XMIG_RPC_FAILED, "out of memory");
+	if (ccl_cut_parse(json_object_get(p, "targets"), cut, why, sizeof(why)) < 0) {
+		free(cut);
+		FAIL(XMIG_RPC_INVALID_PARAMS, "%s", why);
+	}
+	table(s);
+	s->ccl_cut = cut;
+	srv_thaw(s);   /* workers run again, through the gate */
+	while (!ccl_cut_reached(s->ccl, cut)) {
+		if (xmig_now_ns() - t0 > limit) {
+			s->ccl_cut = NULL;
+			srv_thaw(s);
+			ccl_cut_free(cut);
+			free(cut);
+			FAIL(XMIG_RPC_FAILED, "the ranks did not reach the cut within the timeout "
+			     "(a call that would pass it waits for one that never came); the job goes on");
+		}
+		nap_us(100);
+	}
+	/* the gate holds every call now; drain what was posted */
+	if (srv_freeze(s, limit) < 0) {
+		s->ccl_cut = NULL;
+		srv_thaw(s);
+		ccl_cut_free(cut);
+		free(cut);
+		FAIL(XMIG_RPC_FAILED, "the GPU did not drain; the job goes on");
+	}
+	s->ccl_cut = NULL;
+	ccl_cut_free(cut);
+	free(cut);
+	s->freeze_holder = cc;
+	return json_pack("{s:s, s:o, s:f}", "state", "frozen", "comms", ccl_cut_report(s->ccl),
+			 "cut_s", (double)(xmig_now_ns() - t0) / 1e9);
+}
+
+static json_t *m_unique_id(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			   size_t len)
+{
+	unsigned char id[XMIG_CCL_ID_BYTES];
+	char hex[2 * XMIG_CCL_ID_BYTES + 1];
+	int st;
+
+	if (!backend(s))
+		FAIL(XMIG_RPC_STATE, "NCCL is not forwarded to a %s device", s->dev->name);
+	if ((st = backend(s)->unique_id(s->devh, id)))
+		FAIL(XMIG_RPC_FAILED, "ncclGetUniqueId failed: %d", st);
+	for (int i = 0; i < XMIG_CCL_ID_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	return json_pack("{s:s}", "id", hex);
+}
+
+/* While frozen: a new physical communicator under a logical one, from a fresh id. */
+static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			size_t len)
+{
+	const char *key = json_string_value(json_object_get(p, "key"));
+	const char *hex = json_string_value(json_object_get(p, "id"));
+	const char *layout = json_string_value(json_object_get(p, "layout"));
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	struct ccl_comm *cm;
+	int st;
+
+	if (!key || !hex || strlen(hex) != 2 * XMIG_CCL_ID_BYTES)
+		FAIL(XMIG_RPC_INVALID_PARAMS, "key and id (256 hex digits) are needed");
+	if (!srv_frozen(s))
+		FAIL(XMIG_RPC_STATE, "re-linking needs the job frozen at a cut");
+	if (!s->ccl || !(cm = ccl_comm_by_key(s->ccl, strtoull(key, NULL, 16))))
+		FAIL(XMIG_RPC_NOTFOUND, "no communicator %s here", key);
+	for (int i = 0; i < XMIG_CCL_ID_BYTES; i++) {
+		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+
+		id[0][i] = (unsigned char)strtoul(b, NULL, 16);
+	}
+	/* the old one's peer is gone: abort, do not wait for it */
+	if (cm->phys)
+		backend(s)->end(s->devh, cm->phys, XMIG_CCL_ABORT);
+	cm->phys = NULL;
+	if ((st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout, true)))
+		FAIL(XMIG_RPC_FAILED, "re-linking communicator %s failed: NCCL error %d", key, st);
+	return json_pack("{s:s, s:I, s:f}", "key", key, "generation", (json_int_t)cm->generation,
+			 "rebuild_s", cm->rebuild_s);
+}
+
+const struct ctl_method srv_ccl_methods[] = {
+	{ "ccl.status", m_ccl_status, false },
+	{ "ccl.cut_begin", m_cut_begin, true },
+	{ "ccl.cut_advance", m_cut_advance, true },
+	{ "ccl.unique_id", m_unique_id, true },
+	{ "ccl.relink", m_relink, true },
+	{ NULL, NULL, false },
+};

@@ -1,0 +1,227 @@
+/*
+ * nccl_ops.cu - NCCL through xmig: a communicator (of one rank by default,
+ * or --nranks N with the unique id passed through --id-file), and each
+ * round the collectives PyTorch's DDP uses: all-reduce (sum, average,
+ * PreMulSum with a host scalar, in float, double and int32), broadcast,
+ * all-gather, reduce-scatter, and with one rank a group of send and
+ * receive to itself; the async error is checked after every round.
+ * Inputs are small integers, so every result is exact and is checked
+ * against a CPU reference, on any GPU and on the sim device.
+ * With --iters N it runs N rounds, --sleep-ms apart (a process to move
+ * while its communicator lives).
+ *
+ *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
+ */
+#include <time.h>
+#include <unistd.h>
+
+#include <nccl.h>
+
+#include "xtest.h"
+
+#define N 4096
+
+static void nk(ncclResult_t st, const char *what, int line)
+{
+	if (st != ncclSuccess)
+		xt_fail("line %d: %s returned %s", line, what, ncclGetErrorString(st));
+}
+#define NK(call) nk((call), #call, __LINE__)
+
+static int nranks = 1, rank;
+
+static float val(int i, int r, int round)
+{
+	return (float)((i * 7 + r * 3 + round) % 13 - 6);
+}
+
+static void fill(float *h, int r, int round, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h[i] = val((int)i, r, round);
+}
+
+static void expect(const float *got, const float *want, size_t n, const char *what, int round)
+{
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != want[i])
+			xt_fail("round %d: %s element %zu is %g, want %g", round, what, i, got[i],
+				want[i]);
+}
+
+static void get_id(const char *file, ncclUniqueId *id)
+{
+	char tmp[512];
+	FILE *f;
+
+	if (rank == 0) {
+		NK(ncclGetUniqueId(id));
+		snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+		if (!(f = fopen(tmp, "w")) || fwrite(id, sizeof(*id), 1, f) != 1 || fclose(f) ||
+		    rename(tmp, file))
+			xt_fail("cannot write %s", file);
+		return;
+	}
+	for (int i = 0; i < 6000; i++) {
+		if ((f = fopen(file, "r"))) {
+			size_t got = fread(id, sizeof(*id), 1, f);
+
+			fclose(f);
+			if (got == 1)
+				return;
+		}
+		usleep(10000);
+	}
+	xt_fail("no unique id in %s", file);
+}
+
+int main(int argc, char **argv)
+{
+	long iters = 1, sleep_ms = 0, nr = 1, rk = 0;
+	const char *id_file = NULL;
+	ncclComm_t comm;
+	ncclUniqueId id;
+	cudaStream_t s;
+	float *d_in, *d_out, *d_big, *h_in, *h_out, *want, *h_big;
+	double *d_dbl, h_dbl[N];
+	int *d_int, h_int[N];
+	int count, me;
+
+	xt_begin("nccl_ops");
+	for (int i = 1; i < argc; i++) {
+		if (xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) ||
+		    xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms) ||
+		    xt_opt_long(argc, argv, &i, "--nranks", 1, 64, &nr) ||
+		    xt_opt_long(argc, argv, &i, "--rank", 0, 63, &rk))
+			continue;
+		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
+			id_file = argv[++i];
+			continue;
+		}
+		xt_fail("unknown option %s", argv[i]);
+	}
+	nranks = (int)nr;
+	rank = (int)rk;
+	if (nranks > 1 && !id_file)
+		xt_fail("--nranks needs --id-file");
+	if (nranks > 1)
+		get_id(id_file, &id);
+	else
+		NK(ncclGetUniqueId(&id));
+	CK(cudaSetDevice(0));
+	CK(cudaStreamCreate(&s));
+	NK(ncclCommInitRank(&comm, nranks, id, rank));
+	NK(ncclCommCount(comm, &count));
+	NK(ncclCommUserRank(comm, &me));
+	if (count != nranks || me != rank)
+		xt_fail("communicator of %d ranks, rank %d", count, me);
+	printf("communicator: %d ranks\n", count);
+
+	CK(cudaMalloc(&d_in, N * sizeof(float)));
+	CK(cudaMalloc(&d_out, N * sizeof(float)));
+	CK(cudaMalloc(&d_big, (size_t)N * nranks * sizeof(float)));
+	CK(cudaMalloc(&d_dbl, N * sizeof(double)));
+	CK(cudaMalloc(&d_int, N * sizeof(int)));
+	h_in = (float *)xt_malloc(N * sizeof(float));
+	h_out = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
+	want = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
+	h_big = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
+
+	for (int round = 0; round < iters; round++) {
+		float half = 0.5f;
+		ncclRedOp_t premul;
+		ncclResult_t async;
+
+		/* all-reduce, sum */
+		fill(h_in, rank, round, N);
+		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
+		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+		CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+		CK(cudaStreamSynchronize(s));
+		for (int i = 0; i < N; i++) {
+			want[i] = 0;
+			for (int r = 0; r < nranks; r++)
+				want[i] += val(i, r, round);
+		}
+		expect(h_out, want, N, "all-reduce sum", round);
+
+		/* all-reduce in place, PreMulSum by 1/2 (what DDP divides gradients with) */
+		NK(ncclRedOpCreatePreMulSum(&premul, &half, ncclFloat, ncclScalarHostImmediate, comm));
+		NK(ncclAllReduce(d_in, d_in, N, ncclFloat, premul, comm, s));
+		NK(ncclRedOpDestroy(premul, comm));
+		CK(cudaMemcpyAsync(h_out, d_in, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+		CK(cudaStreamSynchronize(s));
+		for (int i = 0; i < N; i++)
+			want[i] *= 0.5f;
+		expect(h_out, want, N, "all-reduce PreMulSum", round);
+
+		/* average in double, sum in int32 */
+		for (int i = 0; i < N; i++) {
+			h_dbl[i] = 2.0 * nranks * val(i, 0, round);
+			h_int[i] = (int)val(i, rank, round);
+		}
+		CK(cudaMemcpyAsync(d_dbl, h_dbl, sizeof(h_dbl), cudaMemcpyHostToDevice, s));
+		CK(cudaMemcpyAsync(d_int, h_int, sizeof(h_int), cudaMemcpyHostToDevice, s));
+		NK(ncclAllReduce(d_dbl, d_dbl, N, ncclDouble, ncclAvg, comm, s));
+		NK(ncclAllReduce(d_int, d_int, N, ncclInt32, ncclSum, comm, s));
+		CK(cudaMemcpyAsync(h_dbl, d_dbl, sizeof(h_dbl), cudaMemcpyDeviceToHost, s));
+		CK(cudaMemcpyAsync(h_int, d_int, sizeof(h_int), cudaMemcpyDeviceToHost, s));
+		CK(cudaStreamSynchronize(s));
+		for (int i = 0; i < N; i++) {
+			int sum = 0;
+
+			for (int r = 0; r < nranks; r++)
+				sum += (int)val(i, r, round);
+			if (h_dbl[i] != 2.0 * nranks * val(i, 0, round) || h_int[i] != sum)
+				xt_fail("round %d: average or int sum wrong at %d", round, i);
+		}
+
+		/* broadcast from the last rank, all-gather, reduce-scatter */
+		fill(h_in, rank, round + 1, N);
+		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
+		NK(ncclBroadcast(d_in, d_out, N, ncclFloat, nranks - 1, comm, s));
+		NK(ncclAllGather(d_in, d_big, N, ncclFloat, comm, s));
+		CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+		CK(cudaMemcpyAsync(h_big, d_big, (size_t)N * nranks * sizeof(float),
+				   cudaMemcpyDeviceToHost, s));
+		CK(cudaStreamSynchronize(s));
+		fill(want, nranks - 1, round + 1, N);
+		expect(h_out, want, N, "broadcast", round);
+		for (int r = 0; r < nranks; r++)
+			fill(want + (size_t)r * N, r, round + 1, N);
+		expect(h_big, want, (size_t)N * nranks, "all-gather", round);
+		NK(ncclReduceScatter(d_big, d_out, N, ncclFloat, ncclSum, comm, s));
+		CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+		CK(cudaStreamSynchronize(s));
+		for (int i = 0; i < N; i++)
+			want[i] = (float)nranks * val(i, rank, round + 1);
+		expect(h_out, want, N, "reduce-scatter", round);
+
+		/* a group: send to and receive from itself (one rank only) */
+		if (nranks == 1) {
+			NK(ncclGroupStart());
+			NK(ncclSend(d_in, N, ncclFloat, 0, comm, s));
+			NK(ncclRecv(d_out, N, ncclFloat, 0, comm, s));
+			NK(ncclGroupEnd());
+			CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+			CK(cudaStreamSynchronize(s));
+			fill(want, 0, round + 1, N);
+			expect(h_out, want, N, "send/recv", round);
+		}
+		NK(ncclCommGetAsyncError(comm, &async));
+		if (async != ncclSuccess)
+			xt_fail("round %d: async error %s", round, ncclGetErrorString(async));
+		if (sleep_ms)
+			usleep((useconds_t)sleep_ms * 1000);
+	}
+	printf("rounds %ld checked\n", iters);
+	NK(ncclCommFinalize(comm));
+	NK(ncclCommDestroy(comm));
+	CK(cudaFree(d_in));
+	CK(cudaFree(d_out));
+	CK(cudaFree(d_big));
+	CK(cudaFree(d_dbl));
+	CK(cudaFree(d_int));
+	CK(cudaStreamDestroy(s));
+	return xt_pass();
+}

@@ -1,0 +1,353 @@
+/*
+ * test-ccl.c - Flexible CCL without a GPU: the logical communicator table,
+ * keys, counters and PreMulSum ops (and their round trip through a move's
+ * manifest), the consistent cut's targets and gate, the per-node caches,
+ * and the sim NCCL test double with one rank and with two (threads meeting
+ * in its shared-memory segment).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nccl.h>
+
+#include "unit.h"
+#include "../../ccl/cache.c"
+#include "../../ccl/comm.c"
+#include "../../ccl/cut.c"
+#include "../../ccl/nccl-sim.c"
+
+static struct xmig_ccl_op op(uint64_t comm, int fn, int peer)
+{
+	struct xmig_ccl_op o = { .comm = comm, .fn = fn, .peer = peer, .datatype = ncclFloat,
+				 .redop = ncclSum, .count = 1 };
+
+	return o;
+}
+
+static void test_table(void)
+{
+	struct ccl_table t;
+	struct xmig_ccl_config cfg = { .given = 1, .blocking = 0 };
+	unsigned char ids[2][XMIG_CCL_ID_BYTES] = { { 1 }, { 2 } };
+	struct ccl_comm *a, *b;
+
+	ccl_table_init(&t);
+	a = ccl_comm_new(&t, ccl_key_root(1, ids), 4, 1, &cfg);
+	b = ccl_comm_new(&t, ccl_key_root(1, ids + 1), 2, 0, NULL);
+	CHECK(a && b && a->id == 1 && b->id == 2, "logical ids are handed out from 1");
+	CHECK(ccl_key_root(1, ids) == a->key && a->key != b->key, "a root key is the hash of its id");
+	CHECK(ccl_comm_get(&t, 2) == b && ccl_comm_by_key(&t, a->key) == a, "found by id and by key");
+	CHECK(!ccl_comm_new_at(&t, 1, 7, 1, 0, NULL), "an id in use is refused");
+	CHECK(!ccl_comm_new(&t, 7, 2, 2, NULL), "a rank outside the communicator is refused");
+	CHECK(ccl_key_split(a->key, 0, 3) != ccl_key_split(a->key, 1, 3) &&
+		      ccl_key_split(a->key, 0, 3) != ccl_key_split(a->key, 0, 4) &&
+		      ccl_key_split(a->key, 0, 3) == ccl_key_split(a->key, 0, 3),
+	      "split keys differ by ordinal and colour, and agree across ranks");
+	ccl_comm_remove(&t, 1);
+	CHECK(!ccl_comm_get(&t, 1) && ccl_comm_get(&t, 2) == b && t.n == 1, "removed, the rest kept");
+	a = ccl_comm_new(&t, 9, 1, 0, NULL);
+	CHECK(a && a->id == 3, "ids are not reused");
+	ccl_table_free(&t);
+}
+
+static void test_counts_and_ops(void)
+{
+	struct ccl_table t;
+	struct ccl_comm *c, *back;
+	struct ccl_redop *r1, *r2, *r3;
+	struct xmig_ccl_op o;
+	json_t *j;
+
+	ccl_table_init(&t);
+	c = ccl_comm_new(&t, 42, 3, 1, &(struct xmig_ccl_config){ .given = 1, .blocking = 1,
+								  .comm_name = "pg0" });
+	o = op(c->id, XMIG_CCL_ALLREDUCE, 0);
+	CHECK(ccl_op_check(c, &o) == ncclSuccess, "an all-reduce with a built-in op is well formed");
+	o.redop = 7;
+	CHECK(ccl_op_check(c, &o) == ncclInvalidArgument, "an op nobody made is refused");
+	o = op(c->id, XMIG_CCL_SEND, 3);
+	CHECK(ccl_op_check(c, &o) == ncclInvalidArgument, "a peer outside the communicator is refused");
+	o = op(c->id, XMIG_CCL_BROADCAST, 2);
+	ccl_count(c, &o);
+	ccl_count(c, &o);
+	o = op(c->id, XMIG_CCL_SEND, 2);
+	ccl_count(c, &o);
+	o = op(c->id, XMIG_CCL_RECV, 0);
+	ccl_count(c, &o);
+	CHECK(c->colls == 2 && c->sent[2] == 1 && c->recvd[0] == 1 && !c->sent[0],
+	      "collectives counted apart from sends and receives per peer");
+
+	r1 = ccl_redop_add(c);
+	r2 = ccl_redop_add(c);
+	CHECK(r1 && r2 && r1->logical == ncclNumOps && r2->logical == ncclNumOps + 1,
+	      "PreMulSum ops get logical values from ncclNumOps");
+	r1->physical = 11;
+	r2->physical = 12;
+	r2->datatype = ncclFloat;
+	r2->scalar[0] = 0xab;
+	CHECK(ccl_redop_physical(c, ncclSum) == ncclSum && ccl_redop_physical(c, ncclNumOps + 1) == 12,
+	      "built-in ops map to themselves, made ones to the physical op");
+	r1->live = false;
+	r3 = ccl_redop_add(c);
+	CHECK(r3->logical == ncclNumOps, "a destroyed op's value is reused");
+	r3->live = false;
+
+	/* a move: the manifest entry makes the same communicator in a new table */
+	c->rebuild_s = 0;
+	j = ccl_comm_json(c);
+	{
+		struct ccl_table t2;
+
+		ccl_table_init(&t2);
+		back = ccl_comm_from_json(&t2, j);
+		CHECK(back && back->id == c->id && back->key == 42 && back->nranks == 3 &&
+			      back->rank == 1 && !back->phys,
+		      "a manifest entry gives the same logical communicator, not linked yet");
+		CHECK(back && back->colls == 2 && back->sent[2] == 1 && back->recvd[0] == 1,
+		      "... with its counters");
+		CHECK(back && back->cfg.blocking == 1 && !strcmp(back->cfg.comm_name, "pg0"),
+		      "... and its configuration");
+		CHECK(back && ccl_redop_find(back, ncclNumOps + 1) && !ccl_redop_find(back, ncclNumOps) &&
+			      ccl_redop_find(back, ncclNumOps + 1)->scalar[0] == 0xab,
+		      "... and its live PreMulSum ops under the same values");
+		ccl_table_free(&t2);
+	}
+	json_decref(j);
+	ccl_table_free(&t);
+}
+
+/* Two ranks' tables for the same communicator. */
+static void test_cut(void)
+{
+	struct ccl_table r0, r1;
+	struct ccl_comm *c0, *c1;
+	struct ccl_cut cut;
+	struct xmig_ccl_op o;
+	json_t *reports, *targets, *bad;
+	char why[256] = "";
+	int i;
+
+	ccl_table_init(&r0);
+	ccl_table_init(&r1);
+	c0 = ccl_comm_new(&r0, 77, 2, 0, NULL);
+	c1 = ccl_comm_new(&r1, 77, 2, 1, NULL);
+	/* rank 0 is two collectives and a send ahead */
+	o = op(c0->id, XMIG_CCL_ALLREDUCE, 0);
+	for (i = 0; i < 5; i++)
+		ccl_count(c0, &o);
+	o = op(c1->id, XMIG_CCL_ALLREDUCE, 0);
+	for (i = 0; i < 3; i++)
+		ccl_count(c1, &o);
+	o = op(c0->id, XMIG_CCL_SEND, 1);
+	ccl_count(c0, &o);
+
+	reports = json_pack("[o, o]", ccl_cut_report(&r0), ccl_cut_report(&r1));
+	targets = ccl_cut_targets(reports, why, sizeof(why));
+	i = targets ? ccl_cut_parse(targets, &cut, why, sizeof(why)) : -1;
+	CHECK(targets && json_array_size(targets) == 1, "one target per communicator (%s)", why);
+	CHECK(i == 0 && cut.n == 1 &&
+		      cut.t[0].colls == 5 && cut.t[0].p2p[0 * 2 + 1] == 1 && cut.t[0].p2p[1 * 2 + 0] == 0,
+	      "targets: the most collectives any rank posted, sends from 0 to 1 matched by receives");
+	CHECK(ccl_cut_reached(&r0, &cut), "the rank ahead is at the cut already");
+	CHECK(!ccl_cut_reached(&r1, &cut), "the rank behind is not");
+	o = op(c0->id, XMIG_CCL_ALLREDUCE, 0);
+	CHECK(!ccl_cut_admits(&r0, &cut, &o, 1), "the rank ahead may post no further collective");
+	o = op(c1->id, XMIG_CCL_ALLREDUCE, 0);
+	CHECK(ccl_cut_admits(&r1, &cut, &o, 1), "the rank behind may post the next one");
+	{
+		struct xmig_ccl_op g[3] = { op(c1->id, XMIG_CCL_ALLREDUCE, 0),
+					    op(c1->id, XMIG_CCL_ALLREDUCE, 0),
+					    op(c1->id, XMIG_CCL_ALLREDUCE, 0) };
+
+		CHECK(!ccl_cut_admits(&r1, &cut, g, 3), "a group that would pass the cut is held whole");
+		CHECK(ccl_cut_admits(&r1, &cut, g, 2), "one that reaches it runs");
+		ccl_count(c1, &g[0]);
+		ccl_count(c1, &g[1]);
+	}
+	CHECK(!ccl_cut_reached(&r1, &cut), "the receive matching rank 0's send is still missing");
+	o = op(c1->id, XMIG_CCL_RECV, 0);
+	CHECK(ccl_cut_admits(&r1, &cut, &o, 1), "the matching receive may run");
+	ccl_count(c1, &o);
+	CHECK(!ccl_cut_admits(&r1, &cut, &o, 1), "a second receive may not");
+	CHECK(ccl_cut_reached(&r1, &cut), "now both ranks are at the same cut");
+	{
+		struct ccl_comm *later = ccl_comm_new(&r1, 99, 1, 0, NULL);
+
+		o = op(later->id, XMIG_CCL_ALLREDUCE, 0);
+		CHECK(!ccl_cut_admits(&r1, &cut, &o, 1), "a communicator made since the cut may not post");
+	}
+	ccl_cut_free(&cut);
+	json_decref(targets);
+
+	bad = json_pack("[O]", json_array_get(reports, 0));
+	targets = ccl_cut_targets(bad, why, sizeof(why));
+	CHECK(!targets && strstr(why, "did not report"),
+	      "a rank that did not report is named: %s", why);
+	json_decref(bad);
+	bad = json_pack("[O, O]", json_array_get(reports, 0), json_array_get(reports, 0));
+	targets = ccl_cut_targets(bad, why, sizeof(why));
+	CHECK(!targets && strstr(why, "twice"),
+	      "a rank reported twice is refused: %s", why);
+	json_decref(bad);
+	json_decref(reports);
+	ccl_table_free(&r0);
+	ccl_table_free(&r1);
+}
+
+static void test_cache(void)
+{
+	char tmpl[] = "/tmp/xmig-ccl-cache.XXXXXX", dir[512];
+	struct ccl_cache_files f, g;
+	struct ccl_table t;
+	struct ccl_comm *c;
+	FILE *fp;
+
+	bool made = mkdtemp(tmpl) != NULL;
+
+	CHECK(made, "a scratch directory");
+	unsetenv("XMIG_CCL_CACHE");
+	made = ccl_cache_dir(tmpl, "node7", dir, sizeof(dir)) == 0;
+	CHECK(made && strstr(dir, "/ccl-cache/node7"),
+	      "the cache is per node under the runtime directory: %s", dir);
+	ccl_cache_files(dir, 0x1234, "n1:gpu0,n1:gpu1", &f);
+	ccl_cache_files(dir, 0x1234, "n1:gpu0,n2:gpu0", &g);
+	CHECK(!strcmp(f.topo, g.topo) && strcmp(f.graph, g.graph),
+	      "one topology per node, graphs per communicator and placement");
+	CHECK(!f.have_topo && !f.have_graph, "nothing cached at first");
+	ccl_cache_setenv(&f, 3);
+	CHECK(!strcmp(getenv("NCCL_TOPO_DUMP_FILE") ?: "", f.topo) &&
+		      !strcmp(getenv("NCCL_GRAPH_DUMP_FILE") ?: "", f.graph) &&
+		      !getenv("NCCL_TOPO_FILE") && !strcmp(getenv("NCCL_TOPO_DUMP_FILE_RANK") ?: "", "3"),
+	      "a first build dumps topology and graphs");
+	fp = fopen(f.topo, "w");
+	fputs("<system version=\"1\"/>\n", fp);
+	fclose(fp);
+	ccl_cache_files(dir, 0x1234, "n1:gpu0,n1:gpu1", &f);
+	ccl_cache_setenv(&f, 3);
+	CHECK(f.have_topo && !strcmp(getenv("NCCL_TOPO_FILE") ?: "", f.topo) &&
+		      !getenv("NCCL_TOPO_DUMP_FILE") && getenv("NCCL_GRAPH_DUMP_FILE"),
+	      "a rebuild reads the cached topology and still dumps the missing graphs");
+	ccl_cache_unset();
+	CHECK(!getenv("NCCL_TOPO_FILE") && !getenv("NCCL_GRAPH_DUMP_FILE"),
+	      "the variables are gone after the build");
+	ccl_table_init(&t);
+	c = ccl_comm_new(&t, 0x1234, 2, 1, NULL);
+	c->generation = 2;
+	made = ccl_cache_note(&f, c, "GPU-x", true) == 0;
+	CHECK(made && access(f.info, R_OK) == 0,
+	      "the bootstrap record is written beside them");
+	ccl_table_free(&t);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+		CHECK(system(cmd) == 0, "scratch removed");
+	}
+}
+
+/* ---- the sim double ---------------------------------------------------------------- */
+
+static void test_sim_one_rank(void)
+{
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	float in[4] = { 1, 2, -3, 4 }, out[4] = { 0 }, half = 0.5f;
+	void *comm;
+	int op, n, r;
+	struct xmig_ccl_op o = { .fn = XMIG_CCL_ALLREDUCE, .datatype = ncclFloat, .count = 4 };
+
+	o.send = (uint64_t)(uintptr_t)in;
+	o.recv = (uint64_t)(uintptr_t)out;
+	int st;
+
+	st = ccl_backend_sim.unique_id(NULL, id[0]);
+	st |= ccl_backend_sim.init(NULL, 1, 0, 1, (const void *)id, NULL, &comm);
+	CHECK(st == 0, "sim: a communicator of one");
+	st = ccl_backend_sim.size(NULL, comm, &n, &r);
+	CHECK(st == 0 && n == 1 && r == 0, "sim: its size and rank");
+	st = ccl_backend_sim.redop_create(NULL, comm, ncclFloat, ncclScalarHostImmediate, &half, &op);
+	CHECK(st == 0, "sim: a PreMulSum op");
+	st = ccl_backend_sim.coll(NULL, comm, &o, op, NULL);
+	CHECK(st == 0 && out[0] == 0.5f && out[2] == -1.5f, "sim: all-reduce with PreMulSum multiplies");
+	o.fn = XMIG_CCL_SEND;
+	o.peer = 0;
+	st = ccl_backend_sim.coll(NULL, comm, &o, 0, NULL);
+	CHECK(st != 0, "sim: a send outside a group fails loudly");
+	o.datatype = ncclFloat8e4m3;
+	o.fn = XMIG_CCL_ALLREDUCE;
+	st = ccl_backend_sim.coll(NULL, comm, &o, 0, NULL);
+	CHECK(st == ncclInvalidUsage, "sim: fp8 is not simulated, and says so");
+	ccl_backend_sim.end(NULL, comm, XMIG_CCL_DESTROY);
+}
+
+struct rank_arg {
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	int rank, st;
+	float in[8], sum[8], gathered[16], scattered[4];
+};
+
+static void *rank_main(void *p)
+{
+	struct rank_arg *a = p;
+	void *comm;
+	struct xmig_ccl_op o = { .datatype = ncclFloat };
+
+	if ((a->st = ccl_backend_sim.init(NULL, 2, a->rank, 1, (const void *)a->id, NULL, &comm)))
+		return NULL;
+	o.fn = XMIG_CCL_ALLREDUCE;
+	o.count = 8;
+	o.send = (uint64_t)(uintptr_t)a->in;
+	o.recv = (uint64_t)(uintptr_t)a->sum;
+	a->st |= ccl_backend_sim.coll(NULL, comm, &o, ncclSum, NULL);
+	o.fn = XMIG_CCL_ALLGATHER;
+	o.recv = (uint64_t)(uintptr_t)a->gathered;
+	a->st |= ccl_backend_sim.coll(NULL, comm, &o, 0, NULL);
+	o.fn = XMIG_CCL_REDUCESCATTER;
+	o.count = 4;
+	o.recv = (uint64_t)(uintptr_t)a->scattered;
+	a->st |= ccl_backend_sim.coll(NULL, comm, &o, ncclSum, NULL);
+	ccl_backend_sim.end(NULL, comm, XMIG_CCL_DESTROY);
+	return NULL;
+}
+
+static void test_sim_two_ranks(void)
+{
+	struct rank_arg a[2];
+	pthread_t th[2];
+	bool ok = true;
+
+	memset(a, 0, sizeof(a));
+	ccl_backend_sim.unique_id(NULL, a[0].id[0]);
+	memcpy(a[1].id, a[0].id, sizeof(a[0].id));
+	for (int r = 0; r < 2; r++) {
+		a[r].rank = r;
+		for (int i = 0; i < 8; i++)
+			a[r].in[i] = (float)(i + 10 * r);
+		pthread_create(&th[r], NULL, rank_main, &a[r]);
+	}
+	for (int r = 0; r < 2; r++)
+		pthread_join(th[r], NULL);
+	CHECK(a[0].st == 0 && a[1].st == 0, "sim: two ranks meet in the shared segment");
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 8; i++) {
+			ok &= a[r].sum[i] == (float)(2 * i + 10);
+			ok &= a[r].gathered[i] == (float)i && a[r].gathered[8 + i] == (float)(i + 10);
+			if (i < 4)
+				ok &= a[r].scattered[i] == (float)(2 * (4 * r + i) + 10);
+		}
+	CHECK(ok, "sim: all-reduce, all-gather and reduce-scatter of two ranks are right on both");
+}
+
+int main(void)
+{
+	test_table();
+	test_counts_and_ops();
+	test_cut();
+	test_cache();
+	test_sim_one_rank();
+	test_sim_two_ranks();
+	return unit_done();
+}
