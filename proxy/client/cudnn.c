@@ -513,10 +513,31 @@ API cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t descriptor,
 	return st;
 }
 
+static cudnnStatus_t get_attribute(cudnnBackendDescriptor_t const descriptor,
+				   cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type,
+				   int64_t requested, int64_t *count, void *elements);
+
+/* XMIG_DNN_TRACE=1: every GetAttribute the facade answers with a failure, on stderr. */
 API cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t const descriptor,
 					   cudnnBackendAttributeName_t name,
 					   cudnnBackendAttributeType_t type,
 					   int64_t requested, int64_t *count, void *elements)
+{
+	static int on = -1;
+	cudnnStatus_t st = get_attribute(descriptor, name, type, requested, count, elements);
+
+	if (on < 0)
+		on = getenv("XMIG_DNN_TRACE") && *getenv("XMIG_DNN_TRACE") == '1';
+	if (on && st)
+		fprintf(stderr, "xmig: cuDNN GetAttribute(%p, name %d, type %d, requested %lld, "
+			"count %p, elements %p) -> %d\n", descriptor, (int)name, (int)type,
+			(long long)requested, (void *)count, elements, (int)st);
+	return st;
+}
+
+static cudnnStatus_t get_attribute(cudnnBackendDescriptor_t const descriptor,
+				   cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type,
+				   int64_t requested, int64_t *count, void *elements)
 {
 	struct dnn_obj *d = obj_of(descriptor, KIND_DESC);
 	size_t size = xmig_dnn_elem_size(type), bytes;
@@ -526,6 +547,9 @@ API cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t const descri
 	struct xmig_thread *t;
 	cudnnStatus_t st;
 
+	/* No elements: cuDNN answers the count alone (cuDNN's frontend asks so). */
+	if (!elements)
+		requested = 0;
 	if ((st = attr_call_check(d, type, requested, elements,
 				  "cudnnBackendGetAttribute of an attribute type unknown to xmig")))
 		return st;

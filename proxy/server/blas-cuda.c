@@ -35,6 +35,14 @@ static int load(void)
 	if (loaded >= 0)
 		return loaded;
 	loaded = 0;
+	/*
+	 * The application's cuBLASLt first, when it was named: cuBLAS then runs
+	 * on that very copy (its libcublasLt.so.13 is found loaded by soname),
+	 * as natively, and a cuBLAS handle cast to an Lt handle, as PyTorch
+	 * does, belongs to the cuBLASLt the proxy calls (blaslt-cuda.c).
+	 */
+	if (getenv("XMIG_CUBLASLT") && *getenv("XMIG_CUBLASLT"))
+		dlopen(getenv("XMIG_CUBLASLT"), RTLD_NOW | RTLD_LOCAL);
 	if (!(h = xmig_open_real_library("XMIG_CUBLAS", "libcublas.so.13", "cuBLAS")))
 		return 0;
 #define X(n)                                                                      \

@@ -32,21 +32,20 @@ static struct {
 static int loaded = -1;   /* -1 not tried, 0 failed, 1 loaded */
 
 /*
- * $XMIG_CUBLASLT; else the libcublasLt.so.13 beside the cuBLAS the proxy
- * uses (they come as a pair, and that cuBLAS runs on that very cuBLASLt);
- * then the library path and the CUDA Toolkit's.
+ * The cuBLASLt that the proxy's cuBLAS runs on, found loaded by soname
+ * (cuBLAS needs it; blas-cuda.c loads $XMIG_CUBLASLT before cuBLAS): a
+ * cuBLAS handle used as an Lt handle only works with that copy. Without
+ * cuBLAS: $XMIG_CUBLASLT, then the library path and the CUDA Toolkit's.
  */
 static void *open_cublaslt(void)
 {
-	const char *env = getenv("XMIG_CUBLASLT");
-	char origin[PATH_MAX];
-	void *blas = NULL;
+	void *h;
 
-	if (!(env && *env) && (blas = xmig_blas_cuda_library()) &&
-	    dlinfo(blas, RTLD_DI_ORIGIN, origin) != 0)
-		blas = NULL;
-	return xmig_open_real_library_beside("XMIG_CUBLASLT", "libcublasLt.so.13", "cuBLASLt",
-					     blas ? origin : NULL);
+	if (xmig_blas_cuda_library() &&
+	    (h = dlopen("libcublasLt.so.13", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)) &&
+	    !dlsym(h, "xmig_facade_marker"))
+		return h;
+	return xmig_open_real_library("XMIG_CUBLASLT", "libcublasLt.so.13", "cuBLASLt");
 }
 
 static int load(void)
@@ -177,6 +176,9 @@ int xmig_blaslt_cuda_heuristic(void *dev, void *h, const struct xmig_lt_heuristi
 	int st, count = 0;
 
 	r->count = 0;
+	/* PyTorch never makes an Lt handle (it casts its cuBLAS one): load here too. */
+	if (!load())
+		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if ((st = make_problem(&q->p, &rp)))
 		return st;
 	if ((st = lt.cublasLtMatmulPreferenceCreate(&pref)))
@@ -205,6 +207,8 @@ int xmig_blaslt_cuda_matmul(void *dev, void *h, const struct xmig_lt_matmul_req 
 	struct real_problem rp;
 	int st;
 
+	if (!load())
+		return CUBLAS_STATUS_NOT_INITIALIZED;
 	if ((st = make_problem(&m->p, &rp)))
 		return st;
 	st = lt.cublasLtMatmul(h, rp.desc, alpha, (const void *)(uintptr_t)m->a, rp.l[0],

@@ -10,6 +10,7 @@
  * channel and serves until the application exits.
  */
 #define _GNU_SOURCE
+#include <execinfo.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -168,6 +169,34 @@ static int take_ownership(struct srv *s)
 	return 0;
 }
 
+/*
+ * A crash says where, on the stderr the application shares: otherwise a
+ * proxy that dies inside a vendor library leaves only "the proxy is gone".
+ */
+static void on_fatal(int sig)
+{
+	static const char head[] = "xmig-proxy: fatal signal; backtrace:\n";
+	void *frames[48];
+	int n = backtrace(frames, 48);
+
+	if (write(2, head, sizeof(head) - 1) < 0) {
+		/* nothing more to do */
+	}
+	backtrace_symbols_fd(frames, n, 2);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void say_where_on_crash(void)
+{
+	int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+	void *warm[1];
+
+	backtrace(warm, 1);   /* loads libgcc now, not inside the handler */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_fatal);
+}
+
 int main(int argc, char **argv)
 {
 	static char prefix[64];
@@ -178,6 +207,7 @@ int main(int argc, char **argv)
 	snprintf(prefix, sizeof(prefix), "xmig-proxy[%d]", (int)getpid());
 	xmig_log_init(prefix);
 	signal(SIGPIPE, SIG_IGN);
+	say_where_on_crash();
 	if (!s || parse_args(s, argc, argv, &device) < 0)
 		return XMIG_EXIT_USAGE;
 	the_srv = s;

@@ -13,17 +13,14 @@
 #include "../../lib/xmig.h"
 #include "real-lib.h"
 
-void *xmig_open_real_library_beside(const char *env, const char *soname, const char *what,
-				    const char *beside)
+void *xmig_open_real_library(const char *env, const char *soname, const char *what)
 {
 	const char *home = getenv("CUDA_HOME"), *explicit = getenv(env);
-	char path[5][PATH_MAX + 32];
+	char path[4][PATH_MAX + 32];
 	int n = 0;
 
 	if (explicit && *explicit)
 		snprintf(path[n++], sizeof(path[0]), "%s", explicit);
-	if (beside && *beside)
-		snprintf(path[n++], sizeof(path[0]), "%s/%s", beside, soname);
 	snprintf(path[n++], sizeof(path[0]), "%s", soname);
 	if (home && *home)
 		snprintf(path[n++], sizeof(path[0]), "%s/lib64/%s", home, soname);
@@ -46,9 +43,4 @@ void *xmig_open_real_library_beside(const char *env, const char *soname, const c
 	xmig_error("cannot load %s (%s) in the proxy: %s; set %s to its path", what, soname,
 		   dlerror() ?: "not found", env);
 	return NULL;
-}
-
-void *xmig_open_real_library(const char *env, const char *soname, const char *what)
-{
-	return xmig_open_real_library_beside(env, soname, what, NULL);
 }

@@ -8,8 +8,5 @@
 /* $ENV if set, then SONAME on the library path, in $CUDA_HOME/lib64 and in
  * /usr/local/cuda/lib64; NULL, having said why (naming WHAT), if none. */
 void *xmig_open_real_library(const char *env, const char *soname, const char *what);
-/* The same, trying DIR/SONAME (a library's companion, beside it) after $ENV. */
-void *xmig_open_real_library_beside(const char *env, const char *soname, const char *what,
-				    const char *beside);
 
 #endif

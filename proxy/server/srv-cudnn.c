@@ -26,6 +26,20 @@ static size_t extra_bytes(const struct xmig_call *c, size_t fixed)
 	return have > fixed ? have - fixed : 0;
 }
 
+/* XMIG_DNN_TRACE=1: every cuDNN call the proxy makes that fails, on stderr. */
+static int traced(const char *what, uint64_t id, int name, int type, int64_t count, int st)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("XMIG_DNN_TRACE") && *getenv("XMIG_DNN_TRACE") == '1';
+	if (on && st)
+		fprintf(stderr, "xmig-proxy: cuDNN %s of descriptor %llu (name %d, type %d, "
+			"count %lld) -> status %d\n", what, (unsigned long long)id, name, type,
+			(long long)count, st);
+	return st;
+}
+
 int d_DNN_INFO(struct xmig_call *c)
 {
 	struct xmig_dnn_info_res *r = c->res;
@@ -143,7 +157,8 @@ int d_DNN_SET_ATTR(struct xmig_call *c)
 		free(native);
 		return CUDNN_STATUS_BAD_PARAM;   /* names a destroyed object */
 	}
-	st = s->dev->dnn_set_attr(s->devh, o->h, a->name, a->type, a->count, native);
+	st = traced("set", a->id, a->name, a->type, a->count,
+		    s->dev->dnn_set_attr(s->devh, o->h, a->name, a->type, a->count, native));
 	free(native);
 	if (!st && dnn_log_set(&s->dnn, a->id, a->name, a->type, a->count, a->elems))
 		st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
@@ -174,10 +189,12 @@ int d_DNN_GET_ATTR(struct xmig_call *c)
 	r->count = 0;
 	c->res_len = sizeof(*r);
 	if (!o)
-		return CUDNN_STATUS_BAD_PARAM;
+		return traced("get (no such descriptor)", a->id, a->name, a->type, a->count,
+			      CUDNN_STATUS_BAD_PARAM);
 	if (!size || a->count < 0 || (bytes = (size_t)a->count * size) > XMIG_DNN_GET_MAX ||
 	    (fills && bytes > extra_bytes(c, sizeof(*a))))
-		return CUDNN_STATUS_BAD_PARAM;
+		return traced("get (bad size)", a->id, a->name, a->type, a->count,
+			      CUDNN_STATUS_BAD_PARAM);
 	/* Descriptors to fill are the caller's: they arrive as ids. */
 	if (fills && a->count) {
 		if (!(targets = malloc(bytes)))
@@ -185,11 +202,13 @@ int d_DNN_GET_ATTR(struct xmig_call *c)
 		memcpy(targets, a->elems, bytes);
 		if (dnn_log_native(&s->dnn, a->type, a->count, targets, r->elems)) {
 			free(targets);
-			return CUDNN_STATUS_BAD_PARAM;
+			return traced("get (targets unknown)", a->id, a->name, a->type, a->count,
+				      CUDNN_STATUS_BAD_PARAM);
 		}
 	}
-	st = s->dev->dnn_get_attr(s->devh, o->h, a->name, a->type, a->count, &r->count,
-				  a->count ? r->elems : NULL);
+	st = traced("get", a->id, a->name, a->type, a->count,
+		    s->dev->dnn_get_attr(s->devh, o->h, a->name, a->type, a->count, &r->count,
+					 a->count ? r->elems : NULL));
 	if (!st && fills && a->count) {
 		memcpy(r->elems, targets, bytes);   /* the same descriptors, now filled */
 		if (dnn_log_fill(&s->dnn, a->id, a->name, a->type, a->count, targets))
@@ -211,7 +230,8 @@ int d_DNN_FINALIZE(struct xmig_call *c)
 
 	if (!o)
 		return CUDNN_STATUS_BAD_PARAM;
-	if (!(st = s->dev->dnn_finalize(s->devh, o->h)) && dnn_log_finalize(&s->dnn, a->id))
+	if (!(st = traced("finalize", a->id, 0, 0, 0, s->dev->dnn_finalize(s->devh, o->h))) &&
+	    dnn_log_finalize(&s->dnn, a->id))
 		st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
 	return st;
 }

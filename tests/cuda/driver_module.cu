@@ -2,8 +2,8 @@
  * driver_module.cu - kernels the way Triton and torch.compile run them: a
  * cubin and PTX (tests/cuda/kernels/driver_module.cu, embedded at build
  * time) loaded with cuModuleLoadData, functions by name, their attributes
- * and parameter layout, cuLaunchKernel with kernelParams and with a packed
- * buffer ("extra"), cuLaunchKernelEx with the attributes Triton passes
+ * and parameter layout, cuLaunchKernel with kernelParams (one a struct by
+ * value), cuLaunchKernelEx with the attributes Triton passes
  * (cluster dimension, scheduling policy, programmatic serialisation,
  * cooperative), memory, fills, copies, streams and pointer queries through
  * the driver API. No kernel is registered with the runtime.
@@ -196,24 +196,19 @@ int main(int argc, char **argv)
 	expect_y(hy, hx, a, 1, "PTX axpy");
 	printf("axpy from the cubin and from PTX: ok\n");
 
-	/* A struct by value, through a packed buffer. */
-	struct {
-		unsigned long long out;
-		struct dm_args s;
-		int n;
-	} packed = { (unsigned long long)u, { 7, 3.0, 11, -5 }, N };
-	size_t packed_size = sizeof(packed);
-	void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
-			  &packed_size, CU_LAUNCH_PARAM_END };
-	CU(cuLaunchKernel(mix, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, NULL, NULL, extra));
+	/* A struct by value, in kernelParams (Triton's launchers pass them so). */
+	struct dm_args sv = { 7, 3.0, 11, -5 };
+	int n_mix = N;
+	void *mix_args[] = { &u, &sv, &n_mix };
+	CU(cuLaunchKernel(mix, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, NULL, mix_args, NULL));
 	CU(cuMemcpyDtoH(hu, u, sizeof(hu)));
 	uint64_t h = 0;
 	for (int i = 0; i < N; i++) {
-		if (hu[i] != xf_dm_mix((uint32_t)i, packed.s))
+		if (hu[i] != xf_dm_mix((uint32_t)i, sv))
 			xt_fail("dm_mix[%d] = %u", i, hu[i]);
 		h = xf_mix64(h ^ hu[i]);
 	}
-	printf("struct argument via extra: hash %016llx\n", (unsigned long long)h);
+	printf("struct argument by value: hash %016llx\n", (unsigned long long)h);
 
 	/* Fills. */
 	CU(cuMemsetD32(u, 0xdeadbeefu, N));
