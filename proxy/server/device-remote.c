@@ -56,6 +56,7 @@ struct rmt {
 	struct var_range *vars;
 	size_t nvars;
 	bool cublas_named;          /* the executor knows which cuBLAS file */
+	bool cublaslt_named;        /* ... and which cuBLASLt file */
 	uint64_t window, window_size;
 };
 
@@ -800,25 +801,38 @@ static int blas_status(int st)
 	return st == cudaErrorDevicesUnavailable ? CUBLAS_STATUS_EXECUTION_FAILED : st;
 }
 
+/*
+ * The job's own library file, named to the executor once (libraries.c):
+ * over there it loads the same. 0, or a cuBLAS status.
+ */
+static int name_library(struct rmt *r, const char *var, bool *named)
+{
+	const char *lib = getenv(var);
+	struct rmt_hdr l = hdr(RMT_LIBRARY);
+	char buf[PATH_MAX + 32];
+	int n, st;
+
+	if (*named || !lib || !*lib)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "%s=%s", var, lib);
+	if (n < 0 || n >= (int)sizeof(buf))
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if ((st = call(r, &l, buf, (size_t)n, NULL, 0, false)))
+		return st == 1 ? CUBLAS_STATUS_NOT_INITIALIZED : blas_status(st);
+	*named = true;
+	return 0;
+}
+
 static int r_blas_create(void *dev, void **out)
 {
 	struct rmt *r = dev;
 	struct rmt_hdr h = hdr(RMT_BLAS_CREATE);
-	const char *lib = getenv("XMIG_CUBLAS");
 	int st;
 
-	if (!r->cublas_named && lib && *lib) {
-		/* The job's own cuBLAS, also over there (libraries.c). */
-		struct rmt_hdr l = hdr(RMT_LIBRARY);
-		char buf[PATH_MAX + 16];
-		int n = snprintf(buf, sizeof(buf), "XMIG_CUBLAS=%s", lib);
-
-		if (n < 0 || n >= (int)sizeof(buf))
-			return CUBLAS_STATUS_NOT_INITIALIZED;
-		if ((st = call(r, &l, buf, (size_t)n, NULL, 0, false)))
-			return st == 1 ? CUBLAS_STATUS_NOT_INITIALIZED : blas_status(st);
-		r->cublas_named = true;
-	}
+	/* cuBLASLt first: the executor's cuBLAS then runs on it (blas-cuda.c) */
+	if ((st = name_library(r, "XMIG_CUBLASLT", &r->cublaslt_named)) ||
+	    (st = name_library(r, "XMIG_CUBLAS", &r->cublas_named)))
+		return st;
 	st = call(r, &h, NULL, 0, NULL, 0, false);
 	*out = (void *)(uintptr_t)h.a[0];
 	return blas_status(st);
@@ -851,6 +865,50 @@ static int r_blas_gemm(void *dev, void *b, const struct xmig_blas_gemm_req *g)
 
 	h.a[0] = (uint64_t)(uintptr_t)b;
 	return blas_status(post(dev, &h, g, sizeof(*g), NULL, 0));
+}
+
+/* ---- cuBLASLt: Lt handles live in the executor, descriptors travel as records ---- */
+
+static int r_blaslt_create(void *dev, void **out)
+{
+	struct rmt *r = dev;
+	struct rmt_hdr h = hdr(RMT_LT_CREATE);
+	int st;
+
+	if ((st = name_library(r, "XMIG_CUBLASLT", &r->cublaslt_named)) ||
+	    (st = name_library(r, "XMIG_CUBLAS", &r->cublas_named)))
+		return st;
+	st = call(r, &h, NULL, 0, NULL, 0, false);
+	*out = (void *)(uintptr_t)h.a[0];
+	return blas_status(st);
+}
+
+static int r_blaslt_destroy(void *dev, void *b)
+{
+	struct rmt_hdr h = hdr(RMT_LT_DESTROY);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	return blas_status(call(dev, &h, NULL, 0, NULL, 0, false));
+}
+
+static int r_blaslt_heuristic(void *dev, void *b, const struct xmig_lt_heuristic_req *q,
+			      struct xmig_lt_heuristic_res *res)
+{
+	struct rmt_hdr h = hdr(RMT_LT_HEURISTIC);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	h.a[1] = (uint64_t)q->cublas_handle;
+	return blas_status(call(dev, &h, q, sizeof(*q), res, sizeof(*res), false));
+}
+
+static int r_blaslt_matmul(void *dev, void *b, const struct xmig_lt_matmul_req *m, void *s)
+{
+	struct rmt_hdr h = hdr(RMT_LT_MATMUL);
+
+	h.a[0] = (uint64_t)(uintptr_t)b;
+	h.a[1] = (uint64_t)m->cublas_handle;
+	h.a[2] = (uint64_t)(uintptr_t)s;
+	return blas_status(post(dev, &h, m, sizeof(*m), NULL, 0));
 }
 
 const struct xmig_device_ops xmig_device_remote = {
@@ -904,6 +962,10 @@ const struct xmig_device_ops xmig_device_remote = {
 	.blas_destroy = r_blas_destroy,
 	.blas_set = r_blas_set,
 	.blas_gemm = r_blas_gemm,
+	.blaslt_create = r_blaslt_create,
+	.blaslt_destroy = r_blaslt_destroy,
+	.blaslt_heuristic = r_blaslt_heuristic,
+	.blaslt_matmul = r_blaslt_matmul,
 };
 
 int xmig_remote_probe(const char *where, const char *token)

@@ -36,7 +36,7 @@ struct exec {
 	const struct xmig_device_ops *dev;
 	void *devh;
 	int fd;
-	struct srv_table streams, events, modules, funcs, mems, blas;
+	struct srv_table streams, events, modules, funcs, mems, blas, blaslt;
 	void *staging;              /* copies back to the bridge */
 	bool staging_registered;
 	void *in[2];                /* copies from the bridge, alternately */
@@ -438,6 +438,40 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		}
 		return 0;
 	}
+	case RMT_LT_CREATE:
+		if (!x->dev->blaslt_create)
+			return CUBLAS_STATUS_NOT_SUPPORTED;
+		r = x->dev->blaslt_create(x->devh, &obj);
+		a[0] = r ? 0 : keep(&x->blaslt, obj);
+		return r;
+	case RMT_LT_DESTROY:
+		obj = srv_table_remove(&x->blaslt, h->a[0]);
+		return obj ? x->dev->blaslt_destroy(x->devh, obj) : CUBLAS_STATUS_NOT_INITIALIZED;
+	case RMT_LT_HEURISTIC: {
+		struct xmig_lt_heuristic_res *res;
+
+		obj = srv_table_get(h->a[1] ? &x->blas : &x->blaslt, h->a[0]);
+		if (!obj || h->len != sizeof(struct xmig_lt_heuristic_req))
+			return CUBLAS_STATUS_NOT_INITIALIZED;
+		if (!(res = calloc(1, sizeof(*res))))
+			return CUBLAS_STATUS_ALLOC_FAILED;
+		r = x->dev->blaslt_heuristic(x->devh, obj, data, res);
+		*out = res;   /* freed by the caller */
+		*out_len = r ? 0 : sizeof(*res);
+		return r;
+	}
+	case RMT_LT_MATMUL: {
+		const struct xmig_lt_matmul_req *m = data;
+
+		obj = srv_table_get(h->a[1] ? &x->blas : &x->blaslt, h->a[0]);
+		if (!obj || h->len != sizeof(*m) || !stream_of(x, h->a[2]))
+			return cudaErrorInvalidResourceHandle;
+		if ((r = x->dev->blaslt_matmul(x->devh, obj, m, stream_of(x, h->a[2])))) {
+			xmig_error("cublasLtMatmul failed with status %d", r);
+			return cudaErrorUnknown;
+		}
+		return 0;
+	}
 	case RMT_SET_LIMIT:
 		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
 	case RMT_GET_LIMIT: {
@@ -494,7 +528,7 @@ static int serve(struct exec *x)
 		} else if (r) {
 			send_plain(x, RMT_ASYNC_ERROR, r, 0, NULL, 0);
 		}
-		if (h.op == RMT_FUNC_GET)
+		if (h.op == RMT_FUNC_GET || h.op == RMT_LT_HEURISTIC)
 			free(out);
 		if (bye)
 			break;
@@ -617,6 +651,7 @@ int srv_executor_main(const char *device, int gpu, const char *listen_addr)
 	srv_table_init(&x.funcs, 1);
 	srv_table_init(&x.mems, 1);
 	srv_table_init(&x.blas, 1);
+	srv_table_init(&x.blaslt, 1);
 	x.fd = accept_peer(lfd, token);
 	close(lfd);
 	memset(token, 0, sizeof(token));

@@ -46,6 +46,8 @@ enum rmt_op {
 	/* cuBLAS: statuses are cublasStatus_t; a library file is named first */
 	RMT_LIBRARY,         /* "VAR=path" (libraries.h) -> 0, or 1 if it is not here */
 	RMT_BLAS_CREATE, RMT_BLAS_DESTROY, RMT_BLAS_SET, RMT_BLAS_GEMM,
+	/* cuBLASLt: a[1] says whether the handle is a cuBLAS one used as Lt */
+	RMT_LT_CREATE, RMT_LT_DESTROY, RMT_LT_HEURISTIC, RMT_LT_MATMUL,
 	RMT_OP_COUNT
 };
 

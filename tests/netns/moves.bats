@@ -137,27 +137,25 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 		"$BATS_TEST_TMPDIR/cb.out"
 }
 
-# A job with library handles that are not forwarded across nodes: the move
-# is refused with a message, and the job goes on where it was.
-refused_across_nodes() {   # refused_across_nodes PROGRAM JOB ITERS MESSAGE
-	need_program "$1"
-	on n1 "$XMIG" run --job "$2" -- "$CUDA_BIN/$1" --iters "$3" --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/$2.out" 2>"$BATS_TEST_TMPDIR/$2.err" &
+@test "netns: a job holding cuBLASLt handles moves to the other node and back; its matmuls stay exact" {
+	need_program blaslt_matmul
+	on n1 "$XMIG" run --job lt -- "$CUDA_BIN/blaslt_matmul" --iters 20 --sleep-ms 40 \
+		>"$BATS_TEST_TMPDIR/lt.out" 2>"$BATS_TEST_TMPDIR/lt.err" &
 	pid=$!
 	for _ in $(seq 200); do
-		on n1 "$XMIG" ps --json --job "$2" | jq -e '.items[0].state == "running"' >/dev/null 2>&1 && break
+		on n1 "$XMIG" ps --json --job lt | jq -e '.items[0].state == "running"' >/dev/null 2>&1 && break
 		sleep 0.05
 	done
-	run on n1 "$XMIG" migrate --job "$2" --to n2:gpu0
-	assert_failure 1
-	assert_output --partial "$4"
-	assert_equal "$(where "$2")" "n1:0@n1"
+	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
+		run on n1 "$XMIG" migrate --job lt --to "$to"
+		assert_success
+		sleep 0.2
+	done
+	assert_equal "$(where lt)" "n2:1@n1"
 	run timeout 60 tail --pid="$pid" -f /dev/null
-	tail -2 "$BATS_TEST_TMPDIR/$2.out" | head -1 | grep -qx "rounds $3 checked"
-}
-
-@test "netns: a job holding a cuBLASLt handle is not moved to another node (not forwarded yet); it goes on" {
-	refused_across_nodes blaslt_matmul lt 12 "cuBLASLt is not forwarded to a remote device yet"
+	cat "$BATS_TEST_TMPDIR/lt.err" >&2
+	diff -u <(sed 's/^rounds 1 checked$/rounds 20 checked/' "$ROOT/tests/cuda/expected/blaslt_matmul.out") \
+		"$BATS_TEST_TMPDIR/lt.out"
 }
 
 @test "netns: the link cut mid-transfer: rolled back, the job goes on" {
