@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #include <cublas_api.h>
+#include <cudnn_graph.h>
 
 #include "../../lib/xmig.h"
+#include "../api/dnn.h"
 #include "device.h"
 #include "remote.h"
 
@@ -57,6 +59,7 @@ struct rmt {
 	size_t nvars;
 	bool cublas_named;          /* the executor knows which cuBLAS file */
 	bool cublaslt_named;        /* ... and which cuBLASLt file */
+	bool cudnn_named;           /* ... and which cuDNN file */
 	uint64_t window, window_size;
 };
 
@@ -911,6 +914,145 @@ static int r_blaslt_matmul(void *dev, void *b, const struct xmig_lt_matmul_req *
 	return blas_status(post(dev, &h, m, sizeof(*m), NULL, 0));
 }
 
+/* ---- cuDNN's backend API: objects live in the executor, named by its ids ---- */
+
+/* A link failure is not a cuDNN status: say what cuDNN says of a failed run. */
+static int dnn_status(struct rmt *r, int st)
+{
+	(void)r;
+	return st == cudaErrorDevicesUnavailable ? CUDNN_STATUS_EXECUTION_FAILED : st;
+}
+
+static int dnn_named(struct rmt *r)
+{
+	return name_library(r, "XMIG_CUDNN", &r->cudnn_named) ? CUDNN_STATUS_NOT_INITIALIZED : 0;
+}
+
+static int r_dnn_info(void *dev, struct xmig_dnn_info_res *res)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_INFO);
+	int st;
+
+	if ((st = dnn_named(dev)))
+		return st;
+	return dnn_status(dev, call(dev, &h, NULL, 0, res, sizeof(*res), false));
+}
+
+static int dnn_new(void *dev, uint32_t op, int type, void **out)
+{
+	struct rmt_hdr h = hdr(op);
+	int st;
+
+	if ((st = dnn_named(dev)))
+		return st;
+	h.a[0] = (uint64_t)type;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*out = (void *)(uintptr_t)h.a[0];
+	return dnn_status(dev, st);
+}
+
+static int r_dnn_create(void *dev, void **out)
+{
+	return dnn_new(dev, RMT_DNN_CREATE, 0, out);
+}
+
+static int r_dnn_desc_create(void *dev, int type, void **out)
+{
+	return dnn_new(dev, RMT_DNN_DESC_CREATE, type, out);
+}
+
+static int dnn_on(void *dev, uint32_t op, void *x)
+{
+	struct rmt_hdr h = hdr(op);
+
+	h.a[0] = (uint64_t)(uintptr_t)x;
+	return dnn_status(dev, call(dev, &h, NULL, 0, NULL, 0, false));
+}
+
+static int r_dnn_destroy(void *dev, void *x)
+{
+	return dnn_on(dev, RMT_DNN_DESTROY, x);
+}
+
+static int r_dnn_desc_destroy(void *dev, void *x)
+{
+	return dnn_on(dev, RMT_DNN_DESC_DESTROY, x);
+}
+
+static int r_dnn_finalize(void *dev, void *x)
+{
+	return dnn_on(dev, RMT_DNN_FINALIZE, x);
+}
+
+/* Posted, like the executions it sets up. */
+static int r_dnn_set_stream(void *dev, void *x, void *s)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_SET_STREAM);
+
+	h.a[0] = (uint64_t)(uintptr_t)x;
+	h.a[1] = (uint64_t)(uintptr_t)s;
+	return dnn_status(dev, post(dev, &h, NULL, 0, NULL, 0));
+}
+
+/* Reference elements are this backend's handles: the executor's ids, as they are. */
+static int r_dnn_set_attr(void *dev, void *x, int name, int type, int64_t count,
+			  const void *elems)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_SET_ATTR);
+
+	h.a[0] = (uint64_t)(uintptr_t)x;
+	h.a[1] = (uint64_t)name;
+	h.a[2] = (uint64_t)type;
+	h.a[3] = (uint64_t)count;
+	return dnn_status(dev, call(dev, &h, elems, (size_t)count * xmig_dnn_elem_size(type), NULL,
+				    0, false));
+}
+
+static int r_dnn_get_attr(void *dev, void *x, int name, int type, int64_t requested,
+			  int64_t *count, void *elems)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_GET_ATTR);
+	bool fills = type == CUDNN_TYPE_BACKEND_DESCRIPTOR;
+	size_t bytes = (size_t)requested * xmig_dnn_elem_size(type);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)x;
+	h.a[1] = (uint64_t)name;
+	h.a[2] = (uint64_t)type;
+	h.a[3] = (uint64_t)requested;
+	st = call(dev, &h, fills && elems ? elems : NULL, fills && elems ? bytes : 0, elems,
+		  elems ? bytes : 0, false);
+	*count = (int64_t)h.a[0];
+	return dnn_status(dev, st);
+}
+
+/* One posted message: the variant pack is built over there (srv_dnn_execute_local). */
+static int r_dnn_run(void *dev, void *x, void *plan, const struct xmig_dnn_execute_req *a)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_RUN);
+
+	h.a[0] = (uint64_t)(uintptr_t)x;
+	h.a[1] = (uint64_t)(uintptr_t)plan;
+	return dnn_status(dev, post(dev, &h, a, sizeof(*a) + a->n * sizeof(a->entries[0]), NULL,
+				    0));
+}
+
+static int r_dnn_execute(void *dev, void *x, void *plan, void *variant_pack)
+{
+	xmig_error("cuDNN: a variant pack descriptor cannot cross to another node");
+	return CUDNN_STATUS_NOT_SUPPORTED;
+}
+
+static void r_dnn_last_error(void *dev, char *message, size_t size)
+{
+	struct rmt_hdr h = hdr(RMT_DNN_LAST_ERROR);
+	struct xmig_dnn_error_res res = { { 0 } };
+
+	if (call(dev, &h, NULL, 0, &res, sizeof(res), false))
+		snprintf(res.message, sizeof(res.message), "the link to the GPU's node is lost");
+	snprintf(message, size, "%s", res.message);
+}
+
 const struct xmig_device_ops xmig_device_remote = {
 	.name = "remote",
 	.open = r_open,
@@ -966,6 +1108,18 @@ const struct xmig_device_ops xmig_device_remote = {
 	.blaslt_destroy = r_blaslt_destroy,
 	.blaslt_heuristic = r_blaslt_heuristic,
 	.blaslt_matmul = r_blaslt_matmul,
+	.dnn_info = r_dnn_info,
+	.dnn_create = r_dnn_create,
+	.dnn_destroy = r_dnn_destroy,
+	.dnn_set_stream = r_dnn_set_stream,
+	.dnn_desc_create = r_dnn_desc_create,
+	.dnn_desc_destroy = r_dnn_desc_destroy,
+	.dnn_set_attr = r_dnn_set_attr,
+	.dnn_get_attr = r_dnn_get_attr,
+	.dnn_finalize = r_dnn_finalize,
+	.dnn_execute = r_dnn_execute,
+	.dnn_last_error = r_dnn_last_error,
+	.dnn_run = r_dnn_run,
 };
 
 int xmig_remote_probe(const char *where, const char *token)

@@ -140,6 +140,9 @@ struct xmig_device_ops {
 	int (*dnn_finalize)(void *dev, void *d);
 	int (*dnn_execute)(void *dev, void *h, void *plan, void *variant_pack);
 	void (*dnn_last_error)(void *dev, char *message, size_t size);
+	/* Execute with the application's variant pack as it came (NULL: the
+	 * proxy builds a variant pack descriptor from it through the ops above). */
+	int (*dnn_run)(void *dev, void *h, void *plan, const struct xmig_dnn_execute_req *a);
 
 	/*
 	 * The driver API's extras (NULL where a backend has none: the call

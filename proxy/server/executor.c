@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include <cublas_api.h>
+#include <cudnn_graph.h>
 
+#include "../api/dnn.h"
 #include "../api/libraries.h"
 #include "executor.h"
 #include "remote.h"
@@ -37,6 +39,7 @@ struct exec {
 	void *devh;
 	int fd;
 	struct srv_table streams, events, modules, funcs, mems, blas, blaslt;
+	struct srv_table dnn;       /* cuDNN handles and descriptors */
 	void *staging;              /* copies back to the bridge */
 	bool staging_registered;
 	void *in[2];                /* copies from the bridge, alternately */
@@ -142,6 +145,145 @@ static int use_library(const char *data, uint64_t len)
 static uint64_t keep(struct srv_table *t, void *h)
 {
 	return h ? srv_table_add(t, h) : 0;
+}
+
+/* The real handles or descriptors for the ids in a reference attribute. */
+static bool dnn_refs(struct exec *x, int64_t n, const uint64_t *ids, void **out)
+{
+	for (int64_t i = 0; i < n; i++)
+		if (!(out[i] = ids[i] ? srv_table_get(&x->dnn, ids[i]) : NULL) && ids[i])
+			return false;
+	return true;
+}
+
+struct dnn_find { void *h; uint64_t id; };
+
+static void dnn_find_one(uint64_t id, void *obj, void *arg)
+{
+	struct dnn_find *f = arg;
+
+	if (obj == f->h)
+		f->id = id;
+}
+
+/* The id of a real cuDNN handle (GetAttribute of a handle answers one). */
+static uint64_t dnn_id_of(struct exec *x, void *h)
+{
+	struct dnn_find f = { h, 0 };
+
+	srv_table_each(&x->dnn, dnn_find_one, &f);
+	return f.id;
+}
+
+static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a,
+			      void **out, size_t *out_len)
+{
+	void *obj, *refs[XMIG_DNN_GET_MAX / 8];
+	int r;
+
+	switch (h->op) {
+	case RMT_DNN_INFO: {
+		struct xmig_dnn_info_res *res = calloc(1, sizeof(*res));
+
+		if (!res)
+			return CUDNN_STATUS_ALLOC_FAILED;
+		r = x->dev->dnn_info(x->devh, res);
+		*out = res;
+		*out_len = r ? 0 : sizeof(*res);
+		return r;
+	}
+	case RMT_DNN_CREATE:
+	case RMT_DNN_DESC_CREATE:
+		r = h->op == RMT_DNN_CREATE ? x->dev->dnn_create(x->devh, &obj)
+					    : x->dev->dnn_desc_create(x->devh, (int)h->a[0], &obj);
+		a[0] = r ? 0 : keep(&x->dnn, obj);
+		return r;
+	case RMT_DNN_DESTROY:
+	case RMT_DNN_DESC_DESTROY:
+		if (!(obj = srv_table_remove(&x->dnn, h->a[0])))
+			return CUDNN_STATUS_BAD_PARAM;
+		return h->op == RMT_DNN_DESTROY ? x->dev->dnn_destroy(x->devh, obj)
+						: x->dev->dnn_desc_destroy(x->devh, obj);
+	case RMT_DNN_SET_STREAM:
+		if (!(obj = srv_table_get(&x->dnn, h->a[0])) || !stream_of(x, h->a[1]))
+			return cudaErrorInvalidResourceHandle;
+		if ((r = x->dev->dnn_set_stream(x->devh, obj, stream_of(x, h->a[1])))) {
+			xmig_error("cudnnSetStream failed with status %d", r);
+			return cudaErrorUnknown;
+		}
+		return 0;
+	case RMT_DNN_SET_ATTR: {
+		int type = (int)h->a[2];
+		int64_t n = (int64_t)h->a[3];
+		size_t size = xmig_dnn_elem_size(type);
+
+		if (!(obj = srv_table_get(&x->dnn, h->a[0])) || !size || n < 0 ||
+		    h->len != (uint64_t)n * size)
+			return CUDNN_STATUS_BAD_PARAM;
+		if (xmig_dnn_type_is_ref(type)) {
+			if ((size_t)n > sizeof(refs) / sizeof(refs[0]) || !dnn_refs(x, n, data, refs))
+				return CUDNN_STATUS_BAD_PARAM;
+			data = refs;
+		}
+		return x->dev->dnn_set_attr(x->devh, obj, (int)h->a[1], type, n, n ? data : NULL);
+	}
+	case RMT_DNN_GET_ATTR: {
+		int type = (int)h->a[2];
+		int64_t n = (int64_t)h->a[3], count = 0;
+		size_t size = xmig_dnn_elem_size(type);
+		bool fills = type == CUDNN_TYPE_BACKEND_DESCRIPTOR;
+		void *elems;
+
+		if (!(obj = srv_table_get(&x->dnn, h->a[0])) || !size || n < 0 ||
+		    (uint64_t)n * size > XMIG_DNN_GET_MAX || (fills && h->len != (uint64_t)n * 8))
+			return CUDNN_STATUS_BAD_PARAM;
+		if (!(elems = calloc(1, (size_t)n * size + 8)))
+			return CUDNN_STATUS_ALLOC_FAILED;
+		/* Descriptors to fill are the caller's: ids here, real ones there. */
+		if (fills && !dnn_refs(x, n, data, elems)) {
+			free(elems);
+			return CUDNN_STATUS_BAD_PARAM;
+		}
+		r = x->dev->dnn_get_attr(x->devh, obj, (int)h->a[1], type, n, &count,
+					 n ? elems : NULL);
+		if (!r && fills)
+			memcpy(elems, data, (size_t)n * 8);
+		else if (!r && type == CUDNN_TYPE_HANDLE)
+			for (int64_t i = 0; i < (count < n ? count : n); i++)
+				((uint64_t *)elems)[i] = dnn_id_of(x, ((void **)elems)[i]);
+		a[0] = (uint64_t)count;
+		*out = elems;
+		*out_len = r ? 0 : (size_t)n * size;
+		return r;
+	}
+	case RMT_DNN_FINALIZE:
+		return (obj = srv_table_get(&x->dnn, h->a[0])) ? x->dev->dnn_finalize(x->devh, obj)
+							       : CUDNN_STATUS_BAD_PARAM;
+	case RMT_DNN_RUN: {
+		const struct xmig_dnn_execute_req *q = data;
+		void *hd = srv_table_get(&x->dnn, h->a[0]), *plan = srv_table_get(&x->dnn, h->a[1]);
+
+		if (!hd || !plan || h->len < sizeof(*q) || q->n > XMIG_DNN_VP_MAX ||
+		    h->len < sizeof(*q) + q->n * sizeof(q->entries[0]))
+			return cudaErrorInvalidResourceHandle;
+		if ((r = srv_dnn_execute_local(x->dev, x->devh, q, hd, plan))) {
+			xmig_error("cudnnBackendExecute failed with status %d", r);
+			return cudaErrorUnknown;
+		}
+		return 0;
+	}
+	case RMT_DNN_LAST_ERROR: {
+		struct xmig_dnn_error_res *res = calloc(1, sizeof(*res));
+
+		if (!res)
+			return CUDNN_STATUS_ALLOC_FAILED;
+		x->dev->dnn_last_error(x->devh, res->message, sizeof(res->message));
+		*out = res;
+		*out_len = sizeof(*res);
+		return 0;
+	}
+	}
+	return cudaErrorNotSupported;
 }
 
 /*
@@ -472,6 +614,12 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		}
 		return 0;
 	}
+	case RMT_DNN_INFO: case RMT_DNN_CREATE: case RMT_DNN_DESTROY: case RMT_DNN_SET_STREAM:
+	case RMT_DNN_DESC_CREATE: case RMT_DNN_DESC_DESTROY: case RMT_DNN_SET_ATTR:
+	case RMT_DNN_GET_ATTR: case RMT_DNN_FINALIZE: case RMT_DNN_RUN: case RMT_DNN_LAST_ERROR:
+		if (!x->dev->dnn_create)
+			return CUDNN_STATUS_NOT_SUPPORTED;
+		return dnn_execute_remote(x, h, data, a, out, out_len);
 	case RMT_SET_LIMIT:
 		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
 	case RMT_GET_LIMIT: {
@@ -528,7 +676,8 @@ static int serve(struct exec *x)
 		} else if (r) {
 			send_plain(x, RMT_ASYNC_ERROR, r, 0, NULL, 0);
 		}
-		if (h.op == RMT_FUNC_GET || h.op == RMT_LT_HEURISTIC)
+		if (h.op == RMT_FUNC_GET || h.op == RMT_LT_HEURISTIC || h.op == RMT_DNN_INFO ||
+		    h.op == RMT_DNN_GET_ATTR || h.op == RMT_DNN_LAST_ERROR)
 			free(out);
 		if (bye)
 			break;
@@ -652,6 +801,7 @@ int srv_executor_main(const char *device, int gpu, const char *listen_addr)
 	srv_table_init(&x.mems, 1);
 	srv_table_init(&x.blas, 1);
 	srv_table_init(&x.blaslt, 1);
+	srv_table_init(&x.dnn, 1);
 	x.fd = accept_peer(lfd, token);
 	close(lfd);
 	memset(token, 0, sizeof(token));

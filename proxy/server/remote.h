@@ -48,6 +48,11 @@ enum rmt_op {
 	RMT_BLAS_CREATE, RMT_BLAS_DESTROY, RMT_BLAS_SET, RMT_BLAS_GEMM,
 	/* cuBLASLt: a[1] says whether the handle is a cuBLAS one used as Lt */
 	RMT_LT_CREATE, RMT_LT_DESTROY, RMT_LT_HEURISTIC, RMT_LT_MATMUL,
+	/* cuDNN's backend API: handles and descriptors are the executor's ids,
+	 * also inside attribute elements; statuses are cudnnStatus_t */
+	RMT_DNN_INFO, RMT_DNN_CREATE, RMT_DNN_DESTROY, RMT_DNN_SET_STREAM, RMT_DNN_DESC_CREATE,
+	RMT_DNN_DESC_DESTROY, RMT_DNN_SET_ATTR, RMT_DNN_GET_ATTR, RMT_DNN_FINALIZE, RMT_DNN_RUN,
+	RMT_DNN_LAST_ERROR,
 	RMT_OP_COUNT
 };
 

@@ -304,6 +304,9 @@ int d_DNN_FINALIZE(struct xmig_call *c);
 int d_DNN_EXECUTE(struct xmig_call *c);
 int d_DNN_LAST_ERROR(struct xmig_call *c);
 int srv_dnn_recreate(struct srv *s);
+/* Build a variant pack from the request and execute the plan with it. */
+int srv_dnn_execute_local(const struct xmig_device_ops *d, void *devh,
+			  const struct xmig_dnn_execute_req *a, void *handle, void *plan);
 /* srv-driver.c: the driver API's own operations (libcuda facade) */
 int d_MODULE_UNLOAD(struct xmig_call *c);
 int d_LAUNCH_EX(struct xmig_call *c);

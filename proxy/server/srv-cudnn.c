@@ -240,10 +240,9 @@ int d_DNN_FINALIZE(struct xmig_call *c)
  * The application's variant pack lives in the client; here it becomes a
  * real one for this one call, as cuDNN's frontend itself does per call.
  */
-static int execute(struct srv *s, const struct xmig_dnn_execute_req *a, void *handle,
-		   void *plan)
+int srv_dnn_execute_local(const struct xmig_device_ops *d, void *devh,
+			  const struct xmig_dnn_execute_req *a, void *handle, void *plan)
 {
-	const struct xmig_device_ops *d = s->dev;
 	int64_t uids[XMIG_DNN_VP_MAX];
 	void *ptrs[XMIG_DNN_VP_MAX], *vp = NULL, *ws = (void *)(uintptr_t)a->workspace;
 	int st;
@@ -255,23 +254,23 @@ static int execute(struct srv *s, const struct xmig_dnn_execute_req *a, void *ha
 		/* A by-value scalar: its bytes came along, in the request. */
 		ptrs[i] = e->value_bytes ? (void *)e->value : (void *)(uintptr_t)e->ptr;
 	}
-	if ((st = d->dnn_desc_create(s->devh, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp)))
+	if ((st = d->dnn_desc_create(devh, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp)))
 		return st;
-	if (!(st = d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+	if (!(st = d->dnn_set_attr(devh, vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
 				   CUDNN_TYPE_INT64, a->n, uids)) &&
-	    !(st = d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+	    !(st = d->dnn_set_attr(devh, vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
 				   CUDNN_TYPE_VOID_PTR, a->n, ptrs)) &&
-	    !(st = a->has_workspace ? d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+	    !(st = a->has_workspace ? d->dnn_set_attr(devh, vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
 						      CUDNN_TYPE_VOID_PTR, 1, &ws)
 				    : 0) &&
 	    !(st = a->nintermediates
-			   ? d->dnn_set_attr(s->devh, vp, CUDNN_ATTR_VARIANT_PACK_INTERMEDIATES,
+			   ? d->dnn_set_attr(devh, vp, CUDNN_ATTR_VARIANT_PACK_INTERMEDIATES,
 					     CUDNN_TYPE_VOID_PTR, a->nintermediates,
 					     a->intermediates)
 			   : 0) &&
-	    !(st = d->dnn_finalize(s->devh, vp)))
-		st = d->dnn_execute(s->devh, handle, plan, vp);
-	d->dnn_desc_destroy(s->devh, vp);
+	    !(st = d->dnn_finalize(devh, vp)))
+		st = d->dnn_execute(devh, handle, plan, vp);
+	d->dnn_desc_destroy(devh, vp);
 	return st;
 }
 
@@ -288,7 +287,8 @@ int d_DNN_EXECUTE(struct xmig_call *c)
 		st = unsupported(s, "cudnnBackendExecute");
 	else if (h && p && a->n <= XMIG_DNN_VP_MAX && a->nintermediates <= 4 &&
 		 a->n * sizeof(a->entries[0]) <= extra_bytes(c, sizeof(*a)))
-		st = execute(s, a, h->h, p->h);
+		st = s->dev->dnn_run ? s->dev->dnn_run(s->devh, h->h, p->h, a)
+				     : srv_dnn_execute_local(s->dev, s->devh, a, h->h, p->h);
 	if (st) {
 		xmig_error("cudnnBackendExecute of plan %llu on handle %llu failed with status %d",
 			   (unsigned long long)a->plan, (unsigned long long)a->handle, st);

@@ -158,6 +158,25 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 		"$BATS_TEST_TMPDIR/lt.out"
 }
 
+@test "netns: a job holding a cuDNN graph and plan moves to the other node and back; it reads them back there" {
+	need_program dnn_graph
+	on n1 "$XMIG" run --job dn -- "$CUDA_BIN/dnn_graph" --no-execute --iters 40 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/dn.out" 2>"$BATS_TEST_TMPDIR/dn.err" &
+	pid=$!
+	for _ in $(seq 200); do grep -q '^plan: finalized' "$BATS_TEST_TMPDIR/dn.out" && break; sleep 0.05; done
+	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
+		run on n1 "$XMIG" migrate --job dn --to "$to"
+		assert_success
+		sleep 0.2
+	done
+	assert_equal "$(where dn)" "n2:1@n1"
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/dn.err" >&2
+	# each round reads the graph's attributes back: after the moves, from the executor
+	assert_equal "$(tail -n 2 "$BATS_TEST_TMPDIR/dn.out")" "rounds 40 checked
+PASS dnn_graph"
+}
+
 @test "netns: the link cut mid-transfer: rolled back, the job goes on" {
 	start x3
 	on n1 env XMIG_FAULT=xfer-delay-ms=700 "$XMIG" migrate --job x3 --to n2:gpu0 \
