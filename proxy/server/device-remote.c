@@ -826,10 +826,11 @@ static int name_library(struct rmt *r, const char *var, bool *named)
 	return 0;
 }
 
-static int r_blas_create(void *dev, void **out)
+/* A cuBLAS or cuBLASLt handle over there, the job's files named first. */
+static int blas_new(void *dev, uint32_t op, void **out)
 {
 	struct rmt *r = dev;
-	struct rmt_hdr h = hdr(RMT_BLAS_CREATE);
+	struct rmt_hdr h = hdr(op);
 	int st;
 
 	/* cuBLASLt first: the executor's cuBLAS then runs on it (blas-cuda.c) */
@@ -841,12 +842,22 @@ static int r_blas_create(void *dev, void **out)
 	return blas_status(st);
 }
 
-static int r_blas_destroy(void *dev, void *b)
+static int blas_gone(void *dev, uint32_t op, void *b)
 {
-	struct rmt_hdr h = hdr(RMT_BLAS_DESTROY);
+	struct rmt_hdr h = hdr(op);
 
 	h.a[0] = (uint64_t)(uintptr_t)b;
 	return blas_status(call(dev, &h, NULL, 0, NULL, 0, false));
+}
+
+static int r_blas_create(void *dev, void **out)
+{
+	return blas_new(dev, RMT_BLAS_CREATE, out);
+}
+
+static int r_blas_destroy(void *dev, void *b)
+{
+	return blas_gone(dev, RMT_BLAS_DESTROY, b);
 }
 
 /* Posted: torch sets the stream before every GEMM; no round trip for it. */
@@ -874,24 +885,12 @@ static int r_blas_gemm(void *dev, void *b, const struct xmig_blas_gemm_req *g)
 
 static int r_blaslt_create(void *dev, void **out)
 {
-	struct rmt *r = dev;
-	struct rmt_hdr h = hdr(RMT_LT_CREATE);
-	int st;
-
-	if ((st = name_library(r, "XMIG_CUBLASLT", &r->cublaslt_named)) ||
-	    (st = name_library(r, "XMIG_CUBLAS", &r->cublas_named)))
-		return st;
-	st = call(r, &h, NULL, 0, NULL, 0, false);
-	*out = (void *)(uintptr_t)h.a[0];
-	return blas_status(st);
+	return blas_new(dev, RMT_LT_CREATE, out);
 }
 
 static int r_blaslt_destroy(void *dev, void *b)
 {
-	struct rmt_hdr h = hdr(RMT_LT_DESTROY);
-
-	h.a[0] = (uint64_t)(uintptr_t)b;
-	return blas_status(call(dev, &h, NULL, 0, NULL, 0, false));
+	return blas_gone(dev, RMT_LT_DESTROY, b);
 }
 
 static int r_blaslt_heuristic(void *dev, void *b, const struct xmig_lt_heuristic_req *q,

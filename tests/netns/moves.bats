@@ -114,62 +114,51 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 	finish c2
 }
 
-@test "netns: a job holding a cuBLAS handle moves to the other node and back; its GEMMs stay exact" {
-	need_program blas_gemm
-	: >"$BATS_TEST_TMPDIR/libcublas.so.13"   # named to the executor; sim's cuBLAS never opens it
-	on n1 env XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13" "$XMIG" run --job cb -- \
-		"$CUDA_BIN/blas_gemm" --iters 60 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/cb.out" 2>"$BATS_TEST_TMPDIR/cb.err" &
+# A library-holding program on n1 goes to n2, back, and to n2's other GPU,
+# checked where it is after each move; it ends where it ended up.
+there_and_back() {   # there_and_back JOB PROGRAM ARGS...
+	local job=$1 prog=$2
+	shift 2
+	need_program "$prog"
+	on n1 "$XMIG" run --job "$job" -- "$CUDA_BIN/$prog" "$@" \
+		>"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
 	pid=$!
 	for _ in $(seq 200); do
-		on n1 "$XMIG" ps --json --job cb | jq -e '.items[0].state == "running"' >/dev/null 2>&1 && break
+		on n1 "$XMIG" ps --json --job "$job" | jq -e '.items[0].state == "running"' \
+			>/dev/null 2>&1 && break
 		sleep 0.05
 	done
+	sleep 0.3   # its library objects are made
 	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
-		run on n1 "$XMIG" migrate --job cb --to "$to"
+		run on n1 "$XMIG" migrate --job "$job" --to "$to"
 		assert_success
-		assert_equal "$(where cb)" "${to%%:*}:${to##*gpu}@n1"
+		assert_equal "$(where "$job")" "${to%%:*}:${to##*gpu}@n1"
 	done
 	run timeout 60 tail --pid="$pid" -f /dev/null
-	cat "$BATS_TEST_TMPDIR/cb.err" >&2
-	diff -u <(sed 's/^rounds 1 checked$/rounds 60 checked/' "$ROOT/tests/cuda/expected/blas_gemm.out") \
-		"$BATS_TEST_TMPDIR/cb.out"
+	cat "$BATS_TEST_TMPDIR/$job.err" >&2
+}
+
+# The program's expected output, with N rounds.
+expected_rounds() {   # expected_rounds PROGRAM N
+	sed "s/^rounds 1 checked\$/rounds $2 checked/" "$ROOT/tests/cuda/expected/$1.out"
+}
+
+@test "netns: a job holding a cuBLAS handle moves to the other node and back; its GEMMs stay exact" {
+	# named to the executor; sim's cuBLAS never opens it
+	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
+	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
+	there_and_back cb blas_gemm --iters 60 --sleep-ms 25
+	diff -u <(expected_rounds blas_gemm 60) "$BATS_TEST_TMPDIR/cb.out"
 }
 
 @test "netns: a job holding cuBLASLt handles moves to the other node and back; its matmuls stay exact" {
-	need_program blaslt_matmul
-	on n1 "$XMIG" run --job lt -- "$CUDA_BIN/blaslt_matmul" --iters 60 --sleep-ms 40 \
-		>"$BATS_TEST_TMPDIR/lt.out" 2>"$BATS_TEST_TMPDIR/lt.err" &
-	pid=$!
-	for _ in $(seq 200); do
-		on n1 "$XMIG" ps --json --job lt | jq -e '.items[0].state == "running"' >/dev/null 2>&1 && break
-		sleep 0.05
-	done
-	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
-		run on n1 "$XMIG" migrate --job lt --to "$to"
-		assert_success
-		assert_equal "$(where lt)" "${to%%:*}:${to##*gpu}@n1"
-	done
-	run timeout 60 tail --pid="$pid" -f /dev/null
-	cat "$BATS_TEST_TMPDIR/lt.err" >&2
-	diff -u <(sed 's/^rounds 1 checked$/rounds 60 checked/' "$ROOT/tests/cuda/expected/blaslt_matmul.out") \
-		"$BATS_TEST_TMPDIR/lt.out"
+	there_and_back lt blaslt_matmul --iters 60 --sleep-ms 40
+	diff -u <(expected_rounds blaslt_matmul 60) "$BATS_TEST_TMPDIR/lt.out"
 }
 
 @test "netns: a job holding a cuDNN graph and plan moves to the other node and back; it reads them back there" {
-	need_program dnn_graph
-	on n1 "$XMIG" run --job dn -- "$CUDA_BIN/dnn_graph" --no-execute --iters 120 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/dn.out" 2>"$BATS_TEST_TMPDIR/dn.err" &
-	pid=$!
-	for _ in $(seq 200); do grep -q '^plan: finalized' "$BATS_TEST_TMPDIR/dn.out" && break; sleep 0.05; done
-	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
-		run on n1 "$XMIG" migrate --job dn --to "$to"
-		assert_success
-		assert_equal "$(where dn)" "${to%%:*}:${to##*gpu}@n1"
-	done
-	run timeout 60 tail --pid="$pid" -f /dev/null
-	cat "$BATS_TEST_TMPDIR/dn.err" >&2
 	# each round reads the graph's attributes back: after the moves, from the executor
+	there_and_back dn dnn_graph --no-execute --iters 120 --sleep-ms 25
 	assert_equal "$(tail -n 2 "$BATS_TEST_TMPDIR/dn.out")" "rounds 120 checked
 PASS dnn_graph"
 }
