@@ -150,10 +150,13 @@ duo_done() {
 
 @test "ccl: freeze --job of a two-rank job stops both ranks at one cut" {
 	start_duo 40
-	run "$XMIG" freeze --job duo --json
+	run --separate-stderr "$XMIG" freeze --job duo --json
 	assert_success
-	[ "$(jq '.items | length' <<<"$output")" -eq 2 ]
+	[ "$(jq -c '[.items[] | .rank, .cut]' <<<"$output")" = '[0,true,1,true]' ]
+	# both stay frozen (persistent) once this command is gone
 	sleep 0.5
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .state] | join(" ")' <<<"$output")" = "frozen frozen" ]
 	run "$XMIG" thaw --job duo
 	assert_success
 	duo_done 40
