@@ -152,7 +152,7 @@ duo_done() {
 	start_duo 40
 	run --separate-stderr "$XMIG" freeze --job duo --json
 	assert_success
-	[ "$(jq -c '[.items[] | .rank, .cut]' <<<"$output")" = '[0,true,1,true]' ]
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .cut]' <<<"$output")" = '[0,true,1,true]' ]
 	# both stay frozen (persistent) once this command is gone
 	sleep 0.5
 	run "$XMIG" ps --job duo --json
