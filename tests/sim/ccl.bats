@@ -3,7 +3,9 @@
 # communicators and collectives, served by the proxy's Flexible CCL layer
 # with the sim NCCL test double (ccl/nccl-sim.c) standing in for NCCL;
 # a one-rank communicator rebuilt under the same logical handle when its
-# process moves; two ranks meeting through the double.
+# process moves; two ranks meeting through the double; a two-rank job
+# frozen at a consistent cut, a rank moved, the communicator re-linked on
+# both (xmig migrate, cmd/cut.c), and the same cut for xmig freeze.
 
 load ../helpers
 
@@ -131,6 +133,16 @@ duo_done() {
 	! cat "$BATS_TEST_TMPDIR"/d*.err | grep -q 'rebuilt' 
 }
 
+@test "ccl: every rank of a two-rank job moved at one cut, re-linked once" {
+	start_duo 50
+	run --separate-stderr "$XMIG" migrate --job duo --to gpu1 --json
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .to.gpu]' <<<"$output")" = '[0,1,1,1]' ]
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$stderr")" -eq 1 ]
+	duo_done 50
+}
+
 @test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on" {
 	start_duo 50
 	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
@@ -157,6 +169,10 @@ duo_done() {
 	sleep 0.5
 	run "$XMIG" ps --job duo --json
 	[ "$(jq -r '[.items[] | .state] | join(" ")' <<<"$output")" = "frozen frozen" ]
+	# a job frozen by hand is not cut again for a move
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_failure 4
+	assert_output --partial 'cut together while they all run'
 	run "$XMIG" thaw --job duo
 	assert_success
 	duo_done 40
