@@ -33,6 +33,7 @@
 
 #include "../proxy/server/device.h"
 #include "cluster.h"
+#include "cut.h"
 #include "move.h"
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -167,7 +168,14 @@ static void stop_executor(struct dest *d)
 	}
 }
 
-static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out)
+/*
+ * Move one process. keep: NULL for a process of its own; else its ranks
+ * are frozen at a cut by the caller, the new proxy leaves the communicators
+ * of several ranks to be re-linked, resumes frozen, and its connection
+ * is handed back in *keep once it serves the job.
+ */
+static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out,
+		       struct xmig_conn **keep)
 {
 	json_t *st = p->status, *r, *hello, *nst = NULL, *recv = NULL, *offer = NULL;
 	const char *kind = json_string_value(json_object_get(st, "device"));
@@ -294,8 +302,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	if (!offer)
 		goto rollback;
 	r = move_call(p, nc, "prepare",
-		      json_pack("{s:O, s:s, s:s}", "path", json_object_get(offer, "path"), "token",
-				token, "mode", mode), -1, &status);
+		      json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(offer, "path"),
+				"token", token, "mode", mode, "ccl_relink", keep != NULL), -1, &status);
 	if (!r) {
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
@@ -316,8 +324,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	/* transfer + restore */
 	move_show_progress(nc, p->label);
 	recv = move_call(p, nc, "receive",
-			 json_pack("{s:O, s:s, s:s}", "path", json_object_get(offer, "path"), "token",
-				   token, "mode", mode), -1, &status);
+			 json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(offer, "path"),
+				   "token", token, "mode", mode, "ccl_relink", keep != NULL), -1,
+			 &status);
 	if (!recv) {
 		/* The target failed us (it died, or refused): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
@@ -361,7 +370,10 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	json_decref(recv);
 	json_decref(nst);
 	json_decref(offer);
-	xmig_conn_close(nc);
+	if (keep)
+		*keep = nc;
+	else
+		xmig_conn_close(nc);
 	return 0;
 
 rollback:
@@ -381,6 +393,79 @@ rollback:
 	json_decref(offer);
 	xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
 	return status ? status : XMIG_EXIT_FAIL;
+}
+
+/*
+ * A job whose ranks share NCCL communicators: all frozen at one cut, the
+ * chosen ranks moved, every communicator of several ranks re-linked from a
+ * fresh id, all thawed. Before the first handover any failure thaws every
+ * rank where it was; after it the ranks that moved stay moved, the
+ * communicators are re-linked over where each rank now is.
+ */
+static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dest *d,
+		       json_t *items)
+{
+	const char *to_node = d->node ? d->node->name : xmig_hostname();
+	json_t *reports = NULL;
+	size_t moved = 0, i;
+	int status, st;
+
+	if ((status = cut_freeze(all, n, o->timeout_ms > 0 ? o->timeout_ms : 60000, &reports))) {
+		xmig_error("job %s: its ranks could not be stopped at a consistent cut; nothing was "
+			   "moved, every rank goes on where it was", o->job);
+		return status;
+	}
+	for (i = 0; i < n && !status; i++) {
+		struct xmig_conn *nc = NULL;
+		json_t *r = NULL;
+
+		if (o->rank >= 0 && json_integer_value(json_object_get(all[i].status, "rank")) != o->rank)
+			continue;
+		status = migrate_one(&all[i], o, d, &r, &nc);
+		if (r)
+			json_array_append_new(items, r);
+		json_decref(d->remote_gpu);
+		d->remote_gpu = NULL;
+		if (status)
+			break;
+		/* past the switch: this rank lives on its new proxy, frozen */
+		xmig_conn_close(all[i].conn);
+		all[i].conn = nc;
+		json_object_set_new(all[i].status, "node", json_string(to_node));
+		json_object_set_new(all[i].status, "gpu", json_integer(d->gpu));
+		moved++;
+	}
+	if (!moved) {
+		cut_thaw(all, n);
+		json_decref(reports);
+		xmig_error("job %s: nothing was moved; every rank goes on where it was", o->job);
+		return status;
+	}
+	if ((st = cut_relink(all, n, reports))) {
+		xmig_error("job %s: a communicator could not be re-linked after the move; its NCCL "
+			   "calls will fail", o->job);
+		if (!status)
+			status = st;
+	}
+	cut_thaw(all, n);
+	json_decref(reports);
+	return status;
+}
+
+/* Does the move need the cut? Then *all: every rank of the job. */
+static bool needs_cut(const struct move_opts *o, struct proc **all, size_t *n)
+{
+	struct move_opts every = *o;
+
+	every.rank = -1;
+	if (o->dry_run || move_find(&every, all, n))
+		return false;
+	if (*n > 1 && cut_needed(*all, *n))
+		return true;
+	move_free(*all, *n);
+	*all = NULL;
+	*n = 0;
+	return false;
 }
 
 static int run(int argc, char **argv)
@@ -416,6 +501,18 @@ static int run(int argc, char **argv)
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);
 	status = move_find(&o, &procs, &n);
+	if (!status) {
+		struct proc *all;
+		size_t nall;
+
+		if (needs_cut(&o, &all, &nall)) {
+			move_free(procs, n);
+			status = migrate_cut(all, nall, &o, &d, items);
+			procs = NULL;
+			n = 0;
+			move_free(all, nall);
+		}
+	}
 	for (i = 0; i < n && !status; i++) {
 		json_t *r = NULL;
 
@@ -425,7 +522,7 @@ static int run(int argc, char **argv)
 			status = XMIG_EXIT_REFUSED;
 			break;
 		}
-		status = migrate_one(&procs[i], &o, &d, &r);
+		status = migrate_one(&procs[i], &o, &d, &r, NULL);
 		if (r)
 			json_array_append_new(items, r);
 		json_decref(d.remote_gpu);

@@ -57,3 +57,18 @@ wait_job() {
 proxy_pid() {
 	"$XMIG" ps --json --job "$1" | jq -r '.items[0].proxy_pid'
 }
+
+# Once a move of job $1 is under way (a standby proxy started, every
+# process of the job frozen), kill the standby: the target of the move.
+kill_standby() {
+	local job=$1 standby= i
+	for i in $(seq 400); do
+		standby=$(pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" || true)
+		[ -n "$standby" ] &&
+			"$XMIG" ps --json --job "$job" | jq -e 'all(.items[]; .state == "frozen")' \
+				>/dev/null && break
+		sleep 0.02
+	done
+	[ -n "$standby" ] || { echo "no move of job $job under way" >&2; return 1; }
+	kill -9 $standby
+}

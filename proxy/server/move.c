@@ -96,7 +96,8 @@ static json_t *m_thaw(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, 
 	pthread_mutex_lock(&move_lock);
 	s->freeze_holder = NULL;
 	srv_xfer_withdraw(s);   /* nothing may read the state once it runs again */
-	if (was)
+	/* a cut's first step stops new calls without waiting for posted ones */
+	if (was || atomic_load(&s->freeze_requested))
 		srv_thaw(s);
 	pthread_mutex_unlock(&move_lock);
 	return json_pack("{s:s, s:b}", "state", "running", "was_frozen", was);
@@ -265,6 +266,7 @@ static json_t *m_prepare(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
 	if (param_mode(p, &mode) < 0)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
+	s->ccl_relink = json_is_true(json_object_get(p, "ccl_relink"));
 	return srv_xfer_prepare(s, cc, path, token, mode, code, msg, len);
 }
 
@@ -280,6 +282,7 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 		FAIL(XMIG_RPC_INVALID_PARAMS, "path and token are required");
 	if (param_mode(p, &mode) < 0)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
+	s->ccl_relink = json_is_true(json_object_get(p, "ccl_relink"));
 	return srv_xfer_receive(s, cc, path, token, mode, code, msg, len);
 }
 

@@ -216,6 +216,7 @@ struct srv {
 	char listen_addr[256];
 	int control_fd;                 /* standby: connection to the orchestrator */
 	struct ctl_conn *orchestrator;
+	bool ccl_relink;                /* standby: the orchestrator re-links multi-rank communicators */
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
 	bool handed_over;               /* ownership given up (a move or suspend) */

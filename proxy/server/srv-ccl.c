@@ -433,11 +433,14 @@ int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 			 "a %s device", s->dev->name);
 		return -1;
 	}
-	/* its peers would have to be cut and re-linked too, which xmig migrate does not drive yet */
+	/*
+	 * Its peers must be cut and re-linked too: only an orchestrator that
+	 * does so (xmig migrate, ccl_relink) may bring such a process here.
+	 */
 	json_array_foreach(json_object_get(m, "ccl_comms"), i, o)
-		if (json_integer_value(json_object_get(o, "nranks")) > 1) {
-			snprintf(why, len, "the process holds an NCCL communicator of %lld ranks; "
-				 "moving one rank of it is not supported yet",
+		if (json_integer_value(json_object_get(o, "nranks")) > 1 && !s->ccl_relink) {
+			snprintf(why, len, "the process holds an NCCL communicator of %lld ranks, and "
+				 "nothing re-links its peers (xmig migrate does, at a cut)",
 				 (long long)json_integer_value(json_object_get(o, "nranks")));
 			return -1;
 		}

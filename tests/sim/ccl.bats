@@ -3,7 +3,9 @@
 # communicators and collectives, served by the proxy's Flexible CCL layer
 # with the sim NCCL test double (ccl/nccl-sim.c) standing in for NCCL;
 # a one-rank communicator rebuilt under the same logical handle when its
-# process moves; two ranks meeting through the double.
+# process moves; two ranks meeting through the double; a two-rank job
+# frozen at a consistent cut, a rank moved, the communicator re-linked on
+# both (xmig migrate, cmd/cut.c), and the same cut for xmig freeze.
 
 load ../helpers
 
@@ -75,20 +77,103 @@ C
 	[[ "$stderr" == *ncclMemAlloc* ]]
 }
 
-@test "ccl: a rank of a two-rank communicator is not moved yet; the job goes on" {
-	"$XMIG" run --job duo --rank 0 -- "$CUDA_BIN/nccl_ops" --iters 40 --sleep-ms 25 --nranks 2 \
-		--rank 0 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d0.out" 2>&1 &
+# Two ranks of one job, each its own process and proxy, doing all-reduces.
+start_duo() {
+	local iters=$1
+	"$XMIG" run --job duo --rank 0 -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d0.out" \
+		2>"$BATS_TEST_TMPDIR/d0.err" &
 	r0=$!
-	"$XMIG" run --job duo --rank 1 -- "$CUDA_BIN/nccl_ops" --iters 40 --sleep-ms 25 --nranks 2 \
-		--rank 1 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d1.out" 2>&1 &
+	"$XMIG" run --job duo --rank 1 -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d1.out" \
+		2>"$BATS_TEST_TMPDIR/d1.err" &
 	r1=$!
 	wait_job duo
+	# both ranks registered and the communicator built
+	for _ in $(seq 100); do
+		grep -q 'communicator: 2 ranks' "$BATS_TEST_TMPDIR/d0.out" 2>/dev/null &&
+			grep -q 'communicator: 2 ranks' "$BATS_TEST_TMPDIR/d1.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 0.3
+}
+
+# Both ranks finished, each with every round checked.
+duo_done() {
+	local iters=$1
+	run timeout 90 tail --pid="$r0" -f /dev/null
+	assert_success
+	run timeout 90 tail --pid="$r1" -f /dev/null
+	assert_success
+	wait "$r0" || { cat "$BATS_TEST_TMPDIR"/d0.* >&2; false; }
+	wait "$r1" || { cat "$BATS_TEST_TMPDIR"/d1.* >&2; false; }
+	for r in 0 1; do
+		grep -q "rounds $iters checked" "$BATS_TEST_TMPDIR/d$r.out"
+		grep -q 'PASS nccl_ops' "$BATS_TEST_TMPDIR/d$r.out"
+	done
+}
+
+@test "ccl: one rank of a two-rank job moves at a cut, then the other; results stay exact" {
+	start_duo 60
+	run --separate-stderr "$XMIG" migrate --job duo --rank 1 --to gpu1 --json
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[[ "$stderr" =~ communicator\ [0-9a-f]+\ re-linked\ on\ its\ 2\ ranks ]]
+	[ "$(jq -r '.items[0].rank, .items[0].to.gpu' <<<"$output" | tr '\n' ' ')" = "1 1 " ]
+	sleep 0.3
+	run "$XMIG" migrate --job duo --rank 0 --to gpu1
+	assert_success
+	assert_output --partial 'job duo rank 0: moved'
+	# re-linked on both ranks, from a fresh id made by rank 0's new proxy
+	assert_output --regexp 'communicator [0-9a-f]+ re-linked on its 2 ranks'
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "1 running 1 running" ]
+	duo_done 60
+	# no new proxy built the two-rank communicator on its own
+	! cat "$BATS_TEST_TMPDIR"/d*.err | grep -q 'rebuilt' 
+}
+
+@test "ccl: every rank of a two-rank job moved at one cut, re-linked once" {
+	start_duo 50
+	run --separate-stderr "$XMIG" migrate --job duo --to gpu1 --json
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .to.gpu]' <<<"$output")" = '[0,1,1,1]' ]
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$stderr")" -eq 1 ]
+	duo_done 50
+}
+
+@test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on" {
+	start_duo 50
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	kill_standby duo
+	st=0
+	wait $mig || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 1
+	run cat "$BATS_TEST_TMPDIR/mig.out"
+	assert_output --partial 'nothing was moved; every rank goes on where it was'
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
+	duo_done 50
+}
+
+@test "ccl: freeze --job of a two-rank job stops both ranks at one cut" {
+	start_duo 40
+	run --separate-stderr "$XMIG" freeze --job duo --json
+	assert_success
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .cut]' <<<"$output")" = '[0,true,1,true]' ]
+	# both stay frozen (persistent) once this command is gone
 	sleep 0.5
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .state] | join(" ")' <<<"$output")" = "frozen frozen" ]
+	# a job frozen by hand is not cut again for a move
 	run "$XMIG" migrate --job duo --rank 1 --to gpu1
-	assert_failure 1
-	assert_output --partial 'NCCL communicator of 2 ranks'
-	wait "$r0"
-	wait "$r1"
-	grep -q 'PASS nccl_ops' "$BATS_TEST_TMPDIR/d0.out"
-	grep -q 'PASS nccl_ops' "$BATS_TEST_TMPDIR/d1.out"
+	assert_failure 4
+	assert_output --partial 'cut together while they all run'
+	run "$XMIG" thaw --job duo
+	assert_success
+	duo_done 40
 }

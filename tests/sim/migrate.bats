@@ -117,16 +117,7 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w6 --to gpu1 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
-	# killed once the old proxy is frozen: the transfer is under way
-	for _ in $(seq 400); do
-		standby=$(pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" || true)
-		[ -n "$standby" ] &&
-			"$XMIG" ps --json --job w6 | jq -e '.items[0].state == "frozen"' >/dev/null &&
-			break
-		sleep 0.02
-	done
-	[ -n "$standby" ]
-	kill -9 $standby
+	kill_standby w6
 	st=0
 	wait $mig || st=$?
 	assert_equal "$st" 1

@@ -1,0 +1,241 @@
+/*
+ * cut.c - a job's ranks stopped at a consistent cut and re-linked.
+ *
+ * The proxies do the work (ccl.cut_begin, ccl.cut_advance, ccl.unique_id,
+ * ccl.relink: proxy/server/srv-ccl.c); this drives them over every rank's
+ * control connection. The calls that wait on the other ranks (advancing
+ * to the cut: a rank's last collective completes only once its peers post
+ * theirs; an NCCL init: it returns only once every rank joined) are made
+ * on all ranks at once, one thread per rank.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ccl/ccl.h"
+#include "cut.h"
+
+/* One call among several made at once. */
+struct pcall {
+	struct proc *p;
+	const char *method;
+	json_t *params;          /* stolen by the call */
+	int timeout_ms;
+	json_t *res;
+	int status;
+	pthread_t th;
+	bool started;
+};
+
+static void *pcall_run(void *arg)
+{
+	struct pcall *c = arg;
+
+	c->res = move_call(c->p, c->p->conn, c->method, c->params, c->timeout_ms, &c->status);
+	return NULL;
+}
+
+/* Make the calls concurrently; the first failure's exit status, or 0. */
+static int pcall_all(struct pcall *v, size_t n)
+{
+	int status = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v[i].started = pthread_create(&v[i].th, NULL, pcall_run, &v[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].started)
+			pthread_join(v[i].th, NULL);
+		else
+			pcall_run(&v[i]);   /* no thread: inline, it may then wait on a peer's time-out */
+		if (!v[i].res && !status)
+			status = v[i].status ? v[i].status : XMIG_EXIT_FAIL;
+	}
+	return status;
+}
+
+static void pcall_free(struct pcall *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		json_decref(v[i].res);
+	free(v);
+}
+
+bool cut_needed(struct proc *procs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *st, *c;
+		size_t k;
+		int status;
+		bool multi = false;
+
+		if (!procs[i].conn || !(st = move_call(&procs[i], procs[i].conn, "ccl.status", NULL,
+						       10000, &status)))
+			continue;
+		json_array_foreach(json_object_get(st, "comms"), k, c)
+			multi |= json_integer_value(json_object_get(c, "nranks")) > 1;
+		json_decref(st);
+		if (multi)
+			return true;
+	}
+	return false;
+}
+
+void cut_thaw(struct proc *procs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int ignored;
+
+		if (procs[i].conn)
+			json_decref(move_call(&procs[i], procs[i].conn, "thaw", NULL, 10000, &ignored));
+	}
+}
+
+int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
+{
+	struct pcall *v = calloc(n, sizeof(*v));
+	json_t *targets = NULL;
+	char why[256];
+	size_t i;
+	int status = 0;
+
+	*reports = json_array();
+	if (!v)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		const char *state = json_string_value(json_object_get(procs[i].status, "state"));
+
+		/* a rank frozen or suspended by hand cannot take part in a cut */
+		if (!procs[i].conn || strcmp(state ?: "", "running")) {
+			xmig_error("%s is %s: the ranks of a job that share NCCL communicators are "
+				   "cut together while they all run", procs[i].label, state ?: "gone");
+			status = XMIG_EXIT_REFUSED;
+			goto fail;
+		}
+	}
+	/* 1. every rank stops at a call boundary and says what it posted */
+	for (i = 0; i < n; i++) {
+		json_t *r = move_call(&procs[i], procs[i].conn, "ccl.cut_begin",
+				      json_pack("{s:I}", "timeout_ms", (json_int_t)timeout_ms),
+				      (int)timeout_ms + 10000, &status);
+
+		if (!r)
+			goto fail;
+		json_array_append(*reports, json_object_get(r, "comms"));
+		json_decref(r);
+	}
+	/* 2. the targets: no rank stops short of a collective another posted */
+	if (!(targets = ccl_cut_targets(*reports, why, sizeof(why)))) {
+		xmig_error("the ranks' NCCL counters do not make a cut: %s", why);
+		status = XMIG_EXIT_FAIL;
+		goto fail;
+	}
+	/* 3. all run on to it at once, then drain */
+	for (i = 0; i < n; i++)
+		v[i] = (struct pcall){ &procs[i], "ccl.cut_advance",
+				       json_pack("{s:O, s:I}", "targets", targets, "timeout_ms",
+						 (json_int_t)timeout_ms), (int)timeout_ms + 10000 };
+	if ((status = pcall_all(v, n)))
+		goto fail;
+	json_decref(targets);
+	pcall_free(v, n);
+	return 0;
+oom:
+	xmig_error("out of memory");
+	status = XMIG_EXIT_FAIL;
+fail:
+	cut_thaw(procs, n);
+	json_decref(targets);
+	pcall_free(v, n);
+	json_decref(*reports);
+	*reports = NULL;
+	return status;
+}
+
+/* Where a communicator's ranks are, in rank order: its placement for the graph cache. */
+static char *layout_of(struct proc *procs, size_t n, json_t *reports, const char *key,
+		       int nranks)
+{
+	size_t cap = (size_t)nranks * 80 + 1, i, k;
+	char *s = calloc(1, cap);
+	json_t *c;
+
+	for (int r = 0; s && r < nranks; r++)
+		for (i = 0; i < n; i++)
+			json_array_foreach(json_array_get(reports, i), k, c)
+				if (!strcmp(json_string_value(json_object_get(c, "key")) ?: "", key) &&
+				    json_integer_value(json_object_get(c, "rank")) == r)
+					snprintf(s + strlen(s), cap - strlen(s), "%s%s:gpu%lld",
+						 r ? "," : "",
+						 json_string_value(json_object_get(procs[i].status,
+										   "node")) ?: "",
+						 (long long)json_integer_value(
+							 json_object_get(procs[i].status, "gpu")));
+	return s;
+}
+
+/* Re-link one communicator on every rank that holds it. */
+static int relink_one(struct proc *procs, size_t n, json_t *reports, const char *key,
+		      int nranks)
+{
+	struct pcall *v = calloc(n, sizeof(*v));
+	struct proc *root = NULL;
+	char *layout = layout_of(procs, n, reports, key, nranks);
+	json_t *idr = NULL, *c;
+	size_t i, k, m = 0;
+	int status;
+
+	if (!v || !layout) {
+		xmig_error("out of memory");
+		status = XMIG_EXIT_FAIL;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		json_array_foreach(json_array_get(reports, i), k, c)
+			if (!strcmp(json_string_value(json_object_get(c, "key")) ?: "", key)) {
+				if (json_integer_value(json_object_get(c, "rank")) == 0)
+					root = &procs[i];
+				v[m++] = (struct pcall){ &procs[i], "ccl.relink", NULL, 120000 };
+			}
+	if (!root || m != (size_t)nranks) {
+		xmig_error("communicator %s: %zu of its %d ranks are in this job%s", key, m, nranks,
+			   root ? "" : ", not its rank 0");
+		status = XMIG_EXIT_FAIL;
+		goto out;
+	}
+	/* a fresh id: never the old one, whose root may be gone */
+	if (!(idr = move_call(root, root->conn, "ccl.unique_id", NULL, 30000, &status)))
+		goto out;
+	for (i = 0; i < m; i++)
+		v[i].params = json_pack("{s:s, s:O, s:s}", "key", key, "id",
+					json_object_get(idr, "id"), "layout", layout);
+	status = pcall_all(v, m);
+	if (!status)
+		xmig_info("communicator %s re-linked on its %d ranks", key, nranks);
+out:
+	json_decref(idr);
+	pcall_free(v, m);
+	free(layout);
+	return status;
+}
+
+int cut_relink(struct proc *procs, size_t n, json_t *reports)
+{
+	json_t *done = json_object(), *c;
+	size_t i, k;
+	int status = 0, st;
+
+	for (i = 0; i < n; i++)
+		json_array_foreach(json_array_get(reports, i), k, c) {
+			const char *key = json_string_value(json_object_get(c, "key"));
+			int nranks = (int)json_integer_value(json_object_get(c, "nranks"));
+
+			if (!key || nranks < 2 || json_object_get(done, key))
+				continue;
+			json_object_set_new(done, key, json_true());
+			if ((st = relink_one(procs, n, reports, key, nranks)) && !status)
+				status = st;
+		}
+	json_decref(done);
+	return status;
+}

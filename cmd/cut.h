@@ -1,0 +1,33 @@
+/*
+ * cut.h - the ranks of a job that share NCCL communicators, stopped
+ * together at a consistent cut (no collective half-posted) and, after some
+ * of them moved, re-linked from a fresh unique id (ccl/README.md).
+ */
+#ifndef XMIG_CMD_CUT_H
+#define XMIG_CMD_CUT_H
+
+#include "move.h"
+
+/* Does any process of the job hold a communicator of several ranks? */
+bool cut_needed(struct proc *procs, size_t n);
+
+/*
+ * Stop every rank at a call boundary (ccl.cut_begin), compute the targets
+ * from their counters and run every rank up to them, concurrently
+ * (ccl.cut_advance): each is then frozen and drained, held by its
+ * connection. *reports: each rank's counters, in procs' order. On failure
+ * every rank is thawed, and the exit status (said) is returned.
+ */
+int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports);
+
+/*
+ * Re-link every communicator of several ranks: a fresh id from the proxy
+ * of its rank 0, then ccl.relink on all its ranks at once (an init blocks
+ * until every rank joins). The job stays frozen. 0 or an exit status (said).
+ */
+int cut_relink(struct proc *procs, size_t n, json_t *reports);
+
+/* Thaw every rank (explicitly: a freeze held by a connection included). */
+void cut_thaw(struct proc *procs, size_t n);
+
+#endif
