@@ -39,6 +39,20 @@ need_program() {
 }
 
 # Wait until `xmig ps --job $1` shows a process in state $2 (default running).
+# Wait until a running job's device memory stops changing (it has made its
+# allocations): plans and prechecks read what a job holds.
+wait_settled() {   # wait_settled JOB
+	local before=-1 now i
+	for i in $(seq 1 100); do
+		now=$("$XMIG" ps --json --job "$1" | jq '[.items[].device_bytes] | add // 0')
+		[ "$now" != 0 ] && [ "$now" = "$before" ] && return 0
+		before=$now
+		sleep 0.1
+	done
+	echo "job $1's memory never settled" >&2
+	return 1
+}
+
 wait_job() {
 	local job=$1 state=${2:-running} i
 	for i in $(seq 1 200); do

@@ -17,6 +17,7 @@ start() {   # start JOB GPU SHARE
 		--sleep-ms 25 >"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
 	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
 	wait_job "$1"
+	wait_settled "$1"
 }
 
 finish() {   # finish JOB

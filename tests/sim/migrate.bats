@@ -98,11 +98,7 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	export XMIG_SIM_MEM=64MiB   # each job maps 38 MiB: two do not fit on one GPU
 	start w4 0
 	start w5 1
-	# running is not yet holding: wait until w5 has its memory on GPU 1
-	for _ in $(seq 100); do
-		"$XMIG" ps --json --job w5 | jq -e '.items[0].device_bytes >= 33554432' >/dev/null && break
-		sleep 0.05
-	done
+	wait_settled w5   # running is not yet holding its memory on GPU 1
 	run "$XMIG" migrate --job w4 --to gpu1
 	assert_equal "$status" 4
 	assert_output --regexp ":gpu1 has [0-9]+ MiB free"
