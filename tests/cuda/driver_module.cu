@@ -289,9 +289,14 @@ int main(int argc, char **argv)
 
 	if (tma) {
 		/* A 2-D fp32 tile map over y, as Triton's host-side descriptors. */
-		CUtensorMap m1, m2;
+		CUtensorMap m1, m2, m3;
 		cuuint64_t dims[2] = { 64, N / 64 }, strides[1] = { 64 * sizeof(float) };
 		cuuint32_t box[2] = { 32, 8 }, estr[2] = { 1, 1 };
+		int same, misaligned;
+
+		memset(&m1, 0, sizeof(m1));
+		memset(&m2, 0, sizeof(m2));
+		memset(&m3, 0, sizeof(m3));
 		CU(cuTensorMapEncodeTiled(&m1, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)y, dims,
 					  strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
 					  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
@@ -300,14 +305,16 @@ int main(int argc, char **argv)
 					  strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
 					  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
 					  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
-		printf("tma: encoded, deterministic %d, misaligned address -> %d\n",
-		       !memcmp(&m1, &m2, sizeof(m1)),
-		       (int)cuTensorMapEncodeTiled(&m2, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
-						   (void *)(y + 4), dims, strides, box, estr,
-						   CU_TENSOR_MAP_INTERLEAVE_NONE,
-						   CU_TENSOR_MAP_SWIZZLE_128B,
-						   CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-						   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+		same = !memcmp(&m1, &m2, sizeof(m1));
+		/* in a map of its own: what a refused encode leaves there is unspecified */
+		misaligned = (int)cuTensorMapEncodeTiled(&m3, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
+							 (void *)(y + 4), dims, strides, box, estr,
+							 CU_TENSOR_MAP_INTERLEAVE_NONE,
+							 CU_TENSOR_MAP_SWIZZLE_128B,
+							 CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+							 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+		printf("tma: encoded, deterministic %d, misaligned address -> %d\n", same,
+		       misaligned);
 	}
 
 	CU(cuEventDestroy(ev));
