@@ -60,6 +60,16 @@ static void print_table(json_t *nodes)
 			printf("%-12s %s\n", json_string_value(json_object_get(n, "name")), err);
 			continue;
 		}
+		if (!json_array_size(json_object_get(n, "gpus"))) {
+			/* A node without GPUs is still a node: it may hold jobs' processes. */
+			printf("%-12s %-6s %4s %-30s %10s %10s %5lld %s\n",
+			       json_string_value(json_object_get(n, "name")),
+			       json_string_value(json_object_get(n, "device")) ?: "-", "-",
+			       "(no GPUs)", "-", "-",
+			       (long long)json_integer_value(json_object_get(n, "jobs")),
+			       json_string_value(json_object_get(n, "address")) ?: "-");
+			continue;
+		}
 		json_array_foreach(json_object_get(n, "gpus"), k, g) {
 			char mem[32], fr[32];
 

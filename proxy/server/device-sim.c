@@ -10,7 +10,7 @@
  *   backing can be handed to another proxy like a CUDA IPC handle.
  * - Work runs eagerly, in the order the server issues it: a valid execution
  *   of CUDA's stream semantics, since every dependency points backwards.
- * - XMIG_SIM_GPUS=N GPUs per node (default 2), each of XMIG_SIM_MEM bytes
+ * - XMIG_SIM_GPUS=N GPUs per node (default 2; 0: a node without GPUs), each of XMIG_SIM_MEM bytes
  *   (default 16 GiB). Memory in use is accounted per GPU across the proxies
  *   of the node in <runtime>/sim/gpu<N>/<pid>, so free memory is real.
  */
@@ -98,7 +98,7 @@ static int sim_count(int *n)
 	const char *e = getenv("XMIG_SIM_GPUS");
 	long v = 2;
 
-	if (e && xmig_parse_long(e, 1, 64, &v) < 0)
+	if (e && xmig_parse_long(e, 0, 64, &v) < 0)
 		v = 2;
 	*n = (int)v;
 	return 0;

@@ -116,3 +116,12 @@ teardown() { xmig_teardown; }
 	run "$XMIG" --nodes "$BATS_TEST_TMPDIR/missing.conf" nodes
 	assert_equal "$status" 6
 }
+
+@test "cli: nodes: a node without GPUs has a row of its own, and none in --json's gpus" {
+	run env XMIG_SIM_GPUS=0 "$XMIG" nodes
+	assert_success
+	assert_line --regexp '^[^ ]+ +sim +- +\(no GPUs\) +- +- +0 +-$'
+	run --separate-stderr env XMIG_SIM_GPUS=0 "$XMIG" nodes --json
+	assert_success
+	echo "$output" | jq -e '.nodes | length == 1 and (.[0].gpus | length) == 0'
+}
