@@ -163,6 +163,20 @@ expected_rounds() {   # expected_rounds PROGRAM N
 PASS dnn_graph"
 }
 
+@test "netns: a job holding an NCCL communicator is not moved to another node (not forwarded there); it goes on" {
+	need_program nccl_ops
+	on n1 "$XMIG" run --job nc -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/nc.out" 2>"$BATS_TEST_TMPDIR/nc.err" &
+	pid=$!
+	for _ in $(seq 200); do grep -q '^communicator' "$BATS_TEST_TMPDIR/nc.out" && break; sleep 0.05; done
+	run on n1 "$XMIG" migrate --job nc --to n2:gpu0
+	assert_failure 1
+	assert_output --partial "NCCL is not forwarded to a remote device"
+	assert_equal "$(where nc)" "n1:0@n1"
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	diff -u <(expected_rounds nccl_ops 60) "$BATS_TEST_TMPDIR/nc.out"
+}
+
 @test "netns: the link cut mid-transfer: rolled back, the job goes on" {
 	start x3
 	on n1 env XMIG_FAULT=xfer-delay-ms=700 "$XMIG" migrate --job x3 --to n2:gpu0 \
