@@ -306,3 +306,10 @@ double xmig_proc_start_wall(pid_t pid)
 		return 0;
 	return btime + (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
+
+bool xmig_env_flag(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && v[0] == '1';
+}

@@ -527,7 +527,7 @@ API cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t const descri
 	cudnnStatus_t st = get_attribute(descriptor, name, type, requested, count, elements);
 
 	if (on < 0)
-		on = getenv("XMIG_DNN_TRACE") && *getenv("XMIG_DNN_TRACE") == '1';
+		on = xmig_env_flag("XMIG_DNN_TRACE");
 	if (on && st)
 		fprintf(stderr, "xmig: cuDNN GetAttribute(%p, name %d, type %d, requested %lld, "
 			"count %p, elements %p) -> %d\n", descriptor, (int)name, (int)type,

@@ -916,9 +916,8 @@ static int r_blaslt_matmul(void *dev, void *b, const struct xmig_lt_matmul_req *
 /* ---- cuDNN's backend API: objects live in the executor, named by its ids ---- */
 
 /* A link failure is not a cuDNN status: say what cuDNN says of a failed run. */
-static int dnn_status(struct rmt *r, int st)
+static int dnn_status(int st)
 {
-	(void)r;
 	return st == cudaErrorDevicesUnavailable ? CUDNN_STATUS_EXECUTION_FAILED : st;
 }
 
@@ -934,7 +933,7 @@ static int r_dnn_info(void *dev, struct xmig_dnn_info_res *res)
 
 	if ((st = dnn_named(dev)))
 		return st;
-	return dnn_status(dev, call(dev, &h, NULL, 0, res, sizeof(*res), false));
+	return dnn_status(call(dev, &h, NULL, 0, res, sizeof(*res), false));
 }
 
 static int dnn_new(void *dev, uint32_t op, int type, void **out)
@@ -947,7 +946,7 @@ static int dnn_new(void *dev, uint32_t op, int type, void **out)
 	h.a[0] = (uint64_t)type;
 	st = call(dev, &h, NULL, 0, NULL, 0, false);
 	*out = (void *)(uintptr_t)h.a[0];
-	return dnn_status(dev, st);
+	return dnn_status(st);
 }
 
 static int r_dnn_create(void *dev, void **out)
@@ -965,7 +964,7 @@ static int dnn_on(void *dev, uint32_t op, void *x)
 	struct rmt_hdr h = hdr(op);
 
 	h.a[0] = (uint64_t)(uintptr_t)x;
-	return dnn_status(dev, call(dev, &h, NULL, 0, NULL, 0, false));
+	return dnn_status(call(dev, &h, NULL, 0, NULL, 0, false));
 }
 
 static int r_dnn_destroy(void *dev, void *x)
@@ -990,7 +989,7 @@ static int r_dnn_set_stream(void *dev, void *x, void *s)
 
 	h.a[0] = (uint64_t)(uintptr_t)x;
 	h.a[1] = (uint64_t)(uintptr_t)s;
-	return dnn_status(dev, post(dev, &h, NULL, 0, NULL, 0));
+	return dnn_status(post(dev, &h, NULL, 0, NULL, 0));
 }
 
 /* Reference elements are this backend's handles: the executor's ids, as they are. */
@@ -1003,7 +1002,7 @@ static int r_dnn_set_attr(void *dev, void *x, int name, int type, int64_t count,
 	h.a[1] = (uint64_t)name;
 	h.a[2] = (uint64_t)type;
 	h.a[3] = (uint64_t)count;
-	return dnn_status(dev, call(dev, &h, elems, (size_t)count * xmig_dnn_elem_size(type), NULL,
+	return dnn_status(call(dev, &h, elems, (size_t)count * xmig_dnn_elem_size(type), NULL,
 				    0, false));
 }
 
@@ -1022,7 +1021,7 @@ static int r_dnn_get_attr(void *dev, void *x, int name, int type, int64_t reques
 	st = call(dev, &h, fills && elems ? elems : NULL, fills && elems ? bytes : 0, elems,
 		  elems ? bytes : 0, false);
 	*count = (int64_t)h.a[0];
-	return dnn_status(dev, st);
+	return dnn_status(st);
 }
 
 /* One posted message: the variant pack is built over there (srv_dnn_execute_local). */
@@ -1032,7 +1031,7 @@ static int r_dnn_run(void *dev, void *x, void *plan, const struct xmig_dnn_execu
 
 	h.a[0] = (uint64_t)(uintptr_t)x;
 	h.a[1] = (uint64_t)(uintptr_t)plan;
-	return dnn_status(dev, post(dev, &h, a, sizeof(*a) + a->n * sizeof(a->entries[0]), NULL,
+	return dnn_status(post(dev, &h, a, sizeof(*a) + a->n * sizeof(a->entries[0]), NULL,
 				    0));
 }
 

@@ -29,10 +29,10 @@
 #include <cudnn_graph.h>
 
 #include "../api/dnn.h"
-#include "../api/libraries.h"
 #include "executor.h"
 #include "remote.h"
 #include "server.h"
+#include "state.h"
 
 struct exec {
 	const struct xmig_device_ops *dev;
@@ -115,11 +115,6 @@ static void *stream_of(struct exec *x, uint64_t id)
  */
 static int use_library(const char *data, uint64_t len)
 {
-	static const char *const vars[] = {
-#define X(soname, var) var,
-		XMIG_LIBRARIES(X)
-#undef X
-	};
 	char buf[PATH_MAX + 64], *eq;
 
 	if (!len || len >= sizeof(buf))
@@ -129,16 +124,13 @@ static int use_library(const char *data, uint64_t len)
 	if (!(eq = strchr(buf, '=')))
 		return cudaErrorInvalidValue;
 	*eq = '\0';
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		if (strcmp(buf, vars[i]))
-			continue;
-		if (access(eq + 1, R_OK)) {
-			xmig_error("%s is not on this node", eq + 1);
-			return 1;
-		}
-		return setenv(buf, eq + 1, 1) ? cudaErrorMemoryAllocation : 0;
+	if (!srv_libraries_known(buf))
+		return cudaErrorInvalidValue;
+	if (access(eq + 1, R_OK)) {
+		xmig_error("%s is not on this node", eq + 1);
+		return 1;
 	}
-	return cudaErrorInvalidValue;
+	return setenv(buf, eq + 1, 1) ? cudaErrorMemoryAllocation : 0;
 }
 
 /* Handles by id; 0 means "none" to the tables, so ids start at 1 (or 3). */
@@ -176,7 +168,7 @@ static uint64_t dnn_id_of(struct exec *x, void *h)
 }
 
 static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a,
-			      void **out, size_t *out_len)
+			      void **out, size_t *out_len, void **to_free)
 {
 	void *obj, *refs[XMIG_DNN_GET_MAX / 8];
 	int r;
@@ -188,7 +180,7 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 		if (!res)
 			return CUDNN_STATUS_ALLOC_FAILED;
 		r = x->dev->dnn_info(x->devh, res);
-		*out = res;
+		*out = *to_free = res;
 		*out_len = r ? 0 : sizeof(*res);
 		return r;
 	}
@@ -252,7 +244,7 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 			for (int64_t i = 0; i < (count < n ? count : n); i++)
 				((uint64_t *)elems)[i] = dnn_id_of(x, ((void **)elems)[i]);
 		a[0] = (uint64_t)count;
-		*out = elems;
+		*out = *to_free = elems;
 		*out_len = r ? 0 : (size_t)n * size;
 		return r;
 	}
@@ -278,7 +270,7 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 		if (!res)
 			return CUDNN_STATUS_ALLOC_FAILED;
 		x->dev->dnn_last_error(x->devh, res->message, sizeof(res->message));
-		*out = res;
+		*out = *to_free = res;
 		*out_len = sizeof(*res);
 		return 0;
 	}
@@ -337,8 +329,9 @@ static int h2d(struct exec *x, uint64_t dst, const void *bytes, uint64_t n, void
 	return r;
 }
 
+/* *out: reply bytes; *to_free: what to free once they are sent (or NULL). */
 static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, void **out,
-		   size_t *out_len, bool *bye)
+		   size_t *out_len, void **to_free, bool *bye)
 {
 	static struct cudaDeviceProp prop;
 	static struct xmig_gpu_info info;
@@ -500,7 +493,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		a[0] = keep(&x->funcs, obj);
 		a[1] = layout.nparams;
 		a[2] = layout.param_bytes;
-		*out = layout.params;   /* freed by the caller (owned_out) */
+		*out = *to_free = layout.params;
 		*out_len = layout.nparams * sizeof(*layout.params);
 		return 0;
 	}
@@ -598,7 +591,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		if (!(res = calloc(1, sizeof(*res))))
 			return CUBLAS_STATUS_ALLOC_FAILED;
 		r = x->dev->blaslt_heuristic(x->devh, obj, data, res);
-		*out = res;   /* freed by the caller */
+		*out = *to_free = res;
 		*out_len = r ? 0 : sizeof(*res);
 		return r;
 	}
@@ -619,7 +612,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 	case RMT_DNN_GET_ATTR: case RMT_DNN_FINALIZE: case RMT_DNN_RUN: case RMT_DNN_LAST_ERROR:
 		if (!x->dev->dnn_create)
 			return CUDNN_STATUS_NOT_SUPPORTED;
-		return dnn_execute_remote(x, h, data, a, out, out_len);
+		return dnn_execute_remote(x, h, data, a, out, out_len, to_free);
 	case RMT_SET_LIMIT:
 		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
 	case RMT_GET_LIMIT: {
@@ -642,7 +635,7 @@ static int serve(struct exec *x)
 	for (;;) {
 		struct rmt_hdr h;
 		uint64_t a[8] = { 0 };
-		void *out = NULL;
+		void *out = NULL, *to_free = NULL;
 		size_t out_len = 0;
 		bool bye = false;
 		int r;
@@ -664,11 +657,11 @@ static int serve(struct exec *x)
 			if (xmig_read_full(x->fd, buf, h.len) != (ssize_t)h.len)
 				break;
 			if (!r)
-				r = execute(x, &h, buf, a, &out, &out_len, &bye);
+				r = execute(x, &h, buf, a, &out, &out_len, &to_free, &bye);
 		} else {
 			if (h.len && xmig_read_full(x->fd, data, h.len) != (ssize_t)h.len)
 				break;
-			r = execute(x, &h, data, a, &out, &out_len, &bye);
+			r = execute(x, &h, data, a, &out, &out_len, &to_free, &bye);
 		}
 		if (h.seq) {
 			if (reply(x, &h, r, a, out, out_len) < 0)
@@ -676,9 +669,7 @@ static int serve(struct exec *x)
 		} else if (r) {
 			send_plain(x, RMT_ASYNC_ERROR, r, 0, NULL, 0);
 		}
-		if (h.op == RMT_FUNC_GET || h.op == RMT_LT_HEURISTIC || h.op == RMT_DNN_INFO ||
-		    h.op == RMT_DNN_GET_ATTR || h.op == RMT_DNN_LAST_ERROR)
-			free(out);
+		free(to_free);
 		if (bye)
 			break;
 	}

@@ -35,6 +35,14 @@ json_t *srv_libraries_manifest(void)
 	return o;
 }
 
+bool srv_libraries_known(const char *var)
+{
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (!strcmp(var, vars[i]))
+			return true;
+	return false;
+}
+
 /* The path recorded for VAR, or NULL. */
 const char *srv_libraries_path(json_t *m, const char *var)
 {

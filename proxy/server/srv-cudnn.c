@@ -32,7 +32,7 @@ static int traced(const char *what, uint64_t id, int name, int type, int64_t cou
 	static int on = -1;
 
 	if (on < 0)
-		on = getenv("XMIG_DNN_TRACE") && *getenv("XMIG_DNN_TRACE") == '1';
+		on = xmig_env_flag("XMIG_DNN_TRACE");
 	if (on && st)
 		fprintf(stderr, "xmig-proxy: cuDNN %s of descriptor %llu (name %d, type %d, "
 			"count %lld) -> status %d\n", what, (unsigned long long)id, name, type,

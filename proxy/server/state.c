@@ -161,11 +161,21 @@ static struct srv_alloc *prepared(struct srv *s, uint64_t va, uint64_t size, uin
 	return a && a->va == va && a->size == size && a->serial == serial ? a : NULL;
 }
 
+/* Is the library file the job's state names (VAR) missing on this node? Says so. */
+static bool library_missing(json_t *m, const char *var, const char *what, char *why, size_t len)
+{
+	const char *lib = srv_libraries_path(m, var);
+
+	if (!lib || !access(lib, R_OK))
+		return false;
+	snprintf(why, len, "the job's %s, %s, is not on this node", what, lib);
+	return true;
+}
+
 int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size_t len)
 {
 	json_t *a, *cc = json_object_get(m, "compute_capability");
 	uint64_t window, need = 0, free_b = 0, total = 0, v = 0;
-	const char *lib;
 	size_t i;
 
 	if (json_integer_value(json_object_get(m, "format")) != SRV_STATE_FORMAT) {
@@ -197,10 +207,8 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 		return -1;
 	}
 	if (json_array_size(json_object_get(m, "blas_handles")) &&
-	    (lib = srv_libraries_path(m, "XMIG_CUBLAS")) && access(lib, R_OK)) {
-		snprintf(why, len, "the job's cuBLAS, %s, is not on this node", lib);
+	    library_missing(m, "XMIG_CUBLAS", "cuBLAS", why, len))
 		return -1;
-	}
 	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
 	    !s->dev->dnn_create) {
 		snprintf(why, len, "the job holds cuDNN handles or descriptors, and cuDNN is not "
@@ -208,10 +216,8 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 		return -1;
 	}
 	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
-	    (lib = srv_libraries_path(m, "XMIG_CUDNN")) && access(lib, R_OK)) {
-		snprintf(why, len, "the job's cuDNN, %s, is not on this node", lib);
+	    library_missing(m, "XMIG_CUDNN", "cuDNN", why, len))
 		return -1;
-	}
 	if (srv_ccl_check(s, m, why, len) < 0)
 		return -1;
 	if (get_u64(m, "device_window", &window) < 0 || window != s->mem.window) {

@@ -30,6 +30,8 @@ int srv_state_restore_objects(struct srv *s, json_t *manifest, srv_image_fn imag
 /* libraries.c: the library files the proxy loads, in the manifest. */
 json_t *srv_libraries_manifest(void);
 const char *srv_libraries_path(json_t *manifest, const char *var);
+/* Is VAR one of libraries.h's variables? */
+bool srv_libraries_known(const char *var);
 /* Load what the manifest names from now on (before handles are remade). */
 void srv_libraries_adopt(json_t *manifest);
 

@@ -764,7 +764,7 @@ static void step(const char *what, uint64_t *t)
 	uint64_t now;
 
 	if (on < 0)
-		on = getenv("XMIG_MOVE_TRACE") && *getenv("XMIG_MOVE_TRACE") == '1';
+		on = xmig_env_flag("XMIG_MOVE_TRACE");
 	if (!on)
 		return;
 	now = xmig_now_ns();
