@@ -81,6 +81,9 @@ void ccl_cache_setenv(const struct ccl_cache_files *f, int rank)
 		setenv("NCCL_TOPO_DUMP_FILE", f->topo, 1);
 		setenv("NCCL_TOPO_DUMP_FILE_RANK", r, 1);
 	}
+	/* XMIG_CCL_GRAPH_CACHE=0: the topology only; NCCL searches graphs again */
+	if (getenv("XMIG_CCL_GRAPH_CACHE") && !strcmp(getenv("XMIG_CCL_GRAPH_CACHE"), "0"))
+		return;
 	if (f->have_graph)
 		setenv("NCCL_GRAPH_FILE", f->graph, 1);
 	else {

@@ -118,6 +118,8 @@ int ccl_redop_physical(const struct ccl_comm *c, int logical);
 /* Describe the table for status / a manifest, and read one back. */
 json_t *ccl_comm_json(const struct ccl_comm *c);
 struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o);
+/* The counters of a manifest entry (generation, splits, collectives, p2p). */
+void ccl_comm_counters_from_json(struct ccl_comm *c, json_t *o);
 
 /* ---- the consistent cut (cut.c) -------------------------------------------- */
 

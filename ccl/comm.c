@@ -263,6 +263,15 @@ static void read_u64s(json_t *a, uint64_t *v, int n)
 		v[i] = (uint64_t)json_integer_value(json_array_get(a, (size_t)i));
 }
 
+void ccl_comm_counters_from_json(struct ccl_comm *c, json_t *o)
+{
+	c->generation = (uint64_t)json_integer_value(json_object_get(o, "generation"));
+	c->nsplits = (uint64_t)json_integer_value(json_object_get(o, "splits"));
+	c->colls = (uint64_t)json_integer_value(json_object_get(o, "collectives"));
+	read_u64s(json_object_get(o, "sent"), c->sent, c->nranks);
+	read_u64s(json_object_get(o, "recvd"), c->recvd, c->nranks);
+}
+
 struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o)
 {
 	json_t *g = json_object_get(o, "config"), *r;
@@ -294,12 +303,8 @@ struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o)
 			    strtoull(key, NULL, 16), get_int(o, "nranks"), get_int(o, "rank"), &cfg);
 	if (!c)
 		return NULL;
-	c->generation = (uint64_t)json_integer_value(json_object_get(o, "generation"));
-	c->nsplits = (uint64_t)json_integer_value(json_object_get(o, "splits"));
-	c->colls = (uint64_t)json_integer_value(json_object_get(o, "collectives"));
+	ccl_comm_counters_from_json(c, o);
 	c->init_s = json_real_value(json_object_get(o, "init_s"));
-	read_u64s(json_object_get(o, "sent"), c->sent, c->nranks);
-	read_u64s(json_object_get(o, "recvd"), c->recvd, c->nranks);
 	json_array_foreach(json_object_get(o, "redops"), i, r) {
 		const char *hex = json_string_value(json_object_get(r, "scalar")) ?: "";
 		struct ccl_redop *op;

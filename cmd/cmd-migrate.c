@@ -191,6 +191,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	struct xmig_conn *nc = NULL;
 	uint64_t t_start = xmig_now_ns(), t_freeze = 0, free_b;
 	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
+	int ahead = 0;
 	double t_handover = 0;
 	char token[33], mb[32], fb[32], cc[32];
 	int status, spid = 0;
@@ -309,6 +310,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			status = XMIG_EXIT_FAIL;
 		goto rollback;
 	}
+	ahead = (int)json_integer_value(json_object_get(r, "objects_ahead"));
 	json_decref(r);
 	t_prepare = ms_since(t_start) - t_precheck - t_standby;
 
@@ -362,6 +364,14 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
 			 "prepare", t_prepare, "quiesce", t_quiesce, "transfer", t_transfer,
 			 "handover", t_handover);
+	/* Objects (streams, handles, plans...): made ahead, kept, made while frozen. */
+	json_object_set_new(*out, "objects",
+			    json_pack("{s:i, s:i, s:i}", "ahead", ahead, "kept",
+				      (int)json_integer_value(json_object_get(
+					      json_object_get(recv, "objects"), "kept")),
+				      "made",
+				      (int)json_integer_value(json_object_get(
+					      json_object_get(recv, "objects"), "made"))));
 	if (!o->json)
 		printf("%s: moved from %s:gpu%d to %s:gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
 		       p->label, from_node, from, to_node, d->gpu, mode,

@@ -183,6 +183,7 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 	char *layout = layout_of(procs, n, reports, key, nranks);
 	json_t *idr = NULL, *c;
 	size_t i, k, m = 0;
+	uint64_t t0;
 	int status;
 
 	if (!v || !layout) {
@@ -209,9 +210,18 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 	for (i = 0; i < m; i++)
 		v[i].params = json_pack("{s:s, s:O, s:s}", "key", key, "id",
 					json_object_get(idr, "id"), "layout", layout);
+	t0 = xmig_now_ns();
 	status = pcall_all(v, m);
-	if (!status)
-		xmig_info("communicator %s re-linked on its %d ranks", key, nranks);
+	if (!status) {
+		double slowest = 0;
+
+		for (i = 0; i < m; i++)
+			if (json_real_value(json_object_get(v[i].res, "rebuild_s")) > slowest)
+				slowest = json_real_value(json_object_get(v[i].res, "rebuild_s"));
+		xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's build: "
+			  "%.1f ms on the slowest rank)", key, nranks,
+			  (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3);
+	}
 out:
 	json_decref(idr);
 	pcall_free(v, m);

@@ -27,6 +27,7 @@ uint64_t dnn_log_add(struct dnn_log *l, int kind, int type, void *h)
 	o->kind = kind;
 	o->type = type;
 	o->h = h;
+	o->serial = ++l->next_serial;
 	if (!(o->id = srv_table_add(&l->objs, o))) {
 		free(o);
 		return 0;
@@ -141,6 +142,18 @@ static void remove_step(struct dnn_log *l, size_t i)
 	l->nsteps--;
 }
 
+/* Fills that made the object id name it no more: the id may be given to
+ * another object, and a replay must not fill that one (a stand-in does). */
+static void forget_target(struct dnn_log *l, uint64_t id)
+{
+	static const uint64_t none = 0;
+
+	for (size_t i = 0; i < l->nsteps; i++)
+		for (int64_t k = 0; l->steps[i].kind == DNN_STEP_FILL && k < l->steps[i].count; k++)
+			if (ref_at(&l->steps[i], k) == id)
+				memcpy(l->steps[i].elems + k * sizeof(id), &none, sizeof(id));
+}
+
 /* Drop destroyed objects nothing names any more, and the steps only they
  * owned, until nothing changes (dropping a step can free another object). */
 static void collect(struct dnn_log *l)
@@ -154,6 +167,7 @@ static void collect(struct dnn_log *l)
 
 			if (o && o->destroyed && !o->refs) {
 				free(srv_table_remove(&l->objs, id));
+				forget_target(l, id);
 				changed = true;
 			}
 		}
@@ -365,6 +379,117 @@ int dnn_log_replay(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ct
 	return r;
 }
 
+/* ---- bringing what was made ahead up to date ---------------------------------- */
+
+/* The object under this id in both logs, from the same creation. */
+static bool same_obj(const struct dnn_log *a, const struct dnn_log *b, uint64_t id)
+{
+	struct dnn_obj *x = dnn_log_get(a, id), *y = dnn_log_get(b, id);
+
+	return x && y && x->serial && x->serial == y->serial && x->kind == y->kind &&
+	       x->type == y->type;
+}
+
+static bool names_refs(const struct dnn_step *st)
+{
+	return st->kind == DNN_STEP_FILL ||
+	       (st->kind == DNN_STEP_SET && xmig_dnn_type_is_ref(st->type));
+}
+
+/* Is b (of now) the step a (of was)? Its objects must be the same ones too
+ * (a fill's dropped target may be missing from now). */
+static bool same_step(const struct dnn_log *was, const struct dnn_step *a,
+		      const struct dnn_log *now, const struct dnn_step *b)
+{
+	if (a->kind != b->kind || a->desc != b->desc || a->name != b->name || a->type != b->type ||
+	    a->count != b->count || a->bytes != b->bytes || !same_obj(was, now, a->desc))
+		return false;
+	if (!names_refs(a))
+		return !memcmp(a->elems, b->elems, a->bytes);
+	for (int64_t i = 0; i < a->count; i++) {
+		uint64_t x = ref_at(a, i), y = ref_at(b, i);
+
+		/* a fill's target dropped since reads 0 in now */
+		if (!(x == y && same_obj(was, now, x)) && !(a->kind == DNN_STEP_FILL && !y))
+			return false;
+	}
+	return true;
+}
+
+/* Would now still hold this step of was's (one of its owners is there)? */
+static bool still_owned(const struct dnn_log *was, const struct dnn_step *st,
+			const struct dnn_log *now)
+{
+	if (st->kind != DNN_STEP_FILL)
+		return same_obj(was, now, st->desc);
+	for (int64_t i = 0; i < st->count; i++)
+		if (same_obj(was, now, ref_at(st, i)))
+			return true;
+	return false;
+}
+
+int dnn_log_advance(struct dnn_log *l, struct dnn_log *now, const struct dnn_replay_ops *ops,
+		    void *ctx)
+{
+	size_t i, j = 0;
+	uint64_t id;
+	int r = 0;
+
+	/*
+	 * now's steps are l's that still matter, in their order, then the
+	 * new ones: a step is only ever appended, or dropped with its owners
+	 * (or replaced, when set again before finalizing: then start over).
+	 */
+	for (i = 0; i < l->nsteps; i++) {
+		if (j < now->nsteps && same_step(l, &l->steps[i], now, &now->steps[j]))
+			j++;
+		else if (still_owned(l, &l->steps[i], now))
+			return -1;
+	}
+	for (id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o && same_obj(l, now, id)) {
+			now->kept += o->h != NULL;
+			dnn_log_get(now, id)->h = o->h;
+			dnn_log_get(now, id)->bound_stream = o->bound_stream;
+			o->h = NULL;
+		}
+	}
+	/* Objects made since (handles first), then the steps since. */
+	for (int kind = DNN_HANDLE; kind <= DNN_DESC && !r; kind++)
+		for (id = now->objs.first; id < now->objs.next && !r; id++) {
+			struct dnn_obj *o = dnn_log_get(now, id);
+
+			if (o && o->kind == kind && !same_obj(l, now, id))
+				r = ops->create(ctx, o);
+		}
+	for (; j < now->nsteps && !r; j++)
+		r = replay_step(now, &now->steps[j], ops, ctx);
+	dnn_log_release(l, ops, ctx);   /* what the application dropped in between */
+	for (id = now->objs.first; id < now->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(now, id);
+
+		if (o && o->h && (o->destroyed || r)) {
+			ops->destroy(ctx, o);
+			o->h = NULL;
+		}
+	}
+	return r;
+}
+
+void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx)
+{
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o && o->h) {
+			ops->destroy(ctx, o);
+			o->h = NULL;
+		}
+	}
+}
+
 /* ---- the manifest section --------------------------------------------------- */
 
 static char *hex(const unsigned char *p, size_t n)
@@ -407,13 +532,14 @@ json_t *dnn_log_to_json(const struct dnn_log *l)
 		struct dnn_obj *o = dnn_log_get(l, id);
 
 		if (o)
-			json_array_append_new(objs, json_pack("{s:I, s:s, s:i, s:b, s:b, s:I}", "id",
-							      (json_int_t)id, "kind",
+			json_array_append_new(objs, json_pack("{s:I, s:s, s:i, s:b, s:b, s:I, s:I}",
+							      "id", (json_int_t)id, "kind",
 							      o->kind == DNN_HANDLE ? "handle"
 										    : "descriptor",
 							      "type", o->type, "destroyed",
 							      o->destroyed, "finalized", o->finalized,
-							      "stream", (json_int_t)o->stream));
+							      "stream", (json_int_t)o->stream,
+							      "serial", (json_int_t)o->serial));
 	}
 	for (size_t i = 0; i < l->nsteps; i++) {
 		const struct dnn_step *st = &l->steps[i];
@@ -454,6 +580,9 @@ int dnn_log_from_json(struct dnn_log *l, json_t *j)
 		d->destroyed = json_is_true(json_object_get(o, "destroyed"));
 		d->finalized = json_is_true(json_object_get(o, "finalized"));
 		d->stream = (uint64_t)json_integer_value(json_object_get(o, "stream"));
+		d->serial = (uint64_t)json_integer_value(json_object_get(o, "serial"));
+		if (d->serial > l->next_serial)
+			l->next_serial = d->serial;   /* later objects get later serials */
 		if (srv_table_put(&l->objs, d->id, d) < 0) {
 			free(d);
 			return -1;

@@ -25,6 +25,8 @@ struct dnn_obj {
 	bool finalized;
 	uint64_t refs;          /* live steps naming it other than as their owner */
 	uint64_t stream;        /* a handle's logical stream id */
+	uint64_t serial;        /* which object: ids are reused, serials not (0: unknown) */
+	uint64_t bound_stream;  /* a handle's logical stream its backend object is set to */
 };
 
 /*
@@ -54,6 +56,8 @@ struct dnn_log {
 	struct srv_table objs;
 	struct dnn_step *steps;
 	size_t nsteps, cap;
+	uint64_t next_serial;
+	size_t kept;            /* objects the last dnn_log_advance kept */
 };
 
 /* The backend, as the replay sees it: cudnnStatus_t values. */
@@ -92,6 +96,21 @@ void dnn_log_destroy(struct dnn_log *l, uint64_t id);
 /* Make every object of the log again through ops, then destroy those the
  * application had destroyed. 0, or the first failing status. */
 int dnn_log_replay(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx);
+
+/*
+ * Bring the backend objects made ahead from an earlier log (l, replayed
+ * while the job still ran) up to a later log of the same proxy (now, read
+ * from the final manifest, no backend objects yet): objects both logs have
+ * from the same creation keep theirs, new ones are made, the steps logged
+ * since are replayed, and what the application dropped in between is
+ * destroyed. Then now holds every backend object and l none.
+ * -1, changing nothing, when now does not continue l (the caller replays
+ * from scratch); else 0 or the first failing status (nothing left made).
+ */
+int dnn_log_advance(struct dnn_log *l, struct dnn_log *now, const struct dnn_replay_ops *ops,
+		    void *ctx);
+/* Destroy every backend object the log holds (the records stay). */
+void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx);
 
 /* The log as a manifest section, and back (into an empty log). */
 json_t *dnn_log_to_json(const struct dnn_log *l);

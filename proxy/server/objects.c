@@ -53,11 +53,13 @@ uint64_t srv_table_add(struct srv_table *t, void *obj)
 {
 	uint64_t id;
 
-	if (t->nfree > 0) {
+	/* A freed id may have been taken again by a put (a restore): skip it. */
+	while (t->nfree > 0) {
 		id = t->free_ids[--t->nfree];
-	} else {
-		id = t->next;
+		if (!srv_table_get(t, id))
+			return srv_table_put(t, id, obj) < 0 ? 0 : id;
 	}
+	id = t->next;
 	if (srv_table_put(t, id, obj) < 0)
 		return 0;
 	return id;

@@ -52,6 +52,7 @@ struct srv_stream {
 	void *h;                /* backend stream */
 	unsigned flags;
 	int priority;
+	bool remade;            /* made at a move's freeze, not ahead of it */
 };
 
 struct srv_event {
@@ -217,6 +218,10 @@ struct srv {
 	int control_fd;                 /* standby: connection to the orchestrator */
 	struct ctl_conn *orchestrator;
 	bool ccl_relink;                /* standby: the orchestrator re-links multi-rank communicators */
+	bool ccl_warm;                  /* NCCL's once-per-process set-up done (srv-ccl.c) */
+	struct {                        /* the last object restore (state.c): how many */
+		unsigned made, kept;    /* made by it; kept from one made ahead */
+	} restored;
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
 	bool handed_over;               /* ownership given up (a move or suspend) */
@@ -291,6 +296,8 @@ int d_BLAS_DESTROY(struct xmig_call *c);
 int d_BLAS_SET(struct xmig_call *c);
 int d_BLAS_GEMM(struct xmig_call *c);
 int srv_blas_recreate(struct srv *s, struct srv_blas *b);
+/* Give an existing backend handle b's settings (its stream may be new). */
+int srv_blas_configure(struct srv *s, struct srv_blas *b);
 
 /* srv-cudnn.c: cuDNN's backend API, and its objects made again after a move */
 int d_DNN_INFO(struct xmig_call *c);
@@ -304,7 +311,13 @@ int d_DNN_GET_ATTR(struct xmig_call *c);
 int d_DNN_FINALIZE(struct xmig_call *c);
 int d_DNN_EXECUTE(struct xmig_call *c);
 int d_DNN_LAST_ERROR(struct xmig_call *c);
-int srv_dnn_recreate(struct srv *s);
+/*
+ * Make the cuDNN objects of a manifest's section again. ahead: from the
+ * prelude, while the job still runs; later, with the final manifest, what
+ * was made ahead is kept where the log still holds it (dnn_log_advance).
+ * 0, -1 when the section is malformed, or a failing cudnnStatus_t.
+ */
+int srv_dnn_restore(struct srv *s, json_t *section, bool ahead);
 /* Build a variant pack from the request and execute the plan with it. */
 int srv_dnn_execute_local(const struct xmig_device_ops *d, void *devh,
 			  const struct xmig_dnn_execute_req *a, void *handle, void *plan);
@@ -335,7 +348,9 @@ int d_CCL_GROUP(struct xmig_call *c);
 bool srv_ccl_hold(struct srv *s, const struct xmig_req *req);
 void srv_ccl_manifest(struct srv *s, json_t *manifest);
 int srv_ccl_check(struct srv *s, json_t *manifest, char *why, size_t len);
-int srv_ccl_restore(struct srv *s, json_t *manifest);
+/* One-rank communicators built again. ahead: from the prelude, while the
+ * job runs; later, with the final manifest, those still the same are kept. */
+int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

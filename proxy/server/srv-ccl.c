@@ -447,27 +447,109 @@ int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 	return 0;
 }
 
-int srv_ccl_restore(struct srv *s, json_t *m)
+/*
+ * A multi-rank communicator is re-linked with its peers at the freeze. What
+ * NCCL does once in a process (loading its kernels, starting its threads:
+ * most of a first ncclCommInitRank) need not wait for that: a communicator
+ * of one rank, made and destroyed now, pays it while the job still runs.
+ */
+static void warm_up(struct srv *s)
+{
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	struct xmig_ccl_config cfg = { 0 };
+	uint64_t t0 = xmig_now_ns();
+	void *comm = NULL;
+	int st;
+
+	if (s->ccl_warm || !backend(s))
+		return;
+	s->ccl_warm = true;
+	if ((st = backend(s)->unique_id(s->devh, id[0])) ||
+	    (st = backend(s)->init(s->devh, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id,
+				   &cfg, &comm))) {
+		xmig_warn("NCCL could not be set up ahead of the move (error %d)", st);
+		return;
+	}
+	backend(s)->end(s->devh, comm, XMIG_CCL_DESTROY);
+	xmig_info("NCCL set up in %.1f ms, ahead of the freeze", (double)(xmig_now_ns() - t0) / 1e6);
+}
+
+/* The manifest's entry for communicator id, or NULL. */
+static json_t *entry(json_t *m, uint64_t id)
 {
 	json_t *o;
 	size_t i;
 
+	json_array_foreach(json_object_get(m, "ccl_comms"), i, o)
+		if ((uint64_t)json_integer_value(json_object_get(o, "id")) == id)
+			return o;
+	return NULL;
+}
+
+/* Is this communicator, built ahead from the prelude, still entry o's? */
+static bool still_same(struct ccl_comm *c, json_t *o)
+{
+	static const char *const keys[] = { "key", "nranks", "rank", "config", "redops" };
+	json_t *have = ccl_comm_json(c);
+	bool same = c->phys != NULL;
+
+	for (size_t k = 0; same && k < sizeof(keys) / sizeof(keys[0]); k++)
+		same = json_equal(json_object_get(have, keys[k]), json_object_get(o, keys[k]));
+	json_decref(have);
+	return same;
+}
+
+int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
+{
+	json_t *o;
+	size_t i;
+
+	/* Built ahead, but gone or changed since: ended. */
+	for (i = s->ccl && !ahead ? s->ccl->n : 0; i-- > 0;) {
+		struct ccl_comm *c = s->ccl->comms[i];
+
+		if ((o = entry(m, c->id)) && still_same(c, o))
+			continue;
+		if (c->phys)
+			backend(s)->end(s->devh, c->phys, XMIG_CCL_DESTROY);
+		ccl_comm_remove(s->ccl, c->id);
+	}
 	json_array_foreach(json_object_get(m, "ccl_comms"), i, o) {
-		struct ccl_comm *cm;
+		struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, (uint64_t)json_integer_value(
+								     json_object_get(o, "id")))
+					     : NULL;
 		unsigned char id[1][XMIG_CCL_ID_BYTES];
 		int st;
 
+		/* several ranks: the orchestrator re-links them all (ccl.relink) */
+		if (json_integer_value(json_object_get(o, "nranks")) > 1 && ahead) {
+			warm_up(s);
+			continue;
+		}
+		if (cm) {
+			/* One rank, built while the job still ran: only the counters moved on. */
+			ccl_comm_counters_from_json(cm, o);
+			cm->generation++;
+			s->restored.kept++;
+			xmig_info("communicator %016llx rebuilt in %.1f ms, ahead of the freeze",
+				  (unsigned long long)cm->key, cm->rebuild_s * 1e3);
+			continue;
+		}
 		if (!table(s) || !(cm = ccl_comm_from_json(s->ccl, o)))
 			return xmig_error("communicator %zu of the state is malformed", i);
-		/* several ranks: the orchestrator re-links them all (ccl.relink) */
 		if (cm->nranks > 1)
 			continue;
 		if ((st = backend(s)->unique_id(s->devh, id[0])) ||
-		    (st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, NULL, true)))
+		    (st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, NULL, true))) {
+			if (ahead)
+				ccl_comm_remove(s->ccl, cm->id);   /* made at the freeze instead */
 			return xmig_error("cannot rebuild communicator %016llx (NCCL error %d)",
 					  (unsigned long long)cm->key, st);
-		xmig_info("communicator %016llx rebuilt in %.1f ms", (unsigned long long)cm->key,
-			  cm->rebuild_s * 1e3);
+		}
+		s->restored.made++;
+		if (!ahead)
+			xmig_info("communicator %016llx rebuilt in %.1f ms",
+				  (unsigned long long)cm->key, cm->rebuild_s * 1e3);
 	}
 	return 0;
 }

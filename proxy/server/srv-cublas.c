@@ -120,6 +120,20 @@ int d_BLAS_GEMM(struct xmig_call *c)
 }
 
 /* After a move or a restore: a new handle under the old id, set up as before. */
+int srv_blas_configure(struct srv *s, struct srv_blas *b)
+{
+	int st;
+
+	if ((st = apply(s, b, XMIG_BLAS_STREAM, b->stream, 0)) ||
+	    (b->workspace && (st = apply(s, b, XMIG_BLAS_WORKSPACE, b->workspace,
+					 b->workspace_size))) ||
+	    (st = apply(s, b, XMIG_BLAS_MATH_MODE, (uint64_t)b->math_mode, 0)) ||
+	    (st = apply(s, b, XMIG_BLAS_POINTER_MODE, (uint64_t)b->pointer_mode, 0)) ||
+	    (st = apply(s, b, XMIG_BLAS_ATOMICS_MODE, (uint64_t)b->atomics_mode, 0)))
+		return st;
+	return 0;
+}
+
 int srv_blas_recreate(struct srv *s, struct srv_blas *b)
 {
 	int st;
@@ -128,12 +142,7 @@ int srv_blas_recreate(struct srv *s, struct srv_blas *b)
 		return unsupported(s);
 	if ((st = s->dev->blas_create(s->devh, &b->h)))
 		return st;
-	if ((st = apply(s, b, XMIG_BLAS_STREAM, b->stream, 0)) ||
-	    (b->workspace && (st = apply(s, b, XMIG_BLAS_WORKSPACE, b->workspace,
-					 b->workspace_size))) ||
-	    (st = apply(s, b, XMIG_BLAS_MATH_MODE, (uint64_t)b->math_mode, 0)) ||
-	    (st = apply(s, b, XMIG_BLAS_POINTER_MODE, (uint64_t)b->pointer_mode, 0)) ||
-	    (st = apply(s, b, XMIG_BLAS_ATOMICS_MODE, (uint64_t)b->atomics_mode, 0))) {
+	if ((st = srv_blas_configure(s, b))) {
 		s->dev->blas_destroy(s->devh, b->h);
 		b->h = NULL;
 	}

@@ -311,20 +311,36 @@ int d_DNN_LAST_ERROR(struct xmig_call *c)
 
 /* ---- after a move or a restore ---------------------------------------------- */
 
+/* Handle h on its logical stream. */
+static struct srv_stream *handle_stream(struct srv *s, const struct dnn_obj *o)
+{
+	return o->stream == XMIG_STREAM_LEGACY	       ? &s->legacy
+	       : o->stream == XMIG_STREAM_PER_THREAD ? &s->per_thread
+						     : srv_table_get(&s->streams, o->stream);
+}
+
+static int replay_stream(struct srv *s, struct dnn_obj *o, void *h)
+{
+	struct srv_stream *st = handle_stream(s, o);
+	int r = st ? s->dev->dnn_set_stream(s->devh, h, st->h) : CUDNN_STATUS_BAD_PARAM;
+
+	if (!r)
+		o->bound_stream = o->stream;
+	return r;
+}
+
 static int replay_create(void *ctx, struct dnn_obj *o)
 {
 	struct srv *s = ctx;
-	struct srv_stream *st;
 	int r;
+
+	s->restored.made++;
 
 	if (o->kind == DNN_DESC)
 		return s->dev->dnn_desc_create(s->devh, o->type, &o->h);
 	if ((r = s->dev->dnn_create(s->devh, &o->h)))
 		return r;
-	st = o->stream == XMIG_STREAM_LEGACY ? &s->legacy
-	     : o->stream == XMIG_STREAM_PER_THREAD ? &s->per_thread
-						    : srv_table_get(&s->streams, o->stream);
-	return st ? s->dev->dnn_set_stream(s->devh, o->h, st->h) : CUDNN_STATUS_BAD_PARAM;
+	return replay_stream(s, o, o->h);
 }
 
 static int replay_destroy(void *ctx, struct dnn_obj *o)
@@ -374,11 +390,61 @@ static const struct dnn_replay_ops replay_ops = {
 	.fill = replay_fill,
 };
 
-int srv_dnn_recreate(struct srv *s)
+/* A kept handle's stream again, where it changed or was made again. */
+static int restream(struct srv *s, struct dnn_log *l)
 {
-	if (!s->dnn.objs.count)
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+		int r;
+
+		struct srv_stream *st;
+
+		if (!o || !o->h || o->kind != DNN_HANDLE)
+			continue;
+		/* still on the stream it was made ahead on, and that stream kept */
+		if (o->bound_stream == o->stream && (st = handle_stream(s, o)) && !st->remade)
+			continue;
+		if ((r = replay_stream(s, o, o->h)))
+			return r;
+	}
+	return 0;
+}
+
+int srv_dnn_restore(struct srv *s, json_t *section, bool ahead)
+{
+	struct dnn_log now;
+	int st;
+
+	dnn_log_init(&now);
+	if (dnn_log_from_json(&now, section) < 0) {
+		dnn_log_clear(&now);
+		return -1;
+	}
+	if (!now.objs.count) {
+		dnn_log_release(&s->dnn, &replay_ops, s);
+		dnn_log_clear(&s->dnn);
+		s->dnn = now;
 		return 0;
-	if (!s->dev->dnn_create)
+	}
+	if (!s->dev->dnn_create) {
+		dnn_log_clear(&now);
 		return unsupported(s, "replaying cuDNN descriptors");
-	return dnn_log_replay(&s->dnn, &replay_ops, s);
+	}
+	/* Made ahead from the prelude (a move's while the job ran): bring it up to date. */
+	st = s->dnn.objs.count && !ahead ? dnn_log_advance(&s->dnn, &now, &replay_ops, s) : -1;
+	if (st == 0) {
+		s->restored.kept += now.kept;
+		st = restream(s, &now);
+	}
+	else if (st < 0) {
+		dnn_log_release(&s->dnn, &replay_ops, s);
+		st = dnn_log_replay(&now, &replay_ops, s);
+	}
+	if (st)
+		dnn_log_release(&now, &replay_ops, s);
+	if (st && ahead)
+		dnn_log_clear(&now);   /* nothing made ahead: the final replay makes it all */
+	dnn_log_clear(&s->dnn);
+	s->dnn = now;
+	return st;
 }

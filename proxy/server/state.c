@@ -350,126 +350,376 @@ int srv_state_load_modules(struct srv *s, json_t *m, srv_image_fn image, void *a
 	return 0;
 }
 
-int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
+/*
+ * Objects may be here already, made ahead from the prelude's manifest
+ * while the job still ran (srv_state_prebuild): what the final manifest
+ * names the same way is kept, what changed is made again, and what the
+ * job dropped in between is destroyed. On a fresh proxy every table is
+ * empty and everything is made.
+ */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Drop the table's objects whose ids the manifest's list lacks. */
+static int sweep(struct srv *s, struct srv_table *t, json_t *list,
+		 void (*drop)(struct srv *s, void *obj))
+{
+	size_t n = json_array_size(list), i;
+	uint64_t *ids = calloc(n + 1, sizeof(*ids));
+	json_t *o;
+
+	if (!ids)
+		return -1;
+	json_array_foreach(list, i, o)
+		get_u64(o, "id", &ids[i]);
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	for (uint64_t id = t->first; t->count && id < t->next; id++) {
+		void *obj = srv_table_get(t, id);
+
+		if (obj && !bsearch(&id, ids, n, sizeof(*ids), cmp_u64)) {
+			srv_table_remove(t, id);
+			drop(s, obj);
+		}
+	}
+	free(ids);
+	return 0;
+}
+
+static void drop_func(struct srv *s, void *obj)
+{
+	struct srv_func *f = obj;
+
+	free(f->name);
+	free(f);
+}
+
+static void drop_var(struct srv *s, void *obj)
+{
+	struct srv_var *v = obj;
+
+	free(v->name);
+	free(v);
+}
+
+static void drop_stream(struct srv *s, void *obj)
+{
+	struct srv_stream *st = obj;
+
+	s->dev->stream_destroy(s->devh, st->h);
+	free(st);
+}
+
+static void drop_event(struct srv *s, void *obj)
+{
+	struct srv_event *e = obj;
+
+	s->dev->event_destroy(s->devh, e->h);
+	free(e);
+}
+
+static void drop_blas(struct srv *s, void *obj)
+{
+	struct srv_blas *b = obj;
+
+	s->dev->blas_destroy(s->devh, b->h);
+	free(b);
+}
+
+static void drop_blaslt(struct srv *s, void *obj)
+{
+	struct srv_blaslt *b = obj;
+
+	s->dev->blaslt_destroy(s->devh, b->h);
+	free(b);
+}
+
+/* The object under id, made ahead, if same() says it is still the one; a
+ * different one is dropped (the caller makes it again). */
+static void *kept(struct srv *s, struct srv_table *t, uint64_t id, json_t *o,
+		  bool (*same)(void *obj, json_t *o), void (*drop)(struct srv *s, void *obj))
+{
+	void *obj = srv_table_get(t, id);
+
+	if (obj && same(obj, o))
+		s->restored.kept++;
+	if (!obj || same(obj, o))
+		return obj;
+	srv_table_remove(t, id);
+	drop(s, obj);
+	return NULL;
+}
+
+static bool same_func(void *obj, json_t *o)
+{
+	struct srv_func *f = obj;
+	uint64_t module = 0;
+
+	get_u64(o, "module", &module);
+	return f->module == module &&
+	       !strcmp(f->name, json_string_value(json_object_get(o, "name")) ?: "");
+}
+
+static int set_func_attr(struct srv *s, struct srv_func *f, int which, int value)
+{
+	if (which < 0 || which >= 32)
+		return -1;
+	if ((f->attrs_set & (1u << which)) && f->attr_value[which] == value)
+		return 0;   /* so made ahead */
+	if (s->dev->func_set_attribute(s->devh, f->h, which, value))
+		return -1;
+	f->attrs_set |= 1u << which;
+	f->attr_value[which] = value;
+	return 0;
+}
+
+static int restore_funcs(struct srv *s, json_t *m)
+{
+	json_t *o, *attr;
+	size_t i, k;
+	int r = 0;
+
+	if (sweep(s, &s->funcs, json_object_get(m, "funcs"), drop_func) < 0)
+		return -1;
+	json_array_foreach(json_object_get(m, "funcs"), i, o) {
+		struct srv_func *f;
+		struct srv_module *mod;
+		uint64_t id = 0;
+		int smem = (int)json_integer_value(json_object_get(o, "max_dyn_smem"));
+
+		get_u64(o, "id", &id);
+		if (!(f = kept(s, &s->funcs, id, o, same_func, drop_func))) {
+			if (!(f = calloc(1, sizeof(*f))))
+				return -1;
+			get_u64(o, "module", &f->module);
+			f->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
+			f->max_dyn_smem = -1;
+			s->restored.made++;
+			mod = srv_table_get(&s->modules, f->module);
+			if (!f->name || !mod ||
+			    (r = s->dev->func_get(s->devh, mod->h, f->name, &f->h, &f->layout)) ||
+			    srv_table_put(&s->funcs, id, f) < 0) {
+				xmig_error("cannot find kernel %s again", f->name ?: "?");
+				drop_func(s, f);
+				return -1;
+			}
+		}
+		f->cache_config = (int)json_integer_value(json_object_get(o, "cache_config"));
+		if (smem >= 0 && smem != f->max_dyn_smem &&
+		    s->dev->func_set_attribute(s->devh, f->h,
+					       cudaFuncAttributeMaxDynamicSharedMemorySize, smem))
+			return xmig_error("cannot set kernel %s's shared memory again", f->name);
+		f->max_dyn_smem = smem;
+		json_array_foreach(json_object_get(o, "attributes"), k, attr) {
+			int which = (int)json_integer_value(json_array_get(attr, 0));
+
+			if (set_func_attr(s, f, which,
+					  (int)json_integer_value(json_array_get(attr, 1))) < 0)
+				return xmig_error("cannot set attribute %d of kernel %s again",
+						  which, f->name);
+		}
+	}
+	return 0;
+}
+
+static bool same_var(void *obj, json_t *o)
+{
+	struct srv_var *v = obj;
+	uint64_t module = 0, size = 0;
+
+	get_u64(o, "module", &module);
+	get_u64(o, "size", &size);
+	return v->module == module && v->size == size &&
+	       !strcmp(v->name, json_string_value(json_object_get(o, "name")) ?: "");
+}
+
+static int restore_vars(struct srv *s, json_t *m)
 {
 	json_t *o;
 	size_t i;
-	int r;
 
-	srv_libraries_adopt(m);
-	if (srv_state_load_modules(s, m, image, arg) < 0)
+	if (sweep(s, &s->vars, json_object_get(m, "vars"), drop_var) < 0)
 		return -1;
-	json_array_foreach(json_object_get(m, "funcs"), i, o) {
-		struct srv_func *f = calloc(1, sizeof(*f));
-		struct srv_module *mod;
-		uint64_t id = 0;
-		json_t *attr;
-		size_t k;
-
-		if (!f)
-			return -1;
-		get_u64(o, "id", &id);
-		get_u64(o, "module", &f->module);
-		f->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
-		f->max_dyn_smem = (int)json_integer_value(json_object_get(o, "max_dyn_smem"));
-		f->cache_config = (int)json_integer_value(json_object_get(o, "cache_config"));
-		mod = srv_table_get(&s->modules, f->module);
-		if (!mod || (r = s->dev->func_get(s->devh, mod->h, f->name, &f->h, &f->layout)) ||
-		    srv_table_put(&s->funcs, id, f) < 0)
-			return xmig_error("cannot find kernel %s again", f->name);
-		if (f->max_dyn_smem >= 0 &&
-		    s->dev->func_set_attribute(s->devh, f->h,
-					       cudaFuncAttributeMaxDynamicSharedMemorySize,
-					       f->max_dyn_smem))
-			return xmig_error("cannot set kernel %s's shared memory again", f->name);
-		json_array_foreach(json_object_get(o, "attributes"), k, attr) {
-			int which = (int)json_integer_value(json_array_get(attr, 0));
-			int value = (int)json_integer_value(json_array_get(attr, 1));
-
-			if (which < 0 || which >= 32 ||
-			    s->dev->func_set_attribute(s->devh, f->h, which, value))
-				return xmig_error("cannot set attribute %d of kernel %s again", which,
-						  f->name);
-			f->attrs_set |= 1u << which;
-			f->attr_value[which] = value;
-		}
-	}
 	json_array_foreach(json_object_get(m, "vars"), i, o) {
-		struct srv_var *v = calloc(1, sizeof(*v));
+		struct srv_var *v;
 		struct srv_module *mod;
 		uint64_t id = 0, size = 0;
 
-		if (!v)
-			return -1;
 		get_u64(o, "id", &id);
+		if (kept(s, &s->vars, id, o, same_var, drop_var))
+			continue;
+		if (!(v = calloc(1, sizeof(*v))))
+			return -1;
 		get_u64(o, "module", &v->module);
 		get_u64(o, "size", &size);
 		v->name = strdup(json_string_value(json_object_get(o, "name")) ?: "");
+		s->restored.made++;
 		mod = srv_table_get(&s->modules, v->module);
-		if (!mod || s->dev->var_get(s->devh, mod->h, v->name, size, &v->addr, &v->size) ||
-		    v->size != size || srv_table_put(&s->vars, id, v) < 0)
-			return xmig_error("cannot find variable %s again", v->name);
-	}
-	json_array_foreach(json_object_get(m, "streams"), i, o) {
-		struct srv_stream *st = calloc(1, sizeof(*st));
-
-		if (!st)
+		if (!v->name || !mod ||
+		    s->dev->var_get(s->devh, mod->h, v->name, size, &v->addr, &v->size) ||
+		    v->size != size || srv_table_put(&s->vars, id, v) < 0) {
+			xmig_error("cannot find variable %s again", v->name ?: "?");
+			drop_var(s, v);
 			return -1;
-		get_u64(o, "id", &st->id);
+		}
+	}
+	return 0;
+}
+
+static bool same_stream(void *obj, json_t *o)
+{
+	struct srv_stream *st = obj;
+
+	return st->flags == (unsigned)json_integer_value(json_object_get(o, "flags")) &&
+	       st->priority == (int)json_integer_value(json_object_get(o, "priority"));
+}
+
+static int restore_streams(struct srv *s, json_t *m, bool ahead)
+{
+	json_t *o;
+	size_t i;
+
+	if (sweep(s, &s->streams, json_object_get(m, "streams"), drop_stream) < 0)
+		return -1;
+	json_array_foreach(json_object_get(m, "streams"), i, o) {
+		struct srv_stream *st;
+		uint64_t id = 0;
+
+		get_u64(o, "id", &id);
+		if (kept(s, &s->streams, id, o, same_stream, drop_stream))
+			continue;
+		if (!(st = calloc(1, sizeof(*st))))
+			return -1;
+		st->id = id;
 		st->flags = (unsigned)json_integer_value(json_object_get(o, "flags"));
 		st->priority = (int)json_integer_value(json_object_get(o, "priority"));
-		if (s->dev->stream_create(s->devh, st->flags, st->priority, &st->h) ||
-		    srv_table_put(&s->streams, st->id, st) < 0)
-			return xmig_error("cannot create stream %llu again",
-					  (unsigned long long)st->id);
-	}
-	json_array_foreach(json_object_get(m, "events"), i, o) {
-		struct srv_event *e = calloc(1, sizeof(*e));
-
-		if (!e)
+		st->remade = !ahead;   /* handles made ahead on it need it again */
+		s->restored.made++;
+		if (s->dev->stream_create(s->devh, st->flags, st->priority, &st->h)) {
+			free(st);
+			return xmig_error("cannot create stream %llu again", (unsigned long long)id);
+		}
+		if (srv_table_put(&s->streams, id, st) < 0) {
+			drop_stream(s, st);
 			return -1;
-		get_u64(o, "id", &e->id);
-		e->flags = (unsigned)json_integer_value(json_object_get(o, "flags"));
-		e->recorded = json_is_true(json_object_get(o, "recorded"));
-		if (s->dev->event_create(s->devh, e->flags, &e->h) ||
-		    srv_table_put(&s->events, e->id, e) < 0)
-			return xmig_error("cannot create event %llu again", (unsigned long long)e->id);
-		/* The work it marked is complete (the GPU was drained): so is it. */
-		if (e->recorded && s->dev->event_record(s->devh, e->h, s->legacy.h, 0))
-			return xmig_error("cannot record event %llu again",
-					  (unsigned long long)e->id);
+		}
 	}
+	return 0;
+}
+
+static bool same_event(void *obj, json_t *o)
+{
+	return ((struct srv_event *)obj)->flags ==
+	       (unsigned)json_integer_value(json_object_get(o, "flags"));
+}
+
+static int restore_events(struct srv *s, json_t *m, bool ahead)
+{
+	json_t *o;
+	size_t i;
+
+	if (sweep(s, &s->events, json_object_get(m, "events"), drop_event) < 0)
+		return -1;
+	json_array_foreach(json_object_get(m, "events"), i, o) {
+		struct srv_event *e;
+		uint64_t id = 0;
+
+		get_u64(o, "id", &id);
+		if (!(e = kept(s, &s->events, id, o, same_event, drop_event))) {
+			if (!(e = calloc(1, sizeof(*e))))
+				return -1;
+			e->id = id;
+			e->flags = (unsigned)json_integer_value(json_object_get(o, "flags"));
+			s->restored.made++;
+			if (s->dev->event_create(s->devh, e->flags, &e->h)) {
+				free(e);
+				return xmig_error("cannot create event %llu again",
+						  (unsigned long long)id);
+			}
+			if (srv_table_put(&s->events, id, e) < 0) {
+				drop_event(s, e);
+				return -1;
+			}
+		}
+		e->recorded = json_is_true(json_object_get(o, "recorded"));
+		/* The work it marked is complete (the GPU was drained): so is it. */
+		if (!ahead && e->recorded && s->dev->event_record(s->devh, e->h, s->legacy.h, 0))
+			return xmig_error("cannot record event %llu again", (unsigned long long)id);
+	}
+	return 0;
+}
+
+static bool always(void *obj, json_t *o)
+{
+	return true;
+}
+
+static int restore_blas(struct srv *s, json_t *m)
+{
+	json_t *o;
+	size_t i;
+
+	if (sweep(s, &s->blas, json_object_get(m, "blas_handles"), drop_blas) < 0)
+		return -1;
 	json_array_foreach(json_object_get(m, "blas_handles"), i, o) {
-		struct srv_blas *b = calloc(1, sizeof(*b));
+		uint64_t id = 0;
+		struct srv_blas *b, *have;
 		int st;
 
-		if (!b)
+		get_u64(o, "id", &id);
+		have = kept(s, &s->blas, id, o, always, drop_blas);
+		if (!(b = have) && !(b = calloc(1, sizeof(*b))))
 			return -1;
-		get_u64(o, "id", &b->id);
+		b->id = id;
 		get_u64(o, "stream", &b->stream);
 		get_u64(o, "workspace", &b->workspace);
 		get_u64(o, "workspace_size", &b->workspace_size);
 		b->math_mode = (int)json_integer_value(json_object_get(o, "math_mode"));
 		b->pointer_mode = (int)json_integer_value(json_object_get(o, "pointer_mode"));
 		b->atomics_mode = (int)json_integer_value(json_object_get(o, "atomics_mode"));
-		if ((st = srv_blas_recreate(s, b)) || srv_table_put(&s->blas, b->id, b) < 0) {
-			uint64_t id = b->id;
-
-			free(b);
+		/* A handle made ahead gets the settings of now (its stream may be new). */
+		st = have ? srv_blas_configure(s, b) : srv_blas_recreate(s, b);
+		s->restored.made += !have;
+		if (!st && !have && srv_table_put(&s->blas, id, b) < 0) {
+			drop_blas(s, b);
+			return -1;
+		}
+		if (st) {
+			if (!have)
+				free(b);
 			return xmig_error("cannot make cuBLAS handle %llu again (status %d)",
 					  (unsigned long long)id, st);
 		}
 	}
+	return 0;
+}
+
+static int restore_blaslt(struct srv *s, json_t *m)
+{
+	json_t *o;
+	size_t i;
+
+	if (sweep(s, &s->blaslt, json_object_get(m, "blaslt_handles"), drop_blaslt) < 0)
+		return -1;
 	json_array_foreach(json_object_get(m, "blaslt_handles"), i, o) {
-		struct srv_blaslt *b = calloc(1, sizeof(*b));
+		struct srv_blaslt *b;
+		uint64_t id = 0;
 		int st;
 
-		if (!b)
+		get_u64(o, "id", &id);
+		if (srv_table_get(&s->blaslt, id)) {
+			s->restored.kept++;
+			continue;   /* made ahead: it has no settings */
+		}
+		s->restored.made++;
+		if (!(b = calloc(1, sizeof(*b))))
 			return -1;
-		get_u64(o, "id", &b->id);
-		if ((st = srv_blaslt_recreate(s, b)) || srv_table_put(&s->blaslt, b->id, b) < 0) {
-			uint64_t id = b->id;
-
+		b->id = id;
+		if ((st = srv_blaslt_recreate(s, b)) || srv_table_put(&s->blaslt, id, b) < 0) {
 			if (!st)
 				s->dev->blaslt_destroy(s->devh, b->h);
 			free(b);
@@ -477,17 +727,14 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 					  (unsigned long long)id, st);
 		}
 	}
-	/* cuDNN after streams (handles work on them): the log, replayed. */
-	if (json_object_get(m, "cudnn")) {
-		int st;
+	return 0;
+}
 
-		dnn_log_clear(&s->dnn);
-		if (dnn_log_from_json(&s->dnn, json_object_get(m, "cudnn")) < 0)
-			return xmig_error("the state's cuDNN log is malformed");
-		if ((st = srv_dnn_recreate(s)))
-			return xmig_error("cannot make the cuDNN handles and descriptors again "
-					  "(status %d)", st);
-	}
+static int restore_limits(struct srv *s, json_t *m)
+{
+	json_t *o;
+	size_t i;
+
 	json_array_foreach(json_object_get(m, "limits"), i, o) {
 		int limit = (int)json_integer_value(json_object_get(o, "limit"));
 		uint64_t value = 0;
@@ -498,6 +745,38 @@ int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void
 		s->limits[limit] = value;
 		s->limit_set[limit] = true;
 	}
+	return 0;
+}
+
+static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg, bool ahead)
+{
+	int st;
+
+	s->restored.made = s->restored.kept = 0;
+	srv_libraries_adopt(m);
+	/* (ahead, the modules were loaded with the prelude's images) */
+	if ((image && srv_state_load_modules(s, m, image, arg) < 0) || restore_funcs(s, m) < 0 ||
+	    restore_vars(s, m) < 0 || restore_streams(s, m, ahead) < 0 ||
+	    restore_events(s, m, ahead) < 0 || restore_blas(s, m) < 0 || restore_blaslt(s, m) < 0)
+		return -1;
+	/* cuDNN after streams (handles work on them): the log, replayed. */
+	if ((st = srv_dnn_restore(s, json_object_get(m, "cudnn"), ahead)) == -1)
+		return xmig_error("the state's cuDNN log is malformed");
+	if (st)
+		return xmig_error("cannot make the cuDNN handles and descriptors again (status %d)",
+				  st);
+	if (!ahead && restore_limits(s, m) < 0)
+		return -1;
 	/* last: a communicator's PreMulSum scalars may live in device memory */
-	return srv_ccl_restore(s, m);
+	return srv_ccl_restore(s, m, ahead);
+}
+
+int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
+{
+	return restore_objects(s, m, image, arg, false);
+}
+
+int srv_state_prebuild(struct srv *s, json_t *prelude)
+{
+	return restore_objects(s, prelude, NULL, NULL, true);
 }

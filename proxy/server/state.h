@@ -24,8 +24,20 @@ int srv_state_reconcile_memory(struct srv *s, json_t *manifest, bool map);
 typedef void *(*srv_image_fn)(void *arg, uint64_t id, uint64_t size);
 /* Load the manifest's fat binaries (those not loaded yet). */
 int srv_state_load_modules(struct srv *s, json_t *manifest, srv_image_fn image, void *arg);
-/* Recreate modules, kernels, variables, streams, events and limits. */
+/*
+ * Recreate modules, kernels, variables, streams, events, library handles
+ * (cuBLAS, cuBLASLt, cuDNN, one-rank NCCL communicators) and limits; what
+ * srv_state_prebuild made ahead is kept where the manifest still names it.
+ */
 int srv_state_restore_objects(struct srv *s, json_t *manifest, srv_image_fn image, void *arg);
+/*
+ * A move's standby, while the job still runs: make the objects of the
+ * prelude's manifest (modules loaded already), so that the frozen part of
+ * the move only makes what changed since. Events are not recorded, limits
+ * not set, multi-rank communicators left to the re-link. 0, or -1 (what
+ * was made stays; the final restore reconciles it).
+ */
+int srv_state_prebuild(struct srv *s, json_t *prelude);
 
 /* libraries.c: the library files the proxy loads, in the manifest. */
 json_t *srv_libraries_manifest(void);

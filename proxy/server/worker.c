@@ -273,6 +273,14 @@ void srv_thaw(struct srv *s)
 
 bool srv_frozen(struct srv *s)
 {
-	return atomic_load(&s->freeze_requested) && !atomic_load(&s->in_turn) &&
-	       !atomic_load(&s->deferred);
+	if (!atomic_load(&s->freeze_requested))
+		return false;
+	/*
+	 * Drained by srv_freeze: a worker whose ticket comes up still sets
+	 * in_turn for the moment it takes to see the request and park; that
+	 * runs nothing, so it does not make the proxy less frozen.
+	 */
+	if (atomic_load(&s->hdr->state) == XMIG_SEG_FROZEN)
+		return true;
+	return !atomic_load(&s->in_turn) && !atomic_load(&s->deferred);
 }

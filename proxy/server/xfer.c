@@ -21,11 +21,13 @@
  * frozen and owner until it hands over.
  *
  * To keep the frozen part short, the successor may connect while the job
- * still runs: it gets a PRELUDE (memory map and fat binaries, read during
+ * still runs: it gets a PRELUDE (the manifest and fat binaries, read during
  * a pause of a few microseconds that does not drain the GPU), maps its own
- * memory and loads the modules, and says GO once the orchestrator has
- * frozen the old proxy. Only then does the state above follow, and only
- * what changed in between costs downtime.
+ * memory, loads the modules, pins the host memory and makes the objects
+ * (library handles, cuDNN plans, one-rank communicators: srv_state_prebuild),
+ * and says GO once the orchestrator has frozen the old proxy. Only then
+ * does the state above follow, and only what changed in between costs
+ * downtime.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -843,7 +845,8 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	size_t nvars = 0;
 	json_t *prelude = NULL, *result = NULL;
 	struct xfer_msg msg;
-	uint64_t t0 = xmig_now_ns();
+	uint64_t t0 = xmig_now_ns(), t_step = t0;
+	unsigned ahead = 0;
 	int fd, afd = -1, r;
 
 	*code = XMIG_RPC_FAILED;
@@ -895,10 +898,20 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "cannot map the job's pinned memory here");
 		goto out;
 	}
+	/*
+	 * So do library handles, cuDNN plans and communicators (hundreds of
+	 * ms in a fresh process): made now, from the prelude; the freeze then
+	 * makes only what changed. A failure here only costs that time later.
+	 */
+	step("prelude: memory, modules, pinned memory", &t_step);
+	if (srv_state_prebuild(s, prelude) < 0)
+		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
+	ahead = s->restored.made;
+	step("prelude: objects made ahead", &t_step);
 	s->xfer_fd = fd;
 	fd = -1;
-	result = json_pack("{s:I, s:f}", "prepared_bytes", (json_int_t)s->mem.mapped, "seconds",
-			   (double)(xmig_now_ns() - t0) / 1e9);
+	result = json_pack("{s:I, s:f, s:i}", "prepared_bytes", (json_int_t)s->mem.mapped,
+			   "seconds", (double)(xmig_now_ns() - t0) / 1e9, "objects_ahead", (int)ahead);
 out:
 	if (afd >= 0)
 		close(afd);
@@ -1042,11 +1055,13 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "the old proxy hung up at the end");
 		goto out;
 	}
-	result = json_pack("{s:I, s:I, s:f, s:f, s:s}", "device_bytes",
+	result = json_pack("{s:I, s:I, s:f, s:f, s:s, s:{s:i, s:i}}", "device_bytes",
 			   (json_int_t)s->mem.bytes, "moved_bytes", (json_int_t)done,
 			   "transfer_s", t_mem ? (double)(xmig_now_ns() - t_mem) / 1e9 : 0.0,
 			   "total_s", (double)(xmig_now_ns() - t0) / 1e9, "mode",
-			   zero_copy ? "zero-copy" : mode == XFER_STREAM ? "stream" : "copy");
+			   zero_copy ? "zero-copy" : mode == XFER_STREAM ? "stream" : "copy",
+			   "objects", "kept", (int)s->restored.kept, "made",
+			   (int)s->restored.made);
 out:
 	if (afd >= 0)
 		close(afd);

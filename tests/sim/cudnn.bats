@@ -35,7 +35,7 @@ PASS dnn_graph"
 	grep -q "fill d4 attr 202 -> \[d3\]" "$XMIG_SIM_CUDNN_LOG"
 }
 
-@test "cudnn: descriptors built before a move are made again after it, in call order" {
+@test "cudnn: descriptors built before a move are made again after it, in call order, ahead of the freeze" {
 	need_program dnn_graph
 	"$XMIG" run --job dn -- "$CUDA_BIN/dnn_graph" --no-execute --iters 60 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/dn.out" 2>"$BATS_TEST_TMPDIR/dn.err" &
@@ -43,8 +43,10 @@ PASS dnn_graph"
 	wait_job dn
 	for _ in $(seq 100); do grep -q "finalize d5" "$XMIG_SIM_CUDNN_LOG" 2>/dev/null && break; sleep 0.05; done
 	first=$(proxy_pid dn)
-	run "$XMIG" migrate --job dn --to gpu1
+	run --separate-stderr "$XMIG" migrate --job dn --to gpu1 --json
 	assert_success
+	# made while the job still ran, and kept at the freeze: none made frozen
+	echo "$output" | jq -e '.items[0].objects | .ahead >= 14 and .kept == .ahead and .made == 0'
 	second=$(proxy_pid dn)
 	[ "$first" != "$second" ]
 	run "$XMIG" suspend --job dn -o "$BATS_TEST_TMPDIR/snap"

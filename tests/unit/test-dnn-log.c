@@ -143,6 +143,106 @@ static void forget_handles(struct dnn_log *l)
 			dnn_log_get(l, id)->h = NULL;
 }
 
+
+/* The log as a new proxy reads it from a manifest (no backend objects). */
+static void copy_log(struct dnn_log *to, const struct dnn_log *from)
+{
+	json_t *j = dnn_log_to_json(from);
+
+	dnn_log_init(to);
+	dnn_log_from_json(to, j);
+	json_decref(j);
+}
+
+static void test_advance(void)
+{
+	struct dnn_log app, ahead, now;
+	void *kept_plan;
+	uint64_t vp, t3;
+	int64_t uid = 9;
+	int r;
+
+	/* the prelude: the application's log so far, made ahead */
+	reset();
+	fail_finalize_of = -1;
+	build(&app);
+	copy_log(&ahead, &app);
+	r = dnn_log_replay(&ahead, &fake, NULL);
+	CHECK(r == 0 && live_objects == 8, "made ahead from the prelude (%d objects)", live_objects);
+	kept_plan = dnn_log_get(&ahead, 8)->h;
+
+	/* the job runs on: a variant pack made, used and destroyed (its id is
+	 * freed and reused), a tensor dropped, a new tensor finalized */
+	dnn_log_destroy(&app, 7);   /* e2: only the fill names it */
+	vp = desc(&app, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+	dnn_log_finalize(&app, vp);
+	dnn_log_destroy(&app, vp);
+	t3 = desc(&app, T);
+	CHECK(t3 == vp, "a freed id is given out again (%llu)", (unsigned long long)t3);
+	dnn_log_set(&app, t3, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+	dnn_log_finalize(&app, t3);
+
+	/* the freeze: the final manifest */
+	copy_log(&now, &app);
+	trace[0] = '\0';
+	r = dnn_log_advance(&ahead, &now, &fake, NULL);
+	CHECK(r == 0, "brought up to date (%d)", r);
+	CHECK(!strcmp(trace, "C17 S17.906 F17 D3 "),
+	      "only the new tensor is made and set up; the dropped config destroyed (%s)", trace);
+	CHECK(dnn_log_get(&now, 8)->h == kept_plan && dnn_log_get(&now, 1)->h,
+	      "the plan and the handle made ahead are kept");
+	CHECK(live_objects == 8 && !dnn_log_get(&ahead, 8)->h,
+	      "every object alive once, and the earlier log holds none (%d)", live_objects);
+	dnn_log_release(&now, &fake, NULL);
+	CHECK(live_objects == 0, "released: nothing left (%d)", live_objects);
+	dnn_log_clear(&now);
+	dnn_log_clear(&ahead);
+
+	/* an id reused by an object of the same type: not mistaken for the old one */
+	reset();
+	copy_log(&ahead, &app);
+	dnn_log_replay(&ahead, &fake, NULL);
+	dnn_log_destroy(&app, t3);
+	t3 = desc(&app, T);
+	dnn_log_finalize(&app, t3);
+	copy_log(&now, &app);
+	trace[0] = '\0';
+	r = dnn_log_advance(&ahead, &now, &fake, NULL);
+	CHECK(r == 0 && !strcmp(trace, "C17 F17 D17 "),
+	      "a new tensor under an old tensor's id is made anew, the old one destroyed (%s)",
+	      trace);
+	dnn_log_release(&now, &fake, NULL);
+	dnn_log_clear(&now);
+	dnn_log_clear(&ahead);
+
+	/* a value set again before finalizing replaces a step: start over */
+	reset();
+	{
+		uint64_t d = desc(&app, T);
+		int64_t a = 1, b = 2;
+
+		dnn_log_set(&app, d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &a);
+		copy_log(&ahead, &app);
+		dnn_log_replay(&ahead, &fake, NULL);
+		dnn_log_set(&app, d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &b);
+	}
+	copy_log(&now, &app);
+	{
+		int before = live_objects;
+
+		trace[0] = '\0';
+		r = dnn_log_advance(&ahead, &now, &fake, NULL);
+		CHECK(r == -1 && !trace[0] && live_objects == before &&
+		      dnn_log_get(&ahead, 8)->h && !dnn_log_get(&now, 8)->h,
+		      "a log that does not continue the earlier one: -1, nothing changed");
+	}
+	dnn_log_release(&ahead, &fake, NULL);
+	CHECK(live_objects == 0, "... and what was made ahead can be released (%d)", live_objects);
+	dnn_log_clear(&now);
+	dnn_log_clear(&ahead);
+	dnn_log_clear(&app);
+}
+
 int main(void)
 {
 	struct dnn_log l, back;
@@ -269,5 +369,6 @@ int main(void)
 	CHECK(r == CUDNN_STATUS_NOT_SUPPORTED,
 	      "a replay stops at the first failing call, with its status");
 	CHECK(live_objects == 0, "... and destroys what it made (%d left)", live_objects);
+	test_advance();
 	return unit_done();
 }
