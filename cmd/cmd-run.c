@@ -188,6 +188,14 @@ static int run(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%ld", o.rank);
 		setenv("XMIG_RANK", buf, 1);
 	}
+	/*
+	 * The application sees one GPU, its proxy's, wherever that moves.
+	 * Libraries that count GPUs through NVML (PyTorch does) must count one
+	 * as well; the proxy gets the user's own setting back (client.c).
+	 */
+	if (setenv("XMIG_CUDA_VISIBLE_DEVICES", getenv("CUDA_VISIBLE_DEVICES") ?: "", 1) < 0 ||
+	    setenv("CUDA_VISIBLE_DEVICES", "0", 1) < 0)
+		return xmig_error_errno("cannot set up the environment"), XMIG_EXIT_FAIL;
 	if (preload_facades(facade) < 0 || prepend_env("LD_LIBRARY_PATH", facade, ':') < 0)
 		return xmig_error_errno("cannot set up the environment"), XMIG_EXIT_FAIL;
 	xmig_debug("job %s: exec %s", job, argv[first]);

@@ -362,7 +362,8 @@ static const char *proxy_path(char *buf, size_t len)
 }
 
 /*
- * The proxy must load the real driver: drop our preload and facade dir.
+ * The proxy must load the real driver: drop our preload and facade dir,
+ * and see the GPUs the user let it see (not the application's one).
  * It must also load the application's own copies of the NVIDIA libraries:
  * name them (libraries.h), unless the user already did.
  */
@@ -375,16 +376,20 @@ static char **proxy_environment(void)
 	};
 	const size_t nlibs = sizeof(libs) / sizeof(libs[0]);
 	const char *facade = getenv("XMIG_FACADE_DIR");
+	/* xmig run's "CUDA_VISIBLE_DEVICES=0" is for the application only */
+	const char *user_cvd = getenv("XMIG_CUDA_VISIBLE_DEVICES");
 	size_t n = 0, i, k = 0;
 	char **env;
 
 	while (environ[n])
 		n++;
-	env = calloc(n + nlibs + 1, sizeof(char *));
+	env = calloc(n + nlibs + 2, sizeof(char *));
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		if (!strncmp(environ[i], "LD_PRELOAD=", 11))
+			continue;
+		if (user_cvd && !strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21))
 			continue;
 		if (facade && *facade && !strncmp(environ[i], "LD_LIBRARY_PATH=", 16)) {
 			const char *v = environ[i] + 16;
@@ -421,6 +426,8 @@ static char **proxy_environment(void)
 		if (asprintf(&env[k], "%s=%s", libs[i][1], path) >= 0)
 			k++;
 	}
+	if (user_cvd && *user_cvd && asprintf(&env[k], "CUDA_VISIBLE_DEVICES=%s", user_cvd) >= 0)
+		k++;
 	env[k] = NULL;
 	return env;
 }

@@ -50,6 +50,8 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_success
 	echo "$output" | jq -e '.items[0] | .from.gpu == 1 and .to.gpu == 0 and .mode == "copy" and
 		.downtime_ms > 0 and .total_ms >= .downtime_ms and .moved_bytes >= 33554432'
+	# its kernels, streams and events were made while it ran, and kept
+	echo "$output" | jq -e '.items[0].objects | .ahead > 0 and .kept > 0 and .kept <= .ahead'
 	run "$XMIG" suspend --job w1 -o "$BATS_TEST_TMPDIR/snap"
 	assert_success
 	run "$XMIG" ps --json --job w1
@@ -63,6 +65,24 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_success
 	assert_output --partial "zero-copy"
 	finish w1
+}
+
+@test "run: the application counts one GPU (CUDA_VISIBLE_DEVICES=0, as NVML readers need); its proxy keeps the user's setting" {
+	CUDA_VISIBLE_DEVICES=1,0 start cvd 1
+	app=$(cat "$BATS_TEST_TMPDIR/cvd.pid")
+	proxy=$(proxy_pid cvd)
+	run sh -c "tr '\\0' '\\n' </proc/$app/environ | grep '^CUDA_VISIBLE_DEVICES='"
+	assert_output "CUDA_VISIBLE_DEVICES=0"
+	run sh -c "tr '\\0' '\\n' </proc/$proxy/environ | grep '^CUDA_VISIBLE_DEVICES='"
+	assert_output "CUDA_VISIBLE_DEVICES=1,0"
+	assert_equal "$(gpu_of cvd)" 1
+	finish cvd
+	# without a setting of the user's, the proxy has none
+	start cvd2 0
+	proxy=$(proxy_pid cvd2)
+	run sh -c "tr '\\0' '\\n' </proc/$proxy/environ | grep -c '^CUDA_VISIBLE_DEVICES='"
+	assert_output 0
+	finish cvd2
 }
 
 @test "migrate: --dry-run moves nothing" {
