@@ -33,7 +33,10 @@ sample() {   # sample FILE PID...
 	while kill -0 "$first" 2>/dev/null; do
 		local rss=0 gpu=0 p
 		for p in "$@"; do
-			rss=$((rss + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+			# an exiting process has no VmRSS line any more: count it as 0
+			local v
+			v=$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+			rss=$((rss + ${v:-0}))
 			gpu=$((gpu + $(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits |
 				awk -F', ' -v p="$p" '$1 == p { print $2 }' | head -1 | grep . || echo 0)))
 		done
@@ -63,8 +66,16 @@ for r in $(seq "$reps"); do
 			sample "$tmp/mem.proxy" "$proxy" &
 		fi
 		wait $app || { tail -20 "$tmp/x.$size.$r.err" >&2; exit 1; }
-		cmp -s "$tmp/n.$size.$r.out" "$tmp/x.$size.$r.out" ||
-			{ echo "xmig's losses differ from native ($size batch)" >&2; exit 1; }
+		# Timing is the point here; the losses are reported, not required
+		# (run.sh requires them): at some sizes even two native runs differ.
+		if ! cmp -s "$tmp/n.$size.$r.out" "$tmp/x.$size.$r.out"; then
+			echo "$size run $r: xmig's losses differ from native's:" >&2
+			diff "$tmp/n.$size.$r.out" "$tmp/x.$size.$r.out" | head -4 >&2 || true
+			echo "$size $r" >>"$tmp/differ"
+		fi
+		if [ "$r" -gt 1 ] && ! cmp -s "$tmp/n.$size.1.out" "$tmp/n.$size.$r.out"; then
+			echo "$size $r" >>"$tmp/native-differ"
+		fi
 		step_ms "$tmp/n.$size.$r.err" >>"$tmp/n.$size"
 		step_ms "$tmp/x.$size.$r.err" >>"$tmp/x.$size"
 	done
@@ -87,4 +98,11 @@ for p in native app proxy; do
 	printf '| %s | %d | %s |\n' "$p" $(($(peak "$tmp/mem.$p" 1) / 1024)) "$(peak "$tmp/mem.$p" 2)"
 done
 echo
-echo "Losses: every xmig run printed exactly the native run's losses and checksum."
+if [ ! -s "$tmp/differ" ]; then
+	echo "Losses: every xmig run printed exactly the native run's losses and checksum."
+else
+	echo "Losses: $(wc -l <"$tmp/differ") of $((2 * reps)) xmig runs printed losses other than the native run next to it" \
+		"($(sort -u "$tmp/differ" | cut -d' ' -f1 | sort -u | xargs) batch);" \
+		"native runs differed from each other in $(cat "$tmp/native-differ" 2>/dev/null | wc -l) of $((2 * reps - 2)) comparisons."
+fi
+grep -h "UserWarning" "$tmp"/*.err 2>/dev/null | sed 's/^.*UserWarning: /Warning seen: /' | sort -u | head -5

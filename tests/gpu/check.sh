@@ -13,11 +13,7 @@ XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-gpu.XXXXXX)
 export XMIG_DEVICE=cuda
 tmp=$(mktemp -d)
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+. "$ROOT/tests/gpu/helpers.sh"
 
 ps_field() {   # ps_field JOB FIELD
 	"$XMIG" ps --json --job "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)['items']; print(d[0]['$2'] if d else '')"

@@ -11,10 +11,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 TAG=g$$
 D=$(mktemp -d /tmp/xgn.XXXXXX)
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
-check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n"; fi; }
+. "$ROOT/tests/gpu/helpers.sh"
 
 XMIG_NODE_ENV="XMIG_DEVICE=cuda" sh "$ROOT/tests/netns/netns.sh" up $TAG "$D" || exit 1
 trap 'ip netns pids "xmig-$TAG-n2" | xargs -r kill; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT

@@ -28,28 +28,8 @@ XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
 D=$(mktemp -d)
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $*"; }
-notok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $*"; }
-check() { local n=$1; shift; if "$@"; then ok "$n"; else notok "$n"; fi; }
-
-state() { "$XMIG" ps --json --job "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["state"] if i else "")'; }
-wait_state() {   # wait_state JOB STATE [TENTHS]
-	for _ in $(seq "${3:-600}"); do
-		[ "$(state "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# wait until the job has printed its Nth loss line: it is training
-wait_steps() {   # wait_steps OUT N
-	for _ in $(seq 1200); do
-		[ "$(grep -c '^step' "$1" 2>/dev/null)" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; print("# %s: %s, %d MiB, downtime %.1f ms" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"]))' "$@"; }
+. "$ROOT/tests/gpu/helpers.sh"
+downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; o=m.get("objects", {}); print("# %s: %s, %d MiB, downtime %.1f ms (objects: %s made ahead, %s kept, %s made frozen)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], o.get("ahead"), o.get("kept"), o.get("made")))' "$@"; }
 
 # train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
 train() {
@@ -98,6 +78,9 @@ train() {
 	for n in 1 2 3; do
 		[ -s "$D/$name.m$n" ] && downtime "$D/$name.m$n" "$name move $n"
 	done
+	# XMIG_MOVE_TRACE=1: where the new proxies spent their time
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy: receive:" "$D/$name.moved.err" | sed "s/^/# $name /"
+	return 0
 }
 
 for c in $cases; do

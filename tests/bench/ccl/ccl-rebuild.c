@@ -145,6 +145,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ccl-rebuild: %d GPUs, %d reps: nothing to measure\n", ngpus, reps);
 		return 1;
 	}
+	if (pthread_barrier_init(&bar, NULL, (unsigned)ngpus)) {
+		fprintf(stderr, "ccl-rebuild: cannot make the ranks' barrier\n");
+		return 1;
+	}
 	if (!*cache_dir) {
 		char tmpl[] = "/tmp/xmig-ccl-bench.XXXXXX";
 
@@ -155,10 +159,12 @@ int main(int argc, char **argv)
 
 	cold = run(COLD);
 	destroy_all();
+	fprintf(stderr, "ccl-rebuild: cold init %.1f ms\n", cold);
 	for (int i = 0; i < reps; i++) {
 		fresh[i] = run(FRESH);
 		destroy_all();
 	}
+	fprintf(stderr, "ccl-rebuild: %d fresh inits done\n", reps);
 	/* the first build under xmig fills the cache (NCCL dumps topology and graphs) */
 	ccl_cache_files(cache_dir, key, "bench", &f);
 	ccl_cache_setenv(&f, 0);
@@ -166,8 +172,11 @@ int main(int argc, char **argv)
 	ccl_cache_files(cache_dir, key, "bench", &f);
 	printf("# %d GPUs, %d reps; cache %s: topology %s, graphs %s\n", ngpus, reps, cache_dir,
 	       f.have_topo ? "cached" : "MISSING", f.have_graph ? "cached" : "MISSING");
-	for (int i = 0; i < reps; i++)
+	fflush(stdout);
+	for (int i = 0; i < reps; i++) {
 		rebuild[i] = run(REBUILD);
+		fprintf(stderr, "ccl-rebuild: rebuild %d: %.1f ms\n", i, rebuild[i]);
+	}
 	destroy_all();
 	printf("| what | ms |\n|---|---:|\n");
 	printf("| cold ncclCommInitRank (first in the process) | %.1f |\n", cold);

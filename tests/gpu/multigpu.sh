@@ -1,0 +1,151 @@
+#!/bin/bash
+# multigpu.sh BUILD - the runs that need two GPUs of one machine (and python3
+# with a CUDA build of torch). Same GPUs, same run, native next to xmig:
+#
+#  1. peer-copy moves: tests/cuda/zdtm holding 8 and 32 GiB (XMIG_MULTIGPU_GIB)
+#     moves gpu0 -> gpu1 and back; downtime and total time against the
+#     floor, one peer copy of the same bytes (torch, cudaMemcpyPeer);
+#  2. a 2-rank DDP GPT (tests/torch/train_gpt.py --ddp, nccl backend), rank r
+#     on GPU r: rank 1 moved to a fresh proxy on its GPU, then rank 0; both
+#     ranks' losses and checksums must be the native 2-rank run's. Next to
+#     it the Flexible CCL benchmark (tests/bench/ccl-rebuild: a fresh
+#     ncclCommInitRank against xmig's rebuild of the same communicator);
+#  3. all-reduce bus bandwidth, 8 MiB to 1 GiB (tests/torch/allreduce_bw.py).
+#
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3").
+# Ends with markdown tables and "N passed, N failed".
+set -u
+B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+XMIG=$B/bin/xmig
+export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-mgpu.XXXXXX)
+export XMIG_DEVICE=cuda MASTER_ADDR=127.0.0.1
+D=$(mktemp -d)
+trap 'rm -rf "$D" "$XMIG_RUNTIME_DIR"' EXIT
+. "$ROOT/tests/gpu/helpers.sh"
+
+[ "$(nvidia-smi -L | wc -l)" -ge 2 ] || { echo "multigpu.sh: needs 2 GPUs" >&2; exit 2; }
+nvidia-smi topo -m | head -4 | sed 's/^/# /'
+
+field() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; print(eval(sys.argv[2], {}, m))' "$@"; }
+
+# ---- 1. peer-copy moves -----------------------------------------------------
+peer_moves() {
+	sizes=${XMIG_MULTIGPU_GIB:-8 32}
+	python3 - $sizes >"$D/floor" <<-'PY'
+	import sys, time, torch
+	for g in map(int, sys.argv[1:]):
+	    a = torch.empty(g << 30, dtype=torch.uint8, device="cuda:0")
+	    b = torch.empty(g << 30, dtype=torch.uint8, device="cuda:1")
+	    b.copy_(a); torch.cuda.synchronize(0); torch.cuda.synchronize(1)
+	    best = 1e9
+	    for _ in range(3):
+	        t0 = time.perf_counter(); b.copy_(a); torch.cuda.synchronize(0); torch.cuda.synchronize(1)
+	        best = min(best, time.perf_counter() - t0)
+	    print(g, "%.3f" % (best * 1e3))
+	    del a, b; torch.cuda.empty_cache()
+	PY
+	echo "| GiB | move | xmig downtime (ms) | xmig total (ms) | floor: one peer copy (ms) | downtime / floor |" >"$D/t1"
+	echo "|---:|---|---:|---:|---:|---:|" >>"$D/t1"
+	for g in $sizes; do
+		"$XMIG" run --job peer$g --gpu 0 -- "$B/tests/cuda/zdtm" --mib $((g * 1024)) --iters 1000000 \
+			--sleep-ms 20 >"$D/peer$g.out" 2>"$D/peer$g.err" &
+		app=$!
+		wait_state peer$g running && sleep 1
+		floor=$(awk -v g=$g '$1 == g { print $2 }' "$D/floor")
+		for to in 1 0; do
+			if "$XMIG" migrate --job peer$g --to gpu$to --json >"$D/m.json" 2>"$D/m.err"; then
+				ok "$g GiB moved to gpu$to (peer copy)"
+				printf '| %s | gpu%s -> gpu%s | %.1f | %.1f | %s | %.2f |\n' "$g" $((1 - to)) $to \
+					"$(field "$D/m.json" downtime_ms)" "$(field "$D/m.json" total_ms)" "$floor" \
+					"$(awk -v d="$(field "$D/m.json" downtime_ms)" -v f="$floor" 'BEGIN { print d / f }')" >>"$D/t1"
+			else
+				notok "$g GiB moved to gpu$to (peer copy)"
+				cat "$D/m.err"
+			fi
+		done
+		sleep 1
+		check "... the $g GiB job still runs: its per-iteration checks held (zdtm exits on a wrong value)" kill -0 $app
+		kill $app; wait $app 2>/dev/null
+		grep -q "FAIL\|mismatch" "$D/peer$g.out" && notok "zdtm $g GiB reported a mismatch"
+	done
+}
+
+# ---- 2. a 2-rank DDP GPT, native and under xmig, ranks moved ----------------
+ddp() {
+	GPT=("$ROOT/tests/torch/train_gpt.py" --ddp --steps 200 --sleep-ms 10)
+	for r in 0 1; do
+		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$port timeout 180 python3 "${GPT[@]}" \
+			>"$D/n$r.out" 2>"$D/n$r.err" &
+	done
+	wait
+	check "2-rank DDP GPT runs natively" grep -q '^PASS' "$D/n1.out"
+	grep -q '^PASS' "$D/n1.out" || tail -5 "$D/n1.err"
+	pids=
+	for r in 0 1; do
+		RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 1)) timeout 240 "$XMIG" run --job ddp2 --rank $r \
+			--gpu $r -- python3 "${GPT[@]}" >"$D/x$r.out" 2>"$D/x$r.err" &
+		pids="$pids $!"
+	done
+	wait_steps "$D/x1.out" 2
+	"$XMIG" migrate --job ddp2 --rank 1 --to gpu1 --json >"$D/d1.json" 2>"$D/d1.err"
+	check "rank 1 moved to a fresh proxy on its GPU, mid-training (a cut, both ranks re-linked)" \
+		grep -q '"mode"' "$D/d1.json"
+	cat "$D/d1.err" | grep -v '^$' | sed 's/^/# /' | tail -3
+	wait_steps "$D/x1.out" 5
+	"$XMIG" migrate --job ddp2 --rank 0 --to gpu0 --json >"$D/d2.json" 2>"$D/d2.err"
+	check "... then rank 0" grep -q '"mode"' "$D/d2.json"
+	cat "$D/d2.err" | grep -v '^$' | sed 's/^/# /' | tail -3
+	wait $pids
+	for r in 0 1; do
+		check "rank $r moved: exactly the native 2-rank losses and checksum" cmp "$D/n$r.out" "$D/x$r.out"
+		cmp -s "$D/n$r.out" "$D/x$r.out" || { diff "$D/n$r.out" "$D/x$r.out" | head -4; tail -5 "$D/x$r.err"; }
+	done
+	for f in d1 d2; do
+		[ -s "$D/$f.json" ] && python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"]
+	for i in m: print("# %s: rank %s %s, downtime %.1f ms, total %.1f ms" % (sys.argv[2], i["rank"], i["mode"], i["downtime_ms"], i["total_ms"]))' "$D/$f.json" "$f"
+	done
+	grep -h "communicator .*\(rebuilt\|re-linked\|relinked\)" "$D"/x?.err | sed 's/^/# /' | head -8
+	NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))')
+	echo "# Flexible CCL benchmark: XMIG_NCCL=$NCCL_LIB ccl-rebuild --gpus 2 --reps 5"
+	XMIG_NCCL=$NCCL_LIB timeout 120 "$B/tests/bench/ccl-rebuild" --gpus 2 --reps 5 2>&1 | sed 's/^/# /'
+}
+
+# ---- 3. all-reduce bus bandwidth ---------------------------------------------
+allreduce() {
+	AR=("$ROOT/tests/torch/allreduce_bw.py" --min-mib 8 --max-mib 1024)
+	for r in 0 1; do
+		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 2)) timeout 120 \
+			python3 "${AR[@]}" >"$D/an$r.out" 2>"$D/an$r.err" &
+	done
+	wait
+	for r in 0 1; do
+		RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 3)) timeout 180 "$XMIG" run --job ar --rank $r \
+			--gpu $r -- python3 "${AR[@]}" >"$D/ax$r.out" 2>"$D/ax$r.err" &
+	done
+	wait
+	check "all-reduce natively: every size, right sums" test "$(grep -c ' ok$' "$D/an0.out")" -eq 8
+	check "all-reduce under xmig: every size, right sums" test "$(grep -c ' ok$' "$D/ax0.out")" -eq 8
+	[ "$(grep -c ' ok$' "$D/ax0.out")" -eq 8 ] || tail -n 5 "$D/ax0.err" "$D/ax1.err"
+}
+
+port=$((29600 + RANDOM % 3000))
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3}; do
+	case $part in
+	1) peer_moves ;;
+	2) ddp ;;
+	3) allreduce ;;
+	*) echo "multigpu.sh: no part $part (1 2 3)" >&2; exit 2 ;;
+	esac
+done
+echo
+[ -s "$D/t1" ] && cat "$D/t1" && echo
+[ -s "$D/ax0.out" ] && echo "| message | native busbw (GB/s) | xmig busbw (GB/s) | xmig / native |" &&
+echo "|---:|---:|---:|---:|" &&
+paste -d' ' <(awk '{ print $2, $4 }' "$D/an0.out") <(awk '{ print $4 }' "$D/ax0.out") |
+	awk 'NF == 3 { printf "| %d MiB | %s | %s | %.3f |\n", $1 / 1048576, $2, $3, $3 / $2 }'
+# MULTIGPU_KEEP=DIR: the runs' own output, for a look afterwards
+[ -n "${MULTIGPU_KEEP:-}" ] && cp "$D"/x?.err "$D"/x?.out "$D"/d?.err "$D"/ax0.err "$MULTIGPU_KEEP"/ 2>/dev/null
+echo
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
