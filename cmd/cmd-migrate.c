@@ -1,6 +1,10 @@
 /*
- * cmd-migrate.c - xmig migrate --job J [--rank R] --to [NODE:]gpuN
+ * cmd-migrate.c - xmig migrate --job J [--rank R] --to [NODE:]gpuN[,...]
  *                 [--zero-copy] [--dry-run] [--json]
+ *
+ * One target takes every process moved; a list gives each rank of the job
+ * its own, in rank order (a job of two ranks on two GPUs moves to a fresh
+ * pair of proxies with --to gpu0,gpu1).
  *
  * Moves the GPU context of each process of the job to another GPU of this
  * node, or to a fresh proxy on the same GPU:
@@ -52,7 +56,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		return 0;
 	case ARGP_KEY_END:
 		if (!o->to)
-			argp_error(state, "--to [NODE:]gpuN is required");
+			argp_error(state, "--to [NODE:]gpuN[,...] is required");
 		return 0;
 	default:
 		return move_parse_default(key, arg, state);
@@ -60,7 +64,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp_option options[] = {
-	{ "to", 't', "[NODE:]gpuN", 0, "Where to move the job's GPU context", 0 },
+	{ "to", 't', "[NODE:]gpuN[,...]", 0,
+	  "Where to move the job's GPU context: one target, or one per rank in rank order", 0 },
 	{ "zero-copy", 'z', NULL, 0, "Same GPU only: the new proxy maps the very same memory", 0 },
 	{ "dry-run", 'n', NULL, 0, "Check and print what would happen; move nothing", 0 },
 	{ 0 }
@@ -405,6 +410,75 @@ rollback:
 	return status ? status : XMIG_EXIT_FAIL;
 }
 
+/* The targets of --to: one for every process, or one per rank. */
+#define MAX_DESTS 64
+struct dests {
+	struct dest d[MAX_DESTS];
+	size_t n;
+};
+
+/* Process p's target: the only one, or the one in its rank's place among procs. */
+static struct dest *dest_of(struct dests *ds, const struct proc *procs, size_t n,
+			    const struct proc *p)
+{
+	json_int_t rank = json_integer_value(json_object_get(p->status, "rank"));
+	size_t below = 0;
+
+	if (ds->n == 1)
+		return &ds->d[0];
+	for (size_t i = 0; i < n; i++)
+		below += json_integer_value(json_object_get(procs[i].status, "rank")) < rank;
+	return &ds->d[below];
+}
+
+/* Parse --to; an exit status on error. */
+static int parse_dests(const char *to, const struct xmig_nodes *nodes, struct dests *ds)
+{
+	char *copy = strdup(to), *save = NULL, *one;
+	int status = 0;
+
+	memset(ds, 0, sizeof(*ds));
+	if (!copy)
+		return XMIG_EXIT_FAIL;
+	for (one = strtok_r(copy, ",", &save); one && !status; one = strtok_r(NULL, ",", &save)) {
+		struct xmig_target t;
+		struct dest *d = &ds->d[ds->n];
+
+		if (ds->n == MAX_DESTS) {
+			xmig_error("--to names more than %d targets", MAX_DESTS);
+			status = XMIG_EXIT_USAGE;
+		} else if (xmig_target_parse(one, &t) < 0) {
+			xmig_error("bad target '%s': want gpuN or NODE:gpuN", one);
+			status = XMIG_EXIT_USAGE;
+		} else {
+			d->gpu = t.gpu;
+			if (t.node[0] && !xmig_node_is_self(t.node) &&
+			    !(d->node = xmig_nodes_find(nodes, t.node))) {
+				xmig_error("unknown node '%s' (not in %s)", t.node,
+					   nodes->path[0] ? nodes->path : "any node list: see --nodes");
+				status = XMIG_EXIT_NOTFOUND;
+			}
+			ds->n++;
+		}
+	}
+	if (!status && !ds->n) {
+		xmig_error("bad target '%s': want gpuN or NODE:gpuN", to);
+		status = XMIG_EXIT_USAGE;
+	}
+	free(copy);
+	return status;
+}
+
+/* A list of targets must name one for each process moved. */
+static int check_dest_count(const struct dests *ds, const struct move_opts *o, size_t n)
+{
+	if (ds->n == 1 || ds->n == n)
+		return 0;
+	xmig_error("job %s has %zu processes to move and --to names %zu targets (one, or one per "
+		   "rank in rank order)", o->job, n, ds->n);
+	return XMIG_EXIT_USAGE;
+}
+
 /*
  * A job whose ranks share NCCL communicators: all frozen at one cut, the
  * chosen ranks moved, every communicator of several ranks re-linked from a
@@ -412,10 +486,9 @@ rollback:
  * rank where it was; after it the ranks that moved stay moved, the
  * communicators are re-linked over where each rank now is.
  */
-static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dest *d,
+static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dests *ds,
 		       json_t *items)
 {
-	const char *to_node = d->node ? d->node->name : xmig_hostname();
 	json_t *reports = NULL;
 	size_t moved = 0, i;
 	int status, st;
@@ -427,6 +500,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	}
 	for (i = 0; i < n && !status; i++) {
 		struct xmig_conn *nc = NULL;
+		struct dest *d = dest_of(ds, all, n, &all[i]);
 		json_t *r = NULL;
 
 		if (o->rank >= 0 && json_integer_value(json_object_get(all[i].status, "rank")) != o->rank)
@@ -441,7 +515,8 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 		/* past the switch: this rank lives on its new proxy, frozen */
 		xmig_conn_close(all[i].conn);
 		all[i].conn = nc;
-		json_object_set_new(all[i].status, "node", json_string(to_node));
+		json_object_set_new(all[i].status, "node",
+				    json_string(d->node ? d->node->name : xmig_hostname()));
 		json_object_set_new(all[i].status, "gpu", json_integer(d->gpu));
 		moved++;
 	}
@@ -481,9 +556,8 @@ static bool needs_cut(const struct move_opts *o, struct proc **all, size_t *n)
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
-	struct xmig_target t;
 	struct xmig_nodes nodes;
-	struct dest d;
+	struct dests ds;
 	struct proc *procs;
 	json_t *items = json_array();
 	size_t n, i;
@@ -491,39 +565,36 @@ static int run(int argc, char **argv)
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
-	if (xmig_target_parse(o.to, &t) < 0) {
-		xmig_error("bad target '%s': want gpuN or NODE:gpuN", o.to);
-		return XMIG_EXIT_USAGE;
-	}
-	memset(&d, 0, sizeof(d));
-	d.gpu = t.gpu;
 	if (cluster_load(&nodes) < 0)
 		return XMIG_EXIT_BADINPUT;
-	if (t.node[0] && !xmig_node_is_self(t.node)) {
-		d.node = xmig_nodes_find(&nodes, t.node);
-		if (!d.node) {
-			xmig_error("unknown node '%s' (not in %s)", t.node,
-				   nodes.path[0] ? nodes.path : "any node list: see --nodes");
-			xmig_nodes_free(&nodes);
-			return XMIG_EXIT_NOTFOUND;
-		}
+	if ((status = parse_dests(o.to, &nodes, &ds))) {
+		xmig_nodes_free(&nodes);
+		return status;
+	}
+	if (ds.n > 1 && o.rank >= 0) {
+		xmig_error("--rank moves one process: give --to one target");
+		xmig_nodes_free(&nodes);
+		return XMIG_EXIT_USAGE;
 	}
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);
 	status = move_find(&o, &procs, &n);
+	if (!status)
+		status = check_dest_count(&ds, &o, n);
 	if (!status) {
 		struct proc *all;
 		size_t nall;
 
 		if (needs_cut(&o, &all, &nall)) {
 			move_free(procs, n);
-			status = migrate_cut(all, nall, &o, &d, items);
+			status = migrate_cut(all, nall, &o, &ds, items);
 			procs = NULL;
 			n = 0;
 			move_free(all, nall);
 		}
 	}
 	for (i = 0; i < n && !status; i++) {
+		struct dest *d = dest_of(&ds, procs, n, &procs[i]);
 		json_t *r = NULL;
 
 		if (!procs[i].conn) {
@@ -532,11 +603,11 @@ static int run(int argc, char **argv)
 			status = XMIG_EXIT_REFUSED;
 			break;
 		}
-		status = migrate_one(&procs[i], &o, &d, &r, NULL);
+		status = migrate_one(&procs[i], &o, d, &r, NULL);
 		if (r)
 			json_array_append_new(items, r);
-		json_decref(d.remote_gpu);
-		d.remote_gpu = NULL;
+		json_decref(d->remote_gpu);
+		d->remote_gpu = NULL;
 	}
 	if (o.json)
 		cmd_print_json(json_pack("{s:o}", "items", items));

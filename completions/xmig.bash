@@ -111,7 +111,10 @@ _xmig_value() {
 	resume:-t | resume:--to)
 		mapfile -t COMPREPLY < <(compgen -W "$(_xmig_gpus gpu)" -- "$cur") ;;
 	migrate:-t | migrate:--to)
-		mapfile -t COMPREPLY < <(compgen -W "$(_xmig_gpus gpu; _xmig_node_gpus "$@")" -- "$cur")
+		# a list gives one target per rank: complete what follows the last comma
+		local head=${cur%"${cur##*,}"}
+		mapfile -t COMPREPLY < <(compgen -P "$head" -W "$(_xmig_gpus gpu; _xmig_node_gpus "$@")" \
+			-- "${cur##*,}")
 		_xmig_colon_trim "$cur" ;;
 	run:*) ;;   # a new job name, a rank, a share: nothing to offer
 	*:-J | *:--job)

@@ -379,6 +379,13 @@ sim"
 gpu1"
 	run complete_line "$XMIG migrate --job j --to=b:gpu1"
 	assert_output gpu1
+	# a list, one target per rank: what follows the last comma
+	run complete_line "$XMIG migrate --job j --to gpu1,"
+	assert_line "gpu1,gpu0"
+	assert_line "gpu1,b:gpu1"
+	run complete_line "$XMIG migrate --job j --to gpu1,b:"
+	assert_output "gpu0
+gpu1"
 	# the global --nodes FILE is the node list asked
 	XMIG_NODES= run complete_line "$XMIG --nodes $NODES migrate -t b:g"
 	assert_output "gpu0

@@ -80,13 +80,13 @@ C
 }
 
 # Two ranks of one job, each its own process and proxy, doing all-reduces.
-start_duo() {
+start_duo() {   # start_duo ITERS [GPU_OF_RANK0 GPU_OF_RANK1]
 	local iters=$1
-	"$XMIG" run --job duo --rank 0 -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+	"$XMIG" run --job duo --rank 0 --gpu "${2:-0}" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
 		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d0.out" \
 		2>"$BATS_TEST_TMPDIR/d0.err" &
 	r0=$!
-	"$XMIG" run --job duo --rank 1 -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+	"$XMIG" run --job duo --rank 1 --gpu "${3:-0}" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
 		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d1.out" \
 		2>"$BATS_TEST_TMPDIR/d1.err" &
 	r1=$!
@@ -133,6 +133,26 @@ duo_done() {
 	duo_done 60
 	# no new proxy built the two-rank communicator on its own
 	! cat "$BATS_TEST_TMPDIR"/d*.err | grep -q 'rebuilt' 
+}
+
+@test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {
+	start_duo 60 0 1
+	run --separate-stderr "$XMIG" migrate --job duo --to gpu1,gpu0 --json
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .from.gpu, .to.gpu]' <<<"$output")" = '[0,0,1,1,1,0]' ]
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$stderr")" -eq 1 ]
+	run --separate-stderr "$XMIG" migrate --job duo --to gpu1,gpu0 --json
+	assert_success
+	[ "$(jq -c '[.items | sort_by(.rank)[] | .rank, .from.gpu, .to.gpu]' <<<"$output")" = '[0,1,1,1,0,0]' ]
+	# a list that does not give each rank one target, or one with --rank: refused, nothing moves
+	run "$XMIG" migrate --job duo --to gpu0,gpu1,gpu1
+	assert_equal "$status" 2
+	assert_output --partial "has 2 processes to move and --to names 3 targets"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu0,gpu1
+	assert_equal "$status" 2
+	[ "$("$XMIG" ps --json --job duo | jq -c '[.items | sort_by(.rank)[] | .gpu]')" = '[1,0]' ]
+	duo_done 60
 }
 
 @test "ccl: every rank of a two-rank job moved at one cut, re-linked once" {
