@@ -215,9 +215,12 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 	if (!status) {
 		double slowest = 0;
 
-		for (i = 0; i < m; i++)
-			if (json_real_value(json_object_get(v[i].res, "rebuild_s")) > slowest)
-				slowest = json_real_value(json_object_get(v[i].res, "rebuild_s"));
+		for (i = 0; i < m; i++) {
+			double b = json_real_value(json_object_get(v[i].res, "rebuild_s"));
+
+			if (b > slowest)
+				slowest = b;
+		}
 		xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's build: "
 			  "%.1f ms on the slowest rank)", key, nranks,
 			  (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3);

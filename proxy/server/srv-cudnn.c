@@ -311,7 +311,7 @@ int d_DNN_LAST_ERROR(struct xmig_call *c)
 
 /* ---- after a move or a restore ---------------------------------------------- */
 
-/* Handle h on its logical stream. */
+/* The stream a cuDNN handle works on, by its logical id. */
 static struct srv_stream *handle_stream(struct srv *s, const struct dnn_obj *o)
 {
 	return o->stream == XMIG_STREAM_LEGACY	       ? &s->legacy
@@ -319,6 +319,7 @@ static struct srv_stream *handle_stream(struct srv *s, const struct dnn_obj *o)
 						     : srv_table_get(&s->streams, o->stream);
 }
 
+/* Set the backend handle h of o to work on o's stream. */
 static int replay_stream(struct srv *s, struct dnn_obj *o, void *h)
 {
 	struct srv_stream *st = handle_stream(s, o);
@@ -335,7 +336,6 @@ static int replay_create(void *ctx, struct dnn_obj *o)
 	int r;
 
 	s->restored.made++;
-
 	if (o->kind == DNN_DESC)
 		return s->dev->dnn_desc_create(s->devh, o->type, &o->h);
 	if ((r = s->dev->dnn_create(s->devh, &o->h)))
@@ -395,9 +395,8 @@ static int restream(struct srv *s, struct dnn_log *l)
 {
 	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
 		struct dnn_obj *o = dnn_log_get(l, id);
-		int r;
-
 		struct srv_stream *st;
+		int r;
 
 		if (!o || !o->h || o->kind != DNN_HANDLE)
 			continue;
@@ -435,8 +434,7 @@ int srv_dnn_restore(struct srv *s, json_t *section, bool ahead)
 	if (st == 0) {
 		s->restored.kept += now.kept;
 		st = restream(s, &now);
-	}
-	else if (st < 0) {
+	} else if (st < 0) {
 		dnn_log_release(&s->dnn, &replay_ops, s);
 		st = dnn_log_replay(&now, &replay_ops, s);
 	}

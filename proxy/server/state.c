@@ -445,10 +445,12 @@ static void *kept(struct srv *s, struct srv_table *t, uint64_t id, json_t *o,
 {
 	void *obj = srv_table_get(t, id);
 
-	if (obj && same(obj, o))
+	if (!obj)
+		return NULL;
+	if (same(obj, o)) {
 		s->restored.kept++;
-	if (!obj || same(obj, o))
 		return obj;
+	}
 	srv_table_remove(t, id);
 	drop(s, obj);
 	return NULL;
