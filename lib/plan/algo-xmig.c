@@ -16,6 +16,11 @@
  *  3. Extend: try every remaining candidate on its own, cheapest first.
  *  4. Swap: give back an expensive drained node for a cheaper one that now
  *     drains, as long as the bytes fall.
+ *  5. Orders: before step 4, each component small enough for it goes
+ *     through steps 1-3 again with the lifted groups packed CPU-heaviest
+ *     first, then smallest first. Where CPUs run out before GPUs, those
+ *     orders let the repair rearrange the nodes that stay for far fewer
+ *     bytes. The best of the orders stays.
  *
  * Everything is undone through a journal, so trying costs nothing but time.
  * Groups that had already moved can be re-targeted for free. Budgets
@@ -57,6 +62,11 @@ struct xm {
 	int *hstart, *hlist;   /* tasks by home node: hlist[hstart[n] .. hstart[n+1]) */
 	int *gmark, mark;
 	int *lift;
+	int (*order)(const void *, const void *, void *);  /* how a drain packs its lifted groups */
+	struct xp_place *keep; /* drain_comp_orders(): the best placement yet */
+	uint8_t *keep_status;
+	int *touched;
+	size_t ntouched;
 };
 
 static int unit_node(const struct xm *x, int unit)
@@ -455,7 +465,7 @@ static int drain(struct xm *x, const int *units, int n)
 				return -1;
 		}
 	}
-	qsort_r(x->lift, (size_t)nl, sizeof(int), xp_group_cmp_size, (void *)st);
+	qsort_r(x->lift, (size_t)nl, sizeof(int), x->order, (void *)st);
 	for (i = 0; i < nl; i++) {
 		if ((r = place_group(x, x->lift[i])) < 0 || (!r && (r = repair(x, x->lift[i])) < 0))
 			return -1;
@@ -685,6 +695,97 @@ static int regain_pass(struct xm *x, const struct cand *c, int n)
 	return 0;
 }
 
+/* What the journal changed since mark, as it is now: to come back to it after an undo. */
+static int keep_since(struct xm *x, size_t mark)
+{
+	size_t i;
+	int *tl = realloc(x->touched, sizeof(int) * (x->nj - mark + 1));
+
+	if (!tl)
+		return xmig_error("out of memory");
+	x->touched = tl;
+	x->ntouched = 0;
+	for (i = mark; i < x->nj; i++) {
+		const struct jent *e = &x->j[i];
+
+		/* Tasks as t, units as -1 - unit. */
+		if (e->task >= 0)
+			x->keep[e->task] = x->fin[e->task];
+		else
+			x->keep_status[e->unit] = x->status[e->unit];
+		tl[x->ntouched++] = e->task >= 0 ? e->task : -1 - e->unit;
+	}
+	return 0;
+}
+
+/*
+ * Back to what keep_since() saw; every task placed, as after a whole drain.
+ * What differs is lifted first: put back one by one, tasks would crowd a GPU
+ * beyond its share while others have not yet left it.
+ */
+static int back_to_kept(struct xm *x, size_t mark)
+{
+	size_t i;
+	int pass;
+
+	undo_to(x, mark);
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < x->ntouched; i++) {
+			int k = x->touched[i];
+
+			if (k < 0) {
+				if (pass && x->status[-1 - k] != x->keep_status[-1 - k] &&
+				    set_status(x, -1 - k, x->keep_status[-1 - k]) < 0)
+					return -1;
+			} else if (x->in_u[k] && !xp_place_equal(&x->fin[k], &x->keep[k])) {
+				if (set_fin(x, k, &x->fin[k], false) < 0)
+					return -1;
+			} else if (pass && !x->in_u[k] && set_fin(x, k, &x->keep[k], true) < 0) {
+				return -1;
+			}
+		}
+	return 0;
+}
+
+/* Components with more candidates than this are packed in one order only (time). */
+#define REPACK_CANDS 600
+
+/*
+ * One component, drained (drain_comp(), regain_pass()) with the lifted
+ * groups packed largest first, then again CPU-heaviest first and smallest
+ * first; keep whichever frees more nodes, then moves fewer bytes. Largest
+ * first can spend a node's CPUs on whole-GPU tasks and leave CPU-heavy small
+ * ones to costly repairs; another order then frees the same nodes for much
+ * less. Each order costs a whole pass, hence only on smaller components.
+ */
+static int drain_comp_orders(struct xm *x, const struct cand *c, int n, int *units)
+{
+	static int (*const orders[])(const void *, const void *, void *) = {
+		xp_group_cmp_size, xp_group_cmp_cpu, xp_group_cmp_small,
+	};
+	size_t mark = x->nj;
+	int64_t b0 = x->bytes, best_b = 0;
+	int k, best = -1, best_f = -1, f, r;
+
+	for (k = 0; k < (int)(sizeof(orders) / sizeof(orders[0])) && (k == 0 || n <= REPACK_CANDS); k++) {
+		undo_to(x, mark);
+		x->order = orders[k];
+		r = drain_comp(x, c, n, units) < 0 || regain_pass(x, c, n) < 0 ? -1 : 0;
+		x->order = xp_group_cmp_size;
+		if (r < 0)
+			return -1;
+		f = drained(x, c, n);
+		if (f > best_f || (f == best_f && x->bytes - b0 < best_b)) {
+			best = k;
+			best_f = f;
+			best_b = x->bytes - b0;
+			if (keep_since(x, mark) < 0)
+				return -1;
+		}
+	}
+	return best == k - 1 ? 0 : back_to_kept(x, mark);
+}
+
 static int cmp_stamp(const void *a, const void *b, void *arg)
 {
 	const uint64_t *s = arg;
@@ -777,6 +878,9 @@ static void xm_free(struct xm *x)
 	free(x->lift);
 	free(x->hstart);
 	free(x->hlist);
+	free(x->keep);
+	free(x->keep_status);
+	free(x->touched);
 }
 
 int xp_algo_xmig(const struct xp_state *st, struct xp_plan *p)
@@ -788,6 +892,7 @@ int xp_algo_xmig(const struct xp_state *st, struct xp_plan *p)
 	x.st = st;
 	x.p = p;
 	x.per_gpu = p->opts.objective == XP_OBJ_GPUS;
+	x.order = xp_group_cmp_size;
 	x.nunits = x.per_gpu ? st->ngpus : st->nnodes;
 	x.fin = malloc(sizeof(*x.fin) * ((size_t)st->ntasks + 1));
 	x.in_u = malloc(sizeof(bool) * ((size_t)st->ntasks + 1));
@@ -796,9 +901,12 @@ int xp_algo_xmig(const struct xp_state *st, struct xp_plan *p)
 	x.skip = calloc((size_t)st->ngpus + 1, sizeof(bool));
 	x.gmark = calloc((size_t)st->ngroups + 1, sizeof(int));
 	x.lift = malloc(sizeof(int) * ((size_t)st->ngroups + 1));
+	x.keep = malloc(sizeof(*x.keep) * ((size_t)st->ntasks + 1));
+	x.keep_status = calloc((size_t)x.nunits + 1, 1);
 	c = malloc(sizeof(*c) * ((size_t)x.nunits + 1));
 	units = malloc(sizeof(int) * ((size_t)x.nunits + 1));
-	if (!x.fin || !x.in_u || !x.stamp || !x.status || !x.skip || !x.gmark || !x.lift || !c || !units ||
+	if (!x.fin || !x.in_u || !x.stamp || !x.status || !x.skip || !x.gmark || !x.lift || !x.keep ||
+	    !x.keep_status || !c || !units ||
 	    xp_usage_init(&x.u, st) < 0 || xp_roster_init(&x.r, st) < 0) {
 		xmig_error("out of memory");
 		goto out;
@@ -819,7 +927,7 @@ int xp_algo_xmig(const struct xp_state *st, struct xp_plan *p)
 
 		while (hi < nc && c[hi].comp == c[lo].comp)
 			hi++;
-		if (drain_comp(&x, c + lo, hi - lo, units) < 0 || regain_pass(&x, c + lo, hi - lo) < 0)
+		if (drain_comp_orders(&x, c + lo, hi - lo, units) < 0)
 			goto out;
 		lo = hi;
 	}

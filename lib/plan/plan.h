@@ -332,6 +332,9 @@ void xp_group_release(struct xp_usage *u, const struct xp_state *st, int g,
 double xp_node_load(const struct xp_usage *u, const struct xp_state *st, int n);
 /* qsort_r order of group indices, larger first: GPUs x share, CPUs, bytes. */
 int xp_group_cmp_size(const void *a, const void *b, void *state);
+/* The same, CPU-heaviest first; smallest first. */
+int xp_group_cmp_cpu(const void *a, const void *b, void *state);
+int xp_group_cmp_small(const void *a, const void *b, void *state);
 /* Can any member of the group go to model m (all must). */
 bool xp_group_model_ok(const struct xp_state *st, int g, int model);
 

@@ -144,12 +144,18 @@ double xp_node_load(const struct xp_usage *u, const struct xp_state *st, int n)
 	return (double)s / ((double)nd->ngpus * XP_ONE);
 }
 
+/* GPUs x share of group g. */
+static int64_t group_load(const struct xp_state *st, int g)
+{
+	return (int64_t)st->groups[g].gpus * st->tasks[st->gtask[st->groups[g].first]].share;
+}
+
 int xp_group_cmp_size(const void *a, const void *b, void *state)
 {
 	const struct xp_state *st = state;
 	const struct xp_group *x = &st->groups[*(const int *)a], *y = &st->groups[*(const int *)b];
 	const struct xp_task *tx = &st->tasks[st->gtask[x->first]], *ty = &st->tasks[st->gtask[y->first]];
-	int64_t sx = (int64_t)x->gpus * tx->share, sy = (int64_t)y->gpus * ty->share;
+	int64_t sx = group_load(st, *(const int *)a), sy = group_load(st, *(const int *)b);
 
 	if (sx != sy)
 		return sx > sy ? -1 : 1;
@@ -158,6 +164,28 @@ int xp_group_cmp_size(const void *a, const void *b, void *state)
 	if (x->bytes != y->bytes)
 		return x->bytes > y->bytes ? -1 : 1;
 	return *(const int *)a - *(const int *)b;
+}
+
+/* CPU-heaviest first, then as xp_group_cmp_size(): where CPU is what runs out. */
+int xp_group_cmp_cpu(const void *a, const void *b, void *state)
+{
+	const struct xp_state *st = state;
+	int64_t cx = st->tasks[st->gtask[st->groups[*(const int *)a].first]].cpu_m;
+	int64_t cy = st->tasks[st->gtask[st->groups[*(const int *)b].first]].cpu_m;
+
+	if (cx != cy)
+		return cx > cy ? -1 : 1;
+	return xp_group_cmp_size(a, b, state);
+}
+
+/* Smallest first, ties as xp_group_cmp_size(): small ones take the gaps before whole GPUs go. */
+int xp_group_cmp_small(const void *a, const void *b, void *state)
+{
+	int64_t sx = group_load(state, *(const int *)a), sy = group_load(state, *(const int *)b);
+
+	if (sx != sy)
+		return sx < sy ? -1 : 1;
+	return xp_group_cmp_size(a, b, state);
 }
 
 bool xp_group_model_ok(const struct xp_state *st, int g, int model)

@@ -135,6 +135,54 @@ static json_t *repair(void)
 	return d;
 }
 
+/*
+ * Shaped like a trace instance: the cheap node c drains only if r, a task of
+ * staying node a, moves to b to make both GPU and CPU room. Packed largest
+ * first, w1 and w2 take the empty GPUs of a and b and h fits nowhere (a
+ * lacks CPUs, b GPU room); no repair helps, so the dear node e is drained
+ * instead, for 30 GiB. Packed CPU-heaviest or smallest first, h goes to b
+ * and the repair moves r beside it to give w2 a whole GPU of a: the
+ * optimum, 6 + 6 + 4 + 8 = 24 GiB in 4 moves.
+ */
+static json_t *rearrange(void)
+{
+	json_t *d = fx_state();
+
+	fx_node(d, "a", 3, "A100", 40, 20, 256);
+	fx_node(d, "b", 2, "A100", 40, 40, 256);
+	fx_node(d, "c", 3, "A100", 40, 40, 256);
+	fx_node(d, "e", 1, "A100", 40, 40, 256);
+	fx_task(d, "ua", NULL, 0, "a", "0", 1.0, 10, 6, false);
+	fx_task(d, "r", NULL, 0, "a", "1", 0.5, 8, 8, true);
+	fx_task(d, "ub", NULL, 0, "b", "0", 1.0, 10, 4, false);
+	fx_task(d, "w1", NULL, 0, "c", "0", 1.0, 6, 1, true);
+	fx_task(d, "w2", NULL, 0, "c", "1", 1.0, 6, 1, true);
+	fx_task(d, "h", NULL, 0, "c", "2", 0.5, 4, 8, true);
+	fx_task(d, "e1", NULL, 0, "e", "0", 1.0, 30, 2, true);
+	return d;
+}
+
+/*
+ * Packed largest first, w (two whole GPUs) takes a's two empty GPUs, the
+ * node with fewest, and h, CPU-heavy, then fits nowhere: c lacks CPUs and
+ * no repair can move w. CPU-heaviest first, h takes a's half GPU and w
+ * goes to c: d drains for 5 + 5 GiB in 2 moves.
+ */
+static json_t *orders(void)
+{
+	json_t *d = fx_state();
+
+	fx_node(d, "a", 4, "A100", 40, 20, 256);
+	fx_node(d, "c", 4, "A100", 40, 8, 256);
+	fx_node(d, "d", 3, "A100", 40, 40, 256);
+	fx_task(d, "ua", NULL, 0, "a", "0", 1.0, 10, 2, false);
+	fx_task(d, "p", NULL, 0, "a", "3", 0.5, 10, 2, true);
+	fx_task(d, "uc", NULL, 0, "c", "0", 1.0, 10, 2, false);
+	fx_task(d, "w", NULL, 0, "d", "0,1", 1.0, 5, 3, true);
+	fx_task(d, "h", NULL, 0, "d", "2", 0.5, 5, 14, true);
+	return d;
+}
+
 /* Two ranks of job G on n1 fit nowhere together; x on n2 can join y on n3. */
 static json_t *group(void)
 {
@@ -297,6 +345,16 @@ int main(void)
 	optimum(d, "repair", 1, 14 * GIB, 3);
 	r = plan(d, "bestfit-drain", NULL, NULL, NULL);
 	CHECK(r.rc == 0 && r.freed == 0, "repair: bestfit-drain, which never makes room, frees nothing");
+	json_decref(d);
+
+	d = rearrange();
+	every_algorithm_valid(d, "rearrange");
+	optimum(d, "rearrange", 1, 24 * GIB, 4);
+	json_decref(d);
+
+	d = orders();
+	every_algorithm_valid(d, "orders");
+	optimum(d, "orders", 1, 10 * GIB, 2);
 	json_decref(d);
 
 	d = group();
