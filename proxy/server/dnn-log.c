@@ -352,6 +352,19 @@ static int replay_step(struct dnn_log *l, const struct dnn_step *st,
 	return r;
 }
 
+/* Destroy the backend objects of what the application destroyed, or all. */
+static void drop_backend(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx, bool all)
+{
+	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(l, id);
+
+		if (o && o->h && (o->destroyed || all)) {
+			ops->destroy(ctx, o);
+			o->h = NULL;
+		}
+	}
+}
+
 int dnn_log_replay(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx)
 {
 	uint64_t id;
@@ -368,14 +381,7 @@ int dnn_log_replay(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ct
 	for (size_t i = 0; i < l->nsteps && !r; i++)
 		r = replay_step(l, &l->steps[i], ops, ctx);
 	/* What the application had destroyed was needed only to get here. */
-	for (id = l->objs.first; id < l->objs.next; id++) {
-		struct dnn_obj *o = dnn_log_get(l, id);
-
-		if (o && o->h && (o->destroyed || r)) {
-			ops->destroy(ctx, o);
-			o->h = NULL;
-		}
-	}
+	drop_backend(l, ops, ctx, r != 0);
 	return r;
 }
 
@@ -467,27 +473,13 @@ int dnn_log_advance(struct dnn_log *l, struct dnn_log *now, const struct dnn_rep
 	for (; j < now->nsteps && !r; j++)
 		r = replay_step(now, &now->steps[j], ops, ctx);
 	dnn_log_release(l, ops, ctx);   /* what the application dropped in between */
-	for (id = now->objs.first; id < now->objs.next; id++) {
-		struct dnn_obj *o = dnn_log_get(now, id);
-
-		if (o && o->h && (o->destroyed || r)) {
-			ops->destroy(ctx, o);
-			o->h = NULL;
-		}
-	}
+	drop_backend(now, ops, ctx, r != 0);
 	return r;
 }
 
 void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *ctx)
 {
-	for (uint64_t id = l->objs.first; id < l->objs.next; id++) {
-		struct dnn_obj *o = dnn_log_get(l, id);
-
-		if (o && o->h) {
-			ops->destroy(ctx, o);
-			o->h = NULL;
-		}
-	}
+	drop_backend(l, ops, ctx, true);
 }
 
 /* ---- the manifest section --------------------------------------------------- */

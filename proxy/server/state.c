@@ -713,10 +713,8 @@ static int restore_blaslt(struct srv *s, json_t *m)
 		int st;
 
 		get_u64(o, "id", &id);
-		if (srv_table_get(&s->blaslt, id)) {
-			s->restored.kept++;
+		if (kept(s, &s->blaslt, id, o, always, drop_blaslt))
 			continue;   /* made ahead: it has no settings */
-		}
 		s->restored.made++;
 		if (!(b = calloc(1, sizeof(*b))))
 			return -1;
