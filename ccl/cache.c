@@ -82,7 +82,8 @@ void ccl_cache_setenv(const struct ccl_cache_files *f, int rank)
 		setenv("NCCL_TOPO_DUMP_FILE_RANK", r, 1);
 	}
 	/* XMIG_CCL_GRAPH_CACHE=0: the topology only; NCCL searches graphs again */
-	if (getenv("XMIG_CCL_GRAPH_CACHE") && !strcmp(getenv("XMIG_CCL_GRAPH_CACHE"), "0"))
+	if (!f->graph[0] ||
+	    (getenv("XMIG_CCL_GRAPH_CACHE") && !strcmp(getenv("XMIG_CCL_GRAPH_CACHE"), "0")))
 		return;
 	if (f->have_graph)
 		setenv("NCCL_GRAPH_FILE", f->graph, 1);

@@ -4,14 +4,16 @@
  * The application holds logical communicators (ids); under each the proxy
  * keeps a physical one made by a backend (nccl-real.c: the job's own NCCL,
  * dlopened; nccl-sim.c: the sim test double). A move tears the physical
- * communicator down and builds another under the same logical id, from the
- * caches (cache.c). Every proxy counts what it posted on each communicator
+ * communicator out and builds another under the same logical id, from the
+ * caches (cache.c); the old one is retired, ended off the critical path
+ * (relink.c). Every proxy counts what it posted on each communicator
  * so that the ranks of a job can stop at one consistent cut (cut.c).
  * Results are ncclResult_t values.
  */
 #ifndef XMIG_CCL_H
 #define XMIG_CCL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -171,12 +173,55 @@ void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
 /*
  * Point NCCL at the cache for the next init: read what is there, dump what
  * is not (NCCL_TOPO_FILE / NCCL_TOPO_DUMP_FILE, NCCL_GRAPH_FILE /
- * NCCL_GRAPH_DUMP_FILE). ccl_cache_unset takes them away again.
+ * NCCL_GRAPH_DUMP_FILE; f->graph empty: the topology only). The variables
+ * are the process's: callers hold one lock from here to the init's end.
+ * ccl_cache_unset takes them away again.
  */
 void ccl_cache_setenv(const struct ccl_cache_files *f, int rank);
 void ccl_cache_unset(void);
 /* Record what a build found (bootstrap facts, times) beside the files. */
 int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
 		   const char *gpu_uuid, bool rebuilt);
+
+/* ---- around a re-link (relink.c) ---------------------------------------------- */
+
+/*
+ * What the standby proxy does ahead of a move, while the job still runs:
+ * NCCL's once-per-process set-up (loading, threads, the node's topology)
+ * paid by a one-rank communicator, made and destroyed. f: the node's cache
+ * (its topology is read, or dumped by this build; NULL: none); rank: the
+ * process's rank in the job's communicators. 0 or an ncclResult_t.
+ */
+int ccl_warm_up(const struct ccl_backend *b, void *dev, const struct ccl_cache_files *f,
+		int rank, double *secs);
+
+/*
+ * Old physical communicators, replaced by a re-link: queued (ccl_retire),
+ * aborted by a background thread once released (ccl_retire_release: the
+ * job runs again), all of them, released or not, by ccl_retire_drain,
+ * which joins the thread (at exit; the list is usable again after it).
+ */
+struct ccl_retired;
+struct ccl_retire {
+	const struct ccl_backend *b;
+	void *dev;
+	int (*bind)(void *dev);         /* the device current on the thread; NULL: none */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ccl_retired *head;
+	pthread_t th;
+	bool started, stop, busy;
+	uint64_t queued, aborted;       /* communicators so far */
+	double abort_s;                 /* time spent in their aborts */
+};
+
+void ccl_retire_init(struct ccl_retire *r, const struct ccl_backend *b, void *dev,
+		     int (*bind)(void *dev));
+/* Take comm (no longer anyone's) to be aborted later; aborted now if no thread can run. */
+void ccl_retire(struct ccl_retire *r, void *comm, uint64_t key);
+void ccl_retire_release(struct ccl_retire *r);
+/* Queued or being aborted. */
+size_t ccl_retire_pending(struct ccl_retire *r);
+void ccl_retire_drain(struct ccl_retire *r);
 
 #endif

@@ -11,6 +11,11 @@
  * turn, as the GPU would run them after the call returned. Send and
  * receive work between a rank and itself only; the other calls are the
  * whole set. fp8 types are not simulated (a loud failure).
+ *
+ * $XMIG_SIM_CCL_LOG: a file each process appends to, one line per
+ * communicator made or ended ("PID init SERIAL NRANKS", "PID abort
+ * SERIAL", "PID destroy SERIAL"), for tests of what a re-link does in
+ * which order.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +48,7 @@ struct sim_seg {
 
 struct sim_comm {
 	int nranks, rank;
+	unsigned serial;                   /* made in this process, from 1 */
 	struct sim_seg *seg;               /* NULL for one rank */
 	size_t seg_size;
 	struct sim_pending { struct xmig_ccl_op op; } *group;   /* self send/recv of a group */
@@ -54,6 +60,22 @@ struct sim_redop { int datatype; double scalar; bool live; };
 static struct sim_redop redops[256];
 static __thread int group_depth;
 static __thread struct sim_comm *group_comm;
+static _Atomic unsigned serials;
+
+static void note(const char *what, const struct sim_comm *c)
+{
+	const char *path = getenv("XMIG_SIM_CCL_LOG");
+	char line[96];
+	int fd, n;
+
+	if (!path || !*path || (fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600)) < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%d %s %u %d\n", (int)getpid(), what, c->serial,
+		     c->nranks);
+	if (write(fd, line, (size_t)n) != n)
+		xmig_debug("sim NCCL double: cannot write %s", path);
+	close(fd);
+}
 
 static int fail(struct sim_comm *c, int r, const char *fmt, const char *what)
 {
@@ -136,6 +158,8 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 		if (rank == 0)
 			shm_unlink(name);   /* everyone has it mapped now */
 	}
+	c->serial = atomic_fetch_add(&serials, 1) + 1;
+	note("init", c);
 	*comm = c;
 	return ncclSuccess;
 }
@@ -171,6 +195,7 @@ static int sim_end(void *dev, void *comm, int kind)
 
 	if (kind == XMIG_CCL_FINALIZE)
 		return ncclSuccess;
+	note(kind == XMIG_CCL_ABORT ? "abort" : "destroy", c);
 	if (c->seg)
 		munmap(c->seg, c->seg_size);
 	free(c->group);

@@ -276,6 +276,7 @@ int main(int argc, char **argv)
 	xmig_debug("shutting down: %s", why);
 	if (!s->standby)
 		srv_workers_stop(s);
+	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
 	/*
 	 * After a move the successor renames its socket over ours at its own
 	 * pace: unlinking here could remove the successor's instead.

@@ -175,6 +175,7 @@ struct ctl_conn;
 struct offer;
 struct ccl_table;
 struct ccl_cut;
+struct ccl_retire;
 
 struct srv {
 	/* identity */
@@ -247,6 +248,7 @@ struct srv {
 	/* Flexible CCL (srv-ccl.c, ccl/) */
 	struct ccl_table *ccl;              /* logical communicators (in turn, or frozen) */
 	struct ccl_cut *_Atomic ccl_cut;    /* a cut's targets while one runs: the gate */
+	struct ccl_retire *_Atomic ccl_retire;  /* old communicators to abort (ccl/relink.c) */
 };
 
 extern struct srv *the_srv;
@@ -351,6 +353,10 @@ int srv_ccl_check(struct srv *s, json_t *manifest, char *why, size_t len);
 /* One-rank communicators built again. ahead: from the prelude, while the
  * job runs; later, with the final manifest, those still the same are kept. */
 int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
+/* The job runs again: communicators replaced at a re-link are aborted now, in the background. */
+void srv_ccl_thawed(struct srv *s);
+/* At exit: every old communicator aborted, the retiring thread joined. */
+void srv_ccl_shutdown(struct srv *s);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

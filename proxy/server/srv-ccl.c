@@ -13,6 +13,12 @@
  * communicator's rank 0 for a fresh one (ccl.unique_id) and hands it to
  * every rank (ccl.relink) over the control sockets. So the root lives as
  * long as the proxy that must answer it, and no extra daemon is needed.
+ *
+ * A re-link builds the new physical communicator first, under the old
+ * one, and retires the old one (ccl/relink.c): a background thread aborts
+ * it once the job is thawed, or when the proxy exits; ncclCommAbort is
+ * not on the move's critical path. Only a failed build aborts the old one
+ * at once, as it always did.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -26,6 +32,7 @@
 #include "server.h"
 
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;  /* environment of an init */
+static pthread_mutex_t retire_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const struct ccl_backend *backend(struct srv *s)
 {
@@ -62,33 +69,46 @@ static int make_redops(struct srv *s, struct ccl_comm *c)
 	return ncclSuccess;
 }
 
+/* This node's NCCL cache (real NCCL only: the sim double reads none); false: none. */
+static bool cache_of(struct srv *s, uint64_t key, const char *layout, struct ccl_cache_files *f)
+{
+	char dir[512];
+
+	if (strcmp(backend(s)->name, "nccl") ||
+	    ccl_cache_dir(xmig_runtime_dir(), s->node, dir, sizeof(dir)) < 0)
+		return false;
+	ccl_cache_files(dir, key, layout ?: s->gpu_info.uuid, f);
+	return true;
+}
+
 /*
- * Build c's physical communicator from ids, through the caches of this
- * node (layout: where its ranks are, from the orchestrator; NULL: this
- * GPU alone).
+ * Build a physical communicator for c from ids, through the caches of this
+ * node (layout: where its ranks are, from the orchestrator; NULL: this GPU
+ * alone), and put it under c. The one c had (a re-link's old one) is left
+ * to the caller, and stays under c if the build fails.
  */
 static int build(struct srv *s, struct ccl_comm *c, int nids,
 		 const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout, bool rebuild)
 {
 	struct ccl_cache_files f;
-	char dir[512];
 	uint64_t t0 = xmig_now_ns();
-	bool cached = false;
+	void *old = c->phys, *phys = NULL;
+	bool cached;
 	int st;
 
 	pthread_mutex_lock(&build_lock);
-	if (!strcmp(backend(s)->name, "nccl") &&
-	    ccl_cache_dir(xmig_runtime_dir(), s->node, dir, sizeof(dir)) == 0) {
-		ccl_cache_files(dir, c->key, layout ?: s->gpu_info.uuid, &f);
+	if ((cached = cache_of(s, c->key, layout, &f)))
 		ccl_cache_setenv(&f, c->rank);
-		cached = true;
-	}
-	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, &c->phys);
+	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, &phys);
 	if (cached)
 		ccl_cache_unset();
 	pthread_mutex_unlock(&build_lock);
-	if (st) {
-		c->phys = NULL;
+	if (st)
+		return st;
+	c->phys = phys;
+	if ((st = make_redops(s, c))) {
+		backend(s)->end(s->devh, phys, XMIG_CCL_ABORT);
+		c->phys = old;
 		return st;
 	}
 	c->generation++;
@@ -98,11 +118,46 @@ static int build(struct srv *s, struct ccl_comm *c, int nids,
 		c->init_s = (double)(xmig_now_ns() - t0) / 1e9;
 	if (cached)
 		ccl_cache_note(&f, c, s->gpu_info.uuid, rebuild);
-	if ((st = make_redops(s, c))) {
-		backend(s)->end(s->devh, c->phys, XMIG_CCL_ABORT);
-		c->phys = NULL;
+	return ncclSuccess;
+}
+
+/* The proxy's retire list (ccl/relink.c), made at its first use. */
+static struct ccl_retire *retire_list(struct srv *s)
+{
+	struct ccl_retire *r;
+
+	pthread_mutex_lock(&retire_lock);
+	if (!(r = s->ccl_retire) && (r = malloc(sizeof(*r)))) {
+		ccl_retire_init(r, backend(s), s->devh, s->dev->bind_thread);
+		s->ccl_retire = r;
 	}
-	return st;
+	pthread_mutex_unlock(&retire_lock);
+	return r;
+}
+
+void srv_ccl_thawed(struct srv *s)
+{
+	struct ccl_retire *r = s->ccl_retire;
+
+	if (r)
+		ccl_retire_release(r);
+}
+
+void srv_ccl_shutdown(struct srv *s)
+{
+	struct ccl_retire *r;
+
+	pthread_mutex_lock(&retire_lock);
+	r = s->ccl_retire;
+	s->ccl_retire = NULL;
+	pthread_mutex_unlock(&retire_lock);
+	if (!r)
+		return;
+	ccl_retire_drain(r);
+	if (r->queued)
+		xmig_debug("%llu old NCCL communicators retired, %.1f ms of aborts off the critical "
+			   "path", (unsigned long long)r->queued, r->abort_s * 1e3);
+	free(r);
 }
 
 /* ---- the application's calls ------------------------------------------------ */
@@ -449,29 +504,33 @@ int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 
 /*
  * A multi-rank communicator is re-linked with its peers at the freeze. What
- * NCCL does once in a process (loading its kernels, starting its threads:
- * most of a first ncclCommInitRank) need not wait for that: a communicator
- * of one rank, made and destroyed now, pays it while the job still runs.
+ * NCCL does once in a process (loading its kernels, starting its threads,
+ * the node's topology: most of a first ncclCommInitRank) need not wait for
+ * that: ccl_warm_up pays it now, while the job still runs, through this
+ * node's cache (the topology read, or dumped for the re-link to read).
+ * rank: this process's in the communicator (o).
  */
-static void warm_up(struct srv *s)
+static void warm_up(struct srv *s, json_t *o)
 {
-	unsigned char id[1][XMIG_CCL_ID_BYTES];
-	struct xmig_ccl_config cfg = { 0 };
-	uint64_t t0 = xmig_now_ns();
-	void *comm = NULL;
+	struct ccl_cache_files f;
+	double secs = 0;
+	bool cached;
 	int st;
 
 	if (s->ccl_warm || !backend(s))
 		return;
 	s->ccl_warm = true;
-	if ((st = backend(s)->unique_id(s->devh, id[0])) ||
-	    (st = backend(s)->init(s->devh, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id,
-				   &cfg, &comm))) {
+	pthread_mutex_lock(&build_lock);
+	cached = cache_of(s, 0, NULL, &f);
+	st = ccl_warm_up(backend(s), s->devh, cached ? &f : NULL,
+			 (int)json_integer_value(json_object_get(o, "rank")), &secs);
+	pthread_mutex_unlock(&build_lock);
+	if (st)
 		xmig_warn("NCCL could not be set up ahead of the move (error %d)", st);
-		return;
-	}
-	backend(s)->end(s->devh, comm, XMIG_CCL_DESTROY);
-	xmig_info("NCCL set up in %.1f ms, ahead of the freeze", (double)(xmig_now_ns() - t0) / 1e6);
+	else
+		xmig_info("NCCL set up in %.1f ms, ahead of the freeze (node topology %s)",
+			  secs * 1e3, !cached ? "not cached" : f.have_topo ? "from the cache"
+								   : "dumped to the cache");
 }
 
 /* The manifest's entry for communicator id, or NULL. */
@@ -523,7 +582,7 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 
 		/* several ranks: the orchestrator re-links them all (ccl.relink) */
 		if (json_integer_value(json_object_get(o, "nranks")) > 1 && ahead) {
-			warm_up(s);
+			warm_up(s, o);
 			continue;
 		}
 		if (cm) {
@@ -671,7 +730,12 @@ static json_t *m_unique_id(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 	return json_pack("{s:s}", "id", hex);
 }
 
-/* While frozen: a new physical communicator under a logical one, from a fresh id. */
+/*
+ * While frozen: a new physical communicator under a logical one, from a
+ * fresh id, built while the old one still exists (nothing runs on it: the
+ * job is frozen, and once the new one is under the logical communicator
+ * nothing can reach it); then the old one is retired.
+ */
 static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			size_t len)
 {
@@ -680,6 +744,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	const char *layout = json_string_value(json_object_get(p, "layout"));
 	unsigned char id[1][XMIG_CCL_ID_BYTES];
 	struct ccl_comm *cm;
+	void *old;
 	int st;
 
 	if (!key || !hex || strlen(hex) != 2 * XMIG_CCL_ID_BYTES)
@@ -693,14 +758,20 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 
 		id[0][i] = (unsigned char)strtoul(b, NULL, 16);
 	}
-	/* the old one's peer is gone: abort, do not wait for it */
-	if (cm->phys)
-		backend(s)->end(s->devh, cm->phys, XMIG_CCL_ABORT);
-	cm->phys = NULL;
-	if ((st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout, true)))
+	old = cm->phys;
+	if ((st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout, true))) {
+		/* nothing to go on with: the old one (its peer may be gone) is aborted now */
+		if (old)
+			backend(s)->end(s->devh, old, XMIG_CCL_ABORT);
+		cm->phys = NULL;
 		FAIL(XMIG_RPC_FAILED, "re-linking communicator %s failed: NCCL error %d", key, st);
-	return json_pack("{s:s, s:I, s:f}", "key", key, "generation", (json_int_t)cm->generation,
-			 "rebuild_s", cm->rebuild_s);
+	}
+	/* the old one's peer may be gone: aborted, not destroyed, and not now */
+	if (old)
+		ccl_retire(retire_list(s), old, cm->key);
+	return json_pack("{s:s, s:I, s:f, s:b}", "key", key, "generation",
+			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",
+			 old != NULL);
 }
 
 const struct ctl_method srv_ccl_methods[] = {

@@ -269,6 +269,7 @@ void srv_thaw(struct srv *s)
 	atomic_store(&s->freeze_requested, 0);
 	atomic_fetch_add(&s->freeze_futex, 1);
 	xmig_futex_wake(&s->freeze_futex);
+	srv_ccl_thawed(s);
 }
 
 bool srv_frozen(struct srv *s)

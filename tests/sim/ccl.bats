@@ -5,7 +5,8 @@
 # a one-rank communicator rebuilt under the same logical handle when its
 # process moves; two ranks meeting through the double; a two-rank job
 # frozen at a consistent cut, a rank moved, the communicator re-linked on
-# both (xmig migrate, cmd/cut.c), and the same cut for xmig freeze.
+# both (xmig migrate, cmd/cut.c), the old communicators retired only
+# after the new ones were built, and the same cut for xmig freeze.
 
 load ../helpers
 
@@ -115,7 +116,29 @@ duo_done() {
 	done
 }
 
+# From the sim double's log ($XMIG_SIM_CCL_LOG: "PID init|abort|destroy SERIAL
+# NRANKS"): in each proxy that re-linked, every two-rank communicator that was
+# replaced was aborted after its replacement was built, never before, and
+# was aborted at all (by the retire list). Prints how many were replaced.
+retired_after_rebuild() {
+	awk '$4 == 2 || $2 != "init" {
+		if ($2 == "init") {
+			if (cur[$1] != "" && !(($1 " " cur[$1]) in early)) pending[$1 " " cur[$1]] = 1
+			cur[$1] = $3
+		} else if ($2 == "abort") {
+			if (($1 " " $3) in pending) { delete pending[$1 " " $3]; replaced++ }
+			else if (cur[$1] == $3) { print "proxy " $1 " aborted communicator " $3 " before its replacement"; early[$1 " " $3] = 1; bad = 1 }
+		}
+	}
+	END {
+		for (k in pending) { print "proxy/communicator " k " replaced and never aborted"; bad = 1 }
+		if (bad) exit 1
+		print replaced + 0
+	}' "$1"
+}
+
 @test "ccl: one rank of a two-rank job moves at a cut, then the other; results stay exact" {
+	export XMIG_SIM_CCL_LOG="$BATS_TEST_TMPDIR/ccl.log"
 	start_duo 60
 	run --separate-stderr "$XMIG" migrate --job duo --rank 1 --to gpu1 --json
 	[ "$status" -eq 0 ] || echo "$stderr" >&2
@@ -133,6 +156,16 @@ duo_done() {
 	duo_done 60
 	# no new proxy built the two-rank communicator on its own
 	! cat "$BATS_TEST_TMPDIR"/d*.err | grep -q 'rebuilt' 
+	# two re-links, each on a staying proxy: the old communicator built over,
+	# then aborted by the retire list (after the thaw, or at the proxy's exit)
+	for _ in $(seq 50); do
+		[ "$(retired_after_rebuild "$XMIG_SIM_CCL_LOG" 2>/dev/null)" = 2 ] && break
+		sleep 0.1
+	done
+	run retired_after_rebuild "$XMIG_SIM_CCL_LOG"
+	cat "$XMIG_SIM_CCL_LOG" >&2
+	assert_success
+	assert_output 2
 }
 
 @test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {

@@ -2,8 +2,9 @@
  * test-ccl.c - Flexible CCL without a GPU: the logical communicator table,
  * keys, counters and PreMulSum ops (and their round trip through a move's
  * manifest), the consistent cut's targets and gate, the per-node caches,
- * and the sim NCCL test double with one rank and with two (threads meeting
- * in its shared-memory segment).
+ * the sim NCCL test double with one rank and with two (threads meeting
+ * in its shared-memory segment), and what surrounds a re-link: the
+ * warm-up and the retire list that aborts old communicators later.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include "../../ccl/comm.c"
 #include "../../ccl/cut.c"
 #include "../../ccl/nccl-sim.c"
+#include "../../ccl/relink.c"
 
 static struct xmig_ccl_op op(uint64_t comm, int fn, int peer)
 {
@@ -341,6 +343,124 @@ static void test_sim_two_ranks(void)
 	CHECK(ok, "sim: all-reduce, all-gather and reduce-scatter of two ranks are right on both");
 }
 
+/* ---- around a re-link ------------------------------------------------------------- */
+
+/* A backend that records what was ended, how, and on which thread; aborts are slow. */
+static struct {
+	pthread_mutex_t lock;
+	int log[16], n;                 /* +comm: aborted, -comm: destroyed */
+	pthread_t thread[16];
+	int binds;
+	pthread_t bound;
+} rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int rec_end(void *dev, void *comm, int kind)
+{
+	int c = (int)(intptr_t)comm;
+
+	if (kind == XMIG_CCL_ABORT) {
+		struct timespec ts = { 0, 50 * 1000000 };
+
+		nanosleep(&ts, NULL);   /* ncclCommAbort takes its time */
+	}
+	pthread_mutex_lock(&rec.lock);
+	if (rec.n < 16) {
+		rec.thread[rec.n] = pthread_self();
+		rec.log[rec.n++] = kind == XMIG_CCL_ABORT ? c : -c;
+	}
+	pthread_mutex_unlock(&rec.lock);
+	return ncclSuccess;
+}
+
+static int rec_bind(void *dev)
+{
+	rec.binds++;
+	rec.bound = pthread_self();
+	return 0;
+}
+
+static int rec_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&rec.lock);
+	n = rec.n;
+	pthread_mutex_unlock(&rec.lock);
+	return n;
+}
+
+static void test_retire(void)
+{
+	struct ccl_backend b = ccl_backend_sim;
+	struct ccl_retire r;
+	uint64_t t0;
+	int waited = 0;
+
+	b.end = rec_end;
+	ccl_retire_init(&r, &b, NULL, rec_bind);
+	t0 = xmig_now_ns();
+	ccl_retire(&r, (void *)(intptr_t)1, 0x11);
+	ccl_retire(&r, (void *)(intptr_t)2, 0x22);
+	CHECK(xmig_now_ns() - t0 < 40 * 1000000ull && rec_count() == 0 &&
+		      ccl_retire_pending(&r) == 2,
+	      "retire: two old communicators queued at once, neither aborted while held");
+	usleep(120 * 1000);
+	CHECK(rec_count() == 0, "retire: still nothing aborted before the release (the job is frozen)");
+	ccl_retire_release(&r);
+	while (ccl_retire_pending(&r) && waited++ < 200)
+		usleep(10 * 1000);
+	CHECK(rec_count() == 2 && rec.log[0] > 0 && rec.log[1] > 0 && r.aborted == 2,
+	      "retire: released, both aborted (not destroyed) in the background");
+	CHECK(rec.binds == 1 && pthread_equal(rec.bound, rec.thread[0]) &&
+		      !pthread_equal(rec.thread[0], pthread_self()),
+	      "retire: on its own thread, with the device bound there");
+	ccl_retire(&r, (void *)(intptr_t)3, 0x33);
+	ccl_retire_drain(&r);
+	CHECK(rec_count() == 3 && rec.log[2] == 3 && ccl_retire_pending(&r) == 0 && !r.started,
+	      "retire: drained at exit, one never released is aborted too, the thread joined");
+	ccl_retire(&r, (void *)(intptr_t)4, 0x44);
+	ccl_retire_drain(&r);
+	CHECK(rec_count() == 4 && rec.log[3] == 4 && r.queued == 4,
+	      "retire: usable again after a drain");
+	ccl_retire_drain(&r);
+	CHECK(rec_count() == 4, "retire: draining an empty list does nothing");
+}
+
+static void test_warm_up_and_log(void)
+{
+	char tmpl[] = "/tmp/xmig-ccl-warm.XXXXXX", log[600], line[128];
+	struct ccl_cache_files f;
+	double secs = -1;
+	int st, inits = 0, destroys = 0;
+	FILE *fp;
+
+	bool made = mkdtemp(tmpl) != NULL;
+
+	CHECK(made, "a scratch directory");
+	snprintf(log, sizeof(log), "%s/sim.log", tmpl);
+	setenv("XMIG_SIM_CCL_LOG", log, 1);
+	ccl_cache_files(tmpl, 0, NULL, &f);
+	st = ccl_warm_up(&ccl_backend_sim, NULL, &f, 1, &secs);
+	CHECK(st == 0 && secs >= 0, "warm-up: a one-rank communicator made and destroyed");
+	CHECK(!getenv("NCCL_TOPO_DUMP_FILE") && !getenv("NCCL_GRAPH_DUMP_FILE") &&
+		      !strcmp(getenv("NCCL_GRAPH_DUMP_FILE_RANK") ?: "", "1"),
+	      "warm-up: the cache variables are gone after it; graph dumps are left to rank 1");
+	unsetenv("XMIG_SIM_CCL_LOG");
+	unsetenv("NCCL_GRAPH_DUMP_FILE_RANK");
+	unsetenv("NCCL_TOPO_DUMP_FILE_RANK");
+	if ((fp = fopen(log, "r"))) {
+		while (fgets(line, sizeof(line), fp)) {
+			inits += strstr(line, " init ") != NULL;
+			destroys += strstr(line, " destroy ") != NULL;
+		}
+		fclose(fp);
+	}
+	CHECK(inits == 1 && destroys == 1, "sim: $XMIG_SIM_CCL_LOG has a line per communicator made and ended");
+	snprintf(line, sizeof(line), "rm -rf %s", tmpl);
+	made = system(line) == 0;
+	CHECK(made, "scratch removed");
+}
+
 int main(void)
 {
 	test_table();
@@ -349,5 +469,7 @@ int main(void)
 	test_cache();
 	test_sim_one_rank();
 	test_sim_two_ranks();
+	test_retire();
+	test_warm_up_and_log();
 	return unit_done();
 }
