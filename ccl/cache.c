@@ -69,16 +69,18 @@ void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
 	f->have_graph = exists(f->graph);
 }
 
-void ccl_cache_setenv(const struct ccl_cache_files *f, int rank)
+void ccl_cache_setenv(struct ccl_cache_files *f, int rank)
 {
 	char r[16];
 
 	snprintf(r, sizeof(r), "%d", rank);
 	ccl_cache_unset();
+	f->topo_dump[0] = f->graph_dump[0] = 0;
 	if (f->have_topo)
 		setenv("NCCL_TOPO_FILE", f->topo, 1);
 	else {
-		setenv("NCCL_TOPO_DUMP_FILE", f->topo, 1);
+		snprintf(f->topo_dump, sizeof(f->topo_dump), "%s.%d", f->topo, (int)getpid());
+		setenv("NCCL_TOPO_DUMP_FILE", f->topo_dump, 1);
 		setenv("NCCL_TOPO_DUMP_FILE_RANK", r, 1);
 	}
 	/* XMIG_CCL_GRAPH_CACHE=0: the topology only; NCCL searches graphs again */
@@ -88,9 +90,23 @@ void ccl_cache_setenv(const struct ccl_cache_files *f, int rank)
 	if (f->have_graph)
 		setenv("NCCL_GRAPH_FILE", f->graph, 1);
 	else {
-		setenv("NCCL_GRAPH_DUMP_FILE", f->graph, 1);
+		snprintf(f->graph_dump, sizeof(f->graph_dump), "%s.%d", f->graph, (int)getpid());
+		setenv("NCCL_GRAPH_DUMP_FILE", f->graph_dump, 1);
 		setenv("NCCL_GRAPH_DUMP_FILE_RANK", r, 1);
 	}
+}
+
+void ccl_cache_keep(const struct ccl_cache_files *f)
+{
+	/* a rank NCCL did not have dump leaves no file: nothing to rename */
+	if (f->topo_dump[0] && exists(f->topo_dump))
+		rename(f->topo_dump, f->topo);
+	if (f->graph_dump[0] && exists(f->graph_dump))
+		rename(f->graph_dump, f->graph);
+	if (f->topo_dump[0])
+		unlink(f->topo_dump);
+	if (f->graph_dump[0])
+		unlink(f->graph_dump);
 }
 
 void ccl_cache_unset(void)

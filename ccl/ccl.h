@@ -160,6 +160,7 @@ bool ccl_cut_reached(const struct ccl_table *t, const struct ccl_cut *cut);
 struct ccl_cache_files {
 	char topo[512], graph[512], info[512];
 	bool have_topo, have_graph;
+	char topo_dump[540], graph_dump[540];   /* where this process's build dumps them */
 };
 
 /*
@@ -175,10 +176,13 @@ void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
  * is not (NCCL_TOPO_FILE / NCCL_TOPO_DUMP_FILE, NCCL_GRAPH_FILE /
  * NCCL_GRAPH_DUMP_FILE; f->graph empty: the topology only). The variables
  * are the process's: callers hold one lock from here to the init's end.
- * ccl_cache_unset takes them away again.
+ * ccl_cache_unset takes them away again; ccl_cache_keep then puts what the
+ * init dumped (to files of this process: the ranks of a node share the
+ * directory) in place, whole, by rename.
  */
-void ccl_cache_setenv(const struct ccl_cache_files *f, int rank);
+void ccl_cache_setenv(struct ccl_cache_files *f, int rank);
 void ccl_cache_unset(void);
+void ccl_cache_keep(const struct ccl_cache_files *f);
 /* Record what a build found (bootstrap facts, times) beside the files. */
 int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
 		   const char *gpu_uuid, bool rebuilt);

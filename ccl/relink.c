@@ -46,8 +46,10 @@ int ccl_warm_up(const struct ccl_backend *b, void *dev, const struct ccl_cache_f
 	if (!(st = b->unique_id(dev, id[0])) &&
 	    !(st = b->init(dev, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, &cfg, &comm)))
 		st = b->end(dev, comm, XMIG_CCL_DESTROY);
-	if (f)
+	if (f) {
 		ccl_cache_unset();
+		ccl_cache_keep(&topo);
+	}
 	if (secs)
 		*secs = (double)(xmig_now_ns() - t0) / 1e9;
 	return st;

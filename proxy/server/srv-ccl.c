@@ -100,8 +100,10 @@ static int build(struct srv *s, struct ccl_comm *c, int nids,
 	if ((cached = cache_of(s, c->key, layout, &f)))
 		ccl_cache_setenv(&f, c->rank);
 	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, &phys);
-	if (cached)
+	if (cached) {
 		ccl_cache_unset();
+		ccl_cache_keep(&f);
+	}
 	pthread_mutex_unlock(&build_lock);
 	if (st)
 		return st;

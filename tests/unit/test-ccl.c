@@ -221,13 +221,19 @@ static void test_cache(void)
 	      "one topology per node, graphs per communicator and placement");
 	CHECK(!f.have_topo && !f.have_graph, "nothing cached at first");
 	ccl_cache_setenv(&f, 3);
-	CHECK(!strcmp(getenv("NCCL_TOPO_DUMP_FILE") ?: "", f.topo) &&
-		      !strcmp(getenv("NCCL_GRAPH_DUMP_FILE") ?: "", f.graph) &&
+	CHECK(!strcmp(getenv("NCCL_TOPO_DUMP_FILE") ?: "", f.topo_dump) &&
+		      !strcmp(getenv("NCCL_GRAPH_DUMP_FILE") ?: "", f.graph_dump) &&
+		      !strncmp(f.topo_dump, f.topo, strlen(f.topo)) && strcmp(f.topo_dump, f.topo) &&
 		      !getenv("NCCL_TOPO_FILE") && !strcmp(getenv("NCCL_TOPO_DUMP_FILE_RANK") ?: "", "3"),
-	      "a first build dumps topology and graphs");
-	fp = fopen(f.topo, "w");
+	      "a first build dumps topology and graphs, to files of its own");
+	fp = fopen(f.topo_dump, "w");
 	fputs("<system version=\"1\"/>\n", fp);
 	fclose(fp);
+	ccl_cache_unset();
+	ccl_cache_keep(&f);
+	CHECK(access(f.topo, R_OK) == 0 && access(f.topo_dump, F_OK) != 0 &&
+		      access(f.graph, F_OK) != 0,
+	      "what it dumped is renamed into place; what it did not, is not made up");
 	ccl_cache_files(dir, 0x1234, "n1:gpu0,n1:gpu1", &f);
 	ccl_cache_setenv(&f, 3);
 	CHECK(f.have_topo && !strcmp(getenv("NCCL_TOPO_FILE") ?: "", f.topo) &&
