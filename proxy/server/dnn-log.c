@@ -150,8 +150,11 @@ static void forget_target(struct dnn_log *l, uint64_t id)
 
 	for (size_t i = 0; i < l->nsteps; i++)
 		for (int64_t k = 0; l->steps[i].kind == DNN_STEP_FILL && k < l->steps[i].count; k++)
-			if (ref_at(&l->steps[i], k) == id)
+			if (ref_at(&l->steps[i], k) == id) {
 				memcpy(l->steps[i].elems + k * sizeof(id), &none, sizeof(id));
+				/* changed: not the step a standby got ahead (dnn-delta.c) */
+				l->steps[i].serial = ++l->next_step;
+			}
 }
 
 /* Drop destroyed objects nothing names any more, and the steps only they
@@ -196,6 +199,7 @@ static struct dnn_step *append(struct dnn_log *l)
 		l->cap = cap;
 	}
 	memset(&l->steps[l->nsteps], 0, sizeof(l->steps[0]));
+	l->steps[l->nsteps].serial = ++l->next_step;
 	return &l->steps[l->nsteps++];
 }
 
@@ -222,8 +226,9 @@ int dnn_log_set(struct dnn_log *l, uint64_t desc, int name, int type, int64_t co
 		free(copy);
 		return -1;
 	}
-	*st = (struct dnn_step){ .kind = DNN_STEP_SET, .desc = desc, .name = name, .type = type,
-				 .count = count, .elems = copy, .bytes = bytes };
+	*st = (struct dnn_step){ .serial = st->serial, .kind = DNN_STEP_SET, .desc = desc,
+				 .name = name, .type = type, .count = count, .elems = copy,
+				 .bytes = bytes };
 	each_ref(st, ref_up, l);
 	collect(l);   /* a replaced value may have been the last use of something */
 	return 0;
@@ -236,7 +241,7 @@ int dnn_log_finalize(struct dnn_log *l, uint64_t desc)
 
 	if (!st)
 		return -1;
-	*st = (struct dnn_step){ .kind = DNN_STEP_FINALIZE, .desc = desc };
+	*st = (struct dnn_step){ .serial = st->serial, .kind = DNN_STEP_FINALIZE, .desc = desc };
 	if (o)
 		o->finalized = true;
 	return 0;
@@ -260,9 +265,9 @@ int dnn_log_fill(struct dnn_log *l, uint64_t src, int name, int type, int64_t co
 
 		types[i] = t ? t->type : -1;
 	}
-	*st = (struct dnn_step){ .kind = DNN_STEP_FILL, .desc = src, .name = name, .type = type,
-				 .count = count, .elems = ids, .bytes = count * sizeof(uint64_t),
-				 .target_types = types };
+	*st = (struct dnn_step){ .serial = st->serial, .kind = DNN_STEP_FILL, .desc = src,
+				 .name = name, .type = type, .count = count, .elems = ids,
+				 .bytes = count * sizeof(uint64_t), .target_types = types };
 	each_ref(st, ref_up, l);
 	return 0;
 }
@@ -484,16 +489,27 @@ void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *
 
 /* ---- the manifest section --------------------------------------------------- */
 
+/* By table, not printf: a GPT's log has hundreds of kilobytes of elements. */
 static char *hex(const unsigned char *p, size_t n)
 {
+	static const char digits[] = "0123456789abcdef";
 	char *s = malloc(2 * n + 1);
 
 	if (!s)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		snprintf(s + 2 * i, 3, "%02x", p[i]);
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
 	s[2 * n] = '\0';
 	return s;
+}
+
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static unsigned char *unhex(const char *s, size_t *n)
@@ -504,16 +520,43 @@ static unsigned char *unhex(const char *s, size_t *n)
 	if (len % 2 || !(p = malloc(len / 2 + 1)))
 		return NULL;
 	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
+		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
 
-		if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+		if (hi < 0 || lo < 0) {
 			free(p);
 			return NULL;
 		}
-		p[i] = (unsigned char)v;
+		p[i] = (unsigned char)(hi << 4 | lo);
 	}
 	*n = len / 2;
 	return p;
+}
+
+json_t *dnn_obj_to_json(const struct dnn_obj *o)
+{
+	return json_pack("{s:I, s:s, s:i, s:b, s:b, s:I, s:I}", "id", (json_int_t)o->id, "kind",
+			 o->kind == DNN_HANDLE ? "handle" : "descriptor", "type", o->type,
+			 "destroyed", o->destroyed, "finalized", o->finalized, "stream",
+			 (json_int_t)o->stream, "serial", (json_int_t)o->serial);
+}
+
+json_t *dnn_step_to_json(const struct dnn_step *st)
+{
+	static const char *const kinds[] = { "", "set", "finalize", "fill" };
+	char *elems = hex(st->elems, st->bytes);
+	json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:I, s:s}", "op", kinds[st->kind], "desc",
+			      (json_int_t)st->desc, "name", st->name, "type", st->type, "count",
+			      (json_int_t)st->count, "elements", elems ?: "");
+
+	if (st->kind == DNN_STEP_FILL) {
+		json_t *t = json_array();
+
+		for (int64_t k = 0; k < st->count; k++)
+			json_array_append_new(t, json_integer(st->target_types[k]));
+		json_object_set_new(j, "target_types", t);
+	}
+	free(elems);
+	return j;
 }
 
 json_t *dnn_log_to_json(const struct dnn_log *l)
@@ -524,34 +567,101 @@ json_t *dnn_log_to_json(const struct dnn_log *l)
 		struct dnn_obj *o = dnn_log_get(l, id);
 
 		if (o)
-			json_array_append_new(objs, json_pack("{s:I, s:s, s:i, s:b, s:b, s:I, s:I}",
-							      "id", (json_int_t)id, "kind",
-							      o->kind == DNN_HANDLE ? "handle"
-										    : "descriptor",
-							      "type", o->type, "destroyed",
-							      o->destroyed, "finalized", o->finalized,
-							      "stream", (json_int_t)o->stream,
-							      "serial", (json_int_t)o->serial));
+			json_array_append_new(objs, dnn_obj_to_json(o));
 	}
-	for (size_t i = 0; i < l->nsteps; i++) {
-		const struct dnn_step *st = &l->steps[i];
-		static const char *const kinds[] = { "", "set", "finalize", "fill" };
-		char *elems = hex(st->elems, st->bytes);
-		json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:I, s:s}", "op", kinds[st->kind], "desc",
-				      (json_int_t)st->desc, "name", st->name, "type", st->type,
-				      "count", (json_int_t)st->count, "elements", elems ?: "");
-
-		if (st->kind == DNN_STEP_FILL) {
-			json_t *t = json_array();
-
-			for (int64_t k = 0; k < st->count; k++)
-				json_array_append_new(t, json_integer(st->target_types[k]));
-			json_object_set_new(j, "target_types", t);
-		}
-		free(elems);
-		json_array_append_new(steps, j);
-	}
+	for (size_t i = 0; i < l->nsteps; i++)
+		json_array_append_new(steps, dnn_step_to_json(&l->steps[i]));
 	return json_pack("{s:o, s:o}", "objects", objs, "steps", steps);
+}
+
+int dnn_log_put_obj(struct dnn_log *l, const struct dnn_obj *from)
+{
+	struct dnn_obj *d = malloc(sizeof(*d));
+
+	if (!d)
+		return -1;
+	*d = *from;
+	d->h = NULL;
+	d->refs = 0;
+	d->bound_stream = 0;
+	if (d->serial > l->next_serial)
+		l->next_serial = d->serial;   /* later objects get later serials */
+	if (srv_table_put(&l->objs, d->id, d) < 0) {
+		free(d);
+		return -1;
+	}
+	return 0;
+}
+
+int dnn_log_put_obj_json(struct dnn_log *l, json_t *o)
+{
+	struct dnn_obj d = { 0 };
+
+	d.id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+	d.kind = strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "handle") ? DNN_DESC
+										   : DNN_HANDLE;
+	d.type = (int)json_integer_value(json_object_get(o, "type"));
+	d.destroyed = json_is_true(json_object_get(o, "destroyed"));
+	d.finalized = json_is_true(json_object_get(o, "finalized"));
+	d.stream = (uint64_t)json_integer_value(json_object_get(o, "stream"));
+	d.serial = (uint64_t)json_integer_value(json_object_get(o, "serial"));
+	return dnn_log_put_obj(l, &d);
+}
+
+int dnn_log_put_step(struct dnn_log *l, const struct dnn_step *from)
+{
+	struct dnn_step *st = append(l);
+
+	if (!st)
+		return -1;
+	st->kind = from->kind;
+	st->desc = from->desc;
+	st->name = from->name;
+	st->type = from->type;
+	st->count = from->count;
+	st->bytes = from->bytes;
+	if (!(st->elems = malloc(from->bytes + 1)) ||
+	    (from->target_types &&
+	     !(st->target_types = malloc(from->count * sizeof(int32_t) + 1))))
+		return -1;
+	memcpy(st->elems, from->elems, from->bytes);
+	if (from->target_types)
+		memcpy(st->target_types, from->target_types, from->count * sizeof(int32_t));
+	each_ref(st, ref_up, l);
+	return 0;
+}
+
+int dnn_log_put_step_json(struct dnn_log *l, json_t *o)
+{
+	const char *op = json_string_value(json_object_get(o, "op")) ?: "";
+	struct dnn_step *st = append(l);
+
+	if (!st)
+		return -1;
+	st->kind = !strcmp(op, "set") ? DNN_STEP_SET
+		   : !strcmp(op, "finalize") ? DNN_STEP_FINALIZE
+		   : !strcmp(op, "fill") ? DNN_STEP_FILL : 0;
+	st->desc = (uint64_t)json_integer_value(json_object_get(o, "desc"));
+	st->name = (int32_t)json_integer_value(json_object_get(o, "name"));
+	st->type = (int32_t)json_integer_value(json_object_get(o, "type"));
+	st->count = json_integer_value(json_object_get(o, "count"));
+	st->elems = unhex(json_string_value(json_object_get(o, "elements")), &st->bytes);
+	if (!st->kind || !st->elems || st->count < 0 ||
+	    (st->kind == DNN_STEP_SET &&
+	     st->bytes != (size_t)st->count * xmig_dnn_elem_size(st->type)) ||
+	    (st->kind == DNN_STEP_FILL && st->bytes != (size_t)st->count * sizeof(uint64_t)))
+		return -1;
+	if (st->kind == DNN_STEP_FILL) {
+		json_t *t = json_object_get(o, "target_types");
+
+		if (!(st->target_types = calloc(st->count + 1, sizeof(int32_t))) ||
+		    json_array_size(t) != (size_t)st->count)
+			return -1;
+		for (int64_t k = 0; k < st->count; k++)
+			st->target_types[k] = (int32_t)json_integer_value(json_array_get(t, k));
+	}
+	each_ref(st, ref_up, l);
+	return 0;
 }
 
 int dnn_log_from_json(struct dnn_log *l, json_t *j)
@@ -559,57 +669,12 @@ int dnn_log_from_json(struct dnn_log *l, json_t *j)
 	json_t *o;
 	size_t i;
 
-	json_array_foreach(json_object_get(j, "objects"), i, o) {
-		struct dnn_obj *d = calloc(1, sizeof(*d));
-
-		if (!d)
+	json_array_foreach(json_object_get(j, "objects"), i, o)
+		if (dnn_log_put_obj_json(l, o) < 0)
 			return -1;
-		d->id = (uint64_t)json_integer_value(json_object_get(o, "id"));
-		d->kind = strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "handle")
-				  ? DNN_DESC
-				  : DNN_HANDLE;
-		d->type = (int)json_integer_value(json_object_get(o, "type"));
-		d->destroyed = json_is_true(json_object_get(o, "destroyed"));
-		d->finalized = json_is_true(json_object_get(o, "finalized"));
-		d->stream = (uint64_t)json_integer_value(json_object_get(o, "stream"));
-		d->serial = (uint64_t)json_integer_value(json_object_get(o, "serial"));
-		if (d->serial > l->next_serial)
-			l->next_serial = d->serial;   /* later objects get later serials */
-		if (srv_table_put(&l->objs, d->id, d) < 0) {
-			free(d);
+	json_array_foreach(json_object_get(j, "steps"), i, o)
+		if (dnn_log_put_step_json(l, o) < 0)
 			return -1;
-		}
-	}
-	json_array_foreach(json_object_get(j, "steps"), i, o) {
-		const char *op = json_string_value(json_object_get(o, "op")) ?: "";
-		struct dnn_step *st = append(l);
-
-		if (!st)
-			return -1;
-		st->kind = !strcmp(op, "set") ? DNN_STEP_SET
-			   : !strcmp(op, "finalize") ? DNN_STEP_FINALIZE
-			   : !strcmp(op, "fill") ? DNN_STEP_FILL : 0;
-		st->desc = (uint64_t)json_integer_value(json_object_get(o, "desc"));
-		st->name = (int32_t)json_integer_value(json_object_get(o, "name"));
-		st->type = (int32_t)json_integer_value(json_object_get(o, "type"));
-		st->count = json_integer_value(json_object_get(o, "count"));
-		st->elems = unhex(json_string_value(json_object_get(o, "elements")), &st->bytes);
-		if (!st->kind || !st->elems || st->count < 0 ||
-		    (st->kind == DNN_STEP_SET &&
-		     st->bytes != (size_t)st->count * xmig_dnn_elem_size(st->type)) ||
-		    (st->kind == DNN_STEP_FILL && st->bytes != (size_t)st->count * sizeof(uint64_t)))
-			return -1;
-		if (st->kind == DNN_STEP_FILL) {
-			json_t *t = json_object_get(o, "target_types");
-
-			if (!(st->target_types = calloc(st->count + 1, sizeof(int32_t))) ||
-			    json_array_size(t) != (size_t)st->count)
-				return -1;
-			for (int64_t k = 0; k < st->count; k++)
-				st->target_types[k] = (int32_t)json_integer_value(json_array_get(t, k));
-		}
-		each_ref(st, ref_up, l);
-	}
 	return 0;
 }
 

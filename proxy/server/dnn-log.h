@@ -50,6 +50,7 @@ struct dnn_step {
 	unsigned char *elems;
 	size_t bytes;
 	int32_t *target_types;  /* FILL */
+	uint64_t serial;        /* this proxy's: which step, as recorded (a changed one gets another) */
 };
 
 struct dnn_log {
@@ -57,6 +58,7 @@ struct dnn_log {
 	struct dnn_step *steps;
 	size_t nsteps, cap;
 	uint64_t next_serial;
+	uint64_t next_step;     /* step serials */
 	size_t kept;            /* objects the last dnn_log_advance kept */
 };
 
@@ -115,6 +117,15 @@ void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *
 /* The log as a manifest section, and back (into an empty log). */
 json_t *dnn_log_to_json(const struct dnn_log *l);
 int dnn_log_from_json(struct dnn_log *l, json_t *j);
+/* One object or step of the section, and back into l (objects before the steps
+ * that name them; dnn-delta.c uses these). */
+json_t *dnn_obj_to_json(const struct dnn_obj *o);
+json_t *dnn_step_to_json(const struct dnn_step *st);
+int dnn_log_put_obj_json(struct dnn_log *l, json_t *o);
+int dnn_log_put_step_json(struct dnn_log *l, json_t *o);
+/* Add a copy of object o, or of step st, to l. */
+int dnn_log_put_obj(struct dnn_log *l, const struct dnn_obj *o);
+int dnn_log_put_step(struct dnn_log *l, const struct dnn_step *st);
 /* Backend objects and records gone (the proxy ends or starts over). */
 void dnn_log_clear(struct dnn_log *l);
 

@@ -229,6 +229,9 @@ struct srv {
 	bool has_successor;             /* a move: the successor takes our socket path */
 	struct offer *offer;            /* state offered to a successor (xfer.c) */
 	int xfer_fd;                    /* successor: prepared connection, -1 */
+	uint64_t xfer_base;             /* successor: hash of the prelude whose cuDNN log
+					 * dnn holds (replayed ahead), 0: none */
+	bool dnn_ahead;                 /* dnn is a prelude's log, replayed ahead */
 	struct srv_source *sources;     /* successor, copy mode: the old memory */
 	size_t nsources;
 
@@ -317,9 +320,11 @@ int d_DNN_LAST_ERROR(struct xmig_call *c);
  * Make the cuDNN objects of a manifest's section again. ahead: from the
  * prelude, while the job still runs; later, with the final manifest, what
  * was made ahead is kept where the log still holds it (dnn_log_advance).
+ * A move's final manifest may carry the log as a delta to the prelude's
+ * ("cudnn_delta", dnn-delta.h) instead of whole ("cudnn").
  * 0, -1 when the section is malformed, or a failing cudnnStatus_t.
  */
-int srv_dnn_restore(struct srv *s, json_t *section, bool ahead);
+int srv_dnn_restore(struct srv *s, json_t *manifest, bool ahead);
 /* Build a variant pack from the request and execute the plan with it. */
 int srv_dnn_execute_local(const struct xmig_device_ops *d, void *devh,
 			  const struct xmig_dnn_execute_req *a, void *handle, void *plan);

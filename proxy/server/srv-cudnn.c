@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnn-delta.h"
 #include "server.h"
 
 static int unsupported(struct srv *s, const char *what)
@@ -409,20 +410,33 @@ static int restream(struct srv *s, struct dnn_log *l)
 	return 0;
 }
 
-int srv_dnn_restore(struct srv *s, json_t *section, bool ahead)
+/* XMIG_FAULT=dnn-ahead-fail: the standby's replay ahead fails (its log is gone). */
+static bool ahead_fails(void)
 {
+	const char *f = getenv("XMIG_FAULT");
+
+	return f && !strcmp(f, "dnn-ahead-fail");
+}
+
+int srv_dnn_restore(struct srv *s, json_t *m, bool ahead)
+{
+	json_t *delta = json_object_get(m, "cudnn_delta");
 	struct dnn_log now;
 	int st;
 
 	dnn_log_init(&now);
-	if (dnn_log_from_json(&now, section) < 0) {
+	/* a delta names the prelude's log, which only a replay ahead leaves in s->dnn */
+	if (delta ? !s->dnn_ahead || dnn_log_from_delta(&now, delta, &s->dnn) < 0
+		  : dnn_log_from_json(&now, json_object_get(m, "cudnn")) < 0) {
 		dnn_log_clear(&now);
 		return -1;
 	}
+	s->dnn_ahead = false;
 	if (!now.objs.count) {
 		dnn_log_release(&s->dnn, &replay_ops, s);
 		dnn_log_clear(&s->dnn);
 		s->dnn = now;
+		s->dnn_ahead = ahead;
 		return 0;
 	}
 	if (!s->dev->dnn_create) {
@@ -436,7 +450,8 @@ int srv_dnn_restore(struct srv *s, json_t *section, bool ahead)
 		st = restream(s, &now);
 	} else if (st < 0) {
 		dnn_log_release(&s->dnn, &replay_ops, s);
-		st = dnn_log_replay(&now, &replay_ops, s);
+		st = ahead && ahead_fails() ? CUDNN_STATUS_INTERNAL_ERROR
+					    : dnn_log_replay(&now, &replay_ops, s);
 	}
 	if (st)
 		dnn_log_release(&now, &replay_ops, s);
@@ -444,5 +459,6 @@ int srv_dnn_restore(struct srv *s, json_t *section, bool ahead)
 		dnn_log_clear(&now);   /* nothing made ahead: the final replay makes it all */
 	dnn_log_clear(&s->dnn);
 	s->dnn = now;
+	s->dnn_ahead = ahead && !st;
 	return st;
 }

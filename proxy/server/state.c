@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dnn-delta.h"
 #include "state.h"
 
 /* ---- building ---------------------------------------------------------- */
@@ -92,7 +93,8 @@ static void add_blaslt(uint64_t id, void *obj, void *arg)
 	json_array_append_new(arg, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
-json_t *srv_state_manifest(struct srv *s)
+/* The manifest; base: its cuDNN log as a delta to that prelude's (dnn-delta.h). */
+static json_t *manifest(struct srv *s, const struct dnn_base *base)
 {
 	json_t *allocs = json_array(), *streams = json_array(), *events = json_array();
 	json_t *modules = json_array(), *funcs = json_array(), *vars = json_array();
@@ -134,11 +136,24 @@ json_t *srv_state_manifest(struct srv *s)
 	json_object_set_new(m, "vars", vars);
 	json_object_set_new(m, "limits", limits);
 	json_object_set_new(m, "blas_handles", blas);
-	json_object_set_new(m, "cudnn", dnn_log_to_json(&s->dnn));
+	if (base)
+		json_object_set_new(m, "cudnn_delta", dnn_log_delta(&s->dnn, base));
+	else
+		json_object_set_new(m, "cudnn", dnn_log_to_json(&s->dnn));
 	json_object_set_new(m, "libraries", srv_libraries_manifest());
 	json_object_set_new(m, "blaslt_handles", blaslt);
 	srv_ccl_manifest(s, m);
 	return m;
+}
+
+json_t *srv_state_manifest(struct srv *s)
+{
+	return manifest(s, NULL);
+}
+
+json_t *srv_state_manifest_since(struct srv *s, const struct dnn_base *base)
+{
+	return manifest(s, base);
 }
 
 /* ---- checking a manifest before anything is changed ------------------------ */
@@ -176,6 +191,10 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 {
 	json_t *a, *cc = json_object_get(m, "compute_capability");
 	uint64_t window, need = 0, free_b = 0, total = 0, v = 0;
+	/* whole, or a move's delta: an entry there means objects */
+	bool dnn_objects = json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) ||
+			   json_array_size(json_object_get(json_object_get(m, "cudnn_delta"),
+							   "objects"));
 	size_t i;
 
 	if (json_integer_value(json_object_get(m, "format")) != SRV_STATE_FORMAT) {
@@ -209,14 +228,12 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 	if (json_array_size(json_object_get(m, "blas_handles")) &&
 	    library_missing(m, "XMIG_CUBLAS", "cuBLAS", why, len))
 		return -1;
-	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
-	    !s->dev->dnn_create) {
+	if (dnn_objects && !s->dev->dnn_create) {
 		snprintf(why, len, "the job holds cuDNN handles or descriptors, and cuDNN is not "
 			 "forwarded to a %s device yet", s->dev->name);
 		return -1;
 	}
-	if (json_array_size(json_object_get(json_object_get(m, "cudnn"), "objects")) &&
-	    library_missing(m, "XMIG_CUDNN", "cuDNN", why, len))
+	if (dnn_objects && library_missing(m, "XMIG_CUDNN", "cuDNN", why, len))
 		return -1;
 	if (srv_ccl_check(s, m, why, len) < 0)
 		return -1;
@@ -260,52 +277,64 @@ int srv_state_restore_memory(struct srv *s, json_t *m, bool map)
 	return srv_state_reconcile_memory(s, m, map);
 }
 
+static int cmp_va(const void *a, const void *b)
+{
+	uint64_t x = ((const struct srv_alloc *)a)->va, y = ((const struct srv_alloc *)b)->va;
+
+	return x < y ? -1 : x > y;
+}
+
 int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 {
 	json_t *list = json_object_get(m, "allocations"), *a;
-	size_t i, k;
+	size_t n = json_array_size(list), i, k;
+	/* the manifest's map read once, by address (hundreds of allocations) */
+	struct srv_alloc *want = calloc(n + 1, sizeof(*want));
+	int r = -1;
 
+	if (!want)
+		return -1;
+	json_array_foreach(list, i, a) {
+		get_u64(a, "va", &want[i].va);
+		get_u64(a, "size", &want[i].size);
+		get_u64(a, "requested", &want[i].requested);
+		get_u64(a, "serial", &want[i].serial);
+	}
+	qsort(want, n, sizeof(*want), cmp_va);
 	/* Prepared allocations the job has freed since: gone. */
 	for (k = s->mem.nallocs; k-- > 0;) {
 		const struct srv_alloc *p = &s->mem.allocs[k];
-		bool keep = false;
+		const struct srv_alloc *w = bsearch(p, want, n, sizeof(*want), cmp_va);
 
-		json_array_foreach(list, i, a) {
-			uint64_t va = 0, size = 0, serial = 0;
-
-			get_u64(a, "va", &va);
-			get_u64(a, "size", &size);
-			get_u64(a, "serial", &serial);
-			if (va == p->va && size == p->size && serial == p->serial) {
-				keep = true;
-				break;
-			}
+		if (w && w->size == p->size && w->serial == p->serial)
+			continue;
+		if (srv_mem_free(s, p->va)) {
+			xmig_error("cannot drop a prepared allocation");
+			goto out;
 		}
-		if (!keep && srv_mem_free(s, p->va))
-			return xmig_error("cannot drop a prepared allocation");
 	}
 	/* New ones, and the requested sizes of all (they may differ). */
-	json_array_foreach(list, i, a) {
-		struct srv_alloc al = { 0 }, *have;
-		int r;
+	for (i = 0; i < n; i++) {
+		struct srv_alloc al = want[i], *have;
+		int e;
 
-		get_u64(a, "va", &al.va);
-		get_u64(a, "size", &al.size);
-		get_u64(a, "requested", &al.requested);
-		get_u64(a, "serial", &al.serial);
 		if ((have = prepared(s, al.va, al.size, al.serial))) {
 			s->mem.bytes += al.requested - have->requested;
 			have->requested = al.requested;
 			continue;
 		}
-		if (map && (r = s->dev->mem_map(s->devh, al.va, al.size, &al.mem)))
-			return xmig_error("cannot allocate %llu bytes at %#llx on GPU %d (error %d)",
-					  (unsigned long long)al.size, (unsigned long long)al.va,
-					  s->gpu, r);
+		if (map && (e = s->dev->mem_map(s->devh, al.va, al.size, &al.mem))) {
+			xmig_error("cannot allocate %llu bytes at %#llx on GPU %d (error %d)",
+				   (unsigned long long)al.size, (unsigned long long)al.va, s->gpu, e);
+			goto out;
+		}
 		if (srv_mem_adopt(s, &al) < 0)
-			return -1;
+			goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	free(want);
+	return r;
 }
 
 int srv_state_load_modules(struct srv *s, json_t *m, srv_image_fn image, void *arg)
@@ -760,8 +789,9 @@ static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *a
 	    restore_events(s, m, ahead) < 0 || restore_blas(s, m) < 0 || restore_blaslt(s, m) < 0)
 		return -1;
 	/* cuDNN after streams (handles work on them): the log, replayed. */
-	if ((st = srv_dnn_restore(s, json_object_get(m, "cudnn"), ahead)) == -1)
-		return xmig_error("the state's cuDNN log is malformed");
+	if ((st = srv_dnn_restore(s, m, ahead)) == -1)
+		return xmig_error("the state's cuDNN log is malformed, or does not continue the "
+				  "one made ahead");
 	if (st)
 		return xmig_error("cannot make the cuDNN handles and descriptors again (status %d)",
 				  st);

@@ -11,6 +11,12 @@
 /* The manifest of a frozen proxy (new reference). */
 json_t *srv_state_manifest(struct srv *s);
 /*
+ * The same for a move's successor that holds the cuDNN log of the prelude
+ * described by base: that log as a delta ("cudnn_delta" for "cudnn").
+ */
+struct dnn_base;
+json_t *srv_state_manifest_since(struct srv *s, const struct dnn_base *base);
+/*
  * Can this proxy take this state? 0 yes; -1 no (incompatible or malformed);
  * -2 no, not enough free device memory. The reason goes to why.
  */

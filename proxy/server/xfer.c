@@ -27,7 +27,15 @@
  * (library handles, cuDNN plans, one-rank communicators: srv_state_prebuild),
  * and says GO once the orchestrator has frozen the old proxy. Only then
  * does the state above follow, and only what changed in between costs
- * downtime.
+ * downtime:
+ *
+ *   GO (aux: the prelude's hash, if its cuDNN log was replayed ahead)
+ *   MANIFEST | IMAGE (new ones) | VAR xN | ALLOC_KEEP (one, for all that
+ *   came in the prelude) | ALLOC (new ones, + fd) | DONE
+ *
+ * When GO names the prelude, the manifest carries the cuDNN log as a delta
+ * to the prelude's ("cudnn_delta", dnn-delta.c); otherwise (the replay
+ * ahead failed) the whole log, as a snapshot has it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +46,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "dnn-delta.h"
 #include "state.h"
 #include "xfer.h"
 
@@ -46,7 +55,8 @@ enum xfer_type {
 	XFER_REFUSE,
 	XFER_PRELUDE,     /* the state while running: memory map and images, ahead */
 	XFER_GO,          /* the successor is ready; the old proxy is frozen now */
-	XFER_ALLOC_KEEP,  /* this allocation came in the prelude already */
+	XFER_ALLOC_KEEP,  /* these came in the prelude already: id of them, as
+			   * (index, serial) pairs of uint64 */
 	XFER_DATA,        /* stream mode: a checksummed chunk of allocation id at aux */
 };
 
@@ -78,9 +88,10 @@ static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64
 	return len ? xmig_write_all(fd, data, len) : 0;
 }
 
-static int send_alloc(int fd, uint32_t type, uint64_t index, uint64_t serial, int pass_fd)
+/* A message without payload: ALLOC (index, serial, fd), GO (aux: the prelude). */
+static int send_head(int fd, uint32_t type, uint64_t index, uint64_t aux, int pass_fd)
 {
-	struct xfer_msg m = { type, 0, index, 0, serial, 0 };
+	struct xfer_msg m = { type, 0, index, 0, aux, 0 };
 
 	return xmig_sock_send_fds(fd, &m, sizeof(m), &pass_fd, pass_fd >= 0 ? 1 : 0) ==
 	       (ssize_t)sizeof(m) ? 0 : -1;
@@ -228,11 +239,48 @@ static int send_memory(struct srv *s, int fd)
 	return r ? -1 : 0;
 }
 
-static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
-		      const struct sent_alloc *sent, size_t nsent, bool stream)
+/*
+ * Those of our allocations that came in the prelude (sent, by address as
+ * the map is): one message of (index, serial) pairs, not one each.
+ */
+static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_t nsent,
+		     bool *kept)
 {
-	json_t *m = srv_state_manifest(s), *o;
+	uint64_t *pairs = calloc(2 * s->mem.nallocs + 1, sizeof(*pairs)), n = 0;
+	struct xfer_msg m = { XFER_ALLOC_KEEP, 0, 0, 0, 0, 0 };
+	size_t k = 0;
+	int r;
+
+	if (!pairs)
+		return -1;
+	for (size_t i = 0; i < s->mem.nallocs; i++) {
+		const struct srv_alloc *a = &s->mem.allocs[i];
+
+		while (k < nsent && sent[k].va < a->va)
+			k++;
+		kept[i] = k < nsent && sent[k].va == a->va && sent[k].size == a->size &&
+			  sent[k].serial == a->serial;
+		if (kept[i]) {
+			pairs[2 * n] = i;
+			pairs[2 * n + 1] = a->serial;
+			n++;
+		}
+	}
+	m.id = n;
+	m.len = n * 2 * sizeof(*pairs);
+	r = xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, pairs, m.len) < 0 ? -1 : 0;
+	free(pairs);
+	return r;
+}
+
+/* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
+static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
+		      const struct sent_alloc *sent, size_t nsent, bool stream,
+		      const struct dnn_base *base)
+{
+	json_t *m = base ? srv_state_manifest_since(s, base) : srv_state_manifest(s), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
+	bool *kept = NULL;
 	size_t i;
 	int r = -1;
 
@@ -259,32 +307,29 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
 		goto out;
 	}
+	if (!(kept = calloc(s->mem.nallocs + 1, sizeof(*kept))) ||
+	    send_kept(s, fd, sent, nsent, kept) < 0)
+		goto out;
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
-		bool kept = false;
 		int efd = -1;
 
-		for (size_t k = 0; k < nsent && !kept; k++)
-			kept = sent[k].va == a->va && sent[k].size == a->size &&
-			       sent[k].serial == a->serial;
-		if (kept) {
-			if (send_alloc(fd, XFER_ALLOC_KEEP, i, a->serial, -1) < 0)
-				goto out;
+		if (kept[i])
 			continue;
-		}
 		if ((r = s->dev->mem_export(s->devh, a->mem, &efd))) {
 			xmig_error("cannot export the allocation at %#llx (error %d)",
 				   (unsigned long long)a->va, r);
 			r = -1;
 			goto out;
 		}
-		r = send_alloc(fd, XFER_ALLOC, i, a->serial, efd);
+		r = send_head(fd, XFER_ALLOC, i, a->serial, efd);
 		close(efd);
 		if (r < 0)
 			goto out;
 	}
 	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
 out:
+	free(kept);
 	free(text);
 	json_decref(m);
 	return r;
@@ -295,7 +340,7 @@ out:
  * changes them outside a turn) without draining the GPU.
  */
 static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
-			       bool stream)
+			       bool stream, struct dnn_base *base)
 {
 	bool paused = !srv_frozen(s);
 	json_t *m;
@@ -307,6 +352,9 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 			xmig_cpu_relax();
 	}
 	m = srv_state_manifest(s);
+	/* what a delta at the freeze builds on (none: the whole log then) */
+	if (dnn_base_take(base, &s->dnn) < 0)
+		memset(base, 0, sizeof(*base));
 	/* Handles too, now: a freed allocation's backing is gone after the pause. */
 	*n = s->mem.nallocs;
 	*fds = calloc(*n ? *n : 1, sizeof(**fds));
@@ -326,17 +374,19 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	return m;
 }
 
+/* *hash: of the prelude as sent, which the successor names in GO. */
 static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct sent_alloc **sent,
-			size_t *nsent, bool stream)
+			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash)
 {
 	int *fds = NULL;
-	json_t *m = paused_manifest(s, &fds, sent, nsent, stream), *o;
+	json_t *m = paused_manifest(s, &fds, sent, nsent, stream, base), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
 	size_t i;
 	int r = -1;
 
 	if (!text || send_msg(fd, XFER_PRELUDE, 0, text, strlen(text), -1) < 0)
 		goto out;
+	*hash = xmig_hash64(text, strlen(text)) ?: 1;
 	/* Images never change once loaded: no pause needed to read them. */
 	*images_below = 0;
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
@@ -349,7 +399,7 @@ static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct se
 			*images_below = id + 1;
 	}
 	for (i = 0; i < *nsent && !stream; i++) {
-		if (fds[i] < 0 || send_alloc(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
+		if (fds[i] < 0 || send_head(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
 			goto out;
 	}
 	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
@@ -367,8 +417,9 @@ out:
 static int serve(struct offer *o, int fd)
 {
 	struct xfer_msg m;
-	uint64_t images_below = 0;
+	uint64_t images_below = 0, prelude = 0;
 	struct sent_alloc *sent = NULL;
+	struct dnn_base base = { 0 };
 	size_t nsent = 0;
 	uid_t uid;
 	char *tok;
@@ -393,20 +444,20 @@ static int serve(struct offer *o, int fd)
 	 * The prelude (ahead of the freeze while the job runs; at once for a
 	 * job frozen already), then wait for GO: by then it must be frozen.
 	 */
-	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream) < 0 ||
-	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO) {
-		free(sent);
-		return 0;
-	}
+	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream, &base, &prelude) < 0 ||
+	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO)
+		goto out;
 	if (!srv_frozen(o->s)) {
-		free(sent);
 		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
-		return 0;
+		goto out;
 	}
-	if (send_state(o->s, fd, images_below, sent, nsent, o->stream) == 0 &&
-	    recv_msg(fd, &m, NULL) == 0 &&
-	    m.type == XFER_ACK && m.status == 0)
+	/* The cuDNN log as a delta only to a successor that holds this prelude's. */
+	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
+		       m.aux == prelude && base.objs ? &base : NULL) == 0 &&
+	    recv_msg(fd, &m, NULL) == 0 && m.type == XFER_ACK && m.status == 0)
 		ok = 1;
+out:
+	dnn_base_free(&base);
 	free(sent);
 	return ok;
 }
@@ -566,6 +617,7 @@ static void fault_delay(void)
 static int add_source(struct srv *s, const struct srv_alloc *a, int fd)
 {
 	struct srv_source src = { a->va, a->size, a->serial, 0, NULL }, *n;
+	size_t i;
 	int r;
 
 	if ((r = s->dev->va_reserve(s->devh, a->size, &src.tmp))) {
@@ -583,16 +635,30 @@ static int add_source(struct srv *s, const struct srv_alloc *a, int fd)
 		return -1;
 	}
 	s->sources = n;
-	s->sources[s->nsources++] = src;
+	/* by address, as they mostly come */
+	for (i = s->nsources; i > 0 && s->sources[i - 1].va > src.va; i--)
+		s->sources[i] = s->sources[i - 1];
+	s->sources[i] = src;
+	s->nsources++;
 	return 0;
 }
 
+/* Bisection: a GPT has hundreds of allocations, each looked up twice. */
 static struct srv_source *find_source(struct srv *s, const struct srv_alloc *a)
 {
-	for (size_t i = 0; i < s->nsources; i++)
-		if (s->sources[i].va == a->va && s->sources[i].size == a->size &&
-		    s->sources[i].serial == a->serial)
-			return &s->sources[i];
+	size_t lo = 0, hi = s->nsources;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->sources[mid].va < a->va)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nsources && s->sources[lo].va == a->va; lo++)
+		if (s->sources[lo].size == a->size && s->sources[lo].serial == a->serial)
+			return &s->sources[lo];
 	return NULL;
 }
 
@@ -602,23 +668,22 @@ static void release_source(struct srv *s, struct srv_source *src)
 	s->dev->va_release(s->devh, src->tmp, src->size);
 }
 
-/* Sources of allocations the job freed between the prelude and the freeze. */
+/* Sources of allocations the job freed between the prelude and the freeze
+ * (the others keep their order). */
 static void drop_stale_sources(struct srv *s)
 {
-	size_t i = 0;
+	size_t k = 0;
 
-	while (i < s->nsources) {
-		struct srv_alloc key = { .va = s->sources[i].va, .size = s->sources[i].size,
-					 .serial = s->sources[i].serial };
-		struct srv_alloc *a = srv_mem_find(s, key.va, 1);
+	for (size_t i = 0; i < s->nsources; i++) {
+		struct srv_source *src = &s->sources[i];
+		struct srv_alloc *a = srv_mem_find(s, src->va, 1);
 
-		if (a && a->va == key.va && a->size == key.size && a->serial == key.serial) {
-			i++;
-			continue;
-		}
-		release_source(s, &s->sources[i]);
-		s->sources[i] = s->sources[--s->nsources];
+		if (a && a->va == src->va && a->size == src->size && a->serial == src->serial)
+			s->sources[k++] = *src;
+		else
+			release_source(s, src);
 	}
+	s->nsources = k;
 }
 
 static void *release_main(void *arg)
@@ -649,7 +714,21 @@ void srv_xfer_release_sources(struct srv *s)
 		pthread_detach(th);
 }
 
-/* One ALLOC or ALLOC_KEEP message for allocation msg->id of our memory map. */
+/* Allocation index of our memory map came with the prelude (its handle). */
+static int keep_alloc(struct srv *s, uint64_t index, uint64_t serial, bool zero_copy)
+{
+	struct srv_alloc *a = index < s->mem.nallocs ? &s->mem.allocs[index] : NULL;
+
+	fault_delay();
+	if (!a || a->serial != serial)
+		return xmig_error("allocation %llu is not the one announced",
+				  (unsigned long long)index);
+	if (zero_copy ? !a->mem : !find_source(s, a))
+		return xmig_error("allocation at %#llx was not prepared", (unsigned long long)a->va);
+	return 0;
+}
+
+/* One ALLOC message for allocation msg->id of our memory map. */
 static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool zero_copy)
 {
 	/* (copy and zero-copy modes: memory handles of this node) */
@@ -661,13 +740,6 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 			close(fd);
 		return xmig_error("allocation %llu is not the one announced",
 				  (unsigned long long)msg->id);
-	}
-	if (msg->type == XFER_ALLOC_KEEP) {
-		/* Its handle came with the prelude. */
-		if (zero_copy ? !a->mem : !find_source(s, a))
-			return xmig_error("allocation at %#llx was not prepared",
-					  (unsigned long long)a->va);
-		return 0;
 	}
 	if (fd < 0)
 		return xmig_error("allocation at %#llx came without its memory",
@@ -684,10 +756,13 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 	return 0;
 }
 
-/* Copy mode, frozen: every allocation from its source, one wait at the end. */
-static int copy_from_sources(struct srv *s, struct ctl_conn *cc, uint64_t *done)
+/*
+ * Copy mode, frozen: every allocation from its source, queued on the
+ * legacy stream; the caller makes the objects meanwhile and then waits
+ * (whatever else it queues there runs after the copy).
+ */
+static int copy_from_sources(struct srv *s, uint64_t *done)
 {
-	uint64_t total = s->mem.mapped;
 	size_t i;
 	int r;
 
@@ -703,9 +778,6 @@ static int copy_from_sources(struct srv *s, struct ctl_conn *cc, uint64_t *done)
 					  (unsigned long long)a->va, r);
 		*done += a->size;
 	}
-	if ((r = s->dev->stream_sync(s->devh, s->legacy.h)))
-		return xmig_error("copying the job's memory failed (error %d)", r);
-	progress(cc, "transfer", *done, total);
 	return 0;
 }
 
@@ -845,8 +917,9 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	size_t nvars = 0;
 	json_t *prelude = NULL, *result = NULL;
 	struct xfer_msg msg;
-	uint64_t t0 = xmig_now_ns(), t_step = t0;
+	uint64_t t0 = xmig_now_ns(), t_step = t0, hash = 0;
 	unsigned ahead = 0;
+	char *text = NULL;
 	int fd, afd = -1, r;
 
 	*code = XMIG_RPC_FAILED;
@@ -857,11 +930,13 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	fd = xfer_connect(path, token, &msg, code, why, len);
 	if (fd < 0)
 		return NULL;
-	if (msg.type != XFER_PRELUDE ||
-	    !(prelude = json_loadb(read_blob(fd, msg.len) ?: "", msg.len, 0, NULL))) {
+	if (msg.type != XFER_PRELUDE || !(text = read_blob(fd, msg.len)) ||
+	    !(prelude = json_loadb(text, msg.len, 0, NULL))) {
 		snprintf(why, len, "the old proxy sent no prelude");
 		goto out;
 	}
+	/* named in GO: the cuDNN log may then come as a delta to this one's */
+	hash = xmig_hash64(text, msg.len) ?: 1;
 	bool zero_copy = mode == XFER_ZERO_COPY;
 
 	if ((r = srv_state_check(s, prelude, !zero_copy, why, len)) < 0) {
@@ -908,6 +983,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
+	s->xfer_base = s->dnn_ahead ? hash : 0;
 	s->xfer_fd = fd;
 	fd = -1;
 	result = json_pack("{s:I, s:f, s:i}", "prepared_bytes", (json_int_t)s->mem.mapped,
@@ -918,9 +994,31 @@ out:
 	if (fd >= 0)
 		close(fd);
 	json_decref(prelude);
+	free(text);
 	free_images(&im);
 	free(vars);
 	return result;
+}
+
+/* ALLOC_KEEP: msg->id allocations that came in the prelude, as (index, serial)
+ * pairs; their bytes are added to *bytes. */
+static int keep_allocs(struct srv *s, int fd, const struct xfer_msg *msg, bool zero_copy,
+		       uint64_t *bytes)
+{
+	uint64_t *pairs;
+	int r = 0;
+
+	if (msg->id > s->mem.nallocs || msg->len != msg->id * 2 * sizeof(*pairs) ||
+	    !(pairs = read_blob(fd, msg->len)))
+		return xmig_error("a malformed list of kept allocations");
+	/* XMIG_FAULT=xfer-keep-bad: the list's last entry names another allocation */
+	if (msg->id && getenv("XMIG_FAULT") && !strcmp(getenv("XMIG_FAULT"), "xfer-keep-bad"))
+		pairs[2 * msg->id - 1]++;
+	for (uint64_t i = 0; i < msg->id && !r; i++)
+		if (!(r = keep_alloc(s, pairs[2 * i], pairs[2 * i + 1], zero_copy)))
+			*bytes += s->mem.allocs[pairs[2 * i]].size;
+	free(pairs);
+	return r;
 }
 
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
@@ -931,17 +1029,18 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	size_t nvars = 0, i, nalloc = 0;
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
-	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0;
+	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0, kept_bytes = 0;
 	bool zero_copy = mode == XFER_ZERO_COPY;
 	void *chunk = NULL;
+	char what[96];
 	int fd, r, afd = -1;
 
 	*code = XMIG_RPC_FAILED;
 	if (s->xfer_fd >= 0) {
-		/* Prepared: the old proxy waits for our word. */
+		/* Prepared: the old proxy waits for our word (and which cuDNN log we hold). */
 		fd = s->xfer_fd;
 		s->xfer_fd = -1;
-		if (send_msg(fd, XFER_GO, 0, NULL, 0, -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
+		if (send_head(fd, XFER_GO, 0, s->xfer_base, -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
 			snprintf(why, len, "the old proxy hung up");
 			goto out;
 		}
@@ -952,12 +1051,17 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	} else if ((fd = xfer_connect(path, token, &msg, code, why, len)) < 0) {
 		return NULL;
 	}
-	if (msg.type != XFER_MANIFEST || !(manifest = json_loadb(read_blob(fd, msg.len) ?: "", msg.len,
-								 0, NULL))) {
+	if (msg.type != XFER_MANIFEST || !(chunk = read_blob(fd, msg.len)) ||
+	    !(manifest = json_loadb(chunk, msg.len, 0, NULL))) {
 		snprintf(why, len, "the old proxy sent no state");
 		goto out;
 	}
-	step("go and manifest", &t_step);
+	free(chunk);
+	chunk = NULL;
+	snprintf(what, sizeof(what), "go and manifest (%llu bytes, cuDNN log %s)",
+		 (unsigned long long)msg.len,
+		 json_object_get(manifest, "cudnn_delta") ? "as a delta" : "whole");
+	step(what, &t_step);
 	if ((r = srv_state_check(s, manifest, !zero_copy, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
 		send_ack(fd, -1);
@@ -1008,8 +1112,21 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			progress(cc, "transfer", done, total);
 			continue;
 		}
-		if ((msg.type != XFER_ALLOC && msg.type != XFER_ALLOC_KEEP) || mode == XFER_STREAM ||
-		    msg.id >= s->mem.nallocs) {
+		if (msg.type == XFER_ALLOC_KEEP && mode != XFER_STREAM && afd < 0) {
+			if (!t_mem)
+				t_mem = xmig_now_ns();
+			if (keep_allocs(s, fd, &msg, zero_copy, &kept_bytes) < 0) {
+				snprintf(why, len, "the memory prepared ahead could not be kept");
+				goto out;
+			}
+			nalloc += msg.id;
+			if (zero_copy) {
+				done += kept_bytes;
+				progress(cc, "transfer", done, total);
+			}
+			continue;
+		}
+		if (msg.type != XFER_ALLOC || mode == XFER_STREAM || msg.id >= s->mem.nallocs) {
 			snprintf(why, len, "unexpected transfer message %u", msg.type);
 			goto out;
 		}
@@ -1040,17 +1157,25 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		goto out;
 	}
 	step("allocations", &t_step);
-	if (mode == XFER_COPY && copy_from_sources(s, cc, &done) < 0) {
+	/* The copy runs while the objects are made (their work queues behind it). */
+	if (mode == XFER_COPY && copy_from_sources(s, &done) < 0) {
 		snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
 		goto out;
 	}
-	step("copy", &t_step);
+	step("copy queued", &t_step);
 	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0 ||
-	    restore_vars(s, vars, nvars) < 0 || srv_restore_host_regions(s) < 0) {
+	    srv_restore_host_regions(s) < 0 || restore_vars(s, vars, nvars) < 0) {
 		snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
 		goto out;
 	}
 	step("objects and pinned memory", &t_step);
+	if ((r = s->dev->stream_sync(s->devh, s->legacy.h))) {
+		snprintf(why, len, "copying the job's memory on GPU %d failed (error %d)", s->gpu, r);
+		goto out;
+	}
+	if (mode == XFER_COPY)
+		progress(cc, "transfer", done, total);
+	step("copy done", &t_step);
 	if (send_ack(fd, 0) < 0) {
 		snprintf(why, len, "the old proxy hung up at the end");
 		goto out;

@@ -71,6 +71,33 @@ PASS dnn_graph"
 stream handle"
 }
 
+@test "cudnn: a move's freeze sends the log as a delta to the prelude's; a standby without it gets it whole" {
+	need_program dnn_graph
+	"$XMIG" run --job dd -- "$CUDA_BIN/dnn_graph" --no-execute --iters 80 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/dd.out" 2>"$BATS_TEST_TMPDIR/dd.err" &
+	app=$!
+	wait_job dd
+	for _ in $(seq 100); do grep -q "finalize d5" "$XMIG_SIM_CUDNN_LOG" 2>/dev/null && break; sleep 0.05; done
+	# (a new proxy's trace goes to the job's stderr)
+	XMIG_MOVE_TRACE=1 "$XMIG" migrate --job dd --to gpu1 --json >"$BATS_TEST_TMPDIR/m1.json"
+	jq -e '.items[0].objects | .ahead >= 14 and .made == 0' "$BATS_TEST_TMPDIR/m1.json"
+	second=$(proxy_pid dd)
+	# the standby's replay ahead fails: it holds no log, so the whole one comes
+	XMIG_FAULT=dnn-ahead-fail XMIG_MOVE_TRACE=1 "$XMIG" migrate --job dd --to gpu0 --json \
+		>"$BATS_TEST_TMPDIR/m2.json"
+	jq -e '.items[0].objects.made >= 14' "$BATS_TEST_TMPDIR/m2.json"
+	third=$(proxy_pid dd)
+	wait "$app"
+	cat "$BATS_TEST_TMPDIR/dd.err" >&2
+	assert_equal "$(tail -n 2 "$BATS_TEST_TMPDIR/dd.out")" "rounds 80 checked
+PASS dnn_graph"
+	run grep -o "cuDNN log [a-z ]*" "$BATS_TEST_TMPDIR/dd.err"
+	assert_output "cuDNN log as a delta
+cuDNN log whole"
+	# the same calls in the same order, by either way
+	diff -u <(made_by "$second" | grep -v '^create') <(made_by "$third" | grep -v '^create')
+}
+
 # A C program calling the facade as PyTorch's binary would (dlopen'ed here).
 build_caller() {
 	cat >"$BATS_TEST_TMPDIR/t.c" <<-'C'

@@ -145,6 +145,28 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	finish w6
 }
 
+@test "migrate: the allocations kept from the prelude cross as one list; a bad entry rolls back" {
+	start w8 0
+	XMIG_MOVE_TRACE=1 "$XMIG" migrate --job w8 --to gpu1
+	# (the new proxy's trace, on the job's stderr)
+	grep -q "receive: allocations" "$BATS_TEST_TMPDIR/w8.err"
+	assert_equal "$(gpu_of w8)" 1
+	first=$(proxy_pid w8)
+	st=0
+	XMIG_FAULT=xfer-keep-bad "$XMIG" migrate --job w8 --to gpu0 >"$BATS_TEST_TMPDIR/mig.out" \
+		2>&1 || st=$?
+	assert_equal "$st" 1
+	run cat "$BATS_TEST_TMPDIR/mig.out"
+	assert_output --partial "the memory prepared ahead could not be kept"
+	grep -q "allocation [0-9]* is not the one announced" "$BATS_TEST_TMPDIR/w8.err"
+	assert_output --regexp "not moved; it goes on on [^:]+:gpu1"
+	assert_equal "$(gpu_of w8)" 1
+	assert_equal "$(proxy_pid w8)" "$first"
+	run "$XMIG" ps --json --job w8
+	assert_output --partial '"state":"running"'
+	finish w8
+}
+
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
 	start w7 0
 	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w7 --to gpu1 \

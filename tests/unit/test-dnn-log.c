@@ -4,10 +4,12 @@
  * type, ids to backend objects, the replay order (handles, descriptors,
  * then the steps in call order), destroyed objects kept while a live step
  * needs them, stand-ins for dropped fill targets, the manifest round trip
- * and a failing replay that leaves nothing behind.
+ * a failing replay that leaves nothing behind, and the delta a move's
+ * freeze sends instead of the whole log (and its refusal of a wrong base).
  */
 #include <string.h>
 
+#include "proxy/server/dnn-delta.c"
 #include "proxy/server/dnn-log.c"
 #include "proxy/server/objects.c"
 #include "unit.h"
@@ -243,6 +245,93 @@ static void test_advance(void)
 	dnn_log_clear(&app);
 }
 
+/* Whole entries (not references) in a delta's list. */
+static size_t whole(json_t *delta, const char *list)
+{
+	size_t n = 0, i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(delta, list), i, e)
+		n += json_is_object(e);
+	return n;
+}
+
+static void test_delta(void)
+{
+	struct dnn_log app, standby, rebuilt, other;
+	struct dnn_base base;
+	json_t *delta, *a, *b;
+	uint64_t vp, t3;
+	int64_t uid = 9;
+	int r;
+
+	/* the prelude: what the standby holds, and what the old proxy remembers of it */
+	reset();
+	build(&app);
+	copy_log(&standby, &app);
+	r = dnn_base_take(&base, &app);
+	CHECK(r == 0 && base.nobjs == 8 && base.nsteps == app.nsteps,
+	      "the prelude's log remembered (%zu objects, %zu steps)", base.nobjs, base.nsteps);
+
+	/* unchanged: nothing crosses whole */
+	delta = dnn_log_delta(&app, &base);
+	CHECK(whole(delta, "objects") == 0 && whole(delta, "steps") == 0 &&
+	      json_array_size(json_object_get(delta, "steps")) == 1,
+	      "an unchanged log is one run of references");
+	dnn_log_init(&rebuilt);
+	r = dnn_log_from_delta(&rebuilt, delta, &standby);
+	CHECK(r == 0 && dnn_log_digest(&rebuilt) == dnn_log_digest(&app),
+	      "... and rebuilds the same log");
+	dnn_log_clear(&rebuilt);
+	json_decref(delta);
+
+	/* the job runs on: a config dropped (its fill changes in place), a
+	 * variant pack made and dropped, a new tensor under the freed id, a
+	 * tensor finalized before now destroyed while the op still names it */
+	dnn_log_destroy(&app, 7);
+	vp = desc(&app, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+	dnn_log_finalize(&app, vp);
+	dnn_log_destroy(&app, vp);
+	t3 = desc(&app, T);
+	dnn_log_set(&app, t3, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+	dnn_log_finalize(&app, t3);
+	dnn_log_destroy(&app, 3);
+	delta = dnn_log_delta(&app, &base);
+	CHECK(whole(delta, "objects") == 2 && whole(delta, "steps") == 3,
+	      "only what changed crosses whole: the tensors new and destroyed, the fill, the new "
+	      "tensor's steps (%zu objects, %zu steps)", whole(delta, "objects"),
+	      whole(delta, "steps"));
+	dnn_log_init(&rebuilt);
+	r = dnn_log_from_delta(&rebuilt, delta, &standby);
+	a = dnn_log_to_json(&app);
+	b = dnn_log_to_json(&rebuilt);
+	CHECK(r == 0 && json_equal(a, b), "the standby rebuilds the old proxy's log from it");
+	CHECK(dnn_log_get(&rebuilt, 3)->refs == dnn_log_get(&app, 3)->refs,
+	      "... with who names what");
+	json_decref(a);
+	json_decref(b);
+	dnn_log_clear(&rebuilt);
+
+	/* a standby without the prelude's log, or with another: refused */
+	dnn_log_init(&other);
+	dnn_log_init(&rebuilt);
+	r = dnn_log_from_delta(&rebuilt, delta, &other);
+	CHECK(r == -1, "a delta needs its base");
+	dnn_log_clear(&rebuilt);
+	dnn_log_clear(&other);
+	copy_log(&other, &standby);
+	other.steps[0].elems[0] ^= 1;   /* the tensor's unique id, another */
+	dnn_log_init(&rebuilt);
+	r = dnn_log_from_delta(&rebuilt, delta, &other);
+	CHECK(r == -1, "a base that differs is caught by the digest");
+	dnn_log_clear(&rebuilt);
+	json_decref(delta);
+	dnn_log_clear(&other);
+	dnn_base_free(&base);
+	dnn_log_clear(&standby);
+	dnn_log_clear(&app);
+}
+
 int main(void)
 {
 	struct dnn_log l, back;
@@ -370,5 +459,6 @@ int main(void)
 	      "a replay stops at the first failing call, with its status");
 	CHECK(live_objects == 0, "... and destroys what it made (%d left)", live_objects);
 	test_advance();
+	test_delta();
 	return unit_done();
 }
