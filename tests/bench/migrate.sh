@@ -67,6 +67,8 @@ for g in $sizes; do
 	done
 	kill $app
 	wait $app 2>/dev/null || true
+	# XMIG_MOVE_TRACE=1: the new proxies' own split of each transfer, on stderr
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "receive:" "$tmp/$job.err" | sed "s/^/# $g GiB: /" >&2
 done
 echo
 echo "Downtime by phase:"
