@@ -293,6 +293,29 @@ uint64_t xmig_hash64(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
+/* XXH3's streaming state gives what the one-shot hash gives for the whole. */
+struct xmig_hash *xmig_hash_begin(void)
+{
+	XXH3_state_t *st = XXH3_createState();
+
+	if (st)
+		XXH3_64bits_reset(st);
+	return (struct xmig_hash *)st;
+}
+
+void xmig_hash_add(struct xmig_hash *h, const void *data, size_t len)
+{
+	XXH3_64bits_update((XXH3_state_t *)h, data, len);
+}
+
+uint64_t xmig_hash_end(struct xmig_hash *h)
+{
+	uint64_t v = XXH3_64bits_digest((XXH3_state_t *)h);
+
+	XXH3_freeState((XXH3_state_t *)h);
+	return v;
+}
+
 double xmig_proc_start_wall(pid_t pid)
 {
 	uint64_t ticks = xmig_proc_start_time(pid);

@@ -93,6 +93,11 @@ const char *xmig_hostname(void);
 bool xmig_env_flag(const char *name);
 /* 64-bit content hash (XXH3) for checksums of chunks and fat binaries. */
 uint64_t xmig_hash64(const void *data, size_t len);
+/* The same hash over pieces that arrive one after the other (NULL: no memory). */
+struct xmig_hash;
+struct xmig_hash *xmig_hash_begin(void);
+void xmig_hash_add(struct xmig_hash *h, const void *data, size_t len);
+uint64_t xmig_hash_end(struct xmig_hash *h);   /* and frees h */
 
 /* ---- control protocol: NDJSON framing + JSON-RPC 2.0 (rpc.c) -------- */
 

@@ -40,8 +40,9 @@ struct exec {
 	int fd;
 	struct srv_table streams, events, modules, funcs, mems, blas, blaslt;
 	struct srv_table dnn;       /* cuDNN handles and descriptors */
-	void *staging;              /* copies back to the bridge */
+	void *staging;              /* copies back to the bridge, in two halves */
 	bool staging_registered;
+	void *out_done[2];          /* events: the GPU has filled a half */
 	void *in[2];                /* copies from the bridge, alternately */
 	bool in_registered[2];
 	void *in_done[2];           /* events: the GPU has read in[i] */
@@ -279,23 +280,42 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 }
 
 /*
- * Copies to the bridge's host memory come back as DATA, chunk after chunk,
- * each complete before it is sent.
+ * Copies to the bridge's host memory come back as DATA, piece after piece,
+ * each complete before it is sent. The GPU copies the next piece into one
+ * half of the staging buffer while this one goes out from the other, so
+ * the link is not idle while the GPU copies (the way back of a move across
+ * nodes reads all memory this way).
  */
+#define D2H_PIECE (4u << 20)
+_Static_assert(2 * D2H_PIECE <= RMT_CHUNK, "two pieces fit in the staging buffer");
+
 static int d2h(struct exec *x, uint64_t src, uint64_t size, void *s, uint64_t host)
 {
-	for (uint64_t off = 0; off < size; off += RMT_CHUNK) {
-		uint64_t n = size - off < RMT_CHUNK ? size - off : RMT_CHUNK;
-		int r = x->dev->memcpy_async(x->devh, (uint64_t)(uintptr_t)x->staging, src + off, n, s);
+	char *half[2] = { x->staging, (char *)x->staging + D2H_PIECE };
+	uint64_t off = 0, n = size < D2H_PIECE ? size : D2H_PIECE, next;
+	int k = 0, r = 0;
 
-		if (!r)
-			r = x->dev->stream_sync(x->devh, s);
-		if (r)
-			return r;
-		if (send_plain(x, RMT_DATA, 0, host + off, x->staging, n) < 0)
-			return cudaErrorDevicesUnavailable;
+	if (n && ((r = x->dev->memcpy_async(x->devh, (uint64_t)(uintptr_t)half[0], src, n, s)) ||
+		  (r = x->dev->event_record(x->devh, x->out_done[0], s, 0))))
+		goto err;
+	for (; off < size; off += n, n = next, k = !k) {
+		next = size - off - n < D2H_PIECE ? size - off - n : D2H_PIECE;
+		/* half[!k] went out with the piece before: free to fill */
+		if (next && ((r = x->dev->memcpy_async(x->devh, (uint64_t)(uintptr_t)half[!k],
+						      src + off + n, next, s)) ||
+			     (r = x->dev->event_record(x->devh, x->out_done[!k], s, 0))))
+			goto err;
+		if ((r = x->dev->event_sync(x->devh, x->out_done[k])))
+			goto err;
+		if (send_plain(x, RMT_DATA, 0, host + off, half[k], n) < 0) {
+			r = cudaErrorDevicesUnavailable;
+			goto err;
+		}
 	}
 	return 0;
+err:
+	x->dev->stream_sync(x->devh, s);   /* no copy into the staging buffer left running */
+	return r;
 }
 
 /*
@@ -349,6 +369,10 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		if (posix_memalign(&x->staging, 4096, RMT_CHUNK) != 0)
 			return cudaErrorMemoryAllocation;
 		x->staging_registered = x->dev->host_register(x->devh, x->staging, RMT_CHUNK) == 0;
+		for (int i = 0; i < 2; i++)
+			if ((r = x->dev->event_create(x->devh, cudaEventDisableTiming,
+						      &x->out_done[i])))
+				return r;
 		for (int i = 0; i < 2; i++) {
 			if (posix_memalign(&x->in[i], 4096, RMT_CHUNK) != 0 ||
 			    (r = x->dev->event_create(x->devh, cudaEventDisableTiming,

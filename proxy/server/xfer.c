@@ -45,6 +45,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "chunk-pipe.h"
 #include "control.h"
 #include "dnn-delta.h"
 #include "state.h"
@@ -61,6 +62,12 @@ enum xfer_type {
 };
 
 #define STREAM_CHUNK (16u << 20)
+/*
+ * The receiver reads up to this many chunks ahead of what it writes; the
+ * bytes are hashed in pieces as they land, while still in the cache.
+ */
+#define STREAM_AHEAD 3
+#define STREAM_PIECE (512u << 10)
 
 /* An allocation whose handle went out in the prelude. */
 struct sent_alloc {
@@ -77,6 +84,16 @@ struct xfer_msg {
 };
 
 #define TOKEN_LEN 32
+
+/* XMIG_MOVE_TRACE=1: where a move's time goes, on stderr (both proxies). */
+static bool tracing(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = xmig_env_flag("XMIG_MOVE_TRACE");
+	return on;
+}
 
 static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64_t len, int pass_fd)
 {
@@ -196,6 +213,7 @@ static int send_memory(struct srv *s, int fd)
 	void *buf[2] = { NULL, NULL };
 	bool reg[2] = { false, false };
 	struct chunk_ref cur = { 0, 0, 0 }, nxt;
+	uint64_t t, t0 = xmig_now_ns(), t_dev = 0, t_hash = 0, t_write = 0, nchunks = 0;
 	bool have;
 	int r = 0, k = 0;
 
@@ -214,6 +232,7 @@ static int send_memory(struct srv *s, int fd)
 		struct xfer_msg m = { XFER_DATA, 0, cur.alloc, cur.n, cur.off, 0 };
 
 		/* the chunk in buf[k] is in host memory once this returns */
+		t = xmig_now_ns();
 		if ((r = s->dev->stream_sync(s->devh, s->legacy.h)))
 			break;
 		nxt = cur;
@@ -222,14 +241,26 @@ static int send_memory(struct srv *s, int fd)
 						      s->mem.allocs[nxt.alloc].va + nxt.off, nxt.n,
 						      s->legacy.h)))
 			break;
+		t_dev += xmig_now_ns() - t;
+		t = xmig_now_ns();
 		m.hash = xmig_hash64(buf[k], cur.n);
+		t_hash += xmig_now_ns() - t;
+		t = xmig_now_ns();
 		if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, buf[k], cur.n) < 0)
 			r = -1;
+		t_write += xmig_now_ns() - t;
+		nchunks++;
 		cur = nxt;
 		k = !k;
 	}
 	if (r > 0)
 		xmig_error("cannot read the job's memory (error %d)", r);
+	/* writing includes waiting for the receiver to take the bytes */
+	if (tracing())
+		fprintf(stderr, "xmig-proxy: send: stream %llu chunks in %.3f ms: waiting for the "
+			"device %.3f ms, hashing %.3f ms, writing %.3f ms\n",
+			(unsigned long long)nchunks, (double)(xmig_now_ns() - t0) / 1e6,
+			(double)t_dev / 1e6, (double)t_hash / 1e6, (double)t_write / 1e6);
 	s->dev->stream_sync(s->devh, s->legacy.h);
 	for (int i = 0; i < 2; i++) {
 		if (reg[i])
@@ -834,12 +865,9 @@ out:
 /* XMIG_MOVE_TRACE=1: where a frozen receive spends its time, on stderr. */
 static void step(const char *what, uint64_t *t)
 {
-	static int on = -1;
 	uint64_t now;
 
-	if (on < 0)
-		on = xmig_env_flag("XMIG_MOVE_TRACE");
-	if (!on)
+	if (!tracing())
 		return;
 	now = xmig_now_ns();
 	fprintf(stderr, "xmig-proxy: receive: %s %.3f ms\n", what, (double)(now - *t) / 1e6);
@@ -907,6 +935,115 @@ static void free_images(struct images *im)
 	free(im->data);
 	free(im->sizes);
 	memset(im, 0, sizeof(*im));
+}
+
+/*
+ * Stream mode: the DATA chunks, read on the pipe's thread. The tags: the
+ * allocation's index, the offset in it, and whether the bytes are intact.
+ */
+struct data_in {
+	int fd;
+	struct xfer_msg first;   /* its header came with the blobs already */
+	bool have_first;
+	struct xfer_msg last;    /* the message after the chunks (DONE) */
+};
+
+static int read_data(void *arg, struct chunk *c)
+{
+	struct data_in *in = arg;
+	struct xfer_msg m;
+	struct xmig_hash *h;
+
+	if (in->have_first) {
+		m = in->first;
+		in->have_first = false;
+	} else if (recv_msg(in->fd, &m, NULL) < 0) {
+		return -1;
+	}
+	if (m.type != XFER_DATA) {
+		in->last = m;
+		return 0;
+	}
+	if (m.len > c->cap || !(h = xmig_hash_begin()))
+		return -1;
+	for (uint64_t off = 0, n; off < m.len; off += n) {
+		n = m.len - off < STREAM_PIECE ? m.len - off : STREAM_PIECE;
+		if (xmig_read_full(in->fd, (char *)c->buf + off, n) != (ssize_t)n) {
+			xmig_hash_end(h);
+			return -1;
+		}
+		xmig_hash_add(h, (char *)c->buf + off, n);
+	}
+	c->len = m.len;
+	c->tag[0] = m.id;
+	c->tag[1] = m.aux;
+	c->tag[2] = xmig_hash_end(h) == m.hash;
+	return 1;
+}
+
+/*
+ * Stream mode: the chunks from msg (a DATA header) on. A thread reads and
+ * checks chunk k+1 while this one writes chunk k to the device, which for
+ * a bridge means sending it on to the executor: without it the bridge
+ * took turns (read from the old proxy, hash, send over TCP), and a move to
+ * another node took the time of all three instead of the slowest. msg
+ * becomes the message after the chunks.
+ */
+static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfer_msg *msg,
+			  uint64_t total, uint64_t *done, char *why, size_t len)
+{
+	struct data_in in = { .fd = fd, .first = *msg, .have_first = true };
+	struct chunk_pipe *p;
+	struct chunk_pipe_stats st;
+	struct chunk *c;
+	uint64_t t0 = xmig_now_ns();
+	int more, r;
+
+	if (!(p = chunk_pipe_start(STREAM_AHEAD, STREAM_CHUNK, read_data, &in, fd))) {
+		snprintf(why, len, "cannot start reading the memory stream");
+		return -1;
+	}
+	while ((more = chunk_pipe_next(p, &c)) > 0) {
+		struct srv_alloc *a = c->tag[0] < s->mem.nallocs ? &s->mem.allocs[c->tag[0]] : NULL;
+
+		fault_delay();
+		if (!a || c->tag[1] + c->len > a->size) {
+			snprintf(why, len, "the memory stream named memory the job does not have");
+			goto err;
+		}
+		if (!c->tag[2]) {
+			snprintf(why, len, "a chunk of the memory at %#llx arrived damaged",
+				 (unsigned long long)(a->va + c->tag[1]));
+			goto err;
+		}
+		/* (from pageable memory: the buffer is free again when this returns) */
+		if ((r = s->dev->memcpy_async(s->devh, a->va + c->tag[1],
+					      (uint64_t)(uintptr_t)c->buf, c->len, s->legacy.h))) {
+			snprintf(why, len, "writing the memory at %#llx failed (error %d)",
+				 (unsigned long long)(a->va + c->tag[1]), r);
+			goto err;
+		}
+		*done += c->len;
+		chunk_pipe_done(p, c);   /* c is the reader's again: not to be read after this */
+		progress(cc, "transfer", *done, total);
+	}
+	if (more < 0) {
+		snprintf(why, len, "the memory stream broke off");
+		goto err;
+	}
+	chunk_pipe_stop(p, &st);
+	*msg = in.last;
+	/* Reading ahead works when the writer hardly waits and the reader does. */
+	if (tracing())
+		fprintf(stderr, "xmig-proxy: receive: stream %llu chunks in %.3f ms: reading and "
+			"checking %.3f ms, reader waiting for a buffer %.3f ms, writer waiting "
+			"for a chunk %.3f ms\n", (unsigned long long)st.chunks,
+			(double)(xmig_now_ns() - t0) / 1e6, (double)st.fill_ns / 1e6,
+			(double)st.wait_free_ns / 1e6, (double)st.wait_chunk_ns / 1e6);
+	return 0;
+err:
+	chunk_pipe_stop(p, NULL);
+	return -1;
 }
 
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
@@ -1082,36 +1219,15 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			snprintf(why, len, "the old proxy hung up during the transfer");
 			goto out;
 		}
-		if (msg.type == XFER_DONE)
-			break;
 		if (msg.type == XFER_DATA && mode == XFER_STREAM) {
-			struct srv_alloc *a = msg.id < s->mem.nallocs ? &s->mem.allocs[msg.id] : NULL;
-
-			fault_delay();
+			/* all of them; then msg is the message after them */
 			if (!t_mem)
 				t_mem = xmig_now_ns();
-			if (!a || msg.len > STREAM_CHUNK || msg.aux + msg.len > a->size ||
-			    (!chunk && posix_memalign(&chunk, 4096, STREAM_CHUNK) != 0) ||
-			    xmig_read_full(fd, chunk, msg.len) != (ssize_t)msg.len) {
-				snprintf(why, len, "the memory stream broke off");
+			if (receive_stream(s, cc, fd, &msg, total, &done, why, len) < 0)
 				goto out;
-			}
-			if (xmig_hash64(chunk, msg.len) != msg.hash) {
-				snprintf(why, len, "a chunk of the memory at %#llx arrived damaged",
-					 (unsigned long long)(a->va + msg.aux));
-				goto out;
-			}
-			if ((r = s->dev->memcpy_async(s->devh, a->va + msg.aux,
-						      (uint64_t)(uintptr_t)chunk, msg.len,
-						      s->legacy.h))) {
-				snprintf(why, len, "writing the memory at %#llx failed (error %d)",
-					 (unsigned long long)(a->va + msg.aux), r);
-				goto out;
-			}
-			done += msg.len;
-			progress(cc, "transfer", done, total);
-			continue;
 		}
+		if (msg.type == XFER_DONE)
+			break;
 		if (msg.type == XFER_ALLOC_KEEP && mode != XFER_STREAM && afd < 0) {
 			if (!t_mem)
 				t_mem = xmig_now_ns();
@@ -1191,7 +1307,6 @@ out:
 	if (afd >= 0)
 		close(afd);
 	close(fd);
-	free(chunk);
 	json_decref(manifest);
 	free_images(&im);
 	for (i = 0; i < nvars; i++)

@@ -133,6 +133,11 @@ for g in 1 8; do
 	done
 	kill $app
 	wait $app 2>/dev/null
+	# XMIG_MOVE_TRACE=1: each move's send and receive of the memory stream, in order
+	# (the job's stderr has both proxies'); a receiver whose writer hardly waits for
+	# chunks while its reader waits for buffers is bound by the link, as it should be
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy: \(send\|receive\): stream" "$D/b$g.err" |
+		sed "s/^/# b$g /"
 	for dir in n2 n1; do
 		label=$([ $dir = n2 ] && echo "to the other node" || echo "back home")
 		awk -v d=$dir -v g=$g -v f="$gbs" -v l="$label" '$1 == d { dn += $2; tt += $3; b = $4; k++ }

@@ -41,12 +41,15 @@ on() {   # on NODE CMD...: run on node n1 or n2, as its prefix does
 		XMIG_DEVICE=sim XMIG_SIM_GPUS=2 XMIG_SIM_MEM=2GiB XMIG_NODES="$XMIG_NODES" "$@"
 }
 
-start() {   # start JOB [SHARE]: the workload on node n1, GPU 0
-	on n1 "$XMIG" run --job "$1" ${2:+--share "$2"} -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/$1.out" 2>"$BATS_TEST_TMPDIR/$1.err" &
-	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
+start() {   # start JOB [SHARE [ZDTM-ARGS...]]: the workload on node n1, GPU 0
+	local job=$1 share=${2:-}
+	shift $(($# < 2 ? $# : 2))
+	[ $# -gt 0 ] || set -- --mib 32 --iters 150 --sleep-ms 25
+	on n1 "$XMIG" run --job "$job" ${share:+--share "$share"} -- "$CUDA_BIN/zdtm" "$@" \
+		>"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$job.pid"
 	for _ in $(seq 200); do
-		on n1 "$XMIG" ps --json --job "$1" | jq -e '.items[0].state == "running"' \
+		on n1 "$XMIG" ps --json --job "$job" | jq -e '.items[0].state == "running"' \
 			>/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
@@ -197,20 +200,28 @@ PASS dnn_graph"
 	finish x3
 }
 
-@test "netns: the target node's executor killed mid-transfer: rolled back" {
-	start x4
-	on n1 env XMIG_FAULT=xfer-delay-ms=500 "$XMIG" migrate --job x4 --to n2:gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
-	mig=$!
+# frozen_executor JOB: once JOB is frozen for a move to n2, the pid of
+# the executor serving it there (empty if none came)
+frozen_executor() {
+	local exe
 	for _ in $(seq 400); do
 		exe=$(ip netns pids "xmig-$TAG-n2" | while read -r p; do
 			if grep -qa -- --serve-remote "/proc/$p/cmdline" 2>/dev/null; then echo "$p"; fi
 		done)
 		[ -n "$exe" ] &&
-			on n1 "$XMIG" ps --json --job x4 | jq -e '.items[0].state == "frozen"' \
+			on n1 "$XMIG" ps --json --job "$1" | jq -e '.items[0].state == "frozen"' \
 				>/dev/null && break
 		sleep 0.02
 	done
+	echo "$exe"
+}
+
+@test "netns: the target node's executor killed mid-transfer: rolled back" {
+	start x4
+	on n1 env XMIG_FAULT=xfer-delay-ms=500 "$XMIG" migrate --job x4 --to n2:gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	exe=$(frozen_executor x4)
 	[ -n "$exe" ]
 	kill -9 $exe
 	st=0
@@ -218,6 +229,32 @@ PASS dnn_graph"
 	assert_equal "$st" 1
 	assert_equal "$(where x4)" "n1:0@n1"
 	finish x4
+}
+
+# The bridge reads the old proxy's chunks ahead of what it sends on: here
+# it has filled every buffer and waits for one when the executor dies.
+@test "netns: the executor killed while the bridge reads ahead: rolled back, no hang" {
+	start x7 "" --mib 192 --iters 400 --sleep-ms 25
+	on n1 env XMIG_FAULT=xfer-delay-ms=300 timeout 60 "$XMIG" migrate --job x7 --to n2:gpu0 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	exe=$(frozen_executor x7)
+	[ -n "$exe" ]
+	sleep 1.2   # past three chunks: the reader waits for a buffer
+	kill -9 $exe
+	st=0
+	wait $mig || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 1
+	assert_equal "$(where x7)" "n1:0@n1"
+	# nothing was left behind: the next move goes, and the job ends well
+	run on n1 "$XMIG" migrate --job x7 --to n2:gpu0
+	assert_success
+	run on n1 "$XMIG" migrate --job x7 --to n1:gpu0
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/x7.pid")" -f /dev/null
+	assert_success
+	wait "$(cat "$BATS_TEST_TMPDIR/x7.pid")"
 }
 
 @test "netns: an executor refuses a wrong token, and a used one finds nobody" {
