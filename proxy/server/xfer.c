@@ -1194,7 +1194,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		goto out;
 	}
 	free(chunk);
-	chunk = NULL;
+	chunk = NULL;   /* (freed at out too, for a manifest that does not parse) */
 	snprintf(what, sizeof(what), "go and manifest (%llu bytes, cuDNN log %s)",
 		 (unsigned long long)msg.len,
 		 json_object_get(manifest, "cudnn_delta") ? "as a delta" : "whole");
@@ -1307,6 +1307,7 @@ out:
 	if (afd >= 0)
 		close(afd);
 	close(fd);
+	free(chunk);
 	json_decref(manifest);
 	free_images(&im);
 	for (i = 0; i < nvars; i++)
