@@ -50,9 +50,10 @@ wait $app
 check "driver_module moved twice ended well ($?)" test $? -eq 0
 check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
 
-# NCCL: a one-rank communicator moved twice while it lives (rebuilt by each new proxy).
-"$B/tests/cuda/nccl_ops" --iters 60 --sleep-ms 25 >"$tmp/nccl.native" 2>&1
-"$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 60 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
+# NCCL: a one-rank communicator moved twice while it lives (rebuilt by each new
+# proxy); 4 s of rounds, so that it outlives two moves with a cold NCCL each.
+"$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.native" 2>&1
+"$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
 app=$!
 for _ in $(seq 100); do [ "$(ps_field nccl1 state)" = running ] && break; sleep 0.1; done
 sleep 0.5
