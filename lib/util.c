@@ -316,6 +316,53 @@ uint64_t xmig_hash_end(struct xmig_hash *h)
 	return v;
 }
 
+/*
+ * A payload with its XXH3 after it: each piece is hashed just before it is
+ * written (or just after it is read), while it is still in the cache, so
+ * the check costs no pass of its own over the bytes.
+ */
+#define CHECKED_PIECE (1u << 20)
+
+int xmig_write_checked(int fd, const void *buf, size_t len)
+{
+	struct xmig_hash *h = xmig_hash_begin();
+	uint64_t sum;
+
+	if (!h)
+		return -1;
+	for (size_t off = 0, n; off < len; off += n) {
+		n = len - off < CHECKED_PIECE ? len - off : CHECKED_PIECE;
+		xmig_hash_add(h, (const char *)buf + off, n);
+		if (xmig_write_all(fd, (const char *)buf + off, n) < 0) {
+			xmig_hash_end(h);
+			return -1;
+		}
+	}
+	sum = xmig_hash_end(h);
+	return xmig_write_all(fd, &sum, sizeof(sum));
+}
+
+int xmig_read_checked(int fd, void *buf, size_t len)
+{
+	struct xmig_hash *h = xmig_hash_begin();
+	uint64_t sum, want;
+
+	if (!h)
+		return -1;
+	for (size_t off = 0, n; off < len; off += n) {
+		n = len - off < CHECKED_PIECE ? len - off : CHECKED_PIECE;
+		if (xmig_read_full(fd, (char *)buf + off, n) != (ssize_t)n) {
+			xmig_hash_end(h);
+			return -1;
+		}
+		xmig_hash_add(h, (char *)buf + off, n);
+	}
+	sum = xmig_hash_end(h);
+	if (xmig_read_full(fd, &want, sizeof(want)) != (ssize_t)sizeof(want))
+		return -1;
+	return sum == want ? 0 : -2;
+}
+
 double xmig_proc_start_wall(pid_t pid)
 {
 	uint64_t ticks = xmig_proc_start_time(pid);
@@ -335,4 +382,11 @@ bool xmig_env_flag(const char *name)
 	const char *v = getenv(name);
 
 	return v && v[0] == '1';
+}
+
+bool xmig_fault(const char *name)
+{
+	const char *v = getenv("XMIG_FAULT");
+
+	return v && !strcmp(v, name);
 }

@@ -91,6 +91,8 @@ int xmig_write_file_atomic(const char *path, const void *data, size_t len, mode_
 const char *xmig_hostname(void);
 /* Is the variable NAME set to 1 (a debugging switch such as XMIG_MOVE_TRACE)? */
 bool xmig_env_flag(const char *name);
+/* Is XMIG_FAULT set to NAME? (a fault the tests inject) */
+bool xmig_fault(const char *name);
 /* 64-bit content hash (XXH3) for checksums of chunks and fat binaries. */
 uint64_t xmig_hash64(const void *data, size_t len);
 /* The same hash over pieces that arrive one after the other (NULL: no memory). */
@@ -98,6 +100,13 @@ struct xmig_hash;
 struct xmig_hash *xmig_hash_begin(void);
 void xmig_hash_add(struct xmig_hash *h, const void *data, size_t len);
 uint64_t xmig_hash_end(struct xmig_hash *h);   /* and frees h */
+/*
+ * A payload followed by its XXH3 (8 bytes), hashed piece by piece as it is
+ * written or read. read: 0 intact, -2 damaged (all of it read: the stream
+ * stays in step), -1 the stream broke.
+ */
+int xmig_write_checked(int fd, const void *buf, size_t len);
+int xmig_read_checked(int fd, void *buf, size_t len);
 
 /* ---- control protocol: NDJSON framing + JSON-RPC 2.0 (rpc.c) -------- */
 

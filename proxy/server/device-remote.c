@@ -152,16 +152,27 @@ static void *rx_main(void *arg)
 		if (xmig_read_full(r->fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || h.magic != RMT_MAGIC)
 			break;
 		if (h.op == RMT_DATA) {
-			/* Into our own host memory, the address we asked it for. */
-			if (h.len && xmig_read_full(r->fd, (void *)(uintptr_t)h.a[0], h.len) !=
-					     (ssize_t)h.len)
+			/* Into our own host memory, the address we asked it for; checked. */
+			int st = xmig_read_checked(r->fd, (void *)(uintptr_t)h.a[0], h.len);
+
+			if (st == -1)
 				break;
+			if (st == -2 || xmig_fault("damage-link")) {
+				xmig_error("%llu bytes from the GPU on the other node arrived damaged",
+					   (unsigned long long)h.len);
+				pthread_mutex_lock(&r->lock);
+				if (!r->async_error)
+					r->async_error = cudaErrorUnknown;
+				pthread_mutex_unlock(&r->lock);
+			}
 			continue;
 		}
 		if (h.op == RMT_ASYNC_ERROR) {
+			if (h.status == RMT_DAMAGED)
+				xmig_error("a copy to the GPU on the other node arrived damaged there");
 			pthread_mutex_lock(&r->lock);
 			if (!r->async_error)
-				r->async_error = h.status;
+				r->async_error = h.status == RMT_DAMAGED ? cudaErrorUnknown : h.status;
 			pthread_mutex_unlock(&r->lock);
 			continue;
 		}
@@ -227,6 +238,22 @@ static int send_msg(struct rmt *r, struct rmt_hdr *h, const void *p1, size_t l1,
 	}
 	pthread_mutex_unlock(&r->send_lock);
 	return rc;
+}
+
+/* Post a copy to the GPU without waiting: its bytes, then their XXH3. */
+static int post_checked(struct rmt *r, struct rmt_hdr *h, const void *bytes, size_t n)
+{
+	int rc;
+
+	if (r->dead)
+		return link_lost();
+	h->magic = RMT_MAGIC;
+	h->seq = 0;
+	h->len = n;
+	pthread_mutex_lock(&r->send_lock);
+	rc = xmig_write_all(r->fd, h, sizeof(*h)) < 0 || xmig_write_checked(r->fd, bytes, n) < 0;
+	pthread_mutex_unlock(&r->send_lock);
+	return rc ? link_lost() : 0;
 }
 
 /* Post an operation without waiting. */
@@ -640,7 +667,7 @@ static int r_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t size, 
 			h.a[0] = dst + off;
 			h.a[1] = n;
 			h.a[2] = (uint64_t)(uintptr_t)s;
-			if ((st = post(r, &h, (const void *)(uintptr_t)(src + off), n, NULL, 0)))
+			if ((st = post_checked(r, &h, (const void *)(uintptr_t)(src + off), n)))
 				return st;
 		}
 		return 0;

@@ -101,6 +101,21 @@ static int send_plain(struct exec *x, uint32_t op, int32_t status, uint64_t a0, 
 	return len ? xmig_write_all(x->fd, data, len) : 0;
 }
 
+/* DATA for the bridge: the bytes, then their XXH3 (checked as they land). */
+static int send_checked(struct exec *x, uint32_t op, uint64_t a0, const void *data, size_t len)
+{
+	struct rmt_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = RMT_MAGIC;
+	h.op = op;
+	h.len = len;
+	h.a[0] = a0;
+	if (xmig_write_all(x->fd, &h, sizeof(h)) < 0)
+		return -1;
+	return xmig_write_checked(x->fd, data, len);
+}
+
 static void *stream_of(struct exec *x, uint64_t id)
 {
 	if (id == RMT_STREAM_LEGACY)
@@ -307,7 +322,7 @@ static int d2h(struct exec *x, uint64_t src, uint64_t size, void *s, uint64_t ho
 			goto err;
 		if ((r = x->dev->event_sync(x->devh, x->out_done[k])))
 			goto err;
-		if (send_plain(x, RMT_DATA, 0, host + off, half[k], n) < 0) {
+		if (send_checked(x, RMT_DATA, host + off, half[k], n) < 0) {
 			r = cudaErrorDevicesUnavailable;
 			goto err;
 		}
@@ -674,12 +689,21 @@ static int serve(struct exec *x)
 			data = n;
 			cap = h.len;
 		}
-		if (h.op == RMT_MEMCPY_H2D && h.len && h.len <= RMT_CHUNK) {
+		if (h.op == RMT_MEMCPY_H2D) {
 			/* Straight into the pinned buffer: no copy on the way to the GPU. */
-			void *buf = h2d_buffer(x, &r);
+			void *buf;
+			int st;
 
-			if (xmig_read_full(x->fd, buf, h.len) != (ssize_t)h.len)
+			if (h.len > RMT_CHUNK)
 				break;
+			buf = h2d_buffer(x, &r);
+			if ((st = xmig_read_checked(x->fd, buf, h.len)) == -1)
+				break;
+			if (!r && (st == -2 || xmig_fault("damage-link"))) {
+				xmig_error("%llu bytes for %#llx arrived damaged from the other node",
+					   (unsigned long long)h.len, (unsigned long long)h.a[0]);
+				r = RMT_DAMAGED;
+			}
 			if (!r)
 				r = execute(x, &h, buf, a, &out, &out_len, &to_free, &bye);
 		} else {

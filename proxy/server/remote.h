@@ -17,9 +17,13 @@
  * the bridge's memory before any later reply is read (the stream keeps
  * order), so a synchronising call that returns has the data in place.
  *
- * Every message: struct rmt_hdr, then `len` bytes. The first message of a
- * session is HELLO with the one-time token the orchestrator handed both
- * ends over their authenticated control paths.
+ * Every message: struct rmt_hdr, then `len` bytes. The bytes of memory
+ * (MEMCPY_H2D, DATA) are followed by their XXH3 (8 bytes, not in `len`),
+ * checked where they land: a damaged copy to the GPU is not made and fails
+ * like any posted operation; a damaged copy back fails the next
+ * synchronising call. The first message of a session is HELLO with the
+ * one-time token the orchestrator handed both ends over their
+ * authenticated control paths.
  */
 #ifndef XMIG_REMOTE_H
 #define XMIG_REMOTE_H
@@ -65,6 +69,9 @@ struct rmt_hdr {
 	uint32_t _pad;
 	uint64_t a[8];       /* small arguments (addresses, sizes, ids, flags) */
 };
+
+/* ASYNC_ERROR's status for a copy whose bytes arrived damaged (not a CUDA error). */
+#define RMT_DAMAGED (-1)
 
 /* Special stream ids the executor knows without a create. */
 #define RMT_STREAM_LEGACY 1u

@@ -58,7 +58,8 @@ enum xfer_type {
 	XFER_GO,          /* the successor is ready; the old proxy is frozen now */
 	XFER_ALLOC_KEEP,  /* these came in the prelude already: id of them, as
 			   * (index, serial) pairs of uint64 */
-	XFER_DATA,        /* stream mode: a checksummed chunk of allocation id at aux */
+	XFER_DATA,        /* stream mode: a chunk of allocation id at aux, its len bytes
+			   * followed by their XXH3 (xmig_write_checked) */
 };
 
 #define STREAM_CHUNK (16u << 20)
@@ -67,7 +68,6 @@ enum xfer_type {
  * bytes are hashed in pieces as they land, while still in the cache.
  */
 #define STREAM_AHEAD 3
-#define STREAM_PIECE (512u << 10)
 
 /* An allocation whose handle went out in the prelude. */
 struct sent_alloc {
@@ -80,7 +80,7 @@ struct xfer_msg {
 	uint64_t id;
 	uint64_t len;      /* bytes following */
 	uint64_t aux;
-	uint64_t hash;     /* DATA: XXH3 of the bytes */
+	uint64_t hash;     /* (unused: a DATA chunk's XXH3 follows its bytes) */
 };
 
 #define TOKEN_LEN 32
@@ -213,7 +213,7 @@ static int send_memory(struct srv *s, int fd)
 	void *buf[2] = { NULL, NULL };
 	bool reg[2] = { false, false };
 	struct chunk_ref cur = { 0, 0, 0 }, nxt;
-	uint64_t t, t0 = xmig_now_ns(), t_dev = 0, t_hash = 0, t_write = 0, nchunks = 0;
+	uint64_t t, t0 = xmig_now_ns(), t_dev = 0, t_write = 0, nchunks = 0;
 	bool have;
 	int r = 0, k = 0;
 
@@ -242,11 +242,9 @@ static int send_memory(struct srv *s, int fd)
 						      s->legacy.h)))
 			break;
 		t_dev += xmig_now_ns() - t;
+		/* the checksum follows the bytes, hashed piece by piece as they go */
 		t = xmig_now_ns();
-		m.hash = xmig_hash64(buf[k], cur.n);
-		t_hash += xmig_now_ns() - t;
-		t = xmig_now_ns();
-		if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_all(fd, buf[k], cur.n) < 0)
+		if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_checked(fd, buf[k], cur.n) < 0)
 			r = -1;
 		t_write += xmig_now_ns() - t;
 		nchunks++;
@@ -258,9 +256,9 @@ static int send_memory(struct srv *s, int fd)
 	/* writing includes waiting for the receiver to take the bytes */
 	if (tracing())
 		fprintf(stderr, "xmig-proxy: send: stream %llu chunks in %.3f ms: waiting for the "
-			"device %.3f ms, hashing %.3f ms, writing %.3f ms\n",
+			"device %.3f ms, hashing and writing %.3f ms\n",
 			(unsigned long long)nchunks, (double)(xmig_now_ns() - t0) / 1e6,
-			(double)t_dev / 1e6, (double)t_hash / 1e6, (double)t_write / 1e6);
+			(double)t_dev / 1e6, (double)t_write / 1e6);
 	s->dev->stream_sync(s->devh, s->legacy.h);
 	for (int i = 0; i < 2; i++) {
 		if (reg[i])
@@ -952,7 +950,7 @@ static int read_data(void *arg, struct chunk *c)
 {
 	struct data_in *in = arg;
 	struct xfer_msg m;
-	struct xmig_hash *h;
+	int r;
 
 	if (in->have_first) {
 		m = in->first;
@@ -964,20 +962,12 @@ static int read_data(void *arg, struct chunk *c)
 		in->last = m;
 		return 0;
 	}
-	if (m.len > c->cap || !(h = xmig_hash_begin()))
+	if (m.len > c->cap || (r = xmig_read_checked(in->fd, c->buf, m.len)) == -1)
 		return -1;
-	for (uint64_t off = 0, n; off < m.len; off += n) {
-		n = m.len - off < STREAM_PIECE ? m.len - off : STREAM_PIECE;
-		if (xmig_read_full(in->fd, (char *)c->buf + off, n) != (ssize_t)n) {
-			xmig_hash_end(h);
-			return -1;
-		}
-		xmig_hash_add(h, (char *)c->buf + off, n);
-	}
 	c->len = m.len;
 	c->tag[0] = m.id;
 	c->tag[1] = m.aux;
-	c->tag[2] = xmig_hash_end(h) == m.hash;
+	c->tag[2] = r == 0;
 	return 1;
 }
 
@@ -1263,9 +1253,14 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	}
 	if (mode == XFER_STREAM) {
 		/* every byte of every allocation, once, and written */
-		if (done != total || s->dev->stream_sync(s->devh, s->legacy.h)) {
+		if (done != total) {
 			snprintf(why, len, "the memory stream was incomplete (%llu of %llu bytes)",
 				 (unsigned long long)done, (unsigned long long)total);
+			goto out;
+		}
+		/* (a bridge: a copy that arrived damaged on the other node fails here) */
+		if ((r = s->dev->stream_sync(s->devh, s->legacy.h))) {
+			snprintf(why, len, "writing the job's memory failed (error %d)", r);
 			goto out;
 		}
 	} else if (nalloc != s->mem.nallocs) {

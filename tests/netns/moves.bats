@@ -257,6 +257,25 @@ frozen_executor() {
 	wait "$(cat "$BATS_TEST_TMPDIR/x7.pid")"
 }
 
+# Each copy over the link carries its checksum, checked where it lands:
+# here the executor finds every one damaged (XMIG_FAULT reaches it through
+# the prefix), makes none of them, and the move is rolled back.
+@test "netns: memory damaged on the link is caught on the other node: rolled back" {
+	start x8
+	run on n1 env XMIG_FAULT=damage-link timeout 60 "$XMIG" migrate --job x8 --to n2:gpu0
+	assert_equal "$status" 1
+	assert_output --partial "writing the job's memory failed"
+	# said by the bridge, whose messages go where the job's go
+	grep -q "a copy to the GPU on the other node arrived damaged there" "$BATS_TEST_TMPDIR/x8.err"
+	assert_equal "$(where x8)" "n1:0@n1"
+	# undamaged, the same move goes there and back
+	run on n1 "$XMIG" migrate --job x8 --to n2:gpu0
+	assert_success
+	run on n1 "$XMIG" migrate --job x8 --to n1:gpu0
+	assert_success
+	finish x8
+}
+
 @test "netns: an executor refuses a wrong token, and a used one finds nobody" {
 	proxy="$B/libexec/xmig/xmig-proxy"
 	good=0123456789abcdef0123456789abcdef
