@@ -906,6 +906,11 @@ void xmig_cl_note_host_mapped(void)
 		atomic_store(&cl.hdr->host_mapped, 1);
 }
 
+uint64_t xmig_cl_owner_id(void)
+{
+	return cl.hdr ? atomic_load(&cl.hdr->owner_id) : 0;
+}
+
 void xmig_cl_note_symbol_address(void)
 {
 	if (cl.hdr)

@@ -93,6 +93,8 @@ XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, u
 /* Facts about the application that limit where its GPU context may go. */
 XMIG_CL_API void xmig_cl_note_host_mapped(void);
 XMIG_CL_API void xmig_cl_note_symbol_address(void);
+/* Which proxy serves now (its attach id; a move changes it). */
+XMIG_CL_API uint64_t xmig_cl_owner_id(void);
 
 /* ---- modules, kernels and launches (module.c), for both facades ---- */
 

@@ -625,6 +625,7 @@ API cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
 {
 	struct xmig_var *v;
 	cudaError_t e;
+	uint64_t addr;
 
 	ENTER(t);
 	if (!devPtr)
@@ -632,12 +633,15 @@ API cudaError_t cudaGetSymbolAddress(void **devPtr, const void *symbol)
 	if ((e = xmig_fatbin_variable(t, symbol, &v)))
 		RETURN(t, e);
 	/*
-	 * This address belongs to the current proxy's module: copies through
-	 * it work, but it would not survive a move (see xmig-migrate(1)).
+	 * This address belongs to the current proxy's module (asked again
+	 * after a move): copies through it work, but it would not survive a
+	 * later move (see xmig-migrate(1)).
 	 */
-	xmig_cl_add_device_range(v->addr, v->size);
+	if ((e = xmig_fatbin_variable_address(t, v, &addr)))
+		RETURN(t, e);
+	xmig_cl_add_device_range(addr, v->size);
 	xmig_cl_note_symbol_address();
-	*devPtr = (void *)(uintptr_t)v->addr;
+	*devPtr = (void *)(uintptr_t)addr;
 	return cudaSuccess;
 }
 

@@ -178,6 +178,26 @@ void xmig_fatbin_unregister(void **handle)
 
 /* ---- first use ----------------------------------------------------------------- */
 
+/* v's id and address in the proxy that serves now (a new id each time). */
+static cudaError_t var_get(struct xmig_thread *t, struct xmig_var *v, uint64_t *id)
+{
+	struct xmig_var_get_req *a = xmig_cl_begin(t, XMIG_OP_VAR_GET, sizeof(*a));
+	struct xmig_var_get_res *r;
+	cudaError_t e;
+
+	if (!a)
+		return xmig_cl_lost();
+	a->module = v->module->id;
+	a->size = v->size;
+	snprintf(a->name, sizeof(a->name), "%s", v->name);
+	if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r)) == cudaSuccess) {
+		*id = r->var;
+		v->addr = r->addr;
+		v->addr_owner = xmig_cl_owner_id();
+	}
+	return e;
+}
+
 static cudaError_t load_module(struct xmig_thread *t, struct xmig_module *m)
 {
 	cudaError_t e;
@@ -193,25 +213,32 @@ static cudaError_t load_module(struct xmig_thread *t, struct xmig_module *m)
 
 	/* The module's variables: their ids (and, on the sim device, storage). */
 	for (v = m->vars; v; v = v->next_in_module) {
-		struct xmig_var_get_req *a = xmig_cl_begin(t, XMIG_OP_VAR_GET, sizeof(*a));
-		struct xmig_var_get_res *r;
+		uint64_t id;
 
-		if (!a)
-			return xmig_cl_lost();
-		a->module = m->id;
-		a->size = v->size;
-		snprintf(a->name, sizeof(a->name), "%s", v->name);
-		e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
-		if (e == cudaSuccess) {
-			v->server_id = r->var;
-			v->addr = r->addr;
-		} else {
-			/* Optimised away in the image: only its own use fails. */
+		if ((e = var_get(t, v, &id)) == cudaSuccess)
+			v->server_id = id;
+		else if (e == cudaErrorDevicesUnavailable)
+			return e;
+		else   /* optimised away in the image: only its own use fails */
 			xmig_debug("variable %s: error %d", v->name, e);
-		}
 	}
 	m->loaded = true;
 	return cudaSuccess;
+}
+
+cudaError_t xmig_fatbin_variable_address(struct xmig_thread *t, struct xmig_var *v,
+					 uint64_t *addr)
+{
+	cudaError_t e = cudaSuccess;
+	uint64_t id;
+
+	/* The next proxy loaded the module again, elsewhere: ask it. */
+	pthread_mutex_lock(&lock);
+	if (v->addr_owner != xmig_cl_owner_id())
+		e = var_get(t, v, &id);
+	*addr = v->addr;
+	pthread_mutex_unlock(&lock);
+	return e;
 }
 
 static cudaError_t resolve_function(struct xmig_thread *t, struct xmig_func *f)

@@ -42,7 +42,8 @@ struct xmig_var {
 	size_t size;
 	int constant;
 	uint64_t server_id;
-	uint64_t addr;             /* in the current proxy (informational) */
+	uint64_t addr;             /* in the proxy addr_owner names */
+	uint64_t addr_owner;       /* (xmig_cl_owner_id) */
 };
 
 void **xmig_fatbin_register(void *fat_cubin);
@@ -57,5 +58,8 @@ struct xmig_func *xmig_fatbin_function(const void *p);
 cudaError_t xmig_fatbin_ready(struct xmig_thread *t, struct xmig_func *f);
 /* The variable a host shadow stands for (module loaded). */
 cudaError_t xmig_fatbin_variable(struct xmig_thread *t, const void *symbol, struct xmig_var **v);
+/* v's address in the proxy that serves now (another after a move). */
+cudaError_t xmig_fatbin_variable_address(struct xmig_thread *t, struct xmig_var *v,
+					 uint64_t *addr);
 
 #endif

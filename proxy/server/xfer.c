@@ -164,19 +164,60 @@ struct offer {
 	uint64_t deadline;
 };
 
-static int send_var(struct srv *s, int fd, uint64_t id, struct srv_var *v)
+/*
+ * The __device__ variables of the manifest m, one VAR message each. Their
+ * bytes are read first, all into one pinned buffer with one wait: a read
+ * into pageable memory waits by itself, and a PyTorch job has hundreds.
+ */
+static int send_vars(struct srv *s, int fd, json_t *m)
 {
-	void *buf = malloc(v->size ? v->size : 1);
-	int r;
+	json_t *vars = json_object_get(m, "vars"), *o;
+	uint64_t total = 0, off = 0, t0 = xmig_now_ns();
+	bool reg = false;
+	char *buf = NULL;
+	size_t i;
+	int r = 0;
 
-	if (!buf)
+	json_array_foreach(vars, i, o) {
+		struct srv_var *v = srv_table_get(&s->vars, (uint64_t)json_integer_value(
+								     json_object_get(o, "id")));
+
+		if (!v)
+			return xmig_error("a __device__ variable of the state is gone");
+		total += v->size;
+	}
+	if (!json_array_size(vars))
+		return 0;
+	if (posix_memalign((void **)&buf, 4096, total ? total : 1) != 0)
 		return -1;
-	r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf, v->addr, v->size, s->legacy.h);
+	reg = s->dev->host_register(s->devh, buf, total ? total : 1) == 0;
+	json_array_foreach(vars, i, o) {
+		struct srv_var *v = srv_table_get(&s->vars, (uint64_t)json_integer_value(
+								     json_object_get(o, "id")));
+
+		if ((r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + off), v->addr,
+					      v->size, s->legacy.h)))
+			break;
+		off += v->size;
+	}
 	if (!r)
 		r = s->dev->stream_sync(s->devh, s->legacy.h);
-	if (!r)
-		r = send_msg(fd, XFER_VAR, id, buf, v->size, -1);
+	off = 0;
+	json_array_foreach(vars, i, o) {
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+		struct srv_var *v = srv_table_get(&s->vars, id);
+
+		if (r || (r = send_msg(fd, XFER_VAR, id, buf + off, v->size, -1)))
+			break;
+		off += v->size;
+	}
+	if (reg)
+		s->dev->host_unregister(s->devh, buf);
 	free(buf);
+	if (tracing())
+		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
+			json_array_size(vars), (unsigned long long)total,
+			(double)(xmig_now_ns() - t0) / 1e6);
 	return r ? -1 : 0;
 }
 
@@ -307,12 +348,18 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
 		      const struct dnn_base *base)
 {
+	uint64_t t0 = xmig_now_ns();
 	json_t *m = base ? srv_state_manifest_since(s, base) : srv_state_manifest(s), *o;
+	uint64_t t_made = xmig_now_ns();
 	char *text = json_dumps(m, JSON_COMPACT);
 	bool *kept = NULL;
 	size_t i;
 	int r = -1;
 
+	if (tracing() && text)
+		fprintf(stderr, "xmig-proxy: send: manifest of %zu bytes made in %.3f ms, written "
+			"as JSON in %.3f ms\n", strlen(text), (double)(t_made - t0) / 1e6,
+			(double)(xmig_now_ns() - t_made) / 1e6);
 	if (!text || send_msg(fd, XFER_MANIFEST, 0, text, strlen(text), -1) < 0)
 		goto out;
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
@@ -324,12 +371,8 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
 	}
-	json_array_foreach(json_object_get(m, "vars"), i, o) {
-		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
-
-		if (send_var(s, fd, id, srv_table_get(&s->vars, id)) < 0)
-			goto out;
-	}
+	if (send_vars(s, fd, m) < 0)
+		goto out;
 	if (stream) {
 		if (send_memory(s, fd) < 0)
 			goto out;
@@ -614,19 +657,39 @@ struct var_blob {
 	uint64_t len;
 };
 
+/* The variables' bytes, gathered in one pinned buffer: one wait, not one per copy. */
 static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 {
+	uint64_t total = 0, off = 0;
+	bool reg;
+	char *buf;
 	size_t i;
+	int r = 0;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
+		total += vb[i].len;
+	if (!n)
+		return 0;
+	if (posix_memalign((void **)&buf, 4096, total ? total : 1) != 0)
+		return -1;
+	reg = s->dev->host_register(s->devh, buf, total ? total : 1) == 0;
+	for (i = 0; i < n && !r; i++) {
 		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
 
+		memcpy(buf + off, vb[i].data, vb[i].len);
 		if (!v || v->size != vb[i].len ||
-		    s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)vb[i].data, v->size,
+		    s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)(buf + off), v->size,
 					 s->legacy.h))
-			return xmig_error("cannot restore a __device__ variable");
+			r = xmig_error("cannot restore a __device__ variable");
+		off += vb[i].len;
 	}
-	return s->dev->stream_sync(s->devh, s->legacy.h) ? -1 : 0;
+	/* (waited for even after a failure: the buffer is freed below) */
+	if (s->dev->stream_sync(s->devh, s->legacy.h) && !r)
+		r = -1;
+	if (reg)
+		s->dev->host_unregister(s->devh, buf);
+	free(buf);
+	return r;
 }
 
 /*

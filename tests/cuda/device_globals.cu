@@ -5,8 +5,14 @@
  * cudaMemcpyFromSymbol(Async), and reached through cudaGetSymbolAddress and
  * plain cudaMemcpy. cudaGetSymbolSize is checked too.
  *
- *   device_globals      (no arguments)
+ * With --pause-ms N it pauses N ms after each step, while the globals hold
+ * what the last step left: a process to move in between (the globals'
+ * bytes must go with it); the output is the same.
+ *
+ *   device_globals [--pause-ms N (0)]
  */
+#include <unistd.h>
+
 #include "xtest.h"
 
 #define N 3000
@@ -151,21 +157,28 @@ static void through_address(struct model *m)
 	printf("table sum through symbol address: %llu\n", sum);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct model m;
 	cudaStream_t s;
 	uint32_t *d;
+	long pause_ms = 0;
 
 	xt_begin("device_globals");
+	for (int i = 1; i < argc; i++)
+		if (!xt_opt_long(argc, argv, &i, "--pause-ms", 0, 100000, &pause_ms))
+			xt_fail("unknown argument '%s'", argv[i]);
 	CK(cudaStreamCreate(&s));
 	CK(cudaMalloc(&d, N * sizeof(uint32_t)));
 	check_sizes();
 	write_globals(&m, s);
+	usleep((useconds_t)pause_ms * 1000);
 	check_apply(&m, s, d, "after host writes");
 	bump_and_read(&m, s);
+	usleep((useconds_t)pause_ms * 1000);
 	check_apply(&m, s, d, "after kernel writes");
 	through_address(&m);
+	usleep((useconds_t)pause_ms * 1000);
 	check_apply(&m, 0, d, "after patch");
 	CK(cudaFree(d));
 	CK(cudaStreamDestroy(s));

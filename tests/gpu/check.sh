@@ -50,6 +50,19 @@ wait $app
 check "driver_module moved twice ended well ($?)" test $? -eq 0
 check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
 
+# __device__ variables moved while they hold what host writes and kernels
+# left (their bytes read at the freeze), then their address taken after the moves.
+"$XMIG" run --job dg-mv -- "$B/tests/cuda/device_globals" --pause-ms 900 \
+	>"$tmp/dg-mv.xmig" 2>"$tmp/dg-mv.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field dg-mv state)" = running ] && break; sleep 0.1; done
+check "device_globals: moved while paused (copy)" "$XMIG" migrate --job dg-mv --to gpu0
+sleep 0.9
+check "device_globals: moved again (zero-copy)" "$XMIG" migrate --job dg-mv --to gpu0 --zero-copy
+wait $app
+check "device_globals moved twice printed exactly its native output" \
+	cmp "$tmp/device_globals.native" "$tmp/dg-mv.xmig"
+
 # NCCL: a one-rank communicator moved twice while it lives (rebuilt by each new
 # proxy); 4 s of rounds, so that it outlives two moves with a cold NCCL each.
 "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.native" 2>&1

@@ -379,3 +379,23 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	diff -u <(sed 's/^rounds 3 checked/rounds 40 checked/' "$ROOT/tests/cuda/expected/driver_module.out") \
 		"$BATS_TEST_TMPDIR/dm.out"
 }
+
+# Module globals are not allocations: their bytes go with the state, read
+# at the freeze. Moved while they hold what host writes left, then what
+# kernels left; every check after a move compares with the host's model.
+@test "migrate: __device__ variables written by the host and by kernels move with the job" {
+	need_program device_globals
+	"$XMIG" run --job dg -- "$CUDA_BIN/device_globals" --pause-ms 900 \
+		>"$BATS_TEST_TMPDIR/dg.out" 2>"$BATS_TEST_TMPDIR/dg.err" &
+	app=$!
+	wait_job dg
+	run "$XMIG" migrate --job dg --to gpu1
+	assert_success
+	sleep 0.9
+	run "$XMIG" migrate --job dg --to gpu0
+	assert_success
+	run timeout 60 tail --pid="$app" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/dg.err" >&2
+	diff -u "$ROOT/tests/cuda/expected/device_globals.out" "$BATS_TEST_TMPDIR/dg.out"
+}
