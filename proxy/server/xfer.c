@@ -164,61 +164,79 @@ struct offer {
 	uint64_t deadline;
 };
 
+/* A __device__ variable at the freeze: where it is, where its bytes go. */
+struct var_span {
+	uint64_t id, addr, size, at;   /* id (restore_vars: the blob's index); at: offset in the buffer */
+};
+
 /*
- * The __device__ variables of the manifest m, one VAR message each. Their
- * bytes are read first, all into one pinned buffer with one wait: a read
- * into pageable memory waits by itself, and a PyTorch job has hundreds.
+ * The __device__ variables of the manifest m, one VAR message each. A
+ * PyTorch job has hundreds of a few bytes: they are read into one pinned
+ * buffer with one wait, and their messages written at once. (One read
+ * each: neighbours may lie in different allocations, and a copy must not
+ * span two.)
  */
 static int send_vars(struct srv *s, int fd, json_t *m)
 {
 	json_t *vars = json_object_get(m, "vars"), *o;
-	uint64_t total = 0, off = 0, t0 = xmig_now_ns();
+	size_t n = json_array_size(vars), i;
+	struct var_span *v = calloc(n + 1, sizeof(*v));
+	uint64_t len = 0, t0 = xmig_now_ns(), bytes = 0;
+	char *buf = NULL, *wire = NULL, *w;
 	bool reg = false;
-	char *buf = NULL;
-	size_t i;
-	int r = 0;
+	int r = -1;
 
-	json_array_foreach(vars, i, o) {
-		struct srv_var *v = srv_table_get(&s->vars, (uint64_t)json_integer_value(
-								     json_object_get(o, "id")));
-
-		if (!v)
-			return xmig_error("a __device__ variable of the state is gone");
-		total += v->size;
-	}
-	if (!json_array_size(vars))
-		return 0;
-	if (posix_memalign((void **)&buf, 4096, total ? total : 1) != 0)
+	if (!v)
 		return -1;
-	reg = s->dev->host_register(s->devh, buf, total ? total : 1) == 0;
-	json_array_foreach(vars, i, o) {
-		struct srv_var *v = srv_table_get(&s->vars, (uint64_t)json_integer_value(
-								     json_object_get(o, "id")));
-
-		if ((r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + off), v->addr,
-					      v->size, s->legacy.h)))
-			break;
-		off += v->size;
+	if (!n) {
+		free(v);
+		return 0;
 	}
-	if (!r)
-		r = s->dev->stream_sync(s->devh, s->legacy.h);
-	off = 0;
 	json_array_foreach(vars, i, o) {
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
-		struct srv_var *v = srv_table_get(&s->vars, id);
+		struct srv_var *sv = srv_table_get(&s->vars, id);
 
-		if (r || (r = send_msg(fd, XFER_VAR, id, buf + off, v->size, -1)))
-			break;
-		off += v->size;
+		if (!sv) {
+			xmig_error("a __device__ variable of the state is gone");
+			goto out;
+		}
+		v[i] = (struct var_span){ id, sv->addr, sv->size, 0 };
+		bytes += sv->size;
 	}
+	for (i = 0; i < n; i++) {
+		v[i].at = len;
+		len += v[i].size;
+	}
+	if (posix_memalign((void **)&buf, 4096, len ? len : 1) != 0)
+		goto out;
+	reg = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
+	for (i = 0; i < n; i++)
+		if (v[i].size && s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + v[i].at),
+						      v[i].addr, v[i].size, s->legacy.h))
+			goto out;
+	if (s->dev->stream_sync(s->devh, s->legacy.h))
+		goto out;
+	/* every VAR message in one write: the receiver reads a stream */
+	if (!(wire = malloc(n * sizeof(struct xfer_msg) + bytes)))
+		goto out;
+	for (i = 0, w = wire; i < n; i++) {
+		struct xfer_msg h = { XFER_VAR, 0, v[i].id, v[i].size, 0, 0 };
+
+		memcpy(w, &h, sizeof(h));
+		memcpy(w + sizeof(h), buf + v[i].at, v[i].size);
+		w += sizeof(h) + v[i].size;
+	}
+	r = xmig_write_all(fd, wire, (size_t)(w - wire)) < 0 ? -1 : 0;
+	if (tracing())
+		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
+			n, (unsigned long long)bytes, (double)(xmig_now_ns() - t0) / 1e6);
+out:
 	if (reg)
 		s->dev->host_unregister(s->devh, buf);
 	free(buf);
-	if (tracing())
-		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
-			json_array_size(vars), (unsigned long long)total,
-			(double)(xmig_now_ns() - t0) / 1e6);
-	return r ? -1 : 0;
+	free(wire);
+	free(v);
+	return r;
 }
 
 /*
@@ -657,38 +675,57 @@ struct var_blob {
 	uint64_t len;
 };
 
-/* The variables' bytes, gathered in one pinned buffer: one wait, not one per copy. */
+/*
+ * The variables' bytes, gathered in one pinned buffer and written with one
+ * wait (one copy each: a copy must not span two allocations).
+ */
 static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 {
-	uint64_t total = 0, off = 0;
-	bool reg;
-	char *buf;
+	struct var_span *v = calloc(n + 1, sizeof(*v));
+	uint64_t len = 0;
+	bool reg = false;
+	char *buf = NULL;
 	size_t i;
 	int r = 0;
 
-	for (i = 0; i < n; i++)
-		total += vb[i].len;
-	if (!n)
-		return 0;
-	if (posix_memalign((void **)&buf, 4096, total ? total : 1) != 0)
+	if (!v)
 		return -1;
-	reg = s->dev->host_register(s->devh, buf, total ? total : 1) == 0;
+	if (!n)
+		goto out;
 	for (i = 0; i < n && !r; i++) {
-		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
+		struct srv_var *sv = srv_table_get(&s->vars, vb[i].id);
 
-		memcpy(buf + off, vb[i].data, vb[i].len);
-		if (!v || v->size != vb[i].len ||
-		    s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)(buf + off), v->size,
-					 s->legacy.h))
+		if (!sv || sv->size != vb[i].len)
 			r = xmig_error("cannot restore a __device__ variable");
-		off += vb[i].len;
+		else
+			v[i] = (struct var_span){ i, sv->addr, sv->size, 0 };
 	}
+	if (r)
+		goto out;
+	for (i = 0; i < n; i++) {
+		v[i].at = len;
+		len += v[i].size;
+	}
+	if (posix_memalign((void **)&buf, 4096, len ? len : 1) != 0) {
+		r = -1;
+		goto out;
+	}
+	reg = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
+	for (i = 0; i < n; i++)
+		memcpy(buf + v[i].at, vb[v[i].id].data, v[i].size);
+	for (i = 0; i < n && !r; i++)
+		if (v[i].size && s->dev->memcpy_async(s->devh, v[i].addr,
+						      (uint64_t)(uintptr_t)(buf + v[i].at),
+						      v[i].size, s->legacy.h))
+			r = xmig_error("cannot restore a __device__ variable");
 	/* (waited for even after a failure: the buffer is freed below) */
 	if (s->dev->stream_sync(s->devh, s->legacy.h) && !r)
 		r = -1;
+out:
 	if (reg)
 		s->dev->host_unregister(s->devh, buf);
 	free(buf);
+	free(v);
 	return r;
 }
 
