@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -165,6 +166,37 @@ int xmig_write_all(int fd, const void *buf, size_t len)
 			return -1;
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int xmig_writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {   /* nothing went: only empty buffers may be left */
+			while (n > 0 && !iov[0].iov_len) {
+				iov++;
+				n--;
+			}
+			if (n > 0)
+				return -1;
+		}
+		/* past what went; iov is the caller's and is consumed */
+		while (n > 0 && (size_t)w >= iov[0].iov_len) {
+			w -= (ssize_t)iov[0].iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov[0].iov_base = (char *)iov[0].iov_base + w;
+			iov[0].iov_len -= (size_t)w;
+		}
 	}
 	return 0;
 }

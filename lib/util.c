@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -323,23 +324,33 @@ uint64_t xmig_hash_end(struct xmig_hash *h)
  */
 #define CHECKED_PIECE (1u << 20)
 
-int xmig_write_checked(int fd, const void *buf, size_t len)
+int xmig_write_checked(int fd, const void *head, size_t head_len, const void *buf, size_t len)
 {
-	struct xmig_hash *h = xmig_hash_begin();
+	struct iovec iov[3] = { { (void *)head, head_len }, { (void *)buf, len }, { NULL, 0 } };
+	struct xmig_hash *h;
 	uint64_t sum;
 
-	if (!h)
+	/* small: one system call (and one packet), as before there was a checksum */
+	if (len <= CHECKED_PIECE) {
+		sum = xmig_hash64(buf, len);
+		iov[2] = (struct iovec){ &sum, sizeof(sum) };
+		return xmig_writev_all(fd, iov, 3);
+	}
+	if (!(h = xmig_hash_begin()))
 		return -1;
+	if (head_len && xmig_write_all(fd, head, head_len) < 0)
+		goto err;
 	for (size_t off = 0, n; off < len; off += n) {
 		n = len - off < CHECKED_PIECE ? len - off : CHECKED_PIECE;
 		xmig_hash_add(h, (const char *)buf + off, n);
-		if (xmig_write_all(fd, (const char *)buf + off, n) < 0) {
-			xmig_hash_end(h);
-			return -1;
-		}
+		if (xmig_write_all(fd, (const char *)buf + off, n) < 0)
+			goto err;
 	}
 	sum = xmig_hash_end(h);
 	return xmig_write_all(fd, &sum, sizeof(sum));
+err:
+	xmig_hash_end(h);
+	return -1;
 }
 
 int xmig_read_checked(int fd, void *buf, size_t len)

@@ -101,11 +101,12 @@ struct xmig_hash *xmig_hash_begin(void);
 void xmig_hash_add(struct xmig_hash *h, const void *data, size_t len);
 uint64_t xmig_hash_end(struct xmig_hash *h);   /* and frees h */
 /*
- * A payload followed by its XXH3 (8 bytes), hashed piece by piece as it is
- * written or read. read: 0 intact, -2 damaged (all of it read: the stream
- * stays in step), -1 the stream broke.
+ * A message head, then a payload followed by its XXH3 (8 bytes), hashed
+ * piece by piece as it is written or read (a small one goes in one
+ * writev). read (the payload and its XXH3): 0 intact, -2 damaged (all of
+ * it read: the stream stays in step), -1 the stream broke.
  */
-int xmig_write_checked(int fd, const void *buf, size_t len);
+int xmig_write_checked(int fd, const void *head, size_t head_len, const void *buf, size_t len);
 int xmig_read_checked(int fd, void *buf, size_t len);
 
 /* ---- control protocol: NDJSON framing + JSON-RPC 2.0 (rpc.c) -------- */
@@ -184,6 +185,9 @@ ssize_t xmig_sock_send_fds(int sock, const void *data, size_t len, const int *fd
 ssize_t xmig_sock_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds, int maxfds);
 /* Write everything / read exactly len (0 on EOF before any byte). */
 int xmig_write_all(int fd, const void *buf, size_t len);
+/* Write every byte of n buffers (iov is consumed). */
+struct iovec;
+int xmig_writev_all(int fd, struct iovec *iov, int n);
 ssize_t xmig_read_full(int fd, void *buf, size_t len);
 
 /* ---- runtime directory and job registry (registry.c) ------------------ */

@@ -213,29 +213,12 @@ static int send_msg(struct rmt *r, struct rmt_hdr *h, const void *p1, size_t l1,
 		    size_t l2)
 {
 	struct iovec iov[3] = { { h, sizeof(*h) }, { (void *)p1, l1 }, { (void *)p2, l2 } };
-	int n = 3, rc = 0;
+	int rc;
 
 	h->magic = RMT_MAGIC;
 	h->len = l1 + l2;
 	pthread_mutex_lock(&r->send_lock);
-	while (n > 0) {
-		ssize_t w = writev(r->fd, iov, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -1;
-			break;
-		}
-		while (n > 0 && (size_t)w >= iov[0].iov_len) {
-			w -= (ssize_t)iov[0].iov_len;
-			memmove(iov, iov + 1, sizeof(iov[0]) * (size_t)(--n));
-		}
-		if (n > 0) {
-			iov[0].iov_base = (char *)iov[0].iov_base + w;
-			iov[0].iov_len -= (size_t)w;
-		}
-	}
+	rc = xmig_writev_all(r->fd, iov, 3);
 	pthread_mutex_unlock(&r->send_lock);
 	return rc;
 }
@@ -251,7 +234,7 @@ static int post_checked(struct rmt *r, struct rmt_hdr *h, const void *bytes, siz
 	h->seq = 0;
 	h->len = n;
 	pthread_mutex_lock(&r->send_lock);
-	rc = xmig_write_all(r->fd, h, sizeof(*h)) < 0 || xmig_write_checked(r->fd, bytes, n) < 0;
+	rc = xmig_write_checked(r->fd, h, sizeof(*h), bytes, n) < 0;
 	pthread_mutex_unlock(&r->send_lock);
 	return rc ? link_lost() : 0;
 }

@@ -56,7 +56,6 @@ static int reply(struct exec *x, const struct rmt_hdr *req, int status, const ui
 {
 	struct rmt_hdr h;
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
-	size_t total = sizeof(h) + len;
 
 	memset(&h, 0, sizeof(h));
 	h.magic = RMT_MAGIC;
@@ -66,23 +65,7 @@ static int reply(struct exec *x, const struct rmt_hdr *req, int status, const ui
 	h.len = len;
 	if (a)
 		memcpy(h.a, a, sizeof(h.a));
-	while (total > 0) {
-		ssize_t w = writev(x->fd, iov, 2);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		total -= (size_t)w;
-		for (int i = 0; i < 2 && w > 0; i++) {
-			size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
-
-			iov[i].iov_base = (char *)iov[i].iov_base + k;
-			iov[i].iov_len -= k;
-			w -= (ssize_t)k;
-		}
-	}
-	return 0;
+	return xmig_writev_all(x->fd, iov, 2);
 }
 
 static int send_plain(struct exec *x, uint32_t op, int32_t status, uint64_t a0, const void *data,
@@ -111,9 +94,7 @@ static int send_checked(struct exec *x, uint32_t op, uint64_t a0, const void *da
 	h.op = op;
 	h.len = len;
 	h.a[0] = a0;
-	if (xmig_write_all(x->fd, &h, sizeof(h)) < 0)
-		return -1;
-	return xmig_write_checked(x->fd, data, len);
+	return xmig_write_checked(x->fd, &h, sizeof(h), data, len);
 }
 
 static void *stream_of(struct exec *x, uint64_t id)

@@ -303,7 +303,7 @@ static int send_memory(struct srv *s, int fd)
 		t_dev += xmig_now_ns() - t;
 		/* the checksum follows the bytes, hashed piece by piece as they go */
 		t = xmig_now_ns();
-		if (xmig_write_all(fd, &m, sizeof(m)) < 0 || xmig_write_checked(fd, buf[k], cur.n) < 0)
+		if (xmig_write_checked(fd, &m, sizeof(m), buf[k], cur.n) < 0)
 			r = -1;
 		t_write += xmig_now_ns() - t;
 		nchunks++;
