@@ -102,8 +102,8 @@ ddp() {
 		cmp -s "$D/n$r.out" "$D/x$r.out" || { diff "$D/n$r.out" "$D/x$r.out" | head -4; tail -5 "$D/x$r.err"; }
 	done
 	for f in d1 d2; do
-		[ -s "$D/$f.json" ] && python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"]
-	for i in m: print("# %s: rank %s %s, downtime %.1f ms, total %.1f ms" % (sys.argv[2], i["rank"], i["mode"], i["downtime_ms"], i["total_ms"]))' "$D/$f.json" "$f"
+		[ -s "$D/$f.json" ] && python3 -c 'import json,sys
+for i in json.load(open(sys.argv[1]))["items"]: print("# %s: rank %s %s, downtime %.1f ms, total %.1f ms" % (sys.argv[2], i["rank"], i["mode"], i["downtime_ms"], i["total_ms"]))' "$D/$f.json" "$f"
 	done
 	grep -h "communicator .*\(rebuilt\|re-linked\|relinked\)" "$D"/x?.err | sed 's/^/# /' | head -8
 	NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))')
@@ -145,7 +145,7 @@ echo "|---:|---:|---:|---:|" &&
 paste -d' ' <(awk '{ print $2, $4 }' "$D/an0.out") <(awk '{ print $4 }' "$D/ax0.out") |
 	awk 'NF == 3 { printf "| %d MiB | %s | %s | %.3f |\n", $1 / 1048576, $2, $3, $3 / $2 }'
 # MULTIGPU_KEEP=DIR: the runs' own output, for a look afterwards
-[ -n "${MULTIGPU_KEEP:-}" ] && cp "$D"/x?.err "$D"/x?.out "$D"/d?.err "$D"/ax0.err "$MULTIGPU_KEEP"/ 2>/dev/null
+[ -n "${MULTIGPU_KEEP:-}" ] && cp "$D"/x?.err "$D"/x?.out "$D"/d?.err "$D"/d?.json "$D"/ax0.err "$MULTIGPU_KEEP"/ 2>/dev/null
 echo
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -11,12 +11,13 @@
  *   fresh    ncclCommInitRank again in the same processes, no caches
  *   rebuild  what xmig does when a rank moves: the moved rank is a NEW
  *            process that has made its CUDA context and done the standby
- *            proxy's warm-up (ccl_warm_up) before the timer; the staying
- *            ranks keep their old communicator and build a new one beside
- *            it; all from a fresh unique id (made by rank 0's process)
- *            through the node's cached topology and graphs; after the
- *            timer the staying ranks retire the old one (aborted in the
- *            background) and the moved rank's old process goes away
+ *            proxy's warm-up (ccl_warm_up) before the timer, and its old
+ *            process has exited (the handover comes before the re-link);
+ *            the staying ranks keep their old communicator and build a
+ *            new one beside it; all from a fresh unique id (made by rank
+ *            0's process) through the node's cached topology and graphs;
+ *            after the timer the staying ranks retire the old one
+ *            (aborted in the background)
  *
  * The unique id is made before each timer. Each is timed from the first
  * rank's init starting to the last rank's returning; the median of --reps
@@ -372,16 +373,17 @@ int main(int argc, char **argv)
 
 		/* the standby: context and warm-up while the job still runs */
 		warm[i] = ready(&next) * 1e3;
+		/* the handover: the moved rank's old proxy exits before the re-link */
+		xfer(gone.fd, &m, true);
+		waitpid(gone.pid, NULL, 0);
+		close(gone.fd);
 		set[moved] = &next;
 		rebuild[i] = timed_build(set, true, per[i]);
-		/* after the timer: the old ones retired, the old process gone */
+		/* after the timer: the old ones retired */
 		for (int r = 0; r < nranks; r++)
 			if (r != moved)
 				stay[nstay++] = &procs[r];
 		ask_all(stay, nstay, OP_RETIRE);
-		xfer(gone.fd, &m, true);
-		waitpid(gone.pid, NULL, 0);
-		close(gone.fd);
 		procs[moved] = next;
 		set[moved] = &procs[moved];
 		/* and aborted, before the next move is timed */
