@@ -60,36 +60,30 @@ void dnn_base_free(struct dnn_base *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* Both arrays are sorted by their first field, a uint64_t: one comparison serves. */
+static int by_first_u64(const void *key, const void *elem)
+{
+	uint64_t k = *(const uint64_t *)key, e = *(const uint64_t *)elem;
+
+	return k < e ? -1 : k > e;
+}
+
 /* Position of the base's object id, or -1. */
 static long base_obj(const struct dnn_base *b, uint64_t id)
 {
-	size_t lo = 0, hi = b->nobjs;
+	const struct dnn_base_obj *o = b->nobjs ? bsearch(&id, b->objs, b->nobjs, sizeof(*o),
+							  by_first_u64) : NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (b->objs[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < b->nobjs && b->objs[lo].id == id ? (long)lo : -1;
+	return o ? (long)(o - b->objs) : -1;
 }
 
 /* Position in the prelude of the step with this serial, or -1. */
 static long base_step(const struct dnn_base *b, uint64_t serial)
 {
-	size_t lo = 0, hi = b->nsteps;
+	const struct dnn_base_step *st = b->nsteps ? bsearch(&serial, b->steps, b->nsteps,
+							     sizeof(*st), by_first_u64) : NULL;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (b->steps[mid].serial < serial)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < b->nsteps && b->steps[lo].serial == serial ? (long)b->steps[lo].pos : -1;
+	return st ? (long)st->pos : -1;
 }
 
 /* Entries of a list: runs of references, and whole ones between them. */
