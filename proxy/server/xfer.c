@@ -164,10 +164,28 @@ struct offer {
 	uint64_t deadline;
 };
 
-/* A __device__ variable at the freeze: where it is, where its bytes go. */
-struct var_span {
-	uint64_t id, addr, size, at;   /* id (restore_vars: the blob's index); at: offset in the buffer */
-};
+/*
+ * A host buffer for device copies: page-aligned, and pinned where the
+ * device allows it (else the copies still work, each waiting by itself).
+ * NULL without memory.
+ */
+static void *staging_alloc(struct srv *s, size_t len, bool *pinned)
+{
+	void *buf;
+
+	*pinned = false;
+	if (posix_memalign(&buf, 4096, len ? len : 1) != 0)
+		return NULL;
+	*pinned = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
+	return buf;
+}
+
+static void staging_free(struct srv *s, void *buf, bool pinned)
+{
+	if (pinned)
+		s->dev->host_unregister(s->devh, buf);
+	free(buf);
+}
 
 /*
  * The __device__ variables of the manifest m, one VAR message each. A
@@ -180,10 +198,10 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 {
 	json_t *vars = json_object_get(m, "vars"), *o;
 	size_t n = json_array_size(vars), i;
-	struct var_span *v = calloc(n + 1, sizeof(*v));
-	uint64_t len = 0, t0 = xmig_now_ns(), bytes = 0;
+	struct srv_var **v = calloc(n + 1, sizeof(*v));
+	uint64_t len = 0, off = 0, t0 = xmig_now_ns();
 	char *buf = NULL, *wire = NULL, *w;
-	bool reg = false;
+	bool pinned = false;
 	int r = -1;
 
 	if (!v)
@@ -193,47 +211,43 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 		return 0;
 	}
 	json_array_foreach(vars, i, o) {
-		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
-		struct srv_var *sv = srv_table_get(&s->vars, id);
-
-		if (!sv) {
+		if (!(v[i] = srv_table_get(&s->vars, (uint64_t)json_integer_value(
+							      json_object_get(o, "id"))))) {
 			xmig_error("a __device__ variable of the state is gone");
 			goto out;
 		}
-		v[i] = (struct var_span){ id, sv->addr, sv->size, 0 };
-		bytes += sv->size;
+		len += v[i]->size;
 	}
-	for (i = 0; i < n; i++) {
-		v[i].at = len;
-		len += v[i].size;
+	if (!(buf = staging_alloc(s, len, &pinned)))
+		goto out;
+	for (i = 0, r = 0; i < n && !r; off += v[i++]->size)
+		if (v[i]->size)
+			r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + off),
+						 v[i]->addr, v[i]->size, s->legacy.h);
+	/* (waited for even after a failure: the buffer is freed below) */
+	if (s->dev->stream_sync(s->devh, s->legacy.h) || r ||
+	    !(wire = malloc(n * sizeof(struct xfer_msg) + len))) {
+		r = -1;
+		goto out;
 	}
-	if (posix_memalign((void **)&buf, 4096, len ? len : 1) != 0)
-		goto out;
-	reg = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
-	for (i = 0; i < n; i++)
-		if (v[i].size && s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + v[i].at),
-						      v[i].addr, v[i].size, s->legacy.h))
-			goto out;
-	if (s->dev->stream_sync(s->devh, s->legacy.h))
-		goto out;
 	/* every VAR message in one write: the receiver reads a stream */
-	if (!(wire = malloc(n * sizeof(struct xfer_msg) + bytes)))
-		goto out;
-	for (i = 0, w = wire; i < n; i++) {
-		struct xfer_msg h = { XFER_VAR, 0, v[i].id, v[i].size, 0, 0 };
+	w = wire;
+	off = 0;
+	json_array_foreach(vars, i, o) {
+		struct xfer_msg h = { XFER_VAR, 0, (uint64_t)json_integer_value(json_object_get(o, "id")),
+				      v[i]->size, 0, 0 };
 
 		memcpy(w, &h, sizeof(h));
-		memcpy(w + sizeof(h), buf + v[i].at, v[i].size);
-		w += sizeof(h) + v[i].size;
+		memcpy(w + sizeof(h), buf + off, v[i]->size);
+		w += sizeof(h) + v[i]->size;
+		off += v[i]->size;
 	}
 	r = xmig_write_all(fd, wire, (size_t)(w - wire)) < 0 ? -1 : 0;
 	if (tracing())
 		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
-			n, (unsigned long long)bytes, (double)(xmig_now_ns() - t0) / 1e6);
+			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
 out:
-	if (reg)
-		s->dev->host_unregister(s->devh, buf);
-	free(buf);
+	staging_free(s, buf, pinned);
 	free(wire);
 	free(v);
 	return r;
@@ -276,13 +290,11 @@ static int send_memory(struct srv *s, int fd)
 	bool have;
 	int r = 0, k = 0;
 
-	for (int i = 0; i < 2; i++) {
-		if (posix_memalign(&buf[i], 4096, STREAM_CHUNK) != 0) {
-			free(buf[0]);
+	for (int i = 0; i < 2; i++)
+		if (!(buf[i] = staging_alloc(s, STREAM_CHUNK, &reg[i]))) {
+			staging_free(s, buf[0], reg[0]);
 			return -1;
 		}
-		reg[i] = s->dev->host_register(s->devh, buf[i], STREAM_CHUNK) == 0;
-	}
 	have = next_chunk(s, &cur);
 	if (have)
 		r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)buf[0],
@@ -319,11 +331,8 @@ static int send_memory(struct srv *s, int fd)
 			(unsigned long long)nchunks, (double)(xmig_now_ns() - t0) / 1e6,
 			(double)t_dev / 1e6, (double)t_write / 1e6);
 	s->dev->stream_sync(s->devh, s->legacy.h);
-	for (int i = 0; i < 2; i++) {
-		if (reg[i])
-			s->dev->host_unregister(s->devh, buf[i]);
-		free(buf[i]);
-	}
+	for (int i = 0; i < 2; i++)
+		staging_free(s, buf[i], reg[i]);
 	return r ? -1 : 0;
 }
 
@@ -681,51 +690,35 @@ struct var_blob {
  */
 static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 {
-	struct var_span *v = calloc(n + 1, sizeof(*v));
-	uint64_t len = 0;
-	bool reg = false;
-	char *buf = NULL;
+	uint64_t len = 0, off = 0;
+	bool pinned = false;
+	char *buf;
 	size_t i;
 	int r = 0;
 
-	if (!v)
-		return -1;
 	if (!n)
-		goto out;
-	for (i = 0; i < n && !r; i++) {
-		struct srv_var *sv = srv_table_get(&s->vars, vb[i].id);
-
-		if (!sv || sv->size != vb[i].len)
-			r = xmig_error("cannot restore a __device__ variable");
-		else
-			v[i] = (struct var_span){ i, sv->addr, sv->size, 0 };
-	}
-	if (r)
-		goto out;
+		return 0;
 	for (i = 0; i < n; i++) {
-		v[i].at = len;
-		len += v[i].size;
+		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
+
+		if (!v || v->size != vb[i].len)
+			return xmig_error("cannot restore a __device__ variable");
+		len += vb[i].len;
 	}
-	if (posix_memalign((void **)&buf, 4096, len ? len : 1) != 0) {
-		r = -1;
-		goto out;
-	}
-	reg = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
-	for (i = 0; i < n; i++)
-		memcpy(buf + v[i].at, vb[v[i].id].data, v[i].size);
-	for (i = 0; i < n && !r; i++)
-		if (v[i].size && s->dev->memcpy_async(s->devh, v[i].addr,
-						      (uint64_t)(uintptr_t)(buf + v[i].at),
-						      v[i].size, s->legacy.h))
+	if (!(buf = staging_alloc(s, len, &pinned)))
+		return -1;
+	for (i = 0; i < n && !r; off += vb[i++].len) {
+		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
+
+		memcpy(buf + off, vb[i].data, vb[i].len);
+		if (vb[i].len && s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)(buf + off),
+						      vb[i].len, s->legacy.h))
 			r = xmig_error("cannot restore a __device__ variable");
+	}
 	/* (waited for even after a failure: the buffer is freed below) */
 	if (s->dev->stream_sync(s->devh, s->legacy.h) && !r)
 		r = -1;
-out:
-	if (reg)
-		s->dev->host_unregister(s->devh, buf);
-	free(buf);
-	free(v);
+	staging_free(s, buf, pinned);
 	return r;
 }
 
