@@ -69,6 +69,8 @@ check "device_globals moved twice printed exactly its native output" \
 "$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
 app=$!
 for _ in $(seq 100); do [ "$(ps_field nccl1 state)" = running ] && break; sleep 0.1; done
+# its communicator made (it says so), so that the first standby's prelude has it
+for _ in $(seq 200); do grep -q '^communicator:' "$tmp/nccl.xmig" && break; sleep 0.05; done
 sleep 0.5
 # migrate's stderr apart: the job's own is not opened to append, so the
 # proxies writing there at its offset could overwrite lines added here

@@ -29,6 +29,8 @@ teardown() { xmig_teardown; }
 		>"$BATS_TEST_TMPDIR/nc.out" 2>"$BATS_TEST_TMPDIR/nc.err" &
 	app=$!
 	wait_job nc
+	# its communicator made (it says so), so that the first standby's prelude has it
+	for _ in $(seq 200); do grep -q '^communicator:' "$BATS_TEST_TMPDIR/nc.out" && break; sleep 0.05; done
 	sleep 0.3
 	run "$XMIG" migrate --job nc --to gpu1
 	assert_success
