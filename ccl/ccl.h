@@ -116,6 +116,11 @@ struct ccl_redop *ccl_redop_add(struct ccl_comm *c);
 struct ccl_redop *ccl_redop_find(const struct ccl_comm *c, int logical);
 /* The physical op for a logical one (built-in ops map to themselves); -1 if none. */
 int ccl_redop_physical(const struct ccl_comm *c, int logical);
+/* A manifest's redop entry r made live in c under its logical value (its
+ * physical op still to make); NULL if r is malformed or out of memory. */
+struct ccl_redop *ccl_redop_from_json(struct ccl_comm *c, json_t *r);
+/* Is op live and what manifest entry r describes? */
+bool ccl_redop_matches(const struct ccl_redop *op, json_t *r);
 
 /* Describe the table for status / a manifest, and read one back. */
 json_t *ccl_comm_json(const struct ccl_comm *c);

@@ -272,6 +272,47 @@ void ccl_comm_counters_from_json(struct ccl_comm *c, json_t *o)
 	read_u64s(json_object_get(o, "recvd"), c->recvd, c->nranks);
 }
 
+/* A manifest's redop entry, as the fields it stands for (scalar: 16 bytes in hex). */
+static bool redop_fields(json_t *r, struct ccl_redop *v)
+{
+	const char *hex = json_string_value(json_object_get(r, "scalar")) ?: "";
+
+	memset(v, 0, sizeof(*v));
+	v->logical = get_int(r, "op");
+	v->datatype = get_int(r, "datatype");
+	v->residence = get_int(r, "residence");
+	v->scalar_ptr = (uint64_t)json_integer_value(json_object_get(r, "scalar_ptr"));
+	for (int k = 0; k < 16 && hex[2 * k] && hex[2 * k + 1]; k++) {
+		char b[3] = { hex[2 * k], hex[2 * k + 1], 0 };
+
+		v->scalar[k] = (unsigned char)strtoul(b, NULL, 16);
+	}
+	return v->logical >= ncclNumOps;
+}
+
+struct ccl_redop *ccl_redop_from_json(struct ccl_comm *c, json_t *r)
+{
+	struct ccl_redop v, *op;
+
+	/* under the same logical value as before */
+	if (!redop_fields(r, &v) || !(op = redop_slot(c, (size_t)(v.logical - ncclNumOps))))
+		return NULL;
+	op->datatype = v.datatype;
+	op->residence = v.residence;
+	op->scalar_ptr = v.scalar_ptr;
+	memcpy(op->scalar, v.scalar, sizeof(op->scalar));
+	return op;
+}
+
+bool ccl_redop_matches(const struct ccl_redop *op, json_t *r)
+{
+	struct ccl_redop v;
+
+	return op->live && redop_fields(r, &v) && v.logical == op->logical &&
+	       v.datatype == op->datatype && v.residence == op->residence &&
+	       v.scalar_ptr == op->scalar_ptr && !memcmp(v.scalar, op->scalar, sizeof(v.scalar));
+}
+
 struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o)
 {
 	json_t *g = json_object_get(o, "config"), *r;
@@ -305,23 +346,9 @@ struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o)
 		return NULL;
 	ccl_comm_counters_from_json(c, o);
 	c->init_s = json_real_value(json_object_get(o, "init_s"));
-	json_array_foreach(json_object_get(o, "redops"), i, r) {
-		const char *hex = json_string_value(json_object_get(r, "scalar")) ?: "";
-		struct ccl_redop *op;
-
-		/* under the same logical value as before */
-		if (get_int(r, "op") < ncclNumOps ||
-		    !(op = redop_slot(c, (size_t)(get_int(r, "op") - ncclNumOps))))
+	json_array_foreach(json_object_get(o, "redops"), i, r)
+		if (!ccl_redop_from_json(c, r))
 			goto err;
-		op->datatype = get_int(r, "datatype");
-		op->residence = get_int(r, "residence");
-		op->scalar_ptr = (uint64_t)json_integer_value(json_object_get(r, "scalar_ptr"));
-		for (int k = 0; k < 16 && hex[2 * k] && hex[2 * k + 1]; k++) {
-			char b[3] = { hex[2 * k], hex[2 * k + 1], 0 };
-
-			op->scalar[k] = (unsigned char)strtoul(b, NULL, 16);
-		}
-	}
 	return c;
 err:
 	ccl_comm_remove(t, c->id);

@@ -550,7 +550,7 @@ static json_t *entry(json_t *m, uint64_t id)
 /* Is this communicator, built ahead from the prelude, still entry o's? */
 static bool still_same(struct ccl_comm *c, json_t *o)
 {
-	static const char *const keys[] = { "key", "nranks", "rank", "config", "redops" };
+	static const char *const keys[] = { "key", "nranks", "rank", "config" };
 	json_t *have = ccl_comm_json(c);
 	bool same = c->phys != NULL;
 
@@ -558,6 +558,57 @@ static bool still_same(struct ccl_comm *c, json_t *o)
 		same = json_equal(json_object_get(have, keys[k]), json_object_get(o, keys[k]));
 	json_decref(have);
 	return same;
+}
+
+/* The live redop of entry list want with logical value op, or NULL. */
+static json_t *redop_entry(json_t *want, int op)
+{
+	json_t *j;
+	size_t i;
+
+	json_array_foreach(want, i, j)
+		if (json_integer_value(json_object_get(j, "op")) == op)
+			return j;
+	return NULL;
+}
+
+/*
+ * A communicator built ahead keeps its PreMulSum ops that are still the
+ * manifest's; the ones destroyed or remade since the prelude are destroyed
+ * or made here (a job that makes one per step, as DDP's gradient division
+ * does, changes them between any prelude and its freeze).
+ */
+static int reconcile_redops(struct srv *s, struct ccl_comm *c, json_t *o)
+{
+	json_t *want = json_object_get(o, "redops"), *j;
+	struct ccl_redop *r;
+	size_t i;
+	int st;
+
+	for (i = 0; i < c->nredops; i++) {
+		r = &c->redops[i];
+		if (!r->live || ((j = redop_entry(want, r->logical)) && ccl_redop_matches(r, j)))
+			continue;
+		r->live = false;
+		if ((st = backend(s)->redop_destroy(s->devh, c->phys, r->physical)))
+			return st;
+	}
+	json_array_foreach(want, i, j) {
+		const void *scalar;
+
+		if ((r = ccl_redop_find(c, (int)json_integer_value(json_object_get(j, "op")))))
+			continue;   /* kept above */
+		if (!(r = ccl_redop_from_json(c, j)))
+			return ncclInvalidArgument;
+		scalar = r->residence == ncclScalarDevice ? (const void *)(uintptr_t)r->scalar_ptr
+							  : r->scalar;
+		if ((st = backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence,
+						   scalar, &r->physical))) {
+			r->live = false;
+			return st;
+		}
+	}
+	return ncclSuccess;
 }
 
 int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
@@ -588,7 +639,12 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 			continue;
 		}
 		if (cm) {
-			/* One rank, built while the job still ran: only the counters moved on. */
+			/* One rank, built while the job still ran: its counters and
+			 * its redops may have moved on since. */
+			if ((st = reconcile_redops(s, cm, o)))
+				return xmig_error("cannot make communicator %016llx's reduction "
+						  "ops again (NCCL error %d)",
+						  (unsigned long long)cm->key, st);
 			ccl_comm_counters_from_json(cm, o);
 			cm->generation++;
 			s->restored.kept++;

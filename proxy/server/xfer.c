@@ -723,15 +723,20 @@ static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 }
 
 /*
- * XMIG_FAULT=xfer-delay-ms=N slows each allocation's transfer down, so that
- * the fault tests can kill a proxy or the orchestrator mid-transfer.
+ * XMIG_FAULT=<name>=N sleeps N ms where the code names it: xfer-delay-ms
+ * slows each allocation's transfer down (so that the fault tests can kill
+ * a proxy or the orchestrator mid-transfer); ahead-pause-ms holds a
+ * successor between its prelude and the freeze (so that the job's state
+ * surely changes in between).
  */
-static void fault_delay(void)
+static void fault_delay(const char *name)
 {
 	const char *f = getenv("XMIG_FAULT");
+	size_t n = strlen(name);
 	long ms;
 
-	if (f && !strncmp(f, "xfer-delay-ms=", 14) && xmig_parse_long(f + 14, 0, 60000, &ms) == 0)
+	if (f && !strncmp(f, name, n) && f[n] == '=' &&
+	    xmig_parse_long(f + n + 1, 0, 60000, &ms) == 0)
 		usleep((useconds_t)ms * 1000);
 }
 
@@ -841,7 +846,7 @@ static int keep_alloc(struct srv *s, uint64_t index, uint64_t serial, bool zero_
 {
 	struct srv_alloc *a = index < s->mem.nallocs ? &s->mem.allocs[index] : NULL;
 
-	fault_delay();
+	fault_delay("xfer-delay-ms");
 	if (!a || a->serial != serial)
 		return xmig_error("allocation %llu is not the one announced",
 				  (unsigned long long)index);
@@ -856,7 +861,7 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 	/* (copy and zero-copy modes: memory handles of this node) */
 	struct srv_alloc *a = &s->mem.allocs[msg->id];
 
-	fault_delay();
+	fault_delay("xfer-delay-ms");
 	if (a->serial != msg->aux) {
 		if (fd >= 0)
 			close(fd);
@@ -1089,7 +1094,7 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 	while ((more = chunk_pipe_next(p, &c)) > 0) {
 		struct srv_alloc *a = c->tag[0] < s->mem.nallocs ? &s->mem.allocs[c->tag[0]] : NULL;
 
-		fault_delay();
+		fault_delay("xfer-delay-ms");
 		if (!a || c->tag[1] + c->len > a->size) {
 			snprintf(why, len, "the memory stream named memory the job does not have");
 			goto err;
@@ -1203,6 +1208,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
+	fault_delay("ahead-pause-ms");
 	s->xfer_base = s->dnn_ahead ? hash : 0;
 	s->xfer_fd = fd;
 	fd = -1;

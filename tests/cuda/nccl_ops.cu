@@ -5,6 +5,7 @@
  * PreMulSum with a host scalar, in float, double and int32), broadcast,
  * all-gather, reduce-scatter, and with one rank a group of send and
  * receive to itself; the async error is checked after every round.
+ * A PreMulSum op made in one round is destroyed in the next.
  * Inputs are small integers, so every result is exact and is checked
  * against a CPU reference, on any GPU and on the sim device.
  * With --iters N it runs N rounds, --sleep-ms apart (a process to move
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0;
 	const char *id_file = NULL;
 	ncclComm_t comm;
+	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
 	ncclUniqueId id;
 	cudaStream_t s;
 	float *d_in, *d_out, *d_big, *h_in, *h_out, *want, *h_big;
@@ -128,7 +130,7 @@ int main(int argc, char **argv)
 	h_big = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
 
 	for (int round = 0; round < iters; round++) {
-		float half = 0.5f;
+		float scalar;
 		ncclRedOp_t premul;
 		ncclResult_t async;
 
@@ -145,14 +147,24 @@ int main(int argc, char **argv)
 		}
 		expect(h_out, want, N, "all-reduce sum", round);
 
-		/* all-reduce in place, PreMulSum by 1/2 (what DDP divides gradients with) */
-		NK(ncclRedOpCreatePreMulSum(&premul, &half, ncclFloat, ncclScalarHostImmediate, comm));
+		/*
+		 * all-reduce in place, PreMulSum (what DDP divides gradients
+		 * with): made each round with its own scalar (exact: the inputs
+		 * are small), the last round's destroyed after it, so one is
+		 * held between rounds and a move finds it changed since its
+		 * prelude.
+		 */
+		scalar = 0.5f + (float)(round % 64);
+		NK(ncclRedOpCreatePreMulSum(&premul, &scalar, ncclFloat, ncclScalarHostImmediate,
+					    comm));
+		if (round > 0)
+			NK(ncclRedOpDestroy(held, comm));
+		held = premul;
 		NK(ncclAllReduce(d_in, d_in, N, ncclFloat, premul, comm, s));
-		NK(ncclRedOpDestroy(premul, comm));
 		CK(cudaMemcpyAsync(h_out, d_in, N * sizeof(float), cudaMemcpyDeviceToHost, s));
 		CK(cudaStreamSynchronize(s));
 		for (int i = 0; i < N; i++)
-			want[i] *= 0.5f;
+			want[i] *= scalar;
 		expect(h_out, want, N, "all-reduce PreMulSum", round);
 
 		/* average in double, sum in int32 */
@@ -215,6 +227,8 @@ int main(int argc, char **argv)
 			usleep((useconds_t)sleep_ms * 1000);
 	}
 	printf("rounds %ld checked\n", iters);
+	if (iters > 0)
+		NK(ncclRedOpDestroy(held, comm));
 	NK(ncclCommFinalize(comm));
 	NK(ncclCommDestroy(comm));
 	CK(cudaFree(d_in));

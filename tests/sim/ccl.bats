@@ -24,7 +24,7 @@ teardown() { xmig_teardown; }
 		<(printf '%s\n' "$output")
 }
 
-@test "ccl: moved twice while its communicator lives, the results stay exact" {
+@test "ccl: moved twice while its communicator lives, its reduction ops changing; the results stay exact" {
 	"$XMIG" run --job nc -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/nc.out" 2>"$BATS_TEST_TMPDIR/nc.err" &
 	app=$!
@@ -32,7 +32,9 @@ teardown() { xmig_teardown; }
 	# its communicator made (it says so), so that the first standby's prelude has it
 	for _ in $(seq 200); do grep -q '^communicator:' "$BATS_TEST_TMPDIR/nc.out" && break; sleep 0.05; done
 	sleep 0.3
-	run "$XMIG" migrate --job nc --to gpu1
+	# the first successor waits 200 ms (8 rounds) after its prelude: the
+	# PreMulSum op it made ahead has been destroyed and another made since
+	run env XMIG_FAULT=ahead-pause-ms=200 "$XMIG" migrate --job nc --to gpu1
 	assert_success
 	sleep 0.3
 	run "$XMIG" migrate --job nc --to gpu1 --zero-copy
@@ -43,7 +45,8 @@ teardown() { xmig_teardown; }
 	diff -u <(sed 's/^rounds 1 checked$/rounds 60 checked/' "$ROOT/tests/cuda/expected/nccl_ops.out") \
 		"$BATS_TEST_TMPDIR/nc.out"
 	# each new proxy built a new physical communicator under the old handle,
-	# while the job still ran (one rank: no peer to wait for)
+	# while the job still ran (one rank: no peer to wait for), and kept it
+	# though the job's reduction ops changed before the freeze
 	[ "$(grep -c 'communicator [0-9a-f]* rebuilt in .* ms, ahead of the freeze' \
 		"$BATS_TEST_TMPDIR/nc.err")" -eq 2 ]
 }
