@@ -399,6 +399,23 @@ static int d_FUNC_GET(struct xmig_call *c)
 	return 0;
 }
 
+/* The variable of module `module` named name, if asked for before; its id in *id. */
+static struct srv_var *known_var(struct srv *s, uint64_t module, const char *name, uint64_t *id)
+{
+	for (*id = s->vars.first; *id < s->vars.next; (*id)++) {
+		struct srv_var *v = srv_table_get(&s->vars, *id);
+
+		if (v && v->module == module && !strcmp(v->name, name))
+			return v;
+	}
+	return NULL;
+}
+
+/*
+ * A module global, by name. Asked again (cuModuleGetGlobal in a loop, or
+ * the runtime's symbol address after a move) it is the same entry: one
+ * name, one address, and its bytes read once at a freeze.
+ */
 static int d_VAR_GET(struct xmig_call *c)
 {
 	const struct xmig_var_get_req *a = c->args;
@@ -413,6 +430,8 @@ static int d_VAR_GET(struct xmig_call *c)
 		return cudaErrorInvalidResourceHandle;
 	if (memchr(a->name, '\0', sizeof(a->name)) == NULL)
 		return cudaErrorInvalidValue;
+	if ((v = known_var(s, a->module, a->name, &id)))
+		goto out;
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return cudaErrorMemoryAllocation;
@@ -429,6 +448,7 @@ static int d_VAR_GET(struct xmig_call *c)
 		free(v);
 		return cudaErrorMemoryAllocation;
 	}
+out:
 	r->var = id;
 	r->addr = v->addr;
 	r->size = v->size;

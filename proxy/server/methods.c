@@ -65,6 +65,8 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	json_object_set_new(o, "streams", json_integer((json_int_t)s->streams.count));
 	json_object_set_new(o, "events", json_integer((json_int_t)s->events.count));
 	json_object_set_new(o, "modules", json_integer((json_int_t)s->modules.count));
+	json_object_set_new(o, "functions", json_integer((json_int_t)s->funcs.count));
+	json_object_set_new(o, "variables", json_integer((json_int_t)s->vars.count));
 	json_object_set_new(o, "threads", json_integer(threads));
 	json_object_set_new(o, "calls", json_integer((json_int_t)atomic_load(&s->calls)));
 	/* The job's age is its process's, not this proxy's (moves renew proxies). */

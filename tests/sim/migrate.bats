@@ -394,6 +394,15 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	sleep 0.9
 	run "$XMIG" migrate --job dg --to gpu0
 	assert_success
+	# its symbol's address asked again of the new proxy (in the last pause):
+	# still one entry per variable, four in all
+	for _ in $(seq 100); do
+		grep -q '^table sum through symbol address' "$BATS_TEST_TMPDIR/dg.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" ps --json --job dg
+	assert_success
+	echo "$output" | jq -e '.items[0].variables == 4'
 	run timeout 60 tail --pid="$app" -f /dev/null
 	assert_success
 	cat "$BATS_TEST_TMPDIR/dg.err" >&2
