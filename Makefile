@@ -71,6 +71,14 @@ $(XMIG): $(CMD_OBJS) $(LIBXMIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIBXMIG) $(STATIC_LIBS) -lm -ldl
 
+# NCCL's environment plugin, opened by the proxy and by the job's NCCL
+# (2.28.7 and later) beside it: the cache variables without setenv.
+NCCL_ENV_PLUGIN := $(B)/libexec/xmig/libnccl-env-xmig.so
+$(NCCL_ENV_PLUGIN): ccl/plugin/nccl-env.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -shared -Wl,-soname,libnccl-env-xmig.so \
+		$(LDFLAGS) -o $@ $<
+
 # ---- unit tests ---------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
@@ -79,6 +87,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
 $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
+
+# test-ccl opens NCCL's environment plugin as NCCL would.
+$(B)/tests/unit/test-ccl: $(NCCL_ENV_PLUGIN)
 
 # test-reallib needs stand-in libraries: one through its RUNPATH, one to
 # load by path, one in an LD_LIBRARY_PATH directory behind a facade's.
@@ -260,7 +271,7 @@ man: $(MAN_PAGES)
 TEST_PROGRAMS := $(CUDA_TESTS) $(B)/tests/cuda-static/vector_add \
 	$(B)/tests/static-lib/libstatic_lib.so $(B)/tests/static-lib/uses_static_lib $(B)/tests/unsupported $(BENCH_BINS) \
 	$(CCL_BENCH)
-TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS) $(MAN_PAGES)
+TARGETS := $(XMIG) $(UNIT_BINS) $(PROXY) $(NCCL_ENV_PLUGIN) $(CLIENT_LIB) $(FACADES) $(TEST_PROGRAMS) $(MAN_PAGES)
 all: $(TARGETS)
 
 # ---- planner benchmark (reads the trace at run time; see tests/bench/) ----
@@ -297,6 +308,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/xmig/facade
 	install -m 755 $(XMIG) $(DESTDIR)$(PREFIX)/bin/xmig
 	install -m 755 $(PROXY) $(DESTDIR)$(PREFIX)/libexec/xmig/xmig-proxy
+	install -m 755 $(NCCL_ENV_PLUGIN) $(DESTDIR)$(PREFIX)/libexec/xmig/
 	install -m 755 $(CLIENT_LIB) $(DESTDIR)$(PREFIX)/lib/xmig/
 	install -m 755 $(FACADES) $(DESTDIR)$(PREFIX)/lib/xmig/facade/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \

@@ -5,7 +5,8 @@
  * graphs (NCCL_GRAPH_DUMP_FILE) on the first build and reads them back
  * (NCCL_TOPO_FILE, NCCL_GRAPH_FILE) on the next. NCCL looks these up at
  * each init, so they are set around the init call only (the proxy holds
- * the init lock meanwhile). Beside them, a small JSON record of the
+ * the init lock meanwhile), through env.c. A topology or graph file of
+ * the job's own environment is left to NCCL, not cached. Beside them, a small JSON record of the
  * bootstrap facts (ranks, this rank's GPU, build times) for status and
  * the benchmark.
  */
@@ -69,30 +70,43 @@ void ccl_cache_files(const char *dir, uint64_t key, const char *layout,
 	f->have_graph = exists(f->graph);
 }
 
+/* The file variables as the job's environment has them (mostly: unset). */
+static void own_files(void)
+{
+	static const char *const names[] = { "NCCL_TOPO_FILE", "NCCL_TOPO_DUMP_FILE",
+					      "NCCL_GRAPH_FILE", "NCCL_GRAPH_DUMP_FILE" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ccl_env_set(names[i], NULL);
+}
+
 void ccl_cache_setenv(struct ccl_cache_files *f, int rank)
 {
 	char r[16];
 
 	snprintf(r, sizeof(r), "%d", rank);
-	ccl_cache_unset();
+	own_files();
 	f->topo_dump[0] = f->graph_dump[0] = 0;
-	if (f->have_topo)
-		setenv("NCCL_TOPO_FILE", f->topo, 1);
+	/* the job's own topology file (a VM's, say) is the topology: left alone */
+	if (ccl_env_own("NCCL_TOPO_FILE"))
+		;
+	else if (f->have_topo)
+		ccl_env_set("NCCL_TOPO_FILE", f->topo);
 	else {
 		snprintf(f->topo_dump, sizeof(f->topo_dump), "%s.%d", f->topo, (int)getpid());
-		setenv("NCCL_TOPO_DUMP_FILE", f->topo_dump, 1);
-		setenv("NCCL_TOPO_DUMP_FILE_RANK", r, 1);
+		ccl_env_set("NCCL_TOPO_DUMP_FILE", f->topo_dump);
+		ccl_env_set("NCCL_TOPO_DUMP_FILE_RANK", r);
 	}
 	/* XMIG_CCL_GRAPH_CACHE=0: the topology only; NCCL searches graphs again */
-	if (!f->graph[0] ||
+	if (!f->graph[0] || ccl_env_own("NCCL_GRAPH_FILE") ||
 	    (getenv("XMIG_CCL_GRAPH_CACHE") && !strcmp(getenv("XMIG_CCL_GRAPH_CACHE"), "0")))
 		return;
 	if (f->have_graph)
-		setenv("NCCL_GRAPH_FILE", f->graph, 1);
+		ccl_env_set("NCCL_GRAPH_FILE", f->graph);
 	else {
 		snprintf(f->graph_dump, sizeof(f->graph_dump), "%s.%d", f->graph, (int)getpid());
-		setenv("NCCL_GRAPH_DUMP_FILE", f->graph_dump, 1);
-		setenv("NCCL_GRAPH_DUMP_FILE_RANK", r, 1);
+		ccl_env_set("NCCL_GRAPH_DUMP_FILE", f->graph_dump);
+		ccl_env_set("NCCL_GRAPH_DUMP_FILE_RANK", r);
 	}
 }
 
@@ -111,10 +125,8 @@ void ccl_cache_keep(const struct ccl_cache_files *f)
 
 void ccl_cache_unset(void)
 {
-	unsetenv("NCCL_TOPO_FILE");
-	unsetenv("NCCL_TOPO_DUMP_FILE");
-	unsetenv("NCCL_GRAPH_FILE");
-	unsetenv("NCCL_GRAPH_DUMP_FILE");
+	ccl_env_after_init();
+	own_files();
 }
 
 int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,

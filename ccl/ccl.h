@@ -192,6 +192,26 @@ void ccl_cache_keep(const struct ccl_cache_files *f);
 int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
 		   const char *gpu_uuid, bool rebuilt);
 
+/* ---- NCCL's variables for one build (env.c) ------------------------------------ */
+
+/*
+ * At the proxy's start, before any thread and any NCCL call: NCCL_ENV_PLUGIN
+ * names xmig's plugin (plugin), opened here first. -1: not (the job has
+ * its own, or the file is unusable); the variables then go through the
+ * environment.
+ */
+int ccl_env_arm(const char *plugin);
+/* Do the variables go through the plugin? (The job's NCCL is 2.28.7 or later.) */
+bool ccl_env_via_plugin(void);
+/* Set name for NCCL's next init; value NULL: the job's own value again. */
+int ccl_env_set(const char *name, const char *value);
+/* The job's own value of name, whatever xmig set since; NULL if none. */
+const char *ccl_env_own(const char *name);
+/* After an init: if NCCL did not take the plugin up, go through the environment. */
+void ccl_env_after_init(void);
+/* The job's NCCL version code (22809 for 2.28.9), loading it; 0 when it cannot be loaded. */
+int ccl_nccl_version(void);
+
 /* ---- around a re-link (relink.c) ---------------------------------------------- */
 
 /*

@@ -23,7 +23,8 @@
 	X(ncclCommAbort) X(ncclCommFinalize) X(ncclCommGetAsyncError) X(ncclGetLastError) \
 	X(ncclRedOpCreatePreMulSum) X(ncclRedOpDestroy) X(ncclGroupStart) X(ncclGroupEnd) \
 	X(ncclAllReduce) X(ncclBroadcast) X(ncclReduce) X(ncclAllGather) \
-	X(ncclReduceScatter) X(ncclSend) X(ncclRecv) X(ncclCommCount) X(ncclCommUserRank)
+	X(ncclReduceScatter) X(ncclSend) X(ncclRecv) X(ncclCommCount) X(ncclCommUserRank) \
+	X(ncclGetVersion)
 /* Not in every 2.x: looked up, used when there. */
 #define NCCL_OPTIONAL_FNS(X) \
 	X(ncclCommInitRankScalable) X(ncclCommShrink) X(ncclAlltoAll) X(ncclGather) \
@@ -67,6 +68,13 @@ static int load(void)
 out:
 	pthread_mutex_unlock(&load_lock);
 	return loaded;
+}
+
+int ccl_nccl_version(void)
+{
+	int v = 0;
+
+	return load() && nc.ncclGetVersion(&v) == ncclSuccess ? v : 0;
 }
 
 static const char *real_extras(void)

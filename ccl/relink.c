@@ -41,7 +41,7 @@ int ccl_warm_up(const struct ccl_backend *b, void *dev, const struct ccl_cache_f
 		 * communicators, so that its later builds dump their graphs.
 		 */
 		snprintf(r, sizeof(r), "%d", rank);
-		setenv("NCCL_GRAPH_DUMP_FILE_RANK", r, 1);
+		ccl_env_set("NCCL_GRAPH_DUMP_FILE_RANK", r);
 	}
 	if (!(st = b->unique_id(dev, id[0])) &&
 	    !(st = b->init(dev, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, &cfg, &comm)))

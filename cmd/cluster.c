@@ -25,7 +25,7 @@ json_t *cluster_xmig_json(const struct xmig_node *node, const char *const *args)
 	size_t n = 0;
 	int st;
 
-	snprintf(self, sizeof(self), "%s/xmig", cmd_self_dir());
+	snprintf(self, sizeof(self), "%s/xmig", xmig_self_dir());
 	argv[n++] = self;
 	while (*args && n < 30)
 		argv[n++] = *args++;

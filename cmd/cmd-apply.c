@@ -133,7 +133,7 @@ static int run(int argc, char **argv)
 		xmig_error("plan %s: %s%s", ao.plan, err.line > 0 ? "not JSON: " : "", err.text);
 		return XMIG_EXIT_BADINPUT;
 	}
-	snprintf(self, sizeof(self), "%s/xmig", cmd_self_dir());
+	snprintf(self, sizeof(self), "%s/xmig", xmig_self_dir());
 	lv.self = self;
 	lv.nodes = xmig_globals.nodes_file;
 	if (ao.state)

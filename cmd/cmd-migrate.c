@@ -133,7 +133,7 @@ static int start_executor(struct dest *d, const char *kind)
 	const char *argv[12];
 	int port = 0, pid = 0, st;
 
-	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", cmd_self_dir());
+	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", xmig_self_dir());
 	snprintf(gpu, sizeof(gpu), "%d", d->gpu);
 	move_token(d->token);
 	snprintf(input, sizeof(input), "%s\n", d->token);

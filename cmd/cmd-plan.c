@@ -240,7 +240,7 @@ static int load_state(const char *path, struct xp_state *st)
 
 	if (path)
 		return xp_state_load(path, st) < 0 ? XMIG_EXIT_BADINPUT : 0;
-	snprintf(self, sizeof(self), "%s/xmig", cmd_self_dir());
+	snprintf(self, sizeof(self), "%s/xmig", xmig_self_dir());
 	return xp_state_live(self, xmig_globals.nodes_file, st);
 }
 

@@ -140,7 +140,7 @@ static int run(int argc, char **argv)
 	struct run_opts o = { .gpu = -1, .rank = -1 };
 	char lib[PATH_MAX], path[PATH_MAX], facade[PATH_MAX], cudart[PATH_MAX], proxy[PATH_MAX];
 	char job[80], buf[64];
-	const char *dir = cmd_self_dir();
+	const char *dir = xmig_self_dir();
 	int ignored, first;
 
 	if (cmd_parse(&argp, argc, argv, &o, &ignored) < 0)

@@ -43,9 +43,6 @@ struct xmig_conn *cmd_connect(const char *socket_path, char *why, size_t len);
 /* Print one JSON document (compact, one line) to stdout. Steals doc. */
 void cmd_print_json(json_t *doc);
 
-/* Directory holding this program (for finding the proxy and facades). */
-const char *cmd_self_dir(void);
-
 #define XMIG_COMMANDS(X) \
 	X(run) \
 	X(ps) \

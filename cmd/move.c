@@ -190,7 +190,7 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 	pid_t pid;
 	int devnull;
 
-	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", cmd_self_dir());
+	snprintf(proxy, sizeof(proxy), "%s/../libexec/xmig/xmig-proxy", xmig_self_dir());
 	snprintf(spid, sizeof(spid), "%d", client_pid);
 	snprintf(srank, sizeof(srank), "%d", rank);
 	snprintf(sgpu, sizeof(sgpu), "%d", gpu);

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,25 +85,6 @@ void cmd_print_json(json_t *doc)
 	}
 	fflush(stdout);
 	json_decref(doc);
-}
-
-const char *cmd_self_dir(void)
-{
-	static char dir[PATH_MAX];
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (dir[0])
-		return dir;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		snprintf(dir, sizeof(dir), ".");
-		return dir;
-	}
-	exe[n] = '\0';
-	/* dirname() works in place: copy out of exe, never onto itself. */
-	snprintf(dir, sizeof(dir), "%s", dirname(exe));
-	return dir;
 }
 
 int main(int argc, char **argv)

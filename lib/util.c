@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -400,4 +401,23 @@ bool xmig_fault(const char *name)
 	const char *v = getenv("XMIG_FAULT");
 
 	return v && !strcmp(v, name);
+}
+
+const char *xmig_self_dir(void)
+{
+	static char dir[PATH_MAX];
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		snprintf(dir, sizeof(dir), ".");
+		return dir;
+	}
+	exe[n] = '\0';
+	/* dirname() works in place: copy out of exe, never onto itself. */
+	snprintf(dir, sizeof(dir), "%s", dirname(exe));
+	return dir;
 }

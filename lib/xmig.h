@@ -89,6 +89,8 @@ char *xmig_read_file(const char *path, size_t *len);
 /* Write a file atomically (tmp + rename). */
 int xmig_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 const char *xmig_hostname(void);
+/* The directory of this program's executable (libexec/xmig for the proxy). */
+const char *xmig_self_dir(void);
 /* Is the variable NAME set to 1 (a debugging switch such as XMIG_MOVE_TRACE)? */
 bool xmig_env_flag(const char *name);
 /* Is XMIG_FAULT set to NAME? (a fault the tests inject) */

@@ -13,6 +13,7 @@
 #include <execinfo.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "../../ccl/ccl.h"
 #include "control.h"
 #include "executor.h"
 #include "server.h"
@@ -230,6 +232,16 @@ int main(int argc, char **argv)
 	if (!s->dev) {
 		xmig_error("unknown device backend '%s' (cuda or sim)", device);
 		return XMIG_EXIT_USAGE;
+	}
+	/*
+	 * The job's NCCL runs in a CUDA proxy; it reads the caches' variables
+	 * from xmig's environment plugin (armed now: one thread, no NCCL yet).
+	 */
+	if (s->dev == &xmig_device_cuda) {
+		char plugin[PATH_MAX];
+
+		snprintf(plugin, sizeof(plugin), "%s/libnccl-env-xmig.so", xmig_self_dir());
+		ccl_env_arm(plugin);
 	}
 	if (s->dev != &xmig_device_remote)
 		snprintf(s->device_kind, sizeof(s->device_kind), "%s", s->dev->name);

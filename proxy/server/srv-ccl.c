@@ -530,9 +530,11 @@ static void warm_up(struct srv *s, json_t *o)
 	if (st)
 		xmig_warn("NCCL could not be set up ahead of the move (error %d)", st);
 	else
-		xmig_info("NCCL set up in %.1f ms, ahead of the freeze (node topology %s)",
+		xmig_info("NCCL set up in %.1f ms, ahead of the freeze (node topology %s; "
+			  "cache variables through %s)",
 			  secs * 1e3, !cached ? "not cached" : f.have_topo ? "from the cache"
-								   : "dumped to the cache");
+								   : "dumped to the cache",
+			  ccl_env_via_plugin() ? "xmig's NCCL env plugin" : "the environment");
 }
 
 /* The manifest's entry for communicator id, or NULL. */

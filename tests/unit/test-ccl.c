@@ -3,10 +3,13 @@
  * keys, counters and PreMulSum ops (and their round trip through a move's
  * manifest), the consistent cut's targets and gate, the per-node caches,
  * the sim NCCL test double with one rank and with two (threads meeting
- * in its shared-memory segment), and what surrounds a re-link: the
- * warm-up and the retire list that aborts old communicators later.
+ * in its shared-memory segment), what surrounds a re-link: the warm-up
+ * and the retire list that aborts old communicators later, and how the
+ * caches' variables reach NCCL (the environment, or xmig's NCCL
+ * environment plugin, opened here as NCCL opens it).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +22,16 @@
 #include "../../ccl/cache.c"
 #include "../../ccl/comm.c"
 #include "../../ccl/cut.c"
+#include "../../ccl/env.c"
 #include "../../ccl/nccl-sim.c"
 #include "../../ccl/relink.c"
+
+/* Which NCCL "is loaded", for env.c (no real NCCL here). */
+static int fake_nccl_version;
+int ccl_nccl_version(void)
+{
+	return fake_nccl_version;
+}
 
 static struct xmig_ccl_op op(uint64_t comm, int fn, int peer)
 {
@@ -468,12 +479,129 @@ static void test_warm_up_and_log(void)
 	CHECK(made, "scratch removed");
 }
 
+/* The plugin's face to NCCL, as its env plugin interface version 1 lays it out. */
+struct env_v1 {
+	const char *name;
+	ncclResult_t (*init)(uint8_t, uint8_t, uint8_t, const char *);
+	ncclResult_t (*finalize)(void);
+	const char *(*get_env)(const char *);
+};
+
+/* env.c back to a process that has set nothing (its statics: included above). */
+static void env_fresh(int version)
+{
+	for (int i = 0; i < nown; i++)
+		free(own[i].value);
+	nown = 0;
+	via_plugin = -1;
+	fake_nccl_version = version;
+}
+
+static void test_env_plugin(void)
+{
+	char tmpl[] = "/tmp/xmig-ccl-env.XXXXXX", exe[512], plugin[600], topo[600];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const struct env_v1 *e;
+	struct ccl_cache_files f;
+	bool armed;
+	void *h;
+	FILE *fp;
+
+	exe[n > 0 ? n : 0] = 0;
+	*strrchr(exe, '/') = 0;   /* build/tests/unit */
+	snprintf(plugin, sizeof(plugin), "%s/../../libexec/xmig/libnccl-env-xmig.so", exe);
+	h = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
+	e = h ? dlsym(h, "ncclEnvPlugin_v1") : NULL;
+	CHECK(e && !strcmp(e->name, "xmig") && e->get_env("HOME") == getenv("HOME"),
+	      "the plugin is what NCCL looks for; names xmig did not set are the environment's");
+	if (!e)
+		return;
+
+	/* the job's own plugin (or none) wins: nothing armed */
+	setenv("NCCL_ENV_PLUGIN", "none", 1);
+	armed = ccl_env_arm(plugin) == 0;
+	CHECK(!armed && !strcmp(getenv("NCCL_ENV_PLUGIN"), "none"),
+	      "a job's own NCCL_ENV_PLUGIN is left alone");
+	unsetenv("NCCL_ENV_PLUGIN");
+	armed = ccl_env_arm(plugin) == 0;
+	CHECK(armed && !strcmp(getenv("NCCL_ENV_PLUGIN") ?: "", plugin),
+	      "armed: NCCL_ENV_PLUGIN names xmig's plugin");
+
+	mkdtemp(tmpl);
+	snprintf(topo, sizeof(topo), "%s/topo.xml", tmpl);
+	fp = fopen(topo, "w");
+	fputs("<system version=\"1\"/>\n", fp);
+	fclose(fp);
+	ccl_cache_files(tmpl, 0x77, "n1:gpu0", &f);
+
+	/* an NCCL before 2.28.7 asks no plugin: the environment it is */
+	env_fresh(22705);
+	ccl_cache_setenv(&f, 0);
+	CHECK(!ccl_env_via_plugin() && !strcmp(getenv("NCCL_TOPO_FILE") ?: "", topo),
+	      "NCCL 2.27.5: the cache's variables go through the environment");
+	ccl_cache_unset();
+
+	/* 2.28.9 that never called the plugin's init: back to the environment, after one build */
+	env_fresh(22809);
+	ccl_cache_setenv(&f, 0);
+	CHECK(ccl_env_via_plugin() && !getenv("NCCL_TOPO_FILE") &&
+		      !strcmp(e->get_env("NCCL_TOPO_FILE") ?: "", topo),
+	      "NCCL 2.28.9: the topology file is the plugin's answer; the environment is untouched");
+	ccl_cache_unset();
+	ccl_cache_setenv(&f, 0);
+	CHECK(!ccl_env_via_plugin() && !strcmp(getenv("NCCL_TOPO_FILE") ?: "", topo),
+	      "an NCCL that did not take the plugin up gets the environment from the next build on");
+	ccl_cache_unset();
+	CHECK(!getenv("NCCL_TOPO_FILE"), "and it is unset after the build");
+
+	/* taken up (NCCL called init): the environment is never written */
+	env_fresh(22809);
+	CHECK(e->init(2, 28, 9, "") == ncclSuccess, "NCCL's init of the plugin");
+	ccl_cache_setenv(&f, 2);
+	CHECK(!getenv("NCCL_TOPO_FILE") && !getenv("NCCL_GRAPH_DUMP_FILE") &&
+		      !strcmp(e->get_env("NCCL_TOPO_FILE") ?: "", topo) &&
+		      !strcmp(e->get_env("NCCL_GRAPH_DUMP_FILE") ?: "", f.graph_dump) &&
+		      !strcmp(e->get_env("NCCL_GRAPH_DUMP_FILE_RANK") ?: "", "2"),
+	      "a build's variables are the plugin's alone");
+	ccl_cache_unset();
+	CHECK(ccl_env_via_plugin() && !e->get_env("NCCL_TOPO_FILE") &&
+		      !e->get_env("NCCL_GRAPH_DUMP_FILE"),
+	      "and unset for NCCL after the build");
+
+	/* a topology file of the job's own environment is NCCL's to read, not the cache's */
+	env_fresh(22809);
+	setenv("NCCL_TOPO_FILE", "/etc/vm-topo.xml", 1);
+	ccl_cache_setenv(&f, 0);
+	CHECK(!strcmp(e->get_env("NCCL_TOPO_FILE") ?: "", "/etc/vm-topo.xml") &&
+		      !e->get_env("NCCL_TOPO_DUMP_FILE"),
+	      "the job's own NCCL_TOPO_FILE is kept, and nothing is dumped over it");
+	ccl_cache_unset();
+	CHECK(!strcmp(e->get_env("NCCL_TOPO_FILE") ?: "", "/etc/vm-topo.xml"),
+	      "and it is still there after the build");
+	env_fresh(22705);
+	ccl_cache_setenv(&f, 0);
+	ccl_cache_unset();
+	CHECK(!strcmp(getenv("NCCL_TOPO_FILE") ?: "", "/etc/vm-topo.xml"),
+	      "through the environment too");
+	unsetenv("NCCL_TOPO_FILE");
+	unsetenv("NCCL_ENV_PLUGIN");
+	env_fresh(0);
+	plugin_set = NULL;
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+		CHECK(system(cmd) == 0, "scratch removed");
+	}
+}
+
 int main(void)
 {
 	test_table();
 	test_counts_and_ops();
 	test_cut();
 	test_cache();
+	test_env_plugin();
 	test_sim_one_rank();
 	test_sim_two_ranks();
 	test_retire();

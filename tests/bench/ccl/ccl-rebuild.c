@@ -321,6 +321,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* as a CUDA proxy does: NCCL's cache variables through xmig's env plugin */
+	{
+		char plugin[1024];
+
+		snprintf(plugin, sizeof(plugin), "%s/../../libexec/xmig/libnccl-env-xmig.so",
+			 xmig_self_dir());
+		ccl_env_arm(plugin);
+	}
 	ngpus = count_gpus();
 	nranks = want > 0 && want < ngpus ? want : ngpus;
 	if (moved < 0)
