@@ -370,7 +370,8 @@ static int r_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		xmig_error("the executor at %s refused us (wrong or used token?)", where);
 		goto err;
 	}
-	unsetenv("XMIG_REMOTE_TOKEN");
+	/* used up; emptied in place (unsetenv would move entries under other threads' getenv) */
+	setenv("XMIG_REMOTE_TOKEN", "", 1);
 	h = hdr(RMT_OPEN);
 	h.a[0] = (uint64_t)gpu;
 	h.a[1] = window;

@@ -22,6 +22,19 @@ static const char *const vars[] = {
 #undef X
 };
 
+/*
+ * Each variable made now, empty if unset (empty reads as unset): called at
+ * the start, before any thread. A later setenv (a backend naming what its
+ * search found, a move adopting the manifest's) then replaces a value in
+ * place; adding a name would reallocate the array that other threads'
+ * getenv walk, which glibc before 2.40 frees under them.
+ */
+void srv_libraries_reserve(void)
+{
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		setenv(vars[i], "", 0);
+}
+
 json_t *srv_libraries_manifest(void)
 {
 	json_t *o = json_object();

@@ -25,6 +25,7 @@
 #include "control.h"
 #include "executor.h"
 #include "server.h"
+#include "state.h"
 
 struct srv *the_srv;
 
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
 	say_where_on_crash();
 	if (!s || parse_args(s, argc, argv, &device) < 0)
 		return XMIG_EXIT_USAGE;
+	srv_libraries_reserve();
 	the_srv = s;
 	s->owner_uid = getuid();
 	s->started = xmig_wall_seconds();

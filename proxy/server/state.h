@@ -46,6 +46,8 @@ int srv_state_restore_objects(struct srv *s, json_t *manifest, srv_image_fn imag
 int srv_state_prebuild(struct srv *s, json_t *prelude);
 
 /* libraries.c: the library files the proxy loads, in the manifest. */
+/* At the start, before any thread: the library variables exist (setenv later only replaces). */
+void srv_libraries_reserve(void);
 json_t *srv_libraries_manifest(void);
 const char *srv_libraries_path(json_t *manifest, const char *var);
 /* Is VAR one of libraries.h's variables? */
