@@ -109,6 +109,11 @@ for i in json.load(open(sys.argv[1]))["items"]: print("# %s: rank %s %s, downtim
 	NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))')
 	echo "# Flexible CCL benchmark: XMIG_NCCL=$NCCL_LIB ccl-rebuild --gpus 2 --reps 5"
 	XMIG_NCCL=$NCCL_LIB timeout 120 "$B/tests/bench/ccl-rebuild" --gpus 2 --reps 5 2>&1 | sed 's/^/# /'
+	# where a rebuild's time goes, by NCCL's own timers (its logging slows it a little)
+	echo "# the same with NCCL's log: ccl-rebuild --gpus 2 --reps 3 --nccl-log DIR"
+	XMIG_NCCL=$NCCL_LIB timeout 120 "$B/tests/bench/ccl-rebuild" --gpus 2 --reps 3 \
+		--nccl-log "$D/nccl-log" 2>&1 | sed 's/^/# /'
+	grep -h "env plugin\|ENV/Plugin" "$D"/nccl-log/*.log 2>/dev/null | sort | uniq -c | sed 's/^/# /' | head -4
 }
 
 # ---- 3. all-reduce bus bandwidth ---------------------------------------------

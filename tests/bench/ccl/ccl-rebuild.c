@@ -25,7 +25,14 @@
  * rank is rank 0 in a new process; with several, --moved (the last rank).
  * Progress on stderr, results on stdout.
  *
+ * --nccl-log DIR: NCCL's own log of every init (NCCL_DEBUG=INFO, INIT and
+ * ENV) in DIR, one file per process; at the end its "Init timings" lines
+ * (NCCL's split of an init: bootstrap, allgathers, topology, graphs,
+ * connections, ...) are printed per build, the moved rank's marked: where
+ * a rebuild's time goes. The logging itself slows the inits a little.
+ *
  *   ccl-rebuild [--gpus N (all)] [--reps N (5)] [--moved R] [--cache DIR (a fresh one)]
+ *               [--nccl-log DIR]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,7 +71,8 @@ struct rank_proc {
 };
 
 static int nranks, reps = 5, moved = -1;
-static char cache_dir[512], layout[MAX_RANKS * 16];
+static char cache_dir[512], layout[MAX_RANKS * 16], nccl_log[512];
+static pid_t moved_pids[MAX_REPS];   /* the moved rank's new process, per rebuild */
 static const uint64_t key = 0xbe7c4;   /* the communicator's, as a proxy would name it */
 static struct rank_proc procs[MAX_RANKS];
 static int my_gpu;
@@ -277,6 +287,53 @@ static double median(const double *v, int n)
 	return s[n / 2];
 }
 
+/* NCCL logs into DIR, one file per process (set before any fork). */
+static void log_nccl(const char *dir)
+{
+	char file[600];
+
+	snprintf(file, sizeof(file), "%s/nccl.%%p.log", dir);
+	setenv("NCCL_DEBUG", "INFO", 1);
+	setenv("NCCL_DEBUG_SUBSYS", "INIT,ENV", 1);
+	setenv("NCCL_DEBUG_FILE", file, 1);
+}
+
+/* Every "Init timings" line NCCL logged in dir, with its process, the moved rank's marked. */
+static void print_nccl_timings(const char *dir)
+{
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	char path[1024], line[1024];
+
+	if (!dp) {
+		say("cannot read NCCL's logs in %s: %s", dir, strerror(errno));
+		return;
+	}
+	printf("NCCL's own split of each init (s), from %s:\n", dir);
+	while ((d = readdir(dp))) {
+		int pid;
+		bool is_moved = false;
+		FILE *f;
+
+		if (sscanf(d->d_name, "nccl.%d.log", &pid) != 1)
+			continue;
+		for (int i = 0; i < reps; i++)
+			is_moved |= moved_pids[i] == pid;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char *t = strstr(line, "Init timings");
+
+			if (t)
+				printf("  pid %d%s: %s", pid, is_moved ? " (moved rank's new process)" : "",
+				       t);
+		}
+		fclose(f);
+	}
+	closedir(dp);
+}
+
 /* How many GPUs, asked in a child: the parent makes no CUDA call. */
 static int count_gpus(void)
 {
@@ -315,11 +372,20 @@ int main(int argc, char **argv)
 			moved = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--cache") && i + 1 < argc)
 			snprintf(cache_dir, sizeof(cache_dir), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--nccl-log") && i + 1 < argc)
+			snprintf(nccl_log, sizeof(nccl_log), "%s", argv[++i]);
 		else {
 			fprintf(stderr, "usage: ccl-rebuild [--gpus N] [--reps N] [--moved R] "
-				"[--cache DIR]\n");
+				"[--cache DIR] [--nccl-log DIR]\n");
 			return 2;
 		}
+	}
+	if (*nccl_log) {
+		if (mkdir(nccl_log, 0700) < 0 && errno != EEXIST) {
+			say("cannot make %s: %s", nccl_log, strerror(errno));
+			return 2;
+		}
+		log_nccl(nccl_log);
 	}
 	/* as a CUDA proxy does: NCCL's cache variables through xmig's env plugin */
 	{
@@ -379,6 +445,7 @@ int main(int argc, char **argv)
 		int nstay = 0;
 		struct msg m = { .op = OP_GONE };
 
+		moved_pids[i] = next.pid;
 		/* the standby: context and warm-up while the job still runs */
 		warm[i] = ready(&next) * 1e3;
 		/* the handover: the moved rank's old proxy exits before the re-link */
@@ -431,5 +498,7 @@ int main(int argc, char **argv)
 	printf("fresh/rebuild %.1fx, cold/rebuild %.1fx\n", fr / rb, c / rb);
 	printf("12x target (a rebuild against a new job's ncclCommInitRank, cold/rebuild): %s\n",
 	       c / rb >= 12 ? "MET" : "NOT MET");
+	if (*nccl_log)
+		print_nccl_timings(nccl_log);
 	return 0;
 }
