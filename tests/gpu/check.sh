@@ -66,7 +66,9 @@ check "device_globals moved twice printed exactly its native output" \
 # NCCL: a one-rank communicator moved twice while it lives (rebuilt by each new
 # proxy); 4 s of rounds, so that it outlives two moves with a cold NCCL each.
 "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.native" 2>&1
-"$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
+# (NCCL's log of the first proxy in files: does it read xmig's env plugin?)
+NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,ENV NCCL_DEBUG_FILE="$tmp/nccl-log.%p" \
+	"$XMIG" run --job nccl1 -- "$B/tests/cuda/nccl_ops" --iters 160 --sleep-ms 25 >"$tmp/nccl.xmig" 2>"$tmp/nccl.err" &
 app=$!
 for _ in $(seq 100); do [ "$(ps_field nccl1 state)" = running ] && break; sleep 0.1; done
 # its communicator made (it says so), so that the first standby's prelude has it
@@ -81,6 +83,10 @@ wait $app
 check "nccl_ops moved twice prints what it prints natively" cmp "$tmp/nccl.native" "$tmp/nccl.xmig"
 check "... its communicator was rebuilt by both new proxies" \
 	test "$(cat "$tmp"/nccl*.err | grep -c 'communicator [0-9a-f]* rebuilt')" -eq 2
+check "... the proxy's NCCL took xmig's env plugin up (NCCL 2.28.7+)" \
+	grep -q "Successfully loaded external env plugin" "$tmp"/nccl-log.*
+check "... and dumped the node's topology to the cache through it" \
+	sh -c 'test -s "$1"/ccl-cache/*/topo.xml' sh "$XMIG_RUNTIME_DIR"
 [ $fail -eq 0 ] || cat "$tmp"/nccl*.err
 
 "$B/tests/cuda-static/vector_add" >"$tmp/static.native" 2>&1
