@@ -194,6 +194,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	const char *mode = zero ? "zero-copy" : stream ? "stream" : "copy";
 	struct move_remote rem = { 0 };
 	struct xmig_conn *nc = NULL;
+	char env[64];
 	uint64_t t_start = xmig_now_ns(), t_freeze = 0, free_b;
 	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
 	int ahead = 0;
@@ -280,12 +281,15 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			return status;
 		rem = (struct move_remote){ d->exec_addr, d->node->name, kind, d->token };
 	}
+	/* in the job's environment, as its proxy has it */
+	snprintf(env, sizeof(env), "/proc/%lld/environ",
+		 (long long)json_integer_value(json_object_get(st, "proxy_pid")));
 	nc = move_start_standby(json_string_value(json_object_get(st, "job")),
 				(int)json_integer_value(json_object_get(st, "rank")),
 				(int)json_integer_value(json_object_get(st, "pid")),
 				json_string_value(json_object_get(st, "keeper")), kind, d->gpu,
 				json_real_value(json_object_get(st, "share")), d->node ? &rem : NULL,
-				&spid);
+				env, &spid);
 	if (!nc || !(hello = move_call(p, nc, "hello", NULL, 120000, &status))) {
 		xmig_error("%s: no proxy could start for %s:gpu%d (see above); the job goes on on "
 			   "%s:gpu%d", p->label, to_node, d->gpu, from_node, from);

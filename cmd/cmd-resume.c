@@ -55,6 +55,7 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 	int pid = (int)json_integer_value(json_object_get(rec, "pid"));
 	int gpu = t->gpu >= 0 ? t->gpu : (int)json_integer_value(json_object_get(rec, "gpu"));
 	struct proc p = { 0 };
+	char env[PATH_MAX + 16];
 	struct xmig_gpu_info info;
 	struct xmig_conn *c;
 	uint64_t t0 = xmig_now_ns();
@@ -69,8 +70,11 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 	}
 	if ((status = move_check_gpu(device, gpu, &info)))
 		return status;
+	/* the job's environment, kept by the suspend (none from an older xmig: ours) */
+	snprintf(env, sizeof(env), "%s/environ", dir);
 	c = move_start_standby(job, rank, pid, keeper, device, gpu,
-			       json_real_value(json_object_get(rec, "share")), NULL, &spid);
+			       json_real_value(json_object_get(rec, "share")), NULL,
+			       access(env, F_OK) == 0 ? env : NULL, &spid);
 	if (!c) {
 		xmig_error("%s: cannot start a proxy", p.label);
 		return XMIG_EXIT_FAIL;

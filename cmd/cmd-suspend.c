@@ -54,7 +54,8 @@ static json_t *suspend_one(struct proc *p, size_t n, void *arg, int *status)
 	const struct suspend_run *sr = arg;
 	json_t *st = p->status, *r;
 	long long rank = (long long)json_integer_value(json_object_get(st, "rank"));
-	char dir[PATH_MAX + 64];
+	char dir[PATH_MAX + 64], *env;
+	size_t env_len = 0;
 
 	if (sr->temporary)
 		snprintf(dir, sizeof(dir), "%s/%s-rank%lld-pid%lld", sr->base, sr->o->job, rank,
@@ -63,9 +64,14 @@ static json_t *suspend_one(struct proc *p, size_t n, void *arg, int *status)
 		snprintf(dir, sizeof(dir), "%s/rank-%lld", sr->base, rank);
 	else
 		snprintf(dir, sizeof(dir), "%s", sr->base);
+	/* the job's environment, for the proxy the resume starts (read while this one lives) */
+	env = job_env_read((int)json_integer_value(json_object_get(st, "proxy_pid")), &env_len);
 	move_show_progress(p->conn, p->label);
 	r = move_call(p, p->conn, "suspend",
 		      json_pack("{s:s, s:b}", "dir", dir, "temporary", sr->temporary), -1, status);
+	if (r && env && job_env_write(dir, env, env_len) < 0)
+		xmig_warn("%s: the resume will start its proxy in its own environment", p->label);
+	free(env);
 	if (r && !sr->o->json)
 		printf("%s: suspended, state in %s; GPU %lld released\n", p->label, dir,
 		       (long long)json_integer_value(json_object_get(st, "gpu")));

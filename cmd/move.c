@@ -183,9 +183,11 @@ json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_
 
 struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
 				     const char *device, int gpu, double share,
-				     const struct move_remote *remote, int *pid_out)
+				     const struct move_remote *remote, const char *job_env,
+				     int *pid_out)
 {
 	char proxy[4096], spid[32], srank[32], sgpu[32], sshare[32];
+	struct job_env env;
 	int sv[2];
 	pid_t pid;
 	int devnull;
@@ -199,10 +201,14 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 		xmig_error("xmig-proxy not found at %s", proxy);
 		return NULL;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return NULL;
 	/* The proxy must agree with the job's proxies on the runtime directory. */
 	setenv("XMIG_RUNTIME_DIR", xmig_runtime_dir(), 1);
+	if (job_env_make(&env, job_env, remote ? remote->token : NULL) < 0)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		job_env_free(&env);
+		return NULL;
+	}
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	pid = fork();
 	if (pid == 0) {
@@ -215,19 +221,27 @@ struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, 
 		}
 		/* stderr stays ours until it attaches, then it takes the job's. */
 		if (remote) {
-			/* the token by environment: not on a command line others read */
-			setenv("XMIG_REMOTE_TOKEN", remote->token, 1);
-			execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
-			      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu",
-			      sgpu, "--remote", remote->address, "--remote-node", remote->node,
-			      "--remote-device", remote->kind, "--share", sshare, (char *)NULL);
+			char *const argv[] = { "xmig-proxy", "--standby", "--control-fd", "3",
+					       "--job", (char *)job, "--client-pid", spid,
+					       "--keeper", (char *)keeper, "--rank", srank, "--gpu",
+					       sgpu, "--remote", (char *)remote->address,
+					       "--remote-node", (char *)remote->node,
+					       "--remote-device", (char *)remote->kind, "--share",
+					       sshare, NULL };
+
+			execve(proxy, argv, env.env);
 		} else {
-			execl(proxy, "xmig-proxy", "--standby", "--control-fd", "3", "--job", job,
-			      "--client-pid", spid, "--keeper", keeper, "--rank", srank, "--gpu",
-			      sgpu, "--device", device, "--share", sshare, (char *)NULL);
+			char *const argv[] = { "xmig-proxy", "--standby", "--control-fd", "3",
+					       "--job", (char *)job, "--client-pid", spid,
+					       "--keeper", (char *)keeper, "--rank", srank, "--gpu",
+					       sgpu, "--device", (char *)device, "--share", sshare,
+					       NULL };
+
+			execve(proxy, argv, env.env);
 		}
 		_exit(127);
 	}
+	job_env_free(&env);
 	close(sv[1]);
 	if (devnull >= 0)
 		close(devnull);

@@ -66,15 +66,39 @@ struct move_remote {
 	const char *token;        /* one-time, for the executor */
 };
 
-/* Start a standby proxy for the process on GPU gpu (remote: NULL for this
- * node's); its connection. */
+/*
+ * Start a standby proxy for the process on GPU gpu (remote: NULL for this
+ * node's), in the job's environment read from job_env (job-env.c: the old
+ * proxy's /proc/PID/environ, or a suspend's copy; NULL: this command's);
+ * its connection.
+ */
 struct xmig_conn *move_start_standby(const char *job, int rank, int client_pid, const char *keeper,
 				     const char *device, int gpu, double share,
-				     const struct move_remote *remote, int *pid);
-/* 32 random hex digits. */
+				     const struct move_remote *remote, const char *job_env,
+				     int *pid);
 /* Is GPU `gpu` of this node there? 0 and its info, or an exit status (said). */
 int move_check_gpu(const char *device, int gpu, struct xmig_gpu_info *info);
+/* 32 random hex digits. */
 void move_token(char out[33]);
+
+/* ---- the environment of a proxy started for a job (job-env.c) ------------------ */
+
+struct job_env {
+	char **env;          /* for execve */
+	char *text, *token;  /* what its entries point into */
+	size_t n, cap;
+};
+/*
+ * The job's environment from job_file (NUL-separated entries; NULL or
+ * unreadable, said: this command's), XMIG_*, CUDA_VISIBLE_DEVICES and
+ * CUDA_DEVICE_ORDER from this command's, and the remote token if any.
+ */
+int job_env_make(struct job_env *e, const char *job_file, const char *remote_token);
+void job_env_free(struct job_env *e);
+/* proxy_pid's environment (NULL, said, if unreadable), to keep in a suspend's
+ * dir/environ (mode 0600) for the resume. */
+char *job_env_read(int proxy_pid, size_t *len);
+int job_env_write(const char *dir, const char *text, size_t len);
 /* Print progress notifications on stderr (installed on a connection). */
 void move_show_progress(struct xmig_conn *c, const char *label);
 int move_exit_status(int rpc_code);

@@ -85,6 +85,36 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	finish cvd2
 }
 
+# What the libraries read (cuBLAS's workspace setting, NCCL's, CUDA's) must
+# not change when the job moves: a new proxy runs in the job's environment,
+# not in the one of the command (a cron script's, say), which only gives
+# xmig's own settings and the GPU numbering.
+proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
+	tr '\0' '\n' <"/proc/$(proxy_pid "$1")/environ"
+}
+
+@test "migrate, suspend/resume: the new proxy runs in the job's environment; xmig's settings are the command's" {
+	CUBLAS_WORKSPACE_CONFIG=:4096:8 XMIG_TEST_JOB_ONLY=1 start ev 0
+	run proxy_env ev
+	assert_line "CUBLAS_WORKSPACE_CONFIG=:4096:8"
+	env -u CUBLAS_WORKSPACE_CONFIG XMIG_TEST_COMMAND=2 "$XMIG" migrate --job ev --to gpu1 >/dev/null
+	run proxy_env ev
+	assert_line "CUBLAS_WORKSPACE_CONFIG=:4096:8"
+	assert_line "XMIG_TEST_COMMAND=2"
+	refute_line "XMIG_TEST_JOB_ONLY=1"
+	# from a proxy a move started, and through a suspend and a resume
+	"$XMIG" migrate --job ev --to gpu0 >/dev/null
+	run "$XMIG" suspend --job ev -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	assert_equal "$(stat -c %a "$BATS_TEST_TMPDIR/snap/environ")" 600
+	run env -u CUBLAS_WORKSPACE_CONFIG "$XMIG" resume --job ev --to gpu1
+	assert_success
+	run proxy_env ev
+	assert_line "CUBLAS_WORKSPACE_CONFIG=:4096:8"
+	refute_line "XMIG_TEST_COMMAND=2"
+	finish ev
+}
+
 @test "migrate: --dry-run moves nothing" {
 	start w2 0
 	run "$XMIG" migrate --job w2 --to gpu1 --dry-run
