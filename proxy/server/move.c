@@ -175,6 +175,7 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	const char *dir = param_str(p, "dir");
 	char abs[PATH_MAX];
 	json_t *res;
+	int peers;
 	bool was;
 
 	if (!dir || !*dir)
@@ -192,6 +193,20 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	if (do_freeze(s, cc, true, 60000, &was) < 0) {
 		pthread_mutex_unlock(&move_lock);
 		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
+	}
+	/*
+	 * A communicator with peers would come back without them: a resume
+	 * re-links nothing (only a move's cut does), so the job would stay
+	 * suspended for good. Refused while the job can still go on.
+	 */
+	if (suspend && (peers = srv_ccl_peers(s)) > 0) {
+		if (!was)
+			srv_thaw(s);
+		s->freeze_holder = NULL;
+		pthread_mutex_unlock(&move_lock);
+		FAIL(XMIG_RPC_REFUSED, "the process holds an NCCL communicator of %d ranks, which "
+		     "a resume cannot re-link with its peers yet; nothing was suspended, the job "
+		     "goes on (xmig migrate moves it)", peers);
 	}
 	pthread_mutex_unlock(&move_lock);
 	res = srv_snapshot_write(s, cc, abs, msg, len);

@@ -355,6 +355,8 @@ int d_CCL_GROUP(struct xmig_call *c);
 bool srv_ccl_hold(struct srv *s, const struct xmig_req *req);
 void srv_ccl_manifest(struct srv *s, json_t *manifest);
 int srv_ccl_check(struct srv *s, json_t *manifest, char *why, size_t len);
+/* The most ranks of a communicator the process holds with peers; 0: none. Frozen. */
+int srv_ccl_peers(struct srv *s);
 /* One-rank communicators built again. ahead: from the prelude, while the
  * job runs; later, with the final manifest, those still the same are kept. */
 int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);

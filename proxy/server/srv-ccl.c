@@ -480,6 +480,16 @@ void srv_ccl_manifest(struct srv *s, json_t *m)
 	json_object_set_new(m, "ccl_comms", a);
 }
 
+int srv_ccl_peers(struct srv *s)
+{
+	int most = 0;
+
+	for (size_t i = 0; s->ccl && i < s->ccl->n; i++)
+		if (s->ccl->comms[i]->nranks > 1 && s->ccl->comms[i]->nranks > most)
+			most = s->ccl->comms[i]->nranks;
+	return most;
+}
+
 int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 {
 	json_t *o;

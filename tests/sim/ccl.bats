@@ -220,6 +220,17 @@ retired_after_rebuild() {
 	duo_done 50
 }
 
+@test "ccl: suspend of a rank whose communicator has peers is refused (a resume could not re-link it); both go on" {
+	start_duo 40
+	run "$XMIG" suspend --job duo -o "$BATS_TEST_TMPDIR/snap"
+	assert_failure 4
+	assert_output --partial 'NCCL communicator of 2 ranks'
+	assert_output --partial 'nothing was suspended, the job goes on'
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .state] | join(" ")' <<<"$output")" = "running running" ]
+	duo_done 40
+}
+
 @test "ccl: freeze --job of a two-rank job stops both ranks at one cut" {
 	start_duo 40
 	run --separate-stderr "$XMIG" freeze --job duo --json
