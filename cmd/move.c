@@ -67,6 +67,7 @@ int move_exit_status(int code)
 	switch (code) {
 	case XMIG_RPC_PERMISSION:
 	case XMIG_RPC_REFUSED:
+	case XMIG_RPC_BUSY:
 		return XMIG_EXIT_REFUSED;
 	case XMIG_RPC_NOTFOUND:
 		return XMIG_EXIT_NOTFOUND;

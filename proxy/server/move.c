@@ -47,10 +47,27 @@ static const char *param_str(json_t *p, const char *key)
 
 /* ---- freeze / thaw --------------------------------------------------------- */
 
+/*
+ * Another command's freeze, held by its connection (a move, a cut): one at
+ * a time. A second move would take the first's freeze for the user's (and
+ * keep the job frozen after it), and roll back by thawing a proxy that
+ * handed over. An explicit, persistent freeze (xmig freeze) may come in
+ * between: the move then leaves the job frozen, as asked.
+ */
+bool srv_held_by_another(struct srv *s, struct ctl_conn *cc)
+{
+	return (srv_frozen(s) || atomic_load(&s->freeze_requested)) && s->freeze_holder &&
+	       s->freeze_holder != cc;
+}
+
+
+/* 0, -1 (the GPU did not drain) or -2 (srv_held_by_another, unless persistent). */
 static int do_freeze(struct srv *s, struct ctl_conn *cc, bool persistent, uint64_t timeout_ms,
 		     bool *was_frozen)
 {
 	*was_frozen = srv_frozen(s);
+	if (!persistent && srv_held_by_another(s, cc))
+		return -2;
 	if (*was_frozen) {
 		if (persistent)
 			s->freeze_holder = NULL;   /* now nobody's thaw but an explicit one */
@@ -79,6 +96,8 @@ static json_t *m_freeze(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	r = do_freeze(s, cc, !hold || !strcmp(hold, "persistent"), timeout > 0 ? (uint64_t)timeout
 									     : 60000, &was);
 	pthread_mutex_unlock(&move_lock);
+	if (r == -2)
+		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	if (r < 0)
 		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
 	return json_pack("{s:s, s:b, s:I, s:f}", "state", "frozen", "was_frozen", was, "ticket",
@@ -110,13 +129,22 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 {
 	const char *token = param_str(p, "token");
 	char path[512];
+	int r;
 
 	if (!token || strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "token must be 32 lowercase hex digits");
 	if (!owner(s) || s->standby)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
-	if (srv_xfer_offer(s, token, json_is_true(json_object_get(p, "stream")), 120, path,
-			   sizeof(path)) < 0)
+	pthread_mutex_lock(&move_lock);
+	/* one move at a time: its offer is not replaced under it */
+	if (srv_held_by_another(s, cc) || srv_xfer_offered_to_another(s, cc)) {
+		pthread_mutex_unlock(&move_lock);
+		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
+	}
+	r = srv_xfer_offer(s, cc, token, json_is_true(json_object_get(p, "stream")), 120, path,
+			   sizeof(path));
+	pthread_mutex_unlock(&move_lock);
+	if (r < 0)
 		FAIL(XMIG_RPC_FAILED, "cannot offer the state: %s", strerror(errno));
 	return json_pack("{s:s}", "path", path);
 }
@@ -190,6 +218,11 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	 * finished (or failed) before the job runs again.
 	 */
 	pthread_mutex_lock(&move_lock);
+	/* not under a move: it would write, or give up, what the move is taking */
+	if (srv_held_by_another(s, cc)) {
+		pthread_mutex_unlock(&move_lock);
+		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
+	}
 	if (do_freeze(s, cc, true, 60000, &was) < 0) {
 		pthread_mutex_unlock(&move_lock);
 		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
@@ -380,6 +413,8 @@ void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 		srv_xfer_withdraw(s);
 		srv_thaw(s);
 		xmig_warn("the controller of a move went away; the job goes on here");
+	} else if (!s->handed_over) {
+		srv_xfer_withdraw_of(s, cc);   /* its move was not under way yet */
 	}
 	pthread_mutex_unlock(&move_lock);
 	if (s->standby && cc == s->orchestrator) {

@@ -355,6 +355,14 @@ int d_CCL_GROUP(struct xmig_call *c);
 bool srv_ccl_hold(struct srv *s, const struct xmig_req *req);
 void srv_ccl_manifest(struct srv *s, json_t *manifest);
 int srv_ccl_check(struct srv *s, json_t *manifest, char *why, size_t len);
+/*
+ * Is the process frozen (or being stopped at a cut) for another control
+ * connection, a move's or a cut's? One such command at a time (move.c).
+ */
+bool srv_held_by_another(struct srv *s, struct ctl_conn *cc);
+#define SRV_BUSY_MSG "another command is moving this process or stopping it at a cut; " \
+		     "nothing was done, try again when it is over"
+
 /* The most ranks of a communicator the process holds with peers; 0: none. Frozen. */
 int srv_ccl_peers(struct srv *s);
 /* One-rank communicators built again. ahead: from the prelude, while the

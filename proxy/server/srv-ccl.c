@@ -726,6 +726,8 @@ static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 
 	if (atomic_load(&s->hdr->owner_id) != s->attach_id || s->standby)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	if (srv_held_by_another(s, cc))
+		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	atomic_store(&s->freeze_requested, 1);
 	if (!s->freeze_holder)
 		s->freeze_holder = cc;   /* let go if the orchestrator goes away */

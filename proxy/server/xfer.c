@@ -154,6 +154,8 @@ static void *read_blob(int fd, uint64_t len)
 
 struct offer {
 	struct srv *s;
+	const void *holder;        /* the move's control connection */
+	_Atomic bool over;         /* taken, expired or withdrawn */
 	bool stream;               /* memory as bytes (another node), not handles */
 	pthread_t thread;
 	_Atomic bool cancel;
@@ -594,7 +596,19 @@ static void *offer_main(void *arg)
 	}
 	close(o->lfd);
 	unlink(o->path);
+	atomic_store(&o->over, true);
 	return NULL;
+}
+
+bool srv_xfer_offered_to_another(struct srv *s, const void *holder)
+{
+	return s->offer && s->offer->holder != holder && !atomic_load(&s->offer->over);
+}
+
+void srv_xfer_withdraw_of(struct srv *s, const void *holder)
+{
+	if (s->offer && s->offer->holder == holder)
+		srv_xfer_withdraw(s);
 }
 
 void srv_xfer_withdraw(struct srv *s)
@@ -613,8 +627,8 @@ void srv_xfer_withdraw(struct srv *s)
 	free(o);
 }
 
-int srv_xfer_offer(struct srv *s, const char *token, bool stream, unsigned timeout_s, char *path,
-		   size_t len)
+int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool stream,
+		   unsigned timeout_s, char *path, size_t len)
 {
 	struct offer *o;
 	char dir[512];
@@ -624,6 +638,7 @@ int srv_xfer_offer(struct srv *s, const char *token, bool stream, unsigned timeo
 	if (!o || strlen(token) != TOKEN_LEN)
 		goto err;
 	o->s = s;
+	o->holder = holder;
 	o->stream = stream;
 	atomic_init(&o->active_fd, -1);
 	snprintf(o->token, sizeof(o->token), "%s", token);

@@ -175,6 +175,29 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish w6
 }
 
+@test "migrate: one move at a time: a second one (or a suspend) meanwhile is refused, the first completes, the job runs" {
+	start w11 0
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w11 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	wait_job w11 frozen
+	run "$XMIG" migrate --job w11 --to gpu1
+	assert_failure 4
+	assert_output --partial 'another command is moving this process or stopping it at a cut'
+	run "$XMIG" suspend --job w11 -o "$BATS_TEST_TMPDIR/snap"
+	assert_failure 4
+	assert_output --partial 'another command is moving this process or stopping it at a cut'
+	st=0
+	wait $mig || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 0
+	assert_equal "$(gpu_of w11)" 1
+	# running again: the refused command's freeze was not taken for a user's
+	run "$XMIG" ps --json --job w11
+	assert_output --partial '"state":"running"'
+	finish w11
+}
+
 @test "migrate: the allocations kept from the prelude cross as one list; a bad entry rolls back" {
 	start w8 0
 	XMIG_MOVE_TRACE=1 "$XMIG" migrate --job w8 --to gpu1
