@@ -26,6 +26,7 @@
 #include "executor.h"
 #include "server.h"
 #include "state.h"
+#include "xfer.h"
 
 struct srv *the_srv;
 
@@ -288,6 +289,7 @@ int main(int argc, char **argv)
 		return XMIG_EXIT_FAIL;
 	why = ctl_run(s);
 	xmig_debug("shutting down: %s", why);
+	srv_xfer_withdraw(s);   /* an offer still open (its application died mid-move): its socket goes */
 	if (!s->standby)
 		srv_workers_stop(s);
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */

@@ -89,3 +89,35 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	kill -9 "$(cat "$BATS_TEST_TMPDIR/u1.pid")"
 	rm -rf "$XMIG_RUNTIME_DIR"
 }
+
+@test "failure: the application killed mid-move: the move fails with a message, nothing is left behind" {
+	start_zdtm k3
+	app=$(cat "$BATS_TEST_TMPDIR/k3.pid")
+	proxy=$(proxy_pid k3)
+	XMIG_FAULT=xfer-delay-ms=800 timeout 60 "$XMIG" migrate --job k3 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	# once the move is under way (its standby proxy started)
+	for _ in $(seq 200); do
+		pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" >/dev/null && break
+		sleep 0.05
+	done
+	sleep 0.3
+	kill -9 "$app"
+	st=0
+	wait "$mig" || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	[ "$st" -ne 0 ] && [ "$st" -ne 124 ]
+	run timeout 20 tail --pid="$proxy" -f /dev/null
+	assert_success
+	# no proxy of the job, and nothing of it in the runtime directory (its offer's socket too)
+	for _ in $(seq 100); do
+		pgrep -f "xmig-proxy .*--keeper $XMIG_RUNTIME_DIR" >/dev/null || break
+		sleep 0.1
+	done
+	run pgrep -f "xmig-proxy .*--keeper $XMIG_RUNTIME_DIR"
+	assert_failure
+	run "$XMIG" ps --json --job k3
+	assert_output '{"items":[]}'
+	[ ! -e "$XMIG_RUNTIME_DIR/jobs/k3" ] || { ls -la "$XMIG_RUNTIME_DIR/jobs/k3" >&2; false; }
+}
