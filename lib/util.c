@@ -421,3 +421,21 @@ const char *xmig_self_dir(void)
 	snprintf(dir, sizeof(dir), "%s", dirname(exe));
 	return dir;
 }
+
+bool xmig_env_for_libraries(const char *entry)
+{
+	static const char *const read[] = { "CUDA_", "CUBLAS_", "CUBLASLT_", "CUDNN_", "NCCL_",
+					    "NVIDIA_TF32_OVERRIDE=" };
+	/* the node's own: which GPUs, in what order, and where files are */
+	static const char *const nodes[] = { "CUDA_VISIBLE_DEVICES=", "CUDA_DEVICE_ORDER=",
+					     "CUDA_HOME=", "CUDA_PATH=" };
+	bool ours = false;
+
+	if (!strchr(entry, '='))
+		return false;
+	for (size_t i = 0; i < sizeof(read) / sizeof(read[0]); i++)
+		ours |= !strncmp(entry, read[i], strlen(read[i]));
+	for (size_t i = 0; ours && i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		ours = strncmp(entry, nodes[i], strlen(nodes[i])) != 0;
+	return ours;
+}

@@ -91,6 +91,13 @@ int xmig_write_file_atomic(const char *path, const void *data, size_t len, mode_
 const char *xmig_hostname(void);
 /* The directory of this program's executable (libexec/xmig for the proxy). */
 const char *xmig_self_dir(void);
+/*
+ * Is entry ("NAME=value") a setting of the job that the NVIDIA libraries
+ * read (CUDA_*, CUBLAS_*, CUDNN_*, NCCL_*...), so that its GPU context
+ * takes it to another node? Not the GPU numbering, nor file locations:
+ * those are the node's.
+ */
+bool xmig_env_for_libraries(const char *entry);
 /* Is the variable NAME set to 1 (a debugging switch such as XMIG_MOVE_TRACE)? */
 bool xmig_env_flag(const char *name);
 /* Is XMIG_FAULT set to NAME? (a fault the tests inject) */

@@ -334,6 +334,41 @@ static int r_driver_version(int *v)
 	return 0;
 }
 
+/*
+ * The job's library settings, for the executor to set before it opens the
+ * device (its own environment is its node's): what this proxy runs with.
+ */
+static void send_job_env(struct rmt *r)
+{
+	extern char **environ;
+	struct rmt_hdr h = hdr(RMT_ENV);
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int st;
+
+	for (char **e = environ; *e; e++) {
+		size_t n = strlen(*e) + 1;
+		char *b;
+
+		if (!xmig_env_for_libraries(*e))
+			continue;
+		if (len + n > cap) {
+			cap = (len + n) * 2;
+			if (!(b = realloc(buf, cap))) {
+				free(buf);
+				return;
+			}
+			buf = b;
+		}
+		memcpy(buf + len, *e, n);
+		len += n;
+	}
+	if (len && (st = call(r, &h, buf, len, NULL, 0, false)))
+		xmig_warn("the executor did not take the job's library settings (error %d); the "
+			  "libraries there run with its node's", st);
+	free(buf);
+}
+
 static int r_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 {
 	const char *where = getenv("XMIG_REMOTE"), *token = getenv("XMIG_REMOTE_TOKEN");
@@ -372,6 +407,7 @@ static int r_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 	}
 	/* used up; emptied in place (unsetenv would move entries under other threads' getenv) */
 	setenv("XMIG_REMOTE_TOKEN", "", 1);
+	send_job_env(r);
 	h = hdr(RMT_OPEN);
 	h.a[0] = (uint64_t)gpu;
 	h.a[1] = window;

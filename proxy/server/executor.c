@@ -130,6 +130,33 @@ static int use_library(const char *data, uint64_t len)
 	return setenv(buf, eq + 1, 1) ? cudaErrorMemoryAllocation : 0;
 }
 
+/*
+ * The job's settings for the libraries (xmig_env_for_libraries: CUDA_*,
+ * CUBLAS_*, NCCL_*...), as its proxy had them, set here before the device
+ * is opened; entries of any other kind are not taken.
+ */
+static int use_job_env(char *data, uint64_t len)
+{
+	char names[1024] = "";
+	uint64_t off = 0;
+
+	if (!len || data[len - 1] != '\0')
+		return cudaErrorInvalidValue;
+	for (; off < len; off += strlen(data + off) + 1) {
+		char *e = data + off, *eq = strchr(e, '=');
+
+		if (!eq || !xmig_env_for_libraries(e))
+			continue;
+		*eq = '\0';
+		if (setenv(e, eq + 1, 1))
+			return cudaErrorMemoryAllocation;
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 *names ? " " : "", e);
+	}
+	xmig_info("the job's library settings: %s", *names ? names : "none");
+	return 0;
+}
+
 /* Handles by id; 0 means "none" to the tables, so ids start at 1 (or 3). */
 static uint64_t keep(struct srv_table *t, void *h)
 {
@@ -382,6 +409,9 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 	case RMT_BYE:
 		*bye = true;
 		return 0;
+	case RMT_ENV:
+		/* before the device and the libraries start, and any thread of theirs */
+		return x->devh ? cudaErrorInvalidValue : use_job_env(data, h->len);
 	}
 	if (!x->devh)
 		return cudaErrorDeviceUninitialized;

@@ -154,6 +154,31 @@ expected_rounds() {   # expected_rounds PROGRAM N
 	diff -u <(expected_rounds blas_gemm 60) "$BATS_TEST_TMPDIR/cb.out"
 }
 
+@test "netns: the executor runs the job's libraries with the job's settings (CUBLAS_WORKSPACE_CONFIG), not its node's" {
+	need_program blas_gemm
+	on n1 env CUBLAS_WORKSPACE_CONFIG=:4096:8 NCCL_ALGO=Ring CUDA_VISIBLE_DEVICES=0 \
+		"$XMIG" run --job ws -- "$CUDA_BIN/blas_gemm" --iters 60 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/ws.out" 2>"$BATS_TEST_TMPDIR/ws.err" &
+	pid=$!
+	for _ in $(seq 200); do
+		on n1 "$XMIG" ps --json --job ws | jq -e '.items[0].state == "running"' >/dev/null 2>&1 &&
+			break
+		sleep 0.05
+	done
+	run on n1 "$XMIG" migrate --job ws --to n2:gpu0
+	assert_success
+	# its executor's log, on n2, while it serves the job
+	run sh -c "cat '$NDIR'/n2/exec/*.log"
+	assert_output --partial "the job's library settings: "
+	assert_output --partial "CUBLAS_WORKSPACE_CONFIG"
+	assert_output --partial "NCCL_ALGO"
+	refute_output --partial "CUDA_VISIBLE_DEVICES"
+	run on n1 "$XMIG" migrate --job ws --to n1:gpu0
+	assert_success
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	diff -u <(expected_rounds blas_gemm 60) "$BATS_TEST_TMPDIR/ws.out"
+}
+
 @test "netns: a job holding cuBLASLt handles moves to the other node and back; its matmuls stay exact" {
 	there_and_back lt blaslt_matmul --iters 60 --sleep-ms 40
 	diff -u <(expected_rounds blaslt_matmul 60) "$BATS_TEST_TMPDIR/lt.out"
