@@ -21,7 +21,8 @@
 
 extern char **environ;
 
-static bool the_commands(const char *entry)
+/* Is entry one of this command's to give (xmig's settings, the GPU numbering)? */
+static bool commands_own(const char *entry)
 {
 	return !strncmp(entry, "XMIG_", 5) || !strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) ||
 	       !strncmp(entry, "CUDA_DEVICE_ORDER=", 18);
@@ -86,11 +87,11 @@ int job_env_make(struct job_env *e, const char *job_file, const char *remote_tok
 		xmig_warn("cannot read the job's environment (%s: %s); the new proxy runs "
 			  "with this command's", job_file, strerror(errno));
 	for (size_t off = 0; e->text && off < len; off += strlen(e->text + off) + 1)
-		if (strchr(e->text + off, '=') && !the_commands(e->text + off) &&
+		if (strchr(e->text + off, '=') && !commands_own(e->text + off) &&
 		    add(e, e->text + off) < 0)
 			goto err;
 	for (char **p = environ; *p; p++)
-		if ((!e->text || the_commands(*p)) && strncmp(*p, "XMIG_REMOTE_TOKEN=", 18) &&
+		if ((!e->text || commands_own(*p)) && strncmp(*p, "XMIG_REMOTE_TOKEN=", 18) &&
 		    add(e, *p) < 0)
 			goto err;
 	/* by environment, not on a command line that others read */

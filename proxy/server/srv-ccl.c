@@ -52,20 +52,24 @@ static int unsupported(struct srv *s)
 	return ncclInvalidUsage;
 }
 
-/* PreMulSum ops of c on its current physical communicator. */
+/* PreMulSum op r of c made on c's current physical communicator. */
+static int make_redop(struct srv *s, struct ccl_comm *c, struct ccl_redop *r)
+{
+	const void *scalar = r->residence == ncclScalarDevice
+				     ? (const void *)(uintptr_t)r->scalar_ptr : r->scalar;
+
+	return backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence, scalar,
+					&r->physical);
+}
+
+/* All of c's PreMulSum ops on its current physical communicator. */
 static int make_redops(struct srv *s, struct ccl_comm *c)
 {
-	for (size_t i = 0; i < c->nredops; i++) {
-		struct ccl_redop *r = &c->redops[i];
-		const void *scalar = r->residence == ncclScalarDevice
-					     ? (const void *)(uintptr_t)r->scalar_ptr : r->scalar;
-		int st;
+	int st;
 
-		if (r->live &&
-		    (st = backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence,
-						   scalar, &r->physical)))
+	for (size_t i = 0; i < c->nredops; i++)
+		if (c->redops[i].live && (st = make_redop(s, c, &c->redops[i])))
 			return st;
-	}
 	return ncclSuccess;
 }
 
@@ -336,10 +340,7 @@ int d_CCL_REDOP(struct xmig_call *c)
 	op->residence = a->residence;
 	op->scalar_ptr = a->scalar_ptr;
 	memcpy(op->scalar, a->scalar, sizeof(op->scalar));
-	if ((st = backend(s)->redop_create(s->devh, cm->phys, a->datatype, a->residence,
-					   a->residence == ncclScalarDevice
-						   ? (const void *)(uintptr_t)a->scalar_ptr : a->scalar,
-					   &op->physical))) {
+	if ((st = make_redop(s, cm, op))) {
 		op->live = false;
 		return st;
 	}
@@ -606,16 +607,11 @@ static int reconcile_redops(struct srv *s, struct ccl_comm *c, json_t *o)
 			return st;
 	}
 	json_array_foreach(want, i, j) {
-		const void *scalar;
-
 		if ((r = ccl_redop_find(c, (int)json_integer_value(json_object_get(j, "op")))))
 			continue;   /* kept above */
 		if (!(r = ccl_redop_from_json(c, j)))
 			return ncclInvalidArgument;
-		scalar = r->residence == ncclScalarDevice ? (const void *)(uintptr_t)r->scalar_ptr
-							  : r->scalar;
-		if ((st = backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence,
-						   scalar, &r->physical))) {
+		if ((st = make_redop(s, c, r))) {
 			r->live = false;
 			return st;
 		}
