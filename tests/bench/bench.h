@@ -61,6 +61,19 @@ json_t *gen_state(const struct gen *g, struct gen_stats *s);
 /* Assumed device memory of a model, bytes (G2 and G3 are undisclosed). */
 uint64_t model_memory(const char *model);
 
+/*
+ * Floors under the device bytes of any plan (floor.c). bytes_floor: one
+ * that frees k nodes, by GPU share capacity alone; UINT64_MAX when k is out
+ * of reach. bytes_floor_tight: the same, but the nodes left must also fit
+ * the tasks' shares as whole items per GPU (bin packing bound L2), their
+ * CPUs and their host memory. bytes_floor_models: one that frees as many
+ * used nodes of each component as the names in `freed` (a plan's freed
+ * nodes): the cheapest that many of each.
+ */
+uint64_t bytes_floor(const struct xp_state *st, int k);
+uint64_t bytes_floor_tight(const struct xp_state *st, int k);
+uint64_t bytes_floor_models(const struct xp_state *st, json_t *freed);
+
 /* xoshiro256** seeded by splitmix64: the same seed gives the same states. */
 struct rng {
 	uint64_t s[4];

@@ -308,6 +308,8 @@ schema_ok() { # file schema
 	assert_output --partial "| xmig |"
 	assert_output --partial "| bestfit-drain |"
 	assert_output --partial "Targets:"
+	assert_output --partial "Tighter floor"
+	[[ "$output" != *"floor.c is wrong"* ]]
 	assert_output --partial "1 CPU-only specs left out"
 	run make -s -C "$REPO" B="$B" bench-plan TRACE=
 	assert_failure
