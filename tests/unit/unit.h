@@ -10,10 +10,12 @@
 
 static int unit_n, unit_failed;
 
+/* cond is evaluated once: a check may call what it checks. */
 #define CHECK(cond, ...)                                                     \
 	do {                                                                 \
+		int unit_ok_ = !!(cond);                                     \
 		unit_n++;                                                    \
-		if (cond) {                                                  \
+		if (unit_ok_) {                                              \
 			printf("ok %d - ", unit_n);                          \
 		} else {                                                     \
 			unit_failed++;                                       \
@@ -21,7 +23,7 @@ static int unit_n, unit_failed;
 		}                                                            \
 		printf(__VA_ARGS__);                                         \
 		printf("\n");                                                \
-		if (!(cond))                                                 \
+		if (!unit_ok_)                                               \
 			printf("#   failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
 		fflush(stdout);                                              \
 	} while (0)
