@@ -12,6 +12,7 @@
 #include "plan.h"
 
 #define GB 1001                        /* share buckets: free / 1000 */
+#define GW ((GB + 63) / 64)            /* words of a model's bucket bitmap */
 #define NB (XP_MAX_NODE_GPUS + 1)      /* empty-GPU buckets */
 
 static void unlink_one(int *head, int *next, int *prev, int *bucket, int x)
@@ -37,6 +38,43 @@ static void link_one(int *head, int *next, int *prev, int *bucket, int x, int b)
 	bucket[x] = b;
 }
 
+/*
+ * GPU lists keep a bitmap of the buckets that hold one, so that a lookup
+ * steps over empty buckets a word at a time (most of a model's thousand
+ * are empty, and a lookup that finds nothing used to visit them all).
+ */
+static void gpu_unlink(struct xp_index *ix, int g)
+{
+	int b = ix->gbucket[g];
+
+	unlink_one(ix->ghead, ix->gnext, ix->gprev, ix->gbucket, g);
+	if (b >= 0 && ix->ghead[b] < 0) {
+		int m = b / GB, k = b % GB;
+
+		ix->gbits[m * GW + k / 64] &= ~(1ull << (k % 64));
+	}
+}
+
+static void gpu_link(struct xp_index *ix, int g, int m, int k)
+{
+	link_one(ix->ghead, ix->gnext, ix->gprev, ix->gbucket, g, m * GB + k);
+	ix->gbits[m * GW + k / 64] |= 1ull << (k % 64);
+}
+
+/* The first bucket of model m at or above k that holds a GPU; GB if none. */
+static int next_bucket(const struct xp_index *ix, int m, int k)
+{
+	const uint64_t *w = ix->gbits + m * GW;
+
+	for (int i = k / 64; i < GW; i++) {
+		uint64_t bits = w[i] & (i == k / 64 ? ~0ull << (k % 64) : ~0ull);
+
+		if (bits)
+			return i * 64 + __builtin_ctzll(bits);
+	}
+	return GB;
+}
+
 void xp_index_refile(struct xp_index *ix, int n)
 {
 	const struct xp_state *st = ix->st;
@@ -46,11 +84,10 @@ void xp_index_refile(struct xp_index *ix, int n)
 	for (i = 0; i < nd->ngpus; i++) {
 		int g = nd->gpu0 + i;
 
-		unlink_one(ix->ghead, ix->gnext, ix->gprev, ix->gbucket, g);
+		gpu_unlink(ix, g);
 		empty += ix->u->gcount[g] == 0;
 		if (ix->gpu_member(ix->arg, g))
-			link_one(ix->ghead, ix->gnext, ix->gprev, ix->gbucket, g,
-				 st->gpus[g].model * GB + (int)(xp_gfree(ix->u, g) / 1000));
+			gpu_link(ix, g, st->gpus[g].model, (int)(xp_gfree(ix->u, g) / 1000));
 	}
 	unlink_one(ix->nhead, ix->nnext, ix->nprev, ix->nbucket, n);
 	if (nd->comp >= 0 && ix->node_member(ix->arg, n))
@@ -77,6 +114,7 @@ int xp_index_init(struct xp_index *ix, const struct xp_state *st, struct xp_usag
 	ix->node_member = node_member;
 	ix->arg = arg;
 	ix->ghead = malloc(sizeof(int) * XP_MAX_MODELS * GB);
+	ix->gbits = calloc(XP_MAX_MODELS * GW, sizeof(uint64_t));
 	ix->nhead = malloc(sizeof(int) * XP_MAX_MODELS * NB);
 	ix->gnext = malloc(sizeof(int) * g);
 	ix->gprev = malloc(sizeof(int) * g);
@@ -84,7 +122,7 @@ int xp_index_init(struct xp_index *ix, const struct xp_state *st, struct xp_usag
 	ix->nnext = malloc(sizeof(int) * n);
 	ix->nprev = malloc(sizeof(int) * n);
 	ix->nbucket = malloc(sizeof(int) * n);
-	if (!ix->ghead || !ix->nhead || !ix->gnext || !ix->gprev || !ix->gbucket || !ix->nnext ||
+	if (!ix->ghead || !ix->gbits || !ix->nhead || !ix->gnext || !ix->gprev || !ix->gbucket || !ix->nnext ||
 	    !ix->nprev || !ix->nbucket) {
 		xp_index_free(ix);
 		return xmig_error("out of memory");
@@ -102,6 +140,7 @@ int xp_index_init(struct xp_index *ix, const struct xp_state *st, struct xp_usag
 void xp_index_free(struct xp_index *ix)
 {
 	free(ix->ghead);
+	free(ix->gbits);
 	free(ix->nhead);
 	free(ix->gnext);
 	free(ix->gprev);
@@ -124,7 +163,8 @@ bool xp_index_gpu(const struct xp_index *ix, int t, const bool *skip, struct xp_
 	for (m = 0; m < st->nmodels; m++) {
 		if (!xp_model_ok(st, t, m))
 			continue;
-		for (b = (int)(tk->share / 1000); b < GB; b++) {
+		for (b = next_bucket(ix, m, (int)(tk->share / 1000)); b < GB;
+		     b = next_bucket(ix, m, b + 1)) {
 			bool found = false;
 			int g;
 

@@ -364,6 +364,7 @@ struct xp_index {
 	bool (*node_member)(void *arg, int n);
 	void *arg;
 	int *ghead, *gnext, *gprev, *gbucket;
+	uint64_t *gbits;        /* per model, a bit per share bucket that holds a GPU */
 	int *nhead, *nnext, *nprev, *nbucket;
 };
 int xp_index_init(struct xp_index *ix, const struct xp_state *st, struct xp_usage *u,
