@@ -198,6 +198,24 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish w11
 }
 
+@test "migrate: a thaw while a move is under way ends the move; the job goes on where it was" {
+	start w12 0
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w12 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	wait_job w12 frozen
+	run "$XMIG" thaw --job w12
+	assert_success
+	st=0
+	wait $mig || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 1
+	assert_equal "$(gpu_of w12)" 0
+	run "$XMIG" ps --json --job w12
+	assert_output --partial '"state":"running"'
+	finish w12
+}
+
 @test "migrate: the allocations kept from the prelude cross as one list; a bad entry rolls back" {
 	start w8 0
 	XMIG_MOVE_TRACE=1 "$XMIG" migrate --job w8 --to gpu1
