@@ -67,6 +67,19 @@ wait_job() {
 	return 1
 }
 
+# Wait (10 s at most) until no proxy of this test's runtime directory is
+# left (--standby: no standby proxy); fail, naming it, if one still is.
+no_proxy_left() {   # no_proxy_left [--standby]
+	local pat="xmig-proxy .*--keeper $XMIG_RUNTIME_DIR"
+	[ "${1:-}" = --standby ] && pat="xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR"
+	for _ in $(seq 100); do
+		pgrep -f "$pat" >/dev/null || return 0
+		sleep 0.1
+	done
+	echo "a proxy is left: $(pgrep -af "$pat")" >&2
+	return 1
+}
+
 # The pid of job $1's proxy server.
 proxy_pid() {
 	"$XMIG" ps --json --job "$1" | jq -r '.items[0].proxy_pid'

@@ -225,14 +225,20 @@ PASS dnn_graph"
 	finish x3
 }
 
-# frozen_executor JOB: once JOB is frozen for a move to n2, the pid of
-# the executor serving it there (empty if none came)
+# The executors running on n2, a pid a line.
+executors() {
+	ip netns pids "xmig-$TAG-n2" | while read -r p; do
+		if grep -qa -- --serve-remote "/proc/$p/cmdline" 2>/dev/null; then echo "$p"; fi
+	done
+}
+
+# frozen_executor JOB BEFORE: once JOB is frozen for a move to n2, the pid of
+# the executor serving it there, not one of BEFORE (executors of earlier
+# tests may still be winding down); empty if none came
 frozen_executor() {
 	local exe
 	for _ in $(seq 400); do
-		exe=$(ip netns pids "xmig-$TAG-n2" | while read -r p; do
-			if grep -qa -- --serve-remote "/proc/$p/cmdline" 2>/dev/null; then echo "$p"; fi
-		done)
+		exe=$(executors | grep -vxF -f <(printf '%s\n' $2 0) || true)
 		[ -n "$exe" ] &&
 			on n1 "$XMIG" ps --json --job "$1" | jq -e '.items[0].state == "frozen"' \
 				>/dev/null && break
@@ -243,10 +249,11 @@ frozen_executor() {
 
 @test "netns: the target node's executor killed mid-transfer: rolled back" {
 	start x4
+	before=$(executors)
 	on n1 env XMIG_FAULT=xfer-delay-ms=500 "$XMIG" migrate --job x4 --to n2:gpu1 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
-	exe=$(frozen_executor x4)
+	exe=$(frozen_executor x4 "$before")
 	[ -n "$exe" ]
 	kill -9 $exe
 	st=0
@@ -260,10 +267,11 @@ frozen_executor() {
 # it has filled every buffer and waits for one when the executor dies.
 @test "netns: the executor killed while the bridge reads ahead: rolled back, no hang" {
 	start x7 "" --mib 192 --iters 400 --sleep-ms 25
+	before=$(executors)
 	on n1 env XMIG_FAULT=xfer-delay-ms=300 timeout 60 "$XMIG" migrate --job x7 --to n2:gpu0 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
-	exe=$(frozen_executor x7)
+	exe=$(frozen_executor x7 "$before")
 	[ -n "$exe" ]
 	sleep 1.2   # past three chunks: the reader waits for a buffer
 	kill -9 $exe

@@ -111,12 +111,7 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	run timeout 20 tail --pid="$proxy" -f /dev/null
 	assert_success
 	# no proxy of the job, and nothing of it in the runtime directory (its offer's socket too)
-	for _ in $(seq 100); do
-		pgrep -f "xmig-proxy .*--keeper $XMIG_RUNTIME_DIR" >/dev/null || break
-		sleep 0.1
-	done
-	run pgrep -f "xmig-proxy .*--keeper $XMIG_RUNTIME_DIR"
-	assert_failure
+	no_proxy_left
 	run "$XMIG" ps --json --job k3
 	assert_output '{"items":[]}'
 	[ ! -e "$XMIG_RUNTIME_DIR/jobs/k3" ] || { ls -la "$XMIG_RUNTIME_DIR/jobs/k3" >&2; false; }

@@ -31,6 +31,20 @@ finish() {   # finish JOB
 	diff -u "$EXPECTED" "$BATS_TEST_TMPDIR/$1.out"
 }
 
+# A move to GPU 1, slowed down (400 ms per allocation), in the background: $mig.
+slow_move() {   # slow_move JOB
+	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job "$1" --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+}
+
+# Wait for it: its exit status in $st, what it said on stderr.
+slow_move_done() {
+	st=0
+	wait "$mig" || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+}
+
 gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 
 @test "migrate: 3 moves, a freeze/thaw and a suspend/resume; the checksum is unchanged" {
@@ -160,12 +174,9 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 
 @test "migrate: the target proxy killed mid-transfer: rolled back, the job goes on" {
 	start w6 0
-	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w6 --to gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
-	mig=$!
+	slow_move w6
 	kill_standby w6
-	st=0
-	wait $mig || st=$?
+	slow_move_done
 	assert_equal "$st" 1
 	run cat "$BATS_TEST_TMPDIR/mig.out"
 	assert_output --regexp "not moved; it goes on on [^:]+:gpu0"
@@ -177,9 +188,7 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 
 @test "migrate: one move at a time: a second one (or a suspend) meanwhile is refused, the first completes, the job runs" {
 	start w11 0
-	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w11 --to gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
-	mig=$!
+	slow_move w11
 	wait_job w11 frozen
 	run "$XMIG" migrate --job w11 --to gpu1
 	assert_failure 4
@@ -187,9 +196,7 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	run "$XMIG" suspend --job w11 -o "$BATS_TEST_TMPDIR/snap"
 	assert_failure 4
 	assert_output --partial 'another command is moving this process or stopping it at a cut'
-	st=0
-	wait $mig || st=$?
-	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	slow_move_done
 	assert_equal "$st" 0
 	assert_equal "$(gpu_of w11)" 1
 	# running again: the refused command's freeze was not taken for a user's
@@ -200,15 +207,11 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 
 @test "migrate: a thaw while a move is under way ends the move; the job goes on where it was" {
 	start w12 0
-	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w12 --to gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
-	mig=$!
+	slow_move w12
 	wait_job w12 frozen
 	run "$XMIG" thaw --job w12
 	assert_success
-	st=0
-	wait $mig || st=$?
-	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	slow_move_done
 	assert_equal "$st" 1
 	assert_equal "$(gpu_of w12)" 0
 	run "$XMIG" ps --json --job w12
@@ -240,9 +243,7 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
 	start w7 0
-	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job w7 --to gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
-	mig=$!
+	slow_move w7
 	# killed once the old proxy is frozen and the transfer has begun
 	for _ in $(seq 200); do
 		"$XMIG" ps --json --job w7 | jq -e '.items[0].state == "frozen"' >/dev/null && break
@@ -258,12 +259,7 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	assert_output --partial '"state":"running"'
 	assert_equal "$(gpu_of w7)" 0
 	# the abandoned standby proxy is gone too
-	for _ in $(seq 100); do
-		pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" >/dev/null || break
-		sleep 0.05
-	done
-	run pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR"
-	assert_failure
+	no_proxy_left --standby
 	finish w7
 }
 
