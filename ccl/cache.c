@@ -6,9 +6,9 @@
  * (NCCL_TOPO_FILE, NCCL_GRAPH_FILE) on the next. NCCL looks these up at
  * each init, so they are set around the init call only (the proxy holds
  * the init lock meanwhile), through env.c. A topology or graph file of
- * the job's own environment is left to NCCL, not cached. Beside them, a small JSON record of the
- * bootstrap facts (ranks, this rank's GPU, build times) for status and
- * the benchmark.
+ * the job's own environment is left to NCCL, not cached. Beside them, a
+ * small JSON record of the bootstrap facts (ranks, this rank's GPU, build
+ * times) for status and the benchmark.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -28,38 +28,6 @@ static bool commands_own(const char *entry)
 	       !strncmp(entry, "CUDA_DEVICE_ORDER=", 18);
 }
 
-/* The whole of a small file (an environ: NUL-separated), NUL-ended; NULL with errno. */
-static char *slurp(const char *path, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap + 1), *b;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t r;
-
-	if (fd < 0 || !buf)
-		goto err;
-	while ((r = read(fd, buf + n, cap - n)) > 0)
-		if ((n += (size_t)r) == cap) {
-			if (cap >= (64u << 20) || !(b = realloc(buf, 2 * cap + 1))) {
-				errno = E2BIG;
-				goto err;
-			}
-			buf = b;
-			cap *= 2;
-		}
-	if (r < 0)
-		goto err;
-	close(fd);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-err:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return NULL;
-}
-
 /* Append entry (kept by pointer) to *env; -1 when out of memory. */
 static int add(struct job_env *e, char *entry)
 {
@@ -83,7 +51,7 @@ int job_env_make(struct job_env *e, const char *job_file, const char *remote_tok
 	size_t len = 0;
 
 	memset(e, 0, sizeof(*e));
-	if (job_file && !(e->text = slurp(job_file, &len)))
+	if (job_file && !(e->text = xmig_read_file(job_file, &len)))
 		xmig_warn("cannot read the job's environment (%s: %s); the new proxy runs "
 			  "with this command's", job_file, strerror(errno));
 	for (size_t off = 0; e->text && off < len; off += strlen(e->text + off) + 1)
@@ -119,7 +87,7 @@ char *job_env_read(int proxy_pid, size_t *len)
 	char src[64], *text;
 
 	snprintf(src, sizeof(src), "/proc/%d/environ", proxy_pid);
-	if (!(text = slurp(src, len)))
+	if (!(text = xmig_read_file(src, len)))
 		xmig_warn("cannot read the job's environment from %s: %s", src, strerror(errno));
 	return text;
 }

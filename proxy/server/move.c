@@ -60,6 +60,13 @@ bool srv_held_by_another(struct srv *s, struct ctl_conn *cc)
 	       s->freeze_holder != cc;
 }
 
+/* A freeze taken for a snapshot or suspend ends: thawed if it was not the job's already. */
+static void let_go(struct srv *s, bool was_frozen)
+{
+	if (!was_frozen)
+		srv_thaw(s);
+	s->freeze_holder = NULL;
+}
 
 /* 0, -1 (the GPU did not drain) or -2 (srv_held_by_another, unless persistent). */
 static int do_freeze(struct srv *s, struct ctl_conn *cc, bool persistent, uint64_t timeout_ms,
@@ -233,9 +240,7 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	 * suspended for good. Refused while the job can still go on.
 	 */
 	if (suspend && (peers = srv_ccl_peers(s)) > 0) {
-		if (!was)
-			srv_thaw(s);
-		s->freeze_holder = NULL;
+		let_go(s, was);
 		pthread_mutex_unlock(&move_lock);
 		FAIL(XMIG_RPC_REFUSED, "the process holds an NCCL communicator of %d ranks, which "
 		     "a resume cannot re-link with its peers yet; nothing was suspended, the job "
@@ -245,17 +250,13 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	res = srv_snapshot_write(s, cc, abs, msg, len);
 	pthread_mutex_lock(&move_lock);
 	if (!res) {
-		if (!was)
-			srv_thaw(s);
-		s->freeze_holder = NULL;
+		let_go(s, was);
 		pthread_mutex_unlock(&move_lock);
 		*code = XMIG_RPC_FAILED;
 		return NULL;
 	}
 	if (!suspend) {
-		if (!was)
-			srv_thaw(s);
-		s->freeze_holder = NULL;
+		let_go(s, was);
 		pthread_mutex_unlock(&move_lock);
 		return res;
 	}
