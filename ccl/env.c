@@ -100,8 +100,17 @@ int ccl_env_set(const char *name, const char *value)
 
 void ccl_env_after_init(void)
 {
-	if (via_plugin != 1 || plugin_adopted())
+	static bool said;
+
+	/* (NCCL's own "loaded external env plugin" line comes before its log is set up) */
+	if (via_plugin != 1 || plugin_adopted()) {
+		if (!said)
+			xmig_debug("NCCL %d reads its cache variables %s", ccl_nccl_version(),
+				   via_plugin == 1 ? "through xmig's environment plugin"
+						   : "from the process environment");
+		said = true;
 		return;
+	}
 	/* NCCL did not take the plugin up: the next builds use the environment */
 	xmig_warn("NCCL %d did not load xmig's environment plugin; its cache variables "
 		  "go through the environment from now on", ccl_nccl_version());

@@ -57,7 +57,8 @@ int main(void)
 
 	cu_check(count_fn(&n), "cuDeviceGetCount");
 	cu_check(get_fn(&dev, 0), "cuDeviceGet");
-	printf("devices %d, device 0 is %d, device %d: %s\n", n, dev, n,
+	/* the count is the machine's natively and the proxy's GPU under xmig */
+	printf("devices >= 1: %d, device 0 is %d, device <count>: %s\n", n >= 1, dev,
 	       get_fn(&dev, n) == CUDA_ERROR_INVALID_DEVICE ? "invalid" : "?");
 
 	cu_check(attr_fn(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0), "attr major");

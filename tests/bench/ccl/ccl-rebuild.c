@@ -29,10 +29,17 @@
  * ENV) in DIR, one file per process; at the end its "Init timings" lines
  * (NCCL's split of an init: bootstrap, allgathers, topology, graphs,
  * connections, ...) are printed per build, the moved rank's marked: where
- * a rebuild's time goes. The logging itself slows the inits a little.
+ * a rebuild's time goes. The logging itself slows the inits a little. A
+ * NCCL_DEBUG_SUBSYS already set (say INIT,ENV,PROFILE) is kept.
+ *
+ * Where a rebuild's spread comes from: --old-exits after keeps the moved
+ * rank's old process until the rebuild is timed (the driver tears its
+ * context down after it), and --settle-ms N waits N ms between that exit
+ * and the timer. Both only move the old process's exit; the default is
+ * what a move does.
  *
  *   ccl-rebuild [--gpus N (all)] [--reps N (5)] [--moved R] [--cache DIR (a fresh one)]
- *               [--nccl-log DIR]
+ *               [--nccl-log DIR] [--old-exits before|after] [--settle-ms N]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,7 +79,9 @@ struct rank_proc {
 
 static int nranks, reps = 5, moved = -1;
 static char cache_dir[512], layout[MAX_RANKS * 16], nccl_log[512];
-static pid_t moved_pids[MAX_REPS];   /* the moved rank's new process, per rebuild */
+static pid_t moved_pids[MAX_REPS];
+static bool old_exits_after;         /* --old-exits after */
+static int settle_ms;                /* --settle-ms */   /* the moved rank's new process, per rebuild */
 static const uint64_t key = 0xbe7c4;   /* the communicator's, as a proxy would name it */
 static struct rank_proc procs[MAX_RANKS];
 static int my_gpu;
@@ -271,6 +280,16 @@ static double timed_build(struct rank_proc *const *set, bool cached, double *per
 	return (double)(last - first) / 1e6;
 }
 
+/* The moved rank's old process exits, communicator, context and all. */
+static void gone_now(struct rank_proc *gone)
+{
+	struct msg m = { .op = OP_GONE };
+
+	xfer(gone->fd, &m, true);
+	waitpid(gone->pid, NULL, 0);
+	close(gone->fd);
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -294,7 +313,7 @@ static void log_nccl(const char *dir)
 
 	snprintf(file, sizeof(file), "%s/nccl.%%p.log", dir);
 	setenv("NCCL_DEBUG", "INFO", 1);
-	setenv("NCCL_DEBUG_SUBSYS", "INIT,ENV", 1);
+	setenv("NCCL_DEBUG_SUBSYS", "INIT,ENV", 0);   /* a caller's wider set (PROFILE, ...) kept */
 	setenv("NCCL_DEBUG_FILE", file, 1);
 }
 
@@ -374,9 +393,15 @@ int main(int argc, char **argv)
 			snprintf(cache_dir, sizeof(cache_dir), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--nccl-log") && i + 1 < argc)
 			snprintf(nccl_log, sizeof(nccl_log), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--old-exits") && i + 1 < argc &&
+			 (!strcmp(argv[i + 1], "before") || !strcmp(argv[i + 1], "after")))
+			old_exits_after = !strcmp(argv[++i], "after");
+		else if (!strcmp(argv[i], "--settle-ms") && i + 1 < argc)
+			settle_ms = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: ccl-rebuild [--gpus N] [--reps N] [--moved R] "
-				"[--cache DIR] [--nccl-log DIR]\n");
+				"[--cache DIR] [--nccl-log DIR] [--old-exits before|after] "
+				"[--settle-ms N]\n");
 			return 2;
 		}
 	}
@@ -435,25 +460,28 @@ int main(int argc, char **argv)
 	say("first build through the cache %.1f ms: topology %s, graphs %s", fill,
 	    f.have_topo ? "cached" : "MISSING", f.have_graph ? "cached" : "MISSING");
 	printf("# %d GPUs (one process each), %d reps, moved rank %d; cache %s: topology %s, "
-	       "graphs %s\n", nranks, reps, moved, cache_dir, f.have_topo ? "cached" : "MISSING",
-	       f.have_graph ? "cached" : "MISSING");
+	       "graphs %s; the old process exits %s the rebuild%s\n", nranks, reps, moved, cache_dir,
+	       f.have_topo ? "cached" : "MISSING", f.have_graph ? "cached" : "MISSING",
+	       old_exits_after ? "after" : "before", settle_ms > 0 ? ", then a settle" : "");
 	fflush(stdout);
 
 	for (int i = 0; i < reps; i++) {
 		struct rank_proc next = spawn(moved, true), gone = procs[moved];
 		struct rank_proc *stay[MAX_RANKS];
 		int nstay = 0;
-		struct msg m = { .op = OP_GONE };
 
 		moved_pids[i] = next.pid;
 		/* the standby: context and warm-up while the job still runs */
 		warm[i] = ready(&next) * 1e3;
 		/* the handover: the moved rank's old proxy exits before the re-link */
-		xfer(gone.fd, &m, true);
-		waitpid(gone.pid, NULL, 0);
-		close(gone.fd);
+		if (!old_exits_after)
+			gone_now(&gone);
+		if (settle_ms > 0)
+			usleep(settle_ms * 1000);
 		set[moved] = &next;
 		rebuild[i] = timed_build(set, true, per[i]);
+		if (old_exits_after)
+			gone_now(&gone);
 		/* after the timer: the old ones retired */
 		for (int r = 0; r < nranks; r++)
 			if (r != moved)
