@@ -194,6 +194,8 @@ int ccl_cache_note(const struct ccl_cache_files *f, const struct ccl_comm *c,
 
 /* ---- NCCL's variables for one build (env.c) ------------------------------------ */
 
+/* xmig's defaults for the job's NCCL (RAS off unless the job sets it); at the proxy's start. */
+void ccl_env_defaults(void);
 /*
  * At the proxy's start, before any thread and any NCCL call: NCCL_ENV_PLUGIN
  * names xmig's plugin (plugin), opened here first. -1: not (the job has

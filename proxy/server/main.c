@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	if (getrandom(&s->attach_id, sizeof(s->attach_id), 0) != sizeof(s->attach_id) ||
 	    !s->attach_id)
 		s->attach_id = xmig_now_ns() ^ ((uint64_t)getpid() << 32);
+	ccl_env_defaults();   /* one thread yet: the environment may still be written */
 	if (s->serve_remote)
 		return srv_executor_main(device, s->gpu, s->listen_addr);
 	s->dev = xmig_device_by_name(device);

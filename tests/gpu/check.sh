@@ -101,6 +101,8 @@ else
 fi
 check "... and dumped the node's topology to the cache through it" \
 	sh -c 'test -s "$1"/ccl-cache/*/topo.xml' sh "$XMIG_RUNTIME_DIR"
+check "... with NCCL's RAS off in the proxies (the job did not set NCCL_RAS_ENABLE)" \
+	grep -q "NCCL_RAS_ENABLE set by environment to 0" "$tmp"/nccl-log.*
 [ $fail -eq 0 ] || { cat "$tmp"/nccl*.err; grep -h "ENV\|plugin" "$tmp"/nccl-log.* | head -20; }
 unset XMIG_NCCL
 [ -z "$nccl_dir" ] || export LD_LIBRARY_PATH=${LD_LIBRARY_PATH#"$nccl_dir"} LD_LIBRARY_PATH=${LD_LIBRARY_PATH#:}

@@ -595,6 +595,21 @@ static void test_env_plugin(void)
 	}
 }
 
+/* NCCL's RAS off in the proxies, unless the job says otherwise. */
+static void test_env_defaults(void)
+{
+	unsetenv("NCCL_RAS_ENABLE");
+	ccl_env_defaults();
+	CHECK(!strcmp(getenv("NCCL_RAS_ENABLE") ?: "", "0"), "RAS off when the job does not set it");
+	setenv("NCCL_RAS_ENABLE", "1", 1);
+	ccl_env_defaults();
+	CHECK(!strcmp(getenv("NCCL_RAS_ENABLE") ?: "", "1"), "the job's NCCL_RAS_ENABLE=1 is kept");
+	setenv("NCCL_RAS_ENABLE", "", 1);
+	ccl_env_defaults();
+	CHECK(!strcmp(getenv("NCCL_RAS_ENABLE") ?: "?", ""), "so is an empty one (NCCL's default)");
+	unsetenv("NCCL_RAS_ENABLE");
+}
+
 int main(void)
 {
 	test_table();
@@ -602,6 +617,7 @@ int main(void)
 	test_cut();
 	test_cache();
 	test_env_plugin();
+	test_env_defaults();
 	test_sim_one_rank();
 	test_sim_two_ranks();
 	test_retire();

@@ -32,6 +32,9 @@
  * a rebuild's time goes. The logging itself slows the inits a little. A
  * NCCL_DEBUG_SUBSYS already set (say INIT,ENV,PROFILE) is kept.
  *
+ * NCCL's RAS is off, as in the proxies (ccl_env_defaults), unless
+ * NCCL_RAS_ENABLE is set: NCCL_RAS_ENABLE=1 shows what it costs.
+ *
  * Where a rebuild's spread comes from: --old-exits after keeps the moved
  * rank's old process until the rebuild is timed (the driver tears its
  * context down after it), and --settle-ms N waits N ms between that exit
@@ -412,7 +415,9 @@ int main(int argc, char **argv)
 		}
 		log_nccl(nccl_log);
 	}
-	/* as a CUDA proxy does: NCCL's cache variables through xmig's env plugin */
+	/* as a CUDA proxy does: its NCCL defaults (RAS off unless set), the cache
+	 * variables through xmig's env plugin */
+	ccl_env_defaults();
 	{
 		char plugin[1024];
 
@@ -460,9 +465,10 @@ int main(int argc, char **argv)
 	say("first build through the cache %.1f ms: topology %s, graphs %s", fill,
 	    f.have_topo ? "cached" : "MISSING", f.have_graph ? "cached" : "MISSING");
 	printf("# %d GPUs (one process each), %d reps, moved rank %d; cache %s: topology %s, "
-	       "graphs %s; the old process exits %s the rebuild%s\n", nranks, reps, moved, cache_dir,
-	       f.have_topo ? "cached" : "MISSING", f.have_graph ? "cached" : "MISSING",
-	       old_exits_after ? "after" : "before", settle_ms > 0 ? ", then a settle" : "");
+	       "graphs %s; the old process exits %s the rebuild%s; NCCL_RAS_ENABLE=%s\n", nranks,
+	       reps, moved, cache_dir, f.have_topo ? "cached" : "MISSING",
+	       f.have_graph ? "cached" : "MISSING", old_exits_after ? "after" : "before",
+	       settle_ms > 0 ? ", then a settle" : "", getenv("NCCL_RAS_ENABLE"));
 	fflush(stdout);
 
 	for (int i = 0; i < reps; i++) {
