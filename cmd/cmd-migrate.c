@@ -410,7 +410,10 @@ rollback:
 	json_decref(recv);
 	json_decref(nst);
 	json_decref(offer);
-	xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
+	if (p->held_by_another)   /* where it goes on is that command's to say */
+		xmig_error("%s: not moved by this command", p->label);
+	else
+		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
 	return status ? status : XMIG_EXIT_FAIL;
 }
 

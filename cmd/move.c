@@ -175,6 +175,7 @@ json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_
 	if (xmig_rpc_call(c, method, params, timeout_ms, &res, &code, &msg) < 0) {
 		xmig_error("%s: %s: %s", p->label, method, msg ? msg : "no answer");
 		free(msg);
+		p->held_by_another |= code == XMIG_RPC_BUSY;
 		*status = move_exit_status(code);
 		return NULL;
 	}

@@ -35,6 +35,7 @@ struct proc {
 	struct xmig_conn *conn;
 	const char *label;         /* "job 3 rank 0" */
 	char label_buf[128];
+	bool held_by_another;      /* a call was refused: another command is moving it */
 };
 
 /* Connect to each process of the job (the rank, or all). Exit status. */

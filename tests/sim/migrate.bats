@@ -193,6 +193,9 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	run "$XMIG" migrate --job w11 --to gpu1
 	assert_failure 4
 	assert_output --partial 'another command is moving this process or stopping it at a cut'
+	# (where the job goes on is the first command's to say, not this one's)
+	assert_output --partial 'not moved by this command'
+	refute_output --partial 'it goes on on'
 	run "$XMIG" suspend --job w11 -o "$BATS_TEST_TMPDIR/snap"
 	assert_failure 4
 	assert_output --partial 'another command is moving this process or stopping it at a cut'
