@@ -374,8 +374,9 @@ static int repair(struct xm *x, int g)
 
 				if (!xp_model_ok(st, t, m))
 					continue;
-				for (gg = x->ix.ghead[m * 1001 + b]; gg >= 0 && tries < REPAIR_TRIES && looks < REPAIR_LOOKS;) {
-					int next = x->ix.gnext[gg];
+				for (gg = xp_index_bucket_first(&x->ix, m, b);
+				     gg >= 0 && tries < REPAIR_TRIES && looks < REPAIR_LOOKS;) {
+					int next = xp_index_bucket_next(&x->ix, gg);
 
 					if (x->u.gcount[gg] && !x->skip[gg]) {
 						looks++;
@@ -393,10 +394,10 @@ static int repair(struct xm *x, int g)
 		return 0;
 	/* A multi-GPU task: the nodes closest to having enough empty GPUs. */
 	for (e = tk->home.ngpus - 1; e >= 0 && tries < REPAIR_TRIES && looks < REPAIR_LOOKS; e--)
-		for (n = x->ix.nhead[comp * (XP_MAX_NODE_GPUS + 1) + e]; n >= 0 && tries < REPAIR_TRIES &&
+		for (n = xp_index_empty_first(&x->ix, comp, e); n >= 0 && tries < REPAIR_TRIES &&
 		     looks++ < REPAIR_LOOKS;) {
 			const struct xp_node *nd = &st->nodes[n];
-			int gl[XP_MAX_NODE_GPUS], k = 0, i, next = x->ix.nnext[n];
+			int gl[XP_MAX_NODE_GPUS], k = 0, i, next = xp_index_empty_next(&x->ix, n);
 
 			/* Its empty GPUs, then the least-used others. */
 			for (i = 0; i < nd->ngpus; i++)

@@ -61,6 +61,16 @@ static void gpu_link(struct xp_index *ix, int g, int m, int k)
 	ix->gbits[m * GW + k / 64] |= 1ull << (k % 64);
 }
 
+int xp_index_bucket_first(const struct xp_index *ix, int m, int b)
+{
+	return b >= 0 && b < GB ? ix->ghead[m * GB + b] : -1;
+}
+
+int xp_index_empty_first(const struct xp_index *ix, int c, int e)
+{
+	return c >= 0 && e >= 0 && e < NB ? ix->nhead[c * NB + e] : -1;
+}
+
 /* The first bucket of model m at or above k that holds a GPU; GB if none. */
 static int next_bucket(const struct xp_index *ix, int m, int k)
 {

@@ -372,6 +372,20 @@ int xp_index_init(struct xp_index *ix, const struct xp_state *st, struct xp_usag
 void xp_index_free(struct xp_index *ix);
 /* Re-file node n after its membership changed. */
 void xp_index_refile(struct xp_index *ix, int n);
+/* The first GPU of model m filed under share bucket b (free / 1000); -1 if none. */
+int xp_index_bucket_first(const struct xp_index *ix, int m, int b);
+/* The GPU after g in its bucket; -1 at the end. */
+static inline int xp_index_bucket_next(const struct xp_index *ix, int g)
+{
+	return ix->gnext[g];
+}
+/* The first node of component c filed with e empty GPUs; -1 if none. */
+int xp_index_empty_first(const struct xp_index *ix, int c, int e);
+/* The node after n in its bucket; -1 at the end. */
+static inline int xp_index_empty_next(const struct xp_index *ix, int n)
+{
+	return ix->nnext[n];
+}
 /* Tightest target GPU for a one-GPU task (any share); false if none. */
 bool xp_index_gpu(const struct xp_index *ix, int t, const bool *skip, struct xp_place *out);
 /* Target node with the fewest empty GPUs that takes whole-GPU task t. */

@@ -311,6 +311,14 @@ schema_ok() { # file schema
 	assert_output --partial "Tighter floor"
 	[[ "$output" != *"floor.c is wrong"* ]]
 	assert_output --partial "1 CPU-only specs left out"
+	# xmig alone: nothing to compare with, and it says so
+	run "$B/tests/bench/plan-bench" --trace "$D/trace" --seeds 42-42 --replicas 1 --no-small --algorithms xmig
+	assert_success
+	assert_output --partial "nodes against the baselines: not measured (none ran)"
+	assert_output --partial "against bestfit-drain's: not measured"
+	run "$B/tests/bench/plan-bench" --trace "$D/trace" --algorithms ffd,xmig
+	assert_failure 2
+	assert_output --partial "must start with xmig"
 	run make -s -C "$REPO" B="$B" bench-plan TRACE=
 	assert_failure
 	assert_output --partial "set TRACE=DIR"
