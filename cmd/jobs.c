@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../proxy/server/device.h"
 #include "cmd.h"
 #include "jobs.h"
 
@@ -18,6 +19,67 @@ static json_t *unreachable(const struct xmig_proxy_ref *r, const char *state, co
 	return json_pack("{s:s, s:i, s:i, s:s, s:n, s:s, s:s, s:I, s:s}", "job", r->job, "rank", -1,
 			 "pid", (int)r->client_pid, "node", xmig_hostname(), "gpu", "state", state,
 			 "device", "", "device_bytes", (json_int_t)0, "error", why);
+}
+
+/* ---- GPU numbers in this command's numbering ------------------------------------- */
+
+static bool same_value(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* Does the proxy count GPUs as this command does? (An older proxy does not say: yes.) */
+static bool counts_as_we_do(json_t *it)
+{
+	json_t *n = json_object_get(it, "gpu_numbering");
+	const char *order = json_string_value(json_object_get(n, "device_order"));
+	const char *ours = getenv("CUDA_DEVICE_ORDER");
+
+	if (!n)
+		return true;
+	/* (the driver's default order is FASTEST_FIRST) */
+	return same_value(json_string_value(json_object_get(n, "visible_devices")),
+			  getenv("CUDA_VISIBLE_DEVICES")) &&
+	       !strcmp(order ?: "FASTEST_FIRST", ours ?: "FASTEST_FIRST");
+}
+
+/*
+ * A proxy counts its GPU among those its own CUDA_VISIBLE_DEVICES and
+ * CUDA_DEVICE_ORDER show: a job a scheduler started with
+ * CUDA_VISIBLE_DEVICES=2,3 is on its gpu 0, the machine's GPU 2. The
+ * items say it in this command's numbering, which migrate --to, nodes and
+ * the planner use: the GPU with the proxy's UUID here, or null when this
+ * command does not see it. The proxy's own number stays in proxy_gpu.
+ */
+static void to_our_numbering(json_t *items)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(items, i, it) {
+		const char *uuid = json_string_value(json_object_get(it, "gpu_uuid"));
+		const struct xmig_device_ops *dev =
+			xmig_device_by_name(json_string_value(json_object_get(it, "device")) ?: "");
+		json_t *ours = json_null();
+		int n = 0;
+
+		/* (a bridge's GPU is on another node, in its executor's numbering) */
+		if (!uuid || !dev || json_is_true(json_object_get(it, "remote")) ||
+		    counts_as_we_do(it))
+			continue;
+		if (dev->count(&n))
+			n = 0;
+		for (int g = 0; g < n; g++) {
+			struct xmig_gpu_info info;
+
+			if (!dev->info_of(g, &info) && !strcmp(info.uuid, uuid)) {
+				ours = json_integer(g);
+				break;
+			}
+		}
+		json_object_set(it, "proxy_gpu", json_object_get(it, "gpu"));
+		json_object_set_new(it, "gpu", ours);
+	}
 }
 
 json_t *cmd_jobs_status(const char *job)
@@ -59,6 +121,7 @@ json_t *cmd_jobs_status(const char *job)
 		xmig_conn_close(c);
 	}
 	free(refs);
+	to_our_numbering(items);
 	/* Suspended: no proxy, but a record of where the state went. */
 	{
 		json_t *sus = xmig_registry_suspended(job), *r;

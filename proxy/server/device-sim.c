@@ -13,6 +13,10 @@
  * - XMIG_SIM_GPUS=N GPUs per node (default 2; 0: a node without GPUs), each of XMIG_SIM_MEM bytes
  *   (default 16 GiB). Memory in use is accounted per GPU across the proxies
  *   of the node in <runtime>/sim/gpu<N>/<pid>, so free memory is real.
+ * - CUDA_VISIBLE_DEVICES picks and orders them as it does the driver's
+ *   (indices; the list ends at the first entry that names none), so the
+ *   numbering of a job started under a scheduler's can be tested; UUIDs,
+ *   bus ids and the accounting are the machine's.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -73,7 +77,8 @@ struct sim_mem {
 };
 
 struct sim_dev {
-	int gpu;
+	int gpu;                     /* as the proxy counts (CUDA_VISIBLE_DEVICES) */
+	int phys;                    /* the machine's */
 	uint64_t window, window_size;
 	uint64_t used;               /* device bytes mapped by this proxy */
 	pthread_mutex_t lock;
@@ -93,14 +98,49 @@ static uint64_t sim_total_bytes(void)
 	return 16ull << 30;
 }
 
-static int sim_count(int *n)
+/* The GPUs of the machine. */
+static int sim_machine_gpus(void)
 {
 	const char *e = getenv("XMIG_SIM_GPUS");
 	long v = 2;
 
 	if (e && xmig_parse_long(e, 0, 64, &v) < 0)
 		v = 2;
-	*n = (int)v;
+	return (int)v;
+}
+
+/* The machine's index of visible GPU gpu; -1 if there is none. */
+static int sim_physical(int gpu)
+{
+	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+	int n = sim_machine_gpus(), k = 0;
+	bool seen[64] = { false };
+	char *list, *tok, *save;
+
+	if (!cvd)
+		return gpu >= 0 && gpu < n ? gpu : -1;
+	if (gpu < 0 || !(list = strdup(cvd)))
+		return -1;
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		long v;
+
+		if (xmig_parse_long(tok, 0, n - 1, &v) < 0 || seen[v])
+			break;   /* the driver stops at the first entry that names no GPU */
+		seen[v] = true;
+		if (k++ == gpu) {
+			free(list);
+			return (int)v;
+		}
+	}
+	free(list);
+	return -1;
+}
+
+static int sim_count(int *n)
+{
+	*n = 0;
+	while (sim_physical(*n) >= 0)
+		(*n)++;
 	return 0;
 }
 
@@ -159,19 +199,18 @@ static void acct_write(struct sim_dev *d)
 static int sim_info_of(int gpu, struct xmig_gpu_info *info)
 {
 	uint64_t total = sim_total_bytes(), other;
-	int n;
+	int phys = sim_physical(gpu);
 
-	sim_count(&n);
-	if (gpu < 0 || gpu >= n)
+	if (phys < 0)
 		return cudaErrorInvalidDevice;
 	memset(info, 0, sizeof(*info));
 	snprintf(info->name, sizeof(info->name), "xmig sim device (test only)");
-	snprintf(info->uuid, sizeof(info->uuid), "SIM-%s-%d", xmig_hostname(), gpu);
-	snprintf(info->pci_bus_id, sizeof(info->pci_bus_id), "0000:%02x:00.0", gpu + 1);
+	snprintf(info->uuid, sizeof(info->uuid), "SIM-%s-%d", xmig_hostname(), phys);
+	snprintf(info->pci_bus_id, sizeof(info->pci_bus_id), "0000:%02x:00.0", phys + 1);
 	info->major = 9;
 	info->minor = 0;
 	info->total_bytes = total;
-	other = acct_used_by_others(gpu, 0);
+	other = acct_used_by_others(phys, 0);
 	info->free_bytes = other >= total ? 0 : total - other;
 	info->multiprocessors = 4;
 	return 0;
@@ -181,10 +220,9 @@ static int sim_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 {
 	struct sim_dev *d;
 	char dir[PATH_MAX];
-	int n;
+	int phys = sim_physical(gpu);
 
-	sim_count(&n);
-	if (gpu < 0 || gpu >= n)
+	if (phys < 0)
 		return cudaErrorInvalidDevice;
 	/* Reserve the window so nothing else lands there. */
 	if (mmap((void *)window, window_size, PROT_NONE,
@@ -198,11 +236,12 @@ static int sim_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 	if (!d)
 		return cudaErrorMemoryAllocation;
 	d->gpu = gpu;
+	d->phys = phys;
 	d->acct_fd = -1;
 	d->window = window;
 	d->window_size = window_size;
 	pthread_mutex_init(&d->lock, NULL);
-	acct_dir(gpu, dir, sizeof(dir));
+	acct_dir(phys, dir, sizeof(dir));
 	if (xmig_mkdir_p(dir, 0777) == 0) {
 		chmod(dir, 01777);
 		snprintf(d->acct_path, sizeof(d->acct_path), "%s/%d", dir, (int)getpid());
@@ -241,7 +280,7 @@ static int sim_info(void *dev, struct xmig_gpu_info *info)
 	int r = sim_info_of(d->gpu, info);
 
 	if (r == 0) {
-		uint64_t other = acct_used_by_others(d->gpu, getpid());
+		uint64_t other = acct_used_by_others(d->phys, getpid());
 		uint64_t used = other + d->used;
 
 		info->free_bytes = used >= info->total_bytes ? 0 : info->total_bytes - used;
@@ -278,7 +317,7 @@ static int sim_properties(void *dev, struct cudaDeviceProp *p)
 	p->integrated = 0;
 	p->canMapHostMemory = 1;
 	p->concurrentKernels = 1;
-	p->pciBusID = ((struct sim_dev *)dev)->gpu + 1;
+	p->pciBusID = ((struct sim_dev *)dev)->phys + 1;
 	p->asyncEngineCount = 2;
 	p->unifiedAddressing = 1;
 	p->memoryBusWidth = 5120;

@@ -229,6 +229,11 @@ int main(int argc, char **argv)
 	if (getrandom(&s->attach_id, sizeof(s->attach_id), 0) != sizeof(s->attach_id) ||
 	    !s->attach_id)
 		s->attach_id = xmig_now_ns() ^ ((uint64_t)getpid() << 32);
+	/* what --gpu counts in (ps translates it for a command that counts otherwise) */
+	if (getenv("CUDA_VISIBLE_DEVICES"))
+		s->visible_devices = strdup(getenv("CUDA_VISIBLE_DEVICES"));
+	if (getenv("CUDA_DEVICE_ORDER"))
+		s->device_order = strdup(getenv("CUDA_DEVICE_ORDER"));
 	ccl_env_defaults();   /* one thread yet: the environment may still be written */
 	if (s->serve_remote)
 		return srv_executor_main(device, s->gpu, s->listen_addr);

@@ -183,7 +183,8 @@ struct srv {
 	int rank;
 	pid_t client_pid;
 	uid_t owner_uid;
-	int gpu;
+	int gpu;                /* in the numbering of visible_devices and device_order: */
+	const char *visible_devices, *device_order;   /* CUDA_*'s at the start; NULL: unset */
 	uint64_t attach_id;
 	double started;         /* wall clock */
 	const char *node;       /* where the GPU context runs */

@@ -81,7 +81,7 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	finish w1
 }
 
-@test "run: the application counts one GPU (CUDA_VISIBLE_DEVICES=0, as NVML readers need); its proxy keeps the user's setting" {
+@test "run: the application counts one GPU (CUDA_VISIBLE_DEVICES=0, as NVML readers need); its proxy keeps the user's setting; ps counts as the command does" {
 	CUDA_VISIBLE_DEVICES=1,0 start cvd 1
 	app=$(cat "$BATS_TEST_TMPDIR/cvd.pid")
 	proxy=$(proxy_pid cvd)
@@ -89,7 +89,25 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_output "CUDA_VISIBLE_DEVICES=0"
 	run sh -c "tr '\\0' '\\n' </proc/$proxy/environ | grep '^CUDA_VISIBLE_DEVICES='"
 	assert_output "CUDA_VISIBLE_DEVICES=1,0"
+	# --gpu 1 counts among the user's GPUs: the machine's GPU 0. ps, nodes
+	# and migrate --to count as this command does (no setting: the machine's).
+	run "$XMIG" ps --json --job cvd
+	echo "$output" | jq -e '.items[0] | .gpu == 0 and .proxy_gpu == 1 and
+		.gpu_numbering.visible_devices == "1,0" and .gpu_uuid == ("SIM-" + .host + "-0")'
+	run "$XMIG" nodes --json
+	echo "$output" | jq -e '.nodes[0].gpus | .[0].memory_free_bytes < .[1].memory_free_bytes'
+	run "$XMIG" migrate --job cvd --to gpu0 --zero-copy
+	assert_success
+	run "$XMIG" migrate --job cvd --to gpu1
+	assert_success
+	assert_output --regexp 'moved from [^:]+:gpu0 to [^:]+:gpu1'
 	assert_equal "$(gpu_of cvd)" 1
+	# a command that counts as the job did sees the job's numbers
+	run env CUDA_VISIBLE_DEVICES=1,0 "$XMIG" ps --json --job cvd
+	echo "$output" | jq -e '.items[0] | .gpu == 0 and .proxy_gpu == 1'
+	# and one that does not see the GPU says null
+	run env CUDA_VISIBLE_DEVICES=0 "$XMIG" ps --json --job cvd
+	echo "$output" | jq -e '.items[0] | .gpu == null and .proxy_gpu == 1'
 	finish cvd
 	# without a setting of the user's, the proxy has none
 	start cvd2 0
