@@ -114,6 +114,11 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 	snprintf(path, sizeof(path), "xmig ps: items[%zu]", i);
 	if (!json_is_object(it))
 		return xmig_error("%s: expected an object", path);
+	if (json_is_null(json_object_get(it, "gpu")) && json_object_get(it, "proxy_gpu"))
+		return xmig_error("%s: job %s rank %lld is on a GPU this command does not see (its "
+				  "CUDA_VISIBLE_DEVICES); plan from a command that sees every GPU",
+				  path, json_string_value(json_object_get(it, "job")) ?: "?",
+				  (long long)json_integer_value(json_object_get(it, "rank")));
 	if (job_string(json_object_get(it, "job"), path, job, sizeof(job)) < 0 ||
 	    xp_jint(it, "rank", path, true, 0, INT32_MAX, 0, &rank) < 0 ||
 	    xp_jstr(it, "node", path, &node) < 0 ||

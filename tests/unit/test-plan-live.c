@@ -120,6 +120,10 @@ int main(void)
 	CHECK(strstr(msg, "node n1 has no GPU 5"), "an unknown GPU refused: %s", msg);
 	msg = convert_error(nodes_json, "{\"items\":[{\"job\":\"a\",\"rank\":0,\"node\":\"n9\",\"gpu\":0}]}");
 	CHECK(strstr(msg, "node n9 has no GPU 0"), "an unknown node refused: %s", msg);
+	msg = convert_error(nodes_json, "{\"items\":[{\"job\":\"a\",\"rank\":0,\"node\":\"n1\","
+					"\"gpu\":null,\"proxy_gpu\":0,\"state\":\"running\"}]}");
+	CHECK(strstr(msg, "job a rank 0 is on a GPU this command does not see"),
+	      "a GPU hidden from the command (its CUDA_VISIBLE_DEVICES) refused: %s", msg);
 	msg = convert_error(nodes_json, "{\"processes\":[]}");
 	CHECK(strstr(msg, "xmig ps: missing \"items\""), "ps without items refused: %s", msg);
 	msg = convert_error("{\"nodes\":[{\"name\":\"n1\"}]}", "{\"items\":[]}");
