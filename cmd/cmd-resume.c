@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobs.h"
 #include "move.h"
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -67,6 +68,20 @@ static int resume_one(json_t *rec, const struct xmig_target *t, bool json, json_
 	if (!dir || !device || !keeper) {
 		xmig_error("%s: its suspend record is incomplete", p.label);
 		return XMIG_EXIT_BADINPUT;
+	}
+	/*
+	 * No --to: the GPU it left, by UUID in this command's numbering; its
+	 * index for an older record or one whose GPU was on another node.
+	 */
+	if (t->gpu < 0 && json_object_get(rec, "gpu_uuid") &&
+	    !strcmp(json_string_value(json_object_get(rec, "node")) ?: "", xmig_hostname())) {
+		const char *uuid = json_string_value(json_object_get(rec, "gpu_uuid"));
+
+		if ((gpu = cmd_gpu_by_uuid(device, uuid)) < 0) {
+			xmig_error("%s: the GPU it left (%s) is not among this command's GPUs (its "
+				   "CUDA_VISIBLE_DEVICES); name one with --to", p.label, uuid);
+			return XMIG_EXIT_NOTFOUND;
+		}
 	}
 	if ((status = move_check_gpu(device, gpu, &info)))
 		return status;

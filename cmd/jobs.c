@@ -51,6 +51,22 @@ static bool counts_as_we_do(json_t *it)
  * the planner use: the GPU with the proxy's UUID here, or null when this
  * command does not see it. The proxy's own number stays in proxy_gpu.
  */
+int cmd_gpu_by_uuid(const char *device, const char *uuid)
+{
+	const struct xmig_device_ops *dev = xmig_device_by_name(device ?: "");
+	int n = 0;
+
+	if (!dev || !uuid || dev->count(&n))
+		return -1;
+	for (int g = 0; g < n; g++) {
+		struct xmig_gpu_info info;
+
+		if (!dev->info_of(g, &info) && !strcmp(info.uuid, uuid))
+			return g;
+	}
+	return -1;
+}
+
 static void to_our_numbering(json_t *items)
 {
 	json_t *it;
@@ -58,27 +74,17 @@ static void to_our_numbering(json_t *items)
 
 	json_array_foreach(items, i, it) {
 		const char *uuid = json_string_value(json_object_get(it, "gpu_uuid"));
-		const struct xmig_device_ops *dev =
-			xmig_device_by_name(json_string_value(json_object_get(it, "device")) ?: "");
-		json_t *ours = json_null();
-		int n = 0;
+		int g;
 
-		/* (a bridge's GPU is on another node, in its executor's numbering) */
-		if (!uuid || !dev || json_is_true(json_object_get(it, "remote")) ||
-		    counts_as_we_do(it))
+		const char *node = json_string_value(json_object_get(it, "node"));
+
+		/* (a GPU on another node, a bridge's, is in its executor's numbering) */
+		if (!uuid || !node || strcmp(node, xmig_hostname()) ||
+		    json_is_true(json_object_get(it, "remote")) || counts_as_we_do(it))
 			continue;
-		if (dev->count(&n))
-			n = 0;
-		for (int g = 0; g < n; g++) {
-			struct xmig_gpu_info info;
-
-			if (!dev->info_of(g, &info) && !strcmp(info.uuid, uuid)) {
-				ours = json_integer(g);
-				break;
-			}
-		}
+		g = cmd_gpu_by_uuid(json_string_value(json_object_get(it, "device")), uuid);
 		json_object_set(it, "proxy_gpu", json_object_get(it, "gpu"));
-		json_object_set_new(it, "gpu", ours);
+		json_object_set_new(it, "gpu", g >= 0 ? json_integer(g) : json_null());
 	}
 }
 
@@ -121,7 +127,6 @@ json_t *cmd_jobs_status(const char *job)
 		xmig_conn_close(c);
 	}
 	free(refs);
-	to_our_numbering(items);
 	/* Suspended: no proxy, but a record of where the state went. */
 	{
 		json_t *sus = xmig_registry_suspended(job), *r;
@@ -135,11 +140,18 @@ json_t *cmd_jobs_status(const char *job)
 				"device_bytes", json_object_get(r, "device_bytes"),
 				"snapshot", json_object_get(r, "dir"));
 
-			if (it)
-				json_array_append_new(items, it);
+			if (!it)
+				continue;
+			/* (records of an older xmig have neither) */
+			if (json_object_get(r, "gpu_uuid")) {
+				json_object_set(it, "gpu_uuid", json_object_get(r, "gpu_uuid"));
+				json_object_set(it, "gpu_numbering", json_object_get(r, "gpu_numbering"));
+			}
+			json_array_append_new(items, it);
 		}
 		json_decref(sus);
 	}
+	to_our_numbering(items);
 	return items;
 }
 

@@ -96,6 +96,18 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 		.gpu_numbering.visible_devices == "1,0" and .gpu_uuid == ("SIM-" + .host + "-0")'
 	run "$XMIG" nodes --json
 	echo "$output" | jq -e '.nodes[0].gpus | .[0].memory_free_bytes < .[1].memory_free_bytes'
+	# suspended, it is on the same GPU to ps; a resume finds that GPU by UUID
+	run "$XMIG" suspend --job cvd
+	assert_success
+	run "$XMIG" ps --json --job cvd
+	echo "$output" | jq -e '.items[0] | .state == "suspended" and .gpu == 0 and .proxy_gpu == 1'
+	run env CUDA_VISIBLE_DEVICES=1 "$XMIG" resume --job cvd
+	assert_failure 3
+	assert_output --partial "is not among this command's GPUs"
+	run "$XMIG" resume --job cvd
+	assert_success
+	assert_output --partial "resumed on GPU 0"
+	assert_equal "$(gpu_of cvd)" 0
 	run "$XMIG" migrate --job cvd --to gpu0 --zero-copy
 	assert_success
 	run "$XMIG" migrate --job cvd --to gpu1
