@@ -29,6 +29,7 @@ struct xp_glpk {
 	double (*mip_obj_val)(glp_prob *);
 	double (*mip_col_val)(glp_prob *, int);
 	int (*term_out)(int);
+	int (*free_env)(void);   /* GLPK's environment of this thread, made by its first call */
 	const char *(*version)(void);
 	int (*ios_reason)(glp_tree *);
 	int (*ios_heur_sol)(glp_tree *, const double[]);

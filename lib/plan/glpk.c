@@ -20,7 +20,7 @@ int xp_glpk_open(struct xp_glpk *g)
 		S(create_prob), S(delete_prob), S(set_obj_dir), S(add_rows), S(add_cols),
 		S(set_row_bnds), S(set_col_bnds), S(set_col_kind), S(set_obj_coef), S(load_matrix),
 		S(set_mat_row), S(init_smcp), S(simplex), S(init_iocp), S(intopt), S(mip_status), S(mip_obj_val), S(mip_col_val),
-		S(term_out), S(version), S(ios_reason), S(ios_heur_sol),
+		S(term_out), S(free_env), S(version), S(ios_reason), S(ios_heur_sol),
 #undef S
 	};
 	size_t i;
@@ -47,6 +47,8 @@ int xp_glpk_open(struct xp_glpk *g)
 
 void xp_glpk_close(struct xp_glpk *g)
 {
+	if (g->free_env)
+		g->free_env();   /* (else each open leaves about 8 kB behind) */
 	if (g->h)
 		dlclose(g->h);
 	memset(g, 0, sizeof(*g));
