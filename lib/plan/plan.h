@@ -101,7 +101,7 @@ struct xp_state {
 	void *lookup;          /* sorted indices for lookups by name (state.c) */
 };
 
-/* Parse and validate; every problem is reported with its JSON path. */
+/* Parse and validate; every problem is reported with its JSON path. On error st holds nothing. */
 int xp_state_from_json(json_t *doc, struct xp_state *st);
 /* Read a file ("-" = stdin). */
 int xp_state_load(const char *path, struct xp_state *st);

@@ -414,7 +414,7 @@ static int check_commit(const struct xp_state *st)
 	return rc;
 }
 
-int xp_state_from_json(json_t *doc, struct xp_state *st)
+static int from_json(json_t *doc, struct xp_state *st)
 {
 	struct lookup *lk;
 	json_t *nodes, *tasks, *jt;
@@ -459,6 +459,14 @@ int xp_state_from_json(json_t *doc, struct xp_state *st)
 		return -1;
 	build_groups(st);
 	return check_commit(st);
+}
+
+int xp_state_from_json(json_t *doc, struct xp_state *st)
+{
+	if (from_json(doc, st) == 0)
+		return 0;
+	xp_state_free(st);   /* what was read before the error */
+	return -1;
 }
 
 int xp_state_load(const char *path, struct xp_state *st)
