@@ -566,7 +566,7 @@ static int run(int argc, char **argv)
 	struct xmig_nodes nodes;
 	struct dests ds;
 	struct proc *procs;
-	json_t *items = json_array();
+	json_t *items;
 	size_t n, i;
 	int status;
 
@@ -585,6 +585,7 @@ static int run(int argc, char **argv)
 	}
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);
+	items = json_array();
 	status = move_find(&o, &procs, &n);
 	if (!status)
 		status = check_dest_count(&ds, &o, n);

@@ -43,14 +43,6 @@ static bool counts_as_we_do(json_t *it)
 	       !strcmp(order ?: "FASTEST_FIRST", ours ?: "FASTEST_FIRST");
 }
 
-/*
- * A proxy counts its GPU among those its own CUDA_VISIBLE_DEVICES and
- * CUDA_DEVICE_ORDER show: a job a scheduler started with
- * CUDA_VISIBLE_DEVICES=2,3 is on its gpu 0, the machine's GPU 2. The
- * items say it in this command's numbering, which migrate --to, nodes and
- * the planner use: the GPU with the proxy's UUID here, or null when this
- * command does not see it. The proxy's own number stays in proxy_gpu.
- */
 int cmd_gpu_by_uuid(const char *device, const char *uuid)
 {
 	const struct xmig_device_ops *dev = xmig_device_by_name(device ?: "");
@@ -67,6 +59,14 @@ int cmd_gpu_by_uuid(const char *device, const char *uuid)
 	return -1;
 }
 
+/*
+ * A proxy counts its GPU among those its own CUDA_VISIBLE_DEVICES and
+ * CUDA_DEVICE_ORDER show: a job a scheduler started with
+ * CUDA_VISIBLE_DEVICES=2,3 is on its gpu 0, the machine's GPU 2. The
+ * items say it in this command's numbering, which migrate --to, nodes and
+ * the planner use: the GPU with the proxy's UUID here, or null when this
+ * command does not see it. The proxy's own number stays in proxy_gpu.
+ */
 static void to_our_numbering(json_t *items)
 {
 	json_t *it;
@@ -74,13 +74,11 @@ static void to_our_numbering(json_t *items)
 
 	json_array_foreach(items, i, it) {
 		const char *uuid = json_string_value(json_object_get(it, "gpu_uuid"));
+		const char *node = json_string_value(json_object_get(it, "node"));
 		int g;
 
-		const char *node = json_string_value(json_object_get(it, "node"));
-
 		/* (a GPU on another node, a bridge's, is in its executor's numbering) */
-		if (!uuid || !node || strcmp(node, xmig_hostname()) ||
-		    json_is_true(json_object_get(it, "remote")) || counts_as_we_do(it))
+		if (!uuid || !node || strcmp(node, xmig_hostname()) || counts_as_we_do(it))
 			continue;
 		g = cmd_gpu_by_uuid(json_string_value(json_object_get(it, "device")), uuid);
 		json_object_set(it, "proxy_gpu", json_object_get(it, "gpu"));

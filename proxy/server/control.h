@@ -24,6 +24,8 @@ struct ctl_method {
 };
 
 const struct ctl_method *ctl_method_find(const char *name);
+/* methods.c: what the proxy counts its GPU among ({"visible_devices","device_order"}) */
+json_t *srv_gpu_numbering(const struct srv *s);
 /* srv-ccl.c: the consistent cut and re-linking (ccl.*) */
 extern const struct ctl_method srv_ccl_methods[];
 

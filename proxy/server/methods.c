@@ -38,6 +38,12 @@ static json_t *m_hello(struct srv *s, struct ctl_conn *cc, json_t *params, int *
 			 "protocol", XMIG_PROTOCOL, "pid", (int)getpid());
 }
 
+json_t *srv_gpu_numbering(const struct srv *s)
+{
+	return json_pack("{s:s?, s:s?}", "visible_devices", s->visible_devices, "device_order",
+			 s->device_order);
+}
+
 static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int *code, char *msg,
 			size_t len)
 {
@@ -58,9 +64,7 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 		      "device_bytes", (json_int_t)s->mem.bytes,
 		      "device_mapped_bytes", (json_int_t)s->mem.mapped,
 		      "gpu_memory_bytes", (json_int_t)s->gpu_info.total_bytes);
-	json_object_set_new(o, "gpu_numbering",
-			    json_pack("{s:s?, s:s?}", "visible_devices", s->visible_devices,
-				      "device_order", s->device_order));
+	json_object_set_new(o, "gpu_numbering", srv_gpu_numbering(s));
 	json_object_set_new(o, "share", json_real(s->share));
 	json_object_set_new(o, "gpu_model", json_string(s->gpu_info.name));
 	json_object_set_new(o, "allocations", json_integer((json_int_t)s->mem.nallocs));

@@ -193,9 +193,7 @@ static void write_suspended_record(struct srv *s, const char *dir, double t, boo
 
 	/* the GPU by UUID too: a resume counts GPUs as its command does */
 	json_object_set_new(rec, "gpu_uuid", json_string(s->gpu_info.uuid));
-	json_object_set_new(rec, "gpu_numbering",
-			    json_pack("{s:s?, s:s?}", "visible_devices", s->visible_devices,
-				      "device_order", s->device_order));
+	json_object_set_new(rec, "gpu_numbering", srv_gpu_numbering(s));
 	json_object_set_new(rec, "temporary", json_boolean(temporary));
 	json_object_set_new(rec, "keeper", json_string(s->keeper_path));
 	text = json_dumps(rec, JSON_COMPACT);
