@@ -68,6 +68,7 @@ check "device_globals moved twice printed exactly its native output" \
 # With torch's NCCL when there is one (2.28.9 here, the system's may be older),
 # natively and in the proxies alike.
 nccl_dir=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)
+saved_env=$(export -p | grep -E '^declare -x (XMIG_NCCL|LD_LIBRARY_PATH)=')
 if [ -n "$nccl_dir" ] && [ -e "$nccl_dir/libnccl.so.2" ]; then
 	export XMIG_NCCL=$nccl_dir/libnccl.so.2 LD_LIBRARY_PATH=$nccl_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
@@ -104,8 +105,8 @@ check "... and dumped the node's topology to the cache through it" \
 check "... with NCCL's RAS off in the proxies (the job did not set NCCL_RAS_ENABLE)" \
 	grep -q "NCCL_RAS_ENABLE set by environment to 0" "$tmp"/nccl-log.*
 [ $fail -eq 0 ] || { cat "$tmp"/nccl*.err; grep -h "ENV\|plugin" "$tmp"/nccl-log.* | head -20; }
-unset XMIG_NCCL
-[ -z "$nccl_dir" ] || export LD_LIBRARY_PATH=${LD_LIBRARY_PATH#"$nccl_dir"} LD_LIBRARY_PATH=${LD_LIBRARY_PATH#:}
+unset XMIG_NCCL LD_LIBRARY_PATH
+eval "$saved_env"   # (as they were before the NCCL test)
 
 "$B/tests/cuda-static/vector_add" >"$tmp/static.native" 2>&1
 check "static-runtime vector_add runs natively" grep -q '^PASS vector_add' "$tmp/static.native"

@@ -82,9 +82,9 @@ struct rank_proc {
 
 static int nranks, reps = 5, moved = -1;
 static char cache_dir[512], layout[MAX_RANKS * 16], nccl_log[512];
-static pid_t moved_pids[MAX_REPS];
+static pid_t moved_pids[MAX_REPS];   /* the moved rank's new process, per rebuild */
 static bool old_exits_after;         /* --old-exits after */
-static int settle_ms;                /* --settle-ms */   /* the moved rank's new process, per rebuild */
+static int settle_ms;                /* --settle-ms */
 static const uint64_t key = 0xbe7c4;   /* the communicator's, as a proxy would name it */
 static struct rank_proc procs[MAX_RANKS];
 static int my_gpu;
