@@ -14,14 +14,17 @@
  *   prepare    while the job runs, the old proxy offers its state behind a
  *              one-time token; the new one reads the memory map and fat
  *              binaries, maps its memory and loads the modules ahead
- *   quiesce    the old proxy freezes and drains its GPU
+ *   quiesce    the old proxy freezes and drains its GPU (the new proxy is
+ *              told to take the state meanwhile; the old one sends it once
+ *              this freeze holds)
  *   transfer   the new proxy takes what changed and the memory
  *              (zero-copy: the same physical memory; else a device-to-device
  *              or peer copy)
  *   restore    modules, kernels, variables, streams, events, limits, pinned
  *              memory are recreated under the same ids
  *   resume     the old proxy hands the channel over (the commit point) and
- *              the new one serves the requests that waited
+ *              the new one serves the requests that waited, the two
+ *              settling it between themselves at the end of the transfer
  *   cleanup    the old proxy exits and frees its GPU
  *
  * Any failure before the handover thaws the old proxy: the job goes on
@@ -198,10 +201,12 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	uint64_t t_start = xmig_now_ns(), t_freeze = 0, free_b;
 	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
 	int ahead = 0;
-	double t_handover = 0;
+	double t_handover = 0, in_freeze = 0;
+	json_int_t freeze_id, recv_id;
+	int wait_freeze, wait_recv;
 	char token[33], mb[32], fb[32], cc[32];
 	int status, spid = 0;
-	bool frozen_here = false;
+	bool frozen_here = false, lost = false;
 
 	*out = NULL;
 	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
@@ -323,45 +328,48 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	json_decref(r);
 	t_prepare = ms_since(t_start) - t_precheck - t_standby;
 
-	/* quiesce: held by our connection, so our death thaws it */
+	/*
+	 * quiesce (held by our connection, so our death thaws it), and at once
+	 * transfer + restore: the old proxy sends its state as soon as this
+	 * freeze holds. The transfer commits: once the new proxy has
+	 * everything, the old one hands the channel over to it (the commit
+	 * point) and it resumes, with no more round trips through us.
+	 */
 	t_freeze = xmig_now_ns();
-	r = move_call(p, p->conn, "freeze", json_pack("{s:s}", "hold", "connection"), -1, &status);
-	if (!r)
-		goto rollback;
-	frozen_here = !json_is_true(json_object_get(r, "was_frozen"));
-	json_decref(r);
-	t_quiesce = ms_since(t_freeze);
-
-	/* transfer + restore */
+	wait_freeze = move_send(p->conn, "freeze", json_pack("{s:s}", "hold", "connection"),
+				&freeze_id, -1);
 	move_show_progress(nc, p->label);
-	recv = move_call(p, nc, "receive",
-			 json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(offer, "path"),
-				   "token", token, "mode", mode, "ccl_relink", keep != NULL), -1,
-			 &status);
+	wait_recv = move_send(nc, "receive",
+			      json_pack("{s:O, s:s, s:s, s:b, s:b, s:b}", "path",
+					json_object_get(offer, "path"), "token", token, "mode",
+					mode, "ccl_relink", keep != NULL, "commit", 1, "frozen",
+					!strcmp(json_string_value(json_object_get(st, "state")),
+						"frozen")),
+			      &recv_id, -1);
+	r = move_wait(p, p->conn, "freeze", freeze_id, wait_freeze, &status);
+	if (!r)
+		goto rollback;   /* (the offer goes with our connection; the receive fails) */
+	frozen_here = !json_is_true(json_object_get(r, "was_frozen"));
+	t_quiesce = ms_since(t_freeze);
+	in_freeze = json_real_value(json_object_get(r, "freeze_s")) * 1e3;
+	json_decref(r);
+	recv = move_wait(p, nc, "receive", recv_id, wait_recv, &status);
 	if (!recv) {
 		/* The target failed us (it died, or refused): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
 		goto rollback;
 	}
-	t_transfer = ms_since(t_freeze) - t_quiesce;
-
-	/* The commit point: after this the job lives on the new proxy. */
-	r = move_call(p, p->conn, "handover",
-		      json_pack("{s:O}", "successor", json_object_get(nst, "attach_id")), 10000,
-		      &status);
-	if (!r)
-		goto rollback;
-	json_decref(r);
-	r = move_call(p, nc, "resume", frozen_here ? NULL : json_pack("{s:b}", "frozen", 1), 30000,
-		      &status);
-	t_handover = ms_since(t_freeze) - t_quiesce - t_transfer;
-	if (!r) {
+	t_handover = json_real_value(json_object_get(recv, "handover_s")) * 1e3;
+	t_transfer = ms_since(t_freeze) - t_quiesce - t_handover;
+	if (xmig_env_flag("XMIG_MOVE_TRACE"))
+		fprintf(stderr, "xmig: downtime: freeze call %.3f ms (in the proxy %.3f), receive "
+			"call %.3f ms (in the proxy %.3f, its handover and resume %.3f)\n", t_quiesce,
+			in_freeze, t_transfer + t_handover,
+			json_real_value(json_object_get(recv, "total_s")) * 1e3, t_handover);
+	if (!json_is_true(json_object_get(recv, "resumed")))
 		/* Past the commit point: the new proxy resumes when we let go. */
 		xmig_warn("%s: the new proxy will resume on its own", p->label);
-		status = 0;
-	}
-	json_decref(r);
 	*out = json_pack("{s:O, s:O, s:{s:s, s:i}, s:{s:s, s:i}, s:s, s:I, s:I, s:f, s:f, "
 			 "s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
 			 "job", json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
@@ -400,6 +408,8 @@ rollback:
 		int ignored;
 		json_t *t = move_call(p, p->conn, "thaw", NULL, 10000, &ignored);
 
+		/* No thaw: the old proxy handed over, and the new one failed after it. */
+		lost = !t && ignored == XMIG_EXIT_FAIL && !recv && offer;
 		json_decref(t);
 	}
 	/* The standby proxy exits when its connection closes, and its executor with it. */
@@ -412,6 +422,9 @@ rollback:
 	json_decref(offer);
 	if (p->held_by_another)   /* where it goes on is that command's to say */
 		xmig_error("%s: not moved by this command", p->label);
+	else if (lost)
+		xmig_error("%s: the old proxy handed over at the end of the transfer, and the new "
+			   "one failed (see above)", p->label);
 	else
 		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
 	return status ? status : XMIG_EXIT_FAIL;

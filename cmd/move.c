@@ -168,11 +168,30 @@ int move_each(const struct move_opts *o, struct proc *procs, size_t n, int statu
 json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
 		  int timeout_ms, int *status)
 {
+	json_int_t id;
+	int wait_ms = move_send(c, method, params, &id, timeout_ms);
+
+	return move_wait(p, c, method, id, wait_ms, status);
+}
+
+int move_send(struct xmig_conn *c, const char *method, json_t *params, json_int_t *id,
+	      int timeout_ms)
+{
+	/*
+	 * A proxy that refuses us writes why and hangs up, maybe before our
+	 * request goes out: its answer is still read, for a second at most.
+	 */
+	return xmig_rpc_send(c, method, params, id) == -1 && timeout_ms < 0 ? 1000 : timeout_ms;
+}
+
+json_t *move_wait(struct proc *p, struct xmig_conn *c, const char *method, json_int_t id,
+		  int timeout_ms, int *status)
+{
 	json_t *res = NULL;
 	char *msg = NULL;
 	int code = 0;
 
-	if (xmig_rpc_call(c, method, params, timeout_ms, &res, &code, &msg) < 0) {
+	if (xmig_rpc_wait(c, id, timeout_ms, &res, &code, &msg) < 0) {
 		xmig_error("%s: %s: %s", p->label, method, msg ? msg : "no answer");
 		free(msg);
 		p->held_by_another |= code == XMIG_RPC_BUSY;

@@ -58,6 +58,14 @@ int move_each(const struct move_opts *o, struct proc *procs, size_t n, int statu
  * JSON-RPC code to an exit status in *status. */
 json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_t *params,
 		  int timeout_ms, int *status);
+/*
+ * move_call's halves, to have calls to two proxies in flight at once:
+ * send gives the timeout for wait to use.
+ */
+int move_send(struct xmig_conn *c, const char *method, json_t *params, json_int_t *id,
+	      int timeout_ms);
+json_t *move_wait(struct proc *p, struct xmig_conn *c, const char *method, json_int_t id,
+		  int timeout_ms, int *status);
 
 /* Where a standby proxy's GPU is, when it is on another node. */
 struct move_remote {

@@ -203,23 +203,34 @@ static void conn_oversize(void *arg)
 	xmig_warn("control reply longer than %u bytes dropped", XMIG_RPC_MAX_LINE);
 }
 
+int xmig_rpc_send(struct xmig_conn *c, const char *method, json_t *params, json_int_t *id)
+{
+	json_t *req;
+	char *line;
+	int r;
+
+	*id = c->next_id++;
+	req = xmig_rpc_request(method, params, *id);
+	line = xmig_rpc_dump_line(req);
+	json_decref(req);
+	if (!line)
+		return -2;
+	r = xmig_write_all(c->fd, line, strlen(line)) < 0 ? -1 : 0;
+	free(line);
+	return r;
+}
+
 int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int timeout_ms,
 		  json_t **result, int *err_code, char **err_msg)
 {
-	json_int_t id = c->next_id++;
-	json_t *req = xmig_rpc_request(method, params, id);
-	char *line = xmig_rpc_dump_line(req);
-	uint64_t deadline = timeout_ms >= 0 ? xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
-	int rc = -1;
+	json_int_t id;
+	int w = xmig_rpc_send(c, method, params, &id);
 
-	json_decref(req);
-	if (result)
-		*result = NULL;
-	if (err_code)
-		*err_code = 0;
-	if (err_msg)
-		*err_msg = NULL;
-	if (!line) {
+	if (w == -2) {
+		if (result)
+			*result = NULL;
+		if (err_code)
+			*err_code = 0;
 		if (err_msg)
 			*err_msg = strdup("out of memory");
 		return -1;
@@ -228,10 +239,22 @@ int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int t
 	 * A server that refuses us writes why and hangs up, maybe before our
 	 * request goes out: read its answer even if the write failed.
 	 */
-	if (xmig_write_all(c->fd, line, strlen(line)) < 0 && !deadline)
-		deadline = xmig_now_ns() + 1000000000ull;
-	free(line);
+	return xmig_rpc_wait(c, id, w < 0 && timeout_ms < 0 ? 1000 : timeout_ms, result, err_code,
+			     err_msg);
+}
 
+int xmig_rpc_wait(struct xmig_conn *c, json_int_t id, int timeout_ms, json_t **result,
+		  int *err_code, char **err_msg)
+{
+	uint64_t deadline = timeout_ms >= 0 ? xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
+	int rc = -1;
+
+	if (result)
+		*result = NULL;
+	if (err_code)
+		*err_code = 0;
+	if (err_msg)
+		*err_msg = NULL;
 	for (;;) {
 		char buf[65536];
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };

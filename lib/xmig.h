@@ -177,6 +177,15 @@ void xmig_conn_close(struct xmig_conn *c);
 int xmig_conn_fd(const struct xmig_conn *c);
 int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params /* stolen */,
 		  int timeout_ms, json_t **result, int *err_code, char **err_msg);
+/*
+ * The two halves of xmig_rpc_call, to have requests to several proxies in
+ * flight at once. send: 0, -1 (the write failed: the answer may still be
+ * there to read) or -2 (no memory); *id for wait, which answers as call.
+ */
+int xmig_rpc_send(struct xmig_conn *c, const char *method, json_t *params /* stolen */,
+		  json_int_t *id);
+int xmig_rpc_wait(struct xmig_conn *c, json_int_t id, int timeout_ms, json_t **result,
+		  int *err_code, char **err_msg);
 /* Progress notifications ({"method":"progress",...}) seen while waiting. */
 void xmig_conn_on_notify(struct xmig_conn *c,
 			 void (*fn)(const char *method, json_t *params, void *arg), void *arg);

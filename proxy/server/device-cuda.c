@@ -56,12 +56,16 @@ static struct {
 #undef X
 } cu;
 
+/* CUDA 12.8 and later; without it, batches are copied one piece at a time. */
+static __typeof__(cuMemcpyBatchAsync) *cu_memcpy_batch;
+
 struct cuda_dev {
 	int gpu;
 	CUdevice device;
 	CUcontext ctx;
 	uint64_t window, window_size;
 	CUmemAllocationProp prop;
+	CUstream batch_stream;   /* a batch may not go on the legacy stream */
 };
 
 struct cuda_mem {
@@ -120,6 +124,7 @@ static int load_driver(void)
 	} while (0);
 	CU_FUNCS(X)
 #undef X
+	cu_memcpy_batch = (__typeof__(cu_memcpy_batch))dlsym(h, XMIG_XSTR(cuMemcpyBatchAsync));
 	if (cu.cuInit(0) != CUDA_SUCCESS) {
 		xmig_error("cuInit failed: no usable NVIDIA GPU or driver");
 		load_status = cudaErrorNoDevice;
@@ -233,6 +238,10 @@ static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		r = cudaErrorMemoryAllocation;
 		goto err;
 	}
+	/* (none: batches fall back to one copy at a time) */
+	if (cu_memcpy_batch && cu.cuStreamCreateWithPriority(&d->batch_stream,
+							     CU_STREAM_NON_BLOCKING, 0))
+		d->batch_stream = NULL;
 	*out = d;
 	return 0;
 err:
@@ -249,6 +258,8 @@ static void cuda_close(void *dev)
 	if (!d)
 		return;
 	cu.cuCtxSynchronize();
+	if (d->batch_stream)
+		cu.cuStreamDestroy(d->batch_stream);
 	cu.cuMemAddressFree((CUdeviceptr)d->window, d->window_size);
 	cu.cuDevicePrimaryCtxRelease(d->device);
 	free(d);
@@ -584,6 +595,37 @@ static int cuda_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t siz
 	return err(cu.cuMemcpyAsync((CUdeviceptr)dst, (CUdeviceptr)src, size, (CUstream)s));
 }
 
+/*
+ * n copies in one driver call, waited for: a PyTorch job has hundreds of
+ * one-byte __device__ variables, and a driver call each took milliseconds
+ * of a move's downtime. Called on a drained context, so its own stream
+ * needs no ordering with the job's.
+ */
+static int cuda_memcpy_batch(void *dev, const uint64_t *dst, const uint64_t *src,
+			     const uint64_t *size, size_t n)
+{
+	struct cuda_dev *d = dev;
+	CUmemcpyAttributes attr = { .srcAccessOrder = CU_MEMCPY_SRC_ACCESS_ORDER_STREAM };
+	size_t first = 0;
+	int r = 0, w;
+
+	if (!n)
+		return 0;
+	if (cu_memcpy_batch && d->batch_stream) {
+		r = err(cu_memcpy_batch((CUdeviceptr *)(uintptr_t)dst, (CUdeviceptr *)(uintptr_t)src,
+					(size_t *)(uintptr_t)size, n, &attr, &first, 1,
+					d->batch_stream));
+		w = err(cu.cuStreamSynchronize(d->batch_stream));
+		return r ? r : w;
+	}
+	for (size_t i = 0; i < n && !r; i++)
+		r = err(cu.cuMemcpyAsync((CUdeviceptr)dst[i], (CUdeviceptr)src[i], size[i],
+					 CU_STREAM_LEGACY));
+	/* (waited for even after a failure: the caller frees the buffers) */
+	w = err(cu.cuStreamSynchronize(CU_STREAM_LEGACY));
+	return r ? r : w;
+}
+
 static int cuda_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s)
 {
 	return err(cu.cuMemsetD8Async((CUdeviceptr)dst, value, size, (CUstream)s));
@@ -851,6 +893,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.event_query = cuda_event_query,
 	.event_elapsed = cuda_event_elapsed,
 	.memcpy_async = cuda_memcpy_async,
+	.memcpy_batch = cuda_memcpy_batch,
 	.memset_async = cuda_memset_async,
 	.ctx_sync = cuda_ctx_sync,
 	.module_load = cuda_module_load,

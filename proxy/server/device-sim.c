@@ -595,6 +595,14 @@ static int sim_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t size
 	return 0;
 }
 
+static int sim_memcpy_batch(void *dev, const uint64_t *dst, const uint64_t *src,
+			    const uint64_t *size, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		memmove((void *)dst[i], (const void *)src[i], size[i]);
+	return 0;
+}
+
 static int sim_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s)
 {
 	memset((void *)dst, value, size);
@@ -921,6 +929,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.event_query = sim_event_sync,
 	.event_elapsed = sim_event_elapsed,
 	.memcpy_async = sim_memcpy_async,
+	.memcpy_batch = sim_memcpy_batch,
 	.memset_async = sim_memset_async,
 	.ctx_sync = sim_ctx_sync,
 	.module_load = sim_module_load,

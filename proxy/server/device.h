@@ -92,6 +92,12 @@ struct xmig_device_ops {
 
 	/* Copies and fills on a stream (all addresses valid in the server). */
 	int (*memcpy_async)(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s);
+	/*
+	 * n copies (none of size 0) as one, waited for, on a drained context
+	 * (NULL: the caller copies them one at a time).
+	 */
+	int (*memcpy_batch)(void *dev, const uint64_t *dst, const uint64_t *src,
+			    const uint64_t *size, size_t n);
 	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
 	int (*ctx_sync)(void *dev);
 

@@ -295,7 +295,8 @@ int main(int argc, char **argv)
 		return XMIG_EXIT_FAIL;
 	why = ctl_run(s);
 	xmig_debug("shutting down: %s", why);
-	srv_xfer_withdraw(s);   /* an offer still open (its application died mid-move): its socket goes */
+	/* an offer still open (its application died mid-move): its socket goes */
+	srv_xfer_close(s);
 	if (!s->standby)
 		srv_workers_stop(s);
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */

@@ -76,13 +76,16 @@ static int do_freeze(struct srv *s, struct ctl_conn *cc, bool persistent, uint64
 	if (!persistent && srv_held_by_another(s, cc))
 		return -2;
 	if (*was_frozen) {
-		if (persistent)
+		if (persistent) {
 			s->freeze_holder = NULL;   /* now nobody's thaw but an explicit one */
+			s->move_froze = false;
+		}
 		return 0;
 	}
 	if (srv_freeze(s, timeout_ms * 1000000ull) < 0)
 		return -1;
 	s->freeze_holder = persistent ? NULL : cc;
+	s->move_froze = !persistent;
 	return 0;
 }
 
@@ -156,28 +159,82 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 	return json_pack("{s:s}", "path", path);
 }
 
+/*
+ * The move lock, for an offer's thread: a withdraw holds it while it waits
+ * for that thread to end, so wait for it only as long as nobody calls the
+ * move off. 0: locked; -1: called off.
+ */
+static int lock_unless(_Atomic bool *cancel)
+{
+	while (pthread_mutex_trylock(&move_lock)) {
+		if (atomic_load(cancel))
+			return -1;
+		usleep(20);
+	}
+	if (atomic_load(cancel)) {
+		pthread_mutex_unlock(&move_lock);
+		return -1;
+	}
+	return 0;
+}
+
+int srv_frozen_for(struct srv *s, const void *holder, _Atomic bool *cancel)
+{
+	bool yes;
+
+	if (lock_unless(cancel) < 0)
+		return -1;
+	yes = srv_frozen(s) && (!s->freeze_holder || s->freeze_holder == holder);
+	pthread_mutex_unlock(&move_lock);
+	return yes;
+}
+
+int srv_hand_over(struct srv *s, uint64_t next, _Atomic bool *cancel, bool *stay_frozen,
+		  char *why, size_t len)
+{
+	uint64_t expected = s->attach_id;
+
+	if (!cancel) {
+		pthread_mutex_lock(&move_lock);
+	} else if (lock_unless(cancel) < 0) {
+		snprintf(why, len, "the move was called off");
+		return -1;
+	}
+	if (!srv_frozen(s)) {
+		pthread_mutex_unlock(&move_lock);
+		snprintf(why, len, "only a frozen proxy hands over");
+		return -1;
+	}
+	/* The commit point of a move. */
+	if (!atomic_compare_exchange_strong(&s->hdr->owner_id, &expected, next)) {
+		pthread_mutex_unlock(&move_lock);
+		snprintf(why, len, "this proxy no longer owns the job");
+		return -1;
+	}
+	s->handed_over = true;
+	s->has_successor = true;
+	*stay_frozen = !s->move_froze;
+	s->freeze_holder = NULL;
+	if (!cancel)
+		srv_xfer_withdraw(s);   /* (an offer's thread ends by itself) */
+	pthread_mutex_unlock(&move_lock);
+	return 0;
+}
+
 static json_t *m_handover(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			  size_t len)
 {
 	json_t *to = json_object_get(p, "successor");
-	uint64_t expected = s->attach_id, next;
+	uint64_t next;
+	bool stay_frozen;
 
 	if (!json_is_string(to) || sscanf(json_string_value(to), "%" SCNx64, &next) != 1 || !next)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "successor must be the new proxy's attach id");
-	if (!srv_frozen(s))
-		FAIL(XMIG_RPC_STATE, "only a frozen proxy hands over");
-	pthread_mutex_lock(&move_lock);
-	/* The commit point of a move. */
-	if (!atomic_compare_exchange_strong(&s->hdr->owner_id, &expected, next)) {
-		pthread_mutex_unlock(&move_lock);
-		FAIL(XMIG_RPC_STATE, "this proxy no longer owns the job");
+	if (srv_hand_over(s, next, NULL, &stay_frozen, msg, len) < 0) {
+		*code = XMIG_RPC_STATE;
+		return NULL;
 	}
-	s->handed_over = true;
-	s->has_successor = true;
-	s->freeze_holder = NULL;
-	srv_xfer_withdraw(s);
-	pthread_mutex_unlock(&move_lock);
-	ctl_request_stop("handed over");
+	ctl_request_stop("handed over");   /* once this answer is out */
 	return json_pack("{s:s}", "state", "handed-over");
 }
 
@@ -326,6 +383,7 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 			 size_t len)
 {
 	const char *path = param_str(p, "path"), *token = param_str(p, "token");
+	struct xfer_commit cm;
 	enum xfer_mode mode;
 
 	if (!s->standby || (s->xfer_fd < 0 && (s->mem.nallocs || s->modules.count)))
@@ -335,7 +393,10 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	if (param_mode(p, &mode) < 0)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
 	s->ccl_relink = json_is_true(json_object_get(p, "ccl_relink"));
-	return srv_xfer_receive(s, cc, path, token, mode, code, msg, len);
+	cm.frozen = json_is_true(json_object_get(p, "frozen"));
+	return srv_xfer_receive(s, cc, path, token, mode,
+				json_is_true(json_object_get(p, "commit")) ? &cm : NULL, code, msg,
+				len);
 }
 
 static json_t *m_restore(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,

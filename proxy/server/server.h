@@ -226,12 +226,24 @@ struct srv {
 	} restored;
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */
+	/*
+	 * The holder's freeze is what stopped the job (a move's own): its
+	 * successor runs at once. Otherwise (frozen by hand or at a cut
+	 * before) the successor stays frozen.
+	 */
+	bool move_froze;
+	/* The __device__ variables' pinned staging, kept for the next move (xfer.c). */
+	char *var_staging;
+	uint64_t var_staging_len;
+	bool var_staging_pinned;
 	bool handed_over;               /* ownership given up (a move or suspend) */
 	bool has_successor;             /* a move: the successor takes our socket path */
 	struct offer *offer;            /* state offered to a successor (xfer.c) */
 	int xfer_fd;                    /* successor: prepared connection, -1 */
 	uint64_t xfer_base;             /* successor: hash of the prelude whose cuDNN log
 					 * dnn holds (replayed ahead), 0: none */
+	json_t *xfer_prelude;           /* successor: the prelude's manifest, until the freeze */
+	uint64_t xfer_prelude_hash;     /* ... and the hash of its text */
 	bool dnn_ahead;                 /* dnn is a prelude's log, replayed ahead */
 	struct srv_source *sources;     /* successor, copy mode: the old memory */
 	size_t nsources;

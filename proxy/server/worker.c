@@ -267,6 +267,7 @@ void srv_thaw(struct srv *s)
 	atomic_fetch_add(&s->hdr->state_futex, 1);
 	xmig_futex_wake(&s->hdr->state_futex);
 	atomic_store(&s->freeze_requested, 0);
+	s->move_froze = false;
 	atomic_fetch_add(&s->freeze_futex, 1);
 	xmig_futex_wake(&s->freeze_futex);
 	srv_ccl_thawed(s);

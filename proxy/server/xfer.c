@@ -18,20 +18,28 @@
  * address (zero-copy, same GPU) or maps its own and copies from the
  * imported one (device to device, or peer to peer from another GPU).
  * The new proxy answers ACK once everything is restored; the old one stays
- * frozen and owner until it hands over.
+ * frozen and owner until it hands over: asked by the orchestrator, or
+ * (COMMIT instead of ACK, when the orchestrator lets the transfer commit)
+ * at once, answering ACK; the new proxy then resumes without the two
+ * round trips through the orchestrator.
  *
  * To keep the frozen part short, the successor may connect while the job
  * still runs: it gets a PRELUDE (the manifest and fat binaries, read during
  * a pause of a few microseconds that does not drain the GPU), maps its own
  * memory, loads the modules, pins the host memory and makes the objects
  * (library handles, cuDNN plans, one-rank communicators: srv_state_prebuild),
- * and says GO once the orchestrator has frozen the old proxy. Only then
- * does the state above follow, and only what changed in between costs
+ * and says GO when the orchestrator freezes the old proxy (asked at the
+ * same time: the old proxy waits for that freeze to hold). Only then does
+ * the state above follow, and only what changed in between costs
  * downtime:
  *
- *   GO (aux: the prelude's hash, if its cuDNN log was replayed ahead)
+ *   GO (aux: the prelude's hash, if its cuDNN log was replayed ahead;
+ *       id: the same, if the successor holds the prelude's manifest)
  *   MANIFEST | IMAGE (new ones) | VAR xN | ALLOC_KEEP (one, for all that
  *   came in the prelude) | ALLOC (new ones, + fd) | DONE
+ *
+ * The manifest then names the kernels, modules and variables that are as
+ * in the prelude by id only (manifest-delta.c).
  *
  * When GO names the prelude, the manifest carries the cuDNN log as a delta
  * to the prelude's ("cudnn_delta", dnn-delta.c); otherwise (the replay
@@ -48,7 +56,9 @@
 #include "chunk-pipe.h"
 #include "control.h"
 #include "dnn-delta.h"
+#include "manifest-delta.h"
 #include "state.h"
+#include "move.h"
 #include "xfer.h"
 
 enum xfer_type {
@@ -60,6 +70,8 @@ enum xfer_type {
 			   * (index, serial) pairs of uint64 */
 	XFER_DATA,        /* stream mode: a chunk of allocation id at aux, its len bytes
 			   * followed by their XXH3 (xmig_write_checked) */
+	XFER_COMMIT,      /* ACK, and hand the channel over to attach id id now;
+			   * answered by ACK (status 0: handed over) */
 };
 
 #define STREAM_CHUNK (16u << 20)
@@ -190,6 +202,81 @@ static void staging_free(struct srv *s, void *buf, bool pinned)
 }
 
 /*
+ * The pinned buffer the __device__ variables' bytes pass through, kept
+ * from move to move and made ahead (with the prelude, on either side):
+ * registering host memory with the driver costs more than the copies.
+ * Grown if the job has more by the freeze.
+ */
+static char *var_staging(struct srv *s, uint64_t len)
+{
+	len = (len + 4095) & ~(uint64_t)4095;
+	if (s->var_staging && len <= s->var_staging_len)
+		return s->var_staging;
+	staging_free(s, s->var_staging, s->var_staging_pinned);
+	s->var_staging = staging_alloc(s, len, &s->var_staging_pinned);
+	s->var_staging_len = s->var_staging ? len : 0;
+	return s->var_staging;
+}
+
+/* The bytes of a manifest's variables. */
+static uint64_t var_bytes(json_t *m)
+{
+	uint64_t n = 0;
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(m, "vars"), i, o)
+		n += (uint64_t)json_integer_value(json_object_get(o, "size"));
+	return n;
+}
+
+/*
+ * Many small copies between device and host, made as one: a PyTorch job
+ * has hundreds of one-byte __device__ variables, and copied one by one
+ * they took milliseconds of a move's downtime on each side.
+ */
+struct pieces {
+	size_t n;
+	uint64_t *dst, *src, *size;
+};
+
+static struct pieces *pieces_new(size_t cap)
+{
+	struct pieces *p = malloc(sizeof(*p) + 3 * (cap ? cap : 1) * sizeof(uint64_t));
+
+	if (!p)
+		return NULL;
+	p->n = 0;
+	p->dst = (uint64_t *)(p + 1);
+	p->src = p->dst + (cap ? cap : 1);
+	p->size = p->src + (cap ? cap : 1);
+	return p;
+}
+
+static void pieces_add(struct pieces *p, uint64_t dst, uint64_t src, uint64_t size)
+{
+	if (!size)
+		return;   /* a batch takes no empty copy */
+	p->dst[p->n] = dst;
+	p->src[p->n] = src;
+	p->size[p->n++] = size;
+}
+
+/* Made and waited for; 0 or the device's error. */
+static int pieces_copy(struct srv *s, const struct pieces *p)
+{
+	int r = 0, w;
+
+	if (s->dev->memcpy_batch)
+		return s->dev->memcpy_batch(s->devh, p->dst, p->src, p->size, p->n);
+	for (size_t i = 0; i < p->n && !r; i++)
+		r = s->dev->memcpy_async(s->devh, p->dst[i], p->src[i], p->size[i], s->legacy.h);
+	/* (waited for even after a failure: the caller frees the buffers) */
+	w = s->dev->stream_sync(s->devh, s->legacy.h);
+	return r ? r : w;
+}
+
+/*
  * The __device__ variables of the manifest m, one VAR message each. A
  * PyTorch job has hundreds of a few bytes: they are read into one pinned
  * buffer with one wait, and their messages written at once. (One read
@@ -202,8 +289,8 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 	size_t n = json_array_size(vars), i;
 	struct srv_var **v = calloc(n + 1, sizeof(*v));
 	uint64_t len = 0, off = 0, t0 = xmig_now_ns();
-	char *buf = NULL, *wire = NULL, *w;
-	bool pinned = false;
+	struct pieces *pieces = NULL;
+	char *buf, *wire = NULL, *w;
 	int r = -1;
 
 	if (!v)
@@ -220,15 +307,11 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 		}
 		len += v[i]->size;
 	}
-	if (!(buf = staging_alloc(s, len, &pinned)))
+	if (!(buf = var_staging(s, len)) || !(pieces = pieces_new(n)))
 		goto out;
-	for (i = 0, r = 0; i < n && !r; off += v[i++]->size)
-		if (v[i]->size)
-			r = s->dev->memcpy_async(s->devh, (uint64_t)(uintptr_t)(buf + off),
-						 v[i]->addr, v[i]->size, s->legacy.h);
-	/* (waited for even after a failure: the buffer is freed below) */
-	if (s->dev->stream_sync(s->devh, s->legacy.h) || r ||
-	    !(wire = malloc(n * sizeof(struct xfer_msg) + len))) {
+	for (i = 0; i < n; off += v[i++]->size)
+		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v[i]->addr, v[i]->size);
+	if (pieces_copy(s, pieces) || !(wire = malloc(n * sizeof(struct xfer_msg) + len))) {
 		r = -1;
 		goto out;
 	}
@@ -249,7 +332,7 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
 out:
-	staging_free(s, buf, pinned);
+	free(pieces);
 	free(wire);
 	free(v);
 	return r;
@@ -375,20 +458,24 @@ static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_
 /* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
 static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
-		      const struct dnn_base *base)
+		      const struct dnn_base *base, json_t *held)
 {
 	uint64_t t0 = xmig_now_ns();
 	json_t *m = base ? srv_state_manifest_since(s, base) : srv_state_manifest(s), *o;
 	uint64_t t_made = xmig_now_ns();
-	char *text = json_dumps(m, JSON_COMPACT);
+	/* (a delta that cannot be made: the whole manifest) */
+	json_t *wire = held ? manifest_delta(m, held) : NULL;
+	char *text = json_dumps(wire ? wire : m, JSON_COMPACT);
 	bool *kept = NULL;
 	size_t i;
 	int r = -1;
 
 	if (tracing() && text)
-		fprintf(stderr, "xmig-proxy: send: manifest of %zu bytes made in %.3f ms, written "
-			"as JSON in %.3f ms\n", strlen(text), (double)(t_made - t0) / 1e6,
-			(double)(xmig_now_ns() - t_made) / 1e6);
+		fprintf(stderr, "xmig-proxy: send: manifest of %zu bytes (%s) made in %.3f ms, "
+			"written as JSON in %.3f ms\n", strlen(text),
+			wire ? "entries as in the prelude by id" : "whole",
+			(double)(t_made - t0) / 1e6, (double)(xmig_now_ns() - t_made) / 1e6);
+	json_decref(wire);
 	if (!text || send_msg(fd, XFER_MANIFEST, 0, text, strlen(text), -1) < 0)
 		goto out;
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
@@ -477,13 +564,16 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 
 /* *hash: of the prelude as sent, which the successor names in GO. */
 static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct sent_alloc **sent,
-			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash)
+			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash,
+			json_t **sent_manifest)
 {
 	int *fds = NULL;
 	json_t *m = paused_manifest(s, &fds, sent, nsent, stream, base), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
 	size_t i;
 	int r = -1;
+
+	var_staging(s, var_bytes(m));   /* ahead of the freeze (none: made then) */
 
 	if (!text || send_msg(fd, XFER_PRELUDE, 0, text, strlen(text), -1) < 0)
 		goto out;
@@ -504,6 +594,8 @@ static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct se
 			goto out;
 	}
 	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
+	if (r == 0)
+		*sent_manifest = json_incref(m);
 out:
 	for (i = 0; fds && i < *nsent; i++)
 		if (fds[i] >= 0)
@@ -514,6 +606,31 @@ out:
 	return r;
 }
 
+/*
+ * GO may come while the freeze of its move still drains the GPU (the
+ * orchestrator asks for both at once, so that the successor's word is not
+ * a round trip of the downtime): wait until that freeze, or one by hand,
+ * holds. Not for another move's freeze, and not once the move is called
+ * off or the successor hangs up.
+ */
+static bool wait_frozen(struct offer *o, int fd)
+{
+	uint64_t t0 = xmig_now_ns();
+
+	while (xmig_now_ns() < o->deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+		int r = srv_frozen_for(o->s, o->holder, &o->cancel);
+
+		if (r)
+			return r > 0;
+		if (poll(&p, 1, 0) > 0)
+			return false;
+		/* a drain is usually short; past a few ms, no hurry */
+		usleep(xmig_now_ns() - t0 < 5000000ull ? 20 : 1000);
+	}
+	return false;
+}
+
 /* Serve one connection; 1 when the state went out and was taken. */
 static int serve(struct offer *o, int fd)
 {
@@ -521,6 +638,7 @@ static int serve(struct offer *o, int fd)
 	uint64_t images_below = 0, prelude = 0;
 	struct sent_alloc *sent = NULL;
 	struct dnn_base base = { 0 };
+	json_t *prelude_m = NULL;
 	size_t nsent = 0;
 	uid_t uid;
 	char *tok;
@@ -545,20 +663,44 @@ static int serve(struct offer *o, int fd)
 	 * The prelude (ahead of the freeze while the job runs; at once for a
 	 * job frozen already), then wait for GO: by then it must be frozen.
 	 */
-	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream, &base, &prelude) < 0 ||
+	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream, &base, &prelude,
+			 &prelude_m) < 0 ||
 	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO)
 		goto out;
-	if (!srv_frozen(o->s)) {
+	if (!wait_frozen(o, fd)) {
 		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
 		goto out;
 	}
 	/* The cuDNN log as a delta only to a successor that holds this prelude's. */
+	/* The manifest as a delta to the prelude's if GO names it (id) as held. */
 	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
-		       m.aux == prelude && base.objs ? &base : NULL) == 0 &&
-	    recv_msg(fd, &m, NULL) == 0 && m.type == XFER_ACK && m.status == 0)
+		       m.aux == prelude && base.objs ? &base : NULL,
+		       m.id == prelude ? prelude_m : NULL) < 0 ||
+	    recv_msg(fd, &m, NULL) < 0)
+		goto out;
+	if (m.type == XFER_ACK && m.status == 0)
 		ok = 1;
+	if (m.type == XFER_COMMIT) {
+		char why[128];
+
+		bool stay_frozen;
+
+		ok = 1;   /* taken, whether or not the move still stands */
+		if (srv_hand_over(o->s, m.id, &o->cancel, &stay_frozen, why, sizeof(why)) < 0) {
+			xmig_warn("no handover at the end of the transfer: %s", why);
+			send_ack(fd, -1);
+		} else {
+			/* aux: the successor keeps the job frozen */
+			m = (struct xfer_msg){ XFER_ACK, 0, 0, 0, stay_frozen, 0 };
+			if (xmig_write_all(fd, &m, sizeof(m)) < 0)
+				xmig_warn("handed over; the new proxy did not hear it (it resumes "
+					  "when it finds it owns the job)");
+			ctl_request_stop("handed over");
+		}
+	}
 out:
 	dnn_base_free(&base);
+	json_decref(prelude_m);
 	free(sent);
 	return ok;
 }
@@ -625,6 +767,16 @@ void srv_xfer_withdraw(struct srv *s)
 	pthread_join(o->thread, NULL);
 	s->offer = NULL;
 	free(o);
+}
+
+void srv_xfer_close(struct srv *s)
+{
+	srv_xfer_withdraw(s);
+	json_decref(s->xfer_prelude);
+	s->xfer_prelude = NULL;
+	staging_free(s, s->var_staging, s->var_staging_pinned);
+	s->var_staging = NULL;
+	s->var_staging_len = 0;
 }
 
 int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool stream,
@@ -706,7 +858,7 @@ struct var_blob {
 static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 {
 	uint64_t len = 0, off = 0;
-	bool pinned = false;
+	struct pieces *pieces;
 	char *buf;
 	size_t i;
 	int r = 0;
@@ -720,20 +872,17 @@ static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 			return xmig_error("cannot restore a __device__ variable");
 		len += vb[i].len;
 	}
-	if (!(buf = staging_alloc(s, len, &pinned)))
+	if (!(buf = var_staging(s, len)) || !(pieces = pieces_new(n)))
 		return -1;
-	for (i = 0; i < n && !r; off += vb[i++].len) {
+	for (i = 0; i < n; off += vb[i++].len) {
 		struct srv_var *v = srv_table_get(&s->vars, vb[i].id);
 
 		memcpy(buf + off, vb[i].data, vb[i].len);
-		if (vb[i].len && s->dev->memcpy_async(s->devh, v->addr, (uint64_t)(uintptr_t)(buf + off),
-						      vb[i].len, s->legacy.h))
-			r = xmig_error("cannot restore a __device__ variable");
+		pieces_add(pieces, v->addr, (uint64_t)(uintptr_t)(buf + off), vb[i].len);
 	}
-	/* (waited for even after a failure: the buffer is freed below) */
-	if (s->dev->stream_sync(s->devh, s->legacy.h) && !r)
-		r = -1;
-	staging_free(s, buf, pinned);
+	if ((r = pieces_copy(s, pieces)))
+		r = xmig_error("cannot restore a __device__ variable (error %d)", r);
+	free(pieces);
 	return r;
 }
 
@@ -742,7 +891,9 @@ static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
  * slows each allocation's transfer down (so that the fault tests can kill
  * a proxy or the orchestrator mid-transfer); ahead-pause-ms holds a
  * successor between its prelude and the freeze (so that the job's state
- * surely changes in between).
+ * surely changes in between); commit-delay-ms holds it between the
+ * restore and its word to commit (so that the move can be called off at
+ * the commit point).
  */
 static void fault_delay(const char *name)
 {
@@ -1218,6 +1369,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 * ms in a fresh process): made now, from the prelude; the freeze then
 	 * makes only what changed. A failure here only costs that time later.
 	 */
+	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
 	step("prelude: memory, modules, pinned memory", &t_step);
 	if (srv_state_prebuild(s, prelude) < 0)
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
@@ -1225,6 +1377,8 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	step("prelude: objects made ahead", &t_step);
 	fault_delay("ahead-pause-ms");
 	s->xfer_base = s->dnn_ahead ? hash : 0;
+	s->xfer_prelude = json_incref(prelude);   /* what the freeze's manifest builds on */
+	s->xfer_prelude_hash = hash;
 	s->xfer_fd = fd;
 	fd = -1;
 	result = json_pack("{s:I, s:f, s:i}", "prepared_bytes", (json_int_t)s->mem.mapped,
@@ -1262,9 +1416,42 @@ static int keep_allocs(struct srv *s, int fd, const struct xfer_msg *msg, bool z
 	return r;
 }
 
-json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 enum xfer_mode mode, int *code, char *why, size_t len)
+/*
+ * The end of a transfer that commits: ask the old proxy to hand over, and
+ * resume. The shared owner id says whether it did, whatever its answer.
+ * 1: handed over (*resumed: and serving), 0: not, -1: no answer at all.
+ */
+static int commit(struct srv *s, int fd, bool frozen, bool *resumed, char *why, size_t len)
 {
+	struct xfer_msg m = { XFER_COMMIT, 0, s->attach_id, 0, 0, 0 };
+	char rwhy[256];
+	int answered;
+	uint64_t t = xmig_now_ns();
+
+	*resumed = false;
+	fault_delay("commit-delay-ms");
+	answered = xmig_write_all(fd, &m, sizeof(m)) == 0 && recv_msg(fd, &m, NULL) == 0 &&
+		   m.type == XFER_ACK;
+	step("the old proxy's answer", &t);
+	if (atomic_load(&s->hdr->owner_id) != s->attach_id) {
+		snprintf(why, len, answered ? "the old proxy did not hand over (the move was called "
+			 "off)" : "the old proxy hung up at the end");
+		return answered ? 0 : -1;
+	}
+	/* (handed over, answer lost: as the orchestrator last saw the job) */
+	if (srv_resume(s, answered ? m.aux != 0 : frozen, rwhy, sizeof(rwhy)) < 0)
+		xmig_error("handed over, but cannot resume yet: %s", rwhy);
+	else
+		*resumed = true;
+	return 1;
+}
+
+json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
+			 enum xfer_mode mode, const struct xfer_commit *cm, int *code, char *why,
+			 size_t len)
+{
+	uint64_t t_commit;
+	bool resumed = false;
 	struct images im = { 0 };
 	struct var_blob *vars = NULL;
 	size_t nvars = 0, i, nalloc = 0;
@@ -1281,7 +1468,9 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		/* Prepared: the old proxy waits for our word (and which cuDNN log we hold). */
 		fd = s->xfer_fd;
 		s->xfer_fd = -1;
-		if (send_head(fd, XFER_GO, 0, s->xfer_base, -1) < 0 || recv_msg(fd, &msg, NULL) < 0) {
+		if (send_head(fd, XFER_GO, s->xfer_prelude ? s->xfer_prelude_hash : 0, s->xfer_base,
+			      -1) < 0 ||
+		    recv_msg(fd, &msg, NULL) < 0) {
 			snprintf(why, len, "the old proxy hung up");
 			goto out;
 		}
@@ -1299,6 +1488,10 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	}
 	free(chunk);
 	chunk = NULL;   /* (freed at out too, for a manifest that does not parse) */
+	if (manifest_expand(manifest, s->xfer_prelude, why, len) < 0) {
+		send_ack(fd, -1);
+		goto out;
+	}
 	snprintf(what, sizeof(what), "go and manifest (%llu bytes, cuDNN log %s)",
 		 (unsigned long long)msg.len,
 		 json_object_get(manifest, "cudnn_delta") ? "as a delta" : "whole");
@@ -1388,12 +1581,15 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		goto out;
 	}
 	step("copy queued", &t_step);
-	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0 ||
-	    srv_restore_host_regions(s) < 0 || restore_vars(s, vars, nvars) < 0) {
-		snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
-		goto out;
-	}
-	step("objects and pinned memory", &t_step);
+	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0)
+		goto objects_failed;
+	step("objects", &t_step);
+	if (srv_restore_host_regions(s) < 0)
+		goto objects_failed;
+	step("pinned memory", &t_step);
+	if (restore_vars(s, vars, nvars) < 0)
+		goto objects_failed;
+	step("variables", &t_step);
 	if ((r = s->dev->stream_sync(s->devh, s->legacy.h))) {
 		snprintf(why, len, "copying the job's memory on GPU %d failed (error %d)", s->gpu, r);
 		goto out;
@@ -1401,23 +1597,38 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	if (mode == XFER_COPY)
 		progress(cc, "transfer", done, total);
 	step("copy done", &t_step);
-	if (send_ack(fd, 0) < 0) {
-		snprintf(why, len, "the old proxy hung up at the end");
+	t_commit = xmig_now_ns();
+	if (!cm) {
+		if (send_ack(fd, 0) < 0) {
+			snprintf(why, len, "the old proxy hung up at the end");
+			goto out;
+		}
+	} else if (commit(s, fd, cm->frozen, &resumed, why, len) <= 0) {
 		goto out;
 	}
+	step(cm ? "handed over and resumed" : "acknowledged", &t_step);
 	result = json_pack("{s:I, s:I, s:f, s:f, s:s, s:{s:i, s:i}}", "device_bytes",
 			   (json_int_t)s->mem.bytes, "moved_bytes", (json_int_t)done,
-			   "transfer_s", t_mem ? (double)(xmig_now_ns() - t_mem) / 1e9 : 0.0,
+			   "transfer_s", t_mem ? (double)(t_commit - t_mem) / 1e9 : 0.0,
 			   "total_s", (double)(xmig_now_ns() - t0) / 1e9, "mode",
 			   zero_copy ? "zero-copy" : mode == XFER_STREAM ? "stream" : "copy",
 			   "objects", "kept", (int)s->restored.kept, "made",
 			   (int)s->restored.made);
+	if (cm)
+		json_object_update_new(result, json_pack("{s:b, s:b, s:f}", "handed_over", 1,
+							 "resumed", resumed, "handover_s",
+							 (double)(xmig_now_ns() - t_commit) / 1e9));
+	goto out;
+objects_failed:
+	snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
 out:
 	if (afd >= 0)
 		close(afd);
 	close(fd);
 	free(chunk);
 	json_decref(manifest);
+	json_decref(s->xfer_prelude);   /* one transfer per prelude */
+	s->xfer_prelude = NULL;
 	free_images(&im);
 	for (i = 0; i < nvars; i++)
 		free(vars[i].data);

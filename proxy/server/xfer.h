@@ -29,6 +29,8 @@ enum xfer_mode { XFER_COPY, XFER_ZERO_COPY, XFER_STREAM };
 
 /* Withdraw the offer (before a thaw): stops a transfer in progress. */
 void srv_xfer_withdraw(struct srv *s);
+/* At exit, before the device closes: the offer withdrawn, what moves kept freed. */
+void srv_xfer_close(struct srv *s);
 
 /*
  * New proxy, while the job still runs: fetch the memory map and fat
@@ -38,12 +40,21 @@ void srv_xfer_withdraw(struct srv *s);
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
 			 enum xfer_mode mode, int *code, char *why, size_t len);
 
+/* A transfer that ends with the handover and the resume (see srv_xfer_receive). */
+struct xfer_commit {
+	bool frozen;   /* the job stays frozen after the move, as it was before */
+};
+
 /*
  * New proxy: fetch and restore the state (zero_copy: map the same memory).
- * Returns statistics, or NULL with *code (enum xmig_rpc_code) and why.
+ * With cm, the old proxy hands over at the end and this one resumes (the
+ * result says "handed_over"; NULL if it did not); without, the
+ * orchestrator asks for both. Returns statistics, or NULL with *code
+ * (enum xmig_rpc_code) and why.
  */
 json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
-			 enum xfer_mode mode, int *code, char *why, size_t len);
+			 enum xfer_mode mode, const struct xfer_commit *cm, int *code, char *why,
+			 size_t len);
 
 /* Let the predecessor's memory go (after the resume, in the background). */
 void srv_xfer_release_sources(struct srv *s);

@@ -45,6 +45,9 @@ for g in $sizes; do
 			fi
 			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; p=m["phases_ms"]; print(m["downtime_ms"], m["total_ms"], p["quiesce"], p["transfer"], p["handover"])' \
 				<"$tmp/move.json" >>"$tmp/$job.$mode"
+			# XMIG_MOVE_TRACE=1: the command's own split of the downtime
+			[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "downtime:" "$tmp/move.err" |
+				sed "s/^/# $g GiB $mode: /" >&2 || true
 			sleep 0.5
 		done
 		down=$(cut -d' ' -f1 "$tmp/$job.$mode" | median)
@@ -68,7 +71,7 @@ for g in $sizes; do
 	kill $app
 	wait $app 2>/dev/null || true
 	# XMIG_MOVE_TRACE=1: the new proxies' own split of each transfer, on stderr
-	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "receive:" "$tmp/$job.err" | sed "s/^/# $g GiB: /" >&2
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "receive:" "$tmp/$job.err" | sed "s/^/# $g GiB: /" >&2 || true
 done
 echo
 echo "Downtime by phase:"

@@ -283,17 +283,63 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 		sleep 0.02
 	done
 	sleep 0.2
+	killed_move_rolled_back w7
+	finish w7
+}
+
+# Kill the move $mig of JOB: the job must run on, on GPU 0, and the
+# abandoned standby proxy must be gone too.
+killed_move_rolled_back() {   # killed_move_rolled_back JOB
 	kill -9 $mig
 	for _ in $(seq 100); do
-		"$XMIG" ps --json --job w7 | jq -e '.items[0].state == "running"' >/dev/null && break
+		"$XMIG" ps --json --job "$1" | jq -e '.items[0].state == "running"' >/dev/null && break
 		sleep 0.05
 	done
-	run "$XMIG" ps --json --job w7
+	run "$XMIG" ps --json --job "$1"
 	assert_output --partial '"state":"running"'
-	assert_equal "$(gpu_of w7)" 0
-	# the abandoned standby proxy is gone too
+	assert_equal "$(gpu_of "$1")" 0
 	no_proxy_left --standby
-	finish w7
+}
+
+# A move held at its commit point (restored, its word to commit not yet
+# given), in the background: $mig.
+held_move() {   # held_move JOB
+	XMIG_FAULT=commit-delay-ms=1500 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job "$1" --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	for _ in $(seq 400); do
+		grep -q "receive: copy done" "$BATS_TEST_TMPDIR/$1.err" && return 0
+		sleep 0.02
+	done
+	echo "the move never reached its commit point" >&2
+	return 1
+}
+
+@test "migrate: a thaw at the commit point calls the move off; the job goes on where it was" {
+	start w13 0
+	first=$(proxy_pid w13)
+	held_move w13
+	run "$XMIG" thaw --job w13
+	assert_success
+	slow_move_done
+	assert_equal "$st" 1
+	run cat "$BATS_TEST_TMPDIR/mig.out"
+	assert_output --regexp "not moved; it goes on on [^:]+:gpu0"
+	assert_equal "$(gpu_of w13)" 0
+	assert_equal "$(proxy_pid w13)" "$first"
+	run "$XMIG" ps --json --job w13
+	assert_output --partial '"state":"running"'
+	no_proxy_left --standby
+	finish w13
+}
+
+@test "migrate: xmig killed at the commit point: no handover, the old proxy thaws, the job goes on" {
+	start w14 0
+	first=$(proxy_pid w14)
+	held_move w14
+	killed_move_rolled_back w14
+	assert_equal "$(proxy_pid w14)" "$first"
+	finish w14
 }
 
 @test "resume: a corrupted snapshot chunk is refused, nothing overwritten; fixed, it resumes" {

@@ -1,0 +1,156 @@
+/*
+ * manifest-delta.c - the freeze's manifest, less what the successor holds.
+ *
+ * A successor that took the prelude holds its manifest. At the freeze the
+ * kernels, modules and __device__ variables are mostly the prelude's, and
+ * a PyTorch job has hundreds of variables with long C++ names: written out
+ * again, parsed again, they were a good part of its downtime. Entries the
+ * same as the prelude's (compared as JSON, so a changed attribute is sent)
+ * go by id under "unchanged"; the successor takes them from its copy of
+ * the prelude before it reads the manifest as ever.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest-delta.h"
+
+/* The arrays of the manifest sent this way: entries that rarely change. */
+static const char *const keys[] = { "modules", "funcs", "vars" };
+
+struct entry {
+	json_int_t id;
+	json_t *o;
+};
+
+static int by_id(const void *a, const void *b)
+{
+	json_int_t x = ((const struct entry *)a)->id, y = ((const struct entry *)b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/* arr's entries sorted by id (NULL: no memory, or an entry without one). */
+static struct entry *index_of(json_t *arr, size_t *n)
+{
+	struct entry *e = malloc((json_array_size(arr) + 1) * sizeof(*e));
+	json_t *o;
+	size_t i;
+
+	*n = 0;
+	if (!e)
+		return NULL;
+	json_array_foreach(arr, i, o) {
+		json_t *id = json_object_get(o, "id");
+
+		if (!json_is_integer(id)) {
+			free(e);
+			return NULL;
+		}
+		e[(*n)++] = (struct entry){ json_integer_value(id), o };
+	}
+	qsort(e, *n, sizeof(*e), by_id);
+	return e;
+}
+
+static json_t *find(const struct entry *e, size_t n, json_int_t id)
+{
+	struct entry key = { id, NULL }, *hit = bsearch(&key, e, n, sizeof(*e), by_id);
+
+	return hit ? hit->o : NULL;
+}
+
+json_t *manifest_delta(json_t *m, json_t *prelude)
+{
+	json_t *wire = json_copy(m), *unchanged = json_object();
+
+	if (!wire || !unchanged)
+		goto err;
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		json_t *now = json_object_get(m, keys[k]), *left = json_array(), *ids = json_array();
+		size_t n, i;
+		struct entry *was = index_of(json_object_get(prelude, keys[k]), &n);
+		json_t *o;
+
+		if (!was || !left || !ids) {
+			free(was);
+			json_decref(left);
+			json_decref(ids);
+			continue;   /* this array goes whole */
+		}
+		json_array_foreach(now, i, o) {
+			json_int_t id = json_integer_value(json_object_get(o, "id"));
+			json_t *before = find(was, n, id);
+
+			if (before && json_equal(before, o))
+				json_array_append_new(ids, json_integer(id));
+			else
+				json_array_append(left, o);
+		}
+		free(was);
+		json_object_set_new(wire, keys[k], left);
+		json_object_set_new(unchanged, keys[k], ids);
+	}
+	json_object_set_new(wire, "unchanged", unchanged);
+	return wire;
+err:
+	json_decref(wire);
+	json_decref(unchanged);
+	return NULL;
+}
+
+int manifest_expand(json_t *m, json_t *prelude, char *why, size_t len)
+{
+	json_t *unchanged = json_object_get(m, "unchanged");
+
+	if (!unchanged)
+		return 0;
+	if (!prelude) {
+		snprintf(why, len, "the old proxy left out state this proxy does not hold");
+		return -1;
+	}
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		json_t *ids = json_object_get(unchanged, keys[k]), *now = json_object_get(m, keys[k]);
+		json_t *id, *o, *all;
+		size_t n, nnow, i;
+		struct entry *was, *merged;
+
+		if (!json_array_size(ids))
+			continue;
+		if (!json_is_array(now) || !(was = index_of(json_object_get(prelude, keys[k]), &n))) {
+			snprintf(why, len, "a malformed manifest (%s)", keys[k]);
+			return -1;
+		}
+		merged = malloc((json_array_size(ids) + json_array_size(now) + 1) * sizeof(*merged));
+		if (!merged || !(all = json_array())) {
+			free(was);
+			free(merged);
+			snprintf(why, len, "out of memory");
+			return -1;
+		}
+		nnow = 0;
+		json_array_foreach(ids, i, id) {
+			if (!(o = find(was, n, json_integer_value(id)))) {
+				snprintf(why, len, "the old proxy named %s entry %lld, which this "
+					 "proxy's prelude lacks", keys[k],
+					 (long long)json_integer_value(id));
+				free(was);
+				free(merged);
+				json_decref(all);
+				return -1;
+			}
+			merged[nnow++] = (struct entry){ json_integer_value(id), o };
+		}
+		json_array_foreach(now, i, o)
+			merged[nnow++] = (struct entry){ json_integer_value(json_object_get(o, "id")), o };
+		/* in id order, as the old proxy lists them */
+		qsort(merged, nnow, sizeof(*merged), by_id);
+		for (i = 0; i < nnow; i++)
+			json_array_append(all, merged[i].o);
+		free(was);
+		free(merged);
+		json_object_set_new(m, keys[k], all);
+	}
+	json_object_del(m, "unchanged");
+	return 0;
+}
