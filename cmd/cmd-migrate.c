@@ -185,7 +185,7 @@ static void stop_executor(struct dest *d)
 static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out,
 		       struct xmig_conn **keep)
 {
-	json_t *st = p->status, *r, *hello, *nst = NULL, *recv = NULL, *offer = NULL;
+	json_t *st = p->status, *r, *hello, *recv = NULL, *offer = NULL;
 	const char *kind = json_string_value(json_object_get(st, "device"));
 	const char *from_node = json_string_value(json_object_get(st, "node"));
 	const char *to_node = d->node ? d->node->name : xmig_hostname();
@@ -302,9 +302,6 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 		goto rollback;
 	}
 	json_decref(hello);
-	nst = move_call(p, nc, "status", NULL, 10000, &status);
-	if (!nst)
-		goto rollback;
 	t_standby = ms_since(t_start) - t_precheck;
 
 	/*
@@ -395,7 +392,6 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 		       xmig_format_bytes(mapped, mb, sizeof(mb)), ms_since(t_start),
 		       json_real_value(json_object_get(*out, "downtime_ms")));
 	json_decref(recv);
-	json_decref(nst);
 	json_decref(offer);
 	if (keep)
 		*keep = nc;
@@ -408,8 +404,8 @@ rollback:
 		int ignored;
 		json_t *t = move_call(p, p->conn, "thaw", NULL, 10000, &ignored);
 
-		/* No thaw: the old proxy handed over, and the new one failed after it. */
-		lost = !t && ignored == XMIG_EXIT_FAIL && !recv && offer;
+		/* No thaw once the transfer began: handed over (and the new one failed), or gone. */
+		lost = !t && offer && !recv;
 		json_decref(t);
 	}
 	/* The standby proxy exits when its connection closes, and its executor with it. */
@@ -418,13 +414,13 @@ rollback:
 		waitpid(spid, NULL, WNOHANG);
 	stop_executor(d);
 	json_decref(recv);
-	json_decref(nst);
 	json_decref(offer);
 	if (p->held_by_another)   /* where it goes on is that command's to say */
 		xmig_error("%s: not moved by this command", p->label);
 	else if (lost)
-		xmig_error("%s: the old proxy handed over at the end of the transfer, and the new "
-			   "one failed (see above)", p->label);
+		xmig_error("%s: the move failed and the old proxy could not be thawed: it had handed "
+			   "the job over to the new proxy, which failed, or it is gone (see above)",
+			   p->label);
 	else
 		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
 	return status ? status : XMIG_EXIT_FAIL;

@@ -607,22 +607,16 @@ static int cuda_memcpy_batch(void *dev, const uint64_t *dst, const uint64_t *src
 	struct cuda_dev *d = dev;
 	CUmemcpyAttributes attr = { .srcAccessOrder = CU_MEMCPY_SRC_ACCESS_ORDER_STREAM };
 	size_t first = 0;
-	int r = 0, w;
+	int r, w;
 
 	if (!n)
 		return 0;
-	if (cu_memcpy_batch && d->batch_stream) {
-		r = err(cu_memcpy_batch((CUdeviceptr *)(uintptr_t)dst, (CUdeviceptr *)(uintptr_t)src,
-					(size_t *)(uintptr_t)size, n, &attr, &first, 1,
-					d->batch_stream));
-		w = err(cu.cuStreamSynchronize(d->batch_stream));
-		return r ? r : w;
-	}
-	for (size_t i = 0; i < n && !r; i++)
-		r = err(cu.cuMemcpyAsync((CUdeviceptr)dst[i], (CUdeviceptr)src[i], size[i],
-					 CU_STREAM_LEGACY));
+	if (!cu_memcpy_batch || !d->batch_stream)
+		return cudaErrorNotSupported;   /* the caller copies one at a time */
+	r = err(cu_memcpy_batch((CUdeviceptr *)(uintptr_t)dst, (CUdeviceptr *)(uintptr_t)src,
+				(size_t *)(uintptr_t)size, n, &attr, &first, 1, d->batch_stream));
 	/* (waited for even after a failure: the caller frees the buffers) */
-	w = err(cu.cuStreamSynchronize(CU_STREAM_LEGACY));
+	w = err(cu.cuStreamSynchronize(d->batch_stream));
 	return r ? r : w;
 }
 

@@ -94,7 +94,8 @@ struct xmig_device_ops {
 	int (*memcpy_async)(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s);
 	/*
 	 * n copies (none of size 0) as one, waited for, on a drained context
-	 * (NULL: the caller copies them one at a time).
+	 * (NULL, or cudaErrorNotSupported: the caller copies them one at a
+	 * time).
 	 */
 	int (*memcpy_batch)(void *dev, const uint64_t *dst, const uint64_t *src,
 			    const uint64_t *size, size_t n);

@@ -267,8 +267,11 @@ static int pieces_copy(struct srv *s, const struct pieces *p)
 {
 	int r = 0, w;
 
-	if (s->dev->memcpy_batch)
-		return s->dev->memcpy_batch(s->devh, p->dst, p->src, p->size, p->n);
+	if (s->dev->memcpy_batch &&
+	    (r = s->dev->memcpy_batch(s->devh, p->dst, p->src, p->size, p->n)) !=
+		    cudaErrorNotSupported)
+		return r;
+	r = 0;
 	for (size_t i = 0; i < p->n && !r; i++)
 		r = s->dev->memcpy_async(s->devh, p->dst[i], p->src[i], p->size[i], s->legacy.h);
 	/* (waited for even after a failure: the caller frees the buffers) */
@@ -671,8 +674,10 @@ static int serve(struct offer *o, int fd)
 		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
 		goto out;
 	}
-	/* The cuDNN log as a delta only to a successor that holds this prelude's. */
-	/* The manifest as a delta to the prelude's if GO names it (id) as held. */
+	/*
+	 * The cuDNN log as a delta only to a successor that holds this
+	 * prelude's (aux), the manifest only to one that holds its manifest (id).
+	 */
 	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
 		       m.aux == prelude && base.objs ? &base : NULL,
 		       m.id == prelude ? prelude_m : NULL) < 0 ||
@@ -682,7 +687,6 @@ static int serve(struct offer *o, int fd)
 		ok = 1;
 	if (m.type == XFER_COMMIT) {
 		char why[128];
-
 		bool stay_frozen;
 
 		ok = 1;   /* taken, whether or not the move still stands */
@@ -1438,6 +1442,9 @@ static int commit(struct srv *s, int fd, bool frozen, bool *resumed, char *why, 
 			 "off)" : "the old proxy hung up at the end");
 		return answered ? 0 : -1;
 	}
+	/* XMIG_FAULT=commit-then-exit: gone between the commit point and serving */
+	if (getenv("XMIG_FAULT") && !strcmp(getenv("XMIG_FAULT"), "commit-then-exit"))
+		_exit(70);
 	/* (handed over, answer lost: as the orchestrator last saw the job) */
 	if (srv_resume(s, answered ? m.aux != 0 : frozen, rwhy, sizeof(rwhy)) < 0)
 		xmig_error("handed over, but cannot resume yet: %s", rwhy);

@@ -116,3 +116,16 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	assert_output '{"items":[]}'
 	[ ! -e "$XMIG_RUNTIME_DIR/jobs/k3" ] || { ls -la "$XMIG_RUNTIME_DIR/jobs/k3" >&2; false; }
 }
+
+@test "failure: the new proxy dies right after the handover: migrate says so; the job's next call fails with a message, no hang" {
+	start_zdtm k6
+	app=$(cat "$BATS_TEST_TMPDIR/k6.pid")
+	run env XMIG_FAULT=commit-then-exit timeout 60 "$XMIG" migrate --job k6 --to gpu1
+	assert_failure 1
+	assert_output --partial "the move failed and the old proxy could not be thawed"
+	run timeout 20 tail --pid="$app" -f /dev/null
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/k6.err"
+	assert_output --partial "is gone; CUDA calls fail from now on"
+	no_proxy_left
+}
