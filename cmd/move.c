@@ -177,11 +177,10 @@ json_t *move_call(struct proc *p, struct xmig_conn *c, const char *method, json_
 int move_send(struct xmig_conn *c, const char *method, json_t *params, json_int_t *id,
 	      int timeout_ms)
 {
-	/*
-	 * A proxy that refuses us writes why and hangs up, maybe before our
-	 * request goes out: its answer is still read, for a second at most.
-	 */
-	return xmig_rpc_send(c, method, params, id) == -1 && timeout_ms < 0 ? 1000 : timeout_ms;
+	int wait_ms;
+
+	/* (no memory to make the request: the wait fails at once) */
+	return xmig_rpc_send(c, method, params, timeout_ms, id, &wait_ms) < 0 ? 0 : wait_ms;
 }
 
 json_t *move_wait(struct proc *p, struct xmig_conn *c, const char *method, json_int_t id,

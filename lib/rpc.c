@@ -203,30 +203,36 @@ static void conn_oversize(void *arg)
 	xmig_warn("control reply longer than %u bytes dropped", XMIG_RPC_MAX_LINE);
 }
 
-int xmig_rpc_send(struct xmig_conn *c, const char *method, json_t *params, json_int_t *id)
+int xmig_rpc_send(struct xmig_conn *c, const char *method, json_t *params, int timeout_ms,
+		  json_int_t *id, int *wait_ms)
 {
 	json_t *req;
 	char *line;
-	int r;
 
 	*id = c->next_id++;
 	req = xmig_rpc_request(method, params, *id);
 	line = xmig_rpc_dump_line(req);
 	json_decref(req);
 	if (!line)
-		return -2;
-	r = xmig_write_all(c->fd, line, strlen(line)) < 0 ? -1 : 0;
+		return -1;
+	/*
+	 * A server that refuses us writes why and hangs up, maybe before our
+	 * request goes out: read its answer even if the write failed, for a
+	 * second at most.
+	 */
+	*wait_ms = xmig_write_all(c->fd, line, strlen(line)) < 0 && timeout_ms < 0 ? 1000
+										 : timeout_ms;
 	free(line);
-	return r;
+	return 0;
 }
 
 int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int timeout_ms,
 		  json_t **result, int *err_code, char **err_msg)
 {
 	json_int_t id;
-	int w = xmig_rpc_send(c, method, params, &id);
+	int wait_ms;
 
-	if (w == -2) {
+	if (xmig_rpc_send(c, method, params, timeout_ms, &id, &wait_ms) < 0) {
 		if (result)
 			*result = NULL;
 		if (err_code)
@@ -235,12 +241,7 @@ int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params, int t
 			*err_msg = strdup("out of memory");
 		return -1;
 	}
-	/*
-	 * A server that refuses us writes why and hangs up, maybe before our
-	 * request goes out: read its answer even if the write failed.
-	 */
-	return xmig_rpc_wait(c, id, w < 0 && timeout_ms < 0 ? 1000 : timeout_ms, result, err_code,
-			     err_msg);
+	return xmig_rpc_wait(c, id, wait_ms, result, err_code, err_msg);
 }
 
 int xmig_rpc_wait(struct xmig_conn *c, json_int_t id, int timeout_ms, json_t **result,

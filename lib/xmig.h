@@ -179,11 +179,11 @@ int xmig_rpc_call(struct xmig_conn *c, const char *method, json_t *params /* sto
 		  int timeout_ms, json_t **result, int *err_code, char **err_msg);
 /*
  * The two halves of xmig_rpc_call, to have requests to several proxies in
- * flight at once. send: 0, -1 (the write failed: the answer may still be
- * there to read) or -2 (no memory); *id for wait, which answers as call.
+ * flight at once. send: 0 (*id and *wait_ms, the timeout for wait, which
+ * answers as call), or -1 without memory to make the request.
  */
 int xmig_rpc_send(struct xmig_conn *c, const char *method, json_t *params /* stolen */,
-		  json_int_t *id);
+		  int timeout_ms, json_int_t *id, int *wait_ms);
 int xmig_rpc_wait(struct xmig_conn *c, json_int_t id, int timeout_ms, json_t **result,
 		  int *err_code, char **err_msg);
 /* Progress notifications ({"method":"progress",...}) seen while waiting. */
