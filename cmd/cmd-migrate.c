@@ -13,10 +13,11 @@
  *              enough free memory (a standby proxy is started there)
  *   prepare    while the job runs, the old proxy offers its state behind a
  *              one-time token; the new one reads the memory map and fat
- *              binaries, maps its memory and loads the modules ahead
- *   quiesce    the old proxy freezes and drains its GPU (the new proxy is
- *              told to take the state meanwhile; the old one sends it once
- *              this freeze holds)
+ *              binaries, maps its memory, loads the modules and starts
+ *              its workers ahead (they wait for the resume)
+ *   quiesce    the new proxy is told to take the state, and says GO to the
+ *              old one, which freezes then and drains its GPU (for this
+ *              command's connection; an older proxy is asked directly)
  *   transfer   the new proxy takes what changed and the memory
  *              (zero-copy: the same physical memory; else a device-to-device
  *              or peer copy)
@@ -202,11 +203,11 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
 	int ahead = 0;
 	double t_handover = 0, in_freeze = 0;
-	json_int_t freeze_id, recv_id;
+	json_int_t freeze_id, recv_id, froze_at = 0, serving_at;
 	int wait_freeze, wait_recv;
 	char token[33], mb[32], fb[32], cc[32];
 	int status, spid = 0;
-	bool frozen_here = false, lost = false;
+	bool frozen_here = false, lost = false, at_go = false;
 
 	*out = NULL;
 	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
@@ -309,10 +310,13 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	 * modules, so that the frozen part is only the copy and the switch.
 	 */
 	move_token(token);
-	offer = move_call(p, p->conn, "offer", json_pack("{s:s, s:b}", "token", token, "stream",
-							 stream), 10000, &status);
+	offer = move_call(p, p->conn, "offer", json_pack("{s:s, s:b, s:b}", "token", token,
+							 "stream", stream, "freeze", 1),
+			  10000, &status);
 	if (!offer)
 		goto rollback;
+	/* (a proxy older than this command: it freezes when asked, as it always did) */
+	at_go = json_is_true(json_object_get(offer, "freeze_at_go"));
 	r = move_call(p, nc, "prepare",
 		      json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(offer, "path"),
 				"token", token, "mode", mode, "ccl_relink", keep != NULL), -1, &status);
@@ -326,15 +330,19 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	t_prepare = ms_since(t_start) - t_precheck - t_standby;
 
 	/*
-	 * quiesce (held by our connection, so our death thaws it), and at once
-	 * transfer + restore: the old proxy sends its state as soon as this
-	 * freeze holds. The transfer commits: once the new proxy has
-	 * everything, the old one hands the channel over to it (the commit
-	 * point) and it resumes, with no more round trips through us.
+	 * quiesce, transfer and restore in one call: the new proxy says GO
+	 * and the old one freezes then (held by our connection, as the offer
+	 * is, so our death thaws it) and sends its state. The transfer
+	 * commits: once the new proxy has everything, the old one hands the
+	 * channel over to it (the commit point) and it resumes, with no
+	 * round trips through us. An older proxy is asked for its freeze at
+	 * the same time instead.
 	 */
 	t_freeze = xmig_now_ns();
-	wait_freeze = move_send(p->conn, "freeze", json_pack("{s:s}", "hold", "connection"),
-				&freeze_id, -1);
+	xmig_move_trace("migrate: receive asked");
+	if (!at_go)
+		wait_freeze = move_send(p->conn, "freeze", json_pack("{s:s}", "hold", "connection"),
+					&freeze_id, -1);
 	move_show_progress(nc, p->label);
 	wait_recv = move_send(nc, "receive",
 			      json_pack("{s:O, s:s, s:s, s:b, s:b, s:b}", "path",
@@ -343,13 +351,16 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 					!strcmp(json_string_value(json_object_get(st, "state")),
 						"frozen")),
 			      &recv_id, -1);
-	r = move_wait(p, p->conn, "freeze", freeze_id, wait_freeze, &status);
-	if (!r)
-		goto rollback;   /* (the offer goes with our connection; the receive fails) */
-	frozen_here = !json_is_true(json_object_get(r, "was_frozen"));
-	t_quiesce = ms_since(t_freeze);
-	in_freeze = json_real_value(json_object_get(r, "freeze_s")) * 1e3;
-	json_decref(r);
+	if (!at_go) {
+		r = move_wait(p, p->conn, "freeze", freeze_id, wait_freeze, &status);
+		if (!r)
+			goto rollback;   /* (the offer goes with our connection; the receive fails) */
+		frozen_here = !json_is_true(json_object_get(r, "was_frozen"));
+		froze_at = json_integer_value(json_object_get(r, "froze_at_ns"));
+		t_quiesce = ms_since(t_freeze);
+		in_freeze = json_real_value(json_object_get(r, "freeze_s")) * 1e3;
+		json_decref(r);
+	}
 	recv = move_wait(p, nc, "receive", recv_id, wait_recv, &status);
 	if (!recv) {
 		/* The target failed us (it died, or refused): the move failed. */
@@ -357,12 +368,19 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			status = XMIG_EXIT_FAIL;
 		goto rollback;
 	}
+	xmig_move_trace("migrate: receive answered");
+	if (at_go) {
+		frozen_here = !json_is_true(json_object_get(recv, "was_frozen"));
+		froze_at = json_integer_value(json_object_get(recv, "froze_at_ns"));
+		in_freeze = t_quiesce = json_real_value(json_object_get(recv, "freeze_s")) * 1e3;
+	}
 	t_handover = json_real_value(json_object_get(recv, "handover_s")) * 1e3;
 	t_transfer = ms_since(t_freeze) - t_quiesce - t_handover;
 	if (xmig_env_flag("XMIG_MOVE_TRACE"))
-		fprintf(stderr, "xmig: downtime: freeze call %.3f ms (in the proxy %.3f), receive "
-			"call %.3f ms (in the proxy %.3f, its handover and resume %.3f)\n", t_quiesce,
-			in_freeze, t_transfer + t_handover,
+		fprintf(stderr, "xmig: downtime: %s %.3f ms (in the proxy %.3f), receive "
+			"call %.3f ms (in the proxy %.3f, its handover and resume %.3f)\n",
+			at_go ? "freeze at GO" : "freeze call", t_quiesce, in_freeze,
+			t_transfer + t_handover,
 			json_real_value(json_object_get(recv, "total_s")) * 1e3, t_handover);
 	if (!json_is_true(json_object_get(recv, "resumed")))
 		/* Past the commit point: the new proxy resumes when we let go. */
@@ -378,6 +396,14 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
 			 "prepare", t_prepare, "quiesce", t_quiesce, "transfer", t_transfer,
 			 "handover", t_handover);
+	/*
+	 * The job's own pause, by the proxies' clocks (CLOCK_MONOTONIC, both
+	 * on this node): from the old proxy taking no more calls to the new
+	 * one's workers serving. Unknown for a job that stays frozen.
+	 */
+	serving_at = json_integer_value(json_object_get(recv, "serving_at_ns"));
+	json_object_set_new(*out, "paused_ms", froze_at > 0 && serving_at > froze_at ?
+			    json_real((double)(serving_at - froze_at) / 1e6) : json_null());
 	/* Objects (streams, handles, plans...): made ahead, kept, made while frozen. */
 	json_object_set_new(*out, "objects",
 			    json_pack("{s:i, s:i, s:i}", "ahead", ahead, "kept",
@@ -386,11 +412,17 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 				      "made",
 				      (int)json_integer_value(json_object_get(
 					      json_object_get(recv, "objects"), "made"))));
-	if (!o->json)
-		printf("%s: moved from %s:gpu%d to %s:gpu%d (%s, %s) in %.0f ms, downtime %.1f ms\n",
+	if (!o->json) {
+		char paused[48] = "";
+
+		if (json_is_real(json_object_get(*out, "paused_ms")))
+			snprintf(paused, sizeof(paused), " (the job paused %.1f ms)",
+				 json_real_value(json_object_get(*out, "paused_ms")));
+		printf("%s: moved from %s:gpu%d to %s:gpu%d (%s, %s) in %.0f ms, downtime %.1f ms%s\n",
 		       p->label, from_node, from, to_node, d->gpu, mode,
 		       xmig_format_bytes(mapped, mb, sizeof(mb)), ms_since(t_start),
-		       json_real_value(json_object_get(*out, "downtime_ms")));
+		       json_real_value(json_object_get(*out, "downtime_ms")), paused);
+	}
 	json_decref(recv);
 	json_decref(offer);
 	if (keep)
@@ -400,9 +432,12 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	return 0;
 
 rollback:
-	if (frozen_here) {
+	/* (a freeze made at GO: perhaps; only one our connection holds is thawed) */
+	if (frozen_here || (at_go && !recv && !keep)) {
 		int ignored;
-		json_t *t = move_call(p, p->conn, "thaw", NULL, 10000, &ignored);
+		json_t *t = move_call(p, p->conn, "thaw",
+				      at_go ? json_pack("{s:s}", "held", "connection") : NULL, 10000,
+				      &ignored);
 
 		/* No thaw once the transfer began: handed over (and the new one failed), or gone. */
 		lost = !t && offer && !recv;

@@ -101,6 +101,35 @@ int xmig_error_errno(const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * XMIG_MOVE_TRACE=1: one line of a move's timeline. The stamp is
+ * CLOCK_MONOTONIC in ms (modulo 1000 s), the same clock in every process
+ * of the node, so the lines of the command and of both proxies sort into
+ * one timeline of the downtime.
+ */
+bool xmig_move_tracing(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = xmig_env_flag("XMIG_MOVE_TRACE");
+	return on;
+}
+
+void xmig_move_trace(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!xmig_move_tracing())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: @%.3f %s\n", log_prefix,
+		(double)(xmig_now_ns() % 1000000000000ull) / 1e6, line);
+}
+
 void xmig_die(int status, const char *fmt, ...)
 {
 	va_list ap;

@@ -57,6 +57,10 @@ void xmig_log(enum xmig_log_level level, const char *fmt, ...)
 #define xmig_info(...) xmig_log(XMIG_LOG_INFO, __VA_ARGS__)
 #define xmig_warn(...) xmig_log(XMIG_LOG_WARN, __VA_ARGS__)
 
+/* XMIG_MOVE_TRACE=1: a stamped line of a move's timeline on stderr (log.c). */
+bool xmig_move_tracing(void);
+void xmig_move_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* git's idiom: `return xmig_error("...")` logs and returns -1. */
 int xmig_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, appending ": strerror(errno)". */

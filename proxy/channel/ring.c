@@ -206,11 +206,16 @@ void xmig_ring_idle_wait(struct xmig_ring *r, uint64_t timeout_ns)
 			xmig_cpu_relax();
 		}
 	}
+	/*
+	 * A count, not a flag: during a handover the old proxy's worker and
+	 * the new one's both wait on this ring, and the one that wakes must
+	 * not clear the word for the other (the client would stop ringing).
+	 */
 	v = atomic_load(&r->doorbell);
-	atomic_store(&r->server_sleeping, 1);
+	atomic_fetch_add(&r->server_sleeping, 1);
 	if (atomic_load(&r->head) == tail)
 		xmig_futex_wait(&r->doorbell, v, timeout_ns);
-	atomic_store(&r->server_sleeping, 0);
+	atomic_fetch_sub(&r->server_sleeping, 1);
 }
 
 void xmig_ring_reply(struct xmig_ring *r, uint64_t seq)

@@ -89,7 +89,7 @@ struct xmig_ring {
 
 	/* written by the server worker */
 	XMIG_ALIGNED _Atomic uint64_t tail;        /* bytes consumed */
-	_Atomic uint32_t server_sleeping;
+	_Atomic uint32_t server_sleeping;          /* workers waiting for the doorbell */
 	_Atomic uint32_t space_waiters;            /* client waits for tail */
 	_Atomic uint32_t tail_futex;               /* bumped when space frees up */
 

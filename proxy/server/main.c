@@ -291,14 +291,15 @@ int main(int argc, char **argv)
 		xmig_error_errno("cannot create the job directory under %s", xmig_runtime_dir());
 		return XMIG_EXIT_FAIL;
 	}
-	if (!s->standby && (take_ownership(s) < 0 || srv_workers_start(s) < 0))
+	if (!s->standby && (take_ownership(s) < 0 || srv_workers_start(s, false) < 0))
 		return XMIG_EXIT_FAIL;
 	why = ctl_run(s);
 	xmig_debug("shutting down: %s", why);
 	/* an offer still open (its application died mid-move): its socket goes */
 	srv_xfer_close(s);
-	if (!s->standby)
-		srv_workers_stop(s);
+	xmig_move_trace("exit: %s", why);
+	if (s->workers_running)
+		srv_workers_stop(s);   /* (a standby's, started ahead, too) */
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
 	/*
 	 * After a move the successor renames its socket over ours at its own
@@ -306,7 +307,9 @@ int main(int argc, char **argv)
 	 */
 	if (!s->has_successor)
 		ctl_unlink_socket(s);
+	xmig_move_trace("exit: closing the GPU context");
 	s->dev->close(s->devh);
+	xmig_move_trace("exit: GPU context closed");
 	/* The application is gone: its keeper socket is ours to clean up. */
 	if (!xmig_proc_alive(s->client_pid, 0))
 		unlink(s->keeper_path);

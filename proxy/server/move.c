@@ -98,6 +98,7 @@ static json_t *m_freeze(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	bool was;
 	int r;
 
+	xmig_move_trace("freeze: asked");
 	if (!owner(s) || s->standby)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
 	if (hold && strcmp(hold, "persistent") && strcmp(hold, "connection"))
@@ -106,23 +107,39 @@ static json_t *m_freeze(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	r = do_freeze(s, cc, !hold || !strcmp(hold, "persistent"), timeout > 0 ? (uint64_t)timeout
 									     : 60000, &was);
 	pthread_mutex_unlock(&move_lock);
+	xmig_move_trace("freeze: %s", r == 0 ? "frozen" : "failed");
 	if (r == -2)
 		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	if (r < 0)
 		FAIL(XMIG_RPC_FAILED, "the GPU did not drain in time; the job goes on");
-	return json_pack("{s:s, s:b, s:I, s:f}", "state", "frozen", "was_frozen", was, "ticket",
-			 (json_int_t)atomic_load(&s->hdr->executed), "freeze_s",
-			 (double)(xmig_now_ns() - t0) / 1e9);
+	/* froze_at_ns: when it stopped taking the job's calls (this call froze it) */
+	return json_pack("{s:s, s:b, s:I, s:f, s:I}", "state", "frozen", "was_frozen", was,
+			 "ticket", (json_int_t)atomic_load(&s->hdr->executed), "freeze_s",
+			 (double)(xmig_now_ns() - t0) / 1e9, "froze_at_ns",
+			 was ? (json_int_t)0 : (json_int_t)s->froze_at_ns);
 }
 
 static json_t *m_thaw(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 		      size_t len)
 {
 	bool was = srv_frozen(s);
+	const char *held = param_str(p, "held");
 
 	if (!owner(s) || s->handed_over)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
+	if (held && strcmp(held, "connection"))
+		FAIL(XMIG_RPC_INVALID_PARAMS, "held must be \"connection\"");
 	pthread_mutex_lock(&move_lock);
+	/*
+	 * held "connection": a move's rollback that does not know whether its
+	 * freeze came (made at GO): only a freeze this connection holds goes.
+	 */
+	if (held && s->freeze_holder != cc) {
+		srv_xfer_withdraw_of(s, cc);
+		pthread_mutex_unlock(&move_lock);
+		return json_pack("{s:s, s:b}", "state", was ? "frozen" : "running", "was_frozen",
+				 was);
+	}
 	s->freeze_holder = NULL;
 	srv_xfer_withdraw(s);   /* nothing may read the state once it runs again */
 	/* a cut's first step stops new calls without waiting for posted ones */
@@ -139,6 +156,7 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 {
 	const char *token = param_str(p, "token");
 	char path[512];
+	bool at_go;
 	int r;
 
 	if (!token || strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)
@@ -151,12 +169,17 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 		pthread_mutex_unlock(&move_lock);
 		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	}
-	r = srv_xfer_offer(s, cc, token, json_is_true(json_object_get(p, "stream")), 120, path,
+	/* XMIG_FAULT=offer-no-freeze-at-go: answer as a proxy older than the freeze at GO */
+	at_go = !xmig_fault("offer-no-freeze-at-go");
+	r = srv_xfer_offer(s, cc, token, json_is_true(json_object_get(p, "stream")),
+			   at_go && json_is_true(json_object_get(p, "freeze")), 120, path,
 			   sizeof(path));
 	pthread_mutex_unlock(&move_lock);
 	if (r < 0)
 		FAIL(XMIG_RPC_FAILED, "cannot offer the state: %s", strerror(errno));
-	return json_pack("{s:s}", "path", path);
+	/* freeze_at_go: asked with "freeze", this proxy freezes when the successor says GO */
+	return at_go ? json_pack("{s:s, s:b}", "path", path, "freeze_at_go", 1)
+		     : json_pack("{s:s}", "path", path);
 }
 
 /*
@@ -187,6 +210,17 @@ int srv_frozen_for(struct srv *s, const void *holder, _Atomic bool *cancel)
 	yes = srv_frozen(s) && (!s->freeze_holder || s->freeze_holder == holder);
 	pthread_mutex_unlock(&move_lock);
 	return yes;
+}
+
+int srv_freeze_for(struct srv *s, const void *holder, _Atomic bool *cancel, bool *was_frozen)
+{
+	int r;
+
+	if (lock_unless(cancel) < 0)
+		return -3;
+	r = do_freeze(s, (struct ctl_conn *)holder, false, 60000, was_frozen);
+	pthread_mutex_unlock(&move_lock);
+	return r;
 }
 
 int srv_hand_over(struct srv *s, uint64_t next, _Atomic bool *cancel, bool *stay_frozen,
@@ -386,6 +420,7 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	struct xfer_commit cm;
 	enum xfer_mode mode;
 
+	xmig_move_trace("receive: asked");
 	if (!s->standby || (s->xfer_fd < 0 && (s->mem.nallocs || s->modules.count)))
 		FAIL(XMIG_RPC_STATE, "only a fresh or prepared standby proxy receives a job");
 	if (!path || !token)
@@ -436,7 +471,8 @@ int srv_resume(struct srv *s, bool frozen, char *why, size_t len)
 		atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
 		s->freeze_holder = NULL;
 	}
-	if (srv_workers_start(s) < 0) {
+	/* (started ahead by a prepare: only the gate is left to open) */
+	if (!s->workers_running && srv_workers_start(s, false) < 0) {
 		atomic_store(&s->freeze_requested, 0);
 		pthread_mutex_unlock(&move_lock);
 		snprintf(why, len, "cannot start the workers");
@@ -445,7 +481,10 @@ int srv_resume(struct srv *s, bool frozen, char *why, size_t len)
 	s->standby = false;
 	if (!frozen)
 		srv_thaw(s);   /* state RUNNING: requests flow again from where they stopped */
+	srv_workers_open(s);
+	s->serving_at_ns = frozen ? 0 : xmig_now_ns();
 	srv_xfer_release_sources(s);
+	xmig_move_trace("resume: %s", frozen ? "serving, frozen" : "serving");
 	if (ctl_take_socket_path(s) < 0)
 		xmig_warn("cannot register the control socket; `xmig ps` will miss this job");
 	if (xmig_job_dir(s->job, jd, sizeof(jd)) == 0) {

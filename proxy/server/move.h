@@ -19,6 +19,15 @@ int srv_resume(struct srv *s, bool frozen, char *why, size_t len);
 int srv_frozen_for(struct srv *s, const void *holder, _Atomic bool *cancel);
 
 /*
+ * The freeze of holder's move, made by its offer's thread when the
+ * successor says GO: as `freeze` with hold "connection" over holder, so
+ * that the connection's loss thaws it. 0 (*was_frozen: by hand or at a cut
+ * already), -1 (the GPU did not drain), -2 (another command's freeze
+ * holds), -3 (the move was called off: cancel).
+ */
+int srv_freeze_for(struct srv *s, const void *holder, _Atomic bool *cancel, bool *was_frozen);
+
+/*
  * The commit point of a move: the channel goes to the proxy with attach id
  * next, if this one is still frozen and the move was not called off. From
  * an offer's thread (cancel: its flag, set by whoever withdraws it) or a

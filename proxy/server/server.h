@@ -116,6 +116,7 @@ struct srv_source {
 	uint64_t va, size, serial;
 	uint64_t tmp;           /* where it is mapped here */
 	void *mem;
+	bool copied;            /* queued at the freeze, before the manifest came */
 };
 
 struct srv_host_region {
@@ -146,6 +147,7 @@ struct srv_worker {
 	pthread_t thread;
 	bool started;
 	_Atomic bool finished;
+	_Atomic bool ready;     /* bound and pinned: serves once the gate opens */
 	bool bulk_registered;
 	void *pool_event;       /* for deferred waits */
 };
@@ -251,9 +253,14 @@ struct srv {
 	/* workers */
 	struct srv_worker workers[XMIG_MAX_RINGS];
 	pthread_t ringmgr;
+	bool workers_running;       /* the ring manager was started */
+	_Atomic uint32_t workers_gate;  /* 1: started ahead by a standby, held until it resumes */
+	_Atomic bool workers_soon;      /* the move's frozen part began: the gate opens soon */
 	_Atomic bool stopping;
 
 	/* freeze: see worker.c */
+	uint64_t froze_at_ns;       /* CLOCK_MONOTONIC: the last freeze stopped taking calls */
+	uint64_t serving_at_ns;     /* ... and a resume opened the workers */
 	_Atomic int freeze_requested;
 	_Atomic int in_turn;
 	_Atomic int deferred;       /* deferred waits in flight */
@@ -299,7 +306,9 @@ int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_in
 int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t *ino);
 
 /* worker.c */
-int srv_workers_start(struct srv *s);
+/* gated: started ahead (a standby): they bind and pin, and serve once opened */
+int srv_workers_start(struct srv *s, bool gated);
+void srv_workers_open(struct srv *s);
 void srv_workers_stop(struct srv *s);
 int srv_freeze(struct srv *s, uint64_t timeout_ns);
 void srv_thaw(struct srv *s);

@@ -284,6 +284,22 @@ static int cmp_va(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+bool srv_state_memory_unchanged(struct srv *s, json_t *m)
+{
+	json_t *list = json_object_get(m, "allocations"), *a;
+	size_t i, found = 0;
+
+	json_array_foreach(list, i, a) {
+		uint64_t va = 0, size = 0, serial = 0;
+
+		get_u64(a, "va", &va);
+		get_u64(a, "size", &size);
+		get_u64(a, "serial", &serial);
+		found += prepared(s, va, size, serial) != NULL;
+	}
+	return found == s->mem.nallocs;
+}
+
 int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 {
 	json_t *list = json_object_get(m, "allocations"), *a;

@@ -23,6 +23,8 @@ json_t *srv_state_manifest_since(struct srv *s, const struct dnn_base *base);
 int srv_state_check(struct srv *s, json_t *manifest, bool needs_memory, char *why, size_t len);
 /* Recreate the memory map (map=true: with fresh backing). */
 int srv_state_restore_memory(struct srv *s, json_t *manifest, bool map);
+/* Does the manifest still name every allocation this proxy has (same size, serial)? */
+bool srv_state_memory_unchanged(struct srv *s, json_t *manifest);
 /* Make the memory map the manifest's, keeping what was prepared ahead. */
 int srv_state_reconcile_memory(struct srv *s, json_t *manifest, bool map);
 

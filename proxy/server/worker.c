@@ -97,6 +97,7 @@ static void *worker_main(void *arg)
 	struct srv_worker *w = arg;
 	struct srv *s = w->srv;
 	struct xmig_ring *ring = w->ring;
+	bool first_after_gate = false;
 	char name[16];
 
 	snprintf(name, sizeof(name), "xmig-w%u", w->index);
@@ -105,6 +106,42 @@ static void *worker_main(void *arg)
 		xmig_error("worker %u: cannot bind the device context", w->index);
 	if (s->dev->host_register(s->devh, ring->bulk, XMIG_BULK_BYTES) == 0)
 		w->bulk_registered = true;
+	xmig_move_trace("worker %u: ready", w->index);
+	atomic_store(&w->ready, true);
+	if (atomic_load(&s->workers_gate)) {
+		/*
+		 * Started ahead, before the handover: the thread, its context
+		 * and its pinned buffer cost milliseconds that would otherwise
+		 * come after the resume, on the job's time. Until the gate
+		 * opens the old proxy serves this ring: touch nothing in it.
+		 */
+		uint64_t spin_from = 0;
+
+		while (atomic_load(&s->workers_gate) && !atomic_load(&s->stopping)) {
+			/*
+			 * Once the transfer runs, the gate opens within
+			 * milliseconds and the job waits for this thread:
+			 * spin rather than wait to be woken (20-50 us), for
+			 * 100 ms at most (a move across nodes takes longer).
+			 */
+			if (atomic_load(&s->workers_soon) && !spin_from)
+				spin_from = xmig_now_ns();
+			if (spin_from && xmig_now_ns() - spin_from < 100000000ull) {
+				xmig_cpu_relax();
+				continue;
+			}
+			xmig_futex_wait(&s->workers_gate, 1, spin_from ? 100000000ull : 1000000ull);
+		}
+		if (atomic_load(&s->stopping))
+			goto out;
+		xmig_move_trace("worker %u: serving", w->index);
+		first_after_gate = xmig_move_tracing();
+		/* its thread ended meanwhile: the ring manager starts one if it comes back */
+		if (atomic_load(&ring->state) != XMIG_RING_ACTIVE) {
+			finish_ring(w);
+			goto out;
+		}
+	}
 
 	for (;;) {
 		struct xmig_req *req = xmig_ring_peek(ring);
@@ -135,6 +172,12 @@ static void *worker_main(void *arg)
 		c.args = req->payload;
 		c.res = ring->resp;
 		status = srv_dispatch(&c);
+		if (first_after_gate) {
+			/* (what the job's first call costs on a new context, when it matters) */
+			xmig_move_trace("worker %u: first call (op %u) run", w->index,
+					(unsigned)req->op);
+			first_after_gate = false;
+		}
 		seq = req->seq;
 		if (c.defer)
 			atomic_fetch_add(&s->deferred, 1);
@@ -159,6 +202,7 @@ static void *worker_main(void *arg)
 			atomic_compare_exchange_strong(&ring->async_error, &zero, status);
 		}
 	}
+out:
 	if (atomic_load(&s->stopping))
 		finish_ring(w);
 	atomic_store(&w->finished, true);
@@ -191,6 +235,7 @@ static void *ringmgr_main(void *arg)
 				w->index = i;
 				w->ring = ring;
 				atomic_store(&w->finished, false);
+				atomic_store(&w->ready, false);
 				if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
 					w->started = true;
 				else
@@ -210,11 +255,38 @@ static void *ringmgr_main(void *arg)
 	return NULL;
 }
 
-int srv_workers_start(struct srv *s)
+/* Started ahead: every ring the client has open has a worker at the gate. */
+static bool all_ready(struct srv *s)
 {
+	for (unsigned i = 0; i < XMIG_MAX_RINGS; i++)
+		if (atomic_load(&xmig_shm_ring(s->hdr, i)->state) == XMIG_RING_ACTIVE &&
+		    !atomic_load(&s->workers[i].ready))
+			return false;
+	return true;
+}
+
+int srv_workers_start(struct srv *s, bool gated)
+{
+	uint64_t deadline = xmig_now_ns() + 2000000000ull;
+
+	atomic_store(&s->workers_gate, gated);
 	if (pthread_create(&s->ringmgr, NULL, ringmgr_main, s) != 0)
 		return xmig_error("cannot start the ring manager");
+	s->workers_running = true;
+	/*
+	 * Ahead of a move: back only once they are ready, or their start
+	 * (a cuMemHostRegister of each ring's buffer) lands in the frozen
+	 * part and holds up the transfer's own driver calls.
+	 */
+	while (gated && !all_ready(s) && xmig_now_ns() < deadline)
+		nap(100);
 	return 0;
+}
+
+void srv_workers_open(struct srv *s)
+{
+	atomic_store(&s->workers_gate, 0);
+	xmig_futex_wake(&s->workers_gate);
 }
 
 void srv_workers_stop(struct srv *s)
@@ -224,6 +296,7 @@ void srv_workers_stop(struct srv *s)
 	atomic_store(&s->stopping, true);
 	atomic_fetch_add(&s->freeze_futex, 1);
 	xmig_futex_wake(&s->freeze_futex);
+	xmig_futex_wake(&s->workers_gate);
 	for (i = 0; i < XMIG_MAX_RINGS; i++) {
 		struct xmig_ring *ring = xmig_shm_ring(s->hdr, i);
 
@@ -240,6 +313,7 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 	uint64_t deadline = xmig_now_ns() + timeout_ns;
 	int r;
 
+	s->froze_at_ns = xmig_now_ns();
 	atomic_store(&s->freeze_requested, 1);
 	while (atomic_load(&s->in_turn) || atomic_load(&s->deferred)) {
 		if (timeout_ns && xmig_now_ns() > deadline) {
@@ -247,7 +321,15 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 			return xmig_error("the GPU did not drain within %.1f s",
 					  (double)timeout_ns / 1e9);
 		}
-		nap(50);
+		/*
+		 * A turn or a synchronising call usually ends within tens of
+		 * microseconds, and the job waits for this loop: a sleep would
+		 * add its own 60-100 us to every move. Spin that long first.
+		 */
+		if (xmig_now_ns() - s->froze_at_ns < 200000ull)
+			xmig_cpu_relax();
+		else
+			nap(50);
 	}
 	/* No new work can start now; let what was enqueued finish. */
 	r = s->dev->ctx_sync(s->devh);

@@ -28,15 +28,25 @@
  * a pause of a few microseconds that does not drain the GPU), maps its own
  * memory, loads the modules, pins the host memory and makes the objects
  * (library handles, cuDNN plans, one-rank communicators: srv_state_prebuild),
- * and says GO when the orchestrator freezes the old proxy (asked at the
- * same time: the old proxy waits for that freeze to hold). Only then does
- * the state above follow, and only what changed in between costs
- * downtime:
+ * starts its workers (held at a gate until the resume), and says GO when
+ * the orchestrator asks it to take the state. The old proxy freezes then,
+ * for the orchestrator's connection (an offer made with "freeze"; else it
+ * waits for the orchestrator's own freeze call). Only then does the state
+ * above follow, and only what changed in between costs downtime:
  *
  *   GO (aux: the prelude's hash, if its cuDNN log was replayed ahead;
- *       id: the same, if the successor holds the prelude's manifest)
- *   MANIFEST | IMAGE (new ones) | VAR xN | ALLOC_KEEP (one, for all that
- *   came in the prelude) | ALLOC (new ones, + fd) | DONE
+ *       id: the same, if the successor holds the prelude's manifest;
+ *       status: GO_TELL_FROZEN)
+ *   FROZEN (if asked: status was_frozen or -1, id the freeze's ns, aux
+ *   when it stopped the job) | MANIFEST | IMAGE (new ones) | VAR xN |
+ *   ALLOC_KEEP (one, for all that came in the prelude) | ALLOC (new ones,
+ *   + fd) | DONE
+ *
+ * FROZEN lets a copy-mode successor start copying the memory it mapped in
+ * the prelude the moment the freeze holds, while the old proxy still makes
+ * its manifest; what the manifest then says changed is copied after. A
+ * freeze that cannot be made answers GO with REFUSE (status: -1 the GPU
+ * did not drain, -2 another command's freeze, -3 the move called off).
  *
  * The manifest then names the kernels, modules and variables that are as
  * in the prelude by id only (manifest-delta.c).
@@ -72,7 +82,12 @@ enum xfer_type {
 			   * followed by their XXH3 (xmig_write_checked) */
 	XFER_COMMIT,      /* ACK, and hand the channel over to attach id id now;
 			   * answered by ACK (status 0: handed over) */
+	XFER_FROZEN,      /* the freeze holds: the memory the prelude mapped may be
+			   * copied now (before MANIFEST, when GO asked for it) */
 };
+
+/* GO's status: flags of what the successor wants. */
+#define GO_TELL_FROZEN 1
 
 #define STREAM_CHUNK (16u << 20)
 /*
@@ -100,11 +115,7 @@ struct xfer_msg {
 /* XMIG_MOVE_TRACE=1: where a move's time goes, on stderr (both proxies). */
 static bool tracing(void)
 {
-	static int on = -1;
-
-	if (on < 0)
-		on = xmig_env_flag("XMIG_MOVE_TRACE");
-	return on;
+	return xmig_move_tracing();
 }
 
 static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64_t len, int pass_fd)
@@ -148,6 +159,22 @@ static int recv_msg(int fd, struct xfer_msg *m, int *got_fd)
 	return r > 0 ? 0 : -1;
 }
 
+/*
+ * A message the job waits for, expected within about a millisecond (the
+ * freeze's FROZEN, the commit and its answer): spin on the socket for up
+ * to spin_us first. Waking a thread blocked in recv costs 20-50 us, each
+ * added to the job's pause; spinning costs one core for that long.
+ */
+static int recv_msg_soon(int fd, struct xfer_msg *m, unsigned spin_us)
+{
+	uint64_t t0 = xmig_now_ns();
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (xmig_now_ns() - t0 < (uint64_t)spin_us * 1000 && poll(&p, 1, 0) == 0)
+		xmig_cpu_relax();
+	return recv_msg(fd, m, NULL);
+}
+
 static void *read_blob(int fd, uint64_t len)
 {
 	char *p = malloc(len + 1);
@@ -169,6 +196,7 @@ struct offer {
 	const void *holder;        /* the move's control connection */
 	_Atomic bool over;         /* taken, expired or withdrawn */
 	bool stream;               /* memory as bytes (another node), not handles */
+	bool freeze_at_go;         /* the move's freeze is made here, at GO */
 	pthread_t thread;
 	_Atomic bool cancel;
 	_Atomic int active_fd;     /* the connection being served, -1 */
@@ -332,7 +360,7 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 	}
 	r = xmig_write_all(fd, wire, (size_t)(w - wire)) < 0 ? -1 : 0;
 	if (tracing())
-		fprintf(stderr, "xmig-proxy: send: %zu __device__ variables, %llu bytes, in %.3f ms\n",
+		xmig_move_trace("send: %zu __device__ variables, %llu bytes, in %.3f ms",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
 out:
 	free(pieces);
@@ -414,8 +442,8 @@ static int send_memory(struct srv *s, int fd)
 		xmig_error("cannot read the job's memory (error %d)", r);
 	/* writing includes waiting for the receiver to take the bytes */
 	if (tracing())
-		fprintf(stderr, "xmig-proxy: send: stream %llu chunks in %.3f ms: waiting for the "
-			"device %.3f ms, hashing and writing %.3f ms\n",
+		xmig_move_trace("send: stream %llu chunks in %.3f ms: waiting for the "
+			"device %.3f ms, hashing and writing %.3f ms",
 			(unsigned long long)nchunks, (double)(xmig_now_ns() - t0) / 1e6,
 			(double)t_dev / 1e6, (double)t_write / 1e6);
 	s->dev->stream_sync(s->devh, s->legacy.h);
@@ -474,8 +502,8 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 	int r = -1;
 
 	if (tracing() && text)
-		fprintf(stderr, "xmig-proxy: send: manifest of %zu bytes (%s) made in %.3f ms, "
-			"written as JSON in %.3f ms\n", strlen(text),
+		xmig_move_trace("send: manifest of %zu bytes (%s) made in %.3f ms, "
+			"written as JSON in %.3f ms", strlen(text),
 			wire ? "entries as in the prelude by id" : "whole",
 			(double)(t_made - t0) / 1e6, (double)(xmig_now_ns() - t_made) / 1e6);
 	json_decref(wire);
@@ -643,6 +671,8 @@ static int serve(struct offer *o, int fd)
 	struct dnn_base base = { 0 };
 	json_t *prelude_m = NULL;
 	size_t nsent = 0;
+	uint64_t freeze_ns = 0;
+	bool was = false;
 	uid_t uid;
 	char *tok;
 	int ok = 0;
@@ -670,9 +700,37 @@ static int serve(struct offer *o, int fd)
 			 &prelude_m) < 0 ||
 	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO)
 		goto out;
+	xmig_move_trace("send: go");
+	/*
+	 * The move's freeze, now that the successor waits for the state: the
+	 * job stops when the transfer can start, not a control round trip
+	 * before or after.
+	 */
+	if (o->freeze_at_go) {
+		uint64_t t = xmig_now_ns();
+		int r = srv_freeze_for(o->s, o->holder, &o->cancel, &was);
+
+		freeze_ns = xmig_now_ns() - t;
+		xmig_move_trace("freeze: %s", r ? "failed" : was ? "frozen already" : "frozen");
+		if (r < 0) {
+			struct xfer_msg no = { XFER_REFUSE, r, 0, 0, 0, 0 };
+
+			xmig_write_all(fd, &no, sizeof(no));
+			goto out;
+		}
+	}
 	if (!wait_frozen(o, fd)) {
 		send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
 		goto out;
+	}
+	xmig_move_trace("send: frozen for this move");
+	/* FROZEN: status was_frozen, id the freeze's ns, aux when it stopped the job */
+	if (m.status & GO_TELL_FROZEN) {
+		struct xfer_msg fz = { XFER_FROZEN, o->freeze_at_go ? was : -1, freeze_ns, 0,
+				       o->freeze_at_go && !was ? o->s->froze_at_ns : 0, 0 };
+
+		if (xmig_write_all(fd, &fz, sizeof(fz)) < 0)
+			goto out;
 	}
 	/*
 	 * The cuDNN log as a delta only to a successor that holds this
@@ -680,9 +738,12 @@ static int serve(struct offer *o, int fd)
 	 */
 	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
 		       m.aux == prelude && base.objs ? &base : NULL,
-		       m.id == prelude ? prelude_m : NULL) < 0 ||
-	    recv_msg(fd, &m, NULL) < 0)
+		       m.id == prelude ? prelude_m : NULL) < 0)
 		goto out;
+	xmig_move_trace("send: state sent");
+	if (recv_msg_soon(fd, &m, o->stream ? 0 : 2000) < 0)
+		goto out;
+	xmig_move_trace("send: the new proxy's word");
 	if (m.type == XFER_ACK && m.status == 0)
 		ok = 1;
 	if (m.type == XFER_COMMIT) {
@@ -699,6 +760,7 @@ static int serve(struct offer *o, int fd)
 			if (xmig_write_all(fd, &m, sizeof(m)) < 0)
 				xmig_warn("handed over; the new proxy did not hear it (it resumes "
 					  "when it finds it owns the job)");
+			xmig_move_trace("send: handed over");
 			ctl_request_stop("handed over");
 		}
 	}
@@ -784,7 +846,7 @@ void srv_xfer_close(struct srv *s)
 }
 
 int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool stream,
-		   unsigned timeout_s, char *path, size_t len)
+		   bool freeze_at_go, unsigned timeout_s, char *path, size_t len)
 {
 	struct offer *o;
 	char dir[512];
@@ -796,6 +858,7 @@ int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool st
 	o->s = s;
 	o->holder = holder;
 	o->stream = stream;
+	o->freeze_at_go = freeze_at_go;
 	atomic_init(&o->active_fd, -1);
 	snprintf(o->token, sizeof(o->token), "%s", token);
 	if (xmig_job_dir(s->job, dir, sizeof(dir)) < 0)
@@ -1070,10 +1133,45 @@ static int copy_from_sources(struct srv *s, uint64_t *done)
 		if (!src)
 			return xmig_error("no source for the memory at %#llx",
 					  (unsigned long long)a->va);
-		if ((r = s->dev->memcpy_async(s->devh, a->va, src->tmp, a->size, s->legacy.h)))
+		if (!src->copied &&   /* (else at the freeze already) */
+		    (r = s->dev->memcpy_async(s->devh, a->va, src->tmp, a->size, s->legacy.h)))
 			return xmig_error("copying %#llx failed (error %d)",
 					  (unsigned long long)a->va, r);
 		*done += a->size;
+	}
+	return 0;
+}
+
+/*
+ * Copy mode, ahead: one small copy from the old memory to ours, so that
+ * the context's first copy (its setup) is not the one the job waits for.
+ * What it writes is overwritten at the freeze.
+ */
+static void warm_copy(struct srv *s)
+{
+	if (s->nsources &&
+	    !s->dev->memcpy_async(s->devh, s->sources[0].va, s->sources[0].tmp,
+				  s->sources[0].size < 65536 ? s->sources[0].size : 65536,
+				  s->legacy.h))
+		s->dev->stream_sync(s->devh, s->legacy.h);
+}
+
+/*
+ * Copy mode, at FROZEN: the memory the prelude mapped, before the manifest
+ * says what changed (the old proxy is frozen and drained: these bytes are
+ * final unless the job freed the allocation, and then they are not read).
+ */
+static int copy_at_freeze(struct srv *s)
+{
+	int r;
+
+	for (size_t i = 0; i < s->nsources; i++) {
+		struct srv_source *src = &s->sources[i];
+
+		if ((r = s->dev->memcpy_async(s->devh, src->va, src->tmp, src->size, s->legacy.h)))
+			return xmig_error("copying %#llx failed (error %d)",
+					  (unsigned long long)src->va, r);
+		src->copied = true;
 	}
 	return 0;
 }
@@ -1136,8 +1234,23 @@ static void step(const char *what, uint64_t *t)
 	if (!tracing())
 		return;
 	now = xmig_now_ns();
-	fprintf(stderr, "xmig-proxy: receive: %s %.3f ms\n", what, (double)(now - *t) / 1e6);
+	xmig_move_trace("receive: %s %.3f ms", what, (double)(now - *t) / 1e6);
 	*t = now;
+}
+
+/* The old proxy's REFUSE after GO: why (its status: srv_freeze_for's, or 0). */
+static void refused(int32_t status, int *code, char *why, size_t len)
+{
+	if (status == -2) {
+		*code = XMIG_RPC_BUSY;
+		snprintf(why, len, SRV_BUSY_MSG);
+	} else if (status == -1) {
+		snprintf(why, len, "the old proxy's GPU did not drain in time; the job goes on");
+	} else if (status == -3) {
+		snprintf(why, len, "the move was called off");
+	} else {
+		snprintf(why, len, "the old proxy is not frozen");
+	}
 }
 
 /* Connect to the old proxy's offer and present the token; first reply in msg. */
@@ -1293,9 +1406,9 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 	*msg = in.last;
 	/* Reading ahead works when the writer hardly waits and the reader does. */
 	if (tracing())
-		fprintf(stderr, "xmig-proxy: receive: stream %llu chunks in %.3f ms: reading and "
+		xmig_move_trace("receive: stream %llu chunks in %.3f ms: reading and "
 			"checking %.3f ms, reader waiting for a buffer %.3f ms, writer waiting "
-			"for a chunk %.3f ms\n", (unsigned long long)st.chunks,
+			"for a chunk %.3f ms", (unsigned long long)st.chunks,
 			(double)(xmig_now_ns() - t0) / 1e6, (double)st.fill_ns / 1e6,
 			(double)st.wait_free_ns / 1e6, (double)st.wait_chunk_ns / 1e6);
 	return 0;
@@ -1374,6 +1487,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 * makes only what changed. A failure here only costs that time later.
 	 */
 	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
+	warm_copy(s);
 	step("prelude: memory, modules, pinned memory", &t_step);
 	if (srv_state_prebuild(s, prelude) < 0)
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
@@ -1385,6 +1499,13 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	s->xfer_prelude_hash = hash;
 	s->xfer_fd = fd;
 	fd = -1;
+	/*
+	 * The workers too, held at a gate until the resume: a thread per ring,
+	 * its context and its pinned buffer took 1-3 ms after the resume on
+	 * an H200, each a millisecond the job waited for its next call.
+	 */
+	if (!s->workers_running && srv_workers_start(s, true) < 0)
+		xmig_warn("could not start the workers ahead; they start at the resume");
 	result = json_pack("{s:I, s:f, s:i}", "prepared_bytes", (json_int_t)s->mem.mapped,
 			   "seconds", (double)(xmig_now_ns() - t0) / 1e9, "objects_ahead", (int)ahead);
 out:
@@ -1434,7 +1555,7 @@ static int commit(struct srv *s, int fd, bool frozen, bool *resumed, char *why, 
 
 	*resumed = false;
 	fault_delay("commit-delay-ms");
-	answered = xmig_write_all(fd, &m, sizeof(m)) == 0 && recv_msg(fd, &m, NULL) == 0 &&
+	answered = xmig_write_all(fd, &m, sizeof(m)) == 0 && recv_msg_soon(fd, &m, 1000) == 0 &&
 		   m.type == XFER_ACK;
 	step("the old proxy's answer", &t);
 	if (atomic_load(&s->hdr->owner_id) != s->attach_id) {
@@ -1465,7 +1586,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0, kept_bytes = 0;
-	bool zero_copy = mode == XFER_ZERO_COPY;
+	bool zero_copy = mode == XFER_ZERO_COPY, early = false;
+	struct xfer_msg frozen = { 0, -1, 0, 0, 0, 0 };   /* FROZEN, if it came */
 	void *chunk = NULL;
 	char what[96];
 	int fd, r, afd = -1;
@@ -1475,15 +1597,35 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		/* Prepared: the old proxy waits for our word (and which cuDNN log we hold). */
 		fd = s->xfer_fd;
 		s->xfer_fd = -1;
-		if (send_head(fd, XFER_GO, s->xfer_prelude ? s->xfer_prelude_hash : 0, s->xfer_base,
-			      -1) < 0 ||
-		    recv_msg(fd, &msg, NULL) < 0) {
+		struct xfer_msg go = { XFER_GO, 0, s->xfer_prelude ? s->xfer_prelude_hash : 0, 0,
+				       s->xfer_base, 0 };
+
+		go.status = GO_TELL_FROZEN;
+		xmig_move_trace("receive: go");
+		/* (a stream takes hundreds of ms: nothing to gain by spinning then) */
+		atomic_store(&s->workers_soon, mode != XFER_STREAM);
+		if (xmig_write_all(fd, &go, sizeof(go)) < 0 ||
+		    recv_msg_soon(fd, &msg, mode != XFER_STREAM ? 1000 : 0) < 0) {
 			snprintf(why, len, "the old proxy hung up");
 			goto out;
 		}
 		if (msg.type == XFER_REFUSE) {
-			snprintf(why, len, "the old proxy is not frozen");
+			refused(msg.status, code, why, len);
 			goto out;
+		}
+		if (msg.type == XFER_FROZEN) {
+			frozen = msg;
+			early = mode == XFER_COPY && s->nsources;
+			if (early && copy_at_freeze(s) < 0) {
+				snprintf(why, len, "copying the job's memory on GPU %d failed",
+					 s->gpu);
+				goto out;
+			}
+			step("frozen; copy queued", &t_step);
+			if (recv_msg(fd, &msg, NULL) < 0) {
+				snprintf(why, len, "the old proxy hung up");
+				goto out;
+			}
 		}
 	} else if ((fd = xfer_connect(path, token, &msg, code, why, len)) < 0) {
 		return NULL;
@@ -1511,6 +1653,15 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_array_foreach(json_object_get(manifest, "allocations"), i, result)
 		total += (uint64_t)json_integer_value(json_object_get(result, "size"));
 	result = NULL;
+	/*
+	 * Memory the job freed since the prelude goes now, and with it its
+	 * source: no copy queued at the freeze may still run there.
+	 */
+	if (early && !srv_state_memory_unchanged(s, manifest) &&
+	    (r = s->dev->stream_sync(s->devh, s->legacy.h))) {
+		snprintf(why, len, "copying the job's memory on GPU %d failed (error %d)", s->gpu, r);
+		goto out;
+	}
 	/* What changed since the prelude (everything, without one). */
 	if (srv_state_reconcile_memory(s, manifest, !zero_copy) < 0) {
 		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
@@ -1621,10 +1772,18 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			   zero_copy ? "zero-copy" : mode == XFER_STREAM ? "stream" : "copy",
 			   "objects", "kept", (int)s->restored.kept, "made",
 			   (int)s->restored.made);
+	/* the freeze, when the old proxy made it at GO */
+	if (frozen.status >= 0)
+		json_object_update_new(result, json_pack("{s:b, s:f, s:I}", "was_frozen",
+							 frozen.status != 0, "freeze_s",
+							 (double)frozen.id / 1e9, "froze_at_ns",
+							 (json_int_t)frozen.aux));
 	if (cm)
-		json_object_update_new(result, json_pack("{s:b, s:b, s:f}", "handed_over", 1,
+		json_object_update_new(result, json_pack("{s:b, s:b, s:f, s:I}", "handed_over", 1,
 							 "resumed", resumed, "handover_s",
-							 (double)(xmig_now_ns() - t_commit) / 1e9));
+							 (double)(xmig_now_ns() - t_commit) / 1e9,
+							 "serving_at_ns",
+							 (json_int_t)(resumed ? s->serving_at_ns : 0)));
 	goto out;
 objects_failed:
 	snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);

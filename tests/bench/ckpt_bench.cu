@@ -12,7 +12,7 @@
  *
  * Output, one line per size:
  *   ckpt GIB lock_s checkpoint_s restore_s unlock_s total_s
- *   d2d GIB seconds
+ *   d2d GIB seconds (the fastest of five copies)
  */
 #include <cstdio>
 #include <cstdlib>
@@ -109,10 +109,17 @@ int main(int argc, char **argv)
 		CK(cudaMalloc(&dst, bytes));
 		CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 		CK(cudaDeviceSynchronize());
-		double t0 = now();
-		CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
-		CK(cudaDeviceSynchronize());
-		printf("d2d %s %.4f\n", argv[a], now() - t0);
+		/* the fastest of five: a floor, to the microsecond */
+		double best = 1e9;
+		for (int rep = 0; rep < 5; rep++) {
+			double t0 = now();
+			CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+			CK(cudaDeviceSynchronize());
+			double dt = now() - t0;
+			if (dt < best)
+				best = dt;
+		}
+		printf("d2d %s %.6f\n", argv[a], best);
 		CK(cudaFree(src));
 		CK(cudaFree(dst));
 	}

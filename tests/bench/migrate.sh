@@ -52,7 +52,7 @@ for g in $sizes; do
 		done
 		down=$(cut -d' ' -f1 "$tmp/$job.$mode" | median)
 		total=$(cut -d' ' -f2 "$tmp/$job.$mode" | median)
-		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.1f", $3 * 1000 }' "$tmp/ckpt")
+		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.3f", $3 * 1000 }' "$tmp/ckpt")
 		ck=$(awk -v g=$g '$1 == "ckpt" && $2 == g { printf "%.0f", $7 * 1000 }' "$tmp/ckpt")
 		if [ $mode = copy ]; then
 			ratio=$(awk -v d="$down" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
@@ -60,7 +60,7 @@ for g in $sizes; do
 			ratio="(no copy)"
 		fi
 		speedup=$(awk -v c="$ck" -v d="$down" 'BEGIN { printf "%.0fx", c / d }')
-		printf '| %s | same GPU, %s | %.1f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
+		printf '| %s | same GPU, %s | %.2f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
 			"$total" "$floor" "$ratio" "$ck" "$speedup"
 		# where the downtime goes (medians): freeze and drain, copy and restore, switch
 		printf '%s GiB %s: quiesce %.2f ms, transfer %.2f ms, handover %.2f ms\n' "$g" "$mode" \
@@ -73,6 +73,74 @@ for g in $sizes; do
 	# XMIG_MOVE_TRACE=1: the new proxies' own split of each transfer, on stderr
 	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "receive:" "$tmp/$job.err" | sed "s/^/# $g GiB: /" >&2 || true
 done
+
+# Seen from the application: pause_probe calls the GPU without pause and
+# prints each call over 0.1 ms with the CLOCK_MONOTONIC time it ended. The
+# move's pause is the last such call before the command returned (it waits
+# from the old proxy's last answer to the new one's first); the longest
+# call from the command's start to 0.2 s after its end shows what the rest
+# of the move (the new proxy mapping memory ahead, the old one exiting)
+# costs the job. The command's downtime and the proxies' own clocks of the
+# same moves next to them.
+mono() { python3 -c 'import time; print(time.monotonic_ns())'; }
+echo
+echo "| GiB | move | command's downtime (ms) | job paused, proxies' clocks (ms) | application: the call through the pause (ms) | that call / floor | application: longest call, whole move (ms) |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+for g in $sizes; do
+	job=probe$g
+	"$XMIG" run --job $job -- "$B/tests/bench/pause_probe" --mib $((g * 1024)) \
+		>"$tmp/$job.out" 2>"$tmp/$job.err" &
+	app=$!
+	for _ in $(seq 600); do
+		grep -q '^ready' "$tmp/$job.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 0.5
+	for mode in copy zero-copy; do
+		flag=; [ $mode = zero-copy ] && flag=--zero-copy
+		: >"$tmp/$job.$mode"
+		for _ in $(seq "$reps"); do
+			t0=$(mono)
+			if ! "$XMIG" migrate --job $job --to gpu0 $flag --json >"$tmp/move.json" \
+				2>"$tmp/move.err"; then
+				cat "$tmp/move.err" "$tmp/$job.out" >&2
+				exit 1
+			fi
+			t1=$(mono)
+			sleep 0.2
+			# (0: no call over the probe's 0.1 ms)
+			stall=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $2 >= a && $2 <= b { last = $3 }
+				END { printf "%.3f", last / 1000 }' "$tmp/$job.out")
+			worst=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $2 >= a && $2 <= b + 200000000 && $3 > m { m = $3 }
+				END { printf "%.3f", m / 1000 }' "$tmp/$job.out")
+			down=$(python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m.get("paused_ms") or 0)' \
+				<"$tmp/move.json")
+			echo "$down $stall $worst" >>"$tmp/$job.$mode"
+			[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "@" "$tmp/move.err" |
+				sed "s/^/# probe $g GiB $mode: /" >&2 || true
+			sleep 0.3
+		done
+		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.3f", $3 * 1000 }' "$tmp/ckpt")
+		stall=$(cut -d' ' -f3 "$tmp/$job.$mode" | median)
+		if [ $mode = copy ]; then
+			ratio=$(awk -v d="$stall" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
+		else
+			ratio="(no copy)"
+		fi
+		printf '| %s | same GPU, %s | %.2f | %.2f | %.2f | %s | %.2f |\n' "$g" "$mode" \
+			"$(cut -d' ' -f1 "$tmp/$job.$mode" | median)" \
+			"$(cut -d' ' -f2 "$tmp/$job.$mode" | median)" "$stall" "$ratio" \
+			"$(cut -d' ' -f4 "$tmp/$job.$mode" | median)"
+	done
+	kill -TERM $app
+	wait $app || { echo "pause_probe failed:" >&2; tail -5 "$tmp/$job.out" >&2; exit 1; }
+	tail -1 "$tmp/$job.out" | grep -q '^PASS' || { tail -5 "$tmp/$job.out" >&2; exit 1; }
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "@" "$tmp/$job.err" | sed "s/^/# probe $g GiB: /" >&2 || true
+	# (and the application's long calls on the same clock: END_NS as the trace's stamp)
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && awk -v g=$g '$1 == "stall" { printf "# probe %s GiB: pause_probe: @%.3f a call of %s us ended\n", g, ($2 % 1000000000000) / 1e6, $3 }' \
+		"$tmp/$job.out" >&2 || true
+done
+
 echo
 echo "Downtime by phase:"
 sed 's/^/- /' "$tmp/phases"

@@ -63,7 +63,8 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	run --separate-stderr "$XMIG" migrate --job w1 --to gpu0 --json
 	assert_success
 	echo "$output" | jq -e '.items[0] | .from.gpu == 1 and .to.gpu == 0 and .mode == "copy" and
-		.downtime_ms > 0 and .total_ms >= .downtime_ms and .moved_bytes >= 33554432'
+		.downtime_ms > 0 and .total_ms >= .downtime_ms and .moved_bytes >= 33554432 and
+		.paused_ms > 0 and .paused_ms < .downtime_ms'
 	# its kernels, streams and events were made while it ran, and kept
 	echo "$output" | jq -e '.items[0].objects | .ahead > 0 and .kept > 0 and .kept <= .ahead'
 	run "$XMIG" suspend --job w1 -o "$BATS_TEST_TMPDIR/snap"
@@ -390,6 +391,16 @@ held_move() {   # held_move JOB
 	assert_output --partial "-o DIR is required"
 }
 
+# JOB is frozen, and its proxy serves none of its calls for a while.
+stays_frozen() {   # stays_frozen JOB
+	local calls
+	run "$XMIG" ps --json --job "$1"
+	assert_output --partial '"state":"frozen"'
+	calls=$("$XMIG" ps --json --job "$1" | jq '.items[0].calls')
+	sleep 0.3
+	assert_equal "$("$XMIG" ps --json --job "$1" | jq '.items[0].calls')" "$calls"
+}
+
 @test "migrate: a job frozen by its user moves and stays frozen until thawed" {
 	start w9 0
 	run "$XMIG" freeze --job w9
@@ -397,14 +408,42 @@ held_move() {   # held_move JOB
 	run "$XMIG" migrate --job w9 --to gpu1
 	assert_success
 	assert_equal "$(gpu_of w9)" 1
-	run "$XMIG" ps --json --job w9
-	assert_output --partial '"state":"frozen"'
-	calls=$("$XMIG" ps --json --job w9 | jq '.items[0].calls')
-	sleep 0.3
-	assert_equal "$("$XMIG" ps --json --job w9 | jq '.items[0].calls')" "$calls"
+	stays_frozen w9
 	run "$XMIG" thaw --job w9
 	assert_success
 	finish w9
+}
+
+@test "migrate: a failed move of a job frozen by its user leaves it frozen (the rollback thaws only its own freeze)" {
+	start w10 0
+	run "$XMIG" freeze --job w10
+	assert_success
+	run env XMIG_FAULT=xfer-keep-bad "$XMIG" migrate --job w10 --to gpu1
+	assert_failure 1
+	assert_output --regexp "not moved; it goes on on [^:]+:gpu0"
+	stays_frozen w10
+	run "$XMIG" thaw --job w10
+	assert_success
+	finish w10
+}
+
+@test "migrate: an old proxy that does not freeze at GO is asked for the freeze, as before" {
+	# (the fault: the job's proxy answers its offer as one older than the freeze at GO)
+	XMIG_FAULT=offer-no-freeze-at-go start w11 0
+	run --separate-stderr env XMIG_MOVE_TRACE=1 timeout 60 "$XMIG" migrate --job w11 --to gpu1 \
+		--json
+	assert_success
+	echo "$output" | jq -e '.items[0] | .to.gpu == 1 and .paused_ms > 0 and
+		.phases_ms.quiesce > 0'
+	# (the command's own split says which freeze it was)
+	[[ "$stderr" == *"downtime: freeze call"* ]]
+	# the next move, from a proxy of this build, freezes at GO
+	run --separate-stderr env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job w11 --to gpu0
+	assert_success
+	[[ "$stderr" == *"downtime: freeze at GO"* ]]
+	run "$XMIG" ps --json --job w11
+	assert_output --partial '"state":"running"'
+	finish w11
 }
 
 # Wait for a tests/cuda program run with --iters N; it must print its

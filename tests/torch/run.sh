@@ -29,7 +29,7 @@ export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
 D=$(mktemp -d)
 . "$ROOT/tests/gpu/helpers.sh"
-downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; o=m.get("objects", {}); print("# %s: %s, %d MiB, downtime %.1f ms (objects: %s made ahead, %s kept, %s made frozen)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], o.get("ahead"), o.get("kept"), o.get("made")))' "$@"; }
+downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; o=m.get("objects", {}); p=m.get("paused_ms"); print("# %s: %s, %d MiB, downtime %.1f ms, the job paused %s ms (objects: %s made ahead, %s kept, %s made frozen)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], "%.1f" % p if p else "-", o.get("ahead"), o.get("kept"), o.get("made")))' "$@"; }
 
 # train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
 train() {

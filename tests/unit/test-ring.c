@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,6 +58,49 @@ static void *consumer(void *arg)
 		i++;
 	}
 	return NULL;
+}
+
+/*
+ * Two servers waiting on one ring, as the old and the new proxy's workers
+ * do during a handover: the one whose wait ends first must not stop the
+ * client from ringing for the other.
+ */
+struct sleeper {
+	uint64_t timeout_ns, woke_ns;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *sl = arg;
+
+	xmig_ring_idle_wait(ring, sl->timeout_ns);
+	sl->woke_ns = xmig_now_ns();
+	return NULL;
+}
+
+static void two_sleepers(void)
+{
+	struct sleeper brief = { 20000000ull, 0 }, patient = { 5000000000ull, 0 };
+	pthread_t a, b;
+	uint64_t pos = atomic_load(&ring->head), t0;
+	struct xmig_req *req;
+
+	pthread_create(&b, NULL, sleeper_main, &patient);
+	while (atomic_load(&ring->server_sleeping) < 1)
+		sched_yield();
+	pthread_create(&a, NULL, sleeper_main, &brief);
+	pthread_join(a, NULL);   /* its 20 ms are over; the other still waits */
+	CHECK(atomic_load(&ring->server_sleeping) == 1,
+	      "one server's wait ending leaves the other counted as asleep (%u)",
+	      atomic_load(&ring->server_sleeping));
+	t0 = xmig_now_ns();
+	req = xmig_ring_begin(ring, &pos, 7, 0);
+	xmig_ring_publish(hdr, ring, req, pos);
+	pthread_join(b, NULL);
+	CHECK(patient.woke_ns - t0 < 1000000000ull,
+	      "the other server is rung awake by the next request (%.0f ms, not its 5 s)",
+	      (double)(patient.woke_ns - t0) / 1e6);
+	xmig_ring_consume(ring, xmig_ring_peek(ring));
 }
 
 int main(void)
@@ -134,5 +178,7 @@ int main(void)
 	      "a 16-byte pad leaves the bulk area after the ring alone");
 	xmig_ring_publish(hdr, ring, req, pos);
 	CHECK(xmig_ring_peek(ring) == req, "the reader skips the pad to the entry");
+	xmig_ring_consume(ring, req);
+	two_sleepers();
 	return unit_done();
 }
