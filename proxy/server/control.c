@@ -58,6 +58,7 @@ static struct out_msg *out_head, *out_tail;
 static const char *stop_reason;
 static bool stop_requested;
 static int writes_in_flight, slow_in_flight;
+static bool finishing;   /* ctl_run returned: no new slow call starts */
 static ino_t socket_ino;
 
 /* ---- connections --------------------------------------------------------- */
@@ -254,6 +255,11 @@ static void handle_message(struct ctl_conn *cc, json_t *msg)
 		params = json_object();
 	else
 		json_incref(params);
+	if (m->slow && finishing) {
+		json_decref(params);
+		send_msg(cc, xmig_rpc_error(id, XMIG_RPC_STATE, "this proxy is stopping"));
+		return;
+	}
 	if (m->slow) {
 		struct slow_call *sc = calloc(1, sizeof(*sc));
 
@@ -458,6 +464,37 @@ const char *ctl_run(struct srv *s)
 	uv_signal_start(&sig_int, on_signal, SIGINT);
 	uv_run(loop, UV_RUN_DEFAULT);
 	return stop_reason ? stop_reason : "stopped";
+}
+
+static void on_finish_tick(uv_timer_t *t)
+{
+	(void)t;   /* wakes the loop, so that ctl_finish_calls sees the time */
+}
+
+void ctl_finish_calls(void)
+{
+	/*
+	 * A slow call (a prepare, a receive) may still run on libuv's pool
+	 * when the loop stops on its own (the application exited, a signal,
+	 * the 2 s stop timer): it uses the device, which must outlive it.
+	 * Its completion wakes the loop; new slow calls are refused meanwhile.
+	 */
+	uv_timer_t tick;
+	uint64_t deadline = xmig_now_ns() + 30000000000ull;
+
+	finishing = true;
+	if (!slow_in_flight)
+		return;
+	uv_poll_stop(&session_poll);   /* (it would fire on every turn: the application is gone) */
+	/* (a call stuck on a peer that never answers: 30 s, then go anyway) */
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, on_finish_tick, 100, 100);
+	while (slow_in_flight > 0 && xmig_now_ns() < deadline)
+		uv_run(loop, UV_RUN_ONCE);
+	if (slow_in_flight)
+		xmig_warn("a control call still runs after 30 s; exiting anyway");
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);   /* (the close completes) */
 }
 
 void ctl_unlink_socket(struct srv *s)

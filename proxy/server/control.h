@@ -34,6 +34,8 @@ void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stole
 /* Serve until the client goes away or a stop is requested; returns why. */
 const char *ctl_run(struct srv *s);
 void ctl_request_stop(const char *why);
+/* After ctl_run: wait for the control calls still running on the pool. */
+void ctl_finish_calls(void);
 void ctl_unlink_socket(struct srv *s);
 /* Move the control socket from listen_path to its registered name. */
 int ctl_take_socket_path(struct srv *s);

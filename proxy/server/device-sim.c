@@ -51,6 +51,8 @@ struct sim_var {
 struct sim_module {
 	struct sim_var *vars;
 	size_t nvars;
+	struct sim_func **funcs;   /* handed out by func_get: the module's, as in CUDA */
+	size_t nfuncs;
 	pthread_mutex_t lock;
 };
 
@@ -637,6 +639,9 @@ static int sim_module_unload(void *dev, void *mod)
 		free(m->vars[i].addr);
 	}
 	free(m->vars);
+	for (i = 0; i < m->nfuncs; i++)
+		free(m->funcs[i]);
+	free(m->funcs);
 	free(m);
 	return 0;
 }
@@ -667,6 +672,21 @@ static void *launch_global(const struct sim_launch *l, const char *name)
 	return v->addr;
 }
 
+/* A function handle lives as long as its module (its unload frees it). */
+static int own_func(struct sim_module *m, struct sim_func *f)
+{
+	struct sim_func **n;
+
+	pthread_mutex_lock(&m->lock);
+	n = realloc(m->funcs, (m->nfuncs + 1) * sizeof(*n));
+	if (n) {
+		m->funcs = n;
+		m->funcs[m->nfuncs++] = f;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n ? 0 : -1;
+}
+
 static int sim_func_get(void *dev, void *mod, const char *name, void **fn,
 			struct xmig_param_layout *layout)
 {
@@ -687,8 +707,10 @@ static int sim_func_get(void *dev, void *mod, const char *name, void **fn,
 	}
 	f = calloc(1, sizeof(*f));
 	layout->params = calloc(k->nparams ? k->nparams : 1, sizeof(*layout->params));
-	if (!f || !layout->params) {
+	if (!f || !layout->params || own_func(mod, f) < 0) {
 		free(f);
+		free(layout->params);
+		layout->params = NULL;
 		return cudaErrorMemoryAllocation;
 	}
 	f->k = k;

@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 		return XMIG_EXIT_FAIL;
 	why = ctl_run(s);
 	xmig_debug("shutting down: %s", why);
+	ctl_finish_calls();
 	/* an offer still open (its application died mid-move): its socket goes */
 	srv_xfer_close(s);
 	xmig_move_trace("exit: %s", why);

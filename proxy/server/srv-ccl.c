@@ -737,6 +737,21 @@ static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 	return json_pack("{s:o}", "comms", ccl_cut_report(table(s)));
 }
 
+/*
+ * The gate goes: no worker reads the targets once this returns. A worker
+ * sets in_turn before it reads s->ccl_cut (srv_ccl_hold), and even a
+ * frozen proxy's worker does so for a moment when its ticket comes up;
+ * seen clear after the pointer is cleared, none still holds the old one.
+ */
+static void cut_end(struct srv *s, struct ccl_cut *cut)
+{
+	atomic_store(&s->ccl_cut, NULL);
+	while (atomic_load(&s->in_turn))
+		xmig_cpu_relax();
+	ccl_cut_free(cut);
+	free(cut);
+}
+
 /* Run on to the targets and no further, then drain: the job is frozen at the cut. */
 static json_t *m_cut_advance(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			     size_t len)
@@ -757,10 +772,8 @@ static json_t *m_cut_advance(struct srv *s, struct ctl_conn *cc, json_t *p, int 
 	srv_thaw(s);   /* workers run again, through the gate */
 	while (!ccl_cut_reached(s->ccl, cut)) {
 		if (xmig_now_ns() - t0 > limit) {
-			s->ccl_cut = NULL;
+			cut_end(s, cut);
 			srv_thaw(s);
-			ccl_cut_free(cut);
-			free(cut);
 			FAIL(XMIG_RPC_FAILED, "the ranks did not reach the cut within the timeout "
 			     "(a call that would pass it waits for one that never came); the job goes on");
 		}
@@ -768,15 +781,11 @@ static json_t *m_cut_advance(struct srv *s, struct ctl_conn *cc, json_t *p, int 
 	}
 	/* the gate holds every call now; drain what was posted */
 	if (srv_freeze(s, limit) < 0) {
-		s->ccl_cut = NULL;
+		cut_end(s, cut);
 		srv_thaw(s);
-		ccl_cut_free(cut);
-		free(cut);
 		FAIL(XMIG_RPC_FAILED, "the GPU did not drain; the job goes on");
 	}
-	s->ccl_cut = NULL;
-	ccl_cut_free(cut);
-	free(cut);
+	cut_end(s, cut);
 	s->freeze_holder = cc;
 	return json_pack("{s:s, s:o, s:f}", "state", "frozen", "comms", ccl_cut_report(s->ccl),
 			 "cut_s", (double)(xmig_now_ns() - t0) / 1e9);

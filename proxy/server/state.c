@@ -440,6 +440,7 @@ static void drop_func(struct srv *s, void *obj)
 	struct srv_func *f = obj;
 
 	free(f->name);
+	free(f->layout.params);
 	free(f);
 }
 
