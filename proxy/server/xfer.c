@@ -112,12 +112,6 @@ struct xfer_msg {
 
 #define TOKEN_LEN 32
 
-/* XMIG_MOVE_TRACE=1: where a move's time goes, on stderr (both proxies). */
-static bool tracing(void)
-{
-	return xmig_move_tracing();
-}
-
 static int send_msg(int fd, uint32_t type, uint64_t id, const void *data, uint64_t len, int pass_fd)
 {
 	struct xfer_msg m = { type, 0, id, len, 0, 0 };
@@ -359,7 +353,7 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 		off += v[i]->size;
 	}
 	r = xmig_write_all(fd, wire, (size_t)(w - wire)) < 0 ? -1 : 0;
-	if (tracing())
+	if (xmig_move_tracing())
 		xmig_move_trace("send: %zu __device__ variables, %llu bytes, in %.3f ms",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
 out:
@@ -441,7 +435,7 @@ static int send_memory(struct srv *s, int fd)
 	if (r > 0)
 		xmig_error("cannot read the job's memory (error %d)", r);
 	/* writing includes waiting for the receiver to take the bytes */
-	if (tracing())
+	if (xmig_move_tracing())
 		xmig_move_trace("send: stream %llu chunks in %.3f ms: waiting for the "
 			"device %.3f ms, hashing and writing %.3f ms",
 			(unsigned long long)nchunks, (double)(xmig_now_ns() - t0) / 1e6,
@@ -501,7 +495,7 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 	size_t i;
 	int r = -1;
 
-	if (tracing() && text)
+	if (xmig_move_tracing() && text)
 		xmig_move_trace("send: manifest of %zu bytes (%s) made in %.3f ms, "
 			"written as JSON in %.3f ms", strlen(text),
 			wire ? "entries as in the prelude by id" : "whole",
@@ -1231,7 +1225,7 @@ static void step(const char *what, uint64_t *t)
 {
 	uint64_t now;
 
-	if (!tracing())
+	if (!xmig_move_tracing())
 		return;
 	now = xmig_now_ns();
 	xmig_move_trace("receive: %s %.3f ms", what, (double)(now - *t) / 1e6);
@@ -1405,7 +1399,7 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 	chunk_pipe_stop(p, &st);
 	*msg = in.last;
 	/* Reading ahead works when the writer hardly waits and the reader does. */
-	if (tracing())
+	if (xmig_move_tracing())
 		xmig_move_trace("receive: stream %llu chunks in %.3f ms: reading and "
 			"checking %.3f ms, reader waiting for a buffer %.3f ms, writer waiting "
 			"for a chunk %.3f ms", (unsigned long long)st.chunks,
@@ -1597,10 +1591,9 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		/* Prepared: the old proxy waits for our word (and which cuDNN log we hold). */
 		fd = s->xfer_fd;
 		s->xfer_fd = -1;
-		struct xfer_msg go = { XFER_GO, 0, s->xfer_prelude ? s->xfer_prelude_hash : 0, 0,
-				       s->xfer_base, 0 };
+		struct xfer_msg go = { XFER_GO, GO_TELL_FROZEN,
+				       s->xfer_prelude ? s->xfer_prelude_hash : 0, 0, s->xfer_base, 0 };
 
-		go.status = GO_TELL_FROZEN;
 		xmig_move_trace("receive: go");
 		/* (a stream takes hundreds of ms: nothing to gain by spinning then) */
 		atomic_store(&s->workers_soon, mode != XFER_STREAM);
