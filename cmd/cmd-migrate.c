@@ -376,7 +376,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	}
 	t_handover = json_real_value(json_object_get(recv, "handover_s")) * 1e3;
 	t_transfer = ms_since(t_freeze) - t_quiesce - t_handover;
-	if (xmig_env_flag("XMIG_MOVE_TRACE"))
+	if (xmig_move_tracing())
 		fprintf(stderr, "xmig: downtime: %s %.3f ms (in the proxy %.3f), receive "
 			"call %.3f ms (in the proxy %.3f, its handover and resume %.3f)\n",
 			at_go ? "freeze at GO" : "freeze call", t_quiesce, in_freeze,
