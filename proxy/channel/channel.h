@@ -10,7 +10,9 @@
  *
  * Wake-ups spin first and fall back to futexes: the server spins while the
  * application is active and sleeps only when idle; a posting client makes a
- * syscall only when the server is asleep.
+ * syscall only when the server is asleep. A client waiting for a reply also
+ * spins until the ring's spin_until_ns, which a move's new proxy sets for
+ * the job's pause of under a few milliseconds.
  */
 #ifndef XMIG_CHANNEL_H
 #define XMIG_CHANNEL_H

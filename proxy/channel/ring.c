@@ -129,7 +129,7 @@ bool xmig_ring_wait_space(struct xmig_ring *r, uint64_t pos, uint32_t need,
 
 bool xmig_ring_wait_reply(struct xmig_ring *r, uint64_t seq, const _Atomic int *abort)
 {
-	uint64_t start = 0, spin = xmig_spin_ns();
+	uint64_t start = 0, now, spin = xmig_spin_ns();
 	unsigned n = 0;
 
 	for (;;) {
@@ -146,7 +146,9 @@ bool xmig_ring_wait_reply(struct xmig_ring *r, uint64_t seq, const _Atomic int *
 			start = xmig_now_ns();
 		if (abort && atomic_load(abort))
 			return false;
-		if (xmig_now_ns() - start < spin) {
+		now = xmig_now_ns();
+		if (now - start < spin ||
+		    now < atomic_load_explicit(&r->spin_until_ns, memory_order_relaxed)) {
 			n = 0;
 			xmig_cpu_relax();
 			continue;

@@ -103,6 +103,13 @@ struct xmig_ring {
 	_Atomic int32_t async_error;
 	/* bulk halves released by the server (pageable H2D staging) */
 	_Atomic uint64_t bulk_released[2];
+	/*
+	 * CLOCK_MONOTONIC ns: until then a client waiting for its reply spins
+	 * instead of sleeping. A move's new proxy sets it as the job's short
+	 * pause begins, so the first reply after the pause does not also wait
+	 * for the client's wake-up (20-50 us). 0 (older proxies): never.
+	 */
+	_Atomic uint64_t spin_until_ns;
 
 	/* page-aligned: the server registers bulk with the driver */
 	__attribute__((aligned(4096))) unsigned char resp[XMIG_RESP_BYTES];

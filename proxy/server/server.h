@@ -310,6 +310,7 @@ int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t
 int srv_workers_start(struct srv *s, bool gated);
 void srv_workers_open(struct srv *s);
 void srv_workers_stop(struct srv *s);
+void srv_rings_spin_until(struct srv *s, uint64_t until_ns);
 int srv_freeze(struct srv *s, uint64_t timeout_ns);
 void srv_thaw(struct srv *s);
 bool srv_frozen(struct srv *s);

@@ -255,6 +255,17 @@ static void *ringmgr_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The job's clients spin for their replies until `until_ns` (see the ring's
+ * spin_until_ns): every ring, so a thread that opens one meanwhile spins too.
+ */
+void srv_rings_spin_until(struct srv *s, uint64_t until_ns)
+{
+	for (unsigned i = 0; i < XMIG_MAX_RINGS; i++)
+		atomic_store_explicit(&xmig_shm_ring(s->hdr, i)->spin_until_ns, until_ns,
+				      memory_order_relaxed);
+}
+
 /* Started ahead: every ring the client has open has a worker at the gate. */
 static bool all_ready(struct srv *s)
 {

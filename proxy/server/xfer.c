@@ -1232,6 +1232,61 @@ static void step(const char *what, uint64_t *t)
 	*t = now;
 }
 
+/*
+ * XMIG_MOVE_TRACE=1, copy mode: the copy's own time on the GPU (two events
+ * around it), next to the wall clock of "copy done" that also holds the
+ * queueing and the wait.
+ */
+struct copy_clock {
+	void *ev[2];
+	bool started, ended;
+};
+
+static void copy_clock_mark(struct srv *s, struct copy_clock *c, int which)
+{
+	if (!xmig_move_tracing() || (which ? c->ended : c->started))
+		return;
+	if (!c->ev[which] && s->dev->event_create(s->devh, 0, &c->ev[which]))
+		return;
+	if (!s->dev->event_record(s->devh, c->ev[which], s->legacy.h, 0))
+		*(which ? &c->ended : &c->started) = true;
+}
+
+static void copy_clock_free(struct srv *s, struct copy_clock *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->ev[i])
+			s->dev->event_destroy(s->devh, c->ev[i]);
+	*c = (struct copy_clock){ 0 };
+}
+
+/* (after the copy was waited for) */
+static void copy_clock_end(struct srv *s, struct copy_clock *c, uint64_t bytes)
+{
+	float ms;
+
+	if (c->started && c->ended && !s->dev->event_elapsed(s->devh, &ms, c->ev[0], c->ev[1]))
+		xmig_move_trace("receive: the copy on the GPU %.3f ms (%.1f GB/s)", ms,
+				ms > 0 ? (double)bytes / ms / 1e6 : 0.0);
+	copy_clock_free(s, c);
+}
+
+/*
+ * How long the job's clients spin for their replies once GO is sent: a
+ * bound on the pause, not a guess at it (a same-GPU copy runs at about
+ * 2 GB/ms; this allows 1 GB/ms and 2 ms more), at most 50 ms.
+ */
+static uint64_t pause_bound_ns(const struct srv *s, enum xfer_mode mode)
+{
+	uint64_t bytes = 0;
+
+	if (mode == XFER_COPY)
+		for (size_t i = 0; i < s->nsources; i++)
+			bytes += s->sources[i].size;
+	bytes = 2000000ull + bytes / 1000;
+	return bytes < 50000000ull ? bytes : 50000000ull;
+}
+
 /* The old proxy's REFUSE after GO: why (its status: srv_freeze_for's, or 0). */
 static void refused(int32_t status, int *code, char *why, size_t len)
 {
@@ -1582,6 +1637,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0, kept_bytes = 0;
 	bool zero_copy = mode == XFER_ZERO_COPY, early = false;
 	struct xfer_msg frozen = { 0, -1, 0, 0, 0, 0 };   /* FROZEN, if it came */
+	struct copy_clock clock = { 0 };
 	void *chunk = NULL;
 	char what[96];
 	int fd, r, afd = -1;
@@ -1597,6 +1653,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_move_trace("receive: go");
 		/* (a stream takes hundreds of ms: nothing to gain by spinning then) */
 		atomic_store(&s->workers_soon, mode != XFER_STREAM);
+		if (mode != XFER_STREAM)
+			srv_rings_spin_until(s, xmig_now_ns() + pause_bound_ns(s, mode));
 		if (xmig_write_all(fd, &go, sizeof(go)) < 0 ||
 		    recv_msg_soon(fd, &msg, mode != XFER_STREAM ? 1000 : 0) < 0) {
 			snprintf(why, len, "the old proxy hung up");
@@ -1609,6 +1667,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		if (msg.type == XFER_FROZEN) {
 			frozen = msg;
 			early = mode == XFER_COPY && s->nsources;
+			if (early)
+				copy_clock_mark(s, &clock, 0);
 			if (early && copy_at_freeze(s) < 0) {
 				snprintf(why, len, "copying the job's memory on GPU %d failed",
 					 s->gpu);
@@ -1727,9 +1787,13 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	}
 	step("allocations", &t_step);
 	/* The copy runs while the objects are made (their work queues behind it). */
-	if (mode == XFER_COPY && copy_from_sources(s, &done) < 0) {
-		snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
-		goto out;
+	if (mode == XFER_COPY) {
+		copy_clock_mark(s, &clock, 0);
+		if (copy_from_sources(s, &done) < 0) {
+			snprintf(why, len, "copying the job's memory on GPU %d failed", s->gpu);
+			goto out;
+		}
+		copy_clock_mark(s, &clock, 1);
 	}
 	step("copy queued", &t_step);
 	if (srv_state_restore_objects(s, manifest, take_image, &im) < 0)
@@ -1748,6 +1812,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	if (mode == XFER_COPY)
 		progress(cc, "transfer", done, total);
 	step("copy done", &t_step);
+	copy_clock_end(s, &clock, done);
 	t_commit = xmig_now_ns();
 	if (!cm) {
 		if (send_ack(fd, 0) < 0) {
@@ -1781,6 +1846,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 objects_failed:
 	snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
 out:
+	copy_clock_free(s, &clock);
 	if (afd >= 0)
 		close(afd);
 	close(fd);

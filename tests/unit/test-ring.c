@@ -103,6 +103,52 @@ static void two_sleepers(void)
 	xmig_ring_consume(ring, xmig_ring_peek(ring));
 }
 
+/*
+ * A move's pause: while the ring's spin_until_ns lies ahead, a client
+ * waiting for its reply spins instead of sleeping, so the first reply after
+ * the pause needs no wake-up. (XMIG_SPIN_US is 0 here: without the
+ * deadline, every wait goes to sleep at once.)
+ */
+struct late_reply {
+	uint64_t seq;
+	uint32_t client_slept;
+};
+
+static void *reply_late(void *arg)
+{
+	struct late_reply *lr = arg;
+	uint64_t t0 = xmig_now_ns();
+
+	while (xmig_now_ns() - t0 < 20000000ull)   /* 20 ms: the pause */
+		if (atomic_load(&ring->client_waiting))
+			lr->client_slept = 1;
+	xmig_ring_reply(ring, lr->seq);
+	return NULL;
+}
+
+static uint32_t wait_through_pause(uint64_t spin_until_ns)
+{
+	struct late_reply lr = { atomic_load(&ring->done_seq) + 1, 0 };
+	pthread_t th;
+
+	atomic_store(&ring->spin_until_ns, spin_until_ns);
+	pthread_create(&th, NULL, reply_late, &lr);
+	xmig_ring_wait_reply(ring, lr.seq, NULL);
+	pthread_join(th, NULL);
+	atomic_store(&ring->spin_until_ns, 0);
+	return lr.client_slept;
+}
+
+static void spin_through_a_pause(void)
+{
+	CHECK(wait_through_pause(0) == 1,
+	      "without a pause deadline, a waiting client sleeps (XMIG_SPIN_US=0)");
+	CHECK(wait_through_pause(xmig_now_ns() + 2000000000ull) == 0,
+	      "until the pause deadline, a waiting client spins and never sleeps");
+	CHECK(wait_through_pause(xmig_now_ns() - 1) == 1,
+	      "a deadline in the past changes nothing");
+}
+
 int main(void)
 {
 	size_t size = XMIG_SEGMENT_SIZE;
@@ -180,5 +226,6 @@ int main(void)
 	CHECK(xmig_ring_peek(ring) == req, "the reader skips the pad to the entry");
 	xmig_ring_consume(ring, req);
 	two_sleepers();
+	spin_through_a_pause();
 	return unit_done();
 }
