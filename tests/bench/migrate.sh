@@ -2,7 +2,10 @@
 # migrate.sh BUILD [GIB...] - downtime and total time of xmig moves of a job
 # holding GIB GiB of device memory (default 1 8 32), next to NVIDIA's driver
 # checkpoint of a process holding the same, and next to the floor (one
-# device-to-device copy of that size). Same GPU, same run. Markdown out.
+# device-to-device copy of that size; and, for the application's view, that
+# copy with the GPU's change from one process's context to another's, which
+# every same-GPU move makes: tests/bench/handover_floor). Same GPU, same
+# run. Markdown out.
 #
 # The job is tests/cuda/zdtm (self-checking): after its moves it must still
 # print PASS, or the numbers are worthless and this script fails.
@@ -20,6 +23,12 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # shellcheck disable=SC2086
 "$B/tests/bench/ckpt_bench" $sizes >"$tmp/ckpt"
+# The floor of the whole path: the GPU going from one process's context to
+# another's with the copy on the way (a move cannot pause the job for less).
+# (A failure here costs its column only, "-".)
+# shellcheck disable=SC2086
+"$B/tests/bench/handover_floor" $sizes >"$tmp/handover" ||
+	echo "migrate.sh: handover_floor failed; its floor shows as -" >&2
 
 echo "| GiB | move | xmig downtime (ms) | xmig total (ms) | floor: D2D copy (ms) | downtime / floor | driver checkpoint lock+ckpt+restore+unlock (ms) | checkpoint / xmig downtime |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
@@ -75,17 +84,18 @@ for g in $sizes; do
 done
 
 # Seen from the application: pause_probe calls the GPU without pause and
-# prints each call over 0.1 ms with the CLOCK_MONOTONIC time it ended. The
-# move's pause is the last such call before the command returned (it waits
-# from the old proxy's last answer to the new one's first); the longest
-# call from the command's start to 0.2 s after its end shows what the rest
-# of the move (the new proxy mapping memory ahead, the old one exiting)
-# costs the job. The command's downtime and the proxies' own clocks of the
-# same moves next to them.
-mono() { python3 -c 'import time; print(time.monotonic_ns())'; }
+# prints each call over 0.1 ms with the time it ended. The move's pause is
+# the last such call before the command returned (it waits from the old
+# proxy's last answer to the new one's first); the longest call from the
+# command's start to 0.2 s after its end shows what the rest of the move
+# (the new proxy mapping memory ahead, the old one exiting) costs the job.
+# The command's downtime and the proxies' own clocks of the same moves next
+# to them. The window is read on bash's own clock (EPOCHREALTIME, no
+# process started): a python3 to read the time took 20-30 ms, long enough
+# for a stall of the old proxy's exit to end in it and pass for the move's.
 echo
-echo "| GiB | move | command's downtime (ms) | job paused, proxies' clocks (ms) | application: the call through the pause (ms) | that call / floor | application: longest call, whole move (ms) |"
-echo "|---:|---|---:|---:|---:|---:|---:|"
+echo "| GiB | move | command's downtime (ms) | job paused, proxies' clocks (ms) | application: the call through the pause (ms) | that call / D2D floor | floor: context change + D2D (ms) | that call / that floor | application: longest call, whole move (ms) |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 for g in $sizes; do
 	job=probe$g
 	"$XMIG" run --job $job -- "$B/tests/bench/pause_probe" --mib $((g * 1024)) \
@@ -100,18 +110,18 @@ for g in $sizes; do
 		flag=; [ $mode = zero-copy ] && flag=--zero-copy
 		: >"$tmp/$job.$mode"
 		for _ in $(seq "$reps"); do
-			t0=$(mono)
+			t0=${EPOCHREALTIME//[.,]/}
 			if ! "$XMIG" migrate --job $job --to gpu0 $flag --json >"$tmp/move.json" \
 				2>"$tmp/move.err"; then
 				cat "$tmp/move.err" "$tmp/$job.out" >&2
 				exit 1
 			fi
-			t1=$(mono)
+			t1=${EPOCHREALTIME//[.,]/}
 			sleep 0.2
 			# (0: no call over the probe's 0.1 ms)
-			stall=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $2 >= a && $2 <= b { last = $3 }
+			stall=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $4 >= a && $4 <= b { last = $3 }
 				END { printf "%.3f", last / 1000 }' "$tmp/$job.out")
-			worst=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $2 >= a && $2 <= b + 200000000 && $3 > m { m = $3 }
+			worst=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $4 >= a && $4 <= b + 200000 && $3 > m { m = $3 }
 				END { printf "%.3f", m / 1000 }' "$tmp/$job.out")
 			down=$(python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m.get("paused_ms") or 0)' \
 				<"$tmp/move.json")
@@ -123,13 +133,17 @@ for g in $sizes; do
 		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.3f", $3 * 1000 }' "$tmp/ckpt")
 		stall=$(cut -d' ' -f3 "$tmp/$job.$mode" | median)
 		if [ $mode = copy ]; then
+			hfloor=$(awk -v g=$g '$1 == "handover" && $2 == g { printf "%.3f", $3 * 1000 }' "$tmp/handover")
 			ratio=$(awk -v d="$stall" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
-		else
+		else   # (no copy: the context change alone)
+			hfloor=$(awk '$1 == "switch" { printf "%.3f", $2 * 1000 }' "$tmp/handover")
 			ratio="(no copy)"
 		fi
-		printf '| %s | same GPU, %s | %.2f | %.2f | %.2f | %s | %.2f |\n' "$g" "$mode" \
+		hratio=$(awk -v d="$stall" -v f="$hfloor" 'BEGIN { if (f > 0) printf "%.2f", d / f }')
+		hfloor=${hfloor:--} hratio=${hratio:--}
+		printf '| %s | same GPU, %s | %.2f | %.2f | %.2f | %s | %s | %s | %.2f |\n' "$g" "$mode" \
 			"$(cut -d' ' -f1 "$tmp/$job.$mode" | median)" \
-			"$(cut -d' ' -f2 "$tmp/$job.$mode" | median)" "$stall" "$ratio" \
+			"$(cut -d' ' -f2 "$tmp/$job.$mode" | median)" "$stall" "$ratio" "$hfloor" "$hratio" \
 			"$(cut -d' ' -f4 "$tmp/$job.$mode" | median)"
 	done
 	kill -TERM $app

@@ -8,8 +8,10 @@
  * without pause: a 4-byte cudaMemsetAsync and a cudaStreamSynchronize,
  * over and over, each pair timed. A pair that took longer than U us
  * prints
- *   stall END_NS US
- * (END_NS: CLOCK_MONOTONIC when it returned) on stdout at once. A move
+ *   stall END_NS US END_REAL_US
+ * (END_NS: CLOCK_MONOTONIC when it returned, the clock of xmig's move
+ * trace; END_REAL_US: CLOCK_REALTIME, the clock of bash's $EPOCHREALTIME,
+ * which a script can read without starting a process) on stdout at once. A move
  * under it shows as one such line: the time from the last call the old
  * proxy served to the first the new one did, with everything between
  * (freeze, copy, restore, handover, the new proxy's workers starting)
@@ -48,11 +50,11 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t now_ns()
+static uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC)
 {
 	timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(clock, &t);
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
@@ -128,7 +130,8 @@ int main(int argc, char **argv)
 		CK(cudaStreamSynchronize(s));
 		t1 = now_ns();
 		if (t1 - t0 > (uint64_t)min_us * 1000)
-			printf("stall %llu %.1f\n", (unsigned long long)t1, (double)(t1 - t0) / 1e3);
+			printf("stall %llu %.1f %llu\n", (unsigned long long)t1, (double)(t1 - t0) / 1e3,
+			       (unsigned long long)(now_ns(CLOCK_REALTIME) / 1000));
 		if ((calls & 1023) == 0) {
 			CK(cudaMemcpy(&back, word + 3, 1, cudaMemcpyDeviceToHost));
 			if (back != (unsigned char)(calls & 0xff)) {
