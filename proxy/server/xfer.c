@@ -1653,8 +1653,13 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_move_trace("receive: go");
 		/* (a stream takes hundreds of ms: nothing to gain by spinning then) */
 		atomic_store(&s->workers_soon, mode != XFER_STREAM);
-		if (mode != XFER_STREAM)
-			srv_rings_spin_until(s, xmig_now_ns() + pause_bound_ns(s, mode));
+		if (mode != XFER_STREAM) {
+			uint64_t bound = pause_bound_ns(s, mode);
+
+			srv_rings_spin_until(s, xmig_now_ns() + bound);
+			xmig_move_trace("receive: the job's clients spin through the pause, "
+					"%.1f ms at most", (double)bound / 1e6);
+		}
 		if (xmig_write_all(fd, &go, sizeof(go)) < 0 ||
 		    recv_msg_soon(fd, &msg, mode != XFER_STREAM ? 1000 : 0) < 0) {
 			snprintf(why, len, "the old proxy hung up");

@@ -258,6 +258,9 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	XMIG_MOVE_TRACE=1 "$XMIG" migrate --job w8 --to gpu1
 	# (the new proxy's trace, on the job's stderr)
 	grep -q "receive: allocations" "$BATS_TEST_TMPDIR/w8.err"
+	# a copy's pause is short: the job's clients spin through it (ring spin_until_ns)
+	grep -q "receive: the job's clients spin through the pause, [0-9.]* ms at most" \
+		"$BATS_TEST_TMPDIR/w8.err"
 	assert_equal "$(gpu_of w8)" 1
 	first=$(proxy_pid w8)
 	st=0
