@@ -88,6 +88,15 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIBXMIG) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIBXMIG) $(UV_LIB) $(STATIC_LIBS) -lm -ldl
 
+# test-device-sim drives the sim backend itself (and what it links).
+SIM_DEVICE_OBJS := $(addprefix $(B)/obj/proxy/server/,device-sim.o sim-kernels.o blas-sim.o \
+	blaslt-sim.o dnn-sim.o) $(B)/obj/ccl/nccl-sim.o
+$(B)/tests/unit/test-device-sim: tests/unit/test-device-sim.c $(SIM_DEVICE_OBJS) $(LIBXMIG) \
+		tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(SIM_DEVICE_OBJS) $(LIBXMIG) $(UV_LIB) \
+		$(STATIC_LIBS) -lm -ldl
+
 # test-ccl opens NCCL's environment plugin as NCCL would.
 $(B)/tests/unit/test-ccl: $(NCCL_ENV_PLUGIN)
 

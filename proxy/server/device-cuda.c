@@ -11,6 +11,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +79,16 @@ struct cuda_mem {
 	 * gets a duplicate of this one instead.
 	 */
 	int fd;
+	/*
+	 * Lent out for an export (mem_hold): a free meanwhile unmaps the
+	 * address but keeps the handle until the last hold is dropped.
+	 */
+	int holds;
+	bool unmapped;
 };
+
+/* holds and unmapped of every cuda_mem: a worker frees, the control thread exports */
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int load_status = -1;
 
@@ -427,16 +438,49 @@ static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
 	return 0;
 }
 
-static int cuda_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
+static void mem_release(struct cuda_mem *m)
 {
-	struct cuda_mem *m = mem;
-	int r = err(cu.cuMemUnmap((CUdeviceptr)va, size));
-
 	cu.cuMemRelease(m->h);
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m);
+}
+
+static int cuda_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
+{
+	struct cuda_mem *m = mem;
+	int r = err(cu.cuMemUnmap((CUdeviceptr)va, size));
+	bool held;
+
+	pthread_mutex_lock(&mem_lock);
+	held = m->holds > 0;
+	m->unmapped = true;
+	pthread_mutex_unlock(&mem_lock);
+	if (!held)
+		mem_release(m);
 	return r;
+}
+
+static int cuda_mem_hold(void *dev, void *mem)
+{
+	struct cuda_mem *m = mem;
+
+	pthread_mutex_lock(&mem_lock);
+	m->holds++;
+	pthread_mutex_unlock(&mem_lock);
+	return 0;
+}
+
+static void cuda_mem_drop(void *dev, void *mem)
+{
+	struct cuda_mem *m = mem;
+	bool last;
+
+	pthread_mutex_lock(&mem_lock);
+	last = --m->holds == 0 && m->unmapped;
+	pthread_mutex_unlock(&mem_lock);
+	if (last)
+		mem_release(m);
 }
 
 static int cuda_mem_info(void *dev, uint64_t *free_b, uint64_t *total)
@@ -866,6 +910,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.granularity = 2u << 20,
 	.mem_map = cuda_mem_map,
 	.mem_unmap = cuda_mem_unmap,
+	.mem_hold = cuda_mem_hold,
+	.mem_drop = cuda_mem_drop,
 	.mem_info = cuda_mem_info,
 	.mem_export = cuda_mem_export,
 	.mem_import = cuda_mem_import,

@@ -76,6 +76,8 @@ struct sim_stream {
 struct sim_mem {
 	int fd;
 	uint64_t size;
+	int holds;       /* lent out for an export: see mem_hold in device.h */
+	bool unmapped;
 };
 
 struct sim_dev {
@@ -420,6 +422,16 @@ static int sim_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
 	return 0;
 }
 
+static void sim_mem_release(struct sim_dev *d, struct sim_mem *m)
+{
+	close(m->fd);
+	pthread_mutex_lock(&d->lock);
+	d->used -= m->size;
+	acct_write(d);
+	pthread_mutex_unlock(&d->lock);
+	free(m);
+}
+
 static int sim_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
 {
 	struct sim_dev *d = dev;
@@ -428,13 +440,38 @@ static int sim_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
 	/* Back to a reservation, not a hole another mapping could take. */
 	mmap((void *)va, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
 	     -1, 0);
-	close(m->fd);
 	pthread_mutex_lock(&d->lock);
-	d->used -= m->size;
-	acct_write(d);
+	m->unmapped = true;
+	if (m->holds) {   /* the memory itself goes when the last hold does */
+		pthread_mutex_unlock(&d->lock);
+		return 0;
+	}
 	pthread_mutex_unlock(&d->lock);
-	free(m);
+	sim_mem_release(d, m);
 	return 0;
+}
+
+static int sim_mem_hold(void *dev, void *mem)
+{
+	struct sim_dev *d = dev;
+
+	pthread_mutex_lock(&d->lock);
+	((struct sim_mem *)mem)->holds++;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void sim_mem_drop(void *dev, void *mem)
+{
+	struct sim_dev *d = dev;
+	struct sim_mem *m = mem;
+	bool last;
+
+	pthread_mutex_lock(&d->lock);
+	last = --m->holds == 0 && m->unmapped;
+	pthread_mutex_unlock(&d->lock);
+	if (last)
+		sim_mem_release(d, m);
 }
 
 static int sim_mem_info(void *dev, uint64_t *free_b, uint64_t *total)
@@ -932,6 +969,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.mem_unmap = sim_mem_unmap,
 	.mem_info = sim_mem_info,
 	.mem_export = sim_mem_export,
+	.mem_hold = sim_mem_hold,
+	.mem_drop = sim_mem_drop,
 	.mem_import = sim_mem_import,
 	.va_reserve = sim_va_reserve,
 	.va_release = sim_va_release,

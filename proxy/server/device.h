@@ -65,6 +65,13 @@ struct xmig_device_ops {
 	/* Export/import a backing to another process (same node); import takes fd. */
 	int (*mem_export)(void *dev, void *mem, int *fd);
 	int (*mem_import)(void *dev, int fd, uint64_t va, uint64_t size, void **mem);
+	/*
+	 * Keep a backing exportable past its mem_unmap, which then frees only
+	 * the address, until the last mem_drop (optional: NULL where a
+	 * backing cannot be exported). So an export need not hold up the job.
+	 */
+	int (*mem_hold)(void *dev, void *mem);
+	void (*mem_drop)(void *dev, void *mem);
 	/* Address space outside the window, for a backing being copied from. */
 	int (*va_reserve)(void *dev, uint64_t size, uint64_t *va);
 	int (*va_release)(void *dev, uint64_t va, uint64_t size);

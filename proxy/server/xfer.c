@@ -549,13 +549,40 @@ out:
 }
 
 /*
+ * XMIG_FAULT=<name>=N sleeps N ms where the code names it: xfer-delay-ms
+ * slows each allocation's transfer down (so that the fault tests can kill
+ * a proxy or the orchestrator mid-transfer); ahead-pause-ms holds a
+ * successor between its prelude and the freeze (so that the job's state
+ * surely changes in between); commit-delay-ms holds it between the
+ * restore and its word to commit (so that the move can be called off at
+ * the commit point); prelude-export-delay-ms holds an old proxy between
+ * letting the job go on and exporting its prelude's memory handles (so
+ * that the job surely frees some of them in between).
+ */
+static void fault_delay(const char *name)
+{
+	const char *f = getenv("XMIG_FAULT");
+	size_t n = strlen(name);
+	long ms;
+
+	if (f && !strncmp(f, name, n) && f[n] == '=' &&
+	    xmig_parse_long(f + n + 1, 0, 60000, &ms) == 0)
+		usleep((useconds_t)ms * 1000);
+}
+
+/*
  * Read the tables of a running proxy: hold the turn for a moment (nothing
- * changes them outside a turn) without draining the GPU.
+ * changes them outside a turn) without draining the GPU. The memory
+ * handles are only held then (mem_hold: a free meanwhile leaves them
+ * exportable) and exported once the job goes on: an export takes the
+ * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
  */
 static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
 			       bool stream, struct dnn_base *base)
 {
-	bool paused = !srv_frozen(s);
+	bool paused = !srv_frozen(s), lend = !stream && s->dev->mem_hold;
+	uint64_t t0 = xmig_now_ns(), t_turn, t_held;
+	void **held = NULL;
 	json_t *m;
 	size_t i;
 
@@ -564,19 +591,27 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		while (atomic_load(&s->in_turn))
 			xmig_cpu_relax();
 	}
+	t_turn = xmig_now_ns();
 	m = srv_state_manifest(s);
 	/* what a delta at the freeze builds on (none: the whole log then) */
 	if (dnn_base_take(base, &s->dnn) < 0)
 		memset(base, 0, sizeof(*base));
-	/* Handles too, now: a freed allocation's backing is gone after the pause. */
 	*n = s->mem.nallocs;
 	*fds = calloc(*n ? *n : 1, sizeof(**fds));
 	*sent = calloc(*n ? *n : 1, sizeof(**sent));
+	held = calloc(*n ? *n : 1, sizeof(*held));
 	for (i = 0; i < *n; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
 
 		(*sent)[i] = (struct sent_alloc){ a->va, a->size, a->serial };
-		if (!*fds || stream || s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
+		if (*fds)
+			(*fds)[i] = -1;
+		if (stream || !*fds || !a->mem)
+			continue;
+		/* (without a hold, or memory for it: exported now, the job held) */
+		if (lend && held && !s->dev->mem_hold(s->devh, a->mem))
+			held[i] = a->mem;
+		else if (s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
 			(*fds)[i] = -1;
 	}
 	if (paused) {
@@ -584,6 +619,23 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		atomic_fetch_add(&s->freeze_futex, 1);
 		xmig_futex_wake(&s->freeze_futex);
 	}
+	t_held = xmig_now_ns();
+	if (lend)
+		fault_delay("prelude-export-delay-ms");
+	for (i = 0; held && i < *n; i++) {
+		if (!held[i])
+			continue;
+		if (s->dev->mem_export(s->devh, held[i], &(*fds)[i]))
+			(*fds)[i] = -1;
+		s->dev->mem_drop(s->devh, held[i]);
+	}
+	free(held);
+	if (xmig_move_tracing())
+		xmig_move_trace("send: prelude's tables read %s for %.3f ms (waiting for its "
+				"turn %.3f ms); %zu handles exported after, in %.3f ms",
+				paused ? "with the job held" : "frozen",
+				(double)(t_held - t0) / 1e6, (double)(t_turn - t0) / 1e6, *n,
+				(double)(xmig_now_ns() - t_held) / 1e6);
 	return m;
 }
 
@@ -945,26 +997,6 @@ static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 		r = xmig_error("cannot restore a __device__ variable (error %d)", r);
 	free(pieces);
 	return r;
-}
-
-/*
- * XMIG_FAULT=<name>=N sleeps N ms where the code names it: xfer-delay-ms
- * slows each allocation's transfer down (so that the fault tests can kill
- * a proxy or the orchestrator mid-transfer); ahead-pause-ms holds a
- * successor between its prelude and the freeze (so that the job's state
- * surely changes in between); commit-delay-ms holds it between the
- * restore and its word to commit (so that the move can be called off at
- * the commit point).
- */
-static void fault_delay(const char *name)
-{
-	const char *f = getenv("XMIG_FAULT");
-	size_t n = strlen(name);
-	long ms;
-
-	if (f && !strncmp(f, name, n) && f[n] == '=' &&
-	    xmig_parse_long(f + n + 1, 0, 60000, &ms) == 0)
-		usleep((useconds_t)ms * 1000);
 }
 
 /* Copy mode: the predecessor's memory, mapped here to copy from. */
@@ -1505,6 +1537,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
 		goto out;
 	}
+	step("prelude: state checked, own memory mapped", &t_step);
 	/* Then the predecessor's memory, mapped here ahead as well. */
 	for (;;) {
 		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
@@ -1521,10 +1554,12 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		}
 		afd = -1;
 	}
+	step("prelude: the predecessor's memory mapped", &t_step);
 	if (srv_state_load_modules(s, prelude, take_image, &im) < 0) {
 		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
 		goto out;
 	}
+	step("prelude: modules loaded", &t_step);
 	/* Pinning the client's host memory costs milliseconds: not while frozen. */
 	if (srv_restore_host_regions(s) < 0) {
 		snprintf(why, len, "cannot map the job's pinned memory here");
@@ -1536,8 +1571,9 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 * makes only what changed. A failure here only costs that time later.
 	 */
 	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
+	step("prelude: pinned memory mapped", &t_step);
 	warm_copy(s);
-	step("prelude: memory, modules, pinned memory", &t_step);
+	step("prelude: staging and a first copy", &t_step);
 	if (srv_state_prebuild(s, prelude) < 0)
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;

@@ -30,8 +30,12 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 "$B/tests/bench/handover_floor" $sizes >"$tmp/handover" ||
 	echo "migrate.sh: handover_floor failed; its floor shows as -" >&2
 
-echo "| GiB | move | xmig downtime (ms) | xmig total (ms) | floor: D2D copy (ms) | downtime / floor | driver checkpoint lock+ckpt+restore+unlock (ms) | checkpoint / xmig downtime |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+# Downtime, freeze to resumed: the job's pause by the proxies' clocks, from
+# the old proxy taking no more calls to the new one serving. The command's
+# own downtime adds its request's way to the proxies and the answer's back,
+# while the job runs.
+echo "| GiB | move | xmig downtime: the job paused, freeze to resumed (ms) | the command's downtime (ms) | xmig total (ms) | floor: D2D copy (ms) | paused / floor | driver checkpoint lock+ckpt+restore+unlock (ms) | checkpoint / command's downtime |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 for g in $sizes; do
 	job=bench$g
 	"$XMIG" run --job $job -- "$B/tests/cuda/zdtm" --mib $((g * 1024)) --iters 1000000 \
@@ -52,7 +56,7 @@ for g in $sizes; do
 				grep -v '^iter' "$tmp/$job.err" | tail -40 >&2
 				exit 1
 			fi
-			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; p=m["phases_ms"]; print(m["downtime_ms"], m["total_ms"], p["quiesce"], p["transfer"], p["handover"])' \
+			python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; p=m["phases_ms"]; print(m["downtime_ms"], m["total_ms"], p["quiesce"], p["transfer"], p["handover"], m.get("paused_ms") or 0)' \
 				<"$tmp/move.json" >>"$tmp/$job.$mode"
 			# XMIG_MOVE_TRACE=1: the command's own split of the downtime
 			[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "downtime:" "$tmp/move.err" |
@@ -61,16 +65,17 @@ for g in $sizes; do
 		done
 		down=$(cut -d' ' -f1 "$tmp/$job.$mode" | median)
 		total=$(cut -d' ' -f2 "$tmp/$job.$mode" | median)
+		paused=$(cut -d' ' -f6 "$tmp/$job.$mode" | median)
 		floor=$(awk -v g=$g '$1 == "d2d" && $2 == g { printf "%.3f", $3 * 1000 }' "$tmp/ckpt")
 		ck=$(awk -v g=$g '$1 == "ckpt" && $2 == g { printf "%.0f", $7 * 1000 }' "$tmp/ckpt")
 		if [ $mode = copy ]; then
-			ratio=$(awk -v d="$down" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
+			ratio=$(awk -v d="$paused" -v f="$floor" 'BEGIN { printf "%.2f", d / f }')
 		else
 			ratio="(no copy)"
 		fi
 		speedup=$(awk -v c="$ck" -v d="$down" 'BEGIN { printf "%.0fx", c / d }')
-		printf '| %s | same GPU, %s | %.2f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" "$down" \
-			"$total" "$floor" "$ratio" "$ck" "$speedup"
+		printf '| %s | same GPU, %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n' "$g" "$mode" \
+			"$paused" "$down" "$total" "$floor" "$ratio" "$ck" "$speedup"
 		# where the downtime goes (medians): freeze and drain, copy and restore, switch
 		printf '%s GiB %s: quiesce %.2f ms, transfer %.2f ms, handover %.2f ms\n' "$g" "$mode" \
 			"$(cut -d' ' -f3 "$tmp/$job.$mode" | median)" \

@@ -13,8 +13,13 @@
  * device and whatever happened to the process in between. Up to 1024 MiB the
  * host also recomputes the whole state and compares the checksum.
  *
+ * --churn-kib N also frees and allocates an N KiB scratch buffer every
+ * iteration, fills it and reads it back (a job whose allocations come and go
+ * while it is moved; the output does not change).
+ *
  *   zdtm [--mib N (64, up to 32768)] [--iters N (200)] [--sleep-ms N (20)]
  *        [--progress N (0: never; else "iter K" on stderr every N)]
+ *        [--churn-kib N (0)]
  */
 #include <errno.h>
 #include <time.h>
@@ -71,7 +76,7 @@ __global__ void zd_checksum(const uint64_t *p, size_t n, uint64_t base, unsigned
 }
 
 struct opts {
-	long mib, iters, sleep_ms, progress;
+	long mib, iters, sleep_ms, progress, churn_kib;
 };
 
 struct zd {
@@ -85,6 +90,7 @@ struct zd {
 	cudaEvent_t ea, eb, ec;
 	uint64_t ledger[M];               /* the host's copy */
 	uint64_t *ref;                    /* the host's copy of all words, or NULL */
+	unsigned char *scratch;           /* --churn-kib: reallocated every iteration */
 	long checks;
 };
 
@@ -96,12 +102,15 @@ static void parse(int argc, char **argv, struct opts *o)
 	o->iters = 200;
 	o->sleep_ms = 20;
 	o->progress = 0;
+	o->churn_kib = 0;
 	for (i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--mib", 1, MAX_BUFS * BUF_MIB, &o->mib) &&
 		    !xt_opt_long(argc, argv, &i, "--iters", 0, 1000000000, &o->iters) &&
 		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 3600000, &o->sleep_ms) &&
-		    !xt_opt_long(argc, argv, &i, "--progress", 0, 1000000000, &o->progress))
-			xt_fail("usage: zdtm [--mib N] [--iters N] [--sleep-ms N] [--progress N]");
+		    !xt_opt_long(argc, argv, &i, "--progress", 0, 1000000000, &o->progress) &&
+		    !xt_opt_long(argc, argv, &i, "--churn-kib", 0, 1 << 20, &o->churn_kib))
+			xt_fail("usage: zdtm [--mib N] [--iters N] [--sleep-ms N] [--progress N] "
+				"[--churn-kib N]");
 }
 
 static void seed_host(struct zd *z)
@@ -157,6 +166,7 @@ static void zd_close(struct zd *z)
 	CK(cudaFree(z->d_in));
 	CK(cudaFree(z->d_ledger));
 	CK(cudaFree(z->d_sum));
+	CK(cudaFree(z->scratch));
 	CK(cudaFreeHost(z->h_in));
 	CK(cudaFreeHost(z->h_out));
 	CK(cudaStreamDestroy(z->sa));
@@ -223,6 +233,22 @@ static void iter(struct zd *z, long k)
 	host_iter(z, k, b, off);
 }
 
+/* --churn-kib: the scratch buffer freed, allocated anew, filled and read back. */
+static void churn(struct zd *z, long k, long kib)
+{
+	size_t n = (size_t)kib << 10;
+	unsigned char first, last;
+
+	CK(cudaFree(z->scratch));
+	CK(cudaMalloc(&z->scratch, n));
+	CK(cudaMemset(z->scratch, (int)(k & 0xff), n));
+	CK(cudaMemcpy(&first, z->scratch, 1, cudaMemcpyDeviceToHost));
+	CK(cudaMemcpy(&last, z->scratch + n - 1, 1, cudaMemcpyDeviceToHost));
+	if (first != (k & 0xff) || last != (k & 0xff))
+		xt_fail("iteration %ld: scratch holds %02x..%02x, want %02lx", k, first, last,
+			k & 0xff);
+}
+
 /* The checksum of every buffer and the ledger, on the device. */
 static uint64_t device_checksum(struct zd *z)
 {
@@ -266,6 +292,8 @@ int main(int argc, char **argv)
 	zd_open(z, &o);
 	printf("zdtm: mib %ld, iters %ld, buffers %d\n", o.mib, o.iters, z->nbuf);
 	for (k = 0; k < o.iters; k++) {
+		if (o.churn_kib)
+			churn(z, k, o.churn_kib);
 		iter(z, k);
 		if (o.progress && (k + 1) % o.progress == 0)
 			fprintf(stderr, "iter %ld\n", k + 1);

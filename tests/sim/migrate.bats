@@ -278,6 +278,27 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish w8
 }
 
+@test "migrate: the job frees memory while the old proxy exports its handles (after letting the job go on); both moves hold them and succeed" {
+	# zdtm frees and allocates a scratch buffer every 25 ms; the old proxy
+	# waits 300 ms between releasing the job and exporting the handles
+	XMIG_FAULT=prelude-export-delay-ms=300 XMIG_MOVE_TRACE=1 "$XMIG" run --job ch -- \
+		"$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 --churn-kib 256 \
+		>"$BATS_TEST_TMPDIR/ch.out" 2>"$BATS_TEST_TMPDIR/ch.err" &
+	echo $! >"$BATS_TEST_TMPDIR/ch.pid"
+	wait_job ch
+	# (a new proxy takes xmig's settings from the command: the next old one)
+	XMIG_FAULT=prelude-export-delay-ms=300 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job ch --to gpu1
+	assert_success
+	XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job ch --to gpu1 --zero-copy
+	assert_success
+	assert_equal "$(gpu_of ch)" 1
+	# (the old proxies' trace, on the job's stderr: held briefly, exported after)
+	run grep -c "send: prelude's tables read with the job held for [0-9.]* ms .*handles exported after, in [3-9][0-9][0-9]\.[0-9]* ms" \
+		"$BATS_TEST_TMPDIR/ch.err"
+	assert_output 2
+	finish ch
+}
+
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
 	start w7 0
 	slow_move w7
