@@ -404,6 +404,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	serving_at = json_integer_value(json_object_get(recv, "serving_at_ns"));
 	json_object_set_new(*out, "paused_ms", froze_at > 0 && serving_at > froze_at ?
 			    json_real((double)(serving_at - froze_at) / 1e6) : json_null());
+	/* (when, on the job's own timeline: a benchmark finds the job's call that waited) */
+	json_object_set_new(*out, "resumed_at_ns", froze_at > 0 && serving_at > froze_at ?
+			    json_integer(serving_at) : json_null());
 	/* Objects (streams, handles, plans...): made ahead, kept, made while frozen. */
 	json_object_set_new(*out, "objects",
 			    json_pack("{s:i, s:i, s:i}", "ahead", ahead, "kept",

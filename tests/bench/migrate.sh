@@ -89,15 +89,18 @@ for g in $sizes; do
 done
 
 # Seen from the application: pause_probe calls the GPU without pause and
-# prints each call over 0.1 ms with the time it ended. The move's pause is
-# the last such call before the command returned (it waits from the old
-# proxy's last answer to the new one's first); the longest call from the
-# command's start to 0.2 s after its end shows what the rest of the move
-# (the new proxy mapping memory ahead, the old one exiting) costs the job.
-# The command's downtime and the proxies' own clocks of the same moves next
-# to them. The window is read on bash's own clock (EPOCHREALTIME, no
-# process started): a python3 to read the time took 20-30 ms, long enough
-# for a stall of the old proxy's exit to end in it and pass for the move's.
+# prints each call over 0.1 ms with the times it ended. The move's pause is
+# the call that was waiting when the new proxy began serving (the move's
+# resumed_at_ns, on the probe's CLOCK_MONOTONIC): it waits from the old
+# proxy's last answer to the new one's first. (The last call before the
+# command returned is not always it: the command may hear "resumed" before
+# the job's call has its answer.) The longest call from the command's
+# start to 0.2 s after its end shows what the rest of the move (the new
+# proxy's context, the old one exiting) costs the job. The command's
+# downtime and the proxies' own clocks of the same moves next to them. The
+# window is read on bash's own clock (EPOCHREALTIME, no process started):
+# a python3 to read the time took 20-30 ms, long enough for a stall of the
+# old proxy's exit to end in it and pass for the move's.
 echo
 echo "| GiB | move | command's downtime (ms) | job paused, proxies' clocks (ms) | application: the call through the pause (ms) | that call / D2D floor | floor: context change + D2D (ms) | that call / that floor | application: longest call, whole move (ms) |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -123,13 +126,14 @@ for g in $sizes; do
 			fi
 			t1=${EPOCHREALTIME//[.,]/}
 			sleep 0.2
+			read -r cmd_down paused resumed < <(python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m.get("paused_ms") or 0, m.get("resumed_at_ns") or 0)' \
+				<"$tmp/move.json")
 			# (0: no call over the probe's 0.1 ms)
-			stall=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $4 >= a && $4 <= b { last = $3 }
-				END { printf "%.3f", last / 1000 }' "$tmp/$job.out")
+			stall=$(awk -v r="$resumed" '$1 == "stall" && $2 >= r && $2 - $3 * 1000 <= r { c = $3 }
+				END { printf "%.3f", c / 1000 }' "$tmp/$job.out")
 			worst=$(awk -v a=$t0 -v b=$t1 '$1 == "stall" && $4 >= a && $4 <= b + 200000 && $3 > m { m = $3 }
 				END { printf "%.3f", m / 1000 }' "$tmp/$job.out")
-			down=$(python3 -c 'import json,sys; m=json.load(sys.stdin)["items"][0]; print(m["downtime_ms"], m.get("paused_ms") or 0)' \
-				<"$tmp/move.json")
+			down="$cmd_down $paused"
 			echo "$down $stall $worst" >>"$tmp/$job.$mode"
 			[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "@" "$tmp/move.err" |
 				sed "s/^/# probe $g GiB $mode: /" >&2 || true

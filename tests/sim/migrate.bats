@@ -64,7 +64,7 @@ gpu_of() { "$XMIG" ps --json --job "$1" | jq -r '.items[0].gpu'; }
 	assert_success
 	echo "$output" | jq -e '.items[0] | .from.gpu == 1 and .to.gpu == 0 and .mode == "copy" and
 		.downtime_ms > 0 and .total_ms >= .downtime_ms and .moved_bytes >= 33554432 and
-		.paused_ms > 0 and .paused_ms < .downtime_ms'
+		.paused_ms > 0 and .paused_ms < .downtime_ms and .resumed_at_ns > 0'
 	# its kernels, streams and events were made while it ran, and kept
 	echo "$output" | jq -e '.items[0].objects | .ahead > 0 and .kept > 0 and .kept <= .ahead'
 	run "$XMIG" suspend --job w1 -o "$BATS_TEST_TMPDIR/snap"
@@ -429,8 +429,10 @@ stays_frozen() {   # stays_frozen JOB
 	start w9 0
 	run "$XMIG" freeze --job w9
 	assert_success
-	run "$XMIG" migrate --job w9 --to gpu1
+	run --separate-stderr "$XMIG" migrate --job w9 --to gpu1 --json
 	assert_success
+	# (no pause of its own to measure: it was frozen before and stays so)
+	echo "$output" | jq -e '.items[0] | .paused_ms == null and .resumed_at_ns == null'
 	assert_equal "$(gpu_of w9)" 1
 	stays_frozen w9
 	run "$XMIG" thaw --job w9
