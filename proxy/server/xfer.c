@@ -1565,13 +1565,13 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		snprintf(why, len, "cannot map the job's pinned memory here");
 		goto out;
 	}
+	step("prelude: pinned memory mapped", &t_step);
 	/*
 	 * So do library handles, cuDNN plans and communicators (hundreds of
 	 * ms in a fresh process): made now, from the prelude; the freeze then
 	 * makes only what changed. A failure here only costs that time later.
 	 */
 	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
-	step("prelude: pinned memory mapped", &t_step);
 	warm_copy(s);
 	step("prelude: staging and a first copy", &t_step);
 	if (srv_state_prebuild(s, prelude) < 0)
