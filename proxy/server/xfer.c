@@ -1142,6 +1142,17 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 	return 0;
 }
 
+/* One source to the allocation at its address, queued on the legacy stream. */
+static int copy_source(struct srv *s, struct srv_source *src)
+{
+	int r = s->dev->memcpy_async(s->devh, src->va, src->tmp, src->size, s->legacy.h);
+
+	if (r)
+		return xmig_error("copying %#llx failed (error %d)", (unsigned long long)src->va, r);
+	src->copied = true;
+	return 0;
+}
+
 /*
  * Copy mode, frozen: every allocation from its source, queued on the
  * legacy stream; the caller makes the objects meanwhile and then waits
@@ -1150,7 +1161,6 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 static int copy_from_sources(struct srv *s, uint64_t *done)
 {
 	size_t i;
-	int r;
 
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
@@ -1159,10 +1169,8 @@ static int copy_from_sources(struct srv *s, uint64_t *done)
 		if (!src)
 			return xmig_error("no source for the memory at %#llx",
 					  (unsigned long long)a->va);
-		if (!src->copied &&   /* (else at the freeze already) */
-		    (r = s->dev->memcpy_async(s->devh, a->va, src->tmp, a->size, s->legacy.h)))
-			return xmig_error("copying %#llx failed (error %d)",
-					  (unsigned long long)a->va, r);
+		if (!src->copied && copy_source(s, src) < 0)   /* (else at the freeze already) */
+			return -1;
 		*done += a->size;
 	}
 	return 0;
@@ -1189,16 +1197,9 @@ static void warm_copy(struct srv *s)
  */
 static int copy_at_freeze(struct srv *s)
 {
-	int r;
-
-	for (size_t i = 0; i < s->nsources; i++) {
-		struct srv_source *src = &s->sources[i];
-
-		if ((r = s->dev->memcpy_async(s->devh, src->va, src->tmp, src->size, s->legacy.h)))
-			return xmig_error("copying %#llx failed (error %d)",
-					  (unsigned long long)src->va, r);
-		src->copied = true;
-	}
+	for (size_t i = 0; i < s->nsources; i++)
+		if (copy_source(s, &s->sources[i]) < 0)
+			return -1;
 	return 0;
 }
 
