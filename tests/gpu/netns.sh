@@ -136,7 +136,7 @@ for g in 1 8; do
 	# XMIG_MOVE_TRACE=1: each move's send and receive of the memory stream, in order
 	# (the job's stderr has both proxies'); a receiver whose writer hardly waits for
 	# chunks while its reader waits for buffers is bound by the link, as it should be
-	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy: \(send\|receive\): stream" "$D/b$g.err" |
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy[^:]*: @[0-9.]* \(send\|receive\): stream" "$D/b$g.err" |
 		sed "s/^/# b$g /"
 	for dir in n2 n1; do
 		label=$([ $dir = n2 ] && echo "to the other node" || echo "back home")

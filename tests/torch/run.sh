@@ -79,7 +79,7 @@ train() {
 		[ -s "$D/$name.m$n" ] && downtime "$D/$name.m$n" "$name move $n"
 	done
 	# XMIG_MOVE_TRACE=1: where the new proxies spent their time
-	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy: \(send\|receive\):" "$D/$name.moved.err" | sed "s/^/# $name /"
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy[^:]*: @[0-9.]* \(send\|receive\):" "$D/$name.moved.err" | sed "s/^/# $name /"
 	return 0
 }
 
