@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "srv-api.h"
+#include "state.h"
 
 /* ---- generated: unpack, translate handles, call srv_<name> ---------------- */
 
@@ -443,7 +444,9 @@ static int d_VAR_GET(struct xmig_call *c)
 	v->module = a->module;
 	v->name = strdup(a->name);
 	id = srv_table_add(&s->vars, v);
-	if (!id) {
+	if (!id || srv_state_var_entry(id, v) < 0) {
+		if (id)
+			srv_table_remove(&s->vars, id);
 		free(v->name);
 		free(v);
 		return cudaErrorMemoryAllocation;

@@ -85,6 +85,7 @@ struct srv_var {
 	char *name;
 	uint64_t size;
 	uint64_t addr;          /* address in the current context */
+	json_t *entry;          /* its manifest entry, made once (NULL: not yet) */
 };
 
 /* A cuBLAS handle and the settings a new proxy gives it again. */

@@ -168,6 +168,9 @@ json_t *srv_snapshot_write(struct srv *s, struct ctl_conn *cc, const char *dir, 
 				snprintf(why, len, "cannot read variable %s", v->name);
 				goto err;
 			}
+			/* (the entry is the variable's own, shared: this copy gets the file's keys) */
+			o = json_copy(o);
+			json_array_set_new(vars, i, o);
 			json_object_set_new(o, "file_offset", json_integer((json_int_t)voff));
 			json_object_set_new(o, "xxh3", json_string(hex64(xmig_hash64(vbuf + voff,
 											v->size), h)));

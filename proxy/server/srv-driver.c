@@ -50,6 +50,7 @@ static void drop_var(uint64_t id, void *obj, void *arg)
 	if (v->module != d->module)
 		return;
 	srv_table_remove(&d->s->vars, id);
+	json_decref(v->entry);
 	free(v->name);
 	free(v);
 }

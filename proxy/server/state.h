@@ -17,6 +17,11 @@ json_t *srv_state_manifest(struct srv *s);
 struct dnn_base;
 json_t *srv_state_manifest_since(struct srv *s, const struct dnn_base *base);
 /*
+ * Make v->entry, the manifest entry of variable id, when the variable is
+ * made (not while a prelude holds the job): 0, or -1 without memory.
+ */
+int srv_state_var_entry(uint64_t id, struct srv_var *v);
+/*
  * Can this proxy take this state? 0 yes; -1 no (incompatible or malformed);
  * -2 no, not enough free device memory. The reason goes to why.
  */
