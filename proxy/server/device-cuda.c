@@ -27,6 +27,7 @@
 #include "blaslt.h"
 #include "../../ccl/ccl.h"
 #include "device.h"
+#include "pieces-ptx.h"
 
 #define CU_FUNCS(X) \
 	X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) \
@@ -68,6 +69,12 @@ struct cuda_dev {
 	uint64_t window, window_size;
 	CUmemAllocationProp prop;
 	CUstream batch_stream;   /* a batch may not go on the legacy stream */
+	/* memcpy_pieces: its kernel (NULL: none) and the pinned array it reads */
+	CUmodule pieces_mod;
+	CUfunction pieces_fn;
+	uint64_t *pieces;
+	size_t pieces_cap;
+	pthread_mutex_t pieces_lock;
 };
 
 struct cuda_mem {
@@ -207,6 +214,119 @@ static int cuda_info_of(int gpu, struct xmig_gpu_info *info)
 	return info_of_device(d, info);
 }
 
+/*
+ * Many small copies by one kernel (pieces-ptx.h): a PyTorch job has
+ * hundreds of one-byte __device__ variables, read at the freeze and
+ * written by the new proxy, and cuMemcpyBatchAsync still spent about a
+ * microsecond on each, 0.6-0.9 ms a side. The kernel reads its list and
+ * the host side of each copy through pinned memory, so the GPU must reach
+ * registered host memory at its host address; where it cannot, or with
+ * XMIG_COPY_KERNEL=0, there is no kernel and the batch serves. Compiled
+ * here, as the proxy starts, not at the freeze.
+ */
+#define PIECE_MAX (64u << 10)
+
+static void pieces_open(struct cuda_dev *d)
+{
+	const char *off = getenv("XMIG_COPY_KERNEL");
+	int host_ptr = 0;
+	uint64_t t0 = xmig_now_ns(), none = 0, n = 0;
+	void *args[2] = { &none, &n };
+
+	pthread_mutex_init(&d->pieces_lock, NULL);
+	if ((off && !strcmp(off, "0")) || !d->batch_stream ||
+	    cu.cuDeviceGetAttribute(&host_ptr,
+				    CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+				    d->device) || !host_ptr)
+		return;
+	/* (launched once on nothing: a lazily loaded kernel loads at its first launch) */
+	if (cu.cuModuleLoadData(&d->pieces_mod, pieces_ptx) ||
+	    cu.cuModuleGetFunction(&d->pieces_fn, d->pieces_mod, "xmig_copy_pieces") ||
+	    cu.cuLaunchKernel(d->pieces_fn, 1, 1, 1, 64, 1, 1, 0, d->batch_stream, args, NULL) ||
+	    cu.cuStreamSynchronize(d->batch_stream)) {
+		xmig_warn("GPU %d: no kernel for small copies (they go one by one)", d->gpu);
+		if (d->pieces_mod)
+			cu.cuModuleUnload(d->pieces_mod);
+		d->pieces_mod = NULL;
+		d->pieces_fn = NULL;
+		return;
+	}
+	xmig_debug("GPU %d: the small copies' kernel compiled and loaded in %.3f ms", d->gpu,
+		   (double)(xmig_now_ns() - t0) / 1e6);
+}
+
+static void pieces_close(struct cuda_dev *d)
+{
+	if (d->pieces) {
+		cu.cuMemHostUnregister(d->pieces);
+		free(d->pieces);
+	}
+	if (d->pieces_mod)
+		cu.cuModuleUnload(d->pieces_mod);
+	pthread_mutex_destroy(&d->pieces_lock);
+}
+
+/* The pinned list of n pieces (kept from call to call; grown, never shrunk). */
+static uint64_t *pieces_list(struct cuda_dev *d, size_t n)
+{
+	size_t bytes = 3 * n * sizeof(uint64_t), cap = d->pieces_cap ? d->pieces_cap : 64 << 10;
+	void *p;
+
+	if (d->pieces && bytes <= d->pieces_cap)
+		return d->pieces;
+	while (cap < bytes)
+		cap *= 2;
+	if (posix_memalign(&p, 4096, cap))
+		return NULL;
+	if (cu.cuMemHostRegister(p, cap, CU_MEMHOSTREGISTER_PORTABLE |
+					 CU_MEMHOSTREGISTER_DEVICEMAP)) {
+		free(p);
+		return NULL;
+	}
+	if (d->pieces) {
+		cu.cuMemHostUnregister(d->pieces);
+		free(d->pieces);
+	}
+	d->pieces = p;
+	d->pieces_cap = cap;
+	return p;
+}
+
+static int cuda_memcpy_pieces(void *dev, const uint64_t *dst, const uint64_t *src,
+			      const uint64_t *size, size_t n)
+{
+	struct cuda_dev *d = dev;
+	uint64_t *list, addr;
+	void *args[2] = { &addr, &n };
+	int r, w;
+
+	if (!n)
+		return 0;
+	if (!d->pieces_fn)
+		return cudaErrorNotSupported;
+	/* a byte loop through the host's memory: for small pieces only */
+	for (size_t i = 0; i < n; i++)
+		if (size[i] > PIECE_MAX)
+			return cudaErrorNotSupported;
+	pthread_mutex_lock(&d->pieces_lock);
+	if (!(list = pieces_list(d, n))) {
+		pthread_mutex_unlock(&d->pieces_lock);
+		return cudaErrorNotSupported;
+	}
+	for (size_t i = 0; i < n; i++) {
+		list[3 * i] = dst[i];
+		list[3 * i + 1] = src[i];
+		list[3 * i + 2] = size[i];
+	}
+	addr = (uint64_t)(uintptr_t)list;
+	r = err(cu.cuLaunchKernel(d->pieces_fn, n < 65535 ? (unsigned)n : 65535, 1, 1, 64, 1, 1,
+				  0, d->batch_stream, args, NULL));
+	/* (waited for even after a failure: the caller frees the buffers) */
+	w = err(cu.cuStreamSynchronize(d->batch_stream));
+	pthread_mutex_unlock(&d->pieces_lock);
+	return r ? r : w;
+}
+
 static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 {
 	struct cuda_dev *d;
@@ -250,9 +370,9 @@ static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		goto err;
 	}
 	/* (none: batches fall back to one copy at a time) */
-	if (cu_memcpy_batch && cu.cuStreamCreateWithPriority(&d->batch_stream,
-							     CU_STREAM_NON_BLOCKING, 0))
+	if (cu.cuStreamCreateWithPriority(&d->batch_stream, CU_STREAM_NON_BLOCKING, 0))
 		d->batch_stream = NULL;
+	pieces_open(d);
 	*out = d;
 	return 0;
 err:
@@ -269,6 +389,7 @@ static void cuda_close(void *dev)
 	if (!d)
 		return;
 	cu.cuCtxSynchronize();
+	pieces_close(d);
 	if (d->batch_stream)
 		cu.cuStreamDestroy(d->batch_stream);
 	cu.cuMemAddressFree((CUdeviceptr)d->window, d->window_size);
@@ -934,6 +1055,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.event_elapsed = cuda_event_elapsed,
 	.memcpy_async = cuda_memcpy_async,
 	.memcpy_batch = cuda_memcpy_batch,
+	.memcpy_pieces = cuda_memcpy_pieces,
 	.memset_async = cuda_memset_async,
 	.ctx_sync = cuda_ctx_sync,
 	.module_load = cuda_module_load,

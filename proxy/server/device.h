@@ -106,6 +106,13 @@ struct xmig_device_ops {
 	 */
 	int (*memcpy_batch)(void *dev, const uint64_t *dst, const uint64_t *src,
 			    const uint64_t *size, size_t n);
+	/*
+	 * The same by one kernel, waited for, on a drained context: every
+	 * address is device memory or pinned host memory (NULL, or
+	 * cudaErrorNotSupported: the caller takes memcpy_batch).
+	 */
+	int (*memcpy_pieces)(void *dev, const uint64_t *dst, const uint64_t *src,
+			     const uint64_t *size, size_t n);
 	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
 	int (*ctx_sync)(void *dev);
 

@@ -72,8 +72,10 @@
 #include "xfer.h"
 
 enum xfer_type {
-	XFER_TOKEN = 1, XFER_MANIFEST, XFER_IMAGE, XFER_VAR, XFER_ALLOC, XFER_DONE, XFER_ACK,
-	XFER_REFUSE,
+	XFER_TOKEN = 1, XFER_MANIFEST, XFER_IMAGE,
+	XFER_VARS,        /* every __device__ variable: id of them, as (id, len)
+			   * pairs of uint64, then their bytes in that order */
+	XFER_ALLOC, XFER_DONE, XFER_ACK, XFER_REFUSE,
 	XFER_PRELUDE,     /* the state while running: memory map and images, ahead */
 	XFER_GO,          /* the successor is ready; the old proxy is frozen now */
 	XFER_ALLOC_KEEP,  /* these came in the prelude already: id of them, as
@@ -284,11 +286,18 @@ static void pieces_add(struct pieces *p, uint64_t dst, uint64_t src, uint64_t si
 	p->size[p->n++] = size;
 }
 
-/* Made and waited for; 0 or the device's error. */
-static int pieces_copy(struct srv *s, const struct pieces *p)
+/*
+ * Made and waited for; 0 or the device's error. pinned: the host side of
+ * every piece is pinned memory, which one kernel reaches (memcpy_pieces).
+ */
+static int pieces_copy(struct srv *s, const struct pieces *p, bool pinned)
 {
 	int r = 0, w;
 
+	if (pinned && s->dev->memcpy_pieces &&
+	    (r = s->dev->memcpy_pieces(s->devh, p->dst, p->src, p->size, p->n)) !=
+		    cudaErrorNotSupported)
+		return r;
 	if (s->dev->memcpy_batch &&
 	    (r = s->dev->memcpy_batch(s->devh, p->dst, p->src, p->size, p->n)) !=
 		    cudaErrorNotSupported)
@@ -302,20 +311,84 @@ static int pieces_copy(struct srv *s, const struct pieces *p)
 }
 
 /*
- * The __device__ variables of the manifest m, one VAR message each. A
- * PyTorch job has hundreds of a few bytes: they are read into one pinned
- * buffer with one wait, and their messages written at once. (One read
- * each: neighbours may lie in different allocations, and a copy must not
- * span two.)
+ * The variables' bytes, read into the staging buffer in id order (as the
+ * manifest lists them) at the freeze, before the successor is told: once
+ * its copy of the job's memory runs, the GPU serves that context first
+ * and a read here waited for the whole copy (0.4-0.6 ms for a GPT's 608
+ * one-byte variables, which take 0.08 ms alone). 0, or -1 (read later).
  */
-static int send_vars(struct srv *s, int fd, json_t *m)
+struct vars_read {
+	size_t n;
+	uint64_t *ids;
+};
+
+static int vars_read_now(struct srv *s, struct vars_read *vr)
+{
+	size_t cap = s->vars.count + 1;
+	uint64_t len = 0, off = 0, id, t0 = xmig_now_ns();
+	struct pieces *pieces = NULL;
+	char *buf;
+	int r = -1;
+
+	vr->n = 0;
+	if (!(vr->ids = malloc(cap * sizeof(*vr->ids))))
+		return -1;
+	for (id = s->vars.first; id < s->vars.next && vr->n < cap; id++) {
+		struct srv_var *v = srv_table_get(&s->vars, id);
+
+		if (v) {
+			vr->ids[vr->n++] = id;
+			len += v->size;
+		}
+	}
+	if (!vr->n || !(buf = var_staging(s, len)) || !(pieces = pieces_new(vr->n)))
+		goto out;
+	for (size_t i = 0; i < vr->n; i++) {
+		struct srv_var *v = srv_table_get(&s->vars, vr->ids[i]);
+
+		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v->addr, v->size);
+		off += v->size;
+	}
+	r = pieces_copy(s, pieces, s->var_staging_pinned) ? -1 : 0;
+	xmig_move_trace("send: %zu __device__ variables read at the freeze in %.3f ms", vr->n,
+			(double)(xmig_now_ns() - t0) / 1e6);
+out:
+	free(pieces);
+	if (r < 0)
+		vr->n = 0;
+	return r;
+}
+
+/* Did vars_read_now read exactly the variables of this manifest, in its order? */
+static bool vars_read_match(const struct vars_read *vr, json_t *vars)
+{
+	json_t *o;
+	size_t i;
+
+	if (!vr || !vr->n || vr->n != json_array_size(vars))
+		return false;
+	json_array_foreach(vars, i, o)
+		if ((uint64_t)json_integer_value(json_object_get(o, "id")) != vr->ids[i])
+			return false;
+	return true;
+}
+
+/*
+ * The __device__ variables of the manifest m, as one VARS message. A
+ * PyTorch job has hundreds of a few bytes: they are read into one pinned
+ * buffer with one wait (one piece each: neighbours may lie in different
+ * allocations, and a copy must not span two), and go as one message: one
+ * each cost the receiver two reads and an allocation apiece, a millisecond.
+ */
+static int send_vars(struct srv *s, int fd, json_t *m, const struct vars_read *pre)
 {
 	json_t *vars = json_object_get(m, "vars"), *o;
 	size_t n = json_array_size(vars), i;
 	struct srv_var **v = calloc(n + 1, sizeof(*v));
-	uint64_t len = 0, off = 0, t0 = xmig_now_ns();
+	uint64_t len = 0, off = 0, t0 = xmig_now_ns(), *pairs;
 	struct pieces *pieces = NULL;
-	char *buf, *wire = NULL, *w;
+	struct xfer_msg h = { XFER_VARS, 0, n, 2 * n * sizeof(uint64_t), 0, 0 };
+	char *buf, *wire = NULL;
 	int r = -1;
 
 	if (!v)
@@ -336,23 +409,20 @@ static int send_vars(struct srv *s, int fd, json_t *m)
 		goto out;
 	for (i = 0; i < n; off += v[i++]->size)
 		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v[i]->addr, v[i]->size);
-	if (pieces_copy(s, pieces) || !(wire = malloc(n * sizeof(struct xfer_msg) + len))) {
-		r = -1;
+	h.len += len;
+	/* (read at the freeze already: the same variables, so the same bytes) */
+	if ((!vars_read_match(pre, vars) && pieces_copy(s, pieces, s->var_staging_pinned)) ||
+	    !(wire = malloc(sizeof(h) + h.len)))
 		goto out;
+	memcpy(wire, &h, sizeof(h));
+	pairs = (uint64_t *)(wire + sizeof(h));
+	for (i = 0; i < n; i++) {
+		pairs[2 * i] = (uint64_t)json_integer_value(json_object_get(json_array_get(vars, i),
+									       "id"));
+		pairs[2 * i + 1] = v[i]->size;
 	}
-	/* every VAR message in one write: the receiver reads a stream */
-	w = wire;
-	off = 0;
-	json_array_foreach(vars, i, o) {
-		struct xfer_msg h = { XFER_VAR, 0, (uint64_t)json_integer_value(json_object_get(o, "id")),
-				      v[i]->size, 0, 0 };
-
-		memcpy(w, &h, sizeof(h));
-		memcpy(w + sizeof(h), buf + off, v[i]->size);
-		w += sizeof(h) + v[i]->size;
-		off += v[i]->size;
-	}
-	r = xmig_write_all(fd, wire, (size_t)(w - wire)) < 0 ? -1 : 0;
+	memcpy(pairs + 2 * n, buf, len);
+	r = xmig_write_all(fd, wire, sizeof(h) + h.len) < 0 ? -1 : 0;
 	if (xmig_move_tracing())
 		xmig_move_trace("send: %zu __device__ variables, %llu bytes, in %.3f ms",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
@@ -483,7 +553,7 @@ static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_
 /* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
 static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
-		      const struct dnn_base *base, json_t *held)
+		      const struct dnn_base *base, json_t *held, const struct vars_read *pre)
 {
 	uint64_t t0 = xmig_now_ns();
 	json_t *m = base ? srv_state_manifest_since(s, base) : srv_state_manifest(s), *o;
@@ -492,7 +562,7 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 	json_t *wire = held ? manifest_delta(m, held) : NULL;
 	char *text = json_dumps(wire ? wire : m, JSON_COMPACT);
 	bool *kept = NULL;
-	size_t i;
+	size_t i, late = 0;
 	int r = -1;
 
 	if (xmig_move_tracing() && text)
@@ -512,7 +582,7 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
 	}
-	if (send_vars(s, fd, m) < 0)
+	if (send_vars(s, fd, m, pre) < 0)
 		goto out;
 	if (stream) {
 		if (send_memory(s, fd) < 0)
@@ -523,12 +593,14 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 	if (!(kept = calloc(s->mem.nallocs + 1, sizeof(*kept))) ||
 	    send_kept(s, fd, sent, nsent, kept) < 0)
 		goto out;
+	t_made = xmig_now_ns();
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
 		int efd = -1;
 
 		if (kept[i])
 			continue;
+		late++;
 		if ((r = s->dev->mem_export(s->devh, a->mem, &efd))) {
 			xmig_error("cannot export the allocation at %#llx (error %d)",
 				   (unsigned long long)a->va, r);
@@ -540,6 +612,10 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		if (r < 0)
 			goto out;
 	}
+	if (xmig_move_tracing())
+		xmig_move_trace("send: %zu allocations as in the prelude; %zu made since, exported "
+				"while frozen in %.3f ms", s->mem.nallocs - late, late,
+				(double)(xmig_now_ns() - t_made) / 1e6);
 	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
 out:
 	free(kept);
@@ -715,6 +791,7 @@ static int serve(struct offer *o, int fd)
 	uint64_t images_below = 0, prelude = 0;
 	struct sent_alloc *sent = NULL;
 	struct dnn_base base = { 0 };
+	struct vars_read pre = { 0 };
 	json_t *prelude_m = NULL;
 	size_t nsent = 0;
 	uint64_t freeze_ns = 0;
@@ -770,6 +847,8 @@ static int serve(struct offer *o, int fd)
 		goto out;
 	}
 	xmig_move_trace("send: frozen for this move");
+	/* the variables first: before the successor's copy holds the GPU */
+	vars_read_now(o->s, &pre);
 	/* FROZEN: status was_frozen, id the freeze's ns, aux when it stopped the job */
 	if (m.status & GO_TELL_FROZEN) {
 		struct xfer_msg fz = { XFER_FROZEN, o->freeze_at_go ? was : -1, freeze_ns, 0,
@@ -784,7 +863,7 @@ static int serve(struct offer *o, int fd)
 	 */
 	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
 		       m.aux == prelude && base.objs ? &base : NULL,
-		       m.id == prelude ? prelude_m : NULL) < 0)
+		       m.id == prelude ? prelude_m : NULL, &pre) < 0)
 		goto out;
 	xmig_move_trace("send: state sent");
 	if (recv_msg_soon(fd, &m, o->stream ? 0 : 2000) < 0)
@@ -811,6 +890,7 @@ static int serve(struct offer *o, int fd)
 		}
 	}
 out:
+	free(pre.ids);
 	dnn_base_free(&base);
 	json_decref(prelude_m);
 	free(sent);
@@ -964,6 +1044,40 @@ struct var_blob {
 	uint64_t len;
 };
 
+/* The VARS message: n variables, their data inside blob. */
+struct vars_in {
+	void *blob;
+	struct var_blob *v;
+	size_t n;
+};
+
+static void vars_in_free(struct vars_in *vi)
+{
+	free(vi->blob);
+	free(vi->v);
+	*vi = (struct vars_in){ 0 };
+}
+
+/* Take a VARS message of msg->len bytes (one per transfer); -1 if malformed. */
+static int vars_in_read(int fd, const struct xfer_msg *msg, struct vars_in *vi)
+{
+	uint64_t n = msg->id, off, *pairs;
+
+	if (vi->blob || n > msg->len / (2 * sizeof(uint64_t)) || !(vi->blob = read_blob(fd, msg->len)) ||
+	    !(vi->v = calloc(n + 1, sizeof(*vi->v))))
+		return -1;
+	pairs = vi->blob;
+	off = 2 * n * sizeof(uint64_t);
+	for (uint64_t i = 0; i < n; i++) {
+		if (pairs[2 * i + 1] > msg->len - off)
+			return -1;
+		vi->v[i] = (struct var_blob){ pairs[2 * i], (char *)vi->blob + off, pairs[2 * i + 1] };
+		off += pairs[2 * i + 1];
+	}
+	vi->n = n;
+	return off == msg->len ? 0 : -1;
+}
+
 /*
  * The variables' bytes, gathered in one pinned buffer and written with one
  * wait (one copy each: a copy must not span two allocations).
@@ -993,7 +1107,7 @@ static int restore_vars(struct srv *s, struct var_blob *vb, size_t n)
 		memcpy(buf + off, vb[i].data, vb[i].len);
 		pieces_add(pieces, v->addr, (uint64_t)(uintptr_t)(buf + off), vb[i].len);
 	}
-	if ((r = pieces_copy(s, pieces)))
+	if ((r = pieces_copy(s, pieces, s->var_staging_pinned)))
 		r = xmig_error("cannot restore a __device__ variable (error %d)", r);
 	free(pieces);
 	return r;
@@ -1361,8 +1475,8 @@ static int xfer_connect(const char *path, const char *token, struct xfer_msg *ms
 }
 
 /* Fat binaries and variable contents until DONE or the first allocation. */
-static int read_blobs(int fd, struct images *im, struct var_blob **vars, size_t *nvars,
-		      struct xfer_msg *msg, int *afd)
+static int read_blobs(int fd, struct images *im, struct vars_in *vars, struct xfer_msg *msg,
+		      int *afd)
 {
 	for (;;) {
 		void *data;
@@ -1370,21 +1484,21 @@ static int read_blobs(int fd, struct images *im, struct var_blob **vars, size_t 
 		*afd = -1;
 		if (recv_msg(fd, msg, afd) < 0)
 			return -1;
-		if (msg->type != XFER_IMAGE && msg->type != XFER_VAR)
+		if (msg->type == XFER_VARS) {
+			if (vars_in_read(fd, msg, vars) < 0)
+				return -1;
+			continue;
+		}
+		if (msg->type != XFER_IMAGE)
 			return 0;
 		if (!(data = read_blob(fd, msg->len)))
 			return -1;
-		if (msg->type == XFER_IMAGE) {
-			im->ids = realloc(im->ids, (im->n + 1) * sizeof(*im->ids));
-			im->data = realloc(im->data, (im->n + 1) * sizeof(*im->data));
-			im->sizes = realloc(im->sizes, (im->n + 1) * sizeof(*im->sizes));
-			im->ids[im->n] = msg->id;
-			im->data[im->n] = data;
-			im->sizes[im->n++] = msg->len;
-		} else {
-			*vars = realloc(*vars, (*nvars + 1) * sizeof(**vars));
-			(*vars)[(*nvars)++] = (struct var_blob){ msg->id, data, msg->len };
-		}
+		im->ids = realloc(im->ids, (im->n + 1) * sizeof(*im->ids));
+		im->data = realloc(im->data, (im->n + 1) * sizeof(*im->data));
+		im->sizes = realloc(im->sizes, (im->n + 1) * sizeof(*im->sizes));
+		im->ids[im->n] = msg->id;
+		im->data[im->n] = data;
+		im->sizes[im->n++] = msg->len;
 	}
 }
 
@@ -1503,8 +1617,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 			 enum xfer_mode mode, int *code, char *why, size_t len)
 {
 	struct images im = { 0 };
-	struct var_blob *vars = NULL;
-	size_t nvars = 0;
+	struct vars_in vars = { 0 };
 	json_t *prelude = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_step = t0, hash = 0;
@@ -1541,7 +1654,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	step("prelude: state checked, own memory mapped", &t_step);
 	/* Then the predecessor's memory, mapped here ahead as well. */
 	for (;;) {
-		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
+		if (read_blobs(fd, &im, &vars, &msg, &afd) < 0) {
 			snprintf(why, len, "the old proxy hung up during the prelude");
 			goto out;
 		}
@@ -1602,7 +1715,7 @@ out:
 	json_decref(prelude);
 	free(text);
 	free_images(&im);
-	free(vars);
+	vars_in_free(&vars);
 	return result;
 }
 
@@ -1667,8 +1780,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	uint64_t t_commit;
 	bool resumed = false;
 	struct images im = { 0 };
-	struct var_blob *vars = NULL;
-	size_t nvars = 0, i, nalloc = 0;
+	struct vars_in vars = { 0 };
+	size_t i, nalloc = 0;
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0, kept_bytes = 0;
@@ -1765,7 +1878,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	drop_stale_sources(s);
 	step("check and memory map", &t_step);
 	for (;;) {
-		if (read_blobs(fd, &im, &vars, &nvars, &msg, &afd) < 0) {
+		if (read_blobs(fd, &im, &vars, &msg, &afd) < 0) {
 			snprintf(why, len, "the old proxy hung up during the transfer");
 			goto out;
 		}
@@ -1844,7 +1957,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	if (srv_restore_host_regions(s) < 0)
 		goto objects_failed;
 	step("pinned memory", &t_step);
-	if (restore_vars(s, vars, nvars) < 0)
+	if (restore_vars(s, vars.v, vars.n) < 0)
 		goto objects_failed;
 	step("variables", &t_step);
 	if ((r = s->dev->stream_sync(s->devh, s->legacy.h))) {
@@ -1897,8 +2010,6 @@ out:
 	json_decref(s->xfer_prelude);   /* one transfer per prelude */
 	s->xfer_prelude = NULL;
 	free_images(&im);
-	for (i = 0; i < nvars; i++)
-		free(vars[i].data);
-	free(vars);
+	vars_in_free(&vars);
 	return result;
 }
