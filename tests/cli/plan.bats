@@ -171,6 +171,18 @@ schema_ok() { # file schema
 	assert_failure 6
 }
 
+@test "a GPU index past int is no GPU, not the GPU it wraps to" {
+	jq '.tasks[0].gpus = [4294967296]' "$D/state.json" >"$D/wrap.json"
+	run "$X" plan --state "$D/wrap.json"
+	assert_failure 6
+	assert_output --partial "tasks[0].gpus[0]: node n1 has no GPU 4294967296"
+	"$X" plan --state "$D/state.json" -o "$D/plan.json" >/dev/null
+	jq '.moves[0].to.gpus = [.moves[0].to.gpus[0] + 4294967296]' "$D/plan.json" >"$D/wrap-plan.json"
+	run "$X" plan --check "$D/wrap-plan.json" --state "$D/state.json"
+	assert_failure 4
+	assert_output --partial "has no GPU 429496729"
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
