@@ -387,11 +387,23 @@ static void build_groups(struct xp_state *st)
 static int check_commit(const struct xp_state *st)
 {
 	struct xp_usage u;
-	int i, rc = 0;
+	int i, k, rc = 0;
 
 	if (xp_usage_init(&u, st) < 0)
 		return -1;
-	xp_usage_fill_home(&u, st);
+	/* Byte sums past 2^64 would wrap to a total that fits. */
+	for (i = 0; i < st->ntasks && !rc; i++) {
+		const struct xp_task *t = &st->tasks[i];
+
+		for (k = 0; k < t->home.ngpus && !rc; k++)
+			if (u.gmem[t->home.gpus[k]] + t->bpg < t->bpg)
+				rc = xmig_error("state: %s:gpu%d is over-committed: tasks hold more than 2^64 bytes",
+						st->nodes[t->home.node].name, st->gpus[t->home.gpus[k]].index);
+		if (!rc && u.nmem[t->home.node] + t->mem < t->mem)
+			rc = xmig_error("state: node %s is over-committed: tasks use more than 2^64 bytes of memory",
+					st->nodes[t->home.node].name);
+		xp_usage_apply(&u, st, i, &t->home, 1, true);
+	}
 	for (i = 0; i < st->ngpus && !rc; i++) {
 		const struct xp_gpu *g = &st->gpus[i];
 

@@ -183,6 +183,24 @@ schema_ok() { # file schema
 	assert_output --partial "has no GPU 429496729"
 }
 
+@test "an over-committed state is refused even when its byte sums pass 2^64" {
+	# Three tasks that stay on n1:gpu1, 2^63-1 + 2^63-1 + 2 bytes: 0 modulo 2^64.
+	# (jq would round 2^63-1 to a double: the numbers go in as text.)
+	jq -c '.tasks += [range(3) as $i | {"id":"pin\($i)","job":"pin\($i)","rank":0,"node":"n1","gpus":[1],
+		"share":0,"device_bytes":"B\($i)","movable":false}]' "$D/state.json" |
+		sed 's/"B[01]"/9223372036854775807/g; s/"B2"/2/' >"$D/wrap.json"
+	run "$X" plan --state "$D/wrap.json"
+	assert_failure 6
+	assert_output --partial "state: n1:gpu1 is over-committed"
+	# The same with host memory.
+	jq -c '.tasks += [range(3) as $i | {"id":"mem\($i)","job":"mem\($i)","rank":0,"node":"n2","gpus":[0],
+		"share":0.1,"device_bytes":0,"memory_bytes":"B\($i)","movable":false}]' "$D/state.json" |
+		sed 's/"B[01]"/9223372036854775807/g; s/"B2"/2/' >"$D/wrap-mem.json"
+	run "$X" plan --state "$D/wrap-mem.json"
+	assert_failure 6
+	assert_output --partial "state: node n2 is over-committed"
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
