@@ -66,8 +66,13 @@ static int parse_end(json_t *o, const char *path, struct end *e)
 		return xmig_error("%s.gpus: 1 to %d GPU indices expected", path, XP_MAX_TASK_GPUS);
 	e->n = 0;
 	json_array_foreach(gpus, i, g) {
+		int k;
+
 		if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > 1023)
 			return xmig_error("%s.gpus[%zu]: expected a GPU index", path, i);
+		for (k = 0; k < e->n; k++)
+			if (e->gpus[k] == json_integer_value(g))
+				return xmig_error("%s.gpus: GPU %d listed twice", path, e->gpus[k]);
 		e->gpus[e->n++] = (int)json_integer_value(g);
 	}
 	return 0;

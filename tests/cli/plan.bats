@@ -201,6 +201,24 @@ schema_ok() { # file schema
 	assert_output --partial "state: node n2 is over-committed"
 }
 
+@test "apply refuses a move whose destination names a GPU twice" {
+	# m holds n1:gpu0,gpu1 whole; the plan would put both halves on n2:gpu0.
+	printf '{"nodes":[%s,%s],"tasks":[%s]}\n' "$(node n1 2 A100 40 32)" "$(node n2 2 A100 40 32)" \
+		"$(task m jm 0 n1 0,1 1.0 20)" >"$D/two.json"
+	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
+		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,0]}}]}\n' $((20 << 30)) >"$D/twice.json"
+	run "$X" plan --check "$D/twice.json" --state "$D/two.json"
+	assert_failure 4
+	assert_output --partial "GPU 0 named twice"
+	export XMIG_APPLY_MIGRATE_CMD="$D/migrate"
+	run "$X" apply "$D/twice.json" --state "$D/two.json" --dry-run
+	assert_failure 6
+	assert_output --partial "moves[0].to.gpus: GPU 0 listed twice"
+	run "$X" apply "$D/twice.json" --state "$D/two.json"
+	assert_failure 6
+	[ ! -e "$D/migrate.log" ]
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
