@@ -83,7 +83,7 @@ static int parse_moves(json_t *doc, struct amove **out, int *n)
 	json_t *moves = json_is_object(doc) ? xp_jarray(doc, "moves", "plan") : NULL, *jm;
 	struct amove *mv;
 	size_t i;
-	int last = 1;
+	int last = 1, first = 0;
 
 	if (!json_is_object(doc))
 		return xmig_error("plan: expected a JSON object with \"moves\"");
@@ -110,7 +110,13 @@ static int parse_moves(json_t *doc, struct amove **out, int *n)
 			return -1;
 		if (wave < last)
 			return xmig_error("%s.wave: waves must not go back (%lld after %d)", path, wave, last);
+		if (wave != last)
+			first = (int)i;
 		last = (int)wave;
+		/* Two migrations of one process at once: refused before anything runs. */
+		for (int k = first; k < (int)i; k++)
+			if (!strcmp(mv[k].task, m->task))
+				return xmig_error("%s: task %s moves twice in wave %lld", path, m->task, wave);
 		m->rank = (long)rank;
 		m->wave = (int)wave;
 		m->unit = (int)unit;

@@ -219,6 +219,22 @@ schema_ok() { # file schema
 	[ ! -e "$D/migrate.log" ]
 }
 
+@test "apply refuses a plan that moves one task twice in a wave" {
+	"$X" plan --state "$D/state.json" -o "$D/plan.json" >/dev/null
+	# The first move again, to another destination, in the same wave.
+	jq '.moves += [.moves[0] | .to = {"node":"n2","gpus":[0]}]' "$D/plan.json" >"$D/twice.json"
+	run "$X" plan --check "$D/twice.json" --state "$D/state.json"
+	assert_failure 4
+	assert_output --partial "moves twice in wave 1"
+	export XMIG_APPLY_MIGRATE_CMD="$D/migrate"
+	run "$X" apply "$D/twice.json" --state "$D/state.json" --dry-run
+	assert_failure 6
+	assert_output --partial "moves twice in wave 1"
+	run "$X" apply "$D/twice.json" --state "$D/state.json"
+	assert_failure 6
+	[ ! -e "$D/migrate.log" ]
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
