@@ -97,7 +97,8 @@ int xmig_nodes_load(const char *path, struct xmig_nodes *out)
 			return 0;   /* a cluster of this node alone */
 	}
 	snprintf(out->path, sizeof(out->path), "%s", path);
-	text = xmig_read_file(path, NULL);
+	/* 16 MiB is some 100000 nodes: more is not a node list. */
+	text = xmig_read_file_max(path, 16u << 20, NULL);
 	if (!text)
 		return xmig_error_errno("cannot read the node list %s", path);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -207,6 +207,11 @@ int xmig_mkdir_p(const char *path, mode_t mode)
 
 char *xmig_read_file(const char *path, size_t *len)
 {
+	return xmig_read_file_max(path, SIZE_MAX, len);
+}
+
+char *xmig_read_file_max(const char *path, size_t max, size_t *len)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t cap = 4096, n = 0;
 	char *buf;
@@ -234,6 +239,10 @@ char *xmig_read_file(const char *path, size_t *len)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		if (n > max) {
+			errno = EFBIG;
+			goto err;
+		}
 	}
 	close(fd);
 	buf[n] = '\0';

@@ -90,6 +90,8 @@ bool xmig_proc_alive(pid_t pid, uint64_t start_time);
 int xmig_mkdir_p(const char *path, mode_t mode);
 /* Read a whole file (NUL-terminated); caller frees. NULL + errno on error. */
 char *xmig_read_file(const char *path, size_t *len);
+/* The same, failing with EFBIG past max bytes (an endless /dev/zero). */
+char *xmig_read_file_max(const char *path, size_t max, size_t *len);
 /* Write a file atomically (tmp + rename). */
 int xmig_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 const char *xmig_hostname(void);

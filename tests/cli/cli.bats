@@ -115,6 +115,10 @@ teardown() { xmig_teardown; }
 	echo "$output" | jq -e '.nodes | length == 1'
 	run "$XMIG" --nodes "$BATS_TEST_TMPDIR/missing.conf" nodes
 	assert_equal "$status" 6
+	# Endless input is refused, not read until memory runs out.
+	run timeout 20 "$XMIG" --nodes /dev/zero nodes
+	assert_equal "$status" 6
+	assert_output --partial "cannot read the node list /dev/zero: File too large"
 }
 
 @test "cli: nodes: a node without GPUs has a row of its own, and none in --json's gpus" {
