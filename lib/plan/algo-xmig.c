@@ -399,6 +399,11 @@ static int repair(struct xm *x, int g)
 			const struct xp_node *nd = &st->nodes[n];
 			int gl[XP_MAX_NODE_GPUS], k = 0, i, next = xp_index_empty_next(&x->ix, n);
 
+			/* (a node with fewer GPUs than the task has no place for it) */
+			if (nd->ngpus < tk->home.ngpus) {
+				n = next;
+				continue;
+			}
 			/* Its empty GPUs, then the least-used others. */
 			for (i = 0; i < nd->ngpus; i++)
 				if (!x->u.gcount[nd->gpu0 + i])

@@ -235,6 +235,18 @@ schema_ok() { # file schema
 	[ ! -e "$D/migrate.log" ]
 }
 
+@test "a node with fewer GPUs than a task is no place to make room for it" {
+	# xmig's repair once padded n2's one GPU with GPU -1 for the two-GPU task
+	# (read and written out of bounds; seen under B=build-asan).
+	printf '{"nodes":[%s,%s],"tasks":[%s,%s]}\n' "$(node n1 2 A100 40 32)" "$(node n2 1 A100 40 32)" \
+		"$(task t jt 0 n1 0,1 1.0 10)" "$(task x jx 0 n2 0 0.5 10)" >"$D/small.json"
+	for m in 0 1 2; do
+		run "$X" plan --state "$D/small.json" --max-moves $m
+		assert_success
+		assert_output --partial "Frees 0 of 2 nodes"
+	done
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
