@@ -70,6 +70,11 @@ static int move_group(struct drain *d, int g)
 	for (i = 0; i < gr->n; i++) {
 		int t = st->gtask[gr->first + i];
 
+		/* A rank placed where it is stays: its reservation goes, no move. */
+		if (xp_place_equal(&places[i], &d->cur[t])) {
+			xp_usage_apply(&d->u, st, t, &places[i], -1, false);
+			continue;
+		}
 		if (xp_plan_add(d->p, t, &places[i], d->units, XP_WHY_DRAIN) < 0)
 			return -1;
 		d->p->moves[d->p->nmoves - 1].from = d->cur[t];

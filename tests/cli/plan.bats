@@ -247,6 +247,19 @@ schema_ok() { # file schema
 	done
 }
 
+@test "per-GPU drains leave a rank that is already where its job goes" {
+	# Two ranks of one job on n1's two GPUs; freeing gpu1 moves rank 1 to gpu0
+	# and leaves rank 0 alone (it was once "moved" to where it was: an
+	# internal error, exit 1).
+	printf '{"nodes":[%s],"tasks":[%s,%s]}\n' "$(node n1 2 A100 40 32)" \
+		"$(task r0 J 0 n1 0 0.25 1)" "$(task r1 J 1 n1 1 0.5 1)" >"$D/ranks.json"
+	for a in bestfit-drain fgd; do
+		run --separate-stderr "$X" plan --state "$D/ranks.json" --objective gpus -a $a --json
+		assert_success
+		[ "$(echo "$output" | jq -c '[.moves[] | [.task, .to.gpus]]')" = '[["r1",[0]]]' ]
+	done
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
