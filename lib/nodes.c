@@ -85,7 +85,7 @@ void xmig_nodes_free(struct xmig_nodes *nodes)
 
 int xmig_nodes_load(const char *path, struct xmig_nodes *out)
 {
-	char *text, *line, *save = NULL;
+	char *text, *line, *rest;
 	size_t lineno = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -101,7 +101,8 @@ int xmig_nodes_load(const char *path, struct xmig_nodes *out)
 	text = xmig_read_file_max(path, 16u << 20, NULL);
 	if (!text)
 		return xmig_error_errno("cannot read the node list %s", path);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	/* (strsep, not strtok: a blank line is a line, for the numbers in errors) */
+	for (rest = text; (line = strsep(&rest, "\n"));) {
 		char *hash = strchr(line, '#'), **w;
 		struct xmig_node *nn;
 		size_t nw;

@@ -109,6 +109,10 @@ teardown() { xmig_teardown; }
 	assert_equal "$status" 6
 	assert_output ""
 	[[ "$stderr" == *"bad.conf:1: want NAME ADDRESS"* ]]
+	printf 'n1 host1\n\n\n# spare\njustaname\n' >"$BATS_TEST_TMPDIR/bad5.conf"
+	run --separate-stderr "$XMIG" --nodes "$BATS_TEST_TMPDIR/bad5.conf" nodes --json
+	assert_equal "$status" 6
+	[[ "$stderr" == *"bad5.conf:5: want NAME ADDRESS"* ]]
 	printf '# nobody yet\n' >"$BATS_TEST_TMPDIR/empty.conf"
 	run --separate-stderr "$XMIG" --nodes "$BATS_TEST_TMPDIR/empty.conf" nodes --json
 	assert_success
