@@ -517,6 +517,9 @@ int xp_algo_ilp(const struct xp_state *st, struct xp_plan *p)
 	x.st = st;
 	x.p = p;
 	x.gpus = p->opts.objective == XP_OBJ_GPUS;
+	/* Nothing to place: an empty plan (GLPK aborts on a problem without columns). */
+	if (!st->ntasks)
+		return 0;
 	count_binaries(&x, &nb);
 	if (nb > MAX_BINARIES)
 		return xmig_error("the cluster is too large for the exact ilp algorithm (%ld binary variables, "

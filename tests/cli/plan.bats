@@ -260,6 +260,20 @@ schema_ok() { # file schema
 	done
 }
 
+@test "ilp on a state with no task makes an empty plan, whatever the objective" {
+	# No GPU and no task: --objective gpus gave GLPK a problem without columns,
+	# and GLPK aborted the process (SIGABRT, exit 134).
+	echo '{"nodes":[{"name":"n1","gpus":[]}],"tasks":[]}' >"$D/bare.json"
+	printf '{"nodes":[%s],"tasks":[]}\n' "$(node n1 2 A100 40 32)" >"$D/idle.json"
+	for s in bare idle; do
+		for o in nodes gpus; do
+			run "$X" plan --state "$D/$s.json" -a ilp --objective $o
+			assert_success
+			assert_output --partial "Nothing to move"
+		done
+	done
+}
+
 @test "live mode says clearly when the cluster cannot be read" {
 	# A node whose command prefix fails: the live state is unavailable.
 	printf 'here 127.0.0.1\nbroken 127.0.0.2 false\n' >"$D/nodes.conf"
