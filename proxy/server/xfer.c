@@ -310,12 +310,29 @@ static int pieces_copy(struct srv *s, const struct pieces *p, bool pinned)
 	return r ? r : w;
 }
 
+/* The n variables v, their bytes one after another (len in all) in the staging buffer: it, or NULL. */
+static char *read_vars(struct srv *s, struct srv_var *const *v, size_t n, uint64_t len)
+{
+	char *buf = var_staging(s, len);
+	struct pieces *pieces;
+	uint64_t off = 0;
+	int r;
+
+	if (!buf || !(pieces = pieces_new(n)))
+		return NULL;
+	for (size_t i = 0; i < n; off += v[i++]->size)
+		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v[i]->addr, v[i]->size);
+	r = pieces_copy(s, pieces, s->var_staging_pinned);
+	free(pieces);
+	return r ? NULL : buf;
+}
+
 /*
- * The variables' bytes, read into the staging buffer in id order (as the
- * manifest lists them) at the freeze, before the successor is told: once
- * its copy of the job's memory runs, the GPU serves that context first
- * and a read here waited for the whole copy (0.4-0.6 ms for a GPT's 608
- * one-byte variables, which take 0.08 ms alone). 0, or -1 (read later).
+ * Every variable's bytes, read in id order (as the manifest lists them)
+ * at the freeze, before the successor is told: once its copy of the
+ * job's memory runs, the GPU serves that context first and a read here
+ * waited for the whole copy (0.4-0.6 ms for a GPT's 608 one-byte
+ * variables, which take 0.04-0.08 ms alone). 0, or -1 (read later).
  */
 struct vars_read {
 	size_t n;
@@ -325,35 +342,29 @@ struct vars_read {
 static int vars_read_now(struct srv *s, struct vars_read *vr)
 {
 	size_t cap = s->vars.count + 1;
-	uint64_t len = 0, off = 0, id, t0 = xmig_now_ns();
-	struct pieces *pieces = NULL;
-	char *buf;
+	struct srv_var **v = malloc(cap * sizeof(*v));
+	uint64_t len = 0, id, t0 = xmig_now_ns();
 	int r = -1;
 
 	vr->n = 0;
-	if (!(vr->ids = malloc(cap * sizeof(*vr->ids))))
-		return -1;
+	if (!v || !(vr->ids = malloc(cap * sizeof(*vr->ids))))
+		goto out;
 	for (id = s->vars.first; id < s->vars.next && vr->n < cap; id++) {
-		struct srv_var *v = srv_table_get(&s->vars, id);
+		struct srv_var *var = srv_table_get(&s->vars, id);
 
-		if (v) {
-			vr->ids[vr->n++] = id;
-			len += v->size;
+		if (var) {
+			vr->ids[vr->n] = id;
+			v[vr->n++] = var;
+			len += var->size;
 		}
 	}
-	if (!vr->n || !(buf = var_staging(s, len)) || !(pieces = pieces_new(vr->n)))
+	if (!vr->n || !read_vars(s, v, vr->n, len))
 		goto out;
-	for (size_t i = 0; i < vr->n; i++) {
-		struct srv_var *v = srv_table_get(&s->vars, vr->ids[i]);
-
-		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v->addr, v->size);
-		off += v->size;
-	}
-	r = pieces_copy(s, pieces, s->var_staging_pinned) ? -1 : 0;
+	r = 0;
 	xmig_move_trace("send: %zu __device__ variables read at the freeze in %.3f ms", vr->n,
 			(double)(xmig_now_ns() - t0) / 1e6);
 out:
-	free(pieces);
+	free(v);
 	if (r < 0)
 		vr->n = 0;
 	return r;
@@ -385,8 +396,7 @@ static int send_vars(struct srv *s, int fd, json_t *m, const struct vars_read *p
 	json_t *vars = json_object_get(m, "vars"), *o;
 	size_t n = json_array_size(vars), i;
 	struct srv_var **v = calloc(n + 1, sizeof(*v));
-	uint64_t len = 0, off = 0, t0 = xmig_now_ns(), *pairs;
-	struct pieces *pieces = NULL;
+	uint64_t len = 0, t0 = xmig_now_ns(), *pairs;
 	struct xfer_msg h = { XFER_VARS, 0, n, 2 * n * sizeof(uint64_t), 0, 0 };
 	char *buf, *wire = NULL;
 	int r = -1;
@@ -405,14 +415,10 @@ static int send_vars(struct srv *s, int fd, json_t *m, const struct vars_read *p
 		}
 		len += v[i]->size;
 	}
-	if (!(buf = var_staging(s, len)) || !(pieces = pieces_new(n)))
-		goto out;
-	for (i = 0; i < n; off += v[i++]->size)
-		pieces_add(pieces, (uint64_t)(uintptr_t)(buf + off), v[i]->addr, v[i]->size);
 	h.len += len;
 	/* (read at the freeze already: the same variables, so the same bytes) */
-	if ((!vars_read_match(pre, vars) && pieces_copy(s, pieces, s->var_staging_pinned)) ||
-	    !(wire = malloc(sizeof(h) + h.len)))
+	buf = vars_read_match(pre, vars) ? s->var_staging : read_vars(s, v, n, len);
+	if (!buf || !(wire = malloc(sizeof(h) + h.len)))
 		goto out;
 	memcpy(wire, &h, sizeof(h));
 	pairs = (uint64_t *)(wire + sizeof(h));
@@ -427,7 +433,6 @@ static int send_vars(struct srv *s, int fd, json_t *m, const struct vars_read *p
 		xmig_move_trace("send: %zu __device__ variables, %llu bytes, in %.3f ms",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
 out:
-	free(pieces);
 	free(wire);
 	free(v);
 	return r;
