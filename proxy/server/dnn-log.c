@@ -130,6 +130,7 @@ static bool step_owned(const struct dnn_log *l, const struct dnn_step *st)
 
 static void step_free(struct dnn_step *st)
 {
+	json_decref(st->json);
 	free(st->elems);
 	free(st->target_types);
 }
@@ -154,6 +155,8 @@ static void forget_target(struct dnn_log *l, uint64_t id)
 				memcpy(l->steps[i].elems + k * sizeof(id), &none, sizeof(id));
 				/* changed: not the step a standby got ahead (dnn-delta.c) */
 				l->steps[i].serial = ++l->next_step;
+				json_decref(l->steps[i].json);
+				l->steps[i].json = NULL;
 			}
 }
 
@@ -569,8 +572,19 @@ json_t *dnn_log_to_json(const struct dnn_log *l)
 		if (o)
 			json_array_append_new(objs, dnn_obj_to_json(o));
 	}
-	for (size_t i = 0; i < l->nsteps; i++)
-		json_array_append_new(steps, dnn_step_to_json(&l->steps[i]));
+	/*
+	 * A step's entry is made once and kept with it (a GPT's log has
+	 * hundreds of kilobytes of elements, hex-coded: made anew, 1.2-1.7 ms
+	 * of each prelude, while it held the job). A cache, not the log's
+	 * content: hence the cast. Manifests share the entries, read-only.
+	 */
+	for (size_t i = 0; i < l->nsteps; i++) {
+		struct dnn_step *st = (struct dnn_step *)&l->steps[i];
+
+		if (!st->json)
+			st->json = dnn_step_to_json(st);
+		json_array_append(steps, st->json);
+	}
 	return json_pack("{s:o, s:o}", "objects", objs, "steps", steps);
 }
 

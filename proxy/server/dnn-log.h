@@ -51,6 +51,7 @@ struct dnn_step {
 	size_t bytes;
 	int32_t *target_types;  /* FILL */
 	uint64_t serial;        /* this proxy's: which step, as recorded (a changed one gets another) */
+	json_t *json;           /* its manifest entry, made once (NULL: not yet, or changed since) */
 };
 
 struct dnn_log {
