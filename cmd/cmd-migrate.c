@@ -50,6 +50,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 't':
+		/* (the last would win: several ranks' targets go as one list) */
+		if (o->to)
+			argp_error(state, "--to given twice; give one, or one list for several "
+				   "ranks: --to gpu1,gpu2");
 		o->to = arg;
 		return 0;
 	case 'n':

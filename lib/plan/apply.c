@@ -203,16 +203,16 @@ static bool precheck(const struct xp_state *st, struct xp_usage *u, struct amove
 	return true;
 }
 
-static void to_arg(const struct end *e, int i, char *buf, size_t len)
+static void to_arg(const struct end *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s:gpu%d", e->node, e->gpus[i]);
+	snprintf(buf, len, "%s:gpu%d", e->node, e->gpus[0]);
 }
 
 static int start(struct amove *m, const struct xp_apply_opts *o)
 {
-	char rank[32], to[XP_MAX_TASK_GPUS][96];
-	char *argv[16 + 2 * XP_MAX_TASK_GPUS];
-	int a = 0, i;
+	char rank[32], to[96];
+	char *argv[16];
+	int a = 0;
 
 	argv[a++] = (char *)o->migrate_cmd;
 	if (o->nodes_file) {
@@ -225,17 +225,15 @@ static int start(struct amove *m, const struct xp_apply_opts *o)
 	argv[a++] = "--rank";
 	snprintf(rank, sizeof(rank), "%ld", m->rank);
 	argv[a++] = rank;
-	/* One --to per GPU, in the task's order. */
-	for (i = 0; i < m->to.n; i++) {
-		to_arg(&m->to, i, to[i], sizeof(to[i]));
-		argv[a++] = "--to";
-		argv[a++] = to[i];
-	}
+	/* (one GPU: run_wave fails a task on several) */
+	to_arg(&m->to, to, sizeof(to));
+	argv[a++] = "--to";
+	argv[a++] = to;
 	argv[a++] = "--json";
 	argv[a] = NULL;
 	m->t0 = xmig_now_ns();
 	xmig_info("apply: wave %d: moving job %s rank %ld: %s -> %s", m->wave, m->job, m->rank,
-		  m->from.node, to[0]);
+		  m->from.node, to);
 	if (xp_spawn(argv, &m->pid, &m->fd) < 0) {
 		m->status = M_FAILED;
 		snprintf(m->reason, sizeof(m->reason), "cannot run %s", o->migrate_cmd);
@@ -389,10 +387,14 @@ static int run_wave(struct xp_state *st, struct amove *mv, int lo, int hi, const
 	xp_usage_fill_home(&u, st);
 	for (i = lo; i < hi; i = k) {
 		bool ok = true;
+		int wide = -1;
 
-		for (k = i; k < hi && mv[k].unit == mv[i].unit; k++)
+		for (k = i; k < hi && mv[k].unit == mv[i].unit; k++) {
 			ok = ok && precheck(st, &u, &mv[k]);
-		if (ok)
+			if (mv[k].to.n > 1)
+				wide = k;
+		}
+		if (ok && wide < 0)
 			continue;
 		/* A group moves whole or not at all. */
 		for (int j = i; j < k; j++) {
@@ -405,8 +407,21 @@ static int run_wave(struct xp_state *st, struct amove *mv, int lo, int hi, const
 					xp_usage_apply(&u, st, mv[j].task_ix, &to, -1, to.node != tk->home.node);
 				mv[j].reserved = false;
 			}
-			if (mv[j].status != M_SKIPPED)
+			/*
+			 * A process under xmig has one GPU context, and migrate moves it
+			 * to one GPU: a task on several (a what-if state's) fails.
+			 */
+			if (ok) {
+				mv[j].status = M_FAILED;
+				snprintf(mv[j].reason, sizeof(mv[j].reason), "%s %s spans %d GPUs; xmig "
+					 "moves one GPU context per process, to one GPU",
+					 j == wide ? "task" : "another rank of its job on the same node,",
+					 mv[wide].task, mv[wide].to.n);
+				xmig_error("apply: wave %d: job %s rank %ld: %s", mv[j].wave, mv[j].job,
+					   mv[j].rank, mv[j].reason);
+			} else if (mv[j].status == M_PENDING) {
 				skip(&mv[j], "another rank of its job on the same node cannot move");
+			}
 		}
 	}
 	for (i = lo; i < hi; i++) {

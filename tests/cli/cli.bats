@@ -40,6 +40,10 @@ teardown() { xmig_teardown; }
 	assert_equal "$status" 2
 	run "$XMIG" --bogus ps
 	assert_equal "$status" 2
+	# the last --to would win and move the job somewhere not meant
+	run "$XMIG" migrate --job j --to gpu0 --to gpu1
+	assert_equal "$status" 2
+	assert_output --partial "--to given twice"
 }
 
 @test "cli: run needs a command, a valid job name and a valid GPU" {

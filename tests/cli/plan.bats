@@ -219,6 +219,26 @@ schema_ok() { # file schema
 	[ ! -e "$D/migrate.log" ]
 }
 
+@test "apply fails a move of a task on several GPUs, and runs no migrate for it" {
+	# A what-if state may hold one; under xmig a process has one GPU context.
+	printf '{"nodes":[%s,%s],"tasks":[%s]}\n' "$(node n1 2 A100 40 32)" "$(node n2 2 A100 40 32)" \
+		"$(task m jm 0 n1 0,1 1.0 20)" >"$D/two.json"
+	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
+		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,1]}}]}\n' \
+		$((20 << 30)) >"$D/wide.json"
+	run "$X" plan --check "$D/wide.json" --state "$D/two.json"
+	assert_success
+	export XMIG_APPLY_MIGRATE_CMD="$D/migrate"
+	run --separate-stderr "$X" apply "$D/wide.json" --state "$D/two.json" --dry-run --json
+	assert_failure 1
+	[ "$(echo "$output" | jq -r '.moves[0].status')" = failed ]
+	echo "$output" | jq -r '.moves[0].reason' | grep -q "task m spans 2 GPUs; xmig moves one GPU context per process"
+	run "$X" apply "$D/wide.json" --state "$D/two.json"
+	assert_failure 1
+	assert_output --partial "task m spans 2 GPUs"
+	[ ! -e "$D/migrate.log" ]
+}
+
 @test "apply refuses a plan that moves one task twice in a wave" {
 	"$X" plan --state "$D/state.json" -o "$D/plan.json" >/dev/null
 	# The first move again, to another destination, in the same wave.
