@@ -121,7 +121,6 @@ static int run(int argc, char **argv)
 	struct xp_state st;
 	struct live lv;
 	char self[4096];
-	json_error_t err;
 	json_t *plan, *rep;
 	int rc;
 
@@ -129,10 +128,8 @@ static int run(int argc, char **argv)
 	ao.a.stop_on_error = true;
 	if (cmd_parse(&argp, argc, argv, &ao, NULL) < 0)
 		return XMIG_EXIT_USAGE;
-	if (!(plan = json_load_file(ao.plan, 0, &err))) {
-		xmig_error("plan %s: %s%s", ao.plan, err.line > 0 ? "not JSON: " : "", err.text);
+	if (!(plan = xp_json_load_file(ao.plan, "plan")))
 		return XMIG_EXIT_BADINPUT;
-	}
 	snprintf(self, sizeof(self), "%s/xmig", xmig_self_dir());
 	lv.self = self;
 	lv.nodes = xmig_globals.nodes_file;

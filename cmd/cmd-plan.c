@@ -182,14 +182,11 @@ static int check(const struct xp_state *st, const struct plan_opts *po)
 {
 	struct xp_plan p;
 	struct xp_check c;
-	json_error_t err;
-	json_t *doc = json_load_file(po->check, 0, &err);
+	json_t *doc = xp_json_load_file(po->check, "plan");
 	int r;
 
-	if (!doc) {
-		xmig_error("plan %s: %s%s", po->check, err.line > 0 ? "not JSON: " : "", err.text);
+	if (!doc)
 		return XMIG_EXIT_BADINPUT;
-	}
 	r = xp_plan_from_json(doc, st, &p);
 	json_decref(doc);
 	if (r == -1) {

@@ -1,10 +1,33 @@
 /*
- * jfield.c - typed reads of JSON members whose errors name the member's
- * path, so a bad state or plan file says exactly what is wrong and where.
+ * jfield.c - state and plan files, and typed reads of their JSON members
+ * whose errors name the member's path, so a bad state or plan file says
+ * exactly what is wrong and where.
  */
 #include <math.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "plan.h"
+
+json_t *xp_json_load_file(const char *path, const char *what)
+{
+	bool in = !strcmp(path, "-");
+	json_error_t err;
+	struct stat sb;
+	json_t *doc = in ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
+
+	if (doc)
+		return doc;
+	/* (jansson reads a directory as an empty file) */
+	if (!in && !stat(path, &sb) && S_ISDIR(sb.st_mode))
+		xmig_error("%s %s is a directory, not a %s file", what, path, what);
+	else if (err.line < 0)
+		xmig_error("cannot read %s %s: %s", what, path, err.text);
+	else
+		xmig_error("%s %s is not JSON: line %d column %d: %s", what, path, err.line,
+			   err.column, err.text);
+	return NULL;
+}
 
 /*
  * 1: present, in *v; 0: absent and optional (null counts as absent), so the

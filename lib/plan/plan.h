@@ -30,6 +30,12 @@
  * Each reads obj[key]; path names obj in messages ("state: nodes[3]"). A
  * missing optional field gives def. Return 0, or -1 after an error message.
  */
+/*
+ * The JSON document in file path ("-": standard input), or NULL after an
+ * error that names it as what ("state", "plan"): missing or unreadable, a
+ * directory, or not JSON (with the line and column).
+ */
+json_t *xp_json_load_file(const char *path, const char *what);
 int xp_jint(json_t *obj, const char *key, const char *path, bool required,
 	    long long min, long long max, long long def, long long *out);
 int xp_jnum(json_t *obj, const char *key, const char *path, bool required,

@@ -485,21 +485,12 @@ int xp_state_from_json(json_t *doc, struct xp_state *st)
 
 int xp_state_load(const char *path, struct xp_state *st)
 {
-	json_error_t err;
 	json_t *doc;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!strcmp(path, "-"))
-		doc = json_loadf(stdin, 0, &err);
-	else
-		doc = json_load_file(path, 0, &err);
-	if (!doc) {
-		if (err.line < 0)
-			return xmig_error("cannot read state %s: %s", path, err.text);
-		return xmig_error("state %s is not JSON: line %d column %d: %s", path, err.line,
-				  err.column, err.text);
-	}
+	if (!(doc = xp_json_load_file(path, "state")))
+		return -1;
 	rc = xp_state_from_json(doc, st);
 	json_decref(doc);
 	if (rc < 0)
