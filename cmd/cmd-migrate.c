@@ -492,13 +492,14 @@ static struct dest *dest_of(struct dests *ds, const struct proc *procs, size_t n
 /* Parse --to; an exit status on error. */
 static int parse_dests(const char *to, const struct xmig_nodes *nodes, struct dests *ds)
 {
-	char *copy = strdup(to), *save = NULL, *one;
+	char *copy = strdup(to), *rest = copy, *one;
 	int status = 0;
 
 	memset(ds, 0, sizeof(*ds));
 	if (!copy)
 		return XMIG_EXIT_FAIL;
-	for (one = strtok_r(copy, ",", &save); one && !status; one = strtok_r(NULL, ",", &save)) {
+	/* (strsep, not strtok: "gpu1," names an empty target, an error) */
+	while (!status && (one = strsep(&rest, ","))) {
 		struct xmig_target t;
 		struct dest *d = &ds->d[ds->n];
 

@@ -131,7 +131,7 @@ static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
 	struct xmig_target t = { .gpu = -1 };
-	json_t *recs, *rec, *items = json_array();
+	json_t *recs, *rec, *items;
 	size_t i, n = 0;
 	int status = 0;
 
@@ -145,6 +145,7 @@ static int run(int argc, char **argv)
 		xmig_error("--to takes gpuN of this node (got '%s')", o.to);
 		return XMIG_EXIT_USAGE;
 	}
+	items = json_array();
 	recs = xmig_registry_suspended(o.job);
 	json_array_foreach(recs, i, rec) {
 		if (o.rank >= 0 && json_integer_value(json_object_get(rec, "rank")) != o.rank)

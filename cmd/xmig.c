@@ -115,6 +115,10 @@ int main(int argc, char **argv)
 			xmig_globals.nodes_file = argv[++argi];
 		} else if (!strncmp(a, "--nodes=", 8)) {
 			xmig_globals.nodes_file = a + 8;
+		} else if (!strcmp(a, "--nodes")) {
+			xmig_error("--nodes needs a FILE");
+			usage(stderr);
+			return XMIG_EXIT_USAGE;
 		} else {
 			xmig_error("unknown global option '%s'", a);
 			usage(stderr);

@@ -86,7 +86,7 @@ void xmig_nodes_free(struct xmig_nodes *nodes)
 int xmig_nodes_load(const char *path, struct xmig_nodes *out)
 {
 	char *text, *line, *rest;
-	size_t lineno = 0;
+	size_t lineno = 0, len = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!path)
@@ -98,9 +98,14 @@ int xmig_nodes_load(const char *path, struct xmig_nodes *out)
 	}
 	snprintf(out->path, sizeof(out->path), "%s", path);
 	/* 16 MiB is some 100000 nodes: more is not a node list. */
-	text = xmig_read_file_max(path, 16u << 20, NULL);
+	text = xmig_read_file_max(path, 16u << 20, &len);
 	if (!text)
 		return xmig_error_errno("cannot read the node list %s", path);
+	/* (the lines after a NUL would be dropped unseen) */
+	if (memchr(text, '\0', len)) {
+		free(text);
+		return xmig_error("the node list %s is not text (it holds a NUL byte)", path);
+	}
 	/* (strsep, not strtok: a blank line is a line, for the numbers in errors) */
 	for (rest = text; (line = strsep(&rest, "\n"));) {
 		char *hash = strchr(line, '#'), **w;

@@ -44,6 +44,9 @@ teardown() { xmig_teardown; }
 	run "$XMIG" migrate --job j --to gpu0 --to gpu1
 	assert_equal "$status" 2
 	assert_output --partial "--to given twice"
+	run "$XMIG" migrate --job j --to gpu1,
+	assert_equal "$status" 2
+	assert_output --partial "bad target ''"
 }
 
 @test "cli: run needs a command, a valid job name and a valid GPU" {
@@ -127,6 +130,14 @@ teardown() { xmig_teardown; }
 	run timeout 20 "$XMIG" --nodes /dev/zero nodes
 	assert_equal "$status" 6
 	assert_output --partial "cannot read the node list /dev/zero: File too large"
+	# A NUL would hide the lines after it.
+	printf 'n1 host1\n\0n2 host2\n' >"$BATS_TEST_TMPDIR/nul.conf"
+	run "$XMIG" --nodes "$BATS_TEST_TMPDIR/nul.conf" nodes
+	assert_equal "$status" 6
+	assert_output --partial "holds a NUL byte"
+	run "$XMIG" --nodes
+	assert_equal "$status" 2
+	assert_output --partial "--nodes needs a FILE"
 }
 
 @test "cli: nodes: a node without GPUs has a row of its own, and none in --json's gpus" {

@@ -159,6 +159,12 @@ schema_ok() { # file schema
 	run "$X" plan --state "$D/trunc.json"
 	assert_failure 6
 	assert_output --partial "is not JSON"
+	run "$X" plan --state "$D"
+	assert_failure 6
+	assert_output --partial "is a directory, not a state file"
+	run "$X" apply "$D" --state "$D/state.json" --dry-run
+	assert_failure 6
+	assert_output --partial "is a directory, not a plan file"
 	run "$X" plan --state "$D/state.json" --algorithm best
 	assert_failure 2
 	run "$X" plan --state "$D/state.json" --objective racks
