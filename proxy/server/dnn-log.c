@@ -641,6 +641,7 @@ int dnn_log_put_step(struct dnn_log *l, const struct dnn_step *from)
 	memcpy(st->elems, from->elems, from->bytes);
 	if (from->target_types)
 		memcpy(st->target_types, from->target_types, from->count * sizeof(int32_t));
+	st->json = json_incref(from->json);   /* the same step, the same entry */
 	each_ref(st, ref_up, l);
 	return 0;
 }
@@ -674,6 +675,8 @@ int dnn_log_put_step_json(struct dnn_log *l, json_t *o)
 		for (int64_t k = 0; k < st->count; k++)
 			st->target_types[k] = (int32_t)json_integer_value(json_array_get(t, k));
 	}
+	/* the entry it came as (dnn_step_to_json's, an old proxy's): this proxy's next manifest sends it on */
+	st->json = json_incref(o);
 	each_ref(st, ref_up, l);
 	return 0;
 }
