@@ -299,18 +299,26 @@ static int cmp_va(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* One entry of the manifest's "allocations" (absent members: 0). */
+static void read_alloc(json_t *a, struct srv_alloc *al)
+{
+	*al = (struct srv_alloc){ 0 };
+	get_u64(a, "va", &al->va);
+	get_u64(a, "size", &al->size);
+	get_u64(a, "requested", &al->requested);
+	get_u64(a, "serial", &al->serial);
+}
+
 bool srv_state_memory_unchanged(struct srv *s, json_t *m)
 {
 	json_t *list = json_object_get(m, "allocations"), *a;
 	size_t i, found = 0;
 
 	json_array_foreach(list, i, a) {
-		uint64_t va = 0, size = 0, serial = 0;
+		struct srv_alloc al;
 
-		get_u64(a, "va", &va);
-		get_u64(a, "size", &size);
-		get_u64(a, "serial", &serial);
-		found += prepared(s, va, size, serial) != NULL;
+		read_alloc(a, &al);
+		found += prepared(s, al.va, al.size, al.serial) != NULL;
 	}
 	return found == s->mem.nallocs;
 }
@@ -325,12 +333,8 @@ int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 
 	if (!want)
 		return -1;
-	json_array_foreach(list, i, a) {
-		get_u64(a, "va", &want[i].va);
-		get_u64(a, "size", &want[i].size);
-		get_u64(a, "requested", &want[i].requested);
-		get_u64(a, "serial", &want[i].serial);
-	}
+	json_array_foreach(list, i, a)
+		read_alloc(a, &want[i]);
 	qsort(want, n, sizeof(*want), cmp_va);
 	/* Prepared allocations the job has freed since: gone. */
 	for (k = s->mem.nallocs; k-- > 0;) {
