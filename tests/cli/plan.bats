@@ -207,28 +207,38 @@ schema_ok() { # file schema
 	assert_output --partial "state: node n2 is over-committed"
 }
 
-@test "apply refuses a move whose destination names a GPU twice" {
-	# m holds n1:gpu0,gpu1 whole; the plan would put both halves on n2:gpu0.
-	printf '{"nodes":[%s,%s],"tasks":[%s]}\n' "$(node n1 2 A100 40 32)" "$(node n2 2 A100 40 32)" \
-		"$(task m jm 0 n1 0,1 1.0 20)" >"$D/two.json"
-	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
-		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,0]}}]}\n' $((20 << 30)) >"$D/twice.json"
-	run "$X" plan --check "$D/twice.json" --state "$D/two.json"
+# A plan that plan --check refuses (4, saying $3) and apply refuses before it
+# runs anything (6, saying $4), dry or not: plan_refused PLAN STATE CHECK APPLY
+plan_refused() {
+	run "$X" plan --check "$1" --state "$2"
 	assert_failure 4
-	assert_output --partial "GPU 0 named twice"
+	assert_output --partial "$3"
 	export XMIG_APPLY_MIGRATE_CMD="$D/migrate"
-	run "$X" apply "$D/twice.json" --state "$D/two.json" --dry-run
+	run "$X" apply "$1" --state "$2" --dry-run
 	assert_failure 6
-	assert_output --partial "moves[0].to.gpus: GPU 0 listed twice"
-	run "$X" apply "$D/twice.json" --state "$D/two.json"
+	assert_output --partial "$4"
+	run "$X" apply "$1" --state "$2"
 	assert_failure 6
 	[ ! -e "$D/migrate.log" ]
 }
 
-@test "apply fails a move of a task on several GPUs, and runs no migrate for it" {
-	# A what-if state may hold one; under xmig a process has one GPU context.
+# Two nodes of two GPUs; task m holds n1's both, whole: $D/two.json
+two_gpu_task() {
 	printf '{"nodes":[%s,%s],"tasks":[%s]}\n' "$(node n1 2 A100 40 32)" "$(node n2 2 A100 40 32)" \
 		"$(task m jm 0 n1 0,1 1.0 20)" >"$D/two.json"
+}
+
+@test "apply refuses a move whose destination names a GPU twice" {
+	# The plan would put both halves of m on n2:gpu0.
+	two_gpu_task
+	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
+		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,0]}}]}\n' $((20 << 30)) >"$D/twice.json"
+	plan_refused "$D/twice.json" "$D/two.json" "GPU 0 named twice" "moves[0].to.gpus: GPU 0 listed twice"
+}
+
+@test "apply fails a move of a task on several GPUs, and runs no migrate for it" {
+	# A what-if state may hold one; under xmig a process has one GPU context.
+	two_gpu_task
 	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
 		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,1]}}]}\n' \
 		$((20 << 30)) >"$D/wide.json"
@@ -249,16 +259,7 @@ schema_ok() { # file schema
 	"$X" plan --state "$D/state.json" -o "$D/plan.json" >/dev/null
 	# The first move again, to another destination, in the same wave.
 	jq '.moves += [.moves[0] | .to = {"node":"n2","gpus":[0]}]' "$D/plan.json" >"$D/twice.json"
-	run "$X" plan --check "$D/twice.json" --state "$D/state.json"
-	assert_failure 4
-	assert_output --partial "moves twice in wave 1"
-	export XMIG_APPLY_MIGRATE_CMD="$D/migrate"
-	run "$X" apply "$D/twice.json" --state "$D/state.json" --dry-run
-	assert_failure 6
-	assert_output --partial "moves twice in wave 1"
-	run "$X" apply "$D/twice.json" --state "$D/state.json"
-	assert_failure 6
-	[ ! -e "$D/migrate.log" ]
+	plan_refused "$D/twice.json" "$D/state.json" "moves twice in wave 1" "moves twice in wave 1"
 }
 
 @test "a node with fewer GPUs than a task is no place to make room for it" {
