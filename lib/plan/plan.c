@@ -190,9 +190,7 @@ static int place_from_json(json_t *o, const struct xp_state *st, const char *pat
 	}
 	pl->ngpus = (int)json_array_size(gpus);
 	json_array_foreach(gpus, i, jg) {
-		json_int_t v = json_integer_value(jg);
-
-		pl->gpus[i] = v < 0 || v > INT_MAX ? -1 : xp_find_gpu(st, pl->node, (int)v);
+		pl->gpus[i] = xp_find_gpu(st, pl->node, json_integer_value(jg));
 		if (pl->gpus[i] < 0) {
 			xmig_error("%s: node %s has no GPU %lld", path, node,
 				   (long long)json_integer_value(jg));

@@ -115,7 +115,7 @@ void xp_state_free(struct xp_state *st);
 json_t *xp_state_to_json(const struct xp_state *st);
 int xp_find_node(const struct xp_state *st, const char *name);
 /* Global GPU id of GPU `index` on node, or -1. */
-int xp_find_gpu(const struct xp_state *st, int node, int index);
+int xp_find_gpu(const struct xp_state *st, int node, long long index);
 int xp_find_task(const struct xp_state *st, const char *id);
 bool xp_place_equal(const struct xp_place *a, const struct xp_place *b);
 /* "node:gpu0,gpu1" */

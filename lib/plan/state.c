@@ -92,7 +92,8 @@ int xp_find_task(const struct xp_state *st, const char *id)
 	return find_sorted(lookups(st)->tasks, st->ntasks, id, task_id, st);
 }
 
-int xp_find_gpu(const struct xp_state *st, int node, int index)
+/* (index as read, not cast to int first: 4294967296 is no GPU 0) */
+int xp_find_gpu(const struct xp_state *st, int node, long long index)
 {
 	const struct xp_node *n = &st->nodes[node];
 	int i;
@@ -264,13 +265,11 @@ static int parse_task(json_t *jt, size_t i, struct xp_state *st)
 		return xmig_error("%s.gpus: a task holds 1 to %d GPUs, not %zu", path, XP_MAX_TASK_GPUS,
 				  json_array_size(gpus));
 	json_array_foreach(gpus, j, jg) {
-		json_int_t v = json_integer_value(jg);
 		int g, k;
 
 		if (!json_is_integer(jg))
 			return xmig_error("%s.gpus[%zu]: expected a GPU index", path, j);
-		/* (not cast first: 4294967296 is no GPU 0) */
-		g = v < 0 || v > INT_MAX ? -1 : xp_find_gpu(st, t->home.node, (int)v);
+		g = xp_find_gpu(st, t->home.node, json_integer_value(jg));
 		if (g < 0)
 			return xmig_error("%s.gpus[%zu]: node %s has no GPU %lld", path, j, node,
 					  (long long)json_integer_value(jg));
