@@ -8,15 +8,25 @@
  * same as the prelude's (compared as JSON, so a changed attribute is sent)
  * go by id under "unchanged"; the successor takes them from its copy of
  * the prelude before it reads the manifest as ever.
+ *
+ * Most often nothing of an array changed at all: the old proxy keeps each
+ * object's entry and shares it with every manifest (state.c), so its
+ * manifest at the freeze holds the prelude's very entries, in order. Such
+ * an array goes as "unchanged": {"<key>": true}, not even by id, and the
+ * successor takes the prelude's array itself (allocations, too, which
+ * have no id, go this way or whole).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "manifest-delta.h"
 
-/* The arrays of the manifest sent this way: entries that rarely change. */
+/* The arrays of the manifest sent by id: entries that rarely change. */
 static const char *const keys[] = { "modules", "funcs", "vars" };
+/* Those that may go as a whole. */
+static const char *const whole_keys[] = { "allocations", "modules", "funcs", "vars" };
 
 struct entry {
 	json_int_t id;
@@ -60,18 +70,42 @@ static json_t *find(const struct entry *e, size_t n, json_int_t id)
 	return hit ? hit->o : NULL;
 }
 
+/* Does now hold the very entries of was, in order (shared, so unchanged)? */
+static bool same_entries(json_t *now, json_t *was)
+{
+	size_t n = json_array_size(now);
+
+	if (!json_is_array(now) || !json_is_array(was) || json_array_size(was) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_get(now, i) != json_array_get(was, i))
+			return false;
+	return true;
+}
+
 json_t *manifest_delta(json_t *m, json_t *prelude)
 {
 	json_t *wire = json_copy(m), *unchanged = json_object();
 
 	if (!wire || !unchanged)
 		goto err;
+	for (size_t k = 0; k < sizeof(whole_keys) / sizeof(whole_keys[0]); k++)
+		if (same_entries(json_object_get(m, whole_keys[k]),
+				 json_object_get(prelude, whole_keys[k]))) {
+			json_object_del(wire, whole_keys[k]);
+			json_object_set_new(unchanged, whole_keys[k], json_true());
+		}
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		json_t *now = json_object_get(m, keys[k]), *left = json_array(), *ids = json_array();
+		json_t *now = json_object_get(m, keys[k]), *left, *ids;
 		size_t n, i;
-		struct entry *was = index_of(json_object_get(prelude, keys[k]), &n);
+		struct entry *was;
 		json_t *o;
 
+		if (json_object_get(unchanged, keys[k]))
+			continue;   /* as a whole */
+		left = json_array();
+		ids = json_array();
+		was = index_of(json_object_get(prelude, keys[k]), &n);
 		if (!was || !left || !ids) {
 			free(was);
 			json_decref(left);
@@ -109,13 +143,25 @@ int manifest_expand(json_t *m, json_t *prelude, char *why, size_t len)
 		snprintf(why, len, "the old proxy left out state this proxy does not hold");
 		return -1;
 	}
+	for (size_t k = 0; k < sizeof(whole_keys) / sizeof(whole_keys[0]); k++) {
+		json_t *was = json_object_get(prelude, whole_keys[k]);
+
+		if (!json_is_true(json_object_get(unchanged, whole_keys[k])))
+			continue;
+		if (!json_is_array(was) || json_object_get(m, whole_keys[k])) {
+			snprintf(why, len, "a malformed manifest (%s)", whole_keys[k]);
+			return -1;
+		}
+		/* the prelude's own array (read-only here, as the manifest is) */
+		json_object_set(m, whole_keys[k], was);
+	}
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		json_t *ids = json_object_get(unchanged, keys[k]), *now = json_object_get(m, keys[k]);
 		json_t *id, *o, *all;
 		size_t n, nnow, i;
 		struct entry *was, *merged;
 
-		if (!json_array_size(ids))
+		if (!json_is_array(ids) || !json_array_size(ids))
 			continue;
 		if (!json_is_array(now) || !(was = index_of(json_object_get(prelude, keys[k]), &n))) {
 			snprintf(why, len, "a malformed manifest (%s)", keys[k]);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "state.h"
 
 int srv_memory_init(struct srv *s)
 {
@@ -132,6 +133,7 @@ int srv_mem_free(struct srv *s, uint64_t va)
 	m->nallocs--;
 	m->bytes -= a.requested;
 	m->mapped -= a.size;
+	srv_state_entry_changed(&a.entry);
 	/* No backing yet: a record still waiting for its memory (a restore). */
 	return a.mem ? s->dev->mem_unmap(s->devh, a.va, a.size, a.mem) : 0;
 }

@@ -67,6 +67,7 @@ struct srv_module {
 	void *image;            /* kept for replay after a move */
 	uint64_t size, hash;
 	uint64_t received;      /* bytes of the image received so far */
+	json_t *entry;          /* its manifest entry, made once loaded (NULL: not yet) */
 };
 
 struct srv_func {
@@ -78,6 +79,7 @@ struct srv_func {
 	int cache_config;
 	uint32_t attrs_set;     /* other attributes set (bit per cudaFuncAttribute), replayed */
 	int attr_value[32];
+	json_t *entry;          /* its manifest entry (NULL: not made, or changed since) */
 };
 
 struct srv_var {
@@ -110,6 +112,7 @@ struct srv_alloc {
 	uint64_t requested;     /* what the application asked for */
 	uint64_t serial;        /* which allocation: an address can be reused */
 	void *mem;              /* backend handle */
+	json_t *entry;          /* its manifest entry (NULL: not made, or changed since) */
 };
 
 /* A predecessor's allocation, mapped here to be copied from (xfer.c). */
@@ -226,6 +229,8 @@ struct srv {
 	bool ccl_warm;                  /* NCCL's once-per-process set-up done (srv-ccl.c) */
 	struct {                        /* the last object restore (state.c): how many */
 		unsigned made, kept;    /* made by it; kept from one made ahead */
+		/* the arrays the kernels and variables were made from ahead (referenced) */
+		json_t *funcs, *vars;
 	} restored;
 	char listen_path[512];          /* where the control socket is bound */
 	struct ctl_conn *freeze_holder; /* thaw if this connection goes away */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "srv-api.h"
+#include "state.h"
 
 #define DEV(c) ((c)->srv->dev)
 #define DEVH(c) ((c)->srv->devh)
@@ -317,6 +318,8 @@ int srv_cudaFuncSetAttribute(struct xmig_call *c, struct srv_func *f,
 		f->attrs_set |= 1u << attr;
 		f->attr_value[attr] = value;
 	}
+	if (!r)
+		srv_state_entry_changed(&f->entry);
 	return r;
 }
 
@@ -325,6 +328,7 @@ int srv_cudaFuncSetCacheConfig(struct xmig_call *c, struct srv_func *f, enum cud
 	if (cfg > cudaFuncCachePreferEqual)
 		return cudaErrorInvalidValue;
 	f->cache_config = cfg;
+	srv_state_entry_changed(&f->entry);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "srv-api.h"
+#include "state.h"
 
 /* Once per what: a program may retry a failing call in a loop. */
 static int not_here(struct srv *s, const char *what)
@@ -37,6 +38,7 @@ static void drop_func(uint64_t id, void *obj, void *arg)
 	if (f->module != d->module)
 		return;
 	srv_table_remove(&d->s->funcs, id);
+	srv_state_entry_changed(&f->entry);
 	free(f->name);
 	free(f->layout.params);
 	free(f);
@@ -70,6 +72,7 @@ int d_MODULE_UNLOAD(struct xmig_call *c)
 	srv_table_each(&s->vars, drop_var, &d);
 	r = s->dev->module_unload(s->devh, m->h);
 	srv_table_remove(&s->modules, a->module);
+	srv_state_entry_changed(&m->entry);
 	free(m->image);
 	free(m);
 	return r;

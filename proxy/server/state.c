@@ -40,6 +40,32 @@ static void add_event(uint64_t id, void *obj, void *arg)
 					     (int)e->flags, "recorded", e->recorded));
 }
 
+/*
+ * Entries of objects that rarely change (modules, kernels, variables,
+ * allocations) are made once and kept with the object, and every manifest
+ * shares them (read-only: snapshot.c copies before adding); a change drops
+ * the kept one (srv_state_entry_changed). A PyTorch job has hundreds:
+ * made anew, they took about a millisecond of each freeze and of each
+ * prelude's hold on the job. Shared, a manifest at the freeze holds the
+ * prelude's very entries where nothing changed, which its delta finds by
+ * pointer (manifest-delta.c).
+ */
+static void add_entry(json_t *list, json_t **entry, json_t *made)
+{
+	if (!*entry)
+		*entry = made;
+	else
+		json_decref(made);   /* (NULL: json_pack was not called) */
+	if (*entry)
+		json_array_append(list, *entry);
+}
+
+void srv_state_entry_changed(json_t **entry)
+{
+	json_decref(*entry);
+	*entry = NULL;
+}
+
 static void add_module(uint64_t id, void *obj, void *arg)
 {
 	struct srv_module *m = obj;
@@ -47,33 +73,32 @@ static void add_module(uint64_t id, void *obj, void *arg)
 	if (!m->h)
 		return;   /* still arriving: the client sends it again */
 	/* 64-bit hashes as hex: JSON integers are signed. */
-	json_array_append_new(arg, json_pack("{s:I, s:I, s:s}", "id", (json_int_t)id, "size",
-					     (json_int_t)m->size, "xxh3",
-					     hex64(m->hash, (char[17]){ 0 })));
+	add_entry(arg, &m->entry, m->entry ? NULL :
+		  json_pack("{s:I, s:I, s:s}", "id", (json_int_t)id, "size", (json_int_t)m->size,
+			    "xxh3", hex64(m->hash, (char[17]){ 0 })));
 }
 
-static void add_func(uint64_t id, void *obj, void *arg)
+static json_t *func_entry(uint64_t id, const struct srv_func *f)
 {
-	struct srv_func *f = obj;
 	json_t *attrs = json_array();
 
 	/* Other attributes the application set (cuFuncSetAttribute): [attribute, value]. */
 	for (int i = 0; i < 32; i++)
 		if (f->attrs_set & (1u << i))
 			json_array_append_new(attrs, json_pack("[i, i]", i, f->attr_value[i]));
-	json_array_append_new(arg, json_pack("{s:I, s:I, s:s, s:i, s:i, s:o}", "id", (json_int_t)id,
-					     "module", (json_int_t)f->module, "name", f->name,
-					     "max_dyn_smem", f->max_dyn_smem, "cache_config",
-					     f->cache_config, "attributes", attrs));
+	return json_pack("{s:I, s:I, s:s, s:i, s:i, s:o}", "id", (json_int_t)id, "module",
+			 (json_int_t)f->module, "name", f->name, "max_dyn_smem", f->max_dyn_smem,
+			 "cache_config", f->cache_config, "attributes", attrs);
 }
 
-/*
- * A variable never changes under its id, so its entry is made once, with
- * the variable, and shared by every manifest (read-only: snapshot.c copies
- * before adding). A PyTorch job has hundreds: made anew, they took about a
- * millisecond of each freeze and of each prelude's hold on the job, and
- * the delta then found them all unchanged.
- */
+static void add_func(uint64_t id, void *obj, void *arg)
+{
+	struct srv_func *f = obj;
+
+	add_entry(arg, &f->entry, f->entry ? NULL : func_entry(id, f));
+}
+
+/* A variable never changes under its id: its entry is made with it. */
 int srv_state_var_entry(uint64_t id, struct srv_var *v)
 {
 	if (!v->entry)
@@ -117,12 +142,12 @@ static json_t *manifest(struct srv *s, const struct dnn_base *base)
 	size_t i;
 
 	for (i = 0; i < s->mem.nallocs; i++) {
-		const struct srv_alloc *a = &s->mem.allocs[i];
+		struct srv_alloc *a = &s->mem.allocs[i];
 
-		json_array_append_new(allocs, json_pack("{s:I, s:I, s:I, s:I}", "va",
-							(json_int_t)a->va, "size", (json_int_t)a->size,
-							"requested", (json_int_t)a->requested,
-							"serial", (json_int_t)a->serial));
+		add_entry(allocs, &a->entry, a->entry ? NULL :
+			  json_pack("{s:I, s:I, s:I, s:I}", "va", (json_int_t)a->va, "size",
+				    (json_int_t)a->size, "requested", (json_int_t)a->requested,
+				    "serial", (json_int_t)a->serial));
 	}
 	srv_table_each(&s->streams, add_stream, streams);
 	srv_table_each(&s->events, add_event, events);
@@ -274,7 +299,9 @@ int srv_state_check(struct srv *s, json_t *m, bool needs_memory, char *why, size
 		return -1;
 	}
 	total = 0;
-	if (needs_memory && s->dev->mem_info(s->devh, &free_b, &total) == 0 && need > free_b) {
+	/* (nothing new to map, as at most freezes: no driver call) */
+	if (needs_memory && need && s->dev->mem_info(s->devh, &free_b, &total) == 0 &&
+	    need > free_b) {
 		char nb[32], fb[32];
 
 		snprintf(why, len, "GPU %d has %s free, the job needs %s", s->gpu,
@@ -355,6 +382,8 @@ int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 
 		if ((have = prepared(s, al.va, al.size, al.serial))) {
 			s->mem.bytes += al.requested - have->requested;
+			if (have->requested != al.requested)
+				srv_state_entry_changed(&have->entry);
 			have->requested = al.requested;
 			continue;
 		}
@@ -458,6 +487,7 @@ static void drop_func(struct srv *s, void *obj)
 {
 	struct srv_func *f = obj;
 
+	json_decref(f->entry);
 	free(f->name);
 	free(f->layout.params);
 	free(f);
@@ -545,15 +575,39 @@ static int set_func_attr(struct srv *s, struct srv_func *f, int which, int value
 	return 0;
 }
 
-static int restore_funcs(struct srv *s, json_t *m)
+/*
+ * At the freeze, an array the delta left unchanged as a whole is the very
+ * one the table was made from ahead (manifest_expand hands on the
+ * prelude's): nothing to compare, entry by entry, for hundreds of them.
+ */
+static bool made_ahead_from(struct srv *s, json_t *list, json_t *from)
 {
-	json_t *o, *attr;
+	if (!list || list != from)
+		return false;
+	s->restored.kept += (unsigned)json_array_size(list);
+	return true;
+}
+
+/* (ahead) the table was made from list, all of it */
+static void made_from(json_t **from, json_t *list, bool ahead)
+{
+	if (ahead && list) {
+		json_decref(*from);
+		*from = json_incref(list);
+	}
+}
+
+static int restore_funcs(struct srv *s, json_t *m, bool ahead)
+{
+	json_t *o, *attr, *list = json_object_get(m, "funcs");
 	size_t i, k;
 	int r = 0;
 
-	if (sweep(s, &s->funcs, json_object_get(m, "funcs"), drop_func) < 0)
+	if (!ahead && made_ahead_from(s, list, s->restored.funcs))
+		return 0;
+	if (sweep(s, &s->funcs, list, drop_func) < 0)
 		return -1;
-	json_array_foreach(json_object_get(m, "funcs"), i, o) {
+	json_array_foreach(list, i, o) {
 		struct srv_func *f;
 		struct srv_module *mod;
 		uint64_t id = 0;
@@ -576,6 +630,7 @@ static int restore_funcs(struct srv *s, json_t *m)
 				return -1;
 			}
 		}
+		srv_state_entry_changed(&f->entry);   /* (made again from what is set now) */
 		f->cache_config = (int)json_integer_value(json_object_get(o, "cache_config"));
 		if (smem >= 0 && smem != f->max_dyn_smem &&
 		    s->dev->func_set_attribute(s->devh, f->h,
@@ -591,6 +646,7 @@ static int restore_funcs(struct srv *s, json_t *m)
 						  which, f->name);
 		}
 	}
+	made_from(&s->restored.funcs, list, ahead);
 	return 0;
 }
 
@@ -605,14 +661,16 @@ static bool same_var(void *obj, json_t *o)
 	       !strcmp(v->name, json_string_value(json_object_get(o, "name")) ?: "");
 }
 
-static int restore_vars(struct srv *s, json_t *m)
+static int restore_vars(struct srv *s, json_t *m, bool ahead)
 {
-	json_t *o;
+	json_t *o, *list = json_object_get(m, "vars");
 	size_t i;
 
-	if (sweep(s, &s->vars, json_object_get(m, "vars"), drop_var) < 0)
+	if (!ahead && made_ahead_from(s, list, s->restored.vars))
+		return 0;
+	if (sweep(s, &s->vars, list, drop_var) < 0)
 		return -1;
-	json_array_foreach(json_object_get(m, "vars"), i, o) {
+	json_array_foreach(list, i, o) {
 		struct srv_var *v;
 		struct srv_module *mod;
 		uint64_t id = 0, size = 0;
@@ -636,6 +694,7 @@ static int restore_vars(struct srv *s, json_t *m)
 			return -1;
 		}
 	}
+	made_from(&s->restored.vars, list, ahead);
 	return 0;
 }
 
@@ -822,8 +881,9 @@ static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *a
 	s->restored.made = s->restored.kept = 0;
 	srv_libraries_adopt(m);
 	/* (ahead, the modules were loaded with the prelude's images) */
-	if ((image && srv_state_load_modules(s, m, image, arg) < 0) || restore_funcs(s, m) < 0 ||
-	    restore_vars(s, m) < 0 || restore_streams(s, m, ahead) < 0 ||
+	if ((image && srv_state_load_modules(s, m, image, arg) < 0) ||
+	    restore_funcs(s, m, ahead) < 0 || restore_vars(s, m, ahead) < 0 ||
+	    restore_streams(s, m, ahead) < 0 ||
 	    restore_events(s, m, ahead) < 0 || restore_blas(s, m) < 0 || restore_blaslt(s, m) < 0)
 		return -1;
 	/* cuDNN after streams (handles work on them): the log, replayed. */
@@ -841,7 +901,13 @@ static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *a
 
 int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
 {
-	return restore_objects(s, m, image, arg, false);
+	int r = restore_objects(s, m, image, arg, false);
+
+	/* (what was made ahead is used up: the tables are the job's from now on) */
+	json_decref(s->restored.funcs);
+	json_decref(s->restored.vars);
+	s->restored.funcs = s->restored.vars = NULL;
+	return r;
 }
 
 int srv_state_prebuild(struct srv *s, json_t *prelude)

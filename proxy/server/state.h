@@ -22,6 +22,13 @@ json_t *srv_state_manifest_since(struct srv *s, const struct dnn_base *base);
  */
 int srv_state_var_entry(uint64_t id, struct srv_var *v);
 /*
+ * The manifest entry kept with an object (a module, kernel or allocation)
+ * no longer says what the object is, or the object goes: the entry is
+ * dropped (the next manifest makes it anew). Manifests still holding it
+ * keep their reference.
+ */
+void srv_state_entry_changed(json_t **entry);
+/*
  * Can this proxy take this state? 0 yes; -1 no (incompatible or malformed);
  * -2 no, not enough free device memory. The reason goes to why.
  */

@@ -1790,7 +1790,7 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	json_t *manifest = NULL, *result = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_mem = 0, total = 0, done = 0, t_step = t0, kept_bytes = 0;
-	bool zero_copy = mode == XFER_ZERO_COPY, early = false;
+	bool zero_copy = mode == XFER_ZERO_COPY, early = false, same_map = false;
 	struct xfer_msg frozen = { 0, -1, 0, 0, 0, 0 };   /* FROZEN, if it came */
 	struct copy_clock clock = { 0 };
 	void *chunk = NULL;
@@ -1854,6 +1854,9 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 		send_ack(fd, -1);
 		goto out;
 	}
+	/* the prelude's own memory map, unchanged (as mapped here then) */
+	same_map = s->xfer_prelude && json_object_get(manifest, "allocations") ==
+					      json_object_get(s->xfer_prelude, "allocations");
 	snprintf(what, sizeof(what), "go and manifest (%llu bytes, cuDNN log %s)",
 		 (unsigned long long)msg.len,
 		 json_object_get(manifest, "cudnn_delta") ? "as a delta" : "whole");
@@ -1870,13 +1873,13 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 * Memory the job freed since the prelude goes now, and with it its
 	 * source: no copy queued at the freeze may still run there.
 	 */
-	if (early && !srv_state_memory_unchanged(s, manifest) &&
+	if (!same_map && early && !srv_state_memory_unchanged(s, manifest) &&
 	    (r = s->dev->stream_sync(s->devh, s->legacy.h))) {
 		snprintf(why, len, "copying the job's memory on GPU %d failed (error %d)", s->gpu, r);
 		goto out;
 	}
 	/* What changed since the prelude (everything, without one). */
-	if (srv_state_reconcile_memory(s, manifest, !zero_copy) < 0) {
+	if (!same_map && srv_state_reconcile_memory(s, manifest, !zero_copy) < 0) {
 		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
 		goto out;
 	}

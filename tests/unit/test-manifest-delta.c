@@ -1,8 +1,9 @@
 /*
  * test-manifest-delta.c - the freeze's manifest less what the successor
  * holds: entries as in the prelude go by id, changed and new ones whole,
- * removed ones not at all; the successor makes the same manifest again
- * (through its text, as it crosses), and refuses an id its prelude lacks.
+ * removed ones not at all; an array of the prelude's very entries goes as
+ * a whole; the successor makes the same manifest again (through its text,
+ * as it crosses), and refuses an id its prelude lacks.
  */
 #include <string.h>
 
@@ -27,6 +28,17 @@ static int is(json_t *j, const char *text)
 
 	json_decref(want);
 	return r;
+}
+
+/* A new array holding the very entries of arr (as the old proxy shares them). */
+static json_t *shared(json_t *arr)
+{
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	json_array_foreach(arr, i, o)
+		json_array_append(a, o);
+	return a;
 }
 
 /* m sent to a successor holding prelude, as text, and made whole there. */
@@ -111,6 +123,52 @@ int main(void)
 	      "an id the prelude here lacks: refused (%s)", why);
 	json_decref(wire);
 	json_decref(bad);
+
+	/*
+	 * At a later freeze the old proxy's manifest shares the prelude's
+	 * entries: variables and allocations all of them, kernels all but one
+	 * (changed since: a new entry; listed by id, as the proxy lists them),
+	 * modules none (entries equal but made anew).
+	 */
+	json_t *later = json_deep_copy(prelude), *pf = json_object_get(prelude, "funcs");
+	json_t *fl = json_pack("[o, O, O]", parse("{\"id\":1,\"module\":1,\"name\":\"k1\","
+						  "\"attributes\":[[8,2]]}"),
+			       json_array_get(pf, 2), json_array_get(pf, 0));
+
+	json_object_set_new(later, "vars", shared(json_object_get(prelude, "vars")));
+	json_object_set_new(later, "allocations", shared(json_object_get(prelude, "allocations")));
+	json_object_set_new(later, "funcs", fl);
+	wire = manifest_delta(later, prelude);
+	CHECK(wire && json_is_true(json_object_get(json_object_get(wire, "unchanged"), "vars")) &&
+	      !json_object_get(wire, "vars") &&
+	      json_is_true(json_object_get(json_object_get(wire, "unchanged"), "allocations")) &&
+	      !json_object_get(wire, "allocations"),
+	      "arrays of the prelude's very entries go as a whole (true), not sent");
+	CHECK(is(json_object_get(json_object_get(wire, "unchanged"), "funcs"), "[2,3]") &&
+	      json_array_size(json_object_get(wire, "funcs")) == 1,
+	      "one kernel changed: the others go by id, that one whole");
+	CHECK(is(json_object_get(json_object_get(wire, "unchanged"), "modules"), "[1,2]"),
+	      "equal entries made anew go by id, not as a whole (compared as JSON)");
+	json_decref(wire);
+	got = cross(later, prelude, why, sizeof(why));
+	CHECK(got && json_equal(got, later), "the successor makes that manifest again");
+	CHECK(got && json_object_get(got, "vars") == json_object_get(prelude, "vars"),
+	      "an array unchanged as a whole is the prelude's own there");
+	json_decref(got);
+	/* Malformed: a whole array the prelude lacks, or one sent as well. */
+	wire = manifest_delta(later, prelude);
+	bad = json_deep_copy(prelude);
+	json_object_del(bad, "vars");
+	CHECK(manifest_expand(wire, bad, why, sizeof(why)) < 0 && strstr(why, "(vars)"),
+	      "an array unchanged as a whole that the prelude here lacks: refused (%s)", why);
+	json_decref(wire);
+	json_decref(bad);
+	wire = manifest_delta(later, prelude);
+	json_object_set_new(wire, "vars", json_array());
+	CHECK(manifest_expand(wire, prelude, why, sizeof(why)) < 0 && strstr(why, "(vars)"),
+	      "an array both sent and unchanged as a whole: refused (%s)", why);
+	json_decref(wire);
+	json_decref(later);
 
 	json_decref(prelude);
 	json_decref(now);
