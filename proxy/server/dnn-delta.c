@@ -210,6 +210,29 @@ out:
 	return r;
 }
 
+/* Is list [] for none, or the one run [[0, n]]? */
+static bool one_run(json_t *list, size_t n)
+{
+	json_t *e = json_array_get(list, 0);
+
+	if (!json_is_array(list))
+		return false;
+	if (!n)
+		return json_array_size(list) == 0;
+	return json_array_size(list) == 1 && json_array_size(e) == 2 &&
+	       json_integer_value(json_array_get(e, 0)) == 0 &&
+	       json_integer_value(json_array_get(e, 1)) == (json_int_t)n;
+}
+
+bool dnn_delta_is_base(json_t *delta, const struct dnn_log *base)
+{
+	const char *want = json_string_value(json_object_get(delta, "digest"));
+
+	return want && one_run(json_object_get(delta, "objects"), base->objs.count) &&
+	       one_run(json_object_get(delta, "steps"), base->nsteps) &&
+	       strtoull(want, NULL, 16) == dnn_log_digest(base);
+}
+
 /* Mix one item's fields into h. */
 static uint64_t mix(uint64_t h, const uint64_t *v, size_t n)
 {

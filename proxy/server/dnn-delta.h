@@ -40,6 +40,13 @@ json_t *dnn_log_delta(const struct dnn_log *l, const struct dnn_base *b);
  */
 int dnn_log_from_delta(struct dnn_log *l, json_t *delta, const struct dnn_log *base);
 
+/*
+ * Does the delta say base, unchanged (one run of all its objects, one of
+ * all its steps, and base's digest)? Then the log it describes is base:
+ * nothing to rebuild.
+ */
+bool dnn_delta_is_base(json_t *delta, const struct dnn_log *base);
+
 /* A hash of what the log says (not its backend objects): equal logs, equal digests. */
 uint64_t dnn_log_digest(const struct dnn_log *l);
 

@@ -424,6 +424,23 @@ int srv_dnn_restore(struct srv *s, json_t *m, bool ahead)
 	struct dnn_log now;
 	int st;
 
+	/*
+	 * At the freeze, the log as in the prelude (most moves: a job makes its
+	 * plans in its first steps): what was made ahead is it. Rebuilt and
+	 * compared object by object instead, a GPT's log took 0.2-0.5 ms of
+	 * the job's pause.
+	 */
+	if (delta && !ahead && s->dnn_ahead && dnn_delta_is_base(delta, &s->dnn)) {
+		s->dnn_ahead = false;
+		for (uint64_t id = s->dnn.objs.first; id < s->dnn.objs.next; id++) {
+			struct dnn_obj *o = dnn_log_get(&s->dnn, id);
+
+			s->restored.kept += o && o->h;
+		}
+		if ((st = restream(s, &s->dnn)))
+			dnn_log_release(&s->dnn, &replay_ops, s);
+		return st;
+	}
 	dnn_log_init(&now);
 	/* a delta names the prelude's log, which only a replay ahead leaves in s->dnn */
 	if (delta ? !s->dnn_ahead || dnn_log_from_delta(&now, delta, &s->dnn) < 0

@@ -283,6 +283,16 @@ static void test_delta(void)
 	CHECK(r == 0 && dnn_log_digest(&rebuilt) == dnn_log_digest(&app),
 	      "... and rebuilds the same log");
 	dnn_log_clear(&rebuilt);
+	CHECK(dnn_delta_is_base(delta, &standby), "... which the standby knows for its own");
+	copy_log(&other, &standby);
+	other.steps[0].elems[0] ^= 1;
+	CHECK(!dnn_delta_is_base(delta, &other), "... and not for another of the same shape");
+	dnn_log_clear(&other);
+	dnn_log_init(&other);
+	a = dnn_log_delta(&other, &(struct dnn_base){ 0 });
+	CHECK(dnn_delta_is_base(a, &other), "an empty log's delta is the empty base");
+	json_decref(a);
+	dnn_log_clear(&other);
 	json_decref(delta);
 
 	/* the job runs on: a config dropped (its fill changes in place), a
@@ -306,6 +316,7 @@ static void test_delta(void)
 	a = dnn_log_to_json(&app);
 	b = dnn_log_to_json(&rebuilt);
 	CHECK(r == 0 && json_equal(a, b), "the standby rebuilds the old proxy's log from it");
+	CHECK(!dnn_delta_is_base(delta, &standby), "... and does not take it for the prelude's");
 	CHECK(dnn_log_get(&rebuilt, 3)->refs == dnn_log_get(&app, 3)->refs,
 	      "... with who names what");
 	json_decref(a);
