@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #define XMIG_SHM_MAGIC   0x58474d58u  /* "XMGX" */
-#define XMIG_SHM_VERSION 1u
+#define XMIG_SHM_VERSION 2u
 
 #define XMIG_HOST_WINDOW_SIZE   (1ull << 40)
 #define XMIG_DEVICE_WINDOW_SIZE (1ull << 40)
@@ -145,6 +145,13 @@ struct xmig_shm_header {
 	_Atomic uint32_t host_mapped;
 	/* it took a __device__ variable's address (cudaGetSymbolAddress) */
 	_Atomic uint32_t symbol_address_taken;
+	/*
+	 * Bumped (release) after each change to the client's list of pinned
+	 * regions: a move's new proxy that listed them ahead of the freeze
+	 * (one keeper round trip a region) sees at the freeze, in one load,
+	 * whether it must list them again.
+	 */
+	_Atomic uint64_t host_regions_gen;
 };
 
 #define XMIG_SEGMENT_SIZE \

@@ -857,6 +857,11 @@ const struct xmig_client_info *xmig_cl_info(void)
 	return &cl.info;
 }
 
+void xmig_cl_host_regions_changed(void)
+{
+	atomic_fetch_add_explicit(&cl.hdr->host_regions_gen, 1, memory_order_release);
+}
+
 static cudaError_t hello(struct xmig_thread *t)
 {
 	struct xmig_hello_res *r;

@@ -70,6 +70,8 @@ XMIG_CL_API cudaError_t xmig_cl_record(struct xmig_thread *t, cudaError_t e);
 /* The error to return when a call could not be made at all. */
 XMIG_CL_API cudaError_t xmig_cl_lost(void);
 XMIG_CL_API const struct xmig_client_info *xmig_cl_info(void);
+/* The list of pinned regions changed (hostmem.c, under its lock; after xmig_cl_enter). */
+XMIG_CL_API void xmig_cl_host_regions_changed(void);
 /* Wait until both bulk halves are free (before using one outside a copy). */
 XMIG_CL_API cudaError_t xmig_cl_bulk_idle(struct xmig_thread *t);
 

@@ -176,6 +176,7 @@ cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags)
 		capregions = cap;
 	}
 	regions[nregions++] = r;
+	xmig_cl_host_regions_changed();
 	pthread_mutex_unlock(&lock);
 
 	/* Not under the lock: the keeper serves the proxy's fd request meanwhile. */
@@ -185,6 +186,7 @@ cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags)
 		ssize_t i = index_of(r.addr);
 		if (i >= 0)
 			regions[i] = regions[--nregions];
+		xmig_cl_host_regions_changed();
 		unreserve_to_prot_none(r.addr, sz);
 		give_back(r.addr, sz);
 		pthread_mutex_unlock(&lock);
@@ -225,6 +227,7 @@ cudaError_t xmig_cl_host_free(void *p)
 	i = index_of(addr);
 	if (i >= 0)
 		regions[i] = regions[--nregions];
+	xmig_cl_host_regions_changed();
 	unreserve_to_prot_none(r.addr, r.size);
 	give_back(r.addr, r.size);
 	pthread_mutex_unlock(&lock);

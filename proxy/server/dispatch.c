@@ -104,6 +104,7 @@ static int d_HOST_REGISTER(struct xmig_call *c)
 {
 	const struct xmig_host_register_req *a = c->args;
 
+	c->srv->mem.regions_gen_known = false;   /* (served: no longer a list taken whole) */
 	return srv_host_register(c->srv, a->addr, a->size, a->ino);
 }
 
@@ -113,6 +114,7 @@ static int d_HOST_UNREGISTER(struct xmig_call *c)
 	struct srv *s = c->srv;
 
 	s->dev->ctx_sync(s->devh);
+	s->mem.regions_gen_known = false;
 	return srv_host_unregister(s, a->addr);
 }
 

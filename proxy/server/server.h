@@ -138,6 +138,9 @@ struct srv_memory {
 	uint64_t mapped;            /* sum of mapped sizes */
 	struct srv_host_region *regions;
 	size_t nregions, capregions;
+	/* the client's hdr->host_regions_gen when regions was last made its list */
+	uint64_t regions_gen;
+	bool regions_gen_known;
 };
 
 /* ---- workers ------------------------------------------------------------ */

@@ -1330,7 +1330,12 @@ static int copy_at_freeze(struct srv *s)
 int srv_restore_host_regions(struct srv *s)
 {
 	uint64_t *now = NULL, n = 0;
+	uint64_t gen = atomic_load_explicit(&s->hdr->host_regions_gen, memory_order_acquire);
 	int r = 0;
+
+	/* (the list is as when this proxy last took it: a move's freeze, mostly) */
+	if (s->mem.regions_gen_known && gen == s->mem.regions_gen)
+		return 0;
 
 	for (uint64_t i = 0;; i++) {
 		struct xmig_host_region_info info;
@@ -1367,6 +1372,8 @@ int srv_restore_host_regions(struct srv *s)
 		if (k == n)
 			srv_host_unregister(s, addr);
 	}
+	s->mem.regions_gen = gen;
+	s->mem.regions_gen_known = true;
 out:
 	free(now);
 	return r;
