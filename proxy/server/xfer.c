@@ -347,6 +347,8 @@ static int vars_read_now(struct srv *s, struct vars_read *vr)
 	int r = -1;
 
 	vr->n = 0;
+	free(vr->ids);   /* (read again after a failure) */
+	vr->ids = NULL;
 	if (!v || !(vr->ids = malloc(cap * sizeof(*vr->ids))))
 		goto out;
 	for (id = s->vars.first; id < s->vars.next && vr->n < cap; id++) {
@@ -370,71 +372,46 @@ out:
 	return r;
 }
 
-/* Did vars_read_now read exactly the variables of this manifest, in its order? */
-static bool vars_read_match(const struct vars_read *vr, json_t *vars)
-{
-	json_t *o;
-	size_t i;
-
-	if (!vr || !vr->n || vr->n != json_array_size(vars))
-		return false;
-	json_array_foreach(vars, i, o)
-		if ((uint64_t)json_integer_value(json_object_get(o, "id")) != vr->ids[i])
-			return false;
-	return true;
-}
-
 /*
- * The __device__ variables of the manifest m, as one VARS message. A
- * PyTorch job has hundreds of a few bytes: they are read into one pinned
- * buffer with one wait (one piece each: neighbours may lie in different
- * allocations, and a copy must not span two), and go as one message: one
- * each cost the receiver two reads and an allocation apiece, a millisecond.
+ * The __device__ variables (the manifest's: the same frozen table), as
+ * one VARS message. A PyTorch job has hundreds of a few bytes: they are
+ * read into one pinned buffer with one wait (one piece each: neighbours
+ * may lie in different allocations, and a copy must not span two), and go
+ * as one message: one each cost the receiver two reads and an allocation
+ * apiece, a millisecond.
  */
-static int send_vars(struct srv *s, int fd, json_t *m, const struct vars_read *pre)
+static int send_vars(struct srv *s, int fd, struct vars_read *pre)
 {
-	json_t *vars = json_object_get(m, "vars"), *o;
-	size_t n = json_array_size(vars), i;
-	struct srv_var **v = calloc(n + 1, sizeof(*v));
 	uint64_t len = 0, t0 = xmig_now_ns(), *pairs;
-	struct xfer_msg h = { XFER_VARS, 0, n, 2 * n * sizeof(uint64_t), 0, 0 };
-	char *buf, *wire = NULL;
+	struct xfer_msg h = { XFER_VARS, 0, 0, 0, 0, 0 };
+	char *wire = NULL;
+	size_t n, i;
 	int r = -1;
 
-	if (!v)
-		return -1;
-	if (!n) {
-		free(v);
+	/* (read at the freeze already, unless that read failed) */
+	if (!s->vars.count)
 		return 0;
-	}
-	json_array_foreach(vars, i, o) {
-		if (!(v[i] = srv_table_get(&s->vars, (uint64_t)json_integer_value(
-							      json_object_get(o, "id"))))) {
-			xmig_error("a __device__ variable of the state is gone");
-			goto out;
-		}
-		len += v[i]->size;
-	}
-	h.len += len;
-	/* (read at the freeze already: the same variables, so the same bytes) */
-	buf = vars_read_match(pre, vars) ? s->var_staging : read_vars(s, v, n, len);
-	if (!buf || !(wire = malloc(sizeof(h) + h.len)))
-		goto out;
+	if (!pre->n && vars_read_now(s, pre) < 0)
+		return xmig_error("cannot read the job's __device__ variables");
+	n = pre->n;
+	for (i = 0; i < n; i++)
+		len += ((struct srv_var *)srv_table_get(&s->vars, pre->ids[i]))->size;
+	h.id = n;
+	h.len = 2 * n * sizeof(uint64_t) + len;
+	if (!(wire = malloc(sizeof(h) + h.len)))
+		return -1;
 	memcpy(wire, &h, sizeof(h));
 	pairs = (uint64_t *)(wire + sizeof(h));
 	for (i = 0; i < n; i++) {
-		pairs[2 * i] = (uint64_t)json_integer_value(json_object_get(json_array_get(vars, i),
-									       "id"));
-		pairs[2 * i + 1] = v[i]->size;
+		pairs[2 * i] = pre->ids[i];
+		pairs[2 * i + 1] = ((struct srv_var *)srv_table_get(&s->vars, pre->ids[i]))->size;
 	}
-	memcpy(pairs + 2 * n, buf, len);
+	memcpy(pairs + 2 * n, s->var_staging, len);
 	r = xmig_write_all(fd, wire, sizeof(h) + h.len) < 0 ? -1 : 0;
 	if (xmig_move_tracing())
 		xmig_move_trace("send: %zu __device__ variables, %llu bytes, in %.3f ms",
 			n, (unsigned long long)len, (double)(xmig_now_ns() - t0) / 1e6);
-out:
 	free(wire);
-	free(v);
 	return r;
 }
 
@@ -558,7 +535,7 @@ static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_
 /* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
 static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
-		      const struct dnn_base *base, json_t *held, const struct vars_read *pre)
+		      const struct dnn_base *base, json_t *held, struct vars_read *pre)
 {
 	uint64_t t0 = xmig_now_ns();
 	json_t *m = base ? srv_state_manifest_since(s, base) : srv_state_manifest(s), *o;
@@ -587,7 +564,7 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
 	}
-	if (send_vars(s, fd, m, pre) < 0)
+	if (send_vars(s, fd, pre) < 0)
 		goto out;
 	if (stream) {
 		if (send_memory(s, fd) < 0)
