@@ -65,6 +65,8 @@ struct xmig_device_ops {
 	/* Export/import a backing to another process (same node); import takes fd. */
 	int (*mem_export)(void *dev, void *mem, int *fd);
 	int (*mem_import)(void *dev, int fd, uint64_t va, uint64_t size, void **mem);
+	/* Is an imported backing another GPU's? (NULL: never) */
+	bool (*mem_peer)(void *dev, void *mem);
 	/*
 	 * Keep a backing exportable past its mem_unmap, which then frees only
 	 * the address, until the last mem_drop (optional: NULL where a
@@ -113,6 +115,13 @@ struct xmig_device_ops {
 	 */
 	int (*memcpy_pieces)(void *dev, const uint64_t *dst, const uint64_t *src,
 			     const uint64_t *size, size_t n);
+	/*
+	 * n device-to-device copies of this GPU's memory by one kernel, queued
+	 * on stream s, not waited for (every address and size a multiple of
+	 * 16). NULL, or cudaErrorNotSupported: the caller copies one at a time.
+	 */
+	int (*memcpy_chunks)(void *dev, const uint64_t *dst, const uint64_t *src,
+			     const uint64_t *size, size_t n, void *s);
 	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
 	int (*ctx_sync)(void *dev);
 

@@ -121,6 +121,7 @@ struct srv_source {
 	uint64_t tmp;           /* where it is mapped here */
 	void *mem;
 	bool copied;            /* queued at the freeze, before the manifest came */
+	bool peer;              /* another GPU's memory */
 };
 
 struct srv_host_region {
@@ -258,6 +259,10 @@ struct srv {
 	bool dnn_ahead;                 /* dnn is a prelude's log, replayed ahead */
 	struct srv_source *sources;     /* successor, copy mode: the old memory */
 	size_t nsources;
+	/* successor, copy mode: the copy's second stream, its bytes queued on
+	 * each (legacy, second), and the event that joins it to legacy (xfer.c) */
+	void *copy_stream, *copy_joined;
+	uint64_t copy_queued[2];
 
 	/* workers */
 	struct srv_worker workers[XMIG_MAX_RINGS];

@@ -1110,6 +1110,7 @@ static int add_source(struct srv *s, const struct srv_alloc *a, int fd)
 		s->dev->va_release(s->devh, src.tmp, a->size);
 		return xmig_error("cannot import the source memory (error %d)", r);
 	}
+	src.peer = s->dev->mem_peer && s->dev->mem_peer(s->devh, src.mem);
 	n = realloc(s->sources, (s->nsources + 1) * sizeof(*n));
 	if (!n) {
 		s->dev->mem_unmap(s->devh, src.tmp, src.size, src.mem);
@@ -1238,13 +1239,61 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 	return 0;
 }
 
-/* One source to the allocation at its address, queued on the legacy stream. */
+/*
+ * Copy mode: the copy goes over two streams, each allocation on the one
+ * with fewer bytes queued. On one stream a copy starts only when the one
+ * before it has ended: a GPT's 66 allocations (1.2 GiB) took 0.82-0.85 ms
+ * on one and 0.69-0.70 on two (one copy of 1 GiB: 0.51). The second
+ * stream joins the legacy one by an event (copy_join), so that all work
+ * queued there after it waits for the whole copy. Without a second stream
+ * (none could be made), the copy is on the legacy stream alone.
+ */
+static void copy_streams_open(struct srv *s)
+{
+	s->copy_queued[0] = s->copy_queued[1] = 0;
+	if (s->copy_stream)
+		return;
+	/* (1: non-blocking, as the legacy stream's work must not wait for it; 2: no timing) */
+	if (s->dev->stream_create(s->devh, 1, 0, &s->copy_stream)) {
+		s->copy_stream = NULL;
+	} else if (s->dev->event_create(s->devh, 2, &s->copy_joined)) {
+		s->dev->stream_destroy(s->devh, s->copy_stream);
+		s->copy_stream = s->copy_joined = NULL;
+	}
+}
+
+static void copy_streams_close(struct srv *s)
+{
+	if (s->copy_joined)
+		s->dev->event_destroy(s->devh, s->copy_joined);
+	if (s->copy_stream)
+		s->dev->stream_destroy(s->devh, s->copy_stream);
+	s->copy_stream = s->copy_joined = NULL;
+}
+
+/* The legacy stream waits for all that is queued on the second one so far. */
+static int copy_join(struct srv *s)
+{
+	int r;
+
+	if (!s->copy_stream || !s->copy_queued[1])
+		return 0;
+	if ((r = s->dev->event_record(s->devh, s->copy_joined, s->copy_stream, 0)) ||
+	    (r = s->dev->stream_wait_event(s->devh, s->legacy.h, s->copy_joined, 0)))
+		return xmig_error("cannot order the job's work after its copy (error %d)", r);
+	return 0;
+}
+
+/* One source to the allocation at its address, queued (copy_join then orders it). */
 static int copy_source(struct srv *s, struct srv_source *src)
 {
-	int r = s->dev->memcpy_async(s->devh, src->va, src->tmp, src->size, s->legacy.h);
+	int second = s->copy_stream && s->copy_queued[1] < s->copy_queued[0];
+	int r = s->dev->memcpy_async(s->devh, src->va, src->tmp, src->size,
+				     second ? s->copy_stream : s->legacy.h);
 
 	if (r)
 		return xmig_error("copying %#llx failed (error %d)", (unsigned long long)src->va, r);
+	s->copy_queued[second] += src->size;
 	src->copied = true;
 	return 0;
 }
@@ -1269,21 +1318,26 @@ static int copy_from_sources(struct srv *s, uint64_t *done)
 			return -1;
 		*done += a->size;
 	}
-	return 0;
+	return copy_join(s);
 }
 
 /*
- * Copy mode, ahead: one small copy from the old memory to ours, so that
- * the context's first copy (its setup) is not the one the job waits for.
- * What it writes is overwritten at the freeze.
+ * Copy mode, ahead: one small copy from the old memory to ours on each
+ * stream, so that the context's first copy (its setup) is not one the
+ * job waits for. What it writes is overwritten at the freeze.
  */
 static void warm_copy(struct srv *s)
 {
-	if (s->nsources &&
-	    !s->dev->memcpy_async(s->devh, s->sources[0].va, s->sources[0].tmp,
-				  s->sources[0].size < 65536 ? s->sources[0].size : 65536,
-				  s->legacy.h))
+	uint64_t n = s->nsources && s->sources[0].size < 65536 ? s->sources[0].size : 65536;
+
+	if (!s->nsources)
+		return;
+	copy_streams_open(s);
+	if (!s->dev->memcpy_async(s->devh, s->sources[0].va, s->sources[0].tmp, n, s->legacy.h))
 		s->dev->stream_sync(s->devh, s->legacy.h);
+	if (s->copy_stream &&
+	    !s->dev->memcpy_async(s->devh, s->sources[0].va, s->sources[0].tmp, n, s->copy_stream))
+		s->dev->stream_sync(s->devh, s->copy_stream);
 }
 
 /*
@@ -1291,12 +1345,62 @@ static void warm_copy(struct srv *s)
  * says what changed (the old proxy is frozen and drained: these bytes are
  * final unless the job freed the allocation, and then they are not read).
  */
+/*
+ * Many allocations that each take little time to copy go by one kernel
+ * (memcpy_chunks): a copy engine's copy costs 6-8 us to queue, and a GPT's
+ * 66 (1.2 GiB) took 0.4-0.55 ms of the pause to queue, while the engines
+ * copy one large allocation about 10% faster than the kernel. Below this
+ * size on average, the kernel; another GPU's memory, the engines.
+ */
+#define KERNEL_COPY_BELOW (128ull << 20)
+
+/* 0: all queued by one kernel; 1: not this way (copy them one by one); -1: failed */
+static int copy_by_kernel(struct srv *s)
+{
+	uint64_t *dst, *src, *size, total = 0;
+	size_t n = s->nsources, i;
+	int r = 1;
+
+	if (!s->dev->memcpy_chunks || n < 2)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (s->sources[i].peer || s->sources[i].copied)
+			return 1;
+		total += s->sources[i].size;
+	}
+	if (total / n >= KERNEL_COPY_BELOW)
+		return 1;
+	dst = malloc(3 * n * sizeof(*dst));
+	if (!dst)
+		return 1;
+	src = dst + n;
+	size = src + n;
+	for (i = 0; i < n; i++) {
+		dst[i] = s->sources[i].va;
+		src[i] = s->sources[i].tmp;
+		size[i] = s->sources[i].size;
+	}
+	r = s->dev->memcpy_chunks(s->devh, dst, src, size, n, s->legacy.h);
+	free(dst);
+	if (r == cudaErrorNotSupported)
+		return 1;
+	if (r)
+		return xmig_error("copying the job's memory failed (error %d)", r);
+	for (i = 0; i < n; i++)
+		s->sources[i].copied = true;
+	return 0;
+}
+
 static int copy_at_freeze(struct srv *s)
 {
+	int r = copy_by_kernel(s);
+
+	if (r <= 0)
+		return r;
 	for (size_t i = 0; i < s->nsources; i++)
 		if (copy_source(s, &s->sources[i]) < 0)
 			return -1;
-	return 0;
+	return copy_join(s);
 }
 
 /*
@@ -1809,6 +1913,8 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 			goto out;
 		}
 		if (msg.type == XFER_FROZEN) {
+			uint64_t t_frozen = xmig_now_ns();
+
 			frozen = msg;
 			early = mode == XFER_COPY && s->nsources;
 			if (early)
@@ -1818,7 +1924,18 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 					 s->gpu);
 				goto out;
 			}
-			step("frozen; copy queued", &t_step);
+			if (xmig_move_tracing()) {
+				uint64_t now = xmig_now_ns();
+
+				xmig_move_trace("receive: frozen, after %.3f ms; the copy of %zu "
+						"allocations queued in %.3f ms (%s)",
+						(double)(t_frozen - t_step) / 1e6,
+						early ? s->nsources : (size_t)0,
+						(double)(now - t_frozen) / 1e6,
+						!early ? "none" : s->copy_queued[0] ? "copy engines"
+						: "one kernel");
+				t_step = now;
+			}
 			if (recv_msg(fd, &msg, NULL) < 0) {
 				snprintf(why, len, "the old proxy hung up");
 				goto out;
@@ -1994,6 +2111,7 @@ objects_failed:
 	snprintf(why, len, "could not recreate the job's objects on GPU %d", s->gpu);
 out:
 	copy_clock_free(s, &clock);
+	copy_streams_close(s);   /* (its work, if any is left after a failure, still runs) */
 	if (afd >= 0)
 		close(afd);
 	close(fd);
