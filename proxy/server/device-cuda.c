@@ -423,6 +423,23 @@ static int cuda_memcpy_chunks(void *dev, const uint64_t *dst, const uint64_t *sr
 	return err(cu.cuEventRecordWithFlags(d->chunks_done, (CUstream)s, 0));
 }
 
+/*
+ * The pieces kernel on nothing. At a zero-copy freeze the new context's
+ * first work (the variables' write, or the job's first call) otherwise
+ * waited for the GPU to take the context on: about 0.15 ms of the pause.
+ */
+static int cuda_wake(void *dev)
+{
+	struct cuda_dev *d = dev;
+	uint64_t none = 0, n = 0;
+	void *args[2] = { &none, &n };
+
+	if (!d->pieces_fn)
+		return cudaErrorNotSupported;
+	return err(cu.cuLaunchKernel(d->pieces_fn, 1, 1, 1, 32, 1, 1, 0, d->batch_stream, args,
+				     NULL));
+}
+
 /* Is this memory another GPU's (imported from it)? Then copy engines copy it. */
 static bool cuda_mem_peer(void *dev, void *mem)
 {
@@ -1164,6 +1181,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.memcpy_batch = cuda_memcpy_batch,
 	.memcpy_pieces = cuda_memcpy_pieces,
 	.memcpy_chunks = cuda_memcpy_chunks,
+	.wake = cuda_wake,
 	.mem_peer = cuda_mem_peer,
 	.memset_async = cuda_memset_async,
 	.ctx_sync = cuda_ctx_sync,

@@ -122,6 +122,12 @@ struct xmig_device_ops {
 	 */
 	int (*memcpy_chunks)(void *dev, const uint64_t *dst, const uint64_t *src,
 			     const uint64_t *size, size_t n, void *s);
+	/*
+	 * Queue trivial work, not waited for, so that the GPU takes this
+	 * context on now rather than at its first real work (NULL, or
+	 * cudaErrorNotSupported: nothing done).
+	 */
+	int (*wake)(void *dev);
 	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
 	int (*ctx_sync)(void *dev);
 

@@ -1924,6 +1924,9 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 					 s->gpu);
 				goto out;
 			}
+			/* (no copy to start: the GPU takes our context on meanwhile) */
+			if (!early && s->dev->wake)
+				s->dev->wake(s->devh);
 			if (xmig_move_tracing()) {
 				uint64_t now = xmig_now_ns();
 
