@@ -341,6 +341,9 @@ bench: all
 	@bash tests/bench/core.sh $(abspath $(B))
 	@echo "## migration on one GPU"
 	@bash tests/bench/migrate.sh $(abspath $(B))
+	@echo "## a copy move's copy of many allocations (the proxy's kernel, copy engines)"
+	@$(B)/tests/bench/copy_many && $(B)/tests/bench/copy_many 4096 256 && \
+		$(B)/tests/bench/copy_many 8192 8
 	@if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then \
 		echo "## PyTorch training under xmig"; bash tests/torch/run.sh $(abspath $(B)); \
 		echo "## PyTorch GPT step time and memory"; bash tests/bench/torch.sh $(abspath $(B)); \
