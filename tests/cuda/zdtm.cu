@@ -15,11 +15,14 @@
  *
  * --churn-kib N also frees and allocates an N KiB scratch buffer every
  * iteration, fills it and reads it back (a job whose allocations come and go
- * while it is moved; the output does not change).
+ * while it is moved; the output does not change). --churn-pinned-kib N does
+ * the same with pinned host memory: an N KiB buffer freed and allocated
+ * anew (cudaHostAlloc) every iteration, and device memory copied into it
+ * asynchronously.
  *
  *   zdtm [--mib N (64, up to 32768)] [--iters N (200)] [--sleep-ms N (20)]
  *        [--progress N (0: never; else "iter K" on stderr every N)]
- *        [--churn-kib N (0)]
+ *        [--churn-kib N (0)] [--churn-pinned-kib N (0)]
  */
 #include <errno.h>
 #include <time.h>
@@ -76,7 +79,7 @@ __global__ void zd_checksum(const uint64_t *p, size_t n, uint64_t base, unsigned
 }
 
 struct opts {
-	long mib, iters, sleep_ms, progress, churn_kib;
+	long mib, iters, sleep_ms, progress, churn_kib, churn_pinned_kib;
 };
 
 struct zd {
@@ -91,6 +94,7 @@ struct zd {
 	uint64_t ledger[M];               /* the host's copy */
 	uint64_t *ref;                    /* the host's copy of all words, or NULL */
 	unsigned char *scratch;           /* --churn-kib: reallocated every iteration */
+	unsigned char *pinned, *d_pinned; /* --churn-pinned-kib: the first reallocated */
 	long checks;
 };
 
@@ -103,14 +107,17 @@ static void parse(int argc, char **argv, struct opts *o)
 	o->sleep_ms = 20;
 	o->progress = 0;
 	o->churn_kib = 0;
+	o->churn_pinned_kib = 0;
 	for (i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--mib", 1, MAX_BUFS * BUF_MIB, &o->mib) &&
 		    !xt_opt_long(argc, argv, &i, "--iters", 0, 1000000000, &o->iters) &&
 		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 3600000, &o->sleep_ms) &&
 		    !xt_opt_long(argc, argv, &i, "--progress", 0, 1000000000, &o->progress) &&
-		    !xt_opt_long(argc, argv, &i, "--churn-kib", 0, 1 << 20, &o->churn_kib))
+		    !xt_opt_long(argc, argv, &i, "--churn-kib", 0, 1 << 20, &o->churn_kib) &&
+		    !xt_opt_long(argc, argv, &i, "--churn-pinned-kib", 0, 1 << 20,
+				 &o->churn_pinned_kib))
 			xt_fail("usage: zdtm [--mib N] [--iters N] [--sleep-ms N] [--progress N] "
-				"[--churn-kib N]");
+				"[--churn-kib N] [--churn-pinned-kib N]");
 }
 
 static void seed_host(struct zd *z)
@@ -167,6 +174,8 @@ static void zd_close(struct zd *z)
 	CK(cudaFree(z->d_ledger));
 	CK(cudaFree(z->d_sum));
 	CK(cudaFree(z->scratch));
+	CK(cudaFree(z->d_pinned));
+	CK(cudaFreeHost(z->pinned));
 	CK(cudaFreeHost(z->h_in));
 	CK(cudaFreeHost(z->h_out));
 	CK(cudaStreamDestroy(z->sa));
@@ -249,6 +258,27 @@ static void churn(struct zd *z, long k, long kib)
 			k & 0xff);
 }
 
+/*
+ * --churn-pinned-kib: the pinned buffer freed and allocated anew, device
+ * memory filled and copied into it on a stream, and checked.
+ */
+static void churn_pinned(struct zd *z, long k, long kib)
+{
+	size_t n = (size_t)kib << 10, i;
+
+	if (!z->d_pinned)
+		CK(cudaMalloc(&z->d_pinned, n));
+	CK(cudaFreeHost(z->pinned));
+	CK(cudaHostAlloc(&z->pinned, n, cudaHostAllocDefault));
+	CK(cudaMemsetAsync(z->d_pinned, (int)(k & 0xff), n, z->sa));
+	CK(cudaMemcpyAsync(z->pinned, z->d_pinned, n, cudaMemcpyDeviceToHost, z->sa));
+	CK(cudaStreamSynchronize(z->sa));
+	for (i = 0; i < n; i++)
+		if (z->pinned[i] != (k & 0xff))
+			xt_fail("iteration %ld: pinned byte %zu is %02x, want %02lx", k, i,
+				z->pinned[i], k & 0xff);
+}
+
 /* The checksum of every buffer and the ledger, on the device. */
 static uint64_t device_checksum(struct zd *z)
 {
@@ -294,6 +324,8 @@ int main(int argc, char **argv)
 	for (k = 0; k < o.iters; k++) {
 		if (o.churn_kib)
 			churn(z, k, o.churn_kib);
+		if (o.churn_pinned_kib)
+			churn_pinned(z, k, o.churn_pinned_kib);
 		iter(z, k);
 		if (o.progress && (k + 1) % o.progress == 0)
 			fprintf(stderr, "iter %ld\n", k + 1);

@@ -299,6 +299,21 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish ch
 }
 
+@test "migrate: the job frees and allocates pinned memory between the prelude and the freeze; the new proxy maps what it has at the freeze" {
+	# zdtm frees and allocates a pinned buffer every 25 ms and copies into
+	# it; the new proxy waits 300 ms between its prelude and the freeze
+	"$XMIG" run --job pn -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
+		--churn-pinned-kib 64 >"$BATS_TEST_TMPDIR/pn.out" 2>"$BATS_TEST_TMPDIR/pn.err" &
+	echo $! >"$BATS_TEST_TMPDIR/pn.pid"
+	wait_job pn
+	XMIG_FAULT=ahead-pause-ms=300 run "$XMIG" migrate --job pn --to gpu1
+	assert_success
+	XMIG_FAULT=ahead-pause-ms=300 run "$XMIG" migrate --job pn --to gpu1 --zero-copy
+	assert_success
+	assert_equal "$(gpu_of pn)" 1
+	finish pn
+}
+
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
 	start w7 0
 	slow_move w7
