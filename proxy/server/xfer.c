@@ -1242,8 +1242,9 @@ static int take_alloc(struct srv *s, const struct xfer_msg *msg, int fd, bool ze
 /*
  * Copy mode: the copy goes over two streams, each allocation on the one
  * with fewer bytes queued. On one stream a copy starts only when the one
- * before it has ended: a GPT's 66 allocations (1.2 GiB) took 0.82-0.85 ms
- * on one and 0.69-0.70 on two (one copy of 1 GiB: 0.51). The second
+ * before it has ended: a GPT's 66 allocations (1.2 GiB) took 0.80 ms on
+ * one and 0.65 on two, one copy of as many bytes 0.59 (tests/bench/
+ * copy_many, an H200). The second
  * stream joins the legacy one by an event (copy_join), so that all work
  * queued there after it waits for the whole copy. Without a second stream
  * (none could be made), the copy is on the legacy stream alone.
@@ -1328,10 +1329,11 @@ static int copy_from_sources(struct srv *s, uint64_t *done)
  */
 static void warm_copy(struct srv *s)
 {
-	uint64_t n = s->nsources && s->sources[0].size < 65536 ? s->sources[0].size : 65536;
+	uint64_t n;
 
 	if (!s->nsources)
 		return;
+	n = s->sources[0].size < 65536 ? s->sources[0].size : 65536;
 	copy_streams_open(s);
 	if (!s->dev->memcpy_async(s->devh, s->sources[0].va, s->sources[0].tmp, n, s->legacy.h))
 		s->dev->stream_sync(s->devh, s->legacy.h);
@@ -1340,11 +1342,6 @@ static void warm_copy(struct srv *s)
 		s->dev->stream_sync(s->devh, s->copy_stream);
 }
 
-/*
- * Copy mode, at FROZEN: the memory the prelude mapped, before the manifest
- * says what changed (the old proxy is frozen and drained: these bytes are
- * final unless the job freed the allocation, and then they are not read).
- */
 /*
  * Many allocations that each take little time to copy go by one kernel
  * (memcpy_chunks): a copy engine's copy costs 6-8 us to queue, and a GPT's
@@ -1391,6 +1388,11 @@ static int copy_by_kernel(struct srv *s)
 	return 0;
 }
 
+/*
+ * Copy mode, at FROZEN: the memory the prelude mapped, before the manifest
+ * says what changed (the old proxy is frozen and drained: these bytes are
+ * final unless the job freed the allocation, and then they are not read).
+ */
 static int copy_at_freeze(struct srv *s)
 {
 	int r = copy_by_kernel(s);
