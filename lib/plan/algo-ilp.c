@@ -256,7 +256,8 @@ static int build(struct ilp *x)
 	for (k = 0; k < st->ngpus; k++) {
 		const struct xp_gpu *gp = &st->gpus[k];
 		int rs = row(x, GLP_UP, 0, 0);
-		int rm = row(x, GLP_UP, 0, ((double)gp->mem - (double)x->fmem[k]) / GIB);
+		/* (memory as a fraction of the GPU's: coefficients at most 1, whatever its size) */
+		int rm = row(x, GLP_UP, 0, ((double)gp->mem - (double)x->fmem[k]) / (double)gp->mem);
 
 		if (put(&x->m, rs, x->gpus ? x->vcol[k] : x->ucol[gp->node],
 			-((double)(XP_ONE - x->fshare[k]) / XP_ONE)) < 0)
@@ -277,7 +278,7 @@ static int build(struct ilp *x)
 							continue;
 						if (nd->gpu0 + kk == k &&
 						    (put(&x->m, rs, z, (double)st->tasks[t].share / XP_ONE) < 0 ||
-						     put(&x->m, rm, z, (double)st->tasks[t].bpg / GIB) < 0))
+						     put(&x->m, rm, z, (double)st->tasks[t].bpg / (double)gp->mem) < 0))
 							return -1;
 						z++;
 					}
@@ -294,9 +295,12 @@ static int build(struct ilp *x)
 			if (!x->gpus && put(&x->m, rc, x->ucol[n], -(double)(nd->cpu_m - x->fcpu[n]) / 1000) < 0)
 				return -1;
 		}
+		/* (host memory too as a fraction of the node's) */
 		if (nd->mem != UINT64_MAX) {
-			rmem = row(x, GLP_UP, 0, x->gpus ? ((double)nd->mem - (double)x->fnmem[n]) / GIB : 0);
-			if (!x->gpus && put(&x->m, rmem, x->ucol[n], -((double)nd->mem - (double)x->fnmem[n]) / GIB) < 0)
+			double room = ((double)nd->mem - (double)x->fnmem[n]) / (double)nd->mem;
+
+			rmem = row(x, GLP_UP, 0, x->gpus ? room : 0);
+			if (!x->gpus && put(&x->m, rmem, x->ucol[n], -room) < 0)
 				return -1;
 		}
 		for (g = 0; g < st->ngroups; g++) {
@@ -311,7 +315,7 @@ static int build(struct ilp *x)
 				continue;
 			for (i = 0; i < gr->n; i++) {
 				cpu += (double)st->tasks[st->gtask[gr->first + i]].cpu_m / 1000;
-				mem += (double)st->tasks[st->gtask[gr->first + i]].mem / GIB;
+				mem += (double)st->tasks[st->gtask[gr->first + i]].mem / (double)nd->mem;
 			}
 			if ((rc > 0 && cpu > 0 && put(&x->m, rc, x->ycol0[g] + a, cpu) < 0) ||
 			    (rmem > 0 && mem > 0 && put(&x->m, rmem, x->ycol0[g] + a, mem) < 0))
