@@ -27,7 +27,7 @@ struct seq {
 	struct xp_place *cur;
 	struct xp_plan *out;
 	long moves;
-	int64_t bytes;
+	uint64_t bytes;         /* under 2^64: a task moves at most twice (parked, then on) */
 	bool over_budget;
 };
 
@@ -54,13 +54,13 @@ static bool unit_reserve(struct seq *s, const struct xp_move *mv, int n)
 static bool within_budget(struct seq *s, const struct xp_move *mv, int n)
 {
 	const struct xp_opts *o = &s->out->opts;
-	int64_t b = 0;
+	uint64_t b = 0;
 	int i;
 
 	for (i = 0; i < n; i++)
-		b += (int64_t)s->st->tasks[mv[i].task].bytes;
+		b += s->st->tasks[mv[i].task].bytes;
 	if ((o->max_moves >= 0 && s->moves + n > o->max_moves) ||
-	    (o->max_bytes >= 0 && s->bytes + b > o->max_bytes)) {
+	    (o->max_bytes >= 0 && s->bytes + b > (uint64_t)o->max_bytes)) {
 		s->over_budget = true;
 		return false;
 	}
@@ -84,7 +84,7 @@ static int unit_commit(struct seq *s, const struct xp_move *mv, int n, int unit,
 		xp_usage_apply(&s->u, s->st, m->task, &o->from, -1, o->from.node != m->to.node);
 		s->cur[m->task] = m->to;
 		s->moves++;
-		s->bytes += (int64_t)o->bytes;
+		s->bytes += o->bytes;
 	}
 	return 0;
 }

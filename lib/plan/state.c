@@ -386,6 +386,7 @@ static void build_groups(struct xp_state *st)
 static int check_commit(const struct xp_state *st)
 {
 	struct xp_usage u;
+	uint64_t total = 0;
 	int i, k, rc = 0;
 
 	if (xp_usage_init(&u, st) < 0)
@@ -422,6 +423,16 @@ static int check_commit(const struct xp_state *st)
 			rc = xmig_error("state: node %s is over-committed: tasks use %llu of its %llu bytes of memory",
 					st->nodes[i].name, (unsigned long long)u.nmem[i],
 					(unsigned long long)st->nodes[i].mem);
+	}
+	/*
+	 * The planners count the bytes they move in 63 bits (a move's bytes
+	 * go up and down): all tasks' device bytes must stay under 2^63.
+	 */
+	for (i = 0; i < st->ntasks && !rc; i++) {
+		if (st->tasks[i].bytes > (uint64_t)INT64_MAX - total)
+			rc = xmig_error("state: the tasks hold 2^63 bytes of device memory or more in "
+					"all (9.2 EB): more than the planner counts");
+		total += st->tasks[i].bytes;
 	}
 	xp_usage_free(&u);
 	return rc;

@@ -207,6 +207,27 @@ schema_ok() { # file schema
 	assert_output --partial "state: node n2 is over-committed"
 }
 
+@test "a state whose tasks hold 2^63 bytes or more in all is refused; just under, every planner plans it" {
+	# Two tasks of 2^62 + 2^32 bytes (4 GiB more than 2^62): 2^63 + 2^33 in all.
+	printf '{"nodes":[%s,%s],"tasks":[%s,%s]}\n' "$(node n1 1 X 8589934591 8)" \
+		"$(node n2 1 X 8589934591 8)" "$(task a ja 0 n1 0 0.5 4294967300)" \
+		"$(task b jb 0 n2 0 0.5 4294967300)" >"$D/exa.json"
+	run "$X" plan --state "$D/exa.json"
+	assert_failure 6
+	assert_output --partial "2^63 bytes of device memory or more in all"
+	# 2^62 - 2^30 each: one moves onto the other's GPU. (Over 2^63 in all,
+	# the bytes the planners count went negative: UBSan's signed overflow.)
+	printf '{"nodes":[%s,%s],"tasks":[%s,%s]}\n' "$(node n1 1 X 8589934591 8)" \
+		"$(node n2 1 X 8589934591 8)" "$(task a ja 0 n1 0 0.5 4294967295)" \
+		"$(task b jb 0 n2 0 0.5 4294967295)" >"$D/exa.json"
+	for a in xmig ffd bestfit-drain descheduler fgd ilp; do
+		run "$X" plan --state "$D/exa.json" --algorithm "$a" --json
+		assert_success
+		# (the descheduler drains only nodes under its 50% threshold: these are at 50%)
+		[ "$a" = descheduler ] || assert_equal "$(jq '.summary.nodes_freed' <<<"$output")" 1
+	done
+}
+
 # A plan that plan --check refuses (4, saying $3) and apply refuses before it
 # runs anything (6, saying $4), dry or not: plan_refused PLAN STATE CHECK APPLY
 plan_refused() {
