@@ -3,26 +3,73 @@
  * whose errors name the member's path, so a bad state or plan file says
  * exactly what is wrong and where.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "plan.h"
 
+/*
+ * The largest state or plan read: a 9704-node state is 8-11 MiB. Past
+ * it (a generator that never stops, `yes ' '`), an error, not a wait.
+ */
+#define XP_JSON_MAX (256u << 20)
+
+struct capped {
+	FILE *f;
+	size_t left;
+	bool over;
+	int err;      /* errno of a failed read */
+};
+
+static size_t capped_read(void *buf, size_t n, void *arg)
+{
+	struct capped *c = arg;
+	size_t got;
+	char more;
+
+	if (!c->left) {
+		/* (one byte more tells a file of just the limit from a longer one) */
+		if (fread(&more, 1, 1, c->f) == 1)
+			c->over = true;
+	} else if ((got = fread(buf, 1, n < c->left ? n : c->left, c->f))) {
+		c->left -= got;
+		return got;
+	}
+	if (ferror(c->f))
+		c->err = errno ? errno : EIO;
+	return c->over || c->err ? (size_t)-1 : 0;
+}
+
 json_t *xp_json_load_file(const char *path, const char *what)
 {
 	bool in = !strcmp(path, "-");
+	struct capped c = { in ? stdin : NULL, XP_JSON_MAX, false, 0 };
 	json_error_t err;
 	struct stat sb;
-	json_t *doc = in ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
+	json_t *doc;
 
+	/* (a directory opens, and reads as nothing) */
+	if (!in && !stat(path, &sb) && S_ISDIR(sb.st_mode)) {
+		xmig_error("%s %s is a directory, not a %s file", what, path, what);
+		return NULL;
+	}
+	if (!in && !(c.f = fopen(path, "r"))) {
+		xmig_error("cannot read %s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	doc = json_load_callback(capped_read, &c, 0, &err);
+	if (!in)
+		fclose(c.f);
 	if (doc)
 		return doc;
-	/* (jansson reads a directory as an empty file) */
-	if (!in && !stat(path, &sb) && S_ISDIR(sb.st_mode))
-		xmig_error("%s %s is a directory, not a %s file", what, path, what);
-	else if (err.line < 0)
-		xmig_error("cannot read %s %s: %s", what, path, err.text);
+	if (c.over)
+		xmig_error("%s %s is larger than %u MiB: not a %s file", what, path,
+			   XP_JSON_MAX >> 20, what);
+	else if (c.err)
+		xmig_error("cannot read %s %s: %s", what, path, strerror(c.err));
 	else
 		xmig_error("%s %s is not JSON: line %d column %d: %s", what, path, err.line,
 			   err.column, err.text);

@@ -33,7 +33,7 @@
 /*
  * The JSON document in file path ("-": standard input), or NULL after an
  * error that names it as what ("state", "plan"): missing or unreadable, a
- * directory, or not JSON (with the line and column).
+ * directory, larger than 256 MiB, or not JSON (with the line and column).
  */
 json_t *xp_json_load_file(const char *path, const char *what);
 int xp_jint(json_t *obj, const char *key, const char *path, bool required,

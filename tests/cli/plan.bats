@@ -165,6 +165,10 @@ schema_ok() { # file schema
 	run "$X" apply "$D" --state "$D/state.json" --dry-run
 	assert_failure 6
 	assert_output --partial "is a directory, not a plan file"
+	# input that never ends: an error past 256 MiB, not a wait
+	run timeout 60 sh -c "yes ' ' | '$X' plan --state -"
+	assert_failure 6
+	assert_output --partial "state - is larger than 256 MiB"
 	run "$X" plan --state "$D/state.json" --algorithm best
 	assert_failure 2
 	run "$X" plan --state "$D/state.json" --objective racks
