@@ -5,9 +5,8 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "plan.h"
 
@@ -17,63 +16,30 @@
  */
 #define XP_JSON_MAX (256u << 20)
 
-struct capped {
-	FILE *f;
-	size_t left;
-	bool over;
-	int err;      /* errno of a failed read */
-};
-
-static size_t capped_read(void *buf, size_t n, void *arg)
-{
-	struct capped *c = arg;
-	size_t got;
-	char more;
-
-	if (!c->left) {
-		/* (one byte more tells a file of just the limit from a longer one) */
-		if (fread(&more, 1, 1, c->f) == 1)
-			c->over = true;
-	} else if ((got = fread(buf, 1, n < c->left ? n : c->left, c->f))) {
-		c->left -= got;
-		return got;
-	}
-	if (ferror(c->f))
-		c->err = errno ? errno : EIO;
-	return c->over || c->err ? (size_t)-1 : 0;
-}
-
 json_t *xp_json_load_file(const char *path, const char *what)
 {
 	bool in = !strcmp(path, "-");
-	struct capped c = { in ? stdin : NULL, XP_JSON_MAX, false, 0 };
+	size_t len = 0;
+	char *text = xmig_read_file_max(in ? "/dev/stdin" : path, XP_JSON_MAX, &len);
 	json_error_t err;
-	struct stat sb;
 	json_t *doc;
 
-	/* (a directory opens, and reads as nothing) */
-	if (!in && !stat(path, &sb) && S_ISDIR(sb.st_mode)) {
-		xmig_error("%s %s is a directory, not a %s file", what, path, what);
+	if (!text) {
+		if (errno == EISDIR)
+			xmig_error("%s %s is a directory, not a %s file", what, path, what);
+		else if (errno == EFBIG)
+			xmig_error("%s %s is larger than %u MiB: not a %s file", what, path,
+				   XP_JSON_MAX >> 20, what);
+		else
+			xmig_error("cannot read %s %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
-	if (!in && !(c.f = fopen(path, "r"))) {
-		xmig_error("cannot read %s %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	doc = json_load_callback(capped_read, &c, 0, &err);
-	if (!in)
-		fclose(c.f);
-	if (doc)
-		return doc;
-	if (c.over)
-		xmig_error("%s %s is larger than %u MiB: not a %s file", what, path,
-			   XP_JSON_MAX >> 20, what);
-	else if (c.err)
-		xmig_error("cannot read %s %s: %s", what, path, strerror(c.err));
-	else
+	doc = json_loadb(text, len, 0, &err);
+	free(text);
+	if (!doc)
 		xmig_error("%s %s is not JSON: line %d column %d: %s", what, path, err.line,
 			   err.column, err.text);
-	return NULL;
+	return doc;
 }
 
 /*
