@@ -10,9 +10,13 @@
 #     ranks' losses and checksums must be the native 2-rank run's. Next to
 #     it the Flexible CCL benchmark (tests/bench/ccl-rebuild: a fresh
 #     ncclCommInitRank against xmig's rebuild of the same communicator);
-#  3. all-reduce bus bandwidth, 8 MiB to 1 GiB (tests/torch/allreduce_bw.py).
+#  3. all-reduce bus bandwidth, 8 MiB to 1 GiB (tests/torch/allreduce_bw.py);
+#  4. a one-rank GPT (train_gpt.py, 66 allocations) moved gpu0 -> gpu1 ->
+#     gpu0 -> gpu1 while training: its losses and checksum must be the
+#     native run's on GPU 0, and each new proxy must have seen the imported
+#     memory as the other GPU's (copy engines, not the same-GPU kernel).
 #
-# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3").
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4").
 # Ends with markdown tables and "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
@@ -134,13 +138,46 @@ allreduce() {
 	[ "$(grep -c ' ok$' "$D/ax0.out")" -eq 8 ] || tail -n 5 "$D/ax0.err" "$D/ax1.err"
 }
 
+# ---- 4. a GPT moved from GPU to GPU -------------------------------------------
+gpt_peer() {
+	local GPT=("$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10) app n to
+	CUDA_VISIBLE_DEVICES=0 timeout 180 python3 "${GPT[@]}" >"$D/g.native" 2>"$D/g.native.err"
+	check "GPT runs natively on GPU 0" grep -q '^PASS' "$D/g.native"
+	XMIG_MOVE_TRACE=1 timeout 240 "$XMIG" run --job gpeer --gpu 0 -- python3 "${GPT[@]}" \
+		>"$D/g.xmig" 2>"$D/g.xmig.err" &
+	app=$!
+	n=0
+	for to in 1 0 1; do
+		n=$((n + 1))
+		wait_steps "$D/g.xmig" $((2 * n))
+		XMIG_MOVE_TRACE=1 "$XMIG" migrate --job gpeer --to gpu$to --json >"$D/g$n.json" \
+			2>"$D/g$n.err"
+		check "GPT moved to gpu$to mid-training (move $n, peer copy)" \
+			grep -q '"mode":"copy"' "$D/g$n.json"
+		grep -q '"mode":"copy"' "$D/g$n.json" || cat "$D/g$n.err"
+	done
+	wait $app
+	check "GPT moved between GPUs: exactly the native losses and checksum" \
+		cmp "$D/g.native" "$D/g.xmig"
+	cmp -s "$D/g.native" "$D/g.xmig" || { diff "$D/g.native" "$D/g.xmig" | head -4; tail -5 "$D/g.xmig.err"; }
+	check "... each peer copy went by copy engines (the imported memory seen as the other GPU's)" \
+		test "$(grep -c 'allocations queued in .*(copy engines)' "$D/g.xmig.err")" -eq 3
+	for n in 1 2 3; do
+		[ -s "$D/g$n.json" ] && python3 -c 'import json,sys
+m = json.load(open(sys.argv[1]))["items"][0]
+print("# GPT move %s: gpu%s -> gpu%s, %d MiB, downtime %.1f ms, total %.1f ms, the job paused %s ms" % (sys.argv[2], m["from"]["gpu"], m["to"]["gpu"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"], "%.2f" % m["paused_ms"] if m.get("paused_ms") else "-"))' "$D/g$n.json" $n
+	done
+	grep -h "xmig-proxy[^:]*: @[0-9.]* receive: \(frozen\|copied\|resumed\)" "$D/g.xmig.err" | sed 's/^/# /'
+}
+
 port=$((29600 + RANDOM % 3000))
-for part in ${XMIG_MULTIGPU_PARTS:-1 2 3}; do
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4}; do
 	case $part in
 	1) peer_moves ;;
 	2) ddp ;;
 	3) allreduce ;;
-	*) echo "multigpu.sh: no part $part (1 2 3)" >&2; exit 2 ;;
+	4) gpt_peer ;;
+	*) echo "multigpu.sh: no part $part (1 2 3 4)" >&2; exit 2 ;;
 	esac
 done
 echo
