@@ -304,6 +304,50 @@ uint64_t xmig_hash64(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
+/* By table, not printf: a GPT's cuDNN log has hundreds of kilobytes of elements. */
+char *xmig_hex_encode(const void *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	char *s = malloc(2 * len + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	s[2 * len] = '\0';
+	return s;
+}
+
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+unsigned char *xmig_hex_decode(const char *hex, size_t *len)
+{
+	size_t n = hex ? strlen(hex) : 1;
+	unsigned char *p;
+
+	if (n % 2 || !(p = malloc(n / 2 + 1)))
+		return NULL;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			free(p);
+			return NULL;
+		}
+		p[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return p;
+}
+
 /* XXH3's streaming state gives what the one-shot hash gives for the whole. */
 struct xmig_hash *xmig_hash_begin(void)
 {

@@ -110,6 +110,9 @@ bool xmig_env_flag(const char *name);
 bool xmig_fault(const char *name);
 /* 64-bit content hash (XXH3) for checksums of chunks and fat binaries. */
 uint64_t xmig_hash64(const void *data, size_t len);
+/* Bytes as lowercase hex digits, and back (malloc'd; NULL: no memory, or not hex). */
+char *xmig_hex_encode(const void *data, size_t len);
+unsigned char *xmig_hex_decode(const char *hex, size_t *len);
 /* The same hash over pieces that arrive one after the other (NULL: no memory). */
 struct xmig_hash;
 struct xmig_hash *xmig_hash_begin(void);

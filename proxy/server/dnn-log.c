@@ -492,49 +492,6 @@ void dnn_log_release(struct dnn_log *l, const struct dnn_replay_ops *ops, void *
 
 /* ---- the manifest section --------------------------------------------------- */
 
-/* By table, not printf: a GPT's log has hundreds of kilobytes of elements. */
-static char *hex(const unsigned char *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(2 * n + 1);
-
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		s[2 * i] = digits[p[i] >> 4];
-		s[2 * i + 1] = digits[p[i] & 15];
-	}
-	s[2 * n] = '\0';
-	return s;
-}
-
-static int nibble(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-static unsigned char *unhex(const char *s, size_t *n)
-{
-	size_t len = s ? strlen(s) : 1;
-	unsigned char *p;
-
-	if (len % 2 || !(p = malloc(len / 2 + 1)))
-		return NULL;
-	for (size_t i = 0; i < len / 2; i++) {
-		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(p);
-			return NULL;
-		}
-		p[i] = (unsigned char)(hi << 4 | lo);
-	}
-	*n = len / 2;
-	return p;
-}
-
 json_t *dnn_obj_to_json(const struct dnn_obj *o)
 {
 	return json_pack("{s:I, s:s, s:i, s:b, s:b, s:I, s:I}", "id", (json_int_t)o->id, "kind",
@@ -546,7 +503,7 @@ json_t *dnn_obj_to_json(const struct dnn_obj *o)
 json_t *dnn_step_to_json(const struct dnn_step *st)
 {
 	static const char *const kinds[] = { "", "set", "finalize", "fill" };
-	char *elems = hex(st->elems, st->bytes);
+	char *elems = xmig_hex_encode(st->elems, st->bytes);
 	json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:I, s:s}", "op", kinds[st->kind], "desc",
 			      (json_int_t)st->desc, "name", st->name, "type", st->type, "count",
 			      (json_int_t)st->count, "elements", elems ?: "");
@@ -660,7 +617,7 @@ int dnn_log_put_step_json(struct dnn_log *l, json_t *o)
 	st->name = (int32_t)json_integer_value(json_object_get(o, "name"));
 	st->type = (int32_t)json_integer_value(json_object_get(o, "type"));
 	st->count = json_integer_value(json_object_get(o, "count"));
-	st->elems = unhex(json_string_value(json_object_get(o, "elements")), &st->bytes);
+	st->elems = xmig_hex_decode(json_string_value(json_object_get(o, "elements")), &st->bytes);
 	if (!st->kind || !st->elems || st->count < 0 ||
 	    (st->kind == DNN_STEP_SET &&
 	     st->bytes != (size_t)st->count * xmig_dnn_elem_size(st->type)) ||
