@@ -225,6 +225,16 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			   "that address would not survive a move", p->label);
 		return XMIG_EXIT_REFUSED;
 	}
+	if (json_is_string(json_object_get(st, "cuda_graphs_unmovable"))) {
+		xmig_error("%s: %s", p->label,
+			   json_string_value(json_object_get(st, "cuda_graphs_unmovable")));
+		return XMIG_EXIT_REFUSED;
+	}
+	if (stream && json_integer_value(json_object_get(st, "cuda_graphs")) > 0) {
+		xmig_error("%s holds CUDA graphs, which do not cross nodes yet (an executor does not "
+			   "capture them)", p->label);
+		return XMIG_EXIT_REFUSED;
+	}
 	if (d->node) {
 		if ((status = check_remote_gpu(d, kind)))
 			return status;

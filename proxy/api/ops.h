@@ -64,7 +64,14 @@
 	X(CCL_QUERY)        /* sync: async error and last error text */ \
 	X(CCL_REDOP)        /* sync: PreMulSum create / destroy */ \
 	X(CCL_COLL)         /* one collective or send/recv, posted */ \
-	X(CCL_GROUP)        /* the calls between ncclGroupStart and End, posted */
+	X(CCL_GROUP)        /* the calls between ncclGroupStart and End, posted */ \
+	X(CAPTURE_BEGIN)    /* sync: cudaStreamBeginCapture */ \
+	X(CAPTURE_END)      /* sync: cudaStreamEndCapture: a graph id */ \
+	X(CAPTURE_INFO)     /* sync: a stream's capture status and capture id */ \
+	X(GRAPH_INSTANTIATE) /* sync: an executable graph id */ \
+	X(GRAPH_LAUNCH)     /* cudaGraphLaunch or cudaGraphUpload, posted */ \
+	X(GRAPH_DESTROY)    /* sync: a graph or an executable graph */ \
+	X(GRAPH_NODES)      /* sync: how many nodes a graph has */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -176,6 +183,31 @@ struct xmig_launch_req {
 	uint32_t _pad;
 	uint64_t _pad2;              /* params 16-byte aligned */
 	unsigned char params[];      /* packed at the kernel's parameter offsets */
+};
+
+/*
+ * CUDA graphs made by stream capture (proxy/server/srv-graph.c). Graph and
+ * executable-graph ids are the handles the application holds.
+ */
+struct xmig_capture_req {
+	uint64_t stream;             /* logical id */
+	uint32_t mode, _pad;         /* enum cudaStreamCaptureMode (the proxy captures relaxed) */
+};
+struct xmig_capture_res {
+	uint64_t graph;              /* CAPTURE_END: the graph's id */
+	uint64_t capture_id;         /* CAPTURE_INFO: the capture's unique id */
+	uint32_t status, _pad;       /* CAPTURE_INFO: enum cudaStreamCaptureStatus */
+};
+struct xmig_graph_req {
+	uint64_t id;                 /* graph (INSTANTIATE, DESTROY) or executable graph */
+	uint64_t stream;             /* LAUNCH: logical id */
+	uint64_t flags;              /* INSTANTIATE: cudaGraphInstantiateFlag* */
+	uint32_t exec;               /* DESTROY: id names an executable graph */
+	uint32_t upload;             /* LAUNCH: cudaGraphUpload, not a launch */
+};
+struct xmig_graph_res {
+	uint64_t exec;               /* INSTANTIATE: the executable graph's id */
+	uint64_t nodes;              /* NODES */
 };
 
 /*

@@ -1,16 +1,30 @@
 /*
- * cudart-capture.c - stream capture, as far as xmig has it: graphs are not
- * forwarded (cudaStreamBeginCapture fails loudly), so no stream is ever
- * capturing. These queries answer that truthfully, which is all frameworks
- * ask before an ordinary launch; the capture mode is kept per thread.
+ * cudart-capture.c - stream capture. The capture runs in the proxy, on its
+ * stream, so the work the application queues meanwhile is captured there
+ * (srv-graph.c); cudaStreamEndCapture hands back a graph id as the
+ * cudaGraph_t. The capture mode is kept per thread, as CUDA does; the
+ * proxy captures relaxed. While this process captures nothing, the status
+ * queries (which frameworks ask before many calls) answer here.
  */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <cuda_runtime_api.h>
 
 #include "client.h"
+#include "cudart-capture.h"
 
 #define API __attribute__((visibility("default")))
 
 static __thread enum cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+/* captures begun and not ended, in this process: while 0, no stream is capturing */
+static _Atomic int captures;
+
+bool xmig_capturing(void)
+{
+	return atomic_load(&captures) > 0;
+}
 
 API cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode)
 {
@@ -25,22 +39,127 @@ API cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *
 	return cudaSuccess;
 }
 
-API cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
+/* One capture request, waited for; its reply in *res (may be NULL). */
+static cudaError_t capture_call(struct xmig_thread *t, uint32_t op, cudaStream_t stream,
+				int per_thread, int mode, struct xmig_capture_res *res)
+{
+	struct xmig_capture_req *a = xmig_cl_begin(t, op, sizeof(*a));
+	struct xmig_capture_res *r;
+	cudaError_t e;
+
+	if (!a)
+		return xmig_cl_lost();
+	a->stream = xmig_cl_stream_id(stream, per_thread);
+	a->mode = (uint32_t)mode;
+	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
+	if (res)
+		*res = e == cudaSuccess ? *r : (struct xmig_capture_res){ 0 };
+	return e;
+}
+
+static cudaError_t begin_capture(cudaStream_t stream, enum cudaStreamCaptureMode mode,
+				 int per_thread)
 {
 	struct xmig_thread *t;
 	cudaError_t e = xmig_cl_enter(&t);
 
 	if (e)
 		return e;
+	e = capture_call(t, XMIG_OP_CAPTURE_BEGIN, stream, per_thread, mode, NULL);
+	if (e == cudaSuccess)
+		atomic_fetch_add(&captures, 1);
+	return xmig_cl_record(t, e);
+}
+
+API cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode)
+{
+	return begin_capture(stream, mode, 0);
+}
+
+API cudaError_t cudaStreamBeginCapture_ptsz(cudaStream_t stream, enum cudaStreamCaptureMode mode)
+{
+	return begin_capture(stream, mode, 1);
+}
+
+static cudaError_t end_capture(cudaStream_t stream, cudaGraph_t *graph, int per_thread)
+{
+	struct xmig_thread *t;
+	struct xmig_capture_res r;
+	cudaError_t e = xmig_cl_enter(&t);
+
+	if (e)
+		return e;
+	if (!graph)
+		return xmig_cl_record(t, cudaErrorInvalidValue);
+	e = capture_call(t, XMIG_OP_CAPTURE_END, stream, per_thread, 0, &r);
+	/* (over, also when it failed: not when none began on this stream, which goes on) */
+	if (e != cudaErrorIllegalState && e != cudaErrorInvalidResourceHandle &&
+	    e != cudaErrorStreamCaptureUnmatched && atomic_load(&captures) > 0)
+		atomic_fetch_sub(&captures, 1);
+	*graph = e == cudaSuccess ? (cudaGraph_t)(uintptr_t)r.graph : NULL;
+	return xmig_cl_record(t, e);
+}
+
+API cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph)
+{
+	return end_capture(stream, graph, 0);
+}
+
+API cudaError_t cudaStreamEndCapture_ptsz(cudaStream_t stream, cudaGraph_t *graph)
+{
+	return end_capture(stream, graph, 1);
+}
+
+static cudaError_t capture_info(cudaStream_t stream, int per_thread,
+				enum cudaStreamCaptureStatus *status, unsigned long long *id)
+{
+	struct xmig_thread *t;
+	struct xmig_capture_res r;
+	cudaError_t e = xmig_cl_enter(&t);
+
+	if (e)
+		return e;
 	if (!status)
 		return xmig_cl_record(t, cudaErrorInvalidValue);
-	*status = cudaStreamCaptureStatusNone;
+	if (atomic_load(&captures) == 0) {
+		*status = cudaStreamCaptureStatusNone;
+		return cudaSuccess;
+	}
+	if ((e = capture_call(t, XMIG_OP_CAPTURE_INFO, stream, per_thread, 0, &r)))
+		return xmig_cl_record(t, e);
+	*status = (enum cudaStreamCaptureStatus)r.status;
+	if (id && r.status != cudaStreamCaptureStatusNone)
+		*id = r.capture_id;
 	return cudaSuccess;
+}
+
+API cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
+{
+	return capture_info(stream, 0, status, NULL);
 }
 
 API cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
 {
-	return cudaStreamIsCapturing(stream, status);
+	return capture_info(stream, 1, status, NULL);
+}
+
+/*
+ * The graph being captured and its open ends are the proxy's objects,
+ * which this process cannot name: asked for while capturing, the call
+ * fails loudly rather than hand out something false.
+ */
+static cudaError_t get_capture_info(cudaStream_t stream, int per_thread,
+				    enum cudaStreamCaptureStatus *status, unsigned long long *id,
+				    cudaGraph_t *graph, const cudaGraphNode_t **deps,
+				    const cudaGraphEdgeData **edges, size_t *ndeps)
+{
+	cudaError_t e = capture_info(stream, per_thread, status, id);
+
+	if (e || *status == cudaStreamCaptureStatusNone || (!graph && !deps && !edges && !ndeps))
+		return e;
+	xmig_cl_unsupported("cudaStreamGetCaptureInfo (the graph being captured, or its "
+			    "dependencies)");
+	return cudaErrorNotSupported;
 }
 
 API cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
@@ -48,11 +167,7 @@ API cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCap
 					 const cudaGraphNode_t **deps, const cudaGraphEdgeData **edges,
 					 size_t *ndeps)
 {
-	cudaError_t e = cudaStreamIsCapturing(stream, status);
-
-	/* Natively the other outputs are left alone when not capturing. */
-	(void)id, (void)graph, (void)deps, (void)edges, (void)ndeps;
-	return e;
+	return get_capture_info(stream, 0, status, id, graph, deps, edges, ndeps);
 }
 
 API cudaError_t cudaStreamGetCaptureInfo_ptsz(cudaStream_t stream,
@@ -61,5 +176,5 @@ API cudaError_t cudaStreamGetCaptureInfo_ptsz(cudaStream_t stream,
 					      const cudaGraphNode_t **deps,
 					      const cudaGraphEdgeData **edges, size_t *ndeps)
 {
-	return cudaStreamGetCaptureInfo(stream, status, id, graph, deps, edges, ndeps);
+	return get_capture_info(stream, 1, status, id, graph, deps, edges, ndeps);
 }

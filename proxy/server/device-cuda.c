@@ -48,7 +48,9 @@
 	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags) X(cuLaunchKernel) \
 	X(cuGetErrorName) X(cuLaunchKernelEx) X(cuOccupancyMaxActiveClusters) \
 	X(cuTensorMapEncodeTiled) X(cuTensorMapEncodeIm2col) X(cuMemsetD16Async) \
-	X(cuMemsetD32Async)
+	X(cuMemsetD32Async) X(cuStreamBeginCapture) X(cuStreamEndCapture) \
+	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
+	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -844,6 +846,54 @@ static int cuda_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
 	return err(cu.cuStreamWaitEvent((CUstream)s, (CUevent)e, flags));
 }
 
+/* Stream capture and graphs: relaxed, so the proxy's own threads may use the driver meanwhile. */
+static int cuda_capture_begin(void *dev, void *s)
+{
+	return err(cu.cuStreamBeginCapture((CUstream)s, CU_STREAM_CAPTURE_MODE_RELAXED));
+}
+
+static int cuda_capture_end(void *dev, void *s, void **graph)
+{
+	return err(cu.cuStreamEndCapture((CUstream)s, (CUgraph *)graph));
+}
+
+static int cuda_capture_info(void *dev, void *s, int *status, uint64_t *id)
+{
+	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+	cuuint64_t cid = 0;
+	int r = err(cu.cuStreamGetCaptureInfo((CUstream)s, &st, &cid, NULL, NULL, NULL, NULL));
+
+	*status = (int)st;
+	*id = st == CU_STREAM_CAPTURE_STATUS_NONE ? 0 : cid;
+	return r;
+}
+
+static int cuda_graph_instantiate(void *dev, void *graph, uint64_t flags, void **exec)
+{
+	return err(cu.cuGraphInstantiate((CUgraphExec *)exec, (CUgraph)graph, flags));
+}
+
+static int cuda_graph_launch(void *dev, void *exec, void *s, bool upload)
+{
+	return err(upload ? cu.cuGraphUpload((CUgraphExec)exec, (CUstream)s)
+			  : cu.cuGraphLaunch((CUgraphExec)exec, (CUstream)s));
+}
+
+static int cuda_graph_destroy(void *dev, void *graph)
+{
+	return err(cu.cuGraphDestroy((CUgraph)graph));
+}
+
+static int cuda_graph_nodes(void *dev, void *graph, size_t *n)
+{
+	return err(cu.cuGraphGetNodes((CUgraph)graph, NULL, n));
+}
+
+static int cuda_graph_exec_destroy(void *dev, void *exec)
+{
+	return err(cu.cuGraphExecDestroy((CUgraphExec)exec));
+}
+
 static int cuda_priority_range(void *dev, int *least, int *greatest)
 {
 	return err(cu.cuCtxGetStreamPriorityRange(least, greatest));
@@ -1170,6 +1220,15 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.stream_sync = cuda_stream_sync,
 	.stream_query = cuda_stream_query,
 	.stream_wait_event = cuda_stream_wait_event,
+	.capture_libraries = true,
+	.capture_begin = cuda_capture_begin,
+	.capture_end = cuda_capture_end,
+	.capture_info = cuda_capture_info,
+	.graph_instantiate = cuda_graph_instantiate,
+	.graph_launch = cuda_graph_launch,
+	.graph_destroy = cuda_graph_destroy,
+	.graph_nodes = cuda_graph_nodes,
+	.graph_exec_destroy = cuda_graph_exec_destroy,
 	.priority_range = cuda_priority_range,
 	.event_create = cuda_event_create,
 	.event_destroy = cuda_event_destroy,

@@ -66,11 +66,36 @@ struct sim_event {
 	unsigned flags;
 	bool recorded;
 	uint64_t t_ns;
+	uint64_t capture;   /* recorded in this capture (id; 0: none) */
 };
 
 struct sim_stream {
 	unsigned flags;
 	int priority;
+	uint64_t capture;   /* capturing into this capture (id; 0: none, or ended) */
+};
+
+/* What a capture recorded, in issue order (see "stream capture" below). */
+enum sim_node_kind { SIM_NODE_KERNEL, SIM_NODE_COPY, SIM_NODE_FILL };
+
+struct sim_node {
+	enum sim_node_kind kind;
+	struct sim_func *f;
+	struct xmig_dim3 grid, block;
+	struct sim_dim3 cluster;
+	size_t shmem, param_bytes;
+	void *params;                /* a copy */
+	uint64_t dst, src, count;    /* count: bytes, or elements of width */
+	uint32_t value;
+	unsigned width;              /* a fill's element: 1, 2 or 4 bytes */
+};
+
+struct sim_graph {
+	uint64_t id;                 /* the capture's */
+	struct sim_stream *origin;
+	bool invalid;                /* something captured could not be: the capture fails */
+	struct sim_node *nodes;
+	size_t n;
 };
 
 struct sim_mem {
@@ -90,6 +115,9 @@ struct sim_dev {
 	int acct_fd;
 	struct sim_stream legacy, per_thread;
 	size_t limits[16];
+	struct sim_graph **captures; /* in progress */
+	size_t ncaptures;
+	uint64_t capture_seq;
 };
 
 static uint64_t sim_total_bytes(void)
@@ -539,6 +567,67 @@ static int sim_host_unregister(void *dev, void *addr)
 	return 0;
 }
 
+/* ---- stream capture: what a capturing stream is given is recorded -------- */
+
+/*
+ * Work runs eagerly here, in issue order. A capture records the kernels,
+ * copies and fills given to a capturing stream instead of running them,
+ * and a launch of the executable graph runs them in that order (one that
+ * every dependency of the captured graph allows). A stream that waits for
+ * an event recorded in a capture joins it. What would wait for captured
+ * work (a synchronize or query of a capturing stream or of an event
+ * recorded in a capture, a device synchronize) fails and invalidates the
+ * capture, as in CUDA.
+ */
+static struct sim_graph *capture_by_id(struct sim_dev *d, uint64_t id)
+{
+	for (size_t i = 0; id && i < d->ncaptures; i++)
+		if (d->captures[i]->id == id)
+			return d->captures[i];
+	return NULL;
+}
+
+static struct sim_graph *capture_of(struct sim_dev *d, void *s)
+{
+	struct sim_stream *st = s;
+	struct sim_graph *g = st ? capture_by_id(d, st->capture) : NULL;
+
+	if (st && !g)
+		st->capture = 0;   /* (that capture ended) */
+	return g;
+}
+
+static int record(struct sim_graph *g, const struct sim_node *nd)
+{
+	struct sim_node copy = *nd, *n;
+
+	if (g->invalid)
+		return cudaErrorStreamCaptureInvalidated;
+	copy.params = NULL;
+	if (nd->param_bytes) {
+		if (!(copy.params = malloc(nd->param_bytes)))
+			goto oom;
+		memcpy(copy.params, nd->params, nd->param_bytes);
+	}
+	if (!(n = realloc(g->nodes, (g->n + 1) * sizeof(*n)))) {
+		free(copy.params);
+		goto oom;
+	}
+	g->nodes = n;
+	g->nodes[g->n++] = copy;
+	return 0;
+oom:
+	g->invalid = true;
+	return cudaErrorMemoryAllocation;
+}
+
+/* A wait for captured work: CUDA refuses it and invalidates the capture. */
+static int captured_wait(struct sim_graph *g)
+{
+	g->invalid = true;
+	return cudaErrorStreamCaptureUnsupported;
+}
+
 /* ---- streams and events --------------------------------------------- */
 
 static int sim_stream_create(void *dev, unsigned flags, int priority, void **s)
@@ -566,13 +655,25 @@ static void *sim_stream_special(void *dev, enum xmig_stream_kind kind)
 	return kind == XMIG_DEV_STREAM_LEGACY ? &d->legacy : &d->per_thread;
 }
 
-static int sim_noop_stream(void *dev, void *s)
+/* synchronize and query: the work is done, unless it is a capture's */
+static int sim_stream_wait(void *dev, void *s)
 {
-	return 0;
+	struct sim_graph *g = capture_of(dev, s);
+
+	return g ? captured_wait(g) : 0;
 }
 
+/* A wait for an event recorded in a capture joins the capture. */
 static int sim_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
 {
+	struct sim_graph *g = capture_by_id(dev, ((struct sim_event *)e)->capture);
+	struct sim_stream *st = s;
+
+	if (!g)
+		return 0;
+	if (capture_of(dev, s) && st->capture != g->id)
+		return cudaErrorStreamCaptureMerge;
+	st->capture = g->id;
 	return 0;
 }
 
@@ -603,7 +704,11 @@ static int sim_event_destroy(void *dev, void *e)
 static int sim_event_record(void *dev, void *e, void *s, unsigned flags)
 {
 	struct sim_event *ev = e;
+	struct sim_graph *g = capture_of(dev, s);
 
+	ev->capture = g ? g->id : 0;
+	if (g)
+		return g->invalid ? cudaErrorStreamCaptureInvalidated : 0;
 	ev->recorded = true;
 	ev->t_ns = xmig_now_ns();
 	return 0;
@@ -611,7 +716,9 @@ static int sim_event_record(void *dev, void *e, void *s, unsigned flags)
 
 static int sim_event_sync(void *dev, void *e)
 {
-	return 0;
+	struct sim_graph *g = capture_by_id(dev, ((struct sim_event *)e)->capture);
+
+	return g ? captured_wait(g) : 0;
 }
 
 static int sim_event_elapsed(void *dev, float *ms, void *start, void *end)
@@ -630,6 +737,11 @@ static int sim_event_elapsed(void *dev, float *ms, void *start, void *end)
 
 static int sim_memcpy_async(void *dev, uint64_t dst, uint64_t src, uint64_t size, void *s)
 {
+	struct sim_graph *g = capture_of(dev, s);
+
+	if (g)
+		return record(g, &(struct sim_node){ .kind = SIM_NODE_COPY, .dst = dst, .src = src,
+						    .count = size });
 	memmove((void *)dst, (const void *)src, size);
 	return 0;
 }
@@ -644,13 +756,22 @@ static int sim_memcpy_batch(void *dev, const uint64_t *dst, const uint64_t *src,
 
 static int sim_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s)
 {
+	struct sim_graph *g = capture_of(dev, s);
+
+	if (g)
+		return record(g, &(struct sim_node){ .kind = SIM_NODE_FILL, .dst = dst, .value = value,
+						    .count = size, .width = 1 });
 	memset((void *)dst, value, size);
 	return 0;
 }
 
 static int sim_ctx_sync(void *dev)
 {
-	return 0;
+	struct sim_dev *d = dev;
+
+	for (size_t i = 0; i < d->ncaptures; i++)
+		captured_wait(d->captures[i]);
+	return d->ncaptures ? cudaErrorStreamCaptureUnsupported : 0;
 }
 
 /* ---- modules and kernels -------------------------------------------- */
@@ -831,11 +952,9 @@ static int sim_occupancy(void *dev, void *fn, int block, size_t smem, unsigned f
 	return 0;
 }
 
-static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim3 block,
-		      size_t shmem, void *params, size_t param_bytes, struct sim_dim3 cluster)
+static int kernel_check(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim3 block,
+			size_t shmem, size_t param_bytes)
 {
-	struct sim_launch l;
-
 	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
 		return cudaErrorInvalidConfiguration;
 	if ((uint64_t)block.x * block.y * block.z > 1024 || block.z > 64)
@@ -844,6 +963,17 @@ static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim
 		return cudaErrorInvalidValue;
 	if (param_bytes < f->k->param_bytes)
 		return cudaErrorInvalidValue;
+	return 0;
+}
+
+static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim3 block,
+		      size_t shmem, void *params, size_t param_bytes, struct sim_dim3 cluster)
+{
+	struct sim_launch l;
+	int r = kernel_check(f, grid, block, shmem, param_bytes);
+
+	if (r)
+		return r;
 	l.grid = (struct sim_dim3){ grid.x, grid.y, grid.z };
 	l.block = (struct sim_dim3){ block.x, block.y, block.z };
 	l.shmem = shmem;
@@ -853,10 +983,28 @@ static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim
 	return f->k->fn(&l, params);
 }
 
+/* A launch, or its record in the stream's capture (checked first, as CUDA does). */
+static int launch_or_record(struct sim_dev *d, struct sim_func *f, struct xmig_dim3 grid,
+			    struct xmig_dim3 block, size_t shmem, void *s, void *params,
+			    size_t param_bytes, struct sim_dim3 cluster)
+{
+	struct sim_graph *g = capture_of(d, s);
+	int r;
+
+	if (!g)
+		return run_kernel(f, grid, block, shmem, params, param_bytes, cluster);
+	if ((r = kernel_check(f, grid, block, shmem, param_bytes)))
+		return r;
+	return record(g, &(struct sim_node){ .kind = SIM_NODE_KERNEL, .f = f, .grid = grid,
+					     .block = block, .cluster = cluster, .shmem = shmem,
+					     .params = params, .param_bytes = param_bytes });
+}
+
 static int sim_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3 block,
 		      size_t shmem, void *s, void *params, size_t param_bytes)
 {
-	return run_kernel(fn, grid, block, shmem, params, param_bytes, (struct sim_dim3){ 1, 1, 1 });
+	return launch_or_record(dev, fn, grid, block, shmem, s, params, param_bytes,
+				(struct sim_dim3){ 1, 1, 1 });
 }
 
 /*
@@ -902,7 +1050,7 @@ static int sim_launch_ex(void *dev, void *fn, struct xmig_dim3 grid, struct xmig
 	struct sim_dim3 cluster;
 	int r = sim_attrs(attrs, nattrs, grid, &cluster);
 
-	return r ? r : run_kernel(fn, grid, block, shmem, params, param_bytes, cluster);
+	return r ? r : launch_or_record(dev, fn, grid, block, shmem, s, params, param_bytes, cluster);
 }
 
 /* As many clusters as fit when each SM holds sim_occupancy()'s blocks. */
@@ -921,15 +1069,142 @@ static int sim_occupancy_clusters(void *dev, void *fn, struct xmig_dim3 grid,
 	return 0;
 }
 
+static void fill(uint64_t dst, uint32_t value, unsigned width, uint64_t count)
+{
+	if (width == 1)
+		memset((void *)dst, (int)value, count);
+	for (uint64_t i = 0; width == 2 && i < count; i++)
+		((uint16_t *)dst)[i] = (uint16_t)value;
+	for (uint64_t i = 0; width == 4 && i < count; i++)
+		((uint32_t *)dst)[i] = value;
+}
+
 static int sim_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned width,
 			   uint64_t count, void *s)
 {
-	for (uint64_t i = 0; i < count; i++) {
-		if (width == 2)
-			((uint16_t *)dst)[i] = (uint16_t)value;
-		else
-			((uint32_t *)dst)[i] = value;
+	struct sim_graph *g = capture_of(dev, s);
+
+	if (g)
+		return record(g, &(struct sim_node){ .kind = SIM_NODE_FILL, .dst = dst, .value = value,
+						    .count = count, .width = width });
+	fill(dst, value, width, count);
+	return 0;
+}
+
+/* ---- stream capture: the capture, its graph, the executable graph ---------- */
+
+static void graph_free(struct sim_graph *g)
+{
+	for (size_t i = 0; g && i < g->n; i++)
+		free(g->nodes[i].params);
+	if (g)
+		free(g->nodes);
+	free(g);
+}
+
+static int sim_capture_begin(void *dev, void *s)
+{
+	struct sim_dev *d = dev;
+	struct sim_graph *g, **n;
+
+	if (capture_of(d, s))
+		return cudaErrorIllegalState;
+	if (!(g = calloc(1, sizeof(*g))))
+		return cudaErrorMemoryAllocation;
+	if (!(n = realloc(d->captures, (d->ncaptures + 1) * sizeof(*n)))) {
+		free(g);
+		return cudaErrorMemoryAllocation;
 	}
+	d->captures = n;
+	g->id = ++d->capture_seq;
+	g->origin = s;
+	d->captures[d->ncaptures++] = g;
+	((struct sim_stream *)s)->capture = g->id;
+	return 0;
+}
+
+static int sim_capture_end(void *dev, void *s, void **graph)
+{
+	struct sim_dev *d = dev;
+	struct sim_graph *g = capture_of(d, s);
+	size_t i;
+
+	*graph = NULL;
+	if (!g)
+		return cudaErrorIllegalState;
+	if (g->origin != s)
+		return cudaErrorStreamCaptureUnmatched;
+	for (i = 0; d->captures[i] != g; i++)
+		;
+	d->captures[i] = d->captures[--d->ncaptures];
+	((struct sim_stream *)s)->capture = 0;   /* (the streams it joined see it ended) */
+	if (g->invalid) {
+		graph_free(g);
+		return cudaErrorStreamCaptureInvalidated;
+	}
+	*graph = g;
+	return 0;
+}
+
+static int sim_capture_info(void *dev, void *s, int *status, uint64_t *id)
+{
+	struct sim_graph *g = capture_of(dev, s);
+
+	*status = !g ? cudaStreamCaptureStatusNone : g->invalid ? cudaStreamCaptureStatusInvalidated
+								 : cudaStreamCaptureStatusActive;
+	*id = g ? g->id : 0;
+	return 0;
+}
+
+/* The executable graph: a copy of the graph's records. */
+static int sim_graph_instantiate(void *dev, void *graph, uint64_t flags, void **exec)
+{
+	struct sim_graph *g = graph, *e = calloc(1, sizeof(*e));
+
+	*exec = NULL;
+	if (!e)
+		return cudaErrorMemoryAllocation;
+	e->id = g->id;
+	for (size_t i = 0; i < g->n; i++)
+		if (record(e, &g->nodes[i])) {
+			graph_free(e);
+			return cudaErrorMemoryAllocation;
+		}
+	*exec = e;
+	return 0;
+}
+
+/* Run the records in order. Into a capturing stream, CUDA refuses it (and the capture fails). */
+static int sim_graph_launch(void *dev, void *exec, void *s, bool upload)
+{
+	struct sim_graph *e = exec, *g = capture_of(dev, s);
+	int r = 0;
+
+	if (g)
+		return captured_wait(g);
+	for (size_t i = 0; !upload && !r && i < e->n; i++) {
+		const struct sim_node *n = &e->nodes[i];
+
+		if (n->kind == SIM_NODE_KERNEL)
+			r = run_kernel(n->f, n->grid, n->block, n->shmem, n->params, n->param_bytes,
+				       n->cluster);
+		else if (n->kind == SIM_NODE_COPY)
+			memmove((void *)n->dst, (const void *)n->src, n->count);
+		else
+			fill(n->dst, n->value, n->width, n->count);
+	}
+	return r;
+}
+
+static int sim_graph_nodes(void *dev, void *graph, size_t *n)
+{
+	*n = ((struct sim_graph *)graph)->n;
+	return 0;
+}
+
+static int sim_graph_destroy(void *dev, void *graph)
+{
+	graph_free(graph);
 	return 0;
 }
 
@@ -979,9 +1254,18 @@ const struct xmig_device_ops xmig_device_sim = {
 	.stream_create = sim_stream_create,
 	.stream_destroy = sim_stream_destroy,
 	.stream_special = sim_stream_special,
-	.stream_sync = sim_noop_stream,
-	.stream_query = sim_noop_stream,
+	.stream_sync = sim_stream_wait,
+	.stream_query = sim_stream_wait,
 	.stream_wait_event = sim_stream_wait_event,
+	.capture_libraries = false,
+	.capture_begin = sim_capture_begin,
+	.capture_end = sim_capture_end,
+	.capture_info = sim_capture_info,
+	.graph_instantiate = sim_graph_instantiate,
+	.graph_launch = sim_graph_launch,
+	.graph_destroy = sim_graph_destroy,
+	.graph_nodes = sim_graph_nodes,
+	.graph_exec_destroy = sim_graph_destroy,
 	.priority_range = sim_priority_range,
 	.event_create = sim_event_create,
 	.event_destroy = sim_event_destroy,

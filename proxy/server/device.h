@@ -91,6 +91,23 @@ struct xmig_device_ops {
 	int (*stream_wait_event)(void *dev, void *s, void *e, unsigned flags);
 	int (*priority_range)(void *dev, int *least, int *greatest);
 
+	/*
+	 * Stream capture and CUDA graphs (NULL where a backend has none: the
+	 * calls fail loudly). A capture is always relaxed: the proxy's own
+	 * threads call the driver while the application captures.
+	 * capture_info: *status an enum cudaStreamCaptureStatus, *id the
+	 * capture's unique id (0 when none).
+	 */
+	bool capture_libraries;              /* cuBLAS, cuBLASLt, cuDNN and NCCL calls too */
+	int (*capture_begin)(void *dev, void *s);
+	int (*capture_end)(void *dev, void *s, void **graph);
+	int (*capture_info)(void *dev, void *s, int *status, uint64_t *id);
+	int (*graph_instantiate)(void *dev, void *graph, uint64_t flags, void **exec);
+	int (*graph_launch)(void *dev, void *exec, void *s, bool upload);
+	int (*graph_destroy)(void *dev, void *graph);
+	int (*graph_nodes)(void *dev, void *graph, size_t *n);
+	int (*graph_exec_destroy)(void *dev, void *exec);
+
 	/* Events. */
 	int (*event_create)(void *dev, unsigned flags, void **e);
 	int (*event_destroy)(void *dev, void *e);

@@ -506,6 +506,7 @@ static int d_DEVICE_RESET(struct xmig_call *c)
 	s->dev->ctx_sync(s->devh);
 	while (s->mem.nallocs > 0)
 		srv_mem_free(s, s->mem.allocs[0].va);
+	srv_graph_reset(s);
 	srv_table_each(&s->streams, destroy_stream, s);
 	srv_table_each(&s->events, destroy_event, s);
 	return 0;
@@ -535,10 +536,17 @@ static const handler_fn handlers[XMIG_OP_COUNT] = {
 int srv_dispatch(struct xmig_call *c)
 {
 	uint32_t op = c->req->op;
+	int r;
 
 	if (op >= XMIG_OP_COUNT || !handlers[op]) {
 		xmig_error("request with unknown operation %u", op);
 		return cudaErrorNotSupported;
 	}
-	return handlers[op](c);
+	if (c->srv->ncaptures && srv_graph_refuses(c))
+		return cudaErrorStreamCaptureUnsupported;
+	r = handlers[op](c);
+	/* (what a capture took in is kept, so that another proxy can make its graph again) */
+	if (!r && c->srv->ncaptures)
+		srv_graph_note(c);
+	return r;
 }

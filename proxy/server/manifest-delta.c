@@ -15,6 +15,9 @@
  * an array goes as "unchanged": {"<key>": true}, not even by id, and the
  * successor takes the prelude's array itself (allocations, too, which
  * have no id, go this way or whole).
+ *
+ * CUDA graphs' capture logs are named by their hash: those the prelude
+ * had go by name, under "unchanged": {"graph_logs": [names]}.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,6 +128,25 @@ json_t *manifest_delta(json_t *m, json_t *prelude)
 		json_object_set_new(wire, keys[k], left);
 		json_object_set_new(unchanged, keys[k], ids);
 	}
+	{
+		/* (the wire's own copy: json_copy shares the manifest's objects) */
+		json_t *logs = json_copy(json_object_get(m, "graph_logs"));
+		json_t *had = json_object_get(prelude, "graph_logs"), *names = json_array(), *o;
+		const char *key;
+		void *tmp;
+
+		json_object_foreach_safe(logs, tmp, key, o)
+			if (json_object_get(had, key)) {
+				json_array_append_new(names, json_string(key));
+				json_object_del(logs, key);
+			}
+		if (logs)
+			json_object_set_new(wire, "graph_logs", logs);
+		if (json_array_size(names))
+			json_object_set_new(unchanged, "graph_logs", names);
+		else
+			json_decref(names);
+	}
 	json_object_set_new(wire, "unchanged", unchanged);
 	return wire;
 err:
@@ -154,6 +176,24 @@ int manifest_expand(json_t *m, json_t *prelude, char *why, size_t len)
 		}
 		/* the prelude's own array (read-only here, as the manifest is) */
 		json_object_set(m, whole_keys[k], was);
+	}
+	{
+		json_t *names = json_object_get(unchanged, "graph_logs"), *name;
+		json_t *had = json_object_get(prelude, "graph_logs"), *logs = json_object_get(m,
+											 "graph_logs");
+		size_t i;
+
+		json_array_foreach(names, i, name) {
+			json_t *o = json_object_get(had, json_string_value(name) ?: "");
+
+			if (!o) {
+				snprintf(why, len, "a malformed manifest (graph_logs)");
+				return -1;
+			}
+			if (!logs)
+				json_object_set_new(m, "graph_logs", logs = json_object());
+			json_object_set(logs, json_string_value(name), o);
+		}
 	}
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		json_t *ids = json_object_get(unchanged, keys[k]), *now = json_object_get(m, keys[k]);

@@ -92,6 +92,18 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	json_object_set_new(o, "host_mapped", json_boolean(atomic_load(&s->hdr->host_mapped)));
 	json_object_set_new(o, "symbol_address_taken",
 			    json_boolean(atomic_load(&s->hdr->symbol_address_taken)));
+	/* (read while the job runs: a precheck's; a move or snapshot checks again frozen) */
+	json_object_set_new(o, "cuda_graphs",
+			    json_integer((json_int_t)(__atomic_load_n(&s->graphs.count, __ATOMIC_RELAXED) +
+						      __atomic_load_n(&s->graph_execs.count,
+								      __ATOMIC_RELAXED) +
+						      __atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED))));
+	{
+		char why[256];
+
+		json_object_set_new(o, "cuda_graphs_unmovable", srv_graph_held(s, why, sizeof(why)) < 0
+								? json_string(why) : json_null());
+	}
 	json_object_set_new(o, "gpu_free_bytes", json_integer((json_int_t)free_b));
 	json_object_set_new(o, "compute_capability",
 			    json_pack("[i,i]", s->gpu_info.major, s->gpu_info.minor));

@@ -169,6 +169,11 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 		pthread_mutex_unlock(&move_lock);
 		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	}
+	if (srv_graph_held(s, msg, len) < 0) {
+		pthread_mutex_unlock(&move_lock);
+		*code = XMIG_RPC_REFUSED;
+		return NULL;
+	}
 	/* XMIG_FAULT=offer-no-freeze-at-go: answer as a proxy older than the freeze at GO */
 	at_go = !xmig_fault("offer-no-freeze-at-go");
 	r = srv_xfer_offer(s, cc, token, json_is_true(json_object_get(p, "stream")),
@@ -333,6 +338,12 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 	 * re-links nothing (only a move's cut does), so the job would stay
 	 * suspended for good. Refused while the job can still go on.
 	 */
+	if (srv_graph_held(s, msg, len) < 0) {
+		let_go(s, was);
+		pthread_mutex_unlock(&move_lock);
+		*code = XMIG_RPC_REFUSED;
+		return NULL;
+	}
 	if (suspend && (peers = srv_ccl_peers(s)) > 0) {
 		let_go(s, was);
 		pthread_mutex_unlock(&move_lock);

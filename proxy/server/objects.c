@@ -117,6 +117,8 @@ int srv_objects_init(struct srv *s)
 	srv_table_init(&s->blas, 1);
 	dnn_log_init(&s->dnn);
 	srv_table_init(&s->blaslt, 1);
+	srv_table_init(&s->graphs, 1);
+	srv_table_init(&s->graph_execs, 1);
 	s->legacy.h = s->dev->stream_special(s->devh, XMIG_DEV_STREAM_LEGACY);
 	s->per_thread.h = s->dev->stream_special(s->devh, XMIG_DEV_STREAM_PER_THREAD);
 	s->legacy.id = XMIG_STREAM_LEGACY;

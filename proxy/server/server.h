@@ -186,6 +186,7 @@ struct offer;
 struct ccl_table;
 struct ccl_cut;
 struct ccl_retire;
+struct srv_capture;
 
 struct srv {
 	/* identity */
@@ -217,6 +218,11 @@ struct srv {
 
 	/* state (in-turn only, or frozen) */
 	struct srv_table streams, events, modules, funcs, vars, blas, blaslt;
+	struct srv_table graphs, graph_execs;   /* CUDA graphs (srv-graph.c) */
+	struct srv_capture *captures;   /* captures in progress */
+	size_t ncaptures;
+	_Atomic int graphs_unmovable;   /* graphs and executable graphs not made again, */
+	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
 	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;
@@ -409,6 +415,32 @@ int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
 void srv_ccl_thawed(struct srv *s);
 /* At exit: every old communicator aborted, the retiring thread joined. */
 void srv_ccl_shutdown(struct srv *s);
+
+/* srv-graph.c: stream capture and CUDA graphs */
+int d_CAPTURE_BEGIN(struct xmig_call *c);
+int d_CAPTURE_END(struct xmig_call *c);
+int d_CAPTURE_INFO(struct xmig_call *c);
+int d_GRAPH_INSTANTIATE(struct xmig_call *c);
+int d_GRAPH_LAUNCH(struct xmig_call *c);
+int d_GRAPH_DESTROY(struct xmig_call *c);
+int d_GRAPH_NODES(struct xmig_call *c);
+/* While a capture runs: must this request fail (a backend that captures no library calls)? */
+bool srv_graph_refuses(struct xmig_call *c);
+/* While a capture runs: a request that succeeded, kept in the log of the capture it landed in. */
+void srv_graph_note(struct xmig_call *c);
+/* The graphs, executable graphs and their capture logs, into a manifest. */
+void srv_graph_manifest(struct srv *s, json_t *manifest);
+/*
+ * Make a manifest's graphs again, by capturing their logs on this proxy
+ * (after its streams, events, kernels, variables, handles and pinned
+ * memory are back); those made ahead with the same log are kept, others
+ * dropped. 0, or -1 having said why.
+ */
+int srv_graph_restore(struct srv *s, json_t *manifest);
+/* cudaDeviceReset: every graph and executable graph destroyed, no capture left. */
+void srv_graph_reset(struct srv *s);
+/* 0, or -1 and why: a capture is in progress, or a graph's log cannot be replayed. */
+int srv_graph_held(struct srv *s, char *why, size_t len);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

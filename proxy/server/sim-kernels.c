@@ -76,6 +76,25 @@ static int k_xt_affine(const struct sim_launch *l, const void *params)
 	return 0;
 }
 
+/* ---- graphs: gr_mix(uint32_t *dst, const uint32_t *a, const uint32_t *b, int n, uint32_t k) */
+
+struct p_gr_mix {
+	uint32_t *dst;
+	const uint32_t *a, *b;
+	int n;
+	uint32_t k;
+};
+
+static int k_gr_mix(const struct sim_launch *l, const void *params)
+{
+	const struct p_gr_mix *p = params;
+	uint64_t i, end = reach(threads_x(l), p->n);
+
+	for (i = 0; i < end; i++)
+		p->dst[i] = xf_mix(p->a[i], p->b[i], p->k);
+	return 0;
+}
+
 /* ---- vector_add: va_add(const float *a, const float *b, float *c, int n) --- */
 
 struct p_va_add {
@@ -438,6 +457,7 @@ static int k_zd_checksum(const struct sim_launch *l, const void *params)
 
 PARAMS(xt_affine, P(xt_affine, x), P(xt_affine, n), P(xt_affine, mul), P(xt_affine, add));
 PARAMS(va_add, P(va_add, a), P(va_add, b), P(va_add, c), P(va_add, n));
+PARAMS(gr_mix, P(gr_mix, dst), P(gr_mix, a), P(gr_mix, b), P(gr_mix, n), P(gr_mix, k));
 PARAMS(se_step, P(se_step, dst), P(se_step, src), P(se_step, n), P(se_step, mul),
        P(se_step, add), P(se_step, spin));
 PARAMS(sa_mixed, P(sa_mixed, m), P(sa_mixed, out));
@@ -558,6 +578,7 @@ static int k_empty(const struct sim_launch *l, const void *params)
 const struct sim_kernel sim_kernels[] = {
 	KERNEL("_Z9xt_affinePjijj", xt_affine),
 	KERNEL("_Z6va_addPKfS0_Pfi", va_add),
+	KERNEL("_Z6gr_mixPjPKjS1_ij", gr_mix),
 	KERNEL("_Z7se_stepPjPKjijjx", se_step),
 	KERNEL("_Z8sa_mixed8xf_mixedPl", sa_mixed),
 	KERNEL("_Z6sa_bigPKi6xf_bigPli", sa_big),

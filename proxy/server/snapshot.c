@@ -340,6 +340,10 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		snprintf(why, len, "cannot map the job's pinned memory again");
 		goto err;
 	}
+	if (srv_graph_restore(s, m) < 0) {
+		snprintf(why, len, "cannot make the job's CUDA graphs again");
+		goto err;
+	}
 	staging_close(s, &st);
 	json_decref(m);
 	return json_pack("{s:s, s:I, s:f}", "dir", dir, "restored_bytes", (json_int_t)done,

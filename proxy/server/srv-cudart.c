@@ -162,7 +162,14 @@ static int stream_wait(struct xmig_call *c)
 
 int srv_cudaStreamSynchronize(struct xmig_call *c, struct srv_stream *st)
 {
-	int r;
+	int r, status;
+	uint64_t id;
+
+	/* A capturing stream: the driver's own answer (it refuses, and the capture is invalidated). */
+	if (c->srv->ncaptures && DEV(c)->capture_info &&
+	    !DEV(c)->capture_info(DEVH(c), st->h, &status, &id) &&
+	    status != cudaStreamCaptureStatusNone)
+		return DEV(c)->stream_sync(DEVH(c), st->h);
 
 	/* Record where the stream is now and wait for that point, not later work. */
 	if (!c->w->pool_event) {

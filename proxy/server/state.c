@@ -183,6 +183,7 @@ static json_t *manifest(struct srv *s, const struct dnn_base *base)
 	json_object_set_new(m, "libraries", srv_libraries_manifest());
 	json_object_set_new(m, "blaslt_handles", blaslt);
 	srv_ccl_manifest(s, m);
+	srv_graph_manifest(s, m);
 	return m;
 }
 

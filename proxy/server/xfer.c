@@ -829,6 +829,16 @@ static int serve(struct offer *o, int fd)
 		goto out;
 	}
 	xmig_move_trace("send: frozen for this move");
+	/* (a graph made since the offer's check: the move is called off, the job goes on) */
+	{
+		char why[256];
+
+		if (srv_graph_held(o->s, why, sizeof(why)) < 0) {
+			xmig_error("not moved: %s", why);
+			send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+			goto out;
+		}
+	}
 	/* the variables first: before the successor's copy holds the GPU */
 	vars_read_now(o->s, &pre);
 	/* FROZEN: status was_frozen, id the freeze's ns, aux when it stopped the job */
@@ -1783,7 +1793,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
 	warm_copy(s);
 	step("prelude: staging and a first copy", &t_step);
-	if (srv_state_prebuild(s, prelude) < 0)
+	if (srv_state_prebuild(s, prelude) < 0 || srv_graph_restore(s, prelude) < 0)
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
@@ -2071,6 +2081,10 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	if (srv_restore_host_regions(s) < 0)
 		goto objects_failed;
 	step("pinned memory", &t_step);
+	/* (captured again on the streams, handles and pinned memory just made) */
+	if (srv_graph_restore(s, manifest) < 0)
+		goto objects_failed;
+	step("graphs", &t_step);
 	if (restore_vars(s, vars.v, vars.n) < 0)
 		goto objects_failed;
 	step("variables", &t_step);

@@ -44,6 +44,13 @@ XF uint32_t xf_affine(uint32_t x, uint32_t mul, uint32_t add)
 	return x * mul + add;
 }
 
+/* ---- graphs: gr_mix(dst, a, b, n, k) ---------------------------------- */
+
+XF uint32_t xf_mix(uint32_t a, uint32_t b, uint32_t k)
+{
+	return a * k + b;
+}
+
 /* ---- struct_args ------------------------------------------------------ */
 
 /* Mixed members with padding: c@0 i@4 d@8 s@16 tag@18 q@24, 32 bytes. */

@@ -20,7 +20,7 @@ ps_field() {   # ps_field JOB FIELD
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm blaslt_matmul driver_module nccl_ops; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big zdtm driver_entry blas_gemm blaslt_matmul driver_module nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -49,6 +49,24 @@ check "driver_module: zero-copy move mid-run" "$XMIG" migrate --job dm-mv --to g
 wait $app
 check "driver_module moved twice ended well ($?)" test $? -eq 0
 check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
+
+# A CUDA graph held while the job moves (copy, zero-copy, suspended and
+# resumed): each new proxy captures it again.
+"$B/tests/cuda/graphs" --rounds 40 >"$tmp/gr-mv.native" 2>/dev/null
+"$XMIG" run --job gr-mv -- "$B/tests/cuda/graphs" --rounds 40 --sleep-ms 50 \
+	>"$tmp/gr-mv.xmig" 2>"$tmp/gr-mv.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field gr-mv state)" = running ] && break; sleep 0.1; done
+check "graphs: ps counts the executable graph" test "$(ps_field gr-mv cuda_graphs)" = 1
+check "graphs: moved while holding its graph (copy)" "$XMIG" migrate --job gr-mv --to gpu0
+check "graphs: ... zero-copy" "$XMIG" migrate --job gr-mv --to gpu0 --zero-copy
+check "graphs: ... suspended" "$XMIG" suspend --job gr-mv -o "$tmp/gr-mv.snap"
+check "graphs: ... resumed" "$XMIG" resume --job gr-mv
+check "graphs: ... still holding it" test "$(ps_field gr-mv cuda_graphs)" = 1
+wait $app
+check "graphs moved and resumed ended well ($?)" test $? -eq 0
+check "... and printed exactly its native output" cmp "$tmp/gr-mv.native" "$tmp/gr-mv.xmig"
+cmp -s "$tmp/gr-mv.native" "$tmp/gr-mv.xmig" || { diff "$tmp/gr-mv.native" "$tmp/gr-mv.xmig" | head; tail -5 "$tmp/gr-mv.err"; }
 
 # __device__ variables moved while they hold what host writes and kernels
 # left (their bytes read at the freeze), then their address taken after the moves.

@@ -170,6 +170,32 @@ int main(void)
 	json_decref(wire);
 	json_decref(later);
 
+	/* CUDA graphs' capture logs, named by hash: those the prelude had go by name. */
+	json_t *gp = parse("{\"graph_logs\":{\"aa\":{\"origin\":2,\"records\":\"00\"}}}");
+	json_t *gm = parse("{\"graphs\":[{\"id\":1,\"log\":\"aa\"}],\"graph_logs\":{"
+			   "\"aa\":{\"origin\":2,\"records\":\"00\"},"
+			   "\"bb\":{\"origin\":3,\"records\":\"01\"}}}");
+	wire = manifest_delta(gm, gp);
+	CHECK(wire && is(json_object_get(json_object_get(wire, "unchanged"), "graph_logs"),
+			 "[\"aa\"]") &&
+	      is(json_object_get(wire, "graph_logs"),
+		 "{\"bb\":{\"origin\":3,\"records\":\"01\"}}"),
+	      "graph logs the prelude had go by name, new ones whole");
+	CHECK(json_object_size(json_object_get(gm, "graph_logs")) == 2,
+	      "... and the manifest itself keeps them all");
+	json_decref(wire);
+	got = cross(gm, gp, why, sizeof(why));
+	CHECK(got && json_equal(json_object_get(got, "graph_logs"), json_object_get(gm, "graph_logs")) &&
+	      json_equal(json_object_get(got, "graphs"), json_object_get(gm, "graphs")),
+	      "the successor makes the graphs and their logs again");
+	json_decref(got);
+	wire = manifest_delta(gm, gp);
+	CHECK(manifest_expand(wire, parse("{}"), why, sizeof(why)) < 0 &&
+	      strstr(why, "(graph_logs)"), "a log name the prelude here lacks: refused (%s)", why);
+	json_decref(wire);
+	json_decref(gp);
+	json_decref(gm);
+
 	json_decref(prelude);
 	json_decref(now);
 	return unit_done();

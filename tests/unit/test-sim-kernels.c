@@ -52,7 +52,7 @@ static void test_table(void)
 			bad += p > 0 && q->offset < k->params[p - 1].offset + k->params[p - 1].size;
 		}
 	}
-	CHECK(n == 23, "the table has the 22 kernels of tests/cuda and the benchmark's (got %d)", n);
+	CHECK(n == 24, "the table has the 23 kernels of tests/cuda and the benchmark's (got %d)", n);
 	CHECK(bad == 0, "names mangled (or dm_), unique and found; parameters in order inside the struct");
 	CHECK(!sim_kernel_find("_Z7nothingv") && !sim_kernel_find(NULL), "unknown names are not found");
 }
@@ -82,6 +82,7 @@ static void test_layouts(void)
 	};
 	static const struct sim_param mix[] = { { 0, 8 }, { 8, 8 }, { 16, 8 }, { 24, 4 }, { 32, 8 } };
 	static const struct sim_param affine[] = { { 0, 8 }, { 8, 4 }, { 12, 4 }, { 16, 4 } };
+	static const struct sim_param gr_mix[] = { { 0, 8 }, { 8, 8 }, { 16, 8 }, { 24, 4 }, { 28, 4 } };
 
 	check_layout("_Z10sa_scalarscdsflcPiPli", scalars, 9, 64);
 	check_layout("_Z6sa_bigPKi6xf_bigPli", big, 4, 120);
@@ -89,6 +90,7 @@ static void test_layouts(void)
 	check_layout("_Z7se_stepPjPKjijjx", step, 6, 40);
 	check_layout("_Z6zd_mixPmmPKmim", mix, 5, 40);
 	check_layout("_Z9xt_affinePjijj", affine, 4, 24);
+	check_layout("_Z6gr_mixPjPKjS1_ij", gr_mix, 5, 32);
 	/* What cuFuncGetParamInfo reports for dm_mix on an H200 (driver_module.out). */
 	static const struct sim_param dm_mix[] = { { 0, 8 }, { 8, 32 }, { 40, 4 } };
 	check_layout("dm_mix", dm_mix, 3, 48);
@@ -132,6 +134,16 @@ static void test_affine_add_step(void)
 	l = launch1(1, 1, 0);
 	r = run("_Z7se_stepPjPKjijjx", &l, &ps);
 	CHECK(r == 0 && dst[0] == 6 && dst[1] == 0, "se_step: one thread, one element; spin ignored");
+
+	{
+		uint32_t ga[3] = { 1, 2, 3 }, gb[3] = { 10, 20, 30 }, gd[3] = { 0, 0, 0 };
+		struct p_gr_mix pg = { gd, ga, gb, 3, 7 };
+
+		l = launch1(1, 2, 0);
+		r = run("_Z6gr_mixPjPKjS1_ij", &l, &pg);
+		CHECK(r == 0 && gd[0] == 17 && gd[1] == 34 && gd[2] == 0,
+		      "gr_mix: dst = a k + b, for the 2 threads' elements");
+	}
 }
 
 /* ---- struct_args ---------------------------------------------------------- */

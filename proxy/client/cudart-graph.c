@@ -1,0 +1,133 @@
+/*
+ * cudart-graph.c - CUDA graphs made by stream capture (cudart-capture.c):
+ * instantiated, launched, uploaded and destroyed in the proxy, which owns
+ * them. cudaGraph_t and cudaGraphExec_t are the proxy's ids. Graphs built
+ * node by node (cudaGraphCreate, cudaGraphAdd*Node), their inspection and
+ * updates of executable graphs are not served: they fail loudly.
+ */
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "client.h"
+#include "cudart-capture.h"
+
+#define API __attribute__((visibility("default")))
+
+/* One graph request; kind: posted or waited for; *res: the answer (may be NULL). */
+static cudaError_t graph_call(uint32_t op, const struct xmig_graph_req *req,
+			      enum xmig_call_kind kind, struct xmig_graph_res *res)
+{
+	struct xmig_thread *t;
+	struct xmig_graph_req *a;
+	struct xmig_graph_res *r;
+	cudaError_t e = xmig_cl_enter(&t);
+
+	if (e)
+		return e;
+	if (!req->id)
+		return xmig_cl_record(t, cudaErrorInvalidValue);
+	if (!(a = xmig_cl_begin(t, op, sizeof(*a))))
+		return xmig_cl_lost();
+	*a = *req;
+	e = xmig_cl_end(t, kind, (void **)&r);
+	if (res)
+		*res = e == cudaSuccess ? *r : (struct xmig_graph_res){ 0 };
+	return xmig_cl_record(t, e);
+}
+
+static uint64_t id_of(const void *handle)
+{
+	return (uint64_t)(uintptr_t)handle;
+}
+
+static cudaError_t instantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags)
+{
+	struct xmig_graph_res r;
+	cudaError_t e;
+
+	if (!exec)
+		return cudaErrorInvalidValue;
+	e = graph_call(XMIG_OP_GRAPH_INSTANTIATE,
+		       &(struct xmig_graph_req){ .id = id_of(graph), .flags = flags },
+		       XMIG_CALL_SYNC, &r);
+	*exec = (cudaGraphExec_t)(uintptr_t)r.exec;
+	return e;
+}
+
+API cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+				     unsigned long long flags)
+{
+	return instantiate(exec, graph, flags);
+}
+
+API cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *exec, cudaGraph_t graph,
+					      unsigned long long flags)
+{
+	return instantiate(exec, graph, flags);
+}
+
+/*
+ * Posted; but while this process captures, answered at once: a graph
+ * launched into a capturing stream is refused by CUDA at the call.
+ */
+static cudaError_t launch(cudaGraphExec_t exec, cudaStream_t stream, int per_thread, int upload)
+{
+	return graph_call(XMIG_OP_GRAPH_LAUNCH,
+			  &(struct xmig_graph_req){ .id = id_of(exec),
+						    .stream = xmig_cl_stream_id(stream, per_thread),
+						    .upload = (uint32_t)upload },
+			  xmig_capturing() ? XMIG_CALL_SYNC : XMIG_CALL_ASYNC, NULL);
+}
+
+API cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
+{
+	return launch(exec, stream, 0, 0);
+}
+
+API cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t exec, cudaStream_t stream)
+{
+	return launch(exec, stream, 1, 0);
+}
+
+API cudaError_t cudaGraphUpload(cudaGraphExec_t exec, cudaStream_t stream)
+{
+	return launch(exec, stream, 0, 1);
+}
+
+API cudaError_t cudaGraphUpload_ptsz(cudaGraphExec_t exec, cudaStream_t stream)
+{
+	return launch(exec, stream, 1, 1);
+}
+
+/* How many nodes (PyTorch asks, to warn of an empty capture); the nodes themselves: not served. */
+API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count)
+{
+	struct xmig_graph_res r;
+	cudaError_t e;
+
+	if (!count)
+		return cudaErrorInvalidValue;
+	if (nodes) {
+		xmig_cl_unsupported("cudaGraphGetNodes (the nodes themselves; their count is served)");
+		return cudaErrorNotSupported;
+	}
+	e = graph_call(XMIG_OP_GRAPH_NODES, &(struct xmig_graph_req){ .id = id_of(graph) },
+		       XMIG_CALL_SYNC, &r);
+	if (e == cudaSuccess)
+		*count = (size_t)r.nodes;
+	return e;
+}
+
+API cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+	return graph_call(XMIG_OP_GRAPH_DESTROY, &(struct xmig_graph_req){ .id = id_of(graph) },
+			  XMIG_CALL_SYNC, NULL);
+}
+
+API cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
+{
+	return graph_call(XMIG_OP_GRAPH_DESTROY,
+			  &(struct xmig_graph_req){ .id = id_of(exec), .exec = 1 }, XMIG_CALL_SYNC,
+			  NULL);
+}

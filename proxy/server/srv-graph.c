@@ -1,0 +1,839 @@
+/*
+ * srv-graph.c - CUDA graphs made by stream capture, and made again after
+ * a move.
+ *
+ * The capture runs on the proxy's own stream (relaxed, whatever mode the
+ * application asked for: the proxy's threads use the driver meanwhile).
+ * A graph is an object of the driver's context and does not move, so
+ * while a capture runs, every request that lands in it (a launch, a copy
+ * or fill, an event record or wait, a cuBLAS or cuBLASLt call) is also
+ * kept, as it came, in the capture's log. A new proxy makes the graph
+ * again by capturing the log's requests on the same streams: kernel
+ * arguments and addresses are the same (same-address memory), variables
+ * and handles are found again by their ids. A GEMM's record carries its
+ * handle's settings of the moment, which the replay applies and undoes.
+ *
+ * What a log cannot replay (a cuDNN plan, an NCCL call) marks it: while the process holds such a graph, or a
+ * capture is in progress, moves, snapshots and suspends are refused.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+/* A capture's requests, as they came; shared by its graph and executable graphs. */
+struct graph_log {
+	int refs;
+	uint64_t origin;            /* logical stream the capture began on */
+	unsigned char *data;        /* records: struct rec, then len bytes (8-aligned) */
+	size_t len, cap;
+	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
+	uint64_t hash;              /* of origin and data, once the capture ended */
+	json_t *entry;              /* its manifest entry, made once (a log never changes) */
+};
+
+struct rec {
+	uint32_t op, len;
+};
+
+/* A GEMM's handle, as it was set when the GEMM was captured (before its request). */
+struct blas_state {
+	uint64_t stream, workspace, workspace_size;
+	int32_t math_mode, pointer_mode, atomics_mode, _pad;
+};
+
+struct srv_graph {
+	uint64_t id;
+	void *h;
+	struct graph_log *log;
+	uint64_t flags;             /* an executable graph's instantiation flags */
+};
+
+struct srv_capture {
+	uint64_t stream, capture_id;
+	struct graph_log *log;
+};
+
+/* ---- logs --------------------------------------------------------------------- */
+
+static struct graph_log *log_new(uint64_t origin)
+{
+	struct graph_log *l = calloc(1, sizeof(*l));
+
+	if (l) {
+		l->refs = 1;
+		l->origin = origin;
+	}
+	return l;
+}
+
+static void log_put(struct graph_log *l)
+{
+	if (l && --l->refs == 0) {
+		json_decref(l->entry);
+		free(l->data);
+		free(l);
+	}
+}
+
+static void log_seal(struct graph_log *l)
+{
+	uint64_t h[2] = { l->origin, xmig_hash64(l->data, l->len) };
+
+	l->hash = xmig_hash64(h, sizeof(h)) ?: 1;
+}
+
+/* Append a record of op: head (may be NULL) then body. */
+static int log_add(struct graph_log *l, uint32_t op, const void *head, size_t head_len,
+		   const void *body, size_t body_len)
+{
+	size_t need = sizeof(struct rec) + ((head_len + body_len + 7) & ~(size_t)7);
+	struct rec r = { op, (uint32_t)(head_len + body_len) };
+	unsigned char *p;
+
+	if (l->len + need > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+
+		while (cap < l->len + need)
+			cap *= 2;
+		if (!(p = realloc(l->data, cap)))
+			return -1;
+		l->data = p;
+		l->cap = cap;
+	}
+	p = l->data + l->len;
+	memset(p, 0, need);
+	memcpy(p, &r, sizeof(r));
+	if (head_len)
+		memcpy(p + sizeof(r), head, head_len);
+	memcpy(p + sizeof(r) + head_len, body, body_len);
+	l->len += need;
+	return 0;
+}
+
+/* ---- while a capture runs ------------------------------------------------------- */
+
+static struct srv_stream *stream_by_id(struct srv *s, uint64_t id)
+{
+	if (id == XMIG_STREAM_LEGACY)
+		return &s->legacy;
+	if (id == XMIG_STREAM_PER_THREAD)
+		return &s->per_thread;
+	return srv_table_get(&s->streams, id);
+}
+
+static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
+{
+	for (size_t i = 0; i < s->ncaptures; i++)
+		if (s->captures[i].stream == stream)
+			return &s->captures[i];
+	return NULL;
+}
+
+enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_UNMOVABLE };
+
+/* What a request does to a capture, and on which stream. */
+static enum note classify(struct xmig_call *c, uint64_t *stream, const char **why)
+{
+	const void *a = c->args;
+	struct srv_blas *b;
+
+	switch (c->req->op) {
+	case XMIG_OP_LAUNCH:
+		*stream = ((const struct xmig_launch_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_LAUNCH_EX:
+		*stream = ((const struct xmig_launch_ex_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_MEMCPY:
+		*stream = ((const struct xmig_memcpy_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_MEMSET:
+		*stream = ((const struct xmig_memset_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_MEMSET_WIDE:
+		*stream = ((const struct xmig_memset_wide_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_cudaEventRecord:
+		*stream = ((const struct xmig_req_cudaEventRecord *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_cudaEventRecordWithFlags:
+		*stream = ((const struct xmig_req_cudaEventRecordWithFlags *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_cudaStreamWaitEvent:
+		*stream = ((const struct xmig_req_cudaStreamWaitEvent *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_LT_MATMUL:
+		*stream = ((const struct xmig_lt_matmul_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_BLAS_GEMM:
+		b = srv_table_get(&c->srv->blas, ((const struct xmig_blas_gemm_req *)a)->id);
+		if (!b)
+			return NOTE_NONE;
+		*stream = b->stream;
+		return NOTE_GEMM;
+	case XMIG_OP_CCL_COLL:
+		*stream = ((const struct xmig_ccl_op *)a)->stream;
+		*why = "an NCCL call";
+		return NOTE_UNMOVABLE;
+	case XMIG_OP_CCL_GROUP:
+		if (!((const struct xmig_ccl_group_req *)a)->nops)
+			return NOTE_NONE;
+		*stream = ((const struct xmig_ccl_group_req *)a)->ops[0].stream;
+		*why = "an NCCL call";
+		return NOTE_UNMOVABLE;
+	case XMIG_OP_DNN_EXECUTE:
+		/* (its stream is the handle's, in the cuDNN log: every capture is marked) */
+		*stream = UINT64_MAX;
+		*why = "a cuDNN plan executed while capturing";
+		return NOTE_UNMOVABLE;
+	default:
+		return NOTE_NONE;
+	}
+}
+
+static void mark(struct graph_log *l, const char *why)
+{
+	if (!l->unmovable)
+		l->unmovable = why;
+}
+
+void srv_graph_note(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+	struct srv_capture *cap = NULL;
+	struct srv_stream *st;
+	const char *why = NULL;
+	uint64_t stream = 0, id = 0;
+	enum note n = classify(c, &stream, &why);
+	size_t len = c->req->len - sizeof(*c->req);
+	int status = cudaStreamCaptureStatusNone;
+
+	if (n == NOTE_NONE)
+		return;
+	if (stream == UINT64_MAX) {
+		for (size_t i = 0; i < s->ncaptures; i++)
+			mark(s->captures[i].log, why);
+		return;
+	}
+	/* in which capture did it land (a stream joins one by waiting for its event)? */
+	if (!(st = stream_by_id(s, stream)) ||
+	    s->dev->capture_info(s->devh, st->h, &status, &id) ||
+	    status == cudaStreamCaptureStatusNone)
+		return;
+	for (size_t i = 0; i < s->ncaptures && !cap; i++)
+		if (s->captures[i].capture_id == id)
+			cap = &s->captures[i];
+	if (!cap)
+		return;
+	if (n == NOTE_UNMOVABLE) {
+		mark(cap->log, why);
+	} else if (n == NOTE_GEMM) {
+		struct srv_blas *b = srv_table_get(&s->blas, ((const struct xmig_blas_gemm_req *)
+							       c->args)->id);
+		struct blas_state bs = { b->stream, b->workspace, b->workspace_size, b->math_mode,
+					 b->pointer_mode, b->atomics_mode, 0 };
+
+		if (log_add(cap->log, c->req->op, &bs, sizeof(bs), c->args, len) < 0)
+			mark(cap->log, "out of memory for its log");
+	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
+		mark(cap->log, "out of memory for its log");
+	}
+}
+
+bool srv_graph_refuses(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+	struct srv_stream *st;
+	int status = cudaStreamCaptureStatusNone;
+	uint64_t id;
+
+	switch (c->req->op) {
+	case XMIG_OP_MEMCPY_H2D_BULK:
+	case XMIG_OP_MEMCPY_D2H_BULK:
+		/*
+		 * Pageable memory goes through the ring's staging area, which a
+		 * graph would copy at its launch, long after: as in CUDA, such a
+		 * copy is not captured.
+		 */
+		st = stream_by_id(s, ((const struct xmig_bulk_req *)c->args)->stream);
+		return st && !s->dev->capture_info(s->devh, st->h, &status, &id) &&
+		       status != cudaStreamCaptureStatusNone;
+	default:
+		break;
+	}
+	if (s->dev->capture_libraries)
+		return false;
+	switch (c->req->op) {
+	case XMIG_OP_BLAS_GEMM:
+	case XMIG_OP_LT_MATMUL:
+	case XMIG_OP_DNN_EXECUTE:
+	case XMIG_OP_CCL_COLL:
+	case XMIG_OP_CCL_GROUP:
+		xmig_error("the %s device captures kernels, copies and fills only: a library call "
+			   "while a CUDA graph is captured fails", s->dev->name);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- the application's calls ---------------------------------------------------- */
+
+static int unsupported(struct srv *s, const char *what)
+{
+	xmig_error("%s: the %s device does not capture CUDA graphs", what, s->dev->name);
+	return cudaErrorNotSupported;
+}
+
+/* Graphs and executable graphs that cannot be made again: counted, and the last reason kept. */
+static void count_unmovable(struct srv *s, const struct graph_log *l, int by)
+{
+	if (!l->unmovable)
+		return;
+	atomic_store(&s->graphs_unmovable_why, l->unmovable);
+	atomic_fetch_add(&s->graphs_unmovable, by);
+}
+
+int d_CAPTURE_BEGIN(struct xmig_call *c)
+{
+	const struct xmig_capture_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	struct srv_capture *n;
+	struct graph_log *l;
+	int status, r;
+	uint64_t id = 0;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (!s->dev->capture_begin)
+		return unsupported(s, "cudaStreamBeginCapture");
+	if (a->mode > cudaStreamCaptureModeRelaxed)
+		return cudaErrorInvalidValue;
+	if (capture_on(s, st->id))
+		return cudaErrorIllegalState;
+	if (!(n = realloc(s->captures, (s->ncaptures + 1) * sizeof(*n))))
+		return cudaErrorMemoryAllocation;
+	s->captures = n;
+	if (!(l = log_new(st->id)))
+		return cudaErrorMemoryAllocation;
+	if ((r = s->dev->capture_begin(s->devh, st->h)) ||
+	    (r = s->dev->capture_info(s->devh, st->h, &status, &id))) {
+		log_put(l);
+		return r;
+	}
+	s->captures[s->ncaptures++] = (struct srv_capture){ st->id, id, l };
+	return 0;
+}
+
+/* A capture is over (also when it failed: an invalidated capture is over). */
+static struct graph_log *capture_ended(struct srv *s, uint64_t stream)
+{
+	struct srv_capture *cap = capture_on(s, stream);
+	struct graph_log *l;
+
+	if (!cap)
+		return NULL;
+	l = cap->log;
+	*cap = s->captures[--s->ncaptures];
+	return l;
+}
+
+int d_CAPTURE_END(struct xmig_call *c)
+{
+	const struct xmig_capture_req *a = c->args;
+	struct xmig_capture_res *res = c->res;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	struct graph_log *l;
+	struct srv_graph *g;
+	void *h = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	c->res_len = sizeof(*res);
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (!s->dev->capture_end)
+		return unsupported(s, "cudaStreamEndCapture");
+	r = s->dev->capture_end(s->devh, st->h, &h);
+	l = capture_ended(s, st->id);
+	if (r || !l) {
+		log_put(l);
+		if (!r)   /* (not begun through us: cannot be) */
+			s->dev->graph_destroy(s->devh, h);
+		return r ? r : cudaErrorIllegalState;
+	}
+	log_seal(l);
+	if (!(g = calloc(1, sizeof(*g))) || !(g->id = srv_table_add(&s->graphs, g))) {
+		s->dev->graph_destroy(s->devh, h);
+		log_put(l);
+		free(g);
+		return cudaErrorMemoryAllocation;
+	}
+	g->h = h;
+	g->log = l;
+	count_unmovable(s, l, 1);
+	res->graph = g->id;
+	return 0;
+}
+
+int d_CAPTURE_INFO(struct xmig_call *c)
+{
+	const struct xmig_capture_req *a = c->args;
+	struct xmig_capture_res *res = c->res;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	int status = cudaStreamCaptureStatusNone, r;
+
+	memset(res, 0, sizeof(*res));
+	c->res_len = sizeof(*res);
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (!s->dev->capture_info)
+		return 0;   /* nothing captures here: "none" is the truth */
+	r = s->dev->capture_info(s->devh, st->h, &status, &res->capture_id);
+	res->status = (uint32_t)status;
+	return r;
+}
+
+/* An executable graph of log l (held for it) under a new id, or at id when id != 0. */
+static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags, uint64_t id,
+		    uint64_t *out)
+{
+	struct srv_graph *e = calloc(1, sizeof(*e));
+
+	if (!e || !(id ? srv_table_put(&s->graph_execs, id, e) == 0
+		       : (id = srv_table_add(&s->graph_execs, e)) != 0)) {
+		s->dev->graph_exec_destroy(s->devh, h);
+		free(e);
+		return cudaErrorMemoryAllocation;
+	}
+	*e = (struct srv_graph){ id, h, l, flags };
+	l->refs++;
+	count_unmovable(s, l, 1);
+	*out = id;
+	return 0;
+}
+
+int d_GRAPH_INSTANTIATE(struct xmig_call *c)
+{
+	const struct xmig_graph_req *a = c->args;
+	struct xmig_graph_res *res = c->res;
+	struct srv *s = c->srv;
+	struct srv_graph *g = srv_table_get(&s->graphs, a->id);
+	void *h = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	c->res_len = sizeof(*res);
+	if (!g)
+		return cudaErrorInvalidValue;
+	if (!s->dev->graph_instantiate)
+		return unsupported(s, "cudaGraphInstantiate");
+	if ((r = s->dev->graph_instantiate(s->devh, g->h, a->flags, &h)))
+		return r;
+	return add_exec(s, h, g->log, a->flags, 0, &res->exec);
+}
+
+int d_GRAPH_LAUNCH(struct xmig_call *c)
+{
+	const struct xmig_graph_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_graph *e = srv_table_get(&s->graph_execs, a->id);
+	struct srv_stream *st = srv_stream(c, a->stream);
+
+	if (!e)
+		return cudaErrorInvalidValue;
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	return s->dev->graph_launch(s->devh, e->h, st->h, a->upload != 0);
+}
+
+int d_GRAPH_NODES(struct xmig_call *c)
+{
+	const struct xmig_graph_req *a = c->args;
+	struct xmig_graph_res *res = c->res;
+	struct srv *s = c->srv;
+	struct srv_graph *g = srv_table_get(&s->graphs, a->id);
+	size_t n = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	c->res_len = sizeof(*res);
+	if (!g)
+		return cudaErrorInvalidValue;
+	r = s->dev->graph_nodes(s->devh, g->h, &n);
+	res->nodes = n;
+	return r;
+}
+
+static int drop(struct srv *s, struct srv_graph *g, bool exec)
+{
+	int r = exec ? s->dev->graph_exec_destroy(s->devh, g->h)
+		     : s->dev->graph_destroy(s->devh, g->h);
+
+	count_unmovable(s, g->log, -1);
+	log_put(g->log);
+	free(g);
+	return r;
+}
+
+int d_GRAPH_DESTROY(struct xmig_call *c)
+{
+	const struct xmig_graph_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_graph *g = srv_table_remove(a->exec ? &s->graph_execs : &s->graphs, a->id);
+
+	return g ? drop(s, g, a->exec != 0) : cudaErrorInvalidValue;
+}
+
+static void destroy_exec(uint64_t id, void *obj, void *arg)
+{
+	drop(arg, srv_table_remove(&((struct srv *)arg)->graph_execs, id), true);
+}
+
+static void destroy_graph(uint64_t id, void *obj, void *arg)
+{
+	drop(arg, srv_table_remove(&((struct srv *)arg)->graphs, id), false);
+}
+
+void srv_graph_reset(struct srv *s)
+{
+	srv_table_each(&s->graph_execs, destroy_exec, s);
+	srv_table_each(&s->graphs, destroy_graph, s);
+	while (s->ncaptures)
+		log_put(s->captures[--s->ncaptures].log);
+}
+
+int srv_graph_held(struct srv *s, char *why, size_t len)
+{
+	/* (also asked while the job runs, by an offer: a move checks again frozen) */
+	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED)) {
+		snprintf(why, len, "the process is capturing a CUDA graph (cudaStreamBeginCapture "
+			 "without its cudaStreamEndCapture yet); nothing was done, the job goes on");
+		return -1;
+	}
+	if (atomic_load(&s->graphs_unmovable)) {
+		snprintf(why, len, "the process holds a CUDA graph whose capture had what xmig "
+			 "cannot make again in another proxy (%s); nothing was done, the job goes "
+			 "on", atomic_load(&s->graphs_unmovable_why));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the manifest ----------------------------------------------------------------- */
+
+static void key_of(const struct graph_log *l, char key[17])
+{
+	snprintf(key, 17, "%016llx", (unsigned long long)l->hash);
+}
+
+struct manifest_walk {
+	json_t *list, *logs;
+};
+
+/* (the entry is shared by every manifest: a move's delta then sends its name only) */
+static void add_log(struct manifest_walk *w, struct graph_log *l, char key[17])
+{
+	key_of(l, key);
+	if (!l->entry) {
+		char *hex = xmig_hex_encode(l->data, l->len);
+
+		if (hex)
+			l->entry = json_pack("{s:I, s:s}", "origin", (json_int_t)l->origin,
+					     "records", hex);
+		free(hex);
+	}
+	if (l->entry && !json_object_get(w->logs, key))
+		json_object_set(w->logs, key, l->entry);
+}
+
+static void add_graph(uint64_t id, void *obj, void *arg)
+{
+	struct manifest_walk *w = arg;
+	char key[17];
+
+	add_log(w, ((struct srv_graph *)obj)->log, key);
+	json_array_append_new(w->list, json_pack("{s:I, s:s}", "id", (json_int_t)id, "log", key));
+}
+
+static void add_exec_entry(uint64_t id, void *obj, void *arg)
+{
+	struct manifest_walk *w = arg;
+	struct srv_graph *e = obj;
+	char key[17];
+
+	add_log(w, e->log, key);
+	json_array_append_new(w->list, json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "log",
+						 key, "flags", (json_int_t)e->flags));
+}
+
+void srv_graph_manifest(struct srv *s, json_t *m)
+{
+	struct manifest_walk w = { json_array(), json_object() };
+
+	if (!s->graphs.count && !s->graph_execs.count) {
+		json_decref(w.list);
+		json_decref(w.logs);
+		return;
+	}
+	srv_table_each(&s->graphs, add_graph, &w);
+	json_object_set_new(m, "graphs", w.list);
+	w.list = json_array();
+	srv_table_each(&s->graph_execs, add_exec_entry, &w);
+	json_object_set_new(m, "graph_execs", w.list);
+	json_object_set_new(m, "graph_logs", w.logs);
+}
+
+/* ---- made again ---------------------------------------------------------------------- */
+
+/* Capture the log's requests again on its streams: *graph, or an error. */
+static int replay(struct srv *s, const struct graph_log *l, void **graph)
+{
+	struct srv_stream *origin = stream_by_id(s, l->origin);
+	struct srv_worker w = { .srv = s };
+	/* (replies nobody reads; one restore at a time, under the move lock) */
+	static unsigned char res[XMIG_RESP_BYTES];
+	size_t off = 0;
+	int r, e;
+
+	*graph = NULL;
+	if (!origin)
+		return xmig_error("a CUDA graph's capture began on stream %llu, which the state "
+				  "lacks", (unsigned long long)l->origin), cudaErrorInvalidResourceHandle;
+	if ((r = s->dev->capture_begin(s->devh, origin->h)))
+		return r;
+	while (!r && off + sizeof(struct rec) <= l->len) {
+		struct rec rc;
+		struct xmig_req *req;
+		struct xmig_call c = { .srv = s, .w = &w, .res = res };
+		const unsigned char *body = l->data + off + sizeof(rc);
+		size_t len;
+
+		memcpy(&rc, l->data + off, sizeof(rc));
+		off += sizeof(rc) + ((rc.len + 7) & ~(size_t)7);
+		if (off > l->len) {
+			r = cudaErrorInvalidValue;
+			break;
+		}
+		len = rc.len;
+		if (rc.op == XMIG_OP_BLAS_GEMM) {
+			struct blas_state bs;
+			struct srv_blas *b;
+
+			if (len < sizeof(bs) + sizeof(struct xmig_blas_gemm_req)) {
+				r = cudaErrorInvalidValue;
+				break;
+			}
+			memcpy(&bs, body, sizeof(bs));
+			body += sizeof(bs);
+			len -= sizeof(bs);
+			b = srv_table_get(&s->blas,
+					  ((const struct xmig_blas_gemm_req *)(const void *)body)->id);
+			if (!b) {
+				r = cudaErrorInvalidResourceHandle;
+				break;
+			}
+			b->stream = bs.stream;
+			b->workspace = bs.workspace;
+			b->workspace_size = bs.workspace_size;
+			b->math_mode = bs.math_mode;
+			b->pointer_mode = bs.pointer_mode;
+			b->atomics_mode = bs.atomics_mode;
+			if (srv_blas_configure(s, b)) {
+				r = cudaErrorUnknown;
+				break;
+			}
+		}
+		/* (aligned as the ring's entries are; posted: nobody waits for it) */
+		if (!(req = aligned_alloc(16, (sizeof(*req) + len + 15) & ~(size_t)15))) {
+			r = cudaErrorMemoryAllocation;
+			break;
+		}
+		memset(req, 0, sizeof(*req));
+		req->op = rc.op;
+		req->len = (uint32_t)(sizeof(*req) + len);
+		memcpy(req->payload, body, len);
+		if (rc.op == XMIG_OP_MEMCPY)
+			((struct xmig_memcpy_req *)(void *)req->payload)->sync = 0;
+		if (rc.op == XMIG_OP_MEMSET)
+			((struct xmig_memset_req *)(void *)req->payload)->sync = 0;
+		c.req = req;
+		c.args = req->payload;
+		r = srv_dispatch(&c);
+		if (!r && c.defer)
+			r = c.defer(&c);
+		free(req);
+	}
+	e = s->dev->capture_end(s->devh, origin->h, graph);
+	if (r || e) {
+		if (*graph)
+			s->dev->graph_destroy(s->devh, *graph);
+		*graph = NULL;
+		return r ? r : e;
+	}
+	return 0;
+}
+
+/* The manifest's logs, parsed once. */
+struct logs {
+	json_t *json;
+	struct { char key[17]; struct graph_log *l; } *v;
+	size_t n;
+};
+
+static struct graph_log *log_of(struct logs *ls, const char *key)
+{
+	json_t *o = key ? json_object_get(ls->json, key) : NULL;
+	struct graph_log *l;
+	void *n;
+
+	for (size_t i = 0; key && i < ls->n; i++)
+		if (!strcmp(ls->v[i].key, key))
+			return ls->v[i].l;
+	if (!o || !(n = realloc(ls->v, (ls->n + 1) * sizeof(*ls->v))))
+		return NULL;
+	ls->v = n;
+	if (!(l = log_new((uint64_t)json_integer_value(json_object_get(o, "origin")))))
+		return NULL;
+	l->data = xmig_hex_decode(json_string_value(json_object_get(o, "records")), &l->len);
+	l->cap = l->len;
+	log_seal(l);
+	{
+		char k[17];
+
+		key_of(l, k);
+		if (!l->data || strcmp(k, key)) {   /* (damaged on the way) */
+			log_put(l);
+			return NULL;
+		}
+	}
+	snprintf(ls->v[ls->n].key, sizeof(ls->v[ls->n].key), "%s", key);
+	ls->v[ls->n++].l = l;
+	return l;
+}
+
+struct kept {
+	json_t *list;
+	bool exec;
+	struct srv *s;
+};
+
+/* Made ahead, and not in this manifest, or with another log: dropped. */
+static void sweep(uint64_t id, void *obj, void *arg)
+{
+	struct kept *k = arg;
+	struct srv_graph *g = obj;
+	json_t *o;
+	size_t i;
+	char key[17];
+
+	key_of(g->log, key);
+	json_array_foreach(k->list, i, o)
+		if ((uint64_t)json_integer_value(json_object_get(o, "id")) == id &&
+		    !strcmp(json_string_value(json_object_get(o, "log")) ?: "", key) &&
+		    (uint64_t)json_integer_value(json_object_get(o, "flags")) == g->flags)
+			return;
+	drop(k->s, srv_table_remove(k->exec ? &k->s->graph_execs : &k->s->graphs, id), k->exec);
+}
+
+static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec)
+{
+	struct srv_table *t = exec ? &s->graph_execs : &s->graphs;
+	struct kept k = { list, exec, s };
+	json_t *o;
+	size_t i;
+
+	srv_table_each(t, sweep, &k);
+	json_array_foreach(list, i, o) {
+		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id")), out;
+		uint64_t flags = (uint64_t)json_integer_value(json_object_get(o, "flags"));
+		const char *key = json_string_value(json_object_get(o, "log"));
+		struct graph_log *l;
+		struct srv_graph *g;
+		void *h = NULL, *ge = NULL;
+		int r;
+
+		/* made ahead from the same log (the sweep left only those): kept, its log not even read */
+		if (srv_table_get(t, id)) {
+			s->restored.kept++;
+			continue;
+		}
+		if (!(l = log_of(ls, key)) || !id)
+			return xmig_error("the state's CUDA graph %llu has no readable log",
+					  (unsigned long long)id);
+		if ((r = replay(s, l, &h)))
+			return xmig_error("cannot capture CUDA graph %llu again (error %d)",
+					  (unsigned long long)id, r);
+		if (exec) {
+			r = s->dev->graph_instantiate(s->devh, h, flags, &ge);
+			s->dev->graph_destroy(s->devh, h);
+			if (r || (r = add_exec(s, ge, l, flags, id, &out)))
+				return xmig_error("cannot instantiate CUDA graph %llu again (error %d)",
+						  (unsigned long long)id, r);
+		} else {
+			if (!(g = calloc(1, sizeof(*g))) || srv_table_put(&s->graphs, id, g) < 0) {
+				free(g);
+				s->dev->graph_destroy(s->devh, h);
+				return xmig_error("out of memory for CUDA graph %llu",
+						  (unsigned long long)id);
+			}
+			*g = (struct srv_graph){ id, h, l, 0 };
+			l->refs++;
+		}
+		s->restored.made++;
+	}
+	return 0;
+}
+
+struct blas_saved {
+	struct srv_blas *b, was;
+};
+
+static void save_blas(uint64_t id, void *obj, void *arg)
+{
+	struct blas_saved **p = arg;
+
+	(*p)->b = obj;
+	(*p)->was = *(struct srv_blas *)obj;
+	(*p)++;
+}
+
+int srv_graph_restore(struct srv *s, json_t *m)
+{
+	json_t *graphs = json_object_get(m, "graphs"), *execs = json_object_get(m, "graph_execs");
+	struct logs ls = { json_object_get(m, "graph_logs"), NULL, 0 };
+	struct blas_saved *saved = NULL, *end;
+	int r = 0;
+
+	if (!json_array_size(graphs) && !json_array_size(execs)) {
+		srv_graph_reset(s);
+		return 0;
+	}
+	if (!s->dev->capture_begin)
+		return xmig_error("the %s device cannot make the job's CUDA graphs again",
+				  s->dev->name);
+	/* a GEMM's replay sets its handle as it was then: undone after */
+	if (s->blas.count && !(saved = calloc(s->blas.count, sizeof(*saved))))
+		return -1;
+	end = saved;
+	srv_table_each(&s->blas, save_blas, &end);
+	if (restore_list(s, graphs, &ls, false) < 0 || restore_list(s, execs, &ls, true) < 0)
+		r = -1;
+	for (struct blas_saved *p = saved; p < end; p++)
+		if (memcmp(p->b, &p->was, sizeof(p->was))) {
+			*p->b = p->was;
+			if (srv_blas_configure(s, p->b) && !r)
+				r = xmig_error("cannot set cuBLAS handle %llu back after the graphs' "
+					       "capture", (unsigned long long)p->b->id);
+		}
+	free(saved);
+	for (size_t i = 0; i < ls.n; i++)
+		log_put(ls.v[i].l);
+	free(ls.v);
+	return r;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bats
+# graphs.bats - CUDA graphs made by stream capture (tests/cuda/graphs) on
+# the sim device: a graph the job holds moves with it (the new proxy
+# captures its log again), and a capture in progress is refused a move
+# with its reason while the job goes on.
+
+load ../helpers
+
+setup() {
+	xmig_setup
+	need_program graphs
+}
+teardown() { xmig_teardown; }
+
+# graphs in the background, the rounds 100 ms apart: $app.
+start_graphs() {   # start_graphs JOB ARGS...
+	local job=$1
+	shift
+	"$XMIG" run --job "$job" -- "$CUDA_BIN/graphs" --sleep-ms 100 "$@" \
+		>"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
+	app=$!
+	wait_job "$job"
+}
+
+# Wait for it; it must print what an undisturbed run with ARGS prints.
+finish_graphs() {   # finish_graphs JOB ARGS...
+	local job=$1
+	shift
+	run timeout 60 tail --pid="$app" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/$job.err" >&2
+	"$XMIG" run -- "$CUDA_BIN/graphs" "$@" >"$BATS_TEST_TMPDIR/$job.want"
+	diff -u "$BATS_TEST_TMPDIR/$job.want" "$BATS_TEST_TMPDIR/$job.out"
+}
+
+@test "graphs: an executable graph moves with its job (to another GPU, zero-copy, suspended and resumed) and computes as before" {
+	start_graphs gm --rounds 40 --after-rounds 2
+	run "$XMIG" ps --json --job gm
+	echo "$output" | jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null'
+	run "$XMIG" migrate --job gm --to gpu1
+	assert_success
+	run "$XMIG" migrate --job gm --to gpu1 --zero-copy
+	assert_success
+	run "$XMIG" suspend --job gm -o "$BATS_TEST_TMPDIR/gm.snap"
+	assert_success
+	run "$XMIG" resume --job gm
+	assert_success
+	run "$XMIG" migrate --job gm --to gpu0
+	assert_success
+	# still in the graph's rounds after all that
+	run "$XMIG" ps --json --job gm
+	echo "$output" | jq -e '.items[0].cuda_graphs == 1'
+	finish_graphs gm --rounds 40 --after-rounds 2
+}
+
+@test "graphs: a capture in progress is refused a move (4); the job goes on" {
+	start_graphs gc --open-capture-ms 3000 --rounds 2 --after-rounds 2
+	for _ in $(seq 100); do
+		grep -q '^capture open' "$BATS_TEST_TMPDIR/gc.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" migrate --job gc --to gpu1
+	assert_failure 4
+	assert_output --partial "is capturing a CUDA graph"
+	finish_graphs gc --open-capture-ms 3000 --rounds 2 --after-rounds 2
+}
