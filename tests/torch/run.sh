@@ -9,6 +9,8 @@
 #            and moved half-way (its cuDNN graphs and plans made again);
 #   mlp      train_mlp.py, SGD and AdamW;
 #   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
+#   graphed  train_graphed.py: the MLP's whole step (forward, backward, AdamW)
+#            captured once as a CUDA graph and replayed each step;
 #   compile  compile_probe.py (a torch.compile'd function: Triton kernels
 #            through the driver API), undisturbed and moved twice; then the
 #            same GPT under torch.compile;
@@ -22,7 +24,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic sdpa mlp gpt compile ddp}
+cases=${*:-basic sdpa mlp gpt graphed compile ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -143,6 +145,10 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 		;;
 	gpt)
 		train gpt "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
+		;;
+	graphed)
+		# the whole step one CUDA graph: every new proxy captures it again
+		train graphed "$ROOT/tests/torch/train_graphed.py" --steps 300 --sleep-ms 10
 		;;
 	compile)
 		cp=("$ROOT/tests/torch/compile_probe.py" --rounds 6)
