@@ -126,13 +126,18 @@ int srv_objects_init(struct srv *s)
 	return 0;
 }
 
-struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id)
+struct srv_stream *srv_stream_of(struct srv *s, uint64_t id)
 {
 	if (id == XMIG_STREAM_LEGACY)
-		return &c->srv->legacy;
+		return &s->legacy;
 	if (id == XMIG_STREAM_PER_THREAD)
-		return &c->srv->per_thread;
-	return srv_table_get(&c->srv->streams, id);
+		return &s->per_thread;
+	return srv_table_get(&s->streams, id);
+}
+
+struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id)
+{
+	return srv_stream_of(c->srv, id);
 }
 
 struct srv_event *srv_event(struct xmig_call *c, uint64_t id)

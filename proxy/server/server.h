@@ -299,6 +299,7 @@ extern struct srv *the_srv;
 /* objects.c */
 int srv_objects_init(struct srv *s);
 struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id);
+struct srv_stream *srv_stream_of(struct srv *s, uint64_t id);
 struct srv_event *srv_event(struct xmig_call *c, uint64_t id);
 struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
 
@@ -424,6 +425,8 @@ int d_GRAPH_INSTANTIATE(struct xmig_call *c);
 int d_GRAPH_LAUNCH(struct xmig_call *c);
 int d_GRAPH_DESTROY(struct xmig_call *c);
 int d_GRAPH_NODES(struct xmig_call *c);
+/* The id of the capture stream st is in (0: none). */
+uint64_t srv_graph_capture_of(struct srv *s, struct srv_stream *st);
 /* While a capture runs: must this request fail (a backend that captures no library calls)? */
 bool srv_graph_refuses(struct xmig_call *c);
 /* While a capture runs: a request that succeeded, kept in the log of the capture it landed in. */

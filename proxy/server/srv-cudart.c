@@ -162,13 +162,10 @@ static int stream_wait(struct xmig_call *c)
 
 int srv_cudaStreamSynchronize(struct xmig_call *c, struct srv_stream *st)
 {
-	int r, status;
-	uint64_t id;
+	int r;
 
 	/* A capturing stream: the driver's own answer (it refuses, and the capture is invalidated). */
-	if (c->srv->ncaptures && DEV(c)->capture_info &&
-	    !DEV(c)->capture_info(DEVH(c), st->h, &status, &id) &&
-	    status != cudaStreamCaptureStatusNone)
+	if (c->srv->ncaptures && srv_graph_capture_of(c->srv, st))
 		return DEV(c)->stream_sync(DEVH(c), st->h);
 
 	/* Record where the stream is now and wait for that point, not later work. */

@@ -114,13 +114,15 @@ static int log_add(struct graph_log *l, uint32_t op, const void *head, size_t he
 
 /* ---- while a capture runs ------------------------------------------------------- */
 
-static struct srv_stream *stream_by_id(struct srv *s, uint64_t id)
+uint64_t srv_graph_capture_of(struct srv *s, struct srv_stream *st)
 {
-	if (id == XMIG_STREAM_LEGACY)
-		return &s->legacy;
-	if (id == XMIG_STREAM_PER_THREAD)
-		return &s->per_thread;
-	return srv_table_get(&s->streams, id);
+	int status = cudaStreamCaptureStatusNone;
+	uint64_t id = 0;
+
+	if (!st || !s->dev->capture_info || s->dev->capture_info(s->devh, st->h, &status, &id) ||
+	    status == cudaStreamCaptureStatusNone)
+		return 0;
+	return id;
 }
 
 static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
@@ -203,12 +205,10 @@ void srv_graph_note(struct xmig_call *c)
 {
 	struct srv *s = c->srv;
 	struct srv_capture *cap = NULL;
-	struct srv_stream *st;
 	const char *why = NULL;
-	uint64_t stream = 0, id = 0;
+	uint64_t stream = 0, id;
 	enum note n = classify(c, &stream, &why);
 	size_t len = c->req->len - sizeof(*c->req);
-	int status = cudaStreamCaptureStatusNone;
 
 	if (n == NOTE_NONE)
 		return;
@@ -218,9 +218,7 @@ void srv_graph_note(struct xmig_call *c)
 		return;
 	}
 	/* in which capture did it land (a stream joins one by waiting for its event)? */
-	if (!(st = stream_by_id(s, stream)) ||
-	    s->dev->capture_info(s->devh, st->h, &status, &id) ||
-	    status == cudaStreamCaptureStatusNone)
+	if (!(id = srv_graph_capture_of(s, srv_stream_of(s, stream))))
 		return;
 	for (size_t i = 0; i < s->ncaptures && !cap; i++)
 		if (s->captures[i].capture_id == id)
@@ -245,9 +243,6 @@ void srv_graph_note(struct xmig_call *c)
 bool srv_graph_refuses(struct xmig_call *c)
 {
 	struct srv *s = c->srv;
-	struct srv_stream *st;
-	int status = cudaStreamCaptureStatusNone;
-	uint64_t id;
 
 	switch (c->req->op) {
 	case XMIG_OP_MEMCPY_H2D_BULK:
@@ -257,9 +252,8 @@ bool srv_graph_refuses(struct xmig_call *c)
 		 * graph would copy at its launch, long after: as in CUDA, such a
 		 * copy is not captured.
 		 */
-		st = stream_by_id(s, ((const struct xmig_bulk_req *)c->args)->stream);
-		return st && !s->dev->capture_info(s->devh, st->h, &status, &id) &&
-		       status != cudaStreamCaptureStatusNone;
+		return srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_bulk_req *)
+								 c->args)->stream)) != 0;
 	default:
 		break;
 	}
@@ -594,7 +588,7 @@ void srv_graph_manifest(struct srv *s, json_t *m)
 /* Capture the log's requests again on its streams: *graph, or an error. */
 static int replay(struct srv *s, const struct graph_log *l, void **graph)
 {
-	struct srv_stream *origin = stream_by_id(s, l->origin);
+	struct srv_stream *origin = srv_stream_of(s, l->origin);
 	struct srv_worker w = { .srv = s };
 	/* (replies nobody reads; one restore at a time, under the move lock) */
 	static unsigned char res[XMIG_RESP_BYTES];
