@@ -287,12 +287,18 @@ static int sim_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 	return 0;
 }
 
+static void graph_free(struct sim_graph *g);
+
 static void sim_close(void *dev)
 {
 	struct sim_dev *d = dev;
 
 	if (!d)
 		return;
+	/* (captures never ended: their records go too) */
+	while (d->ncaptures)
+		graph_free(d->captures[--d->ncaptures]);
+	free(d->captures);
 	if (d->acct_path[0])
 		unlink(d->acct_path);
 	if (d->acct_fd >= 0)

@@ -190,9 +190,11 @@ int main(void)
 	      "the successor makes the graphs and their logs again");
 	json_decref(got);
 	wire = manifest_delta(gm, gp);
-	CHECK(manifest_expand(wire, parse("{}"), why, sizeof(why)) < 0 &&
+	bad = parse("{}");
+	CHECK(manifest_expand(wire, bad, why, sizeof(why)) < 0 &&
 	      strstr(why, "(graph_logs)"), "a log name the prelude here lacks: refused (%s)", why);
 	json_decref(wire);
+	json_decref(bad);
 	json_decref(gp);
 	json_decref(gm);
 
