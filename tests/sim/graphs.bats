@@ -64,3 +64,23 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	assert_output --partial "is capturing a CUDA graph"
 	finish_graphs gc --open-capture-ms 3000 --rounds 2 --after-rounds 2
 }
+
+@test "graphs: a snapshot whose graph log was damaged is refused at resume (the job stays suspended); mended, it resumes and computes as before" {
+	start_graphs gd --rounds 40 --after-rounds 2
+	run "$XMIG" suspend --job gd -o "$BATS_TEST_TMPDIR/gd.snap"
+	assert_success
+	m="$BATS_TEST_TMPDIR/gd.snap/manifest.json"
+	cp "$m" "$BATS_TEST_TMPDIR/good.json"
+	# one hex digit of the capture's records changed: its name (hash) no longer matches
+	jq -c '.graph_logs |= with_entries(.value.records |= (if .[0:1] == "0" then "1" else "0" end) + .[1:])' \
+		"$BATS_TEST_TMPDIR/good.json" >"$m"
+	run "$XMIG" resume --job gd
+	assert_failure 1
+	assert_output --partial "CUDA graphs"
+	run "$XMIG" ps --json --job gd
+	assert_output --partial '"state":"suspended"'
+	cp "$BATS_TEST_TMPDIR/good.json" "$m"
+	run "$XMIG" resume --job gd
+	assert_success
+	finish_graphs gd --rounds 40 --after-rounds 2
+}
