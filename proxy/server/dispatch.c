@@ -143,11 +143,14 @@ static int wait_event(struct xmig_call *c)
 	return s->dev->event_sync(s->devh, c->defer_obj);
 }
 
-/* Make the deferred part wait for everything enqueued on `st` so far. */
-static int defer_until_done(struct xmig_call *c, struct srv_stream *st)
+int srv_defer_until_done(struct xmig_call *c, struct srv_stream *st)
 {
 	struct srv *s = c->srv;
 	int r;
+
+	/* A capturing stream: the driver's own answer (it refuses, and the capture is invalidated). */
+	if (s->ncaptures && srv_graph_capture_of(s, st))
+		return s->dev->stream_sync(s->devh, st->h);
 
 	if (!c->w->pool_event) {
 		r = s->dev->event_create(s->devh, cudaEventDisableTiming, &c->w->pool_event);
@@ -202,7 +205,7 @@ static int d_MEMCPY(struct xmig_call *c)
 	r = s->dev->memcpy_async(s->devh, dst, src, a->size, st->h);
 	if (r || !a->sync)
 		return r;
-	return defer_until_done(c, st);
+	return srv_defer_until_done(c, st);
 }
 
 static int d_MEMSET(struct xmig_call *c)
@@ -221,7 +224,7 @@ static int d_MEMSET(struct xmig_call *c)
 	r = s->dev->memset_async(s->devh, a->dst, (uint8_t)a->value, a->size, st->h);
 	if (r || !a->sync)
 		return r;
-	return defer_until_done(c, st);
+	return srv_defer_until_done(c, st);
 }
 
 /* cuMemsetD16/D32: count elements of 2 or 4 bytes, posted. */
@@ -281,7 +284,7 @@ static int bulk_copy(struct xmig_call *c, bool to_device)
 		r = s->dev->memcpy_async(s->devh, dev, bulk, a->size, st->h);
 	else
 		r = s->dev->memcpy_async(s->devh, bulk, dev, a->size, st->h);
-	if (!r && !(r = defer_until_done(c, st)))
+	if (!r && !(r = srv_defer_until_done(c, st)))
 		c->defer = bulk_done;
 	if (r) {
 		int32_t zero = 0;

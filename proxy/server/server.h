@@ -296,6 +296,10 @@ struct srv {
 
 extern struct srv *the_srv;
 
+/* dispatch.c: the deferred part waits for everything queued on st so far (a capturing
+ * stream: the driver's own answer at once, a refusal) */
+int srv_defer_until_done(struct xmig_call *c, struct srv_stream *st);
+
 /* objects.c */
 int srv_objects_init(struct srv *s);
 struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id);

@@ -155,31 +155,10 @@ int srv_cudaStreamDestroy(struct xmig_call *c, struct srv_stream *st)
 	return r;
 }
 
-static int stream_wait(struct xmig_call *c)
-{
-	return DEV(c)->event_sync(DEVH(c), c->defer_obj);
-}
-
 int srv_cudaStreamSynchronize(struct xmig_call *c, struct srv_stream *st)
 {
-	int r;
-
-	/* A capturing stream: the driver's own answer (it refuses, and the capture is invalidated). */
-	if (c->srv->ncaptures && srv_graph_capture_of(c->srv, st))
-		return DEV(c)->stream_sync(DEVH(c), st->h);
-
-	/* Record where the stream is now and wait for that point, not later work. */
-	if (!c->w->pool_event) {
-		r = DEV(c)->event_create(DEVH(c), cudaEventDisableTiming, &c->w->pool_event);
-		if (r)
-			return r;
-	}
-	r = DEV(c)->event_record(DEVH(c), c->w->pool_event, st->h, 0);
-	if (r)
-		return r;
-	c->defer = stream_wait;
-	c->defer_obj = c->w->pool_event;
-	return 0;
+	/* where the stream is now, waited for: not later work */
+	return srv_defer_until_done(c, st);
 }
 
 int srv_cudaStreamQuery(struct xmig_call *c, struct srv_stream *st)
