@@ -376,6 +376,23 @@ int srv_dnn_restore(struct srv *s, json_t *manifest, bool ahead);
 /* Build a variant pack from the request and execute the plan with it. */
 int srv_dnn_execute_local(const struct xmig_device_ops *d, void *devh,
 			  const struct xmig_dnn_execute_req *a, void *handle, void *plan);
+/* What a captured Execute depends on, kept in the capture's log with it. */
+struct srv_dnn_captured {
+	uint64_t stream;                  /* the handle's logical stream at the call */
+	uint64_t handle_serial, plan_serial;
+};
+/* Those of Execute a, which just succeeded. 0, or -1: a is not a live handle's and plan's. */
+int srv_dnn_captured(struct srv *s, const struct xmig_dnn_execute_req *a,
+		     struct srv_dnn_captured *out);
+/*
+ * Before a captured Execute is captured again: its handle and plan still the
+ * same objects, the handle set to the stream it had then (srv_dnn_restream
+ * sets it back). 0, or a cudaError_t having said why.
+ */
+int srv_dnn_rebind(struct srv *s, const struct srv_dnn_captured *was,
+		   const struct xmig_dnn_execute_req *a);
+/* Every cuDNN handle on its own stream again. 0, or a cudnnStatus_t. */
+int srv_dnn_restream(struct srv *s);
 /* srv-driver.c: the driver API's own operations (libcuda facade) */
 int d_MODULE_UNLOAD(struct xmig_call *c);
 int d_LAUNCH_EX(struct xmig_call *c);
@@ -448,6 +465,8 @@ int srv_graph_restore(struct srv *s, json_t *manifest);
 void srv_graph_reset(struct srv *s);
 /* 0, or -1 and why: a capture is in progress, or a graph's log cannot be replayed. */
 int srv_graph_held(struct srv *s, char *why, size_t len);
+/* A cuDNN handle or descriptor (by serial) is destroyed: the logs whose Executes name it cannot be replayed. */
+void srv_graph_dnn_destroyed(struct srv *s, uint64_t serial);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

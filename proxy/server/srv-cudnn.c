@@ -85,6 +85,8 @@ static int destroy(struct xmig_call *c, int kind)
 		return CUDNN_STATUS_BAD_PARAM;
 	st = kind == DNN_HANDLE ? s->dev->dnn_destroy(s->devh, o->h)
 				: s->dev->dnn_desc_destroy(s->devh, o->h);
+	/* (a graph that executed it still runs here; another proxy could not capture it again) */
+	srv_graph_dnn_destroyed(s, o->serial);
 	dnn_log_destroy(&s->dnn, a->id);
 	return st;
 }
@@ -312,18 +314,10 @@ int d_DNN_LAST_ERROR(struct xmig_call *c)
 
 /* ---- after a move or a restore ---------------------------------------------- */
 
-/* The stream a cuDNN handle works on, by its logical id. */
-static struct srv_stream *handle_stream(struct srv *s, const struct dnn_obj *o)
-{
-	return o->stream == XMIG_STREAM_LEGACY	       ? &s->legacy
-	       : o->stream == XMIG_STREAM_PER_THREAD ? &s->per_thread
-						     : srv_table_get(&s->streams, o->stream);
-}
-
 /* Set the backend handle h of o to work on o's stream. */
 static int replay_stream(struct srv *s, struct dnn_obj *o, void *h)
 {
-	struct srv_stream *st = handle_stream(s, o);
+	struct srv_stream *st = srv_stream_of(s, o->stream);
 	int r = st ? s->dev->dnn_set_stream(s->devh, h, st->h) : CUDNN_STATUS_BAD_PARAM;
 
 	if (!r)
@@ -402,11 +396,70 @@ static int restream(struct srv *s, struct dnn_log *l)
 		if (!o || !o->h || o->kind != DNN_HANDLE)
 			continue;
 		/* still on the stream it was made ahead on, and that stream kept */
-		if (o->bound_stream == o->stream && (st = handle_stream(s, o)) && !st->remade)
+		if (o->bound_stream == o->stream && (st = srv_stream_of(s, o->stream)) && !st->remade)
 			continue;
 		if ((r = replay_stream(s, o, o->h)))
 			return r;
 	}
+	return 0;
+}
+
+int srv_dnn_restream(struct srv *s)
+{
+	for (uint64_t id = s->dnn.objs.first; id < s->dnn.objs.next; id++) {
+		struct dnn_obj *o = dnn_log_get(&s->dnn, id);
+		int r;
+
+		if (o && o->h && o->kind == DNN_HANDLE && o->bound_stream != o->stream &&
+		    (r = replay_stream(s, o, o->h)))
+			return r;
+	}
+	return 0;
+}
+
+/* ---- an Execute in a CUDA graph's capture ------------------------------------ */
+
+int srv_dnn_captured(struct srv *s, const struct xmig_dnn_execute_req *a,
+		     struct srv_dnn_captured *out)
+{
+	struct dnn_obj *h = dnn_log_live(&s->dnn, a->handle, DNN_HANDLE);
+	struct dnn_obj *p = dnn_log_live(&s->dnn, a->plan, DNN_DESC);
+
+	if (!h || !p)
+		return -1;
+	*out = (struct srv_dnn_captured){ h->stream, h->serial, p->serial };
+	return 0;
+}
+
+int srv_dnn_rebind(struct srv *s, const struct srv_dnn_captured *was,
+		   const struct xmig_dnn_execute_req *a)
+{
+	struct dnn_obj *h = dnn_log_live(&s->dnn, a->handle, DNN_HANDLE);
+	struct dnn_obj *p = dnn_log_live(&s->dnn, a->plan, DNN_DESC);
+	struct srv_stream *st = srv_stream_of(s, was->stream);
+	int r;
+
+	/* (a destroyed one marks the log unmovable: not these, unless the state is damaged) */
+	if (!h || !p || h->serial != was->handle_serial || p->serial != was->plan_serial) {
+		xmig_error("a CUDA graph's cuDNN Execute names handle %llu and plan %llu, which "
+			   "are not the objects it was captured with", (unsigned long long)a->handle,
+			   (unsigned long long)a->plan);
+		return cudaErrorInvalidResourceHandle;
+	}
+	if (!st) {
+		xmig_error("a CUDA graph's cuDNN Execute ran on stream %llu, which the state lacks",
+			   (unsigned long long)was->stream);
+		return cudaErrorInvalidResourceHandle;
+	}
+	/* (the handles are current by now: srv_dnn_restore ran after the streams were made) */
+	if (h->bound_stream == was->stream)
+		return 0;
+	if ((r = s->dev->dnn_set_stream(s->devh, h->h, st->h))) {
+		xmig_error("cudnnSetStream of handle %llu failed with status %d",
+			   (unsigned long long)a->handle, r);
+		return cudaErrorUnknown;
+	}
+	h->bound_stream = was->stream;
 	return 0;
 }
 

@@ -11,10 +11,14 @@
  * again by capturing the log's requests on the same streams: kernel
  * arguments and addresses are the same (same-address memory), variables
  * and handles are found again by their ids. A GEMM's record carries its
- * handle's settings of the moment, which the replay applies and undoes.
+ * handle's settings of the moment, which the replay applies and undoes;
+ * a cuDNN Execute's, its handle's stream and which handle and plan
+ * (serials: ids are reused), made again before the graphs (state.c).
  *
- * What a log cannot replay (a cuDNN plan, an NCCL call) marks it: while the process holds such a graph, or a
- * capture is in progress, moves, snapshots and suspends are refused.
+ * What a log cannot replay (an NCCL call; a cuDNN handle or plan the
+ * application destroyed since) marks it: while the process holds such a
+ * graph, or a capture is in progress, moves, snapshots and suspends are
+ * refused.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -29,6 +33,7 @@ struct graph_log {
 	unsigned char *data;        /* records: struct rec, then len bytes (8-aligned) */
 	size_t len, cap;
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
+	bool dnn;                   /* holds a cuDNN Execute */
 	uint64_t hash;              /* of origin and data, once the capture ended */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
 };
@@ -112,6 +117,53 @@ static int log_add(struct graph_log *l, uint32_t op, const void *head, size_t he
 	return 0;
 }
 
+/* The record at *off, its body, and *off past it; false at the end, or (*bad) past it. */
+static bool next_rec(const struct graph_log *l, size_t *off, struct rec *rc,
+		     const unsigned char **body, bool *bad)
+{
+	if (*off + sizeof(*rc) > l->len)
+		return false;
+	memcpy(rc, l->data + *off, sizeof(*rc));
+	*body = l->data + *off + sizeof(*rc);
+	*off += sizeof(*rc) + ((rc->len + 7) & ~(size_t)7);
+	if (*off > l->len) {
+		*bad = true;
+		return false;
+	}
+	return true;
+}
+
+/* Does a cuDNN Execute of the log name the handle or plan of this serial? */
+static bool names_dnn(const struct graph_log *l, uint64_t serial)
+{
+	struct srv_dnn_captured dc;
+	const unsigned char *body;
+	struct rec rc;
+	size_t off = 0;
+	bool bad = false;
+
+	while (l->dnn && next_rec(l, &off, &rc, &body, &bad))
+		if (rc.op == XMIG_OP_DNN_EXECUTE && rc.len >= sizeof(dc)) {
+			memcpy(&dc, body, sizeof(dc));
+			if (dc.handle_serial == serial || dc.plan_serial == serial)
+				return true;
+		}
+	return false;
+}
+
+static bool has_dnn(const struct graph_log *l)
+{
+	const unsigned char *body;
+	struct rec rc;
+	size_t off = 0;
+	bool bad = false;
+
+	while (next_rec(l, &off, &rc, &body, &bad))
+		if (rc.op == XMIG_OP_DNN_EXECUTE)
+			return true;
+	return false;
+}
+
 /* ---- while a capture runs ------------------------------------------------------- */
 
 uint64_t srv_graph_capture_of(struct srv *s, struct srv_stream *st)
@@ -133,13 +185,14 @@ static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
 	return NULL;
 }
 
-enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_UNMOVABLE };
+enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE };
 
 /* What a request does to a capture, and on which stream. */
 static enum note classify(struct xmig_call *c, uint64_t *stream, const char **why)
 {
 	const void *a = c->args;
 	struct srv_blas *b;
+	struct dnn_obj *h;
 
 	switch (c->req->op) {
 	case XMIG_OP_LAUNCH:
@@ -186,10 +239,12 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		*why = "an NCCL call";
 		return NOTE_UNMOVABLE;
 	case XMIG_OP_DNN_EXECUTE:
-		/* (its stream is the handle's, in the cuDNN log: every capture is marked) */
-		*stream = UINT64_MAX;
-		*why = "a cuDNN plan executed while capturing";
-		return NOTE_UNMOVABLE;
+		h = dnn_log_live(&c->srv->dnn, ((const struct xmig_dnn_execute_req *)a)->handle,
+				 DNN_HANDLE);
+		if (!h)
+			return NOTE_NONE;
+		*stream = h->stream;
+		return NOTE_DNN;
 	default:
 		return NOTE_NONE;
 	}
@@ -212,11 +267,6 @@ void srv_graph_note(struct xmig_call *c)
 
 	if (n == NOTE_NONE)
 		return;
-	if (stream == UINT64_MAX) {
-		for (size_t i = 0; i < s->ncaptures; i++)
-			mark(s->captures[i].log, why);
-		return;
-	}
 	/* in which capture did it land (a stream joins one by waiting for its event)? */
 	if (!(id = srv_graph_capture_of(s, srv_stream_of(s, stream))))
 		return;
@@ -235,6 +285,14 @@ void srv_graph_note(struct xmig_call *c)
 
 		if (log_add(cap->log, c->req->op, &bs, sizeof(bs), c->args, len) < 0)
 			mark(cap->log, "out of memory for its log");
+	} else if (n == NOTE_DNN) {
+		struct srv_dnn_captured dc;
+
+		if (srv_dnn_captured(s, c->args, &dc) < 0)
+			mark(cap->log, "a cuDNN Execute of no live handle or plan");
+		else if (log_add(cap->log, c->req->op, &dc, sizeof(dc), c->args, len) < 0)
+			mark(cap->log, "out of memory for its log");
+		cap->log->dnn = true;
 	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
 		mark(cap->log, "out of memory for its log");
 	}
@@ -288,6 +346,42 @@ static void count_unmovable(struct srv *s, const struct graph_log *l, int by)
 		return;
 	atomic_store(&s->graphs_unmovable_why, l->unmovable);
 	atomic_fetch_add(&s->graphs_unmovable, by);
+}
+
+static const char dnn_gone[] = "a cuDNN handle or plan it executed was destroyed since";
+
+struct forget {
+	uint64_t serial;
+	int unmovable;              /* graphs and executable graphs, counted again */
+	bool marked;
+};
+
+static void forget_dnn(uint64_t id, void *obj, void *arg)
+{
+	struct forget *f = arg;
+	struct graph_log *l = ((struct srv_graph *)obj)->log;
+
+	if (!l->unmovable && names_dnn(l, f->serial)) {
+		l->unmovable = dnn_gone;
+		f->marked = true;
+	}
+	f->unmovable += l->unmovable != NULL;
+}
+
+void srv_graph_dnn_destroyed(struct srv *s, uint64_t serial)
+{
+	struct forget f = { serial, 0, false };
+
+	for (size_t i = 0; i < s->ncaptures; i++)
+		if (names_dnn(s->captures[i].log, serial))
+			mark(s->captures[i].log, dnn_gone);
+	srv_table_each(&s->graphs, forget_dnn, &f);
+	srv_table_each(&s->graph_execs, forget_dnn, &f);
+	if (!f.marked)
+		return;
+	/* (a log newly marked is held by each graph made of it: counted again, not by one) */
+	atomic_store(&s->graphs_unmovable_why, dnn_gone);
+	atomic_store(&s->graphs_unmovable, f.unmovable);
 }
 
 int d_CAPTURE_BEGIN(struct xmig_call *c)
@@ -586,13 +680,16 @@ void srv_graph_manifest(struct srv *s, json_t *m)
 /* ---- made again ---------------------------------------------------------------------- */
 
 /* Capture the log's requests again on its streams: *graph, or an error. */
-static int replay(struct srv *s, const struct graph_log *l, void **graph)
+static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *rebound)
 {
 	struct srv_stream *origin = srv_stream_of(s, l->origin);
 	struct srv_worker w = { .srv = s };
 	/* (replies nobody reads; one restore at a time, under the move lock) */
 	static unsigned char res[XMIG_RESP_BYTES];
+	const unsigned char *body;
+	struct rec rc;
 	size_t off = 0;
+	bool bad = false;
 	int r, e;
 
 	*graph = NULL;
@@ -601,21 +698,25 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph)
 				  "lacks", (unsigned long long)l->origin), cudaErrorInvalidResourceHandle;
 	if ((r = s->dev->capture_begin(s->devh, origin->h)))
 		return r;
-	while (!r && off + sizeof(struct rec) <= l->len) {
-		struct rec rc;
+	while (!r && next_rec(l, &off, &rc, &body, &bad)) {
 		struct xmig_req *req;
 		struct xmig_call c = { .srv = s, .w = &w, .res = res };
-		const unsigned char *body = l->data + off + sizeof(rc);
-		size_t len;
+		size_t len = rc.len;
 
-		memcpy(&rc, l->data + off, sizeof(rc));
-		off += sizeof(rc) + ((rc.len + 7) & ~(size_t)7);
-		if (off > l->len) {
-			r = cudaErrorInvalidValue;
-			break;
-		}
-		len = rc.len;
-		if (rc.op == XMIG_OP_BLAS_GEMM) {
+		if (rc.op == XMIG_OP_DNN_EXECUTE) {
+			struct srv_dnn_captured dc;
+
+			if (len < sizeof(dc) + sizeof(struct xmig_dnn_execute_req)) {
+				r = cudaErrorInvalidValue;
+				break;
+			}
+			memcpy(&dc, body, sizeof(dc));
+			body += sizeof(dc);
+			len -= sizeof(dc);
+			*rebound = true;
+			if ((r = srv_dnn_rebind(s, &dc, (const void *)body)))
+				break;
+		} else if (rc.op == XMIG_OP_BLAS_GEMM) {
 			struct blas_state bs;
 			struct srv_blas *b;
 
@@ -663,6 +764,8 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph)
 			r = c.defer(&c);
 		free(req);
 	}
+	if (bad && !r)
+		r = cudaErrorInvalidValue;
 	e = s->dev->capture_end(s->devh, origin->h, graph);
 	if (r || e) {
 		if (*graph)
@@ -697,6 +800,7 @@ static struct graph_log *log_of(struct logs *ls, const char *key)
 	l->data = xmig_hex_decode(json_string_value(json_object_get(o, "records")), &l->len);
 	l->cap = l->len;
 	log_seal(l);
+	l->dnn = has_dnn(l);
 	{
 		char k[17];
 
@@ -735,7 +839,7 @@ static void sweep(uint64_t id, void *obj, void *arg)
 	drop(k->s, srv_table_remove(k->exec ? &k->s->graph_execs : &k->s->graphs, id), k->exec);
 }
 
-static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec)
+static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec, bool *rebound)
 {
 	struct srv_table *t = exec ? &s->graph_execs : &s->graphs;
 	struct kept k = { list, exec, s };
@@ -760,7 +864,7 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec)
 		if (!(l = log_of(ls, key)) || !id)
 			return xmig_error("the state's CUDA graph %llu has no readable log",
 					  (unsigned long long)id);
-		if ((r = replay(s, l, &h)))
+		if ((r = replay(s, l, &h, rebound)))
 			return xmig_error("cannot capture CUDA graph %llu again (error %d)",
 					  (unsigned long long)id, r);
 		if (exec) {
@@ -802,7 +906,8 @@ int srv_graph_restore(struct srv *s, json_t *m)
 	json_t *graphs = json_object_get(m, "graphs"), *execs = json_object_get(m, "graph_execs");
 	struct logs ls = { json_object_get(m, "graph_logs"), NULL, 0 };
 	struct blas_saved *saved = NULL, *end;
-	int r = 0;
+	bool rebound = false;
+	int r = 0, st;
 
 	if (!json_array_size(graphs) && !json_array_size(execs)) {
 		srv_graph_reset(s);
@@ -816,8 +921,12 @@ int srv_graph_restore(struct srv *s, json_t *m)
 		return -1;
 	end = saved;
 	srv_table_each(&s->blas, save_blas, &end);
-	if (restore_list(s, graphs, &ls, false) < 0 || restore_list(s, execs, &ls, true) < 0)
+	if (restore_list(s, graphs, &ls, false, &rebound) < 0 ||
+	    restore_list(s, execs, &ls, true, &rebound) < 0)
 		r = -1;
+	if (rebound && (st = srv_dnn_restream(s)) && !r)
+		r = xmig_error("cannot set the cuDNN handles back on their streams after the "
+			       "graphs' capture (status %d)", st);
 	for (struct blas_saved *p = saved; p < end; p++)
 		if (memcmp(p->b, &p->was, sizeof(p->was))) {
 			*p->b = p->was;

@@ -5,11 +5,16 @@
  * virtual tensor), heuristics filling engine configurations, a plan,
  * and per round a fresh variant pack and an Execute.
  *
- *   dnn_graph [--iters N] [--sleep-ms M] [--no-execute]
+ *   dnn_graph [--iters N] [--sleep-ms M] [--no-execute | --capture [--drop-plan]]
  * --no-execute builds the plan and then, each round, reads attributes
  * back (a tensor's dimensions, the plan's handle, the heuristics' count)
  * instead of executing: the sim test device has no cuDNN kernels, but
  * keeps descriptors, so a move can be checked there too.
+ * --capture captures a fill and the plan's Execute (s = 3) into a CUDA
+ * graph once, as PyTorch's torch.cuda.graph does with its convolutions,
+ * then each round writes new X and launches the graph; --drop-plan
+ * destroys the plan and its variant pack after the capture (the graph
+ * still runs: cuDNN's kernels took their arguments at the capture).
  */
 #include <unistd.h>
 
@@ -80,9 +85,72 @@ static cudnnBackendDescriptor_t pointwise(cudnnPointwiseMode_t mode, cudnnBacken
 	return op;
 }
 
+/*
+ * --capture: Z = X * 3 + Y, captured once (after a fill of Z that the
+ * check would catch), launched each round on new X. *plan is destroyed
+ * after the capture with --drop-plan.
+ */
+static void run_captured(cudnnHandle_t h, cudnnBackendDescriptor_t plan,
+			 cudnnBackendDescriptor_t *planp, void *workspace, float *dx, float *dy,
+			 float *dz, float *hx, const float *hy, float *hz, long iters, long sleep_ms,
+			 long drop_plan)
+{
+	float scale = 3;
+	int64_t uids[4] = { UID_X, UID_Y, UID_S, UID_Z };
+	void *ptrs[4] = { dx, dy, &scale, dz };
+	cudnnBackendDescriptor_t vp = make(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+	cudaStream_t stream;
+	cudaGraph_t graph;
+	cudaGraphExec_t exec;
+	size_t nodes = 0;
+
+	D(cudnnGetStream(h, &stream));
+	set(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 4, uids);
+	set(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 4, ptrs);
+	set(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+	D(cudnnBackendFinalize(vp));
+	CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+	CK(cudaMemsetAsync(dz, 0xff, N * sizeof(float), stream));
+	D(cudnnBackendExecute(h, plan, vp));
+	CK(cudaStreamEndCapture(stream, &graph));
+	CK(cudaGraphInstantiate(&exec, graph, 0));
+	CK(cudaGraphGetNodes(graph, NULL, &nodes));
+	CK(cudaGraphDestroy(graph));   /* (the executable graph is what runs) */
+	D(cudnnBackendDestroyDescriptor(vp));
+	/* (elsewhere now: a proxy that captures the graph again must set it back for that) */
+	D(cudnnSetStream(h, NULL));
+	if (drop_plan) {
+		D(cudnnBackendDestroyDescriptor(plan));
+		*planp = NULL;
+	}
+	printf("captured: a fill and the plan's Execute%s%s\n", nodes >= 2 ? "" : " (too few nodes)",
+	       drop_plan ? ", the plan destroyed since" : "");
+	for (long r = 0; r < iters; r++) {
+		long long sum = 0;
+
+		for (int i = 0; i < N; i++)
+			hx[i] = (float)(i % 7 - 3 + r % 4);
+		CK(cudaMemcpy(dx, hx, N * sizeof(float), cudaMemcpyHostToDevice));
+		CK(cudaGraphLaunch(exec, stream));
+		CK(cudaStreamSynchronize(stream));
+		CK(cudaMemcpy(hz, dz, N * sizeof(float), cudaMemcpyDeviceToHost));
+		for (int i = 0; i < N; i++) {
+			if (hz[i] != hx[i] * 3 + hy[i])
+				xt_fail("graph round %ld: z[%d] = %g, not %g", r, i, hz[i],
+					hx[i] * 3 + hy[i]);
+			sum += (long long)hz[i];
+		}
+		printf("graph round %ld: z = x * 3 + y, x %+ld, sum %lld\n", r, r % 4, sum);
+		if (sleep_ms)
+			usleep(sleep_ms * 1000);
+	}
+	CK(cudaGraphExecDestroy(exec));
+	printf("graph rounds %ld checked\n", iters);
+}
+
 int main(int argc, char **argv)
 {
-	long iters = 3, sleep_ms = 0, no_execute = 0;
+	long iters = 3, sleep_ms = 0, no_execute = 0, capture = 0, drop_plan = 0;
 	cudnnHandle_t h, got_h = NULL;
 	cudnnBackendDescriptor_t x, y, s, t, z, ops[2], graph, heur, plan = NULL, *cfgs;
 	cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
@@ -95,10 +163,17 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
 		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms)) {
-			if (strcmp(argv[i], "--no-execute"))
+			if (!strcmp(argv[i], "--no-execute"))
+				no_execute = 1;
+			else if (!strcmp(argv[i], "--capture"))
+				capture = 1;
+			else if (!strcmp(argv[i], "--drop-plan"))
+				drop_plan = 1;
+			else
 				xt_fail("unknown option %s", argv[i]);
-			no_execute = 1;
 		}
+	if (drop_plan && !capture)
+		xt_fail("--drop-plan goes with --capture");
 
 	D(cudnnCreate(&h));
 	CK(cudaStreamCreate(&stream));
@@ -183,6 +258,11 @@ int main(int argc, char **argv)
 	CK(cudaMalloc(&dz, N * sizeof(float)));
 	CK(cudaMemcpy(dx, hx, N * sizeof(float), cudaMemcpyHostToDevice));
 	CK(cudaMemcpy(dy, hy, N * sizeof(float), cudaMemcpyHostToDevice));
+	if (capture) {
+		run_captured(h, plan, &plan, workspace, dx, dy, dz, hx, hy, hz, iters, sleep_ms,
+			     drop_plan);
+		iters = 0;
+	}
 	for (long r = 0; r < iters; r++) {
 		float scale = (float)(r % 5 + 2);   /* on the host: a by-value scalar */
 		int64_t uids[4] = { UID_X, UID_Y, UID_S, UID_Z };
@@ -212,7 +292,8 @@ int main(int argc, char **argv)
 	}
 	for (int64_t i = 0; i < nresults; i++)
 		D(cudnnBackendDestroyDescriptor(cfgs[i]));
-	D(cudnnBackendDestroyDescriptor(plan));
+	if (plan)
+		D(cudnnBackendDestroyDescriptor(plan));
 	D(cudnnBackendDestroyDescriptor(heur));
 	D(cudnnBackendDestroyDescriptor(graph));
 	D(cudnnBackendDestroyDescriptor(ops[0]));
@@ -221,6 +302,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 5; i++)
 		D(cudnnBackendDestroyDescriptor(ts[i]));
 	D(cudnnDestroy(h));
-	printf("rounds %ld checked\n", iters);
+	if (!capture)
+		printf("rounds %ld checked\n", iters);
 	return xt_pass();
 }

@@ -233,6 +233,44 @@ if [ -e "$dnn_so" ]; then
 	wait $app
 	check "... its plan ran on, exactly as natively" cmp "$tmp/dnn150.native" "$tmp/dnn150.xmig"
 	[ $fail -eq 0 ] || tail -5 "$tmp/dnn150.err"
+
+	# The plan's Execute captured into a CUDA graph: every new proxy captures
+	# it again, with the handle on the stream it had (copy, zero-copy,
+	# suspended and resumed); then with the plan destroyed after the capture,
+	# which no new proxy could capture again: moves are refused (status 4)
+	# and the job runs on where it was.
+	dnnrun() { LD_LIBRARY_PATH=$(dirname "$dnn_so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$@"; }
+	dnnrun "$B/tests/cuda/dnn_graph" --capture --iters 120 >"$tmp/dnncap.native" 2>&1
+	check "native dnn_graph --capture passes" grep -q '^PASS dnn_graph' "$tmp/dnncap.native"
+	"$XMIG" run --job dnncap -- "$B/tests/cuda/dnn_graph" --capture --iters 120 --sleep-ms 20 \
+		>"$tmp/dnncap.xmig" 2>"$tmp/dnncap.err" &
+	app=$!
+	for _ in $(seq 100); do [ "$(ps_field dnncap cuda_graphs)" = 1 ] && break; sleep 0.1; done
+	check "dnn_graph --capture: ps counts its graph, which can move" \
+		test "$(ps_field dnncap cuda_graphs)/$(ps_field dnncap cuda_graphs_unmovable)" = 1/None
+	check "dnn_graph --capture: moved holding the plan's graph (copy)" \
+		"$XMIG" migrate --job dnncap --to gpu0
+	check "... zero-copy" "$XMIG" migrate --job dnncap --to gpu0 --zero-copy
+	check "... suspended" "$XMIG" suspend --job dnncap -o "$tmp/dnncap.snap"
+	check "... resumed" "$XMIG" resume --job dnncap
+	wait $app
+	check "... its graph ran on, exactly as natively" cmp "$tmp/dnncap.native" "$tmp/dnncap.xmig"
+	cmp -s "$tmp/dnncap.native" "$tmp/dnncap.xmig" || tail -5 "$tmp/dnncap.err"
+	dnnrun "$B/tests/cuda/dnn_graph" --capture --drop-plan --iters 60 >"$tmp/dnndrop.native" 2>&1
+	check "native dnn_graph --capture --drop-plan passes" \
+		grep -q '^PASS dnn_graph' "$tmp/dnndrop.native"
+	"$XMIG" run --job dnndrop -- "$B/tests/cuda/dnn_graph" --capture --drop-plan --iters 60 \
+		--sleep-ms 20 >"$tmp/dnndrop.xmig" 2>"$tmp/dnndrop.err" &
+	app=$!
+	for _ in $(seq 100); do [ "$(ps_field dnndrop cuda_graphs)" = 1 ] && break; sleep 0.1; done
+	sleep 0.2
+	check "dnn_graph --drop-plan: ps says why its graph cannot move" \
+		grep -q 'destroyed since' <<<"$(ps_field dnndrop cuda_graphs_unmovable)"
+	"$XMIG" migrate --job dnndrop --to gpu0 >"$tmp/dnndrop.mig" 2>&1
+	st=$?
+	check "... a move is refused with status 4 ($st)" test $st -eq 4
+	wait $app
+	check "... the job ran on where it was, as natively" cmp "$tmp/dnndrop.native" "$tmp/dnndrop.xmig"
 	unset XMIG_CUDNN
 else
 	notok "dnn_graph: no libcudnn.so.9 here (neither linked nor PyTorch's)"

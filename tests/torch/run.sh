@@ -10,10 +10,13 @@
 #   mlp      train_mlp.py, SGD and AdamW;
 #   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
 #   graphed  train_graphed.py: the MLP's whole step (forward, backward, AdamW)
-#            captured once as a CUDA graph and replayed each step;
+#            captured once as a CUDA graph and replayed each step; then a
+#            small convolutional network (cuDNN), run eagerly and captured;
 #   compile  compile_probe.py (a torch.compile'd function: Triton kernels
 #            through the driver API), undisturbed and moved twice; then the
 #            same GPT under torch.compile;
+#   cudagraphs the GPT under torch.compile's reduce-overhead mode (Inductor's
+#            CUDA graph trees: Triton kernels and cuDNN attention captured);
 #   ddp      the MLP and the GPT under DistributedDataParallel, nccl backend,
 #            world size 1 (the all-reduce through Flexible CCL, its
 #            communicator rebuilt by every new proxy);
@@ -24,7 +27,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic sdpa mlp gpt graphed compile ddp}
+cases=${*:-basic sdpa mlp gpt graphed compile cudagraphs ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -149,6 +152,11 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 	graphed)
 		# the whole step one CUDA graph: every new proxy captures it again
 		train graphed "$ROOT/tests/torch/train_graphed.py" --steps 300 --sleep-ms 10
+		# cuDNN's convolutions: eagerly, then inside the graph (their plans
+		# made again, then the graph captured again with them)
+		train conv "$ROOT/tests/torch/train_graphed.py" --model conv --eager --steps 300 --sleep-ms 10
+		train conv-graphed "$ROOT/tests/torch/train_graphed.py" --model conv --steps 300 \
+			--sleep-ms 10
 		;;
 	compile)
 		cp=("$ROOT/tests/torch/compile_probe.py" --rounds 6)
@@ -171,6 +179,11 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 			cmp "$D/compile.native" "$D/compile.moved"
 		cmp -s "$D/compile.native" "$D/compile.moved" || tail -20 "$D/compile.moved.err"
 		train gpt-compile "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 --compile
+		;;
+	cudagraphs)
+		# mode reduce-overhead: Inductor's CUDA graph trees, captured again by each new proxy
+		train gpt-cudagraphs "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10 \
+			--compile --compile-mode reduce-overhead
 		;;
 	ddp)
 		train mlp-ddp "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --ddp

@@ -9,7 +9,7 @@ whatever happened to the process in between. Step times go to stderr (for
 the benchmark), never to stdout.
 
     python3 train_gpt.py [--steps N (300)] [--batch N (16)] [--seq N (256)]
-                         [--compile] [--sleep-ms N (0)] [--times FILE]
+                         [--compile [--compile-mode M]] [--sleep-ms N (0)] [--times FILE]
                          [--ddp]   (torch.distributed, nccl backend; run
                                     under torchrun or with world size 1)
 """
@@ -64,6 +64,8 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile-mode", default=None,
+                    help="torch.compile's mode (reduce-overhead: CUDA graph trees)")
     ap.add_argument("--ddp", action="store_true")
     ap.add_argument("--sleep-ms", type=int, default=0)
     ap.add_argument("--times", help="write one step time (seconds) per line here")
@@ -87,7 +89,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
     step_fn = model
     if o.compile:
-        step_fn = torch.compile(model)
+        step_fn = torch.compile(model, mode=o.compile_mode)
     gen = torch.Generator().manual_seed(1)
     n = 8 * o.batch
     data = torch.randint(0, o.vocab, (n, o.seq + 1), generator=gen).to(dev)
