@@ -467,6 +467,12 @@ void srv_graph_reset(struct srv *s);
 int srv_graph_held(struct srv *s, char *why, size_t len);
 /* A cuDNN handle or descriptor (by serial) is destroyed: the logs whose Executes name it cannot be replayed. */
 void srv_graph_dnn_destroyed(struct srv *s, uint64_t serial);
+/*
+ * 0, or -1 and why: a graph or a capture holds an NCCL call, so the
+ * process's ranks may not be cut nor re-linked (every rank of a job is, when
+ * one moves). Called frozen (the tables are the workers').
+ */
+int srv_graph_holds_ccl(struct srv *s, char *why, size_t len);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

@@ -734,6 +734,16 @@ static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 		}
 		nap_us(50);
 	}
+	/*
+	 * A graph's NCCL kernels hold the physical communicator a re-link
+	 * retires, and its launches post collectives no counter sees: such a
+	 * rank is neither cut nor re-linked, moving or staying.
+	 */
+	if (srv_graph_holds_ccl(s, msg, len) < 0) {
+		srv_thaw(s);
+		*code = XMIG_RPC_REFUSED;
+		return NULL;
+	}
 	return json_pack("{s:o}", "comms", ccl_cut_report(table(s)));
 }
 

@@ -34,6 +34,7 @@ struct graph_log {
 	size_t len, cap;
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
 	bool dnn;                   /* holds a cuDNN Execute */
+	bool ccl;                   /* holds an NCCL call */
 	uint64_t hash;              /* of origin and data, once the capture ended */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
 };
@@ -277,6 +278,7 @@ void srv_graph_note(struct xmig_call *c)
 		return;
 	if (n == NOTE_UNMOVABLE) {
 		mark(cap->log, why);
+		cap->log->ccl = true;   /* (the only such requests) */
 	} else if (n == NOTE_GEMM) {
 		struct srv_blas *b = srv_table_get(&s->blas, ((const struct xmig_blas_gemm_req *)
 							       c->args)->id);
@@ -611,6 +613,27 @@ int srv_graph_held(struct srv *s, char *why, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+static void find_ccl(uint64_t id, void *obj, void *arg)
+{
+	*(bool *)arg |= ((struct srv_graph *)obj)->log->ccl;
+}
+
+int srv_graph_holds_ccl(struct srv *s, char *why, size_t len)
+{
+	bool ccl = false;
+
+	for (size_t i = 0; i < s->ncaptures; i++)
+		ccl |= s->captures[i].log->ccl;
+	srv_table_each(&s->graphs, find_ccl, &ccl);
+	srv_table_each(&s->graph_execs, find_ccl, &ccl);
+	if (!ccl)
+		return 0;
+	snprintf(why, len, "the process holds a CUDA graph (or a capture) that took in an NCCL "
+		 "call: its communicators cannot be re-linked under it, and its launches are not "
+		 "counted at a cut; nothing was done, the job goes on");
+	return -1;
 }
 
 /* ---- the manifest ----------------------------------------------------------------- */

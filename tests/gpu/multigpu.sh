@@ -14,9 +14,13 @@
 #  4. a one-rank GPT (train_gpt.py, 66 allocations) moved gpu0 -> gpu1 ->
 #     gpu0 -> gpu1 while training: its losses and checksum must be the
 #     native run's on GPU 0, and each new proxy must have seen the imported
-#     memory as the other GPU's (copy engines, not the same-GPU kernel).
+#     memory as the other GPU's (copy engines, not the same-GPU kernel);
+#  5. a 2-rank job whose rank 0 replays its all-reduce from a CUDA graph
+#     (tests/torch/ccl_graphed.py): moving either rank is refused (status 4),
+#     since a cut would re-link the communicator under that graph; the job
+#     goes on and prints its native output.
 #
-# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4").
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5").
 # Ends with markdown tables and "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
@@ -75,22 +79,37 @@ peer_moves() {
 	done
 }
 
+# native_ranks PREFIX PORT SECONDS SCRIPT ARGS...: 2 ranks natively, rank r
+# on GPU r, to $D/PREFIX<r>.out and .err; waits for both.
+native_ranks() {
+	local pre=$1 p=$2 t=$3 r
+	shift 3
+	for r in 0 1; do
+		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout "$t" python3 "$@" \
+			>"$D/$pre$r.out" 2>"$D/$pre$r.err" &
+	done
+	wait
+}
+# xmig_ranks JOB PREFIX PORT SECONDS SCRIPT ARGS...: the same under xmig, in
+# the background; their pids in $pids.
+xmig_ranks() {
+	local job=$1 pre=$2 p=$3 t=$4 r
+	shift 4
+	pids=
+	for r in 0 1; do
+		RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout "$t" "$XMIG" run --job "$job" --rank $r \
+			--gpu $r -- python3 "$@" >"$D/$pre$r.out" 2>"$D/$pre$r.err" &
+		pids="$pids $!"
+	done
+}
+
 # ---- 2. a 2-rank DDP GPT, native and under xmig, ranks moved ----------------
 ddp() {
 	GPT=("$ROOT/tests/torch/train_gpt.py" --ddp --steps 200 --sleep-ms 10)
-	for r in 0 1; do
-		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$port timeout 180 python3 "${GPT[@]}" \
-			>"$D/n$r.out" 2>"$D/n$r.err" &
-	done
-	wait
+	native_ranks n $port 180 "${GPT[@]}"
 	check "2-rank DDP GPT runs natively" grep -q '^PASS' "$D/n1.out"
 	grep -q '^PASS' "$D/n1.out" || tail -5 "$D/n1.err"
-	pids=
-	for r in 0 1; do
-		RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 1)) timeout 240 "$XMIG" run --job ddp2 --rank $r \
-			--gpu $r -- python3 "${GPT[@]}" >"$D/x$r.out" 2>"$D/x$r.err" &
-		pids="$pids $!"
-	done
+	xmig_ranks ddp2 x $((port + 1)) 240 "${GPT[@]}"
 	wait_steps "$D/x1.out" 2
 	"$XMIG" migrate --job ddp2 --rank 1 --to gpu1 --json >"$D/d1.json" 2>"$D/d1.err"
 	check "rank 1 moved to a fresh proxy on its GPU, mid-training (a cut, both ranks re-linked)" \
@@ -123,16 +142,9 @@ for i in json.load(open(sys.argv[1]))["items"]: print("# %s: rank %s %s, downtim
 # ---- 3. all-reduce bus bandwidth ---------------------------------------------
 allreduce() {
 	AR=("$ROOT/tests/torch/allreduce_bw.py" --min-mib 8 --max-mib 1024)
-	for r in 0 1; do
-		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 2)) timeout 120 \
-			python3 "${AR[@]}" >"$D/an$r.out" 2>"$D/an$r.err" &
-	done
-	wait
-	for r in 0 1; do
-		RANK=$r WORLD_SIZE=2 MASTER_PORT=$((port + 3)) timeout 180 "$XMIG" run --job ar --rank $r \
-			--gpu $r -- python3 "${AR[@]}" >"$D/ax$r.out" 2>"$D/ax$r.err" &
-	done
-	wait
+	native_ranks an $((port + 2)) 120 "${AR[@]}"
+	xmig_ranks ar ax $((port + 3)) 180 "${AR[@]}"
+	wait $pids
 	check "all-reduce natively: every size, right sums" test "$(grep -c ' ok$' "$D/an0.out")" -eq 8
 	check "all-reduce under xmig: every size, right sums" test "$(grep -c ' ok$' "$D/ax0.out")" -eq 8
 	[ "$(grep -c ' ok$' "$D/ax0.out")" -eq 8 ] || tail -n 5 "$D/ax0.err" "$D/ax1.err"
@@ -170,14 +182,41 @@ print("# GPT move %s: gpu%s -> gpu%s, %d MiB, downtime %.1f ms, total %.1f ms, t
 	grep -h "xmig-proxy[^:]*: @[0-9.]* receive: \(frozen\|copied\|resumed\)" "$D/g.xmig.err" | sed 's/^/# /'
 }
 
+# ---- 5. an NCCL call inside a CUDA graph: no cut, no move -------------------
+ccl_graphed() {
+	CG=("$ROOT/tests/torch/ccl_graphed.py" --steps 150 --sleep-ms 20 --graph-ranks 0)
+	native_ranks cn $((port + 4)) 120 "${CG[@]}"
+	check "ccl_graphed: rank 0's graphed all-reduce runs natively" grep -q '^PASS' "$D/cn0.out"
+	grep -q '^PASS' "$D/cn0.out" || tail -5 "$D/cn0.err"
+	xmig_ranks cg cx $((port + 5)) 180 "${CG[@]}"
+	for _ in $(seq 600); do grep -q '^step 20 ' "$D/cx1.out" 2>/dev/null && break; sleep 0.1; done
+	check "ccl_graphed: ps says rank 0 cannot move" \
+		grep -q 'NCCL' <<<"$("$XMIG" ps --json --job cg | python3 -c 'import json,sys; print([i["cuda_graphs_unmovable"] for i in json.load(sys.stdin)["items"] if i["rank"] == 0][0])')"
+	"$XMIG" migrate --job cg --rank 1 --to gpu1 >"$D/c1.out" 2>&1
+	st=$?
+	check "ccl_graphed: moving rank 1 (its peer holds the graph) is refused with status 4 ($st)" \
+		test $st -eq 4
+	grep -q 'NCCL' "$D/c1.out" || cat "$D/c1.out"
+	"$XMIG" migrate --job cg --rank 0 --to gpu0 >"$D/c0.out" 2>&1
+	st=$?
+	check "ccl_graphed: moving rank 0 is refused with status 4 ($st)" test $st -eq 4
+	wait $pids
+	for r in 0 1; do
+		check "ccl_graphed: rank $r went on unharmed, as natively" cmp "$D/cn$r.out" "$D/cx$r.out"
+		cmp -s "$D/cn$r.out" "$D/cx$r.out" || tail -5 "$D/cx$r.err"
+	done
+	sed 's/^/# /' "$D/c1.out" | head -3
+}
+
 port=$((29600 + RANDOM % 3000))
-for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4}; do
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5}; do
 	case $part in
 	1) peer_moves ;;
 	2) ddp ;;
 	3) allreduce ;;
 	4) gpt_peer ;;
-	*) echo "multigpu.sh: no part $part (1 2 3 4)" >&2; exit 2 ;;
+	5) ccl_graphed ;;
+	*) echo "multigpu.sh: no part $part (1 2 3 4 5)" >&2; exit 2 ;;
 	esac
 done
 echo
