@@ -489,6 +489,7 @@ static void destroy_stream(uint64_t id, void *obj, void *arg)
 	struct srv_stream *st = srv_table_remove(&s->streams, id);
 
 	s->dev->stream_destroy(s->devh, st->h);
+	json_decref(st->entry);
 	free(st);
 }
 

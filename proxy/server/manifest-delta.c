@@ -14,10 +14,12 @@
  * manifest at the freeze holds the prelude's very entries, in order. Such
  * an array goes as "unchanged": {"<key>": true}, not even by id, and the
  * successor takes the prelude's array itself (allocations, too, which
- * have no id, go this way or whole).
+ * have no id, and streams go this way or whole).
  *
  * CUDA graphs' capture logs are named by their hash: those the prelude
- * had go by name, under "unchanged": {"graph_logs": [names]}.
+ * had go by name, under "unchanged": {"graph_logs": [names]}. The graphs
+ * and executable graphs themselves go whole or as unchanged arrays (their
+ * entries are shared too: srv-graph.c).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,7 +31,8 @@
 /* The arrays of the manifest sent by id: entries that rarely change. */
 static const char *const keys[] = { "modules", "funcs", "vars" };
 /* Those that may go as a whole. */
-static const char *const whole_keys[] = { "allocations", "modules", "funcs", "vars" };
+static const char *const whole_keys[] = { "allocations", "streams", "modules", "funcs", "vars",
+					  "graphs", "graph_execs" };
 
 struct entry {
 	json_int_t id;

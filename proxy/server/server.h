@@ -53,6 +53,7 @@ struct srv_stream {
 	unsigned flags;
 	int priority;
 	bool remade;            /* made at a move's freeze, not ahead of it */
+	json_t *entry;          /* its manifest entry, made once (state.c) */
 };
 
 struct srv_event {

@@ -151,6 +151,7 @@ int srv_cudaStreamDestroy(struct xmig_call *c, struct srv_stream *st)
 		return cudaErrorInvalidResourceHandle;
 	r = DEV(c)->stream_destroy(DEVH(c), st->h);
 	srv_table_remove(&c->srv->streams, id);
+	json_decref(st->entry);
 	free(st);
 	return r;
 }

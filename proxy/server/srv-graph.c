@@ -36,6 +36,7 @@ struct graph_log {
 	bool dnn;                   /* holds a cuDNN Execute */
 	bool ccl;                   /* holds an NCCL call */
 	uint64_t hash;              /* of origin and data, once the capture ended */
+	char key[17];               /* the hash in hex: the log's name in manifests */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
 };
 
@@ -54,6 +55,7 @@ struct srv_graph {
 	void *h;
 	struct graph_log *log;
 	uint64_t flags;             /* an executable graph's instantiation flags */
+	json_t *entry;              /* its manifest entry, made once (shared: see add_graph) */
 };
 
 struct srv_capture {
@@ -88,6 +90,7 @@ static void log_seal(struct graph_log *l)
 	uint64_t h[2] = { l->origin, xmig_hash64(l->data, l->len) };
 
 	l->hash = xmig_hash64(h, sizeof(h)) ?: 1;
+	snprintf(l->key, sizeof(l->key), "%016llx", (unsigned long long)l->hash);
 }
 
 /* Append a record of op: head (may be NULL) then body. */
@@ -567,6 +570,7 @@ static int drop(struct srv *s, struct srv_graph *g, bool exec)
 
 	count_unmovable(s, g->log, -1);
 	log_put(g->log);
+	json_decref(g->entry);
 	free(g);
 	return r;
 }
@@ -638,19 +642,13 @@ int srv_graph_holds_ccl(struct srv *s, char *why, size_t len)
 
 /* ---- the manifest ----------------------------------------------------------------- */
 
-static void key_of(const struct graph_log *l, char key[17])
-{
-	snprintf(key, 17, "%016llx", (unsigned long long)l->hash);
-}
-
 struct manifest_walk {
 	json_t *list, *logs;
 };
 
 /* (the entry is shared by every manifest: a move's delta then sends its name only) */
-static void add_log(struct manifest_walk *w, struct graph_log *l, char key[17])
+static void add_log(struct manifest_walk *w, struct graph_log *l)
 {
-	key_of(l, key);
 	if (!l->entry) {
 		char *hex = xmig_hex_encode(l->data, l->len);
 
@@ -659,28 +657,37 @@ static void add_log(struct manifest_walk *w, struct graph_log *l, char key[17])
 					     "records", hex);
 		free(hex);
 	}
-	if (l->entry && !json_object_get(w->logs, key))
-		json_object_set(w->logs, key, l->entry);
+	if (l->entry && !json_object_get(w->logs, l->key))
+		json_object_set(w->logs, l->key, l->entry);
 }
 
+/*
+ * A graph's entry is made once and shared by every manifest, like other
+ * objects' (state.c): with none made or dropped since the prelude, the
+ * freeze's arrays hold the prelude's very entries and go as unchanged
+ * (manifest-delta.c).
+ */
 static void add_graph(uint64_t id, void *obj, void *arg)
 {
 	struct manifest_walk *w = arg;
-	char key[17];
+	struct srv_graph *g = obj;
 
-	add_log(w, ((struct srv_graph *)obj)->log, key);
-	json_array_append_new(w->list, json_pack("{s:I, s:s}", "id", (json_int_t)id, "log", key));
+	add_log(w, g->log);
+	if (!g->entry)
+		g->entry = json_pack("{s:I, s:s}", "id", (json_int_t)id, "log", g->log->key);
+	json_array_append(w->list, g->entry);
 }
 
 static void add_exec_entry(uint64_t id, void *obj, void *arg)
 {
 	struct manifest_walk *w = arg;
 	struct srv_graph *e = obj;
-	char key[17];
 
-	add_log(w, e->log, key);
-	json_array_append_new(w->list, json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "log",
-						 key, "flags", (json_int_t)e->flags));
+	add_log(w, e->log);
+	if (!e->entry)
+		e->entry = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "log", e->log->key,
+				     "flags", (json_int_t)e->flags);
+	json_array_append(w->list, e->entry);
 }
 
 void srv_graph_manifest(struct srv *s, json_t *m)
@@ -824,52 +831,63 @@ static struct graph_log *log_of(struct logs *ls, const char *key)
 	l->cap = l->len;
 	log_seal(l);
 	l->dnn = has_dnn(l);
-	{
-		char k[17];
-
-		key_of(l, k);
-		if (!l->data || strcmp(k, key)) {   /* (damaged on the way) */
-			log_put(l);
-			return NULL;
-		}
+	if (!l->data || strcmp(l->key, key)) {   /* (damaged on the way) */
+		log_put(l);
+		return NULL;
 	}
 	snprintf(ls->v[ls->n].key, sizeof(ls->v[ls->n].key), "%s", key);
 	ls->v[ls->n++].l = l;
 	return l;
 }
 
+/* A manifest's list, by id (a PyTorch job may hold a hundred graphs). */
+struct listed {
+	uint64_t id, flags;
+	const char *key;
+};
+
 struct kept {
-	json_t *list;
+	struct listed *v;
+	size_t n;
 	bool exec;
 	struct srv *s;
 };
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct listed *)a)->id, y = ((const struct listed *)b)->id;
+
+	return (x > y) - (x < y);
+}
 
 /* Made ahead, and not in this manifest, or with another log: dropped. */
 static void sweep(uint64_t id, void *obj, void *arg)
 {
 	struct kept *k = arg;
 	struct srv_graph *g = obj;
-	json_t *o;
-	size_t i;
-	char key[17];
+	struct listed key = { id, 0, NULL }, *o = bsearch(&key, k->v, k->n, sizeof(*k->v), by_id);
 
-	key_of(g->log, key);
-	json_array_foreach(k->list, i, o)
-		if ((uint64_t)json_integer_value(json_object_get(o, "id")) == id &&
-		    !strcmp(json_string_value(json_object_get(o, "log")) ?: "", key) &&
-		    (uint64_t)json_integer_value(json_object_get(o, "flags")) == g->flags)
-			return;
+	if (o && !strcmp(o->key, g->log->key) && o->flags == g->flags)
+		return;
 	drop(k->s, srv_table_remove(k->exec ? &k->s->graph_execs : &k->s->graphs, id), k->exec);
 }
 
 static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec, bool *rebound)
 {
 	struct srv_table *t = exec ? &s->graph_execs : &s->graphs;
-	struct kept k = { list, exec, s };
+	struct kept k = { calloc(json_array_size(list) + 1, sizeof(*k.v)), 0, exec, s };
 	json_t *o;
 	size_t i;
 
+	if (!k.v)
+		return xmig_error("out of memory for the state's CUDA graphs");
+	json_array_foreach(list, i, o)
+		k.v[k.n++] = (struct listed){ (uint64_t)json_integer_value(json_object_get(o, "id")),
+					      (uint64_t)json_integer_value(json_object_get(o, "flags")),
+					      json_string_value(json_object_get(o, "log")) ?: "" };
+	qsort(k.v, k.n, sizeof(*k.v), by_id);
 	srv_table_each(t, sweep, &k);
+	free(k.v);
 	json_array_foreach(list, i, o) {
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id")), out;
 		uint64_t flags = (uint64_t)json_integer_value(json_object_get(o, "flags"));

@@ -24,25 +24,9 @@ static const char *hex64(uint64_t v, char *buf)
 	return buf;
 }
 
-static void add_stream(uint64_t id, void *obj, void *arg)
-{
-	struct srv_stream *st = obj;
-
-	json_array_append_new(arg, json_pack("{s:I, s:i, s:i}", "id", (json_int_t)id, "flags",
-					     (int)st->flags, "priority", st->priority));
-}
-
-static void add_event(uint64_t id, void *obj, void *arg)
-{
-	struct srv_event *e = obj;
-
-	json_array_append_new(arg, json_pack("{s:I, s:i, s:b}", "id", (json_int_t)id, "flags",
-					     (int)e->flags, "recorded", e->recorded));
-}
-
 /*
- * Entries of objects that rarely change (modules, kernels, variables,
- * allocations) are made once and kept with the object, and every manifest
+ * Entries of objects that rarely change (streams, modules, kernels,
+ * variables, allocations) are made once and kept with the object, and every manifest
  * shares them (read-only: snapshot.c copies before adding); a change drops
  * the kept one (srv_state_entry_changed). A PyTorch job has hundreds:
  * made anew, they took about a millisecond of each freeze and of each
@@ -58,6 +42,24 @@ static void add_entry(json_t *list, json_t **entry, json_t *made)
 		json_decref(made);   /* (NULL: json_pack was not called) */
 	if (*entry)
 		json_array_append(list, *entry);
+}
+
+/* (PyTorch's stream pool makes 128 streams: their entries are shared, as above) */
+static void add_stream(uint64_t id, void *obj, void *arg)
+{
+	struct srv_stream *st = obj;
+
+	add_entry(arg, &st->entry, st->entry ? NULL :
+		  json_pack("{s:I, s:i, s:i}", "id", (json_int_t)id, "flags", (int)st->flags,
+			    "priority", st->priority));
+}
+
+static void add_event(uint64_t id, void *obj, void *arg)
+{
+	struct srv_event *e = obj;
+
+	json_array_append_new(arg, json_pack("{s:I, s:i, s:b}", "id", (json_int_t)id, "flags",
+					     (int)e->flags, "recorded", e->recorded));
 }
 
 void srv_state_entry_changed(json_t **entry)
@@ -508,6 +510,7 @@ static void drop_stream(struct srv *s, void *obj)
 	struct srv_stream *st = obj;
 
 	s->dev->stream_destroy(s->devh, st->h);
+	json_decref(st->entry);
 	free(st);
 }
 

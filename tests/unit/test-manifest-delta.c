@@ -195,6 +195,34 @@ int main(void)
 	      strstr(why, "(graph_logs)"), "a log name the prelude here lacks: refused (%s)", why);
 	json_decref(wire);
 	json_decref(bad);
+
+	/* The graphs' arrays of shared entries, none made or dropped since: unchanged as a whole. */
+	json_object_set(gp, "graphs", json_object_get(gm, "graphs"));
+	json_object_set_new(gp, "graph_execs", json_array());
+	json_array_append(json_object_get(gp, "graph_execs"),
+			  json_array_get(json_object_get(gm, "graphs"), 0));
+	json_object_set_new(gm, "graph_execs", json_array());
+	json_array_append(json_object_get(gm, "graph_execs"),
+			  json_array_get(json_object_get(gp, "graph_execs"), 0));
+	wire = manifest_delta(gm, gp);
+	CHECK(wire && !json_object_get(wire, "graphs") && !json_object_get(wire, "graph_execs") &&
+	      json_is_true(json_object_get(json_object_get(wire, "unchanged"), "graphs")) &&
+	      json_is_true(json_object_get(json_object_get(wire, "unchanged"), "graph_execs")),
+	      "graphs and executable graphs as in the prelude: unchanged as a whole");
+	json_decref(wire);
+	got = cross(gm, gp, why, sizeof(why));
+	CHECK(got && json_equal(json_object_get(got, "graphs"), json_object_get(gm, "graphs")) &&
+	      json_equal(json_object_get(got, "graph_execs"), json_object_get(gm, "graph_execs")),
+	      "... and the successor has them from its prelude");
+	json_decref(got);
+	json_array_append_new(json_object_get(gm, "graph_execs"),
+			      parse("{\"id\":2,\"log\":\"bb\",\"flags\":0}"));
+	wire = manifest_delta(gm, gp);
+	CHECK(wire && is(json_object_get(wire, "graph_execs"),
+			 "[{\"id\":1,\"log\":\"aa\"},{\"id\":2,\"log\":\"bb\",\"flags\":0}]") &&
+	      json_is_true(json_object_get(json_object_get(wire, "unchanged"), "graphs")),
+	      "an executable graph made since: that array goes whole, the other unchanged");
+	json_decref(wire);
 	json_decref(gp);
 	json_decref(gm);
 
