@@ -2,8 +2,11 @@
  * blas-sim.c - the GEMM family on the sim test device, in C: column-major,
  * transposes, strided batches, float and double (cublasGemmEx with 32F or
  * 64F data and compute). Memory is host RAM at the device addresses, and
- * the sim device runs every stream in order, so a call computes at once.
- * Anything else says CUBLAS_STATUS_NOT_SUPPORTED.
+ * the sim device runs every stream in order, so a call computes at once;
+ * on a capturing stream (the handle's) it is recorded instead, and
+ * computes at each launch of the graph, reading scalars in device memory
+ * then, as cuBLAS's kernels do. Anything else says
+ * CUBLAS_STATUS_NOT_SUPPORTED.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -12,9 +15,11 @@
 #include <cublas_api.h>
 
 #include "blas.h"
+#include "sim-kernels.h"
 
 struct sim_blas {
 	int pointer_mode;
+	void *stream;        /* the sim device's stream (NULL: the legacy one) */
 };
 
 int xmig_blas_sim_create(void *dev, void **h)
@@ -40,6 +45,8 @@ int xmig_blas_sim_set(void *dev, void *h, int what, uint64_t value, uint64_t siz
 
 	switch (what) {
 	case XMIG_BLAS_STREAM:
+		b->stream = stream;
+		return CUBLAS_STATUS_SUCCESS;
 	case XMIG_BLAS_WORKSPACE:
 	case XMIG_BLAS_MATH_MODE:
 	case XMIG_BLAS_ATOMICS_MODE:
@@ -73,42 +80,42 @@ int xmig_blas_sim_set(void *dev, void *h, int what, uint64_t value, uint64_t siz
 			}                                                            \
 	}
 
-int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
+/* Is g's data type double (1), float (0), or none the double knows (-1, said why)? */
+static int is_double(const struct xmig_blas_gemm_req *g)
 {
-	const void *ap = g->scalars_on_device ? (const void *)(uintptr_t)g->alpha_ptr : g->alpha;
-	const void *bp = g->scalars_on_device ? (const void *)(uintptr_t)g->beta_ptr : g->beta;
-	bool dbl;
-
 	switch (g->fn) {
 	case XMIG_GEMM_S:
 	case XMIG_GEMM_S_STRIDED:
-		dbl = false;
-		break;
+		return 0;
 	case XMIG_GEMM_D:
 	case XMIG_GEMM_D_STRIDED:
-		dbl = true;
-		break;
+		return 1;
 	case XMIG_GEMM_EX:
 	case XMIG_GEMM_EX_STRIDED:
 		if (g->atype == CUDA_R_32F && g->btype == CUDA_R_32F && g->ctype == CUDA_R_32F &&
 		    (g->compute == CUBLAS_COMPUTE_32F || g->compute == CUBLAS_COMPUTE_32F_PEDANTIC ||
-		     g->compute == CUBLAS_COMPUTE_32F_FAST_TF32)) {
-			dbl = false;
-			break;
-		}
+		     g->compute == CUBLAS_COMPUTE_32F_FAST_TF32))
+			return 0;
 		if (g->atype == CUDA_R_64F && g->btype == CUDA_R_64F && g->ctype == CUDA_R_64F &&
-		    (g->compute == CUBLAS_COMPUTE_64F || g->compute == CUBLAS_COMPUTE_64F_PEDANTIC)) {
-			dbl = true;
-			break;
-		}
+		    (g->compute == CUBLAS_COMPUTE_64F || g->compute == CUBLAS_COMPUTE_64F_PEDANTIC))
+			return 1;
 		xmig_error("sim device: cublasGemmEx with data types %d/%d/%d and compute type %d "
 			   "is not implemented (float and double only)", g->atype, g->btype,
 			   g->ctype, g->compute);
-		return CUBLAS_STATUS_NOT_SUPPORTED;
+		return -1;
 	default:
-		return CUBLAS_STATUS_INVALID_VALUE;
+		return -1;
 	}
-	if (dbl) {
+}
+
+/* The GEMM of a request (checked), now. */
+static int compute(const void *arg)
+{
+	const struct xmig_blas_gemm_req *g = arg;
+	const void *ap = g->scalars_on_device ? (const void *)(uintptr_t)g->alpha_ptr : g->alpha;
+	const void *bp = g->scalars_on_device ? (const void *)(uintptr_t)g->beta_ptr : g->beta;
+
+	if (is_double(g)) {
 		double alpha, beta;
 
 		memcpy(&alpha, ap, sizeof(alpha));
@@ -122,4 +129,17 @@ int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
 		GEMM_BODY(float)
 	}
 	return CUBLAS_STATUS_SUCCESS;
+}
+
+int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
+{
+	struct sim_blas *b = h;
+	bool recorded;
+
+	if (is_double(g) < 0)
+		return g->fn == XMIG_GEMM_EX || g->fn == XMIG_GEMM_EX_STRIDED
+			       ? CUBLAS_STATUS_NOT_SUPPORTED : CUBLAS_STATUS_INVALID_VALUE;
+	if (xmig_sim_capture_call(dev, b->stream, compute, g, sizeof(*g), &recorded))
+		return CUBLAS_STATUS_EXECUTION_FAILED;
+	return recorded ? CUBLAS_STATUS_SUCCESS : compute(g);
 }

@@ -76,11 +76,12 @@ struct sim_stream {
 };
 
 /* What a capture recorded, in issue order (see "stream capture" below). */
-enum sim_node_kind { SIM_NODE_KERNEL, SIM_NODE_COPY, SIM_NODE_FILL };
+enum sim_node_kind { SIM_NODE_KERNEL, SIM_NODE_COPY, SIM_NODE_FILL, SIM_NODE_CALL };
 
 struct sim_node {
 	enum sim_node_kind kind;
 	struct sim_func *f;
+	sim_call_fn call;            /* a library double's call, on params */
 	struct xmig_dim3 grid, block;
 	struct sim_dim3 cluster;
 	size_t shmem, param_bytes;
@@ -625,6 +626,17 @@ static int record(struct sim_graph *g, const struct sim_node *nd)
 oom:
 	g->invalid = true;
 	return cudaErrorMemoryAllocation;
+}
+
+int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, const void *arg, size_t len,
+			  bool *recorded)
+{
+	struct sim_graph *g = s ? capture_of(dev, s) : NULL;
+
+	*recorded = g != NULL;
+	return g ? record(g, &(struct sim_node){ .kind = SIM_NODE_CALL, .call = call,
+						  .params = (void *)arg, .param_bytes = len })
+		 : 0;
 }
 
 /* A wait for captured work: CUDA refuses it and invalidates the capture. */
@@ -1196,6 +1208,8 @@ static int sim_graph_launch(void *dev, void *exec, void *s, bool upload)
 				       n->cluster);
 		else if (n->kind == SIM_NODE_COPY)
 			memmove((void *)n->dst, (const void *)n->src, n->count);
+		else if (n->kind == SIM_NODE_CALL)
+			r = n->call(n->params) ? cudaErrorLaunchFailure : 0;
 		else
 			fill(n->dst, n->value, n->width, n->count);
 	}
@@ -1263,7 +1277,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.stream_sync = sim_stream_wait,
 	.stream_query = sim_stream_wait,
 	.stream_wait_event = sim_stream_wait_event,
-	.capture_libraries = false,
+	.capture_libraries = XMIG_CAPTURES_BLAS,   /* (its other libraries' doubles run at once) */
 	.capture_begin = sim_capture_begin,
 	.capture_end = sim_capture_end,
 	.capture_info = sim_capture_info,

@@ -42,6 +42,15 @@ struct xmig_param_layout {
 
 enum xmig_stream_kind { XMIG_DEV_STREAM_LEGACY, XMIG_DEV_STREAM_PER_THREAD };
 
+/* The library calls a backend's stream capture takes in (beyond kernels, copies, fills). */
+enum {
+	XMIG_CAPTURES_BLAS = 1,     /* cuBLAS GEMMs */
+	XMIG_CAPTURES_BLASLT = 2,   /* cuBLASLt matmuls */
+	XMIG_CAPTURES_DNN = 4,      /* cuDNN Executes */
+	XMIG_CAPTURES_CCL = 8,      /* NCCL calls */
+	XMIG_CAPTURES_ALL = 15,
+};
+
 struct xmig_device_ops {
 	const char *name;                    /* "cuda" or "sim" */
 
@@ -98,7 +107,7 @@ struct xmig_device_ops {
 	 * capture_info: *status an enum cudaStreamCaptureStatus, *id the
 	 * capture's unique id (0 when none).
 	 */
-	bool capture_libraries;              /* cuBLAS, cuBLASLt, cuDNN and NCCL calls too */
+	unsigned capture_libraries;          /* which library calls too: XMIG_CAPTURES_* */
 	int (*capture_begin)(void *dev, void *s);
 	int (*capture_end)(void *dev, void *s, void **graph);
 	int (*capture_info)(void *dev, void *s, int *status, uint64_t *id);

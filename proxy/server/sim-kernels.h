@@ -14,6 +14,7 @@
 #ifndef XMIG_SIM_KERNELS_H
 #define XMIG_SIM_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,17 @@ struct sim_kernel {
 /* Describe one parameter of a parameter struct. */
 #define SIM_PARAM(type, field) \
 	{ (uint32_t)offsetof(type, field), (uint32_t)sizeof(((type *)0)->field) }
+
+/*
+ * A library double's call (blas-sim.c) given to stream s: run by the caller
+ * at once (*recorded false), or, while s captures, recorded in the capture
+ * with a copy of len bytes of arg, to be run on them at each launch of the
+ * graph (*recorded true). 0, or a cudaError_t. A call returns 0, or its
+ * library's failing status.
+ */
+typedef int (*sim_call_fn)(const void *arg);
+int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, const void *arg, size_t len,
+			  bool *recorded);
 
 /* The table, terminated by an entry with name == NULL. */
 extern const struct sim_kernel sim_kernels[];

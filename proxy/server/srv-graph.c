@@ -306,6 +306,7 @@ void srv_graph_note(struct xmig_call *c)
 bool srv_graph_refuses(struct xmig_call *c)
 {
 	struct srv *s = c->srv;
+	unsigned need;
 
 	switch (c->req->op) {
 	case XMIG_OP_MEMCPY_H2D_BULK:
@@ -320,20 +321,30 @@ bool srv_graph_refuses(struct xmig_call *c)
 	default:
 		break;
 	}
-	if (s->dev->capture_libraries)
-		return false;
 	switch (c->req->op) {
 	case XMIG_OP_BLAS_GEMM:
+		need = XMIG_CAPTURES_BLAS;
+		break;
 	case XMIG_OP_LT_MATMUL:
+		need = XMIG_CAPTURES_BLASLT;
+		break;
 	case XMIG_OP_DNN_EXECUTE:
+		need = XMIG_CAPTURES_DNN;
+		break;
 	case XMIG_OP_CCL_COLL:
 	case XMIG_OP_CCL_GROUP:
-		xmig_error("the %s device captures kernels, copies and fills only: a library call "
-			   "while a CUDA graph is captured fails", s->dev->name);
-		return true;
+		need = XMIG_CAPTURES_CCL;
+		break;
 	default:
 		return false;
 	}
+	if (s->dev->capture_libraries & need)
+		return false;
+	xmig_error("the %s device's capture does not take in this library call (%s): it fails "
+		   "while a CUDA graph is captured", s->dev->name,
+		   need == XMIG_CAPTURES_BLASLT ? "cuBLASLt" : need == XMIG_CAPTURES_DNN ? "cuDNN"
+		   : need == XMIG_CAPTURES_CCL ? "NCCL" : "cuBLAS");
+	return true;
 }
 
 /* ---- the application's calls ---------------------------------------------------- */

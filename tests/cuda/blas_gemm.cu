@@ -7,8 +7,14 @@
  * reference bit for bit, on any GPU and on the sim device.
  * With --iters N the whole set runs N times, --sleep-ms apart (a process to
  * move while its handle lives: each round is checked again).
+ * --capture instead captures one Sgemm (handle on the capture's stream,
+ * alpha and beta in device memory) into a CUDA graph, then sets the handle
+ * to another stream with host scalars; each round writes new A, alpha and
+ * beta, launches the graph and checks C, then checks an eager Sgemm on
+ * the handle as it is now. A new proxy must capture the GEMM with the
+ * handle's settings of the capture to make the graph again.
  *
- *   blas_gemm [--iters N (1)] [--sleep-ms N (0)]
+ *   blas_gemm [--iters N (1)] [--sleep-ms N (0)] [--capture]
  */
 #include <fcntl.h>
 #include <time.h>
@@ -185,15 +191,107 @@ static void round_of_gemms(int round, bool print)
 				}
 }
 
+/* C = alpha A B^T + beta C (n x n) of the CPU, to compare. */
+static void reference(const float *A, const float *B, const float *C, float alpha, float beta,
+		      int n, float *R)
+{
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < n; i++) {
+			float sum = 0;
+
+			for (int l = 0; l < n; l++)
+				sum += A[i + l * n] * B[j + l * n];
+			R[i + j * n] = alpha * sum + beta * C[i + j * n];
+		}
+}
+
+static void expect(const float *got, const float *want, size_t n, const char *what, long r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != want[i])
+			xt_fail("round %ld: %s[%zu] is %g, not %g", r, what, i, got[i], want[i]);
+}
+
+/* --capture: see the top of the file. */
+static void run_captured(long iters, long sleep_ms)
+{
+	enum { n = 48 };
+	size_t bytes = n * n * sizeof(float);
+	float *A = (float *)xt_malloc(bytes), *B = (float *)xt_malloc(bytes);
+	float *C0 = (float *)xt_malloc(bytes), *got = (float *)xt_malloc(bytes);
+	float *R = (float *)xt_malloc(bytes), *zero = (float *)xt_malloc(bytes);
+	float *dA, *dB, *dC, *dD, *dS, one = 1, none = 0;
+	cudaStream_t other;
+	cudaGraph_t graph;
+	cudaGraphExec_t exec;
+
+	for (int i = 0; i < n * n; i++) {
+		B[i] = (float)val(i, 2);
+		C0[i] = (float)val(i, 3);
+		zero[i] = 0;
+	}
+	CK(cudaMalloc(&dA, bytes));
+	CK(cudaMalloc(&dB, bytes));
+	CK(cudaMalloc(&dC, bytes));
+	CK(cudaMalloc(&dD, bytes));
+	CK(cudaMalloc(&dS, 2 * sizeof(float)));
+	CK(cudaMemcpy(dB, B, bytes, cudaMemcpyHostToDevice));
+	CK(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking));
+	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_DEVICE));
+	CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+	BK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, dS, dA, n, dB, n, dS + 1, dC, n));
+	CK(cudaStreamEndCapture(stream, &graph));
+	CK(cudaGraphInstantiate(&exec, graph, 0));
+	CK(cudaGraphDestroy(graph));
+	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+	BK(cublasSetStream(handle, other));
+	printf("captured: one Sgemm, scalars in device memory; the handle on another stream since\n");
+	for (long r = 0; r < iters; r++) {
+		float s[2] = { (float)(r % 3 + 1), (float)(r % 2) };
+
+		for (int i = 0; i < n * n; i++)
+			A[i] = (float)val(i, (int)(r % 5) + 1);
+		CK(cudaMemcpy(dA, A, bytes, cudaMemcpyHostToDevice));
+		CK(cudaMemcpy(dC, C0, bytes, cudaMemcpyHostToDevice));
+		CK(cudaMemcpy(dS, s, sizeof(s), cudaMemcpyHostToDevice));   /* read at the launch */
+		CK(cudaGraphLaunch(exec, stream));
+		CK(cudaStreamSynchronize(stream));
+		CK(cudaMemcpy(got, dC, bytes, cudaMemcpyDeviceToHost));
+		reference(A, B, C0, s[0], s[1], n, R);
+		expect(got, R, n * n, "the graph's C", r);
+		BK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, dA, n, dB, n, &none,
+			       dD, n));
+		CK(cudaStreamSynchronize(other));
+		CK(cudaMemcpy(got, dD, bytes, cudaMemcpyDeviceToHost));
+		reference(A, B, zero, 1, 0, n, R);
+		expect(got, R, n * n, "the eager D", r);
+		printf("graph round %ld: C = %g A B^T + %g C; the eager GEMM after it, on the other "
+		       "stream, as computed here\n", r, s[0], s[1]);
+		if (sleep_ms) {
+			struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	CK(cudaGraphExecDestroy(exec));
+	CK(cudaStreamDestroy(other));
+	CK(cudaFree(dA)), CK(cudaFree(dB)), CK(cudaFree(dC)), CK(cudaFree(dD)), CK(cudaFree(dS));
+	free(A), free(B), free(C0), free(got), free(R), free(zero);
+	printf("graph rounds %ld checked\n", iters);
+}
+
 int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0;
+	bool capture = false;
 
 	xt_begin("blas_gemm");
 	for (int i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
-		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
-			xt_fail("usage: blas_gemm [--iters N] [--sleep-ms N]");
+		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms)) {
+			if (strcmp(argv[i], "--capture"))
+				xt_fail("usage: blas_gemm [--iters N] [--sleep-ms N] [--capture]");
+			capture = true;
+		}
 
 	BK(cublasCreate(&handle));
 	CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -206,6 +304,13 @@ int main(int argc, char **argv)
 	BK(cublasGetStream(handle, &got));
 	BK(cublasGetMathMode(handle, &math));
 	printf("stream kept %d, math mode default %d\n", got == stream, math == CUBLAS_DEFAULT_MATH);
+	if (capture) {
+		run_captured(iters, sleep_ms);
+		BK(cublasDestroy(handle));
+		CK(cudaStreamDestroy(stream));
+		CK(cudaFree(ws));
+		return xt_pass();
+	}
 
 	/*
 	 * Errors cuBLAS reports at once. NVIDIA's library also prints a line

@@ -33,18 +33,23 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	diff -u "$BATS_TEST_TMPDIR/$job.want" "$BATS_TEST_TMPDIR/$job.out"
 }
 
+# Move JOB to another GPU, zero-copy there, suspend it and resume it.
+moved_about() {   # moved_about JOB
+	run "$XMIG" migrate --job "$1" --to gpu1
+	assert_success
+	run "$XMIG" migrate --job "$1" --to gpu1 --zero-copy
+	assert_success
+	run "$XMIG" suspend --job "$1" -o "$BATS_TEST_TMPDIR/$1.snap"
+	assert_success
+	run "$XMIG" resume --job "$1"
+	assert_success
+}
+
 @test "graphs: an executable graph moves with its job (to another GPU, zero-copy, suspended and resumed) and computes as before" {
 	start_graphs gm --rounds 40 --after-rounds 2
 	run "$XMIG" ps --json --job gm
 	echo "$output" | jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null'
-	run "$XMIG" migrate --job gm --to gpu1
-	assert_success
-	run "$XMIG" migrate --job gm --to gpu1 --zero-copy
-	assert_success
-	run "$XMIG" suspend --job gm -o "$BATS_TEST_TMPDIR/gm.snap"
-	assert_success
-	run "$XMIG" resume --job gm
-	assert_success
+	moved_about gm
 	run "$XMIG" migrate --job gm --to gpu0
 	assert_success
 	# still in the graph's rounds after all that
@@ -83,4 +88,28 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	run "$XMIG" resume --job gd
 	assert_success
 	finish_graphs gd --rounds 40 --after-rounds 2
+}
+
+@test "graphs: a captured cuBLAS GEMM moves with its job; each new proxy captures it with the handle's stream and scalars of the capture, then sets the handle back" {
+	need_program blas_gemm
+	lib="$BATS_TEST_TMPDIR/libcublas.so.13"   # sim's cuBLAS never opens it
+	: >"$lib"
+	export XMIG_CUBLAS=$lib
+	"$XMIG" run --job gg -- "$CUDA_BIN/blas_gemm" --capture --iters 40 --sleep-ms 60 \
+		>"$BATS_TEST_TMPDIR/gg.out" 2>"$BATS_TEST_TMPDIR/gg.err" &
+	app=$!
+	wait_job gg
+	for _ in $(seq 100); do
+		grep -q '^graph round 1:' "$BATS_TEST_TMPDIR/gg.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" ps --json --job gg
+	echo "$output" | jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null'
+	moved_about gg
+	run timeout 60 tail --pid="$app" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/gg.err" >&2
+	grep -q '^PASS blas_gemm' "$BATS_TEST_TMPDIR/gg.out"
+	"$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --iters 40 >"$BATS_TEST_TMPDIR/gg.want"
+	diff -u "$BATS_TEST_TMPDIR/gg.want" "$BATS_TEST_TMPDIR/gg.out"
 }
