@@ -263,7 +263,9 @@ $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 
 # The Flexible CCL rebuild benchmark: the proxy's build code, natively on every GPU.
 CCL_BENCH := $(B)/tests/bench/ccl-rebuild
-CCL_BENCH_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c)) $(B)/obj/proxy/server/real-lib.o
+# (not the sim device's double, which records into the sim device's captures)
+CCL_BENCH_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(filter-out ccl/nccl-sim.c,$(wildcard ccl/*.c))) \
+	$(B)/obj/proxy/server/real-lib.o
 $(CCL_BENCH): tests/bench/ccl/ccl-rebuild.c $(CCL_BENCH_OBJS) $(LIBXMIG) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CCL_BENCH_OBJS) $(LIBXMIG) \

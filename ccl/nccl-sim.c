@@ -8,7 +8,10 @@
  * contribution there, waits for all, and each rank computes its own
  * result from all of them (in rank order, so sums are the same on every
  * rank). Calls wait for their peers, so the proxy runs them outside the
- * turn, as the GPU would run them after the call returned. Send and
+ * turn, as the GPU would run them after the call returned. A collective
+ * given to a capturing stream is recorded in the capture (as the sim
+ * device's library doubles are: sim-kernels.h) and runs, waiting for its
+ * peers, at each launch of the graph. Send and
  * receive work between a rank and itself only; the other calls are the
  * whole set. fp8 types are not simulated (a loud failure).
  *
@@ -32,6 +35,7 @@
 #include <nccl.h>
 
 #include "../lib/xmig.h"
+#include "../proxy/server/sim-kernels.h"
 #include "ccl.h"
 
 #define SIM_MAGIC "XMIGSIMCCL"
@@ -511,9 +515,25 @@ static int sim_group_end(void *dev)
 	return st;
 }
 
+/* A collective recorded in a capture, as it runs at the graph's launch. */
+struct captured {
+	struct sim_comm *c;
+	struct xmig_ccl_op o;
+	int redop;
+};
+
+static int run_captured(const void *arg)
+{
+	const struct captured *k = arg;
+
+	return run(k->c, &k->o, k->redop);
+}
+
 static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redop, void *stream)
 {
 	struct sim_comm *c = comm;
+	struct captured k = { c, *o, redop };
+	bool recorded;
 
 	if (o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV) {
 		struct sim_pending *g;
@@ -529,7 +549,9 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 		group_comm = c;
 		return ncclSuccess;
 	}
-	return run(c, o, redop);
+	if (xmig_sim_capture_call(dev, stream, run_captured, &k, sizeof(k), &recorded))
+		return fail(c, ncclSystemError, "%s", "sim NCCL double: the capture took no record");
+	return recorded ? ncclSuccess : run(c, o, redop);
 }
 
 const struct ccl_backend ccl_backend_sim = {

@@ -1277,7 +1277,8 @@ const struct xmig_device_ops xmig_device_sim = {
 	.stream_sync = sim_stream_wait,
 	.stream_query = sim_stream_wait,
 	.stream_wait_event = sim_stream_wait_event,
-	.capture_libraries = XMIG_CAPTURES_BLAS,   /* (its other libraries' doubles run at once) */
+	/* (its cuBLASLt and cuDNN doubles run at once, or not at all) */
+	.capture_libraries = XMIG_CAPTURES_BLAS | XMIG_CAPTURES_CCL,
 	.capture_begin = sim_capture_begin,
 	.capture_end = sim_capture_end,
 	.capture_info = sim_capture_info,

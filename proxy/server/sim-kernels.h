@@ -57,7 +57,7 @@ struct sim_kernel {
 	{ (uint32_t)offsetof(type, field), (uint32_t)sizeof(((type *)0)->field) }
 
 /*
- * A library double's call (blas-sim.c) given to stream s: run by the caller
+ * A library double's call (blas-sim.c, ccl/nccl-sim.c) given to stream s: run by the caller
  * at once (*recorded false), or, while s captures, recorded in the capture
  * with a copy of len bytes of arg, to be run on them at each launch of the
  * graph (*recorded true). 0, or a cudaError_t. A call returns 0, or its

@@ -9,9 +9,13 @@
  * Inputs are small integers, so every result is exact and is checked
  * against a CPU reference, on any GPU and on the sim device.
  * With --iters N it runs N rounds, --sleep-ms apart (a process to move
- * while its communicator lives).
+ * while its communicator lives). With --graph-rank R, rank R captures its
+ * round's first all-reduce into a CUDA graph once and launches the graph
+ * each round instead (its peers call it): xmig must then refuse to cut
+ * the job, and the job must go on unharmed.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
+ *            [--graph-rank R]
  */
 #include <time.h>
 #include <unistd.h>
@@ -78,7 +82,8 @@ static void get_id(const char *file, ncclUniqueId *id)
 
 int main(int argc, char **argv)
 {
-	long iters = 1, sleep_ms = 0, nr = 1, rk = 0;
+	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1;
+	cudaGraphExec_t graph = NULL;
 	const char *id_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
@@ -94,7 +99,8 @@ int main(int argc, char **argv)
 		if (xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) ||
 		    xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms) ||
 		    xt_opt_long(argc, argv, &i, "--nranks", 1, 64, &nr) ||
-		    xt_opt_long(argc, argv, &i, "--rank", 0, 63, &rk))
+		    xt_opt_long(argc, argv, &i, "--rank", 0, 63, &rk) ||
+		    xt_opt_long(argc, argv, &i, "--graph-rank", 0, 63, &graph_rank))
 			continue;
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
@@ -128,6 +134,15 @@ int main(int argc, char **argv)
 	h_out = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
 	want = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
 	h_big = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
+	if (graph_rank == rank) {
+		cudaGraph_t g;
+
+		CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+		CK(cudaStreamEndCapture(s, &g));
+		CK(cudaGraphInstantiate(&graph, g, 0));
+		CK(cudaGraphDestroy(g));
+	}
 
 	for (int round = 0; round < iters; round++) {
 		float scalar;
@@ -137,7 +152,10 @@ int main(int argc, char **argv)
 		/* all-reduce, sum */
 		fill(h_in, rank, round, N);
 		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
-		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+		if (graph)
+			CK(cudaGraphLaunch(graph, s));
+		else
+			NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
 		CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
 		CK(cudaStreamSynchronize(s));
 		for (int i = 0; i < N; i++) {
@@ -227,6 +245,8 @@ int main(int argc, char **argv)
 			usleep((useconds_t)sleep_ms * 1000);
 	}
 	printf("rounds %ld checked\n", iters);
+	if (graph)
+		CK(cudaGraphExecDestroy(graph));
 	if (iters > 0)
 		NK(ncclRedOpDestroy(held, comm));
 	NK(ncclCommFinalize(comm));

@@ -6,7 +6,8 @@
 # process moves; two ranks meeting through the double; a two-rank job
 # frozen at a consistent cut, a rank moved, the communicator re-linked on
 # both (xmig migrate, cmd/cut.c), the old communicators retired only
-# after the new ones were built, and the same cut for xmig freeze.
+# after the new ones were built, and the same cut for xmig freeze; a job
+# one of whose ranks launches its all-reduce from a CUDA graph is not cut.
 
 load ../helpers
 
@@ -86,14 +87,15 @@ C
 }
 
 # Two ranks of one job, each its own process and proxy, doing all-reduces.
-start_duo() {   # start_duo ITERS [GPU_OF_RANK0 GPU_OF_RANK1]
-	local iters=$1
-	"$XMIG" run --job duo --rank 0 --gpu "${2:-0}" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
-		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d0.out" \
+start_duo() {   # start_duo ITERS [GPU_OF_RANK0 GPU_OF_RANK1 [NCCL_OPS_ARGS...]]
+	local iters=$1 g0=${2:-0} g1=${3:-0}
+	shift $(($# < 3 ? $# : 3))
+	"$XMIG" run --job duo --rank 0 --gpu "$g0" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" "$@" >"$BATS_TEST_TMPDIR/d0.out" \
 		2>"$BATS_TEST_TMPDIR/d0.err" &
 	r0=$!
-	"$XMIG" run --job duo --rank 1 --gpu "${3:-0}" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
-		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/d1.out" \
+	"$XMIG" run --job duo --rank 1 --gpu "$g1" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
+		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" "$@" >"$BATS_TEST_TMPDIR/d1.out" \
 		2>"$BATS_TEST_TMPDIR/d1.err" &
 	r1=$!
 	wait_job duo
@@ -171,6 +173,23 @@ retired_after_rebuild() {
 	cat "$XMIG_SIM_CCL_LOG" >&2
 	assert_success
 	assert_output 2
+}
+
+@test "ccl: a rank launching its all-reduce from a CUDA graph: its job is not cut (moves of either rank and a freeze refused, 4); both go on" {
+	start_duo 60 0 0 --graph-rank 0
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs_unmovable != null] == [true, false]' <<<"$output"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_failure 4
+	assert_output --partial 'job duo rank 0: ccl.cut_begin: the process holds a CUDA graph (or a capture) that took in an NCCL call'
+	assert_output --partial 'nothing was moved, every rank goes on where it was'
+	run "$XMIG" migrate --job duo --rank 0 --to gpu1
+	assert_failure 4
+	run "$XMIG" freeze --job duo
+	assert_failure 4
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
+	duo_done 60
 }
 
 @test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {
