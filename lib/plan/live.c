@@ -9,7 +9,8 @@
  *
  * A task is one (job, rank): its processes' GPUs, the sum of their device
  * bytes, the largest share any declares (`xmig run --share F`), movable only
- * while running. "node" is where the GPU side runs, which is what the
+ * while running, and only while none of its processes holds what a move to
+ * another node is refused for (see add_item). "node" is where the GPU side runs, which is what the
  * planner moves. A rank on several GPUs uses them whole. Tasks that declare
  * no share split what the declared ones leave of their GPU (alone: all of
  * it), so nothing more is packed next to them; one left with nothing (its
@@ -158,6 +159,17 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 		json_object_set_new(t, "share", json_real(share));
 	/* Anything but running (frozen, moving, starting) is left alone. */
 	if (!state || (strcmp(state, "running") && strcmp(state, "idle")))
+		json_object_set_new(t, "movable", json_false());
+	/*
+	 * So is what a move would be refused for now (xmig-migrate(1)), or
+	 * across nodes, which freeing one takes: a capture in progress or a
+	 * graph that cannot be made again, a __device__ variable's address
+	 * taken, CUDA graphs held, pinned memory mapped into kernels.
+	 */
+	if (json_is_string(json_object_get(it, "cuda_graphs_unmovable")) ||
+	    json_is_true(json_object_get(it, "symbol_address_taken")) ||
+	    json_integer_value(json_object_get(it, "cuda_graphs")) > 0 ||
+	    json_is_true(json_object_get(it, "host_mapped")))
 		json_object_set_new(t, "movable", json_false());
 	gm = json_object_get(it, "gpu_model");
 	if (json_is_string(gm))

@@ -112,6 +112,32 @@ int main(void)
 	json_decref(n);
 	json_decref(p);
 
+	/* What a move would be refused for now, or across nodes (which freeing one takes). */
+	n = json_loads(nodes_json, 0, NULL);
+	p = json_loads("{\"items\":["
+		       "{\"job\":\"p\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
+		       " \"cuda_graphs\":0,\"cuda_graphs_unmovable\":null,\"symbol_address_taken\":false,"
+		       " \"host_mapped\":false},"
+		       "{\"job\":\"g\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
+		       " \"cuda_graphs\":2,\"cuda_graphs_unmovable\":null},"
+		       "{\"job\":\"u\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
+		       " \"cuda_graphs_unmovable\":\"the process is capturing a CUDA graph\"},"
+		       "{\"job\":\"s\",\"rank\":0,\"node\":\"n2\",\"gpu\":1,\"state\":\"running\","
+		       " \"symbol_address_taken\":true},"
+		       "{\"job\":\"h\",\"rank\":0,\"node\":\"n2\",\"gpu\":1,\"state\":\"running\","
+		       " \"host_mapped\":true}]}", 0, NULL);
+	doc = xp_state_from_live(n, p);
+	CHECK(doc && json_is_true(json_object_get(task_by_id(doc, "p:0"), "movable")) &&
+	      json_is_false(json_object_get(task_by_id(doc, "g:0"), "movable")) &&
+	      json_is_false(json_object_get(task_by_id(doc, "u:0"), "movable")) &&
+	      json_is_false(json_object_get(task_by_id(doc, "s:0"), "movable")) &&
+	      json_is_false(json_object_get(task_by_id(doc, "h:0"), "movable")),
+	      "a task holding CUDA graphs, capturing, with a symbol's address taken or mapped "
+	      "pinned memory stays; one with none of them is movable");
+	json_decref(doc);
+	json_decref(n);
+	json_decref(p);
+
 	msg = convert_error(nodes_json,
 			    "{\"items\":[{\"job\":\"a\",\"rank\":0,\"node\":\"n1\",\"gpu\":0,\"state\":\"running\"},"
 			    "{\"job\":\"a\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\"}]}");
