@@ -97,6 +97,36 @@ static void print_table(json_t *items, bool hosts)
 	}
 }
 
+/*
+ * Below the table, a line for each process that a move would be refused
+ * now (xmig migrate checks the same fields), or refused to another node.
+ * The proxy's reason is cut before what it says of the refusal itself.
+ */
+static void print_limits(json_t *items)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(items, i, it) {
+		const char *job = json_string_value(json_object_get(it, "job")) ?: "-";
+		json_int_t rank = json_integer_value(json_object_get(it, "rank"));
+		const char *why = json_string_value(json_object_get(it, "cuda_graphs_unmovable"));
+
+		if (why)
+			printf("%s rank %lld: not movable now: %.*s\n", job, (long long)rank,
+			       (int)strcspn(why, ";"), why);
+		else if (json_is_true(json_object_get(it, "symbol_address_taken")))
+			printf("%s rank %lld: not movable: it took the address of a __device__ "
+			       "variable\n", job, (long long)rank);
+		else if (json_integer_value(json_object_get(it, "cuda_graphs")) > 0)
+			printf("%s rank %lld: moves within its node only: it holds CUDA graphs\n",
+			       job, (long long)rank);
+		else if (json_is_true(json_object_get(it, "host_mapped")))
+			printf("%s rank %lld: moves within its node only: its kernels reach mapped "
+			       "pinned memory\n", job, (long long)rank);
+	}
+}
+
 /* Every node's `xmig ps --json`, through its prefix; HOST: where each ran. */
 static int collect_all(const struct ps_opts *o, json_t **out)
 {
@@ -155,6 +185,7 @@ static int run(int argc, char **argv)
 		cmd_print_json(json_pack("{s:o}", "items", items));
 	else {
 		print_table(items, o.all);
+		print_limits(items);
 		json_decref(items);
 	}
 	return status;

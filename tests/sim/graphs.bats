@@ -49,6 +49,8 @@ moved_about() {   # moved_about JOB
 	start_graphs gm --rounds 40 --after-rounds 2
 	run "$XMIG" ps --json --job gm
 	echo "$output" | jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null'
+	run "$XMIG" ps
+	assert_line 'gm rank 0: moves within its node only: it holds CUDA graphs'
 	moved_about gm
 	run "$XMIG" migrate --job gm --to gpu0
 	assert_success
@@ -64,6 +66,8 @@ moved_about() {   # moved_about JOB
 		grep -q '^capture open' "$BATS_TEST_TMPDIR/gc.out" && break
 		sleep 0.05
 	done
+	run "$XMIG" ps
+	assert_line --regexp '^gc rank 0: not movable now: the process is capturing a CUDA graph \(.*\)$'
 	run "$XMIG" migrate --job gc --to gpu1
 	assert_failure 4
 	assert_output --partial "is capturing a CUDA graph"
