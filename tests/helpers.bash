@@ -99,3 +99,15 @@ kill_standby() {
 	[ -n "$standby" ] || { echo "no move of job $job under way" >&2; return 1; }
 	kill -9 $standby
 }
+
+# Move job $1 to GPU 1, zero-copy there, suspend it and resume it (sim tests).
+moved_about() {   # moved_about JOB
+	run "$XMIG" migrate --job "$1" --to gpu1
+	assert_success
+	run "$XMIG" migrate --job "$1" --to gpu1 --zero-copy
+	assert_success
+	run "$XMIG" suspend --job "$1" -o "$BATS_TEST_TMPDIR/$1.snap"
+	assert_success
+	run "$XMIG" resume --job "$1"
+	assert_success
+}

@@ -431,6 +431,8 @@ bool srv_held_by_another(struct srv *s, struct ctl_conn *cc);
 
 /* The most ranks of a communicator the process holds with peers; 0: none. Frozen. */
 int srv_ccl_peers(struct srv *s);
+/* How many ranks logical communicator comm has (0: no such communicator). In turn. */
+int srv_ccl_ranks(struct srv *s, uint64_t comm);
 /* One-rank communicators built again. ahead: from the prelude, while the
  * job runs; later, with the final manifest, those still the same are kept. */
 int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);

@@ -491,6 +491,13 @@ int srv_ccl_peers(struct srv *s)
 	return most;
 }
 
+int srv_ccl_ranks(struct srv *s, uint64_t comm)
+{
+	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+
+	return c ? c->nranks : 0;
+}
+
 int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
 {
 	json_t *o;

@@ -15,14 +15,18 @@
  * a cuDNN Execute's, its handle's stream and which handle and plan
  * (serials: ids are reused), made again before the graphs (state.c).
  *
- * What a log cannot replay (an NCCL call; a cuDNN handle or plan the
- * application destroyed since) marks it: while the process holds such a
+ * NCCL calls on one-rank communicators are replayed too (the new proxy
+ * built those ahead). What a log cannot replay (an NCCL call on a
+ * communicator with peers, or with a PreMulSum op; a cuDNN handle or plan
+ * the application destroyed since) marks it: while the process holds such a
  * graph, or a capture is in progress, moves, snapshots and suspends are
  * refused.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+
+#include <nccl.h>
 
 #include "server.h"
 
@@ -34,7 +38,7 @@ struct graph_log {
 	size_t len, cap;
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
 	bool dnn;                   /* holds a cuDNN Execute */
-	bool ccl;                   /* holds an NCCL call */
+	bool ccl;                   /* holds an NCCL call on a communicator with peers */
 	uint64_t hash;              /* of origin and data, once the capture ended */
 	char key[17];               /* the hash in hex: the log's name in manifests */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
@@ -189,7 +193,30 @@ static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
 	return NULL;
 }
 
-enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE };
+enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE, NOTE_CCL_PEERS };
+
+/*
+ * NCCL calls on one-rank communicators, with built-in reductions, are
+ * captured again like kernels: a new proxy builds those communicators
+ * itself, ahead (srv-ccl.c). One with peers is re-linked only at a cut,
+ * under the graph; a PreMulSum op may be gone by then (DDP makes one per
+ * step).
+ */
+static enum note ccl_note(struct srv *s, const struct xmig_ccl_op *ops, uint32_t n,
+			  const char **why)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (srv_ccl_ranks(s, ops[i].comm) != 1) {
+			*why = "an NCCL call on a communicator with peers";
+			return NOTE_CCL_PEERS;
+		}
+	for (uint32_t i = 0; i < n; i++)
+		if (ops[i].redop >= ncclNumOps) {
+			*why = "an NCCL call with a PreMulSum reduction";
+			return NOTE_UNMOVABLE;
+		}
+	return NOTE_RECORD;
+}
 
 /* What a request does to a capture, and on which stream. */
 static enum note classify(struct xmig_call *c, uint64_t *stream, const char **why)
@@ -234,14 +261,13 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		return NOTE_GEMM;
 	case XMIG_OP_CCL_COLL:
 		*stream = ((const struct xmig_ccl_op *)a)->stream;
-		*why = "an NCCL call";
-		return NOTE_UNMOVABLE;
+		return ccl_note(c->srv, a, 1, why);
 	case XMIG_OP_CCL_GROUP:
 		if (!((const struct xmig_ccl_group_req *)a)->nops)
 			return NOTE_NONE;
 		*stream = ((const struct xmig_ccl_group_req *)a)->ops[0].stream;
-		*why = "an NCCL call";
-		return NOTE_UNMOVABLE;
+		return ccl_note(c->srv, ((const struct xmig_ccl_group_req *)a)->ops,
+				((const struct xmig_ccl_group_req *)a)->nops, why);
 	case XMIG_OP_DNN_EXECUTE:
 		h = dnn_log_live(&c->srv->dnn, ((const struct xmig_dnn_execute_req *)a)->handle,
 				 DNN_HANDLE);
@@ -279,9 +305,9 @@ void srv_graph_note(struct xmig_call *c)
 			cap = &s->captures[i];
 	if (!cap)
 		return;
-	if (n == NOTE_UNMOVABLE) {
+	if (n == NOTE_UNMOVABLE || n == NOTE_CCL_PEERS) {
 		mark(cap->log, why);
-		cap->log->ccl = true;   /* (the only such requests) */
+		cap->log->ccl |= n == NOTE_CCL_PEERS;
 	} else if (n == NOTE_GEMM) {
 		struct srv_blas *b = srv_table_get(&s->blas, ((const struct xmig_blas_gemm_req *)
 							       c->args)->id);
@@ -646,8 +672,8 @@ int srv_graph_holds_ccl(struct srv *s, char *why, size_t len)
 	if (!ccl)
 		return 0;
 	snprintf(why, len, "the process holds a CUDA graph (or a capture) that took in an NCCL "
-		 "call: its communicators cannot be re-linked under it, and its launches are not "
-		 "counted at a cut; nothing was done, the job goes on");
+		 "call on a communicator with peers: its communicators cannot be re-linked under "
+		 "it, and its launches are not counted at a cut; nothing was done, the job goes on");
 	return -1;
 }
 

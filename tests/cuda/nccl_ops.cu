@@ -152,6 +152,8 @@ int main(int argc, char **argv)
 		/* all-reduce, sum */
 		fill(h_in, rank, round, N);
 		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
+		/* (the last round left this very result there: one not made must show) */
+		CK(cudaMemsetAsync(d_out, 0xff, N * sizeof(float), s));
 		if (graph)
 			CK(cudaGraphLaunch(graph, s));
 		else

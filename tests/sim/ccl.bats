@@ -175,6 +175,23 @@ retired_after_rebuild() {
 	assert_output 2
 }
 
+@test "ccl: one rank launching its all-reduce from a CUDA graph moves (copy, zero-copy, suspended and resumed): each new proxy captures it again on the communicator it rebuilt" {
+	"$XMIG" run --job ng -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 --graph-rank 0 \
+		>"$BATS_TEST_TMPDIR/ng.out" 2>"$BATS_TEST_TMPDIR/ng.err" &
+	app=$!
+	wait_job ng
+	for _ in $(seq 200); do grep -q '^communicator:' "$BATS_TEST_TMPDIR/ng.out" && break; sleep 0.05; done
+	sleep 0.3
+	run "$XMIG" ps --json --job ng
+	jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null' <<<"$output"
+	moved_about ng
+	run timeout 60 tail --pid="$app" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/ng.err" >&2
+	grep -q 'rounds 60 checked' "$BATS_TEST_TMPDIR/ng.out"
+	grep -q '^PASS nccl_ops' "$BATS_TEST_TMPDIR/ng.out"
+}
+
 @test "ccl: a rank launching its all-reduce from a CUDA graph: its job is not cut (moves of either rank and a freeze refused, 4); both go on" {
 	start_duo 60 0 0 --graph-rank 0
 	run "$XMIG" ps --job duo --json

@@ -33,18 +33,6 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	diff -u "$BATS_TEST_TMPDIR/$job.want" "$BATS_TEST_TMPDIR/$job.out"
 }
 
-# Move JOB to another GPU, zero-copy there, suspend it and resume it.
-moved_about() {   # moved_about JOB
-	run "$XMIG" migrate --job "$1" --to gpu1
-	assert_success
-	run "$XMIG" migrate --job "$1" --to gpu1 --zero-copy
-	assert_success
-	run "$XMIG" suspend --job "$1" -o "$BATS_TEST_TMPDIR/$1.snap"
-	assert_success
-	run "$XMIG" resume --job "$1"
-	assert_success
-}
-
 @test "graphs: an executable graph moves with its job (to another GPU, zero-copy, suspended and resumed) and computes as before" {
 	start_graphs gm --rounds 40 --after-rounds 2
 	run "$XMIG" ps --json --job gm
