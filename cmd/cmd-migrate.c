@@ -230,9 +230,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			   json_string_value(json_object_get(st, "cuda_graphs_unmovable")));
 		return XMIG_EXIT_REFUSED;
 	}
-	if (stream && json_integer_value(json_object_get(st, "cuda_graphs")) > 0) {
-		xmig_error("%s holds CUDA graphs, which do not cross nodes yet (an executor does not "
-			   "capture them)", p->label);
+	if (d->node && json_integer_value(json_object_get(st, "cuda_graphs_host_copies")) > 0) {
+		xmig_error("%s holds CUDA graphs that copy to or from host memory, which a GPU on "
+			   "another node cannot reach", p->label);
 		return XMIG_EXIT_REFUSED;
 	}
 	if (d->node) {

@@ -118,9 +118,9 @@ static void print_limits(json_t *items)
 		else if (json_is_true(json_object_get(it, "symbol_address_taken")))
 			printf("%s rank %lld: not movable: it took the address of a __device__ "
 			       "variable\n", job, (long long)rank);
-		else if (json_integer_value(json_object_get(it, "cuda_graphs")) > 0)
-			printf("%s rank %lld: moves within its node only: it holds CUDA graphs\n",
-			       job, (long long)rank);
+		else if (json_integer_value(json_object_get(it, "cuda_graphs_host_copies")) > 0)
+			printf("%s rank %lld: moves within its node only: its CUDA graphs copy to or "
+			       "from host memory\n", job, (long long)rank);
 		else if (json_is_true(json_object_get(it, "host_mapped")))
 			printf("%s rank %lld: moves within its node only: its kernels reach mapped "
 			       "pinned memory\n", job, (long long)rank);

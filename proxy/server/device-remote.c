@@ -823,6 +823,80 @@ static int r_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3
 	return post(dev, &h, params, param_bytes, NULL, 0);
 }
 
+/* ---- stream capture and CUDA graphs: the executor's backend captures ---- */
+
+static int r_capture_begin(void *dev, void *s)
+{
+	return on_handle(dev, RMT_CAPTURE_BEGIN, s, true, false);
+}
+
+static int r_capture_end(void *dev, void *s, void **graph)
+{
+	struct rmt_hdr h = hdr(RMT_CAPTURE_END);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)s;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*graph = st ? NULL : (void *)(uintptr_t)h.a[0];
+	return st;
+}
+
+static int r_capture_info(void *dev, void *s, int *status, uint64_t *id)
+{
+	struct rmt_hdr h = hdr(RMT_CAPTURE_INFO);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)s;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*status = (int)h.a[0];
+	*id = h.a[1];
+	return st;
+}
+
+static int r_graph_instantiate(void *dev, void *graph, uint64_t flags, void **exec)
+{
+	struct rmt_hdr h = hdr(RMT_GRAPH_INSTANTIATE);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)graph;
+	h.a[1] = flags;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*exec = st ? NULL : (void *)(uintptr_t)h.a[0];
+	return st;
+}
+
+/* Posted, like a kernel launch: a failure is an asynchronous error. */
+static int r_graph_launch(void *dev, void *exec, void *s, bool upload)
+{
+	struct rmt_hdr h = hdr(RMT_GRAPH_LAUNCH);
+
+	h.a[0] = (uint64_t)(uintptr_t)exec;
+	h.a[1] = (uint64_t)(uintptr_t)s;
+	h.a[2] = upload;
+	return post(dev, &h, NULL, 0, NULL, 0);
+}
+
+static int r_graph_destroy(void *dev, void *graph)
+{
+	return on_handle(dev, RMT_GRAPH_DESTROY, graph, true, false);
+}
+
+static int r_graph_exec_destroy(void *dev, void *exec)
+{
+	return on_handle(dev, RMT_GRAPH_EXEC_DESTROY, exec, true, false);
+}
+
+static int r_graph_nodes(void *dev, void *graph, size_t *n)
+{
+	struct rmt_hdr h = hdr(RMT_GRAPH_NODES);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)graph;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*n = (size_t)h.a[0];
+	return st;
+}
+
 static int r_set_limit(void *dev, int limit, size_t value)
 {
 	struct rmt_hdr h = hdr(RMT_SET_LIMIT);
@@ -1145,6 +1219,21 @@ const struct xmig_device_ops xmig_device_remote = {
 	.launch = r_launch,
 	.set_limit = r_set_limit,
 	.get_limit = r_get_limit,
+	/*
+	 * (what the executor's backend takes in while capturing is not known
+	 * here: cuBLAS GEMMs, which every backend captures; the rest is
+	 * refused while a stream captures. Never copies to or from host
+	 * memory: a graph runs on the other node, away from this memory.)
+	 */
+	.capture_libraries = XMIG_CAPTURES_BLAS,
+	.capture_begin = r_capture_begin,
+	.capture_end = r_capture_end,
+	.capture_info = r_capture_info,
+	.graph_instantiate = r_graph_instantiate,
+	.graph_launch = r_graph_launch,
+	.graph_destroy = r_graph_destroy,
+	.graph_nodes = r_graph_nodes,
+	.graph_exec_destroy = r_graph_exec_destroy,
 	.blas_create = r_blas_create,
 	.blas_destroy = r_blas_destroy,
 	.blas_set = r_blas_set,

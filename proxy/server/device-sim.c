@@ -1278,7 +1278,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.stream_query = sim_stream_wait,
 	.stream_wait_event = sim_stream_wait_event,
 	/* (its cuBLASLt and cuDNN doubles run at once, or not at all) */
-	.capture_libraries = XMIG_CAPTURES_BLAS | XMIG_CAPTURES_CCL,
+	.capture_libraries = XMIG_CAPTURES_BLAS | XMIG_CAPTURES_CCL | XMIG_CAPTURES_HOST_COPIES,
 	.capture_begin = sim_capture_begin,
 	.capture_end = sim_capture_end,
 	.capture_info = sim_capture_info,

@@ -42,13 +42,14 @@ struct xmig_param_layout {
 
 enum xmig_stream_kind { XMIG_DEV_STREAM_LEGACY, XMIG_DEV_STREAM_PER_THREAD };
 
-/* The library calls a backend's stream capture takes in (beyond kernels, copies, fills). */
+/* What a backend's stream capture takes in beyond kernels, device copies and fills. */
 enum {
 	XMIG_CAPTURES_BLAS = 1,     /* cuBLAS GEMMs */
 	XMIG_CAPTURES_BLASLT = 2,   /* cuBLASLt matmuls */
 	XMIG_CAPTURES_DNN = 4,      /* cuDNN Executes */
 	XMIG_CAPTURES_CCL = 8,      /* NCCL calls */
-	XMIG_CAPTURES_ALL = 15,
+	XMIG_CAPTURES_HOST_COPIES = 16,   /* copies to or from (pinned) host memory */
+	XMIG_CAPTURES_ALL = 31,
 };
 
 struct xmig_device_ops {

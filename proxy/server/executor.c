@@ -39,6 +39,7 @@ struct exec {
 	void *devh;
 	int fd;
 	struct srv_table streams, events, modules, funcs, mems, blas, blaslt;
+	struct srv_table graphs, graph_execs;
 	struct srv_table dnn;       /* cuDNN handles and descriptors */
 	void *staging;              /* copies back to the bridge, in two halves */
 	bool staging_registered;
@@ -372,6 +373,64 @@ static int h2d(struct exec *x, uint64_t dst, const void *bytes, uint64_t n, void
 	return r;
 }
 
+/* Stream capture and CUDA graphs on this node's backend, graphs by the executor's ids. */
+static int graph_execute(struct exec *x, struct rmt_hdr *h, uint64_t *a)
+{
+	void *s = stream_of(x, h->a[0]), *obj = NULL;
+	size_t n = 0;
+	int r, status = 0;
+
+	switch (h->op) {
+	case RMT_CAPTURE_BEGIN:
+		return s ? x->dev->capture_begin(x->devh, s) : cudaErrorInvalidResourceHandle;
+	case RMT_CAPTURE_END:
+		if (!s)
+			return cudaErrorInvalidResourceHandle;
+		r = x->dev->capture_end(x->devh, s, &obj);
+		if (!r && obj && !(a[0] = keep(&x->graphs, obj))) {
+			x->dev->graph_destroy(x->devh, obj);
+			return cudaErrorMemoryAllocation;
+		}
+		return r;
+	case RMT_CAPTURE_INFO:
+		if (!s)
+			return cudaErrorInvalidResourceHandle;
+		r = x->dev->capture_info(x->devh, s, &status, &a[1]);
+		a[0] = (uint64_t)status;
+		return r;
+	case RMT_GRAPH_INSTANTIATE:
+		if (!(obj = srv_table_get(&x->graphs, h->a[0])))
+			return cudaErrorInvalidValue;
+		r = x->dev->graph_instantiate(x->devh, obj, h->a[1], &obj);
+		if (!r && !(a[0] = keep(&x->graph_execs, obj))) {
+			x->dev->graph_exec_destroy(x->devh, obj);
+			return cudaErrorMemoryAllocation;
+		}
+		return r;
+	case RMT_GRAPH_LAUNCH:
+		obj = srv_table_get(&x->graph_execs, h->a[0]);
+		s = stream_of(x, h->a[1]);
+		if (!obj)
+			return cudaErrorInvalidValue;
+		return s ? x->dev->graph_launch(x->devh, obj, s, h->a[2] != 0)
+			 : cudaErrorInvalidResourceHandle;
+	case RMT_GRAPH_DESTROY:
+		obj = srv_table_remove(&x->graphs, h->a[0]);
+		return obj ? x->dev->graph_destroy(x->devh, obj) : cudaErrorInvalidValue;
+	case RMT_GRAPH_EXEC_DESTROY:
+		obj = srv_table_remove(&x->graph_execs, h->a[0]);
+		return obj ? x->dev->graph_exec_destroy(x->devh, obj) : cudaErrorInvalidValue;
+	case RMT_GRAPH_NODES:
+		if (!(obj = srv_table_get(&x->graphs, h->a[0])))
+			return cudaErrorInvalidValue;
+		r = x->dev->graph_nodes(x->devh, obj, &n);
+		a[0] = n;
+		return r;
+	default:
+		return cudaErrorNotSupported;
+	}
+}
+
 /* *out: reply bytes; *to_free: what to free once they are sent (or NULL). */
 static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, void **out,
 		   size_t *out_len, void **to_free, bool *bye)
@@ -663,6 +722,12 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		if (!x->dev->dnn_create)
 			return CUDNN_STATUS_NOT_SUPPORTED;
 		return dnn_execute_remote(x, h, data, a, out, out_len, to_free);
+	case RMT_CAPTURE_BEGIN: case RMT_CAPTURE_END: case RMT_CAPTURE_INFO:
+	case RMT_GRAPH_INSTANTIATE: case RMT_GRAPH_LAUNCH: case RMT_GRAPH_DESTROY:
+	case RMT_GRAPH_NODES: case RMT_GRAPH_EXEC_DESTROY:
+		if (!x->dev->capture_begin)
+			return cudaErrorNotSupported;
+		return graph_execute(x, h, a);
 	case RMT_SET_LIMIT:
 		return x->dev->set_limit(x->devh, (int)h->a[0], h->a[1]);
 	case RMT_GET_LIMIT: {
@@ -852,6 +917,8 @@ int srv_executor_main(const char *device, int gpu, const char *listen_addr)
 	srv_table_init(&x.blas, 1);
 	srv_table_init(&x.blaslt, 1);
 	srv_table_init(&x.dnn, 1);
+	srv_table_init(&x.graphs, 1);
+	srv_table_init(&x.graph_execs, 1);
 	x.fd = accept_peer(lfd, token);
 	close(lfd);
 	memset(token, 0, sizeof(token));

@@ -104,6 +104,8 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 		json_object_set_new(o, "cuda_graphs_unmovable", srv_graph_held(s, why, sizeof(why)) < 0
 								? json_string(why) : json_null());
 	}
+	json_object_set_new(o, "cuda_graphs_host_copies",
+			    json_integer(atomic_load(&s->graphs_host)));
 	json_object_set_new(o, "gpu_free_bytes", json_integer((json_int_t)free_b));
 	json_object_set_new(o, "compute_capability",
 			    json_pack("[i,i]", s->gpu_info.major, s->gpu_info.minor));

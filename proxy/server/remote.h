@@ -59,6 +59,9 @@ enum rmt_op {
 	RMT_DNN_LAST_ERROR,
 	/* the job's library settings ("NAME=value" entries, each NUL-ended), before OPEN */
 	RMT_ENV,
+	/* stream capture and CUDA graphs: graphs and executable graphs are the executor's ids */
+	RMT_CAPTURE_BEGIN, RMT_CAPTURE_END, RMT_CAPTURE_INFO, RMT_GRAPH_INSTANTIATE,
+	RMT_GRAPH_LAUNCH, RMT_GRAPH_DESTROY, RMT_GRAPH_NODES, RMT_GRAPH_EXEC_DESTROY,
 	RMT_OP_COUNT
 };
 

@@ -224,6 +224,7 @@ struct srv {
 	size_t ncaptures;
 	_Atomic int graphs_unmovable;   /* graphs and executable graphs not made again, */
 	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
+	_Atomic int graphs_host;        /* ... whose capture copies to or from host memory */
 	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;

@@ -39,6 +39,8 @@ struct graph_log {
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
 	bool dnn;                   /* holds a cuDNN Execute */
 	bool ccl;                   /* holds an NCCL call on a communicator with peers */
+	bool host;                  /* holds a copy to or from host memory */
+	unsigned needs;             /* what a backend must capture to replay it: XMIG_CAPTURES_* */
 	uint64_t hash;              /* of origin and data, once the capture ended */
 	char key[17];               /* the hash in hex: the log's name in manifests */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
@@ -159,17 +161,42 @@ static bool names_dnn(const struct graph_log *l, uint64_t serial)
 	return false;
 }
 
-static bool has_dnn(const struct graph_log *l)
+/* Does the copy of a record touch host memory? */
+static bool host_copy(uint32_t op, const unsigned char *body, size_t len)
+{
+	struct xmig_memcpy_req m;
+
+	if (op != XMIG_OP_MEMCPY || len < sizeof(m))
+		return false;
+	memcpy(&m, body, sizeof(m));
+	return m.kind != XMIG_COPY_D2D;
+}
+
+/* What a backend must capture, beyond kernels, device copies and fills, to replay a record. */
+static unsigned needs_of(uint32_t op, const unsigned char *body, size_t len)
+{
+	switch (op) {
+	case XMIG_OP_BLAS_GEMM: return XMIG_CAPTURES_BLAS;
+	case XMIG_OP_LT_MATMUL: return XMIG_CAPTURES_BLASLT;
+	case XMIG_OP_DNN_EXECUTE: return XMIG_CAPTURES_DNN;
+	case XMIG_OP_CCL_COLL: case XMIG_OP_CCL_GROUP: return XMIG_CAPTURES_CCL;
+	default: return host_copy(op, body, len) ? XMIG_CAPTURES_HOST_COPIES : 0;
+	}
+}
+
+/* A log read from a manifest: what it holds. */
+static void scan(struct graph_log *l)
 {
 	const unsigned char *body;
 	struct rec rc;
 	size_t off = 0;
 	bool bad = false;
 
-	while (next_rec(l, &off, &rc, &body, &bad))
-		if (rc.op == XMIG_OP_DNN_EXECUTE)
-			return true;
-	return false;
+	while (next_rec(l, &off, &rc, &body, &bad)) {
+		l->dnn |= rc.op == XMIG_OP_DNN_EXECUTE;
+		l->needs |= needs_of(rc.op, body, rc.len);
+	}
+	l->host = l->needs & XMIG_CAPTURES_HOST_COPIES;
 }
 
 /* ---- while a capture runs ------------------------------------------------------- */
@@ -327,6 +354,8 @@ void srv_graph_note(struct xmig_call *c)
 	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
 		mark(cap->log, "out of memory for its log");
 	}
+	cap->log->needs |= needs_of(c->req->op, c->args, len);
+	cap->log->host = cap->log->needs & XMIG_CAPTURES_HOST_COPIES;
 }
 
 bool srv_graph_refuses(struct xmig_call *c)
@@ -344,6 +373,16 @@ bool srv_graph_refuses(struct xmig_call *c)
 		 */
 		return srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_bulk_req *)
 								 c->args)->stream)) != 0;
+	case XMIG_OP_MEMCPY:
+		/* (a bridge's: the graph would run on the other node, away from this memory) */
+		if (s->dev->capture_libraries & XMIG_CAPTURES_HOST_COPIES ||
+		    ((const struct xmig_memcpy_req *)c->args)->kind == XMIG_COPY_D2D ||
+		    !srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_memcpy_req *)
+							       c->args)->stream)))
+			return false;
+		xmig_error("the %s device does not capture copies to or from host memory: the "
+			   "graph would run on another node", s->dev->name);
+		return true;
 	default:
 		break;
 	}
@@ -381,9 +420,15 @@ static int unsupported(struct srv *s, const char *what)
 	return cudaErrorNotSupported;
 }
 
-/* Graphs and executable graphs that cannot be made again: counted, and the last reason kept. */
+/*
+ * Graphs and executable graphs that cannot be made again: counted, and the
+ * last reason kept; those that copy to or from host memory, which cannot
+ * be made on another node: counted.
+ */
 static void count_unmovable(struct srv *s, const struct graph_log *l, int by)
 {
+	if (l->host)
+		atomic_fetch_add(&s->graphs_host, by);
 	if (!l->unmovable)
 		return;
 	atomic_store(&s->graphs_unmovable_why, l->unmovable);
@@ -867,7 +912,7 @@ static struct graph_log *log_of(struct logs *ls, const char *key)
 	l->data = xmig_hex_decode(json_string_value(json_object_get(o, "records")), &l->len);
 	l->cap = l->len;
 	log_seal(l);
-	l->dnn = has_dnn(l);
+	scan(l);
 	if (!l->data || strcmp(l->key, key)) {   /* (damaged on the way) */
 		log_put(l);
 		return NULL;
@@ -942,6 +987,12 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 		if (!(l = log_of(ls, key)) || !id)
 			return xmig_error("the state's CUDA graph %llu has no readable log",
 					  (unsigned long long)id);
+		/* (a bridge's: the executor captures GEMMs only, and no copy of this node's memory) */
+		if (l->needs & ~s->dev->capture_libraries)
+			return xmig_error("CUDA graph %llu cannot be captured again on the %s device: "
+					  "it holds %s", (unsigned long long)id, s->dev->name,
+					  l->host ? "copies to or from host memory"
+						  : "cuBLASLt, cuDNN or NCCL work");
 		if ((r = replay(s, l, &h, rebound)))
 			return xmig_error("cannot capture CUDA graph %llu again (error %d)",
 					  (unsigned long long)id, r);
@@ -960,6 +1011,7 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 			}
 			*g = (struct srv_graph){ id, h, l, 0 };
 			l->refs++;
+			count_unmovable(s, l, 1);   /* (as add_exec does: drop() counts it out) */
 		}
 		s->restored.made++;
 	}

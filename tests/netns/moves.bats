@@ -191,6 +191,36 @@ expected_rounds() {   # expected_rounds PROGRAM N
 PASS dnn_graph"
 }
 
+@test "netns: a job whose CUDA graph copies from pinned host memory is not moved to another node (4), but to another GPU of its own; it goes on" {
+	need_program graphs
+	on n1 "$XMIG" run --job gr -- "$CUDA_BIN/graphs" --rounds 40 --sleep-ms 60 \
+		>"$BATS_TEST_TMPDIR/gr.out" 2>"$BATS_TEST_TMPDIR/gr.err" &
+	pid=$!
+	for _ in $(seq 200); do
+		on n1 "$XMIG" ps --json --job gr | jq -e '.items[0].cuda_graphs_host_copies == 1' \
+			>/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	run on n1 "$XMIG" ps
+	assert_line 'gr rank 0: moves within its node only: its CUDA graphs copy to or from host memory'
+	run on n1 "$XMIG" migrate --job gr --to n2:gpu0
+	assert_failure 4
+	assert_output --partial "holds CUDA graphs that copy to or from host memory"
+	run on n1 "$XMIG" migrate --job gr --to n1:gpu1
+	assert_success
+	assert_equal "$(where gr)" "n1:1@n1"
+	run timeout 60 tail --pid="$pid" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/gr.err" >&2
+	diff -u <("$XMIG" run -- "$CUDA_BIN/graphs" --rounds 40) "$BATS_TEST_TMPDIR/gr.out"
+}
+
+@test "netns: a job holding a captured cuBLAS GEMM moves to the other node and back; it computes as before" {
+	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
+	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
+	there_and_back gb blas_gemm --capture --iters 40 --sleep-ms 60
+	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --iters 40) "$BATS_TEST_TMPDIR/gb.out"
+}
+
 @test "netns: a job holding an NCCL communicator is not moved to another node (not forwarded there); it goes on" {
 	need_program nccl_ops
 	on n1 "$XMIG" run --job nc -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 \

@@ -119,7 +119,9 @@ int main(void)
 		       " \"cuda_graphs\":0,\"cuda_graphs_unmovable\":null,\"symbol_address_taken\":false,"
 		       " \"host_mapped\":false},"
 		       "{\"job\":\"g\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
-		       " \"cuda_graphs\":2,\"cuda_graphs_unmovable\":null},"
+		       " \"cuda_graphs\":2,\"cuda_graphs_unmovable\":null,\"cuda_graphs_host_copies\":0},"
+		       "{\"job\":\"c\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
+		       " \"cuda_graphs\":2,\"cuda_graphs_host_copies\":1},"
 		       "{\"job\":\"u\",\"rank\":0,\"node\":\"n2\",\"gpu\":0,\"state\":\"running\","
 		       " \"cuda_graphs_unmovable\":\"the process is capturing a CUDA graph\"},"
 		       "{\"job\":\"s\",\"rank\":0,\"node\":\"n2\",\"gpu\":1,\"state\":\"running\","
@@ -128,12 +130,14 @@ int main(void)
 		       " \"host_mapped\":true}]}", 0, NULL);
 	doc = xp_state_from_live(n, p);
 	CHECK(doc && json_is_true(json_object_get(task_by_id(doc, "p:0"), "movable")) &&
-	      json_is_false(json_object_get(task_by_id(doc, "g:0"), "movable")) &&
+	      json_is_true(json_object_get(task_by_id(doc, "g:0"), "movable")) &&
+	      json_is_false(json_object_get(task_by_id(doc, "c:0"), "movable")) &&
 	      json_is_false(json_object_get(task_by_id(doc, "u:0"), "movable")) &&
 	      json_is_false(json_object_get(task_by_id(doc, "s:0"), "movable")) &&
 	      json_is_false(json_object_get(task_by_id(doc, "h:0"), "movable")),
-	      "a task holding CUDA graphs, capturing, with a symbol's address taken or mapped "
-	      "pinned memory stays; one with none of them is movable");
+	      "a task whose CUDA graphs copy to or from host memory, capturing, with a symbol's "
+	      "address taken or mapped pinned memory stays; one with none of them, or only "
+	      "graphs of device work, is movable");
 	json_decref(doc);
 	json_decref(n);
 	json_decref(p);
