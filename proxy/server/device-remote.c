@@ -58,6 +58,7 @@ struct rmt {
 	struct var_range *vars;
 	size_t nvars;
 	bool cublas_named;          /* the executor knows which cuBLAS file */
+	unsigned captures;          /* what the executor's backend captures (XMIG_CAPTURES_*) */
 	bool cublaslt_named;        /* ... and which cuBLASLt file */
 	bool cudnn_named;           /* ... and which cuDNN file */
 	uint64_t window, window_size;
@@ -416,6 +417,8 @@ static int r_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		xmig_error("the executor cannot open GPU %d (error %d)", gpu, st);
 		goto err;
 	}
+	/* never this node's host memory: a graph runs there, away from it */
+	r->captures = (unsigned)h.a[0] & ~(unsigned)XMIG_CAPTURES_HOST_COPIES;
 	*out = r;
 	return 0;
 err:
@@ -825,6 +828,12 @@ static int r_launch(void *dev, void *fn, struct xmig_dim3 grid, struct xmig_dim3
 
 /* ---- stream capture and CUDA graphs: the executor's backend captures ---- */
 
+/* What the executor said at OPEN its backend captures, less copies of host memory. */
+static unsigned r_captures(void *dev)
+{
+	return ((struct rmt *)dev)->captures;
+}
+
 static int r_capture_begin(void *dev, void *s)
 {
 	return on_handle(dev, RMT_CAPTURE_BEGIN, s, true, false);
@@ -1219,13 +1228,7 @@ const struct xmig_device_ops xmig_device_remote = {
 	.launch = r_launch,
 	.set_limit = r_set_limit,
 	.get_limit = r_get_limit,
-	/*
-	 * (what the executor's backend takes in while capturing is not known
-	 * here: cuBLAS GEMMs, which every backend captures; the rest is
-	 * refused while a stream captures. Never copies to or from host
-	 * memory: a graph runs on the other node, away from this memory.)
-	 */
-	.capture_libraries = XMIG_CAPTURES_BLAS,
+	.captures = r_captures,
 	.capture_begin = r_capture_begin,
 	.capture_end = r_capture_end,
 	.capture_info = r_capture_info,

@@ -109,6 +109,7 @@ struct xmig_device_ops {
 	 * capture's unique id (0 when none).
 	 */
 	unsigned capture_libraries;          /* which library calls too: XMIG_CAPTURES_* */
+	unsigned (*captures)(void *dev);     /* the same, where it depends on the device (or NULL) */
 	int (*capture_begin)(void *dev, void *s);
 	int (*capture_end)(void *dev, void *s, void **graph);
 	int (*capture_info)(void *dev, void *s, int *status, uint64_t *id);

@@ -464,6 +464,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 				x->dev->host_register(x->devh, x->in[i], RMT_CHUNK) == 0;
 		}
 		x->gpu = (int)h->a[0];
+		a[0] = x->dev->capture_libraries;   /* (what its captures take in: the bridge asks) */
 		return 0;
 	case RMT_BYE:
 		*bye = true;

@@ -199,6 +199,12 @@ static void scan(struct graph_log *l)
 	l->host = l->needs & XMIG_CAPTURES_HOST_COPIES;
 }
 
+/* What this proxy's device captures beyond kernels, device copies and fills. */
+static unsigned captures(const struct srv *s)
+{
+	return s->dev->captures ? s->dev->captures(s->devh) : s->dev->capture_libraries;
+}
+
 /* ---- while a capture runs ------------------------------------------------------- */
 
 uint64_t srv_graph_capture_of(struct srv *s, struct srv_stream *st)
@@ -375,7 +381,7 @@ bool srv_graph_refuses(struct xmig_call *c)
 								 c->args)->stream)) != 0;
 	case XMIG_OP_MEMCPY:
 		/* (a bridge's: the graph would run on the other node, away from this memory) */
-		if (s->dev->capture_libraries & XMIG_CAPTURES_HOST_COPIES ||
+		if (captures(s) & XMIG_CAPTURES_HOST_COPIES ||
 		    ((const struct xmig_memcpy_req *)c->args)->kind == XMIG_COPY_D2D ||
 		    !srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_memcpy_req *)
 							       c->args)->stream)))
@@ -403,7 +409,7 @@ bool srv_graph_refuses(struct xmig_call *c)
 	default:
 		return false;
 	}
-	if (s->dev->capture_libraries & need)
+	if (captures(s) & need)
 		return false;
 	xmig_error("the %s device's capture does not take in this library call (%s): it fails "
 		   "while a CUDA graph is captured", s->dev->name,
@@ -987,12 +993,12 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 		if (!(l = log_of(ls, key)) || !id)
 			return xmig_error("the state's CUDA graph %llu has no readable log",
 					  (unsigned long long)id);
-		/* (a bridge's: the executor captures GEMMs only, and no copy of this node's memory) */
-		if (l->needs & ~s->dev->capture_libraries)
+		/* (a bridge's: the executor captures no copy of this node's memory) */
+		if (l->needs & ~captures(s))
 			return xmig_error("CUDA graph %llu cannot be captured again on the %s device: "
 					  "it holds %s", (unsigned long long)id, s->dev->name,
 					  l->host ? "copies to or from host memory"
-						  : "cuBLASLt, cuDNN or NCCL work");
+						  : "library work that device does not capture");
 		if ((r = replay(s, l, &h, rebound)))
 			return xmig_error("cannot capture CUDA graph %llu again (error %d)",
 					  (unsigned long long)id, r);
