@@ -426,8 +426,14 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 		p->v[i].stream = st->h;
 		p->v[i].redop = ccl_redop_physical(p->v[i].cm, ops[i].redop);
 	}
+	/*
+	 * What a cut counts is what runs: a call captured into a CUDA graph
+	 * does not (its graph's launches would, which is why a rank holding
+	 * such a graph refuses the cut: srv_graph_holds_ccl).
+	 */
 	for (i = 0; i < n; i++)
-		ccl_count(p->v[i].cm, &ops[i]);
+		if (!s->ncaptures || !srv_graph_capture_of(s, srv_stream(c, ops[i].stream)))
+			ccl_count(p->v[i].cm, &ops[i]);
 	if (backend(s)->calls_wait) {
 		c->defer = run_deferred;
 		c->defer_obj = p;

@@ -12,10 +12,12 @@
  * while its communicator lives). With --graph-rank R, rank R captures its
  * round's first all-reduce into a CUDA graph once and launches the graph
  * each round instead (its peers call it): xmig must then refuse to cut
- * the job, and the job must go on unharmed.
+ * the job, and the job must go on unharmed. With --graph-drop too, the
+ * graph is destroyed at once, never launched, and rank R calls its
+ * all-reduce like its peers: nothing is left to stop a cut.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
- *            [--graph-rank R]
+ *            [--graph-rank R [--graph-drop]]
  */
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1;
 	cudaGraphExec_t graph = NULL;
+	bool graph_drop = false;
 	const char *id_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
@@ -104,6 +107,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--graph-drop")) {
+			graph_drop = true;
 			continue;
 		}
 		xt_fail("unknown option %s", argv[i]);
@@ -142,6 +149,10 @@ int main(int argc, char **argv)
 		CK(cudaStreamEndCapture(s, &g));
 		CK(cudaGraphInstantiate(&graph, g, 0));
 		CK(cudaGraphDestroy(g));
+		if (graph_drop) {
+			CK(cudaGraphExecDestroy(graph));
+			graph = NULL;
+		}
 	}
 
 	for (int round = 0; round < iters; round++) {

@@ -209,6 +209,17 @@ retired_after_rebuild() {
 	duo_done 60
 }
 
+@test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
+	start_duo 60 0 0 --graph-rank 0 --graph-drop
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items[] | .cuda_graphs] == [0, 0]' <<<"$output"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	run "$XMIG" migrate --job duo --rank 0 --to gpu1
+	assert_success
+	duo_done 60
+}
+
 @test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {
 	start_duo 60 0 1
 	run --separate-stderr "$XMIG" migrate --job duo --to gpu1,gpu0 --json
