@@ -217,8 +217,8 @@ PASS dnn_graph"
 @test "netns: a job holding a captured cuBLAS GEMM moves to the other node and back; it computes as before" {
 	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
 	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
-	there_and_back gb blas_gemm --capture --iters 40 --sleep-ms 60
-	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --iters 40) "$BATS_TEST_TMPDIR/gb.out"
+	there_and_back gb blas_gemm --capture --iters 100 --sleep-ms 50
+	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --iters 100) "$BATS_TEST_TMPDIR/gb.out"
 }
 
 @test "netns: a job holding an NCCL communicator is not moved to another node (not forwarded there); it goes on" {
