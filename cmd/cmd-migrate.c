@@ -212,6 +212,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	char token[33], mb[32], fb[32], cc[32];
 	int status, spid = 0;
 	bool frozen_here = false, lost = false, at_go = false;
+	enum xmig_move_reach reach;
+	char why[512];
 
 	*out = NULL;
 	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
@@ -220,19 +222,11 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			   json_string_value(json_object_get(st, "state")));
 		return XMIG_EXIT_REFUSED;
 	}
-	if (json_is_true(json_object_get(st, "symbol_address_taken"))) {
-		xmig_error("%s took the address of a __device__ variable (cudaGetSymbolAddress); "
-			   "that address would not survive a move", p->label);
-		return XMIG_EXIT_REFUSED;
-	}
-	if (json_is_string(json_object_get(st, "cuda_graphs_unmovable"))) {
-		xmig_error("%s: %s", p->label,
-			   json_string_value(json_object_get(st, "cuda_graphs_unmovable")));
-		return XMIG_EXIT_REFUSED;
-	}
-	if (d->node && json_integer_value(json_object_get(st, "cuda_graphs_host_copies")) > 0) {
-		xmig_error("%s holds CUDA graphs that copy to or from host memory, which a GPU on "
-			   "another node cannot reach", p->label);
+	/* (another node: one that is not this, the application's) */
+	reach = xmig_move_limit(st, why, sizeof(why));
+	if (reach == XMIG_MOVE_NOWHERE || (reach == XMIG_MOVE_IN_NODE && d->node)) {
+		xmig_error("%s: %s%s", p->label, why,
+			   reach == XMIG_MOVE_IN_NODE ? " (it moves to another GPU of its node)" : "");
 		return XMIG_EXIT_REFUSED;
 	}
 	if (d->node) {
@@ -254,12 +248,6 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	if (zero && (stream || from != d->gpu)) {
 		xmig_error("%s: --zero-copy maps the same memory, so it only moves to the GPU the "
 			   "job is on (%s:gpu%d)", p->label, from_node, from);
-		return XMIG_EXIT_REFUSED;
-	}
-	if (stream && strcmp(from_node, to_node) &&
-	    json_is_true(json_object_get(st, "host_mapped"))) {
-		xmig_error("%s maps pinned host memory into its kernels (cudaHostAllocMapped or "
-			   "cudaHostGetDevicePointer): that memory cannot reach another node", p->label);
 		return XMIG_EXIT_REFUSED;
 	}
 	{

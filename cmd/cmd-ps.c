@@ -97,33 +97,22 @@ static void print_table(json_t *items, bool hosts)
 	}
 }
 
-/*
- * Below the table, a line for each process that a move would be refused
- * now (xmig migrate checks the same fields), or refused to another node.
- * The proxy's reason is cut before what it says of the refusal itself.
- */
+/* Below the table, a line for each process that a move would be refused now, or to another node. */
 static void print_limits(json_t *items)
 {
 	json_t *it;
 	size_t i;
+	char why[512];
 
 	json_array_foreach(items, i, it) {
-		const char *job = json_string_value(json_object_get(it, "job")) ?: "-";
-		json_int_t rank = json_integer_value(json_object_get(it, "rank"));
-		const char *why = json_string_value(json_object_get(it, "cuda_graphs_unmovable"));
+		enum xmig_move_reach reach = xmig_move_limit(it, why, sizeof(why));
 
-		if (why)
-			printf("%s rank %lld: not movable now: %.*s\n", job, (long long)rank,
-			       (int)strcspn(why, ";"), why);
-		else if (json_is_true(json_object_get(it, "symbol_address_taken")))
-			printf("%s rank %lld: not movable: it took the address of a __device__ "
-			       "variable\n", job, (long long)rank);
-		else if (json_integer_value(json_object_get(it, "cuda_graphs_host_copies")) > 0)
-			printf("%s rank %lld: moves within its node only: its CUDA graphs copy to or "
-			       "from host memory\n", job, (long long)rank);
-		else if (json_is_true(json_object_get(it, "host_mapped")))
-			printf("%s rank %lld: moves within its node only: its kernels reach mapped "
-			       "pinned memory\n", job, (long long)rank);
+		if (reach != XMIG_MOVE_ANYWHERE)
+			printf("%s rank %lld: %s: %s\n",
+			       json_string_value(json_object_get(it, "job")) ?: "-",
+			       (long long)json_integer_value(json_object_get(it, "rank")),
+			       reach == XMIG_MOVE_NOWHERE ? "not movable now" : "moves within its node only",
+			       why);
 	}
 }
 

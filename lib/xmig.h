@@ -294,4 +294,18 @@ struct xmig_target {
 };
 int xmig_target_parse(const char *s, struct xmig_target *t);
 
+/* ---- what keeps a process from moving (move-limits.c) ---------------- */
+
+enum xmig_move_reach {
+	XMIG_MOVE_ANYWHERE,   /* nothing it holds keeps it */
+	XMIG_MOVE_IN_NODE,    /* to another GPU of its node only */
+	XMIG_MOVE_NOWHERE,    /* not now */
+};
+/*
+ * How far a process may move now, from its item of `xmig ps --json`, and
+ * why not further (into why, when not anywhere; why may be NULL). xmig
+ * migrate, xmig ps and the live planner read it, so that they agree.
+ */
+enum xmig_move_reach xmig_move_limit(json_t *item, char *why, size_t len);
+
 #endif /* XMIG_H */

@@ -161,16 +161,10 @@ static int add_item(json_t *tasks, struct rank_key *keys, size_t *nkeys, json_t 
 	if (!state || (strcmp(state, "running") && strcmp(state, "idle")))
 		json_object_set_new(t, "movable", json_false());
 	/*
-	 * So is what a move would be refused for now (xmig-migrate(1)), or
-	 * across nodes, which freeing one takes: a capture in progress or a
-	 * graph that cannot be made again, a __device__ variable's address
-	 * taken, CUDA graphs that copy to or from host memory, pinned memory
-	 * mapped into kernels.
+	 * So is what a move would be refused now, or across nodes, which
+	 * freeing one takes (move-limits.c).
 	 */
-	if (json_is_string(json_object_get(it, "cuda_graphs_unmovable")) ||
-	    json_is_true(json_object_get(it, "symbol_address_taken")) ||
-	    json_integer_value(json_object_get(it, "cuda_graphs_host_copies")) > 0 ||
-	    json_is_true(json_object_get(it, "host_mapped")))
+	if (xmig_move_limit(it, NULL, 0) != XMIG_MOVE_ANYWHERE)
 		json_object_set_new(t, "movable", json_false());
 	gm = json_object_get(it, "gpu_model");
 	if (json_is_string(gm))

@@ -202,10 +202,10 @@ PASS dnn_graph"
 		sleep 0.05
 	done
 	run on n1 "$XMIG" ps
-	assert_line 'gr rank 0: moves within its node only: its CUDA graphs copy to or from host memory'
+	assert_line 'gr rank 0: moves within its node only: its CUDA graphs copy to or from host memory, which a GPU on another node cannot reach'
 	run on n1 "$XMIG" migrate --job gr --to n2:gpu0
 	assert_failure 4
-	assert_output --partial "holds CUDA graphs that copy to or from host memory"
+	assert_output --partial "job gr rank 0: its CUDA graphs copy to or from host memory, which a GPU on another node cannot reach (it moves to another GPU of its node)"
 	run on n1 "$XMIG" migrate --job gr --to n1:gpu1
 	assert_success
 	assert_equal "$(where gr)" "n1:1@n1"
