@@ -29,6 +29,7 @@
 #include <nccl.h>
 
 #include "server.h"
+#include "state.h"
 
 /* A capture's requests, as they came; shared by its graph and executable graphs. */
 struct graph_log {
@@ -37,10 +38,9 @@ struct graph_log {
 	unsigned char *data;        /* records: struct rec, then len bytes (8-aligned) */
 	size_t len, cap;
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
-	bool dnn;                   /* holds a cuDNN Execute */
 	bool ccl;                   /* holds an NCCL call on a communicator with peers */
-	bool host;                  /* holds a copy to or from host memory */
-	unsigned needs;             /* what a backend must capture to replay it: XMIG_CAPTURES_* */
+	unsigned needs;             /* what a backend must capture to replay it: XMIG_CAPTURES_*
+				     * (DNN: it holds a cuDNN Execute; HOST_COPIES: a host copy) */
 	uint64_t hash;              /* of origin and data, once the capture ended */
 	char key[17];               /* the hash in hex: the log's name in manifests */
 	json_t *entry;              /* its manifest entry, made once (a log never changes) */
@@ -152,7 +152,7 @@ static bool names_dnn(const struct graph_log *l, uint64_t serial)
 	size_t off = 0;
 	bool bad = false;
 
-	while (l->dnn && next_rec(l, &off, &rc, &body, &bad))
+	while (l->needs & XMIG_CAPTURES_DNN && next_rec(l, &off, &rc, &body, &bad))
 		if (rc.op == XMIG_OP_DNN_EXECUTE && rc.len >= sizeof(dc)) {
 			memcpy(&dc, body, sizeof(dc));
 			if (dc.handle_serial == serial || dc.plan_serial == serial)
@@ -192,11 +192,8 @@ static void scan(struct graph_log *l)
 	size_t off = 0;
 	bool bad = false;
 
-	while (next_rec(l, &off, &rc, &body, &bad)) {
-		l->dnn |= rc.op == XMIG_OP_DNN_EXECUTE;
+	while (next_rec(l, &off, &rc, &body, &bad))
 		l->needs |= needs_of(rc.op, body, rc.len);
-	}
-	l->host = l->needs & XMIG_CAPTURES_HOST_COPIES;
 }
 
 /* What this proxy's device captures beyond kernels, device copies and fills. */
@@ -356,12 +353,10 @@ void srv_graph_note(struct xmig_call *c)
 			mark(cap->log, "a cuDNN Execute of no live handle or plan");
 		else if (log_add(cap->log, c->req->op, &dc, sizeof(dc), c->args, len) < 0)
 			mark(cap->log, "out of memory for its log");
-		cap->log->dnn = true;
 	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
 		mark(cap->log, "out of memory for its log");
 	}
 	cap->log->needs |= needs_of(c->req->op, c->args, len);
-	cap->log->host = cap->log->needs & XMIG_CAPTURES_HOST_COPIES;
 }
 
 bool srv_graph_refuses(struct xmig_call *c)
@@ -433,7 +428,7 @@ static int unsupported(struct srv *s, const char *what)
  */
 static void count_unmovable(struct srv *s, const struct graph_log *l, int by)
 {
-	if (l->host)
+	if (l->needs & XMIG_CAPTURES_HOST_COPIES)
 		atomic_fetch_add(&s->graphs_host, by);
 	if (!l->unmovable)
 		return;
@@ -761,9 +756,8 @@ static void add_graph(uint64_t id, void *obj, void *arg)
 	struct srv_graph *g = obj;
 
 	add_log(w, g->log);
-	if (!g->entry)
-		g->entry = json_pack("{s:I, s:s}", "id", (json_int_t)id, "log", g->log->key);
-	json_array_append(w->list, g->entry);
+	srv_state_add_entry(w->list, &g->entry, g->entry ? NULL :
+			    json_pack("{s:I, s:s}", "id", (json_int_t)id, "log", g->log->key));
 }
 
 static void add_exec_entry(uint64_t id, void *obj, void *arg)
@@ -772,10 +766,9 @@ static void add_exec_entry(uint64_t id, void *obj, void *arg)
 	struct srv_graph *e = obj;
 
 	add_log(w, e->log);
-	if (!e->entry)
-		e->entry = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "log", e->log->key,
-				     "flags", (json_int_t)e->flags);
-	json_array_append(w->list, e->entry);
+	srv_state_add_entry(w->list, &e->entry, e->entry ? NULL :
+			    json_pack("{s:I, s:s, s:I}", "id", (json_int_t)id, "log", e->log->key,
+				      "flags", (json_int_t)e->flags));
 }
 
 void srv_graph_manifest(struct srv *s, json_t *m)
@@ -997,7 +990,8 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 		if (l->needs & ~captures(s))
 			return xmig_error("CUDA graph %llu cannot be captured again on the %s device: "
 					  "it holds %s", (unsigned long long)id, s->dev->name,
-					  l->host ? "copies to or from host memory"
+					  l->needs & XMIG_CAPTURES_HOST_COPIES
+						  ? "copies to or from host memory"
 						  : "library work that device does not capture");
 		if ((r = replay(s, l, &h, rebound)))
 			return xmig_error("cannot capture CUDA graph %llu again (error %d)",

@@ -34,7 +34,7 @@ static const char *hex64(uint64_t v, char *buf)
  * prelude's very entries where nothing changed, which its delta finds by
  * pointer (manifest-delta.c).
  */
-static void add_entry(json_t *list, json_t **entry, json_t *made)
+void srv_state_add_entry(json_t *list, json_t **entry, json_t *made)
 {
 	if (!*entry)
 		*entry = made;
@@ -49,7 +49,7 @@ static void add_stream(uint64_t id, void *obj, void *arg)
 {
 	struct srv_stream *st = obj;
 
-	add_entry(arg, &st->entry, st->entry ? NULL :
+	srv_state_add_entry(arg, &st->entry, st->entry ? NULL :
 		  json_pack("{s:I, s:i, s:i}", "id", (json_int_t)id, "flags", (int)st->flags,
 			    "priority", st->priority));
 }
@@ -75,7 +75,7 @@ static void add_module(uint64_t id, void *obj, void *arg)
 	if (!m->h)
 		return;   /* still arriving: the client sends it again */
 	/* 64-bit hashes as hex: JSON integers are signed. */
-	add_entry(arg, &m->entry, m->entry ? NULL :
+	srv_state_add_entry(arg, &m->entry, m->entry ? NULL :
 		  json_pack("{s:I, s:I, s:s}", "id", (json_int_t)id, "size", (json_int_t)m->size,
 			    "xxh3", hex64(m->hash, (char[17]){ 0 })));
 }
@@ -97,7 +97,7 @@ static void add_func(uint64_t id, void *obj, void *arg)
 {
 	struct srv_func *f = obj;
 
-	add_entry(arg, &f->entry, f->entry ? NULL : func_entry(id, f));
+	srv_state_add_entry(arg, &f->entry, f->entry ? NULL : func_entry(id, f));
 }
 
 /* A variable never changes under its id: its entry is made with it. */
@@ -146,7 +146,7 @@ static json_t *manifest(struct srv *s, const struct dnn_base *base)
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
 
-		add_entry(allocs, &a->entry, a->entry ? NULL :
+		srv_state_add_entry(allocs, &a->entry, a->entry ? NULL :
 			  json_pack("{s:I, s:I, s:I, s:I}", "va", (json_int_t)a->va, "size",
 				    (json_int_t)a->size, "requested", (json_int_t)a->requested,
 				    "serial", (json_int_t)a->serial));

@@ -29,6 +29,11 @@ int srv_state_var_entry(uint64_t id, struct srv_var *v);
  */
 void srv_state_entry_changed(json_t **entry);
 /*
+ * Append an object's manifest entry to list: *entry, kept with the object
+ * and shared by every manifest, or made (made; NULL when *entry is there).
+ */
+void srv_state_add_entry(json_t *list, json_t **entry, json_t *made);
+/*
  * Can this proxy take this state? 0 yes; -1 no (incompatible or malformed);
  * -2 no, not enough free device memory. The reason goes to why.
  */
