@@ -307,6 +307,9 @@ int srv_objects_init(struct srv *s);
 struct srv_stream *srv_stream(struct xmig_call *c, uint64_t id);
 struct srv_stream *srv_stream_of(struct srv *s, uint64_t id);
 struct srv_event *srv_event(struct xmig_call *c, uint64_t id);
+/* An event of the table, made (flags as cudaEventCreateWithFlags') and dropped. */
+int srv_event_new(struct srv *s, unsigned flags, uint64_t *id);
+int srv_event_drop(struct srv *s, struct srv_event *e);
 struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
 
 /* memory.c */

@@ -194,7 +194,7 @@ int srv_cudaStreamGetId(struct xmig_call *c, struct srv_stream *st, unsigned lon
 
 /* ---- events ---------------------------------------------------------- */
 
-static int new_event(struct xmig_call *c, uint64_t *id, unsigned flags)
+int srv_event_new(struct srv *s, unsigned flags, uint64_t *id)
 {
 	struct srv_event *e = calloc(1, sizeof(*e));
 	int r;
@@ -211,15 +211,15 @@ static int new_event(struct xmig_call *c, uint64_t *id, unsigned flags)
 		free(e);
 		return cudaErrorNotSupported;
 	}
-	r = DEV(c)->event_create(DEVH(c), flags, &e->h);
+	r = s->dev->event_create(s->devh, flags, &e->h);
 	if (r) {
 		free(e);
 		return r;
 	}
 	e->flags = flags;
-	*id = srv_table_add(&c->srv->events, e);
+	*id = srv_table_add(&s->events, e);
 	if (!*id) {
-		DEV(c)->event_destroy(DEVH(c), e->h);
+		s->dev->event_destroy(s->devh, e->h);
 		free(e);
 		return cudaErrorMemoryAllocation;
 	}
@@ -227,23 +227,28 @@ static int new_event(struct xmig_call *c, uint64_t *id, unsigned flags)
 	return 0;
 }
 
+int srv_event_drop(struct srv *s, struct srv_event *e)
+{
+	int r = s->dev->event_destroy(s->devh, e->h);
+
+	srv_table_remove(&s->events, e->id);
+	free(e);
+	return r;
+}
+
 int srv_cudaEventCreate(struct xmig_call *c, uint64_t *id)
 {
-	return new_event(c, id, 0);
+	return srv_event_new(c->srv, 0, id);
 }
 
 int srv_cudaEventCreateWithFlags(struct xmig_call *c, uint64_t *id, unsigned int flags)
 {
-	return new_event(c, id, flags);
+	return srv_event_new(c->srv, flags, id);
 }
 
 int srv_cudaEventDestroy(struct xmig_call *c, struct srv_event *e)
 {
-	int r = DEV(c)->event_destroy(DEVH(c), e->h);
-
-	srv_table_remove(&c->srv->events, e->id);
-	free(e);
-	return r;
+	return srv_event_drop(c->srv, e);
 }
 
 int srv_cudaEventRecord(struct xmig_call *c, struct srv_event *e, struct srv_stream *st)

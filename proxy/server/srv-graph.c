@@ -790,11 +790,86 @@ void srv_graph_manifest(struct srv *s, json_t *m)
 
 /* ---- made again ---------------------------------------------------------------------- */
 
+/*
+ * The events a capture recorded may be gone since: PyTorch's NCCL process
+ * group destroys its own once the capture ended, the graph holding the
+ * order they made, not them. A replay records each on an event of its own,
+ * made for it and dropped once the capture ended again; a wait for an
+ * event the log never recorded waits on the application's. (An external
+ * record, cudaEventRecordExternal, is a node that needs the application's
+ * event: left alone.)
+ */
+struct own_events {
+	struct { uint64_t logged, own; } *v;
+	size_t n;
+};
+
+static int own_event(struct srv *s, struct own_events *oe, bool make, uint64_t *event)
+{
+	uint64_t logged = *event;
+	void *n;
+	int r;
+
+	for (size_t i = 0; i < oe->n; i++)
+		if (oe->v[i].logged == logged) {
+			*event = oe->v[i].own;
+			return 0;
+		}
+	if (!make)
+		return 0;
+	if (!(n = realloc(oe->v, (oe->n + 1) * sizeof(*oe->v))))
+		return cudaErrorMemoryAllocation;
+	oe->v = n;
+	if ((r = srv_event_new(s, cudaEventDisableTiming, event)))
+		return r;
+	oe->v[oe->n].logged = logged;
+	oe->v[oe->n++].own = *event;
+	return 0;
+}
+
+static int swap_event(struct srv *s, struct own_events *oe, struct xmig_req *req)
+{
+	void *a = req->payload;
+	size_t len = req->len - sizeof(*req);
+
+	switch (req->op) {
+	case XMIG_OP_cudaEventRecord:
+		if (len < sizeof(struct xmig_req_cudaEventRecord))
+			return cudaErrorInvalidValue;
+		return own_event(s, oe, true, &((struct xmig_req_cudaEventRecord *)a)->event);
+	case XMIG_OP_cudaEventRecordWithFlags:
+		if (len < sizeof(struct xmig_req_cudaEventRecordWithFlags))
+			return cudaErrorInvalidValue;
+		if (((struct xmig_req_cudaEventRecordWithFlags *)a)->flags & cudaEventRecordExternal)
+			return 0;
+		return own_event(s, oe, true,
+				 &((struct xmig_req_cudaEventRecordWithFlags *)a)->event);
+	case XMIG_OP_cudaStreamWaitEvent:
+		if (len < sizeof(struct xmig_req_cudaStreamWaitEvent))
+			return cudaErrorInvalidValue;
+		return own_event(s, oe, false, &((struct xmig_req_cudaStreamWaitEvent *)a)->event);
+	default:
+		return 0;
+	}
+}
+
+static void drop_own_events(struct srv *s, struct own_events *oe)
+{
+	for (size_t i = 0; i < oe->n; i++) {
+		struct srv_event *e = srv_table_get(&s->events, oe->v[i].own);
+
+		if (e)
+			srv_event_drop(s, e);
+	}
+	free(oe->v);
+}
+
 /* Capture the log's requests again on its streams: *graph, or an error. */
 static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *rebound)
 {
 	struct srv_stream *origin = srv_stream_of(s, l->origin);
 	struct srv_worker w = { .srv = s };
+	struct own_events oe = { NULL, 0 };
 	/* (replies nobody reads; one restore at a time, under the move lock) */
 	static unsigned char res[XMIG_RESP_BYTES];
 	const unsigned char *body;
@@ -870,7 +945,8 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 			((struct xmig_memset_req *)(void *)req->payload)->sync = 0;
 		c.req = req;
 		c.args = req->payload;
-		r = srv_dispatch(&c);
+		if (!(r = swap_event(s, &oe, req)))
+			r = srv_dispatch(&c);
 		if (!r && c.defer)
 			r = c.defer(&c);
 		free(req);
@@ -878,6 +954,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	if (bad && !r)
 		r = cudaErrorInvalidValue;
 	e = s->dev->capture_end(s->devh, origin->h, graph);
+	drop_own_events(s, &oe);
 	if (r || e) {
 		if (*graph)
 			s->dev->graph_destroy(s->devh, *graph);

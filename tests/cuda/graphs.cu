@@ -1,7 +1,8 @@
 /*
  * graphs.cu - a CUDA graph made by stream capture: a fill, device and
  * pinned-host copies and kernels on two streams forked and joined by
- * events, captured once, instantiated (the graph destroyed at once: the
+ * events, captured once (the capture's own events, destroyed once it ended,
+ * as PyTorch's NCCL process group does), instantiated (the graph destroyed at once: the
  * executable graph outlives it), uploaded and launched each round on new
  * input, on either stream; the capture status and id seen from both
  * streams; a capture invalidated by a synchronize. Then, with the graphs
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
 	struct rig r;
 	cudaGraph_t g, bad;
 	cudaGraphExec_t ge;
+	cudaEvent_t fork, join;     /* the rounds' (the capture has its own) */
 	unsigned long long id1 = 0, id2 = 0;
 	cudaError_t e1, e2;
 	int k = 0;
@@ -119,8 +121,8 @@ int main(int argc, char **argv)
 			xt_fail("unknown argument %s", argv[i]);
 	CK(cudaStreamCreateWithFlags(&r.s1, cudaStreamNonBlocking));
 	CK(cudaStreamCreateWithFlags(&r.s2, cudaStreamNonBlocking));
-	CK(cudaEventCreateWithFlags(&r.fork, cudaEventDisableTiming));
-	CK(cudaEventCreateWithFlags(&r.join, cudaEventDisableTiming));
+	CK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+	CK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
 	CK(cudaMalloc(&r.x, bytes));
 	CK(cudaMalloc(&r.y, bytes));
 	CK(cudaMalloc(&r.w, bytes));
@@ -137,8 +139,14 @@ int main(int argc, char **argv)
 		CK(cudaGraphDestroy(g));
 	}
 
-	/* the capture: nothing runs; both streams report it, with one id */
+	/*
+	 * the capture: nothing runs; both streams report it, with one id. Its
+	 * fork and join events are its own, gone once it ended: the graph
+	 * holds the order they made, not them.
+	 */
 	capture_status(r.s1, "s1 before", cudaStreamCaptureStatusNone, NULL);
+	CK(cudaEventCreateWithFlags(&r.fork, cudaEventDisableTiming));
+	CK(cudaEventCreateWithFlags(&r.join, cudaEventDisableTiming));
 	CK(cudaStreamBeginCapture(r.s1, cudaStreamCaptureModeGlobal));
 	capture_status(r.s1, "s1 capturing", cudaStreamCaptureStatusActive, &id1);
 	work(&r);
@@ -152,6 +160,10 @@ int main(int argc, char **argv)
 	CK(cudaStreamEndCapture(r.s1, &g));
 	if (!g)
 		xt_fail("cudaStreamEndCapture gave no graph");
+	CK(cudaEventDestroy(r.fork));
+	CK(cudaEventDestroy(r.join));
+	r.fork = fork;
+	r.join = join;
 	capture_status(r.s1, "s1 after", cudaStreamCaptureStatusNone, NULL);
 	capture_status(r.s2, "s2 after", cudaStreamCaptureStatusNone, NULL);
 	{

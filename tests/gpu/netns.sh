@@ -13,15 +13,31 @@ TAG=g$$
 D=$(mktemp -d /tmp/xgn.XXXXXX)
 . "$ROOT/tests/gpu/helpers.sh"
 
-XMIG_NODE_ENV="XMIG_DEVICE=cuda" sh "$ROOT/tests/netns/netns.sh" up $TAG "$D" || exit 1
-trap 'ip netns pids "xmig-$TAG-n2" | xargs -r kill; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT
+DEV=${XMIG_NETNS_DEVICE:-cuda}   # (sim: a dry run of this script without a GPU)
+if command -v ip >/dev/null && [ -z "${XMIG_NETNS_LOOPBACK:-}" ]; then
+	XMIG_NODE_ENV="XMIG_DEVICE=$DEV" sh "$ROOT/tests/netns/netns.sh" up $TAG "$D" || exit 1
+	trap 'ip netns pids "xmig-$TAG-n2" | xargs -r kill; sh "$ROOT/tests/netns/netns.sh" down $TAG "$D"; rm -rf "$D"' EXIT
+	prefix() { echo ip netns exec "xmig-$TAG-$1"; }
+else
+	# no ip(8) (a bare GPU machine): the two nodes share this network
+	# namespace, at two loopback addresses; the link is the loopback's
+	echo "# no ip(8) here: nodes n1 and n2 share one network namespace, at 127.0.0.1 and 127.0.0.2"
+	mkdir -p "$D/n1" "$D/n2"
+	for n in 1 2; do
+		echo "n$n 127.0.0.$n env XMIG_NODE=n$n XMIG_RUNTIME_DIR=$D/n$n XMIG_DEVICE=$DEV"
+	done >"$D/nodes.conf"
+	# (node n2's processes, its executors among them, are those of its runtime directory)
+	trap 'grep -lz "^XMIG_RUNTIME_DIR=$D/n2\$" /proc/[0-9]*/environ 2>/dev/null |
+		cut -d/ -f3 | xargs -r kill 2>/dev/null; rm -rf "$D"' EXIT
+	prefix() { :; }
+fi
 export XMIG_NODES=$D/nodes.conf
 addr2=$(awk '$1 == "n2" { print $2 }' "$XMIG_NODES")
 on() {
 	local node=$1
 	shift
-	ip netns exec "xmig-$TAG-$node" env XMIG_NODE="$node" XMIG_RUNTIME_DIR="$D/$node" \
-		XMIG_DEVICE=cuda XMIG_NODES="$XMIG_NODES" "$@"
+	$(prefix "$node") env XMIG_NODE="$node" XMIG_RUNTIME_DIR="$D/$node" \
+		XMIG_DEVICE=$DEV XMIG_NODES="$XMIG_NODES" "$@"
 }
 where() {
 	on n1 "$XMIG" ps --all --json --job "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print("%s:%s@%s" % (i[0]["node"], i[0]["gpu"], i[0]["host"]) if i else "-")'
@@ -48,6 +64,33 @@ wait $app
 check "the workload ended well" test $? -eq 0
 check "... and printed exactly its native output" cmp "$D/native" "$D/c1.out"
 [ $fail -eq 0 ] || cat "$D/c1.err"
+
+# CUDA graphs across nodes: a captured cuBLAS GEMM is captured again by the
+# executor on n2 and back home; a graph that copies from pinned host memory
+# stays on its node (status 4), and moves to a new proxy there instead
+"$B/tests/cuda/blas_gemm" --capture --iters 100 >"$D/gb.native" 2>/dev/null
+on n1 "$XMIG" run --job gb -- "$B/tests/cuda/blas_gemm" --capture --iters 100 --sleep-ms 50 \
+	>"$D/gb.out" 2>"$D/gb.err" &
+app=$!
+wait_running gb
+sleep 0.5
+for hop in n2:gpu0 n1:gpu0; do
+	check "captured GEMM moved to $hop" on n1 "$XMIG" migrate --job gb --to $hop
+done
+wait $app
+check "... the captured GEMM's job ended well and printed its native output" cmp "$D/gb.native" "$D/gb.out"
+[ $fail -eq 0 ] || tail -5 "$D/gb.err"
+"$B/tests/cuda/graphs" --rounds 40 >"$D/gr.native" 2>/dev/null
+on n1 "$XMIG" run --job gr -- "$B/tests/cuda/graphs" --rounds 40 --sleep-ms 60 \
+	>"$D/gr.out" 2>"$D/gr.err" &
+app=$!
+wait_running gr
+sleep 0.5
+on n1 "$XMIG" migrate --job gr --to n2:gpu0 >/dev/null 2>"$D/gr.mig"
+check "a graph with pinned host copies is not moved to the other node (4)" test $? -eq 4
+check "... but to a new proxy on its own node" on n1 "$XMIG" migrate --job gr --to n1:gpu0
+wait $app
+check "... and printed its native output" cmp "$D/gr.native" "$D/gr.out"
 
 # consolidation: two jobs, one moved to n2; plan frees a node, apply packs them live
 for j in k1 k2; do

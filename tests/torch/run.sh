@@ -12,6 +12,8 @@
 #   graphed  train_graphed.py: the MLP's whole step (forward, backward, AdamW)
 #            captured once as a CUDA graph and replayed each step; then a
 #            small convolutional network (cuDNN), run eagerly and captured;
+#            then the MLP with its gradients all-reduced (NCCL, world size 1)
+#            inside the graph;
 #   compile  compile_probe.py (a torch.compile'd function: Triton kernels
 #            through the driver API), undisturbed and moved twice; then the
 #            same GPT under torch.compile;
@@ -157,6 +159,10 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 		train conv "$ROOT/tests/torch/train_graphed.py" --model conv --eager --steps 300 --sleep-ms 10
 		train conv-graphed "$ROOT/tests/torch/train_graphed.py" --model conv --steps 300 \
 			--sleep-ms 10
+		# the gradients all-reduced inside the graph (NCCL, world size 1):
+		# each new proxy rebuilds the communicator, then captures them
+		# again on it, on events of its own (the process group's are gone)
+		train graphed-ddp "$ROOT/tests/torch/train_graphed.py" --steps 300 --sleep-ms 10 --ddp
 		;;
 	compile)
 		cp=("$ROOT/tests/torch/compile_probe.py" --rounds 6)

@@ -9,12 +9,15 @@ AdamW with capturable=True, fixed synthetic data copied into the graph's
 static input before each replay, TF32 off: it prints the same losses (as
 exact float hex) and the same final parameter checksum on every run,
 natively or under xmig, moved or not. --eager runs the same step without
-the graph.
+the graph. --ddp all-reduces the gradients through NCCL (RANK and
+WORLD_SIZE from the environment, world size 1 by default) inside the step,
+so inside the graph.
 
     python3 train_graphed.py [--steps N (300)] [--sleep-ms N (0)] [--width N (1024)]
-                             [--batch N (256)] [--model mlp|conv] [--eager]
+                             [--batch N (256)] [--model mlp|conv] [--eager] [--ddp]
 """
 import argparse
+import os
 import time
 
 import torch
@@ -28,7 +31,16 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--model", choices=("mlp", "conv"), default="mlp")
     ap.add_argument("--eager", action="store_true")
+    ap.add_argument("--ddp", action="store_true")
     o = ap.parse_args()
+    world = 1
+    if o.ddp:
+        import torch.distributed as dist
+        world = int(os.environ.get("WORLD_SIZE", 1))
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29531")
+        dist.init_process_group("nccl", rank=int(os.environ.get("RANK", 0)), world_size=world,
+                                device_id=torch.device("cuda", 0))
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -62,6 +74,10 @@ def main():
     def step_fn():
         loss = torch.nn.functional.cross_entropy(model(static_x), static_y)
         loss.backward()
+        if o.ddp:
+            for p in model.parameters():
+                dist.all_reduce(p.grad)
+                p.grad.div_(world)
         opt.step()
         return loss
 
@@ -95,6 +111,8 @@ def main():
     total = sum(p.detach().double().sum().item() for p in model.parameters())
     print("params checksum %s" % total.hex())
     print("PASS train_graphed", flush=True)
+    if o.ddp:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
