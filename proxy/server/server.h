@@ -222,6 +222,7 @@ struct srv {
 	struct srv_table graphs, graph_execs;   /* CUDA graphs (srv-graph.c) */
 	struct srv_capture *captures;   /* captures in progress */
 	size_t ncaptures;
+	bool replaying;                 /* a graph's log is being captured again (srv-graph.c) */
 	_Atomic int graphs_unmovable;   /* graphs and executable graphs not made again, */
 	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
 	_Atomic int graphs_host;        /* ... whose capture copies to or from host memory */
@@ -437,6 +438,10 @@ bool srv_held_by_another(struct srv *s, struct ctl_conn *cc);
 int srv_ccl_peers(struct srv *s);
 /* How many ranks logical communicator comm has (0: no such communicator). In turn. */
 int srv_ccl_ranks(struct srv *s, uint64_t comm);
+/* Has communicator comm an NCCL communicator under it (built, or re-linked)? */
+bool srv_ccl_linked(struct srv *s, uint64_t comm);
+/* NCCL calls a graph launch posted: counted for the cut. */
+void srv_ccl_count(struct srv *s, const struct xmig_ccl_op *ops, size_t n);
 /* One-rank communicators built again. ahead: from the prelude, while the
  * job runs; later, with the final manifest, those still the same are kept. */
 int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
@@ -475,11 +480,21 @@ int srv_graph_held(struct srv *s, char *why, size_t len);
 /* A cuDNN handle or descriptor (by serial) is destroyed: the logs whose Executes name it cannot be replayed. */
 void srv_graph_dnn_destroyed(struct srv *s, uint64_t serial);
 /*
- * 0, or -1 and why: a graph or a capture holds an NCCL call, so the
- * process's ranks may not be cut nor re-linked (every rank of a job is, when
- * one moves). Called frozen (the tables are the workers').
+ * 0, or -1 and why: a capture in progress holds an NCCL call on a
+ * communicator with peers, or a graph holding one cannot be captured again,
+ * so the process's ranks may not be cut nor re-linked (every rank of a job
+ * is, when one moves). Called frozen (the tables are the workers').
  */
-int srv_graph_holds_ccl(struct srv *s, char *why, size_t len);
+int srv_graph_refuses_relink(struct srv *s, char *why, size_t len);
+/*
+ * Communicator comm was re-linked (frozen): the driver graphs whose NCCL
+ * calls ran on its old communicator are released, each captured again at
+ * its next use. How many.
+ */
+size_t srv_graph_relinked(struct srv *s, uint64_t comm);
+/* A request's NCCL calls if it launches a graph holding some (the cut's gate), else NULL. */
+const struct xmig_ccl_op *srv_graph_launch_ops(struct srv *s, const struct xmig_req *req,
+					       size_t *n);
 
 /* move.c: the control side of freezes and moves */
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc);

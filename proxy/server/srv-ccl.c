@@ -428,10 +428,10 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 	}
 	/*
 	 * What a cut counts is what runs: a call captured into a CUDA graph
-	 * does not (its graph's launches would, which is why a rank holding
-	 * such a graph refuses the cut: srv_graph_holds_ccl).
+	 * (by the application, or captured again by a replay) does not; each
+	 * launch of the graph does (d_GRAPH_LAUNCH).
 	 */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !s->replaying; i++)
 		if (!s->ncaptures || !srv_graph_capture_of(s, srv_stream(c, ops[i].stream)))
 			ccl_count(p->v[i].cm, &ops[i]);
 	if (backend(s)->calls_wait) {
@@ -473,6 +473,13 @@ bool srv_ccl_hold(struct srv *s, const struct xmig_req *req)
 
 		return !ccl_cut_admits(s->ccl, cut, g->ops, g->nops);
 	}
+	if (req->op == XMIG_OP_GRAPH_LAUNCH) {
+		/* a graph's NCCL calls, admitted or held whole, like a group's */
+		size_t n;
+		const struct xmig_ccl_op *ops = srv_graph_launch_ops(s, req, &n);
+
+		return n && !ccl_cut_admits(s->ccl, cut, ops, n);
+	}
 	return false;
 }
 
@@ -502,6 +509,23 @@ int srv_ccl_ranks(struct srv *s, uint64_t comm)
 	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
 
 	return c ? c->nranks : 0;
+}
+
+bool srv_ccl_linked(struct srv *s, uint64_t comm)
+{
+	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+
+	return c && c->phys;
+}
+
+void srv_ccl_count(struct srv *s, const struct xmig_ccl_op *ops, size_t n)
+{
+	for (size_t i = 0; s->ccl && i < n; i++) {
+		struct ccl_comm *c = ccl_comm_get(s->ccl, ops[i].comm);
+
+		if (c)
+			ccl_count(c, &ops[i]);
+	}
 }
 
 int srv_ccl_check(struct srv *s, json_t *m, char *why, size_t len)
@@ -748,11 +772,11 @@ static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 		nap_us(50);
 	}
 	/*
-	 * A graph's NCCL kernels hold the physical communicator a re-link
-	 * retires, and its launches post collectives no counter sees: such a
-	 * rank is neither cut nor re-linked, moving or staying.
+	 * A re-link makes every rank capture again its graphs with NCCL calls
+	 * (srv_graph_relinked): a rank holding one that cannot be, or in the
+	 * middle of such a capture, is neither cut nor re-linked.
 	 */
-	if (srv_graph_holds_ccl(s, msg, len) < 0) {
+	if (srv_graph_refuses_relink(s, msg, len) < 0) {
 		srv_thaw(s);
 		*code = XMIG_RPC_REFUSED;
 		return NULL;
@@ -869,9 +893,9 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	/* the old one's peer may be gone: aborted, not destroyed, and not now */
 	if (old)
 		ccl_retire(retire_list(s), old, cm->key);
-	return json_pack("{s:s, s:I, s:f, s:b}", "key", key, "generation",
+	return json_pack("{s:s, s:I, s:f, s:b, s:I}", "key", key, "generation",
 			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",
-			 old != NULL);
+			 old != NULL, "graphs_released", (json_int_t)srv_graph_relinked(s, cm->id));
 }
 
 const struct ctl_method srv_ccl_methods[] = {

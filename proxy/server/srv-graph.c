@@ -15,12 +15,17 @@
  * a cuDNN Execute's, its handle's stream and which handle and plan
  * (serials: ids are reused), made again before the graphs (state.c).
  *
- * NCCL calls on one-rank communicators are replayed too (the new proxy
- * built those ahead). What a log cannot replay (an NCCL call on a
- * communicator with peers, or with a PreMulSum op; a cuDNN handle or plan
- * the application destroyed since) marks it: while the process holds such a
- * graph, or a capture is in progress, moves, snapshots and suspends are
- * refused.
+ * NCCL calls are replayed too: on one-rank communicators as soon as the
+ * new proxy built them (ahead); on communicators with peers once they are
+ * re-linked at the cut, when every rank, moving or staying, captures again
+ * the graphs whose calls ran on the old communicators (srv_graph_relinked):
+ * until then such a graph waits, without a driver graph. A graph launch
+ * counts its NCCL calls as posted, and the cut's gate admits or holds it
+ * whole, like a group. What a log cannot replay (an NCCL call with a
+ * PreMulSum op, which is made again under another value; a cuDNN handle or
+ * plan the application destroyed since) marks it: while the process holds
+ * such a graph, or a capture is in progress, moves, snapshots and suspends
+ * are refused, and cuts too if it holds calls on a communicator with peers.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -38,7 +43,9 @@ struct graph_log {
 	unsigned char *data;        /* records: struct rec, then len bytes (8-aligned) */
 	size_t len, cap;
 	const char *unmovable;      /* why it cannot be replayed (NULL: it can) */
-	bool ccl;                   /* holds an NCCL call on a communicator with peers */
+	bool ccl_peers;             /* holds an NCCL call on a communicator with peers */
+	struct xmig_ccl_op *ccl_ops;/* its NCCL calls, in order (a launch posts them) */
+	uint32_t nccl;
 	unsigned needs;             /* what a backend must capture to replay it: XMIG_CAPTURES_*
 				     * (DNN: it holds a cuDNN Execute; HOST_COPIES: a host copy) */
 	uint64_t hash;              /* of origin and data, once the capture ended */
@@ -58,7 +65,7 @@ struct blas_state {
 
 struct srv_graph {
 	uint64_t id;
-	void *h;
+	void *h;                    /* NULL: waiting for its communicators' re-link */
 	struct graph_log *log;
 	uint64_t flags;             /* an executable graph's instantiation flags */
 	json_t *entry;              /* its manifest entry, made once (shared: see add_graph) */
@@ -86,9 +93,47 @@ static void log_put(struct graph_log *l)
 {
 	if (l && --l->refs == 0) {
 		json_decref(l->entry);
+		free(l->ccl_ops);
 		free(l->data);
 		free(l);
 	}
+}
+
+static bool next_rec(const struct graph_log *l, size_t *off, struct rec *rc,
+		     const unsigned char **body, bool *bad);
+
+/* The log's NCCL calls, in order, apart: what each launch of it posts. 0 or -1. */
+static int index_ccl(struct graph_log *l)
+{
+	const unsigned char *body;
+	struct rec rc;
+	size_t off = 0, n = 0;
+	bool bad = false;
+
+	for (int pass = 0; pass < 2; pass++) {
+		off = 0;
+		n = 0;
+		while (next_rec(l, &off, &rc, &body, &bad)) {
+			const struct xmig_ccl_op *ops = (const void *)body;
+			uint32_t k = 1;
+
+			if (rc.op == XMIG_OP_CCL_GROUP && rc.len >= sizeof(struct xmig_ccl_group_req)) {
+				k = ((const struct xmig_ccl_group_req *)(const void *)body)->nops;
+				ops = ((const struct xmig_ccl_group_req *)(const void *)body)->ops;
+				if (rc.len < sizeof(struct xmig_ccl_group_req) + k * sizeof(*ops))
+					return -1;
+			} else if (rc.op != XMIG_OP_CCL_COLL || rc.len < sizeof(*ops)) {
+				continue;
+			}
+			if (pass)
+				memcpy(l->ccl_ops + n, ops, k * sizeof(*ops));
+			n += k;
+		}
+		if (!n || (!pass && !(l->ccl_ops = calloc(n, sizeof(*l->ccl_ops)))))
+			return n ? -1 : 0;
+	}
+	l->nccl = (uint32_t)n;
+	return 0;
 }
 
 static void log_seal(struct graph_log *l)
@@ -97,6 +142,8 @@ static void log_seal(struct graph_log *l)
 
 	l->hash = xmig_hash64(h, sizeof(h)) ?: 1;
 	snprintf(l->key, sizeof(l->key), "%016llx", (unsigned long long)l->hash);
+	if (index_ccl(l) < 0 && !l->unmovable)
+		l->unmovable = "its NCCL calls could not be read back";
 }
 
 /* Append a record of op: head (may be NULL) then body. */
@@ -223,29 +270,41 @@ static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
 	return NULL;
 }
 
-enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE, NOTE_CCL_PEERS };
+enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE };
 
 /*
- * NCCL calls on one-rank communicators, with built-in reductions, are
- * captured again like kernels: a new proxy builds those communicators
- * itself, ahead (srv-ccl.c). One with peers is re-linked only at a cut,
- * under the graph; a PreMulSum op may be gone by then (DDP makes one per
- * step).
+ * NCCL calls with built-in reductions are captured again like kernels, on
+ * the communicator as it is then: a new proxy builds one-rank ones itself,
+ * ahead (srv-ccl.c); one with peers is re-linked at the cut, on every rank.
+ * A PreMulSum op may be gone by then (DDP makes one per step).
  */
-static enum note ccl_note(struct srv *s, const struct xmig_ccl_op *ops, uint32_t n,
-			  const char **why)
+static enum note ccl_note(const struct xmig_ccl_op *ops, uint32_t n, const char **why)
 {
-	for (uint32_t i = 0; i < n; i++)
-		if (srv_ccl_ranks(s, ops[i].comm) != 1) {
-			*why = "an NCCL call on a communicator with peers";
-			return NOTE_CCL_PEERS;
-		}
 	for (uint32_t i = 0; i < n; i++)
 		if (ops[i].redop >= ncclNumOps) {
 			*why = "an NCCL call with a PreMulSum reduction";
 			return NOTE_UNMOVABLE;
 		}
 	return NOTE_RECORD;
+}
+
+/* Does any of these NCCL calls run on a communicator with peers? */
+static bool with_peers(struct srv *s, const struct xmig_ccl_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (srv_ccl_ranks(s, ops[i].comm) > 1)
+			return true;
+	return false;
+}
+
+static bool request_with_peers(struct srv *s, uint32_t op, const void *a)
+{
+	if (op == XMIG_OP_CCL_COLL)
+		return with_peers(s, a, 1);
+	if (op == XMIG_OP_CCL_GROUP)
+		return with_peers(s, ((const struct xmig_ccl_group_req *)a)->ops,
+				  ((const struct xmig_ccl_group_req *)a)->nops);
+	return false;
 }
 
 /* What a request does to a capture, and on which stream. */
@@ -291,12 +350,12 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		return NOTE_GEMM;
 	case XMIG_OP_CCL_COLL:
 		*stream = ((const struct xmig_ccl_op *)a)->stream;
-		return ccl_note(c->srv, a, 1, why);
+		return ccl_note(a, 1, why);
 	case XMIG_OP_CCL_GROUP:
 		if (!((const struct xmig_ccl_group_req *)a)->nops)
 			return NOTE_NONE;
 		*stream = ((const struct xmig_ccl_group_req *)a)->ops[0].stream;
-		return ccl_note(c->srv, ((const struct xmig_ccl_group_req *)a)->ops,
+		return ccl_note(((const struct xmig_ccl_group_req *)a)->ops,
 				((const struct xmig_ccl_group_req *)a)->nops, why);
 	case XMIG_OP_DNN_EXECUTE:
 		h = dnn_log_live(&c->srv->dnn, ((const struct xmig_dnn_execute_req *)a)->handle,
@@ -335,9 +394,8 @@ void srv_graph_note(struct xmig_call *c)
 			cap = &s->captures[i];
 	if (!cap)
 		return;
-	if (n == NOTE_UNMOVABLE || n == NOTE_CCL_PEERS) {
+	if (n == NOTE_UNMOVABLE) {
 		mark(cap->log, why);
-		cap->log->ccl |= n == NOTE_CCL_PEERS;
 	} else if (n == NOTE_GEMM) {
 		struct srv_blas *b = srv_table_get(&s->blas, ((const struct xmig_blas_gemm_req *)
 							       c->args)->id);
@@ -356,6 +414,7 @@ void srv_graph_note(struct xmig_call *c)
 	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
 		mark(cap->log, "out of memory for its log");
 	}
+	cap->log->ccl_peers |= request_with_peers(s, c->req->op, c->args);
 	cap->log->needs |= needs_of(c->req->op, c->args, len);
 }
 
@@ -575,6 +634,8 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 	return r;
 }
 
+static int remake(struct srv *s, struct srv_graph *g, bool exec);
+
 /* An executable graph of log l (held for it) under a new id, or at id when id != 0. */
 static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags, uint64_t id,
 		    uint64_t *out)
@@ -583,7 +644,8 @@ static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags,
 
 	if (!e || !(id ? srv_table_put(&s->graph_execs, id, e) == 0
 		       : (id = srv_table_add(&s->graph_execs, e)) != 0)) {
-		s->dev->graph_exec_destroy(s->devh, h);
+		if (h)
+			s->dev->graph_exec_destroy(s->devh, h);
 		free(e);
 		return cudaErrorMemoryAllocation;
 	}
@@ -609,7 +671,8 @@ int d_GRAPH_INSTANTIATE(struct xmig_call *c)
 		return cudaErrorInvalidValue;
 	if (!s->dev->graph_instantiate)
 		return unsupported(s, "cudaGraphInstantiate");
-	if ((r = s->dev->graph_instantiate(s->devh, g->h, a->flags, &h)))
+	if ((!g->h && (r = remake(s, g, false))) ||
+	    (r = s->dev->graph_instantiate(s->devh, g->h, a->flags, &h)))
 		return r;
 	return add_exec(s, h, g->log, a->flags, 0, &res->exec);
 }
@@ -621,11 +684,33 @@ int d_GRAPH_LAUNCH(struct xmig_call *c)
 	struct srv_graph *e = srv_table_get(&s->graph_execs, a->id);
 	struct srv_stream *st = srv_stream(c, a->stream);
 
+	int r;
+
 	if (!e)
 		return cudaErrorInvalidValue;
 	if (!st)
 		return cudaErrorInvalidResourceHandle;
-	return s->dev->graph_launch(s->devh, e->h, st->h, a->upload != 0);
+	if ((!e->h && (r = remake(s, e, true))) ||
+	    (r = s->dev->graph_launch(s->devh, e->h, st->h, a->upload != 0)))
+		return r;
+	/* its NCCL calls are posted now, as a cut counts them (srv_ccl_hold admitted them) */
+	if (!a->upload && e->log->nccl)
+		srv_ccl_count(s, e->log->ccl_ops, e->log->nccl);
+	return 0;
+}
+
+const struct xmig_ccl_op *srv_graph_launch_ops(struct srv *s, const struct xmig_req *req,
+					       size_t *n)
+{
+	const struct xmig_graph_req *a = (const void *)req->payload;
+	struct srv_graph *e;
+
+	*n = 0;
+	if (req->op != XMIG_OP_GRAPH_LAUNCH || req->len < sizeof(*req) + sizeof(*a) || a->upload ||
+	    !(e = srv_table_get(&s->graph_execs, a->id)))
+		return NULL;
+	*n = e->log->nccl;
+	return e->log->ccl_ops;
 }
 
 int d_GRAPH_NODES(struct xmig_call *c)
@@ -641,6 +726,8 @@ int d_GRAPH_NODES(struct xmig_call *c)
 	c->res_len = sizeof(*res);
 	if (!g)
 		return cudaErrorInvalidValue;
+	if (!g->h && (r = remake(s, g, false)))
+		return r;
 	r = s->dev->graph_nodes(s->devh, g->h, &n);
 	res->nodes = n;
 	return r;
@@ -648,8 +735,9 @@ int d_GRAPH_NODES(struct xmig_call *c)
 
 static int drop(struct srv *s, struct srv_graph *g, bool exec)
 {
-	int r = exec ? s->dev->graph_exec_destroy(s->devh, g->h)
-		     : s->dev->graph_destroy(s->devh, g->h);
+	int r = !g->h ? 0
+		: exec ? s->dev->graph_exec_destroy(s->devh, g->h)
+		       : s->dev->graph_destroy(s->devh, g->h);
 
 	count_unmovable(s, g->log, -1);
 	log_put(g->log);
@@ -702,24 +790,38 @@ int srv_graph_held(struct srv *s, char *why, size_t len)
 	return 0;
 }
 
-static void find_ccl(uint64_t id, void *obj, void *arg)
+struct unrelinkable {
+	struct srv *s;
+	const char *why;
+};
+
+static void find_unrelinkable(uint64_t id, void *obj, void *arg)
 {
-	*(bool *)arg |= ((struct srv_graph *)obj)->log->ccl;
+	struct unrelinkable *u = arg;
+	const struct graph_log *l = ((struct srv_graph *)obj)->log;
+
+	if (!u->why && l->unmovable && with_peers(u->s, l->ccl_ops, l->nccl))
+		u->why = l->unmovable;
 }
 
-int srv_graph_holds_ccl(struct srv *s, char *why, size_t len)
+int srv_graph_refuses_relink(struct srv *s, char *why, size_t len)
 {
-	bool ccl = false;
+	struct unrelinkable u = { s, NULL };
 
 	for (size_t i = 0; i < s->ncaptures; i++)
-		ccl |= s->captures[i].log->ccl;
-	srv_table_each(&s->graphs, find_ccl, &ccl);
-	srv_table_each(&s->graph_execs, find_ccl, &ccl);
-	if (!ccl)
+		if (s->captures[i].log->ccl_peers) {
+			snprintf(why, len, "the process is capturing a CUDA graph with NCCL calls on a "
+				 "communicator with peers: a re-link would leave them on the old "
+				 "communicator; nothing was done, the job goes on");
+			return -1;
+		}
+	srv_table_each(&s->graphs, find_unrelinkable, &u);
+	srv_table_each(&s->graph_execs, find_unrelinkable, &u);
+	if (!u.why)
 		return 0;
-	snprintf(why, len, "the process holds a CUDA graph (or a capture) that took in an NCCL "
-		 "call on a communicator with peers: its communicators cannot be re-linked under "
-		 "it, and its launches are not counted at a cut; nothing was done, the job goes on");
+	snprintf(why, len, "the process holds a CUDA graph with NCCL calls on a communicator with "
+		 "peers, which a re-link would make it capture again, and it cannot be (%s); "
+		 "nothing was done, the job goes on", u.why);
 	return -1;
 }
 
@@ -870,8 +972,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	struct srv_stream *origin = srv_stream_of(s, l->origin);
 	struct srv_worker w = { .srv = s };
 	struct own_events oe = { NULL, 0 };
-	/* (replies nobody reads; one restore at a time, under the move lock) */
-	static unsigned char res[XMIG_RESP_BYTES];
+	unsigned char *res = malloc(XMIG_RESP_BYTES);   /* (replies nobody reads) */
 	const unsigned char *body;
 	struct rec rc;
 	size_t off = 0;
@@ -879,11 +980,18 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	int r, e;
 
 	*graph = NULL;
-	if (!origin)
+	if (!origin) {
+		free(res);
 		return xmig_error("a CUDA graph's capture began on stream %llu, which the state "
 				  "lacks", (unsigned long long)l->origin), cudaErrorInvalidResourceHandle;
-	if ((r = s->dev->capture_begin(s->devh, origin->h)))
+	}
+	if (!res)
+		return cudaErrorMemoryAllocation;
+	if ((r = s->dev->capture_begin(s->devh, origin->h))) {
+		free(res);
 		return r;
+	}
+	s->replaying = true;
 	while (!r && next_rec(l, &off, &rc, &body, &bad)) {
 		struct xmig_req *req;
 		struct xmig_call c = { .srv = s, .w = &w, .res = res };
@@ -953,8 +1061,10 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	}
 	if (bad && !r)
 		r = cudaErrorInvalidValue;
+	s->replaying = false;
 	e = s->dev->capture_end(s->devh, origin->h, graph);
 	drop_own_events(s, &oe);
+	free(res);
 	if (r || e) {
 		if (*graph)
 			s->dev->graph_destroy(s->devh, *graph);
@@ -1030,7 +1140,89 @@ static void sweep(uint64_t id, void *obj, void *arg)
 	drop(k->s, srv_table_remove(k->exec ? &k->s->graph_execs : &k->s->graphs, id), k->exec);
 }
 
-static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec, bool *rebound)
+/*
+ * Replays set what they need and undo it after: a GEMM's handle as it was
+ * at the capture, a cuDNN handle on its capture's stream. A session saves
+ * the cuBLAS handles first and sets them and the cuDNN ones back at its end.
+ */
+struct blas_saved {
+	struct srv_blas *b, was;
+};
+
+struct session {
+	struct blas_saved *saved, *end;
+	bool rebound;               /* a cuDNN handle was set on another stream */
+};
+
+static void save_blas(uint64_t id, void *obj, void *arg)
+{
+	struct blas_saved **p = arg;
+
+	(*p)->b = obj;
+	(*p)->was = *(struct srv_blas *)obj;
+	(*p)++;
+}
+
+static int session_open(struct srv *s, struct session *ss)
+{
+	*ss = (struct session){ NULL, NULL, false };
+	if (s->blas.count && !(ss->saved = calloc(s->blas.count, sizeof(*ss->saved))))
+		return xmig_error("out of memory for the cuBLAS handles' settings");
+	ss->end = ss->saved;
+	srv_table_each(&s->blas, save_blas, &ss->end);
+	return 0;
+}
+
+/* r: the session's status so far; the first failure is kept. */
+static int session_close(struct srv *s, struct session *ss, int r)
+{
+	int st;
+
+	if (ss->rebound && (st = srv_dnn_restream(s)) && !r)
+		r = xmig_error("cannot set the cuDNN handles back on their streams after the "
+			       "graphs' capture (status %d)", st);
+	for (struct blas_saved *p = ss->saved; p < ss->end; p++)
+		if (memcmp(p->b, &p->was, sizeof(p->was))) {
+			*p->b = p->was;
+			if (srv_blas_configure(s, p->b) && !r)
+				r = xmig_error("cannot set cuBLAS handle %llu back after the graphs' "
+					       "capture", (unsigned long long)p->b->id);
+		}
+	free(ss->saved);
+	return r;
+}
+
+/* Does a log wait for the re-link of a communicator its NCCL calls name? */
+static bool waits_relink(struct srv *s, const struct graph_log *l)
+{
+	for (uint32_t i = 0; i < l->nccl; i++)
+		if (!srv_ccl_linked(s, l->ccl_ops[i].comm))
+			return true;
+	return false;
+}
+
+/* The driver graph (exec: executable, with flags) of log l, captured again. */
+static int capture_again(struct srv *s, struct graph_log *l, bool exec, uint64_t flags,
+			 bool *rebound, void **out)
+{
+	void *h = NULL, *ge = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = replay(s, l, &h, rebound)))
+		return r;
+	if (!exec) {
+		*out = h;
+		return 0;
+	}
+	r = s->dev->graph_instantiate(s->devh, h, flags, &ge);
+	s->dev->graph_destroy(s->devh, h);
+	*out = r ? NULL : ge;
+	return r;
+}
+
+static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
+			struct session *ss)
 {
 	struct srv_table *t = exec ? &s->graph_execs : &s->graphs;
 	struct kept k = { calloc(json_array_size(list) + 1, sizeof(*k.v)), 0, exec, s };
@@ -1052,7 +1244,7 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 		const char *key = json_string_value(json_object_get(o, "log"));
 		struct graph_log *l;
 		struct srv_graph *g;
-		void *h = NULL, *ge = NULL;
+		void *h = NULL;
 		int r;
 
 		/* made ahead from the same log (the sweep left only those): kept, its log not even read */
@@ -1070,19 +1262,20 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 					  l->needs & XMIG_CAPTURES_HOST_COPIES
 						  ? "copies to or from host memory"
 						  : "library work that device does not capture");
-		if ((r = replay(s, l, &h, rebound)))
+		/* (NCCL calls on a communicator not re-linked yet: captured at its first use after) */
+		if (!waits_relink(s, l) &&
+		    (r = capture_again(s, l, exec, flags, &ss->rebound, &h)))
 			return xmig_error("cannot capture CUDA graph %llu again (error %d)",
 					  (unsigned long long)id, r);
 		if (exec) {
-			r = s->dev->graph_instantiate(s->devh, h, flags, &ge);
-			s->dev->graph_destroy(s->devh, h);
-			if (r || (r = add_exec(s, ge, l, flags, id, &out)))
-				return xmig_error("cannot instantiate CUDA graph %llu again (error %d)",
-						  (unsigned long long)id, r);
+			if ((r = add_exec(s, h, l, flags, id, &out)))
+				return xmig_error("out of memory for CUDA graph %llu",
+						  (unsigned long long)id);
 		} else {
 			if (!(g = calloc(1, sizeof(*g))) || srv_table_put(&s->graphs, id, g) < 0) {
 				free(g);
-				s->dev->graph_destroy(s->devh, h);
+				if (h)
+					s->dev->graph_destroy(s->devh, h);
 				return xmig_error("out of memory for CUDA graph %llu",
 						  (unsigned long long)id);
 			}
@@ -1095,26 +1288,12 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 	return 0;
 }
 
-struct blas_saved {
-	struct srv_blas *b, was;
-};
-
-static void save_blas(uint64_t id, void *obj, void *arg)
-{
-	struct blas_saved **p = arg;
-
-	(*p)->b = obj;
-	(*p)->was = *(struct srv_blas *)obj;
-	(*p)++;
-}
-
 int srv_graph_restore(struct srv *s, json_t *m)
 {
 	json_t *graphs = json_object_get(m, "graphs"), *execs = json_object_get(m, "graph_execs");
 	struct logs ls = { json_object_get(m, "graph_logs"), NULL, 0 };
-	struct blas_saved *saved = NULL, *end;
-	bool rebound = false;
-	int r = 0, st;
+	struct session ss;
+	int r = 0;
 
 	if (!json_array_size(graphs) && !json_array_size(execs)) {
 		srv_graph_reset(s);
@@ -1123,27 +1302,76 @@ int srv_graph_restore(struct srv *s, json_t *m)
 	if (!s->dev->capture_begin)
 		return xmig_error("the %s device cannot make the job's CUDA graphs again",
 				  s->dev->name);
-	/* a GEMM's replay sets its handle as it was then: undone after */
-	if (s->blas.count && !(saved = calloc(s->blas.count, sizeof(*saved))))
+	if (session_open(s, &ss) < 0)
 		return -1;
-	end = saved;
-	srv_table_each(&s->blas, save_blas, &end);
-	if (restore_list(s, graphs, &ls, false, &rebound) < 0 ||
-	    restore_list(s, execs, &ls, true, &rebound) < 0)
+	if (restore_list(s, graphs, &ls, false, &ss) < 0 ||
+	    restore_list(s, execs, &ls, true, &ss) < 0)
 		r = -1;
-	if (rebound && (st = srv_dnn_restream(s)) && !r)
-		r = xmig_error("cannot set the cuDNN handles back on their streams after the "
-			       "graphs' capture (status %d)", st);
-	for (struct blas_saved *p = saved; p < end; p++)
-		if (memcmp(p->b, &p->was, sizeof(p->was))) {
-			*p->b = p->was;
-			if (srv_blas_configure(s, p->b) && !r)
-				r = xmig_error("cannot set cuBLAS handle %llu back after the graphs' "
-					       "capture", (unsigned long long)p->b->id);
-		}
-	free(saved);
+	r = session_close(s, &ss, r);
 	for (size_t i = 0; i < ls.n; i++)
 		log_put(ls.v[i].l);
 	free(ls.v);
 	return r;
+}
+
+/*
+ * A graph without its driver graph (its NCCL communicators re-linked since,
+ * or not yet), at its first use: captured again now, in the application's
+ * turn. Its NCCL calls may then wait, in NCCL's set-up of the new
+ * communicator's connections, for the peers to post theirs: they do, as
+ * the job runs on.
+ */
+static int remake(struct srv *s, struct srv_graph *g, bool exec)
+{
+	struct session ss;
+	int r;
+
+	if (waits_relink(s, g->log))
+		return xmig_error("CUDA graph %llu's NCCL communicators were not re-linked after "
+				  "its move; it cannot run", (unsigned long long)g->id),
+		       cudaErrorIllegalState;
+	if (session_open(s, &ss) < 0)
+		return cudaErrorMemoryAllocation;
+	r = capture_again(s, g->log, exec, g->flags, &ss.rebound, &g->h);
+	if (session_close(s, &ss, 0) < 0 && !r)
+		r = cudaErrorUnknown;
+	if (r)
+		xmig_error("CUDA graph %llu could not be captured again on its re-linked NCCL "
+			   "communicators (error %d)", (unsigned long long)g->id, r);
+	return r;
+}
+
+struct relinked {
+	struct srv *s;
+	uint64_t comm;
+	bool exec;
+	size_t n;
+};
+
+static void release_driver_graph(uint64_t id, void *obj, void *arg)
+{
+	struct relinked *rl = arg;
+	struct srv_graph *g = obj;
+	bool names = false;
+
+	for (uint32_t i = 0; i < g->log->nccl && !names; i++)
+		names = g->log->ccl_ops[i].comm == rl->comm;
+	if (!names || !g->h)
+		return;
+	if (rl->exec)
+		rl->s->dev->graph_exec_destroy(rl->s->devh, g->h);
+	else
+		rl->s->dev->graph_destroy(rl->s->devh, g->h);
+	g->h = NULL;
+	rl->n++;
+}
+
+size_t srv_graph_relinked(struct srv *s, uint64_t comm)
+{
+	struct relinked rl = { s, comm, false, 0 };
+
+	srv_table_each(&s->graphs, release_driver_graph, &rl);
+	rl.exec = true;
+	srv_table_each(&s->graph_execs, release_driver_graph, &rl);
+	return rl.n;
 }

@@ -11,10 +11,11 @@
  * With --iters N it runs N rounds, --sleep-ms apart (a process to move
  * while its communicator lives). With --graph-rank R, rank R captures its
  * round's first all-reduce into a CUDA graph once and launches the graph
- * each round instead (its peers call it): xmig must then refuse to cut
- * the job, and the job must go on unharmed. With --graph-drop too, the
+ * each round instead (its peers call it): xmig's cut counts the graph's
+ * launches, and after a re-link the rank captures the graph again on the
+ * new communicator, whether it moved or stayed. With --graph-drop too, the
  * graph is destroyed at once, never launched, and rank R calls its
- * all-reduce like its peers: nothing is left to stop a cut.
+ * all-reduce like its peers.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R [--graph-drop]]

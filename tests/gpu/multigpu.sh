@@ -15,10 +15,11 @@
 #     gpu0 -> gpu1 while training: its losses and checksum must be the
 #     native run's on GPU 0, and each new proxy must have seen the imported
 #     memory as the other GPU's (copy engines, not the same-GPU kernel);
-#  5. a 2-rank job whose rank 0 replays its all-reduce from a CUDA graph
-#     (tests/torch/ccl_graphed.py): moving either rank is refused (status 4),
-#     since a cut would re-link the communicator under that graph; the job
-#     goes on and prints its native output.
+#  5. a 2-rank job whose rank 0 (then both ranks) replays its all-reduce
+#     from a CUDA graph (tests/torch/ccl_graphed.py): rank 1 moves, rank 0
+#     moves, both swap GPUs at one cut; each time every rank whose graph
+#     ran on the old communicator captures it again on the re-linked one;
+#     both print their native sums.
 #
 # XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5").
 # Ends with markdown tables and "N passed, N failed".
@@ -85,7 +86,7 @@ native_ranks() {
 	local pre=$1 p=$2 t=$3 r
 	shift 3
 	for r in 0 1; do
-		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout "$t" python3 "$@" \
+		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" python3 "$@" \
 			>"$D/$pre$r.out" 2>"$D/$pre$r.err" &
 	done
 	wait
@@ -97,7 +98,7 @@ xmig_ranks() {
 	shift 4
 	pids=
 	for r in 0 1; do
-		RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout "$t" "$XMIG" run --job "$job" --rank $r \
+		RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" "$XMIG" run --job "$job" --rank $r \
 			--gpu $r -- python3 "$@" >"$D/$pre$r.out" 2>"$D/$pre$r.err" &
 		pids="$pids $!"
 	done
@@ -182,30 +183,50 @@ print("# GPT move %s: gpu%s -> gpu%s, %d MiB, downtime %.1f ms, total %.1f ms, t
 	grep -h "xmig-proxy[^:]*: @[0-9.]* receive: \(frozen\|copied\|resumed\)" "$D/g.xmig.err" | sed 's/^/# /'
 }
 
-# ---- 5. an NCCL call inside a CUDA graph: no cut, no move -------------------
+# ---- 5. an NCCL all-reduce inside a CUDA graph: the job's ranks move ------
+# mv_line LABEL JSON: a move's line for the log
+mv_line() {
+	python3 -c 'import json,sys
+for m in json.load(open(sys.argv[1]))["items"]:
+    print("# %s: rank %d gpu%s -> gpu%s, downtime %.1f ms, the job paused %s ms" % (sys.argv[2], m["rank"], m["from"]["gpu"], m["to"]["gpu"], m["downtime_ms"], "%.2f" % m["paused_ms"] if m.get("paused_ms") else "-"))' "$2" "$1"
+}
 ccl_graphed() {
-	CG=("$ROOT/tests/torch/ccl_graphed.py" --steps 150 --sleep-ms 20 --graph-ranks 0)
-	native_ranks cn $((port + 4)) 120 "${CG[@]}"
-	check "ccl_graphed: rank 0's graphed all-reduce runs natively" grep -q '^PASS' "$D/cn0.out"
-	grep -q '^PASS' "$D/cn0.out" || tail -5 "$D/cn0.err"
-	xmig_ranks cg cx $((port + 5)) 180 "${CG[@]}"
-	for _ in $(seq 600); do grep -q '^step 20 ' "$D/cx1.out" 2>/dev/null && break; sleep 0.1; done
-	check "ccl_graphed: ps says rank 0 cannot move" \
-		grep -q 'NCCL' <<<"$("$XMIG" ps --json --job cg | python3 -c 'import json,sys; print([i["cuda_graphs_unmovable"] for i in json.load(sys.stdin)["items"] if i["rank"] == 0][0])')"
-	"$XMIG" migrate --job cg --rank 1 --to gpu1 >"$D/c1.out" 2>&1
-	st=$?
-	check "ccl_graphed: moving rank 1 (its peer holds the graph) is refused with status 4 ($st)" \
-		test $st -eq 4
-	grep -q 'NCCL' "$D/c1.out" || cat "$D/c1.out"
-	"$XMIG" migrate --job cg --rank 0 --to gpu0 >"$D/c0.out" 2>&1
-	st=$?
-	check "ccl_graphed: moving rank 0 is refused with status 4 ($st)" test $st -eq 4
-	wait $pids
-	for r in 0 1; do
-		check "ccl_graphed: rank $r went on unharmed, as natively" cmp "$D/cn$r.out" "$D/cx$r.out"
-		cmp -s "$D/cn$r.out" "$D/cx$r.out" || tail -5 "$D/cx$r.err"
+	local ranks p=$((port + 4)) job
+	for ranks in ${XMIG_CCL_GRAPHED_RANKS:-0 0,1}; do
+		CG=("$ROOT/tests/torch/ccl_graphed.py" --steps 300 --sleep-ms 20 --graph-ranks $ranks)
+		job=cg${ranks/,/}
+		p=$((p + 2))
+		native_ranks cn $p 120 "${CG[@]}"
+		check "ccl_graphed ($ranks graphed): the graphed all-reduces run natively" \
+			grep -q '^PASS' "$D/cn0.out"
+		grep -q '^PASS' "$D/cn0.out" || tail -5 "$D/cn0.err"
+		xmig_ranks $job cx $((p + 1)) 180 "${CG[@]}"
+		wait_steps "$D/cx1.out" 2
+		check "ccl_graphed ($ranks graphed): ps says every rank can move" python3 -c 'import json,sys
+i = json.load(sys.stdin)["items"]
+sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in sys.argv[1] for x in i) and not any(x["cuda_graphs_unmovable"] for x in i) else 1)' "$ranks" <<<"$("$XMIG" ps --json --job $job)"
+		"$XMIG" migrate --job $job --rank 1 --to gpu1 --json >"$D/c1.json" 2>"$D/c1.err"
+		check "ccl_graphed ($ranks graphed): rank 1 moved (rank 0 stays: its graph captured again on the re-linked communicator)" \
+			grep -q '"mode"' "$D/c1.json" || tail -5 "$D/c1.err"
+		wait_steps "$D/cx1.out" 5
+		"$XMIG" migrate --job $job --rank 0 --to gpu0 --json >"$D/c2.json" 2>"$D/c2.err"
+		check "ccl_graphed ($ranks graphed): rank 0 moved holding its graph (its new proxy captures it after the re-link)" \
+			grep -q '"mode"' "$D/c2.json" || tail -5 "$D/c2.err"
+		wait_steps "$D/cx1.out" 9
+		"$XMIG" migrate --job $job --to gpu1,gpu0 --json >"$D/c3.json" 2>"$D/c3.err"
+		check "ccl_graphed ($ranks graphed): both ranks swapped GPUs at one cut" \
+			grep -q '"mode"' "$D/c3.json" || tail -5 "$D/c3.err"
+		wait $pids
+		for r in 0 1; do
+			check "ccl_graphed ($ranks graphed): rank $r printed its native sums" \
+				cmp "$D/cn$r.out" "$D/cx$r.out"
+			cmp -s "$D/cn$r.out" "$D/cx$r.out" || tail -5 "$D/cx$r.err"
+		done
+		for n in 1 2 3; do
+			[ -s "$D/c$n.json" ] && mv_line "ccl_graphed ($ranks) move $n" "$D/c$n.json"
+			[ -s "$D/c$n.json" ] || sed 's/^/# /' "$D/c$n.err" | tail -3
+		done
 	done
-	sed 's/^/# /' "$D/c1.out" | head -3
 }
 
 port=$((29600 + RANDOM % 3000))

@@ -7,7 +7,8 @@
 # frozen at a consistent cut, a rank moved, the communicator re-linked on
 # both (xmig migrate, cmd/cut.c), the old communicators retired only
 # after the new ones were built, and the same cut for xmig freeze; a job
-# one of whose ranks launches its all-reduce from a CUDA graph is not cut.
+# one of whose ranks launches its all-reduce from a CUDA graph is cut and
+# moved, the graph captured again on the re-linked communicator.
 
 load ../helpers
 
@@ -192,21 +193,26 @@ retired_after_rebuild() {
 	grep -q '^PASS nccl_ops' "$BATS_TEST_TMPDIR/ng.out"
 }
 
-@test "ccl: a rank launching its all-reduce from a CUDA graph: its job is not cut (moves of either rank and a freeze refused, 4); both go on" {
-	start_duo 60 0 0 --graph-rank 0
+@test "ccl: a rank launching its all-reduce from a CUDA graph: the job is cut with the graph's launches counted; either rank moves, and the graph is captured again on the re-linked communicator by the rank that stayed and by the one that moved" {
+	start_duo 100 0 0 --graph-rank 0
 	run "$XMIG" ps --job duo --json
-	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs_unmovable != null] == [true, false]' <<<"$output"
+	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs, .cuda_graphs_unmovable] == [1, null, 0, null]' <<<"$output"
+	# rank 1 moves: rank 0 stays, its driver graph released at the re-link
 	run "$XMIG" migrate --job duo --rank 1 --to gpu1
-	assert_failure 4
-	assert_output --partial 'job duo rank 0: ccl.cut_begin: the process holds a CUDA graph (or a capture) that took in an NCCL call'
-	assert_output --partial 'nothing was moved, every rank goes on where it was'
+	assert_success
+	# rank 0 moves holding the graph: its new proxy captures it after the re-link
 	run "$XMIG" migrate --job duo --rank 0 --to gpu1
-	assert_failure 4
+	assert_success
 	run "$XMIG" freeze --job duo
-	assert_failure 4
+	assert_success
+	run "$XMIG" thaw --job duo
+	assert_success
 	run "$XMIG" ps --job duo --json
-	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
-	duo_done 60
+	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu, .state] | join(" ")' <<<"$output")" = "1 running 1 running" ]
+	duo_done 100
+	# the graph's launches were the all-reduces rank 0 posted: with them
+	# counted, the cut found both ranks at the same round
+	! grep -q 'did not reach the cut' "$BATS_TEST_TMPDIR"/d*.err
 }
 
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
