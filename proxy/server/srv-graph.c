@@ -800,7 +800,8 @@ static void find_unrelinkable(uint64_t id, void *obj, void *arg)
 	struct unrelinkable *u = arg;
 	const struct graph_log *l = ((struct srv_graph *)obj)->log;
 
-	if (!u->why && l->unmovable && with_peers(u->s, l->ccl_ops, l->nccl))
+	/* (an unmovable call was not logged: the capture's flag says it all) */
+	if (!u->why && l->unmovable && (l->ccl_peers || with_peers(u->s, l->ccl_ops, l->nccl)))
 		u->why = l->unmovable;
 }
 

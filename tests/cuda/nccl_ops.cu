@@ -13,12 +13,15 @@
  * round's first all-reduce into a CUDA graph once and launches the graph
  * each round instead (its peers call it): xmig's cut counts the graph's
  * launches, and after a re-link the rank captures the graph again on the
- * new communicator, whether it moved or stayed. With --graph-drop too, the
- * graph is destroyed at once, never launched, and rank R calls its
- * all-reduce like its peers.
+ * new communicator, whether it moved or stayed. --graph-all: every rank
+ * does so. With --graph-drop too, the graph is destroyed at once, never
+ * launched, and rank R calls its all-reduce like its peers. With
+ * --graph-premul, the graph's all-reduce is a PreMulSum by 1 (an op made
+ * once and kept), which xmig cannot capture again under the value a new
+ * communicator gives it: with peers, the job is not cut.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
- *            [--graph-rank R [--graph-drop]]
+ *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
  */
 #include <time.h>
 #include <unistd.h>
@@ -87,7 +90,8 @@ int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1;
 	cudaGraphExec_t graph = NULL;
-	bool graph_drop = false;
+	bool graph_drop = false, graph_all = false, graph_premul = false;
+	ncclRedOp_t graph_op = ncclSum;
 	const char *id_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
@@ -112,6 +116,14 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--graph-drop")) {
 			graph_drop = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--graph-all")) {
+			graph_all = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--graph-premul")) {
+			graph_premul = true;
 			continue;
 		}
 		xt_fail("unknown option %s", argv[i]);
@@ -142,11 +154,15 @@ int main(int argc, char **argv)
 	h_out = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
 	want = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
 	h_big = (float *)xt_malloc((size_t)N * nranks * sizeof(float));
-	if (graph_rank == rank) {
+	if (graph_rank == rank || graph_all) {
 		cudaGraph_t g;
+		float one = 1;
 
+		if (graph_premul)
+			NK(ncclRedOpCreatePreMulSum(&graph_op, &one, ncclFloat, ncclScalarHostImmediate,
+						    comm));
 		CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, graph_op, comm, s));
 		CK(cudaStreamEndCapture(s, &g));
 		CK(cudaGraphInstantiate(&graph, g, 0));
 		CK(cudaGraphDestroy(g));
@@ -261,6 +277,8 @@ int main(int argc, char **argv)
 	printf("rounds %ld checked\n", iters);
 	if (graph)
 		CK(cudaGraphExecDestroy(graph));
+	if (graph_op != ncclSum)
+		NK(ncclRedOpDestroy(graph_op, comm));
 	if (iters > 0)
 		NK(ncclRedOpDestroy(held, comm));
 	NK(ncclCommFinalize(comm));

@@ -7,8 +7,9 @@
 # frozen at a consistent cut, a rank moved, the communicator re-linked on
 # both (xmig migrate, cmd/cut.c), the old communicators retired only
 # after the new ones were built, and the same cut for xmig freeze; a job
-# one of whose ranks launches its all-reduce from a CUDA graph is cut and
-# moved, the graph captured again on the re-linked communicator.
+# one or both of whose ranks launch their all-reduce from a CUDA graph is
+# cut and moved, the graphs captured again on the re-linked communicator,
+# unless a graph's all-reduce uses a PreMulSum op (not cut, status 4).
 
 load ../helpers
 
@@ -213,6 +214,36 @@ retired_after_rebuild() {
 	# the graph's launches were the all-reduces rank 0 posted: with them
 	# counted, the cut found both ranks at the same round
 	! grep -q 'did not reach the cut' "$BATS_TEST_TMPDIR"/d*.err
+}
+
+@test "ccl: both ranks launching their all-reduce from CUDA graphs: each moves, then both at one cut; every graph captured again on the re-linked communicator" {
+	start_duo 100 0 1 --graph-all
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items[] | .cuda_graphs] == [1, 1]' <<<"$output"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	run "$XMIG" migrate --job duo --rank 0 --to gpu0
+	assert_success
+	run "$XMIG" migrate --job duo --to gpu1,gpu0
+	assert_success
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu] | join(" ")' <<<"$output")" = "1 0" ]
+	duo_done 100
+}
+
+@test "ccl: a graph whose all-reduce on a communicator with peers uses a PreMulSum op cannot be captured again: the job is not cut (4), both ranks go on" {
+	start_duo 60 0 0 --graph-rank 0 --graph-premul
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs_unmovable != null] == [true, false]' <<<"$output"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_failure 4
+	assert_output --partial 'job duo rank 0: ccl.cut_begin: the process holds a CUDA graph with NCCL calls on a communicator with peers, which a re-link would make it capture again, and it cannot be (an NCCL call with a PreMulSum reduction)'
+	assert_output --partial 'nothing was moved, every rank goes on where it was'
+	run "$XMIG" freeze --job duo
+	assert_failure 4
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
+	duo_done 60
 }
 
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
