@@ -350,15 +350,15 @@ static double combine(int t, int op, double a, double b)
 
 /* ---- collectives ---------------------------------------------------------------- */
 
-/* Contribution of this rank, pre-multiplied for PreMulSum, into dst. */
-static void contribute(void *dst, const void *src, size_t n, int t, int redop)
+/* Contribution of this rank, pre-multiplied by scalar for PreMulSum, into dst. */
+static void contribute(void *dst, const void *src, size_t n, int t, int redop, double scalar)
 {
 	if (redop < ncclNumOps) {
 		memcpy(dst, src, n * type_size(t));
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		put(dst, i, t, get(src, i, t) * redops[redop].scalar);
+		put(dst, i, t, get(src, i, t) * scalar);
 }
 
 /* dst[i] = op over ranks of area_r[off + i] (areas: nranks x stride bytes). */
@@ -379,7 +379,8 @@ static void reduce_areas(void *dst, const unsigned char *areas, size_t stride, i
 	}
 }
 
-static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop)
+/* premul: a PreMulSum op's scalar, read when the call was made (as NCCL does). */
+static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop, double premul)
 {
 	const void *send = (const void *)(uintptr_t)o->send;
 	void *recv = (void *)(uintptr_t)o->recv;
@@ -389,8 +390,6 @@ static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop)
 
 	if (o->datatype == ncclFloat8e4m3 || o->datatype == ncclFloat8e5m2)
 		return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: fp8 types are not simulated");
-	if (redop >= ncclNumOps && (redop >= 256 || !redops[redop].live))
-		return ncclInvalidArgument;
 	/* how many elements this rank contributes */
 	switch (o->fn) {
 	case XMIG_CCL_REDUCESCATTER: case XMIG_CCL_ALLTOALL: in = n * (size_t)R; break;
@@ -412,7 +411,7 @@ static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop)
 	}
 	contribute(areas + (size_t)me * stride, send, in, o->datatype,
 		   o->fn == XMIG_CCL_ALLREDUCE || o->fn == XMIG_CCL_REDUCE ||
-				   o->fn == XMIG_CCL_REDUCESCATTER ? redop : ncclSum);
+				   o->fn == XMIG_CCL_REDUCESCATTER ? redop : ncclSum, premul);
 	if (R > 1 && !barrier(c->seg, R))
 		return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not post its part within 120 s");
 	switch (o->fn) {
@@ -515,26 +514,36 @@ static int sim_group_end(void *dev)
 	return st;
 }
 
-/* A collective recorded in a capture, as it runs at the graph's launch. */
+/*
+ * A collective recorded in a capture, as it runs at the graph's launch: a
+ * PreMulSum's scalar taken in at the capture, so that its op may be
+ * destroyed once the call returned (NCCL allows it).
+ */
 struct captured {
 	struct sim_comm *c;
 	struct xmig_ccl_op o;
 	int redop;
+	double premul;
 };
 
 static int run_captured(const void *arg)
 {
 	const struct captured *k = arg;
 
-	return run(k->c, &k->o, k->redop);
+	return run(k->c, &k->o, k->redop, k->premul);
 }
 
 static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redop, void *stream)
 {
 	struct sim_comm *c = comm;
-	struct captured k = { c, *o, redop };
+	struct captured k = { c, *o, redop, 0 };
 	bool recorded;
 
+	if (redop >= ncclNumOps) {
+		if (redop >= 256 || !redops[redop].live)
+			return ncclInvalidArgument;
+		k.premul = redops[redop].scalar;
+	}
 	if (o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV) {
 		struct sim_pending *g;
 
@@ -551,7 +560,7 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 	}
 	if (xmig_sim_capture_call(dev, stream, run_captured, &k, sizeof(k), &recorded))
 		return fail(c, ncclSystemError, "%s", "sim NCCL double: the capture took no record");
-	return recorded ? ncclSuccess : run(c, o, redop);
+	return recorded ? ncclSuccess : run(c, o, redop, k.premul);
 }
 
 const struct ccl_backend ccl_backend_sim = {

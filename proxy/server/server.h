@@ -438,6 +438,10 @@ bool srv_held_by_another(struct srv *s, struct ctl_conn *cc);
 int srv_ccl_peers(struct srv *s);
 /* How many ranks logical communicator comm has (0: no such communicator). In turn. */
 int srv_ccl_ranks(struct srv *s, uint64_t comm);
+/* The making of comm's live PreMulSum op `logical`, as a create request (op: logical). 0 or -1. */
+int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl_redop_req *def);
+/* ncclRedOpDestroy of comm's logical op: 0 or an ncclResult_t. */
+int srv_ccl_redop_drop(struct srv *s, uint64_t comm, int logical);
 /* Has communicator comm an NCCL communicator under it (built, or re-linked)? */
 bool srv_ccl_linked(struct srv *s, uint64_t comm);
 /* NCCL calls a graph launch posted: counted for the cut. */

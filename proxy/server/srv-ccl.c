@@ -314,6 +314,21 @@ int d_CCL_QUERY(struct xmig_call *c)
 	return ncclSuccess;
 }
 
+int srv_ccl_redop_drop(struct srv *s, uint64_t comm, int logical)
+{
+	struct ccl_redop *op;
+	struct ccl_comm *cm;
+	int st;
+
+	if (!(cm = linked(s, comm, &st)))
+		return st;
+	if (!(op = ccl_redop_find(cm, logical)))
+		return ncclInvalidArgument;
+	st = backend(s)->redop_destroy(s->devh, cm->phys, op->physical);
+	op->live = false;
+	return st;
+}
+
 int d_CCL_REDOP(struct xmig_call *c)
 {
 	const struct xmig_ccl_redop_req *a = c->args;
@@ -327,13 +342,8 @@ int d_CCL_REDOP(struct xmig_call *c)
 	c->res_len = sizeof(*r);
 	if (!(cm = linked(s, a->comm, &st)))
 		return st;
-	if (a->kind == XMIG_CCL_REDOP_DESTROY) {
-		if (!(op = ccl_redop_find(cm, a->op)))
-			return ncclInvalidArgument;
-		st = backend(s)->redop_destroy(s->devh, cm->phys, op->physical);
-		op->live = false;
-		return st;
-	}
+	if (a->kind == XMIG_CCL_REDOP_DESTROY)
+		return srv_ccl_redop_drop(s, a->comm, a->op);
 	if (!(op = ccl_redop_add(cm)))
 		return ncclSystemError;
 	op->datatype = a->datatype;
@@ -509,6 +519,24 @@ int srv_ccl_ranks(struct srv *s, uint64_t comm)
 	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
 
 	return c ? c->nranks : 0;
+}
+
+int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl_redop_req *def)
+{
+	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+	struct ccl_redop *op = c ? ccl_redop_find(c, logical) : NULL;
+
+	if (!op)
+		return -1;
+	memset(def, 0, sizeof(*def));
+	def->comm = comm;
+	def->kind = XMIG_CCL_REDOP_CREATE;
+	def->op = logical;
+	def->datatype = op->datatype;
+	def->residence = op->residence;
+	def->scalar_ptr = op->scalar_ptr;
+	memcpy(def->scalar, op->scalar, sizeof(def->scalar));
+	return 0;
 }
 
 bool srv_ccl_linked(struct srv *s, uint64_t comm)

@@ -21,11 +21,13 @@
  * the graphs whose calls ran on the old communicators (srv_graph_relinked):
  * until then such a graph waits, without a driver graph. A graph launch
  * counts its NCCL calls as posted, and the cut's gate admits or holds it
- * whole, like a group. What a log cannot replay (an NCCL call with a
- * PreMulSum op, which is made again under another value; a cuDNN handle or
- * plan the application destroyed since) marks it: while the process holds
- * such a graph, or a capture is in progress, moves, snapshots and suspends
- * are refused, and cuts too if it holds calls on a communicator with peers.
+ * whole, like a group. A call with a PreMulSum op (DDP makes one per step
+ * and destroys it after) is logged after the making of its op, which a
+ * replay makes for itself and destroys once the call is captured, as NCCL
+ * allows. What a log cannot replay (a cuDNN handle or plan the application
+ * destroyed since) marks it: while the process holds such a graph, or a
+ * capture is in progress, moves, snapshots and suspends are refused, and
+ * cuts too if it holds calls on a communicator with peers.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -270,22 +272,35 @@ static struct srv_capture *capture_on(struct srv *s, uint64_t stream)
 	return NULL;
 }
 
-enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_UNMOVABLE };
+enum note { NOTE_NONE, NOTE_RECORD, NOTE_GEMM, NOTE_DNN, NOTE_CCL_PREMUL, NOTE_UNMOVABLE };
 
 /*
- * NCCL calls with built-in reductions are captured again like kernels, on
- * the communicator as it is then: a new proxy builds one-rank ones itself,
- * ahead (srv-ccl.c); one with peers is re-linked at the cut, on every rank.
- * A PreMulSum op may be gone by then (DDP makes one per step).
+ * NCCL calls are captured again like kernels, on the communicator as it is
+ * then: a new proxy builds one-rank ones itself, ahead (srv-ccl.c); one
+ * with peers is re-linked at the cut, on every rank. A PreMulSum op may be
+ * gone by then (DDP makes one per step): its making is logged before the
+ * call (premul_defs).
  */
-static enum note ccl_note(const struct xmig_ccl_op *ops, uint32_t n, const char **why)
+static enum note ccl_note(const struct xmig_ccl_op *ops, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (ops[i].redop >= ncclNumOps) {
-			*why = "an NCCL call with a PreMulSum reduction";
-			return NOTE_UNMOVABLE;
-		}
+		if (ops[i].redop >= ncclNumOps)
+			return NOTE_CCL_PREMUL;
 	return NOTE_RECORD;
+}
+
+/* Log the making of each PreMulSum op the calls use, before them. 0 or -1. */
+static int premul_defs(struct srv *s, struct graph_log *l, const struct xmig_ccl_op *ops,
+		       uint32_t n)
+{
+	struct xmig_ccl_redop_req def;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (ops[i].redop >= ncclNumOps &&
+		    (srv_ccl_redop_def(s, ops[i].comm, ops[i].redop, &def) < 0 ||
+		     log_add(l, XMIG_OP_CCL_REDOP, NULL, 0, &def, sizeof(def)) < 0))
+			return -1;
+	return 0;
 }
 
 /* Does any of these NCCL calls run on a communicator with peers? */
@@ -350,13 +365,13 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		return NOTE_GEMM;
 	case XMIG_OP_CCL_COLL:
 		*stream = ((const struct xmig_ccl_op *)a)->stream;
-		return ccl_note(a, 1, why);
+		return ccl_note(a, 1);
 	case XMIG_OP_CCL_GROUP:
 		if (!((const struct xmig_ccl_group_req *)a)->nops)
 			return NOTE_NONE;
 		*stream = ((const struct xmig_ccl_group_req *)a)->ops[0].stream;
 		return ccl_note(((const struct xmig_ccl_group_req *)a)->ops,
-				((const struct xmig_ccl_group_req *)a)->nops, why);
+				((const struct xmig_ccl_group_req *)a)->nops);
 	case XMIG_OP_DNN_EXECUTE:
 		h = dnn_log_live(&c->srv->dnn, ((const struct xmig_dnn_execute_req *)a)->handle,
 				 DNN_HANDLE);
@@ -404,6 +419,17 @@ void srv_graph_note(struct xmig_call *c)
 
 		if (log_add(cap->log, c->req->op, &bs, sizeof(bs), c->args, len) < 0)
 			mark(cap->log, "out of memory for its log");
+	} else if (n == NOTE_CCL_PREMUL) {
+		const struct xmig_ccl_op *ops = c->args;
+		uint32_t k = 1;
+
+		if (c->req->op == XMIG_OP_CCL_GROUP) {
+			ops = ((const struct xmig_ccl_group_req *)c->args)->ops;
+			k = ((const struct xmig_ccl_group_req *)c->args)->nops;
+		}
+		if (premul_defs(s, cap->log, ops, k) < 0 ||
+		    log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0)
+			mark(cap->log, "a PreMulSum op it used could not be logged");
 	} else if (n == NOTE_DNN) {
 		struct srv_dnn_captured dc;
 
@@ -956,6 +982,68 @@ static int swap_event(struct srv *s, struct own_events *oe, struct xmig_req *req
 	}
 }
 
+/*
+ * A PreMulSum op the log made (premul_defs) is made again for the replay
+ * under a value of its own: the calls after it that name the logged value
+ * are given the new one, and it is destroyed once the capture ended (NCCL
+ * allows it once the last call using it returned).
+ */
+struct own_redops {
+	struct { uint64_t comm; int logged, own; } *v;
+	size_t n;
+};
+
+static void swap_redops(const struct own_redops *or, struct xmig_ccl_op *ops, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		for (size_t k = or->n; k-- > 0;)
+			if (or->v[k].comm == ops[i].comm && or->v[k].logged == ops[i].redop) {
+				ops[i].redop = or->v[k].own;
+				break;
+			}
+}
+
+/* Before a replayed request: its PreMulSum ops. 0, or an error. */
+static int own_redops_in(const struct own_redops *or, struct xmig_req *req)
+{
+	size_t len = req->len - sizeof(*req);
+	struct xmig_ccl_group_req *g = (void *)req->payload;
+
+	if (!or->n)
+		return 0;
+	if (req->op == XMIG_OP_CCL_COLL && len >= sizeof(struct xmig_ccl_op))
+		swap_redops(or, (void *)req->payload, 1);
+	else if (req->op == XMIG_OP_CCL_GROUP && len >= sizeof(*g) &&
+		 len >= sizeof(*g) + g->nops * sizeof(g->ops[0]))
+		swap_redops(or, g->ops, g->nops);
+	return 0;
+}
+
+/* After a replayed request: a PreMulSum op it made. 0, or an error. */
+static int own_redop_made(struct own_redops *or, const struct xmig_req *req,
+			  const void *res)
+{
+	const struct xmig_ccl_redop_req *a = (const void *)req->payload;
+	void *n;
+
+	if (req->op != XMIG_OP_CCL_REDOP)
+		return 0;
+	if (!(n = realloc(or->v, (or->n + 1) * sizeof(*or->v))))
+		return cudaErrorMemoryAllocation;
+	or->v = n;
+	or->v[or->n].comm = a->comm;
+	or->v[or->n].logged = a->op;
+	or->v[or->n++].own = ((const struct xmig_ccl_redop_res *)res)->op;
+	return 0;
+}
+
+static void drop_own_redops(struct srv *s, struct own_redops *or)
+{
+	for (size_t i = 0; i < or->n; i++)
+		srv_ccl_redop_drop(s, or->v[i].comm, or->v[i].own);
+	free(or->v);
+}
+
 static void drop_own_events(struct srv *s, struct own_events *oe)
 {
 	for (size_t i = 0; i < oe->n; i++) {
@@ -973,6 +1061,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	struct srv_stream *origin = srv_stream_of(s, l->origin);
 	struct srv_worker w = { .srv = s };
 	struct own_events oe = { NULL, 0 };
+	struct own_redops or = { NULL, 0 };
 	unsigned char *res = malloc(XMIG_RESP_BYTES);   /* (replies nobody reads) */
 	const unsigned char *body;
 	struct rec rc;
@@ -1054,10 +1143,12 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 			((struct xmig_memset_req *)(void *)req->payload)->sync = 0;
 		c.req = req;
 		c.args = req->payload;
-		if (!(r = swap_event(s, &oe, req)))
+		if (!(r = swap_event(s, &oe, req)) && !(r = own_redops_in(&or, req)))
 			r = srv_dispatch(&c);
 		if (!r && c.defer)
 			r = c.defer(&c);
+		if (!r)
+			r = own_redop_made(&or, req, res);
 		free(req);
 	}
 	if (bad && !r)
@@ -1065,6 +1156,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	s->replaying = false;
 	e = s->dev->capture_end(s->devh, origin->h, graph);
 	drop_own_events(s, &oe);
+	drop_own_redops(s, &or);
 	free(res);
 	if (r || e) {
 		if (*graph)
