@@ -17,11 +17,14 @@
  * does so. With --graph-drop too, the graph is destroyed at once, never
  * launched, and rank R calls its all-reduce like its peers. With
  * --graph-premul, the graph's all-reduce is a PreMulSum by 1 (an op made
- * once and kept), which xmig cannot capture again under the value a new
- * communicator gives it: with peers, the job is not cut.
+ * once, before the capture), which each replay of xmig's makes again for
+ * itself. --open-capture-ms N: before the first round every rank waits
+ * N ms, rank 0 holding a capture with an all-reduce in it open meanwhile
+ * (then dropped): the job is not cut while it is open.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
+ *            [--open-capture-ms N]
  */
 #include <time.h>
 #include <unistd.h>
@@ -88,7 +91,7 @@ static void get_id(const char *file, ncclUniqueId *id)
 
 int main(int argc, char **argv)
 {
-	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1;
+	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1, open_ms = 0;
 	cudaGraphExec_t graph = NULL;
 	bool graph_drop = false, graph_all = false, graph_premul = false;
 	ncclRedOp_t graph_op = ncclSum;
@@ -108,7 +111,8 @@ int main(int argc, char **argv)
 		    xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms) ||
 		    xt_opt_long(argc, argv, &i, "--nranks", 1, 64, &nr) ||
 		    xt_opt_long(argc, argv, &i, "--rank", 0, 63, &rk) ||
-		    xt_opt_long(argc, argv, &i, "--graph-rank", 0, 63, &graph_rank))
+		    xt_opt_long(argc, argv, &i, "--graph-rank", 0, 63, &graph_rank) ||
+		    xt_opt_long(argc, argv, &i, "--open-capture-ms", 0, 600000, &open_ms))
 			continue;
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
@@ -169,6 +173,22 @@ int main(int argc, char **argv)
 		if (graph_drop) {
 			CK(cudaGraphExecDestroy(graph));
 			graph = NULL;
+		}
+	}
+
+	if (open_ms) {
+		cudaGraph_t g;
+
+		if (rank == 0) {
+			CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+			NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+			printf("capture open\n");
+			fflush(stdout);
+		}
+		usleep((useconds_t)open_ms * 1000);
+		if (rank == 0) {
+			CK(cudaStreamEndCapture(s, &g));
+			CK(cudaGraphDestroy(g));
 		}
 	}
 

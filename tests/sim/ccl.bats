@@ -251,6 +251,21 @@ graphed_one_rank() {
 	duo_done 100
 }
 
+@test "ccl: a rank holding a capture with an all-reduce open is not cut: the job's moves and freeze are refused (4) meanwhile; after, it moves" {
+	start_duo 200 0 0 --open-capture-ms 3000
+	for _ in $(seq 100); do grep -q '^capture open' "$BATS_TEST_TMPDIR/d0.out" && break; sleep 0.05; done
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_failure 4
+	assert_output --partial 'job duo rank 0: ccl.cut_begin: the process is capturing a CUDA graph with NCCL calls on a communicator with peers'
+	run "$XMIG" freeze --job duo
+	assert_failure 4
+	# the capture dropped (3 s after it opened), 200 rounds of 20 ms to go
+	sleep 3
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	duo_done 200
+}
+
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
 	start_duo 60 0 0 --graph-rank 0 --graph-drop
 	run "$XMIG" ps --job duo --json
