@@ -206,9 +206,15 @@ int d_CCL_INIT(struct xmig_call *c)
 	return ncclSuccess;
 }
 
+/* The logical communicator id, or NULL. */
+static struct ccl_comm *comm_of(struct srv *s, uint64_t id)
+{
+	return s->ccl ? ccl_comm_get(s->ccl, id) : NULL;
+}
+
 static struct ccl_comm *linked(struct srv *s, uint64_t id, int *st)
 {
-	struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, id) : NULL;
+	struct ccl_comm *cm = comm_of(s, id);
 
 	*st = ncclSuccess;
 	if (!cm) {
@@ -267,7 +273,7 @@ int d_CCL_END(struct xmig_call *c)
 {
 	const struct xmig_ccl_end_req *a = c->args;
 	struct srv *s = c->srv;
-	struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, a->comm) : NULL;
+	struct ccl_comm *cm = comm_of(s, a->comm);
 	int st = ncclSuccess;
 
 	if (!cm)
@@ -516,14 +522,14 @@ int srv_ccl_peers(struct srv *s)
 
 int srv_ccl_ranks(struct srv *s, uint64_t comm)
 {
-	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+	struct ccl_comm *c = comm_of(s, comm);
 
 	return c ? c->nranks : 0;
 }
 
 int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl_redop_req *def)
 {
-	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+	struct ccl_comm *c = comm_of(s, comm);
 	struct ccl_redop *op = c ? ccl_redop_find(c, logical) : NULL;
 
 	if (!op)
@@ -541,15 +547,15 @@ int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl
 
 bool srv_ccl_linked(struct srv *s, uint64_t comm)
 {
-	struct ccl_comm *c = s->ccl ? ccl_comm_get(s->ccl, comm) : NULL;
+	struct ccl_comm *c = comm_of(s, comm);
 
 	return c && c->phys;
 }
 
 void srv_ccl_count(struct srv *s, const struct xmig_ccl_op *ops, size_t n)
 {
-	for (size_t i = 0; s->ccl && i < n; i++) {
-		struct ccl_comm *c = ccl_comm_get(s->ccl, ops[i].comm);
+	for (size_t i = 0; i < n; i++) {
+		struct ccl_comm *c = comm_of(s, ops[i].comm);
 
 		if (c)
 			ccl_count(c, &ops[i]);
@@ -896,6 +902,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	const char *layout = json_string_value(json_object_get(p, "layout"));
 	unsigned char id[1][XMIG_CCL_ID_BYTES];
 	struct ccl_comm *cm;
+	size_t released;
 	void *old;
 	int st;
 
@@ -921,9 +928,10 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	/* the old one's peer may be gone: aborted, not destroyed, and not now */
 	if (old)
 		ccl_retire(retire_list(s), old, cm->key);
+	released = srv_graph_relinked(s, cm->id);
 	return json_pack("{s:s, s:I, s:f, s:b, s:I}", "key", key, "generation",
 			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",
-			 old != NULL, "graphs_released", (json_int_t)srv_graph_relinked(s, cm->id));
+			 old != NULL, "graphs_released", (json_int_t)released);
 }
 
 const struct ctl_method srv_ccl_methods[] = {

@@ -1003,20 +1003,19 @@ static void swap_redops(const struct own_redops *or, struct xmig_ccl_op *ops, ui
 			}
 }
 
-/* Before a replayed request: its PreMulSum ops. 0, or an error. */
-static int own_redops_in(const struct own_redops *or, struct xmig_req *req)
+/* Before a replayed request: its PreMulSum ops given the replay's own. */
+static void own_redops_in(const struct own_redops *or, struct xmig_req *req)
 {
 	size_t len = req->len - sizeof(*req);
 	struct xmig_ccl_group_req *g = (void *)req->payload;
 
 	if (!or->n)
-		return 0;
+		return;
 	if (req->op == XMIG_OP_CCL_COLL && len >= sizeof(struct xmig_ccl_op))
 		swap_redops(or, (void *)req->payload, 1);
 	else if (req->op == XMIG_OP_CCL_GROUP && len >= sizeof(*g) &&
 		 len >= sizeof(*g) + g->nops * sizeof(g->ops[0]))
 		swap_redops(or, g->ops, g->nops);
-	return 0;
 }
 
 /* After a replayed request: a PreMulSum op it made. 0, or an error. */
@@ -1143,7 +1142,8 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 			((struct xmig_memset_req *)(void *)req->payload)->sync = 0;
 		c.req = req;
 		c.args = req->payload;
-		if (!(r = swap_event(s, &oe, req)) && !(r = own_redops_in(&or, req)))
+		own_redops_in(&or, req);
+		if (!(r = swap_event(s, &oe, req)))
 			r = srv_dispatch(&c);
 		if (!r && c.defer)
 			r = c.defer(&c);
