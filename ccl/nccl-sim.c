@@ -11,9 +11,12 @@
  * turn, as the GPU would run them after the call returned. A collective
  * given to a capturing stream is recorded in the capture (as the sim
  * device's library doubles are: sim-kernels.h) and runs, waiting for its
- * peers, at each launch of the graph. Send and
- * receive work between a rank and itself only; the other calls are the
- * whole set. fp8 types are not simulated (a loud failure).
+ * peers, at each launch of the graph. Sends and receives run at the end
+ * of their group: to itself, paired in order; to a peer, through a
+ * mailbox per ordered pair in the segment (one message of up to 1 MiB in
+ * flight: a second send to the same peer waits until the first is taken),
+ * every send of the group before its receives. fp8 types are not
+ * simulated (a loud failure); neither are sends and receives in a capture.
  *
  * $XMIG_SIM_CCL_LOG: a file each process appends to, one line per
  * communicator made or ended ("PID init SERIAL NRANKS", "PID abort
@@ -41,13 +44,21 @@
 #define SIM_MAGIC "XMIGSIMCCL"
 #define SIM_AREA (8u << 20)            /* bytes of one rank's contribution */
 #define SIM_WAIT_NS (120ull * 1000000000ull)
+#define SIM_P2P (1u << 20)             /* bytes of one message between two ranks */
+
+/* A message from one rank to another: full while the receiver has not taken it. */
+struct sim_mailbox {
+	_Atomic uint64_t full;
+	uint64_t bytes;
+	unsigned char data[SIM_P2P];
+};
 
 struct sim_seg {
 	_Atomic uint64_t joined;
 	_Atomic uint64_t arrived;          /* barrier: arrivals in this round */
 	_Atomic uint64_t round;
 	int32_t nranks, _pad;
-	unsigned char areas[];             /* nranks x SIM_AREA */
+	unsigned char areas[];             /* nranks x SIM_AREA, then nranks x nranks mailboxes */
 };
 
 struct sim_comm {
@@ -141,7 +152,8 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 	if (nranks > 1) {
 		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx",
 			 (unsigned long long)xmig_hash64(ids[0], XMIG_CCL_ID_BYTES));
-		c->seg_size = sizeof(struct sim_seg) + (size_t)nranks * SIM_AREA;
+		c->seg_size = sizeof(struct sim_seg) + (size_t)nranks * SIM_AREA +
+			      (size_t)nranks * nranks * sizeof(struct sim_mailbox);
 		fd = shm_open(name, O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || ftruncate(fd, (off_t)c->seg_size) < 0 ||
 		    (c->seg = mmap(NULL, c->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
@@ -482,7 +494,60 @@ static int sim_group_start(void *dev)
 	return ncclSuccess;
 }
 
-/* Sends and receives of a group pair up with the rank itself, in order. */
+static struct sim_mailbox *mailbox(struct sim_comm *c, int from, int to)
+{
+	return (struct sim_mailbox *)(c->seg->areas + (size_t)c->nranks * SIM_AREA) +
+	       (size_t)from * c->nranks + to;
+}
+
+/* Wait until the mailbox is full (want 1) or empty (want 0); false after SIM_WAIT_NS. */
+static bool mailbox_wait(struct sim_mailbox *m, uint64_t want)
+{
+	uint64_t deadline = xmig_now_ns() + SIM_WAIT_NS;
+	struct timespec ts = { 0, 20000 };
+
+	while (atomic_load(&m->full) != want) {
+		if (xmig_now_ns() > deadline)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+/* A group's sends to and receives from other ranks: every send, then every receive. */
+static int p2p_peers(struct sim_comm *c)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c->ngroup; i++) {
+			const struct xmig_ccl_op *o = &c->group[i].op;
+			size_t bytes = o->count * type_size(o->datatype);
+			struct sim_mailbox *m;
+
+			if (o->peer == c->rank || o->fn != (pass ? XMIG_CCL_RECV : XMIG_CCL_SEND))
+				continue;
+			if (bytes > SIM_P2P)
+				return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a message over 1 MiB between two ranks is not simulated");
+			m = pass ? mailbox(c, o->peer, c->rank) : mailbox(c, c->rank, o->peer);
+			if (!mailbox_wait(m, pass ? 1 : 0))
+				return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not take or send its message within 120 s");
+			if (!pass) {
+				memcpy(m->data, (const void *)(uintptr_t)o->send, bytes);
+				m->bytes = bytes;
+				atomic_store(&m->full, 1);
+			} else {
+				if (m->bytes != bytes)
+					return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a receive of another size than its send");
+				memcpy((void *)(uintptr_t)o->recv, m->data, bytes);
+				atomic_store(&m->full, 0);
+			}
+		}
+	return ncclSuccess;
+}
+
+/*
+ * The sends and receives of a group: to other ranks through the
+ * mailboxes; to itself, paired up in order.
+ */
 static int sim_group_end(void *dev)
 {
 	struct sim_comm *c = group_comm;
@@ -492,10 +557,16 @@ static int sim_group_end(void *dev)
 	if (--group_depth > 0 || !c)
 		return ncclSuccess;
 	group_comm = NULL;
+	if (c->nranks > 1 && (st = p2p_peers(c))) {
+		c->ngroup = 0;
+		return st;
+	}
 	for (;;) {
-		while (s < c->ngroup && c->group[s].op.fn != XMIG_CCL_SEND)
+		while (s < c->ngroup && (c->group[s].op.fn != XMIG_CCL_SEND ||
+					 c->group[s].op.peer != c->rank))
 			s++;
-		while (r < c->ngroup && c->group[r].op.fn != XMIG_CCL_RECV)
+		while (r < c->ngroup && (c->group[r].op.fn != XMIG_CCL_RECV ||
+					 c->group[r].op.peer != c->rank))
 			r++;
 		if (s == c->ngroup && r == c->ngroup)
 			break;
@@ -547,10 +618,8 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 	if (o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV) {
 		struct sim_pending *g;
 
-		if (o->peer != c->rank)
-			return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: send/recv between different ranks is not simulated");
 		if (!group_depth || (group_comm && group_comm != c))
-			return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a send/recv to itself needs a group of one communicator");
+			return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a send/recv needs a group of one communicator");
 		if (!(g = realloc(c->group, (c->ngroup + 1) * sizeof(*g))))
 			return ncclSystemError;
 		c->group = g;

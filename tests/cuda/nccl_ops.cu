@@ -3,8 +3,9 @@
  * or --nranks N with the unique id passed through --id-file), and each
  * round the collectives PyTorch's DDP uses: all-reduce (sum, average,
  * PreMulSum with a host scalar, in float, double and int32), broadcast,
- * all-gather, reduce-scatter, and with one rank a group of send and
- * receive to itself; the async error is checked after every round.
+ * all-gather, reduce-scatter, and a group of a send to the next rank
+ * and a receive from the one before (itself, with one rank); the async
+ * error is checked after every round.
  * A PreMulSum op made in one round is destroyed in the next.
  * Inputs are small integers, so every result is exact and is checked
  * against a CPU reference, on any GPU and on the sim device.
@@ -277,15 +278,17 @@ int main(int argc, char **argv)
 			want[i] = (float)nranks * val(i, rank, round + 1);
 		expect(h_out, want, N, "reduce-scatter", round);
 
-		/* a group: send to and receive from itself (one rank only) */
-		if (nranks == 1) {
+		/* a group: send to the next rank, receive from the one before (itself, alone) */
+		{
+			int next = (rank + 1) % nranks, prev = (rank + nranks - 1) % nranks;
+
 			NK(ncclGroupStart());
-			NK(ncclSend(d_in, N, ncclFloat, 0, comm, s));
-			NK(ncclRecv(d_out, N, ncclFloat, 0, comm, s));
+			NK(ncclSend(d_in, N, ncclFloat, next, comm, s));
+			NK(ncclRecv(d_out, N, ncclFloat, prev, comm, s));
 			NK(ncclGroupEnd());
 			CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
 			CK(cudaStreamSynchronize(s));
-			fill(want, 0, round + 1, N);
+			fill(want, prev, round + 1, N);
 			expect(h_out, want, N, "send/recv", round);
 		}
 		NK(ncclCommGetAsyncError(comm, &async));
