@@ -116,23 +116,31 @@ static int sim_unique_id(void *dev, unsigned char id[XMIG_CCL_ID_BYTES])
 	return ncclSuccess;
 }
 
+/* Wait until (*w == v) is `equal`, another rank's doing; false after SIM_WAIT_NS. */
+static bool wait_word(_Atomic uint64_t *w, uint64_t v, bool equal)
+{
+	uint64_t deadline = xmig_now_ns() + SIM_WAIT_NS;
+	struct timespec ts = { 0, 20000 };
+
+	while ((atomic_load(w) == v) != equal) {
+		if (xmig_now_ns() > deadline)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
 /* A barrier of all ranks in the segment; false after SIM_WAIT_NS. */
 static bool barrier(struct sim_seg *g, int nranks)
 {
-	uint64_t round = atomic_load(&g->round), deadline = xmig_now_ns() + SIM_WAIT_NS;
-	struct timespec ts = { 0, 20000 };
+	uint64_t round = atomic_load(&g->round);
 
 	if (atomic_fetch_add(&g->arrived, 1) + 1 == (uint64_t)nranks) {
 		atomic_store(&g->arrived, 0);
 		atomic_fetch_add(&g->round, 1);
 		return true;
 	}
-	while (atomic_load(&g->round) == round) {
-		if (xmig_now_ns() > deadline)
-			return false;
-		nanosleep(&ts, NULL);
-	}
-	return true;
+	return wait_word(&g->round, round, false);
 }
 
 static int sim_init(void *dev, int nranks, int rank, int nids,
@@ -500,20 +508,6 @@ static struct sim_mailbox *mailbox(struct sim_comm *c, int from, int to)
 	       (size_t)from * c->nranks + to;
 }
 
-/* Wait until the mailbox is full (want 1) or empty (want 0); false after SIM_WAIT_NS. */
-static bool mailbox_wait(struct sim_mailbox *m, uint64_t want)
-{
-	uint64_t deadline = xmig_now_ns() + SIM_WAIT_NS;
-	struct timespec ts = { 0, 20000 };
-
-	while (atomic_load(&m->full) != want) {
-		if (xmig_now_ns() > deadline)
-			return false;
-		nanosleep(&ts, NULL);
-	}
-	return true;
-}
-
 /* A group's sends to and receives from other ranks: every send, then every receive. */
 static int p2p_peers(struct sim_comm *c)
 {
@@ -528,7 +522,8 @@ static int p2p_peers(struct sim_comm *c)
 			if (bytes > SIM_P2P)
 				return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a message over 1 MiB between two ranks is not simulated");
 			m = pass ? mailbox(c, o->peer, c->rank) : mailbox(c, c->rank, o->peer);
-			if (!mailbox_wait(m, pass ? 1 : 0))
+			/* a receive waits for the message, a send for the box to be empty */
+			if (!wait_word(&m->full, pass ? 1 : 0, true))
 				return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not take or send its message within 120 s");
 			if (!pass) {
 				memcpy(m->data, (const void *)(uintptr_t)o->send, bytes);

@@ -104,30 +104,43 @@ static void log_put(struct graph_log *l)
 static bool next_rec(const struct graph_log *l, size_t *off, struct rec *rc,
 		     const unsigned char **body, bool *bad);
 
+/* The NCCL calls of a CCL_COLL or CCL_GROUP body of len bytes (*n of them); NULL if none or short. */
+static const struct xmig_ccl_op *ccl_ops_of(uint32_t op, const void *body, size_t len,
+					    uint32_t *n)
+{
+	const struct xmig_ccl_group_req *g = body;
+
+	*n = 0;
+	if (op == XMIG_OP_CCL_COLL && len >= sizeof(struct xmig_ccl_op)) {
+		*n = 1;
+		return body;
+	}
+	if (op == XMIG_OP_CCL_GROUP && len >= sizeof(*g) &&
+	    len >= sizeof(*g) + (size_t)g->nops * sizeof(g->ops[0])) {
+		*n = g->nops;
+		return g->ops;
+	}
+	return NULL;
+}
+
 /* The log's NCCL calls, in order, apart: what each launch of it posts. 0 or -1. */
 static int index_ccl(struct graph_log *l)
 {
 	const unsigned char *body;
 	struct rec rc;
-	size_t off = 0, n = 0;
+	size_t off, n = 0;
 	bool bad = false;
 
 	for (int pass = 0; pass < 2; pass++) {
 		off = 0;
 		n = 0;
 		while (next_rec(l, &off, &rc, &body, &bad)) {
-			const struct xmig_ccl_op *ops = (const void *)body;
-			uint32_t k = 1;
+			uint32_t k;
+			const struct xmig_ccl_op *ops = ccl_ops_of(rc.op, body, rc.len, &k);
 
-			if (rc.op == XMIG_OP_CCL_GROUP && rc.len >= sizeof(struct xmig_ccl_group_req)) {
-				k = ((const struct xmig_ccl_group_req *)(const void *)body)->nops;
-				ops = ((const struct xmig_ccl_group_req *)(const void *)body)->ops;
-				if (rc.len < sizeof(struct xmig_ccl_group_req) + k * sizeof(*ops))
-					return -1;
-			} else if (rc.op != XMIG_OP_CCL_COLL || rc.len < sizeof(*ops)) {
-				continue;
-			}
-			if (pass)
+			if (!ops && (rc.op == XMIG_OP_CCL_COLL || rc.op == XMIG_OP_CCL_GROUP))
+				return -1;
+			if (pass && k)
 				memcpy(l->ccl_ops + n, ops, k * sizeof(*ops));
 			n += k;
 		}
@@ -312,22 +325,15 @@ static bool with_peers(struct srv *s, const struct xmig_ccl_op *ops, size_t n)
 	return false;
 }
 
-static bool request_with_peers(struct srv *s, uint32_t op, const void *a)
-{
-	if (op == XMIG_OP_CCL_COLL)
-		return with_peers(s, a, 1);
-	if (op == XMIG_OP_CCL_GROUP)
-		return with_peers(s, ((const struct xmig_ccl_group_req *)a)->ops,
-				  ((const struct xmig_ccl_group_req *)a)->nops);
-	return false;
-}
 
 /* What a request does to a capture, and on which stream. */
 static enum note classify(struct xmig_call *c, uint64_t *stream, const char **why)
 {
 	const void *a = c->args;
+	const struct xmig_ccl_op *ops;
 	struct srv_blas *b;
 	struct dnn_obj *h;
+	uint32_t n;
 
 	switch (c->req->op) {
 	case XMIG_OP_LAUNCH:
@@ -364,14 +370,11 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		*stream = b->stream;
 		return NOTE_GEMM;
 	case XMIG_OP_CCL_COLL:
-		*stream = ((const struct xmig_ccl_op *)a)->stream;
-		return ccl_note(a, 1);
 	case XMIG_OP_CCL_GROUP:
-		if (!((const struct xmig_ccl_group_req *)a)->nops)
+		if (!(ops = ccl_ops_of(c->req->op, a, c->req->len - sizeof(*c->req), &n)) || !n)
 			return NOTE_NONE;
-		*stream = ((const struct xmig_ccl_group_req *)a)->ops[0].stream;
-		return ccl_note(((const struct xmig_ccl_group_req *)a)->ops,
-				((const struct xmig_ccl_group_req *)a)->nops);
+		*stream = ops[0].stream;
+		return ccl_note(ops, n);
 	case XMIG_OP_DNN_EXECUTE:
 		h = dnn_log_live(&c->srv->dnn, ((const struct xmig_dnn_execute_req *)a)->handle,
 				 DNN_HANDLE);
@@ -398,6 +401,8 @@ void srv_graph_note(struct xmig_call *c)
 	uint64_t stream = 0, id;
 	enum note n = classify(c, &stream, &why);
 	size_t len = c->req->len - sizeof(*c->req);
+	uint32_t k;
+	const struct xmig_ccl_op *ops = ccl_ops_of(c->req->op, c->args, len, &k);
 
 	if (n == NOTE_NONE)
 		return;
@@ -420,13 +425,6 @@ void srv_graph_note(struct xmig_call *c)
 		if (log_add(cap->log, c->req->op, &bs, sizeof(bs), c->args, len) < 0)
 			mark(cap->log, "out of memory for its log");
 	} else if (n == NOTE_CCL_PREMUL) {
-		const struct xmig_ccl_op *ops = c->args;
-		uint32_t k = 1;
-
-		if (c->req->op == XMIG_OP_CCL_GROUP) {
-			ops = ((const struct xmig_ccl_group_req *)c->args)->ops;
-			k = ((const struct xmig_ccl_group_req *)c->args)->nops;
-		}
 		if (premul_defs(s, cap->log, ops, k) < 0 ||
 		    log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0)
 			mark(cap->log, "a PreMulSum op it used could not be logged");
@@ -440,7 +438,7 @@ void srv_graph_note(struct xmig_call *c)
 	} else if (log_add(cap->log, c->req->op, NULL, 0, c->args, len) < 0) {
 		mark(cap->log, "out of memory for its log");
 	}
-	cap->log->ccl_peers |= request_with_peers(s, c->req->op, c->args);
+	cap->log->ccl_peers |= with_peers(s, ops, k);
 	cap->log->needs |= needs_of(c->req->op, c->args, len);
 }
 
@@ -1006,16 +1004,13 @@ static void swap_redops(const struct own_redops *or, struct xmig_ccl_op *ops, ui
 /* Before a replayed request: its PreMulSum ops given the replay's own. */
 static void own_redops_in(const struct own_redops *or, struct xmig_req *req)
 {
-	size_t len = req->len - sizeof(*req);
-	struct xmig_ccl_group_req *g = (void *)req->payload;
+	uint32_t n;
+	/* (the request is the replay's copy: its calls are written here) */
+	struct xmig_ccl_op *ops = (struct xmig_ccl_op *)ccl_ops_of(req->op, req->payload,
+								   req->len - sizeof(*req), &n);
 
-	if (!or->n)
-		return;
-	if (req->op == XMIG_OP_CCL_COLL && len >= sizeof(struct xmig_ccl_op))
-		swap_redops(or, (void *)req->payload, 1);
-	else if (req->op == XMIG_OP_CCL_GROUP && len >= sizeof(*g) &&
-		 len >= sizeof(*g) + g->nops * sizeof(g->ops[0]))
-		swap_redops(or, g->ops, g->nops);
+	if (or->n && ops)
+		swap_redops(or, ops, n);
 }
 
 /* After a replayed request: a PreMulSum op it made. 0, or an error. */
