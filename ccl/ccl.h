@@ -28,6 +28,14 @@ struct ccl_backend {
 	const char *name;               /* "nccl" or "sim" */
 	/* Calls wait for their peers (the sim double): run them outside the turn. */
 	bool calls_wait;
+	/*
+	 * With calls_wait: set up what op needs of comm's connections, meeting
+	 * the peers, as NCCL's runtime connect (its default since 2.22) does in
+	 * a communicator's first collective, holding its caller until every
+	 * rank posted one. The proxy calls it in the turn, before the call
+	 * runs outside it. NULL: nothing to set up.
+	 */
+	int (*connect)(void *dev, void *comm, const struct xmig_ccl_op *op);
 	/* Entry points the loaded library has beyond 2.28's (e.g. "ncclCommGrow"). */
 	const char *(*extras)(void);
 	int (*unique_id)(void *dev, unsigned char id[XMIG_CCL_ID_BYTES]);

@@ -15,7 +15,11 @@
  * of their group: to itself, paired in order; to a peer, through a
  * mailbox per ordered pair in the segment (one message of up to 1 MiB in
  * flight: a second send to the same peer waits until the first is taken),
- * every send of the group before its receives. fp8 types are not
+ * every send of the group before its receives. A communicator's first
+ * collective (or the first captured) meets every rank before it runs or
+ * is recorded, as NCCL's runtime connect sets up connections in the call:
+ * the proxy does that part in its turn (ccl_backend.connect), so a cut can
+ * find a rank held there until its peers post theirs. fp8 types are not
  * simulated (a loud failure); neither are sends and receives in a capture.
  *
  * $XMIG_SIM_CCL_LOG: a file each process appends to, one line per
@@ -64,6 +68,7 @@ struct sim_seg {
 struct sim_comm {
 	int nranks, rank;
 	unsigned serial;                   /* made in this process, from 1 */
+	bool connected;                    /* its first collective met the peers */
 	struct sim_seg *seg;               /* NULL for one rank */
 	size_t seg_size;
 	struct sim_pending { struct xmig_ccl_op op; } *group;   /* self send/recv of a group */
@@ -599,11 +604,25 @@ static int run_captured(const void *arg)
 	return run(k->c, &k->o, k->redop, k->premul);
 }
 
+/* A communicator's first collective of several ranks meets them all first. */
+static int sim_connect(void *dev, void *comm, const struct xmig_ccl_op *o)
+{
+	struct sim_comm *c = comm;
+
+	if (c->nranks == 1 || c->connected || o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV)
+		return ncclSuccess;
+	if (!barrier(c->seg, c->nranks))
+		return fail(c, ncclRemoteError, "%s", "sim NCCL double: the peers did not post their first collective within 120 s");
+	c->connected = true;
+	return ncclSuccess;
+}
+
 static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redop, void *stream)
 {
 	struct sim_comm *c = comm;
 	struct captured k = { c, *o, redop, 0 };
 	bool recorded;
+	int st;
 
 	if (redop >= ncclNumOps) {
 		if (redop >= 256 || !redops[redop].live)
@@ -622,6 +641,8 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 		group_comm = c;
 		return ncclSuccess;
 	}
+	if ((st = sim_connect(dev, c, o)))
+		return st;
 	if (xmig_sim_capture_call(dev, stream, run_captured, &k, sizeof(k), &recorded))
 		return fail(c, ncclSystemError, "%s", "sim NCCL double: the capture took no record");
 	return recorded ? ncclSuccess : run(c, o, redop, k.premul);
@@ -630,6 +651,7 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 const struct ccl_backend ccl_backend_sim = {
 	.name = "sim",
 	.calls_wait = true,
+	.connect = sim_connect,
 	.unique_id = sim_unique_id,
 	.init = sim_init,
 	.split = sim_split,

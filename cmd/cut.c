@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../ccl/ccl.h"
 #include "cut.h"
@@ -91,6 +92,86 @@ void cut_thaw(struct proc *procs, size_t n)
 	}
 }
 
+/*
+ * cut_begin on one rank, waiting patience_ms for a call in its turn to end.
+ * NULL with *again set: still in it (nothing done; not an error to print).
+ */
+static json_t *begin_one(struct proc *p, long timeout_ms, long patience_ms, bool *again,
+			 int *status)
+{
+	json_t *res = NULL;
+	char *msg = NULL;
+	int code = 0;
+
+	*again = false;
+	if (xmig_rpc_call(p->conn, "ccl.cut_begin",
+			  json_pack("{s:I, s:I}", "timeout_ms", (json_int_t)timeout_ms,
+				    "patience_ms", (json_int_t)patience_ms),
+			  (int)timeout_ms + 10000, &res, &code, &msg) == 0) {
+		*status = 0;
+		return res;
+	}
+	if (code == XMIG_RPC_AGAIN)
+		*again = true;
+	else
+		xmig_error("%s: ccl.cut_begin: %s", p->label, msg ? msg : "no answer");
+	p->held_by_another |= code == XMIG_RPC_BUSY;
+	*status = move_exit_status(code);
+	free(msg);
+	return NULL;
+}
+
+/*
+ * Every rank stopped at a call boundary, its report appended to reports.
+ * A rank can be in a call that waits, in its turn, for a peer that an
+ * earlier rank's cut_begin stopped short of the matching call (NCCL
+ * setting up a communicator's connections in its first collective, as
+ * after a re-link): it would never get out. So each rank is given a
+ * patience; when one runs out, every rank goes on, and the round starts
+ * again a moment later with more patience, until timeout_ms.
+ */
+static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *reports)
+{
+	uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	long patience = 100;
+	bool said = false;
+	size_t i;
+
+	for (;;) {
+		long left = (long)(((int64_t)deadline - (int64_t)xmig_now_ns()) / 1000000);
+		bool again = false;
+		int status = 0;
+
+		for (i = 0; i < n && !again; i++) {
+			json_t *r = begin_one(&procs[i], left > 1 ? left : 1, patience, &again,
+					      &status);
+
+			if (!r && !again)
+				return status;   /* (the caller lets every rank go) */
+			if (r)
+				json_array_append(reports, json_object_get(r, "comms"));
+			json_decref(r);
+		}
+		if (!again)
+			return 0;
+		cut_thaw(procs, i - 1);
+		json_array_clear(reports);
+		if (!said)
+			xmig_info("%s is in a call that waits for its peers (NCCL connecting?); "
+				  "the ranks run on and are stopped again", procs[i - 1].label);
+		said = true;
+		if (xmig_now_ns() + (uint64_t)patience * 1000000ull > deadline) {
+			xmig_error("%s: ccl.cut_begin: a call of this rank waited for its peers "
+				   "through the whole timeout (%ld ms)", procs[i - 1].label,
+				   timeout_ms);
+			return XMIG_EXIT_FAIL;
+		}
+		/* the job runs a little, then more patience */
+		usleep((useconds_t)patience * 500);
+		patience = patience < 1600 ? patience * 2 : 3200;
+	}
+}
+
 int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
 {
 	struct pcall *v = calloc(n, sizeof(*v));
@@ -114,16 +195,8 @@ int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
 		}
 	}
 	/* 1. every rank stops at a call boundary and says what it posted */
-	for (i = 0; i < n; i++) {
-		json_t *r = move_call(&procs[i], procs[i].conn, "ccl.cut_begin",
-				      json_pack("{s:I}", "timeout_ms", (json_int_t)timeout_ms),
-				      (int)timeout_ms + 10000, &status);
-
-		if (!r)
-			goto fail;
-		json_array_append(*reports, json_object_get(r, "comms"));
-		json_decref(r);
-	}
+	if ((status = begin_all(procs, n, timeout_ms, *reports)))
+		goto fail;
 	/* 2. the targets: no rank stops short of a collective another posted */
 	if (!(targets = ccl_cut_targets(*reports, why, sizeof(why)))) {
 		xmig_error("the ranks' NCCL counters do not make a cut: %s", why);

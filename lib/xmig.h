@@ -146,6 +146,7 @@ enum xmig_rpc_code {
 	XMIG_RPC_NOTFOUND = -32005,
 	XMIG_RPC_FAILED = -32006,
 	XMIG_RPC_TOO_LARGE = -32007,
+	XMIG_RPC_AGAIN = -32008,      /* not now: nothing done, the caller may try again */
 };
 
 /* Incremental line splitter for a byte stream (the server side of a socket). */

@@ -444,6 +444,8 @@ int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl
 int srv_ccl_redop_drop(struct srv *s, uint64_t comm, int logical);
 /* Has communicator comm an NCCL communicator under it (built, or re-linked)? */
 bool srv_ccl_linked(struct srv *s, uint64_t comm);
+/* Do the backend's NCCL calls wait for their peers in the call (the sim double)? */
+bool srv_ccl_calls_wait(struct srv *s);
 /* NCCL calls a graph launch posted: counted for the cut. */
 void srv_ccl_count(struct srv *s, const struct xmig_ccl_op *ops, size_t n);
 /* One-rank communicators built again. ahead: from the prelude, while the

@@ -409,6 +409,24 @@ static int run_deferred(struct xmig_call *c)
 	return 0;
 }
 
+/*
+ * What p's calls need of their communicators' connections, set up in the
+ * turn: waiting there for the peers, as NCCL's first collective does in
+ * the call (a cut lets the job run on past it: cmd/cut.c). 0, or the
+ * failure, noted on its communicator.
+ */
+static int connect_posted(struct srv *s, struct posted *p)
+{
+	int st;
+
+	for (size_t i = 0; backend(s)->connect && i < p->n; i++)
+		if ((st = backend(s)->connect(s->devh, p->v[i].cm->phys, &p->v[i].op))) {
+			note_failure(p->v[i].cm, st, "connecting");
+			return st;
+		}
+	return 0;
+}
+
 static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bool group)
 {
 	struct srv *s = c->srv;
@@ -451,6 +469,10 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 		if (!s->ncaptures || !srv_graph_capture_of(s, srv_stream(c, ops[i].stream)))
 			ccl_count(p->v[i].cm, &ops[i]);
 	if (backend(s)->calls_wait) {
+		if (connect_posted(s, p)) {
+			free(p);
+			return 0;
+		}
 		c->defer = run_deferred;
 		c->defer_obj = p;
 		return 0;
@@ -543,6 +565,11 @@ int srv_ccl_redop_def(struct srv *s, uint64_t comm, int logical, struct xmig_ccl
 	def->scalar_ptr = op->scalar_ptr;
 	memcpy(def->scalar, op->scalar, sizeof(def->scalar));
 	return 0;
+}
+
+bool srv_ccl_calls_wait(struct srv *s)
+{
+	return backend(s) && backend(s)->calls_wait;
 }
 
 bool srv_ccl_linked(struct srv *s, uint64_t comm)
@@ -784,12 +811,20 @@ static void nap_us(unsigned us)
 	nanosleep(&ts, NULL);
 }
 
-/* Stop at a call boundary, GPU not drained (a collective may wait for a peer). */
+/*
+ * Stop at a call boundary, GPU not drained (a collective may wait for a
+ * peer). With patience_ms: a call still in its turn after that long may be
+ * waiting for a peer in the call itself (NCCL setting up connections)
+ * which another rank's cut_begin already stopped; the proxy lets go and
+ * answers XMIG_RPC_AGAIN, so the orchestrator lets every rank run on and
+ * tries again (cmd/cut.c).
+ */
 static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			   size_t len)
 {
 	json_int_t t = json_integer_value(json_object_get(p, "timeout_ms"));
-	uint64_t deadline = xmig_now_ns() + (uint64_t)(t > 0 ? t : 60000) * 1000000ull;
+	json_int_t patience = json_integer_value(json_object_get(p, "patience_ms"));
+	uint64_t t0 = xmig_now_ns(), deadline = t0 + (uint64_t)(t > 0 ? t : 60000) * 1000000ull;
 
 	if (atomic_load(&s->hdr->owner_id) != s->attach_id || s->standby)
 		FAIL(XMIG_RPC_STATE, "this proxy does not serve the job (any more)");
@@ -799,6 +834,11 @@ static json_t *m_cut_begin(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 	if (!s->freeze_holder)
 		s->freeze_holder = cc;   /* let go if the orchestrator goes away */
 	while (atomic_load(&s->in_turn)) {
+		if (patience > 0 && xmig_now_ns() - t0 > (uint64_t)patience * 1000000ull) {
+			srv_thaw(s);
+			FAIL(XMIG_RPC_AGAIN, "a call was still in its turn after %lld ms (it may wait "
+			     "for a peer); nothing was done", (long long)patience);
+		}
 		if (xmig_now_ns() > deadline) {
 			srv_thaw(s);
 			FAIL(XMIG_RPC_FAILED, "no call boundary within the timeout");

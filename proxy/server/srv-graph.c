@@ -701,6 +701,13 @@ int d_GRAPH_INSTANTIATE(struct xmig_call *c)
 	return add_exec(s, h, g->log, a->flags, 0, &res->exec);
 }
 
+static int launch_deferred(struct xmig_call *c)
+{
+	struct srv *s = c->srv;
+
+	return s->dev->graph_launch(s->devh, c->defer_obj, (void *)(uintptr_t)c->defer_u64[0], false);
+}
+
 int d_GRAPH_LAUNCH(struct xmig_call *c)
 {
 	const struct xmig_graph_req *a = c->args;
@@ -714,9 +721,20 @@ int d_GRAPH_LAUNCH(struct xmig_call *c)
 		return cudaErrorInvalidValue;
 	if (!st)
 		return cudaErrorInvalidResourceHandle;
-	if ((!e->h && (r = remake(s, e, true))) ||
-	    (r = s->dev->graph_launch(s->devh, e->h, st->h, a->upload != 0)))
+	if (!e->h && (r = remake(s, e, true)))
 		return r;
+	if (!a->upload && e->log->nccl && srv_ccl_calls_wait(s) && !srv_graph_capture_of(s, st)) {
+		/*
+		 * The sim double runs the graph's NCCL calls in the launch,
+		 * waiting for the peers: after the turn, as the GPU runs them
+		 * after the launch returned (a cut stops this rank meanwhile).
+		 */
+		c->defer = launch_deferred;
+		c->defer_obj = e->h;
+		c->defer_u64[0] = (uintptr_t)st->h;
+	} else if ((r = s->dev->graph_launch(s->devh, e->h, st->h, a->upload != 0))) {
+		return r;
+	}
 	/* its NCCL calls are posted now, as a cut counts them (srv_ccl_hold admitted them) */
 	if (!a->upload && e->log->nccl)
 		srv_ccl_count(s, e->log->ccl_ops, e->log->nccl);
@@ -1407,7 +1425,7 @@ int srv_graph_restore(struct srv *s, json_t *m)
  * or not yet), at its first use: captured again now, in the application's
  * turn. Its NCCL calls may then wait, in NCCL's set-up of the new
  * communicator's connections, for the peers to post theirs: they do, as
- * the job runs on.
+ * the job runs on (a cut meanwhile lets them: cmd/cut.c).
  */
 static int remake(struct srv *s, struct srv_graph *g, bool exec)
 {

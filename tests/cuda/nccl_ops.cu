@@ -21,11 +21,13 @@
  * once, before the capture), which each replay of xmig's makes again for
  * itself. --open-capture-ms N: before the first round every rank waits
  * N ms, rank 0 holding a capture with an all-reduce in it open meanwhile
- * (then dropped): the job is not cut while it is open.
+ * (then dropped): the job is not cut while it is open. --late-rank R
+ * --late-ms N: rank R waits N ms after the communicator is made, so its
+ * peers wait that long in their first collective (NCCL connecting).
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
- *            [--open-capture-ms N]
+ *            [--open-capture-ms N] [--late-rank R --late-ms N]
  */
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +95,7 @@ static void get_id(const char *file, ncclUniqueId *id)
 int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1, open_ms = 0;
+	long late_rank = -1, late_ms = 0;
 	cudaGraphExec_t graph = NULL;
 	bool graph_drop = false, graph_all = false, graph_premul = false;
 	ncclRedOp_t graph_op = ncclSum;
@@ -113,7 +116,9 @@ int main(int argc, char **argv)
 		    xt_opt_long(argc, argv, &i, "--nranks", 1, 64, &nr) ||
 		    xt_opt_long(argc, argv, &i, "--rank", 0, 63, &rk) ||
 		    xt_opt_long(argc, argv, &i, "--graph-rank", 0, 63, &graph_rank) ||
-		    xt_opt_long(argc, argv, &i, "--open-capture-ms", 0, 600000, &open_ms))
+		    xt_opt_long(argc, argv, &i, "--open-capture-ms", 0, 600000, &open_ms) ||
+		    xt_opt_long(argc, argv, &i, "--late-rank", 0, 63, &late_rank) ||
+		    xt_opt_long(argc, argv, &i, "--late-ms", 0, 600000, &late_ms))
 			continue;
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
@@ -149,6 +154,9 @@ int main(int argc, char **argv)
 	if (count != nranks || me != rank)
 		xt_fail("communicator of %d ranks, rank %d", count, me);
 	printf("communicator: %d ranks\n", count);
+	fflush(stdout);
+	if (rank == late_rank)
+		usleep((useconds_t)late_ms * 1000);
 
 	CK(cudaMalloc(&d_in, N * sizeof(float)));
 	CK(cudaMalloc(&d_out, N * sizeof(float)));
@@ -180,6 +188,10 @@ int main(int argc, char **argv)
 	if (open_ms) {
 		cudaGraph_t g;
 
+		/* connected first: the capture's all-reduce then waits for no peer in the call */
+		CK(cudaMemsetAsync(d_in, 0, N * sizeof(float), s));
+		NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
+		CK(cudaStreamSynchronize(s));
 		if (rank == 0) {
 			CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
 			NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));

@@ -266,6 +266,25 @@ graphed_one_rank() {
 	duo_done 200
 }
 
+@test "ccl: a rank held in its first collective while its peer is late (NCCL connecting) is not waited for at the cut: every rank runs on and is stopped again; the job freezes, thaws and finishes" {
+	# rank 1 makes its first collective 4 s late; rank 0 waits in its own, in the call
+	start_duo 30 0 1 --late-rank 1 --late-ms 4000
+	SECONDS=0
+	run --separate-stderr "$XMIG" freeze --job duo --json
+	echo "$stderr" >&2
+	assert_success
+	[[ "$stderr" =~ job\ duo\ rank\ 0\ is\ in\ a\ call\ that\ waits\ for\ its\ peers ]]
+	# stopped once rank 1 came, not at a 60 s timeout
+	[ "$SECONDS" -lt 30 ]
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items[].state] | join(" ")' <<<"$output")" = "frozen frozen" ]
+	run "$XMIG" thaw --job duo
+	assert_success
+	run "$XMIG" migrate --job duo --to gpu1,gpu0
+	assert_success
+	duo_done 30
+}
+
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
 	start_duo 60 0 0 --graph-rank 0 --graph-drop
 	run "$XMIG" ps --job duo --json
