@@ -106,6 +106,8 @@ static json_t *m_status(struct srv *s, struct ctl_conn *cc, json_t *params, int 
 	}
 	json_object_set_new(o, "cuda_graphs_host_copies",
 			    json_integer(atomic_load(&s->graphs_host)));
+	json_object_set_new(o, "cuda_graphs_pending",
+			    json_integer(atomic_load(&s->graphs_pending)));
 	json_object_set_new(o, "gpu_free_bytes", json_integer((json_int_t)free_b));
 	json_object_set_new(o, "compute_capability",
 			    json_pack("[i,i]", s->gpu_info.major, s->gpu_info.minor));

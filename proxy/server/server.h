@@ -226,6 +226,7 @@ struct srv {
 	_Atomic int graphs_unmovable;   /* graphs and executable graphs not made again, */
 	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
 	_Atomic int graphs_host;        /* ... whose capture copies to or from host memory */
+	_Atomic int graphs_pending;     /* ... without a driver graph: captured again at first use */
 	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;

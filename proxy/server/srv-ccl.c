@@ -379,7 +379,13 @@ static void note_failure(struct ccl_comm *cm, int st, const char *what)
 struct posted {
 	size_t n;
 	bool group;
-	struct { struct ccl_comm *cm; void *stream; int redop; struct xmig_ccl_op op; } v[];
+	struct {
+		struct ccl_comm *cm;
+		void *stream;
+		int redop;
+		bool captured;   /* into a CUDA graph: its launches count, not this */
+		struct xmig_ccl_op op;
+	} v[];
 };
 
 static int run_posted(struct srv *s, struct posted *p)
@@ -459,6 +465,7 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 		p->v[i].op = ops[i];
 		p->v[i].stream = st->h;
 		p->v[i].redop = ccl_redop_physical(p->v[i].cm, ops[i].redop);
+		p->v[i].captured = s->ncaptures && srv_graph_capture_of(s, st);
 	}
 	/*
 	 * What a cut counts is what runs: a call captured into a CUDA graph
@@ -466,7 +473,7 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 	 * launch of the graph does (d_GRAPH_LAUNCH).
 	 */
 	for (i = 0; i < n && !s->replaying; i++)
-		if (!s->ncaptures || !srv_graph_capture_of(s, srv_stream(c, ops[i].stream)))
+		if (!p->v[i].captured)
 			ccl_count(p->v[i].cm, &ops[i]);
 	if (backend(s)->calls_wait) {
 		if (connect_posted(s, p)) {

@@ -661,6 +661,17 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 static int remake(struct srv *s, struct srv_graph *g, bool exec);
 
 /* An executable graph of log l (held for it) under a new id, or at id when id != 0. */
+/*
+ * Graphs and executable graphs held without a driver graph (h NULL): their
+ * NCCL communicators re-linked since (or not yet), captured again at their
+ * first use. Counted for status.
+ */
+static void count_pending(struct srv *s, const void *h, int by)
+{
+	if (!h)
+		atomic_fetch_add(&s->graphs_pending, by);
+}
+
 static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags, uint64_t id,
 		    uint64_t *out)
 {
@@ -676,6 +687,7 @@ static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags,
 	*e = (struct srv_graph){ id, h, l, flags };
 	l->refs++;
 	count_unmovable(s, l, 1);
+	count_pending(s, h, 1);
 	*out = id;
 	return 0;
 }
@@ -782,6 +794,7 @@ static int drop(struct srv *s, struct srv_graph *g, bool exec)
 		       : s->dev->graph_destroy(s->devh, g->h);
 
 	count_unmovable(s, g->log, -1);
+	count_pending(s, g->h, -1);
 	log_put(g->log);
 	json_decref(g->entry);
 	free(g);
@@ -1388,6 +1401,7 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 			*g = (struct srv_graph){ id, h, l, 0 };
 			l->refs++;
 			count_unmovable(s, l, 1);   /* (as add_exec does: drop() counts it out) */
+			count_pending(s, h, 1);
 		}
 		s->restored.made++;
 	}
@@ -1439,6 +1453,8 @@ static int remake(struct srv *s, struct srv_graph *g, bool exec)
 	if (session_open(s, &ss) < 0)
 		return cudaErrorMemoryAllocation;
 	r = capture_again(s, g->log, exec, g->flags, &ss.rebound, &g->h);
+	if (g->h)
+		count_pending(s, NULL, -1);
 	if (session_close(s, &ss, 0) < 0 && !r)
 		r = cudaErrorUnknown;
 	if (r)
@@ -1469,6 +1485,7 @@ static void release_driver_graph(uint64_t id, void *obj, void *arg)
 	else
 		rl->s->dev->graph_destroy(rl->s->devh, g->h);
 	g->h = NULL;
+	count_pending(rl->s, NULL, 1);
 	rl->n++;
 }
 

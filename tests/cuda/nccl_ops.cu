@@ -24,10 +24,11 @@
  * (then dropped): the job is not cut while it is open. --late-rank R
  * --late-ms N: rank R waits N ms after the communicator is made, so its
  * peers wait that long in their first collective (NCCL connecting).
+ * --pause-file F: while F exists, each rank waits before its next round.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
- *            [--open-capture-ms N] [--late-rank R --late-ms N]
+ *            [--open-capture-ms N] [--late-rank R --late-ms N] [--pause-file F]
  */
 #include <time.h>
 #include <unistd.h>
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
 	cudaGraphExec_t graph = NULL;
 	bool graph_drop = false, graph_all = false, graph_premul = false;
 	ncclRedOp_t graph_op = ncclSum;
-	const char *id_file = NULL;
+	const char *id_file = NULL, *pause_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
 	ncclUniqueId id;
@@ -120,6 +121,10 @@ int main(int argc, char **argv)
 		    xt_opt_long(argc, argv, &i, "--late-rank", 0, 63, &late_rank) ||
 		    xt_opt_long(argc, argv, &i, "--late-ms", 0, 600000, &late_ms))
 			continue;
+		if (!strcmp(argv[i], "--pause-file") && i + 1 < argc) {
+			pause_file = argv[++i];
+			continue;
+		}
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
 			continue;
@@ -210,6 +215,12 @@ int main(int argc, char **argv)
 		ncclRedOp_t premul;
 		ncclResult_t async;
 
+		if (pause_file && access(pause_file, F_OK) == 0) {
+			printf("paused at round %d\n", round);
+			fflush(stdout);
+			while (access(pause_file, F_OK) == 0)
+				usleep(10000);
+		}
 		/* all-reduce, sum */
 		fill(h_in, rank, round, N);
 		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));

@@ -224,6 +224,36 @@ graphed_one_rank() {
 	! grep -q 'did not reach the cut' "$BATS_TEST_TMPDIR"/d*.err
 }
 
+@test "ccl: ps counts a graph that waits to be captured again on its re-linked communicator (cuda_graphs_pending), until its next launch" {
+	local pause="$BATS_TEST_TMPDIR/pause"
+	start_duo 20 0 0 --graph-rank 0 --pause-file "$pause"
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items[] | .cuda_graphs_pending] == [0, 0]' <<<"$output"
+	# both ranks held in the application, before a round: no launch meanwhile
+	touch "$pause"
+	for _ in $(seq 100); do
+		grep -q '^paused' "$BATS_TEST_TMPDIR/d0.out" && grep -q '^paused' "$BATS_TEST_TMPDIR/d1.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs, .cuda_graphs_pending] == [1, 1, 0, 0]' <<<"$output"
+	# rank 0 moves with it: its new proxy holds it pending too
+	run "$XMIG" migrate --job duo --rank 0 --to gpu1
+	assert_success
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items | sort_by(.rank)[] | .gpu, .cuda_graphs, .cuda_graphs_pending] == [1, 1, 1, 1, 0, 0]' <<<"$output"
+	rm "$pause"
+	for _ in $(seq 100); do
+		run "$XMIG" ps --job duo --json
+		jq -e '[.items[] | .cuda_graphs_pending] == [0, 0]' <<<"$output" && break
+		sleep 0.05
+	done
+	jq -e '[.items[] | .cuda_graphs_pending] == [0, 0]' <<<"$output"
+	duo_done 20
+}
+
 @test "ccl: both ranks launching their all-reduce from CUDA graphs: each moves, then both at one cut; every graph captured again on the re-linked communicator" {
 	start_duo 100 0 1 --graph-all
 	run "$XMIG" ps --job duo --json
