@@ -54,8 +54,11 @@ if [ $# -eq 0 ]; then
 		if [ -x "$bin" ] && ! stale "$bin" "$cu"; then
 			set -- "$@" "$bin"
 		elif [ -x "$nvcc" ]; then
+			# (every library any of them links, as the Makefile's rules do one each)
 			"$nvcc" -cudart shared -gencode arch=compute_90,code=sm_90 -O2 \
-				-o "$tmp/$name" "$cu" -lcublasLt -lcublas >"$tmp/$name.log" 2>&1 &
+				-I"${B:-/nonexistent}/gen" -o "$tmp/$name" "$cu" -lcublasLt -lcublas \
+				-lcudnn -lnccl -L"$(dirname "$nvcc")/../lib64/stubs" -lcuda \
+				>"$tmp/$name.log" 2>&1 &
 			set -- "$@" "$tmp/$name"
 		else
 			echo "skip $name: no up-to-date binary and no nvcc"

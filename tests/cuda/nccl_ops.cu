@@ -24,7 +24,7 @@
  * (then dropped): the job is not cut while it is open. --late-rank R
  * --late-ms N: rank R waits N ms after the communicator is made, so its
  * peers wait that long in their first collective (NCCL connecting).
- * --pause-file F: while F exists, each rank waits before its next round.
+ * --pause-file F: while F exists, each rank waits after its round.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
@@ -215,12 +215,6 @@ int main(int argc, char **argv)
 		ncclRedOp_t premul;
 		ncclResult_t async;
 
-		if (pause_file && access(pause_file, F_OK) == 0) {
-			printf("paused at round %d\n", round);
-			fflush(stdout);
-			while (access(pause_file, F_OK) == 0)
-				usleep(10000);
-		}
 		/* all-reduce, sum */
 		fill(h_in, rank, round, N);
 		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
@@ -317,6 +311,12 @@ int main(int argc, char **argv)
 		NK(ncclCommGetAsyncError(comm, &async));
 		if (async != ncclSuccess)
 			xt_fail("round %d: async error %s", round, ncclGetErrorString(async));
+		if (pause_file && access(pause_file, F_OK) == 0) {
+			printf("paused after round %d\n", round);
+			fflush(stdout);
+			while (access(pause_file, F_OK) == 0)
+				usleep(10000);
+		}
 		if (sleep_ms)
 			usleep((useconds_t)sleep_ms * 1000);
 	}

@@ -20,8 +20,14 @@
 #     moves, both swap GPUs at one cut; each time every rank whose graph
 #     ran on the old communicator captures it again on the re-linked one;
 #     both print their native sums.
+#  6. a cut while a rank waits in its first collective for a late peer
+#     (tests/cuda/nccl_ops --late-rank 1 --late-ms 5000, rank r on GPU r):
+#     the freeze succeeds once the peer comes (every rank run on and
+#     stopped again meanwhile, if NCCL holds the caller there as
+#     ccl/README.md says), then a thaw and a swap at one cut; both ranks
+#     check every round.
 #
-# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5").
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6").
 # Ends with markdown tables and "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
@@ -231,15 +237,52 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 	done
 }
 
+# ---- 6. a cut while a rank waits for a late peer in its first collective ----
+late_peer() {
+	local r t0 ms
+	for r in 0 1; do
+		"$XMIG" run --job late --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters 40 \
+			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/late.id" --late-rank 1 \
+			--late-ms 5000 >"$D/l$r.out" 2>"$D/l$r.err" &
+		eval "lp$r=\$!"
+	done
+	for _ in $(seq 600); do
+		grep -q '^communicator' "$D/l0.out" 2>/dev/null && grep -q '^communicator' "$D/l1.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 0.5
+	t0=$(date +%s%N)
+	"$XMIG" freeze --job late --json >"$D/lf.json" 2>"$D/lf.err"
+	check "late peer: the job froze at one cut while rank 0 waited for rank 1's first collective" \
+		in_state late frozen
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if grep -q 'waits for its peers' "$D/lf.err"; then
+		echo "# late peer: NCCL held rank 0 in its first collective; the cut let the ranks run on and stopped them again (freeze took $ms ms)"
+	else
+		echo "# late peer: no rank was held in a call (NCCL did not wait for the peer in the call); freeze took $ms ms"
+	fi
+	sed 's/^/# /' "$D/lf.err" | tail -3
+	"$XMIG" thaw --job late >/dev/null 2>&1
+	"$XMIG" migrate --job late --to gpu1,gpu0 --json >"$D/l2.json" 2>"$D/l2.err"
+	check "late peer: both ranks swapped GPUs at one cut" grep -q '"mode"' "$D/l2.json"
+	grep -q '"mode"' "$D/l2.json" || sed 's/^/# /' "$D/l2.err" | tail -5
+	timeout -k 5 120 tail --pid="$lp0" -f /dev/null
+	timeout -k 5 120 tail --pid="$lp1" -f /dev/null
+	for r in 0 1; do
+		check "late peer: rank $r checked its 40 rounds" grep -q '^PASS nccl_ops' "$D/l$r.out"
+	done
+}
+
 port=$((29600 + RANDOM % 3000))
-for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5}; do
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6}; do
 	case $part in
 	1) peer_moves ;;
 	2) ddp ;;
 	3) allreduce ;;
 	4) gpt_peer ;;
 	5) ccl_graphed ;;
-	*) echo "multigpu.sh: no part $part (1 2 3 4 5)" >&2; exit 2 ;;
+	6) late_peer ;;
+	*) echo "multigpu.sh: no part $part (1 2 3 4 5 6)" >&2; exit 2 ;;
 	esac
 done
 echo

@@ -226,15 +226,17 @@ graphed_one_rank() {
 
 @test "ccl: ps counts a graph that waits to be captured again on its re-linked communicator (cuda_graphs_pending), until its next launch" {
 	local pause="$BATS_TEST_TMPDIR/pause"
-	start_duo 20 0 0 --graph-rank 0 --pause-file "$pause"
-	run "$XMIG" ps --job duo --json
-	jq -e '[.items[] | .cuda_graphs_pending] == [0, 0]' <<<"$output"
-	# both ranks held in the application, before a round: no launch meanwhile
+	# both ranks held in the application after their first round: no launch meanwhile
 	touch "$pause"
-	for _ in $(seq 100); do
+	start_duo 20 0 0 --graph-rank 0 --pause-file "$pause"
+	for _ in $(seq 200); do
 		grep -q '^paused' "$BATS_TEST_TMPDIR/d0.out" && grep -q '^paused' "$BATS_TEST_TMPDIR/d1.out" && break
 		sleep 0.05
 	done
+	grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/d0.out"
+	grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/d1.out"
+	run "$XMIG" ps --job duo --json
+	jq -e '[.items[] | .cuda_graphs_pending] == [0, 0]' <<<"$output"
 	run "$XMIG" migrate --job duo --rank 1 --to gpu1
 	assert_success
 	run "$XMIG" ps --job duo --json
