@@ -71,7 +71,8 @@
 	X(GRAPH_INSTANTIATE) /* sync: an executable graph id */ \
 	X(GRAPH_LAUNCH)     /* cudaGraphLaunch or cudaGraphUpload, posted */ \
 	X(GRAPH_DESTROY)    /* sync: a graph or an executable graph */ \
-	X(GRAPH_NODES)      /* sync: how many nodes a graph has */
+	X(GRAPH_NODES)      /* sync: how many nodes a graph has */ \
+	X(GRAPH_EXEC_UPDATE) /* sync: cudaGraphExecUpdate */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -204,10 +205,13 @@ struct xmig_graph_req {
 	uint64_t flags;              /* INSTANTIATE: cudaGraphInstantiateFlag* */
 	uint32_t exec;               /* DESTROY: id names an executable graph */
 	uint32_t upload;             /* LAUNCH: cudaGraphUpload, not a launch */
+	uint64_t graph;              /* EXEC_UPDATE: the graph id updates executable graph from */
 };
 struct xmig_graph_res {
 	uint64_t exec;               /* INSTANTIATE: the executable graph's id */
 	uint64_t nodes;              /* NODES */
+	uint32_t update_result;      /* EXEC_UPDATE: enum cudaGraphExecUpdateResult */
+	uint32_t _pad;
 };
 
 /*

@@ -1,9 +1,11 @@
 /*
  * cudart-graph.c - CUDA graphs made by stream capture (cudart-capture.c):
  * instantiated, launched, uploaded and destroyed in the proxy, which owns
- * them. cudaGraph_t and cudaGraphExec_t are the proxy's ids. Graphs built
- * node by node (cudaGraphCreate, cudaGraphAdd*Node), their inspection and
- * updates of executable graphs are not served: they fail loudly.
+ * them. cudaGraph_t and cudaGraphExec_t are the proxy's ids. An executable
+ * graph is updated from another captured graph (cudaGraphExecUpdate) in
+ * the proxy too; which node failed is not told (no node handles). Graphs
+ * built node by node (cudaGraphCreate, cudaGraphAdd*Node) and their
+ * inspection are not served: they fail loudly.
  */
 #include <stdint.h>
 
@@ -20,7 +22,7 @@ static cudaError_t graph_call(uint32_t op, const struct xmig_graph_req *req,
 {
 	struct xmig_thread *t;
 	struct xmig_graph_req *a;
-	struct xmig_graph_res *r;
+	struct xmig_graph_res *r = NULL;
 	cudaError_t e = xmig_cl_enter(&t);
 
 	if (e)
@@ -31,8 +33,8 @@ static cudaError_t graph_call(uint32_t op, const struct xmig_graph_req *req,
 		return xmig_cl_lost();
 	*a = *req;
 	e = xmig_cl_end(t, kind, (void **)&r);
-	if (res)
-		*res = e == cudaSuccess ? *r : (struct xmig_graph_res){ 0 };
+	if (res)   /* (an error's answer too: an update's result) */
+		*res = r ? *r : (struct xmig_graph_res){ 0 };
 	return xmig_cl_record(t, e);
 }
 
@@ -116,6 +118,28 @@ API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, siz
 		       XMIG_CALL_SYNC, &r);
 	if (e == cudaSuccess)
 		*count = (size_t)r.nodes;
+	return e;
+}
+
+/*
+ * The executable graph takes graph's settings, node for node. Refused
+ * (cudaErrorGraphExecUpdateFailure, the reason in result) where the graphs
+ * differ in shape, or where the proxy's device does not update (a GPU on
+ * another node): the application then instantiates again, as it must.
+ */
+API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
+				    cudaGraphExecUpdateResultInfo *info)
+{
+	struct xmig_graph_res r;
+	cudaError_t e = graph_call(XMIG_OP_GRAPH_EXEC_UPDATE,
+				   &(struct xmig_graph_req){ .id = id_of(exec),
+							     .graph = id_of(graph) },
+				   XMIG_CALL_SYNC, &r);
+
+	if (info)
+		*info = (cudaGraphExecUpdateResultInfo){
+			.result = (enum cudaGraphExecUpdateResult)r.update_result
+		};
 	return e;
 }
 

@@ -50,7 +50,7 @@
 	X(cuTensorMapEncodeTiled) X(cuTensorMapEncodeIm2col) X(cuMemsetD16Async) \
 	X(cuMemsetD32Async) X(cuStreamBeginCapture) X(cuStreamEndCapture) \
 	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
-	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes)
+	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -894,6 +894,15 @@ static int cuda_graph_exec_destroy(void *dev, void *exec)
 	return err(cu.cuGraphExecDestroy((CUgraphExec)exec));
 }
 
+static int cuda_graph_exec_update(void *dev, void *exec, void *graph, int *result)
+{
+	CUgraphExecUpdateResultInfo info = { 0 };
+	int r = err(cu.cuGraphExecUpdate((CUgraphExec)exec, (CUgraph)graph, &info));
+
+	*result = (int)info.result;
+	return r;
+}
+
 static int cuda_priority_range(void *dev, int *least, int *greatest)
 {
 	return err(cu.cuCtxGetStreamPriorityRange(least, greatest));
@@ -1229,6 +1238,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.graph_destroy = cuda_graph_destroy,
 	.graph_nodes = cuda_graph_nodes,
 	.graph_exec_destroy = cuda_graph_exec_destroy,
+	.graph_exec_update = cuda_graph_exec_update,
 	.priority_range = cuda_priority_range,
 	.event_create = cuda_event_create,
 	.event_destroy = cuda_event_destroy,

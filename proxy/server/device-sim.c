@@ -1216,6 +1216,39 @@ static int sim_graph_launch(void *dev, void *exec, void *s, bool upload)
 	return r;
 }
 
+/*
+ * The executable graph takes the graph's records, node for node: as many,
+ * each of the same kind (a library double's, the same call); else refused,
+ * the executable graph left as it was, as CUDA does.
+ */
+static int sim_graph_exec_update(void *dev, void *exec, void *graph, int *result)
+{
+	struct sim_graph *e = exec, *g = graph;
+	struct sim_node *nodes;
+	void *fresh;
+	size_t i;
+	int r;
+
+	*result = cudaGraphExecUpdateErrorTopologyChanged;
+	if (e->n != g->n)
+		return cudaErrorGraphExecUpdateFailure;
+	for (i = 0; i < g->n; i++)
+		if (e->nodes[i].kind != g->nodes[i].kind || e->nodes[i].call != g->nodes[i].call) {
+			*result = cudaGraphExecUpdateErrorNodeTypeChanged;
+			return cudaErrorGraphExecUpdateFailure;
+		}
+	if ((r = sim_graph_instantiate(dev, g, 0, &fresh))) {
+		*result = cudaGraphExecUpdateError;
+		return r;
+	}
+	nodes = e->nodes;
+	e->nodes = ((struct sim_graph *)fresh)->nodes;
+	((struct sim_graph *)fresh)->nodes = nodes;   /* (as many: freed with it) */
+	graph_free(fresh);
+	*result = cudaGraphExecUpdateSuccess;
+	return 0;
+}
+
 static int sim_graph_nodes(void *dev, void *graph, size_t *n)
 {
 	*n = ((struct sim_graph *)graph)->n;
@@ -1287,6 +1320,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.graph_destroy = sim_graph_destroy,
 	.graph_nodes = sim_graph_nodes,
 	.graph_exec_destroy = sim_graph_destroy,
+	.graph_exec_update = sim_graph_exec_update,
 	.priority_range = sim_priority_range,
 	.event_create = sim_event_create,
 	.event_destroy = sim_event_destroy,

@@ -118,6 +118,8 @@ struct xmig_device_ops {
 	int (*graph_destroy)(void *dev, void *graph);
 	int (*graph_nodes)(void *dev, void *graph, size_t *n);
 	int (*graph_exec_destroy)(void *dev, void *exec);
+	/* cudaGraphExecUpdate: *result an enum cudaGraphExecUpdateResult. NULL: not done. */
+	int (*graph_exec_update)(void *dev, void *exec, void *graph, int *result);
 
 	/* Events. */
 	int (*event_create)(void *dev, unsigned flags, void **e);

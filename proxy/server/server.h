@@ -465,6 +465,7 @@ int d_GRAPH_INSTANTIATE(struct xmig_call *c);
 int d_GRAPH_LAUNCH(struct xmig_call *c);
 int d_GRAPH_DESTROY(struct xmig_call *c);
 int d_GRAPH_NODES(struct xmig_call *c);
+int d_GRAPH_EXEC_UPDATE(struct xmig_call *c);
 /* The id of the capture stream st is in (0: none). */
 uint64_t srv_graph_capture_of(struct srv *s, struct srv_stream *st);
 /* While a capture runs: must this request fail (a backend that captures no library calls)? */

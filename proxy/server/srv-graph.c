@@ -767,6 +767,47 @@ const struct xmig_ccl_op *srv_graph_launch_ops(struct srv *s, const struct xmig_
 	return e->log->ccl_ops;
 }
 
+/*
+ * The executable graph runs the graph's work from now on: done by the
+ * device, then the executable graph's log is the graph's, so that another
+ * proxy makes it again from that. Where the device does not update (a GPU
+ * on another node), the application is told "not supported", as CUDA tells
+ * it for graphs that cannot be updated; it instantiates again.
+ */
+int d_GRAPH_EXEC_UPDATE(struct xmig_call *c)
+{
+	const struct xmig_graph_req *a = c->args;
+	struct xmig_graph_res *res = c->res;
+	struct srv *s = c->srv;
+	struct srv_graph *e = srv_table_get(&s->graph_execs, a->id);
+	struct srv_graph *g = srv_table_get(&s->graphs, a->graph);
+	int result = cudaGraphExecUpdateError, r;
+
+	memset(res, 0, sizeof(*res));
+	c->res_len = sizeof(*res);
+	if (!e || !g)
+		return cudaErrorInvalidValue;
+	if (!s->dev->graph_exec_update) {
+		xmig_info("cudaGraphExecUpdate: the %s device does not update executable graphs; "
+			  "answered cudaErrorGraphExecUpdateFailure (not supported)", s->dev->name);
+		res->update_result = cudaGraphExecUpdateErrorNotSupported;
+		return cudaErrorGraphExecUpdateFailure;
+	}
+	if ((!g->h && (r = remake(s, g, false))) || (!e->h && (r = remake(s, e, true))))
+		return r;
+	r = s->dev->graph_exec_update(s->devh, e->h, g->h, &result);
+	res->update_result = (uint32_t)result;
+	if (r)
+		return r;
+	count_unmovable(s, e->log, -1);
+	log_put(e->log);
+	e->log = g->log;
+	e->log->refs++;
+	count_unmovable(s, e->log, 1);
+	srv_state_entry_changed(&e->entry);
+	return 0;
+}
+
 int d_GRAPH_NODES(struct xmig_call *c)
 {
 	const struct xmig_graph_req *a = c->args;

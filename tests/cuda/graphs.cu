@@ -6,7 +6,11 @@
  * executable graph outlives it), uploaded and launched each round on new
  * input, on either stream; the capture status and id seen from both
  * streams; a capture invalidated by a synchronize. Then, with the graphs
- * destroyed, the same rounds run eagerly. A graph launched into a
+ * destroyed, the same rounds run eagerly. Before the rounds, the
+ * executable graph is updated (cudaGraphExecUpdate) from a capture of the
+ * same work with another constant, which the rounds then compute (a move
+ * must carry the update), and refused an update from a graph of another
+ * shape, staying as it was. A graph launched into a
  * capturing stream is refused at the call (CUDA 13), and the capture fails.
  * --open-capture-ms N keeps a capture of nothing open for N ms first.
  *
@@ -36,6 +40,7 @@ struct rig {
 };
 
 static const size_t bytes = N * sizeof(uint32_t);
+static uint32_t mix_k = 3;     /* the last mix's constant: 11 once the graph is updated */
 
 /*
  * The work, on s1 forked to s2 and joined: y = 3x + 1; then z = 7x + y on
@@ -58,7 +63,7 @@ static void work(struct rig *r)
 	CK_LAUNCH();
 	CK(cudaEventRecord(r->join, r->s2));
 	CK(cudaStreamWaitEvent(r->s1, r->join, 0));
-	gr_mix<<<b, BLOCK, 0, r->s1>>>(r->z, r->w, r->z, N, 3);
+	gr_mix<<<b, BLOCK, 0, r->s1>>>(r->z, r->w, r->z, N, mix_k);
 	CK_LAUNCH();
 	CK(cudaMemcpyAsync(r->out, r->z, bytes, cudaMemcpyDeviceToHost, r->s1));
 }
@@ -67,7 +72,7 @@ static uint32_t expect(uint32_t x)
 {
 	uint32_t y = xf_affine(x, 3, 1), w = xf_affine(x, 5, 2);
 
-	return xf_mix(w, xf_mix(x, y, 7), 3);
+	return xf_mix(w, xf_mix(x, y, 7), mix_k);
 }
 
 /* New input for round k, copied in outside the graph; the output checked. */
@@ -175,6 +180,30 @@ int main(int argc, char **argv)
 
 	CK(cudaGraphInstantiate(&ge, g, 0));
 	CK(cudaGraphDestroy(g));
+	/* updated from the same work captured with another constant; not from another shape */
+	{
+		cudaGraphExecUpdateResultInfo info;
+
+		mix_k = 11;
+		CK(cudaStreamBeginCapture(r.s1, cudaStreamCaptureModeGlobal));
+		work(&r);
+		CK(cudaEventRecord(r.fork, r.s1));
+		CK(cudaStreamWaitEvent(r.s2, r.fork, 0));
+		CK(cudaEventRecord(r.join, r.s2));
+		CK(cudaStreamWaitEvent(r.s1, r.join, 0));
+		CK(cudaStreamEndCapture(r.s1, &g));
+		CK(cudaGraphExecUpdate(ge, g, &info));
+		printf("graph updated: result %d\n", (int)info.result);
+		CK(cudaGraphDestroy(g));
+		CK(cudaStreamBeginCapture(r.s1, cudaStreamCaptureModeGlobal));
+		CK(cudaMemsetAsync(r.z, 0, bytes, r.s1));
+		CK(cudaStreamEndCapture(r.s1, &g));
+		e1 = cudaGraphExecUpdate(ge, g, &info);
+		(void)cudaGetLastError();
+		printf("update from a graph of another shape: %s, result %d\n", cudaGetErrorName(e1),
+		       (int)info.result);
+		CK(cudaGraphDestroy(g));
+	}
 	CK(cudaGraphUpload(ge, r.s1));
 	/* a graph launched inside a capture: refused there and then */
 	CK(cudaStreamBeginCapture(r.s1, cudaStreamCaptureModeGlobal));

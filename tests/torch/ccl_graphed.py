@@ -4,9 +4,10 @@
 Every rank fills a 4 MiB tensor with (rank + 1) * (step + 1) and all-reduces
 it, checking the sum each step; the ranks named by --graph-ranks captured
 their all-reduce once with torch.cuda.graph and replay it, the others call
-it. xmig refuses to cut such a job (no rank of it moves): a graph's NCCL
-kernels hold the communicator a re-link would retire. The job must go on
-unharmed and print what it prints natively.
+it. Under xmig the job's ranks move: the cut counts each replay as the
+all-reduce it holds, and after the re-link every rank holding the graph
+captures it again on the new communicator at its next replay. The job must
+print what it prints natively.
 
     RANK=r WORLD_SIZE=n python3 ccl_graphed.py [--steps N (200)] [--sleep-ms N (20)]
                                                 [--graph-ranks LIST (0)]
