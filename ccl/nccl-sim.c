@@ -15,7 +15,9 @@
  * of their group: to itself, paired in order; to a peer, through a
  * mailbox per ordered pair in the segment (one message of up to 1 MiB in
  * flight: a second send to the same peer waits until the first is taken),
- * every send of the group before its receives. A communicator's first
+ * every send of the group before its receives. A split of several ranks
+ * meets them in the parent's segment; each colour's ranks then build a
+ * communicator from an id derived from the parent's. A communicator's first
  * collective (or the first captured) meets every rank before it runs or
  * is recorded, as NCCL's runtime connect sets up connections in the call:
  * the proxy does that part in its turn (ccl_backend.connect), so a cut can
@@ -69,6 +71,8 @@ struct sim_comm {
 	int nranks, rank;
 	unsigned serial;                   /* made in this process, from 1 */
 	bool connected;                    /* its first collective met the peers */
+	uint64_t id_hash;                  /* of its unique id: its splits' ids derive from it */
+	uint64_t splits;                   /* splits made from it */
 	struct sim_seg *seg;               /* NULL for one rank */
 	size_t seg_size;
 	struct sim_pending { struct xmig_ccl_op op; } *group;   /* self send/recv of a group */
@@ -162,6 +166,7 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 		return ncclSystemError;
 	c->nranks = nranks;
 	c->rank = rank;
+	c->id_hash = xmig_hash64(ids[0], XMIG_CCL_ID_BYTES);
 	if (nranks > 1) {
 		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx",
 			 (unsigned long long)xmig_hash64(ids[0], XMIG_CCL_ID_BYTES));
@@ -193,23 +198,56 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 	return ncclSuccess;
 }
 
+/* What a rank asks of a split, left in its area of the parent's segment. */
+struct sim_split_ask {
+	int32_t color, key;
+};
+
+/*
+ * Every rank of the parent calls: each leaves its colour and key in its
+ * area, all meet, and each counts the ranks of its colour and its place
+ * among them (by key, then by rank in the parent). The ranks of a colour
+ * then build a communicator from an id they all derive from the parent's,
+ * the split's ordinal and the colour, as NCCL's ranks agree on one.
+ */
 static int sim_split(void *dev, void *parent, int color, int key,
 		     const struct xmig_ccl_config *cfg, void **comm)
 {
 	struct sim_comm *p = parent;
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	uint64_t derive[3] = { p->id_hash, p->splits++, (uint64_t)(int64_t)color };
+	int n = 1, me = 0;
 
-	if (p->nranks > 1)
-		return fail(p, ncclInvalidUsage, "%s", "sim NCCL double: ncclCommSplit of several ranks is not simulated");
 	*comm = NULL;
+	if (p->nranks > 1) {
+		struct sim_split_ask *mine = (void *)(p->seg->areas + (size_t)p->rank * SIM_AREA);
+
+		*mine = (struct sim_split_ask){ color, key };
+		if (!barrier(p->seg, p->nranks))
+			return fail(p, ncclRemoteError, "%s", "sim NCCL double: the other ranks did not split within 120 s");
+		n = 0;
+		for (int r = 0; r < p->nranks; r++) {
+			const struct sim_split_ask *o = (const void *)(p->seg->areas + (size_t)r * SIM_AREA);
+
+			if (o->color != color)
+				continue;
+			n++;
+			me += o->key < key || (o->key == key && r < p->rank);
+		}
+		/* (the areas are the collectives' again once all have read them) */
+		if (!barrier(p->seg, p->nranks))
+			return fail(p, ncclRemoteError, "%s", "sim NCCL double: the other ranks did not split within 120 s");
+	}
 	if (color == NCCL_SPLIT_NOCOLOR)
 		return ncclSuccess;
-	{
-		unsigned char id[1][XMIG_CCL_ID_BYTES];
-
+	if (n == 1)
 		sim_unique_id(dev, id[0]);
-		return sim_init(dev, 1, 0, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, cfg,
-				comm);
+	else {
+		memset(id[0], 0, XMIG_CCL_ID_BYTES);
+		memcpy(id[0], SIM_MAGIC, sizeof(SIM_MAGIC));
+		memcpy(id[0] + 16, derive, sizeof(derive));
 	}
+	return sim_init(dev, n, me, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, cfg, comm);
 }
 
 static int sim_shrink(void *dev, void *parent, const int *exclude, int nexclude,

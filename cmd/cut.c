@@ -157,8 +157,9 @@ static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *repo
 		cut_thaw(procs, i - 1);
 		json_array_clear(reports);
 		if (!said)
-			xmig_info("%s is in a call that waits for its peers (NCCL connecting?); "
-				  "the ranks run on and are stopped again", procs[i - 1].label);
+			xmig_info("%s is in a call that waits for its peers (an NCCL set-up: a first "
+				  "collective, a split); the ranks run on and are stopped again",
+				  procs[i - 1].label);
 		said = true;
 		if (xmig_now_ns() + (uint64_t)patience * 1000000ull > deadline) {
 			xmig_error("%s: ccl.cut_begin: a call of this rank waited for its peers "

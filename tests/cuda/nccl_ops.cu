@@ -25,10 +25,13 @@
  * --late-ms N: rank R waits N ms after the communicator is made, so its
  * peers wait that long in their first collective (NCCL connecting).
  * --pause-file F: while F exists, each rank waits after its round.
+ * --split: a communicator split from it (one colour, ranks in reverse
+ * order) all-reduces too each round, and is destroyed at the end.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
  *            [--open-capture-ms N] [--late-rank R --late-ms N] [--pause-file F]
+ *            [--split]
  */
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +60,16 @@ static void fill(float *h, int r, int round, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		h[i] = val((int)i, r, round);
+}
+
+/* What summing every rank's fill of a round gives. */
+static void sum_of_ranks(float *want, int round)
+{
+	for (int i = 0; i < N; i++) {
+		want[i] = 0;
+		for (int r = 0; r < nranks; r++)
+			want[i] += val(i, r, round);
+	}
 }
 
 static void expect(const float *got, const float *want, size_t n, const char *what, int round)
@@ -98,7 +111,8 @@ int main(int argc, char **argv)
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1, open_ms = 0;
 	long late_rank = -1, late_ms = 0;
 	cudaGraphExec_t graph = NULL;
-	bool graph_drop = false, graph_all = false, graph_premul = false;
+	bool graph_drop = false, graph_all = false, graph_premul = false, split = false;
+	ncclComm_t sub = NULL;
 	ncclRedOp_t graph_op = ncclSum;
 	const char *id_file = NULL, *pause_file = NULL;
 	ncclComm_t comm;
@@ -127,6 +141,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
 			id_file = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--split")) {
+			split = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "--graph-drop")) {
@@ -162,6 +180,16 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (rank == late_rank)
 		usleep((useconds_t)late_ms * 1000);
+	if (split) {
+		int sc, sr;
+
+		NK(ncclCommSplit(comm, 0, nranks - 1 - rank, &sub, NULL));
+		NK(ncclCommCount(sub, &sc));
+		NK(ncclCommUserRank(sub, &sr));
+		if (sc != nranks || sr != nranks - 1 - rank)
+			xt_fail("split: %d ranks, rank %d", sc, sr);
+		printf("split: %d ranks, reversed\n", sc);
+	}
 
 	CK(cudaMalloc(&d_in, N * sizeof(float)));
 	CK(cudaMalloc(&d_out, N * sizeof(float)));
@@ -226,11 +254,7 @@ int main(int argc, char **argv)
 			NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, comm, s));
 		CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
 		CK(cudaStreamSynchronize(s));
-		for (int i = 0; i < N; i++) {
-			want[i] = 0;
-			for (int r = 0; r < nranks; r++)
-				want[i] += val(i, r, round);
-		}
+		sum_of_ranks(want, round);
 		expect(h_out, want, N, "all-reduce sum", round);
 
 		/*
@@ -308,6 +332,19 @@ int main(int argc, char **argv)
 			fill(want, prev, round + 1, N);
 			expect(h_out, want, N, "send/recv", round);
 		}
+		/* the split communicator: its rank r is rank nranks - 1 - r here */
+		if (sub) {
+			fill(h_in, rank, round + 2, N);
+			CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));
+			NK(ncclAllReduce(d_in, d_out, N, ncclFloat, ncclSum, sub, s));
+			CK(cudaMemcpyAsync(h_out, d_out, N * sizeof(float), cudaMemcpyDeviceToHost, s));
+			CK(cudaStreamSynchronize(s));
+			sum_of_ranks(want, round + 2);
+			expect(h_out, want, N, "split all-reduce", round);
+			NK(ncclCommGetAsyncError(sub, &async));
+			if (async != ncclSuccess)
+				xt_fail("round %d: split async error %s", round, ncclGetErrorString(async));
+		}
 		NK(ncclCommGetAsyncError(comm, &async));
 		if (async != ncclSuccess)
 			xt_fail("round %d: async error %s", round, ncclGetErrorString(async));
@@ -327,6 +364,8 @@ int main(int argc, char **argv)
 		NK(ncclRedOpDestroy(graph_op, comm));
 	if (iters > 0)
 		NK(ncclRedOpDestroy(held, comm));
+	if (sub)
+		NK(ncclCommDestroy(sub));
 	NK(ncclCommFinalize(comm));
 	NK(ncclCommDestroy(comm));
 	CK(cudaFree(d_in));

@@ -20,12 +20,12 @@
 #     moves, both swap GPUs at one cut; each time every rank whose graph
 #     ran on the old communicator captures it again on the re-linked one;
 #     both print their native sums.
-#  6. a cut while a rank waits in its first collective for a late peer
-#     (tests/cuda/nccl_ops --late-rank 1 --late-ms 5000, rank r on GPU r):
-#     the freeze succeeds once the peer comes (every rank run on and
-#     stopped again meanwhile, if NCCL holds the caller there as
-#     ccl/README.md says), then a thaw and a swap at one cut; both ranks
-#     check every round.
+#  6. a cut while a rank waits in NCCL for a late peer (tests/cuda/nccl_ops
+#     --late-rank 1 --late-ms 5000 --split, rank r on GPU r: rank 0 waits
+#     in the split, which NCCL makes a collective call): the freeze
+#     succeeds once the peer comes (every rank run on and stopped again
+#     meanwhile), then a thaw and a swap at one cut, re-linking both
+#     communicators; both ranks check every round.
 #
 # XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6").
 # Ends with markdown tables and "N passed, N failed".
@@ -243,7 +243,7 @@ late_peer() {
 	for r in 0 1; do
 		"$XMIG" run --job late --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters 40 \
 			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/late.id" --late-rank 1 \
-			--late-ms 5000 >"$D/l$r.out" 2>"$D/l$r.err" &
+			--late-ms 5000 --split >"$D/l$r.out" 2>"$D/l$r.err" &
 		eval "lp$r=\$!"
 	done
 	for _ in $(seq 600); do
@@ -253,11 +253,11 @@ late_peer() {
 	sleep 0.5
 	t0=$(date +%s%N)
 	"$XMIG" freeze --job late --json >"$D/lf.json" 2>"$D/lf.err"
-	check "late peer: the job froze at one cut while rank 0 waited for rank 1's first collective" \
+	check "late peer: the job froze at one cut while rank 0 waited for rank 1 in NCCL" \
 		in_state late frozen
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	if grep -q 'waits for its peers' "$D/lf.err"; then
-		echo "# late peer: NCCL held rank 0 in its first collective; the cut let the ranks run on and stopped them again (freeze took $ms ms)"
+		echo "# late peer: NCCL held rank 0 in a call; the cut let the ranks run on and stopped them again (freeze took $ms ms)"
 	else
 		echo "# late peer: no rank was held in a call (NCCL did not wait for the peer in the call); freeze took $ms ms"
 	fi
@@ -265,6 +265,8 @@ late_peer() {
 	"$XMIG" thaw --job late >/dev/null 2>&1
 	"$XMIG" migrate --job late --to gpu1,gpu0 --json >"$D/l2.json" 2>"$D/l2.err"
 	check "late peer: both ranks swapped GPUs at one cut" grep -q '"mode"' "$D/l2.json"
+	check "late peer: both communicators (the job's and its split) re-linked" \
+		test "$(grep -c 're-linked on its 2 ranks' "$D/l2.err")" = 2
 	grep -q '"mode"' "$D/l2.json" || sed 's/^/# /' "$D/l2.err" | tail -5
 	timeout -k 5 120 tail --pid="$lp0" -f /dev/null
 	timeout -k 5 120 tail --pid="$lp1" -f /dev/null

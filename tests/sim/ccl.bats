@@ -328,6 +328,25 @@ graphed_one_rank() {
 	duo_done 60
 }
 
+@test "ccl: a communicator split from the job's (its ranks in reverse order) is re-linked with it at each move: either rank, then both swapped; every round exact" {
+	start_duo 60 0 1 --split
+	grep -q '^split: 2 ranks, reversed' "$BATS_TEST_TMPDIR/d0.out"
+	run "$XMIG" migrate --job duo --rank 1 --to gpu0
+	assert_success
+	# two communicators of 2 ranks: both re-linked, the split one from its rank 0 (job rank 1)
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$output")" = 2 ]
+	run "$XMIG" migrate --job duo --rank 0 --to gpu1
+	assert_success
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$output")" = 2 ]
+	run "$XMIG" migrate --job duo --to gpu0,gpu1
+	assert_success
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$output")" = 2 ]
+	run "$XMIG" ps --job duo --json
+	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu] | join(" ")' <<<"$output")" = "0 1" ]
+	duo_done 60
+	! grep -q 'rebuilt' "$BATS_TEST_TMPDIR"/d*.err
+}
+
 @test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {
 	start_duo 60 0 1
 	run --separate-stderr "$XMIG" migrate --job duo --to gpu1,gpu0 --json
