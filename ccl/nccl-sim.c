@@ -168,8 +168,7 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 	c->rank = rank;
 	c->id_hash = xmig_hash64(ids[0], XMIG_CCL_ID_BYTES);
 	if (nranks > 1) {
-		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx",
-			 (unsigned long long)xmig_hash64(ids[0], XMIG_CCL_ID_BYTES));
+		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx", (unsigned long long)c->id_hash);
 		c->seg_size = sizeof(struct sim_seg) + (size_t)nranks * SIM_AREA +
 			      (size_t)nranks * nranks * sizeof(struct sim_mailbox);
 		fd = shm_open(name, O_RDWR | O_CREAT, 0600);

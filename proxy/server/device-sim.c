@@ -1223,9 +1223,8 @@ static int sim_graph_launch(void *dev, void *exec, void *s, bool upload)
  */
 static int sim_graph_exec_update(void *dev, void *exec, void *graph, int *result)
 {
-	struct sim_graph *e = exec, *g = graph;
+	struct sim_graph *e = exec, *g = graph, *fresh;
 	struct sim_node *nodes;
-	void *fresh;
 	size_t i;
 	int r;
 
@@ -1237,13 +1236,13 @@ static int sim_graph_exec_update(void *dev, void *exec, void *graph, int *result
 			*result = cudaGraphExecUpdateErrorNodeTypeChanged;
 			return cudaErrorGraphExecUpdateFailure;
 		}
-	if ((r = sim_graph_instantiate(dev, g, 0, &fresh))) {
+	if ((r = sim_graph_instantiate(dev, g, 0, (void **)&fresh))) {
 		*result = cudaGraphExecUpdateError;
 		return r;
 	}
 	nodes = e->nodes;
-	e->nodes = ((struct sim_graph *)fresh)->nodes;
-	((struct sim_graph *)fresh)->nodes = nodes;   /* (as many: freed with it) */
+	e->nodes = fresh->nodes;
+	fresh->nodes = nodes;   /* (as many: freed with it) */
 	graph_free(fresh);
 	*result = cudaGraphExecUpdateSuccess;
 	return 0;

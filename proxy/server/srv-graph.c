@@ -660,7 +660,6 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 
 static int remake(struct srv *s, struct srv_graph *g, bool exec);
 
-/* An executable graph of log l (held for it) under a new id, or at id when id != 0. */
 /*
  * Graphs and executable graphs held without a driver graph (h NULL): their
  * NCCL communicators re-linked since (or not yet), captured again at their
@@ -672,6 +671,7 @@ static void count_pending(struct srv *s, const void *h, int by)
 		atomic_fetch_add(&s->graphs_pending, by);
 }
 
+/* An executable graph of log l (held for it) under a new id, or at id when id != 0. */
 static int add_exec(struct srv *s, void *h, struct graph_log *l, uint64_t flags, uint64_t id,
 		    uint64_t *out)
 {
@@ -788,8 +788,12 @@ int d_GRAPH_EXEC_UPDATE(struct xmig_call *c)
 	if (!e || !g)
 		return cudaErrorInvalidValue;
 	if (!s->dev->graph_exec_update) {
-		xmig_info("cudaGraphExecUpdate: the %s device does not update executable graphs; "
-			  "answered cudaErrorGraphExecUpdateFailure (not supported)", s->dev->name);
+		static atomic_bool said;   /* (an application may update per step: said once) */
+
+		if (!atomic_exchange(&said, true))
+			xmig_info("cudaGraphExecUpdate: the %s device does not update executable "
+				  "graphs; answered cudaErrorGraphExecUpdateFailure (not supported)",
+				  s->dev->name);
 		res->update_result = cudaGraphExecUpdateErrorNotSupported;
 		return cudaErrorGraphExecUpdateFailure;
 	}

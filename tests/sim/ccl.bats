@@ -330,7 +330,12 @@ graphed_one_rank() {
 
 @test "ccl: a communicator split from the job's (its ranks in reverse order) is re-linked with it at each move: either rank, then both swapped; every round exact" {
 	start_duo 60 0 1 --split
+	for _ in $(seq 200); do
+		grep -q '^split:' "$BATS_TEST_TMPDIR/d0.out" && grep -q '^split:' "$BATS_TEST_TMPDIR/d1.out" && break
+		sleep 0.05
+	done
 	grep -q '^split: 2 ranks, reversed' "$BATS_TEST_TMPDIR/d0.out"
+	grep -q '^split: 2 ranks, reversed' "$BATS_TEST_TMPDIR/d1.out"
 	run "$XMIG" migrate --job duo --rank 1 --to gpu0
 	assert_success
 	# two communicators of 2 ranks: both re-linked, the split one from its rank 0 (job rank 1)
