@@ -124,8 +124,7 @@ API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, siz
 /*
  * The executable graph takes graph's settings, node for node. Refused
  * (cudaErrorGraphExecUpdateFailure, the reason in result) where the graphs
- * differ in shape, or where the proxy's device does not update (a GPU on
- * another node): the application then instantiates again, as it must.
+ * differ in shape: the application then instantiates again, as it must.
  */
 API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 				    cudaGraphExecUpdateResultInfo *info)

@@ -906,6 +906,18 @@ static int r_graph_nodes(void *dev, void *graph, size_t *n)
 	return st;
 }
 
+static int r_graph_exec_update(void *dev, void *exec, void *graph, int *result)
+{
+	struct rmt_hdr h = hdr(RMT_GRAPH_EXEC_UPDATE);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)exec;
+	h.a[1] = (uint64_t)(uintptr_t)graph;
+	st = call(dev, &h, NULL, 0, NULL, 0, false);
+	*result = (int)h.a[0];
+	return st;
+}
+
 static int r_set_limit(void *dev, int limit, size_t value)
 {
 	struct rmt_hdr h = hdr(RMT_SET_LIMIT);
@@ -1237,6 +1249,7 @@ const struct xmig_device_ops xmig_device_remote = {
 	.graph_destroy = r_graph_destroy,
 	.graph_nodes = r_graph_nodes,
 	.graph_exec_destroy = r_graph_exec_destroy,
+	.graph_exec_update = r_graph_exec_update,
 	.blas_create = r_blas_create,
 	.blas_destroy = r_blas_destroy,
 	.blas_set = r_blas_set,

@@ -426,6 +426,17 @@ static int graph_execute(struct exec *x, struct rmt_hdr *h, uint64_t *a)
 		r = x->dev->graph_nodes(x->devh, obj, &n);
 		a[0] = n;
 		return r;
+	case RMT_GRAPH_EXEC_UPDATE: {
+		void *g = srv_table_get(&x->graphs, h->a[1]);
+		int result = cudaGraphExecUpdateErrorNotSupported;
+
+		if (!(obj = srv_table_get(&x->graph_execs, h->a[0])) || !g)
+			return cudaErrorInvalidValue;
+		r = x->dev->graph_exec_update ? x->dev->graph_exec_update(x->devh, obj, g, &result)
+					      : cudaErrorGraphExecUpdateFailure;
+		a[0] = (uint64_t)result;
+		return r;
+	}
 	default:
 		return cudaErrorNotSupported;
 	}
@@ -725,7 +736,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		return dnn_execute_remote(x, h, data, a, out, out_len, to_free);
 	case RMT_CAPTURE_BEGIN: case RMT_CAPTURE_END: case RMT_CAPTURE_INFO:
 	case RMT_GRAPH_INSTANTIATE: case RMT_GRAPH_LAUNCH: case RMT_GRAPH_DESTROY:
-	case RMT_GRAPH_NODES: case RMT_GRAPH_EXEC_DESTROY:
+	case RMT_GRAPH_NODES: case RMT_GRAPH_EXEC_DESTROY: case RMT_GRAPH_EXEC_UPDATE:
 		if (!x->dev->capture_begin)
 			return cudaErrorNotSupported;
 		return graph_execute(x, h, a);

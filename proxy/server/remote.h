@@ -62,6 +62,7 @@ enum rmt_op {
 	/* stream capture and CUDA graphs: graphs and executable graphs are the executor's ids */
 	RMT_CAPTURE_BEGIN, RMT_CAPTURE_END, RMT_CAPTURE_INFO, RMT_GRAPH_INSTANTIATE,
 	RMT_GRAPH_LAUNCH, RMT_GRAPH_DESTROY, RMT_GRAPH_NODES, RMT_GRAPH_EXEC_DESTROY,
+	RMT_GRAPH_EXEC_UPDATE,
 	RMT_OP_COUNT
 };
 

@@ -769,10 +769,8 @@ const struct xmig_ccl_op *srv_graph_launch_ops(struct srv *s, const struct xmig_
 
 /*
  * The executable graph runs the graph's work from now on: done by the
- * device, then the executable graph's log is the graph's, so that another
- * proxy makes it again from that. Where the device does not update (a GPU
- * on another node), the application is told "not supported", as CUDA tells
- * it for graphs that cannot be updated; it instantiates again.
+ * device (on another node, by its executor), then the executable graph's
+ * log is the graph's, so that another proxy makes it again from that.
  */
 int d_GRAPH_EXEC_UPDATE(struct xmig_call *c)
 {
@@ -787,16 +785,8 @@ int d_GRAPH_EXEC_UPDATE(struct xmig_call *c)
 	c->res_len = sizeof(*res);
 	if (!e || !g)
 		return cudaErrorInvalidValue;
-	if (!s->dev->graph_exec_update) {
-		static atomic_bool said;   /* (an application may update per step: said once) */
-
-		if (!atomic_exchange(&said, true))
-			xmig_info("cudaGraphExecUpdate: the %s device does not update executable "
-				  "graphs; answered cudaErrorGraphExecUpdateFailure (not supported)",
-				  s->dev->name);
-		res->update_result = cudaGraphExecUpdateErrorNotSupported;
-		return cudaErrorGraphExecUpdateFailure;
-	}
+	if (!s->dev->graph_exec_update)
+		return unsupported(s, "cudaGraphExecUpdate");
 	if ((!g->h && (r = remake(s, g, false))) || (!e->h && (r = remake(s, e, true))))
 		return r;
 	r = s->dev->graph_exec_update(s->devh, e->h, g->h, &result);

@@ -12,9 +12,12 @@
  * to another stream with host scalars; each round writes new A, alpha and
  * beta, launches the graph and checks C, then checks an eager Sgemm on
  * the handle as it is now. A new proxy must capture the GEMM with the
- * handle's settings of the capture to make the graph again.
+ * handle's settings of the capture to make the graph again. --update too:
+ * before each round the GEMM is captured again into the round's output (C
+ * or E, in turn) and the executable graph updated from that capture
+ * (cudaGraphExecUpdate), so a graph not updated writes the wrong one.
  *
- *   blas_gemm [--iters N (1)] [--sleep-ms N (0)] [--capture]
+ *   blas_gemm [--iters N (1)] [--sleep-ms N (0)] [--capture [--update]]
  */
 #include <fcntl.h>
 #include <time.h>
@@ -212,15 +215,29 @@ static void expect(const float *got, const float *want, size_t n, const char *wh
 			xt_fail("round %ld: %s[%zu] is %g, not %g", r, what, i, got[i], want[i]);
 }
 
+/* The captured GEMM: C = s[0] A B^T + s[1] C, scalars in device memory, on stream. */
+static cudaGraph_t capture_gemm(int n, const float *dS, const float *dA, const float *dB,
+				float *dC)
+{
+	cudaGraph_t graph;
+
+	BK(cublasSetStream(handle, stream));
+	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_DEVICE));
+	CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+	BK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, dS, dA, n, dB, n, dS + 1, dC, n));
+	CK(cudaStreamEndCapture(stream, &graph));
+	return graph;
+}
+
 /* --capture: see the top of the file. */
-static void run_captured(long iters, long sleep_ms)
+static void run_captured(long iters, long sleep_ms, bool update)
 {
 	enum { n = 48 };
 	size_t bytes = n * n * sizeof(float);
 	float *A = (float *)xt_malloc(bytes), *B = (float *)xt_malloc(bytes);
 	float *C0 = (float *)xt_malloc(bytes), *got = (float *)xt_malloc(bytes);
 	float *R = (float *)xt_malloc(bytes), *zero = (float *)xt_malloc(bytes);
-	float *dA, *dB, *dC, *dD, *dS, one = 1, none = 0;
+	float *dA, *dB, *dC, *dD, *dE, *dS, *out, one = 1, none = 0;
 	cudaStream_t other;
 	cudaGraph_t graph;
 	cudaGraphExec_t exec;
@@ -234,13 +251,11 @@ static void run_captured(long iters, long sleep_ms)
 	CK(cudaMalloc(&dB, bytes));
 	CK(cudaMalloc(&dC, bytes));
 	CK(cudaMalloc(&dD, bytes));
+	CK(cudaMalloc(&dE, bytes));
 	CK(cudaMalloc(&dS, 2 * sizeof(float)));
 	CK(cudaMemcpy(dB, B, bytes, cudaMemcpyHostToDevice));
 	CK(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking));
-	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_DEVICE));
-	CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-	BK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, dS, dA, n, dB, n, dS + 1, dC, n));
-	CK(cudaStreamEndCapture(stream, &graph));
+	graph = capture_gemm(n, dS, dA, dB, dC);
 	CK(cudaGraphInstantiate(&exec, graph, 0));
 	CK(cudaGraphDestroy(graph));
 	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
@@ -249,14 +264,25 @@ static void run_captured(long iters, long sleep_ms)
 	for (long r = 0; r < iters; r++) {
 		float s[2] = { (float)(r % 3 + 1), (float)(r % 2) };
 
+		out = update && r % 2 ? dE : dC;
+		if (update) {
+			cudaGraphExecUpdateResultInfo info;
+
+			graph = capture_gemm(n, dS, dA, dB, out);
+			CK(cudaGraphExecUpdate(exec, graph, &info));
+			CK(cudaGraphDestroy(graph));
+			BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
+			BK(cublasSetStream(handle, other));
+		}
 		for (int i = 0; i < n * n; i++)
 			A[i] = (float)val(i, (int)(r % 5) + 1);
 		CK(cudaMemcpy(dA, A, bytes, cudaMemcpyHostToDevice));
 		CK(cudaMemcpy(dC, C0, bytes, cudaMemcpyHostToDevice));
+		CK(cudaMemcpy(dE, C0, bytes, cudaMemcpyHostToDevice));
 		CK(cudaMemcpy(dS, s, sizeof(s), cudaMemcpyHostToDevice));   /* read at the launch */
 		CK(cudaGraphLaunch(exec, stream));
 		CK(cudaStreamSynchronize(stream));
-		CK(cudaMemcpy(got, dC, bytes, cudaMemcpyDeviceToHost));
+		CK(cudaMemcpy(got, out, bytes, cudaMemcpyDeviceToHost));
 		reference(A, B, C0, s[0], s[1], n, R);
 		expect(got, R, n * n, "the graph's C", r);
 		BK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, n, n, n, &one, dA, n, dB, n, &none,
@@ -274,7 +300,8 @@ static void run_captured(long iters, long sleep_ms)
 	}
 	CK(cudaGraphExecDestroy(exec));
 	CK(cudaStreamDestroy(other));
-	CK(cudaFree(dA)), CK(cudaFree(dB)), CK(cudaFree(dC)), CK(cudaFree(dD)), CK(cudaFree(dS));
+	CK(cudaFree(dA)), CK(cudaFree(dB)), CK(cudaFree(dC)), CK(cudaFree(dD)), CK(cudaFree(dE));
+	CK(cudaFree(dS));
 	free(A), free(B), free(C0), free(got), free(R), free(zero);
 	printf("graph rounds %ld checked\n", iters);
 }
@@ -282,17 +309,22 @@ static void run_captured(long iters, long sleep_ms)
 int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0;
-	bool capture = false;
+	bool capture = false, update = false;
 
 	xt_begin("blas_gemm");
 	for (int i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
 		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms)) {
-			if (strcmp(argv[i], "--capture"))
-				xt_fail("usage: blas_gemm [--iters N] [--sleep-ms N] [--capture]");
-			capture = true;
+			if (!strcmp(argv[i], "--capture"))
+				capture = true;
+			else if (!strcmp(argv[i], "--update"))
+				update = true;
+			else
+				xt_fail("usage: blas_gemm [--iters N] [--sleep-ms N] [--capture [--update]]");
 		}
 
+	if (update && !capture)
+		xt_fail("--update goes with --capture");
 	BK(cublasCreate(&handle));
 	CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 	BK(cublasSetStream(handle, stream));
@@ -305,7 +337,7 @@ int main(int argc, char **argv)
 	BK(cublasGetMathMode(handle, &math));
 	printf("stream kept %d, math mode default %d\n", got == stream, math == CUBLAS_DEFAULT_MATH);
 	if (capture) {
-		run_captured(iters, sleep_ms);
+		run_captured(iters, sleep_ms, update);
 		BK(cublasDestroy(handle));
 		CK(cudaStreamDestroy(stream));
 		CK(cudaFree(ws));

@@ -221,6 +221,13 @@ PASS dnn_graph"
 	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --iters 100) "$BATS_TEST_TMPDIR/gb.out"
 }
 
+@test "netns: a job updating its captured GEMM's graph every round (cudaGraphExecUpdate) moves to the other node and back; the executor there updates it" {
+	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
+	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
+	there_and_back gu blas_gemm --capture --update --iters 100 --sleep-ms 50
+	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --update --iters 100) "$BATS_TEST_TMPDIR/gu.out"
+}
+
 @test "netns: a job holding an NCCL communicator is not moved to another node (not forwarded there); it goes on" {
 	need_program nccl_ops
 	on n1 "$XMIG" run --job nc -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 \
