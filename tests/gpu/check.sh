@@ -83,6 +83,19 @@ check "... the graph and the eager GEMMs ran on, exactly as natively" \
 	cmp "$tmp/bgc.native" "$tmp/bgc.xmig"
 cmp -s "$tmp/bgc.native" "$tmp/bgc.xmig" || tail -5 "$tmp/bgc.err"
 
+# The same, its graph updated each round (cudaGraphExecUpdate) into another output.
+"$B/tests/cuda/blas_gemm" --capture --update --iters 30 >"$tmp/bgu.native" 2>&1
+check "native blas_gemm --capture --update passes" grep -q '^PASS blas_gemm' "$tmp/bgu.native"
+"$XMIG" run --job bgu -- "$B/tests/cuda/blas_gemm" --capture --update --iters 30 --sleep-ms 40 \
+	>"$tmp/bgu.xmig" 2>"$tmp/bgu.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field bgu cuda_graphs)" = 1 ] && break; sleep 0.1; done
+check "blas_gemm --capture --update: moved while updating its graph (copy)" \
+	"$XMIG" migrate --job bgu --to gpu0
+wait $app
+check "... updated each round, exactly as natively" cmp "$tmp/bgu.native" "$tmp/bgu.xmig"
+cmp -s "$tmp/bgu.native" "$tmp/bgu.xmig" || tail -5 "$tmp/bgu.err"
+
 # __device__ variables moved while they hold what host writes and kernels
 # left (their bytes read at the freeze), then their address taken after the moves.
 "$XMIG" run --job dg-mv -- "$B/tests/cuda/device_globals" --pause-ms 900 \
