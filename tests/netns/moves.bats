@@ -119,6 +119,7 @@ where() {   # where JOB: "NODE:GPU@HOST" as `xmig ps --all` shows it
 
 # A library-holding program on n1 goes to n2, back, and to n2's other GPU,
 # checked where it is after each move; it ends where it ended up.
+# XMIG_MOVE_RETRY_CAPTURING set: a move refused while the job captures is tried again.
 there_and_back() {   # there_and_back JOB PROGRAM ARGS...
 	local job=$1 prog=$2
 	shift 2
@@ -133,7 +134,12 @@ there_and_back() {   # there_and_back JOB PROGRAM ARGS...
 	done
 	sleep 0.3   # its library objects are made
 	for to in n2:gpu0 n1:gpu0 n2:gpu1; do
-		run on n1 "$XMIG" migrate --job "$job" --to "$to"
+		for _ in $(seq 100); do
+			run on n1 "$XMIG" migrate --job "$job" --to "$to"
+			[ -n "${XMIG_MOVE_RETRY_CAPTURING:-}" ] && [ "$status" -eq 4 ] &&
+				[[ "$output" == *"is capturing a CUDA graph"* ]] || break
+			sleep 0.02
+		done
 		assert_success
 		assert_equal "$(where "$job")" "${to%%:*}:${to##*gpu}@n1"
 	done
@@ -224,7 +230,8 @@ PASS dnn_graph"
 @test "netns: a job updating its captured GEMM's graph every round (cudaGraphExecUpdate) moves to the other node and back; the executor there updates it" {
 	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
 	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
-	there_and_back gu blas_gemm --capture --update --iters 100 --sleep-ms 50
+	# (each round captures: a move landing while a capture is open is refused (4) and tried again)
+	XMIG_MOVE_RETRY_CAPTURING=1 there_and_back gu blas_gemm --capture --update --iters 100 --sleep-ms 50
 	diff -u <("$XMIG" run -- "$CUDA_BIN/blas_gemm" --capture --update --iters 100) "$BATS_TEST_TMPDIR/gu.out"
 }
 
