@@ -124,6 +124,12 @@ int main(int argc, char **argv)
 	int *d_int, h_int[N];
 	int count, me;
 
+	const struct { const char *name; bool *on; } flags[] = {
+		{ "--split", &split }, { "--graph-drop", &graph_drop },
+		{ "--graph-all", &graph_all }, { "--graph-premul", &graph_premul },
+	};
+	size_t k;
+
 	xt_begin("nccl_ops");
 	for (int i = 1; i < argc; i++) {
 		if (xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) ||
@@ -143,23 +149,13 @@ int main(int argc, char **argv)
 			id_file = argv[++i];
 			continue;
 		}
-		if (!strcmp(argv[i], "--split")) {
-			split = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--graph-drop")) {
-			graph_drop = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--graph-all")) {
-			graph_all = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--graph-premul")) {
-			graph_premul = true;
-			continue;
-		}
-		xt_fail("unknown option %s", argv[i]);
+		for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+			if (!strcmp(argv[i], flags[k].name)) {
+				*flags[k].on = true;
+				break;
+			}
+		if (k == sizeof(flags) / sizeof(flags[0]))
+			xt_fail("unknown option %s", argv[i]);
 	}
 	nranks = (int)nr;
 	rank = (int)rk;

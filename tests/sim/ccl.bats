@@ -177,6 +177,15 @@ retired_after_rebuild() {
 	assert_output 2
 }
 
+# Rank 1 of the duo moves to GPU G, rank 0 staying; then rank 0 moves there
+# too. Each move is a cut and a re-link.
+rank1_then_rank0_to() {   # rank1_then_rank0_to G
+	run "$XMIG" migrate --job duo --rank 1 --to "gpu$1"
+	assert_success
+	run "$XMIG" migrate --job duo --rank 0 --to "gpu$1"
+	assert_success
+}
+
 # graphed_one_rank JOB NCCL_OPS_ARGS...: a one-rank nccl_ops with its
 # all-reduce in a graph, 60 rounds, moved about; it must check them all
 graphed_one_rank() {
@@ -206,12 +215,9 @@ graphed_one_rank() {
 	start_duo 100 0 0 --graph-rank 0
 	run "$XMIG" ps --job duo --json
 	jq -e '[.items | sort_by(.rank)[] | .cuda_graphs, .cuda_graphs_unmovable] == [1, null, 0, null]' <<<"$output"
-	# rank 1 moves: rank 0 stays, its driver graph released at the re-link
-	run "$XMIG" migrate --job duo --rank 1 --to gpu1
-	assert_success
-	# rank 0 moves holding the graph: its new proxy captures it after the re-link
-	run "$XMIG" migrate --job duo --rank 0 --to gpu1
-	assert_success
+	# rank 1 moves: rank 0 stays, its driver graph released at the re-link;
+	# then rank 0 moves holding the graph: its new proxy captures it after the re-link
+	rank1_then_rank0_to 1
 	run "$XMIG" freeze --job duo
 	assert_success
 	run "$XMIG" thaw --job duo
@@ -276,10 +282,7 @@ graphed_one_rank() {
 	graphed_one_rank np --graph-premul
 	# two ranks, rank 0's graph with the op: rank 1 moves, then rank 0
 	start_duo 100 0 0 --graph-rank 0 --graph-premul
-	run "$XMIG" migrate --job duo --rank 1 --to gpu1
-	assert_success
-	run "$XMIG" migrate --job duo --rank 0 --to gpu1
-	assert_success
+	rank1_then_rank0_to 1
 	duo_done 100
 }
 
@@ -321,10 +324,7 @@ graphed_one_rank() {
 	start_duo 60 0 0 --graph-rank 0 --graph-drop
 	run "$XMIG" ps --job duo --json
 	jq -e '[.items[] | .cuda_graphs] == [0, 0]' <<<"$output"
-	run "$XMIG" migrate --job duo --rank 1 --to gpu1
-	assert_success
-	run "$XMIG" migrate --job duo --rank 0 --to gpu1
-	assert_success
+	rank1_then_rank0_to 1
 	duo_done 60
 }
 
