@@ -102,12 +102,18 @@ start_duo() {   # start_duo ITERS [GPU_OF_RANK0 GPU_OF_RANK1 [NCCL_OPS_ARGS...]]
 	r1=$!
 	wait_job duo
 	# both ranks registered and the communicator built
-	for _ in $(seq 100); do
-		grep -q 'communicator: 2 ranks' "$BATS_TEST_TMPDIR/d0.out" 2>/dev/null &&
-			grep -q 'communicator: 2 ranks' "$BATS_TEST_TMPDIR/d1.out" 2>/dev/null && break
-		sleep 0.1
-	done
+	both_printed 'communicator: 2 ranks' || true
 	sleep 0.3
+}
+
+# Wait (10 s at most) until both ranks of the duo printed a line matching RE.
+both_printed() {   # both_printed RE
+	for _ in $(seq 200); do
+		grep -q "$1" "$BATS_TEST_TMPDIR/d0.out" 2>/dev/null &&
+			grep -q "$1" "$BATS_TEST_TMPDIR/d1.out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # Both ranks finished, each with every round checked.
@@ -235,10 +241,7 @@ graphed_one_rank() {
 	# both ranks held in the application after their first round: no launch meanwhile
 	touch "$pause"
 	start_duo 20 0 0 --graph-rank 0 --pause-file "$pause"
-	for _ in $(seq 200); do
-		grep -q '^paused' "$BATS_TEST_TMPDIR/d0.out" && grep -q '^paused' "$BATS_TEST_TMPDIR/d1.out" && break
-		sleep 0.05
-	done
+	both_printed '^paused'
 	grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/d0.out"
 	grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/d1.out"
 	run "$XMIG" ps --job duo --json
@@ -330,10 +333,7 @@ graphed_one_rank() {
 
 @test "ccl: a communicator split from the job's (its ranks in reverse order) is re-linked with it at each move: either rank, then both swapped; every round exact" {
 	start_duo 60 0 1 --split
-	for _ in $(seq 200); do
-		grep -q '^split:' "$BATS_TEST_TMPDIR/d0.out" && grep -q '^split:' "$BATS_TEST_TMPDIR/d1.out" && break
-		sleep 0.05
-	done
+	both_printed '^split:'
 	grep -q '^split: 2 ranks, reversed' "$BATS_TEST_TMPDIR/d0.out"
 	grep -q '^split: 2 ranks, reversed' "$BATS_TEST_TMPDIR/d1.out"
 	run "$XMIG" migrate --job duo --rank 1 --to gpu0
