@@ -20,7 +20,17 @@
 struct sim_blas {
 	int pointer_mode;
 	void *stream;        /* the sim device's stream (NULL: the legacy one) */
+	unsigned char *workspace;   /* the caller's (NULL: the library's own pool) */
+	uint64_t workspace_size;
 };
+
+/*
+ * cuBLAS's kernels may use a caller's workspace as scratch: an eager call
+ * here writes over its first bytes, so that a proxy which applies a
+ * workspace the handle no longer has (cublasSetStream gave it back)
+ * damages memory the program owns again, as it would on a GPU.
+ */
+enum { SIM_SCRATCH_BYTES = 64 };
 
 int xmig_blas_sim_create(void *dev, void **h)
 {
@@ -46,8 +56,13 @@ int xmig_blas_sim_set(void *dev, void *h, int what, uint64_t value, uint64_t siz
 	switch (what) {
 	case XMIG_BLAS_STREAM:
 		b->stream = stream;
+		b->workspace = NULL;   /* back to the library's pool, as cuBLAS does */
+		b->workspace_size = 0;
 		return CUBLAS_STATUS_SUCCESS;
 	case XMIG_BLAS_WORKSPACE:
+		b->workspace = (unsigned char *)(uintptr_t)value;
+		b->workspace_size = size;
+		return CUBLAS_STATUS_SUCCESS;
 	case XMIG_BLAS_MATH_MODE:
 	case XMIG_BLAS_ATOMICS_MODE:
 		return CUBLAS_STATUS_SUCCESS;   /* no effect on results here */
@@ -141,5 +156,10 @@ int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
 			       ? CUBLAS_STATUS_NOT_SUPPORTED : CUBLAS_STATUS_INVALID_VALUE;
 	if (xmig_sim_capture_call(dev, b->stream, compute, g, sizeof(*g), &recorded))
 		return CUBLAS_STATUS_EXECUTION_FAILED;
-	return recorded ? CUBLAS_STATUS_SUCCESS : compute(g);
+	if (recorded)
+		return CUBLAS_STATUS_SUCCESS;
+	if (b->workspace && b->workspace_size)
+		memset(b->workspace, 0x5c, b->workspace_size < SIM_SCRATCH_BYTES
+						   ? b->workspace_size : SIM_SCRATCH_BYTES);
+	return compute(g);
 }

@@ -900,6 +900,8 @@ static int cuda_graph_exec_update(void *dev, void *exec, void *graph, int *resul
 	int r = err(cu.cuGraphExecUpdate((CUgraphExec)exec, (CUgraph)graph, &info));
 
 	*result = (int)info.result;
+	if (r)   /* (why the driver refused: CUgraphExecUpdateResult) */
+		xmig_debug("cuGraphExecUpdate refused: result %d", (int)info.result);
 	return r;
 }
 

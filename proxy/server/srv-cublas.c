@@ -90,7 +90,12 @@ int d_BLAS_SET(struct xmig_call *c)
 		return cudaErrorUnknown;
 	}
 	switch (a->what) {
-	case XMIG_BLAS_STREAM: b->stream = a->value; break;
+	case XMIG_BLAS_STREAM:
+		/* cublasSetStream gives the handle's workspace back to cuBLAS's own pool */
+		b->stream = a->value;
+		b->workspace = 0;
+		b->workspace_size = 0;
+		break;
 	case XMIG_BLAS_WORKSPACE: b->workspace = a->value; b->workspace_size = a->size; break;
 	case XMIG_BLAS_MATH_MODE: b->math_mode = (int)a->value; break;
 	case XMIG_BLAS_POINTER_MODE: b->pointer_mode = (int)a->value; break;

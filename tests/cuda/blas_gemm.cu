@@ -16,6 +16,9 @@
  * before each round the GEMM is captured again into the round's output (C
  * or E, in turn) and the executable graph updated from that capture
  * (cudaGraphExecUpdate), so a graph not updated writes the wrong one.
+ * cublasSetStream gives the handle's workspace back to cuBLAS's own pool:
+ * --capture then keeps its own bytes in what was the workspace and checks
+ * them each round, so a proxy that still hands cuBLAS that memory is caught.
  *
  *   blas_gemm [--iters N (1)] [--sleep-ms N (0)] [--capture [--update]]
  */
@@ -36,6 +39,8 @@ static void bk(cublasStatus_t st, const char *what, int line)
 
 static cublasHandle_t handle;
 static cudaStream_t stream;
+static void *ws;   /* the handle's workspace, until a cublasSetStream gives it back */
+enum { WS_BYTES = 4 << 20 };
 
 static double val(int i, int salt)
 {
@@ -229,6 +234,20 @@ static cudaGraph_t capture_gemm(int n, const float *dS, const float *dA, const f
 	return graph;
 }
 
+/* The workspace given back: the program's bytes, for cuBLAS to leave alone. */
+static void check_workspace_kept(long r)
+{
+	unsigned char *got = (unsigned char *)xt_malloc(WS_BYTES);
+
+	CK(cudaMemcpy(got, ws, WS_BYTES, cudaMemcpyDeviceToHost));
+	for (size_t i = 0; i < WS_BYTES; i++)
+		if (got[i] != (unsigned char)(i * 7 + 1))
+			xt_fail("round %ld: byte %zu of the former workspace is %#x, not %#x: cuBLAS "
+				"used it after cublasSetStream gave it back", r, i, got[i],
+				(unsigned char)(i * 7 + 1));
+	free(got);
+}
+
 /* --capture: see the top of the file. */
 static void run_captured(long iters, long sleep_ms, bool update)
 {
@@ -260,6 +279,14 @@ static void run_captured(long iters, long sleep_ms, bool update)
 	CK(cudaGraphDestroy(graph));
 	BK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
 	BK(cublasSetStream(handle, other));
+	{
+		unsigned char *mine = (unsigned char *)xt_malloc(WS_BYTES);
+
+		for (size_t i = 0; i < WS_BYTES; i++)
+			mine[i] = (unsigned char)(i * 7 + 1);
+		CK(cudaMemcpy(ws, mine, WS_BYTES, cudaMemcpyHostToDevice));
+		free(mine);
+	}
 	printf("captured: one Sgemm, scalars in device memory; the handle on another stream since\n");
 	for (long r = 0; r < iters; r++) {
 		float s[2] = { (float)(r % 3 + 1), (float)(r % 2) };
@@ -291,6 +318,7 @@ static void run_captured(long iters, long sleep_ms, bool update)
 		CK(cudaMemcpy(got, dD, bytes, cudaMemcpyDeviceToHost));
 		reference(A, B, zero, 1, 0, n, R);
 		expect(got, R, n * n, "the eager D", r);
+		check_workspace_kept(r);
 		printf("graph round %ld: C = %g A B^T + %g C; the eager GEMM after it, on the other "
 		       "stream, as computed here\n", r, s[0], s[1]);
 		if (sleep_ms) {
@@ -328,9 +356,8 @@ int main(int argc, char **argv)
 	BK(cublasCreate(&handle));
 	CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 	BK(cublasSetStream(handle, stream));
-	void *ws;
-	CK(cudaMalloc(&ws, 4 << 20));
-	BK(cublasSetWorkspace(handle, ws, 4 << 20));
+	CK(cudaMalloc(&ws, WS_BYTES));
+	BK(cublasSetWorkspace(handle, ws, WS_BYTES));
 	cudaStream_t got;
 	cublasMath_t math;
 	BK(cublasGetStream(handle, &got));
