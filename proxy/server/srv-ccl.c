@@ -269,17 +269,33 @@ int d_CCL_SPLIT(struct xmig_call *c)
 	return ncclSuccess;
 }
 
+static const char *end_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case XMIG_CCL_DESTROY: return "destroy";
+	case XMIG_CCL_ABORT: return "abort";
+	case XMIG_CCL_FINALIZE: return "finalize";
+	default: return "end";
+	}
+}
+
 int d_CCL_END(struct xmig_call *c)
 {
 	const struct xmig_ccl_end_req *a = c->args;
 	struct srv *s = c->srv;
 	struct ccl_comm *cm = comm_of(s, a->comm);
+	const char *kind = end_kind_name(a->kind);
+	uint64_t t0 = xmig_now_ns();
 	int st = ncclSuccess;
 
 	if (!cm)
 		return ncclInvalidArgument;
+	/* (a destroy or a finalize may wait for the peers, and for graphs holding the communicator) */
+	xmig_debug("NCCL communicator %llu: %s", (unsigned long long)a->comm, kind);
 	if (cm->phys)
 		st = backend(s)->end(s->devh, cm->phys, a->kind);
+	xmig_debug("NCCL communicator %llu: %s returned %d in %.1f ms", (unsigned long long)a->comm,
+		   kind, st, (double)(xmig_now_ns() - t0) / 1e6);
 	if (a->kind != XMIG_CCL_FINALIZE)
 		ccl_comm_remove(s->ccl, cm->id);
 	return st;

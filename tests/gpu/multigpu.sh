@@ -87,25 +87,31 @@ peer_moves() {
 }
 
 # native_ranks PREFIX PORT SECONDS SCRIPT ARGS...: 2 ranks natively, rank r
-# on GPU r, to $D/PREFIX<r>.out and .err; waits for both.
+# on GPU r, to $D/PREFIX<r>.out and .err, exit status to .status; waits for both.
 native_ranks() {
 	local pre=$1 p=$2 t=$3 r
 	shift 3
 	for r in 0 1; do
-		CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" python3 "$@" \
-			>"$D/$pre$r.out" 2>"$D/$pre$r.err" &
+		{ CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" python3 "$@" \
+			>"$D/$pre$r.out" 2>"$D/$pre$r.err"; echo $? >"$D/$pre$r.status"; } &
 	done
 	wait
 }
+# exited_well PREFIX: both ranks of native_ranks or xmig_ranks PREFIX ended with status 0
+# (a rank that printed its result and then hung at exit is caught here)
+exited_well() {
+	[ "$(cat "$D/${1}0.status" 2>/dev/null)" = 0 ] && [ "$(cat "$D/${1}1.status" 2>/dev/null)" = 0 ]
+}
 # xmig_ranks JOB PREFIX PORT SECONDS SCRIPT ARGS...: the same under xmig, in
-# the background; their pids in $pids.
+# the background (exit status to .status); their pids in $pids.
 xmig_ranks() {
 	local job=$1 pre=$2 p=$3 t=$4 r
 	shift 4
 	pids=
 	for r in 0 1; do
-		RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" "$XMIG" run --job "$job" --rank $r \
-			--gpu $r -- python3 "$@" >"$D/$pre$r.out" 2>"$D/$pre$r.err" &
+		{ RANK=$r WORLD_SIZE=2 MASTER_PORT=$p timeout -k 10 "$t" "$XMIG" run --job "$job" \
+			--rank $r --gpu $r -- python3 "$@" >"$D/$pre$r.out" 2>"$D/$pre$r.err"
+		  echo $? >"$D/$pre$r.status"; } &
 		pids="$pids $!"
 	done
 }
@@ -205,6 +211,7 @@ ccl_graphed() {
 		native_ranks cn $p 120 "${CG[@]}"
 		check "ccl_graphed ($ranks graphed): the graphed all-reduces run natively" \
 			grep -q '^PASS' "$D/cn0.out"
+		check "ccl_graphed ($ranks graphed): both native ranks exited (status 0)" exited_well cn
 		grep -q '^PASS' "$D/cn0.out" || tail -5 "$D/cn0.err"
 		xmig_ranks $job cx $((p + 1)) 180 "${CG[@]}"
 		wait_steps "$D/cx1.out" 2
@@ -226,6 +233,7 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 			grep -q '"mode"' "$D/c3.json"
 		grep -q '"mode"' "$D/c3.json" || sed 's/^/# /' "$D/c3.err" | tail -5
 		wait $pids
+		check "ccl_graphed ($ranks graphed): both ranks exited under xmig (status 0)" exited_well cx
 		for r in 0 1; do
 			check "ccl_graphed ($ranks graphed): rank $r printed its native sums" \
 				cmp "$D/cn$r.out" "$D/cx$r.out"
@@ -241,7 +249,7 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 late_peer() {
 	local r t0 ms
 	for r in 0 1; do
-		"$XMIG" run --job late --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters 40 \
+		"$XMIG" run --job late --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters 300 \
 			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/late.id" --late-rank 1 \
 			--late-ms 5000 --split >"$D/l$r.out" 2>"$D/l$r.err" &
 		eval "lp$r=\$!"
@@ -271,7 +279,7 @@ late_peer() {
 	timeout -k 5 120 tail --pid="$lp0" -f /dev/null
 	timeout -k 5 120 tail --pid="$lp1" -f /dev/null
 	for r in 0 1; do
-		check "late peer: rank $r checked its 40 rounds" grep -q '^PASS nccl_ops' "$D/l$r.out"
+		check "late peer: rank $r checked its 300 rounds" grep -q '^PASS nccl_ops' "$D/l$r.out"
 	done
 }
 

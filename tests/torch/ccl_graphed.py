@@ -58,6 +58,12 @@ def main():
         if o.sleep_ms:
             time.sleep(o.sleep_ms / 1000)
     print("PASS ccl_graphed", flush=True)
+    # The graph goes first: since NCCL 2.26 a communicator's destroy waits for
+    # every graph holding its work, so the other order hangs, natively too
+    # (NVIDIA's CUDA graph guide, "Process Hang").
+    if graphed:
+        graph.reset()
+        del graph
     dist.destroy_process_group()
 
 

@@ -112,6 +112,9 @@ def main():
     print("params checksum %s" % total.hex())
     print("PASS train_graphed", flush=True)
     if o.ddp:
+        # the graph (holding NCCL work) before the communicator: see ccl_graphed.py
+        if not o.eager:
+            graph.reset()
         dist.destroy_process_group()
 
 
