@@ -157,6 +157,22 @@ check "... and dumped the node's topology to the cache through it" \
 check "... with NCCL's RAS off in the proxies (the job did not set NCCL_RAS_ENABLE)" \
 	grep -q "NCCL_RAS_ENABLE set by environment to 0" "$tmp"/nccl-log.*
 [ $fail -eq 0 ] || { cat "$tmp"/nccl*.err; grep -h "ENV\|plugin" "$tmp"/nccl-log.* | head -20; }
+
+# An NCCL PreMulSum all-reduce held in a CUDA graph, and a split communicator:
+# each new proxy re-links both and captures the graph again, making the op
+# again for itself.
+NG=(--iters 80 --sleep-ms 25 --graph-all --graph-premul --split)
+"$B/tests/cuda/nccl_ops" "${NG[@]}" >"$tmp/ncg.native" 2>&1
+check "native nccl_ops --graph-premul --split passes" grep -q '^PASS nccl_ops' "$tmp/ncg.native"
+"$XMIG" run --job ncg -- "$B/tests/cuda/nccl_ops" "${NG[@]}" >"$tmp/ncg.xmig" 2>"$tmp/ncg.err" &
+app=$!
+for _ in $(seq 200); do [ "$(ps_field ncg cuda_graphs)" = 1 ] && break; sleep 0.05; done
+check "nccl_ops --graph-premul: moved holding its graph (copy)" "$XMIG" migrate --job ncg --to gpu0
+sleep 0.3
+check "... zero-copy" "$XMIG" migrate --job ncg --to gpu0 --zero-copy
+wait $app
+check "... its graph and its split ran on, exactly as natively" cmp "$tmp/ncg.native" "$tmp/ncg.xmig"
+cmp -s "$tmp/ncg.native" "$tmp/ncg.xmig" || tail -5 "$tmp/ncg.err"
 unset XMIG_NCCL LD_LIBRARY_PATH
 eval "$saved_env"   # (as they were before the NCCL test)
 
