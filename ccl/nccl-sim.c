@@ -23,6 +23,11 @@
  * the proxy does that part in its turn (ccl_backend.connect), so a cut can
  * find a rank held there until its peers post theirs. fp8 types are not
  * simulated (a loud failure); neither are sends and receives in a capture.
+ * Since 2.26 NCCL finalizes, destroys or aborts a communicator only once
+ * every CUDA graph holding its work is gone, and waits for that, forever
+ * if it never comes. The double counts the graphs' records of its calls
+ * and waits too, up to $XMIG_SIM_CCL_GRAPH_WAIT_MS (10000), then fails
+ * loudly, keeping the communicator for the graphs that still run on it.
  *
  * $XMIG_SIM_CCL_LOG: a file each process appends to, one line per
  * communicator made or ended ("PID init SERIAL NRANKS", "PID abort
@@ -33,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +84,18 @@ struct sim_comm {
 	struct sim_pending { struct xmig_ccl_op op; } *group;   /* self send/recv of a group */
 	size_t ngroup;
 	char last_error[256];
+	int graph_holds;                   /* records of its calls that graphs hold (holds_lock) */
+};
+
+static pthread_mutex_t holds_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t holds_gone = PTHREAD_COND_INITIALIZER;
+
+/* A collective recorded in a capture: what each launch of the graph runs. */
+struct captured {
+	struct sim_comm *c;
+	struct xmig_ccl_op o;
+	int redop;
+	double premul;
 };
 
 struct sim_redop { int datatype; double scalar; bool live; };
@@ -255,12 +273,55 @@ static int sim_shrink(void *dev, void *parent, const int *exclude, int nexclude,
 	return fail(parent, ncclInvalidUsage, "%s", "sim NCCL double: ncclCommShrink is not simulated");
 }
 
+/* Wait (a while) until no graph holds c's work, as NCCL does (for ever). */
+static int graphs_gone(struct sim_comm *c, int kind)
+{
+	const char *e = getenv("XMIG_SIM_CCL_GRAPH_WAIT_MS");
+	long ms = e && *e ? strtol(e, NULL, 10) : 10000;
+	struct timespec until;
+	char msg[256];
+	int held;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L)
+		until.tv_sec++, until.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&holds_lock);
+	while (c->graph_holds > 0 &&
+	       pthread_cond_timedwait(&holds_gone, &holds_lock, &until) != ETIMEDOUT)
+		;
+	held = c->graph_holds;
+	pthread_mutex_unlock(&holds_lock);
+	if (!held)
+		return ncclSuccess;
+	snprintf(msg, sizeof(msg), "sim NCCL double: %s waits for the CUDA graphs holding %d of the "
+		 "communicator's calls to be destroyed, as NCCL does since 2.26 (there for ever); "
+		 "gave up after %ld ms: destroy the graphs first",
+		 kind == XMIG_CCL_FINALIZE ? "ncclCommFinalize"
+		 : kind == XMIG_CCL_ABORT ? "ncclCommAbort" : "ncclCommDestroy", held, ms);
+	return fail(c, ncclInvalidUsage, "%s", msg);
+}
+
+static void hold_captured(const void *arg, int by)
+{
+	const struct captured *k = arg;
+
+	pthread_mutex_lock(&holds_lock);
+	k->c->graph_holds += by;
+	if (!k->c->graph_holds)
+		pthread_cond_broadcast(&holds_gone);
+	pthread_mutex_unlock(&holds_lock);
+}
+
 static int sim_end(void *dev, void *comm, int kind)
 {
 	struct sim_comm *c = comm;
+	int st;
 
-	if (kind == XMIG_CCL_FINALIZE)
-		return ncclSuccess;
+	/* (kept when graphs still hold it: they run on it) */
+	if ((st = graphs_gone(c, kind)) || kind == XMIG_CCL_FINALIZE)
+		return st;
 	note(kind == XMIG_CCL_ABORT ? "abort" : "destroy", c);
 	if (c->seg)
 		munmap(c->seg, c->seg_size);
@@ -627,12 +688,6 @@ static int sim_group_end(void *dev)
  * PreMulSum's scalar taken in at the capture, so that its op may be
  * destroyed once the call returned (NCCL allows it).
  */
-struct captured {
-	struct sim_comm *c;
-	struct xmig_ccl_op o;
-	int redop;
-	double premul;
-};
 
 static int run_captured(const void *arg)
 {
@@ -680,7 +735,7 @@ static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redo
 	}
 	if ((st = sim_connect(dev, c, o)))
 		return st;
-	if (xmig_sim_capture_call(dev, stream, run_captured, &k, sizeof(k), &recorded))
+	if (xmig_sim_capture_call(dev, stream, run_captured, hold_captured, &k, sizeof(k), &recorded))
 		return fail(c, ncclSystemError, "%s", "sim NCCL double: the capture took no record");
 	return recorded ? ncclSuccess : run(c, o, redop, k.premul);
 }

@@ -154,7 +154,7 @@ int xmig_blas_sim_gemm(void *dev, void *h, const struct xmig_blas_gemm_req *g)
 	if (is_double(g) < 0)
 		return g->fn == XMIG_GEMM_EX || g->fn == XMIG_GEMM_EX_STRIDED
 			       ? CUBLAS_STATUS_NOT_SUPPORTED : CUBLAS_STATUS_INVALID_VALUE;
-	if (xmig_sim_capture_call(dev, b->stream, compute, g, sizeof(*g), &recorded))
+	if (xmig_sim_capture_call(dev, b->stream, compute, NULL, g, sizeof(*g), &recorded))
 		return CUBLAS_STATUS_EXECUTION_FAILED;
 	if (recorded)
 		return CUBLAS_STATUS_SUCCESS;

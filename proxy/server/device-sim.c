@@ -82,6 +82,7 @@ struct sim_node {
 	enum sim_node_kind kind;
 	struct sim_func *f;
 	sim_call_fn call;            /* a library double's call, on params */
+	sim_hold_fn hold;            /* told of each copy of the call's record */
 	struct xmig_dim3 grid, block;
 	struct sim_dim3 cluster;
 	size_t shmem, param_bytes;
@@ -622,19 +623,21 @@ static int record(struct sim_graph *g, const struct sim_node *nd)
 	}
 	g->nodes = n;
 	g->nodes[g->n++] = copy;
+	if (copy.kind == SIM_NODE_CALL && copy.hold)
+		copy.hold(copy.params, 1);
 	return 0;
 oom:
 	g->invalid = true;
 	return cudaErrorMemoryAllocation;
 }
 
-int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, const void *arg, size_t len,
-			  bool *recorded)
+int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, sim_hold_fn hold, const void *arg,
+			  size_t len, bool *recorded)
 {
 	struct sim_graph *g = s ? capture_of(dev, s) : NULL;
 
 	*recorded = g != NULL;
-	return g ? record(g, &(struct sim_node){ .kind = SIM_NODE_CALL, .call = call,
+	return g ? record(g, &(struct sim_node){ .kind = SIM_NODE_CALL, .call = call, .hold = hold,
 						  .params = (void *)arg, .param_bytes = len })
 		 : 0;
 }
@@ -1113,8 +1116,11 @@ static int sim_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned wid
 
 static void graph_free(struct sim_graph *g)
 {
-	for (size_t i = 0; g && i < g->n; i++)
+	for (size_t i = 0; g && i < g->n; i++) {
+		if (g->nodes[i].kind == SIM_NODE_CALL && g->nodes[i].hold)
+			g->nodes[i].hold(g->nodes[i].params, -1);
 		free(g->nodes[i].params);
+	}
 	if (g)
 		free(g->nodes);
 	free(g);

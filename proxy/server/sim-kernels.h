@@ -61,11 +61,15 @@ struct sim_kernel {
  * at once (*recorded false), or, while s captures, recorded in the capture
  * with a copy of len bytes of arg, to be run on them at each launch of the
  * graph (*recorded true). 0, or a cudaError_t. A call returns 0, or its
- * library's failing status.
+ * library's failing status. hold (or NULL) is told of each copy of the
+ * record that a graph or an executable graph takes (by +1) and of each
+ * one freed with it (by -1), as a library keeps count of the graphs that
+ * hold its work (NCCL's communicators do).
  */
 typedef int (*sim_call_fn)(const void *arg);
-int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, const void *arg, size_t len,
-			  bool *recorded);
+typedef void (*sim_hold_fn)(const void *arg, int by);
+int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, sim_hold_fn hold, const void *arg,
+			  size_t len, bool *recorded);
 
 /* The table, terminated by an entry with name == NULL. */
 extern const struct sim_kernel sim_kernels[];

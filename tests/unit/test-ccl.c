@@ -26,12 +26,33 @@
 #include "../../ccl/nccl-sim.c"
 #include "../../ccl/relink.c"
 
-/* No sim device here: no stream captures, every collective runs at once. */
-int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, const void *arg, size_t len,
-			  bool *recorded)
+/*
+ * No sim device here: every collective runs at once, except on the stream
+ * CAPTURING, where it is recorded as a graph would (one record, held).
+ */
+#define CAPTURING ((void *)0x5eed)
+static struct { void *arg; sim_hold_fn hold; } recorded_call;
+
+int xmig_sim_capture_call(void *dev, void *s, sim_call_fn call, sim_hold_fn hold, const void *arg,
+			  size_t len, bool *recorded)
 {
-	*recorded = false;
+	*recorded = s == CAPTURING;
+	if (!*recorded)
+		return 0;
+	if (!(recorded_call.arg = malloc(len)))
+		return 2;
+	memcpy(recorded_call.arg, arg, len);
+	recorded_call.hold = hold;
+	hold(recorded_call.arg, 1);
 	return 0;
+}
+
+/* The graph holding the record destroyed. */
+static void drop_recorded_call(void)
+{
+	recorded_call.hold(recorded_call.arg, -1);
+	free(recorded_call.arg);
+	recorded_call.arg = NULL;
 }
 
 /* Which NCCL "is loaded", for env.c (no real NCCL here). */
@@ -309,6 +330,48 @@ static void test_sim_one_rank(void)
 	st = ccl_backend_sim.coll(NULL, comm, &o, 0, NULL);
 	CHECK(st == ncclInvalidUsage, "sim: fp8 is not simulated, and says so");
 	ccl_backend_sim.end(NULL, comm, XMIG_CCL_DESTROY);
+}
+
+static void *drop_later(void *arg)
+{
+	usleep(100 * 1000);
+	drop_recorded_call();
+	return NULL;
+}
+
+/* NCCL (2.26 on) ends a communicator only once no graph holds its work; the double too. */
+static void test_sim_graph_holds(void)
+{
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	float in[4] = { 1, 2, 3, 4 }, out[4] = { 0 };
+	struct xmig_ccl_op o = { .fn = XMIG_CCL_ALLREDUCE, .datatype = ncclFloat, .count = 4,
+				 .send = (uint64_t)(uintptr_t)in, .recv = (uint64_t)(uintptr_t)out };
+	uint64_t t0;
+	pthread_t th;
+	void *comm;
+	int st;
+
+	setenv("XMIG_SIM_CCL_GRAPH_WAIT_MS", "200", 1);
+	st = ccl_backend_sim.unique_id(NULL, id[0]);
+	st |= ccl_backend_sim.init(NULL, 1, 0, 1, (const void *)id, NULL, &comm);
+	st |= ccl_backend_sim.coll(NULL, comm, &o, ncclSum, CAPTURING);
+	CHECK(st == 0 && out[0] == 0 && recorded_call.arg, "sim: an all-reduce captured is recorded, not run");
+	t0 = xmig_now_ns();
+	st = ccl_backend_sim.end(NULL, comm, XMIG_CCL_FINALIZE);
+	CHECK(st == ncclInvalidUsage && xmig_now_ns() - t0 >= 190 * 1000000ull,
+	      "sim: a finalize waits for the graph holding the call, then fails loudly");
+	CHECK(strstr(ccl_backend_sim.last_error(NULL, comm), "destroy the graphs first") != NULL,
+	      "... saying what to do");
+	st = ccl_backend_sim.end(NULL, comm, XMIG_CCL_DESTROY);
+	CHECK(st == ncclInvalidUsage, "sim: so does a destroy, the communicator kept for the graph");
+	setenv("XMIG_SIM_CCL_GRAPH_WAIT_MS", "5000", 1);
+	pthread_create(&th, NULL, drop_later, NULL);
+	t0 = xmig_now_ns();
+	st = ccl_backend_sim.end(NULL, comm, XMIG_CCL_DESTROY);
+	pthread_join(th, NULL);
+	CHECK(st == 0 && xmig_now_ns() - t0 < 4000 * 1000000ull,
+	      "sim: a destroy goes on as soon as the graph is destroyed");
+	unsetenv("XMIG_SIM_CCL_GRAPH_WAIT_MS");
 }
 
 struct rank_arg {
@@ -628,6 +691,7 @@ int main(void)
 	test_env_defaults();
 	test_sim_one_rank();
 	test_sim_two_ranks();
+	test_sim_graph_holds();
 	test_retire();
 	test_warm_up_and_log();
 	return unit_done();
