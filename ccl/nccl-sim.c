@@ -90,7 +90,11 @@ struct sim_comm {
 static pthread_mutex_t holds_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t holds_gone = PTHREAD_COND_INITIALIZER;
 
-/* A collective recorded in a capture: what each launch of the graph runs. */
+/*
+ * A collective recorded in a capture, as it runs at the graph's launch: a
+ * PreMulSum's scalar taken in at the capture, so that its op may be
+ * destroyed once the call returned (NCCL allows it).
+ */
 struct captured {
 	struct sim_comm *c;
 	struct xmig_ccl_op o;
@@ -682,12 +686,6 @@ static int sim_group_end(void *dev)
 	c->ngroup = 0;
 	return st;
 }
-
-/*
- * A collective recorded in a capture, as it runs at the graph's launch: a
- * PreMulSum's scalar taken in at the capture, so that its op may be
- * destroyed once the call returned (NCCL allows it).
- */
 
 static int run_captured(const void *arg)
 {
