@@ -26,8 +26,13 @@
 #     succeeds once the peer comes (every rank run on and stopped again
 #     meanwhile), then a thaw and a swap at one cut, re-linking both
 #     communicators; both ranks check every round.
+#  7. NCCL inside CUDA graphs, from C (tests/cuda/nccl_ops, rank r on GPU
+#     r): both ranks replay a PreMulSum all-reduce from a graph and use a
+#     split communicator; rank 1 moves, rank 0 moves, both swap at one cut,
+#     every round checked. Then rank 0 holds a capture with an all-reduce
+#     open for 3 s: a move is refused (4) meanwhile, and made after.
 #
-# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6").
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6 7").
 # Ends with markdown tables and "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
@@ -245,19 +250,50 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 	done
 }
 
-# ---- 6. a cut while a rank waits for a late peer in its first collective ----
-late_peer() {
-	local r t0 ms
+# ---- 2-rank nccl_ops jobs (parts 6 and 7) --------------------------------------
+# nccl_duo JOB ITERS ARGS...: nccl_ops on 2 ranks, rank r on GPU r, in the
+# background (pids $nd0 $nd1, output $D/JOB<r>.out); returns once both made
+# their communicator.
+nccl_duo() {
+	local job=$1 iters=$2 r
+	shift 2
 	for r in 0 1; do
-		"$XMIG" run --job late --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters 300 \
-			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/late.id" --late-rank 1 \
-			--late-ms 5000 --split >"$D/l$r.out" 2>"$D/l$r.err" &
-		eval "lp$r=\$!"
+		"$XMIG" run --job "$job" --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters "$iters" \
+			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/$job.id" "$@" \
+			>"$D/$job$r.out" 2>"$D/$job$r.err" &
+		eval "nd$r=\$!"
 	done
 	for _ in $(seq 600); do
-		grep -q '^communicator' "$D/l0.out" 2>/dev/null && grep -q '^communicator' "$D/l1.out" 2>/dev/null && break
+		grep -q '^communicator' "$D/${job}0.out" 2>/dev/null &&
+			grep -q '^communicator' "$D/${job}1.out" 2>/dev/null && return 0
 		sleep 0.1
 	done
+	return 1
+}
+# nccl_duo_done JOB ITERS: both ranks ended, each with its rounds checked
+nccl_duo_done() {
+	local r
+	timeout -k 5 120 tail --pid="$nd0" -f /dev/null
+	timeout -k 5 120 tail --pid="$nd1" -f /dev/null
+	for r in 0 1; do
+		check "$1: rank $r checked its $2 rounds" grep -q '^PASS nccl_ops' "$D/$1$r.out"
+		grep -q '^PASS nccl_ops' "$D/$1$r.out" || tail -3 "$D/$1$r.out" "$D/$1$r.err"
+	done
+}
+# nccl_move NAME JOB ARGS...: xmig migrate --job JOB ARGS, checked, its downtimes printed
+nccl_move() {
+	local name=$1 job=$2
+	shift 2
+	"$XMIG" migrate --job "$job" "$@" >"$D/$job.mv" 2>&1
+	check "$name" test $? -eq 0
+	sed -n 's/^\(job .* moved .*downtime [0-9.]* ms\).*/# \1/p' "$D/$job.mv"
+	grep -q ' moved ' "$D/$job.mv" || sed 's/^/# /' "$D/$job.mv" | tail -5
+}
+
+# ---- 6. a cut while a rank waits for a late peer in its first collective ----
+late_peer() {
+	local t0 ms
+	nccl_duo late 300 --late-rank 1 --late-ms 5000 --split
 	sleep 0.5
 	t0=$(date +%s%N)
 	"$XMIG" freeze --job late --json >"$D/lf.json" 2>"$D/lf.err"
@@ -276,15 +312,36 @@ late_peer() {
 	check "late peer: both communicators (the job's and its split) re-linked" \
 		test "$(grep -c 're-linked on its 2 ranks' "$D/l2.err")" = 2
 	grep -q '"mode"' "$D/l2.json" || sed 's/^/# /' "$D/l2.err" | tail -5
-	timeout -k 5 120 tail --pid="$lp0" -f /dev/null
-	timeout -k 5 120 tail --pid="$lp1" -f /dev/null
-	for r in 0 1; do
-		check "late peer: rank $r checked its 300 rounds" grep -q '^PASS nccl_ops' "$D/l$r.out"
-	done
+	nccl_duo_done late 300
+}
+
+# ---- 7. NCCL inside CUDA graphs, from C ----------------------------------------
+nccl_graphs() {
+	local st
+	nccl_duo ngr 300 --graph-all --graph-premul --split
+	sleep 0.5
+	nccl_move "nccl graphs: rank 1 moved; both ranks' PreMulSum graphs captured again on the re-linked communicators" \
+		ngr --rank 1 --to gpu1
+	sleep 0.5
+	nccl_move "nccl graphs: then rank 0" ngr --rank 0 --to gpu0
+	sleep 0.5
+	nccl_move "nccl graphs: both swapped GPUs at one cut" ngr --to gpu1,gpu0
+	nccl_duo_done ngr 300
+
+	nccl_duo ocap 200 --open-capture-ms 3000
+	for _ in $(seq 100); do grep -q '^capture open' "$D/ocap0.out" && break; sleep 0.05; done
+	"$XMIG" migrate --job ocap --rank 1 --to gpu1 >"$D/ocap.mv" 2>&1
+	st=$?
+	check "open capture: a move is refused (4) while rank 0 captures an all-reduce ($st)" test $st -eq 4
+	check "... saying why" grep -q 'capturing a CUDA graph with NCCL calls on a communicator with peers' \
+		"$D/ocap.mv"
+	sleep 3   # (the capture dropped 3 s after it opened)
+	nccl_move "open capture: once it closed, rank 1 moved" ocap --rank 1 --to gpu1
+	nccl_duo_done ocap 200
 }
 
 port=$((29600 + RANDOM % 3000))
-for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6}; do
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6 7}; do
 	case $part in
 	1) peer_moves ;;
 	2) ddp ;;
@@ -292,7 +349,8 @@ for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6}; do
 	4) gpt_peer ;;
 	5) ccl_graphed ;;
 	6) late_peer ;;
-	*) echo "multigpu.sh: no part $part (1 2 3 4 5 6)" >&2; exit 2 ;;
+	7) nccl_graphs ;;
+	*) echo "multigpu.sh: no part $part (1 2 3 4 5 6 7)" >&2; exit 2 ;;
 	esac
 done
 echo
