@@ -551,6 +551,11 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	int status, st;
 
 	if ((status = cut_freeze(all, n, o->timeout_ms > 0 ? o->timeout_ms : 60000, &reports))) {
+		if (cut_job_ended(all, n)) {
+			xmig_error("job %s ended while its ranks were being stopped; nothing was moved",
+				   o->job);
+			return XMIG_EXIT_NOTFOUND;
+		}
 		xmig_error("job %s: its ranks could not be stopped at a consistent cut; nothing was "
 			   "moved, every rank goes on where it was", o->job);
 		return status;

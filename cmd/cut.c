@@ -226,6 +226,18 @@ fail:
 	return status;
 }
 
+bool cut_job_ended(struct proc *procs, size_t n)
+{
+	/* (ranks found here are this node's processes: see move_find) */
+	for (size_t i = 0; i < n; i++) {
+		json_int_t pid = json_integer_value(json_object_get(procs[i].status, "pid"));
+
+		if (pid <= 0 || xmig_proc_alive((pid_t)pid, 0))
+			return false;
+	}
+	return true;
+}
+
 /* Where a communicator's ranks are, in rank order: its placement for the graph cache. */
 static char *layout_of(struct proc *procs, size_t n, json_t *reports, const char *key,
 		       int nranks)

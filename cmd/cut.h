@@ -30,4 +30,7 @@ int cut_relink(struct proc *procs, size_t n, json_t *reports);
 /* Thaw every rank (explicitly: a freeze held by a connection included). */
 void cut_thaw(struct proc *procs, size_t n);
 
+/* After a failed cut: did the job end meanwhile (no rank's process left)? */
+bool cut_job_ended(struct proc *procs, size_t n);
+
 #endif

@@ -329,6 +329,28 @@ graphed_one_rank() {
 	duo_done 30
 }
 
+# The job ends (both ranks killed) while `xmig CMD ARGS...` cuts it: said, exit 3.
+ended_mid_cut() {   # ended_mid_cut CMD ARGS...
+	# rank 0 waits in its first collective for rank 1, 4 s late: the cut retries meanwhile
+	start_duo 30 0 1 --late-rank 1 --late-ms 4000
+	"$XMIG" "$@" 2>"$BATS_TEST_TMPDIR/cut.err" &
+	cut=$!
+	for _ in $(seq 100); do grep -q 'waits for its peers' "$BATS_TEST_TMPDIR/cut.err" && break; sleep 0.05; done
+	kill -9 $r0 $r1
+	st=0
+	wait $cut || st=$?
+	cat "$BATS_TEST_TMPDIR/cut.err" >&2
+	[ $st -eq 3 ]
+	grep -q "^xmig: error: job duo ended while its ranks were being stopped" "$BATS_TEST_TMPDIR/cut.err"
+	! grep -q 'could not be stopped at a consistent cut' "$BATS_TEST_TMPDIR/cut.err"
+}
+
+@test "ccl: a job that ends while freeze cuts its ranks: said, exit 3 (no such job), not a failed cut" {
+	# (rank 0's proxy waits for its dead peer: --timeout bounds the cut's wait for it;
+	# migrate takes the same path but has no --timeout, so its 60 s are not spent here)
+	ended_mid_cut freeze --job duo --timeout 3000
+}
+
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
 	start_duo 60 0 0 --graph-rank 0 --graph-drop
 	run "$XMIG" ps --job duo --json
