@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,21 +148,58 @@ static int sim_unique_id(void *dev, unsigned char id[XMIG_CCL_ID_BYTES])
 	return ncclSuccess;
 }
 
-/* Wait until (*w == v) is `equal`, another rank's doing; false after SIM_WAIT_NS. */
-static bool wait_word(_Atomic uint64_t *w, uint64_t v, bool equal)
+/* Each rank's process (its proxy), after the areas and mailboxes; 0 until it joins. */
+static _Atomic int32_t *seg_pids(struct sim_seg *g, int nranks)
 {
-	uint64_t deadline = xmig_now_ns() + SIM_WAIT_NS;
+	return (_Atomic int32_t *)(void *)(g->areas + (size_t)nranks * SIM_AREA +
+					   (size_t)nranks * nranks * sizeof(struct sim_mailbox));
+}
+
+/* The rank whose process is gone, or -1. */
+static int peer_gone(struct sim_seg *g, int nranks)
+{
+	_Atomic int32_t *pids = seg_pids(g, nranks);
+
+	for (int r = 0; r < nranks; r++) {
+		int32_t pid = atomic_load(&pids[r]);
+
+		if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
+			return r;
+	}
+	return -1;
+}
+
+/* The last failed wait of this thread: the rank whose process was gone, or -1 (the time). */
+static __thread int gone_rank = -1;
+
+/*
+ * Wait until (*w == v) is `equal`, another rank's doing; false after
+ * SIM_WAIT_NS, or as soon as a rank's process is gone (NCCL learns of a
+ * remote process's exit through its sockets and fails the call).
+ */
+static bool wait_word(struct sim_seg *g, int nranks, _Atomic uint64_t *w, uint64_t v, bool equal)
+{
+	uint64_t now, deadline = xmig_now_ns() + SIM_WAIT_NS, look = 0;
 	struct timespec ts = { 0, 20000 };
 
+	gone_rank = -1;
 	while ((atomic_load(w) == v) != equal) {
-		if (xmig_now_ns() > deadline)
+		now = xmig_now_ns();
+		if (now > deadline)
 			return false;
+		if (now >= look) {
+			look = now + 50000000ull;
+			/* (looked at again after: a peer may have done its part, then exited) */
+			if ((gone_rank = peer_gone(g, nranks)) >= 0 && (atomic_load(w) == v) != equal)
+				return false;
+			gone_rank = -1;
+		}
 		nanosleep(&ts, NULL);
 	}
 	return true;
 }
 
-/* A barrier of all ranks in the segment; false after SIM_WAIT_NS. */
+/* A barrier of all ranks in the segment; false after SIM_WAIT_NS or a rank gone. */
 static bool barrier(struct sim_seg *g, int nranks)
 {
 	uint64_t round = atomic_load(&g->round);
@@ -171,7 +209,19 @@ static bool barrier(struct sim_seg *g, int nranks)
 		atomic_fetch_add(&g->round, 1);
 		return true;
 	}
-	return wait_word(&g->round, round, false);
+	return wait_word(g, nranks, &g->round, round, false);
+}
+
+/* A wait for the peers that failed (what: the time ran out), said. */
+static int peers_failed(struct sim_comm *c, int st, const char *what)
+{
+	char msg[160];
+
+	if (gone_rank < 0)
+		return fail(c, st, "%s", what);
+	snprintf(msg, sizeof(msg), "sim NCCL double: rank %d's process is gone (NCCL: a remote "
+		 "process exited)", gone_rank);
+	return fail(c, st, "%s", msg);
 }
 
 static int sim_init(void *dev, int nranks, int rank, int nids,
@@ -192,7 +242,8 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 	if (nranks > 1) {
 		snprintf(name, sizeof(name), "/xmig-sim-ccl-%016llx", (unsigned long long)c->id_hash);
 		c->seg_size = sizeof(struct sim_seg) + (size_t)nranks * SIM_AREA +
-			      (size_t)nranks * nranks * sizeof(struct sim_mailbox);
+			      (size_t)nranks * nranks * sizeof(struct sim_mailbox) +
+			      (size_t)nranks * sizeof(int32_t);
 		fd = shm_open(name, O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || ftruncate(fd, (off_t)c->seg_size) < 0 ||
 		    (c->seg = mmap(NULL, c->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
@@ -203,12 +254,13 @@ static int sim_init(void *dev, int nranks, int rank, int nids,
 			return fail(NULL, ncclSystemError, "sim NCCL double: cannot map %s", name);
 		}
 		close(fd);
+		atomic_store(&seg_pids(c->seg, nranks)[rank], (int32_t)getpid());
 		atomic_fetch_add(&c->seg->joined, 1);
 		if (!barrier(c->seg, nranks)) {
 			munmap(c->seg, c->seg_size);
 			free(c);
-			return fail(NULL, ncclSystemError, "%s",
-				    "sim NCCL double: the other ranks did not join within 120 s");
+			return peers_failed(NULL, ncclSystemError,
+					    "sim NCCL double: the other ranks did not join within 120 s");
 		}
 		if (rank == 0)
 			shm_unlink(name);   /* everyone has it mapped now */
@@ -245,7 +297,7 @@ static int sim_split(void *dev, void *parent, int color, int key,
 
 		*mine = (struct sim_split_ask){ color, key };
 		if (!barrier(p->seg, p->nranks))
-			return fail(p, ncclRemoteError, "%s", "sim NCCL double: the other ranks did not split within 120 s");
+			return peers_failed(p, ncclRemoteError, "sim NCCL double: the other ranks did not split within 120 s");
 		n = 0;
 		for (int r = 0; r < p->nranks; r++) {
 			const struct sim_split_ask *o = (const void *)(p->seg->areas + (size_t)r * SIM_AREA);
@@ -257,7 +309,7 @@ static int sim_split(void *dev, void *parent, int color, int key,
 		}
 		/* (the areas are the collectives' again once all have read them) */
 		if (!barrier(p->seg, p->nranks))
-			return fail(p, ncclRemoteError, "%s", "sim NCCL double: the other ranks did not split within 120 s");
+			return peers_failed(p, ncclRemoteError, "sim NCCL double: the other ranks did not split within 120 s");
 	}
 	if (color == NCCL_SPLIT_NOCOLOR)
 		return ncclSuccess;
@@ -540,7 +592,7 @@ static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop, doubl
 		   o->fn == XMIG_CCL_ALLREDUCE || o->fn == XMIG_CCL_REDUCE ||
 				   o->fn == XMIG_CCL_REDUCESCATTER ? redop : ncclSum, premul);
 	if (R > 1 && !barrier(c->seg, R))
-		return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not post its part within 120 s");
+		return peers_failed(c, ncclRemoteError, "sim NCCL double: a peer did not post its part within 120 s");
 	switch (o->fn) {
 	case XMIG_CCL_ALLREDUCE:
 		reduce_areas(recv, areas, stride, R, 0, n, o->datatype, redop);
@@ -576,7 +628,7 @@ static int run(struct sim_comm *c, const struct xmig_ccl_op *o, int redop, doubl
 	}
 	free(local);
 	if (R > 1 && !barrier(c->seg, R))
-		return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not finish within 120 s");
+		return peers_failed(c, ncclRemoteError, "sim NCCL double: a peer did not finish within 120 s");
 	return ncclSuccess;
 }
 
@@ -630,8 +682,8 @@ static int p2p_peers(struct sim_comm *c)
 				return fail(c, ncclInvalidUsage, "%s", "sim NCCL double: a message over 1 MiB between two ranks is not simulated");
 			m = pass ? mailbox(c, o->peer, c->rank) : mailbox(c, c->rank, o->peer);
 			/* a receive waits for the message, a send for the box to be empty */
-			if (!wait_word(&m->full, pass ? 1 : 0, true))
-				return fail(c, ncclRemoteError, "%s", "sim NCCL double: a peer did not take or send its message within 120 s");
+			if (!wait_word(c->seg, c->nranks, &m->full, pass ? 1 : 0, true))
+				return peers_failed(c, ncclRemoteError, "sim NCCL double: a peer did not take or send its message within 120 s");
 			if (!pass) {
 				memcpy(m->data, (const void *)(uintptr_t)o->send, bytes);
 				m->bytes = bytes;
@@ -702,7 +754,7 @@ static int sim_connect(void *dev, void *comm, const struct xmig_ccl_op *o)
 	if (c->nranks == 1 || c->connected || o->fn == XMIG_CCL_SEND || o->fn == XMIG_CCL_RECV)
 		return ncclSuccess;
 	if (!barrier(c->seg, c->nranks))
-		return fail(c, ncclRemoteError, "%s", "sim NCCL double: the peers did not post their first collective within 120 s");
+		return peers_failed(c, ncclRemoteError, "sim NCCL double: the peers did not post their first collective within 120 s");
 	c->connected = true;
 	return ncclSuccess;
 }

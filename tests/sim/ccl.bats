@@ -346,9 +346,11 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 }
 
 @test "ccl: a job that ends while freeze cuts its ranks: said, exit 3 (no such job), not a failed cut" {
-	# (rank 0's proxy waits for its dead peer: --timeout bounds the cut's wait for it;
-	# migrate takes the same path but has no --timeout, so its 60 s are not spent here)
-	ended_mid_cut freeze --job duo --timeout 3000
+	ended_mid_cut freeze --job duo
+}
+
+@test "ccl: a job that ends while migrate cuts its ranks: said, exit 3 (no such job), nothing moved" {
+	ended_mid_cut migrate --job duo --to gpu1,gpu0
 }
 
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {

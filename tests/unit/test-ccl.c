@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nccl.h>
@@ -432,6 +433,36 @@ static void test_sim_two_ranks(void)
 	CHECK(ok, "sim: all-reduce, all-gather and reduce-scatter of two ranks are right on both");
 }
 
+/* A peer whose process exits: the other rank's collective fails at once, saying so. */
+static void test_sim_peer_gone(void)
+{
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	float in[4] = { 1, 2, 3, 4 }, out[4];
+	struct xmig_ccl_op o = { .fn = XMIG_CCL_ALLREDUCE, .datatype = ncclFloat, .count = 4,
+				 .send = (uint64_t)(uintptr_t)in, .recv = (uint64_t)(uintptr_t)out };
+	uint64_t t0;
+	void *comm = NULL;
+	pid_t child;
+	int st;
+
+	ccl_backend_sim.unique_id(NULL, id[0]);
+	fflush(NULL);
+	if ((child = fork()) == 0) {
+		/* rank 1 joins, then its process ends before any collective */
+		_exit(ccl_backend_sim.init(NULL, 2, 1, 1, (const void *)id, NULL, &comm) ? 1 : 0);
+	}
+	st = ccl_backend_sim.init(NULL, 2, 0, 1, (const void *)id, NULL, &comm);
+	waitpid(child, NULL, 0);
+	CHECK(st == 0, "sim: two ranks, one per process, meet");
+	t0 = xmig_now_ns();
+	st = ccl_backend_sim.coll(NULL, comm, &o, ncclSum, NULL);
+	CHECK(st == ncclRemoteError && xmig_now_ns() - t0 < 5000 * 1000000ull,
+	      "sim: a collective whose peer's process is gone fails at once, not after 120 s");
+	CHECK(strstr(ccl_backend_sim.last_error(NULL, comm), "rank 1's process is gone") != NULL,
+	      "... saying which rank");
+	ccl_backend_sim.end(NULL, comm, XMIG_CCL_ABORT);
+}
+
 /* ---- around a re-link ------------------------------------------------------------- */
 
 /* A backend that records what was ended, how, and on which thread; aborts are slow. */
@@ -692,6 +723,7 @@ int main(void)
 	test_sim_one_rank();
 	test_sim_two_ranks();
 	test_sim_graph_holds();
+	test_sim_peer_gone();
 	test_retire();
 	test_warm_up_and_log();
 	return unit_done();
