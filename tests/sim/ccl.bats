@@ -233,7 +233,7 @@ graphed_one_rank() {
 	duo_done 100
 	# the graph's launches were the all-reduces rank 0 posted: with them
 	# counted, the cut found both ranks at the same round
-	! grep -q 'did not reach the cut' "$BATS_TEST_TMPDIR"/d*.err
+	run ! grep -q 'did not reach the cut' "$BATS_TEST_TMPDIR"/d*.err
 }
 
 @test "ccl: ps counts a graph that waits to be captured again on its re-linked communicator (cuda_graphs_pending), until its next launch" {
@@ -283,7 +283,7 @@ graphed_one_rank() {
 	duo_done 100
 	# every old communicator was ended after the graphs on it were released
 	for _ in $(seq 100); do pgrep -f 'xmig-proxy --job duo' >/dev/null || break; sleep 0.05; done
-	! grep -h 'waits for the CUDA graphs holding' "$BATS_TEST_TMPDIR"/d?.err
+	run ! grep -q 'waits for the CUDA graphs holding' "$BATS_TEST_TMPDIR"/d?.err
 }
 
 @test "ccl: a graph whose all-reduce uses a PreMulSum op moves, one rank or two: each replay makes the op again for itself" {
@@ -342,7 +342,7 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	cat "$BATS_TEST_TMPDIR/cut.err" >&2
 	[ $st -eq 3 ]
 	grep -q "^xmig: error: job duo ended while its ranks were being stopped" "$BATS_TEST_TMPDIR/cut.err"
-	! grep -q 'could not be stopped at a consistent cut' "$BATS_TEST_TMPDIR/cut.err"
+	run ! grep -q 'could not be stopped at a consistent cut' "$BATS_TEST_TMPDIR/cut.err"
 }
 
 @test "ccl: a job that ends while freeze cuts its ranks: said, exit 3 (no such job), not a failed cut" {
@@ -379,7 +379,7 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	run "$XMIG" ps --job duo --json
 	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu] | join(" ")' <<<"$output")" = "0 1" ]
 	duo_done 60
-	! grep -q 'rebuilt' "$BATS_TEST_TMPDIR"/d*.err
+	run ! grep -q 'rebuilt' "$BATS_TEST_TMPDIR"/d*.err
 }
 
 @test "ccl: a two-rank job on two GPUs moved at one cut to a target per rank (swapped, then a fresh pair in place)" {
