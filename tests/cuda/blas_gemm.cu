@@ -234,6 +234,12 @@ static cudaGraph_t capture_gemm(int n, const float *dS, const float *dA, const f
 	return graph;
 }
 
+/* Byte i of what the program keeps in the workspace cublasSetStream gave back. */
+static unsigned char kept_byte(size_t i)
+{
+	return (unsigned char)(i * 7 + 1);
+}
+
 /* The workspace given back: the program's bytes, for cuBLAS to leave alone. */
 static void check_workspace_kept(long r)
 {
@@ -241,10 +247,9 @@ static void check_workspace_kept(long r)
 
 	CK(cudaMemcpy(got, ws, WS_BYTES, cudaMemcpyDeviceToHost));
 	for (size_t i = 0; i < WS_BYTES; i++)
-		if (got[i] != (unsigned char)(i * 7 + 1))
+		if (got[i] != kept_byte(i))
 			xt_fail("round %ld: byte %zu of the former workspace is %#x, not %#x: cuBLAS "
-				"used it after cublasSetStream gave it back", r, i, got[i],
-				(unsigned char)(i * 7 + 1));
+				"used it after cublasSetStream gave it back", r, i, got[i], kept_byte(i));
 	free(got);
 }
 
@@ -283,7 +288,7 @@ static void run_captured(long iters, long sleep_ms, bool update)
 		unsigned char *mine = (unsigned char *)xt_malloc(WS_BYTES);
 
 		for (size_t i = 0; i < WS_BYTES; i++)
-			mine[i] = (unsigned char)(i * 7 + 1);
+			mine[i] = kept_byte(i);
 		CK(cudaMemcpy(ws, mine, WS_BYTES, cudaMemcpyHostToDevice));
 		free(mine);
 	}
