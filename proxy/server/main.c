@@ -201,6 +201,31 @@ static void say_where_on_crash(void)
 		signal(sigs[i], on_fatal);
 }
 
+/* How long the workers have to finish their calls once the proxy stops. */
+#define STOP_GRACE_NS 2000000000ull
+
+/*
+ * A worker still waits on the GPU after the grace: a kernel that never
+ * ends, as an NCCL collective whose peers never come spins for ever
+ * (NCCL's kernels wait without a timeout). Closing the context would wait
+ * for it too. Exit as a killed process does instead: the driver ends the
+ * context and its kernels with the process. Only the files are ours to
+ * clean up; atexit handlers (the CUDA libraries') are skipped with them.
+ */
+static int exit_with_a_call_stuck(struct srv *s, const char *why)
+{
+	xmig_warn("%s, and a call still waits on the GPU %.0f s later (a collective whose peers "
+		  "never came?): exiting without it, as a killed process does", why,
+		  STOP_GRACE_NS / 1e9);
+	if (!s->has_successor)
+		ctl_unlink_socket(s);
+	if (!xmig_proc_alive(s->client_pid, 0))
+		unlink(s->keeper_path);
+	xmig_registry_prune(s->job);
+	fflush(NULL);
+	_exit(XMIG_EXIT_OK);
+}
+
 int main(int argc, char **argv)
 {
 	static char prefix[64];
@@ -299,8 +324,9 @@ int main(int argc, char **argv)
 	/* an offer still open (its application died mid-move): its socket goes */
 	srv_xfer_close(s);
 	xmig_move_trace("exit: %s", why);
-	if (s->workers_running)
-		srv_workers_stop(s);   /* (a standby's, started ahead, too) */
+	/* (a standby's workers, started ahead, too) */
+	if (s->workers_running && srv_workers_stop(s, STOP_GRACE_NS) < 0)
+		return exit_with_a_call_stuck(s, why);
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
 	/*
 	 * After a move the successor renames its socket over ours at its own

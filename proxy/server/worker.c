@@ -300,8 +300,9 @@ void srv_workers_open(struct srv *s)
 	xmig_futex_wake(&s->workers_gate);
 }
 
-void srv_workers_stop(struct srv *s)
+int srv_workers_stop(struct srv *s, uint64_t timeout_ns)
 {
+	struct timespec until;
 	unsigned i;
 
 	atomic_store(&s->stopping, true);
@@ -316,7 +317,16 @@ void srv_workers_stop(struct srv *s)
 	}
 	atomic_fetch_add(&s->hdr->rings_futex, 1);
 	xmig_futex_wake(&s->hdr->rings_futex);
-	pthread_join(s->ringmgr, NULL);
+	if (!timeout_ns)
+		return pthread_join(s->ringmgr, NULL) ? -1 : 0;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(timeout_ns / 1000000000ull);
+	until.tv_nsec += (long)(timeout_ns % 1000000000ull);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return pthread_clockjoin_np(s->ringmgr, NULL, CLOCK_MONOTONIC, &until) ? -1 : 0;
 }
 
 int srv_freeze(struct srv *s, uint64_t timeout_ns)

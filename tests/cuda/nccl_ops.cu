@@ -24,13 +24,16 @@
  * (then dropped): the job is not cut while it is open. --late-rank R
  * --late-ms N: rank R waits N ms after the communicator is made, so its
  * peers wait that long in their first collective (NCCL connecting).
- * --pause-file F: while F exists, each rank waits after its round.
+ * --pause-file F: while F exists, each rank waits after its round (with
+ * --pause-rank R, only rank R: its peers go on into their next collective
+ * and wait there for it).
  * --split: a communicator split from it (one colour, ranks in reverse
  * order) all-reduces too each round, and is destroyed at the end.
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
- *            [--open-capture-ms N] [--late-rank R --late-ms N] [--pause-file F]
+ *            [--open-capture-ms N] [--late-rank R --late-ms N]
+ *            [--pause-file F [--pause-rank R]]
  *            [--split]
  */
 #include <time.h>
@@ -109,7 +112,7 @@ static void get_id(const char *file, ncclUniqueId *id)
 int main(int argc, char **argv)
 {
 	long iters = 1, sleep_ms = 0, nr = 1, rk = 0, graph_rank = -1, open_ms = 0;
-	long late_rank = -1, late_ms = 0;
+	long late_rank = -1, late_ms = 0, pause_rank = -1;
 	cudaGraphExec_t graph = NULL;
 	bool graph_drop = false, graph_all = false, graph_premul = false, split = false;
 	ncclComm_t sub = NULL;
@@ -139,7 +142,8 @@ int main(int argc, char **argv)
 		    xt_opt_long(argc, argv, &i, "--graph-rank", 0, 63, &graph_rank) ||
 		    xt_opt_long(argc, argv, &i, "--open-capture-ms", 0, 600000, &open_ms) ||
 		    xt_opt_long(argc, argv, &i, "--late-rank", 0, 63, &late_rank) ||
-		    xt_opt_long(argc, argv, &i, "--late-ms", 0, 600000, &late_ms))
+		    xt_opt_long(argc, argv, &i, "--late-ms", 0, 600000, &late_ms) ||
+		    xt_opt_long(argc, argv, &i, "--pause-rank", 0, 63, &pause_rank))
 			continue;
 		if (!strcmp(argv[i], "--pause-file") && i + 1 < argc) {
 			pause_file = argv[++i];
@@ -344,7 +348,8 @@ int main(int argc, char **argv)
 		NK(ncclCommGetAsyncError(comm, &async));
 		if (async != ncclSuccess)
 			xt_fail("round %d: async error %s", round, ncclGetErrorString(async));
-		if (pause_file && access(pause_file, F_OK) == 0) {
+		if (pause_file && (pause_rank < 0 || pause_rank == rank) &&
+		    access(pause_file, F_OK) == 0) {
 			printf("paused after round %d\n", round);
 			fflush(stdout);
 			while (access(pause_file, F_OK) == 0)

@@ -31,8 +31,16 @@
 #     split communicator; rank 1 moves, rank 0 moves, both swap at one cut,
 #     every round checked. Then rank 0 holds a capture with an all-reduce
 #     open for 3 s: a move is refused (4) meanwhile, and made after.
+#  8. a rank killed while its collective waits for a peer that never comes
+#     (tests/cuda/nccl_ops --pause-file F --pause-rank 1, rank r on GPU r):
+#     rank 1 stops after round 0, rank 0 waits in round 1's collective
+#     (NCCL's kernel spins, its copy back waits); rank 0 is killed, then
+#     rank 1 goes on into a collective whose peer is gone and is killed 3 s
+#     later. Natively each process and its GPU context go at once; under
+#     xmig each rank's proxy must follow its application within seconds,
+#     and no GPU memory may be left held. Native and xmig side by side.
 #
-# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6 7").
+# XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6 7 8").
 # Ends with markdown tables and "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: multigpu.sh BUILD}" && pwd)
@@ -257,6 +265,7 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 nccl_duo() {
 	local job=$1 iters=$2 r
 	shift 2
+	rm -f "$D/$job.id"   # (a part run twice: rank 1 must not read the last run's id)
 	for r in 0 1; do
 		"$XMIG" run --job "$job" --rank $r --gpu $r -- "$B/tests/cuda/nccl_ops" --iters "$iters" \
 			--sleep-ms 20 --nranks 2 --rank $r --id-file "$D/$job.id" "$@" \
@@ -340,8 +349,78 @@ nccl_graphs() {
 	nccl_duo_done ocap 200
 }
 
+# ---- 8. a rank killed while its collective waits for a peer that never comes ----
+# gone_ms PID T0: wait (20 s at most) until process PID is gone (or a zombie); ms since T0 (ns)
+gone_ms() {
+	for _ in $(seq 400); do
+		{ ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; } && break
+		sleep 0.05
+	done
+	echo $((($(date +%s%N) - $2) / 1000000))
+}
+gpu_mib() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | paste -sd' '; }
+# dead_peer_run native|xmig: prints "RANK0_MS RANK1_MS RANK1_WAITED": from
+# each rank's kill until the process holding its GPU context (the
+# application natively, its proxy under xmig) is gone; whether rank 1 still
+# waited in its collective 3 s after it went on.
+dead_peer_run() {
+	local mode=$1 job=dp$1 r t0 k0 k1 h0 h1 waited=no
+	rm -f "$D/$job.id"
+	touch "$D/$job.pause"
+	for r in 0 1; do
+		set -- "$B/tests/cuda/nccl_ops" --iters 300 --sleep-ms 20 --nranks 2 --rank $r \
+			--id-file "$D/$job.id" --pause-file "$D/$job.pause" --pause-rank 1
+		if [ "$mode" = native ]; then
+			CUDA_VISIBLE_DEVICES=$r "$@" >"$D/$job$r.out" 2>"$D/$job$r.err" &
+		else
+			"$XMIG" run --job $job --rank $r --gpu $r -- "$@" >"$D/$job$r.out" 2>"$D/$job$r.err" &
+		fi
+		eval "dp$r=\$!"
+	done
+	for _ in $(seq 600); do grep -q '^paused after round 0' "$D/${job}1.out" 2>/dev/null && break; sleep 0.1; done
+	sleep 1   # (rank 0 is in round 1's collective)
+	h0=$dp0 h1=$dp1
+	if [ "$mode" = xmig ]; then
+		h0=$("$XMIG" ps --json --job $job | python3 -c 'import json,sys; print([i["proxy_pid"] for i in json.load(sys.stdin)["items"] if i["rank"] == 0][0])')
+		h1=$("$XMIG" ps --json --job $job | python3 -c 'import json,sys; print([i["proxy_pid"] for i in json.load(sys.stdin)["items"] if i["rank"] == 1][0])')
+	fi
+	t0=$(date +%s%N)
+	kill -9 $dp0
+	k0=$(gone_ms "$h0" "$t0")
+	rm -f "$D/$job.pause"
+	sleep 3
+	kill -0 $dp1 2>/dev/null && waited=yes
+	t0=$(date +%s%N)
+	kill -9 $dp1 2>/dev/null
+	k1=$(gone_ms "$h1" "$t0")
+	wait $dp0 $dp1 2>/dev/null
+	echo "$k0 $k1 $waited"
+}
+dead_peer() {
+	local before after nat x
+	before=$(gpu_mib)
+	nat=$(dead_peer_run native)
+	x=$(dead_peer_run xmig)
+	sleep 1
+	after=$(gpu_mib)
+	set -- $nat $x
+	echo "# dead peer: from each kill until the rank's GPU context was gone (ms): native rank 0 $1, rank 1 $2; xmig rank 0 $4, rank 1 $5"
+	echo "# dead peer: rank 1 still waited in its collective 3 s after it went on: native $3, xmig $6"
+	check "dead peer: rank 0's proxy followed its application, killed mid-collective, within 10 s ($4 ms)" test "$4" -le 10000
+	check "dead peer: rank 1's proxy followed its application within 10 s ($5 ms)" test "$5" -le 10000
+	check "dead peer: rank 0's proxy said a call still waited on the GPU, and did not wait for it" \
+		grep -q 'a call still waits on the GPU' "$D/dpxmig0.err"
+	grep -h 'xmig-proxy.*\(warning\|error\)' "$D"/dpxmig?.err | sed 's/^/# /' | head -6
+	check "dead peer: no proxy of the job left" test -z "$(pgrep -f "xmig-proxy --job dpxmig ")"
+	echo "# dead peer: GPU memory used (MiB per GPU) before $before, after $after"
+	check "dead peer: no GPU memory left held (within 256 MiB per GPU)" python3 -c '
+import sys
+b, a = (list(map(int, s.split())) for s in sys.argv[1:3])
+sys.exit(0 if all(y - x <= 256 for x, y in zip(b, a)) else 1)' "$before" "$after"
+}
+
 port=$((29600 + RANDOM % 3000))
-for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6 7}; do
+for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6 7 8}; do
 	case $part in
 	1) peer_moves ;;
 	2) ddp ;;
@@ -350,7 +429,8 @@ for part in ${XMIG_MULTIGPU_PARTS:-1 2 3 4 5 6 7}; do
 	5) ccl_graphed ;;
 	6) late_peer ;;
 	7) nccl_graphs ;;
-	*) echo "multigpu.sh: no part $part (1 2 3 4 5 6 7)" >&2; exit 2 ;;
+	8) dead_peer ;;
+	*) echo "multigpu.sh: no part $part (1 2 3 4 5 6 7 8)" >&2; exit 2 ;;
 	esac
 done
 echo
@@ -360,7 +440,7 @@ echo "|---:|---:|---:|---:|" &&
 paste -d' ' <(awk '{ print $2, $4 }' "$D/an0.out") <(awk '{ print $4 }' "$D/ax0.out") |
 	awk 'NF == 3 { printf "| %d MiB | %s | %s | %.3f |\n", $1 / 1048576, $2, $3, $3 / $2 }'
 # MULTIGPU_KEEP=DIR: the runs' own output, for a look afterwards
-[ -n "${MULTIGPU_KEEP:-}" ] && cp "$D"/x?.err "$D"/x?.out "$D"/d?.err "$D"/d?.json "$D"/ax0.err "$MULTIGPU_KEEP"/ 2>/dev/null
+[ -n "${MULTIGPU_KEEP:-}" ] && cp "$D"/*.out "$D"/*.err "$D"/*.json "$D"/*.mv "$MULTIGPU_KEEP"/ 2>/dev/null
 echo
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

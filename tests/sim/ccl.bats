@@ -353,6 +353,31 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	ended_mid_cut migrate --job duo --to gpu1,gpu0
 }
 
+@test "ccl: a rank killed while its collective waits for a peer that never comes: its proxy exits within seconds, the peer's call fails" {
+	touch "$BATS_TEST_TMPDIR/pause"
+	# rank 1 stops after round 0; rank 0 goes on and waits in round 1's collective
+	start_duo 100 0 1 --pause-file "$BATS_TEST_TMPDIR/pause" --pause-rank 1
+	both_printed '^communicator'
+	for _ in $(seq 100); do grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/d1.out" && break; sleep 0.05; done
+	sleep 0.5
+	proxy0=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .proxy_pid')
+	kill -9 $r0
+	# the sim double would wait 120 s for rank 1 (NCCL's kernel: for ever)
+	run timeout 10 tail --pid="$proxy0" -f /dev/null
+	assert_success
+	grep -q 'the application exited, and a call still waits on the GPU 2 s later' "$BATS_TEST_TMPDIR/d0.err"
+	run "$XMIG" ps --json --job duo
+	[ "$(jq -r '[.items[].rank] | join(" ")' <<<"$output")" = 1 ]
+	# rank 1 goes on: its collective learns that rank 0 is gone and fails; the job ends
+	rm "$BATS_TEST_TMPDIR/pause"
+	run timeout 20 tail --pid="$r1" -f /dev/null
+	assert_success
+	run wait $r1
+	assert_failure
+	grep -q "rank 0's process is gone" "$BATS_TEST_TMPDIR/d1.err"
+	no_proxy_left
+}
+
 @test "ccl: an all-reduce captured into a graph that was dropped unlaunched is not counted at the cut: the job's ranks move" {
 	start_duo 60 0 0 --graph-rank 0 --graph-drop
 	run "$XMIG" ps --job duo --json
