@@ -128,49 +128,68 @@ static json_t *begin_one(struct proc *p, long timeout_ms, long patience_ms, bool
  * setting up a communicator's connections in its first collective, as
  * after a re-link): it would never get out. So each rank is given a
  * patience; when one runs out, every rank goes on, and the round starts
- * again a moment later with more patience, until timeout_ms.
+ * again a moment later with more patience for that rank, until
+ * timeout_ms. The patience is each rank's own, and starts again once the
+ * rank got out of its call: a late peer holds one rank in a split for
+ * seconds, then its own first collective waits briefly for the rank just
+ * stopped, and that wait must not be given the seconds the first learnt.
  */
 static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *reports)
 {
 	uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	long patience = 100;
+	long *patience = malloc(n * sizeof(*patience));
 	bool said = false;
+	int status = 0;
 	size_t i;
 
+	if (!patience)
+		return xmig_error("out of memory"), XMIG_EXIT_FAIL;
+	for (i = 0; i < n; i++)
+		patience[i] = 100;
 	for (;;) {
 		long left = (long)(((int64_t)deadline - (int64_t)xmig_now_ns()) / 1000000);
 		bool again = false;
-		int status = 0;
+		struct proc *held;
+		long *p;
 
 		for (i = 0; i < n && !again; i++) {
-			json_t *r = begin_one(&procs[i], left > 1 ? left : 1, patience, &again,
+			json_t *r = begin_one(&procs[i], left > 1 ? left : 1, patience[i], &again,
 					      &status);
 
 			if (!r && !again)
-				return status;   /* (the caller lets every rank go) */
-			if (r)
+				goto out;   /* (the caller lets every rank go) */
+			if (r) {
 				json_array_append(reports, json_object_get(r, "comms"));
+				patience[i] = 100;
+			}
 			json_decref(r);
 		}
 		if (!again)
-			return 0;
+			goto out;
+		held = &procs[i - 1];
+		p = &patience[i - 1];
 		cut_thaw(procs, i - 1);
 		json_array_clear(reports);
+		xmig_debug("%s held past its patience (%ld ms), %.2f s into the cut", held->label, *p,
+			   (double)(xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull - deadline) / 1e9);
 		if (!said)
 			xmig_info("%s is in a call that waits for its peers (an NCCL set-up: a first "
 				  "collective, a split); the ranks run on and are stopped again",
-				  procs[i - 1].label);
+				  held->label);
 		said = true;
-		if (xmig_now_ns() + (uint64_t)patience * 1000000ull > deadline) {
+		if (xmig_now_ns() + (uint64_t)*p * 1000000ull > deadline) {
 			xmig_error("%s: ccl.cut_begin: a call of this rank waited for its peers "
-				   "through the whole timeout (%ld ms)", procs[i - 1].label,
-				   timeout_ms);
-			return XMIG_EXIT_FAIL;
+				   "through the whole timeout (%ld ms)", held->label, timeout_ms);
+			status = XMIG_EXIT_FAIL;
+			goto out;
 		}
 		/* the job runs a little, then more patience */
-		usleep((useconds_t)patience * 500);
-		patience = patience < 1600 ? patience * 2 : 3200;
+		usleep((useconds_t)*p * 500);
+		*p = *p < 1600 ? *p * 2 : 3200;
 	}
+out:
+	free(patience);
+	return status;
 }
 
 int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
