@@ -38,7 +38,13 @@
 #     rank 1 goes on into a collective whose peer is gone and is killed 3 s
 #     later. Natively each process and its GPU context go at once; under
 #     xmig each rank's proxy must follow its application within seconds,
-#     and no GPU memory may be left held. Native and xmig side by side.
+#     and no GPU memory may be left held. Then a PyTorch job whose rank 1
+#     kills itself (tests/torch/peer_dies.py): rank 0 waits in its
+#     all-reduce until the NCCL watchdog ends it (10 s), with PyTorch's
+#     default error handling (3: the process ends at once) and with 1 (it
+#     aborts the communicator first, from its thread, while the kernel
+#     waits); rank 0 must end as natively, with no proxy left. Native and
+#     xmig side by side.
 #
 # XMIG_MULTIGPU_PARTS picks some of them (default "1 2 3 4 5 6 7 8").
 # Ends with markdown tables and "N passed, N failed".
@@ -417,6 +423,45 @@ dead_peer() {
 import sys
 b, a = (list(map(int, s.split())) for s in sys.argv[1:3])
 sys.exit(0 if all(y - x <= 256 for x, y in zip(b, a)) else 1)' "$before" "$after"
+	for h in 3 1; do
+		torch_peer_dies native $h
+		torch_peer_dies xmig $h
+	done
+}
+# torch_peer_dies native|xmig H: tests/torch/peer_dies.py with
+# TORCH_NCCL_ASYNC_ERROR_HANDLING=H, rank 1 dying at step 30; rank 0's
+# exit status and seconds from rank 1's death to rank 0's end, in $D/pd<mode><H>.res
+torch_peer_dies() {
+	local mode=$1 h=$2 pre=pd$1$2 r p=$((port + 20 + $2 * 2))
+	[ "$1" = xmig ] && p=$((p + 1))
+	# (no debug dump on the timeout: PyTorch would wait 60 s for it)
+	local -x TORCH_NCCL_DUMP_ON_TIMEOUT=0 TORCH_NCCL_WAIT_TIMEOUT_DUMP_MILSEC=0
+	for r in 0 1; do
+		{ if [ "$mode" = native ]; then
+			CUDA_VISIBLE_DEVICES=$r RANK=$r WORLD_SIZE=2 MASTER_PORT=$p TORCH_NCCL_ASYNC_ERROR_HANDLING=$h \
+				timeout -k 5 120 python3 "$ROOT/tests/torch/peer_dies.py" --timeout-s 10
+		  else
+			RANK=$r WORLD_SIZE=2 MASTER_PORT=$p TORCH_NCCL_ASYNC_ERROR_HANDLING=$h timeout -k 5 120 \
+				"$XMIG" run --job $pre --rank $r --gpu $r -- python3 "$ROOT/tests/torch/peer_dies.py" --timeout-s 10
+		  fi >"$D/$pre$r.out" 2>"$D/$pre$r.err"
+		  echo "$? $(date +%s%N)" >"$D/$pre$r.status"; } &
+	done
+	wait
+	read -r st0 t0 <"$D/${pre}0.status"
+	read -r st1 t1 <"$D/${pre}1.status"
+	echo "$st0 $(((t0 - t1) / 1000000))" >"$D/$pre.res"
+	echo "# torch peer dies, $mode, TORCH_NCCL_ASYNC_ERROR_HANDLING=$h: rank 1 status $st1; rank 0 status $st0, $(((t0 - t1) / 1000000)) ms after it"
+	grep -h 'Watchdog\|timed out\|xmig-proxy.*\(warning\|error\)' "$D/${pre}0.err" | cut -c1-200 | head -3 | sed 's/^/#   /'
+	[ "$mode" = xmig ] || return 0
+	read -r nst nms <"$D/pdnative$h.res"
+	check "torch peer dies (error handling $h): rank 1 killed itself at step 30, natively and under xmig" \
+		grep -q 'dying at step 30' "$D/pdnative${h}1.out" "$D/${pre}1.out"
+	check "torch peer dies (error handling $h): rank 0 waited for it, then was ended by the watchdog as natively (status $st0, native $nst)" \
+		test "$st0" = "$nst" -a "$st0" != 0
+	check "torch peer dies (error handling $h): ... within 10 s of the native time ($(((t0 - t1) / 1000000)) ms, native $nms ms)" \
+		test $(((t0 - t1) / 1000000)) -le $((nms + 10000))
+	for _ in $(seq 100); do pgrep -f "xmig-proxy --job $pre " >/dev/null || break; sleep 0.1; done
+	check "torch peer dies (error handling $h): no proxy of the job left" test -z "$(pgrep -f "xmig-proxy --job $pre ")"
 }
 
 port=$((29600 + RANDOM % 3000))
