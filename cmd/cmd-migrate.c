@@ -599,15 +599,26 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	return status;
 }
 
-/* Does the move need the cut? Then *all: every rank of the job. */
-static bool needs_cut(const struct move_opts *o, struct proc **all, size_t *n)
+/*
+ * Does the move need the cut? Then *all: every rank of the job. A job
+ * whose communicators have more ranks than run here (a rank exited, or
+ * runs on another node) cannot be re-linked: refused, *status.
+ */
+static bool needs_cut(const struct move_opts *o, struct proc **all, size_t *n, int *status)
 {
 	struct move_opts every = *o;
+	int most;
 
 	every.rank = -1;
-	if (o->dry_run || move_find(&every, all, n))
+	if (move_find(&every, all, n))
 		return false;
-	if (*n > 1 && cut_needed(*all, *n))
+	most = cut_comm_ranks(*all, *n);
+	if (most > (int)*n) {
+		xmig_error("job %s: its NCCL communicators have %d ranks, and %zu of them run%s here "
+			   "(the others exited, or run on another node): a move could not re-link "
+			   "them; nothing was moved", o->job, most, *n, *n == 1 ? "s" : "");
+		*status = XMIG_EXIT_REFUSED;
+	} else if (most > 1 && !o->dry_run)
 		return true;
 	move_free(*all, *n);
 	*all = NULL;
@@ -648,7 +659,7 @@ static int run(int argc, char **argv)
 		struct proc *all;
 		size_t nall;
 
-		if (needs_cut(&o, &all, &nall)) {
+		if (needs_cut(&o, &all, &nall, &status)) {
 			move_free(procs, n);
 			status = migrate_cut(all, nall, &o, &ds, items);
 			procs = NULL;

@@ -9,6 +9,7 @@
  * on all ranks at once, one thread per rank.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,24 +63,29 @@ static void pcall_free(struct pcall *v, size_t n)
 	free(v);
 }
 
-bool cut_needed(struct proc *procs, size_t n)
+int cut_comm_ranks(struct proc *procs, size_t n)
 {
+	json_int_t most = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		json_t *st, *c;
 		size_t k;
 		int status;
-		bool multi = false;
 
 		if (!procs[i].conn || !(st = move_call(&procs[i], procs[i].conn, "ccl.status", NULL,
 						       10000, &status)))
 			continue;
 		json_array_foreach(json_object_get(st, "comms"), k, c)
-			multi |= json_integer_value(json_object_get(c, "nranks")) > 1;
+			if (json_integer_value(json_object_get(c, "nranks")) > most)
+				most = json_integer_value(json_object_get(c, "nranks"));
 		json_decref(st);
-		if (multi)
-			return true;
 	}
-	return false;
+	return most > INT_MAX ? INT_MAX : (int)most;
+}
+
+bool cut_needed(struct proc *procs, size_t n)
+{
+	return cut_comm_ranks(procs, n) > 1;
 }
 
 void cut_thaw(struct proc *procs, size_t n)

@@ -8,6 +8,8 @@
 
 #include "move.h"
 
+/* The most ranks of any NCCL communicator the job's processes hold (0: none). */
+int cut_comm_ranks(struct proc *procs, size_t n);
 /* Does any process of the job hold a communicator of several ranks? */
 bool cut_needed(struct proc *procs, size_t n);
 

@@ -353,7 +353,7 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	ended_mid_cut migrate --job duo --to gpu1,gpu0
 }
 
-@test "ccl: a rank killed while its collective waits for a peer that never comes: its proxy exits within seconds, the peer's call fails" {
+@test "ccl: a rank killed while its collective waits for a peer that never comes: its proxy exits within seconds; the survivor cannot move (4); its next call fails" {
 	touch "$BATS_TEST_TMPDIR/pause"
 	# rank 1 stops after round 0; rank 0 goes on and waits in round 1's collective
 	start_duo 100 0 1 --pause-file "$BATS_TEST_TMPDIR/pause" --pause-rank 1
@@ -368,6 +368,14 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	grep -q 'the application exited, and a call still waits on the GPU 2 s later' "$BATS_TEST_TMPDIR/d0.err"
 	run "$XMIG" ps --json --job duo
 	[ "$(jq -r '[.items[].rank] | join(" ")' <<<"$output")" = 1 ]
+	# the survivor's communicator cannot be re-linked without rank 0: a move is refused, by --dry-run too
+	for dry in --dry-run ""; do
+		run "$XMIG" migrate --job duo --to gpu0 $dry
+		[ "$status" -eq 4 ]
+		assert_output --partial "its NCCL communicators have 2 ranks, and 1 of them runs here"
+	done
+	run "$XMIG" ps --json --job duo
+	[ "$(jq -r '.items[] | "\(.rank) \(.gpu) \(.state)"' <<<"$output")" = "1 1 running" ]
 	# rank 1 goes on: its collective learns that rank 0 is gone and fails; the job ends
 	rm "$BATS_TEST_TMPDIR/pause"
 	run timeout 20 tail --pid="$r1" -f /dev/null
