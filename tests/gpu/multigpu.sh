@@ -135,13 +135,35 @@ xmig_ranks() {
 	done
 }
 
+# step_pauses WHAT NATIVE XMIG: from the ranks' step times (NATIVE<r>,
+# XMIG<r>: one per line, s), each rank's median and slowest steps, native
+# and under xmig: a move holds up the job's step in which the cut came,
+# and each re-linked communicator's first collective pays NCCL's connect.
+step_pauses() {
+	python3 - "$@" <<-'PY'
+	import sys
+	what, nat, xm = sys.argv[1:4]
+	for r in (0, 1):
+	    line = []
+	    for name, pre in (("native", nat), ("xmig", xm)):
+	        try:
+	            t = [float(x) * 1e3 for x in open("%s%d" % (pre, r))][10:]
+	        except OSError:
+	            continue
+	        s = sorted(t)
+	        line.append("%s median %.1f, slowest %s" % (name, s[len(s) // 2],
+	                    " ".join("%.1f" % x for x in s[:-5:-1])))
+	    print("# step times (ms), %s, rank %d: %s" % (what, r, "; ".join(line)))
+	PY
+}
+
 # ---- 2. a 2-rank DDP GPT, native and under xmig, ranks moved ----------------
 ddp() {
 	GPT=("$ROOT/tests/torch/train_gpt.py" --ddp --steps 200 --sleep-ms 10)
-	native_ranks n $port 180 "${GPT[@]}"
+	native_ranks n $port 180 "${GPT[@]}" --times "$D/nt{rank}"
 	check "2-rank DDP GPT runs natively" grep -q '^PASS' "$D/n1.out"
 	grep -q '^PASS' "$D/n1.out" || tail -5 "$D/n1.err"
-	xmig_ranks ddp2 x $((port + 1)) 240 "${GPT[@]}"
+	xmig_ranks ddp2 x $((port + 1)) 240 "${GPT[@]}" --times "$D/xt{rank}"
 	wait_steps "$D/x1.out" 2
 	"$XMIG" migrate --job ddp2 --rank 1 --to gpu1 --json >"$D/d1.json" 2>"$D/d1.err"
 	check "rank 1 moved to a fresh proxy on its GPU, mid-training (a cut, both ranks re-linked)" \
@@ -161,6 +183,7 @@ ddp() {
 for i in json.load(open(sys.argv[1]))["items"]: print("# %s: rank %s %s, downtime %.1f ms, total %.1f ms" % (sys.argv[2], i["rank"], i["mode"], i["downtime_ms"], i["total_ms"]))' "$D/$f.json" "$f"
 	done
 	grep -h "communicator .*\(rebuilt\|re-linked\|relinked\)" "$D"/x?.err | sed 's/^/# /' | head -8
+	step_pauses "DDP GPT, two moves" "$D/nt" "$D/xt"
 	NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))')
 	echo "# Flexible CCL benchmark: XMIG_NCCL=$NCCL_LIB ccl-rebuild --gpus 2 --reps 5"
 	XMIG_NCCL=$NCCL_LIB timeout 120 "$B/tests/bench/ccl-rebuild" --gpus 2 --reps 5 2>&1 | sed 's/^/# /'
@@ -227,12 +250,12 @@ ccl_graphed() {
 		CG=("$ROOT/tests/torch/ccl_graphed.py" --steps 300 --sleep-ms 20 --graph-ranks $ranks)
 		job=cg${ranks/,/}
 		p=$((p + 2))
-		native_ranks cn $p 120 "${CG[@]}"
+		native_ranks cn $p 120 "${CG[@]}" --times "$D/cnt{rank}"
 		check "ccl_graphed ($ranks graphed): the graphed all-reduces run natively" \
 			grep -q '^PASS' "$D/cn0.out"
 		check "ccl_graphed ($ranks graphed): both native ranks exited (status 0)" exited_well cn
 		grep -q '^PASS' "$D/cn0.out" || tail -5 "$D/cn0.err"
-		xmig_ranks $job cx $((p + 1)) 180 "${CG[@]}"
+		xmig_ranks $job cx $((p + 1)) 180 "${CG[@]}" --times "$D/cxt{rank}"
 		wait_steps "$D/cx1.out" 2
 		check "ccl_graphed ($ranks graphed): ps says every rank can move" python3 -c 'import json,sys
 i = json.load(sys.stdin)["items"]
@@ -261,6 +284,7 @@ sys.exit(0 if len(i) == 2 and all(x["cuda_graphs"] >= 1 or str(x["rank"]) not in
 		for n in 1 2 3; do
 			[ -s "$D/c$n.json" ] && mv_line "ccl_graphed ($ranks) move $n" "$D/c$n.json"
 		done
+		step_pauses "ccl_graphed ($ranks graphed), three moves" "$D/cnt" "$D/cxt"
 	done
 }
 

@@ -10,7 +10,10 @@ captures it again on the new communicator at its next replay. The job must
 print what it prints natively.
 
     RANK=r WORLD_SIZE=n python3 ccl_graphed.py [--steps N (200)] [--sleep-ms N (20)]
-                                                [--graph-ranks LIST (0)]
+                                                [--graph-ranks LIST (0)] [--times FILE]
+
+--times FILE: each step's time (seconds, the sleep left out), one per line
+({rank} in FILE: the rank's number); a move shows as the steps it held up.
 """
 import argparse
 import os
@@ -26,6 +29,7 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--sleep-ms", type=int, default=20)
     ap.add_argument("--graph-ranks", default="0")
+    ap.add_argument("--times")
     o = ap.parse_args()
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
@@ -42,13 +46,16 @@ def main():
         with torch.cuda.graph(graph):
             dist.all_reduce(t)
     ranks_sum = world * (world + 1) // 2
+    times = []
     for step in range(o.steps):
+        t0 = time.perf_counter()
         t.fill_(float((rank + 1) * (step + 1)))
         if graphed:
             graph.replay()
         else:
             dist.all_reduce(t)
         lo, hi = t.min().item(), t.max().item()
+        times.append(time.perf_counter() - t0)
         if lo != hi or lo != ranks_sum * (step + 1):
             print("FAIL step %d: sum %g..%g, not %d" % (step, lo, hi, ranks_sum * (step + 1)),
                   flush=True)
@@ -58,6 +65,9 @@ def main():
         if o.sleep_ms:
             time.sleep(o.sleep_ms / 1000)
     print("PASS ccl_graphed", flush=True)
+    if o.times:
+        with open(o.times.replace("{rank}", str(rank)), "w") as f:
+            f.write("".join("%.9f\n" % s for s in times))
     # The graph goes first: since NCCL 2.26 a communicator's destroy waits for
     # every graph holding its work, so the other order hangs, natively too
     # (NVIDIA's CUDA graph guide, "Process Hang").

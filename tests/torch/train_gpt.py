@@ -68,7 +68,8 @@ def main():
                     help="torch.compile's mode (reduce-overhead: CUDA graph trees)")
     ap.add_argument("--ddp", action="store_true")
     ap.add_argument("--sleep-ms", type=int, default=0)
-    ap.add_argument("--times", help="write one step time (seconds) per line here")
+    ap.add_argument("--times", help="write one step time (seconds) per line here "
+                    "({rank}: the rank's number)")
     o = ap.parse_args()
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -117,7 +118,7 @@ def main():
     if o.ddp:
         torch.distributed.destroy_process_group()
     if o.times:
-        with open(o.times, "w") as f:
+        with open(o.times.replace("{rank}", os.environ.get("RANK", "0")), "w") as f:
             f.write("".join("%.9f\n" % t for t in times))
     times = sorted(times[10:]) or times
     print("median step %.3f ms" % (1000 * times[len(times) // 2]), file=sys.stderr)
