@@ -87,7 +87,7 @@ static int run(int argc, char **argv)
 		json_t *reports = NULL;
 
 		/* the freezes below then find each rank frozen, and make it persistent */
-		if ((status = cut_freeze(procs, n, o.timeout_ms, &reports)) &&
+		if ((status = cut_freeze(procs, n, o.timeout_ms, &reports, NULL)) &&
 		    cut_job_ended(procs, n)) {
 			xmig_error("job %s ended while its ranks were being stopped", o.job);
 			status = XMIG_EXIT_NOTFOUND;

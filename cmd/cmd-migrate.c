@@ -181,16 +181,56 @@ static void stop_executor(struct dest *d)
 	}
 }
 
+/* What a move does ahead, while the job runs: its standby started, the state offered and prepared. */
+struct move_ahead {
+	struct xmig_conn *nc;         /* the standby proxy's connection (NULL: none) */
+	json_t *offer;
+	int spid, objects;
+	bool at_go;                   /* the old proxy freezes at the new one's GO */
+	char token[33];
+	struct move_remote rem;
+	uint64_t t_start;
+	double t_precheck, t_standby, t_prepare;
+	/* where from and to, and how: what move_ahead found */
+	const char *from_node, *to_node, *mode;
+	int from;
+	uint64_t mapped;
+};
+
 /*
- * Move one process. keep: NULL for a process of its own; else its ranks
- * are frozen at a cut by the caller, the new proxy leaves the communicators
- * of several ranks to be re-linked, resumes frozen, and its connection
- * is handed back in *keep once it serves the job.
+ * A move's standby let go of before its freeze: its proxy exits with the
+ * connection (an executor with it). thaw_offer: withdraw the old proxy's
+ * offer (not while a cut holds it: its thaw does that).
  */
-static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out,
-		       struct xmig_conn **keep)
+static void move_ahead_drop(struct proc *p, struct dest *d, struct move_ahead *a, bool thaw_offer)
 {
-	json_t *st = p->status, *r, *hello, *recv = NULL, *offer = NULL;
+	if (thaw_offer && a->offer) {
+		int ignored;
+
+		json_decref(move_call(p, p->conn, "thaw", json_pack("{s:s}", "held", "connection"),
+				      10000, &ignored));
+	}
+	xmig_conn_close(a->nc);
+	a->nc = NULL;
+	if (a->spid > 0)
+		waitpid(a->spid, NULL, WNOHANG);
+	stop_executor(d);
+	json_decref(a->offer);
+	a->offer = NULL;
+}
+
+/*
+ * The part of a move that runs while the job does: the precheck, a standby
+ * proxy, the offer, and the standby's prepare (it maps the memory and makes
+ * the objects ahead). relink: the process's communicators of several ranks
+ * are re-linked at a cut (the standby leaves them). On failure it says so
+ * and lets everything go: the job goes on where it was. With --dry-run only
+ * the precheck runs (*out: what would move).
+ */
+static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d, bool relink,
+		      struct move_ahead *a, json_t **out)
+{
+	json_t *st = p->status, *r, *hello;
 	const char *kind = json_string_value(json_object_get(st, "device"));
 	const char *from_node = json_string_value(json_object_get(st, "node"));
 	const char *to_node = d->node ? d->node->name : xmig_hostname();
@@ -200,21 +240,15 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	bool stream = src_remote || d->node;
 	bool zero = o->zero_copy;
 	const char *mode = zero ? "zero-copy" : stream ? "stream" : "copy";
-	struct move_remote rem = { 0 };
-	struct xmig_conn *nc = NULL;
 	char env[64];
-	uint64_t t_start = xmig_now_ns(), t_freeze = 0, free_b;
-	double t_precheck, t_standby = 0, t_prepare = 0, t_quiesce = 0, t_transfer = 0;
-	int ahead = 0;
-	double t_handover = 0, in_freeze = 0;
-	json_int_t freeze_id, recv_id, froze_at = 0, serving_at;
-	int wait_freeze, wait_recv;
-	char token[33], mb[32], fb[32], cc[32];
-	int status, spid = 0;
-	bool frozen_here = false, lost = false, at_go = false;
+	uint64_t free_b;
+	char mb[32], fb[32], cc[32];
+	int status;
 	enum xmig_move_reach reach;
 	char why[512];
 
+	*a = (struct move_ahead){ .t_start = xmig_now_ns(), .from_node = from_node,
+				  .to_node = to_node, .mode = mode, .from = from, .mapped = mapped };
 	*out = NULL;
 	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
 	    strcmp(json_string_value(json_object_get(st, "state")), "frozen")) {
@@ -269,7 +303,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			   xmig_format_bytes(mapped, mb, sizeof(mb)));
 		return XMIG_EXIT_REFUSED;
 	}
-	t_precheck = ms_since(t_start);
+	a->t_precheck = ms_since(a->t_start);
 	if (o->dry_run) {
 		*out = json_pack("{s:O, s:O, s:{s:s, s:i}, s:{s:s, s:i}, s:s, s:I, s:b}", "job",
 				 json_object_get(st, "job"), "rank", json_object_get(st, "rank"),
@@ -287,49 +321,102 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	if (d->node) {
 		if ((status = start_executor(d, kind)))
 			return status;
-		rem = (struct move_remote){ d->exec_addr, d->node->name, kind, d->token };
+		a->rem = (struct move_remote){ d->exec_addr, d->node->name, kind, d->token };
 	}
 	/* in the job's environment, as its proxy has it */
 	snprintf(env, sizeof(env), "/proc/%lld/environ",
 		 (long long)json_integer_value(json_object_get(st, "proxy_pid")));
-	nc = move_start_standby(json_string_value(json_object_get(st, "job")),
+	a->nc = move_start_standby(json_string_value(json_object_get(st, "job")),
 				(int)json_integer_value(json_object_get(st, "rank")),
 				(int)json_integer_value(json_object_get(st, "pid")),
 				json_string_value(json_object_get(st, "keeper")), kind, d->gpu,
-				json_real_value(json_object_get(st, "share")), d->node ? &rem : NULL,
-				env, &spid);
-	if (!nc || !(hello = move_call(p, nc, "hello", NULL, 120000, &status))) {
+				json_real_value(json_object_get(st, "share")), d->node ? &a->rem : NULL,
+				env, &a->spid);
+	if (!a->nc || !(hello = move_call(p, a->nc, "hello", NULL, 120000, &status))) {
 		xmig_error("%s: no proxy could start for %s:gpu%d (see above); the job goes on on "
 			   "%s:gpu%d", p->label, to_node, d->gpu, from_node, from);
 		status = XMIG_EXIT_UNAVAILABLE;
-		goto rollback;
+		goto fail;
 	}
 	json_decref(hello);
-	t_standby = ms_since(t_start) - t_precheck;
+	a->t_standby = ms_since(a->t_start) - a->t_precheck;
 
 	/*
 	 * Ahead, while the job runs: the target maps its memory and loads the
 	 * modules, so that the frozen part is only the copy and the switch.
 	 */
-	move_token(token);
-	offer = move_call(p, p->conn, "offer", json_pack("{s:s, s:b, s:b}", "token", token,
+	move_token(a->token);
+	a->offer = move_call(p, p->conn, "offer", json_pack("{s:s, s:b, s:b}", "token", a->token,
 							 "stream", stream, "freeze", 1),
 			  10000, &status);
-	if (!offer)
-		goto rollback;
+	if (!a->offer)
+		goto fail;
 	/* (a proxy older than this command: it freezes when asked, as it always did) */
-	at_go = json_is_true(json_object_get(offer, "freeze_at_go"));
-	r = move_call(p, nc, "prepare",
-		      json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(offer, "path"),
-				"token", token, "mode", mode, "ccl_relink", keep != NULL), -1, &status);
+	a->at_go = json_is_true(json_object_get(a->offer, "freeze_at_go"));
+	r = move_call(p, a->nc, "prepare",
+		      json_pack("{s:O, s:s, s:s, s:b}", "path", json_object_get(a->offer, "path"),
+				"token", a->token, "mode", mode, "ccl_relink", relink), -1, &status);
 	if (!r) {
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
-		goto rollback;
+		goto fail;
 	}
-	ahead = (int)json_integer_value(json_object_get(r, "objects_ahead"));
+	a->objects = (int)json_integer_value(json_object_get(r, "objects_ahead"));
 	json_decref(r);
-	t_prepare = ms_since(t_start) - t_precheck - t_standby;
+	a->t_prepare = ms_since(a->t_start) - a->t_precheck - a->t_standby;
+	return 0;
+
+fail:
+	/* (an offer made at GO: no freeze yet, only the offer goes) */
+	move_ahead_drop(p, d, a, a->at_go && !relink);
+	if (p->held_by_another)   /* where it goes on is that command's to say */
+		xmig_error("%s: not moved by this command", p->label);
+	else
+		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
+	return status ? status : XMIG_EXIT_FAIL;
+}
+
+/*
+ * Move one process. keep: NULL for a process of its own; else its ranks
+ * are frozen at a cut by the caller, the new proxy leaves the communicators
+ * of several ranks to be re-linked, resumes frozen, and its connection
+ * is handed back in *keep once it serves the job. a: what move_ahead did
+ * (NULL: do it now); the standby is let go of (or handed back) either way.
+ */
+static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d, json_t **out,
+		       struct xmig_conn **keep, struct move_ahead *a)
+{
+	json_t *st = p->status, *r, *recv = NULL, *offer;
+	const char *from_node, *to_node, *mode;
+	int from;
+	uint64_t mapped;
+	struct move_ahead now;
+	struct xmig_conn *nc;
+	uint64_t t_start, t_freeze = 0;
+	double t_quiesce = 0, t_transfer = 0, t_handover = 0, in_freeze = 0;
+	json_int_t freeze_id, recv_id, froze_at = 0, serving_at;
+	int wait_freeze, wait_recv;
+	const char *token;
+	char mb[32];
+	int status = 0;
+	bool frozen_here = false, lost = false, at_go;
+
+	*out = NULL;
+	if (!a) {
+		if ((status = move_ahead(p, o, d, keep != NULL, &now, out)) || o->dry_run)
+			return status;
+		a = &now;
+	}
+	from_node = a->from_node;
+	to_node = a->to_node;
+	mode = a->mode;
+	from = a->from;
+	mapped = a->mapped;
+	nc = a->nc;
+	offer = a->offer;
+	at_go = a->at_go;
+	token = a->token;
+	t_start = a->t_start;
 
 	/*
 	 * quiesce, transfer and restore in one call: the new proxy says GO
@@ -395,8 +482,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			 "device_bytes", json_integer_value(json_object_get(recv, "device_bytes")),
 			 "moved_bytes", json_integer_value(json_object_get(recv, "moved_bytes")),
 			 "downtime_ms", ms_since(t_freeze), "total_ms", ms_since(t_start),
-			 "phases_ms", "precheck", t_precheck, "standby", t_standby,
-			 "prepare", t_prepare, "quiesce", t_quiesce, "transfer", t_transfer,
+			 "phases_ms", "precheck", a->t_precheck, "standby", a->t_standby,
+			 "prepare", a->t_prepare, "quiesce", t_quiesce, "transfer", t_transfer,
 			 "handover", t_handover);
 	/*
 	 * The job's own pause, by the proxies' clocks (CLOCK_MONOTONIC, both
@@ -411,7 +498,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			    json_integer(serving_at) : json_null());
 	/* Objects (streams, handles, plans...): made ahead, kept, made while frozen. */
 	json_object_set_new(*out, "objects",
-			    json_pack("{s:i, s:i, s:i}", "ahead", ahead, "kept",
+			    json_pack("{s:i, s:i, s:i}", "ahead", a->objects, "kept",
 				      (int)json_integer_value(json_object_get(
 					      json_object_get(recv, "objects"), "kept")),
 				      "made",
@@ -430,10 +517,12 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	}
 	json_decref(recv);
 	json_decref(offer);
+	a->offer = NULL;
 	if (keep)
 		*keep = nc;
 	else
 		xmig_conn_close(nc);
+	a->nc = NULL;
 	return 0;
 
 rollback:
@@ -449,12 +538,8 @@ rollback:
 		json_decref(t);
 	}
 	/* The standby proxy exits when its connection closes, and its executor with it. */
-	xmig_conn_close(nc);
-	if (spid > 0)
-		waitpid(spid, NULL, WNOHANG);
-	stop_executor(d);
+	move_ahead_drop(p, d, a, false);
 	json_decref(recv);
-	json_decref(offer);
 	if (p->held_by_another)   /* where it goes on is that command's to say */
 		xmig_error("%s: not moved by this command", p->label);
 	else if (lost)
@@ -536,28 +621,83 @@ static int check_dest_count(const struct dests *ds, const struct move_opts *o, s
 	return XMIG_EXIT_USAGE;
 }
 
+/* Is p one of the ranks this command moves? */
+static bool chosen(const struct move_opts *o, const struct proc *p)
+{
+	return o->rank < 0 || json_integer_value(json_object_get(p->status, "rank")) == o->rank;
+}
+
 /*
- * A job whose ranks share NCCL communicators: all frozen at one cut, the
- * chosen ranks moved, every communicator of several ranks re-linked from a
- * fresh id, all thawed. Before the first handover any failure thaws every
- * rank where it was; after it the ranks that moved stay moved, the
- * communicators are re-linked over where each rank now is.
+ * May rank i's standby start ahead of the cut? On this node, and not onto
+ * a GPU that another rank moved here leaves only later: its standby would
+ * hold the job's memory there next to that rank's (sequentially, that rank
+ * is gone first).
+ */
+static bool ahead_fits(struct proc *all, size_t n, size_t i, const struct move_opts *o,
+		       struct dests *ds)
+{
+	const struct dest *d = dest_of(ds, all, n, &all[i]);
+
+	if (d->node || o->dry_run)
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		const char *node = json_string_value(json_object_get(all[j].status, "node"));
+
+		if (j != i && chosen(o, &all[j]) && xmig_node_is_self(node ? node : "") &&
+		    json_integer_value(json_object_get(all[j].status, "gpu")) == d->gpu &&
+		    dest_of(ds, all, n, &all[j])->gpu != d->gpu)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A job whose ranks share NCCL communicators: the chosen ranks' standbys
+ * started and prepared ahead while the job runs (where ahead_fits), all
+ * ranks frozen at one cut, the chosen ranks moved, every communicator of
+ * several ranks re-linked from a fresh id, all thawed. The ranks are held
+ * at the cut only for the transfers and the re-link, not for the standbys'
+ * start and NCCL warm-up (a second or so). Before the first handover any
+ * failure thaws every rank where it was; after it the ranks that moved
+ * stay moved, the communicators are re-linked over where each rank now is.
  */
 static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dests *ds,
 		       json_t *items)
 {
+	struct move_ahead *ah = calloc(n, sizeof(*ah));
 	json_t *reports = NULL;
 	size_t moved = 0, i;
-	int status, st;
+	int status = 0, st;
+	bool thawed = false;
 
-	if ((status = cut_freeze(all, n, o->timeout_ms > 0 ? o->timeout_ms : 60000, &reports))) {
+	if (!ah)
+		return xmig_error("out of memory"), XMIG_EXIT_FAIL;
+	for (i = 0; i < n && !status; i++) {
+		json_t *none = NULL;
+
+		if (chosen(o, &all[i]) && ahead_fits(all, n, i, o, ds))
+			status = move_ahead(&all[i], o, dest_of(ds, all, n, &all[i]), true, &ah[i],
+					    &none);
+		json_decref(none);
+	}
+	if (status)
+		xmig_error("job %s: nothing was moved; every rank goes on where it was", o->job);
+	else if ((status = cut_freeze(all, n, o->timeout_ms > 0 ? o->timeout_ms : 60000, &reports,
+				      &thawed))) {
 		if (cut_job_ended(all, n)) {
 			xmig_error("job %s ended while its ranks were being stopped; nothing was moved",
 				   o->job);
-			return XMIG_EXIT_NOTFOUND;
-		}
-		xmig_error("job %s: its ranks could not be stopped at a consistent cut; nothing was "
-			   "moved, every rank goes on where it was", o->job);
+			status = XMIG_EXIT_NOTFOUND;
+		} else
+			xmig_error("job %s: its ranks could not be stopped at a consistent cut; "
+				   "nothing was moved, every rank goes on where it was", o->job);
+	}
+	if (status) {
+		/* no rank is frozen: a held thaw takes only the offer */
+		for (i = 0; i < n; i++)
+			if (ah[i].nc)
+				move_ahead_drop(&all[i], dest_of(ds, all, n, &all[i]), &ah[i], true);
+		free(ah);
 		return status;
 	}
 	for (i = 0; i < n && !status; i++) {
@@ -565,9 +705,12 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 		struct dest *d = dest_of(ds, all, n, &all[i]);
 		json_t *r = NULL;
 
-		if (o->rank >= 0 && json_integer_value(json_object_get(all[i].status, "rank")) != o->rank)
+		if (!chosen(o, &all[i]))
 			continue;
-		status = migrate_one(&all[i], o, d, &r, &nc);
+		/* the cut's retries thawed the ranks, and their offers with them: made again, frozen */
+		if (thawed && ah[i].nc)
+			move_ahead_drop(&all[i], d, &ah[i], false);
+		status = migrate_one(&all[i], o, d, &r, &nc, ah[i].nc ? &ah[i] : NULL);
 		if (r)
 			json_array_append_new(items, r);
 		json_decref(d->remote_gpu);
@@ -582,6 +725,11 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 		json_object_set_new(all[i].status, "gpu", json_integer(d->gpu));
 		moved++;
 	}
+	/* the ranks not reached: their standbys go (the offers with the thaw below) */
+	for (; i < n; i++)
+		if (ah[i].nc)
+			move_ahead_drop(&all[i], dest_of(ds, all, n, &all[i]), &ah[i], false);
+	free(ah);
 	if (!moved) {
 		cut_thaw(all, n);
 		json_decref(reports);
@@ -677,7 +825,7 @@ static int run(int argc, char **argv)
 			status = XMIG_EXIT_REFUSED;
 			break;
 		}
-		status = migrate_one(&procs[i], &o, d, &r, NULL);
+		status = migrate_one(&procs[i], &o, d, &r, NULL, NULL);
 		if (r)
 			json_array_append_new(items, r);
 		json_decref(d->remote_gpu);

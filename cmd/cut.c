@@ -140,7 +140,7 @@ static json_t *begin_one(struct proc *p, long timeout_ms, long patience_ms, bool
  * seconds, then its own first collective waits briefly for the rank just
  * stopped, and that wait must not be given the seconds the first learnt.
  */
-static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *reports)
+static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *reports, bool *thawed)
 {
 	uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	long *patience = malloc(n * sizeof(*patience));
@@ -175,6 +175,7 @@ static int begin_all(struct proc *procs, size_t n, long timeout_ms, json_t *repo
 		held = &procs[i - 1];
 		p = &patience[i - 1];
 		cut_thaw(procs, i - 1);
+		*thawed = true;
 		json_array_clear(reports);
 		xmig_debug("%s held past its patience (%ld ms), %.2f s into the cut", held->label, *p,
 			   (double)(xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull - deadline) / 1e9);
@@ -198,9 +199,10 @@ out:
 	return status;
 }
 
-int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
+int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports, bool *thawed)
 {
 	struct pcall *v = calloc(n, sizeof(*v));
+	bool ignored;
 	json_t *targets = NULL;
 	char why[256];
 	size_t i;
@@ -221,7 +223,10 @@ int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports)
 		}
 	}
 	/* 1. every rank stops at a call boundary and says what it posted */
-	if ((status = begin_all(procs, n, timeout_ms, *reports)))
+	if (!thawed)
+		thawed = &ignored;
+	*thawed = false;
+	if ((status = begin_all(procs, n, timeout_ms, *reports, thawed)))
 		goto fail;
 	/* 2. the targets: no rank stops short of a collective another posted */
 	if (!(targets = ccl_cut_targets(*reports, why, sizeof(why)))) {

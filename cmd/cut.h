@@ -18,9 +18,11 @@ bool cut_needed(struct proc *procs, size_t n);
  * from their counters and run every rank up to them, concurrently
  * (ccl.cut_advance): each is then frozen and drained, held by its
  * connection. *reports: each rank's counters, in procs' order. On failure
- * every rank is thawed, and the exit status (said) is returned.
+ * every rank is thawed, and the exit status (said) is returned. *thawed
+ * (may be NULL): the ranks ran on and were stopped again meanwhile (a
+ * thaw withdraws what a move offered ahead).
  */
-int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports);
+int cut_freeze(struct proc *procs, size_t n, long timeout_ms, json_t **reports, bool *thawed);
 
 /*
  * Re-link every communicator of several ranks: a fresh id from the proxy

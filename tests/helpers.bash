@@ -92,7 +92,8 @@ kill_standby() {
 	for i in $(seq 400); do
 		standby=$(pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" || true)
 		[ -n "$standby" ] &&
-			"$XMIG" ps --json --job "$job" | jq -e 'all(.items[]; .state == "frozen")' \
+			"$XMIG" ps --json --job "$job" |
+				jq -e '(.items | length > 0) and all(.items[]; .state == "frozen")' \
 				>/dev/null && break
 		sleep 0.02
 	done

@@ -445,8 +445,34 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	duo_done 50
 }
 
+@test "ccl: a rank's standby starts and prepares while the job runs; the ranks are held at the cut only for the transfer and the re-link" {
+	start_duo 200
+	old=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 1) | .proxy_pid')
+	# (the fault slows the prelude the standby's prepare takes, and the transfer)
+	XMIG_FAULT=xfer-delay-ms=300 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	# a standby, the old proxy still serving rank 1, and both ranks running
+	seen=
+	for _ in $(seq 300); do
+		if pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" >/dev/null; then
+			now=$("$XMIG" ps --json --job duo |
+				jq -r '[.items | sort_by(.rank)[] | .state] + [.items[] | select(.rank == 1) | .proxy_pid | tostring] | join(" ")')
+			[ "$now" = "running running $old" ] && { seen=1; break; }
+		fi
+		sleep 0.02
+	done
+	wait $mig
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	[ -n "$seen" ]
+	grep -q 'job duo rank 1: moved from vm:gpu0 to vm:gpu1' "$BATS_TEST_TMPDIR/mig.out"
+	grep -q 're-linked on its 2 ranks' "$BATS_TEST_TMPDIR/mig.out"
+	duo_done 200
+}
+
 @test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on" {
-	start_duo 50
+	# (long enough to outlive the standby's prepare ahead, slowed by the fault, and the cut)
+	start_duo 200
 	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
@@ -459,7 +485,7 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	assert_output --partial 'nothing was moved; every rank goes on where it was'
 	run "$XMIG" ps --job duo --json
 	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
-	duo_done 50
+	duo_done 200
 }
 
 @test "ccl: suspend of a rank whose communicator has peers is refused (a resume could not re-link it); both go on" {
