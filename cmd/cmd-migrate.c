@@ -31,6 +31,11 @@
  * Any failure before the handover thaws the old proxy: the job goes on
  * where it was. The old proxy's freeze is held by this command's
  * connection, so that holds if this command is killed too.
+ *
+ * A job whose ranks share NCCL communicators (migrate_cut): precheck and
+ * prepare for each rank moved while the job runs, then every rank stopped
+ * at one cut (cut.c), quiesce to resume for each rank moved, the
+ * communicators re-linked, every rank thawed.
  */
 #define _GNU_SOURCE
 #include <signal.h>
