@@ -633,27 +633,37 @@ static bool chosen(const struct move_opts *o, const struct proc *p)
 }
 
 /*
- * May rank i's standby start ahead of the cut? On this node, and not onto
- * a GPU that another rank moved here leaves only later: its standby would
- * hold the job's memory there next to that rank's (sequentially, that rank
- * is gone first).
+ * May rank i's standby start ahead of the cut? On this node; onto a GPU
+ * that another rank moved here leaves only if that GPU holds, besides
+ * what it holds now, every standby bound for it: done one after the
+ * other, the leaving rank would be gone first (a swap of two large ranks
+ * would fit that way only).
  */
 static bool ahead_fits(struct proc *all, size_t n, size_t i, const struct move_opts *o,
 		       struct dests *ds)
 {
 	const struct dest *d = dest_of(ds, all, n, &all[i]);
+	const char *kind = json_string_value(json_object_get(all[i].status, "device"));
+	struct xmig_gpu_info info;
+	uint64_t need = 0;
+	bool vacated = false;
 
 	if (d->node || o->dry_run)
 		return false;
 	for (size_t j = 0; j < n; j++) {
 		const char *node = json_string_value(json_object_get(all[j].status, "node"));
+		const struct dest *dj = dest_of(ds, all, n, &all[j]);
 
-		if (j != i && chosen(o, &all[j]) && xmig_node_is_self(node ? node : "") &&
-		    json_integer_value(json_object_get(all[j].status, "gpu")) == d->gpu &&
-		    dest_of(ds, all, n, &all[j])->gpu != d->gpu)
-			return false;
+		if (!chosen(o, &all[j]))
+			continue;
+		if (!dj->node && dj->gpu == d->gpu && !o->zero_copy)
+			need += (uint64_t)json_integer_value(json_object_get(all[j].status,
+									     "device_mapped_bytes"));
+		vacated |= j != i && xmig_node_is_self(node ? node : "") &&
+			   json_integer_value(json_object_get(all[j].status, "gpu")) == d->gpu &&
+			   dj->gpu != d->gpu;
 	}
-	return true;
+	return !vacated || (kind && !move_check_gpu(kind, d->gpu, &info) && info.free_bytes >= need);
 }
 
 /*

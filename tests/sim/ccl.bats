@@ -350,7 +350,8 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 }
 
 @test "ccl: a job that ends while migrate cuts its ranks: said, exit 3 (no such job), nothing moved" {
-	ended_mid_cut migrate --job duo --to gpu1,gpu0
+	# (one rank: its standby, prepared ahead at once, does not wait for rank 0's call)
+	ended_mid_cut migrate --job duo --rank 1 --to gpu0
 }
 
 @test "ccl: a rank killed while its collective waits for a peer that never comes: its proxy exits within seconds; the survivor cannot move (4); its next call fails" {
@@ -445,29 +446,58 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	duo_done 50
 }
 
-@test "ccl: a rank's standby starts and prepares while the job runs; the ranks are held at the cut only for the transfer and the re-link" {
-	start_duo 200
-	old=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 1) | .proxy_pid')
-	# (the fault slows the prelude the standby's prepare takes, and the transfer)
-	XMIG_FAULT=xfer-delay-ms=300 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
-		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+# `xmig migrate --job duo ARGS...` on a running duo, slowed by a fault in
+# the prelude the standbys' prepare takes (and the transfer): at some
+# moment there are NSTANDBY standbys while both ranks run, each on its old
+# proxy; then each rank moved re-links. Prints migrate's output.
+prepared_while_running() {   # prepared_while_running NSTANDBY ARGS...
+	local want=$1 old seen= now
+	shift
+	old=$("$XMIG" ps --json --job duo | jq -r '[.items | sort_by(.rank)[] | .proxy_pid] | join(" ")')
+	XMIG_FAULT=xfer-delay-ms=300 "$XMIG" migrate --job duo "$@" >"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
-	# a standby, the old proxy still serving rank 1, and both ranks running
-	seen=
 	for _ in $(seq 300); do
-		if pgrep -f "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR" >/dev/null; then
+		if [ "$(pgrep -fc "xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR")" = "$want" ]; then
 			now=$("$XMIG" ps --json --job duo |
-				jq -r '[.items | sort_by(.rank)[] | .state] + [.items[] | select(.rank == 1) | .proxy_pid | tostring] | join(" ")')
-			[ "$now" = "running running $old" ] && { seen=1; break; }
+				jq -r '[.items | sort_by(.rank)[] | "\(.state) \(.proxy_pid)"] | join(" ")')
+			[ "$now" = "running ${old% *} running ${old#* }" ] && { seen=1; break; }
 		fi
 		sleep 0.02
 	done
 	wait $mig
 	cat "$BATS_TEST_TMPDIR/mig.out" >&2
 	[ -n "$seen" ]
+}
+
+@test "ccl: a rank's standby starts and prepares while the job runs; the ranks are held at the cut only for the transfer and the re-link" {
+	start_duo 200
+	prepared_while_running 1 --rank 1 --to gpu1
 	grep -q 'job duo rank 1: moved from vm:gpu0 to vm:gpu1' "$BATS_TEST_TMPDIR/mig.out"
-	grep -q 're-linked on its 2 ranks' "$BATS_TEST_TMPDIR/mig.out"
+	[ "$(grep -c 're-linked on its 2 ranks' "$BATS_TEST_TMPDIR/mig.out")" = 1 ]
 	duo_done 200
+}
+
+@test "ccl: ranks swapping GPUs that fit on both at once start both standbys while the job runs" {
+	start_duo 200 0 1
+	prepared_while_running 2 --to gpu1,gpu0
+	grep -q 'job duo rank 0: moved from vm:gpu0 to vm:gpu1' "$BATS_TEST_TMPDIR/mig.out"
+	grep -q 'job duo rank 1: moved from vm:gpu1 to vm:gpu0' "$BATS_TEST_TMPDIR/mig.out"
+	[ "$(grep -c 're-linked on its 2 ranks' "$BATS_TEST_TMPDIR/mig.out")" = 1 ]
+	run "$XMIG" ps --json --job duo
+	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu] | join(" ")' <<<"$output")" = "1 0" ]
+	duo_done 200
+}
+
+@test "ccl: a move whose cut lets the ranks run on (a late peer) prepares its standby again at the cut; the rank moves" {
+	# rank 1 sleeps 3 s (its standby is prepared at once), while rank 0
+	# waits in its first collective for it: the cut retries meanwhile
+	start_duo 60 0 1 --late-rank 1 --late-ms 3000
+	run "$XMIG" migrate --job duo --rank 1 --to gpu0
+	assert_success
+	assert_output --partial 'job duo rank 0 is in a call that waits for its peers'
+	assert_output --partial 'job duo rank 1: moved from vm:gpu1 to vm:gpu0'
+	[ "$(grep -c 're-linked on its 2 ranks' <<<"$output")" = 1 ]
+	duo_done 60
 }
 
 @test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on" {
