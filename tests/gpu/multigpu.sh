@@ -410,10 +410,8 @@ dead_peer_run() {
 	for _ in $(seq 600); do grep -q '^paused after round 0' "$D/${job}1.out" 2>/dev/null && break; sleep 0.1; done
 	sleep 1   # (rank 0 is in round 1's collective)
 	h0=$dp0 h1=$dp1
-	if [ "$mode" = xmig ]; then
-		h0=$("$XMIG" ps --json --job $job | python3 -c 'import json,sys; print([i["proxy_pid"] for i in json.load(sys.stdin)["items"] if i["rank"] == 0][0])')
-		h1=$("$XMIG" ps --json --job $job | python3 -c 'import json,sys; print([i["proxy_pid"] for i in json.load(sys.stdin)["items"] if i["rank"] == 1][0])')
-	fi
+	[ "$mode" = xmig ] && read -r h0 h1 < <("$XMIG" ps --json --job $job |
+		python3 -c 'import json,sys; print(*(i["proxy_pid"] for i in sorted(json.load(sys.stdin)["items"], key=lambda i: i["rank"])))')
 	t0=$(date +%s%N)
 	kill -9 $dp0
 	k0=$(gone_ms "$h0" "$t0")
