@@ -212,7 +212,7 @@ static void say_where_on_crash(void)
  * context and its kernels with the process. Only the files are ours to
  * clean up; atexit handlers (the CUDA libraries') are skipped with them.
  */
-static int exit_with_a_call_stuck(struct srv *s, const char *why)
+static void __attribute__((noreturn)) exit_with_a_call_stuck(struct srv *s, const char *why)
 {
 	xmig_warn("%s, and a call still waits on the GPU %.0f s later (a collective whose peers "
 		  "never came?): exiting without it, as a killed process does", why,
@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 	xmig_move_trace("exit: %s", why);
 	/* (a standby's workers, started ahead, too) */
 	if (s->workers_running && srv_workers_stop(s, STOP_GRACE_NS) < 0)
-		return exit_with_a_call_stuck(s, why);
+		exit_with_a_call_stuck(s, why);
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
 	/*
 	 * After a move the successor renames its socket over ours at its own

@@ -342,8 +342,8 @@ int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t
 int srv_workers_start(struct srv *s, bool gated);
 void srv_workers_open(struct srv *s);
 /*
- * Stop the workers; -1 if one still runs after timeout_ns (0: no limit),
- * as a call waiting on the GPU for a kernel that never ends does.
+ * Stop the workers; -1 if one still runs after timeout_ns, as a call
+ * waiting on the GPU for a kernel that never ends does.
  */
 int srv_workers_stop(struct srv *s, uint64_t timeout_ns);
 void srv_rings_spin_until(struct srv *s, uint64_t until_ns);

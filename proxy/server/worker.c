@@ -317,8 +317,6 @@ int srv_workers_stop(struct srv *s, uint64_t timeout_ns)
 	}
 	atomic_fetch_add(&s->hdr->rings_futex, 1);
 	xmig_futex_wake(&s->hdr->rings_futex);
-	if (!timeout_ns)
-		return pthread_join(s->ringmgr, NULL) ? -1 : 0;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += (time_t)(timeout_ns / 1000000000ull);
 	until.tv_nsec += (long)(timeout_ns % 1000000000ull);
