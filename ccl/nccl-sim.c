@@ -338,11 +338,7 @@ static int graphs_gone(struct sim_comm *c, int kind)
 	char msg[256];
 	int held;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L)
-		until.tv_sec++, until.tv_nsec -= 1000000000L;
+	until = xmig_timespec_in(CLOCK_REALTIME, ms > 0 ? (uint64_t)ms * 1000000ull : 0);
 	pthread_mutex_lock(&holds_lock);
 	while (c->graph_holds > 0 &&
 	       pthread_cond_timedwait(&holds_gone, &holds_lock, &until) != ETIMEDOUT)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -71,6 +72,8 @@ _Noreturn void xmig_die(int status, const char *fmt, ...)
 /* ---- small utilities (util.c) -------------------------------------- */
 
 uint64_t xmig_now_ns(void);          /* CLOCK_MONOTONIC */
+/* ns from now on clock, as the timed waits of pthreads take a deadline. */
+struct timespec xmig_timespec_in(clockid_t clock, uint64_t ns);
 double xmig_wall_seconds(void);      /* CLOCK_REALTIME, seconds */
 /* "1.5 GiB", "512 MiB", "12 KiB", "100 B" into buf. */
 const char *xmig_format_bytes(uint64_t bytes, char *buf, size_t len);

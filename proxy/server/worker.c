@@ -317,13 +317,7 @@ int srv_workers_stop(struct srv *s, uint64_t timeout_ns)
 	}
 	atomic_fetch_add(&s->hdr->rings_futex, 1);
 	xmig_futex_wake(&s->hdr->rings_futex);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)(timeout_ns / 1000000000ull);
-	until.tv_nsec += (long)(timeout_ns % 1000000000ull);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = xmig_timespec_in(CLOCK_MONOTONIC, timeout_ns);
 	return pthread_clockjoin_np(s->ringmgr, NULL, CLOCK_MONOTONIC, &until) ? -1 : 0;
 }
 
