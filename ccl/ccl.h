@@ -59,6 +59,17 @@ struct ccl_backend {
 	int (*group_end)(void *dev);
 	/* One call; redop already physical; stream a device backend stream. */
 	int (*coll)(void *dev, void *comm, const struct xmig_ccl_op *op, int redop, void *stream);
+	/*
+	 * Make comm's connections before its first collective (a re-link built
+	 * ahead, ccl.prelink), meeting every rank: small and large all-reduces
+	 * enqueued on stream, their buffer in *scratch until the stream is
+	 * done (scratch_free; the caller waits timeout_ms at most); or, with
+	 * calls_wait, the connect itself, done on return, waiting timeout_ms
+	 * at most (*scratch NULL). NULL: not supported (the first collective
+	 * connects, as it always did).
+	 */
+	int (*connect_ahead)(void *dev, void *comm, void *stream, int timeout_ms, void **scratch);
+	void (*scratch_free)(void *dev, void *scratch);
 };
 
 extern const struct ccl_backend ccl_backend_nccl;

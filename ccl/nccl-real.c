@@ -28,7 +28,7 @@
 /* Not in every 2.x: looked up, used when there. */
 #define NCCL_OPTIONAL_FNS(X) \
 	X(ncclCommInitRankScalable) X(ncclCommShrink) X(ncclAlltoAll) X(ncclGather) \
-	X(ncclScatter)
+	X(ncclScatter) X(ncclMemAlloc) X(ncclMemFree)
 
 static struct {
 #define X(n) __typeof__(n) *n;
@@ -262,6 +262,52 @@ static int real_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int red
 	}
 }
 
+/*
+ * NCCL connects a communicator's channels for an algorithm in the first
+ * collective that uses it (its runtime connect, the default since 2.22).
+ * A one-element all-reduce and a 32 MiB one make what the tuner picks
+ * for small and for large all-reduces (on one node: the ring, and the
+ * tree or NVLS where it picks them), the algorithms of most jobs'
+ * collectives. The buffer is NCCL's own allocation, outside the job's
+ * address window; on a GPU too full for it, the small one only.
+ */
+#define CONNECT_BIG (32u << 20)
+
+static int real_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms, void **scratch)
+{
+	size_t count = CONNECT_BIG / sizeof(float);
+	int st;
+
+	*scratch = NULL;
+	if (!nc.ncclMemAlloc || !nc.ncclMemFree)
+		return ncclInvalidUsage;
+	if (nc.ncclMemAlloc(scratch, CONNECT_BIG)) {
+		count = 1;
+		if ((st = nc.ncclMemAlloc(scratch, 256)))
+			return st;
+	}
+	/*
+	 * (a rank too full for the large one makes one call less: its peers'
+	 * second waits until connect_ahead's caller gives up and aborts, and
+	 * the cut builds the communicator as it did before)
+	 */
+	if (!(st = nc.ncclAllReduce(*scratch, *scratch, 1, ncclFloat32, ncclSum, comm,
+				    (cudaStream_t)stream)) && count > 1)
+		st = nc.ncclAllReduce(*scratch, *scratch, count, ncclFloat32, ncclSum, comm,
+				      (cudaStream_t)stream);
+	if (st) {
+		nc.ncclMemFree(*scratch);
+		*scratch = NULL;
+	}
+	return st;
+}
+
+static void real_scratch_free(void *dev, void *scratch)
+{
+	if (scratch)
+		nc.ncclMemFree(scratch);
+}
+
 const struct ccl_backend ccl_backend_nccl = {
 	.name = "nccl",
 	.calls_wait = false,
@@ -279,4 +325,6 @@ const struct ccl_backend ccl_backend_nccl = {
 	.group_start = real_group_start,
 	.group_end = real_group_end,
 	.coll = real_coll,
+	.connect_ahead = real_connect_ahead,
+	.scratch_free = real_scratch_free,
 };

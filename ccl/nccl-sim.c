@@ -174,12 +174,13 @@ static __thread int gone_rank = -1;
 
 /*
  * Wait until (*w == v) is `equal`, another rank's doing; false after
- * SIM_WAIT_NS, or as soon as a rank's process is gone (NCCL learns of a
+ * wait_ns, or as soon as a rank's process is gone (NCCL learns of a
  * remote process's exit through its sockets and fails the call).
  */
-static bool wait_word(struct sim_seg *g, int nranks, _Atomic uint64_t *w, uint64_t v, bool equal)
+static bool wait_word_for(struct sim_seg *g, int nranks, _Atomic uint64_t *w, uint64_t v,
+			  bool equal, uint64_t wait_ns)
 {
-	uint64_t now, deadline = xmig_now_ns() + SIM_WAIT_NS, look = 0;
+	uint64_t now, deadline = xmig_now_ns() + wait_ns, look = 0;
 	struct timespec ts = { 0, 20000 };
 
 	gone_rank = -1;
@@ -199,8 +200,18 @@ static bool wait_word(struct sim_seg *g, int nranks, _Atomic uint64_t *w, uint64
 	return true;
 }
 
-/* A barrier of all ranks in the segment; false after SIM_WAIT_NS or a rank gone. */
-static bool barrier(struct sim_seg *g, int nranks)
+static bool wait_word(struct sim_seg *g, int nranks, _Atomic uint64_t *w, uint64_t v, bool equal)
+{
+	return wait_word_for(g, nranks, w, v, equal, SIM_WAIT_NS);
+}
+
+/*
+ * A barrier of all ranks in the segment; false after wait_ns or a rank
+ * gone. (A rank that gave up leaves the count off: the segment's
+ * communicator is of no more use, as an NCCL communicator whose call
+ * failed is not.)
+ */
+static bool barrier_for(struct sim_seg *g, int nranks, uint64_t wait_ns)
 {
 	uint64_t round = atomic_load(&g->round);
 
@@ -209,7 +220,12 @@ static bool barrier(struct sim_seg *g, int nranks)
 		atomic_fetch_add(&g->round, 1);
 		return true;
 	}
-	return wait_word(g, nranks, &g->round, round, false);
+	return wait_word_for(g, nranks, &g->round, round, false, wait_ns);
+}
+
+static bool barrier(struct sim_seg *g, int nranks)
+{
+	return barrier_for(g, nranks, SIM_WAIT_NS);
 }
 
 /* A wait for the peers that failed (what: the time ran out), said. */
@@ -755,6 +771,20 @@ static int sim_connect(void *dev, void *comm, const struct xmig_ccl_op *o)
 	return ncclSuccess;
 }
 
+/* Ahead of a re-link: the connect of a first collective, done now, waiting timeout_ms at most. */
+static int sim_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms, void **scratch)
+{
+	struct sim_comm *c = comm;
+
+	*scratch = NULL;
+	if (c->nranks == 1 || c->connected)
+		return ncclSuccess;
+	if (!barrier_for(c->seg, c->nranks, (uint64_t)timeout_ms * 1000000ull))
+		return peers_failed(c, ncclRemoteError, "sim NCCL double: the peers did not connect in time");
+	c->connected = true;
+	return ncclSuccess;
+}
+
 static int sim_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int redop, void *stream)
 {
 	struct sim_comm *c = comm;
@@ -803,4 +833,5 @@ const struct ccl_backend ccl_backend_sim = {
 	.group_start = sim_group_start,
 	.group_end = sim_group_end,
 	.coll = sim_coll,
+	.connect_ahead = sim_connect_ahead,
 };

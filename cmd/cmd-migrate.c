@@ -667,21 +667,58 @@ static bool ahead_fits(struct proc *all, size_t n, size_t i, const struct move_o
 }
 
 /*
+ * With every chosen rank's standby ready: the job's communicators built
+ * and connected ahead where its ranks will be (cut_prelink); NULL when a
+ * standby starts only at the cut, or XMIG_CCL_PRELINK=0.
+ */
+static json_t *prelink(struct proc *all, size_t n, const struct move_opts *o, struct dests *ds,
+		       struct move_ahead *ah)
+{
+	struct cut_place *at = calloc(n, sizeof(*at));
+	const char *env = getenv("XMIG_CCL_PRELINK");
+	json_t *ahead = NULL;
+	size_t i;
+
+	if (!at || (env && !strcmp(env, "0")))
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct dest *d = dest_of(ds, all, n, &all[i]);
+
+		if (chosen(o, &all[i]) && !ah[i].nc)
+			goto out;
+		at[i] = chosen(o, &all[i])
+				? (struct cut_place){ ah[i].nc, xmig_hostname(), d->gpu }
+				: (struct cut_place){ all[i].conn,
+						      json_string_value(json_object_get(
+							      all[i].status, "node")) ?: "",
+						      (int)json_integer_value(json_object_get(
+							      all[i].status, "gpu")) };
+	}
+	ahead = cut_prelink(all, n, at);
+out:
+	free(at);
+	return ahead;
+}
+
+/*
  * A job whose ranks share NCCL communicators: the chosen ranks' standbys
- * started and prepared ahead while the job runs (where ahead_fits), all
+ * started and prepared ahead while the job runs (where ahead_fits), and
+ * with them the new communicators built and connected (prelink), all
  * ranks frozen at one cut, the chosen ranks moved, every communicator of
- * several ranks re-linked from a fresh id, all thawed. The ranks are held
- * at the cut only for the transfers and the re-link, not for the standbys'
- * start and NCCL warm-up (a second or so). Before the first handover any
- * failure thaws every rank where it was; after it the ranks that moved
- * stay moved, the communicators are re-linked over where each rank now is.
+ * several ranks re-linked from a fresh id (the one built ahead, if every
+ * rank went where it was built), all thawed. The ranks are held at the
+ * cut only for the transfers and the re-link, not for the standbys' start,
+ * NCCL's warm-up and its connections (a second or so). Before the first
+ * handover any failure thaws every rank where it was; after it the ranks
+ * that moved stay moved, the communicators are re-linked over where each
+ * rank now is.
  */
 static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dests *ds,
 		       json_t *items)
 {
 	struct move_ahead *ah = calloc(n, sizeof(*ah));
-	json_t *reports = NULL;
-	size_t moved = 0, i;
+	json_t *reports = NULL, *ahead = NULL;
+	size_t moved = 0, wanted = 0, i;
 	int status = 0, st;
 	bool thawed = false;
 
@@ -695,6 +732,9 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 					    &none);
 		json_decref(none);
 	}
+	if (!status)
+		ahead = prelink(all, n, o, ds, ah);
+	xmig_move_trace("migrate: cut asked");
 	if (status)
 		xmig_error("job %s: nothing was moved; every rank goes on where it was", o->job);
 	else if ((status = cut_freeze(all, n, o->timeout_ms > 0 ? o->timeout_ms : 60000, &reports,
@@ -713,8 +753,10 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 			if (ah[i].nc)
 				move_ahead_drop(&all[i], dest_of(ds, all, n, &all[i]), &ah[i], true);
 		free(ah);
+		json_decref(ahead);   /* (what was built ahead goes with our connections) */
 		return status;
 	}
+	xmig_move_trace("migrate: cut made, every rank frozen");
 	for (i = 0; i < n && !status; i++) {
 		struct xmig_conn *nc = NULL;
 		struct dest *d = dest_of(ds, all, n, &all[i]);
@@ -722,6 +764,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 
 		if (!chosen(o, &all[i]))
 			continue;
+		wanted++;
 		/* the cut's retries thawed the ranks, and their offers with them: made again, frozen */
 		if (thawed && ah[i].nc)
 			move_ahead_drop(&all[i], d, &ah[i], false);
@@ -748,17 +791,27 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	if (!moved) {
 		cut_thaw(all, n);
 		json_decref(reports);
+		json_decref(ahead);
 		xmig_error("job %s: nothing was moved; every rank goes on where it was", o->job);
 		return status;
 	}
-	if ((st = cut_relink(all, n, reports))) {
+	/* built ahead with the standbys as they were: of use only if every rank went to its own */
+	if (thawed || status || moved != wanted) {
+		json_decref(ahead);
+		ahead = NULL;
+	}
+	xmig_move_trace("migrate: moved, re-link asked");
+	if ((st = cut_relink(all, n, reports, ahead))) {
 		xmig_error("job %s: a communicator could not be re-linked after the move; its NCCL "
 			   "calls will fail", o->job);
 		if (!status)
 			status = st;
 	}
+	xmig_move_trace("migrate: re-linked, thaw asked");
 	cut_thaw(all, n);
+	xmig_move_trace("migrate: every rank thawed");
 	json_decref(reports);
+	json_decref(ahead);
 	return status;
 }
 

@@ -2,11 +2,11 @@
  * cut.c - a job's ranks stopped at a consistent cut and re-linked.
  *
  * The proxies do the work (ccl.cut_begin, ccl.cut_advance, ccl.unique_id,
- * ccl.relink: proxy/server/srv-ccl.c); this drives them over every rank's
- * control connection. The calls that wait on the other ranks (advancing
- * to the cut: a rank's last collective completes only once its peers post
- * theirs; an NCCL init: it returns only once every rank joined) are made
- * on all ranks at once, one thread per rank.
+ * ccl.prelink, ccl.relink: proxy/server/srv-ccl.c); this drives them over
+ * every rank's control connection. The calls that wait on the other ranks
+ * (advancing to the cut: a rank's last collective completes only once its
+ * peers post theirs; an NCCL init: it returns only once every rank
+ * joined) are made on all ranks at once, one thread per rank.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -28,13 +28,23 @@ struct pcall {
 	int status;
 	pthread_t th;
 	bool started;
+	bool quiet;              /* a failure is the caller's to tell (msg), not printed */
+	char *msg;
 };
 
 static void *pcall_run(void *arg)
 {
 	struct pcall *c = arg;
+	int code = 0;
 
-	c->res = move_call(c->p, c->p->conn, c->method, c->params, c->timeout_ms, &c->status);
+	if (!c->quiet) {
+		c->res = move_call(c->p, c->p->conn, c->method, c->params, c->timeout_ms,
+				   &c->status);
+		return NULL;
+	}
+	if (xmig_rpc_call(c->p->conn, c->method, c->params, c->timeout_ms, &c->res, &code,
+			  &c->msg) < 0)
+		c->status = move_exit_status(code) ?: XMIG_EXIT_FAIL;
 	return NULL;
 }
 
@@ -58,8 +68,10 @@ static int pcall_all(struct pcall *v, size_t n)
 
 static void pcall_free(struct pcall *v, size_t n)
 {
-	for (size_t i = 0; v && i < n; i++)
+	for (size_t i = 0; v && i < n; i++) {
 		json_decref(v[i].res);
+		free(v[i].msg);
+	}
 	free(v);
 }
 
@@ -290,9 +302,34 @@ static char *layout_of(struct proc *procs, size_t n, json_t *reports, const char
 	return s;
 }
 
-/* Re-link one communicator on every rank that holds it. */
+/*
+ * A call of method (params and timeout to come) for each rank that holds
+ * communicator key, by reports (one array of entries per process);
+ * entry[] (may be NULL): each one's entry; *root: rank 0's process, or
+ * NULL. How many.
+ */
+static size_t members(struct proc *procs, size_t n, json_t *reports, const char *key,
+		      const char *method, struct pcall *v, json_t **entry, struct proc **root)
+{
+	size_t i, k, m = 0;
+	json_t *c;
+
+	*root = NULL;
+	for (i = 0; i < n; i++)
+		json_array_foreach(json_array_get(reports, i), k, c)
+			if (!strcmp(json_string_value(json_object_get(c, "key")) ?: "", key)) {
+				if (json_integer_value(json_object_get(c, "rank")) == 0)
+					*root = &procs[i];
+				if (entry)
+					entry[m] = c;
+				v[m++] = (struct pcall){ &procs[i], method, NULL, 120000 };
+			}
+	return m;
+}
+
+/* Re-link one communicator on every rank that holds it (id_ahead: the id it was built from ahead). */
 static int relink_one(struct proc *procs, size_t n, json_t *reports, const char *key,
-		      int nranks)
+		      int nranks, const char *id_ahead)
 {
 	struct pcall *v = calloc(n, sizeof(*v));
 	struct proc *root = NULL;
@@ -307,13 +344,7 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 		status = XMIG_EXIT_FAIL;
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		json_array_foreach(json_array_get(reports, i), k, c)
-			if (!strcmp(json_string_value(json_object_get(c, "key")) ?: "", key)) {
-				if (json_integer_value(json_object_get(c, "rank")) == 0)
-					root = &procs[i];
-				v[m++] = (struct pcall){ &procs[i], "ccl.relink", NULL, 120000 };
-			}
+	m = members(procs, n, reports, key, "ccl.relink", v, NULL, &root);
 	if (!root || m != (size_t)nranks) {
 		xmig_error("communicator %s: %zu of its %d ranks are in this job%s", key, m, nranks,
 			   root ? "" : ", not its rank 0");
@@ -321,7 +352,9 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 		goto out;
 	}
 	/* a fresh id: never the old one, whose root may be gone */
-	if (!(idr = move_call(root, root->conn, "ccl.unique_id", NULL, 30000, &status)))
+	if (id_ahead)
+		idr = json_pack("{s:s}", "id", id_ahead);
+	else if (!(idr = move_call(root, root->conn, "ccl.unique_id", NULL, 30000, &status)))
 		goto out;
 	for (i = 0; i < m; i++)
 		v[i].params = json_pack("{s:s, s:O, s:s}", "key", key, "id",
@@ -347,9 +380,14 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 					snprintf(per + strlen(per), sizeof(per) - strlen(per), "%srank %d %.1f",
 						 r ? ", " : "", r, b * 1e3);
 				}
-		xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's build: "
-			  "%.1f ms on the slowest rank; per rank, ms: %s)", key, nranks,
-			  (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3, per);
+		if (id_ahead)
+			xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (built and "
+				  "connected ahead; put in place, ms: %s)", key, nranks,
+				  (double)(xmig_now_ns() - t0) / 1e6, per);
+		else
+			xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's "
+				  "build: %.1f ms on the slowest rank; per rank, ms: %s)", key,
+				  nranks, (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3, per);
 	}
 out:
 	json_decref(idr);
@@ -358,7 +396,126 @@ out:
 	return status;
 }
 
-int cut_relink(struct proc *procs, size_t n, json_t *reports)
+/*
+ * Build one communicator ahead on every rank where it will be (procs:
+ * connections and places after the move; comms: each one's ccl.status
+ * entries). First every rank says it can (no init is started that a peer
+ * would never join), then all build at once. The id, or NULL (said).
+ */
+static json_t *prelink_one(struct proc *procs, size_t n, json_t *comms, const char *key,
+			   int nranks)
+{
+	struct pcall *v = calloc(n, sizeof(*v));
+	struct proc *root = NULL;
+	char *layout = layout_of(procs, n, comms, key, nranks);
+	json_t **entry = calloc(n ? n : 1, sizeof(*entry)), *idr = NULL, *id = NULL;
+	size_t i, m = 0;
+	uint64_t t0 = xmig_now_ns();
+	const char *env = getenv("XMIG_CCL_PRELINK_TIMEOUT_MS");
+	long connect_ms = 10000;
+	int status;
+
+	if (env && xmig_parse_long(env, 1, 600000, &connect_ms) < 0) {
+		xmig_warn("XMIG_CCL_PRELINK_TIMEOUT_MS=%s is not a number of ms (1-600000); 10000 "
+			  "it is", env);
+		connect_ms = 10000;
+	}
+	if (!v || !layout || !entry)
+		goto out;
+	m = members(procs, n, comms, key, "ccl.prelink", v, entry, &root);
+	for (i = 0; i < m; i++)
+		v[i].quiet = true;
+	if (!root || m != (size_t)nranks)
+		goto out;   /* (the cut refuses or re-links it as ever) */
+	if (!(idr = move_call(root, root->conn, "ccl.unique_id", NULL, 30000, &status)))
+		goto out;
+	for (int pass = 0; pass < 2; pass++) {
+		for (i = 0; i < m; i++) {
+			json_decref(v[i].res);
+			free(v[i].msg);
+			v[i].res = NULL;
+			v[i].msg = NULL;
+			v[i].status = 0;
+			/* (an init and the connect: a rank that never joins costs this much) */
+			v[i].timeout_ms = pass ? 30000 + (int)connect_ms : 10000;
+			v[i].params = json_pack("{s:s, s:O, s:s, s:O, s:b, s:i}", "key", key, "id",
+						json_object_get(idr, "id"), "layout", layout, "comm",
+						entry[i], "check", !pass, "connect_timeout_ms",
+						connect_ms);
+		}
+		if (pcall_all(v, m)) {
+			for (i = 0; i < m && !v[i].msg; i++)
+				;
+			xmig_warn("communicator %s could not be built ahead (%s: %s); the cut "
+				  "builds it", key, i < m ? v[i].p->label : "?",
+				  i < m ? v[i].msg : "no answer");
+			goto out;
+		}
+	}
+	{
+		char per[512] = "";
+
+		for (int r = 0; r < nranks; r++)
+			for (i = 0; i < m; i++)
+				if (json_integer_value(json_object_get(entry[i], "rank")) == r)
+					snprintf(per + strlen(per), sizeof(per) - strlen(per),
+						 "%srank %d %.1f + %.1f", r ? ", " : "", r,
+						 json_real_value(json_object_get(v[i].res, "build_s")) * 1e3,
+						 json_real_value(json_object_get(v[i].res, "connect_s")) * 1e3);
+		xmig_info("communicator %s built and connected ahead on its %d ranks in %.1f ms, "
+			  "while the job runs (build + connect per rank, ms: %s)", key, nranks,
+			  (double)(xmig_now_ns() - t0) / 1e6, per);
+	}
+	id = json_incref(json_object_get(idr, "id"));
+out:
+	json_decref(idr);
+	pcall_free(v, m);
+	free(entry);
+	free(layout);
+	return id;
+}
+
+json_t *cut_prelink(struct proc *procs, size_t n, const struct cut_place *at)
+{
+	struct proc *sh = calloc(n ? n : 1, sizeof(*sh));
+	json_t *done = json_object(), *comms = json_array(), *c;
+	size_t i, k;
+
+	if (!sh || !done || !comms)
+		goto out;
+	for (i = 0; i < n; i++) {
+		json_t *st = NULL;
+		int status;
+
+		if (procs[i].conn)
+			st = move_call(&procs[i], procs[i].conn, "ccl.status", NULL, 10000, &status);
+		json_array_append_new(comms, st ? json_incref(json_object_get(st, "comms"))
+						: json_array());
+		json_decref(st);
+		sh[i] = procs[i];   /* (its label still points into procs[i]) */
+		sh[i].conn = at[i].conn;
+		sh[i].status = json_pack("{s:s, s:i}", "node", at[i].node, "gpu", at[i].gpu);
+	}
+	for (i = 0; i < n; i++)
+		json_array_foreach(json_array_get(comms, i), k, c) {
+			const char *key = json_string_value(json_object_get(c, "key"));
+			int nranks = (int)json_integer_value(json_object_get(c, "nranks"));
+			json_t *id;
+
+			if (!key || nranks < 2 || json_object_get(done, key))
+				continue;
+			id = prelink_one(sh, n, comms, key, nranks);
+			json_object_set_new(done, key, id ?: json_null());
+		}
+out:
+	for (i = 0; sh && i < n; i++)
+		json_decref(sh[i].status);
+	free(sh);
+	json_decref(comms);
+	return done;
+}
+
+int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead)
 {
 	json_t *done = json_object(), *c;
 	size_t i, k;
@@ -372,7 +529,9 @@ int cut_relink(struct proc *procs, size_t n, json_t *reports)
 			if (!key || nranks < 2 || json_object_get(done, key))
 				continue;
 			json_object_set_new(done, key, json_true());
-			if ((st = relink_one(procs, n, reports, key, nranks)) && !status)
+			if ((st = relink_one(procs, n, reports, key, nranks,
+					     json_string_value(json_object_get(ahead, key)))) &&
+			    !status)
 				status = st;
 		}
 	json_decref(done);

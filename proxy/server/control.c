@@ -28,7 +28,7 @@ struct ctl_conn {
 	struct srv *srv;
 	struct xmig_ndjson nd;
 	_Atomic int refs;       /* the pipe, plus one per write or slow call in flight */
-	bool closing;
+	_Atomic bool closing;   /* (read by slow calls: ctl_conn_closing) */
 	bool denied;            /* not the job's owner nor root: every call refused */
 	uid_t peer_uid;
 };
@@ -77,6 +77,11 @@ static void on_conn_closed(uv_handle_t *h)
 
 	srv_move_conn_closed(cc->srv, cc);
 	conn_unref(cc);
+}
+
+bool ctl_conn_closing(struct ctl_conn *cc)
+{
+	return atomic_load(&cc->closing);
 }
 
 static void conn_close(struct ctl_conn *cc)

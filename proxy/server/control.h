@@ -29,6 +29,8 @@ json_t *srv_gpu_numbering(const struct srv *s);
 /* srv-ccl.c: the consistent cut and re-linking (ccl.*) */
 extern const struct ctl_method srv_ccl_methods[];
 
+/* Is the connection going (its close under way: srv_move_conn_closed comes, or came)? Any thread. */
+bool ctl_conn_closing(struct ctl_conn *cc);
 /* Send a notification (e.g. "progress") to the caller; any thread. */
 void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stolen */);
 /* Serve until the client goes away or a stop is requested; returns why. */

@@ -532,6 +532,7 @@ void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 		srv_xfer_withdraw_of(s, cc);   /* its move was not under way yet */
 	}
 	pthread_mutex_unlock(&move_lock);
+	srv_ccl_conn_closed(s, cc);
 	if (s->standby && cc == s->orchestrator) {
 		if (owner(s)) {
 			xmig_warn("the controller went away after the handover; resuming");

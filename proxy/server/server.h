@@ -187,6 +187,7 @@ struct offer;
 struct ccl_table;
 struct ccl_cut;
 struct ccl_retire;
+struct srv_prelink;
 struct srv_capture;
 
 struct srv {
@@ -296,6 +297,7 @@ struct srv {
 	struct ccl_table *ccl;              /* logical communicators (in turn, or frozen) */
 	struct ccl_cut *_Atomic ccl_cut;    /* a cut's targets while one runs: the gate */
 	struct ccl_retire *_Atomic ccl_retire;  /* old communicators to abort (ccl/relink.c) */
+	struct srv_prelink *ccl_prelinks;   /* built ahead of a re-link (ccl.prelink) */
 };
 
 extern struct srv *the_srv;
@@ -460,6 +462,8 @@ int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
 void srv_ccl_thawed(struct srv *s);
 /* At exit: every old communicator aborted, the retiring thread joined. */
 void srv_ccl_shutdown(struct srv *s);
+/* A control connection closed: the communicators it had built ahead are retired. */
+void srv_ccl_conn_closed(struct srv *s, struct ctl_conn *cc);
 
 /* srv-graph.c: stream capture and CUDA graphs */
 int d_CAPTURE_BEGIN(struct xmig_call *c);

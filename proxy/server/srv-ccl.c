@@ -19,6 +19,15 @@
  * it once the job is thawed, or when the proxy exits; ncclCommAbort is
  * not on the move's critical path. Only a failed build aborts the old one
  * at once, as it always did.
+ *
+ * The build and NCCL's connections need not wait for the cut either: the
+ * orchestrator can have every rank (a moving rank's standby in its place)
+ * build the new communicator from the re-link's id while the job still
+ * runs on the old one, and connect it by a small all-reduce
+ * (ccl.prelink); the cut's ccl.relink with that id then only puts it
+ * under the logical communicator. One built ahead belongs to the control
+ * connection that asked: retired when a re-link takes another id, or
+ * when that connection closes.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -91,6 +100,29 @@ static bool cache_of(struct srv *s, uint64_t key, const char *layout, struct ccl
  * alone), and put it under c. The one c had (a re-link's old one) is left
  * to the caller, and stays under c if the build fails.
  */
+/*
+ * NCCL's init of a physical communicator like c, from ids, through the
+ * caches of this node (layout: where its ranks are, from the
+ * orchestrator; NULL: this GPU alone). *cached: f holds what they gave.
+ */
+static int init_phys(struct srv *s, const struct ccl_comm *c, int nids,
+		     const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout,
+		     void **phys, struct ccl_cache_files *f, bool *cached)
+{
+	int st;
+
+	pthread_mutex_lock(&build_lock);
+	if ((*cached = cache_of(s, c->key, layout, f)))
+		ccl_cache_setenv(f, c->rank);
+	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, phys);
+	if (*cached) {
+		ccl_cache_unset();
+		ccl_cache_keep(f);
+	}
+	pthread_mutex_unlock(&build_lock);
+	return st;
+}
+
 static int build(struct srv *s, struct ccl_comm *c, int nids,
 		 const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout, bool rebuild)
 {
@@ -100,16 +132,7 @@ static int build(struct srv *s, struct ccl_comm *c, int nids,
 	bool cached;
 	int st;
 
-	pthread_mutex_lock(&build_lock);
-	if ((cached = cache_of(s, c->key, layout, &f)))
-		ccl_cache_setenv(&f, c->rank);
-	st = backend(s)->init(s->devh, c->nranks, c->rank, nids, ids, &c->cfg, &phys);
-	if (cached) {
-		ccl_cache_unset();
-		ccl_cache_keep(&f);
-	}
-	pthread_mutex_unlock(&build_lock);
-	if (st)
+	if ((st = init_phys(s, c, nids, ids, layout, &phys, &f, &cached)))
 		return st;
 	c->phys = phys;
 	if ((st = make_redops(s, c))) {
@@ -141,6 +164,90 @@ static struct ccl_retire *retire_list(struct srv *s)
 	return r;
 }
 
+/* ---- communicators built ahead of a re-link --------------------------------- */
+
+struct srv_prelink {
+	uint64_t key;
+	unsigned char id[XMIG_CCL_ID_BYTES];   /* the re-link's id it was built from */
+	void *phys;
+	struct ctl_conn *owner;         /* the connection that asked: gone with it */
+	double build_s, connect_s;
+	struct srv_prelink *next;
+};
+
+static pthread_mutex_t prelink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The one built ahead for key, taken off the list; NULL if none. */
+static struct srv_prelink *prelink_take(struct srv *s, uint64_t key)
+{
+	struct srv_prelink **pp, *p = NULL;
+
+	pthread_mutex_lock(&prelink_lock);
+	for (pp = &s->ccl_prelinks; *pp; pp = &(*pp)->next)
+		if ((*pp)->key == key) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	pthread_mutex_unlock(&prelink_lock);
+	return p;
+}
+
+/* Aborted in the background: nothing ever ran on it but the connect. */
+static void prelink_retire(struct srv *s, struct srv_prelink *p)
+{
+	struct ccl_retire *r = retire_list(s);
+
+	if (r) {
+		ccl_retire(r, p->phys, p->key);
+		ccl_retire_release(r);
+	} else {
+		backend(s)->end(s->devh, p->phys, XMIG_CCL_ABORT);
+	}
+	free(p);
+}
+
+/* Every one owner asked for (NULL: all) retired. */
+static void prelinks_retire(struct srv *s, struct ctl_conn *owner)
+{
+	struct srv_prelink **pp, *p, *gone = NULL;
+
+	pthread_mutex_lock(&prelink_lock);
+	for (pp = &s->ccl_prelinks; (p = *pp);)
+		if (!owner || p->owner == owner) {
+			*pp = p->next;
+			p->next = gone;
+			gone = p;
+		} else {
+			pp = &p->next;
+		}
+	pthread_mutex_unlock(&prelink_lock);
+	while ((p = gone)) {
+		gone = p->next;
+		xmig_debug("communicator %016llx built ahead, not used: retired",
+			   (unsigned long long)p->key);
+		prelink_retire(s, p);
+	}
+}
+
+void srv_ccl_conn_closed(struct srv *s, struct ctl_conn *cc)
+{
+	prelinks_retire(s, cc);
+}
+
+static json_t *prelinks_json(struct srv *s)
+{
+	json_t *a = json_array();
+
+	pthread_mutex_lock(&prelink_lock);
+	for (struct srv_prelink *p = s->ccl_prelinks; p; p = p->next)
+		json_array_append_new(a, json_pack("{s:o, s:f, s:f}", "key",
+						   json_sprintf("%016llx", (unsigned long long)p->key),
+						   "build_s", p->build_s, "connect_s", p->connect_s));
+	pthread_mutex_unlock(&prelink_lock);
+	return a;
+}
+
 void srv_ccl_thawed(struct srv *s)
 {
 	struct ccl_retire *r = s->ccl_retire;
@@ -149,10 +256,13 @@ void srv_ccl_thawed(struct srv *s)
 		ccl_retire_release(r);
 }
 
+static void prelinks_retire(struct srv *s, struct ctl_conn *owner);
+
 void srv_ccl_shutdown(struct srv *s)
 {
 	struct ccl_retire *r;
 
+	prelinks_retire(s, NULL);
 	pthread_mutex_lock(&retire_lock);
 	r = s->ccl_retire;
 	s->ccl_retire = NULL;
@@ -823,8 +933,9 @@ static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *
 {
 	const struct ccl_backend *b = backend(s);
 
-	return json_pack("{s:s?, s:s?, s:o}", "backend", b ? b->name : NULL, "extras",
-			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s));
+	return json_pack("{s:s?, s:s?, s:o, s:o}", "backend", b ? b->name : NULL, "extras",
+			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s), "prelinked",
+			 prelinks_json(s));
 }
 
 static void nap_us(unsigned us)
@@ -951,37 +1062,229 @@ static json_t *m_unique_id(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 	return json_pack("{s:s}", "id", hex);
 }
 
+/* A unique id from its hex form (256 digits); -1 if it is not one. */
+static int parse_id(const char *hex, unsigned char id[XMIG_CCL_ID_BYTES])
+{
+	if (!hex || strlen(hex) != 2 * XMIG_CCL_ID_BYTES ||
+	    strspn(hex, "0123456789abcdefABCDEF") != 2 * XMIG_CCL_ID_BYTES)
+		return -1;
+	for (int i = 0; i < XMIG_CCL_ID_BYTES; i++) {
+		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+
+		id[i] = (unsigned char)strtoul(b, NULL, 16);
+	}
+	return 0;
+}
+
+/*
+ * phys's connections made now, meeting every rank (the backend's
+ * connect_ahead: NCCL's runtime connect, by a small all-reduce on a
+ * stream of the proxy's own). Past timeout_ms the communicator is
+ * aborted, which ends its kernel, still waiting for a peer: *aborted.
+ * 0 or an ncclResult_t.
+ */
+static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, bool *aborted)
+{
+	const struct ccl_backend *b = backend(s);
+	uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	void *stream = NULL, *scratch = NULL;
+	int st, q = 0;
+
+	*aborted = false;
+	if (!b->calls_wait && s->dev->stream_create(s->devh, cudaStreamNonBlocking, 0, &stream))
+		return ncclUnhandledCudaError;
+	st = b->connect_ahead(s->devh, phys, stream, (int)timeout_ms, &scratch);
+	while (!st && stream && (q = s->dev->stream_query(s->devh, stream)) == cudaErrorNotReady) {
+		if (xmig_now_ns() > deadline) {
+			b->end(s->devh, phys, XMIG_CCL_ABORT);
+			*aborted = true;
+			break;
+		}
+		nap_us(200);
+	}
+	if (!st && !*aborted && q)
+		st = ncclUnhandledCudaError;
+	if (stream) {
+		s->dev->stream_sync(s->devh, stream);
+		s->dev->stream_destroy(s->devh, stream);
+	}
+	if (b->scratch_free)
+		b->scratch_free(s->devh, scratch);
+	return *aborted ? ncclRemoteError : st;
+}
+
+/*
+ * Ahead of a cut, while the job runs: the physical communicator that the
+ * cut's re-link (ccl.relink with the same id) will put under the logical
+ * one, built from id now and connected (connect_timeout_ms). comm: the
+ * communicator's entry in the status of the proxy that serves the rank
+ * (a standby has no logical communicator of several ranks yet: it learns
+ * the rank and configuration from it). check: only whether it can be done
+ * here, so that no rank starts an init its peers would never join.
+ */
+static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
+			 size_t len)
+{
+	const char *key = json_string_value(json_object_get(p, "key"));
+	const char *layout = json_string_value(json_object_get(p, "layout"));
+	json_int_t tmo = json_integer_value(json_object_get(p, "connect_timeout_ms"));
+	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	struct ccl_cache_files f;
+	struct srv_prelink *pre = NULL, *was;
+	struct ccl_table tmp;
+	struct ccl_comm *want;
+	bool serving = atomic_load(&s->hdr->owner_id) == s->attach_id && !s->standby;
+	bool cached, aborted = false, gone;
+	uint64_t t0;
+	int st;
+
+	ccl_table_init(&tmp);
+	if (!backend(s) || !backend(s)->connect_ahead) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_STATE, "communicators are not built ahead on a %s device", s->dev->name);
+	}
+	if (!key || parse_id(json_string_value(json_object_get(p, "id")), id[0]) < 0 ||
+	    !(want = ccl_comm_from_json(&tmp, json_object_get(p, "comm"))) ||
+	    want->key != strtoull(key, NULL, 16) || want->nranks < 2) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the communicator's "
+		     "status entry, of several ranks) are needed");
+	}
+	/*
+	 * (a serving proxy's own status gave comm a moment ago; its table is
+	 * not read here, off the turn: a re-link checks it, frozen, and one
+	 * built ahead for a communicator gone since is never put in place)
+	 */
+	if (serving && srv_held_by_another(s, cc)) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
+	}
+	if (!serving && (!s->standby || !s->ccl_relink)) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_STATE, "this proxy neither serves the job nor stands by to re-link it");
+	}
+	if (xmig_fault("ccl-prelink-fail")) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_FAILED, "XMIG_FAULT=ccl-prelink-fail");
+	}
+	if (json_is_true(json_object_get(p, "check"))) {
+		ccl_table_free(&tmp);
+		return json_pack("{s:s, s:b}", "key", key, "check", 1);
+	}
+	if (!(pre = calloc(1, sizeof(*pre)))) {
+		ccl_table_free(&tmp);
+		FAIL(XMIG_RPC_FAILED, "out of memory");
+	}
+	t0 = xmig_now_ns();
+	st = init_phys(s, want, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout,
+		       &pre->phys, &f, &cached);
+	pre->build_s = (double)(xmig_now_ns() - t0) / 1e9;
+	ccl_table_free(&tmp);
+	if (st) {
+		free(pre);
+		FAIL(XMIG_RPC_FAILED, "building communicator %s ahead failed: NCCL error %d", key, st);
+	}
+	if (tmo <= 0)
+		tmo = 10000;
+	/* XMIG_FAULT=ccl-prelink-no-connect: built, then not connected; the peers wait for it */
+	if (!xmig_fault("ccl-prelink-no-connect")) {
+		t0 = xmig_now_ns();
+		if ((st = connect_now(s, pre->phys, tmo, &aborted)) && !aborted) {
+			snprintf(msg, len, "%s", backend(s)->last_error(s->devh, pre->phys) ?: "");
+			backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
+		}
+		pre->connect_s = (double)(xmig_now_ns() - t0) / 1e9;
+	}
+	if (st) {
+		char said[160];
+
+		snprintf(said, sizeof(said), "%s", aborted ? "" : msg);
+		free(pre);
+		FAIL(XMIG_RPC_FAILED, "communicator %s was built ahead and not connected: the ranks "
+		     "did not meet in its first collective within %lld ms (NCCL error %d%s%s); it "
+		     "was aborted", key, (long long)tmo, st, *said ? ": " : "", said);
+	}
+	pre->key = strtoull(key, NULL, 16);
+	memcpy(pre->id, id[0], XMIG_CCL_ID_BYTES);
+	pre->owner = cc;
+	/* one per communicator: an earlier one (another attempt's) goes */
+	was = prelink_take(s, pre->key);
+	pthread_mutex_lock(&prelink_lock);
+	gone = ctl_conn_closing(cc);   /* (its close already retired what it owned) */
+	if (!gone) {
+		pre->next = s->ccl_prelinks;
+		s->ccl_prelinks = pre;
+	}
+	pthread_mutex_unlock(&prelink_lock);
+	if (was)
+		prelink_retire(s, was);
+	if (gone) {
+		prelink_retire(s, pre);
+		FAIL(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone", key);
+	}
+	xmig_info("communicator %s built ahead in %.1f ms and connected in %.1f ms, while the job "
+		  "runs", key, pre->build_s * 1e3, pre->connect_s * 1e3);
+	return json_pack("{s:s, s:f, s:f}", "key", key, "build_s", pre->build_s, "connect_s",
+			 pre->connect_s);
+}
+
+/* c takes pre's communicator (its PreMulSum ops made on it); pre is used up. */
+static int adopt(struct srv *s, struct ccl_comm *c, struct srv_prelink *pre)
+{
+	uint64_t t0 = xmig_now_ns();
+	void *old = c->phys;
+	int st;
+
+	c->phys = pre->phys;
+	if ((st = make_redops(s, c))) {
+		backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
+		c->phys = old;
+		free(pre);
+		return st;
+	}
+	c->generation++;
+	c->rebuild_s = (double)(xmig_now_ns() - t0) / 1e9;
+	free(pre);
+	return ncclSuccess;
+}
+
 /*
  * While frozen: a new physical communicator under a logical one, from a
- * fresh id, built while the old one still exists (nothing runs on it: the
- * job is frozen, and once the new one is under the logical communicator
- * nothing can reach it); then the old one is retired.
+ * fresh id: the one built ahead from it (ccl.prelink), or one built now,
+ * while the old one still exists (nothing runs on it: the job is frozen,
+ * and once the new one is under the logical communicator nothing can
+ * reach it); then the old one is retired.
  */
 static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			size_t len)
 {
 	const char *key = json_string_value(json_object_get(p, "key"));
-	const char *hex = json_string_value(json_object_get(p, "id"));
 	const char *layout = json_string_value(json_object_get(p, "layout"));
 	unsigned char id[1][XMIG_CCL_ID_BYTES];
+	struct srv_prelink *pre;
 	struct ccl_comm *cm;
+	double ahead_s = 0;
 	size_t released;
 	void *old;
 	int st;
 
-	if (!key || !hex || strlen(hex) != 2 * XMIG_CCL_ID_BYTES)
+	if (!key || parse_id(json_string_value(json_object_get(p, "id")), id[0]) < 0)
 		FAIL(XMIG_RPC_INVALID_PARAMS, "key and id (256 hex digits) are needed");
 	if (!srv_frozen(s))
 		FAIL(XMIG_RPC_STATE, "re-linking needs the job frozen at a cut");
 	if (!s->ccl || !(cm = ccl_comm_by_key(s->ccl, strtoull(key, NULL, 16))))
 		FAIL(XMIG_RPC_NOTFOUND, "no communicator %s here", key);
-	for (int i = 0; i < XMIG_CCL_ID_BYTES; i++) {
-		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
-
-		id[0][i] = (unsigned char)strtoul(b, NULL, 16);
+	/* built ahead from another id: an attempt this re-link does not use */
+	if ((pre = prelink_take(s, cm->key)) && memcmp(pre->id, id[0], XMIG_CCL_ID_BYTES)) {
+		prelink_retire(s, pre);
+		pre = NULL;
 	}
+	if (pre)
+		ahead_s = pre->build_s + pre->connect_s;
 	old = cm->phys;
-	if ((st = build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout, true))) {
+	if ((st = pre ? adopt(s, cm, pre)
+		      : build(s, cm, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout,
+			      true))) {
 		/* nothing to go on with: the old one (its peer may be gone) is aborted now */
 		if (old)
 			backend(s)->end(s->devh, old, XMIG_CCL_ABORT);
@@ -992,9 +1295,10 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	if (old)
 		ccl_retire(retire_list(s), old, cm->key);
 	released = srv_graph_relinked(s, cm->id);
-	return json_pack("{s:s, s:I, s:f, s:b, s:I}", "key", key, "generation",
+	return json_pack("{s:s, s:I, s:f, s:b, s:I, s:b, s:f}", "key", key, "generation",
 			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",
-			 old != NULL, "graphs_released", (json_int_t)released);
+			 old != NULL, "graphs_released", (json_int_t)released, "built_ahead",
+			 ahead_s > 0, "ahead_s", ahead_s);
 }
 
 const struct ctl_method srv_ccl_methods[] = {
@@ -1002,6 +1306,7 @@ const struct ctl_method srv_ccl_methods[] = {
 	{ "ccl.cut_begin", m_cut_begin, true },
 	{ "ccl.cut_advance", m_cut_advance, true },
 	{ "ccl.unique_id", m_unique_id, true },
+	{ "ccl.prelink", m_prelink, true },
 	{ "ccl.relink", m_relink, true },
 	{ NULL, NULL, false },
 };

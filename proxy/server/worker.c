@@ -98,6 +98,7 @@ static void *worker_main(void *arg)
 	struct srv *s = w->srv;
 	struct xmig_ring *ring = w->ring;
 	bool first_after_gate = false;
+	uint64_t slow_until = 0, t_call;
 	char name[16];
 
 	snprintf(name, sizeof(name), "xmig-w%u", w->index);
@@ -136,6 +137,7 @@ static void *worker_main(void *arg)
 			goto out;
 		xmig_move_trace("worker %u: serving", w->index);
 		first_after_gate = xmig_move_tracing();
+		slow_until = first_after_gate ? xmig_now_ns() + 2000000000ull : 0;
 		/* its thread ended meanwhile: the ring manager starts one if it comes back */
 		if (atomic_load(&ring->state) != XMIG_RING_ACTIVE) {
 			finish_ring(w);
@@ -171,7 +173,14 @@ static void *worker_main(void *arg)
 		c.req = req;
 		c.args = req->payload;
 		c.res = ring->resp;
+		t_call = slow_until ? xmig_now_ns() : 0;
 		status = srv_dispatch(&c);
+		/* (the job's calls that take long on a new proxy, its first 2 s: what a move costs after it) */
+		if (t_call && xmig_now_ns() - t_call > 2000000ull)
+			xmig_move_trace("worker %u: op %u took %.1f ms", w->index, (unsigned)req->op,
+					(double)(xmig_now_ns() - t_call) / 1e6);
+		if (t_call > slow_until)
+			slow_until = 0;
 		if (first_after_gate) {
 			/* (what the job's first call costs on a new context, when it matters) */
 			xmig_move_trace("worker %u: first call (op %u) run", w->index,

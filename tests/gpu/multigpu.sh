@@ -136,9 +136,11 @@ xmig_ranks() {
 }
 
 # step_pauses WHAT NATIVE XMIG: from the ranks' step times (NATIVE<r>,
-# XMIG<r>: one per line, s), each rank's median and slowest steps, native
-# and under xmig: a move holds up the job's step in which the cut came,
-# and each re-linked communicator's first collective pays NCCL's connect.
+# XMIG<r>: one per line, s, then when the step ended, if given), each
+# rank's median and slowest steps, native and under xmig: a move holds up
+# the job's step in which the cut came, and each re-linked communicator's
+# first collective pays NCCL's connect. Where the files say when, the two
+# slowest xmig steps' ends too, as XMIG_MOVE_TRACE's @ms stamps count.
 step_pauses() {
 	python3 - "$@" <<-'PY'
 	import sys
@@ -147,13 +149,18 @@ step_pauses() {
 	    line = []
 	    for name, pre in (("native", nat), ("xmig", xm)):
 	        try:
-	            t = [float(x) * 1e3 for x in open("%s%d" % (pre, r))][10:]
+	            rows = [x.split() for x in open("%s%d" % (pre, r))][10:]
 	        except OSError:
 	            continue
-	        s = sorted(t)
+	        s = sorted(float(x[0]) * 1e3 for x in rows)
 	        line.append("%s median %.1f, slowest %s" % (name, s[len(s) // 2],
 	                    " ".join("%.1f" % x for x in s[:-5:-1])))
-	    print("# step times (ms), %s, rank %d: %s" % (what, r, "; ".join(line)))
+	        if name == "xmig" and rows and len(rows[0]) > 1:
+	            top = sorted(rows, key=lambda x: -float(x[0]))[:2]
+	            line.append("they ended @%s" % " @".join(
+	                "%.3f" % (float(x[1]) * 1e3 % 1e6) for x in top))
+	    if line:
+	        print("# step times (ms), %s, rank %d: %s" % (what, r, "; ".join(line)))
 	PY
 }
 
@@ -208,10 +215,11 @@ allreduce() {
 # ---- 4. a GPT moved from GPU to GPU -------------------------------------------
 gpt_peer() {
 	local GPT=("$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10) app n to
-	CUDA_VISIBLE_DEVICES=0 timeout 180 python3 "${GPT[@]}" >"$D/g.native" 2>"$D/g.native.err"
+	CUDA_VISIBLE_DEVICES=0 timeout 180 python3 "${GPT[@]}" --times "$D/gnt0" >"$D/g.native" \
+		2>"$D/g.native.err"
 	check "GPT runs natively on GPU 0" grep -q '^PASS' "$D/g.native"
 	XMIG_MOVE_TRACE=1 timeout 240 "$XMIG" run --job gpeer --gpu 0 -- python3 "${GPT[@]}" \
-		>"$D/g.xmig" 2>"$D/g.xmig.err" &
+		--times "$D/gxt0" >"$D/g.xmig" 2>"$D/g.xmig.err" &
 	app=$!
 	n=0
 	for to in 1 0 1; do
@@ -235,6 +243,7 @@ m = json.load(open(sys.argv[1]))["items"][0]
 print("# GPT move %s: gpu%s -> gpu%s, %d MiB, downtime %.1f ms, total %.1f ms, the job paused %s ms" % (sys.argv[2], m["from"]["gpu"], m["to"]["gpu"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"], "%.2f" % m["paused_ms"] if m.get("paused_ms") else "-"))' "$D/g$n.json" $n
 	done
 	grep -h "xmig-proxy[^:]*: @[0-9.]* receive: \(frozen\|copied\|resumed\)" "$D/g.xmig.err" | sed 's/^/# /'
+	step_pauses "one-rank GPT, three moves" "$D/gnt" "$D/gxt"
 }
 
 # ---- 5. an NCCL all-reduce inside a CUDA graph: the job's ranks move ------
@@ -365,6 +374,9 @@ nccl_graphs() {
 	nccl_move "nccl graphs: then rank 0" ngr --rank 0 --to gpu0
 	sleep 0.5
 	nccl_move "nccl graphs: both swapped GPUs at one cut" ngr --to gpu1,gpu0
+	check "nccl graphs: ... both communicators built and connected ahead, put in place at the cut" \
+		test "$(grep -c 're-linked on its 2 ranks in .* (built and connected ahead' "$D/ngr.mv")" = 2
+	grep 'ahead' "$D/ngr.mv" | sed 's/^/# /'
 	nccl_duo_done ngr 300
 
 	nccl_duo ocap 200 --open-capture-ms 3000

@@ -9,7 +9,10 @@
 # after the new ones were built, and the same cut for xmig freeze; a job
 # one or both of whose ranks launch their all-reduce from a CUDA graph is
 # cut and moved, the graphs captured again on the re-linked communicator
-# (with a PreMulSum op too, made again by each replay).
+# (with a PreMulSum op too, made again by each replay); the new
+# communicators built and connected ahead of the cut, on the ranks where
+# they will be, and put in place by the re-link, or retired (a failed
+# move, a rank that cannot build or connect ahead; the cut builds them).
 
 load ../helpers
 
@@ -159,6 +162,9 @@ retired_after_rebuild() {
 	[ "$status" -eq 0 ] || echo "$stderr" >&2
 	assert_success
 	[[ "$stderr" =~ communicator\ [0-9a-f]+\ re-linked\ on\ its\ 2\ ranks ]]
+	# built and connected ahead by rank 0's proxy and rank 1's standby, put in place at the cut
+	[[ "$stderr" =~ communicator\ [0-9a-f]+\ built\ and\ connected\ ahead\ on\ its\ 2\ ranks ]]
+	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(built\ and\ connected\ ahead ]]
 	[ "$(jq -r '.items[0].rank, .items[0].to.gpu' <<<"$output" | tr '\n' ' ')" = "1 1 " ]
 	sleep 0.3
 	run "$XMIG" migrate --job duo --rank 0 --to gpu1
@@ -500,22 +506,79 @@ prepared_while_running() {   # prepared_while_running NSTANDBY ARGS...
 	duo_done 60
 }
 
-@test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on" {
+# In proxy PID's lines of the sim double's log: two-rank communicators made, aborted.
+ccl_log_count() {   # ccl_log_count PID init|abort
+	awk -v p="$1" -v w="$2" '$1 == p && $2 == w && $4 == 2' "$XMIG_SIM_CCL_LOG" | wc -l
+}
+
+@test "ccl: the target proxy killed mid-transfer of a multi-rank move: rolled back, both go on; the communicator built ahead is retired, the next move builds another" {
+	export XMIG_SIM_CCL_LOG="$BATS_TEST_TMPDIR/ccl.log"
 	# (long enough to outlive the standby's prepare ahead, slowed by the fault, and the cut)
-	start_duo 200
+	start_duo 300
+	p0=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .proxy_pid')
 	XMIG_FAULT=xfer-delay-ms=400 "$XMIG" migrate --job duo --rank 1 --to gpu1 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
 	mig=$!
 	kill_standby duo
 	st=0
 	wait $mig || st=$?
-	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	cat "$BATS_TEST_TMPDIR/mig.out" "$XMIG_SIM_CCL_LOG" >&2
 	assert_equal "$st" 1
 	run cat "$BATS_TEST_TMPDIR/mig.out"
+	assert_output --partial 'built and connected ahead on its 2 ranks'
 	assert_output --partial 'nothing was moved; every rank goes on where it was'
 	run "$XMIG" ps --job duo --json
 	[ "$(jq -r '[.items[] | .gpu, .state] | join(" ")' <<<"$output")" = "0 running 0 running" ]
-	duo_done 200
+	# rank 0's proxy: the job's communicator and the one built ahead; that
+	# one aborted once the orchestrator's connection closed, the job's not
+	[ "$(ccl_log_count "$p0" init)" = 2 ]
+	for _ in $(seq 50); do [ "$(ccl_log_count "$p0" abort)" = 1 ] && break; sleep 0.1; done
+	[ "$(ccl_log_count "$p0" abort)" = 1 ]
+	run --separate-stderr "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(built\ and\ connected\ ahead ]]
+	duo_done 300
+}
+
+@test "ccl: a rank that cannot build its communicator ahead: no rank starts the build (said); the cut re-links it as before" {
+	export XMIG_SIM_CCL_LOG="$BATS_TEST_TMPDIR/ccl.log"
+	start_duo 60
+	p0=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .proxy_pid')
+	# (the standby has the command's XMIG_ settings: only rank 1's refuses)
+	run --separate-stderr env XMIG_FAULT=ccl-prelink-fail "$XMIG" migrate --job duo --rank 1 --to gpu1
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[[ "$stderr" =~ could\ not\ be\ built\ ahead\ \(job\ duo\ rank\ 1:\ XMIG_FAULT=ccl-prelink-fail\)\;\ the\ cut\ builds\ it ]]
+	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(NCCL\'s\ build ]]
+	# rank 0's proxy: the job's communicator, and the cut's; none ahead
+	[ "$(ccl_log_count "$p0" init)" = 2 ]
+	duo_done 60
+}
+
+@test "ccl: a rank that builds its communicator ahead and never connects it: its peer gives up (XMIG_CCL_PRELINK_TIMEOUT_MS), both aborted; the cut re-links as before" {
+	export XMIG_SIM_CCL_LOG="$BATS_TEST_TMPDIR/ccl.log"
+	start_duo 100
+	p0=$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .proxy_pid')
+	run --separate-stderr env XMIG_FAULT=ccl-prelink-no-connect XMIG_CCL_PRELINK_TIMEOUT_MS=500 \
+		"$XMIG" migrate --job duo --rank 1 --to gpu1
+	[ "$status" -eq 0 ] || echo "$stderr" >&2
+	assert_success
+	[[ "$stderr" =~ could\ not\ be\ built\ ahead\ \(job\ duo\ rank\ 0:.*not\ connected:\ the\ ranks\ did\ not\ meet\ in\ its\ first\ collective\ within\ 500\ ms ]]
+	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(NCCL\'s\ build ]]
+	# rank 0's proxy: the job's communicator, the one built ahead (aborted
+	# when its connect timed out), the cut's
+	[ "$(ccl_log_count "$p0" init)" = 3 ]
+	[ "$(ccl_log_count "$p0" abort)" -ge 1 ]
+	duo_done 100
+}
+
+@test "ccl: XMIG_CCL_PRELINK=0: the communicators are built at the cut" {
+	start_duo 60
+	run --separate-stderr env XMIG_CCL_PRELINK=0 "$XMIG" migrate --job duo --rank 1 --to gpu1
+	assert_success
+	[[ ! "$stderr" =~ ahead\ on\ its ]]
+	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(NCCL\'s\ build ]]
+	duo_done 60
 }
 
 @test "ccl: suspend of a rank whose communicator has peers is refused (a resume could not re-link it); both go on" {

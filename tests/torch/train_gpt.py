@@ -68,8 +68,8 @@ def main():
                     help="torch.compile's mode (reduce-overhead: CUDA graph trees)")
     ap.add_argument("--ddp", action="store_true")
     ap.add_argument("--sleep-ms", type=int, default=0)
-    ap.add_argument("--times", help="write one step time (seconds) per line here "
-                    "({rank}: the rank's number)")
+    ap.add_argument("--times", help="write one line per step here ({rank}: the rank's "
+                    "number): its time and when it ended (CLOCK_MONOTONIC), seconds")
     o = ap.parse_args()
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -95,7 +95,7 @@ def main():
     n = 8 * o.batch
     data = torch.randint(0, o.vocab, (n, o.seq + 1), generator=gen).to(dev)
 
-    times = []
+    times, ends = [], []
     for step in range(o.steps):
         t0 = time.perf_counter()
         lo = (step * o.batch) % n
@@ -108,6 +108,7 @@ def main():
         opt.step()
         value = loss.item()          # synchronises: the step is done
         times.append(time.perf_counter() - t0)
+        ends.append(time.monotonic())
         if step % 25 == 0 or step == o.steps - 1:
             print("step %d loss %s" % (step, value.hex()), flush=True)
         if o.sleep_ms:
@@ -119,7 +120,7 @@ def main():
         torch.distributed.destroy_process_group()
     if o.times:
         with open(o.times.replace("{rank}", os.environ.get("RANK", "0")), "w") as f:
-            f.write("".join("%.9f\n" % t for t in times))
+            f.write("".join("%.9f %.6f\n" % te for te in zip(times, ends)))
     times = sorted(times[10:]) or times
     print("median step %.3f ms" % (1000 * times[len(times) // 2]), file=sys.stderr)
 
