@@ -188,6 +188,7 @@ struct ccl_table;
 struct ccl_cut;
 struct ccl_retire;
 struct srv_prelink;
+struct srv_gemm_shapes;
 struct srv_capture;
 
 struct srv {
@@ -298,6 +299,7 @@ struct srv {
 	struct ccl_cut *_Atomic ccl_cut;    /* a cut's targets while one runs: the gate */
 	struct ccl_retire *_Atomic ccl_retire;  /* old communicators to abort (ccl/relink.c) */
 	struct srv_prelink *ccl_prelinks;   /* built ahead of a re-link (ccl.prelink) */
+	struct srv_gemm_shapes *blas_shapes;    /* the job's GEMMs, run by a standby (blas-warm.c) */
 };
 
 extern struct srv *the_srv;
@@ -364,6 +366,12 @@ int d_BLAS_GEMM(struct xmig_call *c);
 int srv_blas_recreate(struct srv *s, struct srv_blas *b);
 /* Give an existing backend handle b's settings (its stream may be new). */
 int srv_blas_configure(struct srv *s, struct srv_blas *b);
+/* blas-warm.c: each distinct GEMM the job ran (in turn), for a standby to run once ahead */
+void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode);
+json_t *srv_blas_shapes_json(struct srv *s);
+void srv_blas_shapes_free(struct srv *s);
+/* Standby, ahead: run each shape once on scratch of its own (*ran: how many). 0 or a status. */
+int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran);
 
 /* srv-cudnn.c: cuDNN's backend API, and its objects made again after a move */
 int d_DNN_INFO(struct xmig_call *c);

@@ -121,6 +121,7 @@ int d_BLAS_GEMM(struct xmig_call *c)
 			   a->n, a->k, st);
 		return cudaErrorUnknown;
 	}
+	srv_blas_shape_note(s, a, b->math_mode);
 	return 0;
 }
 

@@ -651,6 +651,8 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	}
 	t_turn = xmig_now_ns();
 	m = srv_state_manifest(s);
+	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */
+	json_object_set_new(m, "blas_shapes", srv_blas_shapes_json(s));
 	/* what a delta at the freeze builds on (none: the whole log then) */
 	if (dnn_base_take(base, &s->dnn) < 0)
 		memset(base, 0, sizeof(*base));
@@ -1797,6 +1799,17 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
+	{
+		unsigned ran = 0;
+		int st = srv_blas_warm(s, json_object_get(prelude, "blas_shapes"), &ran);
+		char what[64];
+
+		if (st)
+			xmig_warn("the job's GEMMs could not be run once ahead (status %d); its "
+				  "first step after the move loads cuBLAS's kernels", st);
+		snprintf(what, sizeof(what), "prelude: %u of the job's GEMM shapes run once", ran);
+		step(what, &t_step);
+	}
 	fault_delay("ahead-pause-ms");
 	s->xfer_base = s->dnn_ahead ? hash : 0;
 	s->xfer_prelude = json_incref(prelude);   /* what the freeze's manifest builds on */

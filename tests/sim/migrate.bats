@@ -511,12 +511,16 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	assert_failure
 	assert_output --partial "the job's cuBLAS, $lib, is not on this node"
 	mv "$lib.away" "$lib"
-	run "$XMIG" migrate --job bl --to gpu1
+	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job bl --to gpu1
 	assert_success
 	run "$XMIG" migrate --job bl --to gpu0 --zero-copy
 	assert_failure 4   # zero-copy is for the same GPU only
-	run "$XMIG" migrate --job bl --to gpu1 --zero-copy
+	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job bl --to gpu1 --zero-copy
 	assert_success
+	# each standby ran the job's GEMM shapes once, ahead, on memory of its
+	# own (the second one the shapes the first one was given, and its own)
+	[ "$(grep -c "receive: prelude: [1-9][0-9]* of the job's GEMM shapes run once" \
+		"$BATS_TEST_TMPDIR/bl.err")" = 2 ]
 	run "$XMIG" suspend --job bl -o "$BATS_TEST_TMPDIR/snap"
 	assert_success
 	jq -e '.blas_handles | length == 1 and .[0].workspace_size == 4194304' \

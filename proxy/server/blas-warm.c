@@ -1,0 +1,241 @@
+/*
+ * blas-warm.c - the job's GEMM shapes, run once by a standby proxy ahead
+ * of a move. cuBLAS sets itself up and loads each kernel at its first use
+ * in a process: a new proxy's first GEMM took 66-78 ms on an H200, and
+ * each kernel used the first time 2-4 ms more, all of it in the job's
+ * first step after the move (RESULTS.md). So the old proxy notes each
+ * distinct GEMM it runs (its kind, sizes, types, the handle's math mode),
+ * the prelude carries them, and the standby runs each once on memory of
+ * its own, with a handle and a stream of its own, while the job still
+ * runs: never the job's memory, workspace or handles (a zero-copy standby
+ * maps the job's own memory).
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_api.h>
+#include <cuda_runtime_api.h>
+
+#include "server.h"
+
+#define MAX_SHAPES 64
+/* A shape needing more scratch than this is left for the job's first step. */
+#define SCRATCH_MAX (256ull << 20)
+/* On the sim device a GEMM is computed on the CPU: small ones only. */
+#define SIM_FMA_MAX (1ull << 24)
+
+struct srv_gemm_shapes {
+	size_t n;
+	uint64_t hash[MAX_SHAPES];
+	struct xmig_blas_gemm_req req[MAX_SHAPES];   /* addresses and ids zeroed */
+	int math_mode[MAX_SHAPES];
+};
+
+/* g without what differs between two calls of one shape. */
+static struct xmig_blas_gemm_req shape_of(const struct xmig_blas_gemm_req *g)
+{
+	struct xmig_blas_gemm_req k = *g;
+
+	k.id = k.a = k.b = k.c = k.alpha_ptr = k.beta_ptr = 0;
+	memset(k.alpha, 0, sizeof(k.alpha));
+	memset(k.beta, 0, sizeof(k.beta));
+	return k;
+}
+
+void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode)
+{
+	struct srv_gemm_shapes *t = s->blas_shapes;
+	struct xmig_blas_gemm_req k;
+	uint64_t h;
+
+	/* (scalars in device memory: nothing to replay them from) */
+	if (g->scalars_on_device || (!t && !(t = s->blas_shapes = calloc(1, sizeof(*t)))))
+		return;
+	k = shape_of(g);
+	h = xmig_hash64(&k, sizeof(k)) ^ (uint64_t)math_mode;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->hash[i] == h)
+			return;
+	if (t->n == MAX_SHAPES)
+		return;
+	t->hash[t->n] = h;
+	t->req[t->n] = k;
+	/* the call's own scalars (a GEMM with alpha 0 may run no kernel) */
+	memcpy(t->req[t->n].alpha, g->alpha, sizeof(g->alpha));
+	memcpy(t->req[t->n].beta, g->beta, sizeof(g->beta));
+	t->math_mode[t->n++] = math_mode;
+}
+
+static json_t *hex_of(const unsigned char *b, size_t n)
+{
+	char h[2 * 16 + 1];
+
+	for (size_t i = 0; i < n && i < 16; i++)
+		snprintf(h + 2 * i, 3, "%02x", b[i]);
+	return json_string(h);
+}
+
+static void hex_to(const char *h, unsigned char *b, size_t n)
+{
+	for (size_t i = 0; h && i < n && h[2 * i] && h[2 * i + 1]; i++) {
+		char x[3] = { h[2 * i], h[2 * i + 1], 0 };
+
+		b[i] = (unsigned char)strtoul(x, NULL, 16);
+	}
+}
+
+json_t *srv_blas_shapes_json(struct srv *s)
+{
+	struct srv_gemm_shapes *t = s->blas_shapes;
+	json_t *a = json_array();
+
+	for (size_t i = 0; t && i < t->n; i++) {
+		const struct xmig_blas_gemm_req *g = &t->req[i];
+
+		json_array_append_new(a, json_pack(
+			"{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i,"
+			" s:I, s:I, s:I, s:o, s:o, s:i}",
+			"fn", g->fn, "transa", g->transa, "transb", g->transb, "m", g->m, "n", g->n,
+			"k", g->k, "lda", g->lda, "ldb", g->ldb, "ldc", g->ldc, "batch", g->batch,
+			"atype", g->atype, "btype", g->btype, "ctype", g->ctype, "compute",
+			g->compute, "algo", g->algo, "stride_a", (json_int_t)g->stride_a, "stride_b",
+			(json_int_t)g->stride_b, "stride_c", (json_int_t)g->stride_c, "alpha",
+			hex_of(g->alpha, sizeof(g->alpha)), "beta", hex_of(g->beta, sizeof(g->beta)),
+			"math_mode", t->math_mode[i]));
+	}
+	return a;
+}
+
+void srv_blas_shapes_free(struct srv *s)
+{
+	free(s->blas_shapes);
+	s->blas_shapes = NULL;
+}
+
+static int geti(json_t *o, const char *k)
+{
+	return (int)json_integer_value(json_object_get(o, k));
+}
+
+/* Bytes of one element of a cudaDataType; 0: not one a GEMM here takes. */
+static uint64_t elem_bytes(int fn, int type)
+{
+	switch (fn) {
+	case XMIG_GEMM_S: case XMIG_GEMM_S_STRIDED: return 4;
+	case XMIG_GEMM_D: case XMIG_GEMM_D_STRIDED: return 8;
+	}
+	switch (type) {
+	case CUDA_R_8I: case CUDA_R_8U: case CUDA_R_8F_E4M3: case CUDA_R_8F_E5M2: return 1;
+	case CUDA_R_16F: case CUDA_R_16BF: return 2;
+	case CUDA_R_32F: case CUDA_R_32I: case CUDA_C_16F: case CUDA_C_16BF: return 4;
+	case CUDA_R_64F: case CUDA_C_32F: return 8;
+	case CUDA_C_64F: return 16;
+	default: return 0;
+	}
+}
+
+/* Elements a column-major operand spans: ld x cols, times the batch at its stride. */
+static uint64_t span(int ld, int cols, int batch, int64_t stride)
+{
+	uint64_t one = (uint64_t)(ld > 0 ? ld : 1) * (uint64_t)(cols > 0 ? cols : 1);
+	uint64_t more = batch > 1 && stride > 0 ? (uint64_t)stride * (uint64_t)(batch - 1) : 0;
+
+	return one + more;
+}
+
+/* The shape in o as a request on scratch (a, b, c from base); its bytes, 0: not run here. */
+static uint64_t request(json_t *o, uint64_t base, bool sim, struct xmig_blas_gemm_req *g)
+{
+	uint64_t ea, eb, ec, na, nb, nc;
+
+	memset(g, 0, sizeof(*g));
+	g->fn = geti(o, "fn");
+	g->transa = geti(o, "transa");
+	g->transb = geti(o, "transb");
+	g->m = geti(o, "m");
+	g->n = geti(o, "n");
+	g->k = geti(o, "k");
+	g->lda = geti(o, "lda");
+	g->ldb = geti(o, "ldb");
+	g->ldc = geti(o, "ldc");
+	g->batch = geti(o, "batch");
+	g->atype = geti(o, "atype");
+	g->btype = geti(o, "btype");
+	g->ctype = geti(o, "ctype");
+	g->compute = geti(o, "compute");
+	g->algo = geti(o, "algo");
+	g->stride_a = json_integer_value(json_object_get(o, "stride_a"));
+	g->stride_b = json_integer_value(json_object_get(o, "stride_b"));
+	g->stride_c = json_integer_value(json_object_get(o, "stride_c"));
+	hex_to(json_string_value(json_object_get(o, "alpha")), g->alpha, sizeof(g->alpha));
+	hex_to(json_string_value(json_object_get(o, "beta")), g->beta, sizeof(g->beta));
+	if (g->m <= 0 || g->n <= 0 || g->k <= 0 || !(ea = elem_bytes(g->fn, g->atype)) ||
+	    !(eb = elem_bytes(g->fn, g->btype)) || !(ec = elem_bytes(g->fn, g->ctype)))
+		return 0;
+	if (sim && (uint64_t)g->m * g->n * g->k * (uint64_t)(g->batch > 1 ? g->batch : 1) >
+			   SIM_FMA_MAX)
+		return 0;
+	/* op(A) is m x k: A itself lda x k (N) or lda x m (T); B likewise, n and k */
+	na = ea * span(g->lda, g->transa == CUBLAS_OP_N ? g->k : g->m, g->batch, g->stride_a);
+	nb = eb * span(g->ldb, g->transb == CUBLAS_OP_N ? g->n : g->k, g->batch, g->stride_b);
+	nc = ec * span(g->ldc, g->n, g->batch, g->stride_c);
+	/* (each operand 256-byte aligned, as cuBLAS's fast kernels want) */
+	na = (na + 255) & ~255ull;
+	nb = (nb + 255) & ~255ull;
+	g->a = base;
+	g->b = base + na;
+	g->c = base + na + nb;
+	return na + nb + nc;
+}
+
+int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran)
+{
+	/* (the sim double computes in the proxy's own memory: its scratch too) */
+	bool sim = !strcmp(s->dev->name, "sim");
+	struct xmig_blas_gemm_req g;
+	uint64_t need = 0, size, va = 0, b;
+	void *mem = NULL, *stream = NULL, *h = NULL;
+	json_t *o;
+	size_t i;
+	int st = 0;
+
+	*ran = 0;
+	if (!json_array_size(shapes) || !s->dev->blas_create || !s->dev->va_reserve)
+		return 0;
+	json_array_foreach(shapes, i, o)
+		if ((b = request(o, 0, sim, &g)) <= SCRATCH_MAX && b > need)
+			need = b;
+	if (!need)
+		return 0;
+	size = (need + s->dev->granularity - 1) / s->dev->granularity * s->dev->granularity;
+	if ((st = s->dev->va_reserve(s->devh, size, &va)))
+		return st;
+	if ((st = s->dev->mem_map(s->devh, va, size, &mem)))
+		goto out;
+	if ((st = s->dev->stream_create(s->devh, cudaStreamNonBlocking, 0, &stream)) ||
+	    (st = s->dev->blas_create(s->devh, &h)) ||
+	    (st = s->dev->blas_set(s->devh, h, XMIG_BLAS_STREAM, 0, 0, stream)))
+		goto out;
+	json_array_foreach(shapes, i, o) {
+		if (!(b = request(o, va, sim, &g)) || b > SCRATCH_MAX)
+			continue;
+		/* (a shape cuBLAS refuses here is the job's first step's to find) */
+		if (!s->dev->blas_set(s->devh, h, XMIG_BLAS_MATH_MODE,
+				      (uint64_t)geti(o, "math_mode"), 0, NULL) &&
+		    !s->dev->blas_gemm(s->devh, h, &g))
+			(*ran)++;
+		/* this proxy's next move warms them too */
+		srv_blas_shape_note(s, &g, geti(o, "math_mode"));
+	}
+	st = s->dev->stream_sync(s->devh, stream);
+out:
+	if (h)
+		s->dev->blas_destroy(s->devh, h);
+	if (stream)
+		s->dev->stream_destroy(s->devh, stream);
+	if (mem)
+		s->dev->mem_unmap(s->devh, va, size, mem);
+	s->dev->va_release(s->devh, va, size);
+	return st;
+}
