@@ -328,6 +328,7 @@ int main(int argc, char **argv)
 	if (s->workers_running && srv_workers_stop(s, STOP_GRACE_NS) < 0)
 		exit_with_a_call_stuck(s, why);
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
+	srv_blas_shapes_free(s);
 	/*
 	 * After a move the successor renames its socket over ours at its own
 	 * pace: unlinking here could remove the successor's instead.
