@@ -135,13 +135,24 @@ static uint64_t elem_bytes(int fn, int type)
 	}
 }
 
-/* Elements a column-major operand spans: ld x cols, times the batch at its stride. */
-static uint64_t span(int ld, int cols, int batch, int64_t stride)
+/*
+ * Bytes a column-major operand spans: ld x cols elements, and the batch's
+ * others at its stride; past SCRATCH_MAX (or a negative stride) it says
+ * SCRATCH_MAX + 1, too big to run here (and no product overflows: every
+ * factor is below 2^31, or checked against the limit first).
+ */
+static uint64_t span(uint64_t elem, int ld, int cols, int batch, int64_t stride)
 {
-	uint64_t one = (uint64_t)(ld > 0 ? ld : 1) * (uint64_t)(cols > 0 ? cols : 1);
-	uint64_t more = batch > 1 && stride > 0 ? (uint64_t)stride * (uint64_t)(batch - 1) : 0;
+	uint64_t one = (uint64_t)(ld > 0 ? ld : 1) * (uint64_t)(cols > 0 ? cols : 1), more = 0;
 
-	return one + more;
+	if (stride < 0 || one > SCRATCH_MAX)
+		return SCRATCH_MAX + 1;
+	if (batch > 1 && stride > 0) {
+		if ((uint64_t)stride > SCRATCH_MAX)
+			return SCRATCH_MAX + 1;
+		more = (uint64_t)stride * (uint64_t)(batch - 1);
+	}
+	return one + more > SCRATCH_MAX / elem ? SCRATCH_MAX + 1 : (one + more) * elem;
 }
 
 /* The shape in o as a request on scratch (a, b, c from base); its bytes, 0: not run here. */
@@ -177,9 +188,11 @@ static uint64_t request(json_t *o, uint64_t base, bool sim, struct xmig_blas_gem
 			   SIM_FMA_MAX)
 		return 0;
 	/* op(A) is m x k: A itself lda x k (N) or lda x m (T); B likewise, n and k */
-	na = ea * span(g->lda, g->transa == CUBLAS_OP_N ? g->k : g->m, g->batch, g->stride_a);
-	nb = eb * span(g->ldb, g->transb == CUBLAS_OP_N ? g->n : g->k, g->batch, g->stride_b);
-	nc = ec * span(g->ldc, g->n, g->batch, g->stride_c);
+	na = span(ea, g->lda, g->transa == CUBLAS_OP_N ? g->k : g->m, g->batch, g->stride_a);
+	nb = span(eb, g->ldb, g->transb == CUBLAS_OP_N ? g->n : g->k, g->batch, g->stride_b);
+	nc = span(ec, g->ldc, g->n, g->batch, g->stride_c);
+	if (na + nb + nc > SCRATCH_MAX)
+		return SCRATCH_MAX + 1;
 	/* (each operand 256-byte aligned, as cuBLAS's fast kernels want) */
 	na = (na + 255) & ~255ull;
 	nb = (nb + 255) & ~255ull;
