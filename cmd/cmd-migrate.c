@@ -714,7 +714,7 @@ out:
  * rank now is.
  */
 static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, struct dests *ds,
-		       json_t *items)
+		       json_t *items, json_t *comms)
 {
 	struct move_ahead *ah = calloc(n, sizeof(*ah));
 	json_t *reports = NULL, *ahead = NULL;
@@ -801,7 +801,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 		ahead = NULL;
 	}
 	xmig_move_trace("migrate: moved, re-link asked");
-	if ((st = cut_relink(all, n, reports, ahead))) {
+	if ((st = cut_relink(all, n, reports, ahead, comms))) {
 		xmig_error("job %s: a communicator could not be re-linked after the move; its NCCL "
 			   "calls will fail", o->job);
 		if (!status)
@@ -848,7 +848,7 @@ static int run(int argc, char **argv)
 	struct xmig_nodes nodes;
 	struct dests ds;
 	struct proc *procs;
-	json_t *items;
+	json_t *items, *comms;
 	size_t n, i;
 	int status;
 
@@ -868,6 +868,7 @@ static int run(int argc, char **argv)
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);
 	items = json_array();
+	comms = json_array();
 	status = move_find(&o, &procs, &n);
 	if (!status)
 		status = check_dest_count(&ds, &o, n);
@@ -877,7 +878,7 @@ static int run(int argc, char **argv)
 
 		if (needs_cut(&o, &all, &nall, &status)) {
 			move_free(procs, n);
-			status = migrate_cut(all, nall, &o, &ds, items);
+			status = migrate_cut(all, nall, &o, &ds, items, comms);
 			procs = NULL;
 			n = 0;
 			move_free(all, nall);
@@ -899,10 +900,16 @@ static int run(int argc, char **argv)
 		json_decref(d->remote_gpu);
 		d->remote_gpu = NULL;
 	}
+	if (!json_array_size(comms)) {
+		json_decref(comms);
+		comms = NULL;
+	}
 	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
-	else
+		cmd_print_json(json_pack("{s:o, s:o*}", "items", items, "communicators", comms));
+	else {
 		json_decref(items);
+		json_decref(comms);
+	}
 	move_free(procs, n);
 	xmig_nodes_free(&nodes);
 	return status;

@@ -327,10 +327,14 @@ static size_t members(struct proc *procs, size_t n, json_t *reports, const char 
 	return m;
 }
 
-/* Re-link one communicator on every rank that holds it (id_ahead: the id it was built from ahead). */
+/*
+ * Re-link one communicator on every rank that holds it (ahead: cut_prelink's
+ * {id, ahead_ms} for it, or NULL). Its line in done: key, ranks, how.
+ */
 static int relink_one(struct proc *procs, size_t n, json_t *reports, const char *key,
-		      int nranks, const char *id_ahead)
+		      int nranks, json_t *ahead, json_t *done)
 {
+	const char *id_ahead = json_string_value(json_object_get(ahead, "id"));
 	struct pcall *v = calloc(n, sizeof(*v));
 	struct proc *root = NULL;
 	char *layout = layout_of(procs, n, reports, key, nranks);
@@ -388,6 +392,11 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 			xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's "
 				  "build: %.1f ms on the slowest rank; per rank, ms: %s)", key,
 				  nranks, (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3, per);
+		json_array_append_new(done, json_pack(
+			"{s:s, s:i, s:b, s:f, s:f, s:f}", "key", key, "ranks", nranks, "built_ahead",
+			id_ahead != NULL, "relink_ms", (double)(xmig_now_ns() - t0) / 1e6,
+			"build_ms", id_ahead ? 0.0 : slowest * 1e3, "ahead_ms",
+			json_real_value(json_object_get(ahead, "ahead_ms"))));
 	}
 out:
 	json_decref(idr);
@@ -454,19 +463,26 @@ static json_t *prelink_one(struct proc *procs, size_t n, json_t *comms, const ch
 	}
 	{
 		char per[512] = "";
+		double slowest = 0;
 
 		for (int r = 0; r < nranks; r++)
 			for (i = 0; i < m; i++)
-				if (json_integer_value(json_object_get(entry[i], "rank")) == r)
+				if (json_integer_value(json_object_get(entry[i], "rank")) == r) {
+					double b = json_real_value(json_object_get(v[i].res, "build_s"));
+					double c = json_real_value(json_object_get(v[i].res, "connect_s"));
+
+					if (b + c > slowest)
+						slowest = b + c;
 					snprintf(per + strlen(per), sizeof(per) - strlen(per),
-						 "%srank %d %.1f + %.1f", r ? ", " : "", r,
-						 json_real_value(json_object_get(v[i].res, "build_s")) * 1e3,
-						 json_real_value(json_object_get(v[i].res, "connect_s")) * 1e3);
+						 "%srank %d %.1f + %.1f", r ? ", " : "", r, b * 1e3,
+						 c * 1e3);
+				}
 		xmig_info("communicator %s built and connected ahead on its %d ranks in %.1f ms, "
 			  "while the job runs (build + connect per rank, ms: %s)", key, nranks,
 			  (double)(xmig_now_ns() - t0) / 1e6, per);
+		id = json_pack("{s:O, s:f}", "id", json_object_get(idr, "id"), "ahead_ms",
+			       slowest * 1e3);
 	}
-	id = json_incref(json_object_get(idr, "id"));
 out:
 	json_decref(idr);
 	pcall_free(v, m);
@@ -515,7 +531,7 @@ out:
 	return done;
 }
 
-int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead)
+int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead, json_t *lines)
 {
 	json_t *done = json_object(), *c;
 	size_t i, k;
@@ -530,8 +546,7 @@ int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead)
 				continue;
 			json_object_set_new(done, key, json_true());
 			if ((st = relink_one(procs, n, reports, key, nranks,
-					     json_string_value(json_object_get(ahead, key)))) &&
-			    !status)
+					     json_object_get(ahead, key), lines)) && !status)
 				status = st;
 		}
 	json_decref(done);

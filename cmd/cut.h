@@ -35,8 +35,9 @@ struct cut_place {
  * Before the cut, while the job runs: every communicator of several ranks
  * built from a fresh id and connected, on every rank where it will be
  * (at[i], procs' order; ccl.prelink), so that the cut's re-link only puts
- * it in place. {key: id} for each (null: not built ahead, said; the cut
- * builds it). What is built ahead lives as long as those connections.
+ * it in place. {key: {id, ahead_ms}} for each (null: not built ahead,
+ * said; the cut builds it). What is built ahead lives as long as those
+ * connections.
  */
 json_t *cut_prelink(struct proc *procs, size_t n, const struct cut_place *at);
 
@@ -44,9 +45,11 @@ json_t *cut_prelink(struct proc *procs, size_t n, const struct cut_place *at);
  * Re-link every communicator of several ranks: the id it was built from
  * ahead (ahead: cut_prelink's, or NULL), else a fresh id from the proxy of
  * its rank 0; then ccl.relink on all its ranks at once (an init blocks
- * until every rank joins). The job stays frozen. 0 or an exit status (said).
+ * until every rank joins). The job stays frozen. Appends to lines, for
+ * each one re-linked, {key, ranks, built_ahead, relink_ms, build_ms,
+ * ahead_ms} (migrate --json's communicators). 0 or an exit status (said).
  */
-int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead);
+int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead, json_t *lines);
 
 /* Thaw every rank (explicitly: a freeze held by a connection included). */
 void cut_thaw(struct proc *procs, size_t n);

@@ -166,6 +166,11 @@ retired_after_rebuild() {
 	[[ "$stderr" =~ communicator\ [0-9a-f]+\ built\ and\ connected\ ahead\ on\ its\ 2\ ranks ]]
 	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(built\ and\ connected\ ahead ]]
 	[ "$(jq -r '.items[0].rank, .items[0].to.gpu' <<<"$output" | tr '\n' ' ')" = "1 1 " ]
+	# --json says so too, per communicator
+	jq -e '.communicators | length == 1 and (.[0] | .ranks == 2 and .built_ahead and
+		.ahead_ms > 0 and .build_ms == 0 and .relink_ms >= 0)' <<<"$output"
+	jq -e --slurpfile s "$ROOT/share/schema/migrate.schema.json" \
+		'($s[0]."$defs".communicator.required - (.communicators[0] | keys)) == []' <<<"$output"
 	sleep 0.3
 	run "$XMIG" migrate --job duo --rank 0 --to gpu1
 	assert_success
@@ -574,10 +579,12 @@ ccl_log_count() {   # ccl_log_count PID init|abort
 
 @test "ccl: XMIG_CCL_PRELINK=0: the communicators are built at the cut" {
 	start_duo 60
-	run --separate-stderr env XMIG_CCL_PRELINK=0 "$XMIG" migrate --job duo --rank 1 --to gpu1
+	run --separate-stderr env XMIG_CCL_PRELINK=0 "$XMIG" migrate --job duo --rank 1 --to gpu1 --json
 	assert_success
 	[[ ! "$stderr" =~ ahead\ on\ its ]]
 	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(NCCL\'s\ build ]]
+	jq -e '.communicators | length == 1 and (.[0] | .ranks == 2 and (.built_ahead | not) and
+		.ahead_ms == 0)' <<<"$output"
 	duo_done 60
 }
 
