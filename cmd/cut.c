@@ -329,10 +329,10 @@ static size_t members(struct proc *procs, size_t n, json_t *reports, const char 
 
 /*
  * Re-link one communicator on every rank that holds it (ahead: cut_prelink's
- * {id, ahead_ms} for it, or NULL). Its line in done: key, ranks, how.
+ * {id, ahead_ms} for it, or NULL). Appends its line to lines: key, ranks, how.
  */
 static int relink_one(struct proc *procs, size_t n, json_t *reports, const char *key,
-		      int nranks, json_t *ahead, json_t *done)
+		      int nranks, json_t *ahead, json_t *lines)
 {
 	const char *id_ahead = json_string_value(json_object_get(ahead, "id"));
 	struct pcall *v = calloc(n, sizeof(*v));
@@ -366,8 +366,8 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 	t0 = xmig_now_ns();
 	status = pcall_all(v, m);
 	if (!status) {
+		double ms = (double)(xmig_now_ns() - t0) / 1e6, slowest = 0;
 		char per[512] = "";
-		double slowest = 0;
 
 		/* each rank's own build (rebuild_s), in rank order; the old ones are aborted later */
 		for (int r = 0; r < nranks; r++)
@@ -386,17 +386,15 @@ static int relink_one(struct proc *procs, size_t n, json_t *reports, const char 
 				}
 		if (id_ahead)
 			xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (built and "
-				  "connected ahead; put in place, ms: %s)", key, nranks,
-				  (double)(xmig_now_ns() - t0) / 1e6, per);
+				  "connected ahead; put in place, ms: %s)", key, nranks, ms, per);
 		else
 			xmig_info("communicator %s re-linked on its %d ranks in %.1f ms (NCCL's "
 				  "build: %.1f ms on the slowest rank; per rank, ms: %s)", key,
-				  nranks, (double)(xmig_now_ns() - t0) / 1e6, slowest * 1e3, per);
-		json_array_append_new(done, json_pack(
+				  nranks, ms, slowest * 1e3, per);
+		json_array_append_new(lines, json_pack(
 			"{s:s, s:i, s:b, s:f, s:f, s:f}", "key", key, "ranks", nranks, "built_ahead",
-			id_ahead != NULL, "relink_ms", (double)(xmig_now_ns() - t0) / 1e6,
-			"build_ms", id_ahead ? 0.0 : slowest * 1e3, "ahead_ms",
-			json_real_value(json_object_get(ahead, "ahead_ms"))));
+			id_ahead != NULL, "relink_ms", ms, "build_ms", id_ahead ? 0.0 : slowest * 1e3,
+			"ahead_ms", json_real_value(json_object_get(ahead, "ahead_ms"))));
 	}
 out:
 	json_decref(idr);
@@ -412,7 +410,7 @@ out:
  * would never join), then all build at once. The id, or NULL (said).
  */
 static json_t *prelink_one(struct proc *procs, size_t n, json_t *comms, const char *key,
-			   int nranks)
+			   int nranks, long connect_ms)
 {
 	struct pcall *v = calloc(n, sizeof(*v));
 	struct proc *root = NULL;
@@ -420,15 +418,8 @@ static json_t *prelink_one(struct proc *procs, size_t n, json_t *comms, const ch
 	json_t **entry = calloc(n ? n : 1, sizeof(*entry)), *idr = NULL, *id = NULL;
 	size_t i, m = 0;
 	uint64_t t0 = xmig_now_ns();
-	const char *env = getenv("XMIG_CCL_PRELINK_TIMEOUT_MS");
-	long connect_ms = 10000;
 	int status;
 
-	if (env && xmig_parse_long(env, 1, 600000, &connect_ms) < 0) {
-		xmig_warn("XMIG_CCL_PRELINK_TIMEOUT_MS=%s is not a number of ms (1-600000); 10000 "
-			  "it is", env);
-		connect_ms = 10000;
-	}
 	if (!v || !layout || !entry)
 		goto out;
 	m = members(procs, n, comms, key, "ccl.prelink", v, entry, &root);
@@ -491,12 +482,40 @@ out:
 	return id;
 }
 
+/* Each communicator of several ranks in reports (one array per process), once: [{key, nranks}]. */
+static json_t *shared_comms(json_t *reports)
+{
+	json_t *seen = json_object(), *out = json_array(), *r, *c;
+	size_t i, k;
+
+	json_array_foreach(reports, i, r)
+		json_array_foreach(r, k, c) {
+			const char *key = json_string_value(json_object_get(c, "key"));
+
+			if (!key || json_integer_value(json_object_get(c, "nranks")) < 2 ||
+			    json_object_get(seen, key))
+				continue;
+			json_object_set_new(seen, key, json_true());
+			json_array_append_new(out, json_pack("{s:s, s:O}", "key", key, "nranks",
+							     json_object_get(c, "nranks")));
+		}
+	json_decref(seen);
+	return out;
+}
+
 json_t *cut_prelink(struct proc *procs, size_t n, const struct cut_place *at)
 {
 	struct proc *sh = calloc(n ? n : 1, sizeof(*sh));
-	json_t *done = json_object(), *comms = json_array(), *c;
-	size_t i, k;
+	json_t *done = json_object(), *comms = json_array(), *shared = NULL, *c;
+	const char *env = getenv("XMIG_CCL_PRELINK_TIMEOUT_MS");
+	long connect_ms = 10000;
+	size_t i;
 
+	if (env && xmig_parse_long(env, 1, 600000, &connect_ms) < 0) {
+		xmig_warn("XMIG_CCL_PRELINK_TIMEOUT_MS=%s is not a number of ms (1-600000); 10000 "
+			  "it is", env);
+		connect_ms = 10000;
+	}
 	if (!sh || !done || !comms)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -512,43 +531,38 @@ json_t *cut_prelink(struct proc *procs, size_t n, const struct cut_place *at)
 		sh[i].conn = at[i].conn;
 		sh[i].status = json_pack("{s:s, s:i}", "node", at[i].node, "gpu", at[i].gpu);
 	}
-	for (i = 0; i < n; i++)
-		json_array_foreach(json_array_get(comms, i), k, c) {
-			const char *key = json_string_value(json_object_get(c, "key"));
-			int nranks = (int)json_integer_value(json_object_get(c, "nranks"));
-			json_t *id;
+	shared = shared_comms(comms);
+	json_array_foreach(shared, i, c) {
+		const char *key = json_string_value(json_object_get(c, "key"));
+		json_t *id = prelink_one(sh, n, comms, key,
+					 (int)json_integer_value(json_object_get(c, "nranks")),
+					 connect_ms);
 
-			if (!key || nranks < 2 || json_object_get(done, key))
-				continue;
-			id = prelink_one(sh, n, comms, key, nranks);
-			json_object_set_new(done, key, id ?: json_null());
-		}
+		json_object_set_new(done, key, id ?: json_null());
+	}
 out:
 	for (i = 0; sh && i < n; i++)
 		json_decref(sh[i].status);
 	free(sh);
+	json_decref(shared);
 	json_decref(comms);
 	return done;
 }
 
 int cut_relink(struct proc *procs, size_t n, json_t *reports, json_t *ahead, json_t *lines)
 {
-	json_t *done = json_object(), *c;
-	size_t i, k;
+	json_t *shared = shared_comms(reports), *c;
+	size_t i;
 	int status = 0, st;
 
-	for (i = 0; i < n; i++)
-		json_array_foreach(json_array_get(reports, i), k, c) {
-			const char *key = json_string_value(json_object_get(c, "key"));
-			int nranks = (int)json_integer_value(json_object_get(c, "nranks"));
+	json_array_foreach(shared, i, c) {
+		const char *key = json_string_value(json_object_get(c, "key"));
 
-			if (!key || nranks < 2 || json_object_get(done, key))
-				continue;
-			json_object_set_new(done, key, json_true());
-			if ((st = relink_one(procs, n, reports, key, nranks,
-					     json_object_get(ahead, key), lines)) && !status)
-				status = st;
-		}
-	json_decref(done);
+		if ((st = relink_one(procs, n, reports, key,
+				     (int)json_integer_value(json_object_get(c, "nranks")),
+				     json_object_get(ahead, key), lines)) && !status)
+			status = st;
+	}
+	json_decref(shared);
 	return status;
 }

@@ -20,7 +20,10 @@
 #include "server.h"
 
 #define MAX_SHAPES 64
-/* A shape needing more scratch than this is left for the job's first step. */
+/*
+ * A shape needing more scratch than this (or than a quarter of the GPU's
+ * free memory) is left for the job's first step.
+ */
 #define SCRATCH_MAX (256ull << 20)
 /* On the sim device a GEMM is computed on the CPU: small ones only. */
 #define SIM_FMA_MAX (1ull << 24)
@@ -69,20 +72,22 @@ void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int 
 
 static json_t *hex_of(const unsigned char *b, size_t n)
 {
-	char h[2 * 16 + 1];
+	char *h = xmig_hex_encode(b, n);
+	json_t *j = h ? json_string(h) : json_null();
 
-	for (size_t i = 0; i < n && i < 16; i++)
-		snprintf(h + 2 * i, 3, "%02x", b[i]);
-	return json_string(h);
+	free(h);
+	return j;
 }
 
-static void hex_to(const char *h, unsigned char *b, size_t n)
+/* The bytes of hex into b (n of them), where it is hex of that length; else left zero. */
+static void hex_to(const char *hex, unsigned char *b, size_t n)
 {
-	for (size_t i = 0; h && i < n && h[2 * i] && h[2 * i + 1]; i++) {
-		char x[3] = { h[2 * i], h[2 * i + 1], 0 };
+	size_t len = 0;
+	unsigned char *v = xmig_hex_decode(hex, &len);
 
-		b[i] = (unsigned char)strtoul(x, NULL, 16);
-	}
+	if (v && len == n)
+		memcpy(b, v, n);
+	free(v);
 }
 
 json_t *srv_blas_shapes_json(struct srv *s)
@@ -207,7 +212,7 @@ int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran)
 	/* (the sim double computes in the proxy's own memory: its scratch too) */
 	bool sim = !strcmp(s->dev->name, "sim");
 	struct xmig_blas_gemm_req g;
-	uint64_t need = 0, size, va = 0, b;
+	uint64_t need = 0, size, va = 0, b, cap = SCRATCH_MAX, free_b = 0, total = 0;
 	void *mem = NULL, *stream = NULL, *h = NULL;
 	json_t *o;
 	size_t i;
@@ -216,8 +221,11 @@ int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran)
 	*ran = 0;
 	if (!json_array_size(shapes) || !s->dev->blas_create || !s->dev->va_reserve)
 		return 0;
+	/* (a quarter of what is free at most: the job, on this GPU too, may allocate meanwhile) */
+	if (s->dev->mem_info && !s->dev->mem_info(s->devh, &free_b, &total) && free_b / 4 < cap)
+		cap = free_b / 4;
 	json_array_foreach(shapes, i, o)
-		if ((b = request(o, 0, sim, &g)) <= SCRATCH_MAX && b > need)
+		if ((b = request(o, 0, sim, &g)) <= cap && b > need)
 			need = b;
 	if (!need)
 		return 0;
@@ -231,7 +239,7 @@ int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran)
 	    (st = s->dev->blas_set(s->devh, h, XMIG_BLAS_STREAM, 0, 0, stream)))
 		goto out;
 	json_array_foreach(shapes, i, o) {
-		if (!(b = request(o, va, sim, &g)) || b > SCRATCH_MAX)
+		if (!(b = request(o, va, sim, &g)) || b > cap)
 			continue;
 		/* (a shape cuBLAS refuses here is the job's first step's to find) */
 		if (!s->dev->blas_set(s->devh, h, XMIG_BLAS_MATH_MODE,

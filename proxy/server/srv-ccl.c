@@ -95,12 +95,6 @@ static bool cache_of(struct srv *s, uint64_t key, const char *layout, struct ccl
 }
 
 /*
- * Build a physical communicator for c from ids, through the caches of this
- * node (layout: where its ranks are, from the orchestrator; NULL: this GPU
- * alone), and put it under c. The one c had (a re-link's old one) is left
- * to the caller, and stays under c if the build fails.
- */
-/*
  * NCCL's init of a physical communicator like c, from ids, through the
  * caches of this node (layout: where its ranks are, from the
  * orchestrator; NULL: this GPU alone). *cached: f holds what they gave.
@@ -123,17 +117,15 @@ static int init_phys(struct srv *s, const struct ccl_comm *c, int nids,
 	return st;
 }
 
-static int build(struct srv *s, struct ccl_comm *c, int nids,
-		 const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout, bool rebuild)
+/*
+ * phys put under c, its PreMulSum ops made on it, a generation more; if
+ * that fails, phys is aborted and c keeps the one it had.
+ */
+static int link_phys(struct srv *s, struct ccl_comm *c, void *phys)
 {
-	struct ccl_cache_files f;
-	uint64_t t0 = xmig_now_ns();
-	void *old = c->phys, *phys = NULL;
-	bool cached;
+	void *old = c->phys;
 	int st;
 
-	if ((st = init_phys(s, c, nids, ids, layout, &phys, &f, &cached)))
-		return st;
 	c->phys = phys;
 	if ((st = make_redops(s, c))) {
 		backend(s)->end(s->devh, phys, XMIG_CCL_ABORT);
@@ -141,6 +133,27 @@ static int build(struct srv *s, struct ccl_comm *c, int nids,
 		return st;
 	}
 	c->generation++;
+	return ncclSuccess;
+}
+
+/*
+ * Build a physical communicator for c from ids, through the caches of this
+ * node (layout: where its ranks are, from the orchestrator; NULL: this GPU
+ * alone), and put it under c. The one c had (a re-link's old one) is left
+ * to the caller, and stays under c if the build fails.
+ */
+static int build(struct srv *s, struct ccl_comm *c, int nids,
+		 const unsigned char (*ids)[XMIG_CCL_ID_BYTES], const char *layout, bool rebuild)
+{
+	struct ccl_cache_files f;
+	uint64_t t0 = xmig_now_ns();
+	void *phys = NULL;
+	bool cached;
+	int st;
+
+	if ((st = init_phys(s, c, nids, ids, layout, &phys, &f, &cached)) ||
+	    (st = link_phys(s, c, phys)))
+		return st;
 	if (rebuild)
 		c->rebuild_s = (double)(xmig_now_ns() - t0) / 1e9;
 	else
@@ -235,19 +248,6 @@ void srv_ccl_conn_closed(struct srv *s, struct ctl_conn *cc)
 	prelinks_retire(s, cc);
 }
 
-static json_t *prelinks_json(struct srv *s)
-{
-	json_t *a = json_array();
-
-	pthread_mutex_lock(&prelink_lock);
-	for (struct srv_prelink *p = s->ccl_prelinks; p; p = p->next)
-		json_array_append_new(a, json_pack("{s:o, s:f, s:f}", "key",
-						   json_sprintf("%016llx", (unsigned long long)p->key),
-						   "build_s", p->build_s, "connect_s", p->connect_s));
-	pthread_mutex_unlock(&prelink_lock);
-	return a;
-}
-
 void srv_ccl_thawed(struct srv *s)
 {
 	struct ccl_retire *r = s->ccl_retire;
@@ -255,8 +255,6 @@ void srv_ccl_thawed(struct srv *s)
 	if (r)
 		ccl_retire_release(r);
 }
-
-static void prelinks_retire(struct srv *s, struct ctl_conn *owner);
 
 void srv_ccl_shutdown(struct srv *s)
 {
@@ -933,9 +931,8 @@ static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *
 {
 	const struct ccl_backend *b = backend(s);
 
-	return json_pack("{s:s?, s:s?, s:o, s:o}", "backend", b ? b->name : NULL, "extras",
-			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s), "prelinked",
-			 prelinks_json(s));
+	return json_pack("{s:s?, s:s?, s:o}", "backend", b ? b->name : NULL, "extras",
+			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s));
 }
 
 static void nap_us(unsigned us)
@@ -1065,15 +1062,14 @@ static json_t *m_unique_id(struct srv *s, struct ctl_conn *cc, json_t *p, int *c
 /* A unique id from its hex form (256 digits); -1 if it is not one. */
 static int parse_id(const char *hex, unsigned char id[XMIG_CCL_ID_BYTES])
 {
-	if (!hex || strlen(hex) != 2 * XMIG_CCL_ID_BYTES ||
-	    strspn(hex, "0123456789abcdefABCDEF") != 2 * XMIG_CCL_ID_BYTES)
-		return -1;
-	for (int i = 0; i < XMIG_CCL_ID_BYTES; i++) {
-		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+	size_t len = 0;
+	unsigned char *v = xmig_hex_decode(hex, &len);
+	int r = v && len == XMIG_CCL_ID_BYTES ? 0 : -1;
 
-		id[i] = (unsigned char)strtoul(b, NULL, 16);
-	}
-	return 0;
+	if (!r)
+		memcpy(id, v, XMIG_CCL_ID_BYTES);
+	free(v);
+	return r;
 }
 
 /*
@@ -1228,24 +1224,16 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 			 pre->connect_s);
 }
 
-/* c takes pre's communicator (its PreMulSum ops made on it); pre is used up. */
+/* c takes pre's communicator (as link_phys does); pre is used up. */
 static int adopt(struct srv *s, struct ccl_comm *c, struct srv_prelink *pre)
 {
 	uint64_t t0 = xmig_now_ns();
-	void *old = c->phys;
-	int st;
+	int st = link_phys(s, c, pre->phys);
 
-	c->phys = pre->phys;
-	if ((st = make_redops(s, c))) {
-		backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
-		c->phys = old;
-		free(pre);
-		return st;
-	}
-	c->generation++;
-	c->rebuild_s = (double)(xmig_now_ns() - t0) / 1e9;
+	if (!st)
+		c->rebuild_s = (double)(xmig_now_ns() - t0) / 1e9;
 	free(pre);
-	return ncclSuccess;
+	return st;
 }
 
 /*
@@ -1264,6 +1252,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	struct srv_prelink *pre;
 	struct ccl_comm *cm;
 	double ahead_s = 0;
+	bool ahead;
 	size_t released;
 	void *old;
 	int st;
@@ -1279,7 +1268,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 		prelink_retire(s, pre);
 		pre = NULL;
 	}
-	if (pre)
+	if ((ahead = pre != NULL))
 		ahead_s = pre->build_s + pre->connect_s;
 	old = cm->phys;
 	if ((st = pre ? adopt(s, cm, pre)
@@ -1298,7 +1287,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	return json_pack("{s:s, s:I, s:f, s:b, s:I, s:b, s:f}", "key", key, "generation",
 			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",
 			 old != NULL, "graphs_released", (json_int_t)released, "built_ahead",
-			 ahead_s > 0, "ahead_s", ahead_s);
+			 ahead, "ahead_s", ahead_s);
 }
 
 const struct ctl_method srv_ccl_methods[] = {
