@@ -1118,6 +1118,13 @@ static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, bool *a
  * the rank and configuration from it). check: only whether it can be done
  * here, so that no rank starts an init its peers would never join.
  */
+#define PRELINK_FAIL(c, ...)                                \
+	do {                                                \
+		*code = (c);                                \
+		snprintf(msg, len, __VA_ARGS__);            \
+		goto out;                                   \
+	} while (0)
+
 static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
@@ -1128,77 +1135,66 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	struct ccl_cache_files f;
 	struct srv_prelink *pre = NULL, *was;
 	struct ccl_table tmp;
-	struct ccl_comm *want;
+	struct ccl_comm *want = NULL;
 	bool serving = atomic_load(&s->hdr->owner_id) == s->attach_id && !s->standby;
 	bool cached, aborted = false, gone;
+	json_t *res = NULL;
 	uint64_t t0;
 	int st;
 
 	ccl_table_init(&tmp);
-	if (!backend(s) || !backend(s)->connect_ahead) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_STATE, "communicators are not built ahead on a %s device", s->dev->name);
-	}
+	if (tmo <= 0)
+		tmo = 10000;
+	if (!backend(s) || !backend(s)->connect_ahead)
+		PRELINK_FAIL(XMIG_RPC_STATE, "communicators are not built ahead on a %s device",
+			     s->dev->name);
 	if (!key || parse_id(json_string_value(json_object_get(p, "id")), id[0]) < 0 ||
 	    !(want = ccl_comm_from_json(&tmp, json_object_get(p, "comm"))) ||
-	    want->key != strtoull(key, NULL, 16) || want->nranks < 2) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the communicator's "
-		     "status entry, of several ranks) are needed");
-	}
+	    want->key != strtoull(key, NULL, 16) || want->nranks < 2)
+		PRELINK_FAIL(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the "
+			     "communicator's status entry, of several ranks) are needed");
 	/*
 	 * (a serving proxy's own status gave comm a moment ago; its table is
 	 * not read here, off the turn: a re-link checks it, frozen, and one
 	 * built ahead for a communicator gone since is never put in place)
 	 */
-	if (serving && srv_held_by_another(s, cc)) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
-	}
-	if (!serving && (!s->standby || !s->ccl_relink)) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_STATE, "this proxy neither serves the job nor stands by to re-link it");
-	}
-	if (xmig_fault("ccl-prelink-fail")) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_FAILED, "XMIG_FAULT=ccl-prelink-fail");
-	}
+	if (serving && srv_held_by_another(s, cc))
+		PRELINK_FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
+	if (!serving && (!s->standby || !s->ccl_relink))
+		PRELINK_FAIL(XMIG_RPC_STATE, "this proxy neither serves the job nor stands by to "
+			     "re-link it");
+	if (xmig_fault("ccl-prelink-fail"))
+		PRELINK_FAIL(XMIG_RPC_FAILED, "XMIG_FAULT=ccl-prelink-fail");
 	if (json_is_true(json_object_get(p, "check"))) {
-		ccl_table_free(&tmp);
-		return json_pack("{s:s, s:b}", "key", key, "check", 1);
+		res = json_pack("{s:s, s:b}", "key", key, "check", 1);
+		goto out;
 	}
-	if (!(pre = calloc(1, sizeof(*pre)))) {
-		ccl_table_free(&tmp);
-		FAIL(XMIG_RPC_FAILED, "out of memory");
-	}
+	if (!(pre = calloc(1, sizeof(*pre))))
+		PRELINK_FAIL(XMIG_RPC_FAILED, "out of memory");
 	t0 = xmig_now_ns();
 	st = init_phys(s, want, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout,
 		       &pre->phys, &f, &cached);
 	pre->build_s = (double)(xmig_now_ns() - t0) / 1e9;
-	ccl_table_free(&tmp);
-	if (st) {
-		free(pre);
-		FAIL(XMIG_RPC_FAILED, "building communicator %s ahead failed: NCCL error %d", key, st);
-	}
-	if (tmo <= 0)
-		tmo = 10000;
+	if (st)
+		PRELINK_FAIL(XMIG_RPC_FAILED, "building communicator %s ahead failed: NCCL error %d",
+			     key, st);
 	/* XMIG_FAULT=ccl-prelink-no-connect: built, then not connected; the peers wait for it */
 	if (!xmig_fault("ccl-prelink-no-connect")) {
 		t0 = xmig_now_ns();
-		if ((st = connect_now(s, pre->phys, tmo, &aborted)) && !aborted) {
-			snprintf(msg, len, "%s", backend(s)->last_error(s->devh, pre->phys) ?: "");
-			backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
+		if ((st = connect_now(s, pre->phys, tmo, &aborted))) {
+			char said[160] = "";
+
+			if (!aborted) {
+				snprintf(said, sizeof(said), "%s",
+					 backend(s)->last_error(s->devh, pre->phys) ?: "");
+				backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
+			}
+			PRELINK_FAIL(XMIG_RPC_FAILED, "communicator %s was built ahead and not "
+				     "connected: the ranks did not meet in its first collective "
+				     "within %lld ms (NCCL error %d%s%s); it was aborted", key,
+				     (long long)tmo, st, *said ? ": " : "", said);
 		}
 		pre->connect_s = (double)(xmig_now_ns() - t0) / 1e9;
-	}
-	if (st) {
-		char said[160];
-
-		snprintf(said, sizeof(said), "%s", aborted ? "" : msg);
-		free(pre);
-		FAIL(XMIG_RPC_FAILED, "communicator %s was built ahead and not connected: the ranks "
-		     "did not meet in its first collective within %lld ms (NCCL error %d%s%s); it "
-		     "was aborted", key, (long long)tmo, st, *said ? ": " : "", said);
 	}
 	pre->key = strtoull(key, NULL, 16);
 	memcpy(pre->id, id[0], XMIG_CCL_ID_BYTES);
@@ -1216,13 +1212,21 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 		prelink_retire(s, was);
 	if (gone) {
 		prelink_retire(s, pre);
-		FAIL(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone", key);
+		pre = NULL;
+		PRELINK_FAIL(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone",
+			     key);
 	}
 	xmig_info("communicator %s built ahead in %.1f ms and connected in %.1f ms, while the job "
 		  "runs", key, pre->build_s * 1e3, pre->connect_s * 1e3);
-	return json_pack("{s:s, s:f, s:f}", "key", key, "build_s", pre->build_s, "connect_s",
-			 pre->connect_s);
+	res = json_pack("{s:s, s:f, s:f}", "key", key, "build_s", pre->build_s, "connect_s",
+			pre->connect_s);
+	pre = NULL;   /* (the list's now) */
+out:
+	free(pre);    /* (its communicator, if any, is ended above) */
+	ccl_table_free(&tmp);
+	return res;
 }
+#undef PRELINK_FAIL
 
 /* c takes pre's communicator (as link_phys does); pre is used up. */
 static int adopt(struct srv *s, struct ccl_comm *c, struct srv_prelink *pre)
