@@ -101,12 +101,19 @@ struct ccl_comm {
 	struct ccl_redop *redops;
 	size_t nredops;
 	double init_s, rebuild_s;       /* how long the first and the last build took */
+	pthread_mutex_t *lock;          /* its table's: around a change to redops */
 };
 
 struct ccl_table {
 	struct ccl_comm **comms;
 	size_t n, cap;
 	uint64_t next_id;
+	/*
+	 * Around a change to comms (or a communicator's redops) and around
+	 * ccl_table_json: the proxy changes the table in the job's turn and
+	 * describes it to a control call that does not wait for the turn.
+	 */
+	pthread_mutex_t lock;
 };
 
 void ccl_table_init(struct ccl_table *t);
@@ -143,6 +150,8 @@ bool ccl_redop_matches(const struct ccl_redop *op, json_t *r);
 
 /* Describe the table for status / a manifest, and read one back. */
 json_t *ccl_comm_json(const struct ccl_comm *c);
+/* Every communicator's ccl_comm_json, under the table's lock (any thread). */
+json_t *ccl_table_json(struct ccl_table *t);
 struct ccl_comm *ccl_comm_from_json(struct ccl_table *t, json_t *o);
 /* The counters of a manifest entry (generation, splits, collectives, p2p). */
 void ccl_comm_counters_from_json(struct ccl_comm *c, json_t *o);

@@ -17,6 +17,7 @@ void ccl_table_init(struct ccl_table *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->next_id = 1;
+	pthread_mutex_init(&t->lock, NULL);
 }
 
 static void comm_free(struct ccl_comm *c)
@@ -34,6 +35,7 @@ void ccl_table_free(struct ccl_table *t)
 	for (size_t i = 0; i < t->n; i++)
 		comm_free(t->comms[i]);
 	free(t->comms);
+	pthread_mutex_destroy(&t->lock);
 	ccl_table_init(t);
 }
 
@@ -60,15 +62,6 @@ struct ccl_comm *ccl_comm_new_at(struct ccl_table *t, uint64_t id, uint64_t key,
 
 	if (!id || nranks < 1 || rank < 0 || rank >= nranks || ccl_comm_get(t, id))
 		return NULL;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct ccl_comm **n = realloc(t->comms, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		t->comms = n;
-		t->cap = cap;
-	}
 	if (!(c = calloc(1, sizeof(*c))) || !(c->sent = calloc((size_t)nranks, sizeof(uint64_t))) ||
 	    !(c->recvd = calloc((size_t)nranks, sizeof(uint64_t)))) {
 		comm_free(c);
@@ -78,11 +71,26 @@ struct ccl_comm *ccl_comm_new_at(struct ccl_table *t, uint64_t id, uint64_t key,
 	c->key = key;
 	c->nranks = nranks;
 	c->rank = rank;
+	c->lock = &t->lock;
 	if (cfg)
 		c->cfg = *cfg;
+	pthread_mutex_lock(&t->lock);
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		struct ccl_comm **n = realloc(t->comms, cap * sizeof(*n));
+
+		if (!n) {
+			pthread_mutex_unlock(&t->lock);
+			comm_free(c);
+			return NULL;
+		}
+		t->comms = n;
+		t->cap = cap;
+	}
 	t->comms[t->n++] = c;
 	if (id >= t->next_id)
 		t->next_id = id + 1;
+	pthread_mutex_unlock(&t->lock);
 	return c;
 }
 
@@ -94,12 +102,14 @@ struct ccl_comm *ccl_comm_new(struct ccl_table *t, uint64_t key, int nranks, int
 
 void ccl_comm_remove(struct ccl_table *t, uint64_t id)
 {
+	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->comms[i]->id == id) {
 			comm_free(t->comms[i]);
 			t->comms[i] = t->comms[--t->n];
-			return;
+			break;
 		}
+	pthread_mutex_unlock(&t->lock);
 }
 
 uint64_t ccl_key_root(int nids, const unsigned char (*ids)[XMIG_CCL_ID_BYTES])
@@ -152,14 +162,21 @@ static struct ccl_redop *redop_slot(struct ccl_comm *c, size_t index)
 	struct ccl_redop *r;
 
 	if (index >= c->nredops) {
-		if (!(r = realloc(c->redops, (index + 1) * sizeof(*r))))
+		if (c->lock)
+			pthread_mutex_lock(c->lock);
+		if (!(r = realloc(c->redops, (index + 1) * sizeof(*r)))) {
+			if (c->lock)
+				pthread_mutex_unlock(c->lock);
 			return NULL;
+		}
 		c->redops = r;
 		for (size_t i = c->nredops; i <= index; i++) {
 			memset(&r[i], 0, sizeof(r[i]));
 			r[i].logical = ncclNumOps + (int)i;
 		}
 		c->nredops = index + 1;
+		if (c->lock)
+			pthread_mutex_unlock(c->lock);
 	}
 	r = &c->redops[index];
 	memset(r, 0, sizeof(*r));
@@ -250,6 +267,19 @@ json_t *ccl_comm_json(const struct ccl_comm *c)
 	json_object_set_new(o, "config", config_json(&c->cfg));
 	json_object_set_new(o, "redops", ops);
 	return o;
+}
+
+json_t *ccl_table_json(struct ccl_table *t)
+{
+	json_t *a = json_array();
+
+	if (!t)
+		return a;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++)
+		json_array_append_new(a, ccl_comm_json(t->comms[i]));
+	pthread_mutex_unlock(&t->lock);
+	return a;
 }
 
 static int get_int(json_t *o, const char *k)

@@ -50,8 +50,13 @@ static const struct ccl_backend *backend(struct srv *s)
 
 static struct ccl_table *table(struct srv *s)
 {
-	if (!s->ccl && (s->ccl = calloc(1, sizeof(*s->ccl))))
-		ccl_table_init(s->ccl);
+	struct ccl_table *t;
+
+	/* (published made: ccl.status may read the pointer from another thread) */
+	if (!s->ccl && (t = calloc(1, sizeof(*t)))) {
+		ccl_table_init(t);
+		s->ccl = t;
+	}
 	return s->ccl;
 }
 
@@ -917,14 +922,6 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 		return NULL;                                \
 	} while (0)
 
-static json_t *comms_json(struct srv *s)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; s->ccl && i < s->ccl->n; i++)
-		json_array_append_new(a, ccl_comm_json(s->ccl->comms[i]));
-	return a;
-}
 
 static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			    size_t len)
@@ -932,7 +929,7 @@ static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *
 	const struct ccl_backend *b = backend(s);
 
 	return json_pack("{s:s?, s:s?, s:o}", "backend", b ? b->name : NULL, "extras",
-			 b && b->extras ? b->extras() : NULL, "comms", comms_json(s));
+			 b && b->extras ? b->extras() : NULL, "comms", ccl_table_json(s->ccl));
 }
 
 static void nap_us(unsigned us)

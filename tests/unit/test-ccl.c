@@ -97,6 +97,59 @@ static void test_table(void)
 	ccl_table_free(&t);
 }
 
+static _Atomic bool churned;
+
+/* What a proxy's worker does in the job's turn: communicators and PreMulSum ops made and dropped. */
+static void *churn(void *arg)
+{
+	struct ccl_table *t = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		struct ccl_comm *c = ccl_comm_new(t, (uint64_t)i, 2, i & 1, NULL);
+
+		for (int k = 0; c && k < 3; k++)
+			ccl_redop_add(c);
+		/* (the oldest of 64 goes: the last one is moved into its place) */
+		if (c && c->id > 64)
+			ccl_comm_remove(t, c->id - 64);
+	}
+	atomic_store(&churned, true);
+	return NULL;
+}
+
+/*
+ * ccl.status describes the table from the control thread, not in the
+ * turn, while the worker changes it: the table's lock keeps a reader off
+ * an array or a redop list being moved (under ASan a miss is a
+ * use-after-free; unguarded it could crash the proxy).
+ */
+static void test_table_read_while_changed(void)
+{
+	struct ccl_table t;
+	pthread_t th;
+	size_t most = 0, seen;
+	bool sane = true;
+
+	ccl_table_init(&t);
+	pthread_create(&th, NULL, churn, &t);
+	while (!atomic_load(&churned)) {
+		json_t *a = ccl_table_json(&t), *o;
+		size_t k;
+
+		json_array_foreach(a, k, o)
+			sane &= json_integer_value(json_object_get(o, "nranks")) == 2;
+		seen = json_array_size(a);
+		if (seen > most)
+			most = seen;
+		json_decref(a);
+	}
+	pthread_join(th, NULL);
+	CHECK(sane && most > 0, "the table described while the worker changes it (up to %zu "
+	      "communicators seen, each whole)", most);
+	CHECK(t.n == 64, "every communicator made and not dropped is there (%zu)", t.n);
+	ccl_table_free(&t);
+}
+
 static void test_counts_and_ops(void)
 {
 	struct ccl_table t;
@@ -715,6 +768,7 @@ static void test_env_defaults(void)
 int main(void)
 {
 	test_table();
+	test_table_read_while_changed();
 	test_counts_and_ops();
 	test_cut();
 	test_cache();
