@@ -915,13 +915,18 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 
 /* ---- control methods: status, the cut, re-linking --------------------------------- */
 
+/* A method's error: its code and message (SAY), then out of it (FAIL), or to its unwinding. */
+#define SAY(c, ...) (*code = (c), snprintf(msg, len, __VA_ARGS__))
 #define FAIL(c, ...)                                        \
 	do {                                                \
-		*code = (c);                                \
-		snprintf(msg, len, __VA_ARGS__);            \
+		SAY(c, __VA_ARGS__);                        \
 		return NULL;                                \
 	} while (0)
-
+#define FAIL_OUT(c, ...)                                    \
+	do {                                                \
+		SAY(c, __VA_ARGS__);                        \
+		goto out;                                   \
+	} while (0)
 
 static json_t *m_ccl_status(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			    size_t len)
@@ -1115,13 +1120,6 @@ static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, bool *a
  * the rank and configuration from it). check: only whether it can be done
  * here, so that no rank starts an init its peers would never join.
  */
-#define PRELINK_FAIL(c, ...)                                \
-	do {                                                \
-		*code = (c);                                \
-		snprintf(msg, len, __VA_ARGS__);            \
-		goto out;                                   \
-	} while (0)
-
 static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
@@ -1143,12 +1141,12 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	if (tmo <= 0)
 		tmo = 10000;
 	if (!backend(s) || !backend(s)->connect_ahead)
-		PRELINK_FAIL(XMIG_RPC_STATE, "communicators are not built ahead on a %s device",
+		FAIL_OUT(XMIG_RPC_STATE, "communicators are not built ahead on a %s device",
 			     s->dev->name);
 	if (!key || parse_id(json_string_value(json_object_get(p, "id")), id[0]) < 0 ||
 	    !(want = ccl_comm_from_json(&tmp, json_object_get(p, "comm"))) ||
 	    want->key != strtoull(key, NULL, 16) || want->nranks < 2)
-		PRELINK_FAIL(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the "
+		FAIL_OUT(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the "
 			     "communicator's status entry, of several ranks) are needed");
 	/*
 	 * (a serving proxy's own status gave comm a moment ago; its table is
@@ -1156,24 +1154,24 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	 * built ahead for a communicator gone since is never put in place)
 	 */
 	if (serving && srv_held_by_another(s, cc))
-		PRELINK_FAIL(XMIG_RPC_BUSY, SRV_BUSY_MSG);
+		FAIL_OUT(XMIG_RPC_BUSY, SRV_BUSY_MSG);
 	if (!serving && (!s->standby || !s->ccl_relink))
-		PRELINK_FAIL(XMIG_RPC_STATE, "this proxy neither serves the job nor stands by to "
+		FAIL_OUT(XMIG_RPC_STATE, "this proxy neither serves the job nor stands by to "
 			     "re-link it");
 	if (xmig_fault("ccl-prelink-fail"))
-		PRELINK_FAIL(XMIG_RPC_FAILED, "XMIG_FAULT=ccl-prelink-fail");
+		FAIL_OUT(XMIG_RPC_FAILED, "XMIG_FAULT=ccl-prelink-fail");
 	if (json_is_true(json_object_get(p, "check"))) {
 		res = json_pack("{s:s, s:b}", "key", key, "check", 1);
 		goto out;
 	}
 	if (!(pre = calloc(1, sizeof(*pre))))
-		PRELINK_FAIL(XMIG_RPC_FAILED, "out of memory");
+		FAIL_OUT(XMIG_RPC_FAILED, "out of memory");
 	t0 = xmig_now_ns();
 	st = init_phys(s, want, 1, (const unsigned char(*)[XMIG_CCL_ID_BYTES])id, layout,
 		       &pre->phys, &f, &cached);
 	pre->build_s = (double)(xmig_now_ns() - t0) / 1e9;
 	if (st)
-		PRELINK_FAIL(XMIG_RPC_FAILED, "building communicator %s ahead failed: NCCL error %d",
+		FAIL_OUT(XMIG_RPC_FAILED, "building communicator %s ahead failed: NCCL error %d",
 			     key, st);
 	/* XMIG_FAULT=ccl-prelink-no-connect: built, then not connected; the peers wait for it */
 	if (!xmig_fault("ccl-prelink-no-connect")) {
@@ -1186,7 +1184,7 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 					 backend(s)->last_error(s->devh, pre->phys) ?: "");
 				backend(s)->end(s->devh, pre->phys, XMIG_CCL_ABORT);
 			}
-			PRELINK_FAIL(XMIG_RPC_FAILED, "communicator %s was built ahead and not "
+			FAIL_OUT(XMIG_RPC_FAILED, "communicator %s was built ahead and not "
 				     "connected: the ranks did not meet in its first collective "
 				     "within %lld ms (NCCL error %d%s%s); it was aborted", key,
 				     (long long)tmo, st, *said ? ": " : "", said);
@@ -1210,7 +1208,7 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	if (gone) {
 		prelink_retire(s, pre);
 		pre = NULL;
-		PRELINK_FAIL(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone",
+		FAIL_OUT(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone",
 			     key);
 	}
 	xmig_info("communicator %s built ahead in %.1f ms and connected in %.1f ms, while the job "
@@ -1223,7 +1221,6 @@ out:
 	ccl_table_free(&tmp);
 	return res;
 }
-#undef PRELINK_FAIL
 
 /* c takes pre's communicator (as link_phys does); pre is used up. */
 static int adopt(struct srv *s, struct ccl_comm *c, struct srv_prelink *pre)
