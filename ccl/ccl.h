@@ -61,14 +61,18 @@ struct ccl_backend {
 	int (*coll)(void *dev, void *comm, const struct xmig_ccl_op *op, int redop, void *stream);
 	/*
 	 * Make comm's connections before its first collective (a re-link built
-	 * ahead, ccl.prelink), meeting every rank: small and large all-reduces
-	 * enqueued on stream, their buffer in *scratch until the stream is
-	 * done (scratch_free; the caller waits timeout_ms at most); or, with
-	 * calls_wait, the connect itself, done on return, waiting timeout_ms
-	 * at most (*scratch NULL). NULL: not supported (the first collective
-	 * connects, as it always did).
+	 * ahead, ccl.prelink), meeting every rank: small and large all-reduces,
+	 * then one element sent to each of send_to and received from each of
+	 * recv_from in one group (the peers the job exchanges with: NCCL
+	 * connects point-to-point channels per peer), enqueued on stream,
+	 * their buffer in *scratch until the stream is done (scratch_free; the
+	 * caller waits timeout_ms at most); or, with calls_wait, the connect
+	 * itself, done on return, waiting timeout_ms at most (*scratch NULL).
+	 * NULL: not supported (the first collective connects, as it always did).
 	 */
-	int (*connect_ahead)(void *dev, void *comm, void *stream, int timeout_ms, void **scratch);
+	int (*connect_ahead)(void *dev, void *comm, void *stream, int timeout_ms,
+			     const int *send_to, int nsend, const int *recv_from, int nrecv,
+			     void **scratch);
 	void (*scratch_free)(void *dev, void *scratch);
 };
 

@@ -264,37 +264,58 @@ static int real_coll(void *dev, void *comm, const struct xmig_ccl_op *o, int red
 
 /*
  * NCCL connects a communicator's channels for an algorithm in the first
- * collective that uses it (its runtime connect, the default since 2.22).
- * A one-element all-reduce and a 32 MiB one make what the tuner picks
- * for small and for large all-reduces (on one node: the ring, and the
- * tree or NVLS where it picks them), the algorithms of most jobs'
- * collectives. The buffer is NCCL's own allocation, outside the job's
- * address window; on a GPU too full for it, the small one only.
+ * collective that uses it (its runtime connect, the default since 2.22),
+ * and its point-to-point channels to a peer in the first send or receive
+ * with it. A one-element all-reduce and a 32 MiB one make what the tuner
+ * picks for small and for large all-reduces (on one node: the ring, and
+ * the tree or NVLS where it picks them), the algorithms of most jobs'
+ * collectives; a group of one-element sends and receives, the peers the
+ * job exchanged with. The buffer is NCCL's own allocation, outside the
+ * job's address window; on a GPU too full for it, the small all-reduce
+ * only.
  */
 #define CONNECT_BIG (32u << 20)
 
-static int real_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms, void **scratch)
+static int real_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms,
+			      const int *send_to, int nsend, const int *recv_from, int nrecv,
+			      void **scratch)
 {
-	size_t count = CONNECT_BIG / sizeof(float);
-	int st;
+	size_t count = CONNECT_BIG / sizeof(float), small = 256 + 4 * (size_t)nrecv;
+	cudaStream_t strm = (cudaStream_t)stream;
+	float *buf;
+	int st, i;
 
 	*scratch = NULL;
 	if (!nc.ncclMemAlloc || !nc.ncclMemFree)
 		return ncclInvalidUsage;
-	if (nc.ncclMemAlloc(scratch, CONNECT_BIG)) {
+	if (nc.ncclMemAlloc(scratch, CONNECT_BIG > small ? CONNECT_BIG : small)) {
 		count = 1;
-		if ((st = nc.ncclMemAlloc(scratch, 256)))
+		if ((st = nc.ncclMemAlloc(scratch, small)))
 			return st;
 	}
+	buf = *scratch;
 	/*
 	 * (a rank too full for the large one makes one call less: its peers'
 	 * second waits until connect_ahead's caller gives up and aborts, and
 	 * the cut builds the communicator as it did before)
 	 */
-	if (!(st = nc.ncclAllReduce(*scratch, *scratch, 1, ncclFloat32, ncclSum, comm,
-				    (cudaStream_t)stream)) && count > 1)
-		st = nc.ncclAllReduce(*scratch, *scratch, count, ncclFloat32, ncclSum, comm,
-				      (cudaStream_t)stream);
+	if (!(st = nc.ncclAllReduce(buf, buf, 1, ncclFloat32, ncclSum, comm, strm)) && count > 1)
+		st = nc.ncclAllReduce(buf, buf, count, ncclFloat32, ncclSum, comm, strm);
+	if (!st && (nsend || nrecv)) {
+		/* (one element each; each receive into its own float, past the sends' one) */
+		if (!(st = nc.ncclGroupStart())) {
+			int end;
+
+			for (i = 0; !st && i < nsend; i++)
+				st = nc.ncclSend(buf, 1, ncclFloat32, send_to[i], comm, strm);
+			for (i = 0; !st && i < nrecv; i++)
+				st = nc.ncclRecv(buf + 64 + i, 1, ncclFloat32, recv_from[i], comm,
+						 strm);
+			end = nc.ncclGroupEnd();
+			if (!st)
+				st = end;
+		}
+	}
 	if (st) {
 		nc.ncclMemFree(*scratch);
 		*scratch = NULL;

@@ -771,8 +771,14 @@ static int sim_connect(void *dev, void *comm, const struct xmig_ccl_op *o)
 	return ncclSuccess;
 }
 
-/* Ahead of a re-link: the connect of a first collective, done now, waiting timeout_ms at most. */
-static int sim_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms, void **scratch)
+/*
+ * Ahead of a re-link: the connect of a first collective, done now, waiting
+ * timeout_ms at most. (Sends and receives need none here: the double's
+ * mailboxes are in the segment already.)
+ */
+static int sim_connect_ahead(void *dev, void *comm, void *stream, int timeout_ms,
+			     const int *send_to, int nsend, const int *recv_from, int nrecv,
+			     void **scratch)
 {
 	struct sim_comm *c = comm;
 

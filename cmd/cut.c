@@ -403,6 +403,40 @@ out:
 	return status;
 }
 
+/* count of entry e's array name (sent, recvd) for peer r */
+static json_int_t p2p_count(json_t *e, const char *name, int r)
+{
+	return e ? json_integer_value(json_array_get(json_object_get(e, name), (size_t)r)) : 0;
+}
+
+/*
+ * The peers that rank e sent to (to: true) or received from, by either
+ * end's count (entry: every rank's), so that the two ends agree even with
+ * a call posted at one end only, and each send ahead meets its receive.
+ */
+static json_t *p2p_peers(json_t **entry, size_t m, json_t *e, bool to)
+{
+	int me = (int)json_integer_value(json_object_get(e, "rank"));
+	int nranks = (int)json_integer_value(json_object_get(e, "nranks"));
+	json_t **by = calloc(nranks > 0 ? (size_t)nranks : 1, sizeof(*by)), *a = json_array();
+
+	for (size_t i = 0; by && i < m; i++) {
+		json_int_t r = json_integer_value(json_object_get(entry[i], "rank"));
+
+		if (r >= 0 && r < nranks)
+			by[r] = entry[i];
+	}
+	for (int r = 0; by && r < nranks; r++) {
+		bool used = to ? p2p_count(e, "sent", r) > 0 || p2p_count(by[r], "recvd", me) > 0
+			       : p2p_count(e, "recvd", r) > 0 || p2p_count(by[r], "sent", me) > 0;
+
+		if (r != me && used)
+			json_array_append_new(a, json_integer(r));
+	}
+	free(by);
+	return a;
+}
+
 /*
  * Build one communicator ahead on every rank where it will be (procs:
  * connections and places after the move; comms: each one's ccl.status
@@ -438,10 +472,12 @@ static json_t *prelink_one(struct proc *procs, size_t n, json_t *comms, const ch
 			v[i].status = 0;
 			/* (an init and the connect: a rank that never joins costs this much) */
 			v[i].timeout_ms = pass ? 30000 + (int)connect_ms : 10000;
-			v[i].params = json_pack("{s:s, s:O, s:s, s:O, s:b, s:i}", "key", key, "id",
-						json_object_get(idr, "id"), "layout", layout, "comm",
-						entry[i], "check", !pass, "connect_timeout_ms",
-						connect_ms);
+			v[i].params = json_pack("{s:s, s:O, s:s, s:O, s:b, s:i, s:o, s:o}", "key", key,
+						"id", json_object_get(idr, "id"), "layout", layout,
+						"comm", entry[i], "check", !pass,
+						"connect_timeout_ms", connect_ms, "p2p_send",
+						p2p_peers(entry, m, entry[i], true), "p2p_recv",
+						p2p_peers(entry, m, entry[i], false));
 		}
 		if (pcall_all(v, m)) {
 			for (i = 0; i < m && !v[i].msg; i++)

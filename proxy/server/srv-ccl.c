@@ -1074,6 +1074,38 @@ static int parse_id(const char *hex, unsigned char id[XMIG_CCL_ID_BYTES])
 	return r;
 }
 
+/* The peers a rank exchanged sends and receives with (ccl.prelink's p2p_send, p2p_recv). */
+struct peers {
+	int *send_to, *recv_from;
+	int nsend, nrecv;
+};
+
+/* a: distinct ranks of nranks, not rank; -1 if not so (or out of memory). */
+static int peers_of(json_t *a, int nranks, int rank, int **out, int *n)
+{
+	json_t *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > (size_t)nranks ||
+	    !(*out = calloc(json_array_size(a) + 1, sizeof(**out))))
+		return -1;
+	json_array_foreach(a, i, v) {
+		json_int_t r = json_integer_value(v);
+
+		if (!json_is_integer(v) || r < 0 || r >= nranks || r == rank)
+			return -1;
+		for (int k = 0; k < *n; k++)
+			if ((*out)[k] == r)
+				return -1;
+		(*out)[(*n)++] = (int)r;
+	}
+	return 0;
+}
+
 /*
  * phys's connections made now, meeting every rank (the backend's
  * connect_ahead: NCCL's runtime connect, by a small all-reduce on a
@@ -1081,7 +1113,8 @@ static int parse_id(const char *hex, unsigned char id[XMIG_CCL_ID_BYTES])
  * aborted, which ends its kernel, still waiting for a peer: *aborted.
  * 0 or an ncclResult_t.
  */
-static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, bool *aborted)
+static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, const struct peers *p,
+		       bool *aborted)
 {
 	const struct ccl_backend *b = backend(s);
 	uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -1091,7 +1124,8 @@ static int connect_now(struct srv *s, void *phys, json_int_t timeout_ms, bool *a
 	*aborted = false;
 	if (!b->calls_wait && s->dev->stream_create(s->devh, cudaStreamNonBlocking, 0, &stream))
 		return ncclUnhandledCudaError;
-	st = b->connect_ahead(s->devh, phys, stream, (int)timeout_ms, &scratch);
+	st = b->connect_ahead(s->devh, phys, stream, (int)timeout_ms, p->send_to, p->nsend,
+			      p->recv_from, p->nrecv, &scratch);
 	while (!st && stream && (q = s->dev->stream_query(s->devh, stream)) == cudaErrorNotReady) {
 		if (xmig_now_ns() > deadline) {
 			b->end(s->devh, phys, XMIG_CCL_ABORT);
@@ -1129,6 +1163,7 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	unsigned char id[1][XMIG_CCL_ID_BYTES];
 	struct ccl_cache_files f;
 	struct srv_prelink *pre = NULL, *was;
+	struct peers peers = { 0 };
 	struct ccl_table tmp;
 	struct ccl_comm *want = NULL;
 	bool serving = atomic_load(&s->hdr->owner_id) == s->attach_id && !s->standby;
@@ -1145,9 +1180,14 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 			     s->dev->name);
 	if (!key || parse_id(json_string_value(json_object_get(p, "id")), id[0]) < 0 ||
 	    !(want = ccl_comm_from_json(&tmp, json_object_get(p, "comm"))) ||
-	    want->key != strtoull(key, NULL, 16) || want->nranks < 2)
+	    want->key != strtoull(key, NULL, 16) || want->nranks < 2 ||
+	    peers_of(json_object_get(p, "p2p_send"), want->nranks, want->rank, &peers.send_to,
+		     &peers.nsend) < 0 ||
+	    peers_of(json_object_get(p, "p2p_recv"), want->nranks, want->rank, &peers.recv_from,
+		     &peers.nrecv) < 0)
 		FAIL_OUT(XMIG_RPC_INVALID_PARAMS, "key, id (256 hex digits) and comm (the "
-			     "communicator's status entry, of several ranks) are needed");
+			     "communicator's status entry, of several ranks) are needed; p2p_send "
+			     "and p2p_recv, if given, list other ranks of it, each once");
 	/*
 	 * (a serving proxy's own status gave comm a moment ago; its table is
 	 * not read here, off the turn: a re-link checks it, frozen, and one
@@ -1176,7 +1216,7 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	/* XMIG_FAULT=ccl-prelink-no-connect: built, then not connected; the peers wait for it */
 	if (!xmig_fault("ccl-prelink-no-connect")) {
 		t0 = xmig_now_ns();
-		if ((st = connect_now(s, pre->phys, tmo, &aborted))) {
+		if ((st = connect_now(s, pre->phys, tmo, &peers, &aborted))) {
 			char said[160] = "";
 
 			if (!aborted) {
@@ -1211,13 +1251,16 @@ static json_t *m_prelink(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 		FAIL_OUT(XMIG_RPC_STATE, "the connection that asked for communicator %s is gone",
 			     key);
 	}
-	xmig_info("communicator %s built ahead in %.1f ms and connected in %.1f ms, while the job "
-		  "runs", key, pre->build_s * 1e3, pre->connect_s * 1e3);
+	xmig_info("communicator %s built ahead in %.1f ms and connected in %.1f ms (peers: %d "
+		  "sent to, %d received from), while the job runs", key, pre->build_s * 1e3,
+		  pre->connect_s * 1e3, peers.nsend, peers.nrecv);
 	res = json_pack("{s:s, s:f, s:f}", "key", key, "build_s", pre->build_s, "connect_s",
 			pre->connect_s);
 	pre = NULL;   /* (the list's now) */
 out:
 	free(pre);    /* (its communicator, if any, is ended above) */
+	free(peers.send_to);
+	free(peers.recv_from);
 	ccl_table_free(&tmp);
 	return res;
 }

@@ -162,8 +162,10 @@ retired_after_rebuild() {
 	[ "$status" -eq 0 ] || echo "$stderr" >&2
 	assert_success
 	[[ "$stderr" =~ communicator\ [0-9a-f]+\ re-linked\ on\ its\ 2\ ranks ]]
-	# built and connected ahead by rank 0's proxy and rank 1's standby, put in place at the cut
+	# built and connected ahead by rank 0's proxy and rank 1's standby, put in place at the cut;
+	# each connected to the peer it sends to and receives from (nccl_ops's ring of sends)
 	[[ "$stderr" =~ communicator\ [0-9a-f]+\ built\ and\ connected\ ahead\ on\ its\ 2\ ranks ]]
+	[ "$(cat "$BATS_TEST_TMPDIR"/d*.err | grep -c 'built ahead in .* (peers: 1 sent to, 1 received from)')" = 2 ]
 	[[ "$stderr" =~ re-linked\ on\ its\ 2\ ranks\ in\ [0-9.]+\ ms\ \(built\ and\ connected\ ahead ]]
 	[ "$(jq -r '.items[0].rank, .items[0].to.gpu' <<<"$output" | tr '\n' ' ')" = "1 1 " ]
 	# --json says so too, per communicator
