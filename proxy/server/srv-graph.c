@@ -866,6 +866,9 @@ void srv_graph_reset(struct srv *s)
 int srv_graph_held(struct srv *s, char *why, size_t len)
 {
 	/* (also asked while the job runs, by an offer: a move checks again frozen) */
+	if (atomic_load(&s->hdr->state) != XMIG_SEG_FROZEN &&
+	    xmig_fault("graph-unseen-running"))
+		return 0;   /* XMIG_FAULT: as if the capture began just after this check */
 	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED)) {
 		snprintf(why, len, "the process is capturing a CUDA graph (cudaStreamBeginCapture "
 			 "without its cudaStreamEndCapture yet); nothing was done, the job goes on");

@@ -353,12 +353,17 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 		else
 			nap(50);
 	}
-	/* No new work can start now; let what was enqueued finish. */
-	r = s->dev->ctx_sync(s->devh);
-	if (r) {
+	/*
+	 * No new work can start now; let what was enqueued finish. Not while
+	 * the job captures a CUDA graph: a device-wide synchronise would fail
+	 * and invalidate its capture, and whatever needs a drained GPU (a
+	 * move, a suspend, a snapshot) refuses a capture in progress anyway.
+	 */
+	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED))
+		xmig_debug("frozen mid-capture: the GPU is not drained");
+	else if ((r = s->dev->ctx_sync(s->devh)))
 		/* A faulted context still freezes: its state is what it is. */
 		xmig_warn("draining the GPU reported error %d", r);
-	}
 	atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
 	atomic_fetch_add(&s->hdr->state_futex, 1);
 	xmig_futex_wake(&s->hdr->state_futex);

@@ -103,6 +103,9 @@ struct sent_alloc {
 	uint64_t va, size, serial;
 };
 
+/* A REFUSE's status, from the sender's freeze at GO: a graph found held once frozen. */
+#define REFUSE_GRAPH (-4)
+
 struct xfer_msg {
 	uint32_t type;
 	int32_t status;
@@ -836,8 +839,10 @@ static int serve(struct offer *o, int fd)
 		char why[256];
 
 		if (srv_graph_held(o->s, why, sizeof(why)) < 0) {
+			struct xfer_msg no = { XFER_REFUSE, REFUSE_GRAPH, 0, 0, 0, 0 };
+
 			xmig_error("not moved: %s", why);
-			send_msg(fd, XFER_REFUSE, 0, NULL, 0, -1);
+			xmig_write_all(fd, &no, sizeof(no));
 			goto out;
 		}
 	}
@@ -1544,7 +1549,12 @@ static uint64_t pause_bound_ns(const struct srv *s, enum xfer_mode mode)
 /* The old proxy's REFUSE after GO: why (its status: srv_freeze_for's, or 0). */
 static void refused(int32_t status, int *code, char *why, size_t len)
 {
-	if (status == -2) {
+	if (status == REFUSE_GRAPH) {
+		*code = XMIG_RPC_REFUSED;
+		snprintf(why, len, "the process began capturing a CUDA graph, or made one xmig "
+			 "cannot make again, between the move's check and its freeze (the old "
+			 "proxy's log says which); nothing was done, the job goes on");
+	} else if (status == -2) {
 		*code = XMIG_RPC_BUSY;
 		snprintf(why, len, SRV_BUSY_MSG);
 	} else if (status == -1) {

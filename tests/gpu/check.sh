@@ -75,7 +75,10 @@ check "native blas_gemm --capture passes" grep -q '^PASS blas_gemm' "$tmp/bgc.na
 "$XMIG" run --job bgc -- "$B/tests/cuda/blas_gemm" --capture --iters 30 --sleep-ms 40 \
 	>"$tmp/bgc.xmig" 2>"$tmp/bgc.err" &
 app=$!
-for _ in $(seq 100); do [ "$(ps_field bgc cuda_graphs)" = 1 ] && break; sleep 0.1; done
+# (its capture done: ps counts an open capture too, and the process's first
+# GEMM, captured, holds it open for some 70 ms while cuBLAS sets itself up)
+for _ in $(seq 100); do grep -q '^captured' "$tmp/bgc.xmig" && break; sleep 0.1; done
+check "blas_gemm --capture: ps counts its executable graph" test "$(ps_field bgc cuda_graphs)" = 1
 check "blas_gemm --capture: moved holding its GEMM's graph (copy)" "$XMIG" migrate --job bgc --to gpu0
 check "... zero-copy" "$XMIG" migrate --job bgc --to gpu0 --zero-copy
 wait $app

@@ -62,6 +62,42 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	finish_graphs gc --open-capture-ms 3000 --rounds 2 --after-rounds 2
 }
 
+@test "graphs: a freeze, and a suspend refused, while a capture is open leave the capture whole (the GPU is not drained under it)" {
+	# (a device-wide synchronise while a stream captures fails and
+	# invalidates the capture: CUDA's rule, and the sim device's)
+	start_graphs gz --open-capture-ms 3000 --rounds 2 --after-rounds 2
+	for _ in $(seq 100); do
+		grep -q '^capture open' "$BATS_TEST_TMPDIR/gz.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" freeze --job gz
+	assert_success
+	run "$XMIG" thaw --job gz
+	assert_success
+	run "$XMIG" suspend --job gz -o "$BATS_TEST_TMPDIR/gz.snap"
+	assert_failure 4
+	assert_output --partial "is capturing a CUDA graph"
+	finish_graphs gz --open-capture-ms 3000 --rounds 2 --after-rounds 2
+	run grep "draining the GPU reported" "$BATS_TEST_TMPDIR/gz.err"
+	assert_failure
+}
+
+@test "graphs: a capture that began between a move's check and its freeze calls the move off (4) at the freeze; the capture and the job go on" {
+	XMIG_FAULT=graph-unseen-running start_graphs gf --open-capture-ms 3000 --rounds 2 \
+		--after-rounds 2
+	for _ in $(seq 100); do
+		grep -q '^capture open' "$BATS_TEST_TMPDIR/gf.out" && break
+		sleep 0.05
+	done
+	run "$XMIG" migrate --job gf --to gpu1
+	assert_failure 4
+	assert_output --partial "began capturing a CUDA graph"
+	run "$XMIG" ps --json --job gf
+	echo "$output" | jq -e '.items[0].gpu == 0 and .items[0].state == "running"'
+	finish_graphs gf --open-capture-ms 3000 --rounds 2 --after-rounds 2
+	grep -q "not moved: the process is capturing a CUDA graph" "$BATS_TEST_TMPDIR/gf.err"
+}
+
 @test "graphs: a snapshot whose graph log was damaged is refused at resume (the job stays suspended); mended, it resumes and computes as before" {
 	start_graphs gd --rounds 40 --after-rounds 2
 	run "$XMIG" suspend --job gd -o "$BATS_TEST_TMPDIR/gd.snap"
