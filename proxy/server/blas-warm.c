@@ -8,7 +8,8 @@
  * the prelude carries them, and the standby runs each once on memory of
  * its own, with a handle and a stream of its own, while the job still
  * runs: never the job's memory, workspace or handles (a zero-copy standby
- * maps the job's own memory).
+ * maps the job's own memory). cuBLASLt's matmuls likewise: blaslt-warm.c,
+ * on the scratch helpers here.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -17,22 +18,17 @@
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 
+#include "blas-warm.h"
 #include "server.h"
 
 #define MAX_SHAPES 64
-/*
- * A shape needing more scratch than this (or than a quarter of the GPU's
- * free memory) is left for the job's first step.
- */
-#define SCRATCH_MAX (256ull << 20)
-/* On the sim device a GEMM is computed on the CPU: small ones only. */
-#define SIM_FMA_MAX (1ull << 24)
 
 struct srv_gemm_shapes {
 	size_t n;
 	uint64_t hash[MAX_SHAPES];
 	struct xmig_blas_gemm_req req[MAX_SHAPES];   /* addresses and ids zeroed */
 	int math_mode[MAX_SHAPES];
+	uint64_t workspace[MAX_SHAPES];   /* the handle's workspace bytes (0: cuBLAS's own) */
 };
 
 /* g without what differs between two calls of one shape. */
@@ -46,7 +42,8 @@ static struct xmig_blas_gemm_req shape_of(const struct xmig_blas_gemm_req *g)
 	return k;
 }
 
-void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode)
+void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode,
+			 uint64_t workspace)
 {
 	struct srv_gemm_shapes *t = s->blas_shapes;
 	struct xmig_blas_gemm_req k;
@@ -56,7 +53,8 @@ void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int 
 	if (g->scalars_on_device || (!t && !(t = s->blas_shapes = calloc(1, sizeof(*t)))))
 		return;
 	k = shape_of(g);
-	h = xmig_hash64(&k, sizeof(k)) ^ (uint64_t)math_mode;
+	/* (cuBLAS picks its kernel by the workspace it has, too) */
+	h = xmig_hash64(&k, sizeof(k)) ^ (uint64_t)math_mode ^ xmig_hash64(&workspace, 8);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->hash[i] == h)
 			return;
@@ -67,10 +65,11 @@ void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int 
 	/* the call's own scalars (a GEMM with alpha 0 may run no kernel) */
 	memcpy(t->req[t->n].alpha, g->alpha, sizeof(g->alpha));
 	memcpy(t->req[t->n].beta, g->beta, sizeof(g->beta));
+	t->workspace[t->n] = workspace;
 	t->math_mode[t->n++] = math_mode;
 }
 
-static json_t *hex_of(const unsigned char *b, size_t n)
+json_t *srv_warm_hex(const void *b, size_t n)
 {
 	char *h = xmig_hex_encode(b, n);
 	json_t *j = h ? json_string(h) : json_null();
@@ -79,15 +78,16 @@ static json_t *hex_of(const unsigned char *b, size_t n)
 	return j;
 }
 
-/* The bytes of hex into b (n of them), where it is hex of that length; else left zero. */
-static void hex_to(const char *hex, unsigned char *b, size_t n)
+bool srv_warm_unhex(const char *hex, void *b, size_t n)
 {
 	size_t len = 0;
 	unsigned char *v = xmig_hex_decode(hex, &len);
+	bool ok = v && len == n;
 
-	if (v && len == n)
+	if (ok)
 		memcpy(b, v, n);
 	free(v);
+	return ok;
 }
 
 json_t *srv_blas_shapes_json(struct srv *s)
@@ -100,14 +100,15 @@ json_t *srv_blas_shapes_json(struct srv *s)
 
 		json_array_append_new(a, json_pack(
 			"{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i,"
-			" s:I, s:I, s:I, s:o, s:o, s:i}",
+			" s:I, s:I, s:I, s:o, s:o, s:i, s:I}",
 			"fn", g->fn, "transa", g->transa, "transb", g->transb, "m", g->m, "n", g->n,
 			"k", g->k, "lda", g->lda, "ldb", g->ldb, "ldc", g->ldc, "batch", g->batch,
 			"atype", g->atype, "btype", g->btype, "ctype", g->ctype, "compute",
 			g->compute, "algo", g->algo, "stride_a", (json_int_t)g->stride_a, "stride_b",
 			(json_int_t)g->stride_b, "stride_c", (json_int_t)g->stride_c, "alpha",
-			hex_of(g->alpha, sizeof(g->alpha)), "beta", hex_of(g->beta, sizeof(g->beta)),
-			"math_mode", t->math_mode[i]));
+			srv_warm_hex(g->alpha, sizeof(g->alpha)), "beta",
+			srv_warm_hex(g->beta, sizeof(g->beta)),
+			"math_mode", t->math_mode[i], "workspace", (json_int_t)t->workspace[i]));
 	}
 	return a;
 }
@@ -123,13 +124,8 @@ static int geti(json_t *o, const char *k)
 	return (int)json_integer_value(json_object_get(o, k));
 }
 
-/* Bytes of one element of a cudaDataType; 0: not one a GEMM here takes. */
-static uint64_t elem_bytes(int fn, int type)
+uint64_t srv_warm_type_bytes(int type)
 {
-	switch (fn) {
-	case XMIG_GEMM_S: case XMIG_GEMM_S_STRIDED: return 4;
-	case XMIG_GEMM_D: case XMIG_GEMM_D_STRIDED: return 8;
-	}
 	switch (type) {
 	case CUDA_R_8I: case CUDA_R_8U: case CUDA_R_8F_E4M3: case CUDA_R_8F_E5M2: return 1;
 	case CUDA_R_16F: case CUDA_R_16BF: return 2;
@@ -138,6 +134,16 @@ static uint64_t elem_bytes(int fn, int type)
 	case CUDA_C_64F: return 16;
 	default: return 0;
 	}
+}
+
+/* Bytes of one element of a GEMM's operand; 0: not one a GEMM here takes. */
+static uint64_t elem_bytes(int fn, int type)
+{
+	switch (fn) {
+	case XMIG_GEMM_S: case XMIG_GEMM_S_STRIDED: return 4;
+	case XMIG_GEMM_D: case XMIG_GEMM_D_STRIDED: return 8;
+	}
+	return srv_warm_type_bytes(type);
 }
 
 /*
@@ -184,8 +190,8 @@ static uint64_t request(json_t *o, uint64_t base, bool sim, struct xmig_blas_gem
 	g->stride_a = json_integer_value(json_object_get(o, "stride_a"));
 	g->stride_b = json_integer_value(json_object_get(o, "stride_b"));
 	g->stride_c = json_integer_value(json_object_get(o, "stride_c"));
-	hex_to(json_string_value(json_object_get(o, "alpha")), g->alpha, sizeof(g->alpha));
-	hex_to(json_string_value(json_object_get(o, "beta")), g->beta, sizeof(g->beta));
+	srv_warm_unhex(json_string_value(json_object_get(o, "alpha")), g->alpha, sizeof(g->alpha));
+	srv_warm_unhex(json_string_value(json_object_get(o, "beta")), g->beta, sizeof(g->beta));
 	if (g->m <= 0 || g->n <= 0 || g->k <= 0 || !(ea = elem_bytes(g->fn, g->atype)) ||
 	    !(eb = elem_bytes(g->fn, g->btype)) || !(ec = elem_bytes(g->fn, g->ctype)))
 		return 0;
@@ -207,56 +213,103 @@ static uint64_t request(json_t *o, uint64_t base, bool sim, struct xmig_blas_gem
 	return na + nb + nc;
 }
 
+uint64_t srv_warm_cap(struct srv *s)
+{
+	uint64_t cap = SCRATCH_MAX, free_b = 0, total = 0;
+
+	/* (a quarter of what is free at most: the job, on this GPU too, may allocate meanwhile) */
+	if (s->dev->mem_info && !s->dev->mem_info(s->devh, &free_b, &total) && free_b / 4 < cap)
+		cap = free_b / 4;
+	return cap;
+}
+
+int srv_warm_scratch_open(struct srv *s, uint64_t need, struct srv_warm_scratch *w)
+{
+	int st;
+
+	memset(w, 0, sizeof(*w));
+	w->size = (need + s->dev->granularity - 1) / s->dev->granularity * s->dev->granularity;
+	if ((st = s->dev->va_reserve(s->devh, w->size, &w->va)))
+		return st;
+	if ((st = s->dev->mem_map(s->devh, w->va, w->size, &w->mem)) ||
+	    (st = s->dev->stream_create(s->devh, cudaStreamNonBlocking, 0, &w->stream)))
+		srv_warm_scratch_close(s, w);
+	return st;
+}
+
+int srv_warm_scratch_close(struct srv *s, struct srv_warm_scratch *w)
+{
+	int st = 0;
+
+	if (w->stream) {
+		st = s->dev->stream_sync(s->devh, w->stream);
+		s->dev->stream_destroy(s->devh, w->stream);
+	}
+	if (w->mem)
+		s->dev->mem_unmap(s->devh, w->va, w->size, w->mem);
+	if (w->va)
+		s->dev->va_release(s->devh, w->va, w->size);
+	memset(w, 0, sizeof(*w));
+	return st;
+}
+
+/* The workspace a shape's handle had (0: cuBLAS's own), or more than SCRATCH_MAX. */
+static uint64_t workspace_of(json_t *o)
+{
+	json_int_t w = json_integer_value(json_object_get(o, "workspace"));
+
+	return w < 0 || (uint64_t)w > SCRATCH_MAX ? SCRATCH_MAX + 1 : (uint64_t)w;
+}
+
 int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran)
 {
 	/* (the sim double computes in the proxy's own memory: its scratch too) */
 	bool sim = !strcmp(s->dev->name, "sim");
 	struct xmig_blas_gemm_req g;
-	uint64_t need = 0, size, va = 0, b, cap = SCRATCH_MAX, free_b = 0, total = 0;
-	void *mem = NULL, *stream = NULL, *h = NULL;
+	struct srv_warm_scratch w;
+	uint64_t need = 0, b, cap, ws;
+	void *h = NULL;
 	json_t *o;
 	size_t i;
-	int st = 0;
+	int st = 0, end;
 
 	*ran = 0;
 	if (!json_array_size(shapes) || !s->dev->blas_create || !s->dev->va_reserve)
 		return 0;
-	/* (a quarter of what is free at most: the job, on this GPU too, may allocate meanwhile) */
-	if (s->dev->mem_info && !s->dev->mem_info(s->devh, &free_b, &total) && free_b / 4 < cap)
-		cap = free_b / 4;
+	cap = srv_warm_cap(s);
+	/* (each shape's operands, then its handle's workspace, 256-byte aligned) */
 	json_array_foreach(shapes, i, o)
-		if ((b = request(o, 0, sim, &g)) <= cap && b > need)
+		if ((b = request(o, 0, sim, &g)) && (b = ((b + 255) & ~255ull) + workspace_of(o)) <=
+							    cap && b > need)
 			need = b;
 	if (!need)
 		return 0;
-	size = (need + s->dev->granularity - 1) / s->dev->granularity * s->dev->granularity;
-	if ((st = s->dev->va_reserve(s->devh, size, &va)))
+	if ((st = srv_warm_scratch_open(s, need, &w)))
 		return st;
-	if ((st = s->dev->mem_map(s->devh, va, size, &mem)))
-		goto out;
-	if ((st = s->dev->stream_create(s->devh, cudaStreamNonBlocking, 0, &stream)) ||
-	    (st = s->dev->blas_create(s->devh, &h)) ||
-	    (st = s->dev->blas_set(s->devh, h, XMIG_BLAS_STREAM, 0, 0, stream)))
+	if ((st = s->dev->blas_create(s->devh, &h)) ||
+	    (st = s->dev->blas_set(s->devh, h, XMIG_BLAS_STREAM, 0, 0, w.stream)))
 		goto out;
 	json_array_foreach(shapes, i, o) {
-		if (!(b = request(o, va, sim, &g)) || b > cap)
+		if (!(b = request(o, w.va, sim, &g)) || (b = (b + 255) & ~255ull) +
+								 (ws = workspace_of(o)) > cap)
 			continue;
-		/* (a shape cuBLAS refuses here is the job's first step's to find) */
+		/*
+		 * (a shape cuBLAS refuses here is the job's first step's to find;
+		 * one whose handle had no workspace of its own follows one that
+		 * had: the job's shapes mostly share one handle's settings)
+		 */
 		if (!s->dev->blas_set(s->devh, h, XMIG_BLAS_MATH_MODE,
 				      (uint64_t)geti(o, "math_mode"), 0, NULL) &&
+		    (!ws || !s->dev->blas_set(s->devh, h, XMIG_BLAS_WORKSPACE, w.va + b, ws,
+					      NULL)) &&
 		    !s->dev->blas_gemm(s->devh, h, &g))
 			(*ran)++;
 		/* this proxy's next move warms them too */
-		srv_blas_shape_note(s, &g, geti(o, "math_mode"));
+		srv_blas_shape_note(s, &g, geti(o, "math_mode"), ws);
 	}
-	st = s->dev->stream_sync(s->devh, stream);
 out:
 	if (h)
-		s->dev->blas_destroy(s->devh, h);
-	if (stream)
-		s->dev->stream_destroy(s->devh, stream);
-	if (mem)
-		s->dev->mem_unmap(s->devh, va, size, mem);
-	s->dev->va_release(s->devh, va, size);
-	return st;
+		s->dev->blas_destroy(s->devh, h);   /* (before the stream it was set to) */
+	end = srv_warm_scratch_close(s, &w);
+	return st ? st : end;
 }

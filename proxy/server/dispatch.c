@@ -537,6 +537,53 @@ static const handler_fn handlers[XMIG_OP_COUNT] = {
 #undef XMIG_FN
 };
 
+static const char *const op_names[XMIG_OP_COUNT] = {
+#define X(n) [XMIG_OP_##n] = #n,
+	XMIG_HAND_OPS(X)
+#undef X
+#define XMIG_FN(name, call, pt, ...) [XMIG_OP_##name] = #name,
+#include "../api/cudart.def"
+#undef XMIG_FN
+};
+
+const char *srv_op_name(uint32_t op)
+{
+	return op < XMIG_OP_COUNT && op_names[op] ? op_names[op] : "an unknown operation";
+}
+
+const char *srv_call_detail(const struct xmig_call *c)
+{
+	static __thread char what[160];
+	const struct srv_func *f = NULL;
+
+	if (c->req->op == XMIG_OP_BLAS_GEMM) {
+		const struct xmig_blas_gemm_req *g = c->args;
+
+		snprintf(what, sizeof(what), " (kind %d, %c%c, %dx%dx%d, batch %d, types %d %d %d%s)",
+			 g->fn, g->transa ? 'T' : 'N', g->transb ? 'T' : 'N', g->m, g->n, g->k,
+			 g->batch, g->atype, g->btype, g->ctype,
+			 g->scalars_on_device ? ", scalars on the device" : "");
+		return what;
+	}
+	/* (LAUNCH_EX's request begins as LAUNCH's: the kernel's id first) */
+	if (c->req->op == XMIG_OP_LAUNCH || c->req->op == XMIG_OP_LAUNCH_EX)
+		f = srv_table_get(&c->srv->funcs, ((const struct xmig_launch_req *)c->args)->func);
+	if (!f)
+		return "";
+	{
+		/* (its local memory: a new context grows it at the first launch needing more) */
+		struct cudaFuncAttributes at;
+
+		if (c->srv->dev->func_attributes &&
+		    !c->srv->dev->func_attributes(c->srv->devh, f->h, &at))
+			snprintf(what, sizeof(what), " of %.100s (local %zu bytes a thread)", f->name,
+				 at.localSizeBytes);
+		else
+			snprintf(what, sizeof(what), " of %.140s", f->name);
+	}
+	return what;
+}
+
 int srv_dispatch(struct xmig_call *c)
 {
 	uint32_t op = c->req->op;

@@ -189,6 +189,7 @@ struct ccl_cut;
 struct ccl_retire;
 struct srv_prelink;
 struct srv_gemm_shapes;
+struct srv_lt_shapes;
 struct srv_capture;
 
 struct srv {
@@ -300,6 +301,7 @@ struct srv {
 	struct ccl_retire *_Atomic ccl_retire;  /* old communicators to abort (ccl/relink.c) */
 	struct srv_prelink *ccl_prelinks;   /* built ahead of a re-link (ccl.prelink) */
 	struct srv_gemm_shapes *blas_shapes;    /* the job's GEMMs, run by a standby (blas-warm.c) */
+	struct srv_lt_shapes *lt_shapes;        /* its cuBLASLt matmuls, likewise (blaslt-warm.c) */
 };
 
 extern struct srv *the_srv;
@@ -357,6 +359,10 @@ bool srv_frozen(struct srv *s);
 
 /* dispatch.c */
 int srv_dispatch(struct xmig_call *c);
+/* The operation's name in ops.h (LAUNCH, BLAS_GEMM, ...), for traces. */
+const char *srv_op_name(uint32_t op);
+/* What a trace names of the call: " of KERNEL" for a launch, a GEMM's shape, else "". */
+const char *srv_call_detail(const struct xmig_call *c);
 
 /* srv-cublas.c: the cuBLAS operations, and a handle made again after a move */
 int d_BLAS_CREATE(struct xmig_call *c);
@@ -367,11 +373,17 @@ int srv_blas_recreate(struct srv *s, struct srv_blas *b);
 /* Give an existing backend handle b's settings (its stream may be new). */
 int srv_blas_configure(struct srv *s, struct srv_blas *b);
 /* blas-warm.c: each distinct GEMM the job ran (in turn), for a standby to run once ahead */
-void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode);
+void srv_blas_shape_note(struct srv *s, const struct xmig_blas_gemm_req *g, int math_mode,
+			 uint64_t workspace);
 json_t *srv_blas_shapes_json(struct srv *s);
 void srv_blas_shapes_free(struct srv *s);
 /* Standby, ahead: run each shape once on scratch of its own (*ran: how many). 0 or a status. */
 int srv_blas_warm(struct srv *s, json_t *shapes, unsigned *ran);
+/* blaslt-warm.c: the same for the job's cuBLASLt matmuls. */
+void srv_lt_shape_note(struct srv *s, const struct xmig_lt_matmul_req *m);
+json_t *srv_lt_shapes_json(struct srv *s);
+void srv_lt_shapes_free(struct srv *s);
+int srv_lt_warm(struct srv *s, json_t *shapes, unsigned *ran);
 
 /* srv-cudnn.c: cuDNN's backend API, and its objects made again after a move */
 int d_DNN_INFO(struct xmig_call *c);

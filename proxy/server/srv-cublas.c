@@ -121,7 +121,7 @@ int d_BLAS_GEMM(struct xmig_call *c)
 			   a->n, a->k, st);
 		return cudaErrorUnknown;
 	}
-	srv_blas_shape_note(s, a, b->math_mode);
+	srv_blas_shape_note(s, a, b->math_mode, b->workspace_size);
 	return 0;
 }
 

@@ -124,6 +124,7 @@ int d_LT_MATMUL(struct xmig_call *c)
 			   st);
 		return cudaErrorUnknown;
 	}
+	srv_lt_shape_note(s, a);
 	return 0;
 }
 

@@ -177,14 +177,14 @@ static void *worker_main(void *arg)
 		status = srv_dispatch(&c);
 		/* (the job's calls that take long on a new proxy, its first 2 s: what a move costs after it) */
 		if (t_call && xmig_now_ns() - t_call > 2000000ull)
-			xmig_move_trace("worker %u: op %u took %.1f ms", w->index, (unsigned)req->op,
-					(double)(xmig_now_ns() - t_call) / 1e6);
+			xmig_move_trace("worker %u: %s%s took %.1f ms", w->index, srv_op_name(req->op),
+					srv_call_detail(&c), (double)(xmig_now_ns() - t_call) / 1e6);
 		if (t_call > slow_until)
 			slow_until = 0;
 		if (first_after_gate) {
 			/* (what the job's first call costs on a new context, when it matters) */
-			xmig_move_trace("worker %u: first call (op %u) run", w->index,
-					(unsigned)req->op);
+			xmig_move_trace("worker %u: first call (%s) run", w->index,
+					srv_op_name(req->op));
 			first_after_gate = false;
 		}
 		seq = req->seq;

@@ -656,6 +656,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	m = srv_state_manifest(s);
 	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */
 	json_object_set_new(m, "blas_shapes", srv_blas_shapes_json(s));
+	json_object_set_new(m, "blaslt_shapes", srv_lt_shapes_json(s));
 	/* what a delta at the freeze builds on (none: the whole log then) */
 	if (dnn_base_take(base, &s->dnn) < 0)
 		memset(base, 0, sizeof(*base));
@@ -1818,6 +1819,12 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 			xmig_warn("the job's GEMMs could not be run once ahead (status %d); its "
 				  "first step after the move loads cuBLAS's kernels", st);
 		snprintf(what, sizeof(what), "prelude: %u of the job's GEMM shapes run once", ran);
+		step(what, &t_step);
+		if ((st = srv_lt_warm(s, json_object_get(prelude, "blaslt_shapes"), &ran)))
+			xmig_warn("the job's cuBLASLt matmuls could not be run once ahead (status "
+				  "%d); its first step after the move loads their kernels", st);
+		snprintf(what, sizeof(what), "prelude: %u of the job's cuBLASLt matmuls run once",
+			 ran);
 		step(what, &t_step);
 	}
 	fault_delay("ahead-pause-ms");

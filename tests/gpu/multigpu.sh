@@ -243,6 +243,10 @@ m = json.load(open(sys.argv[1]))["items"][0]
 print("# GPT move %s: gpu%s -> gpu%s, %d MiB, downtime %.1f ms, total %.1f ms, the job paused %s ms" % (sys.argv[2], m["from"]["gpu"], m["to"]["gpu"], m["moved_bytes"] >> 20, m["downtime_ms"], m["total_ms"], "%.2f" % m["paused_ms"] if m.get("paused_ms") else "-"))' "$D/g$n.json" $n
 	done
 	grep -h "xmig-proxy[^:]*: @[0-9.]* receive: \(frozen\|copied\|resumed\)" "$D/g.xmig.err" | sed 's/^/# /'
+	# what each standby made ahead of the job's first uses, and what the
+	# new proxies' calls still took over 2 ms in their first 2 s
+	grep -h "receive: prelude: [0-9]* of the job's\|worker [0-9]*: [A-Z_0-9]* took" \
+		"$D/g.xmig.err" | sed 's/^xmig-proxy/# xmig-proxy/' | head -40
 	step_pauses "one-rank GPT, three moves" "$D/gnt" "$D/gxt"
 }
 
@@ -368,6 +372,8 @@ nccl_graphs() {
 	local st
 	nccl_duo ngr 300 --graph-all --graph-premul --split
 	sleep 0.5
+	# (the new proxies trace their calls of over 2 ms in their first 2 s)
+	export XMIG_MOVE_TRACE=1
 	nccl_move "nccl graphs: rank 1 moved; both ranks' PreMulSum graphs captured again on the re-linked communicators" \
 		ngr --rank 1 --to gpu1
 	sleep 0.5
@@ -377,6 +383,11 @@ nccl_graphs() {
 	check "nccl graphs: ... both communicators built and connected ahead, put in place at the cut" \
 		test "$(grep -c 're-linked on its 2 ranks in .* (built and connected ahead' "$D/ngr.mv")" = 2
 	grep 'ahead' "$D/ngr.mv" | sed 's/^/# /'
+	unset XMIG_MOVE_TRACE
+	check "nccl graphs: ... each rank's send and receive channels connected ahead too" \
+		test "$(cat "$D/ngr0.err" "$D/ngr1.err" | grep -c 'built ahead in .* (peers: 1 sent to, 1 received from)')" -ge 2
+	grep -h 'built ahead in\|worker [0-9]*: [A-Z_0-9]* took' "$D/ngr0.err" "$D/ngr1.err" |
+		sed 's/^/# /' | head -30
 	nccl_duo_done ngr 300
 
 	nccl_duo ocap 200 --open-capture-ms 3000

@@ -537,10 +537,17 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	echo $! >"$BATS_TEST_TMPDIR/lt.pid"
 	wait_job lt
 	sleep 0.2
-	run "$XMIG" migrate --job lt --to gpu1
+	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1
 	assert_success
-	run "$XMIG" migrate --job lt --to gpu1 --zero-copy
+	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1 --zero-copy
 	assert_success
+	# each standby ran the job's matmuls once, ahead, on memory of its own
+	# (the zero-copy one maps the job's: its results below stay exact)
+	# (as many as the job had run by then: each round runs some 70, 64 kept)
+	ran=$(grep -o "receive: prelude: [0-9]* of the job's cuBLASLt matmuls run once" \
+		"$BATS_TEST_TMPDIR/lt.err" | awk '{ print $3 }')
+	[ "$(echo "$ran" | wc -l)" -eq 2 ]
+	for n in $ran; do [ "$n" -ge 2 ] && [ "$n" -le 64 ]; done
 	run "$XMIG" suspend --job lt -o "$BATS_TEST_TMPDIR/snap"
 	assert_success
 	jq -e '.blaslt_handles | length == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"

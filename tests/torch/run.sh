@@ -198,6 +198,16 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 	*) echo "run.sh: unknown case $c" >&2; exit 2 ;;
 	esac
 done
+# XMIG_MOVE_TRACE=1: what each standby ran or loaded ahead of the job's
+# first uses, and the new proxies' calls of over 2 ms in their first 2 s
+if [ -n "${XMIG_MOVE_TRACE:-}" ]; then
+	for f in "$D"/*.moved.err; do
+		[ -f "$f" ] || continue
+		echo "# $(basename "$f" .moved.err):"
+		grep -h "receive: prelude: [0-9]* of the job's\|worker [0-9]*: [A-Z_0-9]* took" "$f" |
+			sed 's/^xmig-proxy\[[0-9]*\]: @[0-9.]* /#   /' | head -24
+	done
+fi
 rm -rf "$D" "$XMIG_RUNTIME_DIR"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,10 +1,11 @@
 /*
  * test-blas-warm.c - the GEMM shapes a standby runs once ahead of a move
  * (proxy/server/blas-warm.c): noted once each (the scalars and addresses
- * not part of a shape, the math mode part of it; scalars in device memory
- * not noted; 64 at most), carried through JSON unchanged, and laid out on
- * scratch with the bytes each operand spans; a shape that would reach past
- * the scratch limit, or whose sizes would overflow, is not run.
+ * not part of a shape, the math mode and the handle's workspace size part
+ * of it; scalars in device memory not noted; 64 at most), carried through
+ * JSON unchanged, and laid out on scratch with the bytes each operand
+ * spans; a shape that would reach past the scratch limit, or whose sizes
+ * would overflow, is not run.
  */
 #include <string.h>
 
@@ -30,7 +31,7 @@ static uint64_t bytes_of(struct srv *s, const struct xmig_blas_gemm_req *g, bool
 	uint64_t b;
 
 	srv_blas_shapes_free(s);
-	srv_blas_shape_note(s, g, 0);
+	srv_blas_shape_note(s, g, 0, 0);
 	a = srv_blas_shapes_json(s);
 	b = json_array_size(a) == 1 ? request(json_array_get(a, 0), 4096, sim, out) : 0;
 	json_decref(a);
@@ -45,22 +46,31 @@ int main(void)
 	float alpha;
 
 	/* noted once per shape */
-	srv_blas_shape_note(s, &g, 0);
+	srv_blas_shape_note(s, &g, 0, 0);
 	g.a = 1 << 20;
 	g.c = 2 << 20;
 	g.alpha[0] ^= 1;
-	srv_blas_shape_note(s, &g, 0);
+	srv_blas_shape_note(s, &g, 0, 0);
 	CHECK(s->blas_shapes && s->blas_shapes->n == 1,
 	      "the same shape at other addresses and scalars is noted once");
-	srv_blas_shape_note(s, &g, 1);
+	srv_blas_shape_note(s, &g, 1, 0);
 	CHECK(s->blas_shapes->n == 2, "another math mode is another shape");
+	srv_blas_shape_note(s, &g, 1, 4 << 20);
+	srv_blas_shape_note(s, &g, 1, 4 << 20);
+	CHECK(s->blas_shapes->n == 3, "a handle with a workspace of its own is another shape");
+	a = srv_blas_shapes_json(s);
+	CHECK(workspace_of(json_array_get(a, 2)) == 4 << 20 && workspace_of(json_array_get(a, 0)) == 0,
+	      "the workspace's size goes through JSON");
+	json_object_set_new(json_array_get(a, 2), "workspace", json_integer(-1));
+	CHECK(workspace_of(json_array_get(a, 2)) > SCRATCH_MAX, "a negative one is too big to run");
+	json_decref(a);
 	h = sgemm(32, 64, 64);
 	h.scalars_on_device = 1;
-	srv_blas_shape_note(s, &h, 0);
-	CHECK(s->blas_shapes->n == 2, "a GEMM with its scalars in device memory is not noted");
+	srv_blas_shape_note(s, &h, 0, 0);
+	CHECK(s->blas_shapes->n == 3, "a GEMM with its scalars in device memory is not noted");
 	for (int i = 1; i <= 100; i++) {
 		h = sgemm(i, 8, 8);
-		srv_blas_shape_note(s, &h, 0);
+		srv_blas_shape_note(s, &h, 0, 0);
 	}
 	CHECK(s->blas_shapes->n == 64, "64 shapes at most (%zu)", s->blas_shapes->n);
 
