@@ -565,6 +565,16 @@ const char *srv_call_detail(const struct xmig_call *c)
 			 g->scalars_on_device ? ", scalars on the device" : "");
 		return what;
 	}
+	if (c->req->op == XMIG_OP_DNN_EXECUTE) {
+		const struct xmig_dnn_execute_req *x = c->args;
+		const struct dnn_obj *p = dnn_log_get(&c->srv->dnn, x->plan);
+
+		snprintf(what, sizeof(what), " of plan %llu (%u tensors; %s)",
+			 (unsigned long long)x->plan, x->n,
+			 p && srv_dnn_ran_ahead(c->srv, x->plan, p->serial) ? "run ahead"
+									    : "not run ahead");
+		return what;
+	}
 	/* (LAUNCH_EX's request begins as LAUNCH's: the kernel's id first) */
 	if (c->req->op == XMIG_OP_LAUNCH || c->req->op == XMIG_OP_LAUNCH_EX)
 		f = srv_table_get(&c->srv->funcs, ((const struct xmig_launch_req *)c->args)->func);

@@ -664,3 +664,148 @@ void dnn_log_clear(struct dnn_log *l)
 		free(l->objs.chunks[c]);
 	dnn_log_init(l);
 }
+
+/* ---- what a plan reaches ------------------------------------------------------ */
+
+/* Bytes of one element of a cudnnDataType_t; 0: one not sized here. */
+static uint64_t data_type_bytes(int32_t t)
+{
+	switch (t) {
+	case CUDNN_DATA_INT8: case CUDNN_DATA_UINT8: case CUDNN_DATA_BOOLEAN:
+	case CUDNN_DATA_FP8_E4M3: case CUDNN_DATA_FP8_E5M2: case CUDNN_DATA_FP8_E8M0:
+		return 1;
+	case CUDNN_DATA_HALF: case CUDNN_DATA_BFLOAT16:
+		return 2;
+	case CUDNN_DATA_FLOAT: case CUDNN_DATA_INT32: case CUDNN_DATA_UINT32:
+		return 4;
+	case CUDNN_DATA_DOUBLE: case CUDNN_DATA_INT64: case CUDNN_DATA_COMPLEX_FP32:
+		return 8;
+	case CUDNN_DATA_COMPLEX_FP64:
+		return 16;
+	default:
+		return 0;
+	}
+}
+
+/* A tensor's attributes of interest, as last set. */
+struct tensor_seen {
+	const struct dnn_step *uid, *type, *dims, *strides, *is_virtual, *vector, *ragged;
+};
+
+static uint64_t tensor_bytes(const struct tensor_seen *t)
+{
+	const uint64_t limit = 1ull << 40;
+	uint64_t e, span = 1;
+	int32_t type;
+
+	if (!t->type || t->type->bytes < sizeof(type) || !t->dims || !t->strides ||
+	    t->dims->count != t->strides->count || t->dims->count < 1 || t->ragged)
+		return 0;
+	if (t->vector) {
+		int64_t v;
+
+		memcpy(&v, t->vector->elems, sizeof(v));
+		if (v != 1)
+			return 0;
+	}
+	memcpy(&type, t->type->elems, sizeof(type));
+	if (!(e = data_type_bytes(type)))
+		return 0;
+	/* (1 + the sum of (dim - 1) x stride) elements: the last one's offset, plus one) */
+	for (int64_t i = 0; i < t->dims->count; i++) {
+		int64_t d, st;
+
+		memcpy(&d, t->dims->elems + i * sizeof(d), sizeof(d));
+		memcpy(&st, t->strides->elems + i * sizeof(st), sizeof(st));
+		if (d < 1 || st < 0)
+			return 0;
+		if ((uint64_t)d > limit || (uint64_t)st > limit ||
+		    (uint64_t)(d - 1) * (uint64_t)st > limit - span)
+			return DNN_TOO_BIG;
+		span += (uint64_t)(d - 1) * (uint64_t)st;
+	}
+	return span > limit / e ? DNN_TOO_BIG : span * e;
+}
+
+long dnn_log_plan_tensors(const struct dnn_log *l, uint64_t plan, struct dnn_tensor_span *out,
+			  size_t cap)
+{
+	uint64_t first = l->objs.first, n = l->objs.next > first ? l->objs.next - first : 0;
+	unsigned char *in = calloc(n ? n : 1, 1);
+	struct tensor_seen *seen = calloc(n ? n : 1, sizeof(*seen));
+	bool grew = true;
+	long found = 0;
+
+#define IN(id) ((id) >= first && (id) - first < n && in[(id) - first])
+#define MARK(id)                                                        \
+	do {                                                            \
+		if ((id) >= first && (id) - first < n && !in[(id) - first]) \
+			in[(id) - first] = 1, grew = true;              \
+	} while (0)
+	if (!in || !seen) {
+		free(in);
+		free(seen);
+		return -1;
+	}
+	if (plan >= first && plan - first < n)
+		in[plan - first] = 1;
+	/* (a few rounds: each reaches one level further, plan -> config -> ... -> tensors) */
+	while (grew) {
+		grew = false;
+		for (size_t i = 0; i < l->nsteps; i++) {
+			const struct dnn_step *st = &l->steps[i];
+
+			if (st->kind == DNN_STEP_SET && xmig_dnn_type_is_ref(st->type) &&
+			    IN(st->desc)) {
+				for (int64_t k = 0; k < st->count; k++)
+					MARK(ref_at(st, k));
+			} else if (st->kind == DNN_STEP_FILL && !IN(st->desc)) {
+				for (int64_t k = 0; k < st->count; k++)
+					if (IN(ref_at(st, k))) {
+						MARK(st->desc);
+						break;
+					}
+			}
+		}
+	}
+	for (size_t i = 0; i < l->nsteps; i++) {
+		const struct dnn_step *st = &l->steps[i];
+		struct tensor_seen *t;
+
+		if (st->kind != DNN_STEP_SET || !IN(st->desc))
+			continue;
+		t = &seen[st->desc - first];
+		switch (st->name) {
+		case CUDNN_ATTR_TENSOR_UNIQUE_ID: t->uid = st; break;
+		case CUDNN_ATTR_TENSOR_DATA_TYPE: t->type = st; break;
+		case CUDNN_ATTR_TENSOR_DIMENSIONS: t->dims = st; break;
+		case CUDNN_ATTR_TENSOR_STRIDES: t->strides = st; break;
+		case CUDNN_ATTR_TENSOR_IS_VIRTUAL: t->is_virtual = st; break;
+		case CUDNN_ATTR_TENSOR_VECTOR_COUNT: t->vector = st; break;
+		case CUDNN_ATTR_TENSOR_RAGGED_OFFSET_DESC: t->ragged = st; break;
+		}
+	}
+#undef IN
+#undef MARK
+	for (uint64_t k = 0; k < n; k++) {
+		const struct dnn_obj *o = in[k] ? dnn_log_get(l, first + k) : NULL;
+		const struct tensor_seen *t = &seen[k];
+		bool is_virtual = false;
+
+		if (!o || o->kind != DNN_DESC || o->type != CUDNN_BACKEND_TENSOR_DESCRIPTOR ||
+		    !t->uid || t->uid->bytes < sizeof(int64_t))
+			continue;
+		if (t->is_virtual && t->is_virtual->bytes >= sizeof(bool))
+			memcpy(&is_virtual, t->is_virtual->elems, sizeof(bool));
+		if (is_virtual)
+			continue;
+		if ((size_t)found < cap) {
+			memcpy(&out[found].uid, t->uid->elems, sizeof(int64_t));
+			out[found].bytes = tensor_bytes(t);
+		}
+		found++;
+	}
+	free(in);
+	free(seen);
+	return found;
+}

@@ -130,4 +130,21 @@ int dnn_log_put_step(struct dnn_log *l, const struct dnn_step *st);
 /* Backend objects and records gone (the proxy ends or starts over). */
 void dnn_log_clear(struct dnn_log *l);
 
+/*
+ * The tensors a plan reaches in the log (through the descriptors its
+ * steps name, and back from a filled descriptor to what it was filled
+ * from: an engine configuration to its heuristics, and so to the
+ * operation graph): each non-virtual one's unique id and the bytes its
+ * dimensions and strides span (0: not sized here, such as a type xmig
+ * does not know or a vectorised layout; DNN_TOO_BIG: more than 2^40).
+ * How many (at most cap written), or -1 out of memory.
+ */
+#define DNN_TOO_BIG UINT64_MAX
+struct dnn_tensor_span {
+	int64_t uid;
+	uint64_t bytes;
+};
+long dnn_log_plan_tensors(const struct dnn_log *l, uint64_t plan, struct dnn_tensor_span *out,
+			  size_t cap);
+
 #endif

@@ -330,6 +330,7 @@ int main(int argc, char **argv)
 	srv_ccl_shutdown(s);   /* before the context goes: old communicators aborted, thread joined */
 	srv_blas_shapes_free(s);
 	srv_lt_shapes_free(s);
+	srv_dnn_runs_free(s);
 	/*
 	 * After a move the successor renames its socket over ours at its own
 	 * pace: unlinking here could remove the successor's instead.

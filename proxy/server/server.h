@@ -190,6 +190,7 @@ struct ccl_retire;
 struct srv_prelink;
 struct srv_gemm_shapes;
 struct srv_lt_shapes;
+struct srv_dnn_runs;
 struct srv_capture;
 
 struct srv {
@@ -302,6 +303,7 @@ struct srv {
 	struct srv_prelink *ccl_prelinks;   /* built ahead of a re-link (ccl.prelink) */
 	struct srv_gemm_shapes *blas_shapes;    /* the job's GEMMs, run by a standby (blas-warm.c) */
 	struct srv_lt_shapes *lt_shapes;        /* its cuBLASLt matmuls, likewise (blaslt-warm.c) */
+	struct srv_dnn_runs *dnn_runs;          /* its cuDNN plans executed, likewise (dnn-warm.c) */
 };
 
 extern struct srv *the_srv;
@@ -384,6 +386,17 @@ void srv_lt_shape_note(struct srv *s, const struct xmig_lt_matmul_req *m);
 json_t *srv_lt_shapes_json(struct srv *s);
 void srv_lt_shapes_free(struct srv *s);
 int srv_lt_warm(struct srv *s, json_t *shapes, unsigned *ran);
+/*
+ * dnn-warm.c: the same for the plans the job executed (serial: the plan
+ * object's); the standby's warm-up needs its log made ahead. *sized: those
+ * it could lay out on scratch; *ran: those executed.
+ */
+void srv_dnn_run_note(struct srv *s, const struct xmig_dnn_execute_req *a, uint64_t serial);
+/* Did this proxy, a standby then, run that plan ahead? */
+bool srv_dnn_ran_ahead(struct srv *s, uint64_t plan, uint64_t serial);
+json_t *srv_dnn_runs_json(struct srv *s);
+void srv_dnn_runs_free(struct srv *s);
+int srv_dnn_warm(struct srv *s, json_t *runs, unsigned *ran, unsigned *sized);
 
 /* srv-cudnn.c: cuDNN's backend API, and its objects made again after a move */
 int d_DNN_INFO(struct xmig_call *c);

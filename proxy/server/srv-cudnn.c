@@ -297,6 +297,7 @@ int d_DNN_EXECUTE(struct xmig_call *c)
 			   (unsigned long long)a->plan, (unsigned long long)a->handle, st);
 		return cudaErrorUnknown;
 	}
+	srv_dnn_run_note(s, a, p->serial);
 	return 0;
 }
 

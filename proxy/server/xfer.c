@@ -657,6 +657,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */
 	json_object_set_new(m, "blas_shapes", srv_blas_shapes_json(s));
 	json_object_set_new(m, "blaslt_shapes", srv_lt_shapes_json(s));
+	json_object_set_new(m, "dnn_runs", srv_dnn_runs_json(s));
 	/* what a delta at the freeze builds on (none: the whole log then) */
 	if (dnn_base_take(base, &s->dnn) < 0)
 		memset(base, 0, sizeof(*base));
@@ -1811,9 +1812,9 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
 	{
-		unsigned ran = 0;
+		unsigned ran = 0, sized = 0;
 		int st = srv_blas_warm(s, json_object_get(prelude, "blas_shapes"), &ran);
-		char what[64];
+		char what[80];
 
 		if (st)
 			xmig_warn("the job's GEMMs could not be run once ahead (status %d); its "
@@ -1825,6 +1826,12 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 				  "%d); its first step after the move loads their kernels", st);
 		snprintf(what, sizeof(what), "prelude: %u of the job's cuBLASLt matmuls run once",
 			 ran);
+		step(what, &t_step);
+		if ((st = srv_dnn_warm(s, json_object_get(prelude, "dnn_runs"), &ran, &sized)))
+			xmig_warn("the job's cuDNN plans could not be run once ahead (status %d); "
+				  "its first step after the move runs them first", st);
+		snprintf(what, sizeof(what), "prelude: %u of the job's cuDNN plans run once (%u sized)",
+			 ran, sized);
 		step(what, &t_step);
 	}
 	fault_delay("ahead-pause-ms");

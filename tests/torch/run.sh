@@ -70,6 +70,7 @@ train() {
 	wait_steps "$D/$name.moved" 6
 	"$XMIG" migrate --job $j --to gpu0 --json >"$D/$name.m3" 2>"$D/$name.m3.err"
 	check "$name: ... and moved once more (copy)" grep -q '"mode":"copy"' "$D/$name.m3"
+	grep -q '"mode":"copy"' "$D/$name.m3" || { tail -5 "$D/$name.m3.err"; tail -3 "$D/$name.moved"; }
 	wait $app
 	check "$name moved: exactly the native losses and checksum" cmp "$D/$name.native" "$D/$name.moved"
 	cmp -s "$D/$name.native" "$D/$name.moved" || {

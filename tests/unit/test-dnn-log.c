@@ -343,6 +343,100 @@ static void test_delta(void)
 	dnn_log_clear(&app);
 }
 
+/* A tensor: uid, type, dims and strides (n of each). */
+static uint64_t tensor(struct dnn_log *l, int64_t uid, int32_t type, int n, const int64_t *dims,
+		       const int64_t *strides)
+{
+	uint64_t t = desc(l, T);
+
+	dnn_log_set(l, t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+	dnn_log_set(l, t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
+	dnn_log_set(l, t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims);
+	dnn_log_set(l, t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides);
+	return t;
+}
+
+static uint64_t span_of(const struct dnn_tensor_span *s, long n, int64_t uid)
+{
+	for (long i = 0; i < n; i++)
+		if (s[i].uid == uid)
+			return s[i].bytes;
+	return 12345;   /* (not there) */
+}
+
+/*
+ * The tensors a plan reaches: through its engine config, filled by the
+ * heuristics of an operation graph, to the graph's operation and its
+ * tensors; not a virtual one, nor one of another graph.
+ */
+static void test_plan_tensors(void)
+{
+	struct dnn_log l;
+	struct dnn_tensor_span sp[16];
+	int64_t d3[] = { 2, 3, 4 }, s3[] = { 12, 4, 1 }, d2[] = { 4, 5 }, s2[] = { 5, 1 };
+	int64_t neg[] = { 5, -1 }, huge[] = { (int64_t)1 << 40, 1 }, four = 4;
+	bool yes = true;
+	uint64_t x, w, y, z, bad, vec, big, op, graph, heur, cfg, plan, fill[1];
+	long n;
+
+	dnn_log_init(&l);
+	x = tensor(&l, 1, CUDNN_DATA_FLOAT, 3, d3, s3);
+	w = tensor(&l, 2, CUDNN_DATA_HALF, 2, d2, s2);
+	y = tensor(&l, 3, CUDNN_DATA_FLOAT, 3, d3, s3);
+	dnn_log_set(&l, y, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &yes);
+	bad = tensor(&l, 4, 999, 2, d2, s2);
+	vec = tensor(&l, 5, CUDNN_DATA_INT8, 2, d2, s2);
+	dnn_log_set(&l, vec, CUDNN_ATTR_TENSOR_VECTOR_COUNT, CUDNN_TYPE_INT64, 1, &four);
+	big = tensor(&l, 6, CUDNN_DATA_DOUBLE, 2, huge, huge);
+	z = tensor(&l, 9, CUDNN_DATA_FLOAT, 2, d2, neg);   /* another graph's */
+	op = desc(&l, OP);
+	set_refs(&l, op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 x);
+	set_refs(&l, op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 w);
+	set_refs(&l, op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 y);
+	graph = desc(&l, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+	set_refs(&l, graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, op);
+	/* (more of the graph's tensors, on a second operation) */
+	op = desc(&l, OP);
+	set_refs(&l, op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 3,
+		 bad, vec, big);
+	set_refs(&l, graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 2,
+		 graph - 1, op);
+	heur = desc(&l, HEUR);
+	set_refs(&l, heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 graph);
+	cfg = desc(&l, CFG);
+	fill[0] = cfg;
+	dnn_log_fill(&l, heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		     fill);
+	plan = desc(&l, PLAN);
+	set_refs(&l, plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+		 1, cfg);
+	/* another graph's operation names z */
+	op = desc(&l, OP);
+	set_refs(&l, op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+		 z);
+
+	n = dnn_log_plan_tensors(&l, plan, sp, 16);
+	CHECK(n == 5, "the plan reaches its graph's five non-virtual tensors (%ld)", n);
+	CHECK(span_of(sp, n, 1) == 24 * 4, "a float tensor 2x3x4, packed: 96 bytes (%llu)",
+	      (unsigned long long)span_of(sp, n, 1));
+	CHECK(span_of(sp, n, 2) == (1 + 3 * 5 + 4 * 1) * 2,
+	      "a half tensor spans (1 + the sum of (dim - 1) x stride) elements");
+	CHECK(span_of(sp, n, 3) == 12345, "a virtual tensor is not in the variant pack");
+	CHECK(span_of(sp, n, 9) == 12345, "another graph's tensor is not reached");
+	CHECK(span_of(sp, n, 4) == 0 && span_of(sp, n, 5) == 0,
+	      "a type it does not know, or a vectorised layout: not sized (0)");
+	CHECK(span_of(sp, n, 6) == DNN_TOO_BIG, "dimensions of 2^40: too big, not wrapped");
+	CHECK(dnn_log_plan_tensors(&l, plan, sp, 2) == 5, "a short array: the count all the same");
+	CHECK(dnn_log_plan_tensors(&l, 999, sp, 16) == 0, "an id that is no object reaches nothing");
+	CHECK(dnn_log_plan_tensors(&l, op, sp, 16) == 1, "another operation reaches its own tensor");
+	CHECK(span_of(sp, 1, 9) == 0, "... a negative stride: not sized");
+	dnn_log_clear(&l);
+}
+
 int main(void)
 {
 	struct dnn_log l, back;
@@ -473,5 +567,6 @@ int main(void)
 	dnn_log_clear(&back);   /* (what the refused step's log had taken) */
 	test_advance();
 	test_delta();
+	test_plan_tensors();
 	return unit_done();
 }
