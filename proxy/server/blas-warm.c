@@ -204,13 +204,10 @@ static uint64_t request(json_t *o, uint64_t base, bool sim, struct xmig_blas_gem
 	nc = span(ec, g->ldc, g->n, g->batch, g->stride_c);
 	if (na + nb + nc > SCRATCH_MAX)
 		return SCRATCH_MAX + 1;
-	/* (each operand 256-byte aligned, as cuBLAS's fast kernels want) */
-	na = (na + 255) & ~255ull;
-	nb = (nb + 255) & ~255ull;
-	g->a = base;
-	g->b = base + na;
-	g->c = base + na + nb;
-	return na + nb + nc;
+	g->a = srv_warm_place(&base, na);
+	g->b = srv_warm_place(&base, nb);
+	g->c = base;
+	return g->c - g->a + nc;
 }
 
 uint64_t srv_warm_cap(struct srv *s)

@@ -22,6 +22,15 @@ struct srv;
 /* On the sim device a matrix product is computed on the CPU: small ones only. */
 #define SIM_FMA_MAX (1ull << 24)
 
+/* n bytes placed at *at (256-byte aligned, as fast kernels want): where; *at goes past them. */
+static inline uint64_t srv_warm_place(uint64_t *at, uint64_t n)
+{
+	uint64_t here = *at;
+
+	*at += (n + 255) & ~255ull;
+	return here;
+}
+
 struct srv_warm_scratch {
 	uint64_t va, size;
 	void *mem, *stream;

@@ -21,7 +21,6 @@
 #include "server.h"
 
 #define MAX_LT_SHAPES 64
-#define ALIGN 256ull
 
 struct srv_lt_shapes {
 	size_t n;
@@ -156,15 +155,6 @@ static uint64_t fmas(const struct xmig_lt_matmul_req *m)
 	return f;
 }
 
-/* Place n bytes at *at (ALIGN-aligned) and return where; *at past them. */
-static uint64_t place(uint64_t *at, uint64_t n)
-{
-	uint64_t here = *at;
-
-	*at += (n + ALIGN - 1) & ~(ALIGN - 1);
-	return here;
-}
-
 /*
  * The shape in hex as a request on scratch from base; its bytes (0: not
  * run here; over SCRATCH_MAX: too big).
@@ -195,23 +185,23 @@ static uint64_t lt_request(const char *hex, uint64_t base, bool sim, struct xmig
 		return 0;
 	if (n[0] + n[1] + n[2] + n[3] > SCRATCH_MAX || m->workspace_size > SCRATCH_MAX)
 		return SCRATCH_MAX + 1;
-	m->a = place(&at, n[0]);
-	m->b = place(&at, n[1]);
-	m->d = place(&at, n[3]);
-	m->c = c_is_d ? m->d : place(&at, n[2]);
-	m->workspace = m->workspace_size ? place(&at, m->workspace_size) : 0;
+	m->a = srv_warm_place(&at, n[0]);
+	m->b = srv_warm_place(&at, n[1]);
+	m->d = srv_warm_place(&at, n[3]);
+	m->c = c_is_d ? m->d : srv_warm_place(&at, n[2]);
+	m->workspace = m->workspace_size ? srv_warm_place(&at, m->workspace_size) : 0;
 	side = max3(max3(m->p.a.rows, m->p.a.cols, m->p.b.rows),
 		    max3(m->p.b.cols, m->p.d.rows, m->p.d.cols), 1);
 	if (d->bias_pointer)
-		d->bias_pointer = place(&at, extra_bytes(side, 1, m->p.d.batch_count,
-							 d->bias_batch_stride));
-	if (d->aux_pointer)
-		d->aux_pointer = place(&at, extra_bytes(d->aux_ld > 0 ? (uint64_t)d->aux_ld : side,
-							side, m->p.d.batch_count,
-							d->aux_batch_stride));
+		d->bias_pointer = srv_warm_place(&at, extra_bytes(side, 1, m->p.d.batch_count,
+								  d->bias_batch_stride));
+	if (d->aux_pointer)   /* (D's shape, at its own leading dimension) */
+		d->aux_pointer = srv_warm_place(&at, extra_bytes(d->aux_ld > 0 ? (uint64_t)d->aux_ld : side,
+								 side, m->p.d.batch_count,
+								 d->aux_batch_stride));
 	for (size_t i = 0; i < sizeof(scales) / sizeof(scales[0]); i++)
 		if (*scales[i])
-			*scales[i] = place(&at, 16);
+			*scales[i] = srv_warm_place(&at, 16);
 	return at - base;
 }
 

@@ -21,7 +21,6 @@
 #include "server.h"
 
 #define MAX_RUNS 64
-#define ALIGN 256ull
 
 struct dnn_run {
 	uint64_t plan, serial, handle;
@@ -183,8 +182,7 @@ static uint64_t request(struct srv *s, json_t *o, uint64_t base, struct xmig_dnn
 				bytes = span[k].bytes;
 		if (!bytes || bytes > SCRATCH_MAX)   /* (not sized, or too big: left to the job) */
 			goto no;
-		v->ptr = at;
-		at += (bytes + ALIGN - 1) & ~(ALIGN - 1);
+		v->ptr = srv_warm_place(&at, bytes);
 	}
 	/* the workspace the plan asks for */
 	if (json_is_true(json_object_get(o, "workspace"))) {
@@ -193,11 +191,10 @@ static uint64_t request(struct srv *s, json_t *o, uint64_t base, struct xmig_dnn
 		    (int64_t)ws < 0 || ws > SCRATCH_MAX)
 			goto no;
 		q->has_workspace = 1;
-		q->workspace = ws ? at : 0;
-		at += (ws + ALIGN - 1) & ~(ALIGN - 1);
+		q->workspace = ws ? srv_warm_place(&at, ws) : 0;
 	}
 	*req = q;
-	return at > base ? at - base : ALIGN;
+	return at > base ? at - base : 256;   /* (scalars only: a scratch all the same) */
 no:
 	free(q);
 	return 0;
