@@ -22,6 +22,15 @@ start_graphs() {   # start_graphs JOB ARGS...
 	wait_job "$job"
 }
 
+# Wait until the job (started with --open-capture-ms) holds its capture open.
+wait_capture_open() {   # wait_capture_open JOB
+	for _ in $(seq 100); do
+		grep -q '^capture open' "$BATS_TEST_TMPDIR/$1.out" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Wait for it; it must print what an undisturbed run with ARGS prints.
 finish_graphs() {   # finish_graphs JOB ARGS...
 	local job=$1
@@ -50,10 +59,7 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 
 @test "graphs: a capture in progress is refused a move (4); the job goes on" {
 	start_graphs gc --open-capture-ms 3000 --rounds 2 --after-rounds 2
-	for _ in $(seq 100); do
-		grep -q '^capture open' "$BATS_TEST_TMPDIR/gc.out" && break
-		sleep 0.05
-	done
+	wait_capture_open gc
 	run "$XMIG" ps
 	assert_line --regexp '^gc rank 0: not movable now: the process is capturing a CUDA graph \(.*\)$'
 	run "$XMIG" migrate --job gc --to gpu1
@@ -66,10 +72,7 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	# (a device-wide synchronise while a stream captures fails and
 	# invalidates the capture: CUDA's rule, and the sim device's)
 	start_graphs gz --open-capture-ms 3000 --rounds 2 --after-rounds 2
-	for _ in $(seq 100); do
-		grep -q '^capture open' "$BATS_TEST_TMPDIR/gz.out" && break
-		sleep 0.05
-	done
+	wait_capture_open gz
 	run "$XMIG" freeze --job gz
 	assert_success
 	run "$XMIG" thaw --job gz
@@ -85,10 +88,7 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 @test "graphs: a capture that began between a move's check and its freeze calls the move off (4) at the freeze; the capture and the job go on" {
 	XMIG_FAULT=graph-unseen-running start_graphs gf --open-capture-ms 3000 --rounds 2 \
 		--after-rounds 2
-	for _ in $(seq 100); do
-		grep -q '^capture open' "$BATS_TEST_TMPDIR/gf.out" && break
-		sleep 0.05
-	done
+	wait_capture_open gf
 	run "$XMIG" migrate --job gf --to gpu1
 	assert_failure 4
 	assert_output --partial "began capturing a CUDA graph"
