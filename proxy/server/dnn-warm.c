@@ -138,8 +138,9 @@ static uint64_t get_u64(json_t *o, const char *k)
  * run here (a plan gone or another since, a tensor not sized), or more
  * than SCRATCH_MAX.
  */
-static uint64_t request(struct srv *s, json_t *o, uint64_t base, struct xmig_dnn_execute_req **req,
-			struct dnn_obj **plan, struct dnn_obj **handle)
+static uint64_t run_request(struct srv *s, json_t *o, uint64_t base,
+			    struct xmig_dnn_execute_req **req, struct dnn_obj **plan,
+			    struct dnn_obj **handle)
 {
 	json_t *entries = json_object_get(o, "entries"), *e;
 	struct dnn_tensor_span span[XMIG_DNN_VP_MAX];
@@ -221,7 +222,7 @@ int srv_dnn_warm(struct srv *s, json_t *runs, unsigned *ran, unsigned *sized)
 		return 0;
 	cap = srv_warm_cap(s);
 	json_array_foreach(runs, i, o) {
-		b = request(s, o, 0, &q, &p, &h);
+		b = run_request(s, o, 0, &q, &p, &h);
 		free(q);
 		if (b && b <= cap) {
 			(*sized)++;
@@ -237,7 +238,7 @@ int srv_dnn_warm(struct srv *s, json_t *runs, unsigned *ran, unsigned *sized)
 	    (st = s->dev->stream_sync(s->devh, w.stream)))
 		goto out;
 	json_array_foreach(runs, i, o) {
-		if (!(b = request(s, o, w.va, &q, &p, &h)) || b > cap) {
+		if (!(b = run_request(s, o, w.va, &q, &p, &h)) || b > cap) {
 			free(q);
 			continue;
 		}
