@@ -190,6 +190,7 @@ static void stop_executor(struct dest *d)
 struct move_ahead {
 	struct xmig_conn *nc;         /* the standby proxy's connection (NULL: none) */
 	json_t *offer;
+	json_t *run_ahead;            /* what the standby ran of the job's first uses */
 	int spid, objects;
 	bool at_go;                   /* the old proxy freezes at the new one's GO */
 	char token[33];
@@ -222,6 +223,8 @@ static void move_ahead_drop(struct proc *p, struct dest *d, struct move_ahead *a
 	stop_executor(d);
 	json_decref(a->offer);
 	a->offer = NULL;
+	json_decref(a->run_ahead);
+	a->run_ahead = NULL;
 }
 
 /*
@@ -367,6 +370,7 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 		goto fail;
 	}
 	a->objects = (int)json_integer_value(json_object_get(r, "objects_ahead"));
+	a->run_ahead = json_incref(json_object_get(r, "run_ahead"));
 	json_decref(r);
 	a->t_prepare = ms_since(a->t_start) - a->t_precheck - a->t_standby;
 	return 0;
@@ -509,6 +513,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 				      "made",
 				      (int)json_integer_value(json_object_get(
 					      json_object_get(recv, "objects"), "made"))));
+	/* (a standby older than this command says nothing of them) */
+	if (json_is_object(a->run_ahead))
+		json_object_set(*out, "run_ahead", a->run_ahead);
 	if (!o->json) {
 		char paused[48] = "";
 

@@ -1732,12 +1732,45 @@ err:
 	return -1;
 }
 
+/*
+ * A standby's run of the job's first library uses, ahead (blas-warm.c,
+ * blaslt-warm.c, dnn-warm.c): cuBLAS's and cuDNN's set-up and kernel
+ * loading, each otherwise paid by the job's first step after the move. A
+ * failure only costs that. What ran: {gemm_shapes, blaslt_matmuls,
+ * dnn_plans}.
+ */
+static json_t *run_first_uses(struct srv *s, json_t *prelude, uint64_t *t_step)
+{
+	unsigned gemms = 0, matmuls = 0, plans = 0, sized = 0;
+	char what[80];
+	int st;
+
+	if ((st = srv_blas_warm(s, json_object_get(prelude, "blas_shapes"), &gemms)))
+		xmig_warn("the job's GEMMs could not be run once ahead (status %d); its first "
+			  "step after the move loads cuBLAS's kernels", st);
+	snprintf(what, sizeof(what), "prelude: %u of the job's GEMM shapes run once", gemms);
+	step(what, t_step);
+	if ((st = srv_lt_warm(s, json_object_get(prelude, "blaslt_shapes"), &matmuls)))
+		xmig_warn("the job's cuBLASLt matmuls could not be run once ahead (status %d); its "
+			  "first step after the move loads their kernels", st);
+	snprintf(what, sizeof(what), "prelude: %u of the job's cuBLASLt matmuls run once", matmuls);
+	step(what, t_step);
+	if ((st = srv_dnn_warm(s, json_object_get(prelude, "dnn_runs"), &plans, &sized)))
+		xmig_warn("the job's cuDNN plans could not be run once ahead (status %d); its first "
+			  "step after the move runs them first", st);
+	snprintf(what, sizeof(what), "prelude: %u of the job's cuDNN plans run once (%u sized)",
+		 plans, sized);
+	step(what, t_step);
+	return json_pack("{s:i, s:i, s:i}", "gemm_shapes", (int)gemms, "blaslt_matmuls",
+			 (int)matmuls, "dnn_plans", (int)plans);
+}
+
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
 			 enum xfer_mode mode, int *code, char *why, size_t len)
 {
 	struct images im = { 0 };
 	struct vars_in vars = { 0 };
-	json_t *prelude = NULL, *result = NULL;
+	json_t *prelude = NULL, *result = NULL, *run_ahead = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_step = t0, hash = 0;
 	unsigned ahead = 0;
@@ -1811,29 +1844,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
 	step("prelude: objects made ahead", &t_step);
-	{
-		unsigned ran = 0, sized = 0;
-		int st = srv_blas_warm(s, json_object_get(prelude, "blas_shapes"), &ran);
-		char what[80];
-
-		if (st)
-			xmig_warn("the job's GEMMs could not be run once ahead (status %d); its "
-				  "first step after the move loads cuBLAS's kernels", st);
-		snprintf(what, sizeof(what), "prelude: %u of the job's GEMM shapes run once", ran);
-		step(what, &t_step);
-		if ((st = srv_lt_warm(s, json_object_get(prelude, "blaslt_shapes"), &ran)))
-			xmig_warn("the job's cuBLASLt matmuls could not be run once ahead (status "
-				  "%d); its first step after the move loads their kernels", st);
-		snprintf(what, sizeof(what), "prelude: %u of the job's cuBLASLt matmuls run once",
-			 ran);
-		step(what, &t_step);
-		if ((st = srv_dnn_warm(s, json_object_get(prelude, "dnn_runs"), &ran, &sized)))
-			xmig_warn("the job's cuDNN plans could not be run once ahead (status %d); "
-				  "its first step after the move runs them first", st);
-		snprintf(what, sizeof(what), "prelude: %u of the job's cuDNN plans run once (%u sized)",
-			 ran, sized);
-		step(what, &t_step);
-	}
+	run_ahead = run_first_uses(s, prelude, &t_step);
 	fault_delay("ahead-pause-ms");
 	s->xfer_base = s->dnn_ahead ? hash : 0;
 	s->xfer_prelude = json_incref(prelude);   /* what the freeze's manifest builds on */
@@ -1847,13 +1858,16 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 */
 	if (!s->workers_running && srv_workers_start(s, true) < 0)
 		xmig_warn("could not start the workers ahead; they start at the resume");
-	result = json_pack("{s:I, s:f, s:i}", "prepared_bytes", (json_int_t)s->mem.mapped,
-			   "seconds", (double)(xmig_now_ns() - t0) / 1e9, "objects_ahead", (int)ahead);
+	result = json_pack("{s:I, s:f, s:i, s:o}", "prepared_bytes", (json_int_t)s->mem.mapped,
+			   "seconds", (double)(xmig_now_ns() - t0) / 1e9, "objects_ahead", (int)ahead,
+			   "run_ahead", run_ahead);
+	run_ahead = NULL;
 out:
 	if (afd >= 0)
 		close(afd);
 	if (fd >= 0)
 		close(fd);
+	json_decref(run_ahead);
 	json_decref(prelude);
 	free(text);
 	free_images(&im);

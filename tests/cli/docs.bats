@@ -270,6 +270,9 @@ sim"
 	run missing_fields "$ROOT/share/schema/migrate.schema.json" \
 		'."$defs".move.properties.phases_ms' "$(jq -c '.items[0].phases_ms' <<<"$out")"
 	assert_output ""
+	run missing_fields "$ROOT/share/schema/migrate.schema.json" \
+		'."$defs".move.properties.run_ahead' "$(jq -c '.items[0].run_ahead' <<<"$out")"
+	assert_output ""
 	out=$("$XMIG" migrate --job m1 --to gpu0 --dry-run --json 2>/dev/null)
 	items_complete migrate.schema.json "$out" '."$defs".dry_run'
 	out=$("$XMIG" freeze --job m1 --json)

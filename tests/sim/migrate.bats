@@ -537,8 +537,11 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	echo $! >"$BATS_TEST_TMPDIR/lt.pid"
 	wait_job lt
 	sleep 0.2
-	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1
+	run --separate-stderr env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1 --json
 	assert_success
+	# (the move's JSON counts them too; no GEMM, no cuDNN plan in this job)
+	echo "$output" | jq -e '.items[0].run_ahead | .blaslt_matmuls >= 2 and .gemm_shapes == 0 and
+		.dnn_plans == 0'
 	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1 --zero-copy
 	assert_success
 	# each standby ran the job's matmuls once, ahead, on memory of its own
