@@ -1742,8 +1742,16 @@ err:
 static json_t *run_first_uses(struct srv *s, json_t *prelude, uint64_t *t_step)
 {
 	unsigned gemms = 0, matmuls = 0, plans = 0, sized = 0;
+	const char *env = getenv("XMIG_RUN_AHEAD");
 	char what[80];
 	int st;
+
+	/* XMIG_RUN_AHEAD=0 (the migrate command's): a same-GPU move's job keeps its GPU to itself */
+	if (env && !strcmp(env, "0")) {
+		step("prelude: the job's first library uses not run ahead (XMIG_RUN_AHEAD=0)", t_step);
+		return json_pack("{s:i, s:i, s:i}", "gemm_shapes", 0, "blaslt_matmuls", 0,
+				 "dnn_plans", 0);
+	}
 
 	if ((st = srv_blas_warm(s, json_object_get(prelude, "blas_shapes"), &gemms)))
 		xmig_warn("the job's GEMMs could not be run once ahead (status %d); its first "

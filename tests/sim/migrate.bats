@@ -544,6 +544,10 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		.dnn_plans == 0'
 	run env XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lt --to gpu1 --zero-copy
 	assert_success
+	# XMIG_RUN_AHEAD=0: none run ahead (the job's next step pays them)
+	run --separate-stderr env XMIG_RUN_AHEAD=0 "$XMIG" migrate --job lt --to gpu1 --json
+	assert_success
+	echo "$output" | jq -e '.items[0].run_ahead | .blaslt_matmuls == 0 and .gemm_shapes == 0'
 	# each standby ran the job's matmuls once, ahead, on memory of its own
 	# (the zero-copy one maps the job's: its results below stay exact)
 	# (as many as the job had run by then: each round runs some 70, 64 kept)
