@@ -146,24 +146,27 @@ static uint64_t elem_bytes(int fn, int type)
 	return srv_warm_type_bytes(type);
 }
 
-/*
- * Bytes a column-major operand spans: ld x cols elements, and the batch's
- * others at its stride; past SCRATCH_MAX (or a negative stride) it says
- * SCRATCH_MAX + 1, too big to run here (and no product overflows: every
- * factor is below 2^31, or checked against the limit first).
- */
-static uint64_t span(uint64_t elem, int ld, int cols, int batch, int64_t stride)
+uint64_t srv_warm_span(uint64_t elem, uint64_t ld, uint64_t lines, int64_t batch, int64_t stride)
 {
-	uint64_t one = (uint64_t)(ld > 0 ? ld : 1) * (uint64_t)(cols > 0 ? cols : 1), more = 0;
+	uint64_t one, more = 0;
 
-	if (stride < 0 || one > SCRATCH_MAX)
+	/* (every factor checked against the limit first: no product overflows) */
+	if (stride < 0 || ld > SCRATCH_MAX || lines > SCRATCH_MAX ||
+	    (one = ld * lines) > SCRATCH_MAX)
 		return SCRATCH_MAX + 1;
 	if (batch > 1 && stride > 0) {
-		if ((uint64_t)stride > SCRATCH_MAX)
+		if ((uint64_t)stride > SCRATCH_MAX || (uint64_t)batch > SCRATCH_MAX)
 			return SCRATCH_MAX + 1;
 		more = (uint64_t)stride * (uint64_t)(batch - 1);
 	}
 	return one + more > SCRATCH_MAX / elem ? SCRATCH_MAX + 1 : (one + more) * elem;
+}
+
+/* A column-major operand of a GEMM: ld x cols elements (each at least 1), batch at stride. */
+static uint64_t span(uint64_t elem, int ld, int cols, int batch, int64_t stride)
+{
+	return srv_warm_span(elem, (uint64_t)(ld > 0 ? ld : 1), (uint64_t)(cols > 0 ? cols : 1),
+			     batch, stride);
 }
 
 /* The shape in o as a request on scratch (a, b, c from base); its bytes, 0: not run here. */

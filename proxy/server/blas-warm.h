@@ -43,6 +43,13 @@ int srv_warm_scratch_open(struct srv *s, uint64_t need, struct srv_warm_scratch 
 /* Wait for its stream (that status), then free it all. */
 int srv_warm_scratch_close(struct srv *s, struct srv_warm_scratch *w);
 
+/*
+ * Bytes a matrix spans: lines of ld elements of elem bytes, batch of them
+ * stride elements apart; SCRATCH_MAX + 1 past the limit, or for a
+ * negative stride (no product overflows on the way).
+ */
+uint64_t srv_warm_span(uint64_t elem, uint64_t ld, uint64_t lines, int64_t batch, int64_t stride);
+
 /* Bytes of one element of a cudaDataType; 0: one not run ahead. */
 uint64_t srv_warm_type_bytes(int type);
 

@@ -98,7 +98,7 @@ void srv_lt_shapes_free(struct srv *s)
 /* Bytes at most the layout's matrices span (SCRATCH_MAX + 1: too many; 0: not sized here). */
 static uint64_t layout_bytes(const struct xmig_lt_layout *l)
 {
-	uint64_t e = srv_warm_type_bytes((int)l->type), one, more = 0;
+	uint64_t e = srv_warm_type_bytes((int)l->type);
 	uint64_t lines = l->order == CUBLASLT_ORDER_COL ? l->cols : l->rows;
 	uint64_t len = l->order == CUBLASLT_ORDER_COL ? l->rows : l->cols;
 
@@ -107,15 +107,7 @@ static uint64_t layout_bytes(const struct xmig_lt_layout *l)
 	    !l->cols || l->ld <= 0 || (uint64_t)l->ld < len || l->batch_count < 1 ||
 	    l->batch_offset < 0)
 		return 0;
-	if ((uint64_t)l->ld > SCRATCH_MAX || lines > SCRATCH_MAX ||
-	    (one = (uint64_t)l->ld * lines) > SCRATCH_MAX / e)
-		return SCRATCH_MAX + 1;
-	if (l->batch_count > 1) {
-		if ((uint64_t)l->batch_offset > SCRATCH_MAX)
-			return SCRATCH_MAX + 1;
-		more = (uint64_t)l->batch_offset * (uint64_t)(l->batch_count - 1);
-	}
-	return one + more > SCRATCH_MAX / e ? SCRATCH_MAX + 1 : (one + more) * e;
+	return srv_warm_span(e, (uint64_t)l->ld, lines, l->batch_count, l->batch_offset);
 }
 
 static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
@@ -131,14 +123,10 @@ static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
  */
 static uint64_t extra_bytes(uint64_t len, uint64_t lines, int32_t batch, int64_t stride)
 {
-	uint64_t one, more = 0;
-
-	if (len > SCRATCH_MAX || lines > SCRATCH_MAX || (one = len * lines) > SCRATCH_MAX / 16 ||
-	    stride < 0 || (uint64_t)stride > SCRATCH_MAX)
+	/* (a stride past the limit refused even where one vector leaves it unused) */
+	if (stride > 0 && (uint64_t)stride > SCRATCH_MAX)
 		return SCRATCH_MAX + 1;
-	if (batch > 1)
-		more = (uint64_t)stride * (uint64_t)(batch - 1);
-	return one + more > SCRATCH_MAX / 16 ? SCRATCH_MAX + 1 : (one + more) * 16;
+	return srv_warm_span(16, len, lines, batch, stride);
 }
 
 /* Multiply-adds of the matmul, or SIM_FMA_MAX + 1 if more (no product overflows). */
