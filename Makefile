@@ -233,6 +233,11 @@ $(B)/tests/cuda/driver_module: tests/cuda/driver_module.cu $(GEN)/driver_module_
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
+# Two translation units, so two fat binaries (tests/cuda/parts/NAME_*.cu).
+$(B)/tests/cuda/late_module: tests/cuda/late_module.cu tests/cuda/parts/late_module_b.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ tests/cuda/late_module.cu tests/cuda/parts/late_module_b.cu
+
 # Links NCCL (the facade under xmig, NVIDIA's natively).
 $(B)/tests/cuda/nccl_ops: tests/cuda/nccl_ops.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -577,6 +577,9 @@ static int k_empty(const struct sim_launch *l, const void *params)
 
 const struct sim_kernel sim_kernels[] = {
 	KERNEL("_Z9xt_affinePjijj", xt_affine),
+	/* late_module's second fat binary: xt_affine under another name */
+	{ "_Z9lm_affinePjijj", k_xt_affine, params_xt_affine,
+	  sizeof(params_xt_affine) / sizeof(params_xt_affine[0]), sizeof(struct p_xt_affine) },
 	KERNEL("_Z6va_addPKfS0_Pfi", va_add),
 	KERNEL("_Z6gr_mixPjPKjS1_ij", gr_mix),
 	KERNEL("_Z7se_stepPjPKjijjx", se_step),

@@ -429,10 +429,12 @@ int srv_state_load_modules(struct srv *s, json_t *m, srv_image_fn image, void *a
 		mod->hash = hash;
 		mod->image = image(arg, id, mod->size);
 		if (!mod->image || xmig_hash64(mod->image, mod->size) != mod->hash) {
+			bool absent = !mod->image;
+
 			free(mod->image);
 			free(mod);
-			return xmig_error("fat binary %llu of the state is damaged",
-					  (unsigned long long)id);
+			return xmig_error("fat binary %llu of the state %s", (unsigned long long)id,
+					  absent ? "did not come with it" : "is damaged");
 		}
 		mod->received = mod->size;
 		if ((r = s->dev->module_load(s->devh, mod->image, mod->size, &mod->h)) ||

@@ -535,8 +535,42 @@ static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_
 	return r;
 }
 
+/*
+ * The modules whose images went with the prelude. A set, not the highest id:
+ * ids are given at registration and a registered fat binary is loaded at its
+ * first use, so one with a lower id can first be loaded after the prelude.
+ */
+struct id_set {
+	uint64_t *ids;
+	size_t n;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int id_set_init(struct id_set *set, size_t cap)
+{
+	set->n = 0;
+	set->ids = calloc(cap + 1, sizeof(*set->ids));
+	return set->ids ? 0 : -1;
+}
+
+static void id_set_seal(struct id_set *set)
+{
+	qsort(set->ids, set->n, sizeof(*set->ids), cmp_id);
+}
+
+static bool id_set_has(const struct id_set *set, uint64_t id)
+{
+	return set->n && bsearch(&id, set->ids, set->n, sizeof(id), cmp_id);
+}
+
 /* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
-static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
+static int send_state(struct srv *s, int fd, const struct id_set *images_sent,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
 		      const struct dnn_base *base, json_t *held, struct vars_read *pre)
 {
@@ -562,7 +596,7 @@ static int send_state(struct srv *s, int fd, uint64_t images_sent_below,
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
-		if (id < images_sent_below)
+		if (id_set_has(images_sent, id))
 			continue;   /* in the prelude already; modules never change */
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
@@ -705,7 +739,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 }
 
 /* *hash: of the prelude as sent, which the successor names in GO. */
-static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct sent_alloc **sent,
+static int send_prelude(struct srv *s, int fd, struct id_set *images, struct sent_alloc **sent,
 			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash,
 			json_t **sent_manifest)
 {
@@ -721,16 +755,17 @@ static int send_prelude(struct srv *s, int fd, uint64_t *images_below, struct se
 		goto out;
 	*hash = xmig_hash64(text, strlen(text)) ?: 1;
 	/* Images never change once loaded: no pause needed to read them. */
-	*images_below = 0;
+	if (id_set_init(images, json_array_size(json_object_get(m, "modules"))) < 0)
+		goto out;
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
 		if (!mod || send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
-		if (id >= *images_below)
-			*images_below = id + 1;
+		images->ids[images->n++] = id;
 	}
+	id_set_seal(images);
 	for (i = 0; i < *nsent && !stream; i++) {
 		if (fds[i] < 0 || send_head(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
 			goto out;
@@ -777,7 +812,8 @@ static bool wait_frozen(struct offer *o, int fd)
 static int serve(struct offer *o, int fd)
 {
 	struct xfer_msg m;
-	uint64_t images_below = 0, prelude = 0;
+	struct id_set images = { 0 };
+	uint64_t prelude = 0;
 	struct sent_alloc *sent = NULL;
 	struct dnn_base base = { 0 };
 	struct vars_read pre = { 0 };
@@ -808,7 +844,7 @@ static int serve(struct offer *o, int fd)
 	 * The prelude (ahead of the freeze while the job runs; at once for a
 	 * job frozen already), then wait for GO: by then it must be frozen.
 	 */
-	if (send_prelude(o->s, fd, &images_below, &sent, &nsent, o->stream, &base, &prelude,
+	if (send_prelude(o->s, fd, &images, &sent, &nsent, o->stream, &base, &prelude,
 			 &prelude_m) < 0 ||
 	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO)
 		goto out;
@@ -862,7 +898,7 @@ static int serve(struct offer *o, int fd)
 	 * The cuDNN log as a delta only to a successor that holds this
 	 * prelude's (aux), the manifest only to one that holds its manifest (id).
 	 */
-	if (send_state(o->s, fd, images_below, sent, nsent, o->stream,
+	if (send_state(o->s, fd, &images, sent, nsent, o->stream,
 		       m.aux == prelude && base.objs ? &base : NULL,
 		       m.id == prelude ? prelude_m : NULL, &pre) < 0)
 		goto out;
@@ -892,6 +928,7 @@ static int serve(struct offer *o, int fd)
 	}
 out:
 	free(pre.ids);
+	free(images.ids);
 	dnn_base_free(&base);
 	json_decref(prelude_m);
 	free(sent);

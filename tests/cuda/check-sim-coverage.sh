@@ -4,7 +4,8 @@
 #
 #   tests/cuda/check-sim-coverage.sh [PROGRAM...]
 #
-# With no PROGRAM it checks one binary per tests/cuda/*.cu: $B/tests/cuda/NAME
+# With no PROGRAM it checks one binary per tests/cuda/*.cu (with its
+# tests/cuda/parts/NAME_*.cu, if any): $B/tests/cuda/NAME
 # when that is newer than its sources, else one compiled here with nvcc
 # ($CUDA_HOME/bin/nvcc, flags as the Makefile's). SIM_KERNELS_C names the
 # table source (default proxy/server/sim-kernels.c).
@@ -32,7 +33,7 @@ kernels_of() {
 
 # Is the binary $1 older than source $2 or the headers it includes?
 stale() {
-	for s in "$2" "$cudadir"/xtest.h "$cudadir"/formulas.h; do
+	for s in "$2" "$cudadir"/xtest.h "$cudadir"/formulas.h "$cudadir/parts/$(basename "$2" .cu)"_*.cu; do
 		[ "$s" -nt "$1" ] && return 0
 	done
 	return 1
@@ -56,7 +57,8 @@ if [ $# -eq 0 ]; then
 		elif [ -x "$nvcc" ]; then
 			# (every library any of them links, as the Makefile's rules do one each)
 			"$nvcc" -cudart shared -gencode arch=compute_90,code=sm_90 -O2 \
-				-I"${B:-/nonexistent}/gen" -o "$tmp/$name" "$cu" -lcublasLt -lcublas \
+				-I"${B:-/nonexistent}/gen" -o "$tmp/$name" "$cu" \
+				$(ls "$cudadir/parts/$name"_*.cu 2>/dev/null) -lcublasLt -lcublas \
 				-lcudnn -lnccl -L"$(dirname "$nvcc")/../lib64/stubs" -lcuda \
 				>"$tmp/$name.log" 2>&1 &
 			set -- "$@" "$tmp/$name"

@@ -255,6 +255,34 @@ check "a corrupt snapshot is refused (status $?)" grep -q "checksum mismatch" "$
 check "... the job stays suspended" test "$(ps_field zf state)" = suspended
 kill $app 2>/dev/null; wait $app 2>/dev/null
 
+# A fat binary first used between a move's prelude and its freeze, for
+# either of late_module's two (module ids follow registration, not loading):
+# natively, then moved with the new proxy waiting 800 ms after its prelude.
+for late in a b; do
+	rm -f "$tmp/go-$late"; touch "$tmp/go-native"
+	"$B/tests/cuda/late_module" --late $late --go-file "$tmp/go-native" --rounds 50 --sleep-ms 0 \
+		>"$tmp/lm$late.native" 2>&1
+	check "late_module --late $late runs natively" grep -q '^PASS' "$tmp/lm$late.native"
+	"$XMIG" run --job lm$late -- "$B/tests/cuda/late_module" --late $late --go-file "$tmp/go-$late" \
+		--rounds 150 >"$tmp/lm$late.xmig" 2>"$tmp/lm$late.err" &
+	app=$!
+	for _ in $(seq 100); do [ "$(ps_field lm$late state)" = running ] && break; sleep 0.1; done
+	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lm$late --to gpu0 \
+		>"$tmp/lm$late.mig" 2>&1 &
+	mig=$!
+	for _ in $(seq 200); do
+		grep -q 'receive: prelude: objects made ahead' "$tmp/lm$late.err" && break
+		sleep 0.02
+	done
+	touch "$tmp/go-$late"
+	wait $mig
+	check "late_module --late $late: moved with the fat binary it first used after the prelude ($?)" \
+		grep -q 'moved from' "$tmp/lm$late.mig"
+	grep -q 'moved from' "$tmp/lm$late.mig" || grep error "$tmp/lm$late.mig" "$tmp/lm$late.err"
+	wait $app
+	check "... and checked every round ($?)" grep -q '^PASS' "$tmp/lm$late.xmig"
+done
+
 # cuDNN's backend API (dnn_graph): natively with the cuDNN it resolves to
 # (else PyTorch's), under xmig with that same library in the proxy; then
 # moved twice while it executes its plan round after round.

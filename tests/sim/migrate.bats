@@ -314,6 +314,46 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish pn
 }
 
+# late_module_moved LATE: late_module with its late fat binary LATE (a or
+# b) first used between the prelude and the freeze (the new proxy waits
+# 800 ms there); the move must carry its image, and the job check each round
+late_module_moved() {
+	local late=$1 job=lm$1 go="$BATS_TEST_TMPDIR/go-$1" mig st=0
+	"$XMIG" run --job "$job" -- "$CUDA_BIN/late_module" --late "$late" --go-file "$go" \
+		--rounds 150 >"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$job.pid"
+	wait_job "$job"
+	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job "$job" --to gpu1 \
+		>"$BATS_TEST_TMPDIR/$job.m" 2>&1 &
+	mig=$!
+	for _ in $(seq 200); do
+		grep -q 'receive: prelude: objects made ahead' "$BATS_TEST_TMPDIR/$job.err" && break
+		sleep 0.02
+	done
+	touch "$go"
+	for _ in $(seq 100); do
+		grep -q '^late module in use' "$BATS_TEST_TMPDIR/$job.out" && break
+		sleep 0.02
+	done
+	# (still before the freeze: the move has not ended)
+	kill -0 "$mig"
+	wait "$mig" || st=$?
+	cat "$BATS_TEST_TMPDIR/$job.m" >&2
+	assert_equal "$st" 0
+	assert_equal "$(gpu_of "$job")" 1
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/$job.pid")" -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/$job.err" >&2
+	grep -q '^rounds 150 checked' "$BATS_TEST_TMPDIR/$job.out"
+	grep -q '^PASS late_module' "$BATS_TEST_TMPDIR/$job.out"
+}
+
+@test "migrate: a fat binary first used between the prelude and the freeze goes with the state, whether it was registered before or after those the prelude carried" {
+	need_program late_module
+	late_module_moved a
+	late_module_moved b
+}
+
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
 	start w7 0
 	slow_move w7
