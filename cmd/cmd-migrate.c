@@ -228,6 +228,33 @@ static void move_ahead_drop(struct proc *p, struct dest *d, struct move_ahead *a
 }
 
 /*
+ * Say how a move that failed left the process; its exit status. ended: the
+ * job was gone when the move failed, before any handover; lost: the old
+ * proxy could not be thawed after the transfer began.
+ */
+static int not_moved(struct proc *p, bool ended, bool lost, const char *from_node, int from,
+		     int status)
+{
+	if (p->held_by_another) {   /* where it goes on is that command's to say */
+		xmig_error("%s: not moved by this command", p->label);
+	} else if (ended) {
+		xmig_error("%s: the job ended during the move; nothing was moved", p->label);
+		return XMIG_EXIT_NOTFOUND;
+	} else if (lost && cut_job_ended(p, 1)) {
+		/* (which came first, its end or the new proxy's, cannot be told here) */
+		xmig_error("%s: the move failed and the job is gone: it ended, or it lost its new "
+			   "proxy after the handover (see above)", p->label);
+	} else if (lost) {
+		xmig_error("%s: the move failed and the old proxy could not be thawed: it had handed "
+			   "the job over to the new proxy, which failed, or it is gone (see above)",
+			   p->label);
+	} else {
+		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
+	}
+	return status ? status : XMIG_EXIT_FAIL;
+}
+
+/*
  * The part of a move that runs while the job does: the precheck, a standby
  * proxy, the offer, and the standby's prepare (it maps the memory and makes
  * the objects ahead). relink: the process's communicators of several ranks
@@ -246,7 +273,7 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 	uint64_t mapped = (uint64_t)json_integer_value(json_object_get(st, "device_mapped_bytes"));
 	bool src_remote = json_is_true(json_object_get(st, "remote"));
 	bool stream = src_remote || d->node;
-	bool zero = o->zero_copy;
+	bool zero = o->zero_copy, ended;
 	const char *mode = zero ? "zero-copy" : stream ? "stream" : "copy";
 	char env[64];
 	uint64_t free_b;
@@ -376,13 +403,10 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 	return 0;
 
 fail:
+	ended = cut_job_ended(p, 1);   /* (nothing was handed over yet) */
 	/* (an offer made at GO: no freeze yet, only the offer goes) */
 	move_ahead_drop(p, d, a, a->at_go && !relink);
-	if (p->held_by_another)   /* where it goes on is that command's to say */
-		xmig_error("%s: not moved by this command", p->label);
-	else
-		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
-	return status ? status : XMIG_EXIT_FAIL;
+	return not_moved(p, ended, false, from_node, from, status);
 }
 
 /*
@@ -408,7 +432,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	const char *token;
 	char mb[32];
 	int status = 0;
-	bool frozen_here = false, lost = false, at_go;
+	bool frozen_here = false, lost = false, handed_over_maybe = false, ended, at_go;
 
 	*out = NULL;
 	if (!a) {
@@ -442,6 +466,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 		wait_freeze = move_send(p->conn, "freeze", json_pack("{s:s}", "hold", "connection"),
 					&freeze_id, -1);
 	move_show_progress(nc, p->label);
+	handed_over_maybe = true;   /* until the new proxy answers */
 	wait_recv = move_send(nc, "receive",
 			      json_pack("{s:O, s:s, s:s, s:b, s:b, s:b}", "path",
 					json_object_get(offer, "path"), "token", token, "mode",
@@ -464,6 +489,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 		/* The target failed us (it died, or refused): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
+		else
+			handed_over_maybe = false;   /* it answered: it does not hold the job */
 		goto rollback;
 	}
 	xmig_move_trace("migrate: receive answered");
@@ -538,6 +565,13 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	return 0;
 
 rollback:
+	/*
+	 * Gone already when the move failed, and never handed over: the job
+	 * ended (its proxies follow their process). Not when the new proxy
+	 * went without an answer: it may have taken the job over first, and
+	 * the job then ends for want of it, which is the move's failure.
+	 */
+	ended = !handed_over_maybe && cut_job_ended(p, 1);
 	/* (a freeze made at GO: perhaps; only one our connection holds is thawed) */
 	if (frozen_here || (at_go && !recv && !keep)) {
 		int ignored;
@@ -552,15 +586,7 @@ rollback:
 	/* The standby proxy exits when its connection closes, and its executor with it. */
 	move_ahead_drop(p, d, a, false);
 	json_decref(recv);
-	if (p->held_by_another)   /* where it goes on is that command's to say */
-		xmig_error("%s: not moved by this command", p->label);
-	else if (lost)
-		xmig_error("%s: the move failed and the old proxy could not be thawed: it had handed "
-			   "the job over to the new proxy, which failed, or it is gone (see above)",
-			   p->label);
-	else
-		xmig_error("%s: not moved; it goes on on %s:gpu%d", p->label, from_node, from);
-	return status ? status : XMIG_EXIT_FAIL;
+	return not_moved(p, ended, lost, from_node, from, status);
 }
 
 /* The targets of --to: one for every process, or one per rank. */

@@ -314,6 +314,24 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish pn
 }
 
+@test "migrate: a job that ends during its move (the new proxy still preparing): said, nothing moved; exit 3, or 1 when its new proxy went without a word" {
+	"$XMIG" run --job ge -- "$CUDA_BIN/zdtm" --mib 32 --iters 30 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/ge.out" 2>"$BATS_TEST_TMPDIR/ge.err" &
+	echo $! >"$BATS_TEST_TMPDIR/ge.pid"
+	wait_job ge
+	XMIG_FAULT=ahead-pause-ms=3000 run --separate-stderr "$XMIG" migrate --job ge --to gpu1
+	echo "$stderr" >&2
+	case $status in
+	3) grep -q 'job ge rank 0: the job ended during the move; nothing was moved' <<<"$stderr" ;;
+	1) grep -q 'job ge rank 0: the move failed and the job is gone: it ended' <<<"$stderr" ;;
+	*) false ;;
+	esac
+	! grep -q 'it goes on' <<<"$stderr"
+	run timeout 10 tail --pid="$(cat "$BATS_TEST_TMPDIR/ge.pid")" -f /dev/null
+	assert_success
+	grep -q '^PASS zdtm' "$BATS_TEST_TMPDIR/ge.out"
+}
+
 # late_module_moved LATE: late_module with its late fat binary LATE (a or
 # b) first used between the prelude and the freeze (the new proxy waits
 # 800 ms there); the move must carry its image, and the job check each round
