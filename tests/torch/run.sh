@@ -36,7 +36,7 @@ export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
 D=$(mktemp -d)
 . "$ROOT/tests/gpu/helpers.sh"
-downtime() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; o=m.get("objects", {}); p=m.get("paused_ms"); print("# %s: %s, %d MiB, downtime %.1f ms, the job paused %s ms (objects: %s made ahead, %s kept, %s made frozen)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], "%.1f" % p if p else "-", o.get("ahead"), o.get("kept"), o.get("made")))' "$@"; }
+downtime() { python3 -c 'import json,sys; i=json.load(open(sys.argv[1]))["items"]; m=i[0] if i else sys.exit(0); o=m.get("objects", {}); p=m.get("paused_ms"); r=m.get("run_ahead", {}); print("# %s: %s, %d MiB, downtime %.1f ms, the job paused %s ms (objects: %s made ahead, %s kept, %s made frozen; run ahead: %s GEMM shapes, %s cuBLASLt matmuls, %s cuDNN plans)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], "%.1f" % p if p else "-", o.get("ahead"), o.get("kept"), o.get("made"), r.get("gemm_shapes"), r.get("blaslt_matmuls"), r.get("dnn_plans")))' "$@"; }
 
 # train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
 train() {
@@ -70,7 +70,10 @@ train() {
 	wait_steps "$D/$name.moved" 6
 	"$XMIG" migrate --job $j --to gpu0 --json >"$D/$name.m3" 2>"$D/$name.m3.err"
 	check "$name: ... and moved once more (copy)" grep -q '"mode":"copy"' "$D/$name.m3"
-	grep -q '"mode":"copy"' "$D/$name.m3" || { tail -5 "$D/$name.m3.err"; tail -3 "$D/$name.moved"; }
+	grep -q '"mode":"copy"' "$D/$name.m3" || {
+		tail -5 "$D/$name.m3.err"; tail -3 "$D/$name.moved"
+		grep 'xmig-proxy[^:]*: error' "$D/$name.moved.err" | tail -5   # (the new proxy's word)
+	}
 	wait $app
 	check "$name moved: exactly the native losses and checksum" cmp "$D/$name.native" "$D/$name.moved"
 	cmp -s "$D/$name.native" "$D/$name.moved" || {
