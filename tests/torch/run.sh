@@ -36,7 +36,12 @@ export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
 export XMIG_DEVICE=cuda
 D=$(mktemp -d)
 . "$ROOT/tests/gpu/helpers.sh"
-downtime() { python3 -c 'import json,sys; i=json.load(open(sys.argv[1]))["items"]; m=i[0] if i else sys.exit(0); o=m.get("objects", {}); p=m.get("paused_ms"); r=m.get("run_ahead", {}); print("# %s: %s, %d MiB, downtime %.1f ms, the job paused %s ms (objects: %s made ahead, %s kept, %s made frozen; run ahead: %s GEMM shapes, %s cuBLASLt matmuls, %s cuDNN plans)" % (sys.argv[2], m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], "%.1f" % p if p else "-", o.get("ahead"), o.get("kept"), o.get("made"), r.get("gemm_shapes"), r.get("blaslt_matmuls"), r.get("dnn_plans")))' "$@"; }
+# (one line per process moved: torch.compile's workers are the job's too)
+downtime() { python3 -c 'import json,sys
+items=json.load(open(sys.argv[1]))["items"]
+for k, m in enumerate(items):
+	o=m.get("objects", {}); p=m.get("paused_ms"); r=m.get("run_ahead", {})
+	print("# %s%s: %s, %d MiB, downtime %.1f ms, the job paused %s ms (objects: %s made ahead, %s kept, %s made frozen; run ahead: %s GEMM shapes, %s cuBLASLt matmuls, %s cuDNN plans)" % (sys.argv[2], " (process %d of %d)" % (k + 1, len(items)) if len(items) > 1 else "", m["mode"], m["moved_bytes"] >> 20, m["downtime_ms"], "%.1f" % p if p else "-", o.get("ahead"), o.get("kept"), o.get("made"), r.get("gemm_shapes"), r.get("blaslt_matmuls"), r.get("dnn_plans")))' "$@"; }
 
 # train NAME SCRIPT ARGS...: native, xmig undisturbed, xmig moved about
 train() {
