@@ -268,10 +268,22 @@ static void finish(struct amove *m, int status)
 		xmig_info("apply: wave %d: job %s rank %ld moved in %.1f s", m->wave, m->job, m->rank, m->seconds);
 		return;
 	}
-	m->status = M_FAILED;
 	err = m->result ? json_object_get(m->result, "error") : NULL;
 	if (json_is_object(err))
 		err = json_object_get(err, "message");
+	/*
+	 * Status 3: the job (it may have ended during its move), its rank or
+	 * its target is gone; nothing moved. What no longer holds is skipped,
+	 * as the checks before a wave skip it, not a failure that stops the rest.
+	 */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == XMIG_EXIT_NOTFOUND) {
+		skip(m, "no longer there (migrate: status 3%s%s)", json_is_string(err) ? ", " : "",
+		     json_is_string(err) ? json_string_value(err) : "");
+		xmig_warn("apply: wave %d: job %s rank %ld: skipped: %s", m->wave, m->job, m->rank,
+			  m->reason);
+		return;
+	}
+	m->status = M_FAILED;
 	snprintf(m->reason, sizeof(m->reason), "migrate failed (%s)%s%s", xp_status_str(status, sbuf, sizeof(sbuf)),
 		 json_is_string(err) ? ": " : "", json_is_string(err) ? json_string_value(err) : "");
 	xmig_error("apply: wave %d: job %s rank %ld: %s", m->wave, m->job, m->rank, m->reason);

@@ -402,6 +402,36 @@ two_gpu_task() {
 	[ "$(echo "$output" | jq .summary.moved)" -ge 1 ]
 }
 
+@test "apply skips a move whose migrate says the job is gone (status 3, it ended during its move); later waves still run" {
+	"$X" plan --state "$D/state.json" -c 1 -o "$D/plan.json" >/dev/null
+	[ "$(jq .summary.waves "$D/plan.json")" -ge 2 ]
+	gone=$(jq -r '.moves[0].job' "$D/plan.json")
+	cat >"$D/migrate3" <<-EOF
+	#!/bin/sh
+	echo "\$@" >>"$D/migrate.log"
+	case " \$* " in *" --job $gone "*)
+		echo '{"error":{"message":"job $gone rank 0: the job ended during the move; nothing was moved"}}'
+		exit 3;;
+	esac
+	echo '{"moved":true}'
+	EOF
+	chmod +x "$D/migrate3"
+	export XMIG_APPLY_MIGRATE_CMD="$D/migrate3"
+	run --separate-stderr "$X" apply "$D/plan.json" --state "$D/state.json" --json
+	assert_success
+	echo "$output" >"$D/report.json"
+	schema_ok "$D/report.json" apply-report
+	[ "$(jq -r --arg j "$gone" '.moves[] | select(.job == $j) | .status' "$D/report.json")" = skipped ]
+	jq -r --arg j "$gone" '.moves[] | select(.job == $j) | .reason' "$D/report.json" |
+		grep -q "no longer there (migrate: status 3, job $gone rank 0: the job ended during the move"
+	[ "$(jq .summary.stopped "$D/report.json")" = false ]
+	[ "$(jq .summary.failed "$D/report.json")" = 0 ]
+	[ "$(jq .summary.skipped "$D/report.json")" -ge 1 ]
+	# every other move of the plan ran
+	[ "$(grep -c -- '--json' "$D/migrate.log")" = "$(jq '.moves | length' "$D/plan.json")" ]
+	grep -q "skipped: no longer there" <<<"$stderr"
+}
+
 @test "the ranks of a job move together, in one wave" {
 	run --separate-stderr "$X" plan --state "$D/group.json" --json -o "$D/gplan.json"
 	assert_success
