@@ -463,28 +463,43 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int srv_ids_of(json_t *list, struct srv_ids *ids)
+{
+	json_t *o;
+	size_t i;
+
+	ids->n = json_array_size(list);
+	ids->v = calloc(ids->n + 1, sizeof(*ids->v));
+	if (!ids->v)
+		return -1;
+	json_array_foreach(list, i, o)
+		get_u64(o, "id", &ids->v[i]);
+	qsort(ids->v, ids->n, sizeof(*ids->v), cmp_u64);
+	return 0;
+}
+
+bool srv_ids_has(const struct srv_ids *ids, uint64_t id)
+{
+	return ids->n && bsearch(&id, ids->v, ids->n, sizeof(*ids->v), cmp_u64);
+}
+
 /* Drop the table's objects whose ids the manifest's list lacks. */
 static int sweep(struct srv *s, struct srv_table *t, json_t *list,
 		 void (*drop)(struct srv *s, void *obj))
 {
-	size_t n = json_array_size(list), i;
-	uint64_t *ids = calloc(n + 1, sizeof(*ids));
-	json_t *o;
+	struct srv_ids ids;
 
-	if (!ids)
+	if (srv_ids_of(list, &ids) < 0)
 		return -1;
-	json_array_foreach(list, i, o)
-		get_u64(o, "id", &ids[i]);
-	qsort(ids, n, sizeof(*ids), cmp_u64);
 	for (uint64_t id = t->first; t->count && id < t->next; id++) {
 		void *obj = srv_table_get(t, id);
 
-		if (obj && !bsearch(&id, ids, n, sizeof(*ids), cmp_u64)) {
+		if (obj && !srv_ids_has(&ids, id)) {
 			srv_table_remove(t, id);
 			drop(s, obj);
 		}
 	}
-	free(ids);
+	free(ids.v);
 	return 0;
 }
 

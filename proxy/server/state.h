@@ -63,6 +63,16 @@ int srv_state_restore_objects(struct srv *s, json_t *manifest, srv_image_fn imag
  * was made stays; the final restore reconciles it).
  */
 int srv_state_prebuild(struct srv *s, json_t *prelude);
+/*
+ * The ids a manifest list names (its entries' "id"), sorted for lookups;
+ * srv_ids_of: 0, or -1 without memory. Free ids->v.
+ */
+struct srv_ids {
+	uint64_t *v;
+	size_t n;
+};
+int srv_ids_of(json_t *list, struct srv_ids *ids);
+bool srv_ids_has(const struct srv_ids *ids, uint64_t id);
 
 /* libraries.c: the library files the proxy loads, in the manifest. */
 /* At the start, before any thread: the library variables exist (setenv later only replaces). */

@@ -535,42 +535,8 @@ static int send_kept(struct srv *s, int fd, const struct sent_alloc *sent, size_
 	return r;
 }
 
-/*
- * The modules whose images went with the prelude. A set, not the highest id:
- * ids are given at registration and a registered fat binary is loaded at its
- * first use, so one with a lower id can first be loaded after the prelude.
- */
-struct id_set {
-	uint64_t *ids;
-	size_t n;
-};
-
-static int cmp_id(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int id_set_init(struct id_set *set, size_t cap)
-{
-	set->n = 0;
-	set->ids = calloc(cap + 1, sizeof(*set->ids));
-	return set->ids ? 0 : -1;
-}
-
-static void id_set_seal(struct id_set *set)
-{
-	qsort(set->ids, set->n, sizeof(*set->ids), cmp_id);
-}
-
-static bool id_set_has(const struct id_set *set, uint64_t id)
-{
-	return set->n && bsearch(&id, set->ids, set->n, sizeof(id), cmp_id);
-}
-
 /* base: the prelude's cuDNN log, which the successor holds (NULL: it does not). */
-static int send_state(struct srv *s, int fd, const struct id_set *images_sent,
+static int send_state(struct srv *s, int fd, const struct srv_ids *images_sent,
 		      const struct sent_alloc *sent, size_t nsent, bool stream,
 		      const struct dnn_base *base, json_t *held, struct vars_read *pre)
 {
@@ -596,7 +562,7 @@ static int send_state(struct srv *s, int fd, const struct id_set *images_sent,
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
-		if (id_set_has(images_sent, id))
+		if (srv_ids_has(images_sent, id))
 			continue;   /* in the prelude already; modules never change */
 		if (send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
@@ -739,7 +705,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 }
 
 /* *hash: of the prelude as sent, which the successor names in GO. */
-static int send_prelude(struct srv *s, int fd, struct id_set *images, struct sent_alloc **sent,
+static int send_prelude(struct srv *s, int fd, struct srv_ids *images, struct sent_alloc **sent,
 			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash,
 			json_t **sent_manifest)
 {
@@ -754,18 +720,21 @@ static int send_prelude(struct srv *s, int fd, struct id_set *images, struct sen
 	if (!text || send_msg(fd, XFER_PRELUDE, 0, text, strlen(text), -1) < 0)
 		goto out;
 	*hash = xmig_hash64(text, strlen(text)) ?: 1;
-	/* Images never change once loaded: no pause needed to read them. */
-	if (id_set_init(images, json_array_size(json_object_get(m, "modules"))) < 0)
-		goto out;
+	/*
+	 * Images never change once loaded: no pause needed to read them. The
+	 * freeze sends those not sent here: a set, not the highest id, since
+	 * ids are given when a fat binary is registered and it is loaded at
+	 * its first use, so one with a lower id can be loaded after this.
+	 */
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
 		if (!mod || send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
-		images->ids[images->n++] = id;
 	}
-	id_set_seal(images);
+	if (srv_ids_of(json_object_get(m, "modules"), images) < 0)
+		goto out;
 	for (i = 0; i < *nsent && !stream; i++) {
 		if (fds[i] < 0 || send_head(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
 			goto out;
@@ -812,7 +781,7 @@ static bool wait_frozen(struct offer *o, int fd)
 static int serve(struct offer *o, int fd)
 {
 	struct xfer_msg m;
-	struct id_set images = { 0 };
+	struct srv_ids images = { 0 };
 	uint64_t prelude = 0;
 	struct sent_alloc *sent = NULL;
 	struct dnn_base base = { 0 };
@@ -928,7 +897,7 @@ static int serve(struct offer *o, int fd)
 	}
 out:
 	free(pre.ids);
-	free(images.ids);
+	free(images.v);
 	dnn_base_free(&base);
 	json_decref(prelude_m);
 	free(sent);
