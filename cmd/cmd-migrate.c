@@ -429,7 +429,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	double t_quiesce = 0, t_transfer = 0, t_handover = 0, in_freeze = 0;
 	json_int_t freeze_id, recv_id, froze_at = 0, serving_at;
 	int wait_freeze, wait_recv;
-	const char *token;
+	const char *token, *job = json_string_value(json_object_get(p->status, "job"));
 	char mb[32];
 	int status = 0;
 	bool frozen_here = false, lost = false, handed_over_maybe = false, ended, at_go;
@@ -557,6 +557,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	json_decref(recv);
 	json_decref(offer);
 	a->offer = NULL;
+	if (job)
+		xmig_handover_unmark(job, token);   /* (the old proxy's, made at the handover) */
 	if (keep)
 		*keep = nc;
 	else
@@ -568,10 +570,14 @@ rollback:
 	/*
 	 * Gone already when the move failed, and never handed over: the job
 	 * ended (its proxies follow their process). Not when the new proxy
-	 * went without an answer: it may have taken the job over first, and
-	 * the job then ends for want of it, which is the move's failure.
+	 * went without an answer after the old one marked its handover: the
+	 * job then ends for want of it, which is the move's failure.
 	 */
+	if (handed_over_maybe && job && !xmig_handover_marked(job, token))
+		handed_over_maybe = false;   /* the old proxy never got to hand it over */
 	ended = !handed_over_maybe && cut_job_ended(p, 1);
+	if (job)
+		xmig_handover_unmark(job, token);
 	/* (a freeze made at GO: perhaps; only one our connection holds is thawed) */
 	if (frozen_here || (at_go && !recv && !keep)) {
 		int ignored;

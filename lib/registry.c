@@ -2,6 +2,7 @@
  * registry.c - the runtime directory is the registry: no daemon.
  *
  *   <runtime>/jobs/<job>/<client-pid>.sock   control socket of one proxy
+ *   <runtime>/jobs/<job>/handover.<token>    a move's handover happened
  *
  * A proxy registers by binding its socket and unregisters by unlinking it.
  * A socket nobody answers on is stale (its proxy died) and is skipped.
@@ -10,6 +11,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,5 +217,46 @@ void xmig_registry_prune(const char *job)
 
 	if (xmig_job_dir(job, dir, sizeof(dir)) == 0)
 		rmdir(dir);  /* fails, harmlessly, while anything is left inside */
+}
+
+static int handover_path(const char *job, const char *token, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+
+	if (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32 ||
+	    xmig_job_dir(job, dir, sizeof(dir)) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return snprintf(buf, len, "%s/handover.%s", dir, token) < (int)len ? 0 : -1;
+}
+
+int xmig_handover_mark(const char *job, const char *token)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (handover_path(job, token, path, sizeof(path)) < 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+bool xmig_handover_marked(const char *job, const char *token)
+{
+	char path[PATH_MAX];
+
+	return handover_path(job, token, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+}
+
+void xmig_handover_unmark(const char *job, const char *token)
+{
+	char path[PATH_MAX];
+
+	if (handover_path(job, token, path, sizeof(path)) == 0 && unlink(path) == 0)
+		xmig_registry_prune(job);
 }
 

@@ -249,6 +249,15 @@ struct xmig_proxy_ref {
 int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n);
 /* Remove the job directory if it holds no socket any more. */
 void xmig_registry_prune(const char *job);
+/*
+ * A move's handover mark, <job dir>/handover.<token>: the old proxy makes it
+ * just before it hands the job over; the move's command reads it when the
+ * move fails (no mark: no handover, whatever became of the new proxy) and
+ * removes it. token: the move's, [0-9a-f]{32}.
+ */
+int xmig_handover_mark(const char *job, const char *token);
+bool xmig_handover_marked(const char *job, const char *token);
+void xmig_handover_unmark(const char *job, const char *token);
 /* Suspended processes of a job (or all): their records, an array (new ref). */
 json_t *xmig_registry_suspended(const char *job);
 

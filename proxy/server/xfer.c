@@ -882,7 +882,12 @@ static int serve(struct offer *o, int fd)
 		bool stay_frozen;
 
 		ok = 1;   /* taken, whether or not the move still stands */
-		if (srv_hand_over(o->s, m.id, &o->cancel, &stay_frozen, why, sizeof(why)) < 0) {
+		/* marked first: a command that finds no mark knows there was no handover */
+		if (xmig_handover_mark(o->s->job, o->token) < 0) {
+			xmig_error_errno("no handover: cannot mark it in the job's directory");
+			send_ack(fd, -1);
+		} else if (srv_hand_over(o->s, m.id, &o->cancel, &stay_frozen, why, sizeof(why)) < 0) {
+			xmig_handover_unmark(o->s->job, o->token);
 			xmig_warn("no handover at the end of the transfer: %s", why);
 			send_ack(fd, -1);
 		} else {
