@@ -1,5 +1,6 @@
 /* log.c - leveled messages on stderr, one line each, with a program prefix. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -49,6 +50,18 @@ enum xmig_log_level xmig_log_level(void)
 	return log_level;
 }
 
+/* The last error's text, without the prefix: a command's --json says it. */
+static pthread_mutex_t last_error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[1024];
+
+const char *xmig_log_last_error(char *buf, size_t len)
+{
+	pthread_mutex_lock(&last_error_lock);
+	snprintf(buf, len, "%s", last_error);
+	pthread_mutex_unlock(&last_error_lock);
+	return *buf ? buf : NULL;
+}
+
 static void vlog(enum xmig_log_level level, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *const names[] = { "error: ", "warning: ", "", "debug: " };
@@ -64,6 +77,11 @@ static void vlog(enum xmig_log_level level, const char *fmt, va_list ap, const c
 	if (suffix) {
 		size_t l = strlen(line);
 		snprintf(line + l, sizeof(line) - l, ": %s", suffix);
+	}
+	if (level == XMIG_LOG_ERROR) {
+		pthread_mutex_lock(&last_error_lock);
+		snprintf(last_error, sizeof(last_error), "%s", line + n);
+		pthread_mutex_unlock(&last_error_lock);
 	}
 	/* One write per line so lines of concurrent threads never interleave. */
 	fprintf(stderr, "%s\n", line);

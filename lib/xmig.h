@@ -66,6 +66,8 @@ void xmig_move_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 int xmig_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, appending ": strerror(errno)". */
 int xmig_error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last error logged (its text, no prefix) into buf; NULL if none yet. */
+const char *xmig_log_last_error(char *buf, size_t len);
 _Noreturn void xmig_die(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -298,6 +298,12 @@ sim"
 	"$XMIG" migrate --job v1 --to gpu1 --json 2>/dev/null | validate migrate.schema.json
 	"$XMIG" migrate --job v1 --to gpu1 --zero-copy --json 2>/dev/null | validate migrate.schema.json
 	"$XMIG" migrate --job v1 --to gpu0 --dry-run --json | validate migrate.schema.json
+	# a move that fails: its status and last error in the output too
+	run --separate-stderr "$XMIG" migrate --job v1 --rank 7 --to gpu0 --json
+	assert_failure 3
+	validate migrate.schema.json <<<"$output"
+	[ "$(jq -r '.error.status' <<<"$output")" = 3 ]
+	[ "$(jq -r '.error.message' <<<"$output")" = "$(sed -n 's/^xmig: error: //p' <<<"$stderr" | tail -1)" ]
 	"$XMIG" freeze --job v1 --json | validate freeze.schema.json
 	"$XMIG" ps --json | validate ps.schema.json
 	"$XMIG" thaw --job v1 --json | validate thaw.schema.json
