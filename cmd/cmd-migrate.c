@@ -944,15 +944,8 @@ static int run(int argc, char **argv)
 		comms = NULL;
 	}
 	if (o.json) {
-		json_t *out = json_pack("{s:o, s:o*}", "items", items, "communicators", comms);
-		char why[1024];
-
-		/* (what failed, as the last error line says it: for scripts, and xmig apply) */
-		if (status && out)
-			json_object_set_new(out, "error",
-					    json_pack("{s:i, s:s}", "status", status, "message",
-						      xmig_log_last_error(why, sizeof(why)) ?: ""));
-		cmd_print_json(out);
+		cmd_print_result(json_pack("{s:o, s:o*}", "items", items, "communicators", comms),
+				 status);
 	} else {
 		json_decref(items);
 		json_decref(comms);

@@ -161,7 +161,7 @@ static int run(int argc, char **argv)
 	}
 	json_decref(recs);
 	if (o.json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
+		cmd_print_result(json_pack("{s:o}", "items", items), status);
 	else
 		json_decref(items);
 	return status;

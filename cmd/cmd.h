@@ -42,6 +42,11 @@ struct xmig_conn *cmd_connect(const char *socket_path, char *why, size_t len);
 
 /* Print one JSON document (compact, one line) to stdout. Steals doc. */
 void cmd_print_json(json_t *doc);
+/*
+ * The same for a command's result: when status is not 0, with "error":
+ * {"status", "message": the last error line printed}. Takes doc.
+ */
+void cmd_print_result(json_t *doc, int status);
 
 #define XMIG_COMMANDS(X) \
 	X(run) \

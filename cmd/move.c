@@ -158,7 +158,7 @@ int move_each(const struct move_opts *o, struct proc *procs, size_t n, int statu
 		json_array_append_new(items, r);
 	}
 	if (o->json)
-		cmd_print_json(json_pack("{s:o}", "items", items));
+		cmd_print_result(json_pack("{s:o}", "items", items), status);
 	else
 		json_decref(items);
 	move_free(procs, n);

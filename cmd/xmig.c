@@ -87,6 +87,18 @@ void cmd_print_json(json_t *doc)
 	json_decref(doc);
 }
 
+void cmd_print_result(json_t *doc, int status)
+{
+	char why[1024];
+
+	/* (what failed, as the last error line says it: for scripts, and xmig apply) */
+	if (status && doc)
+		json_object_set_new(doc, "error",
+				    json_pack("{s:i, s:s}", "status", status, "message",
+					      xmig_log_last_error(why, sizeof(why)) ?: ""));
+	cmd_print_json(doc);
+}
+
 int main(int argc, char **argv)
 {
 	const char *name;

@@ -304,6 +304,18 @@ sim"
 	validate migrate.schema.json <<<"$output"
 	[ "$(jq -r '.error.status' <<<"$output")" = 3 ]
 	[ "$(jq -r '.error.message' <<<"$output")" = "$(sed -n 's/^xmig: error: //p' <<<"$stderr" | tail -1)" ]
+	# so do the other commands' (no such job: 3; nothing suspended to resume: 3)
+	for c in freeze thaw suspend snapshot resume; do
+		if [ $c = snapshot ]; then
+			run --separate-stderr "$XMIG" snapshot --job nosuchjob -o "$BATS_TEST_TMPDIR/none" --json
+		else
+			run --separate-stderr "$XMIG" $c --job nosuchjob --json
+		fi
+		assert_failure 3
+		validate "$([ $c = snapshot ] && echo snapshot-result || echo $c).schema.json" <<<"$output"
+		[ "$(jq -r '.error.status' <<<"$output")" = 3 ]
+		[ -n "$(jq -r '.error.message' <<<"$output")" ]
+	done
 	"$XMIG" freeze --job v1 --json | validate freeze.schema.json
 	"$XMIG" ps --json | validate ps.schema.json
 	"$XMIG" thaw --job v1 --json | validate thaw.schema.json
