@@ -228,19 +228,20 @@ static void move_ahead_drop(struct proc *p, struct dest *d, struct move_ahead *a
 }
 
 /*
- * Say how a move that failed left the process; its exit status. ended: the
- * job was gone when the move failed, before any handover; lost: the old
- * proxy could not be thawed after the transfer began.
+ * Say how a move that failed left the process; its exit status. gone: the
+ * job's process was gone when the move failed; handed_over: the old proxy
+ * may have handed the job over by then; lost: the old proxy could not be
+ * thawed after the transfer began.
  */
-static int not_moved(struct proc *p, bool ended, bool lost, const char *from_node, int from,
-		     int status)
+static int not_moved(struct proc *p, bool gone, bool handed_over, bool lost,
+		     const char *from_node, int from, int status)
 {
 	if (p->held_by_another) {   /* where it goes on is that command's to say */
 		xmig_error("%s: not moved by this command", p->label);
-	} else if (ended) {
+	} else if (gone && !handed_over) {
 		xmig_error("%s: the job ended during the move; nothing was moved", p->label);
 		return XMIG_EXIT_NOTFOUND;
-	} else if (lost && cut_job_ended(p, 1)) {
+	} else if (lost && gone) {
 		/* (which came first, its end or the new proxy's, cannot be told here) */
 		xmig_error("%s: the move failed and the job is gone: it ended, or it lost its new "
 			   "proxy after the handover (see above)", p->label);
@@ -273,7 +274,7 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 	uint64_t mapped = (uint64_t)json_integer_value(json_object_get(st, "device_mapped_bytes"));
 	bool src_remote = json_is_true(json_object_get(st, "remote"));
 	bool stream = src_remote || d->node;
-	bool zero = o->zero_copy, ended;
+	bool zero = o->zero_copy, gone;
 	const char *mode = zero ? "zero-copy" : stream ? "stream" : "copy";
 	char env[64];
 	uint64_t free_b;
@@ -403,10 +404,10 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 	return 0;
 
 fail:
-	ended = cut_job_ended(p, 1);   /* (nothing was handed over yet) */
+	gone = cut_job_ended(p, 1);
 	/* (an offer made at GO: no freeze yet, only the offer goes) */
 	move_ahead_drop(p, d, a, a->at_go && !relink);
-	return not_moved(p, ended, false, from_node, from, status);
+	return not_moved(p, gone, false, false, from_node, from, status);   /* (no handover yet) */
 }
 
 /*
@@ -432,7 +433,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	const char *token, *job = json_string_value(json_object_get(p->status, "job"));
 	char mb[32];
 	int status = 0;
-	bool frozen_here = false, lost = false, handed_over_maybe = false, ended, at_go;
+	bool frozen_here = false, lost = false, handed_over_maybe = false, gone, at_go;
 
 	*out = NULL;
 	if (!a) {
@@ -575,7 +576,7 @@ rollback:
 	 */
 	if (handed_over_maybe && job && !xmig_handover_marked(job, token))
 		handed_over_maybe = false;   /* the old proxy never got to hand it over */
-	ended = !handed_over_maybe && cut_job_ended(p, 1);
+	gone = cut_job_ended(p, 1);
 	if (job)
 		xmig_handover_unmark(job, token);
 	/* (a freeze made at GO: perhaps; only one our connection holds is thawed) */
@@ -592,7 +593,7 @@ rollback:
 	/* The standby proxy exits when its connection closes, and its executor with it. */
 	move_ahead_drop(p, d, a, false);
 	json_decref(recv);
-	return not_moved(p, ended, lost, from_node, from, status);
+	return not_moved(p, gone, handed_over_maybe, lost, from_node, from, status);
 }
 
 /* The targets of --to: one for every process, or one per rank. */
