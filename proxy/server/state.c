@@ -895,18 +895,72 @@ static int restore_limits(struct srv *s, json_t *m)
 	return 0;
 }
 
+/*
+ * XMIG_MOVE_TRACE: what each kind of object cost at the freeze, and how
+ * many were made there rather than ahead (what a move's pause went to).
+ */
+struct objects_trace {
+	bool on;
+	uint64_t t;
+	unsigned made;
+	char line[400];
+	size_t len;
+};
+
+static void objects_trace_start(struct objects_trace *ot, struct srv *s, bool ahead)
+{
+	ot->on = !ahead && xmig_move_tracing();
+	ot->t = xmig_now_ns();
+	ot->made = 0;
+	ot->len = 0;
+	ot->line[0] = '\0';
+}
+
+static void objects_trace_kind(struct objects_trace *ot, struct srv *s, const char *kind,
+			       unsigned uncounted)
+{
+	uint64_t now;
+	int n;
+
+	if (!ot->on)
+		return;
+	now = xmig_now_ns();
+	n = snprintf(ot->line + ot->len, sizeof(ot->line) - ot->len, "%s%s %u made %.3f ms",
+		     ot->len ? ", " : "", kind, s->restored.made - ot->made + uncounted,
+		     (double)(now - ot->t) / 1e6);
+	if (n > 0 && (size_t)n < sizeof(ot->line) - ot->len)
+		ot->len += (size_t)n;
+	ot->made = s->restored.made;
+	ot->t = now;
+}
+
 static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg, bool ahead)
 {
+	struct objects_trace ot;
+	size_t n_modules;
 	int st;
 
 	s->restored.made = s->restored.kept = 0;
+	objects_trace_start(&ot, s, ahead);
 	srv_libraries_adopt(m);
 	/* (ahead, the modules were loaded with the prelude's images) */
-	if ((image && srv_state_load_modules(s, m, image, arg) < 0) ||
-	    restore_funcs(s, m, ahead) < 0 || restore_vars(s, m, ahead) < 0 ||
-	    restore_streams(s, m, ahead) < 0 ||
-	    restore_events(s, m, ahead) < 0 || restore_blas(s, m) < 0 || restore_blaslt(s, m) < 0)
+	n_modules = s->modules.count;
+	if (image && srv_state_load_modules(s, m, image, arg) < 0)
 		return -1;
+	/* (modules are not in the objects' count: the trace counts those loaded) */
+	objects_trace_kind(&ot, s, "modules", (unsigned)(s->modules.count - n_modules));
+	if (restore_funcs(s, m, ahead) < 0)
+		return -1;
+	objects_trace_kind(&ot, s, "kernels", 0);
+	if (restore_vars(s, m, ahead) < 0)
+		return -1;
+	objects_trace_kind(&ot, s, "variables", 0);
+	if (restore_streams(s, m, ahead) < 0 || restore_events(s, m, ahead) < 0)
+		return -1;
+	objects_trace_kind(&ot, s, "streams and events", 0);
+	if (restore_blas(s, m) < 0 || restore_blaslt(s, m) < 0)
+		return -1;
+	objects_trace_kind(&ot, s, "cuBLAS(Lt) handles", 0);
 	/* cuDNN after streams (handles work on them): the log, replayed. */
 	if ((st = srv_dnn_restore(s, m, ahead)) == -1)
 		return xmig_error("the state's cuDNN log is malformed, or does not continue the "
@@ -914,10 +968,15 @@ static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *a
 	if (st)
 		return xmig_error("cannot make the cuDNN handles and descriptors again (status %d)",
 				  st);
+	objects_trace_kind(&ot, s, "cuDNN", 0);
 	if (!ahead && restore_limits(s, m) < 0)
 		return -1;
 	/* last: a communicator's PreMulSum scalars may live in device memory */
-	return srv_ccl_restore(s, m, ahead);
+	st = srv_ccl_restore(s, m, ahead);
+	objects_trace_kind(&ot, s, "communicators", 0);
+	if (ot.on)
+		xmig_move_trace("objects, each kind made and its time: %s", ot.line);
+	return st;
 }
 
 int srv_state_restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *arg)
