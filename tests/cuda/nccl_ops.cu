@@ -29,12 +29,15 @@
  * and wait there for it).
  * --split: a communicator split from it (one colour, ranks in reverse
  * order) all-reduces too each round, and is destroyed at the end.
+ * --linger-file F: once its communicators are destroyed, the process says
+ * so and waits while F exists before it frees its memory and ends (a job
+ * that ended its process group and goes on).
  *
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
  *            [--open-capture-ms N] [--late-rank R --late-ms N]
  *            [--pause-file F [--pause-rank R]]
- *            [--split]
+ *            [--split] [--linger-file F]
  */
 #include <time.h>
 #include <unistd.h>
@@ -117,7 +120,7 @@ int main(int argc, char **argv)
 	bool graph_drop = false, graph_all = false, graph_premul = false, split = false;
 	ncclComm_t sub = NULL;
 	ncclRedOp_t graph_op = ncclSum;
-	const char *id_file = NULL, *pause_file = NULL;
+	const char *id_file = NULL, *pause_file = NULL, *linger_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
 	ncclUniqueId id;
@@ -147,6 +150,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "--pause-file") && i + 1 < argc) {
 			pause_file = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--linger-file") && i + 1 < argc) {
+			linger_file = argv[++i];
 			continue;
 		}
 		if (!strcmp(argv[i], "--id-file") && i + 1 < argc) {
@@ -369,6 +376,12 @@ int main(int argc, char **argv)
 		NK(ncclCommDestroy(sub));
 	NK(ncclCommFinalize(comm));
 	NK(ncclCommDestroy(comm));
+	if (linger_file) {
+		printf("communicators destroyed\n");
+		fflush(stdout);
+		while (access(linger_file, F_OK) == 0)
+			usleep(10000);
+	}
 	CK(cudaFree(d_in));
 	CK(cudaFree(d_out));
 	CK(cudaFree(d_big));

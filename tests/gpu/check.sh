@@ -176,6 +176,39 @@ check "... zero-copy" "$XMIG" migrate --job ncg --to gpu0 --zero-copy
 wait $app
 check "... its graph and its split ran on, exactly as natively" cmp "$tmp/ncg.native" "$tmp/ncg.xmig"
 cmp -s "$tmp/ncg.native" "$tmp/ncg.xmig" || tail -5 "$tmp/ncg.err"
+
+# A job that ends its communicator between a move's prelude and its freeze
+# (a process group destroyed near a job's end): the one the new proxy built
+# ahead is retired, aborted after the handover, not ended in the pause.
+touch "$tmp/ce-pause" "$tmp/ce-linger"
+XMIG_LOG=debug "$XMIG" run --job ce -- "$B/tests/cuda/nccl_ops" --iters 4 \
+	--pause-file "$tmp/ce-pause" --linger-file "$tmp/ce-linger" >"$tmp/ce.xmig" 2>"$tmp/ce.err" &
+app=$!
+for _ in $(seq 200); do grep -q '^paused after round 0' "$tmp/ce.xmig" && break; sleep 0.05; done
+XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 XMIG_LOG=debug "$XMIG" migrate --job ce --to gpu0 \
+	--json >"$tmp/ce.m" 2>"$tmp/ce.m.err" &
+mig=$!
+for _ in $(seq 400); do grep -q 'receive: prelude: objects made ahead' "$tmp/ce.err" && break; sleep 0.02; done
+rm -f "$tmp/ce-pause"
+for _ in $(seq 200); do grep -q '^communicators destroyed' "$tmp/ce.xmig" && break; sleep 0.02; done
+wait $mig
+check "nccl_ops ending its communicator mid-move: moved ($?)" grep -q '"mode":"copy"' "$tmp/ce.m"
+check "... the one built ahead retired at the freeze" \
+	grep -q 'communicator [0-9a-f]* built ahead, gone at the freeze: retired' "$tmp/ce.err"
+echo "# $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["items"][0]; print("its move: downtime %.1f ms, the job paused %.1f ms" % (m["downtime_ms"], m["paused_ms"]))' "$tmp/ce.m" 2>/dev/null)"
+grep 'objects, each kind' "$tmp/ce.err" | tail -1 | sed 's/^/# /'
+rm -f "$tmp/ce-linger"
+wait $app
+check "... and the job ended well ($?)" grep -q '^PASS nccl_ops' "$tmp/ce.xmig"
+# (an abort takes hundreds of ms, from the handover on: its line may come later)
+for _ in $(seq 100); do
+	grep -q 'old NCCL communicator [0-9a-f]* aborted in' "$tmp/ce.err" && break
+	sleep 0.1
+done
+check "... its old communicator aborted off the critical path" \
+	grep -q 'old NCCL communicator [0-9a-f]* aborted in .* off the critical path' "$tmp/ce.err"
+grep 'old NCCL communicator\|retired' "$tmp/ce.err" | sed 's/^/# /'
+grep -q '^PASS nccl_ops' "$tmp/ce.xmig" || tail -5 "$tmp/ce.err"
 unset XMIG_NCCL LD_LIBRARY_PATH
 eval "$saved_env"   # (as they were before the NCCL test)
 

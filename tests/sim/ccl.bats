@@ -57,6 +57,49 @@ teardown() { xmig_teardown; }
 		"$BATS_TEST_TMPDIR/nc.err")" -eq 2 ]
 }
 
+@test "ccl: a job that ends its communicator between the prelude and the freeze moves; the one built ahead is retired after the handover, not ended in the pause" {
+	export XMIG_SIM_CCL_LOG="$BATS_TEST_TMPDIR/ccl.log"
+	local pause="$BATS_TEST_TMPDIR/pause" linger="$BATS_TEST_TMPDIR/linger" mig st=0 np
+	touch "$pause" "$linger"
+	"$XMIG" run --job ce -- "$CUDA_BIN/nccl_ops" --iters 4 --pause-file "$pause" \
+		--linger-file "$linger" >"$BATS_TEST_TMPDIR/ce.out" 2>"$BATS_TEST_TMPDIR/ce.err" &
+	app=$!
+	wait_job ce
+	for _ in $(seq 200); do grep -q '^paused after round 0' "$BATS_TEST_TMPDIR/ce.out" && break; sleep 0.05; done
+	# the standby waits 800 ms after its prelude (its communicator built
+	# ahead); meanwhile the job ends its rounds and its communicators
+	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 XMIG_LOG=debug "$XMIG" migrate --job ce \
+		--to gpu1 --json >"$BATS_TEST_TMPDIR/m.json" 2>"$BATS_TEST_TMPDIR/m.err" &
+	mig=$!
+	for _ in $(seq 200); do
+		grep -q 'receive: prelude: objects made ahead' "$BATS_TEST_TMPDIR/ce.err" && break
+		sleep 0.02
+	done
+	rm "$pause"
+	for _ in $(seq 100); do grep -q '^communicators destroyed' "$BATS_TEST_TMPDIR/ce.out" && break; sleep 0.02; done
+	kill -0 "$mig"   # (before the freeze: the move has not ended)
+	wait "$mig" || st=$?
+	cat "$BATS_TEST_TMPDIR/m.err" "$BATS_TEST_TMPDIR/ce.err" "$XMIG_SIM_CCL_LOG" >&2
+	assert_equal "$st" 0
+	assert_equal "$(jq -r '.items[0].to.gpu' "$BATS_TEST_TMPDIR/m.json")" 1
+	grep -q 'communicator [0-9a-f]* built ahead, gone at the freeze: retired' \
+		"$BATS_TEST_TMPDIR/ce.err"
+	# the new proxy built it, and aborted it on its retire thread (not destroyed)
+	np=$("$XMIG" ps --json --job ce | jq -r '.items[0].proxy_pid')
+	for _ in $(seq 50); do
+		[ "$(awk -v p="$np" '$1 == p && $2 == "abort"' "$XMIG_SIM_CCL_LOG" | wc -l)" = 1 ] && break
+		sleep 0.1
+	done
+	[ "$(awk -v p="$np" '$1 == p && $2 == "init"' "$XMIG_SIM_CCL_LOG" | wc -l)" = 1 ]
+	[ "$(awk -v p="$np" '$1 == p && $2 == "abort"' "$XMIG_SIM_CCL_LOG" | wc -l)" = 1 ]
+	[ "$(awk -v p="$np" '$1 == p && $2 == "destroy"' "$XMIG_SIM_CCL_LOG" | wc -l)" = 0 ]
+	rm "$linger"
+	run timeout 60 tail --pid="$app" -f /dev/null
+	assert_success
+	grep -q '^rounds 4 checked' "$BATS_TEST_TMPDIR/ce.out"
+	grep -q '^PASS nccl_ops' "$BATS_TEST_TMPDIR/ce.out"
+}
+
 @test "ccl: two ranks, each under its own proxy, meet through the sim double" {
 	"$XMIG" run --job pair --rank 0 -- "$CUDA_BIN/nccl_ops" --iters 4 --nranks 2 --rank 0 \
 		--id-file "$BATS_TEST_TMPDIR/id" >"$BATS_TEST_TMPDIR/r0.out" 2>&1 &
