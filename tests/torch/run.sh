@@ -25,7 +25,8 @@
 # each training run undisturbed and while moved: 3 migrations (copy,
 # zero-copy, copy) and a suspend/resume during training must leave the
 # printed losses and final parameter checksum bit-identical to native.
-# Prints each move's downtime. Ends with "N passed, N failed".
+# Prints each move's downtime (XMIG_TORCH_KEEP=DIR: every run's output and
+# log kept there). Ends with "N passed, N failed".
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
@@ -86,8 +87,10 @@ train() {
 		diff "$D/$name.native" "$D/$name.moved" | head -5
 	}
 	case " $* " in *" --ddp "*)
-		check "$name: every new proxy rebuilt the communicator" \
-			test "$(grep -c 'communicator [0-9a-f]* rebuilt' "$D/$name.moved.err")" -ge 4
+		n=$(grep -c 'communicator [0-9a-f]* rebuilt' "$D/$name.moved.err")
+		check "$name: every new proxy rebuilt the communicator ($n of 4)" test "$n" -ge 4
+		[ "$n" -ge 4 ] ||
+			grep 'communicator\|NCCL\|xmig-proxy[^:]*: error' "$D/$name.moved.err" | head -20
 		check "$name: no NCCL call failed" \
 			test "$(grep -c 'NCCL .*failed\|is not supported' "$D/$name.moved.err")" -eq 0
 	esac
@@ -95,7 +98,7 @@ train() {
 		[ -s "$D/$name.m$n" ] && downtime "$D/$name.m$n" "$name move $n"
 	done
 	# XMIG_MOVE_TRACE=1: where the new proxies spent their time
-	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy[^:]*: @[0-9.]* \(send\|receive\):" "$D/$name.moved.err" | sed "s/^/# $name /"
+	[ -n "${XMIG_MOVE_TRACE:-}" ] && grep -h "xmig-proxy[^:]*: @[0-9.]* \(send\|receive\|objects, each kind\)" "$D/$name.moved.err" | sed "s/^/# $name /"
 	return 0
 }
 
@@ -170,8 +173,10 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 			--sleep-ms 10
 		# the gradients all-reduced inside the graph (NCCL, world size 1):
 		# each new proxy rebuilds the communicator, then captures them
-		# again on it, on events of its own (the process group's are gone)
-		train graphed-ddp "$ROOT/tests/torch/train_graphed.py" --steps 300 --sleep-ms 10 --ddp
+		# again on it, on events of its own (the process group's are gone);
+		# 500 steps: its last move's prepare (NCCL's build ahead) ends well
+		# before the job ends its process group
+		train graphed-ddp "$ROOT/tests/torch/train_graphed.py" --steps 500 --sleep-ms 10 --ddp
 		;;
 	compile)
 		cp=("$ROOT/tests/torch/compile_probe.py" --rounds 6)
@@ -217,6 +222,9 @@ if [ -n "${XMIG_MOVE_TRACE:-}" ]; then
 			sed 's/^xmig-proxy\[[0-9]*\]: @[0-9.]* /#   /' | head -24
 	done
 fi
+# XMIG_TORCH_KEEP=DIR: every run's output and log kept there
+[ -n "${XMIG_TORCH_KEEP:-}" ] && mkdir -p "$XMIG_TORCH_KEEP" &&
+	find "$D" -maxdepth 1 -type f -exec cp {} "$XMIG_TORCH_KEEP" \;
 rm -rf "$D" "$XMIG_RUNTIME_DIR"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
