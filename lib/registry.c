@@ -3,6 +3,7 @@
  *
  *   <runtime>/jobs/<job>/<client-pid>.sock   control socket of one proxy
  *   <runtime>/jobs/<job>/handover.<token>    a move's handover happened
+ *                                            ("<command pid> <its start time>")
  *
  * A proxy registers by binding its socket and unregisters by unlinking it.
  * A socket nobody answers on is stale (its proxy died) and is skipped.
@@ -211,12 +212,41 @@ int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n)
 	return 0;
 }
 
+/* Is the command that a handover mark names gone? (unreadable, or naming none: no) */
+static bool mark_orphaned(int dfd, const char *name)
+{
+	char buf[64];
+	unsigned long long start = 0;
+	ssize_t n;
+	int pid = 0, fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (sscanf(buf, "%d %llu", &pid, &start) != 2 || pid <= 0)
+		return false;
+	return !xmig_proc_alive((pid_t)pid, (uint64_t)start);
+}
+
 void xmig_registry_prune(const char *job)
 {
 	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
 
-	if (xmig_job_dir(job, dir, sizeof(dir)) == 0)
-		rmdir(dir);  /* fails, harmlessly, while anything is left inside */
+	if (xmig_job_dir(job, dir, sizeof(dir)) < 0)
+		return;
+	if ((d = opendir(dir))) {
+		while ((e = readdir(d)))
+			if (!strncmp(e->d_name, "handover.", 9) && mark_orphaned(dirfd(d), e->d_name))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);  /* fails, harmlessly, while anything is left inside */
 }
 
 static int handover_path(const char *job, const char *token, char *buf, size_t len)
@@ -231,18 +261,24 @@ static int handover_path(const char *job, const char *token, char *buf, size_t l
 	return snprintf(buf, len, "%s/handover.%s", dir, token) < (int)len ? 0 : -1;
 }
 
-int xmig_handover_mark(const char *job, const char *token)
+int xmig_handover_mark(const char *job, const char *token, pid_t command)
 {
-	char path[PATH_MAX];
-	int fd;
+	char path[PATH_MAX], line[64];
+	int fd, n, r = 0;
 
 	if (handover_path(job, token, path, sizeof(path)) < 0)
 		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
+	n = snprintf(line, sizeof(line), "%d %llu\n", command > 0 ? (int)command : 0,
+		     command > 0 ? (unsigned long long)xmig_proc_start_time(command) : 0ull);
+	if (xmig_write_all(fd, line, (size_t)n) < 0) {
+		r = -1;
+		unlink(path);
+	}
 	close(fd);
-	return 0;
+	return r;
 }
 
 bool xmig_handover_marked(const char *job, const char *token)

@@ -249,15 +249,21 @@ struct xmig_proxy_ref {
 };
 /* All proxies, or those of one job (job != NULL); caller frees *out. */
 int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n);
-/* Remove the job directory if it holds no socket any more. */
+/*
+ * Remove the job directory if it holds no socket any more; handover marks
+ * whose command is gone go first.
+ */
 void xmig_registry_prune(const char *job);
 /*
  * A move's handover mark, <job dir>/handover.<token>: the old proxy makes it
  * just before it hands the job over; the move's command reads it when the
  * move fails (no mark: no handover, whatever became of the new proxy) and
- * removes it. token: the move's, [0-9a-f]{32}.
+ * removes it. token: the move's, [0-9a-f]{32}. It names the command (pid,
+ * and its start time), so that a command killed after the handover leaves
+ * no mark behind for ever: a prune removes it once that process is gone
+ * (command 0, not known: kept).
  */
-int xmig_handover_mark(const char *job, const char *token);
+int xmig_handover_mark(const char *job, const char *token, pid_t command);
 bool xmig_handover_marked(const char *job, const char *token);
 void xmig_handover_unmark(const char *job, const char *token);
 /* Suspended processes of a job (or all): their records, an array (new ref). */

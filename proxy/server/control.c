@@ -31,6 +31,7 @@ struct ctl_conn {
 	_Atomic bool closing;   /* (read by slow calls: ctl_conn_closing) */
 	bool denied;            /* not the job's owner nor root: every call refused */
 	uid_t peer_uid;
+	pid_t peer_pid;
 };
 
 struct slow_call {
@@ -82,6 +83,11 @@ static void on_conn_closed(uv_handle_t *h)
 bool ctl_conn_closing(struct ctl_conn *cc)
 {
 	return atomic_load(&cc->closing);
+}
+
+pid_t ctl_conn_peer_pid(const struct ctl_conn *cc)
+{
+	return cc ? cc->peer_pid : 0;
 }
 
 static void conn_close(struct ctl_conn *cc)
@@ -367,7 +373,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (uv_fileno((uv_handle_t *)&cc->pipe, &fd) < 0 ||
-	    xmig_sock_peer(fd, NULL, &cc->peer_uid, NULL) < 0 ||
+	    xmig_sock_peer(fd, &cc->peer_pid, &cc->peer_uid, NULL) < 0 ||
 	    !xmig_sock_peer_allowed(cc->peer_uid, s->owner_uid)) {
 		/*
 		 * Say so at once, and to every request after: closing now could

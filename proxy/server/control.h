@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -31,6 +32,8 @@ extern const struct ctl_method srv_ccl_methods[];
 
 /* Is the connection going (its close under way: srv_move_conn_closed comes, or came)? Any thread. */
 bool ctl_conn_closing(struct ctl_conn *cc);
+/* The process at the other end (SO_PEERCRED; 0 if not known). */
+pid_t ctl_conn_peer_pid(const struct ctl_conn *cc);
 /* Send a notification (e.g. "progress") to the caller; any thread. */
 void ctl_notify(struct ctl_conn *cc, const char *method, json_t *params /* stolen */);
 /* Serve until the client goes away or a stop is requested; returns why. */

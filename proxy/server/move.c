@@ -176,7 +176,8 @@ static json_t *m_offer(struct srv *s, struct ctl_conn *cc, json_t *p, int *code,
 	}
 	/* XMIG_FAULT=offer-no-freeze-at-go: answer as a proxy older than the freeze at GO */
 	at_go = !xmig_fault("offer-no-freeze-at-go");
-	r = srv_xfer_offer(s, cc, token, json_is_true(json_object_get(p, "stream")),
+	r = srv_xfer_offer(s, cc, ctl_conn_peer_pid(cc), token,
+			   json_is_true(json_object_get(p, "stream")),
 			   at_go && json_is_true(json_object_get(p, "freeze")), 120, path,
 			   sizeof(path));
 	pthread_mutex_unlock(&move_lock);

@@ -193,6 +193,7 @@ static void *read_blob(int fd, uint64_t len)
 struct offer {
 	struct srv *s;
 	const void *holder;        /* the move's control connection */
+	pid_t command;             /* the process at its other end (0: not known) */
 	_Atomic bool over;         /* taken, expired or withdrawn */
 	bool stream;               /* memory as bytes (another node), not handles */
 	bool freeze_at_go;         /* the move's freeze is made here, at GO */
@@ -883,7 +884,7 @@ static int serve(struct offer *o, int fd)
 
 		ok = 1;   /* taken, whether or not the move still stands */
 		/* marked first: a command that finds no mark knows there was no handover */
-		if (xmig_handover_mark(o->s->job, o->token) < 0) {
+		if (xmig_handover_mark(o->s->job, o->token, o->command) < 0) {
 			xmig_error_errno("no handover: cannot mark it in the job's directory");
 			send_ack(fd, -1);
 		} else if (srv_hand_over(o->s, m.id, &o->cancel, &stay_frozen, why, sizeof(why)) < 0) {
@@ -983,8 +984,8 @@ void srv_xfer_close(struct srv *s)
 	s->var_staging_len = 0;
 }
 
-int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool stream,
-		   bool freeze_at_go, unsigned timeout_s, char *path, size_t len)
+int srv_xfer_offer(struct srv *s, const void *holder, pid_t command, const char *token,
+		   bool stream, bool freeze_at_go, unsigned timeout_s, char *path, size_t len)
 {
 	struct offer *o;
 	char dir[512];
@@ -995,6 +996,7 @@ int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool st
 		goto err;
 	o->s = s;
 	o->holder = holder;
+	o->command = command;
 	o->stream = stream;
 	o->freeze_at_go = freeze_at_go;
 	atomic_init(&o->active_fd, -1);

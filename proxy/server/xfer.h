@@ -12,10 +12,11 @@ struct ctl_conn;
  * Old proxy: listen for the successor with a one-time token (32 hex
  * characters) for at most timeout_s seconds; the socket path goes to path.
  * holder: the move's control connection. It replaces an offer of its own.
+ * command: the process at its other end (named in the handover mark).
  * freeze_at_go: freeze for holder when the successor says GO (srv_freeze_for).
  */
-int srv_xfer_offer(struct srv *s, const void *holder, const char *token, bool stream,
-		   bool freeze_at_go, unsigned timeout_s, char *path, size_t len);
+int srv_xfer_offer(struct srv *s, const void *holder, pid_t command, const char *token,
+		   bool stream, bool freeze_at_go, unsigned timeout_s, char *path, size_t len);
 /* Is an offer of another move's (not holder's) still open? */
 bool srv_xfer_offered_to_another(struct srv *s, const void *holder);
 /* holder's offer, if it is the one open: withdrawn (its move's controller is gone). */

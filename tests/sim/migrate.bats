@@ -386,6 +386,30 @@ late_module_moved() {
 	finish w7
 }
 
+@test "migrate: xmig killed after the handover: the job runs on where it went; the handover mark naming that command goes with the job" {
+	start wk 0
+	XMIG_FAULT=xfer-delay-ms=400 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job wk --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	# stopped while it waits for the new proxy's answer: the move goes on without it
+	for _ in $(seq 200); do grep -q 'migrate: receive asked' "$BATS_TEST_TMPDIR/mig.out" && break; sleep 0.02; done
+	kill -STOP $mig
+	for _ in $(seq 200); do [ "$(gpu_of wk)" = 1 ] && break; sleep 0.05; done
+	assert_equal "$(gpu_of wk)" 1
+	# the old proxy marked the handover for that command, which never reads it
+	run cat "$XMIG_RUNTIME_DIR"/jobs/wk/handover.*
+	assert_output --regexp "^$mig [0-9]+\$"
+	kill -9 $mig
+	wait $mig || true
+	run "$XMIG" ps --json --job wk
+	assert_output --partial '"state":"running"'
+	finish wk
+	# the new proxy's exit pruned the mark (its command gone), then the job's directory
+	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/wk" ] || break; sleep 0.1; done
+	ls -la "$XMIG_RUNTIME_DIR/jobs/wk" >&2 2>/dev/null || true
+	[ ! -e "$XMIG_RUNTIME_DIR/jobs/wk" ]
+}
+
 # Kill the move $mig of JOB: the job must run on, on GPU 0, and the
 # abandoned standby proxy must be gone too.
 killed_move_rolled_back() {   # killed_move_rolled_back JOB
