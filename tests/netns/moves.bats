@@ -156,14 +156,14 @@ expected_rounds() {   # expected_rounds PROGRAM N
 	# named to the executor; sim's cuBLAS never opens it
 	: >"$BATS_TEST_TMPDIR/libcublas.so.13"
 	export XMIG_CUBLAS="$BATS_TEST_TMPDIR/libcublas.so.13"
-	there_and_back cb blas_gemm --iters 60 --sleep-ms 25
-	diff -u <(expected_rounds blas_gemm 60) "$BATS_TEST_TMPDIR/cb.out"
+	there_and_back cb blas_gemm --iters 12 --sleep-ms 25
+	diff -u <(expected_rounds blas_gemm 12) "$BATS_TEST_TMPDIR/cb.out"
 }
 
 @test "netns: the executor runs the job's libraries with the job's settings (CUBLAS_WORKSPACE_CONFIG), not its node's" {
 	need_program blas_gemm
 	on n1 env CUBLAS_WORKSPACE_CONFIG=:4096:8 NCCL_ALGO=Ring CUDA_VISIBLE_DEVICES=0 \
-		"$XMIG" run --job ws -- "$CUDA_BIN/blas_gemm" --iters 60 --sleep-ms 25 \
+		"$XMIG" run --job ws -- "$CUDA_BIN/blas_gemm" --iters 16 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/ws.out" 2>"$BATS_TEST_TMPDIR/ws.err" &
 	pid=$!
 	for _ in $(seq 200); do
@@ -182,12 +182,12 @@ expected_rounds() {   # expected_rounds PROGRAM N
 	run on n1 "$XMIG" migrate --job ws --to n1:gpu0
 	assert_success
 	run timeout 60 tail --pid="$pid" -f /dev/null
-	diff -u <(expected_rounds blas_gemm 60) "$BATS_TEST_TMPDIR/ws.out"
+	diff -u <(expected_rounds blas_gemm 16) "$BATS_TEST_TMPDIR/ws.out"
 }
 
 @test "netns: a job holding cuBLASLt handles moves to the other node and back; its matmuls stay exact" {
-	there_and_back lt blaslt_matmul --iters 60 --sleep-ms 40
-	diff -u <(expected_rounds blaslt_matmul 60) "$BATS_TEST_TMPDIR/lt.out"
+	there_and_back lt blaslt_matmul --iters 12 --sleep-ms 40
+	diff -u <(expected_rounds blaslt_matmul 12) "$BATS_TEST_TMPDIR/lt.out"
 }
 
 @test "netns: a job holding a cuDNN graph and plan moves to the other node and back; it reads them back there" {
