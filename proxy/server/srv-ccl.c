@@ -182,6 +182,24 @@ static struct ccl_retire *retire_list(struct srv *s)
 	return r;
 }
 
+/*
+ * A physical communicator out of every table, on the retire list: aborted
+ * by its thread once released (release: now; else at the thaw). Without a
+ * list (no memory for one), aborted here and now.
+ */
+static void retire_phys(struct srv *s, void *phys, uint64_t key, bool release)
+{
+	struct ccl_retire *r = retire_list(s);
+
+	if (!r) {
+		backend(s)->end(s->devh, phys, XMIG_CCL_ABORT);
+		return;
+	}
+	ccl_retire(r, phys, key);
+	if (release)
+		ccl_retire_release(r);
+}
+
 /* ---- communicators built ahead of a re-link --------------------------------- */
 
 struct srv_prelink {
@@ -214,14 +232,7 @@ static struct srv_prelink *prelink_take(struct srv *s, uint64_t key)
 /* Aborted in the background: nothing ever ran on it but the connect. */
 static void prelink_retire(struct srv *s, struct srv_prelink *p)
 {
-	struct ccl_retire *r = retire_list(s);
-
-	if (r) {
-		ccl_retire(r, p->phys, p->key);
-		ccl_retire_release(r);
-	} else {
-		backend(s)->end(s->devh, p->phys, XMIG_CCL_ABORT);
-	}
+	retire_phys(s, p->phys, p->key, true);
 	free(p);
 }
 
@@ -874,14 +885,8 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 		ccl_comm_remove(s->ccl, c->id);
 		xmig_debug("communicator %016llx built ahead, %s at the freeze: retired",
 			   (unsigned long long)key, o ? "changed" : "gone");
-		if (phys) {
-			struct ccl_retire *r = retire_list(s);
-
-			if (r)
-				ccl_retire(r, phys, key);
-			else
-				backend(s)->end(s->devh, phys, XMIG_CCL_DESTROY);
-		}
+		if (phys)
+			retire_phys(s, phys, key, false);
 	}
 	json_array_foreach(json_object_get(m, "ccl_comms"), i, o) {
 		struct ccl_comm *cm = s->ccl ? ccl_comm_get(s->ccl, (uint64_t)json_integer_value(
@@ -1338,7 +1343,7 @@ static json_t *m_relink(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 	}
 	/* the old one's peer may be gone: aborted, not destroyed, and not now */
 	if (old)
-		ccl_retire(retire_list(s), old, cm->key);
+		retire_phys(s, old, cm->key, false);
 	released = srv_graph_relinked(s, cm->id);
 	return json_pack("{s:s, s:I, s:f, s:b, s:I, s:b, s:f}", "key", key, "generation",
 			 (json_int_t)cm->generation, "rebuild_s", cm->rebuild_s, "retired",

@@ -907,7 +907,7 @@ struct objects_trace {
 	size_t len;
 };
 
-static void objects_trace_start(struct objects_trace *ot, struct srv *s, bool ahead)
+static void objects_trace_start(struct objects_trace *ot, bool ahead)
 {
 	ot->on = !ahead && xmig_move_tracing();
 	ot->t = xmig_now_ns();
@@ -941,7 +941,7 @@ static int restore_objects(struct srv *s, json_t *m, srv_image_fn image, void *a
 	int st;
 
 	s->restored.made = s->restored.kept = 0;
-	objects_trace_start(&ot, s, ahead);
+	objects_trace_start(&ot, ahead);
 	srv_libraries_adopt(m);
 	/* (ahead, the modules were loaded with the prelude's images) */
 	n_modules = s->modules.count;
