@@ -18,6 +18,7 @@ static void add_suspended(const char *job, json_t *out)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300];
 	struct dirent *de;
+	bool forgot = false;
 	DIR *d;
 
 	if (xmig_job_dir(job, dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
@@ -31,7 +32,11 @@ static void add_suspended(const char *job, json_t *out)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (!xmig_proc_alive((pid_t)pid, 0)) {
-			unlink(path);   /* the application is gone: nothing to resume */
+			/* the application is gone: nothing to resume, no fd to keep */
+			unlink(path);
+			snprintf(path, sizeof(path), "%s/%ld.keeper", dir, pid);
+			unlink(path);
+			forgot = true;
 			continue;
 		}
 		rec = json_load_file(path, 0, NULL);
@@ -43,6 +48,9 @@ static void add_suspended(const char *job, json_t *out)
 		}
 	}
 	closedir(d);
+	/* (its job directory too, when that was all it held) */
+	if (forgot)
+		xmig_registry_prune(job);
 }
 
 json_t *xmig_registry_suspended(const char *job)

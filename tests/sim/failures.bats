@@ -132,3 +132,25 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	assert_output --partial "is gone; CUDA calls fail from now on"
 	no_proxy_left
 }
+
+@test "failure: the application killed while suspended: ps forgets it and its job's directory goes; resume finds none (3); the snapshot stays" {
+	start_zdtm k7
+	app=$(cat "$BATS_TEST_TMPDIR/k7.pid")
+	run "$XMIG" suspend --job k7 -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	kill -9 "$app"
+	run timeout 20 tail --pid="$app" -f /dev/null
+	assert_success
+	run "$XMIG" ps --json --job k7
+	assert_success
+	echo "$output" | jq -e '.items == []'
+	# (ps removed its record and its keeper's socket; the suspending proxy,
+	# if still exiting, may prune last)
+	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/k7" ] || break; sleep 0.1; done
+	ls -la "$XMIG_RUNTIME_DIR/jobs/k7" >&2 2>/dev/null || true
+	[ ! -e "$XMIG_RUNTIME_DIR/jobs/k7" ]
+	run "$XMIG" resume --job k7
+	assert_failure 3
+	assert_output --partial "job k7 has no suspended process on this node"
+	[ -f "$BATS_TEST_TMPDIR/snap/manifest.json" ]
+}
