@@ -232,6 +232,41 @@ static bool mark_orphaned(int dfd, const char *name)
 	return !xmig_proc_alive((pid_t)pid, (uint64_t)start);
 }
 
+/*
+ * An entry a dead process left, which nobody else will remove: a handover
+ * mark whose command is gone, a keeper's socket whose application is gone
+ * (<pid>.keeper), a standby's hidden socket (.<pid>.sock) or an offer's
+ * (<client>.xfer.<proxy>) whose proxy is gone. A proxy's own <pid>.sock is
+ * not judged here: ps decides, by asking it (cmd/jobs.c).
+ */
+/* Is name all of fmt, "<...>%d<...>%n" (the %d in *pid)? */
+static bool named_by_pid(const char *name, const char *fmt, int *pid)
+{
+	int end = 0;
+
+	return sscanf(name, fmt, pid, &end) == 1 && end && !name[end];
+}
+
+/* An offer's socket, <client pid>.xfer.<proxy pid> (the proxy's in *pid)? */
+static bool offer_socket(const char *name, int *pid)
+{
+	int client, end = 0;
+
+	return sscanf(name, "%d.xfer.%d%n", &client, pid, &end) == 2 && end && !name[end];
+}
+
+static bool stale_entry(int dfd, const char *name)
+{
+	int pid = 0;
+
+	if (!strncmp(name, "handover.", 9))
+		return mark_orphaned(dfd, name);
+	if (named_by_pid(name, "%d.keeper%n", &pid) || named_by_pid(name, ".%d.sock%n", &pid) ||
+	    offer_socket(name, &pid))
+		return pid > 0 && !xmig_proc_alive((pid_t)pid, 0);
+	return false;
+}
+
 void xmig_registry_prune(const char *job)
 {
 	char dir[PATH_MAX];
@@ -242,7 +277,7 @@ void xmig_registry_prune(const char *job)
 		return;
 	if ((d = opendir(dir))) {
 		while ((e = readdir(d)))
-			if (!strncmp(e->d_name, "handover.", 9) && mark_orphaned(dirfd(d), e->d_name))
+			if (stale_entry(dirfd(d), e->d_name))
 				unlinkat(dirfd(d), e->d_name, 0);
 		closedir(d);
 	}

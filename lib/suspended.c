@@ -32,10 +32,7 @@ static void add_suspended(const char *job, json_t *out)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (!xmig_proc_alive((pid_t)pid, 0)) {
-			/* the application is gone: nothing to resume, no fd to keep */
-			unlink(path);
-			snprintf(path, sizeof(path), "%s/%ld.keeper", dir, pid);
-			unlink(path);
+			unlink(path);   /* the application is gone: nothing to resume */
 			forgot = true;
 			continue;
 		}
@@ -48,7 +45,7 @@ static void add_suspended(const char *job, json_t *out)
 		}
 	}
 	closedir(d);
-	/* (its job directory too, when that was all it held) */
+	/* (and what it left: its keeper's socket, then the job's directory if that was all) */
 	if (forgot)
 		xmig_registry_prune(job);
 }

@@ -250,8 +250,11 @@ struct xmig_proxy_ref {
 /* All proxies, or those of one job (job != NULL); caller frees *out. */
 int xmig_registry_list(const char *job, struct xmig_proxy_ref **out, size_t *n);
 /*
- * Remove the job directory if it holds no socket any more; handover marks
- * whose command is gone go first.
+ * Remove the job directory if it holds no socket any more; what dead
+ * processes left in it goes first (handover marks whose command is gone,
+ * keepers' sockets of applications gone, standbys' and offers' sockets of
+ * proxies gone). A process that makes the directory and then a file in it
+ * retries once the directory is gone (a prune may come in between).
  */
 void xmig_registry_prune(const char *job);
 /*

@@ -615,6 +615,10 @@ static cudaError_t do_connect(void)
 		return connect_failed(cudaErrorOperatingSystem);
 	}
 	cl.keeper_fd = xmig_sock_listen(cl.keeper_path, 0666);
+	/* a prune of the job's directory, empty until now, may have come in between */
+	for (int tries = 0; cl.keeper_fd < 0 && errno == ENOENT && tries < 3; tries++)
+		if (xmig_job_create(cl.job) == 0)
+			cl.keeper_fd = xmig_sock_listen(cl.keeper_path, 0666);
 	if (cl.keeper_fd < 0 || pipe2(cl.keeper_wake, O_CLOEXEC) < 0) {
 		xmig_error_errno("cannot listen on %s", cl.keeper_path);
 		return connect_failed(cudaErrorOperatingSystem);

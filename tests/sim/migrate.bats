@@ -217,6 +217,10 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	run "$XMIG" ps --json --job w6
 	assert_output --partial '"state":"running"'
 	finish w6
+	# the killed standby's socket went with the job's directory, at its proxy's exit
+	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/w6" ] || break; sleep 0.1; done
+	ls -la "$XMIG_RUNTIME_DIR/jobs/w6" >&2 2>/dev/null || true
+	[ ! -e "$XMIG_RUNTIME_DIR/jobs/w6" ]
 }
 
 @test "migrate: one move at a time: a second one (or a suspend) meanwhile is refused, the first completes, the job runs" {
