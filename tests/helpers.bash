@@ -69,6 +69,15 @@ wait_job() {
 
 # Wait (10 s at most) until no proxy of this test's runtime directory is
 # left (--standby: no standby proxy); fail, naming it, if one still is.
+# Is job $1's directory in the runtime directory gone (within 5 s: its last
+# proxy prunes it as it exits)? What is left in it goes to stderr.
+job_dir_gone() {   # job_dir_gone JOB
+	local d="$XMIG_RUNTIME_DIR/jobs/$1"
+	for _ in $(seq 50); do [ -e "$d" ] || return 0; sleep 0.1; done
+	ls -la "$d" >&2
+	return 1
+}
+
 no_proxy_left() {   # no_proxy_left [--standby]
 	local pat="xmig-proxy .*--keeper $XMIG_RUNTIME_DIR"
 	[ "${1:-}" = --standby ] && pat="xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR"

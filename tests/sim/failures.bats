@@ -146,9 +146,7 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	echo "$output" | jq -e '.items == []'
 	# (ps removed its record and its keeper's socket; the suspending proxy,
 	# if still exiting, may prune last)
-	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/k7" ] || break; sleep 0.1; done
-	ls -la "$XMIG_RUNTIME_DIR/jobs/k7" >&2 2>/dev/null || true
-	[ ! -e "$XMIG_RUNTIME_DIR/jobs/k7" ]
+	job_dir_gone k7
 	run "$XMIG" resume --job k7
 	assert_failure 3
 	assert_output --partial "job k7 has no suspended process on this node"

@@ -218,9 +218,7 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	assert_output --partial '"state":"running"'
 	finish w6
 	# the killed standby's socket went with the job's directory, at its proxy's exit
-	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/w6" ] || break; sleep 0.1; done
-	ls -la "$XMIG_RUNTIME_DIR/jobs/w6" >&2 2>/dev/null || true
-	[ ! -e "$XMIG_RUNTIME_DIR/jobs/w6" ]
+	job_dir_gone w6
 }
 
 @test "migrate: one move at a time: a second one (or a suspend) meanwhile is refused, the first completes, the job runs" {
@@ -409,9 +407,7 @@ late_module_moved() {
 	assert_output --partial '"state":"running"'
 	finish wk
 	# the new proxy's exit pruned the mark (its command gone), then the job's directory
-	for _ in $(seq 50); do [ -e "$XMIG_RUNTIME_DIR/jobs/wk" ] || break; sleep 0.1; done
-	ls -la "$XMIG_RUNTIME_DIR/jobs/wk" >&2 2>/dev/null || true
-	[ ! -e "$XMIG_RUNTIME_DIR/jobs/wk" ]
+	job_dir_gone wk
 }
 
 # Kill the move $mig of JOB: the job must run on, on GPU 0, and the
