@@ -93,11 +93,12 @@ check "native blas_gemm --capture --update passes" grep -q '^PASS blas_gemm' "$t
 	>"$tmp/bgu.xmig" 2>"$tmp/bgu.err" &
 app=$!
 for _ in $(seq 100); do [ "$(ps_field bgu cuda_graphs)" = 1 ] && break; sleep 0.1; done
-# (each round captures: a move landing while a capture is open is refused (4), tried again)
+# (each round captures: a move landing while a capture is open, or one that
+# began between its check and its freeze, is refused (4), tried again)
 for _ in $(seq 100); do
 	"$XMIG" migrate --job bgu --to gpu0 >"$tmp/bgu.mv" 2>&1
 	st=$?
-	[ $st -eq 4 ] && grep -q 'is capturing a CUDA graph' "$tmp/bgu.mv" || break
+	[ $st -eq 4 ] && grep -q 'capturing a CUDA graph' "$tmp/bgu.mv" || break
 	sleep 0.02
 done
 check "blas_gemm --capture --update: moved while updating its graph (copy)" test $st -eq 0
