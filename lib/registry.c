@@ -232,13 +232,6 @@ static bool mark_orphaned(int dfd, const char *name)
 	return !xmig_proc_alive((pid_t)pid, (uint64_t)start);
 }
 
-/*
- * An entry a dead process left, which nobody else will remove: a handover
- * mark whose command is gone, a keeper's socket whose application is gone
- * (<pid>.keeper), a standby's hidden socket (.<pid>.sock) or an offer's
- * (<client>.xfer.<proxy>) whose proxy is gone. A proxy's own <pid>.sock is
- * not judged here: ps decides, by asking it (cmd/jobs.c).
- */
 /* Is name all of fmt, "<...>%d<...>%n" (the %d in *pid)? */
 static bool named_by_pid(const char *name, const char *fmt, int *pid)
 {
@@ -255,6 +248,13 @@ static bool offer_socket(const char *name, int *pid)
 	return sscanf(name, "%d.xfer.%d%n", &client, pid, &end) == 2 && end && !name[end];
 }
 
+/*
+ * An entry a dead process left, which nobody else will remove: a handover
+ * mark whose command is gone, a keeper's socket whose application is gone
+ * (<pid>.keeper), a standby's hidden socket (.<pid>.sock) or an offer's
+ * (<client>.xfer.<proxy>) whose proxy is gone. A proxy's own <pid>.sock is
+ * not judged here: ps decides, by asking it (cmd/jobs.c).
+ */
 static bool stale_entry(int dfd, const char *name)
 {
 	int pid = 0;
