@@ -69,6 +69,17 @@ wait_job() {
 
 # Wait (10 s at most) until no proxy of this test's runtime directory is
 # left (--standby: no standby proxy); fail, naming it, if one still is.
+# Wait (up to 4 s) until a move's new proxy, started with XMIG_MOVE_TRACE=1
+# and logging to the job's stderr ERR, has made the job's objects ahead: its
+# prelude is in, the freeze not yet (with XMIG_FAULT=ahead-pause-ms).
+wait_prelude() {   # wait_prelude ERR
+	for _ in $(seq 200); do
+		grep -q 'receive: prelude: objects made ahead' "$1" && return 0
+		sleep 0.02
+	done
+	return 0
+}
+
 # Is job $1's directory in the runtime directory gone (within 5 s: its last
 # proxy prunes it as it exits)? What is left in it goes to stderr.
 job_dir_gone() {   # job_dir_gone JOB

@@ -189,7 +189,7 @@ for _ in $(seq 200); do grep -q '^paused after round 0' "$tmp/ce.xmig" && break;
 XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 XMIG_LOG=debug "$XMIG" migrate --job ce --to gpu0 \
 	--json >"$tmp/ce.m" 2>"$tmp/ce.m.err" &
 mig=$!
-for _ in $(seq 400); do grep -q 'receive: prelude: objects made ahead' "$tmp/ce.err" && break; sleep 0.02; done
+wait_prelude "$tmp/ce.err" 400
 rm -f "$tmp/ce-pause"
 for _ in $(seq 200); do grep -q '^communicators destroyed' "$tmp/ce.xmig" && break; sleep 0.02; done
 wait $mig
@@ -304,10 +304,7 @@ for late in a b; do
 	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lm$late --to gpu0 \
 		>"$tmp/lm$late.mig" 2>&1 &
 	mig=$!
-	for _ in $(seq 200); do
-		grep -q 'receive: prelude: objects made ahead' "$tmp/lm$late.err" && break
-		sleep 0.02
-	done
+	wait_prelude "$tmp/lm$late.err"
 	touch "$tmp/go-$late"
 	wait $mig
 	check "late_module --late $late: moved with the fat binary it first used after the prelude ($?)" \

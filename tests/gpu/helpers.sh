@@ -18,6 +18,17 @@ wait_state() {   # wait_state JOB STATE [TENTHS (600)]
 	done
 	return 1
 }
+# Wait (up to TRIES x 20 ms, 200) until a move's new proxy, started with
+# XMIG_MOVE_TRACE=1 and logging to the job's stderr ERR, has made the job's
+# objects ahead: its prelude is in, the freeze not yet.
+wait_prelude() {   # wait_prelude ERR [TRIES]
+	for _ in $(seq "${2:-200}"); do
+		grep -q 'receive: prelude: objects made ahead' "$1" && return 0
+		sleep 0.02
+	done
+	return 0
+}
+
 # Wait until a training run has printed its Nth loss line: it is training.
 wait_steps() {   # wait_steps OUT N
 	for _ in $(seq 1200); do

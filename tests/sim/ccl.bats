@@ -71,10 +71,7 @@ teardown() { xmig_teardown; }
 	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 XMIG_LOG=debug "$XMIG" migrate --job ce \
 		--to gpu1 --json >"$BATS_TEST_TMPDIR/m.json" 2>"$BATS_TEST_TMPDIR/m.err" &
 	mig=$!
-	for _ in $(seq 200); do
-		grep -q 'receive: prelude: objects made ahead' "$BATS_TEST_TMPDIR/ce.err" && break
-		sleep 0.02
-	done
+	wait_prelude "$BATS_TEST_TMPDIR/ce.err"
 	rm "$pause"
 	for _ in $(seq 100); do grep -q '^communicators destroyed' "$BATS_TEST_TMPDIR/ce.out" && break; sleep 0.02; done
 	kill -0 "$mig"   # (before the freeze: the move has not ended)

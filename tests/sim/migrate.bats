@@ -347,10 +347,7 @@ late_module_moved() {
 	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job "$job" --to gpu1 \
 		>"$BATS_TEST_TMPDIR/$job.m" 2>&1 &
 	mig=$!
-	for _ in $(seq 200); do
-		grep -q 'receive: prelude: objects made ahead' "$BATS_TEST_TMPDIR/$job.err" && break
-		sleep 0.02
-	done
+	wait_prelude "$BATS_TEST_TMPDIR/$job.err"
 	touch "$go"
 	for _ in $(seq 100); do
 		grep -q '^late module in use' "$BATS_TEST_TMPDIR/$job.out" && break
