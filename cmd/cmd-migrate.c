@@ -192,6 +192,7 @@ struct move_ahead {
 	json_t *offer;
 	json_t *run_ahead;            /* what the standby ran of the job's first uses */
 	int spid, objects;
+	int refreshes;                /* of the prelude, ahead (-1: the standby did not say) */
 	bool at_go;                   /* the old proxy freezes at the new one's GO */
 	char token[33];
 	struct move_remote rem;
@@ -284,7 +285,8 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 	char why[512];
 
 	*a = (struct move_ahead){ .t_start = xmig_now_ns(), .from_node = from_node,
-				  .to_node = to_node, .mode = mode, .from = from, .mapped = mapped };
+				  .to_node = to_node, .mode = mode, .from = from, .mapped = mapped,
+				  .refreshes = -1 };
 	*out = NULL;
 	if (strcmp(json_string_value(json_object_get(st, "state")), "running") &&
 	    strcmp(json_string_value(json_object_get(st, "state")), "frozen")) {
@@ -398,6 +400,8 @@ static int move_ahead(struct proc *p, const struct move_opts *o, struct dest *d,
 		goto fail;
 	}
 	a->objects = (int)json_integer_value(json_object_get(r, "objects_ahead"));
+	a->refreshes = json_is_integer(json_object_get(r, "refreshes"))
+			       ? (int)json_integer_value(json_object_get(r, "refreshes")) : -1;
 	a->run_ahead = json_incref(json_object_get(r, "run_ahead"));
 	json_decref(r);
 	a->t_prepare = ms_since(a->t_start) - a->t_precheck - a->t_standby;
@@ -541,6 +545,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 				      "made",
 				      (int)json_integer_value(json_object_get(
 					      json_object_get(recv, "objects"), "made"))));
+	if (a->refreshes >= 0)
+		json_object_set_new(json_object_get(*out, "objects"), "refreshes",
+				    json_integer(a->refreshes));
 	/* (a standby older than this command says nothing of them) */
 	if (json_is_object(a->run_ahead))
 		json_object_set(*out, "run_ahead", a->run_ahead);

@@ -44,6 +44,7 @@ int srv_table_put(struct srv_table *t, uint64_t id, void *obj)
 		return -1;
 	*p = obj;
 	t->count++;
+	t->changes++;
 	if (id >= t->next)
 		t->next = id + 1;
 	return 0;
@@ -82,6 +83,7 @@ void *srv_table_remove(struct srv_table *t, uint64_t id)
 	obj = *p;
 	*p = NULL;
 	t->count--;
+	t->changes++;
 	if (t->nfree == t->capfree) {
 		size_t cap = t->capfree ? t->capfree * 2 : 64;
 		uint64_t *n = realloc(t->free_ids, cap * sizeof(*n));

@@ -34,6 +34,7 @@ struct srv_table {
 	size_t nfree, capfree;
 	uint64_t first;         /* lowest valid id */
 	size_t count;
+	uint64_t changes;       /* puts and removes, ever (a move's refresh asks if any) */
 };
 
 void srv_table_init(struct srv_table *t, uint64_t first);
@@ -491,6 +492,8 @@ void srv_ccl_count(struct srv *s, const struct xmig_ccl_op *ops, size_t n);
 /* One-rank communicators built again. ahead: from the prelude, while the
  * job runs; later, with the final manifest, those still the same are kept. */
 int srv_ccl_restore(struct srv *s, json_t *manifest, bool ahead);
+/* Changes whenever the job makes or ends a communicator (in its turn). */
+uint64_t srv_ccl_generation(const struct srv *s);
 /* The job runs again: communicators replaced at a re-link are aborted now, in the background. */
 void srv_ccl_thawed(struct srv *s);
 /* At exit: every old communicator aborted, the retiring thread joined. */

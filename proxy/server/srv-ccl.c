@@ -910,8 +910,10 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 			ccl_comm_counters_from_json(cm, o);
 			cm->generation++;
 			s->restored.kept++;
-			xmig_info("communicator %016llx rebuilt in %.1f ms, ahead of the freeze",
-				  (unsigned long long)cm->key, cm->rebuild_s * 1e3);
+			/* (ahead again: a refresh of the prelude; said once, at the freeze) */
+			if (!ahead)
+				xmig_info("communicator %016llx rebuilt in %.1f ms, ahead of the "
+					  "freeze", (unsigned long long)cm->key, cm->rebuild_s * 1e3);
 			continue;
 		}
 		if (!table(s) || !(cm = ccl_comm_from_json(s->ccl, o)))
@@ -931,6 +933,12 @@ int srv_ccl_restore(struct srv *s, json_t *m, bool ahead)
 				  (unsigned long long)cm->key, cm->rebuild_s * 1e3);
 	}
 	return 0;
+}
+
+uint64_t srv_ccl_generation(const struct srv *s)
+{
+	/* (ids are never reused: made adds one to next_id, ended takes one from n) */
+	return s->ccl ? s->ccl->next_id * 65536 + s->ccl->n : 0;
 }
 
 /* ---- control methods: status, the cut, re-linking --------------------------------- */

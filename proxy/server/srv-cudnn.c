@@ -502,6 +502,9 @@ int srv_dnn_restore(struct srv *s, json_t *m, bool ahead)
 		dnn_log_clear(&now);
 		return -1;
 	}
+	/* (ahead again: a refresh of the prelude, advancing what the prelude made) */
+	bool made_ahead = s->dnn_ahead;
+
 	s->dnn_ahead = false;
 	if (!now.objs.count) {
 		dnn_log_release(&s->dnn, &replay_ops, s);
@@ -515,7 +518,8 @@ int srv_dnn_restore(struct srv *s, json_t *m, bool ahead)
 		return unsupported(s, "replaying cuDNN descriptors");
 	}
 	/* Made ahead from the prelude (a move's while the job ran): bring it up to date. */
-	st = s->dnn.objs.count && !ahead ? dnn_log_advance(&s->dnn, &now, &replay_ops, s) : -1;
+	st = s->dnn.objs.count && (!ahead || made_ahead)
+		     ? dnn_log_advance(&s->dnn, &now, &replay_ops, s) : -1;
 	if (st == 0) {
 		s->restored.kept += now.kept;
 		st = restream(s, &now);

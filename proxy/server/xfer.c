@@ -29,10 +29,14 @@
  * memory, loads the modules, pins the host memory and makes the objects
  * (library handles, cuDNN plans, one-rank communicators: srv_state_prebuild),
  * starts its workers (held at a gate until the resume), and says GO when
- * the orchestrator asks it to take the state. The old proxy freezes then,
- * for the orchestrator's connection (an offer made with "freeze"; else it
- * waits for the orchestrator's own freeze call). Only then does the state
- * above follow, and only what changed in between costs downtime:
+ * the orchestrator asks it to take the state. Before it says it is ready,
+ * it may ask for the prelude again (REFRESH, answered as the prelude is,
+ * less the images and memory handles it holds): what the job changed
+ * while it prepared is then made ahead too (refresh_ahead). The old proxy
+ * freezes at GO, for the orchestrator's connection (an offer made with
+ * "freeze"; else it waits for the orchestrator's own freeze call). Only
+ * then does the state above follow, and only what changed in between
+ * costs downtime:
  *
  *   GO (aux: the prelude's hash, if its cuDNN log was replayed ahead;
  *       id: the same, if the successor holds the prelude's manifest;
@@ -86,7 +90,13 @@ enum xfer_type {
 			   * answered by ACK (status 0: handed over) */
 	XFER_FROZEN,      /* the freeze holds: the memory the prelude mapped may be
 			   * copied now (before MANIFEST, when GO asked for it) */
+	XFER_REFRESH,     /* successor, before GO: the prelude again, only what it lacks */
 };
+
+/* PRELUDE's status: what the old proxy says of itself. */
+#define PRELUDE_REFRESHES 1   /* it answers REFRESH (an older one knows only GO) */
+#define PRELUDE_FROZEN 2      /* the job is frozen: nothing changes before GO */
+#define PRELUDE_UNCHANGED 4   /* (a refresh) nothing worth it changed: no manifest */
 
 /* GO's status: flags of what the successor wants. */
 #define GO_TELL_FROZEN 1
@@ -101,6 +111,17 @@ enum xfer_type {
 /* An allocation whose handle went out in the prelude. */
 struct sent_alloc {
 	uint64_t va, size, serial;
+};
+
+/* What the successor holds of the last prelude (or refresh) sent. */
+struct prelude_sent {
+	struct srv_ids images;     /* fat binaries */
+	struct sent_alloc *sent;   /* allocations whose handles went, by address */
+	size_t nsent;
+	struct dnn_base base;      /* the cuDNN log, which a delta at the freeze builds on */
+	uint64_t hash;             /* of the manifest's text, which GO names */
+	json_t *manifest;
+	uint64_t fingerprint;      /* state_fingerprint() as the tables were read */
 };
 
 /* A REFUSE's status, from the sender's freeze at GO: a graph found held once frozen. */
@@ -639,21 +660,67 @@ static void fault_delay(const char *name)
  * exportable) and exported once the job goes on: an export takes the
  * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
  */
-static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
-			       bool stream, struct dnn_base *base)
+/* Hold the job's turn (nothing changes the tables outside one): true, or false when frozen. */
+static bool hold_turn(struct srv *s)
 {
-	bool paused = !srv_frozen(s), lend = !stream && s->dev->mem_hold;
+	if (srv_frozen(s))
+		return false;
+	atomic_store(&s->freeze_requested, 1);
+	while (atomic_load(&s->in_turn))
+		xmig_cpu_relax();
+	return true;
+}
+
+static void release_turn(struct srv *s, bool held)
+{
+	if (!held)
+		return;
+	atomic_store(&s->freeze_requested, 0);
+	atomic_fetch_add(&s->freeze_futex, 1);
+	xmig_futex_wake(&s->freeze_futex);
+}
+
+/*
+ * What a refresh of the prelude is worth making for, read in the job's
+ * turn: the memory map, pinned memory, the modules loaded, and every table
+ * whose objects take a frozen move time to make (kernels, variables,
+ * library handles, cuDNN objects, communicators, graphs). Streams and
+ * events are left out (the freeze makes one in about 0.1 ms, and a DDP
+ * job makes an event every step), and so are changes to an object's
+ * settings and counters: the freeze's delta carries those.
+ */
+static uint64_t state_fingerprint(struct srv *s)
+{
+	uint64_t v[15] = { s->mem.next_serial, s->mem.nallocs,
+			   atomic_load(&s->hdr->host_regions_gen), s->modules.changes,
+			   s->funcs.changes, s->vars.changes, s->blas.changes, s->blaslt.changes,
+			   s->graphs.changes, s->graph_execs.changes, s->dnn.next_serial,
+			   s->dnn.next_step, srv_ccl_generation(s) };
+	uint64_t id;
+
+	/* (a module is in its table from its registration; loaded at its first use) */
+	for (id = s->modules.first; id < s->modules.next; id++) {
+		struct srv_module *m = srv_table_get(&s->modules, id);
+
+		v[13] += m && m->h;
+		v[14] += m && m->h ? id : 0;
+	}
+	return xmig_hash64(v, sizeof(v));
+}
+
+static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
+			       bool stream, struct dnn_base *base, const struct prelude_sent *before,
+			       uint64_t *fingerprint, bool *was_paused)
+{
+	bool lend = !stream && s->dev->mem_hold;
 	uint64_t t0 = xmig_now_ns(), t_turn, t_held;
+	bool paused = hold_turn(s);
 	void **held = NULL;
 	json_t *m;
-	size_t i;
+	size_t i, k = 0, again = 0;
 
-	if (paused) {
-		atomic_store(&s->freeze_requested, 1);
-		while (atomic_load(&s->in_turn))
-			xmig_cpu_relax();
-	}
 	t_turn = xmig_now_ns();
+	*fingerprint = state_fingerprint(s);
 	m = srv_state_manifest(s);
 	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */
 	json_object_set_new(m, "blas_shapes", srv_blas_shapes_json(s));
@@ -674,17 +741,21 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 			(*fds)[i] = -1;
 		if (stream || !*fds || !a->mem)
 			continue;
+		/* (a refresh: the successor holds this one's handle; both lists by address) */
+		while (before && k < before->nsent && before->sent[k].va < a->va)
+			k++;
+		if (before && k < before->nsent && before->sent[k].va == a->va &&
+		    before->sent[k].size == a->size && before->sent[k].serial == a->serial) {
+			again++;
+			continue;
+		}
 		/* (without a hold, or memory for it: exported now, the job held) */
 		if (lend && held && !s->dev->mem_hold(s->devh, a->mem))
 			held[i] = a->mem;
 		else if (s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
 			(*fds)[i] = -1;
 	}
-	if (paused) {
-		atomic_store(&s->freeze_requested, 0);
-		atomic_fetch_add(&s->freeze_futex, 1);
-		xmig_futex_wake(&s->freeze_futex);
-	}
+	release_turn(s, paused);
 	t_held = xmig_now_ns();
 	if (lend)
 		fault_delay("prelude-export-delay-ms");
@@ -697,30 +768,41 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	}
 	free(held);
 	if (xmig_move_tracing())
-		xmig_move_trace("send: prelude's tables read %s for %.3f ms (waiting for its "
+		xmig_move_trace("send: %s's tables read %s for %.3f ms (waiting for its "
 				"turn %.3f ms); %zu handles exported after, in %.3f ms",
+				before ? "refresh" : "prelude",
 				paused ? "with the job held" : "frozen",
-				(double)(t_held - t0) / 1e6, (double)(t_turn - t0) / 1e6, *n,
-				(double)(xmig_now_ns() - t_held) / 1e6);
+				(double)(t_held - t0) / 1e6, (double)(t_turn - t0) / 1e6,
+				*n - again, (double)(xmig_now_ns() - t_held) / 1e6);
+	*was_paused = paused;
 	return m;
 }
 
-/* *hash: of the prelude as sent, which the successor names in GO. */
-static int send_prelude(struct srv *s, int fd, struct srv_ids *images, struct sent_alloc **sent,
-			size_t *nsent, bool stream, struct dnn_base *base, uint64_t *hash,
-			json_t **sent_manifest)
+/*
+ * PRELUDE (its status: PRELUDE_*) | IMAGE xN | ALLOC xN (+ fd) | DONE:
+ * the prelude, into *ps. before: the one sent already (a refresh: only
+ * the images and handles the successor lacks go, ps then replaces it).
+ */
+static int send_prelude(struct srv *s, int fd, bool stream, const struct prelude_sent *before,
+			struct prelude_sent *ps)
 {
 	int *fds = NULL;
-	json_t *m = paused_manifest(s, &fds, sent, nsent, stream, base), *o;
+	bool paused;
+	json_t *m = paused_manifest(s, &fds, &ps->sent, &ps->nsent, stream, &ps->base, before,
+				    &ps->fingerprint, &paused), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
-	size_t i;
+	struct xfer_msg head = { XFER_PRELUDE, PRELUDE_REFRESHES | (paused ? 0 : PRELUDE_FROZEN),
+				 0, text ? strlen(text) : 0, 0, 0 };
+	size_t i, images = 0;
 	int r = -1;
 
 	var_staging(s, var_bytes(m));   /* ahead of the freeze (none: made then) */
 
-	if (!text || send_msg(fd, XFER_PRELUDE, 0, text, strlen(text), -1) < 0)
+	if (!text || xmig_write_all(fd, &head, sizeof(head)) < 0 ||
+	    xmig_write_all(fd, text, head.len) < 0)
 		goto out;
-	*hash = xmig_hash64(text, strlen(text)) ?: 1;
+	/* named in GO */
+	ps->hash = xmig_hash64(text, strlen(text)) ?: 1;
 	/*
 	 * Images never change once loaded: no pause needed to read them. The
 	 * freeze sends those not sent here: a set, not the highest id, since
@@ -731,26 +813,89 @@ static int send_prelude(struct srv *s, int fd, struct srv_ids *images, struct se
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
 		struct srv_module *mod = srv_table_get(&s->modules, id);
 
+		if (before && srv_ids_has(&before->images, id))
+			continue;
 		if (!mod || send_msg(fd, XFER_IMAGE, id, mod->image, mod->size, -1) < 0)
 			goto out;
+		images++;
 	}
-	if (srv_ids_of(json_object_get(m, "modules"), images) < 0)
+	if (srv_ids_of(json_object_get(m, "modules"), &ps->images) < 0)
 		goto out;
-	for (i = 0; i < *nsent && !stream; i++) {
-		if (fds[i] < 0 || send_head(fd, XFER_ALLOC, i, (*sent)[i].serial, fds[i]) < 0)
+	for (i = 0; i < ps->nsent && !stream; i++) {
+		if (fds[i] < 0)
+			continue;   /* (not exported, or the successor holds it) */
+		if (send_head(fd, XFER_ALLOC, i, ps->sent[i].serial, fds[i]) < 0)
 			goto out;
 	}
 	r = send_msg(fd, XFER_DONE, 0, NULL, 0, -1);
 	if (r == 0)
-		*sent_manifest = json_incref(m);
+		ps->manifest = json_incref(m);
+	if (before)
+		xmig_move_trace("send: refresh of %zu bytes, %zu images", strlen(text), images);
 out:
-	for (i = 0; fds && i < *nsent; i++)
+	for (i = 0; fds && i < ps->nsent; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
 	free(text);
 	json_decref(m);
 	return r;
+}
+
+static void prelude_sent_free(struct prelude_sent *ps)
+{
+	free(ps->images.v);
+	free(ps->sent);
+	dnn_base_free(&ps->base);
+	json_decref(ps->manifest);
+	memset(ps, 0, sizeof(*ps));
+}
+
+/* Has nothing worth a refresh changed since the prelude ps (or its last refresh)? */
+static bool refresh_unchanged(struct srv *s, const struct prelude_sent *ps)
+{
+	bool held = hold_turn(s);
+	uint64_t now = state_fingerprint(s);
+
+	release_turn(s, held);
+	return now == ps->fingerprint;
+}
+
+/*
+ * The prelude, then REFRESH as often as the successor asks (each the
+ * prelude again, what changed since; or only PRELUDE_UNCHANGED), until
+ * GO: 0, with GO in *go.
+ */
+static int send_preludes(struct srv *s, int fd, bool stream, struct prelude_sent *ps,
+			 struct xfer_msg *go)
+{
+	if (send_prelude(s, fd, stream, NULL, ps) < 0)
+		return -1;
+	for (;;) {
+		struct prelude_sent now = { 0 };
+
+		if (recv_msg(fd, go, NULL) < 0)
+			return -1;
+		if (go->type == XFER_GO)
+			return 0;
+		if (go->type != XFER_REFRESH)
+			return -1;
+		if (refresh_unchanged(s, ps)) {
+			struct xfer_msg same = { XFER_PRELUDE, PRELUDE_REFRESHES | PRELUDE_UNCHANGED,
+						 0, 0, 0, 0 };
+
+			xmig_move_trace("send: refresh: nothing changed worth one");
+			if (xmig_write_all(fd, &same, sizeof(same)) < 0)
+				return -1;
+			continue;
+		}
+		if (send_prelude(s, fd, stream, ps, &now) < 0) {
+			prelude_sent_free(&now);
+			return -1;
+		}
+		prelude_sent_free(ps);
+		*ps = now;
+	}
 }
 
 /*
@@ -782,13 +927,8 @@ static bool wait_frozen(struct offer *o, int fd)
 static int serve(struct offer *o, int fd)
 {
 	struct xfer_msg m;
-	struct srv_ids images = { 0 };
-	uint64_t prelude = 0;
-	struct sent_alloc *sent = NULL;
-	struct dnn_base base = { 0 };
+	struct prelude_sent ps = { 0 };
 	struct vars_read pre = { 0 };
-	json_t *prelude_m = NULL;
-	size_t nsent = 0;
 	uint64_t freeze_ns = 0;
 	bool was = false;
 	uid_t uid;
@@ -812,11 +952,10 @@ static int serve(struct offer *o, int fd)
 	free(tok);
 	/*
 	 * The prelude (ahead of the freeze while the job runs; at once for a
-	 * job frozen already), then wait for GO: by then it must be frozen.
+	 * job frozen already) and its refreshes, then wait for GO: by then it
+	 * must be frozen.
 	 */
-	if (send_prelude(o->s, fd, &images, &sent, &nsent, o->stream, &base, &prelude,
-			 &prelude_m) < 0 ||
-	    recv_msg(fd, &m, NULL) < 0 || m.type != XFER_GO)
+	if (send_preludes(o->s, fd, o->stream, &ps, &m) < 0)
 		goto out;
 	xmig_move_trace("send: go");
 	/*
@@ -868,9 +1007,9 @@ static int serve(struct offer *o, int fd)
 	 * The cuDNN log as a delta only to a successor that holds this
 	 * prelude's (aux), the manifest only to one that holds its manifest (id).
 	 */
-	if (send_state(o->s, fd, &images, sent, nsent, o->stream,
-		       m.aux == prelude && base.objs ? &base : NULL,
-		       m.id == prelude ? prelude_m : NULL, &pre) < 0)
+	if (send_state(o->s, fd, &ps.images, ps.sent, ps.nsent, o->stream,
+		       m.aux == ps.hash && ps.base.objs ? &ps.base : NULL,
+		       m.id == ps.hash ? ps.manifest : NULL, &pre) < 0)
 		goto out;
 	xmig_move_trace("send: state sent");
 	if (recv_msg_soon(fd, &m, o->stream ? 0 : 2000) < 0)
@@ -903,10 +1042,7 @@ static int serve(struct offer *o, int fd)
 	}
 out:
 	free(pre.ids);
-	free(images.v);
-	dnn_base_free(&base);
-	json_decref(prelude_m);
-	free(sent);
+	prelude_sent_free(&ps);
 	return ok;
 }
 
@@ -1786,17 +1922,173 @@ static json_t *run_first_uses(struct srv *s, json_t *prelude, uint64_t *t_step)
 			 (int)matmuls, "dnn_plans", (int)plans);
 }
 
+/*
+ * The rest of a prelude (or of a refresh: what), after its manifest: the
+ * fat binaries into im, the memory handles mapped (*n of them) until DONE.
+ */
+static int take_prelude_memory(struct srv *s, int fd, enum xfer_mode mode, struct images *im,
+			       size_t *n, const char *what, char *why, size_t len)
+{
+	struct vars_in vars = { 0 };   /* (none come ahead) */
+	struct xfer_msg msg;
+	int afd, r = -1;
+
+	for (;;) {
+		if (read_blobs(fd, im, &vars, &msg, &afd) < 0) {
+			snprintf(why, len, "the old proxy hung up during %s", what);
+			break;
+		}
+		if (msg.type == XFER_DONE) {
+			r = 0;
+			break;
+		}
+		if (msg.type != XFER_ALLOC || mode == XFER_STREAM || msg.id >= s->mem.nallocs) {
+			if (afd >= 0)
+				close(afd);
+			snprintf(why, len, "unexpected message %u during %s", msg.type, what);
+			break;
+		}
+		/* (the handle is take_alloc's from here) */
+		if (take_alloc(s, &msg, afd, mode == XFER_ZERO_COPY) < 0) {
+			snprintf(why, len, "the memory of %s could not be mapped here", what);
+			break;
+		}
+		if (n)
+			++*n;
+	}
+	vars_in_free(&vars);
+	return r;
+}
+
+/*
+ * A refresh of the prelude, taken as the prelude was: the new memory map
+ * (what the job allocated since, with its handles; what it freed, gone),
+ * the fat binaries it loaded, its pinned memory and the objects it made
+ * or dropped. It becomes the prelude the freeze's delta builds on.
+ * *made: objects made; *changed: whether enough did for another refresh
+ * to be worth it (memory, modules, more than REFRESH_FEW objects: a DDP
+ * job makes an event every step, which the freeze makes in 0.1 ms). 1,
+ * 0 when the old proxy says nothing worth it changed (state_fingerprint),
+ * or -1 with why (the move fails, the job goes on).
+ */
+#define REFRESH_FEW 4
+
+static int refresh_one(struct srv *s, int fd, enum xfer_mode mode, unsigned *made, bool *changed,
+		       int *code, char *why, size_t len)
+{
+	struct xfer_msg msg = { XFER_REFRESH, 0, 0, 0, 0, 0 };
+	struct images im = { 0 };
+	bool zero_copy = mode == XFER_ZERO_COPY;
+	uint64_t t0 = xmig_now_ns(), hash;
+	size_t modules = s->modules.count, handles = 0, nallocs = s->mem.nallocs;
+	json_t *m = NULL;
+	char *text = NULL;
+	int r = -1, st;
+
+	if (xmig_write_all(fd, &msg, sizeof(msg)) < 0 || recv_msg(fd, &msg, NULL) < 0 ||
+	    msg.type != XFER_PRELUDE) {
+		snprintf(why, len, "the old proxy sent no refresh of its prelude");
+		goto out;
+	}
+	if (msg.status & PRELUDE_UNCHANGED) {
+		xmig_move_trace("receive: prelude not refreshed: nothing worth it changed, said in "
+				"%.3f ms", (double)(xmig_now_ns() - t0) / 1e6);
+		*changed = false;
+		r = 0;
+		goto out;
+	}
+	if (!(text = read_blob(fd, msg.len)) || !(m = json_loadb(text, msg.len, 0, NULL))) {
+		snprintf(why, len, "the old proxy sent no refresh of its prelude");
+		goto out;
+	}
+	hash = xmig_hash64(text, msg.len) ?: 1;
+	if ((st = srv_state_check(s, m, !zero_copy, why, len)) < 0) {
+		*code = st == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+		goto out;
+	}
+	if (srv_state_reconcile_memory(s, m, !zero_copy) < 0) {
+		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
+		goto out;
+	}
+	drop_stale_sources(s);
+	if (take_prelude_memory(s, fd, mode, &im, &handles, "a refresh of its prelude", why,
+				len) < 0)
+		goto out;
+	if (srv_state_load_modules(s, m, take_image, &im) < 0) {
+		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
+		goto out;
+	}
+	if (srv_restore_host_regions(s) < 0) {
+		snprintf(why, len, "cannot map the job's pinned memory here");
+		goto out;
+	}
+	var_staging(s, var_bytes(m));
+	if (srv_state_prebuild(s, m) < 0 || srv_graph_restore(s, m) < 0)
+		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
+	*made += s->restored.made;
+	*changed = s->modules.count != modules || handles || s->restored.made > REFRESH_FEW ||
+		   s->mem.nallocs != nallocs;
+	xmig_move_trace("receive: prelude refreshed in %.3f ms: %zu modules loaded, %zu "
+			"allocations' handles taken, %u objects made",
+			(double)(xmig_now_ns() - t0) / 1e6, s->modules.count - modules, handles,
+			s->restored.made);
+	json_decref(s->xfer_prelude);
+	s->xfer_prelude = json_incref(m);
+	s->xfer_prelude_hash = hash;
+	s->xfer_base = s->dnn_ahead ? hash : 0;
+	r = 1;
+out:
+	json_decref(m);
+	free(text);
+	free_images(&im);
+	return r;
+}
+
+/*
+ * What the job changed while this proxy prepared (a fat binary first
+ * used, memory allocated, a handle made) would otherwise be made while
+ * it is frozen: a module's load took 10-12 ms of a pause on an H200. So
+ * the prelude is refreshed before this proxy says it is ready: again
+ * while the last refresh changed enough and the window since the one
+ * before is longer than REFRESH_WINDOW_NS, at most REFRESH_MAX times (each
+ * window is as long as the refresh before it; one that loads modules
+ * takes milliseconds each). Not for a job frozen already, nor with
+ * XMIG_PRELUDE_REFRESH=0. since: when the prelude came. *n: refreshes
+ * made (an answer that nothing changed ends them, and is not one).
+ */
+#define REFRESH_MAX 3
+#define REFRESH_WINDOW_NS 2000000ull
+
+static int refresh_ahead(struct srv *s, int fd, enum xfer_mode mode, uint64_t since, unsigned *n,
+			 unsigned *made, int *code, char *why, size_t len)
+{
+	const char *env = getenv("XMIG_PRELUDE_REFRESH");
+
+	*n = 0;
+	if (env && !strcmp(env, "0"))
+		return 0;
+	for (bool changed = true; changed && *n < REFRESH_MAX &&
+				  xmig_now_ns() - since > REFRESH_WINDOW_NS;) {
+		int r;
+
+		since = xmig_now_ns();
+		if ((r = refresh_one(s, fd, mode, made, &changed, code, why, len)) < 0)
+			return -1;
+		*n += (unsigned)r;
+	}
+	return 0;
+}
+
 json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, const char *token,
 			 enum xfer_mode mode, int *code, char *why, size_t len)
 {
 	struct images im = { 0 };
-	struct vars_in vars = { 0 };
 	json_t *prelude = NULL, *result = NULL, *run_ahead = NULL;
 	struct xfer_msg msg;
 	uint64_t t0 = xmig_now_ns(), t_step = t0, hash = 0;
-	unsigned ahead = 0;
+	unsigned ahead = 0, nrefresh = 0;
 	char *text = NULL;
-	int fd, afd = -1, r;
+	int fd, r;
 
 	*code = XMIG_RPC_FAILED;
 	if (s->xfer_fd >= 0) {
@@ -1814,6 +2106,8 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	/* named in GO: the cuDNN log may then come as a delta to this one's */
 	hash = xmig_hash64(text, msg.len) ?: 1;
 	bool zero_copy = mode == XFER_ZERO_COPY;
+	/* (an old proxy older than refreshes sends status 0: none then) */
+	bool refreshes = (msg.status & PRELUDE_REFRESHES) && !(msg.status & PRELUDE_FROZEN);
 
 	if ((r = srv_state_check(s, prelude, !zero_copy, why, len)) < 0) {
 		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
@@ -1826,21 +2120,8 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	}
 	step("prelude: state checked, own memory mapped", &t_step);
 	/* Then the predecessor's memory, mapped here ahead as well. */
-	for (;;) {
-		if (read_blobs(fd, &im, &vars, &msg, &afd) < 0) {
-			snprintf(why, len, "the old proxy hung up during the prelude");
-			goto out;
-		}
-		if (msg.type == XFER_DONE)
-			break;
-		if (msg.type != XFER_ALLOC || mode == XFER_STREAM || msg.id >= s->mem.nallocs ||
-		    take_alloc(s, &msg, afd, zero_copy) < 0) {
-			afd = -1;
-			snprintf(why, len, "the prelude's memory could not be mapped here");
-			goto out;
-		}
-		afd = -1;
-	}
+	if (take_prelude_memory(s, fd, mode, &im, NULL, "the prelude", why, len) < 0)
+		goto out;
 	step("prelude: the predecessor's memory mapped", &t_step);
 	if (srv_state_load_modules(s, prelude, take_image, &im) < 0) {
 		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
@@ -1870,6 +2151,18 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	s->xfer_base = s->dnn_ahead ? hash : 0;
 	s->xfer_prelude = json_incref(prelude);   /* what the freeze's manifest builds on */
 	s->xfer_prelude_hash = hash;
+	if (refreshes &&
+	    refresh_ahead(s, fd, mode, t0, &nrefresh, &ahead, code, why, len) < 0) {
+		json_decref(s->xfer_prelude);
+		s->xfer_prelude = NULL;
+		goto out;
+	}
+	if (xmig_move_tracing()) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "prelude: %u refreshes of it", nrefresh);
+		step(what, &t_step);
+	}
 	s->xfer_fd = fd;
 	fd = -1;
 	/*
@@ -1879,20 +2172,18 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	 */
 	if (!s->workers_running && srv_workers_start(s, true) < 0)
 		xmig_warn("could not start the workers ahead; they start at the resume");
-	result = json_pack("{s:I, s:f, s:i, s:o}", "prepared_bytes", (json_int_t)s->mem.mapped,
-			   "seconds", (double)(xmig_now_ns() - t0) / 1e9, "objects_ahead", (int)ahead,
-			   "run_ahead", run_ahead);
+	result = json_pack("{s:I, s:f, s:i, s:i, s:o}", "prepared_bytes",
+			   (json_int_t)s->mem.mapped, "seconds", (double)(xmig_now_ns() - t0) / 1e9,
+			   "objects_ahead", (int)ahead, "refreshes", (int)nrefresh, "run_ahead",
+			   run_ahead);
 	run_ahead = NULL;
 out:
-	if (afd >= 0)
-		close(afd);
 	if (fd >= 0)
 		close(fd);
 	json_decref(run_ahead);
 	json_decref(prelude);
 	free(text);
 	free_images(&im);
-	vars_in_free(&vars);
 	return result;
 }
 

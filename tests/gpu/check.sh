@@ -292,26 +292,35 @@ kill $app 2>/dev/null; wait $app 2>/dev/null
 # A fat binary first used between a move's prelude and its freeze, for
 # either of late_module's two (module ids follow registration, not loading):
 # natively, then moved with the new proxy waiting 800 ms after its prelude.
-for late in a b; do
-	rm -f "$tmp/go-$late"; touch "$tmp/go-native"
+# The new proxy loads it in a refresh of the prelude, ahead of the freeze;
+# with XMIG_PRELUDE_REFRESH=0 (the second run of a), at the freeze.
+for late in a b a0; do
+	refresh=1
+	[ $late = a0 ] && { late=a; refresh=0; }
+	j=lm$late$refresh
+	rm -f "$tmp/go-$j"; touch "$tmp/go-native"
 	"$B/tests/cuda/late_module" --late $late --go-file "$tmp/go-native" --rounds 50 --sleep-ms 0 \
 		>"$tmp/lm$late.native" 2>&1
 	check "late_module --late $late runs natively" grep -q '^PASS' "$tmp/lm$late.native"
-	"$XMIG" run --job lm$late -- "$B/tests/cuda/late_module" --late $late --go-file "$tmp/go-$late" \
-		--rounds 150 >"$tmp/lm$late.xmig" 2>"$tmp/lm$late.err" &
+	"$XMIG" run --job $j -- "$B/tests/cuda/late_module" --late $late --go-file "$tmp/go-$j" \
+		--rounds 150 >"$tmp/$j.xmig" 2>"$tmp/$j.err" &
 	app=$!
-	for _ in $(seq 100); do [ "$(ps_field lm$late state)" = running ] && break; sleep 0.1; done
-	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job lm$late --to gpu0 \
-		>"$tmp/lm$late.mig" 2>&1 &
+	for _ in $(seq 100); do [ "$(ps_field $j state)" = running ] && break; sleep 0.1; done
+	XMIG_PRELUDE_REFRESH=$refresh XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 \
+		"$XMIG" migrate --job $j --to gpu0 --json >"$tmp/$j.mig" 2>"$tmp/$j.migerr" &
 	mig=$!
-	wait_prelude "$tmp/lm$late.err"
-	touch "$tmp/go-$late"
+	wait_prelude "$tmp/$j.err"
+	touch "$tmp/go-$j"
 	wait $mig
-	check "late_module --late $late: moved with the fat binary it first used after the prelude ($?)" \
-		grep -q 'moved from' "$tmp/lm$late.mig"
-	grep -q 'moved from' "$tmp/lm$late.mig" || grep error "$tmp/lm$late.mig" "$tmp/lm$late.err"
+	check "late_module --late $late (refresh $refresh): moved with the fat binary it first used after the prelude ($?)" \
+		grep -q '"mode":"copy"' "$tmp/$j.mig"
+	grep -q '"mode":"copy"' "$tmp/$j.mig" || grep error "$tmp/$j.migerr" "$tmp/$j.err"
 	wait $app
-	check "... and checked every round ($?)" grep -q '^PASS' "$tmp/lm$late.xmig"
+	check "... and checked every round ($?)" grep -q '^PASS' "$tmp/$j.xmig"
+	objs=$(grep -h 'objects, each kind made and its time' "$tmp/$j.err" | tail -1)
+	echo "# $j: the job paused $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["paused_ms"])' "$tmp/$j.mig") ms; at the freeze: ${objs#*its time: }"
+	check "... loaded at the freeze: $([ $refresh = 1 ] && echo none || echo that one)" \
+		grep -q "modules $((1 - refresh)) made" <<<"$objs"
 done
 
 # cuDNN's backend API (dnn_graph): natively with the cuDNN it resolves to

@@ -318,6 +318,39 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish pn
 }
 
+@test "migrate: memory the job allocates while the new proxy prepares comes in a refresh of the prelude, ahead of the freeze (copy and zero-copy); the job verifies itself" {
+	# zdtm frees and allocates a scratch buffer every 25 ms; the new proxy
+	# waits 300 ms after its prelude, then refreshes it
+	"$XMIG" run --job rf -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 --churn-kib 256 \
+		>"$BATS_TEST_TMPDIR/rf.out" 2>"$BATS_TEST_TMPDIR/rf.err" &
+	echo $! >"$BATS_TEST_TMPDIR/rf.pid"
+	wait_job rf
+	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1
+	assert_success
+	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1 --zero-copy
+	assert_success
+	assert_equal "$(gpu_of rf)" 1
+	# (each new proxy's trace, on the job's stderr: one handle at least in each refresh)
+	run grep -c "receive: prelude refreshed in [0-9.]* ms: 0 modules loaded, [1-9][0-9]* allocations' handles taken" \
+		"$BATS_TEST_TMPDIR/rf.err"
+	assert_output 2
+	finish rf
+}
+
+@test "migrate: a job that changed nothing worth it while the new proxy prepared: the old proxy says so, and the prelude is not sent again" {
+	"$XMIG" run --job nr -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/nr.out" 2>"$BATS_TEST_TMPDIR/nr.err" &
+	echo $! >"$BATS_TEST_TMPDIR/nr.pid"
+	wait_job nr
+	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run --separate-stderr "$XMIG" migrate \
+		--job nr --to gpu1 --json
+	assert_success
+	jq -e '.items[0].objects.refreshes == 0' <<<"$output"
+	grep -q 'receive: prelude not refreshed: nothing worth it changed' "$BATS_TEST_TMPDIR/nr.err"
+	! grep -q 'receive: prelude refreshed in' "$BATS_TEST_TMPDIR/nr.err"
+	finish nr
+}
+
 @test "migrate: a job that ends during its move (the new proxy still preparing): said, exit 3, nothing moved" {
 	"$XMIG" run --job ge -- "$CUDA_BIN/zdtm" --mib 32 --iters 30 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/ge.out" 2>"$BATS_TEST_TMPDIR/ge.err" &
@@ -335,17 +368,21 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	grep -q '^PASS zdtm' "$BATS_TEST_TMPDIR/ge.out"
 }
 
-# late_module_moved LATE: late_module with its late fat binary LATE (a or
-# b) first used between the prelude and the freeze (the new proxy waits
-# 800 ms there); the move must carry its image, and the job check each round
+# late_module_moved LATE [REFRESH]: late_module with its late fat binary
+# LATE (a or b) first used between the prelude and the freeze (the new proxy
+# waits 800 ms there); the move must carry its image, and the job check each
+# round. The new proxy takes it in a refresh of the prelude, ahead (its
+# freeze loads no module), or with REFRESH=0 (XMIG_PRELUDE_REFRESH) at the
+# freeze.
 late_module_moved() {
-	local late=$1 job=lm$1 go="$BATS_TEST_TMPDIR/go-$1" mig st=0
+	local late=$1 refresh=${2:-1} job=lm$1$2 go="$BATS_TEST_TMPDIR/go-$1$2" mig st=0
 	"$XMIG" run --job "$job" -- "$CUDA_BIN/late_module" --late "$late" --go-file "$go" \
 		--rounds 150 >"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
 	echo $! >"$BATS_TEST_TMPDIR/$job.pid"
 	wait_job "$job"
-	XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job "$job" --to gpu1 \
-		>"$BATS_TEST_TMPDIR/$job.m" 2>&1 &
+	XMIG_PRELUDE_REFRESH=$refresh XMIG_FAULT=ahead-pause-ms=800 XMIG_MOVE_TRACE=1 \
+		"$XMIG" migrate --job "$job" --to gpu1 --json >"$BATS_TEST_TMPDIR/$job.m" \
+		2>"$BATS_TEST_TMPDIR/$job.merr" &
 	mig=$!
 	wait_prelude "$BATS_TEST_TMPDIR/$job.err"
 	touch "$go"
@@ -356,7 +393,7 @@ late_module_moved() {
 	# (still before the freeze: the move has not ended)
 	kill -0 "$mig"
 	wait "$mig" || st=$?
-	cat "$BATS_TEST_TMPDIR/$job.m" >&2
+	cat "$BATS_TEST_TMPDIR/$job.merr" >&2
 	assert_equal "$st" 0
 	assert_equal "$(gpu_of "$job")" 1
 	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/$job.pid")" -f /dev/null
@@ -364,12 +401,28 @@ late_module_moved() {
 	cat "$BATS_TEST_TMPDIR/$job.err" >&2
 	grep -q '^rounds 150 checked' "$BATS_TEST_TMPDIR/$job.out"
 	grep -q '^PASS late_module' "$BATS_TEST_TMPDIR/$job.out"
+	# (the new proxy's trace, on the job's stderr: where the module was loaded)
+	if [ "$refresh" = 0 ]; then
+		jq -e '.items[0].objects.refreshes == 0' "$BATS_TEST_TMPDIR/$job.m"
+		grep -q 'objects, each kind made and its time: modules 1 made' "$BATS_TEST_TMPDIR/$job.err"
+	else
+		jq -e '.items[0].objects.refreshes >= 1' "$BATS_TEST_TMPDIR/$job.m"
+		grep -q 'receive: prelude refreshed in [0-9.]* ms: 1 modules loaded' \
+			"$BATS_TEST_TMPDIR/$job.err"
+		grep -q 'objects, each kind made and its time: modules 0 made' "$BATS_TEST_TMPDIR/$job.err"
+	fi
 }
 
-@test "migrate: a fat binary first used between the prelude and the freeze goes with the state, whether it was registered before or after those the prelude carried" {
+@test "migrate: a fat binary first used between the prelude and the freeze goes with the state, whether it was registered before or after those the prelude carried; a refresh of the prelude loads it ahead" {
 	need_program late_module
 	late_module_moved a
 	late_module_moved b
+}
+
+@test "migrate: without refreshes of the prelude (XMIG_PRELUDE_REFRESH=0), a fat binary first used after it is loaded at the freeze" {
+	need_program late_module
+	late_module_moved a 0
+	late_module_moved b 0
 }
 
 @test "migrate: xmig killed mid-migration: the old proxy thaws, the job goes on" {
