@@ -354,6 +354,8 @@ bench: all
 	@if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then \
 		echo "## PyTorch training under xmig"; bash tests/torch/run.sh $(abspath $(B)); \
 		echo "## PyTorch GPT step time and memory"; bash tests/bench/torch.sh $(abspath $(B)); \
+		echo "## a move while the job first uses kernels: the prelude refreshed, and not"; \
+		bash tests/bench/refresh.sh $(abspath $(B)); \
 	else echo "## PyTorch: skipped (no python3 torch with CUDA here)"; fi
 
 # The GPU tests (on a machine with an NVIDIA GPU; see tests/gpu, tests/torch).
