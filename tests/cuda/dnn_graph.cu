@@ -5,11 +5,14 @@
  * virtual tensor), heuristics filling engine configurations, a plan,
  * and per round a fresh variant pack and an Execute.
  *
- *   dnn_graph [--iters N] [--sleep-ms M] [--no-execute | --capture [--drop-plan]]
+ *   dnn_graph [--iters N] [--sleep-ms M] [--no-execute [--churn] | --capture [--drop-plan]]
  * --no-execute builds the plan and then, each round, reads attributes
  * back (a tensor's dimensions, the plan's handle, the heuristics' count)
  * instead of executing: the sim test device has no cuDNN kernels, but
- * keeps descriptors, so a move can be checked there too.
+ * keeps descriptors, so a move can be checked there too. --churn also
+ * makes a new tensor descriptor each round and destroys the last one (as
+ * a variant pack per step would), so that the cuDNN log changes while a
+ * move prepares.
  * --capture captures a fill and the plan's Execute (s = 3) into a CUDA
  * graph once, as PyTorch's torch.cuda.graph does with its convolutions,
  * then each round writes new X and launches the graph; --drop-plan
@@ -150,7 +153,7 @@ static void run_captured(cudnnHandle_t h, cudnnBackendDescriptor_t plan,
 
 int main(int argc, char **argv)
 {
-	long iters = 3, sleep_ms = 0, no_execute = 0, capture = 0, drop_plan = 0;
+	long iters = 3, sleep_ms = 0, no_execute = 0, capture = 0, drop_plan = 0, churn = 0;
 	cudnnHandle_t h, got_h = NULL;
 	cudnnBackendDescriptor_t x, y, s, t, z, ops[2], graph, heur, plan = NULL, *cfgs;
 	cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
@@ -169,11 +172,15 @@ int main(int argc, char **argv)
 				capture = 1;
 			else if (!strcmp(argv[i], "--drop-plan"))
 				drop_plan = 1;
+			else if (!strcmp(argv[i], "--churn"))
+				churn = 1;
 			else
 				xt_fail("unknown option %s", argv[i]);
 		}
 	if (drop_plan && !capture)
 		xt_fail("--drop-plan goes with --capture");
+	if (churn && !no_execute)
+		xt_fail("--churn goes with --no-execute");
 
 	D(cudnnCreate(&h));
 	CK(cudaStreamCreate(&stream));
@@ -221,7 +228,16 @@ int main(int argc, char **argv)
 	printf("plan: finalized\n");
 
 	if (no_execute) {
+		cudnnBackendDescriptor_t churned = NULL;
+
 		for (long r = 0; r < iters; r++) {
+			if (churn) {
+				cudnnBackendDescriptor_t fresh = tensor(1000 + r, false, false);
+
+				if (churned)
+					D(cudnnBackendDestroyDescriptor(churned));
+				churned = fresh;
+			}
 			D(cudnnBackendGetAttribute(x, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 3,
 						   &got, got_dims));
 			if (got != 3 || memcmp(got_dims, dims, sizeof(dims)))

@@ -98,6 +98,30 @@ cuDNN log whole"
 	diff -u <(made_by "$second" | grep -v '^create') <(made_by "$third" | grep -v '^create')
 }
 
+@test "cudnn: descriptors made while the new proxy prepares come in a refresh of the prelude, the log made ahead brought up to date, not replayed again" {
+	need_program dnn_graph
+	# --churn: a new tensor descriptor each round, the last one destroyed
+	"$XMIG" run --job dc -- "$CUDA_BIN/dnn_graph" --no-execute --churn --iters 120 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/dc.out" 2>"$BATS_TEST_TMPDIR/dc.err" &
+	app=$!
+	wait_job dc
+	for _ in $(seq 100); do grep -q "finalize d5" "$XMIG_SIM_CUDNN_LOG" 2>/dev/null && break; sleep 0.05; done
+	# the new proxy waits 300 ms (a dozen rounds) after its prelude
+	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 "$XMIG" migrate --job dc --to gpu1 --json \
+		>"$BATS_TEST_TMPDIR/m.json"
+	second=$(proxy_pid dc)
+	wait "$app"
+	cat "$BATS_TEST_TMPDIR/dc.err" >&2
+	assert_equal "$(tail -n 2 "$BATS_TEST_TMPDIR/dc.out")" "rounds 120 checked
+PASS dnn_graph"
+	jq -e '.items[0].objects | .refreshes == 1 and .made <= 1' "$BATS_TEST_TMPDIR/m.json"
+	grep -q 'receive: prelude refreshed in' "$BATS_TEST_TMPDIR/dc.err"
+	# the graph and the plan finalized once by the new proxy: made in the
+	# prelude, kept through the refresh (a replay there would make them again)
+	assert_equal "$(made_by "$second" | grep -c '^finalize d15$')" 1
+	assert_equal "$(made_by "$second" | grep -c '^finalize d5$')" 1
+}
+
 # A C program calling the facade as PyTorch's binary would (dlopen'ed here).
 build_caller() {
 	cat >"$BATS_TEST_TMPDIR/t.c" <<-'C'
