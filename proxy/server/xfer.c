@@ -880,6 +880,9 @@ static int send_preludes(struct srv *s, int fd, bool stream, struct prelude_sent
 			return 0;
 		if (go->type != XFER_REFRESH)
 			return -1;
+		/* XMIG_FAULT=refresh-hangup: this proxy hangs up when asked for a refresh */
+		if (getenv("XMIG_FAULT") && !strcmp(getenv("XMIG_FAULT"), "refresh-hangup"))
+			return -1;
 		if (refresh_unchanged(s, ps)) {
 			struct xfer_msg same = { XFER_PRELUDE, PRELUDE_REFRESHES | PRELUDE_UNCHANGED,
 						 0, 0, 0, 0 };

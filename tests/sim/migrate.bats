@@ -351,6 +351,25 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish nr
 }
 
+@test "migrate: the old proxy hangs up when asked for a refresh of the prelude: the move fails (1), the job goes on where it was, no standby left" {
+	# (the job's proxy hangs up on a refresh; the job allocates every 25 ms, so one is asked)
+	XMIG_FAULT=refresh-hangup "$XMIG" run --job rh -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 \
+		--sleep-ms 25 --churn-kib 256 >"$BATS_TEST_TMPDIR/rh.out" 2>"$BATS_TEST_TMPDIR/rh.err" &
+	echo $! >"$BATS_TEST_TMPDIR/rh.pid"
+	wait_job rh
+	first=$(proxy_pid rh)
+	XMIG_FAULT=ahead-pause-ms=300 run "$XMIG" migrate --job rh --to gpu1
+	assert_failure 1
+	assert_output --partial "the old proxy sent no refresh of its prelude"
+	assert_output --regexp "not moved; it goes on on [^:]+:gpu0"
+	assert_equal "$(gpu_of rh)" 0
+	assert_equal "$(proxy_pid rh)" "$first"
+	run "$XMIG" ps --json --job rh
+	assert_output --partial '"state":"running"'
+	no_proxy_left --standby
+	finish rh
+}
+
 @test "migrate: a job that ends during its move (the new proxy still preparing): said, exit 3, nothing moved" {
 	"$XMIG" run --job ge -- "$CUDA_BIN/zdtm" --mib 32 --iters 30 --sleep-ms 25 \
 		>"$BATS_TEST_TMPDIR/ge.out" 2>"$BATS_TEST_TMPDIR/ge.err" &
