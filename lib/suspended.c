@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,36 @@
 #include <unistd.h>
 
 #include "xmig.h"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 ? -1 : 0;
+}
+
+/*
+ * The record at path, of an application (pid) that ended while suspended:
+ * nothing can resume it. The record goes, and so does its state if xmig
+ * chose where it went (no -o: <job>-rank<R>-pid<pid>, which a resume
+ * would have removed), checked by its name; said either way.
+ */
+static void forget(const char *job, const char *path, long pid)
+{
+	json_t *rec = json_load_file(path, 0, NULL);
+	const char *dir = json_string_value(json_object_get(rec, "dir")), *base;
+	long long rank = (long long)json_integer_value(json_object_get(rec, "rank"));
+	char ours[NAME_MAX + 1];
+	bool removed = false;
+
+	snprintf(ours, sizeof(ours), "%s-rank%lld-pid%ld", job, rank, pid);
+	base = dir ? strrchr(dir, '/') : NULL;
+	if (json_is_true(json_object_get(rec, "temporary")) && base && !strcmp(base + 1, ours))
+		removed = nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
+	xmig_warn("job %s rank %lld: its application (pid %ld) ended while suspended; forgotten%s%s%s",
+		  job, rank, pid, !dir ? "" : removed ? ", its state in " : ", its state stays in ",
+		  dir ?: "", removed ? " removed" : "");
+	unlink(path);
+	json_decref(rec);
+}
 
 static void add_suspended(const char *job, json_t *out)
 {
@@ -32,7 +63,7 @@ static void add_suspended(const char *job, json_t *out)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (!xmig_proc_alive((pid_t)pid, 0)) {
-			unlink(path);   /* the application is gone: nothing to resume */
+			forget(job, path, pid);   /* the application is gone: nothing to resume */
 			forgot = true;
 			continue;
 		}

@@ -141,14 +141,38 @@ rpc() {   # rpc SOCKET LINE... : send lines, print the replies
 	kill -9 "$app"
 	run timeout 20 tail --pid="$app" -f /dev/null
 	assert_success
-	run "$XMIG" ps --json --job k7
+	run --separate-stderr "$XMIG" ps --json --job k7
 	assert_success
 	echo "$output" | jq -e '.items == []'
+	# (said once, by the command that found it; the state written with -o stays)
+	grep -q "job k7 rank 0: its application (pid $app) ended while suspended; forgotten, its state stays in $BATS_TEST_TMPDIR/snap" <<<"$stderr"
 	# (ps removed its record and its keeper's socket; the suspending proxy,
 	# if still exiting, may prune last)
 	job_dir_gone k7
 	run "$XMIG" resume --job k7
 	assert_failure 3
 	assert_output --partial "job k7 has no suspended process on this node"
+	refute_output --partial "ended while suspended"
 	[ -f "$BATS_TEST_TMPDIR/snap/manifest.json" ]
+}
+
+@test "failure: the application killed while suspended to xmig's own directory (no -o): resume says so and removes that state, which nothing can resume" {
+	start_zdtm k8
+	app=$(cat "$BATS_TEST_TMPDIR/k8.pid")
+	export XMIG_SNAPSHOT_DIR="$BATS_TEST_TMPDIR/snaps"
+	run "$XMIG" suspend --job k8
+	assert_success
+	[ -f "$XMIG_SNAPSHOT_DIR/k8-rank0-pid$app/manifest.json" ]
+	# another suspended state there, not this job's, is left alone
+	mkdir -p "$XMIG_SNAPSHOT_DIR/other" && touch "$XMIG_SNAPSHOT_DIR/other/manifest.json"
+	kill -9 "$app"
+	run timeout 20 tail --pid="$app" -f /dev/null
+	assert_success
+	run "$XMIG" resume --job k8
+	assert_failure 3
+	assert_output --partial "job k8 rank 0: its application (pid $app) ended while suspended; forgotten, its state in $XMIG_SNAPSHOT_DIR/k8-rank0-pid$app removed"
+	assert_output --partial "job k8 has no suspended process on this node"
+	[ ! -e "$XMIG_SNAPSHOT_DIR/k8-rank0-pid$app" ]
+	[ -f "$XMIG_SNAPSHOT_DIR/other/manifest.json" ]
+	job_dir_gone k8
 }
