@@ -291,6 +291,12 @@ struct srv {
 	uint64_t froze_at_ns;       /* CLOCK_MONOTONIC: the last freeze stopped taking calls */
 	uint64_t serving_at_ns;     /* ... and a resume opened the workers */
 	_Atomic int freeze_requested;
+	/*
+	 * Brief holds of the turn (a move's prelude reading the tables): the
+	 * workers park for them as for a freeze, but a hold's end never ends
+	 * a freeze begun meanwhile (it took freeze_requested back to 0 once).
+	 */
+	_Atomic int turn_holds;
 	_Atomic int in_turn;
 	_Atomic int deferred;       /* deferred waits in flight */
 	_Atomic uint32_t freeze_futex;

@@ -31,13 +31,19 @@ static void nap(unsigned us)
 	nanosleep(&ts, NULL);
 }
 
-/* Park while frozen; false if the server is stopping (hand over, exit). */
+/* Is a freeze, or a hold of the turn, asked for? */
+static bool stopped_here(struct srv *s)
+{
+	return atomic_load(&s->freeze_requested) || atomic_load(&s->turn_holds);
+}
+
+/* Park while frozen (or held); false if the server is stopping (hand over, exit). */
 static bool park(struct srv *s)
 {
-	while (atomic_load(&s->freeze_requested) && !atomic_load(&s->stopping)) {
+	while (stopped_here(s) && !atomic_load(&s->stopping)) {
 		uint32_t v = atomic_load(&s->freeze_futex);
 
-		if (!atomic_load(&s->freeze_requested))
+		if (!stopped_here(s))
 			break;
 		xmig_futex_wait(&s->freeze_futex, v, 100000000ull);
 	}
@@ -57,7 +63,7 @@ static bool take_turn(struct srv *s, const struct xmig_req *req)
 			if (atomic_load_explicit(&s->ccl_cut, memory_order_relaxed) &&
 			    srv_ccl_hold(s, req))
 				atomic_store(&s->freeze_requested, 1);
-			if (!atomic_load(&s->freeze_requested))
+			if (!stopped_here(s))
 				return true;
 			atomic_store(&s->in_turn, 0);
 			if (!park(s))

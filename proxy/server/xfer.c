@@ -640,7 +640,9 @@ out:
  * restore and its word to commit (so that the move can be called off at
  * the commit point); prelude-export-delay-ms holds an old proxy between
  * letting the job go on and exporting its prelude's memory handles (so
- * that the job surely frees some of them in between).
+ * that the job surely frees some of them in between); prelude-hold-ms
+ * holds the job's turn that long while the prelude's tables are read (so
+ * that a freeze surely begins meanwhile).
  */
 static void fault_delay(const char *name)
 {
@@ -660,12 +662,16 @@ static void fault_delay(const char *name)
  * exportable) and exported once the job goes on: an export takes the
  * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
  */
-/* Hold the job's turn (nothing changes the tables outside one): true, or false when frozen. */
+/*
+ * Hold the job's turn (nothing changes the tables outside one), as a
+ * freeze does but apart from it (turn_holds: a freeze begun meanwhile
+ * stays). Not when frozen: false then, and nothing to release.
+ */
 static bool hold_turn(struct srv *s)
 {
 	if (srv_frozen(s))
 		return false;
-	atomic_store(&s->freeze_requested, 1);
+	atomic_fetch_add(&s->turn_holds, 1);
 	while (atomic_load(&s->in_turn))
 		xmig_cpu_relax();
 	return true;
@@ -675,7 +681,7 @@ static void release_turn(struct srv *s, bool held)
 {
 	if (!held)
 		return;
-	atomic_store(&s->freeze_requested, 0);
+	atomic_fetch_sub(&s->turn_holds, 1);
 	atomic_fetch_add(&s->freeze_futex, 1);
 	xmig_futex_wake(&s->freeze_futex);
 }
@@ -720,6 +726,8 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	size_t i, k = 0, again = 0;
 
 	t_turn = xmig_now_ns();
+	if (!before)
+		fault_delay("prelude-hold-ms");
 	*fingerprint = state_fingerprint(s);
 	m = srv_state_manifest(s);
 	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */

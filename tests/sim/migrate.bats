@@ -338,10 +338,12 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 }
 
 @test "migrate: a job that changed nothing worth it while the new proxy prepared: the old proxy says so, and the prelude is not sent again" {
-	"$XMIG" run --job nr -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 \
+	"$XMIG" run --job nr -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 --progress 5 \
 		>"$BATS_TEST_TMPDIR/nr.out" 2>"$BATS_TEST_TMPDIR/nr.err" &
 	echo $! >"$BATS_TEST_TMPDIR/nr.pid"
 	wait_job nr
+	# past its first iterations (its kernels' module is loaded at the first)
+	for _ in $(seq 100); do grep -q '^iter 5$' "$BATS_TEST_TMPDIR/nr.err" && break; sleep 0.05; done
 	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run --separate-stderr "$XMIG" migrate \
 		--job nr --to gpu1 --json
 	assert_success
@@ -605,6 +607,31 @@ stays_frozen() {   # stays_frozen JOB
 	run "$XMIG" thaw --job w9
 	assert_success
 	finish w9
+}
+
+@test "migrate: a job frozen by its user while the old proxy holds it to read its prelude stays frozen when the hold ends; it moves frozen" {
+	# (the job's proxy holds the turn 1.5 s for the prelude; the new proxy
+	# waits 2 s after it: the old proxy serves the job that long after the hold)
+	XMIG_FAULT=prelude-hold-ms=1500 start w13 0
+	XMIG_FAULT=ahead-pause-ms=2000 "$XMIG" migrate --job w13 --to gpu1 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>&1 &
+	mig=$!
+	sleep 0.5
+	run "$XMIG" freeze --job w13
+	assert_success
+	# the hold is over (the prelude came) and the job still on its proxy: frozen, idle
+	sleep 1.5
+	assert_equal "$(gpu_of w13)" 0
+	stays_frozen w13
+	st=0
+	wait "$mig" || st=$?
+	cat "$BATS_TEST_TMPDIR/mig.out" >&2
+	assert_equal "$st" 0
+	assert_equal "$(gpu_of w13)" 1
+	stays_frozen w13
+	run "$XMIG" thaw --job w13
+	assert_success
+	finish w13
 }
 
 @test "migrate: a failed move of a job frozen by its user leaves it frozen (the rollback thaws only its own freeze)" {
