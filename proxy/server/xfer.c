@@ -656,13 +656,6 @@ static void fault_delay(const char *name)
 }
 
 /*
- * Read the tables of a running proxy: hold the turn for a moment (nothing
- * changes them outside a turn) without draining the GPU. The memory
- * handles are only held then (mem_hold: a free meanwhile leaves them
- * exportable) and exported once the job goes on: an export takes the
- * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
- */
-/*
  * Hold the job's turn (nothing changes the tables outside one), as a
  * freeze does but apart from it (turn_holds: a freeze begun meanwhile
  * stays). Not when frozen: false then, and nothing to release.
@@ -714,6 +707,13 @@ static uint64_t state_fingerprint(struct srv *s)
 	return xmig_hash64(v, sizeof(v));
 }
 
+/*
+ * Read the tables of a running proxy: hold the turn for a moment (nothing
+ * changes them outside a turn) without draining the GPU. The memory
+ * handles are only held then (mem_hold: a free meanwhile leaves them
+ * exportable) and exported once the job goes on: an export takes the
+ * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
+ */
 static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
 			       bool stream, struct dnn_base *base, const struct prelude_sent *before,
 			       uint64_t *fingerprint, bool *was_paused)
