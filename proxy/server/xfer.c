@@ -1646,7 +1646,7 @@ static void step(const char *what, uint64_t *t)
 {
 	uint64_t now;
 
-	if (!xmig_move_tracing())
+	if (!t || !xmig_move_tracing())
 		return;
 	now = xmig_now_ns();
 	xmig_move_trace("receive: %s %.3f ms", what, (double)(now - *t) / 1e6);
@@ -1972,6 +1972,58 @@ static int take_prelude_memory(struct srv *s, int fd, enum xfer_mode mode, struc
 }
 
 /*
+ * A prelude (or a refresh of it), its manifest m read: checked, the job's
+ * memory mapped (copy mode: ours, while the job still runs; what it freed
+ * since the last one, gone with its source), then the rest taken
+ * (take_prelude_memory) and made ahead, since each costs milliseconds
+ * frozen: fat binaries loaded, pinned memory mapped, the variables'
+ * staging, library handles, cuDNN plans, communicators and graphs (a
+ * failure there only costs that time at the freeze). The first prelude
+ * also warms the copy and traces its steps (t_step). *handles: the old
+ * proxy's memory handles mapped. 0, or -1 with why and *code.
+ */
+static int take_prelude(struct srv *s, int fd, enum xfer_mode mode, json_t *m, bool refresh,
+			struct images *im, size_t *handles, uint64_t *t_step, int *code, char *why,
+			size_t len)
+{
+	bool zero_copy = mode == XFER_ZERO_COPY;
+	int st;
+
+	if ((st = srv_state_check(s, m, !zero_copy, why, len)) < 0) {
+		*code = st == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+		return -1;
+	}
+	if (srv_state_reconcile_memory(s, m, !zero_copy) < 0) {
+		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
+		return -1;
+	}
+	drop_stale_sources(s);
+	step("prelude: state checked, own memory mapped", t_step);
+	if (take_prelude_memory(s, fd, mode, im, handles,
+				refresh ? "a refresh of its prelude" : "the prelude", why, len) < 0)
+		return -1;
+	step("prelude: the predecessor's memory mapped", t_step);
+	if (srv_state_load_modules(s, m, take_image, im) < 0) {
+		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
+		return -1;
+	}
+	step("prelude: modules loaded", t_step);
+	if (srv_restore_host_regions(s) < 0) {
+		snprintf(why, len, "cannot map the job's pinned memory here");
+		return -1;
+	}
+	step("prelude: pinned memory mapped", t_step);
+	var_staging(s, var_bytes(m));   /* ahead of the freeze (none: made then) */
+	if (!refresh)
+		warm_copy(s);
+	step("prelude: staging and a first copy", t_step);
+	if (srv_state_prebuild(s, m) < 0 || srv_graph_restore(s, m) < 0)
+		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
+	step("prelude: objects made ahead", t_step);
+	return 0;
+}
+
+/*
  * A refresh of the prelude, taken as the prelude was: the new memory map
  * (what the job allocated since, with its handles; what it freed, gone),
  * the fat binaries it loaded, its pinned memory and the objects it made
@@ -1989,12 +2041,11 @@ static int refresh_one(struct srv *s, int fd, enum xfer_mode mode, unsigned *mad
 {
 	struct xfer_msg msg = { XFER_REFRESH, 0, 0, 0, 0, 0 };
 	struct images im = { 0 };
-	bool zero_copy = mode == XFER_ZERO_COPY;
 	uint64_t t0 = xmig_now_ns(), hash;
 	size_t modules = s->modules.count, handles = 0, nallocs = s->mem.nallocs;
 	json_t *m = NULL;
 	char *text = NULL;
-	int r = -1, st;
+	int r = -1;
 
 	if (xmig_write_all(fd, &msg, sizeof(msg)) < 0 || recv_msg(fd, &msg, NULL) < 0 ||
 	    msg.type != XFER_PRELUDE) {
@@ -2013,29 +2064,8 @@ static int refresh_one(struct srv *s, int fd, enum xfer_mode mode, unsigned *mad
 		goto out;
 	}
 	hash = xmig_hash64(text, msg.len) ?: 1;
-	if ((st = srv_state_check(s, m, !zero_copy, why, len)) < 0) {
-		*code = st == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+	if (take_prelude(s, fd, mode, m, true, &im, &handles, NULL, code, why, len) < 0)
 		goto out;
-	}
-	if (srv_state_reconcile_memory(s, m, !zero_copy) < 0) {
-		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
-		goto out;
-	}
-	drop_stale_sources(s);
-	if (take_prelude_memory(s, fd, mode, &im, &handles, "a refresh of its prelude", why,
-				len) < 0)
-		goto out;
-	if (srv_state_load_modules(s, m, take_image, &im) < 0) {
-		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
-		goto out;
-	}
-	if (srv_restore_host_regions(s) < 0) {
-		snprintf(why, len, "cannot map the job's pinned memory here");
-		goto out;
-	}
-	var_staging(s, var_bytes(m));
-	if (srv_state_prebuild(s, m) < 0 || srv_graph_restore(s, m) < 0)
-		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	*made += s->restored.made;
 	*changed = s->modules.count != modules || handles || s->restored.made > REFRESH_FEW ||
 		   s->mem.nallocs != nallocs;
@@ -2099,7 +2129,7 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	uint64_t t0 = xmig_now_ns(), t_step = t0, hash = 0;
 	unsigned ahead = 0, nrefresh = 0;
 	char *text = NULL;
-	int fd, r;
+	int fd;
 
 	*code = XMIG_RPC_FAILED;
 	if (s->xfer_fd >= 0) {
@@ -2116,47 +2146,12 @@ json_t *srv_xfer_prepare(struct srv *s, struct ctl_conn *cc, const char *path, c
 	}
 	/* named in GO: the cuDNN log may then come as a delta to this one's */
 	hash = xmig_hash64(text, msg.len) ?: 1;
-	bool zero_copy = mode == XFER_ZERO_COPY;
 	/* (an old proxy older than refreshes sends status 0: none then) */
 	bool refreshes = (msg.status & PRELUDE_REFRESHES) && !(msg.status & PRELUDE_FROZEN);
 
-	if ((r = srv_state_check(s, prelude, !zero_copy, why, len)) < 0) {
-		*code = r == -2 ? XMIG_RPC_REFUSED : XMIG_RPC_FAILED;
+	if (take_prelude(s, fd, mode, prelude, false, &im, NULL, &t_step, code, why, len) < 0)
 		goto out;
-	}
-	/* Our own memory (copy mode), mapped while the job still runs. */
-	if (srv_state_restore_memory(s, prelude, !zero_copy) < 0) {
-		snprintf(why, len, "cannot map the job's memory on GPU %d", s->gpu);
-		goto out;
-	}
-	step("prelude: state checked, own memory mapped", &t_step);
-	/* Then the predecessor's memory, mapped here ahead as well. */
-	if (take_prelude_memory(s, fd, mode, &im, NULL, "the prelude", why, len) < 0)
-		goto out;
-	step("prelude: the predecessor's memory mapped", &t_step);
-	if (srv_state_load_modules(s, prelude, take_image, &im) < 0) {
-		snprintf(why, len, "cannot load the job's fat binaries on GPU %d", s->gpu);
-		goto out;
-	}
-	step("prelude: modules loaded", &t_step);
-	/* Pinning the client's host memory costs milliseconds: not while frozen. */
-	if (srv_restore_host_regions(s) < 0) {
-		snprintf(why, len, "cannot map the job's pinned memory here");
-		goto out;
-	}
-	step("prelude: pinned memory mapped", &t_step);
-	/*
-	 * So do library handles, cuDNN plans and communicators (hundreds of
-	 * ms in a fresh process): made now, from the prelude; the freeze then
-	 * makes only what changed. A failure here only costs that time later.
-	 */
-	var_staging(s, var_bytes(prelude));   /* ahead of the freeze (none: made then) */
-	warm_copy(s);
-	step("prelude: staging and a first copy", &t_step);
-	if (srv_state_prebuild(s, prelude) < 0 || srv_graph_restore(s, prelude) < 0)
-		xmig_warn("could not make the job's objects ahead; they are made after the freeze");
 	ahead = s->restored.made;
-	step("prelude: objects made ahead", &t_step);
 	run_ahead = run_first_uses(s, prelude, &t_step);
 	fault_delay("ahead-pause-ms");
 	s->xfer_base = s->dnn_ahead ? hash : 0;
