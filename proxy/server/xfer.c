@@ -116,7 +116,7 @@ struct sent_alloc {
 /* What the successor holds of the last prelude (or refresh) sent. */
 struct prelude_sent {
 	struct srv_ids images;     /* fat binaries */
-	struct sent_alloc *sent;   /* allocations whose handles went, by address */
+	struct sent_alloc *sent;   /* the allocations, by address; size 0: its handle did not go */
 	size_t nsent;
 	struct dnn_base base;      /* the cuDNN log, which a delta at the freeze builds on */
 	uint64_t hash;             /* of the manifest's text, which GO names */
@@ -708,6 +708,28 @@ static uint64_t state_fingerprint(struct srv *s)
 }
 
 /*
+ * A handle of mem for the successor into *fd (-1: none). One that cannot
+ * be exported is not listed as sent (a size no allocation has): the
+ * freeze exports it again, or fails the move, rather than the successor
+ * finding at the keep that it lacks it. XMIG_FAULT=prelude-export-fail:
+ * the prelude's first export fails (first).
+ */
+static void export_for_successor(struct srv *s, void *mem, int *fd, struct sent_alloc *sent,
+				 bool first)
+{
+	const char *f = getenv("XMIG_FAULT");
+
+	if (first && f && !strcmp(f, "prelude-export-fail")) {
+		xmig_warn("XMIG_FAULT=prelude-export-fail: the prelude's first handle not exported");
+		*fd = -1;
+	} else if (s->dev->mem_export(s->devh, mem, fd)) {
+		*fd = -1;
+	}
+	if (*fd < 0)
+		sent->size = 0;
+}
+
+/*
  * Read the tables of a running proxy: hold the turn for a moment (nothing
  * changes them outside a turn) without draining the GPU. The memory
  * handles are only held then (mem_hold: a free meanwhile leaves them
@@ -747,8 +769,12 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		(*sent)[i] = (struct sent_alloc){ a->va, a->size, a->serial };
 		if (*fds)
 			(*fds)[i] = -1;
-		if (stream || !*fds || !a->mem)
+		if (stream)
 			continue;
+		if (!*fds || !a->mem) {
+			(*sent)[i].size = 0;   /* (not sent: exported at the freeze) */
+			continue;
+		}
 		/* (a refresh: the successor holds this one's handle; both lists by address) */
 		while (before && k < before->nsent && before->sent[k].va < a->va)
 			k++;
@@ -760,8 +786,8 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		/* (without a hold, or memory for it: exported now, the job held) */
 		if (lend && held && !s->dev->mem_hold(s->devh, a->mem))
 			held[i] = a->mem;
-		else if (s->dev->mem_export(s->devh, a->mem, &(*fds)[i]))
-			(*fds)[i] = -1;
+		else
+			export_for_successor(s, a->mem, &(*fds)[i], &(*sent)[i], !before && !i);
 	}
 	release_turn(s, paused);
 	t_held = xmig_now_ns();
@@ -770,8 +796,7 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 	for (i = 0; held && i < *n; i++) {
 		if (!held[i])
 			continue;
-		if (s->dev->mem_export(s->devh, held[i], &(*fds)[i]))
-			(*fds)[i] = -1;
+		export_for_successor(s, held[i], &(*fds)[i], &(*sent)[i], !before && !i);
 		s->dev->mem_drop(s->devh, held[i]);
 	}
 	free(held);

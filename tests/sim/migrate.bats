@@ -337,6 +337,23 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 	finish rf
 }
 
+@test "migrate: a memory handle the prelude could not export is exported at the freeze, not counted as sent (copy and zero-copy); the job verifies itself" {
+	# (the fault on run reaches the job's proxy, on migrate the new one: each move's old proxy has it)
+	XMIG_FAULT=prelude-export-fail "$XMIG" run --job xf -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 \
+		--sleep-ms 25 >"$BATS_TEST_TMPDIR/xf.out" 2>"$BATS_TEST_TMPDIR/xf.err" &
+	echo $! >"$BATS_TEST_TMPDIR/xf.pid"
+	wait_job xf
+	XMIG_FAULT=prelude-export-fail run "$XMIG" migrate --job xf --to gpu1
+	assert_success
+	run "$XMIG" migrate --job xf --to gpu1 --zero-copy
+	assert_success
+	assert_equal "$(gpu_of xf)" 1
+	run grep -c "XMIG_FAULT=prelude-export-fail: the prelude's first handle not exported" \
+		"$BATS_TEST_TMPDIR/xf.err"
+	assert_output 2
+	finish xf
+}
+
 @test "migrate: a job that changed nothing worth it while the new proxy prepared: the old proxy says so, and the prelude is not sent again" {
 	"$XMIG" run --job nr -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 --progress 5 \
 		>"$BATS_TEST_TMPDIR/nr.out" 2>"$BATS_TEST_TMPDIR/nr.err" &
