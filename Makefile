@@ -131,7 +131,7 @@ CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
 CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o module.o reallib.o ring.o)
-CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-entry.o fatbin.o errors.o)
+CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-entry.o fatbin.o errors.o nt-copy.o)
 CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-module.o cuda-memory.o cuda-tensormap.o)
 FACADE      := $(B)/lib/xmig/facade
 
@@ -265,6 +265,7 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.cu=$(B)/tests/bench/%)
 $(B)/tests/bench/%: tests/bench/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -std=c++17 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
+$(B)/tests/bench/copy_out: proxy/client/nt-copy.c proxy/client/nt-copy.h
 
 # The Flexible CCL rebuild benchmark: the proxy's build code, natively on every GPU.
 CCL_BENCH := $(B)/tests/bench/ccl-rebuild
@@ -348,6 +349,8 @@ bench: all
 	@bash tests/bench/core.sh $(abspath $(B))
 	@echo "## migration on one GPU"
 	@bash tests/bench/migrate.sh $(abspath $(B))
+	@echo "## a pageable device-to-host copy's copy out of the bulk area (memcpy, streaming stores)"
+	@$(B)/tests/bench/copy_out
 	@echo "## a copy move's copy of many allocations (the proxy's kernel, copy engines)"
 	@$(B)/tests/bench/copy_many && $(B)/tests/bench/copy_many 4096 256 && \
 		$(B)/tests/bench/copy_many 8192 8

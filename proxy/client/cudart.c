@@ -13,6 +13,7 @@
 #include "../../lib/xmig.h"
 #include "client.h"
 #include "fatbin.h"
+#include "nt-copy.h"
 
 #define API __attribute__((visibility("default")))
 
@@ -361,6 +362,11 @@ static cudaError_t copy_to_device(struct xmig_thread *t, struct side dst, const 
 
 		if (t->bulk_seq[h] && (e = xmig_cl_wait(t, t->bulk_seq[h])))
 			return e;
+		/*
+		 * memcpy, not xmig_copy_nt: streaming stores made a 256 MiB
+		 * copy 0.5-1 GB/s slower on an H200 (share/bench/RESULTS.md),
+		 * the half being read by the DMA right after, cache and all.
+		 */
 		memcpy(t->ring->bulk + h * XMIG_BULK_HALF, src + off, chunk);
 		a = xmig_cl_begin(t, XMIG_OP_MEMCPY_H2D_BULK, sizeof(*a));
 		if (!a)
@@ -422,7 +428,7 @@ static cudaError_t copy_from_device(struct xmig_thread *t, char *dst, struct sid
 			return e;
 		if ((e = xmig_cl_peek_async_error(t)))
 			return xmig_cl_take_async_error(t);
-		memcpy(dst + off_done, t->ring->bulk + h * XMIG_BULK_HALF, len[h]);
+		xmig_copy_nt(dst + off_done, t->ring->bulk + h * XMIG_BULK_HALF, len[h]);
 		off_done += len[h];
 		seq[h] = 0;
 	}
