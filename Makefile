@@ -61,7 +61,7 @@ $(LIBXMIG): $(LIB_OBJS)
 CMD_SRCS := $(wildcard cmd/*.c)
 # The CLI asks the device backends about GPUs (prechecks, xmig nodes).
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/obj/%.o) \
-	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o \
+	    $(addprefix $(B)/obj/proxy/server/,device.o device-cuda.o device-sim.o device-remote.o freed-cache.o \
 	    sim-kernels.o blas-cuda.o blas-sim.o blaslt-cuda.o blaslt-sim.o dnn-cuda.o dnn-sim.o \
 	    real-lib.o) \
 	    $(patsubst %.c,$(B)/obj/%.o,$(wildcard ccl/*.c))

@@ -27,6 +27,7 @@
 #include "blaslt.h"
 #include "../../ccl/ccl.h"
 #include "device.h"
+#include "freed-cache.h"
 #include "pieces-ptx.h"
 
 #define CU_FUNCS(X) \
@@ -83,6 +84,7 @@ struct cuda_dev {
 	uint64_t *chunks;
 	CUevent chunks_done;
 	int sms;
+	struct freed_cache freed;   /* handles kept after a free (never exported ones) */
 };
 
 struct cuda_mem {
@@ -100,6 +102,7 @@ struct cuda_mem {
 	 */
 	int holds;
 	bool unmapped;
+	bool exported;   /* once: another process may map it, so it is never reused */
 	bool peer;     /* imported memory of another GPU */
 };
 
@@ -453,6 +456,7 @@ static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 	struct cuda_dev *d;
 	CUdeviceptr got = 0;
 	size_t gran = 0;
+	uint64_t cap;
 	int r = load_driver();
 
 	if (r)
@@ -490,6 +494,12 @@ static int cuda_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		r = cudaErrorMemoryAllocation;
 		goto err;
 	}
+	if (freed_cache_cap_from_env(&cap) < 0) {
+		xmig_error("XMIG_FREED_CACHE_MIB=%s: not a number of MiB; keeping no freed memory",
+			   getenv("XMIG_FREED_CACHE_MIB"));
+		cap = 0;
+	}
+	freed_cache_init(&d->freed, cap);
 	/* (none: batches fall back to one copy at a time) */
 	if (cu.cuStreamCreateWithPriority(&d->batch_stream, CU_STREAM_NON_BLOCKING, 0))
 		d->batch_stream = NULL;
@@ -503,6 +513,8 @@ err:
 	return r;
 }
 
+static void cuda_mem_trim(void *dev);
+
 static void cuda_close(void *dev)
 {
 	struct cuda_dev *d = dev;
@@ -510,6 +522,7 @@ static void cuda_close(void *dev)
 	if (!d)
 		return;
 	cu.cuCtxSynchronize();
+	cuda_mem_trim(d);
 	pieces_close(d);
 	if (d->batch_stream)
 		cu.cuStreamDestroy(d->batch_stream);
@@ -646,40 +659,6 @@ static int cuda_properties(void *dev, struct cudaDeviceProp *p)
 
 /* ---- memory ---------------------------------------------------------- */
 
-static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
-{
-	struct cuda_dev *d = dev;
-	CUmemAccessDesc access = { 0 };
-	struct cuda_mem *m = calloc(1, sizeof(*m));
-	int r;
-
-	if (!m)
-		return cudaErrorMemoryAllocation;
-	m->fd = -1;
-	if ((r = err(cu.cuMemCreate(&m->h, size, &d->prop, 0)))) {
-		free(m);
-		return r == CUDA_ERROR_OUT_OF_MEMORY ? cudaErrorMemoryAllocation : r;
-	}
-	access.location = d->prop.location;
-	access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-	if ((r = err(cu.cuMemMap((CUdeviceptr)va, size, 0, m->h, 0)))) {
-		cu.cuMemRelease(m->h);
-		free(m);
-		return r;
-	}
-	if ((r = err(cu.cuMemSetAccess((CUdeviceptr)va, size, &access, 1)))) {
-		cu.cuMemUnmap((CUdeviceptr)va, size);
-		cu.cuMemRelease(m->h);
-		free(m);
-		return r;
-	}
-	m->size = size;
-	*out = m;
-	xmig_debug("mem_map %#llx +%llu: handle %#llx", (unsigned long long)va,
-		   (unsigned long long)size, (unsigned long long)m->h);
-	return 0;
-}
-
 static void mem_release(struct cuda_mem *m)
 {
 	cu.cuMemRelease(m->h);
@@ -688,19 +667,85 @@ static void mem_release(struct cuda_mem *m)
 	free(m);
 }
 
+static void release_freed(void *arg, void *mem)
+{
+	mem_release(mem);
+}
+
+/* A new handle of size bytes; a full device first gives back what the cache keeps. */
+static int mem_create(struct cuda_dev *d, uint64_t size, CUmemGenericAllocationHandle *h)
+{
+	int r = err(cu.cuMemCreate(h, size, &d->prop, 0));
+
+	if (r == CUDA_ERROR_OUT_OF_MEMORY &&
+	    freed_cache_drain(&d->freed, release_freed, NULL))
+		r = err(cu.cuMemCreate(h, size, &d->prop, 0));
+	return r == CUDA_ERROR_OUT_OF_MEMORY ? cudaErrorMemoryAllocation : r;
+}
+
+static int cuda_mem_map(void *dev, uint64_t va, uint64_t size, void **out)
+{
+	struct cuda_dev *d = dev;
+	CUmemAccessDesc access = { 0 };
+	struct cuda_mem *m = freed_cache_take(&d->freed, size);
+	int r;
+
+	if (!m) {
+		if (!(m = calloc(1, sizeof(*m))))
+			return cudaErrorMemoryAllocation;
+		m->fd = -1;
+		if ((r = mem_create(d, size, &m->h))) {
+			free(m);
+			return r;
+		}
+		m->size = size;
+	}
+	m->unmapped = false;
+	access.location = d->prop.location;
+	access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+	if ((r = err(cu.cuMemMap((CUdeviceptr)va, size, 0, m->h, 0)))) {
+		mem_release(m);
+		return r;
+	}
+	if ((r = err(cu.cuMemSetAccess((CUdeviceptr)va, size, &access, 1)))) {
+		cu.cuMemUnmap((CUdeviceptr)va, size);
+		mem_release(m);
+		return r;
+	}
+	*out = m;
+	xmig_debug("mem_map %#llx +%llu: handle %#llx", (unsigned long long)va,
+		   (unsigned long long)size, (unsigned long long)m->h);
+	return 0;
+}
+
 static int cuda_mem_unmap(void *dev, uint64_t va, uint64_t size, void *mem)
 {
+	struct cuda_dev *d = dev;
 	struct cuda_mem *m = mem;
 	int r = err(cu.cuMemUnmap((CUdeviceptr)va, size));
-	bool held;
+	bool held, reusable;
 
 	pthread_mutex_lock(&mem_lock);
 	held = m->holds > 0;
 	m->unmapped = true;
+	reusable = !held && !r && m->fd < 0 && !m->exported;
 	pthread_mutex_unlock(&mem_lock);
-	if (!held)
+	if (held)
+		return r;
+	if (!reusable || !freed_cache_put(&d->freed, m->size, m, release_freed, NULL))
 		mem_release(m);
 	return r;
+}
+
+/* Give back the memory kept for reuse (before a move: the device may be its target too). */
+static void cuda_mem_trim(void *dev)
+{
+	struct cuda_dev *d = dev;
+	uint64_t bytes = freed_cache_drain(&d->freed, release_freed, NULL);
+
+	if (bytes)
+		xmig_debug("mem_trim: %llu bytes kept after frees given back",
+			   (unsigned long long)bytes);
 }
 
 static int cuda_mem_hold(void *dev, void *mem)
@@ -728,7 +773,11 @@ static void cuda_mem_drop(void *dev, void *mem)
 static int cuda_mem_info(void *dev, uint64_t *free_b, uint64_t *total)
 {
 	size_t f, t;
-	int r = err(cu.cuMemGetInfo(&f, &t));
+	int r;
+
+	/* (free memory as the program would see it natively: no freed memory kept) */
+	cuda_mem_trim(dev);
+	r = err(cu.cuMemGetInfo(&f, &t));
 
 	if (!r) {
 		*free_b = f;
@@ -745,6 +794,9 @@ static int cuda_mem_export(void *dev, void *mem, int *fd)
 		*fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
 		return *fd < 0 ? cudaErrorOperatingSystem : 0;
 	}
+	pthread_mutex_lock(&mem_lock);
+	m->exported = true;
+	pthread_mutex_unlock(&mem_lock);
 	return err(cu.cuMemExportToShareableHandle(fd, m->h,
 						   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
 }
@@ -1219,6 +1271,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.mem_hold = cuda_mem_hold,
 	.mem_drop = cuda_mem_drop,
 	.mem_info = cuda_mem_info,
+	.mem_trim = cuda_mem_trim,
 	.mem_export = cuda_mem_export,
 	.mem_import = cuda_mem_import,
 	.va_reserve = cuda_va_reserve,

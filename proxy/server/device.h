@@ -72,6 +72,8 @@ struct xmig_device_ops {
 	int (*mem_map)(void *dev, uint64_t va, uint64_t size, void **mem);
 	int (*mem_unmap)(void *dev, uint64_t va, uint64_t size, void *mem);
 	int (*mem_info)(void *dev, uint64_t *free, uint64_t *total);
+	/* Give back freed memory kept for reuse (optional: NULL where none is kept). */
+	void (*mem_trim)(void *dev);
 	/* Export/import a backing to another process (same node); import takes fd. */
 	int (*mem_export)(void *dev, void *mem, int *fd);
 	int (*mem_import)(void *dev, int fd, uint64_t va, uint64_t size, void **mem);

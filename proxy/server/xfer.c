@@ -1163,6 +1163,9 @@ int srv_xfer_offer(struct srv *s, const void *holder, pid_t command, const char 
 	char dir[512];
 
 	srv_xfer_withdraw(s);
+	/* (the move's target may be this very GPU: freed memory kept is its room) */
+	if (s->dev->mem_trim)
+		s->dev->mem_trim(s->devh);
 	o = calloc(1, sizeof(*o));
 	if (!o || strlen(token) != TOKEN_LEN)
 		goto err;
