@@ -229,7 +229,7 @@ $(GEN)/driver_module_images.h: tests/cuda/kernels/driver_module.cu tests/cuda/fo
 	$(NVCC) -cubin $(CUDA_ARCH) -O2 -o $(GEN)/driver_module.cubin $<
 	$(NVCC) -ptx -arch=$(CUDA_PTX_ARCH) -O2 -o $(GEN)/driver_module.ptx $<
 	sh tests/cuda/embed.sh dm_cubin $(GEN)/driver_module.cubin dm_ptx $(GEN)/driver_module.ptx > $@
-$(B)/tests/cuda/driver_module: tests/cuda/driver_module.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+$(B)/tests/cuda/driver_module $(B)/tests/cuda/driver_library: $(B)/tests/cuda/%: tests/cuda/%.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 

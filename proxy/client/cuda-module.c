@@ -1,7 +1,8 @@
 /*
  * cuda-module.c - the driver API's modules and kernels (Triton, torch.compile,
- * PyTorch's NVRTC kernels): cuModuleLoadData and friends, kernel attributes
- * and occupancy, cuLaunchKernel and cuLaunchKernelEx.
+ * PyTorch's NVRTC kernels): cuModuleLoadData and friends, the library API
+ * (cuLibraryLoadData, CUkernel), kernel attributes and occupancy,
+ * cuLaunchKernel and cuLaunchKernelEx.
  *
  * An image (cubin, PTX or fat binary) travels to the proxy once, which loads
  * it and keeps it: after a move the next proxy loads it again under the same
@@ -155,19 +156,18 @@ API CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin)
  * defaults. The logs asked for are given back empty; other options (hints
  * such as optimisation level or register limits) are named once.
  */
-API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
-				CUjit_option *options, void **optionValues)
+static void jit_options(const char *call, unsigned int n, CUjit_option *options, void **values)
 {
-	for (unsigned i = 0; i < numOptions; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		switch (options[i]) {
 		case CU_JIT_INFO_LOG_BUFFER:
 		case CU_JIT_ERROR_LOG_BUFFER:
-			if (optionValues[i])
-				*(char *)optionValues[i] = '\0';
+			if (values[i])
+				*(char *)values[i] = '\0';
 			break;
 		case CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES:
 		case CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES:
-			optionValues[i] = (void *)(uintptr_t)0;
+			values[i] = (void *)(uintptr_t)0;
 			break;
 		case CU_JIT_LOG_VERBOSE:
 			break;
@@ -176,16 +176,24 @@ API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned in
 
 			if (!said) {
 				said = true;
-				xmig_warn("cuModuleLoadDataEx: JIT options are not forwarded; the "
-					  "driver's defaults apply (first: option %d)", (int)options[i]);
+				xmig_warn("%s: JIT options are not forwarded; the driver's defaults "
+					  "apply (first: option %d)", call, (int)options[i]);
 			}
 		}
 		}
 	}
+}
+
+API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
+				CUjit_option *options, void **optionValues)
+{
+	if (numOptions && (!options || !optionValues))
+		return CUDA_ERROR_INVALID_VALUE;
+	jit_options("cuModuleLoadDataEx", numOptions, options, optionValues);
 	return load(module, image);
 }
 
-API CUresult cuModuleLoad(CUmodule *module, const char *fname)
+static CUresult load_file(CUmodule *module, const char *fname)
 {
 	FILE *f;
 	char *buf = NULL;
@@ -210,6 +218,11 @@ out:
 	free(buf);
 	fclose(f);
 	return r;
+}
+
+API CUresult cuModuleLoad(CUmodule *module, const char *fname)
+{
+	return load_file(module, fname);
 }
 
 API CUresult cuModuleUnload(CUmodule hmod)
@@ -320,6 +333,149 @@ API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmo
 API CUresult cuModuleGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
 {
 	return cuModuleGetGlobal_v2(dptr, bytes, hmod, name);
+}
+
+/*
+ * ---- libraries (CUDA 12's context-independent loading: cuda.core, cuda-python) ----
+ *
+ * The process has one context, so a CUlibrary is its module and a CUkernel
+ * the module's function: the same handles. cuLaunchKernel takes either,
+ * as the driver's does, and both survive a move as modules do.
+ */
+
+static CUresult library_options(unsigned int n, CUlibraryOption *options, bool from_file)
+{
+	if (n && !options)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < n; i++) {
+		switch (options[i]) {
+		case CU_LIBRARY_BINARY_IS_PRESERVED:
+			/* (a hint: the proxy keeps its own copy anyway) */
+			if (from_file)
+				return CUDA_ERROR_INVALID_VALUE;
+			break;
+		case CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE:
+			xmig_error("cuLibraryLoad: CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE is "
+				   "not supported");
+			return CUDA_ERROR_NOT_SUPPORTED;
+		default:
+			return CUDA_ERROR_INVALID_VALUE;
+		}
+	}
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
+			       void **jitOptionsValues, unsigned int numJitOptions,
+			       CUlibraryOption *libraryOptions, void **libraryOptionValues,
+			       unsigned int numLibraryOptions)
+{
+	CUresult r;
+
+	if (numJitOptions && (!jitOptions || !jitOptionsValues))
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = library_options(numLibraryOptions, libraryOptions, false)))
+		return r;
+	jit_options("cuLibraryLoadData", numJitOptions, jitOptions, jitOptionsValues);
+	return load((CUmodule *)library, code);
+}
+
+API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName,
+				   CUjit_option *jitOptions, void **jitOptionsValues,
+				   unsigned int numJitOptions, CUlibraryOption *libraryOptions,
+				   void **libraryOptionValues, unsigned int numLibraryOptions)
+{
+	CUresult r;
+
+	if (numJitOptions && (!jitOptions || !jitOptionsValues))
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = library_options(numLibraryOptions, libraryOptions, true)))
+		return r;
+	jit_options("cuLibraryLoadFromFile", numJitOptions, jitOptions, jitOptionsValues);
+	return load_file((CUmodule *)library, fileName);
+}
+
+API CUresult cuLibraryUnload(CUlibrary library)
+{
+	return cuModuleUnload((CUmodule)library);
+}
+
+API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
+{
+	if (!pMod)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!module_of((CUmodule)library))
+		return CUDA_ERROR_INVALID_HANDLE;
+	*pMod = (CUmodule)library;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
+{
+	return cuModuleGetFunction((CUfunction *)pKernel, (CUmodule)library, name);
+}
+
+API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library,
+				const char *name)
+{
+	return cuModuleGetGlobal_v2(dptr, bytes, (CUmodule)library, name);
+}
+
+API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
+{
+	if (!pFunc)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!func_of((CUfunction)kernel))
+		return CUDA_ERROR_INVALID_HANDLE;
+	CU_ENTER(t);   /* (the driver's wants a context: ours starts the proxy) */
+	(void)t;
+	*pFunc = (CUfunction)kernel;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel)
+{
+	return cuFuncGetModule((CUmodule *)pLib, (CUfunction)kernel);
+}
+
+API CUresult cuKernelGetName(const char **name, CUkernel hfunc)
+{
+	return cuFuncGetName(name, (CUfunction)hfunc);
+}
+
+API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset,
+				  size_t *paramSize)
+{
+	return cuFuncGetParamInfo((CUfunction)kernel, paramIndex, paramOffset, paramSize);
+}
+
+/* The device argument: the process's one GPU, 0. */
+static CUresult kernel_device(CUdevice dev)
+{
+	return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel,
+				  CUdevice dev)
+{
+	CUresult r = kernel_device(dev);
+
+	return r ? r : cuFuncGetAttribute(pi, attrib, (CUfunction)kernel);
+}
+
+API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel,
+				  CUdevice dev)
+{
+	CUresult r = kernel_device(dev);
+
+	return r ? r : cuFuncSetAttribute((CUfunction)kernel, attrib, val);
+}
+
+API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev)
+{
+	CUresult r = kernel_device(dev);
+
+	return r ? r : cuFuncSetCacheConfig((CUfunction)kernel, config);
 }
 
 /* ---- kernels ------------------------------------------------------------- */

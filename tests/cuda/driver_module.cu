@@ -14,22 +14,10 @@
  * meanwhile), checked at the end. --tma: also encode TMA descriptors
  * (cuTensorMapEncodeTiled), which needs a real GPU.
  */
-#include <cuda.h>
 #include <unistd.h>
 
-#include "xtest.h"
+#include "driver_common.h"
 #include "driver_module_images.h"   /* dm_cubin[], dm_ptx[] (generated) */
-
-#define N 4096
-#define BLOCK 256
-#define SUM_SMEM (64 << 10)   /* above the 48 KiB default: needs the attribute */
-
-static void cu_check(CUresult r, const char *what, int line)
-{
-	if (r != CUDA_SUCCESS)
-		xt_fail("line %d: %s returned %d", line, what, (int)r);
-}
-#define CU(call) cu_check((call), #call, __LINE__)
 
 static CUfunction get(CUmodule m, const char *name)
 {
@@ -39,27 +27,12 @@ static CUfunction get(CUmodule m, const char *name)
 	return f;
 }
 
-static void expect_y(const float *y, const float *x, float a, int rounds, const char *what)
-{
-	for (int i = 0; i < N; i++)
-		if (y[i] != (float)(i % 97) + a * rounds * x[i])
-			xt_fail("%s: y[%d] = %g", what, i, (double)y[i]);
-}
-
 int main(int argc, char **argv)
 {
 	int iters = 3, sleep_ms = 0, tma = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--iters") && i + 1 < argc)
-			iters = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--sleep-ms") && i + 1 < argc)
-			sleep_ms = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--tma"))
-			tma = 1;
-		else
-			xt_fail("usage: driver_module [--iters N] [--sleep-ms M] [--tma]");
-	}
+	dm_options(argc, argv, "driver_module [--iters N] [--sleep-ms M] [--tma]", &iters,
+		   &sleep_ms, "--tma", &tma);
 	xt_begin("driver_module");
 
 	/* Context as Triton makes sure of one. */
@@ -142,10 +115,7 @@ int main(int argc, char **argv)
 	CU(cuMemAlloc(&u, N * sizeof(unsigned)));
 	CU(cuMemAlloc(&sums, N / BLOCK * sizeof(unsigned long long)));
 	CU(cuMemAlloc(&cl, 8 * sizeof(unsigned)));
-	for (int i = 0; i < N; i++) {
-		hx[i] = (float)(i % 13);
-		hy[i] = (float)(i % 97);
-	}
+	dm_inputs(hx, hy);
 	CU(cuMemcpyHtoD(x, hx, sizeof(hx)));
 	CU(cuMemcpyHtoD(y, hy, sizeof(hy)));
 	CU(cuMemcpyDtoD(y2, y, sizeof(hy)));
@@ -191,9 +161,9 @@ int main(int argc, char **argv)
 	CU(cuStreamWaitEvent(NULL, ev, 0));
 	CU(cuStreamSynchronize(s));
 	CU(cuMemcpyDtoH(hy, y, sizeof(hy)));
-	expect_y(hy, hx, a, 1, "cubin axpy");
+	dm_expect_y(hy, hx, a, "cubin axpy");
 	CU(cuMemcpyDtoH(hy, y2, sizeof(hy)));
-	expect_y(hy, hx, a, 1, "PTX axpy");
+	dm_expect_y(hy, hx, a, "PTX axpy");
 	printf("axpy from the cubin and from PTX: ok\n");
 
 	/* A struct by value, in kernelParams (Triton's launchers pass them so). */
@@ -271,21 +241,10 @@ int main(int argc, char **argv)
 			usleep(sleep_ms * 1000);
 	}
 	CU(cuMemcpyDtoH(hy, y2, sizeof(hy)));
-	for (int i = 0; i < N; i++)
-		if (hy[i] != (float)(i % 97) + (a + iters) * hx[i])
-			xt_fail("round y[%d] = %g", i, (double)hy[i]);
-	unsigned long long hs[N / BLOCK], total = 0;
+	dm_expect_y(hy, hx, a + iters, "round");
+	unsigned long long hs[N / BLOCK];
 	CU(cuMemcpyDtoH(hs, sums, sizeof(hs)));
-	for (int b = 0; b < N / BLOCK; b++) {
-		unsigned long long want = 0;
-
-		for (int t = 0; t < BLOCK; t++)
-			want += xf_dm_value((uint32_t)(b * BLOCK + t));
-		if (hs[b] != want)
-			xt_fail("block sum %d = %llu, want %llu", b, hs[b], want);
-		total += hs[b];
-	}
-	printf("rounds %d checked, block sums total %llu\n", iters, total);
+	printf("rounds %d checked, block sums total %llu\n", iters, dm_expect_block_sums(hs));
 
 	if (tma) {
 		/* A 2-D fp32 tile map over y, as Triton's host-side descriptors. */

@@ -20,7 +20,7 @@ ps_field() {   # ps_field JOB FIELD
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse zdtm driver_entry blas_gemm blaslt_matmul driver_module nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -49,6 +49,24 @@ check "driver_module: zero-copy move mid-run" "$XMIG" migrate --job dm-mv --to g
 wait $app
 check "driver_module moved twice ended well ($?)" test $? -eq 0
 check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
+
+# The library API (cuda.core's way): a module global through it, and a
+# library moved mid-run.
+"$B/tests/cuda/driver_library" --globals >"$tmp/dl-g.native" 2>"$tmp/dl-g.native.err"
+check "native driver_library --globals passes" grep -q '^PASS driver_library' "$tmp/dl-g.native"
+"$XMIG" run --job t-dl-g -- "$B/tests/cuda/driver_library" --globals >"$tmp/dl-g.xmig" 2>"$tmp/dl-g.xmig.err"
+check "xmig driver_library --globals is byte-identical to native" cmp "$tmp/dl-g.native" "$tmp/dl-g.xmig"
+"$B/tests/cuda/driver_library" --iters 40 >"$tmp/dl-mv.native" 2>/dev/null
+"$XMIG" run --job dl-mv -- "$B/tests/cuda/driver_library" --iters 40 --sleep-ms 25 \
+	>"$tmp/dl-mv.xmig" 2>"$tmp/dl-mv.err" &
+app=$!
+for _ in $(seq 100); do [ "$(ps_field dl-mv state)" = running ] && break; sleep 0.1; done
+sleep 0.3
+check "driver_library: move to a fresh proxy mid-run" "$XMIG" migrate --job dl-mv --to gpu0
+check "driver_library: zero-copy move mid-run" "$XMIG" migrate --job dl-mv --to gpu0 --zero-copy
+wait $app
+check "driver_library moved twice ended well ($?)" test $? -eq 0
+check "... and printed exactly its native output" cmp "$tmp/dl-mv.native" "$tmp/dl-mv.xmig"
 
 # A CUDA graph held while the job moves (copy, zero-copy, suspended and
 # resumed): each new proxy captures it again.

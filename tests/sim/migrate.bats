@@ -820,6 +820,31 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		"$BATS_TEST_TMPDIR/dm.out"
 }
 
+@test "migrate: libraries (cuLibraryLoadData, from a file) move mid-run; CUkernel handles and results hold" {
+	need_program driver_library
+	"$XMIG" run --job dl -- "$CUDA_BIN/driver_library" --iters 40 --sleep-ms 25 \
+		>"$BATS_TEST_TMPDIR/dl.out" 2>"$BATS_TEST_TMPDIR/dl.err" &
+	echo $! >"$BATS_TEST_TMPDIR/dl.pid"
+	wait_job dl
+	sleep 0.2
+	run "$XMIG" migrate --job dl --to gpu1
+	assert_success
+	run "$XMIG" suspend --job dl -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	# the three libraries travel as modules; the raised shared memory limit holds
+	jq -e '(.modules | length) == 3 and
+		([.funcs[] | select(.name == "dm_block_sum")][0].max_dyn_smem == 65536)' \
+		"$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job dl --to gpu0
+	assert_success
+	run "$XMIG" migrate --job dl --to gpu0 --zero-copy
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/dl.pid")" -f /dev/null
+	grep -v "dm_no_such_kernel" "$BATS_TEST_TMPDIR/dl.err" >&2 || true
+	diff -u <(sed 's/^rounds 3 checked/rounds 40 checked/' "$ROOT/tests/cuda/expected/driver_library.out") \
+		"$BATS_TEST_TMPDIR/dl.out"
+}
+
 # Module globals are not allocations: their bytes go with the state, read
 # at the freeze. Moved while they hold what host writes left, then what
 # kernels left; every check after a move compares with the host's model.

@@ -32,6 +32,9 @@ run_program() {
 @test "sim: blaslt_matmul matches the native output" { run_program blaslt_matmul; }
 @test "sim: zdtm matches the native output" { run_program zdtm --iters 20 --sleep-ms 0; }
 @test "sim: graphs (stream capture, CUDA graphs) matches the native output" { run_program graphs; }
+@test "sim: driver_library (the driver's library API, CUkernel launches) matches the native output" {
+	run_program driver_library
+}
 @test "sim: driver_module (driver-API modules and launches) matches the native output" {
 	run_program driver_module
 }

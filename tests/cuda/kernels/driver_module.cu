@@ -1,6 +1,6 @@
 /*
- * kernels/driver_module.cu - the kernels tests/cuda/driver_module loads
- * through the driver API. Built apart, to a cubin and to PTX (see the
+ * kernels/driver_module.cu - the kernels tests/cuda/driver_module and
+ * tests/cuda/driver_library load through the driver API. Built apart, to a cubin and to PTX (see the
  * Makefile), and embedded in the program as bytes: nothing registers them
  * with the runtime. extern "C", so cuModuleGetFunction finds them by their
  * plain names (and the sim device, proxy/server/sim-kernels.c, too).
@@ -10,6 +10,10 @@
 #include "../formulas.h"
 
 namespace cg = cooperative_groups;
+
+/* A module global, for the driver API's globals (tests/cuda/driver_library --globals). */
+extern "C" __device__ unsigned dm_tally[4];
+__device__ unsigned dm_tally[4];
 
 /* y = a*x + y over n floats holding small integers (exact), grid-stride. */
 extern "C" __global__ void dm_axpy(float a, const float *x, float *y, int n)
