@@ -131,7 +131,7 @@ CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
 CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o hostmem.o module.o reallib.o ring.o)
-CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-entry.o fatbin.o errors.o nt-copy.o)
+CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-entry.o cudart-mempool.o fatbin.o errors.o nt-copy.o)
 CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-module.o cuda-memory.o cuda-tensormap.o)
 FACADE      := $(B)/lib/xmig/facade
 
@@ -232,6 +232,11 @@ $(GEN)/driver_module_images.h: tests/cuda/kernels/driver_module.cu tests/cuda/fo
 $(B)/tests/cuda/driver_module $(B)/tests/cuda/driver_library: $(B)/tests/cuda/%: tests/cuda/%.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
+
+# The runtime's and the driver's stream-ordered allocation: links libcuda.
+$(B)/tests/cuda/malloc_async: tests/cuda/malloc_async.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 
 # Two translation units, so two fat binaries (tests/cuda/parts/NAME_*.cu).
 $(B)/tests/cuda/late_module: tests/cuda/late_module.cu tests/cuda/parts/late_module_b.cu $(wildcard tests/cuda/*.h) | $(DEPS_OK)

@@ -21,6 +21,8 @@
 	X(HELLO)            /* sync: what the server serves */ \
 	X(MALLOC)           /* sync: device memory at an address of the window */ \
 	X(FREE) \
+	X(MALLOC_ASYNC)     /* sync: cudaMallocAsync: memory now, usable in stream order */ \
+	X(FREE_ASYNC)       /* sync: cudaFreeAsync: freed once the stream's work before it is done */ \
 	X(HOST_REGISTER)    /* sync: map and pin a memfd at the same address */ \
 	X(HOST_UNREGISTER) \
 	X(MEMCPY)           /* copy between addresses valid in the server */ \
@@ -108,6 +110,9 @@ struct xmig_hello_res {
 struct xmig_malloc_req { uint64_t size; uint32_t flags; uint32_t _pad; };
 struct xmig_malloc_res { uint64_t addr; };
 struct xmig_free_req { uint64_t addr; };
+struct xmig_malloc_async_req { uint64_t size, stream; };
+struct xmig_free_async_req { uint64_t addr, stream; };
+struct xmig_free_async_res { uint64_t size; };   /* the size it was allocated with */
 
 struct xmig_host_register_req {
 	uint64_t addr, size;

@@ -107,6 +107,135 @@ API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdevice
 	return range_of(dptr, pbase, psize);
 }
 
+/*
+ * ---- stream-ordered allocation and the device's pool (cudart-mempool.c) ----
+ * CUmemoryPool is cudaMemPool_t, CUmemPool_attribute numbers as
+ * cudaMemPoolAttr, and CUmemLocation, CUmemAccessDesc and the allocation
+ * and access enums are laid out as the runtime's.
+ */
+extern __typeof__(cudaMallocAsync) cudaMallocAsync_ptsz;
+extern __typeof__(cudaFreeAsync) cudaFreeAsync_ptsz;
+extern __typeof__(cudaMallocFromPoolAsync) cudaMallocFromPoolAsync_ptsz;
+
+_Static_assert(sizeof(CUmemLocation) == sizeof(struct cudaMemLocation) &&
+		       sizeof(CUmemAccessDesc) == sizeof(struct cudaMemAccessDesc),
+	       "the driver's and the runtime's pool structs are alike");
+
+static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s,
+			    int per_thread)
+{
+	void *p = NULL;
+	cudaError_t e;
+
+	if (!dptr || !bytesize)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (pool)
+		e = per_thread ? cudaMallocFromPoolAsync_ptsz(&p, bytesize, (cudaMemPool_t)pool,
+							      (cudaStream_t)s)
+			       : cudaMallocFromPoolAsync(&p, bytesize, (cudaMemPool_t)pool,
+							 (cudaStream_t)s);
+	else
+		e = per_thread ? cudaMallocAsync_ptsz(&p, bytesize, (cudaStream_t)s)
+			       : cudaMallocAsync(&p, bytesize, (cudaStream_t)s);
+	if (e)
+		R(e);
+	*dptr = (CUdeviceptr)p;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+	return alloc_async(dptr, bytesize, NULL, hStream, 0);
+}
+
+API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+	return alloc_async(dptr, bytesize, NULL, hStream, 1);
+}
+
+API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+				     CUstream hStream)
+{
+	return pool ? alloc_async(dptr, bytesize, pool, hStream, 0) : CUDA_ERROR_INVALID_VALUE;
+}
+
+API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+					  CUstream hStream)
+{
+	return pool ? alloc_async(dptr, bytesize, pool, hStream, 1) : CUDA_ERROR_INVALID_VALUE;
+}
+
+API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+{
+	R(cudaFreeAsync((void *)dptr, (cudaStream_t)hStream));
+}
+
+API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+	R(cudaFreeAsync_ptsz((void *)dptr, (cudaStream_t)hStream));
+}
+
+API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+{
+	R(cudaDeviceGetDefaultMemPool((cudaMemPool_t *)pool_out, dev));
+}
+
+API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
+{
+	R(cudaDeviceGetMemPool((cudaMemPool_t *)pool, dev));
+}
+
+API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
+{
+	R(cudaDeviceSetMemPool(dev, (cudaMemPool_t)pool));
+}
+
+API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location,
+				    CUmemAllocationType type)
+{
+	R(cudaMemGetDefaultMemPool((cudaMemPool_t *)pool_out, (struct cudaMemLocation *)location,
+				   (enum cudaMemAllocationType)type));
+}
+
+API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type)
+{
+	R(cudaMemGetMemPool((cudaMemPool_t *)pool, (struct cudaMemLocation *)location,
+			    (enum cudaMemAllocationType)type));
+}
+
+API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool)
+{
+	R(cudaMemSetMemPool((struct cudaMemLocation *)location, (enum cudaMemAllocationType)type,
+			    (cudaMemPool_t)pool));
+}
+
+API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+	R(cudaMemPoolSetAttribute((cudaMemPool_t)pool, (enum cudaMemPoolAttr)attr, value));
+}
+
+API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+	R(cudaMemPoolGetAttribute((cudaMemPool_t)pool, (enum cudaMemPoolAttr)attr, value));
+}
+
+API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
+{
+	R(cudaMemPoolTrimTo((cudaMemPool_t)pool, minBytesToKeep));
+}
+
+API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPool,
+				CUmemLocation *location)
+{
+	R(cudaMemPoolGetAccess((enum cudaMemAccessFlags *)flags, (cudaMemPool_t)memPool,
+			       (struct cudaMemLocation *)location));
+}
+
+API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count)
+{
+	R(cudaMemPoolSetAccess((cudaMemPool_t)pool, (const struct cudaMemAccessDesc *)map, count));
+}
+
 /* ---- copies (cudaMemcpy finds each side's kind by itself) --------------------- */
 
 API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n)

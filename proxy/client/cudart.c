@@ -12,21 +12,9 @@
 
 #include "../../lib/xmig.h"
 #include "client.h"
+#include "cudart-facade.h"
 #include "fatbin.h"
 #include "nt-copy.h"
-
-#define API __attribute__((visibility("default")))
-
-/* Every entry point starts like this. */
-#define ENTER(t)                                      \
-	struct xmig_thread *t;                        \
-	do {                                          \
-		cudaError_t e_ = xmig_cl_enter(&t);   \
-		if (e_)                               \
-			return e_;                    \
-	} while (0)
-
-#define RETURN(t, e) return xmig_cl_record((t), (e))
 
 /* ---- registration (called by nvcc's static constructors) ------------------ */
 

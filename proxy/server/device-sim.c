@@ -360,6 +360,7 @@ static int sim_properties(void *dev, struct cudaDeviceProp *p)
 	p->pciBusID = ((struct sim_dev *)dev)->phys + 1;
 	p->asyncEngineCount = 2;
 	p->unifiedAddressing = 1;
+	p->memoryPoolsSupported = 1;
 	p->memoryBusWidth = 5120;
 	p->l2CacheSize = 50 << 20;
 	p->maxThreadsPerMultiProcessor = 2048;
@@ -407,7 +408,8 @@ static int sim_attribute(void *dev, int attr, int *value)
 		*value = (int)p.sharedMemPerMultiprocessor;
 		break;
 	case cudaDevAttrMaxBlocksPerMultiprocessor: *value = p.maxBlocksPerMultiProcessor; break;
-	case cudaDevAttrMemoryPoolsSupported: *value = 0; break;
+	/* (the proxy serves stream-ordered allocation on any device) */
+	case cudaDevAttrMemoryPoolsSupported: *value = 1; break;
 	case cudaDevAttrComputeMode: *value = 0; break;
 	default:
 		return cudaErrorInvalidValue;

@@ -74,6 +74,23 @@ static int d_HELLO(struct xmig_call *c)
 	return 0;
 }
 
+/*
+ * Memory for an allocation: what stream-ordered frees have let go of is
+ * freed first, and a full device waits for the ones still pending.
+ */
+static int alloc(struct srv *s, uint64_t size, uint64_t *va)
+{
+	int r;
+
+	srv_mem_reap(s, false);
+	r = srv_mem_alloc(s, size, va);
+	if (r == cudaErrorMemoryAllocation && s->mem.npending) {
+		srv_mem_reap(s, true);
+		r = srv_mem_alloc(s, size, va);
+	}
+	return r;
+}
+
 static int d_MALLOC(struct xmig_call *c)
 {
 	const struct xmig_malloc_req *a = c->args;
@@ -83,7 +100,7 @@ static int d_MALLOC(struct xmig_call *c)
 	r->addr = 0;
 	if (a->size == 0)
 		return 0;   /* cudaMalloc(&p, 0) gives NULL and succeeds */
-	return srv_mem_alloc(c->srv, a->size, &r->addr);
+	return alloc(c->srv, a->size, &r->addr);
 }
 
 static int d_FREE(struct xmig_call *c)
@@ -93,11 +110,66 @@ static int d_FREE(struct xmig_call *c)
 
 	if (a->addr == 0)
 		return 0;
-	if (!srv_mem_find(s, a->addr, 1) || srv_mem_find(s, a->addr, 1)->va != a->addr)
+	if (!srv_mem_find(s, a->addr, 1) || srv_mem_find(s, a->addr, 1)->va != a->addr ||
+	    srv_mem_pending(s, a->addr))
 		return cudaErrorInvalidValue;
 	/* cudaFree waits for work that may still use the memory. */
 	s->dev->ctx_sync(s->devh);
+	srv_mem_reap(s, false);
 	return srv_mem_free(s, a->addr);
+}
+
+/*
+ * Stream-ordered allocation, from the device's one pool: the memory is
+ * mapped at once (work after it in stream order may use it, and earlier
+ * is allowed), and freed once the work queued on the stream before the
+ * free is done. Not while the stream captures: that would make graph
+ * memory nodes, which are not served.
+ */
+static int stream_ordered(struct xmig_call *c, struct srv_stream *st, const char *call)
+{
+	struct srv *s = c->srv;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (s->ncaptures && srv_graph_capture_of(s, st)) {
+		xmig_error("%s while its stream captures (a graph memory node) is not supported",
+			   call);
+		return cudaErrorNotSupported;
+	}
+	return 0;
+}
+
+static int d_MALLOC_ASYNC(struct xmig_call *c)
+{
+	const struct xmig_malloc_async_req *a = c->args;
+	struct xmig_malloc_res *r = c->res;
+	int st;
+
+	c->res_len = sizeof(*r);
+	r->addr = 0;
+	if ((st = stream_ordered(c, srv_stream(c, a->stream), "cudaMallocAsync")))
+		return st;
+	if (a->size == 0)
+		return 0;
+	return alloc(c->srv, a->size, &r->addr);
+}
+
+static int d_FREE_ASYNC(struct xmig_call *c)
+{
+	const struct xmig_free_async_req *a = c->args;
+	struct xmig_free_async_res *r = c->res;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	int e;
+
+	c->res_len = sizeof(*r);
+	r->size = 0;
+	if ((e = stream_ordered(c, st, "cudaFreeAsync")))
+		return e;
+	if (a->addr == 0)
+		return 0;
+	srv_mem_reap(c->srv, false);
+	return srv_mem_free_after(c->srv, a->addr, st->h, &r->size);
 }
 
 static int d_HOST_REGISTER(struct xmig_call *c)

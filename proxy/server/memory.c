@@ -152,6 +152,93 @@ struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len)
 	return a;
 }
 
+/* ---- stream-ordered frees (cudaFreeAsync) --------------------------------- */
+
+bool srv_mem_pending(struct srv *s, uint64_t va)
+{
+	for (size_t i = 0; i < s->mem.npending; i++)
+		if (s->mem.pending[i].va == va)
+			return true;
+	return false;
+}
+
+static void *take_event(struct srv *s)
+{
+	void *e = NULL;
+
+	if (s->mem.nspare)
+		return s->mem.spare_events[--s->mem.nspare];
+	return s->dev->event_create(s->devh, cudaEventDisableTiming, &e) ? NULL : e;
+}
+
+static void give_event(struct srv *s, void *e)
+{
+	struct srv_memory *m = &s->mem;
+
+	if (m->nspare == m->capspare) {
+		size_t cap = m->capspare ? m->capspare * 2 : 16;
+		void **n = realloc(m->spare_events, cap * sizeof(*n));
+
+		if (!n) {
+			s->dev->event_destroy(s->devh, e);
+			return;
+		}
+		m->spare_events = n;
+		m->capspare = cap;
+	}
+	m->spare_events[m->nspare++] = e;
+}
+
+int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
+{
+	struct srv_memory *m = &s->mem;
+	struct srv_alloc *a = srv_mem_find(s, va, 1);
+	void *e;
+	int r;
+
+	if (!a || a->va != va || srv_mem_pending(s, va))
+		return cudaErrorInvalidValue;
+	*size = a->requested;
+	if (m->npending == m->cappending) {
+		size_t cap = m->cappending ? m->cappending * 2 : 16;
+		struct srv_pending_free *n = realloc(m->pending, cap * sizeof(*n));
+
+		if (!n)
+			return cudaErrorMemoryAllocation;
+		m->pending = n;
+		m->cappending = cap;
+	}
+	if (!(e = take_event(s)))
+		return cudaErrorMemoryAllocation;
+	if ((r = s->dev->event_record(s->devh, e, stream, 0))) {
+		give_event(s, e);
+		return r;
+	}
+	m->pending[m->npending++] = (struct srv_pending_free){ va, e };
+	return 0;
+}
+
+void srv_mem_reap(struct srv *s, bool wait)
+{
+	struct srv_memory *m = &s->mem;
+	size_t i = 0;
+
+	while (i < m->npending) {
+		struct srv_pending_free *p = &m->pending[i];
+		/* (a faulted context answers with its error: nothing runs there any more) */
+		int r = wait ? s->dev->event_sync(s->devh, p->event)
+			     : s->dev->event_query(s->devh, p->event);
+
+		if (r == cudaErrorNotReady) {
+			i++;
+			continue;
+		}
+		srv_mem_free(s, p->va);
+		give_event(s, p->event);
+		*p = m->pending[--m->npending];
+	}
+}
+
 /* ---- pinned host memory ------------------------------------------------ */
 
 static struct srv_host_region *find_region(struct srv_memory *m, uint64_t addr, uint64_t len)

@@ -144,6 +144,18 @@ struct srv_memory {
 	/* the client's hdr->host_regions_gen when regions was last made its list */
 	uint64_t regions_gen;
 	bool regions_gen_known;
+	/*
+	 * cudaFreeAsync'd allocations, each freed once the event recorded
+	 * after the work before it on its stream is done (srv_mem_reap), and
+	 * spare events for the next.
+	 */
+	struct srv_pending_free {
+		uint64_t va;
+		void *event;
+	} *pending;
+	size_t npending, cappending;
+	void **spare_events;
+	size_t nspare, capspare;
 };
 
 /* ---- workers ------------------------------------------------------------ */
@@ -333,6 +345,12 @@ struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
 int srv_memory_init(struct srv *s);
 int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va);
 int srv_mem_free(struct srv *s, uint64_t va);
+/* Free va once what stream (a device stream) holds now is done; *size: its requested size. */
+int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size);
+/* Free the pending frees that are due (wait: all of them, waiting for their streams). */
+void srv_mem_reap(struct srv *s, bool wait);
+/* Is va freed already, waiting for its stream? */
+bool srv_mem_pending(struct srv *s, uint64_t va);
 /* Record an allocation mapped elsewhere (a restore); sorted insert. */
 int srv_mem_adopt(struct srv *s, const struct srv_alloc *a);
 /* The allocation containing [va, va+len), or NULL. */

@@ -46,7 +46,10 @@ int srv_cudaGetDeviceProperties(struct xmig_call *c, struct cudaDeviceProp *prop
 int srv_cudaMemGetInfo(struct xmig_call *c, size_t *free_b, size_t *total)
 {
 	uint64_t f, t;
-	int r = DEV(c)->mem_info(DEVH(c), &f, &t);
+	int r;
+
+	srv_mem_reap(c->srv, false);   /* (what stream-ordered frees let go of is free) */
+	r = DEV(c)->mem_info(DEVH(c), &f, &t);
 
 	*free_b = f;
 	*total = t;

@@ -19,8 +19,27 @@ ps_field() {   # ps_field JOB FIELD
 	"$XMIG" ps --json --job "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)['items']; print(d[0]['$2'] if d else '')"
 }
 
+# moved_twice JOB PROGRAM ITERS SLEEP_MS: PROGRAM --iters ITERS natively,
+# then under xmig with SLEEP_MS between rounds, moved to a fresh proxy and
+# then zero-copy mid-run: it ends well and prints exactly the native output.
+moved_twice() {
+	local job=$1 p=$2 iters=$3 sleep_ms=$4 app st
+	"$B/tests/cuda/$p" --iters "$iters" >"$tmp/$job.native" 2>/dev/null
+	"$XMIG" run --job "$job" -- "$B/tests/cuda/$p" --iters "$iters" --sleep-ms "$sleep_ms" \
+		>"$tmp/$job.xmig" 2>"$tmp/$job.err" &
+	app=$!
+	for _ in $(seq 100); do [ "$(ps_field "$job" state)" = running ] && break; sleep 0.1; done
+	sleep 0.3
+	check "$p: move to a fresh proxy mid-run" "$XMIG" migrate --job "$job" --to gpu0
+	check "$p: zero-copy move mid-run" "$XMIG" migrate --job "$job" --to gpu0 --zero-copy
+	wait $app
+	st=$?
+	check "$p moved twice ended well ($st)" test $st -eq 0
+	check "... and printed exactly its native output" cmp "$tmp/$job.native" "$tmp/$job.xmig"
+}
+
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -38,17 +57,7 @@ done
 check "native driver_module --tma passes" grep -q '^PASS driver_module' "$tmp/dm-tma.native"
 "$XMIG" run --job t-dm-tma -- "$B/tests/cuda/driver_module" --tma >"$tmp/dm-tma.xmig" 2>"$tmp/dm-tma.xmig.err"
 check "xmig driver_module --tma is byte-identical to native" cmp "$tmp/dm-tma.native" "$tmp/dm-tma.xmig"
-"$B/tests/cuda/driver_module" --iters 40 >"$tmp/dm-mv.native" 2>/dev/null
-"$XMIG" run --job dm-mv -- "$B/tests/cuda/driver_module" --iters 40 --sleep-ms 25 \
-	>"$tmp/dm-mv.xmig" 2>"$tmp/dm-mv.err" &
-app=$!
-for _ in $(seq 100); do [ "$(ps_field dm-mv state)" = running ] && break; sleep 0.1; done
-sleep 0.3
-check "driver_module: move to a fresh proxy mid-run" "$XMIG" migrate --job dm-mv --to gpu0
-check "driver_module: zero-copy move mid-run" "$XMIG" migrate --job dm-mv --to gpu0 --zero-copy
-wait $app
-check "driver_module moved twice ended well ($?)" test $? -eq 0
-check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/dm-mv.xmig"
+moved_twice dm-mv driver_module 40 25
 
 # The library API (cuda.core's way): a module global through it, and a
 # library moved mid-run.
@@ -56,17 +65,10 @@ check "... and printed exactly its native output" cmp "$tmp/dm-mv.native" "$tmp/
 check "native driver_library --globals passes" grep -q '^PASS driver_library' "$tmp/dl-g.native"
 "$XMIG" run --job t-dl-g -- "$B/tests/cuda/driver_library" --globals >"$tmp/dl-g.xmig" 2>"$tmp/dl-g.xmig.err"
 check "xmig driver_library --globals is byte-identical to native" cmp "$tmp/dl-g.native" "$tmp/dl-g.xmig"
-"$B/tests/cuda/driver_library" --iters 40 >"$tmp/dl-mv.native" 2>/dev/null
-"$XMIG" run --job dl-mv -- "$B/tests/cuda/driver_library" --iters 40 --sleep-ms 25 \
-	>"$tmp/dl-mv.xmig" 2>"$tmp/dl-mv.err" &
-app=$!
-for _ in $(seq 100); do [ "$(ps_field dl-mv state)" = running ] && break; sleep 0.1; done
-sleep 0.3
-check "driver_library: move to a fresh proxy mid-run" "$XMIG" migrate --job dl-mv --to gpu0
-check "driver_library: zero-copy move mid-run" "$XMIG" migrate --job dl-mv --to gpu0 --zero-copy
-wait $app
-check "driver_library moved twice ended well ($?)" test $? -eq 0
-check "... and printed exactly its native output" cmp "$tmp/dl-mv.native" "$tmp/dl-mv.xmig"
+moved_twice dl-mv driver_library 40 25
+
+# Stream-ordered allocation with frees pending across moves.
+moved_twice ma-mv malloc_async 60 20
 
 # A CUDA graph held while the job moves (copy, zero-copy, suspended and
 # resumed): each new proxy captures it again.

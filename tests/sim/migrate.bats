@@ -845,6 +845,29 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		"$BATS_TEST_TMPDIR/dl.out"
 }
 
+@test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {
+	need_program malloc_async
+	"$XMIG" run --job ma -- "$CUDA_BIN/malloc_async" --iters 60 --sleep-ms 20 \
+		>"$BATS_TEST_TMPDIR/ma.out" 2>"$BATS_TEST_TMPDIR/ma.err" &
+	echo $! >"$BATS_TEST_TMPDIR/ma.pid"
+	wait_job ma
+	sleep 0.2
+	run "$XMIG" migrate --job ma --to gpu1
+	assert_success
+	run "$XMIG" suspend --job ma -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	# the ring's 8 live blocks, and none of the freed ones but one whose free was still pending
+	jq -e '(.allocations | length) <= 9' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job ma --to gpu0
+	assert_success
+	run "$XMIG" migrate --job ma --to gpu0 --zero-copy
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/ma.pid")" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/ma.err" >&2
+	diff -u <(sed 's/^rounds 20:/rounds 60:/' "$ROOT/tests/cuda/expected/malloc_async.out") \
+		"$BATS_TEST_TMPDIR/ma.out"
+}
+
 # Module globals are not allocations: their bytes go with the state, read
 # at the freeze. Moved while they hold what host writes left, then what
 # kernels left; every check after a move compares with the host's model.

@@ -27,6 +27,7 @@ run_program() {
 @test "sim: device_globals matches the native output" { run_program device_globals; }
 @test "sim: pageable_big matches the native output" { run_program pageable_big; }
 @test "sim: malloc_reuse matches the native output" { run_program malloc_reuse; }
+@test "sim: malloc_async (stream-ordered allocation) matches the native output" { run_program malloc_async; }
 @test "sim: driver_entry matches the native output" { run_program driver_entry; }
 @test "sim: blas_gemm matches the native output" { run_program blas_gemm; }
 @test "sim: blaslt_matmul matches the native output" { run_program blaslt_matmul; }

@@ -9,6 +9,8 @@
 #            and moved half-way (its cuDNN graphs and plans made again);
 #   mlp      train_mlp.py, SGD and AdamW;
 #   gpt      train_gpt.py: 6 layers, bf16 autocast, SDPA, AdamW, 300 steps;
+#   async    mlp (AdamW) and gpt with PyTorch's cudaMallocAsync allocator
+#            backend (stream-ordered allocation);
 #   graphed  train_graphed.py: the MLP's whole step (forward, backward, AdamW)
 #            captured once as a CUDA graph and replayed each step; then a
 #            small convolutional network (cuDNN), run eagerly and captured;
@@ -30,7 +32,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic sdpa mlp gpt graphed compile cudagraphs ddp}
+cases=${*:-basic sdpa mlp gpt async graphed compile cudagraphs ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -162,6 +164,14 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 		;;
 	gpt)
 		train gpt "$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
+		;;
+	async)
+		# PyTorch's cudaMallocAsync allocator backend: stream-ordered
+		# allocations, their frees pending across every move
+		PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync train mlp-async \
+			"$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --optim adamw
+		PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync train gpt-async \
+			"$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
 		;;
 	graphed)
 		# the whole step one CUDA graph: every new proxy captures it again
