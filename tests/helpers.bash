@@ -24,7 +24,12 @@ xmig_setup() {
 
 # Kill whatever a test left running in its runtime directory.
 xmig_teardown() {
-	local pid
+	local pid f
+	# jobs a test started in the background (their pid files): a failed
+	# check may leave one suspended, waiting for a resume that never comes
+	for f in "${BATS_TEST_TMPDIR:-/nonexistent}"/*.pid; do
+		[ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
 	for s in "$XMIG_RUNTIME_DIR"/jobs/*/*.sock; do
 		[ -e "$s" ] || continue
 		pid=$(basename "$s" .sock)

@@ -23,6 +23,7 @@
 	X(FREE) \
 	X(MALLOC_ASYNC)     /* sync: cudaMallocAsync: memory now, usable in stream order */ \
 	X(FREE_ASYNC)       /* sync: cudaFreeAsync: freed once the stream's work before it is done */ \
+	X(MEMPOOL)          /* sync: the pool's release threshold, or a trim */ \
 	X(HOST_REGISTER)    /* sync: map and pin a memfd at the same address */ \
 	X(HOST_UNREGISTER) \
 	X(MEMCPY)           /* copy between addresses valid in the server */ \
@@ -113,6 +114,8 @@ struct xmig_free_req { uint64_t addr; };
 struct xmig_malloc_async_req { uint64_t size, stream; };
 struct xmig_free_async_req { uint64_t addr, stream; };
 struct xmig_free_async_res { uint64_t size; };   /* the size it was allocated with */
+enum xmig_mempool_what { XMIG_MEMPOOL_THRESHOLD = 1, XMIG_MEMPOOL_TRIM = 2 };
+struct xmig_mempool_req { uint64_t value; uint32_t what, _pad; };   /* bytes */
 
 struct xmig_host_register_req {
 	uint64_t addr, size;

@@ -4,12 +4,13 @@
  * cudaMallocAsync backend, cuda.core and RAPIDS use them.
  *
  * The proxy allocates at once (same-address memory, like cudaMalloc's) and
- * frees once the stream's work before the free is done (dispatch.c,
- * memory.c), so the device has one pool: its default, whose handle is a
- * token of ours. The pool keeps nothing after a free (a release threshold
- * is kept but asks for no more than that), so its reserved memory is the
- * memory in use, counted here. Other pools (cudaMemPoolCreate), their
- * export and graph memory nodes are not served.
+ * puts a freed allocation into its pool once the stream's work before the
+ * free is done; the next allocation of that size takes it, at the same
+ * address, and each synchronise trims the pool to the release threshold,
+ * as CUDA's pool does (dispatch.c, memory.c). So the device has one pool:
+ * its default, whose handle is a token of ours. The counters here are the
+ * memory in use; what the pool keeps beyond it is not counted. Other pools
+ * (cudaMemPoolCreate), their export and graph memory nodes are not served.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -113,6 +114,18 @@ API cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPoo
 
 /* ---- the pool ------------------------------------------------------------- */
 
+/* The proxy's side of the pool: its release threshold, or a trim. */
+static cudaError_t pool_op(struct xmig_thread *t, enum xmig_mempool_what what, uint64_t value)
+{
+	struct xmig_mempool_req *a = xmig_cl_begin(t, XMIG_OP_MEMPOOL, sizeof(*a));
+
+	if (!a)
+		return xmig_cl_lost();
+	a->what = what;
+	a->value = value;
+	return xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+}
+
 API cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *memPool, int device)
 {
 	ENTER(t);
@@ -196,7 +209,7 @@ API cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t memPool, enum cudaMemPoolA
 		RETURN(t, cudaSuccess);
 	case cudaMemPoolAttrReleaseThreshold:
 		atomic_store(&release_threshold, *(uint64_t *)value);
-		RETURN(t, cudaSuccess);
+		RETURN(t, pool_op(t, XMIG_MEMPOOL_THRESHOLD, *(uint64_t *)value));
 	case cudaMemPoolAttrReservedMemHigh:
 	case cudaMemPoolAttrUsedMemHigh:
 		/* (only a reset to 0, as CUDA's: the high mark becomes what is in use) */
@@ -238,11 +251,12 @@ API cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t memPool, enum cudaMemPoolA
 	RETURN(t, cudaSuccess);
 }
 
-/* Nothing is kept after a free: nothing to trim. */
 API cudaError_t cudaMemPoolTrimTo(cudaMemPool_t memPool, size_t minBytesToKeep)
 {
 	ENTER(t);
-	RETURN(t, memPool == POOL ? cudaSuccess : cudaErrorInvalidValue);
+	if (memPool != POOL)
+		RETURN(t, cudaErrorInvalidValue);
+	RETURN(t, pool_op(t, XMIG_MEMPOOL_TRIM, minBytesToKeep));
 }
 
 /* The pool's memory is the one GPU's, read and written there. */

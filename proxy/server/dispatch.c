@@ -78,15 +78,17 @@ static int d_HELLO(struct xmig_call *c)
  * Memory for an allocation: what stream-ordered frees have let go of is
  * freed first, and a full device waits for the ones still pending.
  */
-static int alloc(struct srv *s, uint64_t size, uint64_t *va)
+static int alloc(struct srv *s, uint64_t size, bool async, uint64_t *va)
 {
+	int (*get)(struct srv *, uint64_t, uint64_t *) = async ? srv_mem_alloc_async : srv_mem_alloc;
 	int r;
 
 	srv_mem_reap(s, false);
-	r = srv_mem_alloc(s, size, va);
-	if (r == cudaErrorMemoryAllocation && s->mem.npending) {
+	r = get(s, size, va);
+	if (r == cudaErrorMemoryAllocation && (s->mem.npending || s->mem.pooled_bytes)) {
 		srv_mem_reap(s, true);
-		r = srv_mem_alloc(s, size, va);
+		srv_mem_pool_trim(s, 0);
+		r = get(s, size, va);
 	}
 	return r;
 }
@@ -100,7 +102,7 @@ static int d_MALLOC(struct xmig_call *c)
 	r->addr = 0;
 	if (a->size == 0)
 		return 0;   /* cudaMalloc(&p, 0) gives NULL and succeeds */
-	return alloc(c->srv, a->size, &r->addr);
+	return alloc(c->srv, a->size, false, &r->addr);
 }
 
 static int d_FREE(struct xmig_call *c)
@@ -111,7 +113,7 @@ static int d_FREE(struct xmig_call *c)
 	if (a->addr == 0)
 		return 0;
 	if (!srv_mem_find(s, a->addr, 1) || srv_mem_find(s, a->addr, 1)->va != a->addr ||
-	    srv_mem_pending(s, a->addr))
+	    srv_mem_find(s, a->addr, 1)->pooled || srv_mem_pending(s, a->addr))
 		return cudaErrorInvalidValue;
 	/* cudaFree waits for work that may still use the memory. */
 	s->dev->ctx_sync(s->devh);
@@ -152,7 +154,7 @@ static int d_MALLOC_ASYNC(struct xmig_call *c)
 		return st;
 	if (a->size == 0)
 		return 0;
-	return alloc(c->srv, a->size, &r->addr);
+	return alloc(c->srv, a->size, true, &r->addr);
 }
 
 static int d_FREE_ASYNC(struct xmig_call *c)
@@ -170,6 +172,24 @@ static int d_FREE_ASYNC(struct xmig_call *c)
 		return 0;
 	srv_mem_reap(c->srv, false);
 	return srv_mem_free_after(c->srv, a->addr, st->h, &r->size);
+}
+
+static int d_MEMPOOL(struct xmig_call *c)
+{
+	const struct xmig_mempool_req *a = c->args;
+	struct srv *s = c->srv;
+
+	switch (a->what) {
+	case XMIG_MEMPOOL_THRESHOLD:
+		s->mem.pool_threshold = a->value;
+		return 0;
+	case XMIG_MEMPOOL_TRIM:
+		srv_mem_reap(s, false);
+		srv_mem_pool_trim(s, a->value);
+		return 0;
+	default:
+		return cudaErrorInvalidValue;
+	}
 }
 
 static int d_HOST_REGISTER(struct xmig_call *c)

@@ -115,6 +115,8 @@ int srv_mem_adopt(struct srv *s, const struct srv_alloc *a)
 		return -1;
 	m->bytes += a->requested;
 	m->mapped += a->size;
+	if (a->pooled)
+		m->pooled_bytes += a->size;
 	if (a->serial > m->next_serial)
 		m->next_serial = a->serial;   /* new ones after a restore stay unique */
 	return 0;
@@ -133,6 +135,8 @@ int srv_mem_free(struct srv *s, uint64_t va)
 	m->nallocs--;
 	m->bytes -= a.requested;
 	m->mapped -= a.size;
+	if (a.pooled)
+		m->pooled_bytes -= a.size;
 	srv_state_entry_changed(&a.entry);
 	/* No backing yet: a record still waiting for its memory (a restore). */
 	return a.mem ? s->dev->mem_unmap(s->devh, a.va, a.size, a.mem) : 0;
@@ -196,7 +200,7 @@ int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
 	void *e;
 	int r;
 
-	if (!a || a->va != va || srv_mem_pending(s, va))
+	if (!a || a->va != va || a->pooled || srv_mem_pending(s, va))
 		return cudaErrorInvalidValue;
 	*size = a->requested;
 	if (m->npending == m->cappending) {
@@ -218,6 +222,8 @@ int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
 	return 0;
 }
 
+static void to_pool(struct srv *s, uint64_t va);
+
 void srv_mem_reap(struct srv *s, bool wait)
 {
 	struct srv_memory *m = &s->mem;
@@ -233,10 +239,67 @@ void srv_mem_reap(struct srv *s, bool wait)
 			i++;
 			continue;
 		}
-		srv_mem_free(s, p->va);
+		to_pool(s, p->va);
 		give_event(s, p->event);
 		*p = m->pending[--m->npending];
 	}
+}
+
+/* A due stream-ordered free: into the pool (a plain allocation's: freed). */
+static void to_pool(struct srv *s, uint64_t va)
+{
+	struct srv_alloc *a = srv_mem_find(s, va, 1);
+
+	if (!a || a->va != va)
+		return;
+	if (!a->async) {
+		srv_mem_free(s, va);
+		return;
+	}
+	a->pooled = true;
+	s->mem.pooled_bytes += a->size;
+	srv_state_entry_changed(&a->entry);
+}
+
+int srv_mem_alloc_async(struct srv *s, uint64_t size, uint64_t *va)
+{
+	struct srv_memory *m = &s->mem;
+	uint64_t need = round_up(size ? size : 1, m->granularity);
+	int r;
+
+	for (size_t i = 0; i < m->nallocs; i++) {
+		struct srv_alloc *a = &m->allocs[i];
+
+		if (!a->pooled || a->size != need)
+			continue;
+		/* (address and serial kept: a move's prelude that holds it holds it still) */
+		a->pooled = false;
+		m->pooled_bytes -= a->size;
+		m->bytes += size - a->requested;
+		a->requested = size;
+		srv_state_entry_changed(&a->entry);
+		*va = a->va;
+		return 0;
+	}
+	if ((r = srv_mem_alloc(s, size, va)))
+		return r;
+	srv_mem_find(s, *va, 1)->async = true;
+	return 0;
+}
+
+void srv_mem_pool_synced(struct srv *s)
+{
+	srv_mem_reap(s, false);
+	srv_mem_pool_trim(s, s->mem.pool_threshold);
+}
+
+void srv_mem_pool_trim(struct srv *s, uint64_t keep)
+{
+	struct srv_memory *m = &s->mem;
+
+	for (size_t i = m->nallocs; i-- > 0 && m->pooled_bytes > keep;)
+		if (m->allocs[i].pooled)
+			srv_mem_free(s, m->allocs[i].va);
 }
 
 /* ---- pinned host memory ------------------------------------------------ */

@@ -113,6 +113,8 @@ struct srv_alloc {
 	uint64_t va, size;      /* size rounded to the granularity */
 	uint64_t requested;     /* what the application asked for */
 	uint64_t serial;        /* which allocation: an address can be reused */
+	bool async;             /* made by cudaMallocAsync: a free puts it in the pool */
+	bool pooled;            /* freed into the pool: kept mapped for the next of its size */
 	void *mem;              /* backend handle */
 	json_t *entry;          /* its manifest entry (NULL: not made, or changed since) */
 };
@@ -156,6 +158,13 @@ struct srv_memory {
 	size_t npending, cappending;
 	void **spare_events;
 	size_t nspare, capspare;
+	/*
+	 * The stream-ordered allocations' pool: freed ones kept mapped, at
+	 * their addresses and with their serials, for the next allocation of
+	 * their size; trimmed to the release threshold at each synchronise.
+	 * Address and serial stay, so a move's prelude still holds them.
+	 */
+	uint64_t pooled_bytes, pool_threshold;
 };
 
 /* ---- workers ------------------------------------------------------------ */
@@ -351,6 +360,12 @@ int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
 void srv_mem_reap(struct srv *s, bool wait);
 /* Is va freed already, waiting for its stream? */
 bool srv_mem_pending(struct srv *s, uint64_t va);
+/* A stream-ordered allocation: from the pool if it holds one of the size, else new. */
+int srv_mem_alloc_async(struct srv *s, uint64_t size, uint64_t *va);
+/* Unmap pooled allocations, highest addresses first, until the pool holds keep bytes or less. */
+void srv_mem_pool_trim(struct srv *s, uint64_t keep);
+/* A synchronise: the pool lets go of what passes its release threshold, as CUDA's does. */
+void srv_mem_pool_synced(struct srv *s);
 /* Record an allocation mapped elsewhere (a restore); sorted insert. */
 int srv_mem_adopt(struct srv *s, const struct srv_alloc *a);
 /* The allocation containing [va, va+len), or NULL. */

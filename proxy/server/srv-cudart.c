@@ -27,6 +27,7 @@ static int sync_all(struct xmig_call *c)
 
 int srv_cudaDeviceSynchronize(struct xmig_call *c, int unused)
 {
+	srv_mem_pool_synced(c->srv);
 	/* Waits outside the turn: other threads' calls go on meanwhile. */
 	c->defer = sync_all;
 	return 0;
@@ -161,6 +162,7 @@ int srv_cudaStreamDestroy(struct xmig_call *c, struct srv_stream *st)
 
 int srv_cudaStreamSynchronize(struct xmig_call *c, struct srv_stream *st)
 {
+	srv_mem_pool_synced(c->srv);
 	/* where the stream is now, waited for: not later work */
 	return srv_defer_until_done(c, st);
 }
@@ -279,6 +281,7 @@ static int event_wait(struct xmig_call *c)
 
 int srv_cudaEventSynchronize(struct xmig_call *c, struct srv_event *e)
 {
+	srv_mem_pool_synced(c->srv);
 	c->defer = event_wait;
 	c->defer_obj = e->h;
 	return 0;

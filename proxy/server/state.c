@@ -146,10 +146,19 @@ static json_t *manifest(struct srv *s, const struct dnn_base *base)
 	for (i = 0; i < s->mem.nallocs; i++) {
 		struct srv_alloc *a = &s->mem.allocs[i];
 
-		srv_state_add_entry(allocs, &a->entry, a->entry ? NULL :
-			  json_pack("{s:I, s:I, s:I, s:I}", "va", (json_int_t)a->va, "size",
-				    (json_int_t)a->size, "requested", (json_int_t)a->requested,
-				    "serial", (json_int_t)a->serial));
+		json_t *e = NULL;
+
+		if (!a->entry) {
+			e = json_pack("{s:I, s:I, s:I, s:I}", "va", (json_int_t)a->va, "size",
+				      (json_int_t)a->size, "requested", (json_int_t)a->requested,
+				      "serial", (json_int_t)a->serial);
+			/* (only when set: a plain allocation's entry stays as it was) */
+			if (a->async)
+				json_object_set_new(e, "async", json_true());
+			if (a->pooled)
+				json_object_set_new(e, "pooled", json_true());
+		}
+		srv_state_add_entry(allocs, &a->entry, e);
 	}
 	srv_table_each(&s->streams, add_stream, streams);
 	srv_table_each(&s->events, add_event, events);
@@ -171,6 +180,8 @@ static json_t *manifest(struct srv *s, const struct dnn_base *base)
 		      "device_bytes", (json_int_t)s->mem.bytes,
 		      "mapped_bytes", (json_int_t)s->mem.mapped);
 	json_object_set_new(m, "allocations", allocs);
+	if (s->mem.pool_threshold)
+		json_object_set_new(m, "pool_threshold", json_integer((json_int_t)s->mem.pool_threshold));
 	json_object_set_new(m, "streams", streams);
 	json_object_set_new(m, "events", events);
 	json_object_set_new(m, "modules", modules);
@@ -337,6 +348,8 @@ static void read_alloc(json_t *a, struct srv_alloc *al)
 	get_u64(a, "size", &al->size);
 	get_u64(a, "requested", &al->requested);
 	get_u64(a, "serial", &al->serial);
+	al->async = json_is_true(json_object_get(a, "async"));
+	al->pooled = json_is_true(json_object_get(a, "pooled"));
 }
 
 bool srv_state_memory_unchanged(struct srv *s, json_t *m)
@@ -363,6 +376,8 @@ int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 
 	if (!want)
 		return -1;
+	/* (absent: 0, CUDA's default) */
+	s->mem.pool_threshold = (uint64_t)json_integer_value(json_object_get(m, "pool_threshold"));
 	json_array_foreach(list, i, a)
 		read_alloc(a, &want[i]);
 	qsort(want, n, sizeof(*want), cmp_va);
@@ -385,9 +400,13 @@ int srv_state_reconcile_memory(struct srv *s, json_t *m, bool map)
 
 		if ((have = prepared(s, al.va, al.size, al.serial))) {
 			s->mem.bytes += al.requested - have->requested;
-			if (have->requested != al.requested)
+			s->mem.pooled_bytes += (al.pooled ? al.size : 0) - (have->pooled ? have->size : 0);
+			if (have->requested != al.requested || have->pooled != al.pooled ||
+			    have->async != al.async)
 				srv_state_entry_changed(&have->entry);
 			have->requested = al.requested;
+			have->pooled = al.pooled;
+			have->async = al.async;
 			continue;
 		}
 		if (map && (e = s->dev->mem_map(s->devh, al.va, al.size, &al.mem))) {

@@ -851,13 +851,20 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		>"$BATS_TEST_TMPDIR/ma.out" 2>"$BATS_TEST_TMPDIR/ma.err" &
 	echo $! >"$BATS_TEST_TMPDIR/ma.pid"
 	wait_job ma
+	# into its rounds (the pool in use) before the moves
+	for _ in $(seq 200); do grep -q "^free of host" "$BATS_TEST_TMPDIR/ma.out" && break; sleep 0.05; done
 	sleep 0.2
 	run "$XMIG" migrate --job ma --to gpu1
 	assert_success
 	run "$XMIG" suspend --job ma -o "$BATS_TEST_TMPDIR/snap"
 	assert_success
-	# the ring's 8 live blocks, and none of the freed ones but one whose free was still pending
-	jq -e '(.allocations | length) <= 9' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	# the ring's 8 live blocks (and one whose free was still pending, at most);
+	# freed ones kept by the pool, marked so, and the pool's threshold (UINT64_MAX,
+	# a JSON integer: -1)
+	jq -e '([.allocations[] | select(.pooled | not)] | length) <= 9 and
+		([.allocations[] | select(.pooled)] | length) > 0 and
+		([.allocations[] | select(.async)] | length) >= 8 and
+		.pool_threshold == -1' "$BATS_TEST_TMPDIR/snap/manifest.json"
 	run "$XMIG" resume --job ma --to gpu0
 	assert_success
 	run "$XMIG" migrate --job ma --to gpu0 --zero-copy
