@@ -865,6 +865,11 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		([.allocations[] | select(.pooled)] | length) > 0 and
 		([.allocations[] | select(.async)] | length) >= 8 and
 		.pool_threshold == -1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	# ... all of it documented in the snapshot's schema
+	jq -e --slurpfile s "$ROOT/share/schema/snapshot.schema.json" \
+		'(([.allocations[] | keys[]] | unique) - ($s[0].properties.allocations.items.properties |
+		 keys)) == [] and ($s[0].properties | has("pool_threshold"))' \
+		"$BATS_TEST_TMPDIR/snap/manifest.json"
 	run "$XMIG" resume --job ma --to gpu0
 	assert_success
 	run "$XMIG" migrate --job ma --to gpu0 --zero-copy
