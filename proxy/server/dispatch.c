@@ -600,6 +600,8 @@ static int d_DEVICE_RESET(struct xmig_call *c)
 
 	/* What cudaDeviceReset promises: idle device, memory and objects gone. */
 	s->dev->ctx_sync(s->devh);
+	/* (pending stream-ordered frees first: none may name an address used again) */
+	srv_mem_reap(s, true);
 	while (s->mem.nallocs > 0)
 		srv_mem_free(s, s->mem.allocs[0].va);
 	srv_graph_reset(s);
