@@ -794,70 +794,69 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 	finish w12
 }
 
+# program_moving JOB PROGRAM ARGS...: a test program in the background (its
+# output in $BATS_TEST_TMPDIR/JOB.out, .err, .pid), moved to GPU 1 and
+# suspended: its snapshot in $BATS_TEST_TMPDIR/snap for the test to read.
+program_moving() {
+	local job=$1 p=$2
+	shift 2
+	"$XMIG" run --job "$job" -- "$CUDA_BIN/$p" "$@" \
+		>"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
+	echo $! >"$BATS_TEST_TMPDIR/$job.pid"
+	wait_job "$job"
+	# (past the line MOVE_AFTER matches, if the test set it: the part it means to move)
+	if [ -n "${MOVE_AFTER:-}" ]; then
+		for _ in $(seq 200); do
+			grep -q "$MOVE_AFTER" "$BATS_TEST_TMPDIR/$job.out" && break
+			sleep 0.05
+		done
+	fi
+	sleep 0.2
+	run "$XMIG" migrate --job "$job" --to gpu1
+	assert_success
+	run "$XMIG" suspend --job "$job" -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+}
+
+# program_moved JOB PROGRAM ROUNDS-SED: resumed on GPU 0, moved there
+# zero-copy, ended: its output is the expected one, with ROUNDS-SED applied
+# (the rounds it was given), and its stderr shown.
+program_moved() {
+	local job=$1 p=$2
+	run "$XMIG" resume --job "$job" --to gpu0
+	assert_success
+	run "$XMIG" migrate --job "$job" --to gpu0 --zero-copy
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/$job.pid")" -f /dev/null
+	grep -v "dm_no_such_kernel" "$BATS_TEST_TMPDIR/$job.err" >&2 || true
+	diff -u <(sed "$3" "$ROOT/tests/cuda/expected/$p.out") "$BATS_TEST_TMPDIR/$job.out"
+}
+
 @test "migrate: driver-API modules (cubin and PTX) move mid-run; handles, attributes and results hold" {
 	need_program driver_module
-	"$XMIG" run --job dm -- "$CUDA_BIN/driver_module" --iters 40 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/dm.out" 2>"$BATS_TEST_TMPDIR/dm.err" &
-	echo $! >"$BATS_TEST_TMPDIR/dm.pid"
-	wait_job dm
-	sleep 0.2
-	run "$XMIG" migrate --job dm --to gpu1
-	assert_success
-	run "$XMIG" suspend --job dm -o "$BATS_TEST_TMPDIR/snap"
-	assert_success
+	program_moving dm driver_module --iters 40 --sleep-ms 25
 	# Both images travel; the kernel whose shared memory limit was raised keeps it.
 	jq -e '(.modules | length) == 2 and
 		([.funcs[] | select(.name == "dm_block_sum")][0].max_dyn_smem == 65536) and
 		([.funcs[] | select(.name == "dm_cluster")][0].attributes == [[14, 1]])' \
 		"$BATS_TEST_TMPDIR/snap/manifest.json"
-	run "$XMIG" resume --job dm --to gpu0
-	assert_success
-	run "$XMIG" migrate --job dm --to gpu0 --zero-copy
-	assert_success
-	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/dm.pid")" -f /dev/null
-	grep -v "dm_no_such_kernel" "$BATS_TEST_TMPDIR/dm.err" >&2 || true
-	diff -u <(sed 's/^rounds 3 checked/rounds 40 checked/' "$ROOT/tests/cuda/expected/driver_module.out") \
-		"$BATS_TEST_TMPDIR/dm.out"
+	program_moved dm driver_module 's/^rounds 3 checked/rounds 40 checked/'
 }
 
 @test "migrate: libraries (cuLibraryLoadData, from a file) move mid-run; CUkernel handles and results hold" {
 	need_program driver_library
-	"$XMIG" run --job dl -- "$CUDA_BIN/driver_library" --iters 40 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/dl.out" 2>"$BATS_TEST_TMPDIR/dl.err" &
-	echo $! >"$BATS_TEST_TMPDIR/dl.pid"
-	wait_job dl
-	sleep 0.2
-	run "$XMIG" migrate --job dl --to gpu1
-	assert_success
-	run "$XMIG" suspend --job dl -o "$BATS_TEST_TMPDIR/snap"
-	assert_success
+	program_moving dl driver_library --iters 40 --sleep-ms 25
 	# the three libraries travel as modules; the raised shared memory limit holds
 	jq -e '(.modules | length) == 3 and
 		([.funcs[] | select(.name == "dm_block_sum")][0].max_dyn_smem == 65536)' \
 		"$BATS_TEST_TMPDIR/snap/manifest.json"
-	run "$XMIG" resume --job dl --to gpu0
-	assert_success
-	run "$XMIG" migrate --job dl --to gpu0 --zero-copy
-	assert_success
-	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/dl.pid")" -f /dev/null
-	grep -v "dm_no_such_kernel" "$BATS_TEST_TMPDIR/dl.err" >&2 || true
-	diff -u <(sed 's/^rounds 3 checked/rounds 40 checked/' "$ROOT/tests/cuda/expected/driver_library.out") \
-		"$BATS_TEST_TMPDIR/dl.out"
+	program_moved dl driver_library 's/^rounds 3 checked/rounds 40 checked/'
 }
 
 @test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {
 	need_program malloc_async
-	"$XMIG" run --job ma -- "$CUDA_BIN/malloc_async" --iters 60 --sleep-ms 20 \
-		>"$BATS_TEST_TMPDIR/ma.out" 2>"$BATS_TEST_TMPDIR/ma.err" &
-	echo $! >"$BATS_TEST_TMPDIR/ma.pid"
-	wait_job ma
 	# into its rounds (the pool in use) before the moves
-	for _ in $(seq 200); do grep -q "^free of host" "$BATS_TEST_TMPDIR/ma.out" && break; sleep 0.05; done
-	sleep 0.2
-	run "$XMIG" migrate --job ma --to gpu1
-	assert_success
-	run "$XMIG" suspend --job ma -o "$BATS_TEST_TMPDIR/snap"
-	assert_success
+	MOVE_AFTER="^free of host" program_moving ma malloc_async --iters 60 --sleep-ms 20
 	# the ring's 8 live blocks (and one whose free was still pending, at most);
 	# freed ones kept by the pool, marked so, and the pool's threshold (UINT64_MAX,
 	# a JSON integer: -1)
@@ -870,14 +869,7 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 		'(([.allocations[] | keys[]] | unique) - ($s[0].properties.allocations.items.properties |
 		 keys)) == [] and ($s[0].properties | has("pool_threshold"))' \
 		"$BATS_TEST_TMPDIR/snap/manifest.json"
-	run "$XMIG" resume --job ma --to gpu0
-	assert_success
-	run "$XMIG" migrate --job ma --to gpu0 --zero-copy
-	assert_success
-	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/ma.pid")" -f /dev/null
-	cat "$BATS_TEST_TMPDIR/ma.err" >&2
-	diff -u <(sed 's/^rounds 20:/rounds 60:/' "$ROOT/tests/cuda/expected/malloc_async.out") \
-		"$BATS_TEST_TMPDIR/ma.out"
+	program_moved ma malloc_async 's/^rounds 20:/rounds 60:/'
 }
 
 # Module globals are not allocations: their bytes go with the state, read
