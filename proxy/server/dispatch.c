@@ -109,11 +109,13 @@ static int d_FREE(struct xmig_call *c)
 {
 	const struct xmig_free_req *a = c->args;
 	struct srv *s = c->srv;
+	struct srv_alloc *al;
 
 	if (a->addr == 0)
 		return 0;
-	if (!srv_mem_find(s, a->addr, 1) || srv_mem_find(s, a->addr, 1)->va != a->addr ||
-	    srv_mem_find(s, a->addr, 1)->pooled || srv_mem_pending(s, a->addr))
+	/* (freed already: into the pool, or waiting for its stream) */
+	if (!(al = srv_mem_find(s, a->addr, 1)) || al->va != a->addr || al->pooled ||
+	    srv_mem_pending(s, a->addr))
 		return cudaErrorInvalidValue;
 	/* cudaFree waits for work that may still use the memory. */
 	s->dev->ctx_sync(s->devh);

@@ -222,7 +222,21 @@ int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
 	return 0;
 }
 
-static void to_pool(struct srv *s, uint64_t va);
+/* A due stream-ordered free: into the pool (a plain allocation's: freed). */
+static void to_pool(struct srv *s, uint64_t va)
+{
+	struct srv_alloc *a = srv_mem_find(s, va, 1);
+
+	if (!a || a->va != va)
+		return;
+	if (!a->async) {
+		srv_mem_free(s, va);
+		return;
+	}
+	a->pooled = true;
+	s->mem.pooled_bytes += a->size;
+	srv_state_entry_changed(&a->entry);
+}
 
 void srv_mem_reap(struct srv *s, bool wait)
 {
@@ -243,22 +257,6 @@ void srv_mem_reap(struct srv *s, bool wait)
 		give_event(s, p->event);
 		*p = m->pending[--m->npending];
 	}
-}
-
-/* A due stream-ordered free: into the pool (a plain allocation's: freed). */
-static void to_pool(struct srv *s, uint64_t va)
-{
-	struct srv_alloc *a = srv_mem_find(s, va, 1);
-
-	if (!a || a->va != va)
-		return;
-	if (!a->async) {
-		srv_mem_free(s, va);
-		return;
-	}
-	a->pooled = true;
-	s->mem.pooled_bytes += a->size;
-	srv_state_entry_changed(&a->entry);
 }
 
 int srv_mem_alloc_async(struct srv *s, uint64_t size, uint64_t *va)

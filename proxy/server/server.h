@@ -138,7 +138,7 @@ struct srv_memory {
 	uint64_t window, window_size, granularity;
 	struct srv_alloc *allocs;   /* sorted by va */
 	size_t nallocs, cap;
-	uint64_t bytes;             /* sum of requested sizes */
+	uint64_t bytes;             /* sum of requested sizes (the pool's allocations too) */
 	uint64_t next_serial;
 	uint64_t mapped;            /* sum of mapped sizes */
 	struct srv_host_region *regions;
