@@ -39,14 +39,16 @@ static void count(uint64_t add, uint64_t sub)
 			break;
 }
 
-static cudaError_t malloc_async(void **devPtr, size_t size, cudaStream_t stream, int per_thread)
+/* From pool (the device's one: any other is not ours) */
+static cudaError_t malloc_async(void **devPtr, size_t size, cudaMemPool_t pool, cudaStream_t stream,
+				int per_thread)
 {
 	struct xmig_malloc_async_req *a;
 	struct xmig_malloc_res *r;
 	cudaError_t e;
 
 	ENTER(t);
-	if (!devPtr)
+	if (!devPtr || pool != POOL)
 		RETURN(t, cudaErrorInvalidValue);
 	if (!(a = xmig_cl_begin(t, XMIG_OP_MALLOC_ASYNC, sizeof(*a))))
 		return xmig_cl_lost();
@@ -78,12 +80,12 @@ static cudaError_t free_async(void *devPtr, cudaStream_t stream, int per_thread)
 
 API cudaError_t cudaMallocAsync(void **devPtr, size_t size, cudaStream_t hStream)
 {
-	return malloc_async(devPtr, size, hStream, 0);
+	return malloc_async(devPtr, size, POOL, hStream, 0);
 }
 
 API cudaError_t cudaMallocAsync_ptsz(void **devPtr, size_t size, cudaStream_t hStream)
 {
-	return malloc_async(devPtr, size, hStream, 1);
+	return malloc_async(devPtr, size, POOL, hStream, 1);
 }
 
 API cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t hStream)
@@ -99,17 +101,13 @@ API cudaError_t cudaFreeAsync_ptsz(void *devPtr, cudaStream_t hStream)
 API cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t size, cudaMemPool_t memPool,
 					cudaStream_t stream)
 {
-	if (memPool != POOL)
-		return cudaErrorInvalidValue;
-	return malloc_async(ptr, size, stream, 0);
+	return malloc_async(ptr, size, memPool, stream, 0);
 }
 
 API cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t memPool,
 					     cudaStream_t stream)
 {
-	if (memPool != POOL)
-		return cudaErrorInvalidValue;
-	return malloc_async(ptr, size, stream, 1);
+	return malloc_async(ptr, size, memPool, stream, 1);
 }
 
 /* ---- the pool ------------------------------------------------------------- */
