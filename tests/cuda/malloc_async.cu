@@ -36,18 +36,6 @@ static void cu_check(CUresult r, const char *what, int line)
 }
 #define CU(call) cu_check((call), #call, __LINE__)
 
-static void expect(const void *dev, size_t len, uint8_t byte, const char *what, int i)
-{
-	uint8_t *h = (uint8_t *)xt_malloc(len);
-
-	CK(cudaMemcpy(h, dev, len, cudaMemcpyDeviceToHost));
-	for (size_t k = 0; k < len; k++)
-		if (h[k] != byte)
-			xt_fail("%s %d: byte %zu of %zu is %02x, want %02x", what, i, k, len, h[k],
-				byte);
-	free(h);
-}
-
 static uint64_t pool_u64(cudaMemPool_t pool, enum cudaMemPoolAttr attr)
 {
 	uint64_t v = 0;
@@ -148,7 +136,7 @@ int main(int argc, char **argv)
 	CK(cudaMallocFromPoolAsync(&fp, 5 * MIB, pool, s1));
 	CK(cudaMemsetAsync(fp, 5, 5 * MIB, s1));
 	CK(cudaStreamSynchronize(s1));
-	expect(fp, 5 * MIB, 5, "from the pool", 0);
+	xt_expect_bytes(fp, 5 * MIB, 5, "from the pool", 0);
 	CK(cudaFreeAsync(fp, s1));
 	CUmemoryPool cpool;
 	CUdeviceptr d1, d2;
@@ -160,8 +148,8 @@ int main(int argc, char **argv)
 	CU(cuMemsetD8Async(d1, 1, 2 * MIB, (CUstream)s1));
 	CU(cuMemsetD8Async(d2, 2, 3 * MIB, (CUstream)s1));
 	CU(cuStreamSynchronize((CUstream)s1));
-	expect((void *)d1, 2 * MIB, 1, "driver", 1);
-	expect((void *)d2, 3 * MIB, 2, "driver from the pool", 2);
+	xt_expect_bytes((void *)d1, 2 * MIB, 1, "driver", 1);
+	xt_expect_bytes((void *)d2, 3 * MIB, 2, "driver from the pool", 2);
 	CU(cuMemFreeAsync(d1, (CUstream)s1));
 	CU(cuMemFreeAsync(d2, (CUstream)s1));
 	printf("cudaMallocFromPoolAsync, cuMemAllocAsync, cuMemAllocFromPoolAsync: ok; the driver's "
@@ -191,7 +179,7 @@ int main(int argc, char **argv)
 			usleep(sleep_ms * 1000);
 	}
 	for (int i = 0; i < RING && i < iters; i++)
-		expect(ring[i], len[i], byte[i], "live block", i);
+		xt_expect_bytes(ring[i], len[i], byte[i], "live block", i);
 	for (int i = 0; i < RING && i < iters; i++)
 		CK(cudaFreeAsync(ring[i], s2));
 	printf("rounds %d: every live block as filled\n", iters);

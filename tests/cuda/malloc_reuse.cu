@@ -26,18 +26,6 @@ static size_t size_of(unsigned i)
 	return sizes[i % 8];
 }
 
-static void expect(const void *dev, size_t len, uint8_t byte, const char *what, unsigned i)
-{
-	uint8_t *h = (uint8_t *)xt_malloc(len);
-
-	CK(cudaMemcpy(h, dev, len, cudaMemcpyDeviceToHost));
-	for (size_t k = 0; k < len; k++)
-		if (h[k] != byte)
-			xt_fail("%s %u: byte %zu of %zu is %02x, want %02x", what, i, k, len, h[k],
-				byte);
-	free(h);
-}
-
 int main(void)
 {
 	void *p[NBLOCKS], *big;
@@ -59,7 +47,7 @@ int main(void)
 		CK(cudaMemset(p[i], (int)(0x80 + i), size_of(i)));
 	}
 	for (unsigned i = 0; i < NBLOCKS; i++)
-		expect(p[i], size_of(i), (uint8_t)(i % 2 ? 0x80 + i : i + 1), "block", i);
+		xt_expect_bytes(p[i], size_of(i), (uint8_t)(i % 2 ? 0x80 + i : i + 1), "block", i);
 	printf("%d blocks, %d freed and allocated again: every byte as written\n", NBLOCKS,
 	       NBLOCKS / 2);
 
@@ -69,7 +57,7 @@ int main(void)
 		CK(cudaMalloc(&q, MIB));
 		CK(cudaMemset(q, (int)(k & 0xff), MIB));
 		if (k % 100 == 99)
-			expect(q, MIB, (uint8_t)(k & 0xff), "round", k);
+			xt_expect_bytes(q, MIB, (uint8_t)(k & 0xff), "round", k);
 		CK(cudaFree(q));
 	}
 	printf("2000 rounds of cudaMalloc, cudaMemset, cudaFree (1 MiB): ok\n");

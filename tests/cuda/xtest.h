@@ -97,6 +97,20 @@ static inline void *xt_malloc(size_t n)
 	return p;
 }
 
+/* Every byte of len at device address dev is byte, or the run fails naming what and i. */
+static inline void xt_expect_bytes(const void *dev, size_t len, uint8_t byte, const char *what,
+				   long i)
+{
+	uint8_t *h = (uint8_t *)xt_malloc(len);
+
+	CK(cudaMemcpy(h, dev, len, cudaMemcpyDeviceToHost));
+	for (size_t k = 0; k < len; k++)
+		if (h[k] != byte)
+			xt_fail("%s %ld: byte %zu of %zu is %02x, want %02x", what, i, k, len, h[k],
+				byte);
+	free(h);
+}
+
 /*
  * "--opt N" at argv[*i]: stores N (checked against [min,max]) and steps *i
  * past it. Returns 0 when argv[*i] is not opt.
