@@ -22,7 +22,7 @@
 	X(MALLOC)           /* sync: device memory at an address of the window */ \
 	X(FREE) \
 	X(MALLOC_ASYNC)     /* sync: cudaMallocAsync: memory now, usable in stream order */ \
-	X(FREE_ASYNC)       /* sync: cudaFreeAsync: freed once the stream's work before it is done */ \
+	X(FREE_ASYNC)       /* sync: cudaFreeAsync: into the pool once the stream's work before it is done */ \
 	X(MEMPOOL)          /* sync: the pool's release threshold, or a trim */ \
 	X(HOST_REGISTER)    /* sync: map and pin a memfd at the same address */ \
 	X(HOST_UNREGISTER) \

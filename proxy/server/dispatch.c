@@ -75,8 +75,10 @@ static int d_HELLO(struct xmig_call *c)
 }
 
 /*
- * Memory for an allocation: what stream-ordered frees have let go of is
- * freed first, and a full device waits for the ones still pending.
+ * Memory for an allocation: the stream-ordered frees that are due are let
+ * go first (into the pool, where the next async allocation of their size
+ * finds them); a full device waits for the ones still pending, and takes
+ * back what the pool keeps.
  */
 static int alloc(struct srv *s, uint64_t size, bool async, uint64_t *va)
 {
@@ -126,8 +128,8 @@ static int d_FREE(struct xmig_call *c)
 /*
  * Stream-ordered allocation, from the device's one pool: the memory is
  * mapped at once (work after it in stream order may use it, and earlier
- * is allowed), and freed once the work queued on the stream before the
- * free is done. Not while the stream captures: that would make graph
+ * is allowed), and put into the pool once the work queued on the stream
+ * before the free is done. Not while the stream captures: that would make graph
  * memory nodes, which are not served.
  */
 static int stream_ordered(struct xmig_call *c, struct srv_stream *st, const char *call)

@@ -147,8 +147,9 @@ struct srv_memory {
 	uint64_t regions_gen;
 	bool regions_gen_known;
 	/*
-	 * cudaFreeAsync'd allocations, each freed once the event recorded
-	 * after the work before it on its stream is done (srv_mem_reap), and
+	 * cudaFreeAsync'd allocations, each let go (into the pool) once the
+	 * event recorded after the work before it on its stream is done
+	 * (srv_mem_reap), and
 	 * spare events for the next.
 	 */
 	struct srv_pending_free {
@@ -354,9 +355,12 @@ struct srv_func *srv_func(struct xmig_call *c, uint64_t id);
 int srv_memory_init(struct srv *s);
 int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va);
 int srv_mem_free(struct srv *s, uint64_t va);
-/* Free va once what stream (a device stream) holds now is done; *size: its requested size. */
+/* Let va go once what stream (a device stream) holds now is done; *size: its requested size. */
 int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size);
-/* Free the pending frees that are due (wait: all of them, waiting for their streams). */
+/*
+ * The pending frees that are due: a stream-ordered allocation into the pool,
+ * another freed (wait: all of them, waiting for their streams).
+ */
 void srv_mem_reap(struct srv *s, bool wait);
 /* Is va freed already, waiting for its stream? */
 bool srv_mem_pending(struct srv *s, uint64_t va);

@@ -49,7 +49,8 @@ int srv_cudaMemGetInfo(struct xmig_call *c, size_t *free_b, size_t *total)
 	uint64_t f, t;
 	int r;
 
-	srv_mem_reap(c->srv, false);   /* (what stream-ordered frees let go of is free) */
+	/* (due frees of cudaMalloc'd memory are free; the pool's stays the job's, as in CUDA) */
+	srv_mem_reap(c->srv, false);
 	r = DEV(c)->mem_info(DEVH(c), &f, &t);
 
 	*free_b = f;

@@ -370,7 +370,7 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 	else if ((r = s->dev->ctx_sync(s->devh)))
 		/* A faulted context still freezes: its state is what it is. */
 		xmig_warn("draining the GPU reported error %d", r);
-	/* (stream-ordered frees now due: not in the state a move or a snapshot takes) */
+	/* (stream-ordered frees now due: into the pool, as the state a move or a snapshot takes says) */
 	srv_mem_reap(s, false);
 	atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
 	atomic_fetch_add(&s->hdr->state_futex, 1);
