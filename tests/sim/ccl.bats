@@ -365,7 +365,9 @@ graphed_one_rank() {
 
 @test "ccl: a rank held in its first collective while its peer is late (NCCL connecting) is not waited for at the cut: every rank runs on and is stopped again; the job freezes, thaws and finishes" {
 	# rank 1 makes its first collective 4 s late; rank 0 waits in its own, in the call
-	start_duo 30 0 1 --late-rank 1 --late-ms 4000
+	# (150 rounds, 3 s once rank 1 comes: still running at the migrate after the
+	# freeze and thaw, also on a loaded machine, where 30 once ended first)
+	start_duo 150 0 1 --late-rank 1 --late-ms 4000
 	SECONDS=0
 	run --separate-stderr "$XMIG" freeze --job duo --json
 	echo "$stderr" >&2
@@ -379,7 +381,7 @@ graphed_one_rank() {
 	assert_success
 	run "$XMIG" migrate --job duo --to gpu1,gpu0
 	assert_success
-	duo_done 30
+	duo_done 150
 }
 
 # The job ends (both ranks killed) while `xmig CMD ARGS...` cuts it: said, exit 3.
