@@ -13,7 +13,7 @@
  * device and whatever happened to the process in between. Up to 1024 MiB the
  * host also recomputes the whole state and compares the checksum.
  *
- * --churn-kib N also frees and allocates an N KiB scratch buffer every
+ * --churn-kib N also allocates a new N KiB scratch buffer (then frees the old) every
  * iteration, fills it and reads it back (a job whose allocations come and go
  * while it is moved; the output does not change). --churn-pinned-kib N does
  * the same with pinned host memory: an N KiB buffer freed and allocated
@@ -242,14 +242,20 @@ static void iter(struct zd *z, long k)
 	host_iter(z, k, b, off);
 }
 
-/* --churn-kib: the scratch buffer freed, allocated anew, filled and read back. */
+/*
+ * --churn-kib: a new scratch buffer allocated, the old one freed, the new
+ * one filled and read back. Allocating before freeing means that, at any
+ * instant, the buffer alive is younger than one iteration: a move's refresh
+ * of its prelude always finds one (free first, and a refresh that fell
+ * between the two calls saw only a removal).
+ */
 static void churn(struct zd *z, long k, long kib)
 {
 	size_t n = (size_t)kib << 10;
-	unsigned char first, last;
+	unsigned char first, last, *old = z->scratch;
 
-	CK(cudaFree(z->scratch));
 	CK(cudaMalloc(&z->scratch, n));
+	CK(cudaFree(old));
 	CK(cudaMemset(z->scratch, (int)(k & 0xff), n));
 	CK(cudaMemcpy(&first, z->scratch, 1, cudaMemcpyDeviceToHost));
 	CK(cudaMemcpy(&last, z->scratch + n - 1, 1, cudaMemcpyDeviceToHost));
