@@ -203,7 +203,7 @@ struct xmig_capture_req {
 	uint32_t mode, _pad;         /* enum cudaStreamCaptureMode (the proxy captures relaxed) */
 };
 struct xmig_capture_res {
-	uint64_t graph;              /* CAPTURE_END: the graph's id */
+	uint64_t graph;              /* CAPTURE_END, CAPTURE_INFO while active: the graph's id */
 	uint64_t capture_id;         /* CAPTURE_INFO: the capture's unique id */
 	uint32_t status, _pad;       /* CAPTURE_INFO: enum cudaStreamCaptureStatus */
 };

@@ -17,7 +17,14 @@
 
 static char primary_token;
 #define PRIMARY ((CUcontext)(void *)&primary_token)
-static __thread bool current_unset;   /* cuCtxSetCurrent(NULL) on this thread */
+/*
+ * This thread's context stack, all of it the primary context: its depth
+ * less one, so a thread starts with the primary current (the runtime makes
+ * it so, and frameworks rely on it); -1 once popped or unset.
+ */
+static __thread int stack_below;
+#define STACK_DEPTH (stack_below + 1)
+#define STACK_MAX 64   /* pushes beyond: refused (the driver's is bounded too) */
 
 /*
  * The runtime's errors in the driver's words. The proxy passes the driver's
@@ -173,16 +180,115 @@ API CUresult cuCtxGetCurrent(CUcontext *pctx)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (xmig_cl_enter(&t))
 		return CUDA_ERROR_NOT_INITIALIZED;
-	*pctx = current_unset ? NULL : PRIMARY;
+	*pctx = STACK_DEPTH ? PRIMARY : NULL;
 	return CUDA_SUCCESS;
 }
 
+/* The top of the stack replaced; NULL pops it (as the driver documents). */
 API CUresult cuCtxSetCurrent(CUcontext ctx)
 {
 	if (ctx && ctx != PRIMARY)
 		return CUDA_ERROR_INVALID_CONTEXT;
-	current_unset = !ctx;
+	if (!ctx && STACK_DEPTH)
+		stack_below--;
+	else if (ctx && !STACK_DEPTH)
+		stack_below++;
 	return CUDA_SUCCESS;
+}
+
+#undef cuCtxPushCurrent
+API CUresult cuCtxPushCurrent_v2(CUcontext ctx)
+{
+	if (ctx != PRIMARY)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (STACK_DEPTH >= STACK_MAX)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	stack_below++;
+	return CUDA_SUCCESS;
+}
+
+#undef cuCtxPopCurrent
+API CUresult cuCtxPopCurrent_v2(CUcontext *pctx)
+{
+	if (!STACK_DEPTH)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	stack_below--;
+	if (pctx)
+		*pctx = PRIMARY;
+	return CUDA_SUCCESS;
+}
+
+/* The context a call names: the primary, or the current one for NULL. */
+static CUresult named_context(CUcontext ctx)
+{
+	CUcontext cur;
+	CUresult r;
+
+	if (ctx)
+		return ctx == PRIMARY ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+	if ((r = cuCtxGetCurrent(&cur)))
+		return r;
+	return cur ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+/* 3020: the context of the CUDA 3.2 API and after (the driver's answer for any context made now). */
+API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
+{
+	CUresult r = version ? named_context(ctx) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*version = 3020;
+	return r;
+}
+
+/* As the runtime's cudaGetDeviceFlags: mapped host memory is always on. */
+API CUresult cuCtxGetFlags(unsigned int *flags)
+{
+	CUresult r = flags ? named_context(NULL) : CUDA_ERROR_INVALID_VALUE;
+
+	return r ? r : cu(cudaGetDeviceFlags(flags));
+}
+
+/* One context for the life of the process, whichever proxy holds it: one id. */
+API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *ctxId)
+{
+	CUresult r = ctxId ? named_context(ctx) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*ctxId = 1;
+	return r;
+}
+
+API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
+{
+	CUresult r = device ? named_context(ctx) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*device = 0;
+	return r;
+}
+
+API CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+	CUresult r = named_context(ctx);
+
+	return r ? r : cu(cudaDeviceSynchronize());
+}
+
+API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
+{
+	CUresult r = pciBusId && len > 0 ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	return r ? r : cu(cudaDeviceGetPCIBusId(pciBusId, len, 0));
+}
+
+API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev)
+{
+	CUresult r = canAccessPeer ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		r = device_ok(peerDev);
+	return r ? r : cu(cudaDeviceCanAccessPeer(canAccessPeer, 0, 0));
 }
 
 API CUresult cuCtxGetDevice(CUdevice *device)

@@ -523,6 +523,25 @@ API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
 	return CUDA_SUCCESS;
 }
 
+API CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pCtx, CUgreenCtx *pGreenCtx)
+{
+	CUresult r = pGreenCtx ? cuStreamGetCtx(hStream, pCtx) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*pGreenCtx = NULL;   /* (no green contexts under xmig) */
+	return r;
+}
+
+API CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
+{
+	CUcontext ctx;
+	CUresult r = device ? cuStreamGetCtx(hStream, &ctx) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*device = 0;
+	return r;
+}
+
 API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
 {
 	R(cudaEventCreateWithFlags((cudaEvent_t *)phEvent, Flags));

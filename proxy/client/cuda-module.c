@@ -225,6 +225,22 @@ API CUresult cuModuleLoad(CUmodule *module, const char *fname)
 	return load_file(module, fname);
 }
 
+/*
+ * The proxy's driver loads the modules, and the job's first proxy has this
+ * process's environment: CUDA_MODULE_LOADING=EAGER makes it eager,
+ * anything else lazy (the driver's default since CUDA 12.2). What a move's
+ * new proxy does is not this process's to see; the answer stays the same.
+ */
+API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode)
+{
+	const char *env = getenv("CUDA_MODULE_LOADING");
+
+	if (!mode)
+		return CUDA_ERROR_INVALID_VALUE;
+	*mode = env && !strcmp(env, "EAGER") ? CU_MODULE_EAGER_LOADING : CU_MODULE_LAZY_LOADING;
+	return CUDA_SUCCESS;
+}
+
 API CUresult cuModuleUnload(CUmodule hmod)
 {
 	struct cu_module *m = module_of(hmod);

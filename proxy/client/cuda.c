@@ -82,6 +82,16 @@ API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportT
 			real = (CUresult (*)(const void **, const CUuuid *))dlsym(h, "cuGetExportTable");
 			return real ? real(ppExportTable, pExportTableId) : CUDA_ERROR_NOT_FOUND;
 		}
+		/*
+		 * NVRTC (the runtime compiler of cuda.core, CuPy, Numba, PyTorch's
+		 * jiterator) asks for one table and compiles the same without it
+		 * (an H200, NVRTC 13.0: the same cubin either way): say no.
+		 */
+		if (!strncmp(base, "libnvrtc.so", 11)) {
+			xmig_debug("%s asked for a private driver table: refused (it compiles "
+				   "without it)", base);
+			return CUDA_ERROR_NOT_SUPPORTED;
+		}
 		/* A library the program loads may be the one with the runtime inside: name it. */
 		xmig_error("%s, loaded by this program, reaches the CUDA driver through private "
 			   "interfaces (it has the CUDA runtime linked statically); xmig cannot "

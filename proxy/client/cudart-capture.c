@@ -110,8 +110,10 @@ API cudaError_t cudaStreamEndCapture_ptsz(cudaStream_t stream, cudaGraph_t *grap
 	return end_capture(stream, graph, 1);
 }
 
+/* The status, and while a capture is on its id and the graph it makes (each may be NULL). */
 static cudaError_t capture_info(cudaStream_t stream, int per_thread,
-				enum cudaStreamCaptureStatus *status, unsigned long long *id)
+				enum cudaStreamCaptureStatus *status, unsigned long long *id,
+				cudaGraph_t *graph)
 {
 	struct xmig_thread *t;
 	struct xmig_capture_res r;
@@ -130,35 +132,38 @@ static cudaError_t capture_info(cudaStream_t stream, int per_thread,
 	*status = (enum cudaStreamCaptureStatus)r.status;
 	if (id && r.status != cudaStreamCaptureStatusNone)
 		*id = r.capture_id;
+	if (graph && r.status == cudaStreamCaptureStatusActive)
+		*graph = (cudaGraph_t)(uintptr_t)r.graph;
 	return cudaSuccess;
 }
 
 API cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
 {
-	return capture_info(stream, 0, status, NULL);
+	return capture_info(stream, 0, status, NULL, NULL);
 }
 
 API cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
 {
-	return capture_info(stream, 1, status, NULL);
+	return capture_info(stream, 1, status, NULL, NULL);
 }
 
 /*
- * The graph being captured and its open ends are the proxy's objects,
- * which this process cannot name: asked for while capturing, the call
- * fails loudly rather than hand out something false.
+ * The graph being captured is handed out under the id the proxy gives it
+ * at the end (cuda.core's GraphBuilder keeps that, not the end's answer).
+ * Its open ends are nodes of the proxy's graph, which this process cannot
+ * name: asked for while capturing, the call fails loudly rather than hand
+ * out something false.
  */
 static cudaError_t get_capture_info(cudaStream_t stream, int per_thread,
 				    enum cudaStreamCaptureStatus *status, unsigned long long *id,
 				    cudaGraph_t *graph, const cudaGraphNode_t **deps,
 				    const cudaGraphEdgeData **edges, size_t *ndeps)
 {
-	cudaError_t e = capture_info(stream, per_thread, status, id);
+	cudaError_t e = capture_info(stream, per_thread, status, id, graph);
 
-	if (e || *status == cudaStreamCaptureStatusNone || (!graph && !deps && !edges && !ndeps))
+	if (e || *status == cudaStreamCaptureStatusNone || (!deps && !edges && !ndeps))
 		return e;
-	xmig_cl_unsupported("cudaStreamGetCaptureInfo (the graph being captured, or its "
-			    "dependencies)");
+	xmig_cl_unsupported("cudaStreamGetCaptureInfo (the open ends of the graph being captured)");
 	return cudaErrorNotSupported;
 }
 

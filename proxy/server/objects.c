@@ -66,6 +66,15 @@ uint64_t srv_table_add(struct srv_table *t, void *obj)
 	return id;
 }
 
+/*
+ * An id no add will give, for an object put there later (a captured
+ * graph's, handed out while its capture goes on). Never put: a hole.
+ */
+uint64_t srv_table_reserve(struct srv_table *t)
+{
+	return t->next++;
+}
+
 void *srv_table_get(const struct srv_table *t, uint64_t id)
 {
 	void **p = id >= t->first ? slot(t, id, false) : NULL;

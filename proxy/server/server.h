@@ -40,6 +40,7 @@ struct srv_table {
 void srv_table_init(struct srv_table *t, uint64_t first);
 uint64_t srv_table_add(struct srv_table *t, void *obj);     /* 0 on failure */
 int srv_table_put(struct srv_table *t, uint64_t id, void *obj); /* at a given id */
+uint64_t srv_table_reserve(struct srv_table *t);               /* an id for a later put */
 void *srv_table_get(const struct srv_table *t, uint64_t id);
 void *srv_table_remove(struct srv_table *t, uint64_t id);
 /* Visit every live entry in id order. */

@@ -75,6 +75,7 @@ struct srv_graph {
 
 struct srv_capture {
 	uint64_t stream, capture_id;
+	uint64_t graph;             /* its graph's id, reserved at the begin (asked for meanwhile) */
 	struct graph_log *log;
 };
 
@@ -583,12 +584,16 @@ int d_CAPTURE_BEGIN(struct xmig_call *c)
 		log_put(l);
 		return r;
 	}
-	s->captures[s->ncaptures++] = (struct srv_capture){ st->id, id, l };
+	s->captures[s->ncaptures++] =
+		(struct srv_capture){ st->id, id, srv_table_reserve(&s->graphs), l };
 	return 0;
 }
 
-/* A capture is over (also when it failed: an invalidated capture is over). */
-static struct graph_log *capture_ended(struct srv *s, uint64_t stream)
+/*
+ * A capture is over (also when it failed: an invalidated capture is over):
+ * its log, and its graph's id in *graph.
+ */
+static struct graph_log *capture_ended(struct srv *s, uint64_t stream, uint64_t *graph)
 {
 	struct srv_capture *cap = capture_on(s, stream);
 	struct graph_log *l;
@@ -596,6 +601,7 @@ static struct graph_log *capture_ended(struct srv *s, uint64_t stream)
 	if (!cap)
 		return NULL;
 	l = cap->log;
+	*graph = cap->graph;
 	*cap = s->captures[--s->ncaptures];
 	return l;
 }
@@ -608,6 +614,7 @@ int d_CAPTURE_END(struct xmig_call *c)
 	struct srv_stream *st = srv_stream(c, a->stream);
 	struct graph_log *l;
 	struct srv_graph *g;
+	uint64_t id = 0;
 	void *h = NULL;
 	int r;
 
@@ -618,7 +625,7 @@ int d_CAPTURE_END(struct xmig_call *c)
 	if (!s->dev->capture_end)
 		return unsupported(s, "cudaStreamEndCapture");
 	r = s->dev->capture_end(s->devh, st->h, &h);
-	l = capture_ended(s, st->id);
+	l = capture_ended(s, st->id, &id);
 	if (r || !l) {
 		log_put(l);
 		if (!r)   /* (not begun through us: cannot be) */
@@ -626,7 +633,8 @@ int d_CAPTURE_END(struct xmig_call *c)
 		return r ? r : cudaErrorIllegalState;
 	}
 	log_seal(l);
-	if (!(g = calloc(1, sizeof(*g))) || !(g->id = srv_table_add(&s->graphs, g))) {
+	/* (at the id the capture reserved: what cudaStreamGetCaptureInfo handed out is the graph) */
+	if (!(g = calloc(1, sizeof(*g))) || srv_table_put(&s->graphs, (g->id = id), g)) {
 		s->dev->graph_destroy(s->devh, h);
 		log_put(l);
 		free(g);
@@ -655,6 +663,8 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 		return 0;   /* nothing captures here: "none" is the truth */
 	r = s->dev->capture_info(s->devh, st->h, &status, &res->capture_id);
 	res->status = (uint32_t)status;
+	if (!r && status == cudaStreamCaptureStatusActive && capture_on(s, st->id))
+		res->graph = capture_on(s, st->id)->graph;
 	return r;
 }
 

@@ -39,7 +39,7 @@ moved_twice() {
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -66,6 +66,8 @@ check "native driver_library --globals passes" grep -q '^PASS driver_library' "$
 "$XMIG" run --job t-dl-g -- "$B/tests/cuda/driver_library" --globals >"$tmp/dl-g.xmig" 2>"$tmp/dl-g.xmig.err"
 check "xmig driver_library --globals is byte-identical to native" cmp "$tmp/dl-g.native" "$tmp/dl-g.xmig"
 moved_twice dl-mv driver_library 40 25
+# A graph captured by the driver API, launched across moves.
+moved_twice dg-mv driver_graph 60 20
 
 # Stream-ordered allocation with frees pending across moves.
 moved_twice ma-mv malloc_async 60 20

@@ -853,6 +853,16 @@ program_moved() {
 	program_moved dl driver_library 's/^rounds 3 checked/rounds 40 checked/'
 }
 
+@test "migrate: a graph captured by the driver API moves mid-run (copy, suspended, resumed, zero-copy) and its launches go on" {
+	need_program driver_graph
+	# (into its launches: the graph instantiated before the moves)
+	MOVE_AFTER="^nothing ran at capture" program_moving dg driver_graph --iters 60 --sleep-ms 20
+	# the graph and its executable travel
+	jq -e '(.graphs | length) == 1 and (.graph_execs | length) == 1' \
+		"$BATS_TEST_TMPDIR/snap/manifest.json"
+	program_moved dg driver_graph 's/^graph launched 3 times/graph launched 60 times/'
+}
+
 @test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {
 	need_program malloc_async
 	# into its rounds (the pool in use) before the moves

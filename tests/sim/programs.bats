@@ -36,6 +36,9 @@ run_program() {
 @test "sim: driver_library (the driver's library API, CUkernel launches) matches the native output" {
 	run_program driver_library
 }
+@test "sim: driver_graph (driver-API contexts, capture and graphs) matches the native output" {
+	run_program driver_graph
+}
 @test "sim: driver_module (driver-API modules and launches) matches the native output" {
 	run_program driver_module
 }
@@ -73,4 +76,20 @@ run_program() {
 	run --separate-stderr "$XMIG" run -- "$B/tests/static-lib/uses_static_lib" "$lib"
 	assert_equal "$status" 7
 	assert_equal "$stderr" "xmig: error: $(realpath "$lib"), loaded by this program, reaches the CUDA driver through private interfaces (it has the CUDA runtime linked statically); xmig cannot serve it"
+}
+
+@test "sim: NVRTC asking for the driver's private table is refused it and goes on (it compiles without it); another library is still stopped" {
+	# (the static-runtime library under NVRTC's name: its runtime cannot
+	# start without the table and says so, 801; the program is not stopped)
+	lib="$B/tests/static-lib/nvrtc/libnvrtc.so.13"
+	[ -e "$lib" ] || skip "static-runtime library not built"
+	XMIG_LOG=debug run --separate-stderr "$XMIG" run -- "$B/tests/static-lib/uses_static_lib" "$lib"
+	assert_success
+	assert_output "static_lib_touch -> 801"
+	grep -q "libnvrtc.so.13 asked for a private driver table: refused" <<<"$stderr"
+	! grep -q "xmig: error" <<<"$stderr"
+	# a copy named otherwise: stopped as before
+	mkdir "$BATS_TEST_TMPDIR/d" && cp "$lib" "$BATS_TEST_TMPDIR/d/libnvrt.so.13"
+	run --separate-stderr "$XMIG" run -- "$B/tests/static-lib/uses_static_lib" "$BATS_TEST_TMPDIR/d/libnvrt.so.13"
+	assert_equal "$status" 7
 }
