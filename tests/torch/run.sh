@@ -21,6 +21,10 @@
 #            same GPT under torch.compile;
 #   cudagraphs the GPT under torch.compile's reduce-overhead mode (Inductor's
 #            CUDA graph trees: Triton kernels and cuDNN attention captured);
+#   cudacore cuda_core_job.py: a job written with cuda.core (kernels
+#            compiled by NVRTC, the driver's library API, stream-ordered
+#            memory, pinned copies), with and without a graph built by
+#            stream capture; skipped where cuda.core is not installed;
 #   ddp      the MLP and the GPT under DistributedDataParallel, nccl backend,
 #            world size 1 (the all-reduce through Flexible CCL, its
 #            communicator rebuilt by every new proxy);
@@ -32,7 +36,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic sdpa mlp gpt async graphed compile cudagraphs ddp}
+cases=${*:-basic sdpa mlp gpt async graphed compile cudagraphs cudacore ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -172,6 +176,16 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 			"$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --optim adamw
 		PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync train gpt-async \
 			"$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
+		;;
+	cudacore)
+		if ! python3 -c 'import cuda.core' 2>/dev/null; then
+			echo "# cudacore: cuda.core is not installed here: skipped"
+			continue
+		fi
+		train cuda-core "$ROOT/tests/torch/cuda_core_job.py" --steps 600 --sleep-ms 10
+		# one kernel of each step from a graph (GraphBuilder: driver-API capture)
+		train cuda-core-graph "$ROOT/tests/torch/cuda_core_job.py" --steps 600 --sleep-ms 10 \
+			--graph
 		;;
 	graphed)
 		# the whole step one CUDA graph: every new proxy captures it again
