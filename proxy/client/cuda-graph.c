@@ -3,7 +3,8 @@
  * cuda.core's GraphBuilder and cuda-python reach), answered through the
  * runtime facade: a CUgraph and a CUgraphExec are the runtime's handles,
  * which the proxy keeps and makes again after a move, and the capture
- * statuses and modes number alike in both APIs.
+ * statuses and modes number alike in both APIs. User objects are the
+ * runtime facade's too (cudart-user-object.c).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -256,4 +257,34 @@ API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
 API CUresult cuGraphDestroy(CUgraph hGraph)
 {
 	R(cudaGraphDestroy((cudaGraph_t)hGraph));
+}
+
+/* ---- user objects (cudart-user-object.c: kept in this process) --------------- */
+
+API CUresult cuUserObjectCreate(CUuserObject *object_out, void *ptr, CUhostFn destroy,
+				unsigned int initialRefcount, unsigned int flags)
+{
+	R(cudaUserObjectCreate((cudaUserObject_t *)object_out, ptr, (cudaHostFn_t)destroy,
+			       initialRefcount, flags));
+}
+
+API CUresult cuUserObjectRetain(CUuserObject object, unsigned int count)
+{
+	R(cudaUserObjectRetain((cudaUserObject_t)object, count));
+}
+
+API CUresult cuUserObjectRelease(CUuserObject object, unsigned int count)
+{
+	R(cudaUserObjectRelease((cudaUserObject_t)object, count));
+}
+
+API CUresult cuGraphRetainUserObject(CUgraph graph, CUuserObject object, unsigned int count,
+				     unsigned int flags)
+{
+	R(cudaGraphRetainUserObject((cudaGraph_t)graph, (cudaUserObject_t)object, count, flags));
+}
+
+API CUresult cuGraphReleaseUserObject(CUgraph graph, CUuserObject object, unsigned int count)
+{
+	R(cudaGraphReleaseUserObject((cudaGraph_t)graph, (cudaUserObject_t)object, count));
 }

@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "cudart-capture.h"
+#include "cudart-user-object.h"
 
 #define API __attribute__((visibility("default")))
 
@@ -54,6 +55,8 @@ static cudaError_t instantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigne
 		       &(struct xmig_graph_req){ .id = id_of(graph), .flags = flags },
 		       XMIG_CALL_SYNC, &r);
 	*exec = (cudaGraphExec_t)(uintptr_t)r.exec;
+	if (e == cudaSuccess)
+		xmig_user_objects_instantiated(id_of(graph), r.exec);
 	return e;
 }
 
@@ -144,13 +147,22 @@ API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 
 API cudaError_t cudaGraphDestroy(cudaGraph_t graph)
 {
-	return graph_call(XMIG_OP_GRAPH_DESTROY, &(struct xmig_graph_req){ .id = id_of(graph) },
-			  XMIG_CALL_SYNC, NULL);
+	cudaError_t e = graph_call(XMIG_OP_GRAPH_DESTROY,
+				   &(struct xmig_graph_req){ .id = id_of(graph) }, XMIG_CALL_SYNC,
+				   NULL);
+
+	if (e == cudaSuccess)
+		xmig_user_objects_owner_gone(id_of(graph), false);
+	return e;
 }
 
 API cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
 {
-	return graph_call(XMIG_OP_GRAPH_DESTROY,
-			  &(struct xmig_graph_req){ .id = id_of(exec), .exec = 1 }, XMIG_CALL_SYNC,
-			  NULL);
+	cudaError_t e = graph_call(XMIG_OP_GRAPH_DESTROY,
+				   &(struct xmig_graph_req){ .id = id_of(exec), .exec = 1 },
+				   XMIG_CALL_SYNC, NULL);
+
+	if (e == cudaSuccess)
+		xmig_user_objects_owner_gone(id_of(exec), true);
+	return e;
 }

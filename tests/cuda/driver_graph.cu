@@ -13,10 +13,26 @@
  * --iters/--sleep-ms: N launches of the graph M ms apart (a move can
  * happen meanwhile: the graph is the new proxy's to make again).
  */
+#include <atomic>
 #include <unistd.h>
 
 #include "driver_common.h"
 #include "driver_module_images.h"   /* dm_cubin[], dm_ptx[] (generated) */
+
+/* A user object's destructor: counts its runs (CUDA may run it on a thread of its own). */
+static std::atomic<int> destroyed;
+static void CUDA_CB user_object_gone(void *p)
+{
+	destroyed += *(int *)p;
+}
+
+/* Up to a second for the destructor to have run n times in all (CUDA runs it when it sees fit). */
+static int destroyed_after_wait(int n)
+{
+	for (int i = 0; i < 1000 && destroyed < n; i++)
+		usleep(1000);
+	return destroyed;
+}
 
 int main(int argc, char **argv)
 {
@@ -136,12 +152,17 @@ int main(int argc, char **argv)
 	CUgraph g2 = NULL;
 	CUgraphExec ge2;
 	CUDA_GRAPH_INSTANTIATE_PARAMS ip = {};
+	CUuserObject uo;
+	static int one = 1;
+	CU(cuUserObjectCreate(&uo, &one, user_object_gone, 1, CU_USER_OBJECT_NO_DESTRUCTOR_SYNC));
 	CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
 	printf("capture info without a status -> %d\n",
 	       (int)cuStreamGetCaptureInfo(s, NULL, NULL, &g2, NULL, NULL, NULL));
 	CU(cuStreamGetCaptureInfo(s, &st, NULL, &g2, NULL, NULL, NULL));
 	CU(cuMemsetD32Async(dflag, 5, 1, s));
 	CU(cuStreamEndCapture(s, NULL));
+	/* the caller's reference moved to the graph (as cuda.core keeps its objects alive) */
+	CU(cuGraphRetainUserObject(g2, uo, 1, CU_GRAPH_USER_OBJECT_MOVE));
 	ip.flags = CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD;
 	ip.hUploadStream = s;
 	ip.result_out = CUDA_GRAPH_INSTANTIATE_ERROR;
@@ -152,8 +173,20 @@ int main(int argc, char **argv)
 	CU(cuStreamSynchronize(s));
 	CU(cuMemcpyDtoH(&flag, dflag, sizeof(flag)));
 	printf("its memset ran: flag %u\n", flag);
-	CU(cuGraphExecDestroy(ge2));
 	CU(cuGraphDestroy(g2));
+	CU(cuCtxSynchronize());
+	usleep(20000);
+	printf("user object kept while its executable graph lives: destroyed %d\n", (int)destroyed);
+	CU(cuGraphExecDestroy(ge2));
+	CU(cuCtxSynchronize());
+	printf("and destroyed once both are gone: %d\n", destroyed_after_wait(1));
+	CUuserObject u;
+	CU(cuUserObjectCreate(&u, &one, user_object_gone, 1, CU_USER_OBJECT_NO_DESTRUCTOR_SYNC));
+	CU(cuUserObjectRetain(u, 2));
+	CU(cuUserObjectRelease(u, 3));
+	CU(cuCtxSynchronize());
+	printf("another, retained twice more and released thrice: destructor runs %d in all\n",
+	       destroyed_after_wait(2));
 
 	for (int k = 0; k < iters; k++) {
 		CU(cuGraphLaunch(ge, s));
