@@ -6,7 +6,8 @@
 set -u
 
 DEBIAN_PKGS="gcc make pkg-config libuv1-dev libjansson-dev libxxhash-dev libibverbs-dev socat \
-libglpk-dev bats bats-assert bats-support scdoc iproute2 jq util-linux procps python3-jsonschema zsh"
+libglpk-dev bats bats-assert bats-support parallel scdoc iproute2 jq util-linux procps python3-jsonschema \
+zsh"
 install=0
 for a in "$@"; do
 	case $a in

@@ -4,6 +4,12 @@
 # "N passed, N failed". Exit status 0 only when nothing failed.
 #
 #   B=/abs/build sh tests/run.sh [SUITE...]     (SUITE: unit cli sim netns)
+#
+# The cli and sim suites run XMIG_TEST_JOBS tests at a time (default 2, as
+# many as CI's cores; bats hands them to GNU parallel): each test has its
+# own runtime directory and sim GPUs, and most of their time is jobs
+# sleeping between rounds. The netns suite makes network namespaces and
+# runs one test at a time.
 set -u
 : "${B:?B must name the build directory}"
 cd "$(dirname "$0")/.." || exit 1
@@ -28,7 +34,9 @@ for s in $suites; do
 		set -- tests/"$s"/*.bats
 		[ -e "$1" ] || continue
 		echo "# bats: tests/$s"
-		bats --tap "$@" 2>&1 | tee -a "$log"
+		jobs=1
+		case $s in cli|sim) command -v parallel >/dev/null && jobs=${XMIG_TEST_JOBS:-2} ;; esac
+		bats --jobs "$jobs" --tap "$@" 2>&1 | tee -a "$log"
 		;;
 	esac
 done
