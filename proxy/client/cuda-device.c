@@ -268,6 +268,11 @@ API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
 	return r;
 }
 
+API CUresult cuCtxGetDevice(CUdevice *device)
+{
+	return cuCtxGetDevice_v2(device, NULL);
+}
+
 API CUresult cuCtxSynchronize_v2(CUcontext ctx)
 {
 	CUresult r = named_context(ctx);
@@ -291,18 +296,6 @@ API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice pe
 	return r ? r : cu(cudaDeviceCanAccessPeer(canAccessPeer, 0, 0));
 }
 
-API CUresult cuCtxGetDevice(CUdevice *device)
-{
-	CUcontext c;
-	CUresult r = device ? cuCtxGetCurrent(&c) : CUDA_ERROR_INVALID_VALUE;
-
-	if (r)
-		return r;
-	if (!c)
-		return CUDA_ERROR_INVALID_CONTEXT;
-	*device = 0;
-	return CUDA_SUCCESS;
-}
 
 API CUresult cuCtxSynchronize(void)
 {

@@ -211,6 +211,7 @@ void xmig_user_objects_owner_gone(uint64_t owner, bool exec)
 
 		if (holds[i].owner != owner || holds[i].exec != exec)
 			continue;
+		/* (without memory for the list, an object to destroy is left: never a double run) */
 		if (drop_locked(holds[i].obj, holds[i].count) &&
 		    (more = realloc(dead, (ndead + 1) * sizeof(*dead)))) {
 			dead = more;

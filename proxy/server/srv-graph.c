@@ -653,6 +653,7 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 	struct xmig_capture_res *res = c->res;
 	struct srv *s = c->srv;
 	struct srv_stream *st = srv_stream(c, a->stream);
+	struct srv_capture *cap;
 	int status = cudaStreamCaptureStatusNone, r;
 
 	memset(res, 0, sizeof(*res));
@@ -663,8 +664,8 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 		return 0;   /* nothing captures here: "none" is the truth */
 	r = s->dev->capture_info(s->devh, st->h, &status, &res->capture_id);
 	res->status = (uint32_t)status;
-	if (!r && status == cudaStreamCaptureStatusActive && capture_on(s, st->id))
-		res->graph = capture_on(s, st->id)->graph;
+	if (!r && status == cudaStreamCaptureStatusActive && (cap = capture_on(s, st->id)))
+		res->graph = cap->graph;
 	return r;
 }
 
