@@ -96,8 +96,8 @@ API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
 /*
  * The three generations of cuStreamGetCaptureInfo: the status and id
  * (10.1); the graph and its open ends (11.3); their edges (12.3). The
- * graph being captured is the proxy's: the runtime facade refuses it
- * loudly while a capture is on.
+ * runtime facade gives the graph being captured (its id, reserved by the
+ * proxy) and refuses its open ends loudly while a capture is on.
  */
 #undef cuStreamGetCaptureInfo
 API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,

@@ -59,13 +59,23 @@ static void destroy(struct user_object *o)
 	free(o);
 }
 
-static int hold_locked(uint64_t owner, bool exec, struct user_object *o, unsigned count)
+/* What owner holds of o (lock held), or NULL. */
+static struct holding *holding_locked(uint64_t owner, bool exec, const struct user_object *o)
 {
 	for (size_t i = 0; i < nholds; i++)
-		if (holds[i].owner == owner && holds[i].exec == exec && holds[i].obj == o) {
-			holds[i].count += count;
-			return 0;
-		}
+		if (holds[i].owner == owner && holds[i].exec == exec && holds[i].obj == o)
+			return &holds[i];
+	return NULL;
+}
+
+static int hold_locked(uint64_t owner, bool exec, struct user_object *o, unsigned count)
+{
+	struct holding *h = holding_locked(owner, exec, o);
+
+	if (h) {
+		h->count += count;
+		return 0;
+	}
 	if (nholds == capholds) {
 		size_t cap = capholds ? 2 * capholds : 16;
 		struct holding *n = realloc(holds, cap * sizeof(*n));
@@ -162,22 +172,19 @@ API cudaError_t cudaGraphReleaseUserObject(cudaGraph_t graph, cudaUserObject_t o
 					   unsigned int count)
 {
 	struct user_object *o = object_of(object);
+	struct holding *h;
 	bool gone = false;
-	size_t i;
 
 	if (!o || !count || !graph)
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
-	for (i = 0; i < nholds; i++)
-		if (holds[i].owner == (uint64_t)(uintptr_t)graph && !holds[i].exec &&
-		    holds[i].obj == o)
-			break;
-	if (i == nholds || holds[i].count < count) {
+	h = holding_locked((uint64_t)(uintptr_t)graph, false, o);
+	if (!h || h->count < count) {
 		pthread_mutex_unlock(&lock);
 		return cudaErrorInvalidValue;
 	}
-	if (!(holds[i].count -= count))
-		holds[i] = holds[--nholds];
+	if (!(h->count -= count))
+		*h = holds[--nholds];
 	gone = drop_locked(o, count);
 	pthread_mutex_unlock(&lock);
 	if (gone)
