@@ -21,8 +21,9 @@ enum xmig_move_reach xmig_move_limit(json_t *item, char *why, size_t len)
 	const char *graphs = json_string_value(json_object_get(item, "cuda_graphs_unmovable"));
 	static const char symbol[] = "it took the address of a __device__ variable "
 				     "(cudaGetSymbolAddress), which would not survive a move";
-	static const char host_copies[] = "its CUDA graphs copy to or from host memory, which "
-					  "a GPU on another node cannot reach";
+	static const char host_copies[] = "its CUDA graphs copy to or from host memory or call "
+					  "host functions, which a GPU on another node cannot "
+					  "reach";
 	static const char mapped[] = "its kernels reach mapped pinned host memory "
 				     "(cudaHostAllocMapped or cudaHostGetDevicePointer), which "
 				     "cannot reach another node";

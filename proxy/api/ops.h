@@ -75,7 +75,8 @@
 	X(GRAPH_LAUNCH)     /* cudaGraphLaunch or cudaGraphUpload, posted */ \
 	X(GRAPH_DESTROY)    /* sync: a graph or an executable graph */ \
 	X(GRAPH_NODES)      /* sync: how many nodes a graph has */ \
-	X(GRAPH_EXEC_UPDATE) /* sync: cudaGraphExecUpdate */
+	X(GRAPH_EXEC_UPDATE) /* sync: cudaGraphExecUpdate */ \
+	X(HOST_FUNC)        /* a host function on a stream (cudaLaunchHostFunc), posted */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -154,6 +155,16 @@ struct xmig_memset_req {
 	uint32_t sync;
 };
 
+/*
+ * HOST_FUNC: when the stream reaches it, the proxy hands id to the
+ * client's host-function thread (shm.h) and holds the stream until the
+ * function returned.
+ */
+struct xmig_host_func_req {
+	uint64_t stream;             /* logical id */
+	uint64_t id;                 /* the client's name for the function and its data */
+};
+
 struct xmig_module_load_req {
 	uint64_t module;             /* client's id for the fat binary */
 	uint64_t total;              /* bytes of the whole image */
@@ -198,14 +209,19 @@ struct xmig_launch_req {
  * CUDA graphs made by stream capture (proxy/server/srv-graph.c). Graph and
  * executable-graph ids are the handles the application holds.
  */
+#define XMIG_CAPTURE_DEPS_MAX 64
 struct xmig_capture_req {
 	uint64_t stream;             /* logical id */
-	uint32_t mode, _pad;         /* enum cudaStreamCaptureMode (the proxy captures relaxed) */
+	uint32_t mode;               /* enum cudaStreamCaptureMode (the proxy captures relaxed) */
+	uint32_t deps;               /* CAPTURE_INFO: 1, the open ends are wanted too */
 };
 struct xmig_capture_res {
 	uint64_t graph;              /* CAPTURE_END, CAPTURE_INFO while active: the graph's id */
 	uint64_t capture_id;         /* CAPTURE_INFO: the capture's unique id */
-	uint32_t status, _pad;       /* CAPTURE_INFO: enum cudaStreamCaptureStatus */
+	uint32_t status;             /* CAPTURE_INFO: enum cudaStreamCaptureStatus */
+	uint32_t ndeps;              /* CAPTURE_INFO with deps: how many open ends */
+	/* ... the nodes the stream's next work will depend on: the proxy's handles, opaque */
+	uint64_t deps[XMIG_CAPTURE_DEPS_MAX];
 };
 struct xmig_graph_req {
 	uint64_t id;                 /* graph (INSTANTIATE, DESTROY) or executable graph */

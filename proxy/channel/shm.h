@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #define XMIG_SHM_MAGIC   0x58474d58u  /* "XMGX" */
-#define XMIG_SHM_VERSION 2u
+#define XMIG_SHM_VERSION 3u
 
 #define XMIG_HOST_WINDOW_SIZE   (1ull << 40)
 #define XMIG_DEVICE_WINDOW_SIZE (1ull << 40)
@@ -65,6 +65,18 @@ enum xmig_seg_state {
 enum xmig_ring_state {
 	XMIG_RING_FREE = 0,
 	XMIG_RING_ACTIVE = 1,    /* a client thread owns it */
+};
+
+/* Host functions that may wait for the client at once (cudaLaunchHostFunc). */
+#define XMIG_HOST_CALL_SLOTS 64
+
+/* A host-call slot's states (xmig_host_call.state). */
+enum xmig_host_call_state {
+	XMIG_HOST_CALL_FREE = 0,
+	XMIG_HOST_CALL_FILLING = 1,   /* a proxy thread took it and writes the call */
+	XMIG_HOST_CALL_READY = 2,     /* for the client's host-function thread */
+	XMIG_HOST_CALL_RUNNING = 3,   /* the function runs in the application */
+	XMIG_HOST_CALL_DONE = 4,      /* it returned; the proxy frees the slot */
 };
 
 #define XMIG_CACHELINE 64
@@ -117,6 +129,16 @@ struct xmig_ring {
 	__attribute__((aligned(4096))) unsigned char bulk[XMIG_BULK_BYTES];
 };
 
+/*
+ * One host function the GPU reached: the proxy's thread that the driver
+ * called blocks the stream until the application ran it (state DONE).
+ */
+struct xmig_host_call {
+	_Atomic uint32_t state;       /* enum xmig_host_call_state; a futex the proxy waits on */
+	uint32_t from_graph;          /* a graph's node: its id stays valid after the call */
+	uint64_t id;                  /* the client's (proxy/client/host-func.c) */
+};
+
 struct xmig_shm_header {
 	uint32_t magic, version;
 	uint64_t size;                    /* of the whole segment */
@@ -152,6 +174,17 @@ struct xmig_shm_header {
 	 * whether it must list them again.
 	 */
 	_Atomic uint64_t host_regions_gen;
+
+	/*
+	 * Host functions (cudaLaunchHostFunc, cudaStreamAddCallback): a proxy
+	 * fills a slot and bumps host_calls_futex; the client's host-function
+	 * thread runs the function and marks the slot DONE. Here, not in a
+	 * ring, because it is the application's for the job's whole life: a
+	 * move's new proxy takes it over as it is (a drained GPU has none busy).
+	 */
+	XMIG_ALIGNED _Atomic uint32_t host_calls_futex;
+	_Atomic uint32_t host_calls_sleeping;      /* the client thread waits on the futex */
+	struct xmig_host_call host_calls[XMIG_HOST_CALL_SLOTS];
 };
 
 #define XMIG_SEGMENT_SIZE \

@@ -29,6 +29,7 @@
 #include "../api/libraries.h"
 #include "../channel/keeper.h"
 #include "client.h"
+#include "host-func.h"
 #include "hostmem.h"
 #include "reallib.h"
 
@@ -740,6 +741,15 @@ cudaError_t xmig_cl_enter(struct xmig_thread **t)
 	}
 	if (atomic_load(&cl.dead))
 		return cudaErrorDevicesUnavailable;
+	/* (CUDA forbids it, and a call waiting for the stream that waits for us would hang) */
+	if (xmig_host_func_running_here()) {
+		static _Atomic int said;
+
+		if (!atomic_exchange(&said, 1))
+			xmig_error("a host function called the CUDA API, which CUDA does not permit: "
+				   "cudaErrorNotPermitted");
+		return cudaErrorNotPermitted;
+	}
 	pthread_mutex_lock(&cl.lock);
 	if (cl.state == CONN_NEW)
 		e = do_connect();
@@ -854,6 +864,11 @@ cudaError_t xmig_cl_record(struct xmig_thread *t, cudaError_t e)
 	if (e != cudaSuccess && t)
 		t->last_error = e;
 	return e;
+}
+
+struct xmig_shm_header *xmig_cl_header(void)
+{
+	return cl.hdr;
 }
 
 const struct xmig_client_info *xmig_cl_info(void)

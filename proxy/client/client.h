@@ -131,6 +131,28 @@ XMIG_CL_API cudaError_t xmig_cl_launch_ex(struct xmig_thread *t, const struct xm
 					  const struct xmig_launch_attr *attrs, unsigned nattrs,
 					  void **args, const void *packed);
 
+/* ---- host functions (host-func.c) ---- */
+
+enum xmig_host_fn_kind {
+	XMIG_HOST_FN,              /* cudaHostFn_t, CUhostFn: fn(data) */
+	XMIG_HOST_FN_CALLBACK,     /* cudaStreamCallback_t, CUstreamCallback: fn(stream, 0, data) */
+};
+
+struct xmig_host_fn {
+	enum xmig_host_fn_kind kind;
+	void *fn, *data;
+	void *stream;              /* the handle the application gave, for a callback */
+};
+
+/*
+ * Post a host function on logical stream `stream`: run on a thread of the
+ * client once the stream's work before it is done, the stream's later work
+ * waiting for it. capturing: this process has a capture going on (the call
+ * may land in a graph, which calls it again at each launch).
+ */
+XMIG_CL_API cudaError_t xmig_cl_host_func(struct xmig_thread *t, uint64_t stream,
+					  const struct xmig_host_fn *f, bool capturing);
+
 /* Log a message once per call site key (e.g. an unsupported function). */
 XMIG_CL_API void xmig_cl_unsupported(const char *name);
 

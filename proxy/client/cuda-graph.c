@@ -97,7 +97,7 @@ API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
  * The three generations of cuStreamGetCaptureInfo: the status and id
  * (10.1); the graph and its open ends (11.3); their edges (12.3). The
  * runtime facade gives the graph being captured (its id, reserved by the
- * proxy) and refuses its open ends loudly while a capture is on.
+ * proxy) and its open ends (the proxy's nodes, as names only).
  */
 #undef cuStreamGetCaptureInfo
 API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,

@@ -18,6 +18,8 @@
 extern __typeof__(cudaMemcpy) cudaMemcpy_ptds;
 extern __typeof__(cudaMemcpyAsync) cudaMemcpyAsync_ptsz;
 extern __typeof__(cudaMemset) cudaMemset_ptds;
+extern __typeof__(cudaLaunchHostFunc) cudaLaunchHostFunc_ptsz;
+extern __typeof__(cudaStreamAddCallback) cudaStreamAddCallback_ptsz;
 extern __typeof__(cudaMemsetAsync) cudaMemsetAsync_ptsz;
 extern __typeof__(cudaStreamSynchronize) cudaStreamSynchronize_ptsz;
 extern __typeof__(cudaStreamQuery) cudaStreamQuery_ptsz;
@@ -497,6 +499,35 @@ API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Fl
 API CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
 	R(cudaStreamWaitEvent_ptsz((cudaStream_t)hStream, (cudaEvent_t)hEvent, Flags));
+}
+
+/*
+ * Host functions. A CUstreamCallback is called as a cudaStreamCallback_t
+ * is, with the stream the application gave and a success status (0 in
+ * both APIs).
+ */
+API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+	R(cudaLaunchHostFunc((cudaStream_t)hStream, fn, userData));
+}
+
+API CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData)
+{
+	R(cudaLaunchHostFunc_ptsz((cudaStream_t)hStream, fn, userData));
+}
+
+API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+				 unsigned int Flags)
+{
+	R(cudaStreamAddCallback((cudaStream_t)hStream, (cudaStreamCallback_t)(void *)callback,
+				userData, Flags));
+}
+
+API CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback,
+				      void *userData, unsigned int Flags)
+{
+	R(cudaStreamAddCallback_ptsz((cudaStream_t)hStream,
+				     (cudaStreamCallback_t)(void *)callback, userData, Flags));
 }
 
 API CUresult cuStreamGetPriority(CUstream hStream, int *priority)

@@ -39,9 +39,9 @@ API cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *
 	return cudaSuccess;
 }
 
-/* One capture request, waited for; its reply in *res (may be NULL). */
+/* One capture request, waited for; its reply in *res (may be NULL). deps: CAPTURE_INFO's open ends too. */
 static cudaError_t capture_call(struct xmig_thread *t, uint32_t op, cudaStream_t stream,
-				int per_thread, int mode, struct xmig_capture_res *res)
+				int per_thread, int mode, bool deps, struct xmig_capture_res *res)
 {
 	struct xmig_capture_req *a = xmig_cl_begin(t, op, sizeof(*a));
 	struct xmig_capture_res *r;
@@ -51,6 +51,7 @@ static cudaError_t capture_call(struct xmig_thread *t, uint32_t op, cudaStream_t
 		return xmig_cl_lost();
 	a->stream = xmig_cl_stream_id(stream, per_thread);
 	a->mode = (uint32_t)mode;
+	a->deps = deps;
 	e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r);
 	if (res)
 		*res = e == cudaSuccess ? *r : (struct xmig_capture_res){ 0 };
@@ -65,7 +66,7 @@ static cudaError_t begin_capture(cudaStream_t stream, enum cudaStreamCaptureMode
 
 	if (e)
 		return e;
-	e = capture_call(t, XMIG_OP_CAPTURE_BEGIN, stream, per_thread, mode, NULL);
+	e = capture_call(t, XMIG_OP_CAPTURE_BEGIN, stream, per_thread, mode, false, NULL);
 	if (e == cudaSuccess)
 		atomic_fetch_add(&captures, 1);
 	return xmig_cl_record(t, e);
@@ -91,7 +92,7 @@ static cudaError_t end_capture(cudaStream_t stream, cudaGraph_t *graph, int per_
 		return e;
 	if (!graph)
 		return xmig_cl_record(t, cudaErrorInvalidValue);
-	e = capture_call(t, XMIG_OP_CAPTURE_END, stream, per_thread, 0, &r);
+	e = capture_call(t, XMIG_OP_CAPTURE_END, stream, per_thread, 0, false, &r);
 	/* (over, also when it failed: not when none began on this stream, which goes on) */
 	if (e != cudaErrorIllegalState && e != cudaErrorInvalidResourceHandle &&
 	    e != cudaErrorStreamCaptureUnmatched && atomic_load(&captures) > 0)
@@ -110,10 +111,23 @@ API cudaError_t cudaStreamEndCapture_ptsz(cudaStream_t stream, cudaGraph_t *grap
 	return end_capture(stream, graph, 1);
 }
 
-/* The status, and while a capture is on its id and the graph it makes (each may be NULL). */
+/*
+ * The open ends of a capture: the nodes the stream's next work will
+ * depend on, as the proxy's graph names them (opaque here: no call takes
+ * a node of this process). Valid until this thread's next such question,
+ * as the driver's until the stream's next call; the edges all plain.
+ */
+static __thread cudaGraphNode_t open_ends[XMIG_CAPTURE_DEPS_MAX];
+static __thread cudaGraphEdgeData open_edges[XMIG_CAPTURE_DEPS_MAX];
+
+/*
+ * The status, and while a capture is on its id, the graph it makes and
+ * (ndeps not NULL) its open ends (each may be NULL).
+ */
 static cudaError_t capture_info(cudaStream_t stream, int per_thread,
 				enum cudaStreamCaptureStatus *status, unsigned long long *id,
-				cudaGraph_t *graph)
+				cudaGraph_t *graph, const cudaGraphNode_t **deps,
+				const cudaGraphEdgeData **edges, size_t *ndeps)
 {
 	struct xmig_thread *t;
 	struct xmig_capture_res r;
@@ -127,52 +141,56 @@ static cudaError_t capture_info(cudaStream_t stream, int per_thread,
 		*status = cudaStreamCaptureStatusNone;
 		return cudaSuccess;
 	}
-	if ((e = capture_call(t, XMIG_OP_CAPTURE_INFO, stream, per_thread, 0, &r)))
+	/* (as the driver: the nodes without their count, or the edges without the nodes, refused) */
+	if ((deps && !ndeps) || (edges && !deps))
+		return xmig_cl_record(t, cudaErrorInvalidValue);
+	if ((e = capture_call(t, XMIG_OP_CAPTURE_INFO, stream, per_thread, 0, ndeps != NULL, &r)))
 		return xmig_cl_record(t, e);
 	*status = (enum cudaStreamCaptureStatus)r.status;
 	if (id && r.status != cudaStreamCaptureStatusNone)
 		*id = r.capture_id;
-	if (graph && r.status == cudaStreamCaptureStatusActive)
+	if (r.status != cudaStreamCaptureStatusActive)
+		return cudaSuccess;
+	if (graph)
 		*graph = (cudaGraph_t)(uintptr_t)r.graph;
+	if (ndeps) {
+		*ndeps = r.ndeps;
+		for (uint32_t i = 0; i < r.ndeps && i < XMIG_CAPTURE_DEPS_MAX; i++) {
+			open_ends[i] = (cudaGraphNode_t)(uintptr_t)r.deps[i];
+			open_edges[i] = (cudaGraphEdgeData){ 0 };
+		}
+	}
+	if (deps)
+		*deps = open_ends;
+	if (edges)
+		*edges = open_edges;
 	return cudaSuccess;
 }
 
 API cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
 {
-	return capture_info(stream, 0, status, NULL, NULL);
+	return capture_info(stream, 0, status, NULL, NULL, NULL, NULL, NULL);
 }
 
 API cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
 {
-	return capture_info(stream, 1, status, NULL, NULL);
+	return capture_info(stream, 1, status, NULL, NULL, NULL, NULL, NULL);
 }
 
 /*
  * The graph being captured is handed out under the id the proxy gives it
  * at the end (cuda.core's GraphBuilder keeps that, not the end's answer).
- * Its open ends are nodes of the proxy's graph, which this process cannot
- * name: asked for while capturing, the call fails loudly rather than hand
- * out something false.
+ * Its open ends are the proxy's graph's nodes, handed out as they are: no
+ * call of this process takes a node (cudaGraphAddNode and its kind fail
+ * loudly), so they serve as names only (cuda.core keeps the one after
+ * its callback's host function).
  */
-static cudaError_t get_capture_info(cudaStream_t stream, int per_thread,
-				    enum cudaStreamCaptureStatus *status, unsigned long long *id,
-				    cudaGraph_t *graph, const cudaGraphNode_t **deps,
-				    const cudaGraphEdgeData **edges, size_t *ndeps)
-{
-	cudaError_t e = capture_info(stream, per_thread, status, id, graph);
-
-	if (e || *status == cudaStreamCaptureStatusNone || (!deps && !edges && !ndeps))
-		return e;
-	xmig_cl_unsupported("cudaStreamGetCaptureInfo (the open ends of the graph being captured)");
-	return cudaErrorNotSupported;
-}
-
 API cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, enum cudaStreamCaptureStatus *status,
 					 unsigned long long *id, cudaGraph_t *graph,
 					 const cudaGraphNode_t **deps, const cudaGraphEdgeData **edges,
 					 size_t *ndeps)
 {
-	return get_capture_info(stream, 0, status, id, graph, deps, edges, ndeps);
+	return capture_info(stream, 0, status, id, graph, deps, edges, ndeps);
 }
 
 API cudaError_t cudaStreamGetCaptureInfo_ptsz(cudaStream_t stream,
@@ -181,5 +199,5 @@ API cudaError_t cudaStreamGetCaptureInfo_ptsz(cudaStream_t stream,
 					      const cudaGraphNode_t **deps,
 					      const cudaGraphEdgeData **edges, size_t *ndeps)
 {
-	return get_capture_info(stream, 1, status, id, graph, deps, edges, ndeps);
+	return capture_info(stream, 1, status, id, graph, deps, edges, ndeps);
 }

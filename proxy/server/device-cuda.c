@@ -51,7 +51,8 @@
 	X(cuTensorMapEncodeTiled) X(cuTensorMapEncodeIm2col) X(cuMemsetD16Async) \
 	X(cuMemsetD32Async) X(cuStreamBeginCapture) X(cuStreamEndCapture) \
 	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
-	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate)
+	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate) \
+	X(cuLaunchHostFunc)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -893,6 +894,12 @@ static int cuda_stream_query(void *dev, void *s)
 	return err(cu.cuStreamQuery((CUstream)s));
 }
 
+/* (fn runs on a thread of the driver's, and must not call CUDA: it does not) */
+static int cuda_host_func(void *dev, void *s, void (*fn)(void *arg), void *arg)
+{
+	return err(cu.cuLaunchHostFunc((CUstream)s, fn, arg));
+}
+
 static int cuda_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
 {
 	return err(cu.cuStreamWaitEvent((CUstream)s, (CUevent)e, flags));
@@ -918,6 +925,41 @@ static int cuda_capture_info(void *dev, void *s, int *status, uint64_t *id)
 	*status = (int)st;
 	*id = st == CU_STREAM_CAPTURE_STATUS_NONE ? 0 : cid;
 	return r;
+}
+
+/* (edges other than the default, programmatic launches': not said, so refused) */
+static int cuda_capture_deps(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n)
+{
+	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+	const CUgraphNode *deps = NULL;
+	const CUgraphEdgeData *edges = NULL;
+	int r = err(cu.cuStreamGetCaptureInfo((CUstream)s, &st, NULL, NULL, &deps, &edges, n));
+
+	if (r)
+		return r;
+	if (*n > max)
+		return xmig_error("a capture with %zu open ends (at most %zu are handed out)", *n,
+				  max), cudaErrorNotSupported;
+	for (size_t i = 0; i < *n; i++) {
+		static const CUgraphEdgeData plain;
+
+		if (edges && memcmp(&edges[i], &plain, sizeof(plain)))
+			return xmig_error("a capture's open end with edge data (a programmatic "
+					  "launch's) is not handed out"), cudaErrorNotSupported;
+		nodes[i] = (uint64_t)(uintptr_t)deps[i];
+	}
+	return 0;
+}
+
+static int cuda_capture_nodes(void *dev, void *s, size_t *n)
+{
+	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+	CUgraph graph = NULL;
+	int r = err(cu.cuStreamGetCaptureInfo((CUstream)s, &st, NULL, &graph, NULL, NULL, NULL));
+
+	if (!r && st == CU_STREAM_CAPTURE_STATUS_NONE)
+		r = cudaErrorInvalidValue;
+	return r ? r : err(cu.cuGraphGetNodes(graph, NULL, n));
 }
 
 static int cuda_graph_instantiate(void *dev, void *graph, uint64_t flags, void **exec)
@@ -1288,6 +1330,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.capture_begin = cuda_capture_begin,
 	.capture_end = cuda_capture_end,
 	.capture_info = cuda_capture_info,
+	.capture_nodes = cuda_capture_nodes,
+	.capture_deps = cuda_capture_deps,
 	.graph_instantiate = cuda_graph_instantiate,
 	.graph_launch = cuda_graph_launch,
 	.graph_destroy = cuda_graph_destroy,
@@ -1295,6 +1339,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.graph_exec_destroy = cuda_graph_exec_destroy,
 	.graph_exec_update = cuda_graph_exec_update,
 	.priority_range = cuda_priority_range,
+	.host_func = cuda_host_func,
 	.event_create = cuda_event_create,
 	.event_destroy = cuda_event_destroy,
 	.event_record = cuda_event_record,

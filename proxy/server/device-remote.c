@@ -417,8 +417,9 @@ static int r_open(int gpu, uint64_t window, uint64_t window_size, void **out)
 		xmig_error("the executor cannot open GPU %d (error %d)", gpu, st);
 		goto err;
 	}
-	/* never this node's host memory: a graph runs there, away from it */
-	r->captures = (unsigned)h.a[0] & ~(unsigned)XMIG_CAPTURES_HOST_COPIES;
+	/* never this node's host memory or functions: a graph runs there, away from them */
+	r->captures = (unsigned)h.a[0] & ~(unsigned)(XMIG_CAPTURES_HOST_COPIES |
+						     XMIG_CAPTURES_HOST_FUNCS);
 	*out = r;
 	return 0;
 err:
@@ -582,6 +583,21 @@ static int r_stream_sync(void *dev, void *s)
 static int r_stream_query(void *dev, void *s)
 {
 	return on_handle(dev, RMT_STREAM_QUERY, s, true, true);
+}
+
+/*
+ * The function lives on this node and the stream on the other: wait for
+ * the stream's work, then call it here, before the stream's later work is
+ * sent (the proxy sends in order). Correct, and the stream's host function
+ * holds up the job's other calls meanwhile. Never captured (r_captures).
+ */
+static int r_host_func(void *dev, void *s, void (*fn)(void *arg), void *arg)
+{
+	int r = r_stream_sync(dev, s);
+
+	if (!r)
+		fn(arg);
+	return r;
 }
 
 static int r_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
@@ -1221,6 +1237,7 @@ const struct xmig_device_ops xmig_device_remote = {
 	.stream_query = r_stream_query,
 	.stream_wait_event = r_stream_wait_event,
 	.priority_range = r_priority_range,
+	.host_func = r_host_func,
 	.event_create = r_event_create,
 	.event_destroy = r_event_destroy,
 	.event_record = r_event_record,

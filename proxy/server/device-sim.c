@@ -700,6 +700,32 @@ static int sim_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
 	return 0;
 }
 
+/* A host function runs now, in issue order, or at each launch of the graph that captured it. */
+struct sim_host_call {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static int call_host(const void *p)
+{
+	const struct sim_host_call *h = p;
+
+	h->fn(h->arg);
+	return 0;
+}
+
+static int sim_host_func(void *dev, void *s, void (*fn)(void *arg), void *arg)
+{
+	struct sim_host_call h = { fn, arg };
+	bool recorded;
+	int r = xmig_sim_capture_call(dev, s, call_host, NULL, &h, sizeof(h), &recorded);
+
+	if (r || recorded)
+		return r;
+	fn(arg);
+	return 0;
+}
+
 static int sim_priority_range(void *dev, int *least, int *greatest)
 {
 	*least = 0;
@@ -1256,6 +1282,29 @@ static int sim_graph_exec_update(void *dev, void *exec, void *graph, int *result
 	return 0;
 }
 
+/* Captured work runs in issue order here: the one open end is the last node. */
+static int sim_capture_deps(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n)
+{
+	struct sim_graph *g = capture_of(dev, s);
+
+	if (!g)
+		return cudaErrorInvalidValue;
+	*n = g->n && max ? 1 : 0;
+	if (*n)
+		nodes[0] = g->id << 32 | g->n;   /* (opaque, as the driver's) */
+	return 0;
+}
+
+static int sim_capture_nodes(void *dev, void *s, size_t *n)
+{
+	struct sim_graph *g = capture_of(dev, s);
+
+	if (!g)
+		return cudaErrorInvalidValue;
+	*n = g->n;
+	return 0;
+}
+
 static int sim_graph_nodes(void *dev, void *graph, size_t *n)
 {
 	*n = ((struct sim_graph *)graph)->n;
@@ -1318,10 +1367,13 @@ const struct xmig_device_ops xmig_device_sim = {
 	.stream_query = sim_stream_wait,
 	.stream_wait_event = sim_stream_wait_event,
 	/* (its cuBLASLt and cuDNN doubles run at once, or not at all) */
-	.capture_libraries = XMIG_CAPTURES_BLAS | XMIG_CAPTURES_CCL | XMIG_CAPTURES_HOST_COPIES,
+	.capture_libraries = XMIG_CAPTURES_BLAS | XMIG_CAPTURES_CCL | XMIG_CAPTURES_HOST_COPIES |
+			     XMIG_CAPTURES_HOST_FUNCS,
 	.capture_begin = sim_capture_begin,
 	.capture_end = sim_capture_end,
 	.capture_info = sim_capture_info,
+	.capture_nodes = sim_capture_nodes,
+	.capture_deps = sim_capture_deps,
 	.graph_instantiate = sim_graph_instantiate,
 	.graph_launch = sim_graph_launch,
 	.graph_destroy = sim_graph_destroy,
@@ -1329,6 +1381,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.graph_exec_destroy = sim_graph_destroy,
 	.graph_exec_update = sim_graph_exec_update,
 	.priority_range = sim_priority_range,
+	.host_func = sim_host_func,
 	.event_create = sim_event_create,
 	.event_destroy = sim_event_destroy,
 	.event_record = sim_event_record,

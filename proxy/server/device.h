@@ -49,7 +49,8 @@ enum {
 	XMIG_CAPTURES_DNN = 4,      /* cuDNN Executes */
 	XMIG_CAPTURES_CCL = 8,      /* NCCL calls */
 	XMIG_CAPTURES_HOST_COPIES = 16,   /* copies to or from (pinned) host memory */
-	XMIG_CAPTURES_ALL = 31,
+	XMIG_CAPTURES_HOST_FUNCS = 32,    /* host functions (cudaLaunchHostFunc) */
+	XMIG_CAPTURES_ALL = 63,
 };
 
 struct xmig_device_ops {
@@ -102,6 +103,13 @@ struct xmig_device_ops {
 	int (*stream_query)(void *dev, void *s);
 	int (*stream_wait_event)(void *dev, void *s, void *e, unsigned flags);
 	int (*priority_range)(void *dev, int *least, int *greatest);
+	/*
+	 * Call fn(arg) on a thread of the backend's once the stream's work
+	 * before it is done; the stream's later work waits until it returns
+	 * (cuLaunchHostFunc). A capturing stream captures it where the
+	 * backend captures XMIG_CAPTURES_HOST_FUNCS.
+	 */
+	int (*host_func)(void *dev, void *s, void (*fn)(void *arg), void *arg);
 
 	/*
 	 * Stream capture and CUDA graphs (NULL where a backend has none: the
@@ -119,6 +127,14 @@ struct xmig_device_ops {
 	int (*graph_launch)(void *dev, void *exec, void *s, bool upload);
 	int (*graph_destroy)(void *dev, void *graph);
 	int (*graph_nodes)(void *dev, void *graph, size_t *n);
+	/*
+	 * The open ends of stream s's capture: the nodes its next work will
+	 * depend on, as opaque handles, at most max (more: cudaErrorNotSupported;
+	 * NULL: not asked of this backend).
+	 */
+	int (*capture_deps)(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n);
+	/* The nodes of the graph stream s captures into so far (NULL: not asked of this backend). */
+	int (*capture_nodes)(void *dev, void *s, size_t *n);
 	int (*graph_exec_destroy)(void *dev, void *exec);
 	/* cudaGraphExecUpdate: *result an enum cudaGraphExecUpdateResult. NULL: not done. */
 	int (*graph_exec_update)(void *dev, void *exec, void *graph, int *result);

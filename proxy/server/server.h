@@ -545,6 +545,9 @@ void srv_ccl_shutdown(struct srv *s);
 /* A control connection closed: the communicators it had built ahead are retired. */
 void srv_ccl_conn_closed(struct srv *s, struct ctl_conn *cc);
 
+/* srv-host-func.c: host functions, run by the application's host-function thread */
+int d_HOST_FUNC(struct xmig_call *c);
+
 /* srv-graph.c: stream capture and CUDA graphs */
 int d_CAPTURE_BEGIN(struct xmig_call *c);
 int d_CAPTURE_END(struct xmig_call *c);

@@ -243,6 +243,7 @@ static unsigned needs_of(uint32_t op, const unsigned char *body, size_t len)
 	case XMIG_OP_LT_MATMUL: return XMIG_CAPTURES_BLASLT;
 	case XMIG_OP_DNN_EXECUTE: return XMIG_CAPTURES_DNN;
 	case XMIG_OP_CCL_COLL: case XMIG_OP_CCL_GROUP: return XMIG_CAPTURES_CCL;
+	case XMIG_OP_HOST_FUNC: return XMIG_CAPTURES_HOST_FUNCS;
 	default: return host_copy(op, body, len) ? XMIG_CAPTURES_HOST_COPIES : 0;
 	}
 }
@@ -364,6 +365,9 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 	case XMIG_OP_LT_MATMUL:
 		*stream = ((const struct xmig_lt_matmul_req *)a)->stream;
 		return NOTE_RECORD;
+	case XMIG_OP_HOST_FUNC:
+		*stream = ((const struct xmig_host_func_req *)a)->stream;
+		return NOTE_RECORD;
 	case XMIG_OP_BLAS_GEMM:
 		b = srv_table_get(&c->srv->blas, ((const struct xmig_blas_gemm_req *)a)->id);
 		if (!b)
@@ -443,6 +447,20 @@ void srv_graph_note(struct xmig_call *c)
 	cap->log->needs |= needs_of(c->req->op, c->args, len);
 }
 
+/*
+ * Work with this node's host memory or functions (need) on a capturing
+ * stream, where the backend does not capture it (a bridge's: the graph
+ * would run on the other node, away from them): refused.
+ */
+static bool refuses_host_work(struct srv *s, unsigned need, uint64_t stream, const char *what)
+{
+	if (captures(s) & need || !srv_graph_capture_of(s, srv_stream_of(s, stream)))
+		return false;
+	xmig_error("the %s device does not capture %s: the graph would run on another node",
+		   s->dev->name, what);
+	return true;
+}
+
 bool srv_graph_refuses(struct xmig_call *c)
 {
 	struct srv *s = c->srv;
@@ -459,15 +477,14 @@ bool srv_graph_refuses(struct xmig_call *c)
 		return srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_bulk_req *)
 								 c->args)->stream)) != 0;
 	case XMIG_OP_MEMCPY:
-		/* (a bridge's: the graph would run on the other node, away from this memory) */
-		if (captures(s) & XMIG_CAPTURES_HOST_COPIES ||
-		    ((const struct xmig_memcpy_req *)c->args)->kind == XMIG_COPY_D2D ||
-		    !srv_graph_capture_of(s, srv_stream_of(s, ((const struct xmig_memcpy_req *)
-							       c->args)->stream)))
-			return false;
-		xmig_error("the %s device does not capture copies to or from host memory: the "
-			   "graph would run on another node", s->dev->name);
-		return true;
+		return ((const struct xmig_memcpy_req *)c->args)->kind != XMIG_COPY_D2D &&
+		       refuses_host_work(s, XMIG_CAPTURES_HOST_COPIES,
+					 ((const struct xmig_memcpy_req *)c->args)->stream,
+					 "copies to or from host memory");
+	case XMIG_OP_HOST_FUNC:
+		return refuses_host_work(s, XMIG_CAPTURES_HOST_FUNCS,
+					 ((const struct xmig_host_func_req *)c->args)->stream,
+					 "host functions");
 	default:
 		break;
 	}
@@ -508,11 +525,11 @@ static int unsupported(struct srv *s, const char *what)
 /*
  * Graphs and executable graphs that cannot be made again: counted, and the
  * last reason kept; those that copy to or from host memory, which cannot
- * be made on another node: counted.
+ * be made on another node (or that call host functions): counted.
  */
 static void count_unmovable(struct srv *s, const struct graph_log *l, int by)
 {
-	if (l->needs & XMIG_CAPTURES_HOST_COPIES)
+	if (l->needs & (XMIG_CAPTURES_HOST_COPIES | XMIG_CAPTURES_HOST_FUNCS))
 		atomic_fetch_add(&s->graphs_host, by);
 	if (!l->unmovable)
 		return;
@@ -666,6 +683,15 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 	res->status = (uint32_t)status;
 	if (!r && status == cudaStreamCaptureStatusActive && (cap = capture_on(s, st->id)))
 		res->graph = cap->graph;
+	if (!r && status == cudaStreamCaptureStatusActive && a->deps) {
+		size_t n = 0;
+
+		if (!s->dev->capture_deps)
+			return xmig_error("the %s device does not hand out the open ends of a "
+					  "capture", s->dev->name), cudaErrorNotSupported;
+		r = s->dev->capture_deps(s->devh, st->h, res->deps, XMIG_CAPTURE_DEPS_MAX, &n);
+		res->ndeps = (uint32_t)n;
+	}
 	return r;
 }
 
@@ -824,6 +850,21 @@ int d_GRAPH_NODES(struct xmig_call *c)
 
 	memset(res, 0, sizeof(*res));
 	c->res_len = sizeof(*res);
+	/* (the graph being captured: named by cudaStreamGetCaptureInfo, a user object retained on it) */
+	for (size_t i = 0; !g && i < s->ncaptures; i++) {
+		struct srv_stream *st = srv_stream_of(s, s->captures[i].stream);
+
+		if (s->captures[i].graph != a->id)
+			continue;
+		if (!s->dev->capture_nodes)
+			return xmig_error("the %s device does not count the nodes of a graph being "
+					  "captured", s->dev->name), cudaErrorNotSupported;
+		if (!st)
+			return cudaErrorInvalidValue;
+		r = s->dev->capture_nodes(s->devh, st->h, &n);
+		res->nodes = n;
+		return r;
+	}
 	if (!g)
 		return cudaErrorInvalidValue;
 	if (!g->h && (r = remake(s, g, false)))
@@ -1429,6 +1470,8 @@ static int restore_list(struct srv *s, json_t *list, struct logs *ls, bool exec,
 					  "it holds %s", (unsigned long long)id, s->dev->name,
 					  l->needs & XMIG_CAPTURES_HOST_COPIES
 						  ? "copies to or from host memory"
+						  : l->needs & XMIG_CAPTURES_HOST_FUNCS
+						  ? "host functions"
 						  : "library work that device does not capture");
 		/* (NCCL calls on a communicator not re-linked yet: captured at its first use after) */
 		if (!waits_relink(s, l) &&

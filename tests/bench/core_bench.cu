@@ -11,6 +11,11 @@
  *   launch_sync_us      launch + cudaStreamSynchronize round trip (median)
  *   query_sync_us       cudaStreamQuery on an idle stream (median): a bare
  *                       synchronous call
+ *   host_func_sync_us   cudaLaunchHostFunc of an empty function +
+ *                       cudaStreamSynchronize (median): the driver's thread
+ *                       (under xmig: the proxy's, then the client's) and back
+ *   host_funcs_per_s    20000 host functions queued in a row on one stream,
+ *                       each run once the one before returned
  *   malloc_free_us      cudaMalloc(1 MiB) + cudaFree (median)
  *   copy_4k_*_us        4 KiB copies, pageable and pinned, H2D and D2H (median)
  *   copy_256m_*_gbs     256 MiB copies, pageable and pinned (median of 5)
@@ -37,6 +42,11 @@
 	} while (0)
 
 __global__ void empty_kernel() {}
+
+static void count_host(void *arg)
+{
+	++*(long *)arg;
+}
 
 static double now_us()
 {
@@ -101,6 +111,22 @@ int main(int argc, char **argv)
 		       CK(cudaStreamSynchronize(s));
 	       }));
 	printf("query_sync_us %.2f\n", median_us(20000, [&] { CK(cudaStreamQuery(s)); }));
+	long ran = 0;
+	printf("host_func_sync_us %.2f\n", median_us(5000, [&] {
+		       CK(cudaLaunchHostFunc(s, count_host, &ran));
+		       CK(cudaStreamSynchronize(s));
+	       }));
+	const int nh = 20000;
+	t0 = now_us();
+	for (int i = 0; i < nh; i++)
+		CK(cudaLaunchHostFunc(s, count_host, &ran));
+	CK(cudaStreamSynchronize(s));
+	t1 = now_us();
+	if (ran != 5000 + nh) {
+		fprintf(stderr, "host functions ran %ld times, want %d\n", ran, 5000 + nh);
+		exit(1);
+	}
+	printf("host_funcs_per_s %.0f\n", nh / ((t1 - t0) * 1e-6));
 	printf("malloc_free_us %.2f\n", median_us(2000, [&] {
 		       void *p;
 		       CK(cudaMalloc(&p, 1 << 20));

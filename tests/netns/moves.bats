@@ -197,6 +197,12 @@ expected_rounds() {   # expected_rounds PROGRAM N
 PASS dnn_graph"
 }
 
+@test "netns: a job running host functions on its streams moves to the other node and back; they run here, in stream order" {
+	there_and_back hf host_func --no-graph --iters 60 --sleep-ms 25
+	diff -u <(sed '/^nothing ran at capture/d; /^open ends/d; /^graph host node/d; /^user object/d; s/^rounds 3 checked$/rounds 60 checked/' \
+		"$ROOT/tests/cuda/expected/host_func.out") "$BATS_TEST_TMPDIR/hf.out"
+}
+
 @test "netns: a job whose CUDA graph copies from pinned host memory is not moved to another node (4), but to another GPU of its own; it goes on" {
 	need_program graphs
 	on n1 "$XMIG" run --job gr -- "$CUDA_BIN/graphs" --rounds 40 --sleep-ms 60 \
@@ -208,10 +214,10 @@ PASS dnn_graph"
 		sleep 0.05
 	done
 	run on n1 "$XMIG" ps
-	assert_line 'gr rank 0: moves within its node only: its CUDA graphs copy to or from host memory, which a GPU on another node cannot reach'
+	assert_line 'gr rank 0: moves within its node only: its CUDA graphs copy to or from host memory or call host functions, which a GPU on another node cannot reach'
 	run on n1 "$XMIG" migrate --job gr --to n2:gpu0
 	assert_failure 4
-	assert_output --partial "job gr rank 0: its CUDA graphs copy to or from host memory, which a GPU on another node cannot reach (it moves to another GPU of its node)"
+	assert_output --partial "job gr rank 0: its CUDA graphs copy to or from host memory or call host functions, which a GPU on another node cannot reach (it moves to another GPU of its node)"
 	run on n1 "$XMIG" migrate --job gr --to n1:gpu1
 	assert_success
 	assert_equal "$(where gr)" "n1:1@n1"

@@ -47,7 +47,7 @@ finish_graphs() {   # finish_graphs JOB ARGS...
 	run "$XMIG" ps --json --job gm
 	echo "$output" | jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null'
 	run "$XMIG" ps
-	assert_line 'gm rank 0: moves within its node only: its CUDA graphs copy to or from host memory, which a GPU on another node cannot reach'
+	assert_line 'gm rank 0: moves within its node only: its CUDA graphs copy to or from host memory or call host functions, which a GPU on another node cannot reach'
 	moved_about gm
 	run "$XMIG" migrate --job gm --to gpu0
 	assert_success

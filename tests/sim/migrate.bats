@@ -801,7 +801,8 @@ finish_program() {   # finish_program JOB PROGRAM ITERS
 # program_moving JOB PROGRAM ARGS...: a test program in the background (its
 # output in $BATS_TEST_TMPDIR/JOB.out, .err, .pid), moved to GPU 1 and
 # suspended: its snapshot in $BATS_TEST_TMPDIR/snap for the test to read.
-program_moving() {
+# program_started and program_moving_on are its two halves.
+program_started() {
 	local job=$1 p=$2
 	shift 2
 	"$XMIG" run --job "$job" -- "$CUDA_BIN/$p" "$@" \
@@ -815,11 +816,19 @@ program_moving() {
 			sleep 0.05
 		done
 	fi
+}
+
+program_moving_on() {
 	sleep 0.2
-	run "$XMIG" migrate --job "$job" --to gpu1
+	run "$XMIG" migrate --job "$1" --to gpu1
 	assert_success
-	run "$XMIG" suspend --job "$job" -o "$BATS_TEST_TMPDIR/snap"
+	run "$XMIG" suspend --job "$1" -o "$BATS_TEST_TMPDIR/snap"
 	assert_success
+}
+
+program_moving() {
+	program_started "$@"
+	program_moving_on "$1"
 }
 
 # program_moved JOB PROGRAM ROUNDS-SED: resumed on GPU 0, moved there
@@ -865,6 +874,18 @@ program_moved() {
 	jq -e '(.graphs | length) == 1 and (.graph_execs | length) == 1' \
 		"$BATS_TEST_TMPDIR/snap/manifest.json"
 	program_moved dg driver_graph 's/^graph launched 3 times/graph launched 60 times/'
+}
+
+@test "migrate: host functions and a graph's host node go on across moves, in stream order" {
+	need_program host_func
+	MOVE_AFTER="^looping" program_started hf host_func --iters 60 --sleep-ms 20
+	# a graph that calls a host function keeps the job on its node
+	run "$XMIG" ps
+	assert_line 'hf rank 0: moves within its node only: its CUDA graphs copy to or from host memory or call host functions, which a GPU on another node cannot reach'
+	program_moving_on hf
+	# the graph travels (its host node captured again by each new proxy)
+	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	program_moved hf host_func 's/^rounds 3 checked/rounds 60 checked/; s/ran 3 times/ran 60 times/'
 }
 
 @test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {

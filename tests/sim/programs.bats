@@ -39,6 +39,16 @@ run_program() {
 @test "sim: driver_graph (driver-API contexts, capture and graphs) matches the native output" {
 	run_program driver_graph
 }
+@test "sim: host_func (host functions and stream callbacks, in stream order) matches the native output" {
+	run_program host_func
+}
+@test "sim: a host function that calls CUDA is refused with cudaErrorNotPermitted, no hang" {
+	need_program host_func
+	run --separate-stderr timeout 60 "$XMIG" run -- "$CUDA_BIN/host_func" --cuda-inside
+	assert_success
+	assert_line "a CUDA call in a host function returned cudaErrorNotPermitted"
+	[[ "$stderr" == *"a host function called the CUDA API"* ]]
+}
 @test "sim: driver_module (driver-API modules and launches) matches the native output" {
 	run_program driver_module
 }

@@ -9,7 +9,10 @@ host copies go through pinned memory (LegacyPinnedMemoryResource). Each step
 mixes the state on the GPU, the same mix is done on the CPU with NumPy,
 and the two must agree exactly; the step's checksum is printed. With
 --graph, one of the two kernels of a step runs from a graph built by
-stream capture (GraphBuilder), instantiated once, launched every step.
+stream capture (GraphBuilder), instantiated once, launched every step;
+where GraphBuilder has callback(), the graph also calls a Python function
+after the kernel (a host node: cuLaunchHostFunc on the capturing stream),
+which must have run once per launch when the step is checked.
 The same arguments print the same lines on every run, natively or under
 xmig, whatever happened to the process in between.
 
@@ -75,12 +78,16 @@ def main():
     state.copy_from(pinned, stream=stream)
 
     graph = None
+    callbacks = []   # (the graph's host node: the step of each launch)
+    k = -1
     if o.graph:
         # fold(state, scratch) from a fixed scratch buffer, captured once
         gscratch = dev.allocate(nbytes, stream=stream)
         stream.sync()
         gb = dev.create_graph_builder().begin_building()
         launch(gb, cfg, fold, state, gscratch, np.uint32(n))
+        if hasattr(gb, "callback"):
+            gb.callback(lambda: callbacks.append(k))
         graph = gb.end_building().complete()
         graph.upload(stream)
 
@@ -96,6 +103,10 @@ def main():
         stream.sync()
         b = want * np.uint32(1664525) + np.uint32(1013904223) + np.uint32(k)
         want = b ^ (np.roll(b, -1) >> np.uint32(3))
+        if graph and hasattr(gb, "callback") and callbacks != list(range(k + 1)):
+            print("FAIL step %d: the graph's host node ran %d times, the last at step %s" %
+                  (k, len(callbacks), callbacks[-1:]), flush=True)
+            return 1
         if not np.array_equal(host, want):
             bad = int(np.flatnonzero(host != want)[0])
             print("FAIL step %d: element %d is %08x, want %08x" % (k, bad, host[bad], want[bad]),
@@ -106,6 +117,7 @@ def main():
             time.sleep(o.sleep_ms / 1000)
 
     if graph:
+        print("graph host node calls %d" % len(callbacks), flush=True)
         graph.close()
         gscratch.close(stream)
     state.close(stream)

@@ -29,8 +29,8 @@ int main(void)
 	CHECK(reach_of("{}", why, sizeof(why)) == XMIG_MOVE_ANYWHERE,
 	      "an item without those fields (an older proxy's) moves anywhere");
 	CHECK(reach_of("{\"cuda_graphs_host_copies\":1}", why, sizeof(why)) == XMIG_MOVE_IN_NODE &&
-	      !strcmp(why, "its CUDA graphs copy to or from host memory, which a GPU on another "
-		      "node cannot reach"), "graphs that copy host memory: within its node (%s)", why);
+	      !strcmp(why, "its CUDA graphs copy to or from host memory or call host functions, "
+		      "which a GPU on another node cannot reach"), "graphs that copy host memory: within its node (%s)", why);
 	CHECK(reach_of("{\"host_mapped\":true}", why, sizeof(why)) == XMIG_MOVE_IN_NODE &&
 	      strstr(why, "cudaHostAllocMapped"), "mapped pinned memory: within its node (%s)", why);
 	CHECK(reach_of("{\"symbol_address_taken\":true,\"host_mapped\":true}", why, sizeof(why)) ==
