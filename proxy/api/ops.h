@@ -76,7 +76,9 @@
 	X(GRAPH_DESTROY)    /* sync: a graph or an executable graph */ \
 	X(GRAPH_NODES)      /* sync: how many nodes a graph has */ \
 	X(GRAPH_EXEC_UPDATE) /* sync: cudaGraphExecUpdate */ \
-	X(HOST_FUNC)        /* a host function on a stream (cudaLaunchHostFunc), posted */
+	X(HOST_FUNC)        /* a host function on a stream (cudaLaunchHostFunc), posted */ \
+	X(MEMCPY_2D)        /* rows between addresses valid in the server (cudaMemcpy2D) */ \
+	X(MEMSET_2D)        /* rows filled with 8-, 16- or 32-bit values (cudaMemset2D, cuMemsetD2D*) */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -141,11 +143,32 @@ struct xmig_memcpy_req {
 };
 
 struct xmig_bulk_req {
-	uint64_t devaddr, size;      /* size <= XMIG_BULK_HALF */
+	uint64_t devaddr, size;      /* size * rows <= XMIG_BULK_HALF */
 	uint64_t stream;
 	uint64_t var;                /* != 0: devaddr is an offset into it */
 	uint32_t half;               /* which bulk half */
 	uint32_t last;               /* last chunk of a synchronous copy */
+	/* rows > 1: rows of size bytes, pitch apart on the device, packed in bulk */
+	uint32_t rows, _pad;
+	uint64_t pitch;
+};
+
+/* MEMCPY_2D: height rows of width bytes, each side's rows its pitch apart. */
+struct xmig_memcpy2d_req {
+	uint64_t dst, dpitch, src, spitch;
+	uint64_t width, height;
+	uint64_t stream;
+	uint32_t kind;               /* enum xmig_copy_kind */
+	uint32_t sync;               /* the client waits for completion */
+};
+
+/* MEMSET_2D: height rows of width elements of elem bytes (1, 2 or 4), pitch apart. */
+struct xmig_memset2d_req {
+	uint64_t dst, pitch;
+	uint64_t width, height;
+	uint64_t stream;
+	uint32_t value;
+	uint32_t elem;
 };
 
 struct xmig_memset_req {

@@ -131,6 +131,14 @@ XMIG_CL_API cudaError_t xmig_cl_launch_ex(struct xmig_thread *t, const struct xm
 					  const struct xmig_launch_attr *attrs, unsigned nattrs,
 					  void **args, const void *packed);
 
+/*
+ * Post a fill of height rows of width elements of elem bytes (1, 2, 4),
+ * pitch apart, with value (fill.c).
+ */
+XMIG_CL_API cudaError_t xmig_cl_fill_rows(struct xmig_thread *t, const void *dst, size_t pitch,
+					  uint32_t value, unsigned elem, size_t width,
+					  size_t height, uint64_t stream);
+
 /* ---- host functions (host-func.c) ---- */
 
 enum xmig_host_fn_kind {

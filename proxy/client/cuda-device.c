@@ -38,6 +38,7 @@ CUresult xmig_cu_result(cudaError_t e)
 	case cudaErrorInvalidSymbol: return CUDA_ERROR_NOT_FOUND;
 	case cudaErrorInvalidDeviceFunction: return CUDA_ERROR_INVALID_HANDLE;
 	case cudaErrorMissingConfiguration: return CUDA_ERROR_INVALID_VALUE;
+	case cudaErrorInvalidPitchValue: return CUDA_ERROR_INVALID_VALUE;
 	default: return (CUresult)e;
 	}
 }

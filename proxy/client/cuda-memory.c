@@ -19,6 +19,8 @@ extern __typeof__(cudaMemcpy) cudaMemcpy_ptds;
 extern __typeof__(cudaMemcpyAsync) cudaMemcpyAsync_ptsz;
 extern __typeof__(cudaMemset) cudaMemset_ptds;
 extern __typeof__(cudaLaunchHostFunc) cudaLaunchHostFunc_ptsz;
+extern __typeof__(cudaMemcpy2D) cudaMemcpy2D_ptds;
+extern __typeof__(cudaMemcpy2DAsync) cudaMemcpy2DAsync_ptsz;
 extern __typeof__(cudaStreamAddCallback) cudaStreamAddCallback_ptsz;
 extern __typeof__(cudaMemsetAsync) cudaMemsetAsync_ptsz;
 extern __typeof__(cudaStreamSynchronize) cudaStreamSynchronize_ptsz;
@@ -308,6 +310,137 @@ API CUresult cuMemsetD8Async_ptsz(CUdeviceptr dst, unsigned char uc, size_t n, C
 {
 	R(cudaMemsetAsync_ptsz((void *)dst, uc, n, (cudaStream_t)s));
 }
+
+/* ---- rows (2D) ------------------------------------------------------------- */
+
+/* As cudaMallocPitch, for elements of 4, 8 or 16 bytes. */
+API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
+				size_t Height, unsigned int ElementSizeBytes)
+{
+	void *p;
+	cudaError_t e;
+
+	if (!dptr || !pPitch || !WidthInBytes || !Height ||
+	    (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16))
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((e = cudaMallocPitch(&p, pPitch, WidthInBytes, Height)))
+		R(e);
+	*dptr = (CUdeviceptr)p;
+	return CUDA_SUCCESS;
+}
+
+/* The first byte of a CUDA_MEMCPY2D's side; CUDA arrays are not served. */
+static CUresult side_start(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x,
+			   size_t y, size_t pitch, const void **p)
+{
+	const char *base;
+
+	switch (type) {
+	case CU_MEMORYTYPE_HOST:
+		base = host;
+		break;
+	case CU_MEMORYTYPE_DEVICE:
+	case CU_MEMORYTYPE_UNIFIED:
+		base = (const char *)dev;
+		break;
+	case CU_MEMORYTYPE_ARRAY:
+		xmig_cl_unsupported("CUDA arrays (cuMemcpy2D to or from a CUarray)");
+		return CUDA_ERROR_NOT_SUPPORTED;
+	default:
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	*p = base + y * pitch + x;
+	return CUDA_SUCCESS;
+}
+
+/* cuMemcpy2D and its kin as cudaMemcpy2D (one row: its pitches unused, as the driver's). */
+static CUresult copy_2d(const CUDA_MEMCPY2D *c, CUstream s, int per_thread, bool async)
+{
+	const void *src, *dst;
+	size_t sp, dp;
+	CUresult r;
+
+	if (!c)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = side_start(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY,
+			    c->srcPitch, &src)) ||
+	    (r = side_start(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY,
+			    c->dstPitch, &dst)))
+		return r;
+	sp = c->Height == 1 ? c->WidthInBytes : c->srcPitch;
+	dp = c->Height == 1 ? c->WidthInBytes : c->dstPitch;
+	if (async)
+		R((per_thread ? cudaMemcpy2DAsync_ptsz : cudaMemcpy2DAsync)(
+			(void *)dst, dp, src, sp, c->WidthInBytes, c->Height, cudaMemcpyDefault,
+			(cudaStream_t)s));
+	R((per_thread ? cudaMemcpy2D_ptds : cudaMemcpy2D)((void *)dst, dp, src, sp, c->WidthInBytes,
+							  c->Height, cudaMemcpyDefault));
+}
+
+API CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy)
+{
+	return copy_2d(pCopy, NULL, 0, false);
+}
+
+API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy)
+{
+	return copy_2d(pCopy, NULL, 1, false);
+}
+
+/* (alignment is the copy engine's concern: the proxy's driver copies either way) */
+API CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy)
+{
+	return copy_2d(pCopy, NULL, 0, false);
+}
+
+API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy)
+{
+	return copy_2d(pCopy, NULL, 1, false);
+}
+
+API CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream)
+{
+	return copy_2d(pCopy, hStream, 0, true);
+}
+
+API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream)
+{
+	return copy_2d(pCopy, hStream, 1, true);
+}
+
+static CUresult fill_rows(CUdeviceptr dst, size_t pitch, uint32_t value, unsigned elem,
+			  size_t width, size_t height, CUstream s, int per_thread)
+{
+	CU_ENTER(t);
+	R(xmig_cl_fill_rows(t, (const void *)dst, pitch, value, elem, width, height,
+			    xmig_cl_stream_id((cudaStream_t)s, per_thread)));
+}
+
+#define FILL_ROWS(bits, type, elem)                                                              \
+	API CUresult cuMemsetD2D##bits##_v2(CUdeviceptr d, size_t pitch, type v, size_t w,      \
+					    size_t h)                                            \
+	{                                                                                        \
+		return fill_rows(d, pitch, v, elem, w, h, NULL, 0);                              \
+	}                                                                                        \
+	API CUresult cuMemsetD2D##bits##_v2_ptds(CUdeviceptr d, size_t pitch, type v, size_t w, \
+						 size_t h)                                       \
+	{                                                                                        \
+		return fill_rows(d, pitch, v, elem, w, h, NULL, 1);                              \
+	}                                                                                        \
+	API CUresult cuMemsetD2D##bits##Async(CUdeviceptr d, size_t pitch, type v, size_t w,    \
+					      size_t h, CUstream s)                              \
+	{                                                                                        \
+		return fill_rows(d, pitch, v, elem, w, h, s, 0);                                 \
+	}                                                                                        \
+	API CUresult cuMemsetD2D##bits##Async_ptsz(CUdeviceptr d, size_t pitch, type v, size_t w, \
+						   size_t h, CUstream s)                         \
+	{                                                                                        \
+		return fill_rows(d, pitch, v, elem, w, h, s, 1);                                 \
+	}
+
+FILL_ROWS(8, unsigned char, 1)
+FILL_ROWS(16, unsigned short, 2)
+FILL_ROWS(32, unsigned int, 4)
 
 /* Posted like cudaMemset: asynchronous for device memory, as the driver's are. */
 static CUresult fill_wide(CUdeviceptr dst, uint32_t value, unsigned width, size_t n, CUstream s,

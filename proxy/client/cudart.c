@@ -225,6 +225,26 @@ API cudaError_t cudaMalloc(void **devPtr, size_t size)
 	RETURN(t, e);
 }
 
+/*
+ * Rows rounded up to 512 bytes: the pitch the driver gives (an H200's,
+ * tests/cuda/rows_2d), so that code sizing buffers by it finds the same.
+ */
+#define PITCH_ALIGN 512u
+
+API cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t height)
+{
+	size_t p = (width + PITCH_ALIGN - 1) & ~(size_t)(PITCH_ALIGN - 1);
+	cudaError_t e;
+
+	if (!devPtr || !pitch)
+		return cudaErrorInvalidValue;
+	if (p < width || (height && p > SIZE_MAX / height))
+		return cudaErrorMemoryAllocation;
+	if (!(e = cudaMalloc(devPtr, p * height)))
+		*pitch = p;
+	return e;
+}
+
 API cudaError_t cudaFree(void *devPtr)
 {
 	struct xmig_free_req *a;
@@ -315,37 +335,90 @@ static struct side plain(const void *p)
 	return (struct side){ (uint64_t)(uintptr_t)p, 0, xmig_cl_classify(p) };
 }
 
-static cudaError_t copy_direct(struct xmig_thread *t, struct side dst, struct side src, size_t n,
-			       uint64_t stream, bool sync)
-{
-	struct xmig_memcpy_req *a = xmig_cl_begin(t, XMIG_OP_MEMCPY, sizeof(*a));
-	bool dd = dst.cls == XMIG_MEM_DEVICE, sd = src.cls == XMIG_MEM_DEVICE;
+/*
+ * A copy's shape: height rows of width bytes, each side's rows its pitch
+ * apart (cudaMemcpy2D); a plain copy is one row.
+ */
+struct rows {
+	uint64_t width, height, dpitch, spitch;
+};
 
-	if (!a)
+static struct rows one_row(uint64_t n)
+{
+	return (struct rows){ n, 1, n, n };
+}
+
+static cudaError_t copy_direct(struct xmig_thread *t, struct side dst, struct side src,
+			       const struct rows *g, uint64_t stream, bool sync)
+{
+	bool dd = dst.cls == XMIG_MEM_DEVICE, sd = src.cls == XMIG_MEM_DEVICE;
+	uint32_t kind = dd && sd ? XMIG_COPY_D2D : dd ? XMIG_COPY_H2D : sd ? XMIG_COPY_D2H
+									 : XMIG_COPY_H2H;
+	struct xmig_memcpy2d_req *r2;
+	struct xmig_memcpy_req *a;
+
+	/* (rows that touch on both sides are one run of bytes) */
+	if (g->height == 1 || (g->dpitch == g->width && g->spitch == g->width)) {
+		if (!(a = xmig_cl_begin(t, XMIG_OP_MEMCPY, sizeof(*a))))
+			return xmig_cl_lost();
+		a->dst = dst.addr;
+		a->src = src.addr;
+		a->dst_var = dst.var;
+		a->src_var = src.var;
+		a->size = g->width * g->height;
+		a->stream = stream;
+		a->kind = kind;
+		a->sync = sync;
+		return xmig_cl_end(t, sync ? XMIG_CALL_SYNCW : XMIG_CALL_ASYNC, NULL);
+	}
+	/* (a variable's side is always one row: cudaMemcpyToSymbol has no 2D form) */
+	if (!(r2 = xmig_cl_begin(t, XMIG_OP_MEMCPY_2D, sizeof(*r2))))
 		return xmig_cl_lost();
-	a->dst = dst.addr;
-	a->src = src.addr;
-	a->dst_var = dst.var;
-	a->src_var = src.var;
-	a->size = n;
-	a->stream = stream;
-	a->kind = dd && sd ? XMIG_COPY_D2D : dd ? XMIG_COPY_H2D : sd ? XMIG_COPY_D2H
-								 : XMIG_COPY_H2H;
-	a->sync = sync;
+	*r2 = (struct xmig_memcpy2d_req){ dst.addr, g->dpitch, src.addr, g->spitch, g->width,
+					  g->height, stream, kind, sync };
 	return xmig_cl_end(t, sync ? XMIG_CALL_SYNCW : XMIG_CALL_ASYNC, NULL);
+}
+
+/*
+ * The next piece of a copy through the bulk area, from row *row at offset
+ * *off: as many whole rows as fit in a half, or, where a row is wider than
+ * a half, a half's worth of it. Steps the cursor past it.
+ */
+struct piece {
+	uint64_t row, off, rows, len;
+};
+
+static struct piece next_piece(const struct rows *g, uint64_t *row, uint64_t *off)
+{
+	struct piece p = { *row, *off, 1, 0 };
+
+	if (g->width <= XMIG_BULK_HALF) {
+		p.len = g->width;
+		p.rows = XMIG_BULK_HALF / g->width;
+		if (p.rows > g->height - *row)
+			p.rows = g->height - *row;
+		*row += p.rows;
+	} else {
+		p.len = g->width - *off < XMIG_BULK_HALF ? g->width - *off : XMIG_BULK_HALF;
+		if ((*off += p.len) == g->width) {
+			*off = 0;
+			*row += 1;
+		}
+	}
+	return p;
 }
 
 /* Pageable -> device through the bulk area, two halves in flight. */
 static cudaError_t copy_to_device(struct xmig_thread *t, struct side dst, const char *src,
-				  size_t n, uint64_t stream, bool sync)
+				  const struct rows *g, uint64_t stream, bool sync)
 {
-	uint64_t last = 0;
-	size_t off = 0;
+	uint64_t last = 0, row = 0, off = 0;
 	unsigned h = 0;
 	cudaError_t e;
 
-	while (off < n) {
-		size_t chunk = n - off < XMIG_BULK_HALF ? n - off : XMIG_BULK_HALF;
+	while (row < g->height) {
+		struct piece p = next_piece(g, &row, &off);
+		unsigned char *bulk = t->ring->bulk + h * XMIG_BULK_HALF;
 		struct xmig_bulk_req *a;
 
 		if (t->bulk_seq[h] && (e = xmig_cl_wait(t, t->bulk_seq[h])))
@@ -355,18 +428,20 @@ static cudaError_t copy_to_device(struct xmig_thread *t, struct side dst, const 
 		 * copy 0.5-1 GB/s slower on an H200 (share/bench/RESULTS.md),
 		 * the half being read by the DMA right after, cache and all.
 		 */
-		memcpy(t->ring->bulk + h * XMIG_BULK_HALF, src + off, chunk);
+		for (uint64_t i = 0; i < p.rows; i++)
+			memcpy(bulk + i * p.len, src + (p.row + i) * g->spitch + p.off, p.len);
 		a = xmig_cl_begin(t, XMIG_OP_MEMCPY_H2D_BULK, sizeof(*a));
 		if (!a)
 			return xmig_cl_lost();
-		a->devaddr = dst.addr + off;
+		a->devaddr = dst.addr + p.row * g->dpitch + p.off;
 		a->var = dst.var;
-		a->size = chunk;
+		a->size = p.len;
+		a->rows = (uint32_t)p.rows;
+		a->pitch = g->dpitch;
 		a->stream = stream;
 		a->half = h;
-		a->last = off + chunk == n;
+		a->last = row == g->height;
 		last = t->bulk_seq[h] = xmig_cl_post_seq(t);
-		off += chunk;
 		h ^= 1;
 	}
 	/*
@@ -381,46 +456,51 @@ static cudaError_t copy_to_device(struct xmig_thread *t, struct side dst, const 
 }
 
 /* Device -> pageable through the bulk area; always complete on return. */
-static cudaError_t copy_from_device(struct xmig_thread *t, char *dst, struct side src, size_t n,
-				    uint64_t stream)
+static cudaError_t copy_from_device(struct xmig_thread *t, char *dst, struct side src,
+				    const struct rows *g, uint64_t stream)
 {
-	uint64_t seq[2] = { 0, 0 };
-	size_t off_posted = 0, off_done = 0, len[2] = { 0, 0 };
-	unsigned h;
+	struct { struct piece p; uint64_t seq; } q[2];
+	uint64_t posted = 0, done = 0, row = 0, off = 0;
 	cudaError_t e;
 
 	if ((e = xmig_cl_bulk_idle(t)))
 		return e;
-	while (off_done < n) {
+	for (;;) {
 		/* Keep both halves busy. */
-		for (h = 0; h < 2 && off_posted < n; h++) {
+		while (posted < done + 2 && row < g->height) {
+			unsigned h = (unsigned)(posted & 1);
 			struct xmig_bulk_req *a;
-			unsigned half = (unsigned)((off_posted / XMIG_BULK_HALF) & 1);
 
-			if (seq[half])
-				break;
-			len[half] = n - off_posted < XMIG_BULK_HALF ? n - off_posted : XMIG_BULK_HALF;
+			q[h].p = next_piece(g, &row, &off);
 			a = xmig_cl_begin(t, XMIG_OP_MEMCPY_D2H_BULK, sizeof(*a));
 			if (!a)
 				return xmig_cl_lost();
-			a->devaddr = src.addr + off_posted;
+			a->devaddr = src.addr + q[h].p.row * g->spitch + q[h].p.off;
 			a->var = src.var;
-			a->size = len[half];
+			a->size = q[h].p.len;
+			a->rows = (uint32_t)q[h].p.rows;
+			a->pitch = g->spitch;
 			a->stream = stream;
-			a->half = half;
-			seq[half] = t->bulk_seq[half] = xmig_cl_post_seq(t);
-			off_posted += len[half];
+			a->half = h;
+			q[h].seq = t->bulk_seq[h] = xmig_cl_post_seq(t);
+			posted++;
 		}
-		h = (unsigned)((off_done / XMIG_BULK_HALF) & 1);
-		if ((e = xmig_cl_wait(t, seq[h])))
-			return e;
-		if ((e = xmig_cl_peek_async_error(t)))
-			return xmig_cl_take_async_error(t);
-		xmig_copy_nt(dst + off_done, t->ring->bulk + h * XMIG_BULK_HALF, len[h]);
-		off_done += len[h];
-		seq[h] = 0;
+		if (done == posted)
+			return cudaSuccess;
+		{
+			unsigned h = (unsigned)(done & 1);
+			const struct piece *p = &q[h].p;
+
+			if ((e = xmig_cl_wait(t, q[h].seq)))
+				return e;
+			if ((e = xmig_cl_peek_async_error(t)))
+				return xmig_cl_take_async_error(t);
+			for (uint64_t i = 0; i < p->rows; i++)
+				xmig_copy_nt(dst + (p->row + i) * g->dpitch + p->off,
+					     t->ring->bulk + h * XMIG_BULK_HALF + i * p->len, p->len);
+			done++;
+		}
 	}
-	return cudaSuccess;
 }
 
 static cudaError_t stream_sync(struct xmig_thread *t, uint64_t stream)
@@ -434,34 +514,82 @@ static cudaError_t stream_sync(struct xmig_thread *t, uint64_t stream)
 	return xmig_cl_end(t, XMIG_CALL_SYNCW, NULL);
 }
 
-static cudaError_t do_copy(struct xmig_thread *t, struct side dst, struct side src, size_t n,
-			   uint64_t stream, bool sync)
+static cudaError_t do_copy(struct xmig_thread *t, struct side dst, struct side src,
+			   const struct rows *g, uint64_t stream, bool sync)
 {
 	cudaError_t e;
 
-	if (n == 0)
+	if (g->width == 0 || g->height == 0)
 		return cudaSuccess;
 	if (dst.cls != XMIG_MEM_HOST && src.cls != XMIG_MEM_HOST)
-		return copy_direct(t, dst, src, n, stream, sync);
+		return copy_direct(t, dst, src, g, stream, sync);
 	if (dst.cls == XMIG_MEM_DEVICE)
-		return copy_to_device(t, dst, (const char *)(uintptr_t)src.addr, n, stream, sync);
+		return copy_to_device(t, dst, (const char *)(uintptr_t)src.addr, g, stream, sync);
 	if (src.cls == XMIG_MEM_DEVICE)
-		return copy_from_device(t, (char *)(uintptr_t)dst.addr, src, n, stream);
+		return copy_from_device(t, (char *)(uintptr_t)dst.addr, src, g, stream);
 	/* Host to host: after what the stream holds, then here. */
 	if ((e = stream_sync(t, stream)))
 		return e;
-	memmove((void *)(uintptr_t)dst.addr, (const void *)(uintptr_t)src.addr, n);
+	for (uint64_t i = 0; i < g->height; i++)
+		memmove((char *)(uintptr_t)dst.addr + i * g->dpitch,
+			(const char *)(uintptr_t)src.addr + i * g->spitch, g->width);
 	return cudaSuccess;
 }
 
 static cudaError_t memcpy_any(void *dst, const void *src, size_t count, cudaStream_t stream,
 			      int per_thread, bool sync)
 {
+	struct rows g = one_row(count);
+
 	ENTER(t);
 	if (count && (!dst || !src))
 		RETURN(t, cudaErrorInvalidValue);
-	RETURN(t, do_copy(t, plain(dst), plain(src), count, xmig_cl_stream_id(stream, per_thread),
+	RETURN(t, do_copy(t, plain(dst), plain(src), &g, xmig_cl_stream_id(stream, per_thread),
 			  sync));
+}
+
+/* cudaMemcpy2D and its kin: height rows of width bytes. */
+static cudaError_t memcpy_rows(void *dst, size_t dpitch, const void *src, size_t spitch,
+			       size_t width, size_t height, cudaStream_t stream, int per_thread,
+			       bool sync)
+{
+	struct rows g = { width, height, dpitch, spitch };
+
+	ENTER(t);
+	if (width == 0 || height == 0)
+		return cudaSuccess;
+	if (!dst || !src)
+		RETURN(t, cudaErrorInvalidValue);
+	if (dpitch < width || spitch < width)
+		RETURN(t, cudaErrorInvalidPitchValue);
+	RETURN(t, do_copy(t, plain(dst), plain(src), &g, xmig_cl_stream_id(stream, per_thread),
+			  sync));
+}
+
+API cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch,
+			     size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+	return memcpy_rows(dst, dpitch, src, spitch, width, height, 0, 0, true);
+}
+
+API cudaError_t cudaMemcpy2D_ptds(void *dst, size_t dpitch, const void *src, size_t spitch,
+				  size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+	return memcpy_rows(dst, dpitch, src, spitch, width, height, 0, 1, true);
+}
+
+API cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch,
+				  size_t width, size_t height, enum cudaMemcpyKind kind,
+				  cudaStream_t stream)
+{
+	return memcpy_rows(dst, dpitch, src, spitch, width, height, stream, 0, false);
+}
+
+API cudaError_t cudaMemcpy2DAsync_ptsz(void *dst, size_t dpitch, const void *src, size_t spitch,
+				       size_t width, size_t height, enum cudaMemcpyKind kind,
+				       cudaStream_t stream)
+{
+	return memcpy_rows(dst, dpitch, src, spitch, width, height, stream, 1, false);
 }
 
 API cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
@@ -507,6 +635,37 @@ static cudaError_t memset_any(void *devPtr, int value, size_t count, cudaStream_
 	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
 }
 
+static cudaError_t memset_rows(void *devPtr, size_t pitch, int value, size_t width,
+			       size_t height, cudaStream_t stream, int per_thread)
+{
+	ENTER(t);
+	RETURN(t, xmig_cl_fill_rows(t, devPtr, pitch, (uint32_t)(value & 0xff), 1, width, height,
+				    xmig_cl_stream_id(stream, per_thread)));
+}
+
+API cudaError_t cudaMemset2D(void *devPtr, size_t pitch, int value, size_t width, size_t height)
+{
+	return memset_rows(devPtr, pitch, value, width, height, 0, 0);
+}
+
+API cudaError_t cudaMemset2D_ptds(void *devPtr, size_t pitch, int value, size_t width,
+				  size_t height)
+{
+	return memset_rows(devPtr, pitch, value, width, height, 0, 1);
+}
+
+API cudaError_t cudaMemset2DAsync(void *devPtr, size_t pitch, int value, size_t width,
+				  size_t height, cudaStream_t stream)
+{
+	return memset_rows(devPtr, pitch, value, width, height, stream, 0);
+}
+
+API cudaError_t cudaMemset2DAsync_ptsz(void *devPtr, size_t pitch, int value, size_t width,
+				       size_t height, cudaStream_t stream)
+{
+	return memset_rows(devPtr, pitch, value, width, height, stream, 1);
+}
+
 API cudaError_t cudaMemset(void *devPtr, int value, size_t count)
 {
 	return memset_any(devPtr, value, count, 0, 0);
@@ -534,6 +693,7 @@ static cudaError_t symbol_copy(const void *symbol, void *host, size_t count, siz
 {
 	struct xmig_var *v;
 	struct side var_side, other;
+	struct rows g;
 	cudaError_t e;
 
 	ENTER(t);
@@ -543,10 +703,11 @@ static cudaError_t symbol_copy(const void *symbol, void *host, size_t count, siz
 		RETURN(t, cudaErrorInvalidValue);
 	var_side = (struct side){ offset, v->server_id, XMIG_MEM_DEVICE };
 	other = plain(host);
+	g = one_row(count);
 	if (to_symbol)
-		e = do_copy(t, var_side, other, count, xmig_cl_stream_id(stream, per_thread), sync);
+		e = do_copy(t, var_side, other, &g, xmig_cl_stream_id(stream, per_thread), sync);
 	else
-		e = do_copy(t, other, var_side, count, xmig_cl_stream_id(stream, per_thread), sync);
+		e = do_copy(t, other, var_side, &g, xmig_cl_stream_id(stream, per_thread), sync);
 	RETURN(t, e);
 }
 

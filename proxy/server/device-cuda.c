@@ -52,7 +52,8 @@
 	X(cuMemsetD32Async) X(cuStreamBeginCapture) X(cuStreamEndCapture) \
 	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
 	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate) \
-	X(cuLaunchHostFunc)
+	X(cuLaunchHostFunc) X(cuMemcpy2DAsync) X(cuMemsetD2D8Async) X(cuMemsetD2D16Async) \
+	X(cuMemsetD2D32Async)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -1277,6 +1278,34 @@ static int cuda_tensor_map_encode(void *dev, const struct xmig_tensor_map_req *r
 	return err(res);
 }
 
+/* (every address of the proxy's is unified: device memory and registered host memory alike) */
+static int cuda_memcpy_2d(void *dev, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch,
+			  uint64_t width, uint64_t height, void *s)
+{
+	CUDA_MEMCPY2D p = {
+		.srcMemoryType = CU_MEMORYTYPE_UNIFIED, .srcDevice = (CUdeviceptr)src,
+		.srcPitch = spitch,
+		.dstMemoryType = CU_MEMORYTYPE_UNIFIED, .dstDevice = (CUdeviceptr)dst,
+		.dstPitch = dpitch,
+		.WidthInBytes = width, .Height = height,
+	};
+
+	return err(cu.cuMemcpy2DAsync(&p, (CUstream)s));
+}
+
+static int cuda_memset_2d(void *dev, uint64_t dst, uint64_t pitch, uint32_t value, unsigned elem,
+			  uint64_t width, uint64_t height, void *s)
+{
+	if (elem == 1)
+		return err(cu.cuMemsetD2D8Async((CUdeviceptr)dst, pitch, (unsigned char)value, width,
+						height, (CUstream)s));
+	if (elem == 2)
+		return err(cu.cuMemsetD2D16Async((CUdeviceptr)dst, pitch, (unsigned short)value,
+						 width, height, (CUstream)s));
+	return err(cu.cuMemsetD2D32Async((CUdeviceptr)dst, pitch, value, width, height,
+					 (CUstream)s));
+}
+
 static int cuda_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned width,
 			    uint64_t count, void *s)
 {
@@ -1373,6 +1402,8 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.occupancy_clusters = cuda_occupancy_clusters,
 	.tensor_map_encode = cuda_tensor_map_encode,
 	.memset_wide = cuda_memset_wide,
+	.memcpy_2d = cuda_memcpy_2d,
+	.memset_2d = cuda_memset_2d,
 	.blaslt_create = xmig_blaslt_cuda_create,
 	.blaslt_destroy = xmig_blaslt_cuda_destroy,
 	.blaslt_heuristic = xmig_blaslt_cuda_heuristic,

@@ -177,6 +177,15 @@ struct xmig_device_ops {
 	 */
 	int (*wake)(void *dev);
 	int (*memset_async)(void *dev, uint64_t dst, uint8_t value, uint64_t size, void *s);
+	/*
+	 * height rows of width bytes, rows dpitch and spitch apart, on stream
+	 * s; and height rows of width elements of elem bytes (1, 2, 4) set to
+	 * value, pitch apart (NULL: the caller goes row by row).
+	 */
+	int (*memcpy_2d)(void *dev, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch,
+			 uint64_t width, uint64_t height, void *s);
+	int (*memset_2d)(void *dev, uint64_t dst, uint64_t pitch, uint32_t value, unsigned elem,
+			 uint64_t width, uint64_t height, void *s);
 	int (*ctx_sync)(void *dev);
 
 	/* Modules and kernels. */

@@ -279,6 +279,93 @@ static int var_address(struct srv *s, uint64_t var, uint64_t off, uint64_t len, 
 	return 0;
 }
 
+/*
+ * The bytes a side of a 2D copy spans: height rows of width, pitch apart
+ * (pitch >= width); false where that overflows or the pitch is short.
+ */
+static bool rows_extent(uint64_t pitch, uint64_t width, uint64_t height, uint64_t *len)
+{
+	if (height > 1 && pitch < width)
+		return false;
+	if (height > 1 && (height - 1) > (UINT64_MAX - width) / (pitch ? pitch : 1))
+		return false;
+	*len = (height - 1) * pitch + width;
+	return true;
+}
+
+/* height rows of width bytes on stream s: one copy where the rows touch, else the backend's 2D copy, else row by row. */
+static int copy_rows(struct srv *s, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch,
+		     uint64_t width, uint64_t height, void *st)
+{
+	int r = 0;
+
+	if (height == 1 || (dpitch == width && spitch == width))
+		return s->dev->memcpy_async(s->devh, dst, src, width * height, st);
+	if (s->dev->memcpy_2d)
+		return s->dev->memcpy_2d(s->devh, dst, dpitch, src, spitch, width, height, st);
+	for (uint64_t i = 0; i < height && !r; i++)
+		r = s->dev->memcpy_async(s->devh, dst + i * dpitch, src + i * spitch, width, st);
+	return r;
+}
+
+static int d_MEMCPY_2D(struct xmig_call *c)
+{
+	const struct xmig_memcpy2d_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	bool dst_dev = a->kind == XMIG_COPY_H2D || a->kind == XMIG_COPY_D2D;
+	bool src_dev = a->kind == XMIG_COPY_D2H || a->kind == XMIG_COPY_D2D;
+	uint64_t dlen, slen;
+	int r;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if (a->width == 0 || a->height == 0)
+		return 0;
+	if (!rows_extent(a->dpitch, a->width, a->height, &dlen) ||
+	    !rows_extent(a->spitch, a->width, a->height, &slen))
+		return cudaErrorInvalidPitchValue;
+	if (!valid_range(s, a->dst, dlen, dst_dev) || !valid_range(s, a->src, slen, src_dev))
+		return cudaErrorInvalidValue;
+	r = copy_rows(s, a->dst, a->dpitch, a->src, a->spitch, a->width, a->height, st->h);
+	if (r || !a->sync)
+		return r;
+	return srv_defer_until_done(c, st);
+}
+
+static int d_MEMSET_2D(struct xmig_call *c)
+{
+	const struct xmig_memset2d_req *a = c->args;
+	struct srv *s = c->srv;
+	struct srv_stream *st = srv_stream(c, a->stream);
+	uint64_t len;
+	int r = 0;
+
+	if (!st)
+		return cudaErrorInvalidResourceHandle;
+	if ((a->elem != 1 && a->elem != 2 && a->elem != 4) || a->dst % a->elem ||
+	    a->pitch % a->elem || a->width > UINT64_MAX / 4)
+		return cudaErrorInvalidValue;
+	if (a->width == 0 || a->height == 0)
+		return 0;
+	if (!rows_extent(a->pitch, a->width * a->elem, a->height, &len))
+		return cudaErrorInvalidPitchValue;
+	if (!valid_range(s, a->dst, len, true))
+		return cudaErrorInvalidValue;
+	if (s->dev->memset_2d)
+		return s->dev->memset_2d(s->devh, a->dst, a->pitch, a->value, a->elem, a->width,
+					 a->height, st->h);
+	if (a->elem > 1 && !s->dev->memset_wide)
+		return xmig_error("16- and 32-bit fills: not available on a %s device",
+				  s->dev->name), cudaErrorNotSupported;
+	for (uint64_t i = 0; i < a->height && !r; i++)
+		r = a->elem == 1 ? s->dev->memset_async(s->devh, a->dst + i * a->pitch,
+							(uint8_t)a->value, a->width, st->h)
+				 : s->dev->memset_wide(s->devh, a->dst + i * a->pitch, a->value,
+						       a->elem, a->width, st->h);
+	return r;
+}
+
 static int d_MEMCPY(struct xmig_call *c)
 {
 	const struct xmig_memcpy_req *a = c->args;
@@ -365,21 +452,23 @@ static int bulk_copy(struct xmig_call *c, bool to_device)
 	struct srv *s = c->srv;
 	struct srv_stream *st = srv_stream(c, a->stream);
 	uint64_t bulk = (uint64_t)(uintptr_t)(c->w->ring->bulk + (a->half ? XMIG_BULK_HALF : 0));
-	uint64_t dev = 0;
+	uint64_t rows = a->rows ? a->rows : 1, dev = 0, span = 0;
 	int r;
 
+	/* (rows: packed in bulk, pitch apart on the device) */
 	if (!st)
 		r = cudaErrorInvalidResourceHandle;
-	else if (a->size > XMIG_BULK_HALF || a->half > 1)
+	else if (a->size > XMIG_BULK_HALF || a->size * rows > XMIG_BULK_HALF || a->half > 1 ||
+		 !rows_extent(a->pitch, a->size, rows, &span))
 		r = cudaErrorInvalidValue;
-	else if ((r = var_address(s, a->var, a->devaddr, a->size, &dev)))
+	else if ((r = var_address(s, a->var, a->devaddr, span, &dev)))
 		;
-	else if (!valid_range(s, dev, a->size, true))
+	else if (!valid_range(s, dev, span, true))
 		r = cudaErrorInvalidValue;
 	else if (to_device)
-		r = s->dev->memcpy_async(s->devh, dev, bulk, a->size, st->h);
+		r = copy_rows(s, dev, a->pitch, bulk, a->size, a->size, rows, st->h);
 	else
-		r = s->dev->memcpy_async(s->devh, bulk, dev, a->size, st->h);
+		r = copy_rows(s, bulk, a->size, dev, a->pitch, a->size, rows, st->h);
 	if (!r && !(r = srv_defer_until_done(c, st)))
 		c->defer = bulk_done;
 	if (r) {

@@ -228,7 +228,12 @@ static bool names_dnn(const struct graph_log *l, uint64_t serial)
 static bool host_copy(uint32_t op, const unsigned char *body, size_t len)
 {
 	struct xmig_memcpy_req m;
+	struct xmig_memcpy2d_req m2;
 
+	if (op == XMIG_OP_MEMCPY_2D && len >= sizeof(m2)) {
+		memcpy(&m2, body, sizeof(m2));
+		return m2.kind != XMIG_COPY_D2D;
+	}
 	if (op != XMIG_OP_MEMCPY || len < sizeof(m))
 		return false;
 	memcpy(&m, body, sizeof(m));
@@ -352,6 +357,12 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		return NOTE_RECORD;
 	case XMIG_OP_MEMSET_WIDE:
 		*stream = ((const struct xmig_memset_wide_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_MEMCPY_2D:
+		*stream = ((const struct xmig_memcpy2d_req *)a)->stream;
+		return NOTE_RECORD;
+	case XMIG_OP_MEMSET_2D:
+		*stream = ((const struct xmig_memset2d_req *)a)->stream;
 		return NOTE_RECORD;
 	case XMIG_OP_cudaEventRecord:
 		*stream = ((const struct xmig_req_cudaEventRecord *)a)->stream;
@@ -480,6 +491,11 @@ bool srv_graph_refuses(struct xmig_call *c)
 		return ((const struct xmig_memcpy_req *)c->args)->kind != XMIG_COPY_D2D &&
 		       refuses_host_work(s, XMIG_CAPTURES_HOST_COPIES,
 					 ((const struct xmig_memcpy_req *)c->args)->stream,
+					 "copies to or from host memory");
+	case XMIG_OP_MEMCPY_2D:
+		return ((const struct xmig_memcpy2d_req *)c->args)->kind != XMIG_COPY_D2D &&
+		       refuses_host_work(s, XMIG_CAPTURES_HOST_COPIES,
+					 ((const struct xmig_memcpy2d_req *)c->args)->stream,
 					 "copies to or from host memory");
 	case XMIG_OP_HOST_FUNC:
 		return refuses_host_work(s, XMIG_CAPTURES_HOST_FUNCS,
@@ -1256,6 +1272,8 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 			((struct xmig_memcpy_req *)(void *)req->payload)->sync = 0;
 		if (rc.op == XMIG_OP_MEMSET)
 			((struct xmig_memset_req *)(void *)req->payload)->sync = 0;
+		if (rc.op == XMIG_OP_MEMCPY_2D)
+			((struct xmig_memcpy2d_req *)(void *)req->payload)->sync = 0;
 		c.req = req;
 		c.args = req->payload;
 		own_redops_in(&or, req);

@@ -19,6 +19,9 @@
  *   malloc_free_us      cudaMalloc(1 MiB) + cudaFree (median)
  *   copy_4k_*_us        4 KiB copies, pageable and pinned, H2D and D2H (median)
  *   copy_256m_*_gbs     256 MiB copies, pageable and pinned (median of 5)
+ *   copy2d_frame_*_gbs  cudaMemcpy2D of a 1920x1080 RGBA frame (7680-byte
+ *                       rows, host rows 7744 apart) to and from pitched
+ *                       device memory, pageable and pinned (median of 20)
  *
  * Output: one "name value" line per metric.
  */
@@ -166,6 +169,32 @@ int main(int argc, char **argv)
 		double us = median_us(5, [&] { CK(cudaMemcpy(b.dst, b.src, big, b.kind)); });
 		printf("%s %.2f\n", b.name, big / (us * 1e-6) / 1e9);
 	}
+
+	/* an image frame's rows, as OpenCV and NPP copy them */
+	const size_t fw = 1920 * 4, fh = 1080, hp = fw + 64;
+	size_t dp;
+	void *frame;
+	CK(cudaMallocPitch(&frame, &dp, fw, fh));
+	struct {
+		const char *name;
+		void *dst;
+		size_t dpitch;
+		const void *src;
+		size_t spitch;
+	} frames[] = {
+		{ "copy2d_frame_h2d_pageable_gbs", frame, dp, pageable, hp },
+		{ "copy2d_frame_d2h_pageable_gbs", pageable, hp, frame, dp },
+		{ "copy2d_frame_h2d_pinned_gbs", frame, dp, pinned, hp },
+		{ "copy2d_frame_d2h_pinned_gbs", pinned, hp, frame, dp },
+	};
+	for (auto &f : frames) {
+		auto once = [&] {
+			CK(cudaMemcpy2D(f.dst, f.dpitch, f.src, f.spitch, fw, fh, cudaMemcpyDefault));
+		};
+		once();   /* warm-up */
+		printf("%s %.2f\n", f.name, fw * fh / (median_us(20, once) * 1e-6) / 1e9);
+	}
+	CK(cudaFree(frame));
 	CK(cudaFree(dev));
 	CK(cudaFreeHost(pinned));
 	free(pageable);

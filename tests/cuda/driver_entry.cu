@@ -10,18 +10,6 @@
 
 #include "xtest.h"
 
-/* A driver function by name, as c10::cuda::DriverAPI gets it. */
-static void *entry(const char *name)
-{
-	enum cudaDriverEntryPointQueryResult q;
-	void *fn = NULL;
-
-	CK(cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &q));
-	if (q != cudaDriverEntryPointSuccess || !fn)
-		xt_fail("%s: not found (status %d)", name, (int)q);
-	return fn;
-}
-
 static void cu_check(CUresult r, const char *what)
 {
 	if (r != CUDA_SUCCESS)
@@ -38,15 +26,15 @@ int main(void)
 	CK(cudaGetDriverEntryPointByVersion("cuNoSuchFunction", &fn, 12000, cudaEnableDefault, &q));
 	printf("unknown symbol: found=%d null=%d\n", q == cudaDriverEntryPointSuccess, fn == NULL);
 
-	auto count_fn = (CUresult (*)(int *))entry("cuDeviceGetCount");
-	auto get_fn = (CUresult (*)(CUdevice *, int))entry("cuDeviceGet");
-	auto attr_fn = (CUresult (*)(int *, CUdevice_attribute, CUdevice))entry("cuDeviceGetAttribute");
-	auto uuid_fn = (CUresult (*)(CUuuid *, CUdevice))entry("cuDeviceGetUuid");
-	auto state_fn = (CUresult (*)(CUdevice, unsigned *, int *))entry("cuDevicePrimaryCtxGetState");
-	auto retain_fn = (CUresult (*)(CUcontext *, CUdevice))entry("cuDevicePrimaryCtxRetain");
-	auto getcur_fn = (CUresult (*)(CUcontext *))entry("cuCtxGetCurrent");
-	auto setcur_fn = (CUresult (*)(CUcontext))entry("cuCtxSetCurrent");
-	auto ctxdev_fn = (CUresult (*)(CUdevice *))entry("cuCtxGetDevice");
+	auto count_fn = (CUresult (*)(int *))xt_driver_fn("cuDeviceGetCount");
+	auto get_fn = (CUresult (*)(CUdevice *, int))xt_driver_fn("cuDeviceGet");
+	auto attr_fn = (CUresult (*)(int *, CUdevice_attribute, CUdevice))xt_driver_fn("cuDeviceGetAttribute");
+	auto uuid_fn = (CUresult (*)(CUuuid *, CUdevice))xt_driver_fn("cuDeviceGetUuid");
+	auto state_fn = (CUresult (*)(CUdevice, unsigned *, int *))xt_driver_fn("cuDevicePrimaryCtxGetState");
+	auto retain_fn = (CUresult (*)(CUcontext *, CUdevice))xt_driver_fn("cuDevicePrimaryCtxRetain");
+	auto getcur_fn = (CUresult (*)(CUcontext *))xt_driver_fn("cuCtxGetCurrent");
+	auto setcur_fn = (CUresult (*)(CUcontext))xt_driver_fn("cuCtxSetCurrent");
+	auto ctxdev_fn = (CUresult (*)(CUdevice *))xt_driver_fn("cuCtxGetDevice");
 
 	int n = 0, active = -1, major = 0, minor = 0, rt_major = 0;
 	unsigned flags = 99;

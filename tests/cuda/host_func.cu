@@ -193,18 +193,6 @@ static void set_value(void *arg)
 	*(volatile uint32_t *)arg = 0xC0FFEEu;
 }
 
-/* The driver API's, as a library finds them. */
-static void *driver_fn(const char *name)
-{
-	cudaDriverEntryPointQueryResult q;
-	void *fn = NULL;
-
-	CK(cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &q));
-	if (q != cudaDriverEntryPointSuccess || !fn)
-		xt_fail("no driver entry point %s", name);
-	return fn;
-}
-
 static void CUDA_CB driver_cb(CUstream s, CUresult status, void *arg)
 {
 	struct step *st = (struct step *)arg;
@@ -224,8 +212,8 @@ static void one_off_checks(void)
 	uint32_t *flag, *d, *back;
 	typedef CUresult (*launch_host_fn)(CUstream, CUhostFn, void *);
 	typedef CUresult (*add_callback_fn)(CUstream, CUstreamCallback, void *, unsigned);
-	launch_host_fn cu_launch = (launch_host_fn)driver_fn("cuLaunchHostFunc");
-	add_callback_fn cu_callback = (add_callback_fn)driver_fn("cuStreamAddCallback");
+	launch_host_fn cu_launch = (launch_host_fn)xt_driver_fn("cuLaunchHostFunc");
+	add_callback_fn cu_callback = (add_callback_fn)xt_driver_fn("cuStreamAddCallback");
 
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
 	o.want_stream = s;

@@ -133,6 +133,18 @@ static inline int xt_opt_long(int argc, char **argv, int *i, const char *opt,
 	return 1;
 }
 
+/* A driver function by name, as c10::cuda::DriverAPI gets it (no -lcuda needed). */
+static inline void *xt_driver_fn(const char *name)
+{
+	enum cudaDriverEntryPointQueryResult q;
+	void *fn = NULL;
+
+	CK(cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &q));
+	if (q != cudaDriverEntryPointSuccess || !fn)
+		xt_fail("%s: not found (status %d)", name, (int)q);
+	return fn;
+}
+
 #ifdef __CUDACC__
 /* x[i] = x[i] * mul + add for i < n: the step of the chained tests. */
 __global__ void xt_affine(uint32_t *x, int n, uint32_t mul, uint32_t add)

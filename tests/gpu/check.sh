@@ -39,7 +39,7 @@ moved_twice() {
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph host_func nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph host_func rows_2d nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -71,6 +71,8 @@ moved_twice dg-mv driver_graph 60 20
 # Host functions on streams and a graph's host node, across moves; a CUDA
 # call from a host function refused, no hang.
 moved_twice hf-mv host_func 60 20
+# 2D copies and fills (the driver's cuMemcpy2DAsync in the proxy), and a graph of them, moved
+moved_twice r2-mv rows_2d 60 20
 "$XMIG" run --job t-hf-in -- "$B/tests/cuda/host_func" --cuda-inside >"$tmp/hf-in.xmig" 2>"$tmp/hf-in.err"
 check "xmig host_func --cuda-inside: refused (cudaErrorNotPermitted)" \
 	grep -q 'returned cudaErrorNotPermitted' "$tmp/hf-in.xmig"

@@ -197,6 +197,12 @@ expected_rounds() {   # expected_rounds PROGRAM N
 PASS dnn_graph"
 }
 
+@test "netns: a job copying and filling rows (2D) moves to the other node and back; its copies stay exact" {
+	there_and_back r2 rows_2d --iters 60 --sleep-ms 25
+	diff -u <(sed 's/^rounds 3 checked$/rounds 60 checked/' "$ROOT/tests/cuda/expected/rows_2d.out") \
+		"$BATS_TEST_TMPDIR/r2.out"
+}
+
 @test "netns: a job running host functions on its streams moves to the other node and back; they run here, in stream order" {
 	there_and_back hf host_func --no-graph --iters 60 --sleep-ms 25
 	diff -u <(sed '/^nothing ran at capture/d; /^open ends/d; /^graph host node/d; /^user object/d; s/^rounds 3 checked$/rounds 60 checked/' \

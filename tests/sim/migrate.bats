@@ -876,6 +876,13 @@ program_moved() {
 	program_moved dg driver_graph 's/^graph launched 3 times/graph launched 60 times/'
 }
 
+@test "migrate: 2D copies and fills, and a graph of them, go on across moves" {
+	need_program rows_2d
+	MOVE_AFTER="^looping" program_moving r2 rows_2d --iters 60 --sleep-ms 20
+	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	program_moved r2 rows_2d 's/^rounds 3 checked/rounds 60 checked/'
+}
+
 @test "migrate: host functions and a graph's host node go on across moves, in stream order" {
 	need_program host_func
 	MOVE_AFTER="^looping" program_started hf host_func --iters 60 --sleep-ms 20

@@ -39,6 +39,9 @@ run_program() {
 @test "sim: driver_graph (driver-API contexts, capture and graphs) matches the native output" {
 	run_program driver_graph
 }
+@test "sim: rows_2d (pitched memory, 2D copies and fills, runtime and driver) matches the native output" {
+	run_program rows_2d
+}
 @test "sim: host_func (host functions and stream callbacks, in stream order) matches the native output" {
 	run_program host_func
 }
