@@ -126,6 +126,15 @@ XMIG_CL_API cudaError_t xmig_cl_func_get(struct xmig_thread *t, uint64_t module,
 XMIG_CL_API cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k,
 				       const struct xmig_cl_launch_dims *d, void **args,
 				       const void *packed);
+/* Launch attributes (cudaLaunchAttribute or CUlaunchAttribute, n of them) as they travel. */
+XMIG_CL_API cudaError_t xmig_cl_launch_attrs(const void *in, unsigned n,
+					     struct xmig_launch_attr *out, unsigned *nout);
+/* cudaOccupancyMaxActiveClusters / cuOccupancyMaxActiveClusters of k with d and attrs. */
+XMIG_CL_API cudaError_t xmig_cl_max_active_clusters(struct xmig_thread *t,
+						    const struct xmig_cl_kernel *k,
+						    const struct xmig_cl_launch_dims *d,
+						    const struct xmig_launch_attr *attrs,
+						    unsigned nattrs, int *clusters);
 XMIG_CL_API cudaError_t xmig_cl_launch_ex(struct xmig_thread *t, const struct xmig_cl_kernel *k,
 					  const struct xmig_cl_launch_dims *d,
 					  const struct xmig_launch_attr *attrs, unsigned nattrs,

@@ -667,35 +667,6 @@ API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunct
 
 /* ---- launches ----------------------------------------------------------- */
 
-/* Attributes naming events or graph nodes could not follow the job: refused. */
-static CUresult copy_attrs(const CUlaunchAttribute *in, unsigned n, struct xmig_launch_attr *out,
-			   unsigned *nout)
-{
-	unsigned i;
-
-	*nout = 0;
-	if (n && !in)
-		return CUDA_ERROR_INVALID_VALUE;
-	for (i = 0; i < n; i++) {
-		switch (in[i].id) {
-		case CU_LAUNCH_ATTRIBUTE_IGNORE:
-			continue;
-		case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
-		case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
-		case CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE:
-			xmig_cl_unsupported("cuLaunchKernelEx with an event or graph-node launch "
-					    "attribute");
-			return CUDA_ERROR_NOT_SUPPORTED;
-		default:
-			break;
-		}
-		if (*nout == XMIG_MAX_LAUNCH_ATTRS)
-			return CUDA_ERROR_INVALID_VALUE;
-		memcpy(&out[(*nout)++], &in[i], sizeof(*out));
-	}
-	return CUDA_SUCCESS;
-}
-
 /* The parameters: kernelParams (one pointer each), or one packed buffer in extra. */
 static CUresult params_of(const struct cu_func *f, void **kernelParams, void **extra,
 			  const void **packed)
@@ -786,7 +757,8 @@ static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f, void **ker
 
 	if (!config)
 		return CUDA_ERROR_INVALID_VALUE;
-	if ((r = copy_attrs(config->attrs, config->numAttrs, attrs, &nattrs)))
+	if ((r = xmig_cu_result(xmig_cl_launch_attrs(config->attrs, config->numAttrs, attrs,
+						      &nattrs))))
 		return r;
 	return launch(f, (unsigned[3]){ config->gridDimX, config->gridDimY, config->gridDimZ },
 		      (unsigned[3]){ config->blockDimX, config->blockDimY, config->blockDimZ },
@@ -841,36 +813,23 @@ API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
 					  const CUlaunchConfig *config)
 {
 	struct cu_func *f = func_of(func);
-	struct xmig_launch_ex_req *a;
-	struct xmig_occupancy_clusters_res *r;
 	struct xmig_launch_attr attrs[XMIG_MAX_LAUNCH_ATTRS];
+	struct xmig_cl_launch_dims d;
 	unsigned nattrs;
-	cudaError_t e;
 	CUresult cr;
 
 	if (!numClusters || !config)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!f)
 		return CUDA_ERROR_INVALID_HANDLE;
-	if ((cr = copy_attrs(config->attrs, config->numAttrs, attrs, &nattrs)))
+	if ((cr = xmig_cu_result(xmig_cl_launch_attrs(config->attrs, config->numAttrs, attrs,
+						       &nattrs))))
 		return cr;
 	CU_ENTER(t);
-	if (!(a = xmig_cl_begin(t, XMIG_OP_OCCUPANCY_CLUSTERS, sizeof(*a))))
-		return xmig_cu_result(xmig_cl_lost());
-	a->func = f->k.server_id;
-	a->grid[0] = config->gridDimX;
-	a->grid[1] = config->gridDimY;
-	a->grid[2] = config->gridDimZ;
-	a->block[0] = config->blockDimX;
-	a->block[1] = config->blockDimY;
-	a->block[2] = config->blockDimZ;
-	a->shmem = config->sharedMemBytes;
-	a->stream = xmig_cl_stream_id((cudaStream_t)config->hStream, 0);
-	a->nattrs = nattrs;
-	memcpy(a->attrs, attrs, nattrs * sizeof(*attrs));
-	a->param_bytes = 0;
-	if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r)))
-		return xmig_cu_result(e);
-	*numClusters = r->clusters;
-	return CUDA_SUCCESS;
+	d = (struct xmig_cl_launch_dims){
+		{ config->gridDimX, config->gridDimY, config->gridDimZ },
+		{ config->blockDimX, config->blockDimY, config->blockDimZ },
+		config->sharedMemBytes, xmig_cl_stream_id((cudaStream_t)config->hStream, 0) };
+	return xmig_cu_result(xmig_cl_max_active_clusters(t, &f->k, &d, attrs, nattrs,
+							  numClusters));
 }

@@ -121,33 +121,55 @@ API cudaError_t cudaFuncGetName(const char **name, const void *func)
 
 /* ---- launch ------------------------------------------------------------ */
 
-static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
-			  cudaStream_t stream, int per_thread)
+/* The kernel of func (host stub or cudaKernel_t), its module loaded; the launch's shape checked. */
+static cudaError_t kernel_for(struct xmig_thread *t, const void *func, dim3 grid, dim3 block,
+			      struct xmig_func **out)
+{
+	struct xmig_func *f = xmig_fatbin_function(func);
+	cudaError_t e;
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	if ((e = xmig_fatbin_ready(t, f)))
+		return e;
+	/*
+	 * CUDA rejects these at the call; do the same without a round trip
+	 * (CUDA 13 on Hopper: too large is an invalid value).
+	 */
+	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
+		return cudaErrorInvalidConfiguration;
+	if ((uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
+	    grid.z > 65535)
+		return cudaErrorInvalidValue;
+	*out = f;
+	return cudaSuccess;
+}
+
+/* A launch; with launch attributes (cudaLaunchKernelExC, cooperative) where nattrs > 0. */
+static cudaError_t launch_with(const void *func, dim3 grid, dim3 block, void **args,
+			       size_t shmem, cudaStream_t stream, int per_thread,
+			       const struct xmig_launch_attr *attrs, unsigned nattrs)
 {
 	struct xmig_cl_launch_dims d;
 	struct xmig_func *f;
 	cudaError_t e;
 
 	ENTER(t);
-	f = xmig_fatbin_function(func);
-	if (!f)
-		RETURN(t, cudaErrorInvalidDeviceFunction);
-	if ((e = xmig_fatbin_ready(t, f)))
+	if ((e = kernel_for(t, func, grid, block, &f)))
 		RETURN(t, e);
-	/*
-	 * CUDA rejects these at the call; do the same without a round trip
-	 * (CUDA 13 on Hopper: too large is an invalid value).
-	 */
-	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
-		RETURN(t, cudaErrorInvalidConfiguration);
-	if ((uint64_t)block.x * block.y * block.z > 1024 || block.z > 64 || grid.y > 65535 ||
-	    grid.z > 65535)
-		RETURN(t, cudaErrorInvalidValue);
 	if (f->k.nparams && !args)
 		RETURN(t, cudaErrorInvalidValue);
 	d = (struct xmig_cl_launch_dims){ { grid.x, grid.y, grid.z }, { block.x, block.y, block.z },
 					  shmem, xmig_cl_stream_id(stream, per_thread) };
+	if (nattrs)
+		RETURN(t, xmig_cl_launch_ex(t, &f->k, &d, attrs, nattrs, args, NULL));
 	return xmig_cl_launch(t, &f->k, &d, args, NULL);
+}
+
+static cudaError_t launch(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
+			  cudaStream_t stream, int per_thread)
+{
+	return launch_with(func, grid, block, args, shmem, stream, per_thread, NULL, 0);
 }
 
 API cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void **args,
@@ -174,22 +196,20 @@ API cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 gridDim, dim3 
 	return launch(kernel, gridDim, blockDim, args, sharedMem, stream, 1);
 }
 
+/* Launch attributes as the driver's cuLaunchKernelEx takes them: values only. */
 static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func, void **args,
 			     int per_thread)
 {
-	unsigned i;
+	struct xmig_launch_attr attrs[XMIG_MAX_LAUNCH_ATTRS];
+	unsigned nattrs;
+	cudaError_t e;
 
 	if (!config)
 		return cudaErrorInvalidValue;
-	for (i = 0; i < config->numAttrs; i++) {
-		/* Attributes that change nothing the launch does are fine. */
-		if (config->attrs[i].id == cudaLaunchAttributeIgnore)
-			continue;
-		xmig_cl_unsupported("cudaLaunchKernelExC with launch attributes");
-		return cudaErrorNotSupported;
-	}
-	return launch(func, config->gridDim, config->blockDim, args, config->dynamicSmemBytes,
-		      config->stream, per_thread);
+	if ((e = xmig_cl_launch_attrs(config->attrs, config->numAttrs, attrs, &nattrs)))
+		return e;
+	return launch_with(func, config->gridDim, config->blockDim, args, config->dynamicSmemBytes,
+			   config->stream, per_thread, attrs, nattrs);
 }
 
 API cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func,
@@ -202,6 +222,52 @@ API cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const
 					 void **args)
 {
 	return launch_ex(config, func, args, 1);
+}
+
+/* A cooperative launch: cudaLaunchAttributeCooperative. */
+static cudaError_t launch_cooperative(const void *func, dim3 grid, dim3 block, void **args,
+				      size_t shmem, cudaStream_t stream, int per_thread)
+{
+	struct xmig_launch_attr coop = { .id = cudaLaunchAttributeCooperative };
+
+	coop.value[0] = 1;   /* (cudaLaunchAttributeValue.cooperative, an int) */
+	return launch_with(func, grid, block, args, shmem, stream, per_thread, &coop, 1);
+}
+
+API cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 gridDim, dim3 blockDim,
+					    void **args, size_t sharedMem, cudaStream_t stream)
+{
+	return launch_cooperative(func, gridDim, blockDim, args, sharedMem, stream, 0);
+}
+
+API cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 gridDim, dim3 blockDim,
+						 void **args, size_t sharedMem,
+						 cudaStream_t stream)
+{
+	return launch_cooperative(func, gridDim, blockDim, args, sharedMem, stream, 1);
+}
+
+/* How many clusters of config's shape can run at once (CUTLASS asks before its launches). */
+API cudaError_t cudaOccupancyMaxActiveClusters(int *numClusters, const void *func,
+					       const cudaLaunchConfig_t *config)
+{
+	struct xmig_launch_attr attrs[XMIG_MAX_LAUNCH_ATTRS];
+	struct xmig_cl_launch_dims d;
+	struct xmig_func *f;
+	unsigned nattrs;
+	cudaError_t e;
+
+	ENTER(t);
+	if (!numClusters || !config)
+		RETURN(t, cudaErrorInvalidValue);
+	if ((e = xmig_cl_launch_attrs(config->attrs, config->numAttrs, attrs, &nattrs)) ||
+	    (e = kernel_for(t, func, config->gridDim, config->blockDim, &f)))
+		RETURN(t, e);
+	d = (struct xmig_cl_launch_dims){
+		{ config->gridDim.x, config->gridDim.y, config->gridDim.z },
+		{ config->blockDim.x, config->blockDim.y, config->blockDim.z },
+		config->dynamicSmemBytes, xmig_cl_stream_id(config->stream, 0) };
+	RETURN(t, xmig_cl_max_active_clusters(t, &f->k, &d, attrs, nattrs, numClusters));
 }
 
 /* ---- device memory ----------------------------------------------------------- */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda.h>
+
 #include "../../lib/xmig.h"
 #include "client.h"
 
@@ -115,6 +117,61 @@ cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k
 	LAUNCH_HEAD(a, k, d);
 	pack(a->params, k, args, packed);
 	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
+}
+
+/*
+ * The runtime's cudaLaunchAttribute and the driver's CUlaunchAttribute are
+ * one layout with one numbering: an id, then a 64-byte value. Values only
+ * travel; attributes naming events or graph nodes could not follow the job.
+ */
+cudaError_t xmig_cl_launch_attrs(const void *in, unsigned n, struct xmig_launch_attr *out,
+				 unsigned *nout)
+{
+	const CUlaunchAttribute *a = in;
+
+	*nout = 0;
+	if (n && !in)
+		return cudaErrorInvalidValue;
+	for (unsigned i = 0; i < n; i++) {
+		switch (a[i].id) {
+		case CU_LAUNCH_ATTRIBUTE_IGNORE:
+			continue;
+		case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+		case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+		case CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE:
+			xmig_cl_unsupported("a launch with an event or graph-node launch attribute");
+			return cudaErrorNotSupported;
+		default:
+			break;
+		}
+		if (*nout == XMIG_MAX_LAUNCH_ATTRS)
+			return cudaErrorInvalidValue;
+		memcpy(&out[(*nout)++], &a[i], sizeof(*out));
+	}
+	return cudaSuccess;
+}
+
+cudaError_t xmig_cl_max_active_clusters(struct xmig_thread *t, const struct xmig_cl_kernel *k,
+					const struct xmig_cl_launch_dims *d,
+					const struct xmig_launch_attr *attrs, unsigned nattrs,
+					int *clusters)
+{
+	struct xmig_launch_ex_req *a;
+	struct xmig_occupancy_clusters_res *r;
+	cudaError_t e;
+
+	if (nattrs > XMIG_MAX_LAUNCH_ATTRS)
+		return cudaErrorInvalidValue;
+	if (!(a = xmig_cl_begin(t, XMIG_OP_OCCUPANCY_CLUSTERS, sizeof(*a))))
+		return xmig_cl_lost();
+	LAUNCH_HEAD(a, k, d);
+	a->nattrs = nattrs;
+	memcpy(a->attrs, attrs, nattrs * sizeof(*attrs));
+	a->param_bytes = 0;
+	if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, (void **)&r)))
+		return e;
+	*clusters = r->clusters;
+	return cudaSuccess;
 }
 
 cudaError_t xmig_cl_launch_ex(struct xmig_thread *t, const struct xmig_cl_kernel *k,

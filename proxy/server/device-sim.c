@@ -700,7 +700,12 @@ static int sim_stream_wait_event(void *dev, void *s, void *e, unsigned flags)
 	return 0;
 }
 
-/* A host function runs now, in issue order, or at each launch of the graph that captured it. */
+/*
+ * A host function runs now, in issue order, or at each launch of the graph
+ * that captured it: on the proxy's worker, so the job's other calls wait
+ * until it returns (CUDA would run them meanwhile; a host function that
+ * waits for one of them hangs here, not on a GPU).
+ */
 struct sim_host_call {
 	void (*fn)(void *arg);
 	void *arg;

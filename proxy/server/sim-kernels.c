@@ -602,6 +602,9 @@ const struct sim_kernel sim_kernels[] = {
 	KERNEL("dm_mix", dm_mix),
 	KERNEL("dm_block_sum", dm_block_sum),
 	KERNEL("dm_cluster", dm_cluster),
+	/* tests/cuda/launch_ex: dm_cluster under another name, launched by the runtime */
+	{ "lx_cluster", k_dm_cluster, params_dm_cluster,
+	  sizeof(params_dm_cluster) / sizeof(params_dm_cluster[0]), sizeof(struct p_dm_cluster) },
 	/* tests/bench: measures the channel, so the kernel does nothing */
 	{ "_Z12empty_kernelv", k_empty, NULL, 0, 0 },
 	{ NULL, NULL, NULL, 0, 0 },

@@ -21,8 +21,11 @@
  *   stream orders work on another through an event; flags other than 0
  *   are refused.
  *
- *   host_func [--iters N (3)] [--sleep-ms N (0)] [--no-graph] [--cuda-inside]
+ *   host_func [--iters N (3)] [--sleep-ms N (0)] [--no-graph] [--slow-ms N (0)]
+ *             [--cuda-inside]
  *
+ * --slow-ms: the first round's host function takes N ms more (a move then
+ * waits for it: the output is the same).
  * --no-graph: no graph, and neither of its two lines (a graph that calls a
  * host function keeps a job on its node; the rest moves anywhere).
  * --cuda-inside: only that a host function calls cudaStreamQuery, which
@@ -76,6 +79,11 @@ static void round_done(void *arg)
 	for (int i = 0; i < N; i++)
 		r->in[i] = next_input(r->out[i], i, r->round);
 	r->round++;
+}
+
+static void take_time(void *arg)
+{
+	usleep((useconds_t)*(long *)arg * 1000);
 }
 
 static void queue_round(struct rounds *r, long k)
@@ -295,7 +303,7 @@ static int cuda_inside(void)
 
 int main(int argc, char **argv)
 {
-	long iters = 3, sleep_ms = 0;
+	long iters = 3, sleep_ms = 0, slow_ms = 0;
 	bool graph = true;
 	struct rounds r = {};
 	struct graphed *g = (struct graphed *)xt_malloc(sizeof(*g));
@@ -310,7 +318,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-graph"))
 			graph = false;
 		else if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
-			 !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms))
+			 !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms) &&
+			 !xt_opt_long(argc, argv, &i, "--slow-ms", 0, 100000, &slow_ms))
 			xt_fail("unknown argument %s", argv[i]);
 
 	one_off_checks();
@@ -336,6 +345,8 @@ int main(int argc, char **argv)
 
 	printf("looping\n");
 	for (long k = 0; k < iters; k++) {
+		if (k == 0 && slow_ms)
+			CK(cudaLaunchHostFunc(r.s, take_time, &slow_ms));
 		queue_round(&r, k);
 		if (graph)
 			CK(cudaGraphLaunch(exec, g->s));

@@ -876,6 +876,12 @@ program_moved() {
 	program_moved dg driver_graph 's/^graph launched 3 times/graph launched 60 times/'
 }
 
+@test "migrate: runtime launches with attributes (clusters, cooperative) go on across moves" {
+	need_program launch_ex
+	MOVE_AFTER="^looping" program_moving lx launch_ex --iters 60 --sleep-ms 20
+	program_moved lx launch_ex 's/^rounds 3 checked/rounds 60 checked/'
+}
+
 @test "migrate: 2D copies and fills, and a graph of them, go on across moves" {
 	need_program rows_2d
 	MOVE_AFTER="^looping" program_moving r2 rows_2d --iters 60 --sleep-ms 20
@@ -893,6 +899,18 @@ program_moved() {
 	# the graph travels (its host node captured again by each new proxy)
 	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
 	program_moved hf host_func 's/^rounds 3 checked/rounds 60 checked/; s/ran 3 times/ran 60 times/'
+}
+
+@test "migrate: a move while the application runs a slow host function (1.5 s) waits for it, then goes; nothing lost" {
+	need_program host_func
+	MOVE_AFTER="^looping" program_started hs host_func --iters 20 --sleep-ms 20 --slow-ms 1500
+	# (the freeze waits for the function: its stream's work comes after it)
+	run "$XMIG" migrate --job hs --to gpu1
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/hs.pid")" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/hs.err" >&2
+	diff -u <(sed 's/^rounds 3 checked/rounds 20 checked/; s/ran 3 times/ran 20 times/' \
+		"$ROOT/tests/cuda/expected/host_func.out") "$BATS_TEST_TMPDIR/hs.out"
 }
 
 @test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {

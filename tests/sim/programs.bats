@@ -39,6 +39,9 @@ run_program() {
 @test "sim: driver_graph (driver-API contexts, capture and graphs) matches the native output" {
 	run_program driver_graph
 }
+@test "sim: launch_ex (runtime launches with attributes: clusters, cooperative; cluster occupancy) matches the native output" {
+	run_program launch_ex
+}
 @test "sim: rows_2d (pitched memory, 2D copies and fills, runtime and driver) matches the native output" {
 	run_program rows_2d
 }
