@@ -281,6 +281,39 @@ API CUresult cuCtxSynchronize_v2(CUcontext ctx)
 	return r ? r : cu(cudaDeviceSynchronize());
 }
 
+API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
+{
+	int d;
+	cudaError_t e;
+
+	if (!dev || !pciBusId)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((e = cudaDeviceGetByPCIBusId(&d, pciBusId)))
+		return cu(e);
+	*dev = d;
+	return CUDA_SUCCESS;
+}
+
+/* Shared memory banks: fixed, four bytes wide (see cudart-legacy.c). */
+API CUresult cuCtxSetSharedMemConfig(CUsharedconfig config)
+{
+	CUresult r = device_ok(0);
+
+	if (r)
+		return r;
+	return config <= CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE ? CUDA_SUCCESS
+								   : CUDA_ERROR_INVALID_VALUE;
+}
+
+API CUresult cuCtxGetSharedMemConfig(CUsharedconfig *pConfig)
+{
+	CUresult r = pConfig ? device_ok(0) : CUDA_ERROR_INVALID_VALUE;
+
+	if (!r)
+		*pConfig = CU_SHARED_MEM_CONFIG_FOUR_BYTE_BANK_SIZE;
+	return r;
+}
+
 API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
 {
 	CUresult r = pciBusId && len > 0 ? device_ok(dev) : CUDA_ERROR_INVALID_VALUE;

@@ -615,6 +615,15 @@ API CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, i
 	return xmig_cu_result(xmig_cl_end(t, XMIG_CALL_SYNC, NULL));
 }
 
+/* (fixed four-byte banks: see cudart-legacy.c) */
+API CUresult cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig config)
+{
+	if (!func_of(hfunc))
+		return CUDA_ERROR_INVALID_HANDLE;
+	return config <= CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE ? CUDA_SUCCESS
+								   : CUDA_ERROR_INVALID_VALUE;
+}
+
 API CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
 {
 	struct cu_func *f = func_of(hfunc);

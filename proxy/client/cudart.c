@@ -972,6 +972,54 @@ API cudaError_t cudaDeviceGetPCIBusId(char *pciBusId, int len, int device)
 	return cudaSuccess;
 }
 
+/* The device of the one GPU this process sees, where the stream is one of its. */
+static cudaError_t stream_device(cudaStream_t stream, int *device)
+{
+	unsigned flags;
+	cudaError_t e;
+
+	if (!device)
+		return cudaErrorInvalidValue;
+	if (!(e = cudaStreamGetFlags(stream, &flags)))
+		*device = 0;
+	return e;
+}
+
+API cudaError_t cudaStreamGetDevice(cudaStream_t stream, int *device)
+{
+	return stream_device(stream, device);
+}
+
+API cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t stream, int *device)
+{
+	return stream_device(stream == 0 ? cudaStreamPerThread : stream, device);
+}
+
+/* The device whose PCI bus id this is: the one this process sees, or none. */
+API cudaError_t cudaDeviceGetByPCIBusId(int *device, const char *pciBusId)
+{
+	char mine[32];
+	unsigned d1, b1, s1, d2, b2, s2;
+	cudaError_t e;
+
+	if (!device || !pciBusId)
+		return cudaErrorInvalidValue;
+	if ((e = cudaDeviceGetPCIBusId(mine, sizeof(mine), 0)))
+		return e;
+	/* (domain optional, hexadecimal, any case: "0000:1b:00.0", "1B:00.0") */
+	if (sscanf(mine, "%x:%x:%x", &d1, &b1, &s1) != 3)
+		return cudaErrorInvalidDevice;
+	if (sscanf(pciBusId, "%x:%x:%x", &d2, &b2, &s2) != 3) {
+		d2 = 0;
+		if (sscanf(pciBusId, "%x:%x", &b2, &s2) != 2)
+			return cudaErrorInvalidValue;
+	}
+	if (d1 != d2 || b1 != b2 || s1 != s2)
+		return cudaErrorInvalidDevice;
+	*device = 0;
+	return cudaSuccess;
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 API cudaError_t cudaGetLastError(void)

@@ -39,6 +39,9 @@ run_program() {
 @test "sim: driver_graph (driver-API contexts, capture and graphs) matches the native output" {
 	run_program driver_graph
 }
+@test "sim: device_misc (bank configuration, a stream's device, the device by PCI bus id) matches the native output" {
+	run_program device_misc
+}
 @test "sim: launch_ex (runtime launches with attributes: clusters, cooperative; cluster occupancy) matches the native output" {
 	run_program launch_ex
 }
