@@ -33,15 +33,74 @@ int srv_cudaDeviceSynchronize(struct xmig_call *c, int unused)
 	return 0;
 }
 
+/*
+ * What the GPU can do but a job under xmig cannot ask of it, answered "no",
+ * so that libraries take their fallbacks rather than call what fails
+ * loudly: ggml's and PyTorch's allocators ask for virtual memory
+ * management before they reserve and map memory of their own (the proxy's
+ * is the only mapping), code asks for managed memory before
+ * cudaMallocManaged (which could not follow a job), and the application's
+ * own host registration, memory export, IPC and GPUDirect RDMA handles
+ * would name memory of the proxy's process.
+ */
+static const enum cudaDeviceAttr unserved[] = {
+	cudaDevAttrManagedMemory,
+	cudaDevAttrPageableMemoryAccess,
+	cudaDevAttrConcurrentManagedAccess,
+	cudaDevAttrHostRegisterSupported,
+	cudaDevAttrPageableMemoryAccessUsesHostPageTables,
+	cudaDevAttrDirectManagedMemAccessFromHost,
+	(enum cudaDeviceAttr)102,   /* CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED */
+	(enum cudaDeviceAttr)103,   /* ..._HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED */
+	(enum cudaDeviceAttr)104,   /* ..._HANDLE_TYPE_WIN32_HANDLE_SUPPORTED */
+	(enum cudaDeviceAttr)105,   /* ..._HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED */
+	(enum cudaDeviceAttr)107,   /* ..._GENERIC_COMPRESSION_SUPPORTED (cuMemCreate's) */
+	(enum cudaDeviceAttr)110,   /* ..._GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED */
+	cudaDevAttrHostRegisterReadOnlySupported,
+	cudaDevAttrTimelineSemaphoreInteropSupported,
+	cudaDevAttrGPUDirectRDMASupported,
+	cudaDevAttrMemoryPoolSupportedHandleTypes,
+	cudaDevAttrIpcEventSupport,
+	(enum cudaDeviceAttr)128,   /* ..._HANDLE_TYPE_FABRIC_SUPPORTED */
+	(enum cudaDeviceAttr)141,   /* ..._HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED */
+	(enum cudaDeviceAttr)142,   /* ..._HOST_NUMA_MEMORY_POOLS_SUPPORTED */
+	(enum cudaDeviceAttr)143,   /* ..._HOST_NUMA_MULTINODE_IPC_SUPPORTED */
+	(enum cudaDeviceAttr)145,   /* ..._HOST_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED */
+};
+
 int srv_cudaDeviceGetAttribute(struct xmig_call *c, int *value, enum cudaDeviceAttr attr,
 			       int device)
 {
-	return check_device(device) ?: DEV(c)->attribute(DEVH(c), attr, value);
+	if (check_device(device))
+		return cudaErrorInvalidDevice;
+	for (size_t i = 0; i < sizeof(unserved) / sizeof(unserved[0]); i++)
+		if (attr == unserved[i]) {
+			*value = 0;
+			return 0;
+		}
+	return DEV(c)->attribute(DEVH(c), attr, value);
 }
 
 int srv_cudaGetDeviceProperties(struct xmig_call *c, struct cudaDeviceProp *prop, int device)
 {
-	return check_device(device) ?: DEV(c)->properties(DEVH(c), prop);
+	int r = check_device(device) ?: DEV(c)->properties(DEVH(c), prop);
+
+	if (r)
+		return r;
+	/* (the same answers as the attributes above) */
+	prop->managedMemory = 0;
+	prop->pageableMemoryAccess = 0;
+	prop->concurrentManagedAccess = 0;
+	prop->hostRegisterSupported = 0;
+	prop->pageableMemoryAccessUsesHostPageTables = 0;
+	prop->directManagedMemAccessFromHost = 0;
+	prop->hostRegisterReadOnlySupported = 0;
+	prop->timelineSemaphoreInteropSupported = 0;
+	prop->gpuDirectRDMASupported = 0;
+	prop->gpuDirectRDMAFlushWritesOptions = 0;
+	prop->memoryPoolSupportedHandleTypes = 0;
+	prop->ipcEventSupported = 0;
+	return 0;
 }
 
 int srv_cudaMemGetInfo(struct xmig_call *c, size_t *free_b, size_t *total)

@@ -112,3 +112,28 @@ run_program() {
 	run --separate-stderr "$XMIG" run -- "$B/tests/static-lib/uses_static_lib" "$BATS_TEST_TMPDIR/d/libnvrt.so.13"
 	assert_equal "$status" 7
 }
+
+# What the GPU can do but a job under xmig cannot ask of it reads "no", in
+# attributes and properties alike, so that libraries take their fallbacks
+# (ggml's and PyTorch's allocators check virtual memory management first);
+# the rest is the device's. Through ctypes, as a Python library asks.
+@test "sim: features xmig does not serve (VMM, managed memory, host registration, IPC) read as absent; the rest as the device's" {
+	run --separate-stderr "$XMIG" run -- python3 -c '
+import ctypes
+rt = ctypes.CDLL("libcudart.so.13")
+def attr(a):
+    v = ctypes.c_int(-1)
+    r = rt.cudaDeviceGetAttribute(ctypes.byref(v), a, 0)
+    return "%d:%d" % (r, v.value)
+print("vmm", attr(102), "posix-fd", attr(103), "managed", attr(83), "register", attr(99),
+      "ipc-event", attr(125), "rdma", attr(116))
+print("warp", attr(10), "pools", attr(115))
+prop = ctypes.create_string_buffer(4096)
+print("props", rt.cudaGetDeviceProperties(prop, 0))
+'
+	echo "$stderr" >&2
+	assert_success
+	assert_line "vmm 0:0 posix-fd 0:0 managed 0:0 register 0:0 ipc-event 0:0 rdma 0:0"
+	assert_line "warp 0:32 pools 0:1"
+	assert_line "props 0"
+}
