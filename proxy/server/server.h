@@ -255,6 +255,7 @@ struct srv {
 	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
 	_Atomic int graphs_host;        /* ... whose capture copies to or from host memory */
 	_Atomic int graphs_pending;     /* ... without a driver graph: captured again at first use */
+	_Atomic bool host_funcs;        /* it queued host functions: a drain may wait for the application */
 	struct dnn_log dnn;             /* cuDNN handles and descriptors */
 	struct srv_memory mem;
 	struct srv_stream legacy, per_thread;

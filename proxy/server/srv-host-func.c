@@ -102,6 +102,7 @@ int d_HOST_FUNC(struct xmig_call *c)
 	if (a->id > UINT64_MAX >> 1)
 		return cudaErrorInvalidValue;
 	atomic_store(&host_srv, s);
+	atomic_store(&s->host_funcs, true);
 	/* (captured, now or again by a move's replay: each launch of the graph calls it) */
 	v = a->id << 1 |
 	    (s->replaying || srv_graph_capture_of(s, st) ? GRAPH_BIT : 0);

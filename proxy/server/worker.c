@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "drain.h"
 #include "server.h"
 
 static void nap(unsigned us)
@@ -365,11 +366,30 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 	 * and invalidate its capture, and whatever needs a drained GPU (a
 	 * move, a suspend, a snapshot) refuses a capture in progress anyway.
 	 */
-	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED)) {
 		xmig_debug("frozen mid-capture: the GPU is not drained");
-	else if ((r = s->dev->ctx_sync(s->devh)))
+	} else if (atomic_load(&s->host_funcs)) {
+		/*
+		 * A host function runs in the application, whose calls now
+		 * wait: one waiting for them would hold this drain for good.
+		 * Bounded by the freeze's deadline (drain.c).
+		 */
+		uint64_t now = xmig_now_ns();
+
+		if (timeout_ns && now >= deadline)
+			now = deadline - 1;
+		if (srv_drain_within(s->dev, s->devh, timeout_ns ? deadline - now : 0, &r) < 0) {
+			srv_thaw(s);
+			return xmig_error("the GPU did not drain within %.1f s: a host function of "
+					  "the application's may be waiting for the job",
+					  (double)timeout_ns / 1e9);
+		}
+		if (r)
+			xmig_warn("draining the GPU reported error %d", r);
+	} else if ((r = s->dev->ctx_sync(s->devh))) {
 		/* A faulted context still freezes: its state is what it is. */
 		xmig_warn("draining the GPU reported error %d", r);
+	}
 	/* (stream-ordered frees now due: into the pool, as the state a move or a snapshot takes says) */
 	srv_mem_reap(s, false);
 	atomic_store(&s->hdr->state, XMIG_SEG_FROZEN);
