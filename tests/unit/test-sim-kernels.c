@@ -39,8 +39,12 @@ static void test_table(void)
 	unsigned p;
 
 	for (k = sim_kernels; k->name; k++, n++) {
-		/* Mangled, or extern "C" kernels loaded through the driver API (dm_). */
-		if ((strncmp(k->name, "_Z", 2) && strncmp(k->name, "dm_", 3)) || !k->fn ||
+		/*
+		 * Mangled, or extern "C": kernels loaded through the driver API
+		 * (dm_), and launch_ex's cluster kernel (lx_), as the driver's.
+		 */
+		if ((strncmp(k->name, "_Z", 2) && strncmp(k->name, "dm_", 3) &&
+		     strncmp(k->name, "lx_", 3)) || !k->fn ||
 		    sim_kernel_find(k->name) != k)
 			bad++;
 		for (j = sim_kernels; j < k; j++)
@@ -52,8 +56,9 @@ static void test_table(void)
 			bad += p > 0 && q->offset < k->params[p - 1].offset + k->params[p - 1].size;
 		}
 	}
-	CHECK(n == 25, "the table has the 24 kernels of tests/cuda and the benchmark's (got %d)", n);
-	CHECK(bad == 0, "names mangled (or dm_), unique and found; parameters in order inside the struct");
+	CHECK(n == 26, "the table has the 25 kernels of tests/cuda and the benchmark's (got %d)", n);
+	CHECK(bad == 0, "names mangled (or dm_, lx_), unique and found; parameters in order inside "
+	      "the struct");
 	CHECK(!sim_kernel_find("_Z7nothingv") && !sim_kernel_find(NULL), "unknown names are not found");
 }
 
