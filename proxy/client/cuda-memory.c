@@ -21,6 +21,8 @@ extern __typeof__(cudaMemset) cudaMemset_ptds;
 extern __typeof__(cudaLaunchHostFunc) cudaLaunchHostFunc_ptsz;
 extern __typeof__(cudaMemcpy2D) cudaMemcpy2D_ptds;
 extern __typeof__(cudaMemcpy2DAsync) cudaMemcpy2DAsync_ptsz;
+extern __typeof__(cudaMemcpy3D) cudaMemcpy3D_ptds;
+extern __typeof__(cudaMemcpy3DAsync) cudaMemcpy3DAsync_ptsz;
 extern __typeof__(cudaStreamAddCallback) cudaStreamAddCallback_ptsz;
 extern __typeof__(cudaMemsetAsync) cudaMemsetAsync_ptsz;
 extern __typeof__(cudaStreamSynchronize) cudaStreamSynchronize_ptsz;
@@ -406,6 +408,63 @@ API CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream)
 API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream)
 {
 	return copy_2d(pCopy, hStream, 1, true);
+}
+
+/* A side of a CUDA_MEMCPY3D as the runtime's pitched pointer and position. */
+static CUresult volume_side(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x,
+			    size_t y, size_t z, size_t pitch, size_t height,
+			    struct cudaPitchedPtr *p, struct cudaPos *pos)
+{
+	const void *base;
+	CUresult r = side_start(type, host, dev, 0, 0, 0, &base);
+
+	if (r)
+		return r;
+	*p = (struct cudaPitchedPtr){ (void *)base, pitch, 0, height };
+	*pos = (struct cudaPos){ x, y, z };
+	return CUDA_SUCCESS;
+}
+
+/* cuMemcpy3D and its kin as cudaMemcpy3D (one slice: its height unused, as the driver's). */
+static CUresult copy_3d(const CUDA_MEMCPY3D *c, CUstream s, int per_thread, bool async)
+{
+	struct cudaMemcpy3DParms p = { 0 };
+	CUresult r;
+
+	if (!c)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = volume_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY,
+			     c->srcZ, c->srcPitch, c->Depth == 1 ? c->Height : c->srcHeight,
+			     &p.srcPtr, &p.srcPos)) ||
+	    (r = volume_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY,
+			     c->dstZ, c->dstPitch, c->Depth == 1 ? c->Height : c->dstHeight,
+			     &p.dstPtr, &p.dstPos)))
+		return r;
+	p.extent = (struct cudaExtent){ c->WidthInBytes, c->Height, c->Depth };
+	p.kind = cudaMemcpyDefault;
+	if (async)
+		R((per_thread ? cudaMemcpy3DAsync_ptsz : cudaMemcpy3DAsync)(&p, (cudaStream_t)s));
+	R((per_thread ? cudaMemcpy3D_ptds : cudaMemcpy3D)(&p));
+}
+
+API CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *pCopy)
+{
+	return copy_3d(pCopy, NULL, 0, false);
+}
+
+API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy)
+{
+	return copy_3d(pCopy, NULL, 1, false);
+}
+
+API CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream)
+{
+	return copy_3d(pCopy, hStream, 0, true);
+}
+
+API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream)
+{
+	return copy_3d(pCopy, hStream, 1, true);
 }
 
 static CUresult fill_rows(CUdeviceptr dst, size_t pitch, uint32_t value, unsigned elem,

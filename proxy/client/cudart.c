@@ -311,6 +311,23 @@ API cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size
 	return e;
 }
 
+/* A volume: its slices' rows one after another, pitched as cudaMallocPitch's. */
+API cudaError_t cudaMalloc3D(struct cudaPitchedPtr *p, struct cudaExtent extent)
+{
+	size_t pitch = 0;
+	void *ptr = NULL;
+	cudaError_t e;
+
+	if (!p)
+		return cudaErrorInvalidValue;
+	if (extent.depth && extent.height > SIZE_MAX / extent.depth)
+		return cudaErrorMemoryAllocation;
+	if ((e = cudaMallocPitch(&ptr, &pitch, extent.width, extent.height * extent.depth)))
+		return e;
+	*p = (struct cudaPitchedPtr){ ptr, pitch, extent.width, extent.height };
+	return cudaSuccess;
+}
+
 API cudaError_t cudaFree(void *devPtr)
 {
 	struct xmig_free_req *a;
@@ -658,6 +675,85 @@ API cudaError_t cudaMemcpy2DAsync_ptsz(void *dst, size_t dpitch, const void *src
 	return memcpy_rows(dst, dpitch, src, spitch, width, height, stream, 1, false);
 }
 
+/*
+ * A side of a 3D copy of linear memory (cudaMemcpy3D): its first byte and
+ * the distance between its slices. CUDA arrays are not served.
+ */
+static cudaError_t volume_side(cudaArray_t array, struct cudaPitchedPtr p, struct cudaPos pos,
+			       struct cudaExtent e, char **start, size_t *slice)
+{
+	if (array) {
+		xmig_cl_unsupported("CUDA arrays (cudaMemcpy3D to or from a cudaArray)");
+		return cudaErrorNotSupported;
+	}
+	if (!p.ptr)
+		return cudaErrorInvalidValue;
+	if (p.pitch < e.width || pos.x > p.pitch - e.width)
+		return cudaErrorInvalidPitchValue;
+	/* (the rows of a slice stay in it, where there is more than one) */
+	if (e.depth > 1 && (pos.y > p.ysize || e.height > p.ysize - pos.y))
+		return cudaErrorInvalidValue;
+	*slice = p.pitch * p.ysize;
+	*start = (char *)p.ptr + pos.z * *slice + pos.y * p.pitch + pos.x;
+	return cudaSuccess;
+}
+
+/*
+ * depth slices of 2D copies; one, of all their rows, where the slices
+ * follow each other row for row on both sides.
+ */
+static cudaError_t memcpy_volume(const struct cudaMemcpy3DParms *p, cudaStream_t stream,
+				 int per_thread, bool sync)
+{
+	struct cudaExtent e;
+	size_t ds, ss;
+	char *dst, *src;
+	struct rows g;
+	uint64_t id;
+	cudaError_t r = cudaSuccess;
+
+	ENTER(t);
+	if (!p)
+		RETURN(t, cudaErrorInvalidValue);
+	e = p->extent;
+	if (!e.width || !e.height || !e.depth)
+		return cudaSuccess;
+	if ((r = volume_side(p->dstArray, p->dstPtr, p->dstPos, e, &dst, &ds)) ||
+	    (r = volume_side(p->srcArray, p->srcPtr, p->srcPos, e, &src, &ss)))
+		RETURN(t, r);
+	id = xmig_cl_stream_id(stream, per_thread);
+	g = (struct rows){ e.width, e.height, p->dstPtr.pitch, p->srcPtr.pitch };
+	if (ds == e.height * g.dpitch && ss == e.height * g.spitch) {
+		g.height *= e.depth;
+		RETURN(t, do_copy(t, plain(dst), plain(src), &g, id, sync));
+	}
+	/* (in stream order: waiting for the last slice waits for them all) */
+	for (size_t z = 0; z < e.depth && !r; z++)
+		r = do_copy(t, plain(dst + z * ds), plain(src + z * ss), &g, id,
+			    sync && z + 1 == e.depth);
+	RETURN(t, r);
+}
+
+API cudaError_t cudaMemcpy3D(const struct cudaMemcpy3DParms *p)
+{
+	return memcpy_volume(p, 0, 0, true);
+}
+
+API cudaError_t cudaMemcpy3D_ptds(const struct cudaMemcpy3DParms *p)
+{
+	return memcpy_volume(p, 0, 1, true);
+}
+
+API cudaError_t cudaMemcpy3DAsync(const struct cudaMemcpy3DParms *p, cudaStream_t stream)
+{
+	return memcpy_volume(p, stream, 0, false);
+}
+
+API cudaError_t cudaMemcpy3DAsync_ptsz(const struct cudaMemcpy3DParms *p, cudaStream_t stream)
+{
+	return memcpy_volume(p, stream, 1, false);
+}
+
 API cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
 	return memcpy_any(dst, src, count, 0, 0, true);
@@ -730,6 +826,51 @@ API cudaError_t cudaMemset2DAsync_ptsz(void *devPtr, size_t pitch, int value, si
 				       size_t height, cudaStream_t stream)
 {
 	return memset_rows(devPtr, pitch, value, width, height, stream, 1);
+}
+
+/* Slices of rows, one fill of them all where they follow each other. */
+static cudaError_t memset_volume(struct cudaPitchedPtr p, int value, struct cudaExtent e,
+				 cudaStream_t stream, int per_thread)
+{
+	uint64_t id;
+	size_t slice = p.pitch * p.ysize;
+	cudaError_t r = cudaSuccess;
+
+	ENTER(t);
+	if (!e.width || !e.height || !e.depth)
+		return cudaSuccess;
+	if (e.depth > 1 && e.height > p.ysize)
+		RETURN(t, cudaErrorInvalidValue);
+	id = xmig_cl_stream_id(stream, per_thread);
+	if (e.depth == 1 || slice == e.height * p.pitch)
+		RETURN(t, xmig_cl_fill_rows(t, p.ptr, p.pitch, (uint32_t)(value & 0xff), 1, e.width,
+					    e.height * e.depth, id));
+	for (size_t z = 0; z < e.depth && !r; z++)
+		r = xmig_cl_fill_rows(t, (char *)p.ptr + z * slice, p.pitch,
+				      (uint32_t)(value & 0xff), 1, e.width, e.height, id);
+	RETURN(t, r);
+}
+
+API cudaError_t cudaMemset3D(struct cudaPitchedPtr p, int value, struct cudaExtent extent)
+{
+	return memset_volume(p, value, extent, 0, 0);
+}
+
+API cudaError_t cudaMemset3D_ptds(struct cudaPitchedPtr p, int value, struct cudaExtent extent)
+{
+	return memset_volume(p, value, extent, 0, 1);
+}
+
+API cudaError_t cudaMemset3DAsync(struct cudaPitchedPtr p, int value, struct cudaExtent extent,
+				  cudaStream_t stream)
+{
+	return memset_volume(p, value, extent, stream, 0);
+}
+
+API cudaError_t cudaMemset3DAsync_ptsz(struct cudaPitchedPtr p, int value,
+				       struct cudaExtent extent, cudaStream_t stream)
+{
+	return memset_volume(p, value, extent, stream, 1);
 }
 
 API cudaError_t cudaMemset(void *devPtr, int value, size_t count)

@@ -882,6 +882,12 @@ program_moved() {
 	program_moved lx launch_ex 's/^rounds 3 checked/rounds 60 checked/'
 }
 
+@test "migrate: 3D copies of a volume go on across moves" {
+	need_program volume_3d
+	MOVE_AFTER="^looping" program_moving v3 volume_3d --iters 60 --sleep-ms 20
+	program_moved v3 volume_3d 's/^rounds 3 checked/rounds 60 checked/'
+}
+
 @test "migrate: 2D copies and fills, and a graph of them, go on across moves" {
 	need_program rows_2d
 	MOVE_AFTER="^looping" program_moving r2 rows_2d --iters 60 --sleep-ms 20
