@@ -72,6 +72,37 @@ API cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *exec, cudaGraph_t
 	return instantiate(exec, graph, flags);
 }
 
+/* (cuda_runtime_api.h declares the per-thread entry points only under its macros) */
+extern __typeof__(cudaGraphUpload) cudaGraphUpload_ptsz;
+
+/* The flags, then an upload where asked; the result as the driver says it. */
+static cudaError_t instantiate_with_params(cudaGraphExec_t *exec, cudaGraph_t graph,
+					   cudaGraphInstantiateParams *p, int per_thread)
+{
+	cudaError_t e;
+
+	if (!p || !exec)
+		return cudaErrorInvalidValue;
+	e = instantiate(exec, graph, p->flags & ~(unsigned long long)cudaGraphInstantiateFlagUpload);
+	p->errNode_out = NULL;
+	p->result_out = e ? cudaGraphInstantiateError : cudaGraphInstantiateSuccess;
+	if (!e && (p->flags & cudaGraphInstantiateFlagUpload))
+		e = (per_thread ? cudaGraphUpload_ptsz : cudaGraphUpload)(*exec, p->uploadStream);
+	return e;
+}
+
+API cudaError_t cudaGraphInstantiateWithParams(cudaGraphExec_t *exec, cudaGraph_t graph,
+					       cudaGraphInstantiateParams *params)
+{
+	return instantiate_with_params(exec, graph, params, 0);
+}
+
+API cudaError_t cudaGraphInstantiateWithParams_ptsz(cudaGraphExec_t *exec, cudaGraph_t graph,
+						    cudaGraphInstantiateParams *params)
+{
+	return instantiate_with_params(exec, graph, params, 1);
+}
+
 /*
  * Posted; but while this process captures, answered at once: a graph
  * launched into a capturing stream is refused by CUDA at the call.

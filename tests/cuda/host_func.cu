@@ -156,7 +156,16 @@ static cudaGraphExec_t capture_graph(struct graphed *g)
 	CK(cudaStreamEndCapture(g->s, &graph));
 	if (graph != building)
 		xt_fail("the graph captured is not the one being captured");
-	CK(cudaGraphInstantiate(&exec, graph, 0));
+	{
+		/* (instantiated and uploaded in one, as cuda.core does) */
+		cudaGraphInstantiateParams ip = {};
+
+		ip.flags = cudaGraphInstantiateFlagUpload;
+		ip.uploadStream = g->s;
+		CK(cudaGraphInstantiateWithParams(&exec, graph, &ip));
+		if (ip.result_out != cudaGraphInstantiateSuccess)
+			xt_fail("cudaGraphInstantiateWithParams: result %d", (int)ip.result_out);
+	}
 	CK(cudaGraphDestroy(graph));
 	return exec;
 }
