@@ -270,6 +270,27 @@ API cudaError_t cudaOccupancyMaxActiveClusters(int *numClusters, const void *fun
 	RETURN(t, xmig_cl_max_active_clusters(t, &f->k, &d, attrs, nattrs, numClusters));
 }
 
+/* A kernel parameter's place, from the layout the proxy's cuFuncGetParamInfo gave. */
+API cudaError_t cudaFuncGetParamInfo(const void *func, size_t paramIndex, size_t *paramOffset,
+				     size_t *paramSize)
+{
+	struct xmig_func *f;
+	cudaError_t e;
+
+	ENTER(t);
+	if (!(f = xmig_fatbin_function(func)))
+		RETURN(t, cudaErrorInvalidDeviceFunction);
+	if ((e = xmig_fatbin_ready(t, f)))
+		RETURN(t, e);
+	if (paramIndex >= f->k.nparams)
+		RETURN(t, cudaErrorInvalidValue);
+	if (paramOffset)
+		*paramOffset = f->k.params[paramIndex].offset;
+	if (paramSize)
+		*paramSize = f->k.params[paramIndex].size;
+	return cudaSuccess;
+}
+
 /* ---- device memory ----------------------------------------------------------- */
 
 API cudaError_t cudaMalloc(void **devPtr, size_t size)

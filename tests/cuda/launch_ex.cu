@@ -5,7 +5,7 @@
  * cluster and the cluster's size, written by the kernel), with a priority
  * and programmatic stream serialisation, an ignored attribute;
  * cudaOccupancyMaxActiveClusters before a cluster launch;
- * cudaLaunchCooperativeKernel. Each round relaunches them on new input
+ * cudaLaunchCooperativeKernel; cudaFuncGetParamInfo. Each round relaunches them on new input
  * and checks every result on the CPU.
  *
  *   launch_ex [--iters N (3)] [--sleep-ms N (0)]
@@ -124,6 +124,22 @@ int main(int argc, char **argv)
 		check_clusters(d, c, "cluster launch");
 	}
 	printf("cluster launches of 1, 2 and 4 blocks: every block's rank and cluster size\n");
+
+	/* the layout a launcher packs arguments by */
+	printf("xt_affine's parameters:");
+	for (size_t i = 0; i < 4; i++) {
+		size_t off, size;
+
+		CK(cudaFuncGetParamInfo((const void *)xt_affine, i, &off, &size));
+		printf(" %zu+%zu", off, size);
+	}
+	{
+		size_t off, size;
+
+		printf("; a fifth: %s\n", cudaGetErrorName(cudaFuncGetParamInfo(
+						(const void *)xt_affine, 4, &off, &size)));
+		(void)cudaGetLastError();
+	}
 
 	for (int i = 0; i < N; i++)
 		model[i] = h[i] = xf_mix64((uint64_t)i) & 0xffffffffu;
