@@ -78,7 +78,8 @@
 	X(GRAPH_EXEC_UPDATE) /* sync: cudaGraphExecUpdate */ \
 	X(HOST_FUNC)        /* a host function on a stream (cudaLaunchHostFunc), posted */ \
 	X(MEMCPY_2D)        /* rows between addresses valid in the server (cudaMemcpy2D) */ \
-	X(MEMSET_2D)        /* rows filled with 8-, 16- or 32-bit values (cudaMemset2D, cuMemsetD2D*) */
+	X(MEMSET_2D)        /* rows filled with 8-, 16- or 32-bit values (cudaMemset2D, cuMemsetD2D*) */ \
+	X(LINK)             /* sync: the driver's JIT linker (cuLink*), its job and result through bulk */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -186,6 +187,39 @@ struct xmig_memset_req {
 struct xmig_host_func_req {
 	uint64_t stream;             /* logical id */
 	uint64_t id;                 /* the client's name for the function and its data */
+};
+
+/*
+ * LINK, in phases on one ring: PUT pieces of the job (struct
+ * xmig_link_job, through bulk half 0), RUN it (the reply: the sizes of
+ * the result), GET pieces of the result (cubin, then the info log, then
+ * the error log; into bulk half 0), DROP it. The job: its head, nopts
+ * numeric JIT options, then ninputs inputs, each a struct
+ * xmig_link_input, its name and its bytes, each of the three 8-aligned.
+ */
+enum xmig_link_phase { XMIG_LINK_PUT = 1, XMIG_LINK_RUN, XMIG_LINK_GET, XMIG_LINK_DROP };
+struct xmig_link_req {
+	uint64_t link;               /* the client's id for the job */
+	uint32_t phase, _pad;        /* enum xmig_link_phase */
+	uint64_t total;              /* PUT: bytes of the whole job */
+	uint64_t offset, size;       /* PUT, GET: the piece */
+};
+struct xmig_link_res {
+	uint64_t cubin_size, info_size, error_size;   /* RUN */
+	int32_t status, _pad;        /* RUN: the link's CUresult (the logs come either way) */
+};
+struct xmig_link_job {
+	uint32_t nopts, ninputs;
+	uint64_t info_size, error_size;   /* the application's log buffers */
+};
+struct xmig_link_opt {
+	uint32_t id, _pad;           /* a CUjit_option that holds a number */
+	uint64_t value;
+};
+struct xmig_link_input {
+	uint32_t type;               /* CUjitInputType */
+	uint32_t name_len;
+	uint64_t size;
 };
 
 struct xmig_module_load_req {

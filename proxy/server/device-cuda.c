@@ -53,7 +53,7 @@
 	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
 	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate) \
 	X(cuLaunchHostFunc) X(cuMemcpy2DAsync) X(cuMemsetD2D8Async) X(cuMemsetD2D16Async) \
-	X(cuMemsetD2D32Async)
+	X(cuMemsetD2D32Async) X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -1077,6 +1077,48 @@ static int cuda_ctx_sync(void *dev)
 
 /* ---- modules and kernels -------------------------------------------- */
 
+/* The driver's linker, with the job's numeric options and the two logs. */
+static int cuda_link(void *dev, const struct xmig_link_opt *opts, unsigned nopts,
+		     const struct xmig_link_piece *in, unsigned nin, void **out, size_t *out_len,
+		     char *info, size_t info_len, char *errlog, size_t errlog_len)
+{
+	CUjit_option o[64 + 4];
+	void *v[64 + 4];
+	unsigned n = 0;
+	CUlinkState st;
+	void *cubin;
+	size_t size;
+	CUresult r;
+
+	for (unsigned i = 0; i < nopts && i < 64; i++, n++) {
+		o[n] = (CUjit_option)opts[i].id;
+		v[n] = (void *)(uintptr_t)opts[i].value;
+	}
+	o[n] = CU_JIT_INFO_LOG_BUFFER;
+	v[n++] = info;
+	o[n] = CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES;
+	v[n++] = (void *)(uintptr_t)info_len;
+	o[n] = CU_JIT_ERROR_LOG_BUFFER;
+	v[n++] = errlog;
+	o[n] = CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;
+	v[n++] = (void *)(uintptr_t)errlog_len;
+	if ((r = cu.cuLinkCreate(n, o, v, &st)))
+		return r;
+	for (unsigned i = 0; i < nin && !r; i++)
+		r = cu.cuLinkAddData(st, (CUjitInputType)in[i].type, (void *)in[i].data, in[i].size,
+				     in[i].name, 0, NULL, NULL);
+	if (!r && !(r = cu.cuLinkComplete(st, &cubin, &size))) {
+		if ((*out = malloc(size ? size : 1))) {
+			memcpy(*out, cubin, size);
+			*out_len = size;
+		} else {
+			r = CUDA_ERROR_OUT_OF_MEMORY;
+		}
+	}
+	cu.cuLinkDestroy(st);
+	return r;
+}
+
 static int cuda_module_load(void *dev, const void *image, size_t size, void **mod)
 {
 	return err(cu.cuModuleLoadData((CUmodule *)mod, image));
@@ -1404,6 +1446,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.memset_wide = cuda_memset_wide,
 	.memcpy_2d = cuda_memcpy_2d,
 	.memset_2d = cuda_memset_2d,
+	.link = cuda_link,
 	.blaslt_create = xmig_blaslt_cuda_create,
 	.blaslt_destroy = xmig_blaslt_cuda_destroy,
 	.blaslt_heuristic = xmig_blaslt_cuda_heuristic,

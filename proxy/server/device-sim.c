@@ -830,6 +830,41 @@ static int sim_ctx_sync(void *dev)
 
 /* ---- modules and kernels -------------------------------------------- */
 
+/*
+ * The sim device's kernels are C functions found by name, whatever the
+ * image: a link of PTX is the PTX, one after the other (PTX only, as a
+ * linker of text alone could say).
+ */
+static int sim_link(void *dev, const struct xmig_link_opt *opts, unsigned nopts,
+		    const struct xmig_link_piece *in, unsigned nin, void **out, size_t *out_len,
+		    char *info, size_t info_len, char *errlog, size_t errlog_len)
+{
+	size_t n = 1;
+	char *p;
+
+	for (unsigned i = 0; i < nin; i++) {
+		if (in[i].type != 1 /* CU_JIT_INPUT_PTX */) {
+			snprintf(errlog, errlog_len, "the sim device links PTX only (%s)", in[i].name);
+			return 200;   /* CUDA_ERROR_INVALID_IMAGE */
+		}
+		n += in[i].size + 1;
+	}
+	if (!(*out = p = malloc(n)))
+		return 2;         /* CUDA_ERROR_OUT_OF_MEMORY */
+	for (unsigned i = 0; i < nin; i++) {
+		/* (each text without its NUL, then a newline) */
+		size_t len = strnlen(in[i].data, in[i].size);
+
+		memcpy(p, in[i].data, len);
+		p += len;
+		*p++ = '\n';
+	}
+	*p++ = '\0';
+	*out_len = (size_t)(p - (char *)*out);
+	snprintf(info, info_len, "sim: %u PTX input%s linked", nin, nin == 1 ? "" : "s");
+	return 0;
+}
+
 static int sim_module_load(void *dev, const void *image, size_t size, void **mod)
 {
 	struct sim_module *m = calloc(1, sizeof(*m));
@@ -1387,6 +1422,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.graph_exec_update = sim_graph_exec_update,
 	.priority_range = sim_priority_range,
 	.host_func = sim_host_func,
+	.link = sim_link,
 	.event_create = sim_event_create,
 	.event_destroy = sim_event_destroy,
 	.event_record = sim_event_record,

@@ -53,6 +53,14 @@ enum {
 	XMIG_CAPTURES_ALL = 63,
 };
 
+/* One input of a link (device.h's link). */
+struct xmig_link_piece {
+	unsigned type;               /* CUjitInputType */
+	const char *name;            /* NUL-terminated */
+	const void *data;
+	size_t size;
+};
+
 struct xmig_device_ops {
 	const char *name;                    /* "cuda" or "sim" */
 
@@ -187,6 +195,16 @@ struct xmig_device_ops {
 	int (*memset_2d)(void *dev, uint64_t dst, uint64_t pitch, uint32_t value, unsigned elem,
 			 uint64_t width, uint64_t height, void *s);
 	int (*ctx_sync)(void *dev);
+
+	/*
+	 * The JIT linker (cuLinkCreate, AddData, Complete): the inputs linked
+	 * with numeric options, *out (malloc'd) the result; the logs into
+	 * info and err, NUL-terminated. Returns the link's status (a
+	 * CUresult), 0 on success. NULL: not served by this backend.
+	 */
+	int (*link)(void *dev, const struct xmig_link_opt *opts, unsigned nopts,
+		    const struct xmig_link_piece *in, unsigned nin, void **out, size_t *out_len,
+		    char *info, size_t info_len, char *err, size_t err_len);
 
 	/* Modules and kernels. */
 	int (*module_load)(void *dev, const void *image, size_t size, void **mod);

@@ -546,6 +546,9 @@ void srv_ccl_shutdown(struct srv *s);
 /* A control connection closed: the communicators it had built ahead are retired. */
 void srv_ccl_conn_closed(struct srv *s, struct ctl_conn *cc);
 
+/* srv-link.c: the driver's JIT linker for the application (cuLink*) */
+int d_LINK(struct xmig_call *c);
+
 /* srv-host-func.c: host functions, run by the application's host-function thread */
 int d_HOST_FUNC(struct xmig_call *c);
 

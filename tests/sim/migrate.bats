@@ -882,6 +882,12 @@ program_moved() {
 	program_moved lx launch_ex 's/^rounds 3 checked/rounds 60 checked/'
 }
 
+@test "migrate: kernels the driver's linker made (cuLinkComplete's cubin) go on across moves" {
+	need_program driver_link
+	MOVE_AFTER="^looping" program_moving dk driver_link --iters 60 --sleep-ms 20
+	program_moved dk driver_link 's/^rounds 3 checked/rounds 60 checked/'
+}
+
 @test "migrate: 3D copies of a volume go on across moves" {
 	need_program volume_3d
 	MOVE_AFTER="^looping" program_moving v3 volume_3d --iters 60 --sleep-ms 20

@@ -45,6 +45,9 @@ run_program() {
 @test "sim: launch_ex (runtime launches with attributes: clusters, cooperative; cluster occupancy) matches the native output" {
 	run_program launch_ex
 }
+@test "sim: driver_link (the driver's JIT linker, as Numba uses it) matches the native output" {
+	run_program driver_link
+}
 @test "sim: volume_3d (pitched volumes, 3D copies and fills, runtime and driver) matches the native output" {
 	run_program volume_3d
 }
