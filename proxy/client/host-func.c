@@ -28,13 +28,16 @@ struct entry {
 	struct xmig_host_fn f;
 	bool kept;                 /* named while capturing: never forgotten */
 	struct entry *next;        /* in its bucket */
+	struct entry *next_kept;   /* in the list of kept ones, where kept */
 };
 
-#define NBUCKETS 1024u
+/* (untouched buckets cost no memory: a burst of queued functions stays cheap to find) */
+#define NBUCKETS 16384u
 
 static struct {
 	pthread_mutex_t lock;
 	struct entry *buckets[NBUCKETS];
+	struct entry *kept;
 	uint64_t next_id;
 	pthread_once_t started;
 	bool running;              /* the thread was made */
@@ -60,21 +63,29 @@ static struct entry **bucket(uint64_t id)
 /* A kept entry naming the same call, or NULL (under the lock). */
 static struct entry *find_kept(const struct xmig_host_fn *f)
 {
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct entry *e = hf.buckets[b]; e; e = e->next)
-			if (e->kept && e->f.kind == f->kind && e->f.fn == f->fn &&
-			    e->f.data == f->data && e->f.stream == f->stream)
-				return e;
+	for (struct entry *e = hf.kept; e; e = e->next_kept)
+		if (e->f.kind == f->kind && e->f.fn == f->fn && e->f.data == f->data &&
+		    e->f.stream == f->stream)
+			return e;
 	return NULL;
 }
 
+static void keep(struct entry *e)
+{
+	if (!e->kept) {
+		e->kept = true;
+		e->next_kept = hf.kept;
+		hf.kept = e;
+	}
+}
+
 /* An id for f: a fresh one, or where it is to be kept the kept one of the same call. */
-static int name_call(const struct xmig_host_fn *f, bool keep, uint64_t *id)
+static int name_call(const struct xmig_host_fn *f, bool kept, uint64_t *id)
 {
 	struct entry *e;
 
 	pthread_mutex_lock(&hf.lock);
-	if (keep && (e = find_kept(f))) {
+	if (kept && (e = find_kept(f))) {
 		*id = e->id;
 		pthread_mutex_unlock(&hf.lock);
 		return 0;
@@ -85,7 +96,9 @@ static int name_call(const struct xmig_host_fn *f, bool keep, uint64_t *id)
 	}
 	e->id = hf.next_id++;
 	e->f = *f;
-	e->kept = keep;
+	e->kept = false;
+	if (kept)
+		keep(e);
 	e->next = *bucket(e->id);
 	*bucket(e->id) = e;
 	*id = e->id;
@@ -107,7 +120,7 @@ static bool take_call(uint64_t id, bool from_graph, struct xmig_host_fn *f)
 			*pp = e->next;
 			free(e);
 		} else {
-			e->kept = true;   /* (a graph's node: its launches call it again) */
+			keep(e);   /* (a graph's node: its launches call it again) */
 		}
 	}
 	pthread_mutex_unlock(&hf.lock);
