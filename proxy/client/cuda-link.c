@@ -225,30 +225,40 @@ API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut)
 	memcpy(job, &head, sizeof(head));
 	memcpy(job + sizeof(head), l->opts, l->nopts * sizeof(l->opts[0]));
 	memcpy(job + sizeof(head) + l->nopts * sizeof(l->opts[0]), l->job, l->len);
-	if ((e = xmig_cl_bulk_idle(t)))
-		goto out;
-	for (off = 0; off < total && !e; off += XMIG_BULK_HALF) {
-		uint64_t n = total - off < XMIG_BULK_HALF ? total - off : XMIG_BULK_HALF;
+	/*
+	 * The job lives in the proxy between its calls: a move in between
+	 * leaves it with the old proxy, so the new one is sent it again.
+	 */
+	for (int attempt = 0;; attempt++) {
+		uint64_t owner = xmig_cl_owner_id();
 
-		memcpy(t->ring->bulk, job + off, n);
-		e = link_call(t, l, XMIG_LINK_PUT, total, off, n, NULL);
-	}
-	if (e || (e = link_call(t, l, XMIG_LINK_RUN, 0, 0, 0, &res)))
-		goto out;
-	all = res.cubin_size + res.info_size + res.error_size;
-	free(l->result);
-	if (!(l->result = malloc(all ? all : 1))) {
-		e = cudaErrorMemoryAllocation;
-		goto out;
-	}
-	for (off = 0; off < all && !e; off += XMIG_BULK_HALF) {
-		uint64_t n = all - off < XMIG_BULK_HALF ? all - off : XMIG_BULK_HALF;
+		if ((e = xmig_cl_bulk_idle(t)))
+			goto out;
+		for (off = 0; off < total && !e; off += XMIG_BULK_HALF) {
+			uint64_t n = total - off < XMIG_BULK_HALF ? total - off : XMIG_BULK_HALF;
 
-		if (!(e = link_call(t, l, XMIG_LINK_GET, 0, off, n, NULL)))
-			memcpy(l->result + off, t->ring->bulk, n);
+			memcpy(t->ring->bulk, job + off, n);
+			e = link_call(t, l, XMIG_LINK_PUT, total, off, n, NULL);
+		}
+		if (!e)
+			e = link_call(t, l, XMIG_LINK_RUN, 0, 0, 0, &res);
+		all = res.cubin_size + res.info_size + res.error_size;
+		free(l->result);
+		l->result = NULL;
+		if (!e && !(l->result = malloc(all ? all : 1)))
+			e = cudaErrorMemoryAllocation;
+		for (off = 0; off < all && !e; off += XMIG_BULK_HALF) {
+			uint64_t n = all - off < XMIG_BULK_HALF ? all - off : XMIG_BULK_HALF;
+
+			if (!(e = link_call(t, l, XMIG_LINK_GET, 0, off, n, NULL)))
+				memcpy(l->result + off, t->ring->bulk, n);
+		}
+		if (!e)
+			break;
+		if (e != cudaErrorInvalidValue || xmig_cl_owner_id() == owner || attempt == 3)
+			goto out;
+		link_call(t, l, XMIG_LINK_DROP, 0, 0, 0, NULL);
 	}
-	if (e)
-		goto out;
 	give_log(l, l->info_buf, l->info_size, l->result + res.cubin_size, res.info_size);
 	give_log(l, l->error_buf, l->error_size, l->result + res.cubin_size + res.info_size,
 		 res.error_size);

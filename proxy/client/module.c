@@ -25,7 +25,8 @@ uint64_t xmig_cl_module_id(void)
 cudaError_t xmig_cl_module_send(struct xmig_thread *t, uint64_t id, const void *image,
 				size_t size)
 {
-	uint64_t hash, off = 0;
+	uint64_t hash, off = 0, owner = xmig_cl_owner_id();
+	int restarts = 0;
 	cudaError_t e;
 
 	if ((e = xmig_cl_bulk_idle(t)))
@@ -44,7 +45,19 @@ cudaError_t xmig_cl_module_send(struct xmig_thread *t, uint64_t id, const void *
 		a->offset = off;
 		a->size = n;
 		a->hash = hash;
-		if ((e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL)))
+		e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+		/*
+		 * An image still arriving stays with its proxy: after a move
+		 * between its pieces the new proxy has none of it, and is sent
+		 * it again from the start.
+		 */
+		if (e == cudaErrorInvalidValue && off && xmig_cl_owner_id() != owner &&
+		    restarts++ < 3) {
+			owner = xmig_cl_owner_id();
+			off = 0;
+			continue;
+		}
+		if (e)
 			return e;
 		off += n;
 	} while (off < size);

@@ -516,6 +516,9 @@ static int d_MODULE_LOAD(struct xmig_call *c)
 	}
 	if (m->h)
 		return 0;   /* loaded already */
+	/* (sent again from the start: a move came between its pieces) */
+	if (a->offset == 0 && a->total == m->size && a->hash == m->hash)
+		m->received = 0;
 	if (a->offset != m->received || a->total != m->size)
 		return cudaErrorInvalidValue;
 	memcpy((char *)m->image + a->offset, c->w->ring->bulk, a->size);

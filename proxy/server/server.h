@@ -71,6 +71,13 @@ struct srv_module {
 	uint64_t size, hash;
 	uint64_t received;      /* bytes of the image received so far */
 	json_t *entry;          /* its manifest entry, made once loaded (NULL: not yet) */
+	/*
+	 * A prelude sending the image while the job runs (xfer.c) pins it;
+	 * unloaded meanwhile, it is freed by the last unpin (both under
+	 * state_lock).
+	 */
+	int pins;
+	bool unloaded;
 };
 
 struct srv_func {

@@ -71,10 +71,15 @@ int d_MODULE_UNLOAD(struct xmig_call *c)
 	srv_table_each(&s->funcs, drop_func, &d);
 	srv_table_each(&s->vars, drop_var, &d);
 	r = s->dev->module_unload(s->devh, m->h);
+	pthread_mutex_lock(&s->state_lock);
 	srv_table_remove(&s->modules, a->module);
 	srv_state_entry_changed(&m->entry);
-	free(m->image);
-	free(m);
+	m->unloaded = true;
+	if (!m->pins) {
+		free(m->image);
+		free(m);
+	}
+	pthread_mutex_unlock(&s->state_lock);
 	return r;
 }
 

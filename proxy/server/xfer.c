@@ -736,9 +736,66 @@ static void export_for_successor(struct srv *s, void *mem, int *fd, struct sent_
  * exportable) and exported once the job goes on: an export takes the
  * driver 0.1-0.3 ms a handle, milliseconds the job would wait for.
  */
+/* The loaded modules, pinned (the job held: none is unloaded meanwhile). */
+struct pinned {
+	struct srv_module **v;
+	uint64_t *ids;
+	size_t n;
+};
+
+static void pin_module(uint64_t id, void *obj, void *arg)
+{
+	struct srv_module *m = obj;
+	struct pinned *p = arg;
+
+	if (!m->h || !p->v)
+		return;
+	m->pins++;
+	p->ids[p->n] = id;
+	p->v[p->n++] = m;
+}
+
+static void pin_modules(struct srv *s, struct pinned *p)
+{
+	size_t cap = s->modules.count + 1;
+
+	p->n = 0;
+	p->v = calloc(cap, sizeof(*p->v));
+	p->ids = calloc(cap, sizeof(*p->ids));
+	if (!p->ids) {
+		free(p->v);
+		p->v = NULL;
+	}
+	pthread_mutex_lock(&s->state_lock);
+	srv_table_each(&s->modules, pin_module, p);
+	pthread_mutex_unlock(&s->state_lock);
+}
+
+/* Unpinned; those the job unloaded since go now. */
+static void unpin_modules(struct srv *s, struct pinned *p)
+{
+	pthread_mutex_lock(&s->state_lock);
+	for (size_t i = 0; i < p->n; i++)
+		if (--p->v[i]->pins == 0 && p->v[i]->unloaded) {
+			free(p->v[i]->image);
+			free(p->v[i]);
+		}
+	pthread_mutex_unlock(&s->state_lock);
+	free(p->v);
+	free(p->ids);
+}
+
+static struct srv_module *pinned_module(const struct pinned *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ids[i] == id)
+			return p->v[i];
+	return NULL;
+}
+
 static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sent, size_t *n,
 			       bool stream, struct dnn_base *base, const struct prelude_sent *before,
-			       uint64_t *fingerprint, bool *was_paused)
+			       uint64_t *fingerprint, bool *was_paused, struct pinned *pins)
 {
 	bool lend = !stream && s->dev->mem_hold;
 	uint64_t t0 = xmig_now_ns(), t_turn, t_held;
@@ -752,6 +809,8 @@ static json_t *paused_manifest(struct srv *s, int **fds, struct sent_alloc **sen
 		fault_delay("prelude-hold-ms");
 	*fingerprint = state_fingerprint(s);
 	m = srv_state_manifest(s);
+	/* (their images are sent after the hold: a module unloaded meanwhile stays till then) */
+	pin_modules(s, pins);
 	/* (the prelude only: what the standby runs once ahead, blas-warm.c) */
 	json_object_set_new(m, "blas_shapes", srv_blas_shapes_json(s));
 	json_object_set_new(m, "blaslt_shapes", srv_lt_shapes_json(s));
@@ -821,8 +880,9 @@ static int send_prelude(struct srv *s, int fd, bool stream, const struct prelude
 {
 	int *fds = NULL;
 	bool paused;
+	struct pinned pins = { 0 };
 	json_t *m = paused_manifest(s, &fds, &ps->sent, &ps->nsent, stream, &ps->base, before,
-				    &ps->fingerprint, &paused), *o;
+				    &ps->fingerprint, &paused, &pins), *o;
 	char *text = json_dumps(m, JSON_COMPACT);
 	struct xfer_msg head = { XFER_PRELUDE, PRELUDE_REFRESHES | (paused ? 0 : PRELUDE_FROZEN),
 				 0, text ? strlen(text) : 0, 0, 0 };
@@ -844,7 +904,7 @@ static int send_prelude(struct srv *s, int fd, bool stream, const struct prelude
 	 */
 	json_array_foreach(json_object_get(m, "modules"), i, o) {
 		uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
-		struct srv_module *mod = srv_table_get(&s->modules, id);
+		struct srv_module *mod = pinned_module(&pins, id);
 
 		if (before && srv_ids_has(&before->images, id))
 			continue;
@@ -866,6 +926,7 @@ static int send_prelude(struct srv *s, int fd, bool stream, const struct prelude
 	if (before)
 		xmig_move_trace("send: refresh of %zu bytes, %zu images", strlen(text), images);
 out:
+	unpin_modules(s, &pins);
 	for (i = 0; fds && i < ps->nsent; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
