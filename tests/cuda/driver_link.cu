@@ -7,8 +7,11 @@
  * or by cuLinkComplete, whichever looks first). Each round launches the
  * linked kernel again, checked on the CPU.
  *
- *   driver_link [--iters N (3)] [--sleep-ms M (0)]
+ *   driver_link [--iters N (3)] [--sleep-ms M (0)] [--relink]
  *
+ * --relink: each round links the kernels again, from PTX padded with a
+ * comment to 9 MB (the job crosses the proxy in pieces, so a move can
+ * come between them), and launches the new image's kernel.
  * The rounds come after the line "looping"; the output changes only in
  * the "rounds N checked" line.
  */
@@ -17,6 +20,8 @@
 
 #include "driver_common.h"
 #include "driver_module_images.h"   /* dm_cubin[], dm_ptx[] (generated) */
+
+static const char *ptx_text = (const char *)dm_ptx;
 
 /* Link one PTX input (as data, or from a file); the cubin's module. */
 static CUmodule link_ptx(bool from_file, char *info, char *error, float *wall)
@@ -36,15 +41,14 @@ static CUmodule link_ptx(bool from_file, char *info, char *error, float *wall)
 		char path[] = "/tmp/driver_link.XXXXXX";
 		int fd = mkstemp(path);
 
-		if (fd < 0 || write(fd, dm_ptx, strlen((const char *)dm_ptx)) < 0)
+		if (fd < 0 || write(fd, ptx_text, strlen(ptx_text)) < 0)
 			xt_fail("cannot write %s", path);
 		close(fd);
 		CU(cuLinkAddFile(st, CU_JIT_INPUT_PTX, path, 0, NULL, NULL));
 		unlink(path);
 	} else {
-		CU(cuLinkAddData(st, CU_JIT_INPUT_PTX, (void *)dm_ptx,
-				 strlen((const char *)dm_ptx) + 1, "driver_module.ptx", 0, NULL,
-				 NULL));
+		CU(cuLinkAddData(st, CU_JIT_INPUT_PTX, (void *)ptx_text, strlen(ptx_text) + 1,
+				 "driver_module.ptx", 0, NULL, NULL));
 	}
 	CU(cuLinkComplete(st, &cubin, &size));
 	if (!cubin || !size)
@@ -68,7 +72,7 @@ static void axpy(CUfunction f, float a, CUdeviceptr x, CUdeviceptr y)
 
 int main(int argc, char **argv)
 {
-	int iters = 3, sleep_ms = 0, none = 0;
+	int iters = 3, sleep_ms = 0, relink = 0;
 	static char info[4096], error[4096];
 	float wall = -1, x[N], y[N];
 	CUdevice dev;
@@ -80,8 +84,8 @@ int main(int argc, char **argv)
 	CUresult r;
 	unsigned char junk[256];
 
-	dm_options(argc, argv, "driver_link [--iters N] [--sleep-ms M]", &iters, &sleep_ms, NULL,
-		   &none);
+	dm_options(argc, argv, "driver_link [--iters N] [--sleep-ms M] [--relink]", &iters,
+		   &sleep_ms, "--relink", &relink);
 	xt_begin("driver_link");
 	CU(cuInit(0));
 	CU(cuDeviceGet(&dev, 0));
@@ -113,8 +117,26 @@ int main(int argc, char **argv)
 	CU(cuMemAlloc(&dy, sizeof(y)));
 	CU(cuMemcpyHtoD(dx, x, sizeof(x)));
 	CU(cuMemcpyHtoD(dy, y, sizeof(y)));
+	if (relink) {
+		/* the PTX, then a comment to 9 MB */
+		size_t n = strlen((const char *)dm_ptx), big = 9u << 20;
+		char *p = (char *)xt_malloc(big + 1);
+
+		memcpy(p, dm_ptx, n);
+		memcpy(p + n, "\n//", 3);
+		memset(p + n + 3, 'x', big - n - 3);
+		p[big] = '\0';
+		ptx_text = p;
+	}
 	printf("looping\n");
 	for (int k = 0; k < iters; k++) {
+		if (relink) {
+			CUmodule again = link_ptx(false, info, error, &wall);
+
+			CU(cuModuleUnload(m));
+			m = again;
+			CU(cuModuleGetFunction(&f, m, "dm_axpy"));
+		}
 		axpy(f, 2.0f, dx, dy);
 		axpy(ff, 1.0f, dx, dy);
 		CU(cuCtxSynchronize());

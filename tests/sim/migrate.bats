@@ -888,6 +888,18 @@ program_moved() {
 	program_moved dk driver_link 's/^rounds 3 checked/rounds 60 checked/'
 }
 
+# A link's job crosses the proxy in pieces (9 MB of PTX, three of them),
+# and so does the image it gives: a move between pieces sends them again
+# to the new proxy. Each round loads a new module and unloads the last
+# while moves prepare: the prelude sends the images it named, however the
+# job unloads them meanwhile. Every link and load of the rounds succeeds,
+# and every move (copy, suspended and resumed, zero-copy).
+@test "migrate: links of a 9 MB job every round go on across moves (a move between its pieces sends it again)" {
+	need_program driver_link
+	MOVE_AFTER="^looping" program_moving dr driver_link --iters 150 --sleep-ms 10 --relink
+	program_moved dr driver_link 's/^rounds 3 checked/rounds 150 checked/'
+}
+
 @test "migrate: 3D copies of a volume go on across moves" {
 	need_program volume_3d
 	MOVE_AFTER="^looping" program_moving v3 volume_3d --iters 60 --sleep-ms 20
