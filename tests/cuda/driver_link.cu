@@ -35,7 +35,12 @@ static CUmodule link_ptx(bool from_file, char *info, char *error, float *wall)
 	CUmodule m;
 	void *cubin = NULL;
 	size_t size = 0;
+	float unset = -1.0f;
+	uintptr_t bits = 0;
 
+	/* (the wall time's slot holds -1.0f until the linker writes its time there) */
+	memcpy(&bits, &unset, sizeof(unset));
+	v[6] = (void *)bits;
 	CU(cuLinkCreate(7, o, v, &st));
 	if (from_file) {
 		char path[] = "/tmp/driver_link.XXXXXX";
