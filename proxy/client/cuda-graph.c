@@ -23,6 +23,7 @@ extern __typeof__(cudaStreamIsCapturing) cudaStreamIsCapturing_ptsz;
 extern __typeof__(cudaStreamGetCaptureInfo) cudaStreamGetCaptureInfo_ptsz;
 extern __typeof__(cudaGraphLaunch) cudaGraphLaunch_ptsz;
 extern __typeof__(cudaGraphUpload) cudaGraphUpload_ptsz;
+extern __typeof__(cudaGraphInstantiateWithParams) cudaGraphInstantiateWithParams_ptsz;
 
 /* ---- capture ----------------------------------------------------------------- */
 
@@ -195,23 +196,12 @@ API CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph,
  * With parameters (cuda.core's way): the upload flag is an upload on the
  * stream named, after; the proxy's instantiation names no error node.
  */
+/* (CUDA_GRAPH_INSTANTIATE_PARAMS and cudaGraphInstantiateParams: one layout, one numbering) */
 static CUresult instantiate_with_params(CUgraphExec *phGraphExec, CUgraph hGraph,
 					CUDA_GRAPH_INSTANTIATE_PARAMS *p, int per_thread)
 {
-	CUresult r;
-
-	if (!p || !phGraphExec)
-		return CUDA_ERROR_INVALID_VALUE;
-	r = cuGraphInstantiateWithFlags(phGraphExec, hGraph,
-					p->flags & ~(cuuint64_t)CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD);
-	p->hErrNode_out = NULL;
-	p->result_out = r ? CUDA_GRAPH_INSTANTIATE_ERROR : CUDA_GRAPH_INSTANTIATE_SUCCESS;
-	if (!r && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD))
-		r = xmig_cu_result(per_thread ? cudaGraphUpload_ptsz((cudaGraphExec_t)*phGraphExec,
-								     (cudaStream_t)p->hUploadStream)
-					      : cudaGraphUpload((cudaGraphExec_t)*phGraphExec,
-								(cudaStream_t)p->hUploadStream));
-	return r;
+	R((per_thread ? cudaGraphInstantiateWithParams_ptsz : cudaGraphInstantiateWithParams)(
+		(cudaGraphExec_t *)phGraphExec, (cudaGraph_t)hGraph, (cudaGraphInstantiateParams *)p));
 }
 
 #undef cuGraphInstantiateWithParams
