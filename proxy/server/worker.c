@@ -368,27 +368,29 @@ int srv_freeze(struct srv *s, uint64_t timeout_ns)
 	 */
 	if (__atomic_load_n(&s->ncaptures, __ATOMIC_RELAXED)) {
 		xmig_debug("frozen mid-capture: the GPU is not drained");
-	} else if (atomic_load(&s->host_funcs)) {
+	} else {
 		/*
 		 * A host function runs in the application, whose calls now
-		 * wait: one waiting for them would hold this drain for good.
-		 * Bounded by the freeze's deadline (drain.c).
+		 * wait: one waiting for them would hold the drain for good. So
+		 * where the job queued any, the drain is bounded by the
+		 * freeze's deadline (drain.c); otherwise it is waited for here.
 		 */
-		uint64_t now = xmig_now_ns();
+		uint64_t left = 0;
 
-		if (timeout_ns && now >= deadline)
-			now = deadline - 1;
-		if (srv_drain_within(s->dev, s->devh, timeout_ns ? deadline - now : 0, &r) < 0) {
+		if (atomic_load(&s->host_funcs) && timeout_ns) {
+			uint64_t now = xmig_now_ns();
+
+			left = now < deadline ? deadline - now : 1;
+		}
+		if (srv_drain_within(s->dev, s->devh, left, &r) < 0) {
 			srv_thaw(s);
 			return xmig_error("the GPU did not drain within %.1f s: a host function of "
 					  "the application's may be waiting for the job",
 					  (double)timeout_ns / 1e9);
 		}
+		/* A faulted context still freezes: its state is what it is. */
 		if (r)
 			xmig_warn("draining the GPU reported error %d", r);
-	} else if ((r = s->dev->ctx_sync(s->devh))) {
-		/* A faulted context still freezes: its state is what it is. */
-		xmig_warn("draining the GPU reported error %d", r);
 	}
 	/* (stream-ordered frees now due: into the pool, as the state a move or a snapshot takes says) */
 	srv_mem_reap(s, false);
