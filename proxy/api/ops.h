@@ -79,7 +79,8 @@
 	X(HOST_FUNC)        /* a host function on a stream (cudaLaunchHostFunc), posted */ \
 	X(MEMCPY_2D)        /* rows between addresses valid in the server (cudaMemcpy2D) */ \
 	X(MEMSET_2D)        /* rows filled with 8-, 16- or 32-bit values (cudaMemset2D, cuMemsetD2D*) */ \
-	X(LINK)             /* sync: the driver's JIT linker (cuLink*), its job and result through bulk */
+	X(LINK)             /* sync: the driver's JIT linker (cuLink*), its job and result through bulk */ \
+	X(CAPTURE_DEPS)     /* sync: a capture's open ends kept, or set from kept ones */
 
 enum xmig_op {
 #define X(n) XMIG_OP_##n,
@@ -279,6 +280,21 @@ struct xmig_capture_res {
 	uint32_t ndeps;              /* CAPTURE_INFO with deps: how many open ends */
 	/* ... the nodes the stream's next work will depend on: the proxy's handles, opaque */
 	uint64_t deps[XMIG_CAPTURE_DEPS_MAX];
+};
+/*
+ * CAPTURE_DEPS, on the stream a capture began on: first, where save is
+ * not 0, the stream's open ends are kept as the capture's set number save;
+ * then, where set is 1, its open ends become the union of the n kept sets
+ * named in slots (none: the next node is a root). How a graph built node
+ * by node is captured (cudart-graph-build.c); logged and captured again
+ * after a move like the work between, the sets kept anew.
+ */
+struct xmig_capture_deps_req {
+	uint64_t stream;             /* logical id */
+	uint32_t save;               /* 1-based set number, or 0 */
+	uint32_t set;                /* 1: set the open ends from slots */
+	uint32_t n, _pad;            /* how many slots follow */
+	uint32_t slots[];            /* 1-based set numbers */
 };
 struct xmig_graph_req {
 	uint64_t id;                 /* graph (INSTANTIATE, DESTROY) or executable graph */

@@ -3,9 +3,9 @@
  * instantiated, launched, uploaded and destroyed in the proxy, which owns
  * them. cudaGraph_t and cudaGraphExec_t are the proxy's ids. An executable
  * graph is updated from another captured graph (cudaGraphExecUpdate) in
- * the proxy too; which node failed is not told (no node handles). Graphs
- * built node by node (cudaGraphCreate, cudaGraphAdd*Node) and their
- * inspection are not served: they fail loudly.
+ * the proxy too; which node failed is not told. A graph built node by
+ * node (cudart-graph-build.c) is captured in the proxy where one of these
+ * needs it; a captured graph's nodes are not handed out (they fail loudly).
  */
 #include <stdint.h>
 
@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "cudart-capture.h"
+#include "cudart-graph-build.h"
 #include "cudart-user-object.h"
 
 #define API __attribute__((visibility("default")))
@@ -49,12 +50,21 @@ static cudaError_t instantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigne
 	struct xmig_graph_res r;
 	cudaError_t e;
 
+	bool built = xmig_graph_built(graph);
+	uint64_t id = id_of(graph);
+
 	if (!exec)
 		return cudaErrorInvalidValue;
+	if (built && (e = xmig_graph_made(graph, &id)))
+		return e;
 	e = graph_call(XMIG_OP_GRAPH_INSTANTIATE,
-		       &(struct xmig_graph_req){ .id = id_of(graph), .flags = flags },
+		       &(struct xmig_graph_req){ .id = id, .flags = flags },
 		       XMIG_CALL_SYNC, &r);
 	*exec = (cudaGraphExec_t)(uintptr_t)r.exec;
+	if (e == cudaSuccess && built && (e = xmig_graph_exec_made(r.exec, graph))) {
+		cudaGraphExecDestroy(*exec);
+		*exec = NULL;
+	}
 	if (e == cudaSuccess)
 		xmig_user_objects_instantiated(id_of(graph), r.exec);
 	return e;
@@ -136,7 +146,10 @@ API cudaError_t cudaGraphUpload_ptsz(cudaGraphExec_t exec, cudaStream_t stream)
 	return launch(exec, stream, 1, 1);
 }
 
-/* How many nodes (PyTorch asks, to warn of an empty capture); the nodes themselves: not served. */
+/*
+ * A built graph's nodes; a captured one's, how many (PyTorch asks, to warn
+ * of an empty capture): the nodes themselves are the proxy's, not served.
+ */
 API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count)
 {
 	struct xmig_graph_res r;
@@ -144,6 +157,8 @@ API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, siz
 
 	if (!count)
 		return cudaErrorInvalidValue;
+	if (xmig_graph_built(graph))
+		return xmig_graph_built_nodes(graph, nodes, count);
 	if (nodes) {
 		xmig_cl_unsupported("cudaGraphGetNodes (the nodes themselves; their count is served)");
 		return cudaErrorNotSupported;
@@ -163,12 +178,17 @@ API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, siz
 API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 				    cudaGraphExecUpdateResultInfo *info)
 {
-	struct xmig_graph_res r;
-	cudaError_t e = graph_call(XMIG_OP_GRAPH_EXEC_UPDATE,
-				   &(struct xmig_graph_req){ .id = id_of(exec),
-							     .graph = id_of(graph) },
-				   XMIG_CALL_SYNC, &r);
+	struct xmig_graph_res r = { 0 };
+	bool built = xmig_graph_built(graph);
+	uint64_t id = id_of(graph);
+	cudaError_t e = built ? xmig_graph_made(graph, &id) : cudaSuccess;
 
+	if (!e)
+		e = graph_call(XMIG_OP_GRAPH_EXEC_UPDATE,
+			       &(struct xmig_graph_req){ .id = id_of(exec), .graph = id },
+			       XMIG_CALL_SYNC, &r);
+	if (!e && built)
+		xmig_graph_exec_updated(id_of(exec), graph);
 	if (info)
 		*info = (cudaGraphExecUpdateResultInfo){
 			.result = (enum cudaGraphExecUpdateResult)r.update_result
@@ -178,9 +198,10 @@ API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 
 API cudaError_t cudaGraphDestroy(cudaGraph_t graph)
 {
-	cudaError_t e = graph_call(XMIG_OP_GRAPH_DESTROY,
-				   &(struct xmig_graph_req){ .id = id_of(graph) }, XMIG_CALL_SYNC,
-				   NULL);
+	cudaError_t e = xmig_graph_built(graph)
+		? xmig_graph_built_destroy(graph)
+		: graph_call(XMIG_OP_GRAPH_DESTROY, &(struct xmig_graph_req){ .id = id_of(graph) },
+			     XMIG_CALL_SYNC, NULL);
 
 	if (e == cudaSuccess)
 		xmig_user_objects_owner_gone(id_of(graph), false);
@@ -193,6 +214,7 @@ API cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
 				   &(struct xmig_graph_req){ .id = id_of(exec), .exec = 1 },
 				   XMIG_CALL_SYNC, NULL);
 
+	xmig_graph_exec_gone(id_of(exec));
 	if (e == cudaSuccess)
 		xmig_user_objects_owner_gone(id_of(exec), true);
 	return e;

@@ -53,7 +53,8 @@
 	X(cuStreamGetCaptureInfo) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphUpload) \
 	X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuGraphGetNodes) X(cuGraphExecUpdate) \
 	X(cuLaunchHostFunc) X(cuMemcpy2DAsync) X(cuMemsetD2D8Async) X(cuMemsetD2D16Async) \
-	X(cuMemsetD2D32Async) X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy)
+	X(cuMemsetD2D32Async) X(cuLinkCreate) X(cuLinkAddData) X(cuLinkComplete) X(cuLinkDestroy) \
+	X(cuStreamUpdateCaptureDependencies)
 
 /*
  * X(cuMemcpyAsync): #n is the plain name cuGetProcAddress wants, while
@@ -952,6 +953,16 @@ static int cuda_capture_deps(void *dev, void *s, uint64_t *nodes, size_t max, si
 	return 0;
 }
 
+/* (plain edges: a graph built node by node has no others here; a node is 64 bits, as named) */
+_Static_assert(sizeof(CUgraphNode) == sizeof(uint64_t), "a CUgraphNode travels as 64 bits");
+static int cuda_capture_set_deps(void *dev, void *s, const uint64_t *nodes, size_t n)
+{
+	return err(cu.cuStreamUpdateCaptureDependencies((CUstream)s,
+							 n ? (CUgraphNode *)(uintptr_t)nodes : NULL,
+							 NULL, n,
+							 CU_STREAM_SET_CAPTURE_DEPENDENCIES));
+}
+
 static int cuda_capture_nodes(void *dev, void *s, size_t *n)
 {
 	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
@@ -1403,6 +1414,7 @@ const struct xmig_device_ops xmig_device_cuda = {
 	.capture_info = cuda_capture_info,
 	.capture_nodes = cuda_capture_nodes,
 	.capture_deps = cuda_capture_deps,
+	.capture_set_deps = cuda_capture_set_deps,
 	.graph_instantiate = cuda_graph_instantiate,
 	.graph_launch = cuda_graph_launch,
 	.graph_destroy = cuda_graph_destroy,

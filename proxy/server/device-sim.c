@@ -98,6 +98,9 @@ struct sim_graph {
 	bool invalid;                /* something captured could not be: the capture fails */
 	struct sim_node *nodes;
 	size_t n;
+	/* the open ends, set by capture_set_deps (nopen SIZE_MAX: the last node, as after a record) */
+	uint64_t *open;
+	size_t nopen;
 };
 
 struct sim_mem {
@@ -625,6 +628,7 @@ static int record(struct sim_graph *g, const struct sim_node *nd)
 	}
 	g->nodes = n;
 	g->nodes[g->n++] = copy;
+	g->nopen = SIZE_MAX;
 	if (copy.kind == SIM_NODE_CALL && copy.hold)
 		copy.hold(copy.params, 1);
 	return 0;
@@ -1189,8 +1193,10 @@ static void graph_free(struct sim_graph *g)
 			g->nodes[i].hold(g->nodes[i].params, -1);
 		free(g->nodes[i].params);
 	}
-	if (g)
+	if (g) {
 		free(g->nodes);
+		free(g->open);
+	}
 	free(g);
 }
 
@@ -1210,6 +1216,7 @@ static int sim_capture_begin(void *dev, void *s)
 	d->captures = n;
 	g->id = ++d->capture_seq;
 	g->origin = s;
+	g->nopen = SIZE_MAX;
 	d->captures[d->ncaptures++] = g;
 	((struct sim_stream *)s)->capture = g->id;
 	return 0;
@@ -1322,16 +1329,48 @@ static int sim_graph_exec_update(void *dev, void *exec, void *graph, int *result
 	return 0;
 }
 
-/* Captured work runs in issue order here: the one open end is the last node. */
+/*
+ * Captured work runs in issue order here: the open end is the last node,
+ * or those set since (a graph built node by node; they order nothing
+ * here, the nodes having come in an order its edges allow).
+ */
 static int sim_capture_deps(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n)
 {
 	struct sim_graph *g = capture_of(dev, s);
 
 	if (!g)
 		return cudaErrorInvalidValue;
+	if (g->nopen != SIZE_MAX) {
+		if ((*n = g->nopen) > max)
+			return cudaErrorNotSupported;
+		memcpy(nodes, g->open, g->nopen * sizeof(*nodes));
+		return 0;
+	}
 	*n = g->n && max ? 1 : 0;
 	if (*n)
 		nodes[0] = g->id << 32 | g->n;   /* (opaque, as the driver's) */
+	return 0;
+}
+
+/* As the driver: each node must be one of this capture's. */
+static int sim_capture_set_deps(void *dev, void *s, const uint64_t *nodes, size_t n)
+{
+	struct sim_graph *g = capture_of(dev, s);
+	uint64_t *v = NULL;
+
+	if (!g)
+		return cudaErrorIllegalState;
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i] >> 32 != g->id || !(nodes[i] & 0xffffffffu) ||
+		    (nodes[i] & 0xffffffffu) > g->n)
+			return cudaErrorInvalidValue;
+	if (n && !(v = malloc(n * sizeof(*v))))
+		return cudaErrorMemoryAllocation;
+	if (n)
+		memcpy(v, nodes, n * sizeof(*v));
+	free(g->open);
+	g->open = v;
+	g->nopen = n;
 	return 0;
 }
 
@@ -1414,6 +1453,7 @@ const struct xmig_device_ops xmig_device_sim = {
 	.capture_info = sim_capture_info,
 	.capture_nodes = sim_capture_nodes,
 	.capture_deps = sim_capture_deps,
+	.capture_set_deps = sim_capture_set_deps,
 	.graph_instantiate = sim_graph_instantiate,
 	.graph_launch = sim_graph_launch,
 	.graph_destroy = sim_graph_destroy,

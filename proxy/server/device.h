@@ -141,6 +141,12 @@ struct xmig_device_ops {
 	 * NULL: not asked of this backend).
 	 */
 	int (*capture_deps)(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n);
+	/*
+	 * Stream s's capture's open ends become nodes (n of them, as
+	 * capture_deps names them; none: its next node is a root). NULL: not
+	 * done by this backend (graphs built node by node fail loudly).
+	 */
+	int (*capture_set_deps)(void *dev, void *s, const uint64_t *nodes, size_t n);
 	/* The nodes of the graph stream s captures into so far (NULL: not asked of this backend). */
 	int (*capture_nodes)(void *dev, void *s, size_t *n);
 	int (*graph_exec_destroy)(void *dev, void *exec);

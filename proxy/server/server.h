@@ -223,6 +223,7 @@ struct srv_gemm_shapes;
 struct srv_lt_shapes;
 struct srv_dnn_runs;
 struct srv_capture;
+struct dep_sets;
 
 struct srv {
 	/* identity */
@@ -258,6 +259,7 @@ struct srv {
 	struct srv_capture *captures;   /* captures in progress */
 	size_t ncaptures;
 	bool replaying;                 /* a graph's log is being captured again (srv-graph.c) */
+	struct dep_sets *replay_sets;   /* ... the open ends its CAPTURE_DEPS records kept */
 	_Atomic int graphs_unmovable;   /* graphs and executable graphs not made again, */
 	const char *_Atomic graphs_unmovable_why;   /* ... and why (the last) */
 	_Atomic int graphs_host;        /* ... whose capture copies to or from host memory */
@@ -563,6 +565,7 @@ int d_HOST_FUNC(struct xmig_call *c);
 int d_CAPTURE_BEGIN(struct xmig_call *c);
 int d_CAPTURE_END(struct xmig_call *c);
 int d_CAPTURE_INFO(struct xmig_call *c);
+int d_CAPTURE_DEPS(struct xmig_call *c);
 int d_GRAPH_INSTANTIATE(struct xmig_call *c);
 int d_GRAPH_LAUNCH(struct xmig_call *c);
 int d_GRAPH_DESTROY(struct xmig_call *c);

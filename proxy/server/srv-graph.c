@@ -14,6 +14,10 @@
  * handle's settings of the moment, which the replay applies and undoes;
  * a cuDNN Execute's, its handle's stream and which handle and plan
  * (serials: ids are reused), made again before the graphs (state.c).
+ * A CAPTURE_DEPS record (a graph the application built node by node,
+ * captured by the client: cudart-graph-build.c) keeps the capture's open
+ * ends as a numbered set, or sets them from kept sets: replayed, on the
+ * new graph's nodes.
  *
  * NCCL calls are replayed too: on one-rank communicators as soon as the
  * new proxy built them (ahead); on communicators with peers once they are
@@ -73,11 +77,26 @@ struct srv_graph {
 	json_t *entry;              /* its manifest entry, made once (shared: see add_graph) */
 };
 
+/* The open ends a capture kept (CAPTURE_DEPS), by 1-based set number. */
+struct dep_sets {
+	struct dep_set { uint64_t *nodes; size_t n; } *v;
+	size_t n;
+};
+
 struct srv_capture {
 	uint64_t stream, capture_id;
 	uint64_t graph;             /* its graph's id, reserved at the begin (asked for meanwhile) */
 	struct graph_log *log;
+	struct dep_sets sets;
 };
+
+static void dep_sets_free(struct dep_sets *ds)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		free(ds->v[i].nodes);
+	free(ds->v);
+	*ds = (struct dep_sets){ NULL, 0 };
+}
 
 /* ---- logs --------------------------------------------------------------------- */
 
@@ -379,6 +398,9 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 	case XMIG_OP_HOST_FUNC:
 		*stream = ((const struct xmig_host_func_req *)a)->stream;
 		return NOTE_RECORD;
+	case XMIG_OP_CAPTURE_DEPS:
+		*stream = ((const struct xmig_capture_deps_req *)a)->stream;
+		return NOTE_RECORD;
 	case XMIG_OP_BLAS_GEMM:
 		b = srv_table_get(&c->srv->blas, ((const struct xmig_blas_gemm_req *)a)->id);
 		if (!b)
@@ -618,7 +640,7 @@ int d_CAPTURE_BEGIN(struct xmig_call *c)
 		return r;
 	}
 	s->captures[s->ncaptures++] =
-		(struct srv_capture){ st->id, id, srv_table_reserve(&s->graphs), l };
+		(struct srv_capture){ st->id, id, srv_table_reserve(&s->graphs), l, { NULL, 0 } };
 	return 0;
 }
 
@@ -635,6 +657,7 @@ static struct graph_log *capture_ended(struct srv *s, uint64_t stream, uint64_t 
 		return NULL;
 	l = cap->log;
 	*graph = cap->graph;
+	dep_sets_free(&cap->sets);
 	*cap = s->captures[--s->ncaptures];
 	return l;
 }
@@ -709,6 +732,101 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 		res->ndeps = (uint32_t)n;
 	}
 	return r;
+}
+
+/* Keep the stream's open ends as set number `save` (1-based). */
+static int keep_open_ends(struct srv *s, struct srv_stream *st, struct dep_sets *ds,
+			  uint32_t save)
+{
+	size_t max = 1024, n = 0;
+	uint64_t *nodes;
+	int r;
+
+	if (save > ds->n) {
+		struct dep_set *v = realloc(ds->v, save * sizeof(*v));
+
+		if (!v)
+			return cudaErrorMemoryAllocation;
+		memset(v + ds->n, 0, (save - ds->n) * sizeof(*v));
+		ds->v = v;
+		ds->n = save;
+	}
+	if (!(nodes = malloc(max * sizeof(*nodes))))
+		return cudaErrorMemoryAllocation;
+	if ((r = s->dev->capture_deps(s->devh, st->h, nodes, max, &n))) {
+		free(nodes);
+		return r;
+	}
+	free(ds->v[save - 1].nodes);
+	ds->v[save - 1] = (struct dep_set){ nodes, n };
+	return 0;
+}
+
+/* The open ends become the union of the kept sets named. */
+static int set_open_ends(struct srv *s, struct srv_stream *st, const struct dep_sets *ds,
+			 const uint32_t *slots, uint32_t k)
+{
+	uint64_t *nodes = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	for (uint32_t i = 0; i < k; i++) {
+		const struct dep_set *d;
+
+		if (!slots[i] || slots[i] > ds->n) {
+			free(nodes);
+			return xmig_error("a graph node's dependency names set %u, which its "
+					  "capture did not keep", slots[i]), cudaErrorInvalidValue;
+		}
+		d = &ds->v[slots[i] - 1];
+		for (size_t j = 0; j < d->n; j++) {
+			size_t m;
+
+			for (m = 0; m < n && nodes[m] != d->nodes[j]; m++)
+				;
+			if (m < n)
+				continue;   /* (named twice: once) */
+			if (n == cap) {
+				uint64_t *v = realloc(nodes, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+				if (!v) {
+					free(nodes);
+					return cudaErrorMemoryAllocation;
+				}
+				nodes = v;
+			}
+			nodes[n++] = d->nodes[j];
+		}
+	}
+	r = s->dev->capture_set_deps(s->devh, st->h, nodes, n);
+	free(nodes);
+	return r;
+}
+
+int d_CAPTURE_DEPS(struct xmig_call *c)
+{
+	const struct xmig_capture_deps_req *a = c->args;
+	size_t len = c->req->len - sizeof(*c->req);
+	struct srv *s = c->srv;
+	struct srv_capture *cap;
+	struct srv_stream *st;
+	struct dep_sets *ds;
+	int r;
+
+	if (len < sizeof(*a) || (len - sizeof(*a)) / sizeof(a->slots[0]) < a->n)
+		return cudaErrorInvalidValue;
+	if (!(st = srv_stream(c, a->stream)))
+		return cudaErrorInvalidResourceHandle;
+	if (!s->dev->capture_deps || !s->dev->capture_set_deps)
+		return xmig_error("the %s device does not set a capture's dependencies: CUDA "
+				  "graphs built node by node are not served there", s->dev->name),
+		       cudaErrorNotSupported;
+	ds = s->replaying ? s->replay_sets : (cap = capture_on(s, st->id)) ? &cap->sets : NULL;
+	if (!ds)
+		return cudaErrorIllegalState;   /* (no capture began on this stream) */
+	if (a->save && (r = keep_open_ends(s, st, ds, a->save)))
+		return r;
+	return a->set ? set_open_ends(s, st, ds, a->slots, a->n) : 0;
 }
 
 static int remake(struct srv *s, struct srv_graph *g, bool exec);
@@ -927,8 +1045,10 @@ void srv_graph_reset(struct srv *s)
 {
 	srv_table_each(&s->graph_execs, destroy_exec, s);
 	srv_table_each(&s->graphs, destroy_graph, s);
-	while (s->ncaptures)
+	while (s->ncaptures) {
+		dep_sets_free(&s->captures[s->ncaptures - 1].sets);
 		log_put(s->captures[--s->ncaptures].log);
+	}
 }
 
 int srv_graph_held(struct srv *s, char *why, size_t len)
@@ -1193,6 +1313,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	struct srv_worker w = { .srv = s };
 	struct own_events oe = { NULL, 0 };
 	struct own_redops or = { NULL, 0 };
+	struct dep_sets sets = { NULL, 0 };
 	unsigned char *res = malloc(XMIG_RESP_BYTES);   /* (replies nobody reads) */
 	const unsigned char *body;
 	struct rec rc;
@@ -1213,6 +1334,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 		return r;
 	}
 	s->replaying = true;
+	s->replay_sets = &sets;
 	while (!r && next_rec(l, &off, &rc, &body, &bad)) {
 		struct xmig_req *req;
 		struct xmig_call c = { .srv = s, .w = &w, .res = res };
@@ -1288,6 +1410,8 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	if (bad && !r)
 		r = cudaErrorInvalidValue;
 	s->replaying = false;
+	s->replay_sets = NULL;
+	dep_sets_free(&sets);
 	e = s->dev->capture_end(s->devh, origin->h, graph);
 	drop_own_events(s, &oe);
 	drop_own_redops(s, &or);

@@ -16,6 +16,14 @@
  *                       (under xmig: the proxy's, then the client's) and back
  *   host_funcs_per_s    20000 host functions queued in a row on one stream,
  *                       each run once the one before returned
+ *   graph32_build_us    a chain of 32 empty kernels built node by node
+ *                       (cudaGraphCreate, cudaGraphAddKernelNode), instantiated
+ *                       and destroyed (median; under xmig the instantiation
+ *                       captures the chain in the proxy: a round trip a node)
+ *   graph32_launch_us   that chain's executable graph launched + synchronised
+ *   graph32_node_set_us cudaGraphExecKernelNodeSetParams of one of its nodes
+ *                       (median; under xmig the chain captured again, changed,
+ *                       and the executable graph updated from it)
  *   malloc_free_us      cudaMalloc(1 MiB) + cudaFree (median)
  *   copy_4k_*_us        4 KiB copies, pageable and pinned, H2D and D2H (median)
  *   copy_256m_*_gbs     256 MiB copies, pageable and pinned (median of 5)
@@ -130,6 +138,42 @@ int main(int argc, char **argv)
 		exit(1);
 	}
 	printf("host_funcs_per_s %.0f\n", nh / ((t1 - t0) * 1e-6));
+	{
+		const int nodes = 32;
+		cudaKernelNodeParams kp = {};
+		cudaGraphExec_t exec;
+		cudaGraph_t g;
+		cudaGraphNode_t v[nodes];
+		auto build = [&] {
+			CK(cudaGraphCreate(&g, 0));
+			for (int i = 0; i < nodes; i++)
+				CK(cudaGraphAddKernelNode(&v[i], g, i ? &v[i - 1] : NULL, i ? 1 : 0,
+							  &kp));
+		};
+
+		kp.func = (void *)empty_kernel;
+		kp.gridDim = dim3(1);
+		kp.blockDim = dim3(1);
+		printf("graph32_build_us %.2f\n", median_us(200, [&] {
+			       build();
+			       CK(cudaGraphInstantiate(&exec, g, 0));
+			       CK(cudaGraphExecDestroy(exec));
+			       CK(cudaGraphDestroy(g));
+		       }));
+		build();
+		CK(cudaGraphInstantiate(&exec, g, 0));
+		printf("graph32_launch_us %.2f\n", median_us(2000, [&] {
+			       CK(cudaGraphLaunch(exec, s));
+			       CK(cudaStreamSynchronize(s));
+		       }));
+		printf("graph32_node_set_us %.2f\n", median_us(500, [&] {
+			       CK(cudaGraphExecKernelNodeSetParams(exec, v[nodes / 2], &kp));
+		       }));
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		CK(cudaGraphExecDestroy(exec));
+		CK(cudaGraphDestroy(g));
+	}
 	printf("malloc_free_us %.2f\n", median_us(2000, [&] {
 		       void *p;
 		       CK(cudaMalloc(&p, 1 << 20));

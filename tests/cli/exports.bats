@@ -49,11 +49,11 @@ missing() {   # symbols of list $1 that library $2 lacks
 	[ -x "$B/tests/unsupported" ] || skip "test program not built"
 	run --separate-stderr "$XMIG" run -- "$B/tests/unsupported"
 	assert_success
-	assert_output "cudaGraphCreate -> 801
-cudaGraphCreate -> 801
-cuGraphCreate -> 801"
-	assert_equal "$stderr" "xmig: error: cudaGraphCreate is not supported
-xmig: error: cuGraphCreate is not supported"
+	assert_output "cudaGraphAddMemAllocNode -> 801
+cudaGraphAddMemAllocNode -> 801
+cuGraphAddMemAllocNode -> 801"
+	assert_equal "$stderr" "xmig: error: cudaGraphAddMemAllocNode is not supported
+xmig: error: cuGraphAddMemAllocNode is not supported"
 }
 
 # The libraries that link their own copy of the runtime: cuBLAS, cuBLASLt,

@@ -10,11 +10,14 @@
 
 int main(void)
 {
-	cudaGraph_t g;
-	CUgraph cg;
+	cudaGraphNode_t n;
+	CUgraphNode cn;
 
-	printf("cudaGraphCreate -> %d\n", (int)cudaGraphCreate(&g, 0));
-	printf("cudaGraphCreate -> %d\n", (int)cudaGraphCreate(&g, 0));
-	printf("cuGraphCreate -> %d\n", (int)cuGraphCreate(&cg, 0));
+	/* (memory-allocation nodes: a graph's own pool, which a move could not carry) */
+	printf("cudaGraphAddMemAllocNode -> %d\n",
+	       (int)cudaGraphAddMemAllocNode(&n, NULL, NULL, 0, NULL));
+	printf("cudaGraphAddMemAllocNode -> %d\n",
+	       (int)cudaGraphAddMemAllocNode(&n, NULL, NULL, 0, NULL));
+	printf("cuGraphAddMemAllocNode -> %d\n", (int)cuGraphAddMemAllocNode(&cn, NULL, NULL, 0, NULL));
 	return 0;
 }

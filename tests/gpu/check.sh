@@ -39,7 +39,7 @@ moved_twice() {
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_link host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_link graph_nodes host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -71,6 +71,8 @@ moved_twice dg-mv driver_graph 60 20
 # Host functions on streams and a graph's host node, across moves; a CUDA
 # call from a host function refused, no hang.
 moved_twice hf-mv host_func 60 20
+# A graph built node by node, moved around the time its executable graph's nodes are set anew
+moved_twice gn-mv graph_nodes 30 40
 # 2D copies and fills (the driver's cuMemcpy2DAsync in the proxy), and a graph of them, moved
 moved_twice r2-mv rows_2d 60 20
 "$XMIG" run --job t-hf-in -- "$B/tests/cuda/host_func" --cuda-inside >"$tmp/hf-in.xmig" 2>"$tmp/hf-in.err"
@@ -252,11 +254,11 @@ check "... with the one-line rebuild hint" grep -qx "xmig: error: .*rebuild it w
 check "... before printing anything" test ! -s "$tmp/static.out"
 
 "$XMIG" run -- "$B/tests/unsupported" >"$tmp/uns.out" 2>"$tmp/uns.err"
-check "unsupported calls return 801" test "$(cat "$tmp/uns.out")" = "cudaGraphCreate -> 801
-cudaGraphCreate -> 801
-cuGraphCreate -> 801"
-check "... and log once each" test "$(cat "$tmp/uns.err")" = "xmig: error: cudaGraphCreate is not supported
-xmig: error: cuGraphCreate is not supported"
+check "unsupported calls return 801" test "$(cat "$tmp/uns.out")" = "cudaGraphAddMemAllocNode -> 801
+cudaGraphAddMemAllocNode -> 801
+cuGraphAddMemAllocNode -> 801"
+check "... and log once each" test "$(cat "$tmp/uns.err")" = "xmig: error: cudaGraphAddMemAllocNode is not supported
+xmig: error: cuGraphAddMemAllocNode is not supported"
 
 # A killed proxy: the application's next call fails, it does not hang.
 "$XMIG" run --job kill1 -- "$B/tests/cuda/zdtm" --mib 64 --iters 100000 --sleep-ms 5 \

@@ -913,6 +913,32 @@ program_moved() {
 	program_moved r2 rows_2d 's/^rounds 3 checked/rounds 60 checked/'
 }
 
+@test "migrate: a CUDA graph built node by node moves mid-run, before and after its executable graph's nodes are set anew; rounds and results as undisturbed" {
+	need_program graph_nodes
+	"$XMIG" run -- "$CUDA_BIN/graph_nodes" --iters 100 >"$BATS_TEST_TMPDIR/want"
+	MOVE_AFTER="^looping" program_started gn graph_nodes --iters 100 --sleep-ms 20
+	run "$XMIG" migrate --job gn --to gpu1
+	assert_success
+	run "$XMIG" ps --json --job gn
+	# (the graph as captured from what the application built, and its executable graph)
+	jq -e '.items[0].cuda_graphs == 2' <<<"$output"
+	for _ in $(seq 200); do
+		grep -q '^round 50:' "$BATS_TEST_TMPDIR/gn.out" && break
+		sleep 0.05
+	done
+	# the executable graph updated in the new proxy: its log (a capture of the changed copy) travels
+	run "$XMIG" suspend --job gn -o "$BATS_TEST_TMPDIR/snap"
+	assert_success
+	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	run "$XMIG" resume --job gn --to gpu0
+	assert_success
+	run "$XMIG" migrate --job gn --to gpu0 --zero-copy
+	assert_success
+	run timeout 60 tail --pid="$(cat "$BATS_TEST_TMPDIR/gn.pid")" -f /dev/null
+	cat "$BATS_TEST_TMPDIR/gn.err" >&2
+	diff -u "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/gn.out"
+}
+
 @test "migrate: host functions and a graph's host node go on across moves, in stream order" {
 	need_program host_func
 	MOVE_AFTER="^looping" program_started hf host_func --iters 60 --sleep-ms 20

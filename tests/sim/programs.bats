@@ -54,6 +54,9 @@ run_program() {
 @test "sim: rows_2d (pitched memory, 2D copies and fills, runtime and driver) matches the native output" {
 	run_program rows_2d
 }
+@test "sim: graph_nodes (a CUDA graph built node by node, inspected, its nodes set anew) matches the native output" {
+	run_program graph_nodes
+}
 @test "sim: host_func (host functions and stream callbacks, in stream order) matches the native output" {
 	run_program host_func
 }

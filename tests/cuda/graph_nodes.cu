@@ -1,0 +1,365 @@
+/*
+ * graph_nodes.cu - a CUDA graph built node by node (cudaGraphCreate,
+ * cudaGraphAdd*Node), inspected, launched round after round and changed
+ * between rounds, in the graph and in its executable graph.
+ *
+ * The graph (edges left to right; C and A are its roots):
+ *
+ *   A copy in (pinned) -> B affine(x,3,1) -+-> D mix(z,x,y,7) ------+-> F empty -> G mix(z,w,z,k)
+ *   C memset y = v -------------------------+                        |
+ *                          B -> E child graph: E1 copy w = x,        |
+ *                                              E2 affine(w,5,2) -----+
+ *   G -> H copy out (pinned) -> I host node: checks the copy out against
+ *   its own model, then writes the next round's input in place.
+ *
+ * What it checks: the nodes, roots, edges, types and settings read back;
+ * each round's output (the host node); after half the rounds the
+ * executable graph's G and C set anew (cudaGraphExecKernelNodeSetParams,
+ * cudaGraphExecMemsetNodeSetParams), and later the graph's G set anew and
+ * the executable graph updated from it (cudaGraphExecUpdate); a clone
+ * without its host node (cudaGraphNodeFindInClone, cudaGraphDestroyNode,
+ * an edge removed and put back) launched once and read back.
+ *
+ *   graph_nodes [--iters N (6)] [--sleep-ms N (0)]
+ *
+ * Rounds are --sleep-ms apart after the line "looping" (the moves of the
+ * migrate tests come there).
+ */
+#include <unistd.h>
+
+#include "xtest.h"
+
+#define N 5003
+#define BLOCK 128
+
+__global__ void gr_mix(uint32_t *dst, const uint32_t *a, const uint32_t *b, int n, uint32_t k)
+{
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+
+	if (i < n)
+		dst[i] = xf_mix(a[i], b[i], k);
+}
+
+struct rig {
+	uint32_t *x, *y, *z, *w;     /* device */
+	uint32_t *in, *out;          /* pinned */
+	uint32_t k, v;               /* G's mix constant and C's fill value, as the graph has them */
+	long rounds;                 /* checked by the host node */
+	int failures;
+	uint64_t digest;             /* of every output checked */
+};
+
+static uint32_t model(const struct rig *r, uint32_t in)
+{
+	uint32_t x = xf_affine(in, 3, 1), z = xf_mix(x, r->v, 7), w = xf_affine(x, 5, 2);
+
+	return xf_mix(w, z, r->k);
+}
+
+static void host_node(void *arg)
+{
+	struct rig *r = (struct rig *)arg;
+
+	for (int i = 0; i < N; i++) {
+		uint32_t want = model(r, r->in[i]);
+
+		if (r->out[i] != want) {
+			if (!r->failures++)
+				printf("FAIL graph_nodes: round %ld, element %d: %u, want %u\n",
+				       r->rounds, i, r->out[i], want);
+			return;
+		}
+	}
+	r->digest = xt_hash(r->out, N * 4) ^ (r->digest * 31);
+	for (int i = 0; i < N; i++)
+		r->in[i] = r->out[i] ^ (uint32_t)(i * 2654435761u + (uint32_t)r->rounds);
+	r->rounds++;
+}
+
+struct nodes {
+	cudaGraphNode_t a, b, c, d, e, f, g, h, i;
+};
+
+/* G's settings with mix constant *k (kernel arguments point at the rig's fields). */
+static cudaKernelNodeParams g_params(struct rig *r, void **args, uint32_t *k)
+{
+	static int n = N;
+	cudaKernelNodeParams p = {};
+
+	args[0] = &r->z;
+	args[1] = &r->w;
+	args[2] = &r->z;
+	args[3] = &n;
+	args[4] = k;
+	p.func = (void *)gr_mix;
+	p.gridDim = dim3(xt_blocks(N, BLOCK));
+	p.blockDim = dim3(BLOCK);
+	p.kernelParams = args;
+	return p;
+}
+
+static cudaMemsetParams c_params(struct rig *r, uint32_t v)
+{
+	cudaMemsetParams p = {};
+
+	p.dst = r->y;
+	p.value = v;
+	p.elementSize = 4;
+	p.width = N;
+	p.height = 1;
+	return p;
+}
+
+static cudaGraph_t build(struct rig *r, struct nodes *n)
+{
+	static int count = N;
+	static uint32_t three = 3, one = 1, five = 5, two = 2, seven = 7;
+	cudaGraph_t g, child;
+	cudaGraphNode_t e1, e2, deps[2];
+	void *b_args[] = { &r->x, &count, &three, &one };
+	void *d_args[] = { &r->z, &r->x, &r->y, &count, &seven };
+	void *e2_args[] = { &r->w, &count, &five, &two };
+	void *g_args[5];
+	cudaKernelNodeParams kp = {};
+	cudaMemsetParams mp = c_params(r, r->v);
+	cudaHostNodeParams hp = {};
+
+	CK(cudaGraphCreate(&g, 0));
+	CK(cudaGraphAddMemcpyNode1D(&n->a, g, NULL, 0, r->x, r->in, N * 4,
+				    cudaMemcpyHostToDevice));
+	kp.func = (void *)xt_affine;
+	kp.gridDim = dim3(xt_blocks(N, BLOCK));
+	kp.blockDim = dim3(BLOCK);
+	kp.kernelParams = b_args;
+	CK(cudaGraphAddKernelNode(&n->b, g, &n->a, 1, &kp));
+	three = 99;   /* (the node took the arguments' values at the call) */
+	CK(cudaGraphAddMemsetNode(&n->c, g, NULL, 0, &mp));
+	deps[0] = n->b;
+	deps[1] = n->c;
+	kp.func = (void *)gr_mix;
+	kp.kernelParams = d_args;
+	CK(cudaGraphAddKernelNode(&n->d, g, deps, 2, &kp));
+
+	CK(cudaGraphCreate(&child, 0));
+	CK(cudaGraphAddMemcpyNode1D(&e1, child, NULL, 0, r->w, r->x, N * 4,
+				    cudaMemcpyDeviceToDevice));
+	kp.func = (void *)xt_affine;
+	kp.kernelParams = e2_args;
+	CK(cudaGraphAddKernelNode(&e2, child, &e1, 1, &kp));
+	CK(cudaGraphAddChildGraphNode(&n->e, g, &n->b, 1, child));
+	CK(cudaGraphDestroy(child));   /* (the node holds a copy) */
+
+	deps[0] = n->d;
+	deps[1] = n->e;
+	CK(cudaGraphAddEmptyNode(&n->f, g, deps, 2));
+	kp = g_params(r, g_args, &r->k);
+	CK(cudaGraphAddKernelNode(&n->g, g, &n->f, 1, &kp));
+	CK(cudaGraphAddMemcpyNode1D(&n->h, g, &n->g, 1, r->out, r->z, N * 4,
+				    cudaMemcpyDeviceToHost));
+	hp.fn = host_node;
+	hp.userData = r;
+	CK(cudaGraphAddHostNode(&n->i, g, &n->h, 1, &hp));
+	return g;
+}
+
+static const char *type_name(cudaGraphNodeType t)
+{
+	switch (t) {
+	case cudaGraphNodeTypeKernel: return "kernel";
+	case cudaGraphNodeTypeMemcpy: return "memcpy";
+	case cudaGraphNodeTypeMemset: return "memset";
+	case cudaGraphNodeTypeHost: return "host";
+	case cudaGraphNodeTypeGraph: return "graph";
+	case cudaGraphNodeTypeEmpty: return "empty";
+	default: return "other";
+	}
+}
+
+/* Which of the nine a handle is (a letter), or '?'. */
+static char letter(const struct nodes *n, cudaGraphNode_t h)
+{
+	const cudaGraphNode_t *v = &n->a;
+
+	for (int i = 0; i < 9; i++)
+		if (v[i] == h)
+			return (char)('A' + i);
+	return '?';
+}
+
+static void print_list(const char *what, const struct nodes *n, const cudaGraphNode_t *v,
+		       size_t k)
+{
+	char s[16] = "";
+
+	for (size_t i = 0; i < k && i < 15; i++)
+		s[i] = letter(n, v[i]);
+	s[k < 15 ? k : 15] = 0;
+	/* (the order CUDA lists them in is its own: sorted here) */
+	for (size_t i = 0; s[i]; i++)
+		for (size_t j = i + 1; s[j]; j++)
+			if (s[j] < s[i]) {
+				char c = s[i];
+
+				s[i] = s[j];
+				s[j] = c;
+			}
+	printf("%s: %s\n", what, s);
+}
+
+static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
+{
+	cudaGraphNode_t v[16];
+	cudaGraphEdgeData ed[16];
+	size_t k;
+	cudaGraphNodeType t;
+	cudaKernelNodeParams kp;
+	cudaMemsetParams mp;
+	cudaMemcpy3DParms cp = {};
+	cudaHostNodeParams hp;
+	cudaGraph_t child;
+
+	CK(cudaGraphGetNodes(g, NULL, &k));
+	printf("nodes: %zu\n", k);
+	k = 16;
+	CK(cudaGraphGetNodes(g, v, &k));
+	print_list("all", n, v, k);
+	k = 16;
+	CK(cudaGraphGetRootNodes(g, v, &k));
+	print_list("roots", n, v, k);
+	k = 16;
+	CK(cudaGraphNodeGetDependencies(n->d, v, ed, &k));
+	print_list("D depends on", n, v, k);
+	k = 16;
+	CK(cudaGraphNodeGetDependentNodes(n->b, v, NULL, &k));
+	print_list("B is depended on by", n, v, k);
+	CK(cudaGraphGetEdges(g, NULL, NULL, NULL, &k));
+	printf("edges: %zu\n", k);
+	printf("types:");
+	for (const cudaGraphNode_t *p = &n->a; p <= &n->i; p++) {
+		CK(cudaGraphNodeGetType(*p, &t));
+		printf(" %s", type_name(t));
+	}
+	printf("\n");
+	CK(cudaGraphKernelNodeGetParams(n->b, &kp));
+	printf("B: %s, grid %u, block %u, mul %u add %u\n",
+	       kp.func == (void *)xt_affine ? "xt_affine" : "?", kp.gridDim.x, kp.blockDim.x,
+	       *(uint32_t *)kp.kernelParams[2], *(uint32_t *)kp.kernelParams[3]);
+	CK(cudaGraphMemsetNodeGetParams(n->c, &mp));
+	printf("C: value %#x, element %u, width %zu, height %zu, dst %s\n", mp.value,
+	       mp.elementSize, mp.width, mp.height, mp.dst == r->y ? "y" : "?");
+	CK(cudaGraphMemcpyNodeGetParams(n->h, &cp));
+	printf("H: %zu bytes, %s, to %s\n", cp.extent.width * cp.extent.height * cp.extent.depth,
+	       cp.kind == cudaMemcpyDeviceToHost ? "device to host" : "?",
+	       cp.dstPtr.ptr == r->out ? "out" : "?");
+	CK(cudaGraphHostNodeGetParams(n->i, &hp));
+	printf("I: %s\n", hp.fn == host_node && hp.userData == r ? "host_node(rig)" : "?");
+	CK(cudaGraphChildGraphNodeGetGraph(n->e, &child));
+	CK(cudaGraphGetNodes(child, NULL, &k));
+	printf("E: a graph of %zu nodes\n", k);
+}
+
+int main(int argc, char **argv)
+{
+	long iters = 6, sleep_ms = 0;
+	struct rig r = {};
+	struct nodes n;
+	cudaGraph_t g, clone;
+	cudaGraphExec_t exec, exec2;
+	cudaGraphNode_t cg, ci, ch;
+	cudaStream_t s;
+	cudaGraphExecUpdateResultInfo info;
+	void *g_args[5];
+	cudaKernelNodeParams kp;
+	cudaMemsetParams mp;
+	uint32_t k2 = 11, k3 = 13, *check;
+
+	xt_begin("graph_nodes");
+	for (int i = 1; i < argc; i++)
+		if (!xt_opt_long(argc, argv, &i, "--iters", 2, 100000, &iters) &&
+		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
+			xt_fail("unknown option %s", argv[i]);
+
+	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+	CK(cudaMalloc(&r.x, N * 4));
+	CK(cudaMalloc(&r.y, N * 4));
+	CK(cudaMalloc(&r.z, N * 4));
+	CK(cudaMalloc(&r.w, N * 4));
+	CK(cudaMallocHost(&r.in, N * 4));
+	CK(cudaMallocHost(&r.out, N * 4));
+	for (int i = 0; i < N; i++)
+		r.in[i] = (uint32_t)i * 7919u + 17u;
+	r.k = 3;
+	r.v = 0x01020304;
+
+	g = build(&r, &n);
+	inspect(g, &n, &r);
+	CK(cudaGraphInstantiate(&exec, g, 0));
+	printf("looping\n");
+	for (long it = 0; it < iters; it++) {
+		if (it == iters / 2) {
+			/* the executable graph's G and C set anew; the graph keeps its own */
+			kp = g_params(&r, g_args, &k2);
+			CK(cudaGraphExecKernelNodeSetParams(exec, n.g, &kp));
+			mp = c_params(&r, 0x0a0b0c0d);
+			CK(cudaGraphExecMemsetNodeSetParams(exec, n.c, &mp));
+			r.k = k2;
+			r.v = 0x0a0b0c0d;
+			printf("round %ld: the executable graph's mix and fill set anew\n", it);
+		}
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		if (sleep_ms)
+			usleep((useconds_t)sleep_ms * 1000);
+	}
+	printf("rounds %ld checked\n", r.rounds);
+
+	/* the graph's G set anew (its C still as built): a second instantiation, then the update */
+	kp = g_params(&r, g_args, &k3);
+	CK(cudaGraphKernelNodeSetParams(n.g, &kp));
+	CK(cudaGraphKernelNodeGetParams(n.g, &kp));
+	printf("G now mixes with %u\n", *(uint32_t *)kp.kernelParams[4]);
+	r.k = k3;
+	r.v = 0x01020304;
+	CK(cudaGraphInstantiate(&exec2, g, 0));
+	CK(cudaGraphLaunch(exec2, s));
+	CK(cudaStreamSynchronize(s));
+	CK(cudaGraphExecDestroy(exec2));
+	CK(cudaGraphExecUpdate(exec, g, &info));
+	printf("update: result %d\n", (int)info.result);
+	CK(cudaGraphLaunch(exec, s));
+	CK(cudaStreamSynchronize(s));
+	printf("rounds %ld checked\n", r.rounds);
+
+	/* a clone without its host node; an edge out and back in; launched once */
+	CK(cudaGraphClone(&clone, g));
+	CK(cudaGraphNodeFindInClone(&ci, n.i, clone));
+	CK(cudaGraphNodeFindInClone(&cg, n.g, clone));
+	CK(cudaGraphNodeFindInClone(&ch, n.h, clone));
+	CK(cudaGraphDestroyNode(ci));
+	CK(cudaGraphRemoveDependencies(clone, &cg, &ch, NULL, 1));
+	CK(cudaGraphAddDependencies(clone, &cg, &ch, NULL, 1));
+	{
+		size_t k;
+
+		CK(cudaGraphGetNodes(clone, NULL, &k));
+		printf("clone: %zu nodes\n", k);
+	}
+	CK(cudaGraphInstantiate(&exec2, clone, 0));
+	CK(cudaGraphLaunch(exec2, s));
+	CK(cudaStreamSynchronize(s));
+	check = (uint32_t *)xt_malloc(N * 4);
+	for (int i = 0; i < N; i++)
+		check[i] = model(&r, r.in[i]);
+	if (memcmp(check, r.out, N * 4))
+		xt_fail("the clone's output is not the model's");
+	printf("clone's output: %016llx\n", (unsigned long long)xt_hash(r.out, N * 4));
+
+	if (r.failures)
+		return 1;
+	printf("digest %016llx\n", (unsigned long long)r.digest);
+	CK(cudaGraphExecDestroy(exec));
+	CK(cudaGraphExecDestroy(exec2));
+	CK(cudaGraphDestroy(clone));
+	CK(cudaGraphDestroy(g));
+	return xt_pass();
+}
