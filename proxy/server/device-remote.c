@@ -878,6 +878,27 @@ static int r_capture_info(void *dev, void *s, int *status, uint64_t *id)
 	return st;
 }
 
+/* The open ends of a capture there: the executor's driver's nodes, opaque here. */
+static int r_capture_deps(void *dev, void *s, uint64_t *nodes, size_t max, size_t *n)
+{
+	struct rmt_hdr h = hdr(RMT_CAPTURE_DEPS);
+	int st;
+
+	h.a[0] = (uint64_t)(uintptr_t)s;
+	h.a[1] = max;
+	st = call(dev, &h, NULL, 0, nodes, max * sizeof(*nodes), false);
+	*n = st ? 0 : h.a[0];
+	return st;
+}
+
+static int r_capture_set_deps(void *dev, void *s, const uint64_t *nodes, size_t n)
+{
+	struct rmt_hdr h = hdr(RMT_CAPTURE_SET_DEPS);
+
+	h.a[0] = (uint64_t)(uintptr_t)s;
+	return call(dev, &h, nodes, n * sizeof(*nodes), NULL, 0, false);
+}
+
 static int r_graph_instantiate(void *dev, void *graph, uint64_t flags, void **exec)
 {
 	struct rmt_hdr h = hdr(RMT_GRAPH_INSTANTIATE);
@@ -1261,6 +1282,8 @@ const struct xmig_device_ops xmig_device_remote = {
 	.capture_begin = r_capture_begin,
 	.capture_end = r_capture_end,
 	.capture_info = r_capture_info,
+	.capture_deps = r_capture_deps,
+	.capture_set_deps = r_capture_set_deps,
 	.graph_instantiate = r_graph_instantiate,
 	.graph_launch = r_graph_launch,
 	.graph_destroy = r_graph_destroy,

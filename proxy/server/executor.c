@@ -734,6 +734,34 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		if (!x->dev->dnn_create)
 			return CUDNN_STATUS_NOT_SUPPORTED;
 		return dnn_execute_remote(x, h, data, a, out, out_len, to_free);
+	case RMT_CAPTURE_DEPS: {
+		void *s = stream_of(x, h->a[0]);
+		size_t n = 0, max = h->a[1] < 65536 ? h->a[1] : 65536;
+		uint64_t *nodes;
+
+		if (!s)
+			return cudaErrorInvalidResourceHandle;
+		if (!x->dev->capture_deps)
+			return cudaErrorNotSupported;
+		if (!(nodes = malloc((max ? max : 1) * sizeof(*nodes))))
+			return cudaErrorMemoryAllocation;
+		r = x->dev->capture_deps(x->devh, s, nodes, max, &n);
+		a[0] = n;
+		*out = *to_free = nodes;
+		*out_len = r ? 0 : n * sizeof(*nodes);
+		return r;
+	}
+	case RMT_CAPTURE_SET_DEPS: {
+		void *s = stream_of(x, h->a[0]);
+
+		if (!s)
+			return cudaErrorInvalidResourceHandle;
+		if (!x->dev->capture_set_deps)
+			return cudaErrorNotSupported;
+		if (h->len % sizeof(uint64_t))
+			return cudaErrorInvalidValue;
+		return x->dev->capture_set_deps(x->devh, s, data, h->len / sizeof(uint64_t));
+	}
 	case RMT_CAPTURE_BEGIN: case RMT_CAPTURE_END: case RMT_CAPTURE_INFO:
 	case RMT_GRAPH_INSTANTIATE: case RMT_GRAPH_LAUNCH: case RMT_GRAPH_DESTROY:
 	case RMT_GRAPH_NODES: case RMT_GRAPH_EXEC_DESTROY: case RMT_GRAPH_EXEC_UPDATE:

@@ -20,7 +20,12 @@
  * without its host node (cudaGraphNodeFindInClone, cudaGraphDestroyNode,
  * an edge removed and put back) launched once and read back.
  *
- *   graph_nodes [--iters N (6)] [--sleep-ms N (0)]
+ *   graph_nodes [--iters N (6)] [--sleep-ms N (0)] [--device-only]
+ *
+ * --device-only: A copies from device memory and H to device memory, and
+ * there is no host node I: the program checks each round after the launch
+ * (a graph that touches no host memory moves to another node too); C
+ * fills bytes (0x04, then 0x0d), which a GPU of another node also does.
  *
  * Rounds are --sleep-ms apart after the line "looping" (the moves of the
  * migrate tests come there).
@@ -42,8 +47,10 @@ __global__ void gr_mix(uint32_t *dst, const uint32_t *a, const uint32_t *b, int 
 
 struct rig {
 	uint32_t *x, *y, *z, *w;     /* device */
+	uint32_t *src, *dst;         /* where A copies from and H to: in and out, or (--device-only) device */
 	uint32_t *in, *out;          /* pinned */
 	uint32_t k, v;               /* G's mix constant and C's fill value, as the graph has them */
+	unsigned fill_bytes;         /* C's element: 4, or (--device-only) 1 */
 	long rounds;                 /* checked by the host node */
 	int failures;
 	uint64_t digest;             /* of every output checked */
@@ -54,6 +61,18 @@ static uint32_t model(const struct rig *r, uint32_t in)
 	uint32_t x = xf_affine(in, 3, 1), z = xf_mix(x, r->v, 7), w = xf_affine(x, 5, 2);
 
 	return xf_mix(w, z, r->k);
+}
+
+static void host_node(void *arg);
+
+/* --device-only: what the host node does, after the launch */
+static void check_round(struct rig *r)
+{
+	if (r->src == r->in)
+		return;
+	CK(cudaMemcpy(r->out, r->dst, N * 4, cudaMemcpyDeviceToHost));
+	host_node(r);
+	CK(cudaMemcpy(r->src, r->in, N * 4, cudaMemcpyHostToDevice));
 }
 
 static void host_node(void *arg)
@@ -103,9 +122,9 @@ static cudaMemsetParams c_params(struct rig *r, uint32_t v)
 	cudaMemsetParams p = {};
 
 	p.dst = r->y;
-	p.value = v;
-	p.elementSize = 4;
-	p.width = N;
+	p.value = r->fill_bytes == 4 ? v : v & 0xff;
+	p.elementSize = r->fill_bytes;
+	p.width = N * 4 / r->fill_bytes;
 	p.height = 1;
 	return p;
 }
@@ -125,8 +144,7 @@ static cudaGraph_t build(struct rig *r, struct nodes *n)
 	cudaHostNodeParams hp = {};
 
 	CK(cudaGraphCreate(&g, 0));
-	CK(cudaGraphAddMemcpyNode1D(&n->a, g, NULL, 0, r->x, r->in, N * 4,
-				    cudaMemcpyHostToDevice));
+	CK(cudaGraphAddMemcpyNode1D(&n->a, g, NULL, 0, r->x, r->src, N * 4, cudaMemcpyDefault));
 	kp.func = (void *)xt_affine;
 	kp.gridDim = dim3(xt_blocks(N, BLOCK));
 	kp.blockDim = dim3(BLOCK);
@@ -154,8 +172,10 @@ static cudaGraph_t build(struct rig *r, struct nodes *n)
 	CK(cudaGraphAddEmptyNode(&n->f, g, deps, 2));
 	kp = g_params(r, g_args, &r->k);
 	CK(cudaGraphAddKernelNode(&n->g, g, &n->f, 1, &kp));
-	CK(cudaGraphAddMemcpyNode1D(&n->h, g, &n->g, 1, r->out, r->z, N * 4,
-				    cudaMemcpyDeviceToHost));
+	CK(cudaGraphAddMemcpyNode1D(&n->h, g, &n->g, 1, r->dst, r->z, N * 4, cudaMemcpyDefault));
+	n->i = NULL;
+	if (r->src != r->in)
+		return g;
 	hp.fn = host_node;
 	hp.userData = r;
 	CK(cudaGraphAddHostNode(&n->i, g, &n->h, 1, &hp));
@@ -235,7 +255,7 @@ static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
 	CK(cudaGraphGetEdges(g, NULL, NULL, NULL, &k));
 	printf("edges: %zu\n", k);
 	printf("types:");
-	for (const cudaGraphNode_t *p = &n->a; p <= &n->i; p++) {
+	for (const cudaGraphNode_t *p = &n->a; p <= &n->i && *p; p++) {
 		CK(cudaGraphNodeGetType(*p, &t));
 		printf(" %s", type_name(t));
 	}
@@ -249,10 +269,12 @@ static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
 	       mp.elementSize, mp.width, mp.height, mp.dst == r->y ? "y" : "?");
 	CK(cudaGraphMemcpyNodeGetParams(n->h, &cp));
 	printf("H: %zu bytes, %s, to %s\n", cp.extent.width * cp.extent.height * cp.extent.depth,
-	       cp.kind == cudaMemcpyDeviceToHost ? "device to host" : "?",
-	       cp.dstPtr.ptr == r->out ? "out" : "?");
-	CK(cudaGraphHostNodeGetParams(n->i, &hp));
-	printf("I: %s\n", hp.fn == host_node && hp.userData == r ? "host_node(rig)" : "?");
+	       cp.kind == cudaMemcpyDefault ? "either way" : "?",
+	       cp.dstPtr.ptr == r->dst ? "the output" : "?");
+	if (n->i) {
+		CK(cudaGraphHostNodeGetParams(n->i, &hp));
+		printf("I: %s\n", hp.fn == host_node && hp.userData == r ? "host_node(rig)" : "?");
+	}
 	CK(cudaGraphChildGraphNodeGetGraph(n->e, &child));
 	CK(cudaGraphGetNodes(child, NULL, &k));
 	printf("E: a graph of %zu nodes\n", k);
@@ -261,6 +283,7 @@ static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
 int main(int argc, char **argv)
 {
 	long iters = 6, sleep_ms = 0;
+	bool device_only = false;
 	struct rig r = {};
 	struct nodes n;
 	cudaGraph_t g, clone;
@@ -275,8 +298,10 @@ int main(int argc, char **argv)
 
 	xt_begin("graph_nodes");
 	for (int i = 1; i < argc; i++)
-		if (!xt_opt_long(argc, argv, &i, "--iters", 2, 100000, &iters) &&
-		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
+		if (!strcmp(argv[i], "--device-only"))
+			device_only = true;
+		else if (!xt_opt_long(argc, argv, &i, "--iters", 2, 100000, &iters) &&
+			 !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
 			xt_fail("unknown option %s", argv[i]);
 
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -289,7 +314,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < N; i++)
 		r.in[i] = (uint32_t)i * 7919u + 17u;
 	r.k = 3;
-	r.v = 0x01020304;
+	r.fill_bytes = device_only ? 1 : 4;
+	r.v = device_only ? 0x04040404 : 0x01020304;
+	r.src = r.in;
+	r.dst = r.out;
+	if (device_only) {
+		CK(cudaMalloc(&r.src, N * 4));
+		CK(cudaMalloc(&r.dst, N * 4));
+		CK(cudaMemcpy(r.src, r.in, N * 4, cudaMemcpyHostToDevice));
+	}
 
 	g = build(&r, &n);
 	inspect(g, &n, &r);
@@ -300,14 +333,15 @@ int main(int argc, char **argv)
 			/* the executable graph's G and C set anew; the graph keeps its own */
 			kp = g_params(&r, g_args, &k2);
 			CK(cudaGraphExecKernelNodeSetParams(exec, n.g, &kp));
-			mp = c_params(&r, 0x0a0b0c0d);
+			mp = c_params(&r, device_only ? 0x0d0d0d0d : 0x0a0b0c0d);
 			CK(cudaGraphExecMemsetNodeSetParams(exec, n.c, &mp));
 			r.k = k2;
-			r.v = 0x0a0b0c0d;
+			r.v = device_only ? 0x0d0d0d0d : 0x0a0b0c0d;
 			printf("round %ld: the executable graph's mix and fill set anew\n", it);
 		}
 		CK(cudaGraphLaunch(exec, s));
 		CK(cudaStreamSynchronize(s));
+		check_round(&r);
 		if (sleep_ms)
 			usleep((useconds_t)sleep_ms * 1000);
 	}
@@ -319,23 +353,27 @@ int main(int argc, char **argv)
 	CK(cudaGraphKernelNodeGetParams(n.g, &kp));
 	printf("G now mixes with %u\n", *(uint32_t *)kp.kernelParams[4]);
 	r.k = k3;
-	r.v = 0x01020304;
+	r.v = device_only ? 0x04040404 : 0x01020304;
 	CK(cudaGraphInstantiate(&exec2, g, 0));
 	CK(cudaGraphLaunch(exec2, s));
 	CK(cudaStreamSynchronize(s));
+	check_round(&r);
 	CK(cudaGraphExecDestroy(exec2));
 	CK(cudaGraphExecUpdate(exec, g, &info));
 	printf("update: result %d\n", (int)info.result);
 	CK(cudaGraphLaunch(exec, s));
 	CK(cudaStreamSynchronize(s));
+	check_round(&r);
 	printf("rounds %ld checked\n", r.rounds);
 
 	/* a clone without its host node; an edge out and back in; launched once */
 	CK(cudaGraphClone(&clone, g));
-	CK(cudaGraphNodeFindInClone(&ci, n.i, clone));
 	CK(cudaGraphNodeFindInClone(&cg, n.g, clone));
 	CK(cudaGraphNodeFindInClone(&ch, n.h, clone));
-	CK(cudaGraphDestroyNode(ci));
+	if (n.i) {
+		CK(cudaGraphNodeFindInClone(&ci, n.i, clone));
+		CK(cudaGraphDestroyNode(ci));
+	}
 	CK(cudaGraphRemoveDependencies(clone, &cg, &ch, NULL, 1));
 	CK(cudaGraphAddDependencies(clone, &cg, &ch, NULL, 1));
 	{
@@ -347,6 +385,8 @@ int main(int argc, char **argv)
 	CK(cudaGraphInstantiate(&exec2, clone, 0));
 	CK(cudaGraphLaunch(exec2, s));
 	CK(cudaStreamSynchronize(s));
+	if (device_only)
+		CK(cudaMemcpy(r.out, r.dst, N * 4, cudaMemcpyDeviceToHost));
 	check = (uint32_t *)xt_malloc(N * 4);
 	for (int i = 0; i < N; i++)
 		check[i] = model(&r, r.in[i]);

@@ -203,6 +203,11 @@ PASS dnn_graph"
 		"$BATS_TEST_TMPDIR/r2.out"
 }
 
+@test "netns: a CUDA graph built node by node moves to the other node and back; the executors there capture it again, its executable graph's nodes set anew there too" {
+	there_and_back gn graph_nodes --device-only --iters 60 --sleep-ms 25
+	diff -u <("$XMIG" run -- "$CUDA_BIN/graph_nodes" --device-only --iters 60) "$BATS_TEST_TMPDIR/gn.out"
+}
+
 @test "netns: a job running host functions on its streams moves to the other node and back; they run here, in stream order" {
 	there_and_back hf host_func --no-graph --iters 60 --sleep-ms 25
 	diff -u <(sed '/^nothing ran at capture/d; /^open ends/d; /^graph host node/d; /^user object/d; s/^rounds 3 checked$/rounds 60 checked/' \
