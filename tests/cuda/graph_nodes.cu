@@ -20,7 +20,12 @@
  * without its host node (cudaGraphNodeFindInClone, cudaGraphDestroyNode,
  * an edge removed and put back) launched once and read back.
  *
- *   graph_nodes [--iters N (6)] [--sleep-ms N (0)] [--device-only]
+ *   graph_nodes [--iters N (6)] [--sleep-ms N (0)] [--device-only] [--bad-input]
+ *
+ * --bad-input: only what misused calls return, one line each (for xmig's
+ * tests: a dependency of another graph, a node named twice, a cycle made
+ * by an added edge, an edge removed that is not there, a node added to a
+ * captured graph, a kernel node of no kernel).
  *
  * --device-only: A copies from device memory and H to device memory, and
  * there is no host node I: the program checks each round after the launch
@@ -280,10 +285,42 @@ static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
 	printf("E: a graph of %zu nodes\n", k);
 }
 
+static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
+{
+	cudaGraph_t g = build(r, n), other, captured;
+	cudaGraphNode_t x, twice[2] = { n->a, n->a }, from = n->i ? n->i : n->h, to = n->a;
+	cudaGraphExec_t exec;
+	cudaKernelNodeParams kp = {};
+
+	CK(cudaGraphCreate(&other, 0));
+	printf("a dependency of another graph: %s\n",
+	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, other, &n->a, 1)));
+	printf("a dependency named twice: %s\n",
+	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, g, twice, 2)));
+	printf("an edge that is not there, removed: %s\n",
+	       cudaGetErrorName(cudaGraphRemoveDependencies(g, &n->c, &n->b, NULL, 1)));
+	CK(cudaGraphAddDependencies(g, &from, &to, NULL, 1));
+	printf("a cycle, instantiated: %s\n", cudaGetErrorName(cudaGraphInstantiate(&exec, g, 0)));
+	kp.func = (void *)bad_input;   /* (a host function, not a kernel) */
+	kp.gridDim = dim3(1);
+	kp.blockDim = dim3(1);
+	printf("a kernel node of no kernel: %s\n",
+	       cudaGetErrorName(cudaGraphAddKernelNode(&x, other, NULL, 0, &kp)));
+	CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+	CK(cudaMemsetAsync(r->y, 0, 16, s));
+	CK(cudaStreamEndCapture(s, &captured));
+	printf("a node added to a captured graph: %s\n",
+	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, captured, NULL, 0)));
+	(void)cudaGetLastError();
+	CK(cudaGraphDestroy(captured));
+	CK(cudaGraphDestroy(other));
+	CK(cudaGraphDestroy(g));
+}
+
 int main(int argc, char **argv)
 {
 	long iters = 6, sleep_ms = 0;
-	bool device_only = false;
+	bool device_only = false, bad = false;
 	struct rig r = {};
 	struct nodes n;
 	cudaGraph_t g, clone;
@@ -300,6 +337,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--device-only"))
 			device_only = true;
+		else if (!strcmp(argv[i], "--bad-input"))
+			bad = true;
 		else if (!xt_opt_long(argc, argv, &i, "--iters", 2, 100000, &iters) &&
 			 !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 60000, &sleep_ms))
 			xt_fail("unknown option %s", argv[i]);
@@ -324,6 +363,10 @@ int main(int argc, char **argv)
 		CK(cudaMemcpy(r.src, r.in, N * 4, cudaMemcpyHostToDevice));
 	}
 
+	if (bad) {
+		bad_input(&r, &n, s);
+		return xt_pass();
+	}
 	g = build(&r, &n);
 	inspect(g, &n, &r);
 	CK(cudaGraphInstantiate(&exec, g, 0));

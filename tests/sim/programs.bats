@@ -57,6 +57,20 @@ run_program() {
 @test "sim: graph_nodes (a CUDA graph built node by node, inspected, its nodes set anew) matches the native output" {
 	run_program graph_nodes
 }
+@test "sim: graphs built node by node refuse misuse with CUDA's errors, and a node added to a captured graph fails loudly (801, one line)" {
+	need_program graph_nodes
+	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/graph_nodes" --bad-input
+	assert_success
+	assert_output "a dependency of another graph: cudaErrorInvalidValue
+a dependency named twice: cudaErrorInvalidValue
+an edge that is not there, removed: cudaErrorInvalidValue
+a cycle, instantiated: cudaErrorInvalidValue
+a kernel node of no kernel: cudaErrorInvalidDeviceFunction
+a node added to a captured graph: cudaErrorNotSupported
+PASS graph_nodes"
+	assert_equal "$stderr" "xmig: error: a CUDA graph with a cycle in its edges
+xmig: error: adding a node to a captured CUDA graph is not supported"
+}
 @test "sim: host_func (host functions and stream callbacks, in stream order) matches the native output" {
 	run_program host_func
 }
