@@ -132,7 +132,7 @@ GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
 CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o fill.o host-func.o hostmem.o module.o reallib.o ring.o)
 CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-graph-build.o cudart-entry.o cudart-host-func.o cudart-legacy.o cudart-mempool.o cudart-user-object.o fatbin.o errors.o nt-copy.o)
-CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-link.o cuda-module.o cuda-memory.o cuda-graph.o cuda-tensormap.o)
+CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-link.o cuda-module.o cuda-memory.o cuda-graph.o cuda-graph-build.o cuda-tensormap.o)
 FACADE      := $(B)/lib/xmig/facade
 
 $(B)/obj/client/%.o: proxy/client/%.c $(GEN)/cuda-errors.h $(GEN)/cu-errors.h | $(DEPS_OK)
@@ -229,7 +229,7 @@ $(GEN)/driver_module_images.h: tests/cuda/kernels/driver_module.cu tests/cuda/fo
 	$(NVCC) -cubin $(CUDA_ARCH) -O2 -o $(GEN)/driver_module.cubin $<
 	$(NVCC) -ptx -arch=$(CUDA_PTX_ARCH) -O2 -o $(GEN)/driver_module.ptx $<
 	sh tests/cuda/embed.sh dm_cubin $(GEN)/driver_module.cubin dm_ptx $(GEN)/driver_module.ptx > $@
-$(B)/tests/cuda/driver_module $(B)/tests/cuda/driver_library $(B)/tests/cuda/driver_graph $(B)/tests/cuda/driver_link: $(B)/tests/cuda/%: tests/cuda/%.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
+$(B)/tests/cuda/driver_module $(B)/tests/cuda/driver_library $(B)/tests/cuda/driver_graph $(B)/tests/cuda/driver_graph_nodes $(B)/tests/cuda/driver_link: $(B)/tests/cuda/%: tests/cuda/%.cu $(GEN)/driver_module_images.h $(wildcard tests/cuda/*.h) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) -cudart shared $(CUDA_ARCH) -O2 -I$(GEN) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
 

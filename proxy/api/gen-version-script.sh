@@ -6,6 +6,6 @@ syms=$1 node=${2:-}
 if [ -n "$node" ]; then echo "$node {"; else echo "{"; fi
 echo "global:"
 sed 's/.*/	&;/' "$syms"
-echo "	xmig_facade_marker;"
+echo "	xmig_facade_*;"
 echo "local: *;"
 echo "};"

@@ -425,23 +425,34 @@ static CUresult volume_side(CUmemorytype type, const void *host, CUdeviceptr dev
 	return CUDA_SUCCESS;
 }
 
-/* cuMemcpy3D and its kin as cudaMemcpy3D (one slice: its height unused, as the driver's). */
-static CUresult copy_3d(const CUDA_MEMCPY3D *c, CUstream s, int per_thread, bool async)
+/* cuMemcpy3D's settings as cudaMemcpy3D's (one slice: its height unused, as the driver's). */
+CUresult xmig_cu_copy3d_params(const CUDA_MEMCPY3D *c, struct cudaMemcpy3DParms *p)
 {
-	struct cudaMemcpy3DParms p = { 0 };
 	CUresult r;
 
 	if (!c)
 		return CUDA_ERROR_INVALID_VALUE;
+	*p = (struct cudaMemcpy3DParms){ 0 };
 	if ((r = volume_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY,
 			     c->srcZ, c->srcPitch, c->Depth == 1 ? c->Height : c->srcHeight,
-			     &p.srcPtr, &p.srcPos)) ||
+			     &p->srcPtr, &p->srcPos)) ||
 	    (r = volume_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY,
 			     c->dstZ, c->dstPitch, c->Depth == 1 ? c->Height : c->dstHeight,
-			     &p.dstPtr, &p.dstPos)))
+			     &p->dstPtr, &p->dstPos)))
 		return r;
-	p.extent = (struct cudaExtent){ c->WidthInBytes, c->Height, c->Depth };
-	p.kind = cudaMemcpyDefault;
+	p->extent = (struct cudaExtent){ c->WidthInBytes, c->Height, c->Depth };
+	p->kind = cudaMemcpyDefault;
+	return CUDA_SUCCESS;
+}
+
+/* cuMemcpy3D and its kin as cudaMemcpy3D. */
+static CUresult copy_3d(const CUDA_MEMCPY3D *c, CUstream s, int per_thread, bool async)
+{
+	struct cudaMemcpy3DParms p;
+	CUresult r;
+
+	if ((r = xmig_cu_copy3d_params(c, &p)))
+		return r;
 	if (async)
 		R((per_thread ? cudaMemcpy3DAsync_ptsz : cudaMemcpy3DAsync)(&p, (cudaStream_t)s));
 	R((per_thread ? cudaMemcpy3D_ptds : cudaMemcpy3D)(&p));

@@ -61,6 +61,13 @@ static struct cu_func *func_of(CUfunction h)
 	return f && f->magic == CU_FUNC_MAGIC ? f : NULL;
 }
 
+const struct xmig_cl_kernel *xmig_cu_func_layout(CUfunction h)
+{
+	struct cu_func *f = func_of(h);
+
+	return f ? &f->k : NULL;
+}
+
 /* ---- images --------------------------------------------------------------- */
 
 static size_t max_size(size_t a, size_t b)

@@ -30,6 +30,7 @@
 #include "cudart-facade.h"
 #include "cudart-graph-build.h"
 #include "fatbin.h"
+#include "graph-kernel.h"
 
 enum copy_form { COPY_3D, COPY_1D };
 
@@ -43,9 +44,8 @@ struct gnode {
 	size_t ndeps;
 	union {
 		struct {
-			const void *func;
-			dim3 grid, block;
-			unsigned shmem;
+			struct xmig_graph_kernel g;  /* args: ptrs; layout: &layout */
+			struct xmig_cl_kernel layout;/* a copy (params malloc'd) */
 			unsigned char *args;         /* packed, as the kernel takes them */
 			void **ptrs;                 /* one pointer into args each (GetParams) */
 		} k;
@@ -72,6 +72,11 @@ struct gbuild {
 
 /* (recursive: a capture made under it calls the facade's graph functions, which take it) */
 static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+static dim3 dim3_of(const unsigned v[3])
+{
+	return (dim3){ v[0], v[1], v[2] };
+}
 
 /* ---- handles: which pointers are ours (a captured graph's are the proxy's ids) ---- */
 
@@ -154,6 +159,7 @@ static void settings_free(struct gnode *n)
 	if (n->type == cudaGraphNodeTypeKernel) {
 		free(n->p.k.args);
 		free(n->p.k.ptrs);
+		free(n->p.k.layout.params);
 	}
 }
 
@@ -170,48 +176,74 @@ static void node_free(struct gnode *n)
 	free(n);
 }
 
-/* A kernel node's settings into *n: the arguments copied, as CUDA copies them at the call. */
-static cudaError_t kernel_set(struct gnode *n, const struct cudaKernelNodeParams *p)
+/*
+ * A kernel node's settings into *n: the arguments copied, as CUDA copies
+ * them at the call, with their layout.
+ */
+static cudaError_t kernel_set(struct gnode *n, const struct xmig_graph_kernel *k)
+{
+	const struct xmig_cl_kernel *l = k->layout;
+	unsigned char *args = NULL;
+	void **ptrs = NULL;
+	struct { uint32_t offset, size; } *params = NULL;
+
+	if (!k->grid[0] || !k->grid[1] || !k->grid[2] || !k->block[0] || !k->block[1] ||
+	    !k->block[2])
+		return cudaErrorInvalidConfiguration;
+	if (l->nparams && !k->args)
+		return cudaErrorInvalidValue;
+	if ((l->param_bytes && !(args = malloc(l->param_bytes))) ||
+	    (l->nparams && (!(ptrs = malloc(l->nparams * sizeof(*ptrs))) ||
+			    !(params = malloc(l->nparams * sizeof(*params)))))) {
+		free(args);
+		free(ptrs);
+		return cudaErrorMemoryAllocation;
+	}
+	for (uint32_t i = 0; i < l->nparams; i++) {
+		memcpy(args + l->params[i].offset, k->args[i], l->params[i].size);
+		ptrs[i] = args + l->params[i].offset;
+		params[i].offset = l->params[i].offset;
+		params[i].size = l->params[i].size;
+	}
+	settings_free(n);
+	n->type = cudaGraphNodeTypeKernel;
+	n->p.k.g = *k;
+	n->p.k.layout = *l;
+	n->p.k.layout.params = (void *)params;
+	n->p.k.args = args;
+	n->p.k.ptrs = ptrs;
+	n->p.k.g.args = ptrs;
+	n->p.k.g.layout = &n->p.k.layout;
+	return cudaSuccess;
+}
+
+static cudaError_t rt_launch(const struct xmig_graph_kernel *k, cudaStream_t s)
+{
+	return cudaLaunchKernel(k->func, dim3_of(k->grid), dim3_of(k->block), k->args, k->shmem, s);
+}
+
+/* A runtime kernel node's settings: the kernel's layout is its fat binary's. */
+static cudaError_t rt_kernel_set(struct gnode *n, const struct cudaKernelNodeParams *p)
 {
 	struct xmig_thread *t;
 	struct xmig_func *f;
-	unsigned char *args = NULL;
-	void **ptrs = NULL;
 	cudaError_t e;
 
 	if (!p)
 		return cudaErrorInvalidValue;
 	if (!(f = xmig_fatbin_function(p->func)))
 		return cudaErrorInvalidDeviceFunction;
-	if (!p->gridDim.x || !p->gridDim.y || !p->gridDim.z || !p->blockDim.x || !p->blockDim.y ||
-	    !p->blockDim.z)
-		return cudaErrorInvalidConfiguration;
 	if (p->extra) {
 		xmig_cl_unsupported("a graph's kernel node with its arguments in `extra`");
 		return cudaErrorNotSupported;
 	}
 	if ((e = xmig_cl_enter(&t)) || (e = xmig_fatbin_ready(t, f)))
 		return e;
-	if (f->k.nparams && !p->kernelParams)
-		return cudaErrorInvalidValue;
-	if ((f->k.param_bytes && !(args = malloc(f->k.param_bytes))) ||
-	    (f->k.nparams && !(ptrs = malloc(f->k.nparams * sizeof(*ptrs))))) {
-		free(args);
-		return cudaErrorMemoryAllocation;
-	}
-	for (uint32_t i = 0; i < f->k.nparams; i++) {
-		memcpy(args + f->k.params[i].offset, p->kernelParams[i], f->k.params[i].size);
-		ptrs[i] = args + f->k.params[i].offset;
-	}
-	settings_free(n);
-	n->type = cudaGraphNodeTypeKernel;
-	n->p.k.func = p->func;
-	n->p.k.grid = p->gridDim;
-	n->p.k.block = p->blockDim;
-	n->p.k.shmem = p->sharedMemBytes;
-	n->p.k.args = args;
-	n->p.k.ptrs = ptrs;
-	return cudaSuccess;
+	return kernel_set(n, &(struct xmig_graph_kernel){
+		.func = p->func, .grid = { p->gridDim.x, p->gridDim.y, p->gridDim.z },
+		.block = { p->blockDim.x, p->blockDim.y, p->blockDim.z },
+		.shmem = p->sharedMemBytes, .args = p->kernelParams, .layout = &f->k,
+		.launch = rt_launch });
 }
 
 static cudaError_t copy3d_set(struct gnode *n, const struct cudaMemcpy3DParms *p)
@@ -332,18 +364,9 @@ static struct gbuild *graph_clone(const struct gbuild *b, bool handed_out)
 		n->deps = NULL;
 		c->nodes[c->n++] = n;
 		if (o->type == cudaGraphNodeTypeKernel) {
-			const struct xmig_func *f = xmig_fatbin_function(o->p.k.func);
-
-			n->p.k.args = NULL;
-			n->p.k.ptrs = NULL;
-			if (f && f->k.param_bytes && !(n->p.k.args = malloc(f->k.param_bytes)))
+			n->type = cudaGraphNodeTypeEmpty;   /* (until its settings are whole) */
+			if (kernel_set(n, &o->p.k.g))
 				goto err;
-			if (f && f->k.nparams && !(n->p.k.ptrs = malloc(f->k.nparams * sizeof(void *))))
-				goto err;
-			if (n->p.k.args)
-				memcpy(n->p.k.args, o->p.k.args, f->k.param_bytes);
-			for (uint32_t j = 0; f && j < f->k.nparams; j++)
-				n->p.k.ptrs[j] = n->p.k.args + f->k.params[j].offset;
 		} else if (o->type == cudaGraphNodeTypeGraph &&
 			   !(n->p.child = graph_clone(o->p.child, handed_out))) {
 			n->type = cudaGraphNodeTypeEmpty;
@@ -412,8 +435,7 @@ static cudaError_t issue_work(struct make *m, const struct gnode *n)
 
 	switch (n->type) {
 	case cudaGraphNodeTypeKernel:
-		return cudaLaunchKernel(n->p.k.func, n->p.k.grid, n->p.k.block, n->p.k.ptrs,
-					n->p.k.shmem, make_stream);
+		return n->p.k.g.launch(&n->p.k.g, make_stream);
 	case cudaGraphNodeTypeMemcpy:
 		if (n->p.c.form == COPY_1D)
 			return cudaMemcpyAsync(n->p.c.dst, n->p.c.src, n->p.c.count, n->p.c.kind,
@@ -703,6 +725,7 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 	if (type == cudaGraphNodeTypeKernel) {
 		copy->p.k.args = NULL;   /* (kept in saved) */
 		copy->p.k.ptrs = NULL;
+		copy->p.k.layout.params = NULL;
 	}
 	if ((e = set(copy, arg)))
 		goto undo;
@@ -715,12 +738,14 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 	if (type == cudaGraphNodeTypeKernel) {
 		free(saved.p.k.args);
 		free(saved.p.k.ptrs);
+		free(saved.p.k.layout.params);
 	}
 	goto out;
 undo:
-	if (type == cudaGraphNodeTypeKernel && copy->p.k.args != saved.p.k.args) {
+	if (type == cudaGraphNodeTypeKernel && copy->p.k.ptrs != saved.p.k.ptrs) {
 		free(copy->p.k.args);
 		free(copy->p.k.ptrs);
+		free(copy->p.k.layout.params);
 	}
 	*copy = saved;
 out:
@@ -852,6 +877,11 @@ out:
 
 static cudaError_t set_kernel(struct gnode *n, const void *arg)
 {
+	return rt_kernel_set(n, arg);
+}
+
+static cudaError_t set_graph_kernel(struct gnode *n, const void *arg)
+{
 	return kernel_set(n, arg);
 }
 
@@ -979,9 +1009,13 @@ static cudaError_t set_node(cudaGraphNode_t node, enum cudaGraphNodeType type, s
 
 static cudaError_t kernel_get(struct gnode *n, void *arg)
 {
+	const struct xmig_graph_kernel *k = &n->p.k.g;
+
+	if (k->launch != rt_launch)
+		return cudaErrorInvalidValue;   /* (the driver's: read through cuGraphKernelNodeGetParams) */
 	*(struct cudaKernelNodeParams *)arg = (struct cudaKernelNodeParams){
-		.func = (void *)n->p.k.func, .gridDim = n->p.k.grid, .blockDim = n->p.k.block,
-		.sharedMemBytes = n->p.k.shmem, .kernelParams = n->p.k.ptrs, .extra = NULL };
+		.func = (void *)k->func, .gridDim = dim3_of(k->grid), .blockDim = dim3_of(k->block),
+		.sharedMemBytes = k->shmem, .kernelParams = n->p.k.ptrs, .extra = NULL };
 	return cudaSuccess;
 }
 
@@ -1356,4 +1390,40 @@ API cudaError_t cudaGraphExecHostNodeSetParams(cudaGraphExec_t exec, cudaGraphNo
 					       const struct cudaHostNodeParams *p)
 {
 	return exec_set(exec, node, cudaGraphNodeTypeHost, set_host, p);
+}
+
+/* ---- the driver facade's kernel nodes (graph-kernel.h) ------------------------ */
+
+XMIG_FACADE_API cudaError_t xmig_facade_graph_add_kernel(cudaGraphNode_t *node, cudaGraph_t graph,
+							 const cudaGraphNode_t *deps, size_t ndeps,
+							 const struct xmig_graph_kernel *k)
+{
+	return k ? add_node(node, graph, deps, ndeps, set_graph_kernel, k) : cudaErrorInvalidValue;
+}
+
+static cudaError_t graph_kernel_get(struct gnode *n, void *arg)
+{
+	*(struct xmig_graph_kernel *)arg = n->p.k.g;
+	return cudaSuccess;
+}
+
+XMIG_FACADE_API cudaError_t xmig_facade_graph_kernel_get(cudaGraphNode_t node,
+							 struct xmig_graph_kernel *k)
+{
+	return with_node(node, cudaGraphNodeTypeKernel, graph_kernel_get, k);
+}
+
+XMIG_FACADE_API cudaError_t xmig_facade_graph_kernel_set(cudaGraphNode_t node,
+							 const struct xmig_graph_kernel *k)
+{
+	return k ? set_node(node, cudaGraphNodeTypeKernel, set_graph_kernel, k)
+		 : cudaErrorInvalidValue;
+}
+
+XMIG_FACADE_API cudaError_t xmig_facade_graph_exec_kernel_set(cudaGraphExec_t exec,
+							      cudaGraphNode_t node,
+							      const struct xmig_graph_kernel *k)
+{
+	return k ? exec_set(exec, node, cudaGraphNodeTypeKernel, set_graph_kernel, k)
+		 : cudaErrorInvalidValue;
 }

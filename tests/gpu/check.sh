@@ -39,7 +39,7 @@ moved_twice() {
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_link graph_nodes host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_graph_nodes driver_link graph_nodes host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -73,6 +73,7 @@ moved_twice dg-mv driver_graph 60 20
 moved_twice hf-mv host_func 60 20
 # A graph built node by node, moved around the time its executable graph's nodes are set anew
 moved_twice gn-mv graph_nodes 30 40
+moved_twice dn-mv driver_graph_nodes 40 25
 # 2D copies and fills (the driver's cuMemcpy2DAsync in the proxy), and a graph of them, moved
 moved_twice r2-mv rows_2d 60 20
 "$XMIG" run --job t-hf-in -- "$B/tests/cuda/host_func" --cuda-inside >"$tmp/hf-in.xmig" 2>"$tmp/hf-in.err"

@@ -939,6 +939,13 @@ program_moved() {
 	diff -u "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/gn.out"
 }
 
+@test "migrate: a graph built node by node through the driver API moves mid-run (its CUfunction and CUkernel nodes launched by each new proxy); results as undisturbed" {
+	need_program driver_graph_nodes
+	MOVE_AFTER="^looping" program_moving dn driver_graph_nodes --iters 60 --sleep-ms 25
+	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
+	program_moved dn driver_graph_nodes 's/^round 2:/round 30:/; s/^rounds 5 checked/rounds 61 checked/'
+}
+
 @test "migrate: host functions and a graph's host node go on across moves, in stream order" {
 	need_program host_func
 	MOVE_AFTER="^looping" program_started hf host_func --iters 60 --sleep-ms 20

@@ -57,6 +57,9 @@ run_program() {
 @test "sim: graph_nodes (a CUDA graph built node by node, inspected, its nodes set anew) matches the native output" {
 	run_program graph_nodes
 }
+@test "sim: driver_graph_nodes (a graph built node by node through the driver API) matches the native output" {
+	run_program driver_graph_nodes
+}
 @test "sim: graphs built node by node refuse misuse with CUDA's errors, and a node added to a captured graph fails loudly (801, one line)" {
 	need_program graph_nodes
 	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/graph_nodes" --bad-input
