@@ -424,7 +424,8 @@ static cudaError_t set_deps(struct make *m, const uint32_t *slots, size_t n)
 	if (n)
 		memcpy(a->slots, slots, n * sizeof(*slots));
 	m->pending = 0;
-	return xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+	/* (posted, as the nodes' own work is: a failure shows at the capture's end, see make) */
+	return xmig_cl_end(t, XMIG_CALL_ASYNC, NULL);
 }
 
 /* One node's work on the capturing stream. */
@@ -575,22 +576,30 @@ out:
 static cudaError_t make(const struct gbuild *b, uint64_t *id)
 {
 	struct make m = { 0 };
+	struct xmig_thread *t;
 	cudaGraph_t g = NULL;
 	uint32_t *sinks = NULL;
 	size_t nsinks;
-	cudaError_t e, end;
+	cudaError_t e, end, earlier;
 
 	*id = 0;
+	if ((e = xmig_cl_enter(&t)))
+		return e;
 	pthread_mutex_lock(&make_lock);
 	if (!make_stream && (e = cudaStreamCreateWithFlags(&make_stream, cudaStreamNonBlocking)))
 		goto out;
 	m.stream = xmig_cl_stream_id(make_stream, 0);
+	/* (an earlier failure of the application's own posted work stays its own) */
+	earlier = xmig_cl_peek_async_error(t);
 	if ((e = cudaStreamBeginCapture(make_stream, cudaStreamCaptureModeRelaxed)))
 		goto out;
 	e = issue(&m, b, NULL, 0, &sinks, &nsinks);
 	free(sinks);
 	end = cudaStreamEndCapture(make_stream, &g);
-	if (!e)
+	/* what the posted requests of this capture met: the capture's failure */
+	if (!earlier && !e && !end && (e = xmig_cl_take_async_error(t)))
+		cudaGraphDestroy(g);
+	else if (!e)
 		e = end;
 	else if (!end)
 		cudaGraphDestroy(g);

@@ -726,6 +726,19 @@ static int r_memset_async(void *dev, uint64_t dst, uint8_t value, uint64_t size,
 	return post(dev, &h, NULL, 0, NULL, 0);
 }
 
+static int r_memset_wide(void *dev, uint64_t dst, uint32_t value, unsigned width, uint64_t count,
+			 void *s)
+{
+	struct rmt_hdr h = hdr(RMT_MEMSET_WIDE);
+
+	h.a[0] = dst;
+	h.a[1] = value;
+	h.a[2] = width;
+	h.a[3] = (uint64_t)(uintptr_t)s;
+	h.a[4] = count;
+	return post(dev, &h, NULL, 0, NULL, 0);
+}
+
 static int r_ctx_sync(void *dev)
 {
 	struct rmt_hdr h = hdr(RMT_CTX_SYNC);
@@ -1267,6 +1280,7 @@ const struct xmig_device_ops xmig_device_remote = {
 	.event_elapsed = r_event_elapsed,
 	.memcpy_async = r_memcpy_async,
 	.memset_async = r_memset_async,
+	.memset_wide = r_memset_wide,
 	.ctx_sync = r_ctx_sync,
 	.module_load = r_module_load,
 	.module_unload = r_module_unload,

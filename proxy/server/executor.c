@@ -586,6 +586,13 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 		obj = stream_of(x, h->a[3]);
 		return obj ? x->dev->memset_async(x->devh, h->a[0], (uint8_t)h->a[1], h->a[2], obj)
 			   : cudaErrorInvalidResourceHandle;
+	case RMT_MEMSET_WIDE:
+		obj = stream_of(x, h->a[3]);
+		if (!x->dev->memset_wide)
+			return cudaErrorNotSupported;
+		return obj ? x->dev->memset_wide(x->devh, h->a[0], (uint32_t)h->a[1],
+						 (unsigned)h->a[2], h->a[4], obj)
+			   : cudaErrorInvalidResourceHandle;
 	case RMT_CTX_SYNC:
 		return x->dev->ctx_sync(x->devh);
 	case RMT_MODULE_LOAD: {

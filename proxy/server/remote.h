@@ -65,6 +65,8 @@ enum rmt_op {
 	RMT_GRAPH_EXEC_UPDATE,
 	/* a capture's open ends: read (the executor's driver's node handles), and set */
 	RMT_CAPTURE_DEPS, RMT_CAPTURE_SET_DEPS,
+	/* count elements of 2 or 4 bytes set to a value (cuMemsetD16/D32), posted */
+	RMT_MEMSET_WIDE,
 	RMT_OP_COUNT
 };
 

@@ -29,8 +29,7 @@
  *
  * --device-only: A copies from device memory and H to device memory, and
  * there is no host node I: the program checks each round after the launch
- * (a graph that touches no host memory moves to another node too); C
- * fills bytes (0x04, then 0x0d), which a GPU of another node also does.
+ * (a graph that touches no host memory moves to another node too).
  *
  * Rounds are --sleep-ms apart after the line "looping" (the moves of the
  * migrate tests come there).
@@ -55,7 +54,6 @@ struct rig {
 	uint32_t *src, *dst;         /* where A copies from and H to: in and out, or (--device-only) device */
 	uint32_t *in, *out;          /* pinned */
 	uint32_t k, v;               /* G's mix constant and C's fill value, as the graph has them */
-	unsigned fill_bytes;         /* C's element: 4, or (--device-only) 1 */
 	long rounds;                 /* checked by the host node */
 	int failures;
 	uint64_t digest;             /* of every output checked */
@@ -127,9 +125,9 @@ static cudaMemsetParams c_params(struct rig *r, uint32_t v)
 	cudaMemsetParams p = {};
 
 	p.dst = r->y;
-	p.value = r->fill_bytes == 4 ? v : v & 0xff;
-	p.elementSize = r->fill_bytes;
-	p.width = N * 4 / r->fill_bytes;
+	p.value = v;
+	p.elementSize = 4;
+	p.width = N;
 	p.height = 1;
 	return p;
 }
@@ -353,8 +351,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < N; i++)
 		r.in[i] = (uint32_t)i * 7919u + 17u;
 	r.k = 3;
-	r.fill_bytes = device_only ? 1 : 4;
-	r.v = device_only ? 0x04040404 : 0x01020304;
+	r.v = 0x01020304;
 	r.src = r.in;
 	r.dst = r.out;
 	if (device_only) {
@@ -376,10 +373,10 @@ int main(int argc, char **argv)
 			/* the executable graph's G and C set anew; the graph keeps its own */
 			kp = g_params(&r, g_args, &k2);
 			CK(cudaGraphExecKernelNodeSetParams(exec, n.g, &kp));
-			mp = c_params(&r, device_only ? 0x0d0d0d0d : 0x0a0b0c0d);
+			mp = c_params(&r, 0x0a0b0c0d);
 			CK(cudaGraphExecMemsetNodeSetParams(exec, n.c, &mp));
 			r.k = k2;
-			r.v = device_only ? 0x0d0d0d0d : 0x0a0b0c0d;
+			r.v = 0x0a0b0c0d;
 			printf("round %ld: the executable graph's mix and fill set anew\n", it);
 		}
 		CK(cudaGraphLaunch(exec, s));
@@ -396,7 +393,7 @@ int main(int argc, char **argv)
 	CK(cudaGraphKernelNodeGetParams(n.g, &kp));
 	printf("G now mixes with %u\n", *(uint32_t *)kp.kernelParams[4]);
 	r.k = k3;
-	r.v = device_only ? 0x04040404 : 0x01020304;
+	r.v = 0x01020304;
 	CK(cudaGraphInstantiate(&exec2, g, 0));
 	CK(cudaGraphLaunch(exec2, s));
 	CK(cudaStreamSynchronize(s));
