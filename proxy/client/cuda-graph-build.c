@@ -439,3 +439,132 @@ API CUresult cuGraphExecUpdate_v2(CUgraphExec exec, CUgraph graph,
 	R(cudaGraphExecUpdate((cudaGraphExec_t)exec, (cudaGraph_t)graph,
 			      (cudaGraphExecUpdateResultInfo *)info));
 }
+
+API CUresult cuGraphExecChildGraphNodeSetParams(CUgraphExec exec, CUgraphNode node, CUgraph child)
+{
+	R(cudaGraphExecChildGraphNodeSetParams((cudaGraphExec_t)exec, (cudaGraphNode_t)node,
+					       (cudaGraph_t)child));
+}
+
+/* ---- the generic entry points (CUDA 12.2's CUgraphNodeParams) -------------------- */
+
+_Static_assert(sizeof(CUDA_KERNEL_NODE_PARAMS_v3) == sizeof(CUDA_KERNEL_NODE_PARAMS),
+	       "kernel node settings: one layout");
+
+/* A memset node's v2 settings: v1's, then a context (the one there is). */
+static CUDA_MEMSET_NODE_PARAMS memset_v1(const CUDA_MEMSET_NODE_PARAMS_v2 *p)
+{
+	CUDA_MEMSET_NODE_PARAMS m;
+
+	memcpy(&m, p, sizeof(m));
+	return m;
+}
+
+/* (the runtime facade says which kinds are not served, and logs it) */
+static CUresult generic_other(CUgraphNodeType type)
+{
+	struct cudaGraphNodeParams p = { .type = (enum cudaGraphNodeType)type };
+
+	R(cudaGraphAddNode(NULL, NULL, NULL, NULL, 0, &p));
+}
+
+API CUresult cuGraphAddNode_v2(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps,
+			       const CUgraphEdgeData *edges, size_t n, CUgraphNodeParams *p)
+{
+	CUDA_MEMSET_NODE_PARAMS m;
+	static const CUgraphEdgeData plain;
+
+	if (!p)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t i = 0; edges && i < n; i++)
+		if (memcmp(&edges[i], &plain, sizeof(plain))) {
+			xmig_cl_unsupported("graph edges with edge data (programmatic launches)");
+			return CUDA_ERROR_NOT_SUPPORTED;
+		}
+	switch (p->type) {
+	case CU_GRAPH_NODE_TYPE_KERNEL:
+		return cuGraphAddKernelNode_v2(node, graph, deps, n,
+					       (const CUDA_KERNEL_NODE_PARAMS *)&p->kernel);
+	case CU_GRAPH_NODE_TYPE_MEMCPY:
+		if (p->memcpy.flags)
+			return CUDA_ERROR_INVALID_VALUE;
+		return cuGraphAddMemcpyNode(node, graph, deps, n, &p->memcpy.copyParams,
+					    p->memcpy.copyCtx);
+	case CU_GRAPH_NODE_TYPE_MEMSET:
+		m = memset_v1(&p->memset);
+		return cuGraphAddMemsetNode(node, graph, deps, n, &m, p->memset.ctx);
+	case CU_GRAPH_NODE_TYPE_HOST:
+		return cuGraphAddHostNode(node, graph, deps, n,
+					  (const CUDA_HOST_NODE_PARAMS *)&p->host);
+	case CU_GRAPH_NODE_TYPE_GRAPH:
+		if (p->graph.ownership != CU_GRAPH_CHILD_GRAPH_OWNERSHIP_CLONE) {
+			xmig_cl_unsupported("a child graph moved into its node (not copied)");
+			return CUDA_ERROR_NOT_SUPPORTED;
+		}
+		return cuGraphAddChildGraphNode(node, graph, deps, n, p->graph.graph);
+	case CU_GRAPH_NODE_TYPE_EMPTY:
+		return cuGraphAddEmptyNode(node, graph, deps, n);
+	default:
+		return generic_other(p->type);
+	}
+}
+
+#undef cuGraphAddNode
+API CUresult cuGraphAddNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps, size_t n,
+			    CUgraphNodeParams *p)
+{
+	return cuGraphAddNode_v2(node, graph, deps, NULL, n, p);
+}
+
+API CUresult cuGraphNodeSetParams(CUgraphNode node, CUgraphNodeParams *p)
+{
+	CUDA_MEMSET_NODE_PARAMS m;
+
+	if (!p)
+		return CUDA_ERROR_INVALID_VALUE;
+	switch (p->type) {
+	case CU_GRAPH_NODE_TYPE_KERNEL:
+		return cuGraphKernelNodeSetParams_v2(node, (const CUDA_KERNEL_NODE_PARAMS *)&p->kernel);
+	case CU_GRAPH_NODE_TYPE_MEMCPY:
+		return p->memcpy.flags ? CUDA_ERROR_INVALID_VALUE
+				       : cuGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
+	case CU_GRAPH_NODE_TYPE_MEMSET:
+		m = memset_v1(&p->memset);
+		return cuGraphMemsetNodeSetParams(node, &m);
+	case CU_GRAPH_NODE_TYPE_HOST:
+		return cuGraphHostNodeSetParams(node, (const CUDA_HOST_NODE_PARAMS *)&p->host);
+	case CU_GRAPH_NODE_TYPE_GRAPH:
+	case CU_GRAPH_NODE_TYPE_EMPTY:
+		return CUDA_ERROR_INVALID_VALUE;
+	default:
+		return generic_other(p->type);
+	}
+}
+
+API CUresult cuGraphExecNodeSetParams(CUgraphExec exec, CUgraphNode node, CUgraphNodeParams *p)
+{
+	CUDA_MEMSET_NODE_PARAMS m;
+
+	if (!p)
+		return CUDA_ERROR_INVALID_VALUE;
+	switch (p->type) {
+	case CU_GRAPH_NODE_TYPE_KERNEL:
+		return cuGraphExecKernelNodeSetParams_v2(exec, node, (const CUDA_KERNEL_NODE_PARAMS *)
+								     &p->kernel);
+	case CU_GRAPH_NODE_TYPE_MEMCPY:
+		return p->memcpy.flags ? CUDA_ERROR_INVALID_VALUE
+				       : cuGraphExecMemcpyNodeSetParams(exec, node, &p->memcpy.copyParams,
+									p->memcpy.copyCtx);
+	case CU_GRAPH_NODE_TYPE_MEMSET:
+		m = memset_v1(&p->memset);
+		return cuGraphExecMemsetNodeSetParams(exec, node, &m, p->memset.ctx);
+	case CU_GRAPH_NODE_TYPE_HOST:
+		return cuGraphExecHostNodeSetParams(exec, node, (const CUDA_HOST_NODE_PARAMS *)&p->host);
+	case CU_GRAPH_NODE_TYPE_GRAPH:
+		return cuGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+	case CU_GRAPH_NODE_TYPE_EMPTY:
+		return CUDA_ERROR_INVALID_VALUE;
+	default:
+		return generic_other(p->type);
+	}
+}

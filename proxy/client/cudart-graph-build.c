@@ -154,24 +154,25 @@ bool xmig_graph_built(cudaGraph_t g)
 
 /* ---- nodes' settings ------------------------------------------------------- */
 
+static void graph_free(struct gbuild *b);
+
+/* What a node's settings hold: freed (the node keeps its type). */
 static void settings_free(struct gnode *n)
 {
 	if (n->type == cudaGraphNodeTypeKernel) {
 		free(n->p.k.args);
 		free(n->p.k.ptrs);
 		free(n->p.k.layout.params);
+	} else if (n->type == cudaGraphNodeTypeGraph) {
+		graph_free(n->p.child);
 	}
 }
-
-static void graph_free(struct gbuild *b);
 
 static void node_free(struct gnode *n)
 {
 	if (!n)
 		return;
 	settings_free(n);
-	if (n->type == cudaGraphNodeTypeGraph)
-		graph_free(n->p.child);
 	free(n->deps);
 	free(n);
 }
@@ -730,32 +731,23 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 		e = cudaErrorInvalidValue;   /* (not a node of the graph it was made from) */
 		goto out;
 	}
+	/* (its settings kept in saved; as an empty node, set() frees nothing of them) */
 	saved = *copy;
-	if (type == cudaGraphNodeTypeKernel) {
-		copy->p.k.args = NULL;   /* (kept in saved) */
-		copy->p.k.ptrs = NULL;
-		copy->p.k.layout.params = NULL;
+	copy->type = cudaGraphNodeTypeEmpty;
+	if ((e = set(copy, arg))) {
+		*copy = saved;
+		goto out;
 	}
-	if ((e = set(copy, arg)))
-		goto undo;
 	if ((e = make(x->copy, &tmp)))
 		goto undo;
 	e = cudaGraphExecUpdate(exec, (cudaGraph_t)(uintptr_t)tmp, &info);
 	cudaGraphDestroy((cudaGraph_t)(uintptr_t)tmp);
 	if (e)
 		goto undo;
-	if (type == cudaGraphNodeTypeKernel) {
-		free(saved.p.k.args);
-		free(saved.p.k.ptrs);
-		free(saved.p.k.layout.params);
-	}
+	settings_free(&saved);
 	goto out;
 undo:
-	if (type == cudaGraphNodeTypeKernel && copy->p.k.ptrs != saved.p.k.ptrs) {
-		free(copy->p.k.args);
-		free(copy->p.k.ptrs);
-		free(copy->p.k.layout.params);
-	}
+	settings_free(copy);
 	*copy = saved;
 out:
 	pthread_mutex_unlock(&lock);
@@ -1367,6 +1359,19 @@ API cudaError_t cudaGraphDestroyNode(cudaGraphNode_t node)
 	return n ? cudaSuccess : cudaErrorInvalidValue;
 }
 
+/* (an executable graph's copy: its child copied too, not handed out) */
+static cudaError_t set_exec_child(struct gnode *n, const void *arg)
+{
+	struct gbuild *c = graph_of((cudaGraph_t)arg);
+
+	if (!c)
+		return cudaErrorInvalidValue;
+	if (!(n->p.child = graph_clone(c, false)))
+		return cudaErrorMemoryAllocation;
+	n->type = cudaGraphNodeTypeGraph;
+	return cudaSuccess;
+}
+
 /* ---- executable graphs' nodes set anew ------------------------------------- */
 
 API cudaError_t cudaGraphExecKernelNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
@@ -1399,6 +1404,122 @@ API cudaError_t cudaGraphExecHostNodeSetParams(cudaGraphExec_t exec, cudaGraphNo
 					       const struct cudaHostNodeParams *p)
 {
 	return exec_set(exec, node, cudaGraphNodeTypeHost, set_host, p);
+}
+
+/* (CUDA asks the child to have the node's child's shape: the update refuses it otherwise) */
+API cudaError_t cudaGraphExecChildGraphNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
+						     cudaGraph_t child)
+{
+	return exec_set(exec, node, cudaGraphNodeTypeGraph, set_exec_child, child);
+}
+
+/* ---- the generic entry points (CUDA 12.2's cudaGraphNodeParams) ----------------- */
+
+/* The kinds' own settings are the older structures' layouts. */
+_Static_assert(sizeof(struct cudaKernelNodeParamsV2) == sizeof(struct cudaKernelNodeParams),
+	       "kernel node settings: one layout");
+_Static_assert(sizeof(struct cudaMemsetParamsV2) == sizeof(struct cudaMemsetParams),
+	       "memset node settings: one layout");
+_Static_assert(sizeof(struct cudaHostNodeParamsV2) == sizeof(struct cudaHostNodeParams),
+	       "host node settings: one layout");
+
+static cudaError_t generic_unsupported(enum cudaGraphNodeType type)
+{
+	xmig_cl_unsupported(type == cudaGraphNodeTypeEventRecord ||
+			    type == cudaGraphNodeTypeWaitEvent ? "graph event nodes"
+			    : type == cudaGraphNodeTypeMemAlloc ||
+			      type == cudaGraphNodeTypeMemFree ? "graph memory nodes"
+			    : type == cudaGraphNodeTypeConditional ? "graph conditional nodes"
+			    : "graph nodes of this type (semaphores, batch memory operations)");
+	return cudaErrorNotSupported;
+}
+
+API cudaError_t cudaGraphAddNode(cudaGraphNode_t *node, cudaGraph_t graph,
+				 const cudaGraphNode_t *deps, const cudaGraphEdgeData *edges,
+				 size_t ndeps, struct cudaGraphNodeParams *p)
+{
+	if (!p)
+		return cudaErrorInvalidValue;
+	if (!plain_edges(edges, ndeps)) {
+		xmig_cl_unsupported("graph edges with edge data (programmatic launches)");
+		return cudaErrorNotSupported;
+	}
+	switch (p->type) {
+	case cudaGraphNodeTypeKernel:
+		return cudaGraphAddKernelNode(node, graph, deps, ndeps,
+					      (const struct cudaKernelNodeParams *)&p->kernel);
+	case cudaGraphNodeTypeMemcpy:
+		if (p->memcpy.flags)
+			return cudaErrorInvalidValue;
+		return cudaGraphAddMemcpyNode(node, graph, deps, ndeps, &p->memcpy.copyParams);
+	case cudaGraphNodeTypeMemset:
+		return cudaGraphAddMemsetNode(node, graph, deps, ndeps,
+					      (const struct cudaMemsetParams *)&p->memset);
+	case cudaGraphNodeTypeHost:
+		return cudaGraphAddHostNode(node, graph, deps, ndeps,
+					    (const struct cudaHostNodeParams *)&p->host);
+	case cudaGraphNodeTypeGraph:
+		if (p->graph.ownership != cudaGraphChildGraphOwnershipClone) {
+			xmig_cl_unsupported("a child graph moved into its node (not copied)");
+			return cudaErrorNotSupported;
+		}
+		return cudaGraphAddChildGraphNode(node, graph, deps, ndeps, p->graph.graph);
+	case cudaGraphNodeTypeEmpty:
+		return cudaGraphAddEmptyNode(node, graph, deps, ndeps);
+	default:
+		return generic_unsupported(p->type);
+	}
+}
+
+API cudaError_t cudaGraphNodeSetParams(cudaGraphNode_t node, struct cudaGraphNodeParams *p)
+{
+	if (!p)
+		return cudaErrorInvalidValue;
+	switch (p->type) {
+	case cudaGraphNodeTypeKernel:
+		return cudaGraphKernelNodeSetParams(node,
+						    (const struct cudaKernelNodeParams *)&p->kernel);
+	case cudaGraphNodeTypeMemcpy:
+		return p->memcpy.flags ? cudaErrorInvalidValue
+				       : cudaGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
+	case cudaGraphNodeTypeMemset:
+		return cudaGraphMemsetNodeSetParams(node, (const struct cudaMemsetParams *)&p->memset);
+	case cudaGraphNodeTypeHost:
+		return cudaGraphHostNodeSetParams(node, (const struct cudaHostNodeParams *)&p->host);
+	case cudaGraphNodeTypeGraph:
+	case cudaGraphNodeTypeEmpty:
+		return cudaErrorInvalidValue;   /* (nothing of theirs may be set so) */
+	default:
+		return generic_unsupported(p->type);
+	}
+}
+
+API cudaError_t cudaGraphExecNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
+					   struct cudaGraphNodeParams *p)
+{
+	if (!p)
+		return cudaErrorInvalidValue;
+	switch (p->type) {
+	case cudaGraphNodeTypeKernel:
+		return cudaGraphExecKernelNodeSetParams(exec, node, (const struct cudaKernelNodeParams *)
+								    &p->kernel);
+	case cudaGraphNodeTypeMemcpy:
+		return p->memcpy.flags ? cudaErrorInvalidValue
+				       : cudaGraphExecMemcpyNodeSetParams(exec, node,
+									  &p->memcpy.copyParams);
+	case cudaGraphNodeTypeMemset:
+		return cudaGraphExecMemsetNodeSetParams(exec, node, (const struct cudaMemsetParams *)
+								    &p->memset);
+	case cudaGraphNodeTypeHost:
+		return cudaGraphExecHostNodeSetParams(exec, node, (const struct cudaHostNodeParams *)
+								  &p->host);
+	case cudaGraphNodeTypeGraph:
+		return cudaGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+	case cudaGraphNodeTypeEmpty:
+		return cudaErrorInvalidValue;
+	default:
+		return generic_unsupported(p->type);
+	}
 }
 
 /* ---- the driver facade's kernel nodes (graph-kernel.h) ------------------------ */

@@ -9,7 +9,9 @@
  * the kernel's and the memset's settings, edges (CUDA 12.3's and the older
  * entry points). Launched each round; half-way the executable graph's
  * kernel set to a = 4 (cuGraphExecKernelNodeSetParams), then the graph's
- * to a = 5 and the executable graph updated from it (cuGraphExecUpdate).
+ * to a = 5 and the executable graph updated from it (cuGraphExecUpdate),
+ * then the executable graph's kernel to a = 6 through the generic
+ * cuGraphExecNodeSetParams (the empty node was added by cuGraphAddNode).
  *
  *   driver_graph_nodes [--iters N (4)] [--sleep-ms M]
  *
@@ -126,7 +128,12 @@ int main(int argc, char **argv)
 	deps[1] = b;
 	kp = axpy_params(axpy, NULL, &a2, &dx, &dy, args);
 	CU(cuGraphAddKernelNode(&c, g, deps, 2, &kp));
-	CU(cuGraphAddEmptyNode(&d, g, &c, 1));
+	{
+		CUgraphNodeParams np = {};
+
+		np.type = CU_GRAPH_NODE_TYPE_EMPTY;   /* (through the generic entry point) */
+		CU(cuGraphAddNode(&d, g, &c, NULL, 1, &np));
+	}
 	CU(cuGraphCreate(&child, 0));
 	kp = axpy_params(NULL, axpy_k, &a3, &dx, &dy, args2);
 	CU(cuGraphAddKernelNode(&e1, child, NULL, 0, &kp));
@@ -191,6 +198,19 @@ int main(int argc, char **argv)
 	CU(cuGraphLaunch(exec, s));
 	CU(cuStreamSynchronize(s));
 	printf("updated from the graph (a = 5): result %d\n", (int)info.result);
+	{
+		CUgraphNodeParams np = {};
+		float a6 = 6;
+
+		np.type = CU_GRAPH_NODE_TYPE_KERNEL;
+		kp = axpy_params(axpy, NULL, &a6, &dx, &dy, args);
+		memcpy(&np.kernel, &kp, sizeof(kp));
+		CU(cuGraphExecNodeSetParams(exec, c, &np));
+		r.a = 9;
+		CU(cuGraphLaunch(exec, s));
+		CU(cuStreamSynchronize(s));
+		printf("the kernel node set through cuGraphExecNodeSetParams (a = 6)\n");
+	}
 	printf("rounds %ld checked\n", r.rounds);
 	if (r.failures)
 		return 1;

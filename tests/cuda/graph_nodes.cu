@@ -16,9 +16,12 @@
  * each round's output (the host node); after half the rounds the
  * executable graph's G and C set anew (cudaGraphExecKernelNodeSetParams,
  * cudaGraphExecMemsetNodeSetParams), and later the graph's G set anew and
- * the executable graph updated from it (cudaGraphExecUpdate); a clone
- * without its host node (cudaGraphNodeFindInClone, cudaGraphDestroyNode,
- * an edge removed and put back) launched once and read back.
+ * the executable graph updated from it (cudaGraphExecUpdate), then the
+ * executable graph's child graph (cudaGraphExecChildGraphNodeSetParams)
+ * and G through the generic cudaGraphExecNodeSetParams; a clone without
+ * its host node (cudaGraphNodeFindInClone, cudaGraphDestroyNode, an edge
+ * removed and put back, an empty node added by cudaGraphAddNode) launched
+ * once and read back.
  *
  *   graph_nodes [--iters N (6)] [--sleep-ms N (0)] [--device-only] [--bad-input]
  *
@@ -54,6 +57,7 @@ struct rig {
 	uint32_t *src, *dst;         /* where A copies from and H to: in and out, or (--device-only) device */
 	uint32_t *in, *out;          /* pinned */
 	uint32_t k, v;               /* G's mix constant and C's fill value, as the graph has them */
+	uint32_t e_mul, e_add;       /* the child graph's affine step */
 	long rounds;                 /* checked by the host node */
 	int failures;
 	uint64_t digest;             /* of every output checked */
@@ -61,7 +65,7 @@ struct rig {
 
 static uint32_t model(const struct rig *r, uint32_t in)
 {
-	uint32_t x = xf_affine(in, 3, 1), z = xf_mix(x, r->v, 7), w = xf_affine(x, 5, 2);
+	uint32_t x = xf_affine(in, 3, 1), z = xf_mix(x, r->v, 7), w = xf_affine(x, r->e_mul, r->e_add);
 
 	return xf_mix(w, z, r->k);
 }
@@ -132,15 +136,34 @@ static cudaMemsetParams c_params(struct rig *r, uint32_t v)
 	return p;
 }
 
+/* E's graph: w = x, then w = w * mul + add (the kernel's arguments copied at the call). */
+static cudaGraph_t child_graph(struct rig *r, uint32_t mul, uint32_t add)
+{
+	static int count = N;
+	cudaGraph_t child;
+	cudaGraphNode_t e1, e2;
+	void *args[] = { &r->w, &count, &mul, &add };
+	cudaKernelNodeParams kp = {};
+
+	CK(cudaGraphCreate(&child, 0));
+	CK(cudaGraphAddMemcpyNode1D(&e1, child, NULL, 0, r->w, r->x, N * 4,
+				    cudaMemcpyDeviceToDevice));
+	kp.func = (void *)xt_affine;
+	kp.gridDim = dim3(xt_blocks(N, BLOCK));
+	kp.blockDim = dim3(BLOCK);
+	kp.kernelParams = args;
+	CK(cudaGraphAddKernelNode(&e2, child, &e1, 1, &kp));
+	return child;
+}
+
 static cudaGraph_t build(struct rig *r, struct nodes *n)
 {
 	static int count = N;
-	static uint32_t three = 3, one = 1, five = 5, two = 2, seven = 7;
+	static uint32_t three = 3, one = 1, seven = 7;
 	cudaGraph_t g, child;
-	cudaGraphNode_t e1, e2, deps[2];
+	cudaGraphNode_t deps[2];
 	void *b_args[] = { &r->x, &count, &three, &one };
 	void *d_args[] = { &r->z, &r->x, &r->y, &count, &seven };
-	void *e2_args[] = { &r->w, &count, &five, &two };
 	void *g_args[5];
 	cudaKernelNodeParams kp = {};
 	cudaMemsetParams mp = c_params(r, r->v);
@@ -161,12 +184,7 @@ static cudaGraph_t build(struct rig *r, struct nodes *n)
 	kp.kernelParams = d_args;
 	CK(cudaGraphAddKernelNode(&n->d, g, deps, 2, &kp));
 
-	CK(cudaGraphCreate(&child, 0));
-	CK(cudaGraphAddMemcpyNode1D(&e1, child, NULL, 0, r->w, r->x, N * 4,
-				    cudaMemcpyDeviceToDevice));
-	kp.func = (void *)xt_affine;
-	kp.kernelParams = e2_args;
-	CK(cudaGraphAddKernelNode(&e2, child, &e1, 1, &kp));
+	child = child_graph(r, 5, 2);
 	CK(cudaGraphAddChildGraphNode(&n->e, g, &n->b, 1, child));
 	CK(cudaGraphDestroy(child));   /* (the node holds a copy) */
 
@@ -352,6 +370,8 @@ int main(int argc, char **argv)
 		r.in[i] = (uint32_t)i * 7919u + 17u;
 	r.k = 3;
 	r.v = 0x01020304;
+	r.e_mul = 5;
+	r.e_add = 2;
 	r.src = r.in;
 	r.dst = r.out;
 	if (device_only) {
@@ -406,6 +426,35 @@ int main(int argc, char **argv)
 	check_round(&r);
 	printf("rounds %ld checked\n", r.rounds);
 
+	/* the executable graph's child graph, then G through the generic entry point */
+	{
+		cudaGraph_t child2 = child_graph(&r, 9, 4);
+		cudaGraphNodeParams np = {};
+		uint32_t k4 = 17;
+
+		CK(cudaGraphExecChildGraphNodeSetParams(exec, n.e, child2));
+		CK(cudaGraphDestroy(child2));
+		r.e_mul = 9;
+		r.e_add = 4;
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		check_round(&r);
+		np.type = cudaGraphNodeTypeKernel;
+		kp = g_params(&r, g_args, &k4);
+		memcpy(&np.kernel, &kp, sizeof(kp));
+		CK(cudaGraphExecNodeSetParams(exec, n.g, &np));
+		r.k = k4;
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		check_round(&r);
+		printf("the executable graph's child set anew (affine 9, 4), then G (mix %u): "
+		       "rounds %ld checked\n", k4, r.rounds);
+		/* (the graph itself as it was: mix 13, affine 5, 2) */
+		r.k = k3;
+		r.e_mul = 5;
+		r.e_add = 2;
+	}
+
 	/* a clone without its host node; an edge out and back in; launched once */
 	CK(cudaGraphClone(&clone, g));
 	CK(cudaGraphNodeFindInClone(&cg, n.g, clone));
@@ -416,6 +465,13 @@ int main(int argc, char **argv)
 	}
 	CK(cudaGraphRemoveDependencies(clone, &cg, &ch, NULL, 1));
 	CK(cudaGraphAddDependencies(clone, &cg, &ch, NULL, 1));
+	{
+		cudaGraphNodeParams np = {};
+		cudaGraphNode_t ce;
+
+		np.type = cudaGraphNodeTypeEmpty;   /* (through the generic entry point) */
+		CK(cudaGraphAddNode(&ce, clone, &ch, NULL, 1, &np));
+	}
 	{
 		size_t k;
 

@@ -943,7 +943,7 @@ program_moved() {
 	need_program driver_graph_nodes
 	MOVE_AFTER="^looping" program_moving dn driver_graph_nodes --iters 60 --sleep-ms 25
 	jq -e '(.graph_execs | length) == 1' "$BATS_TEST_TMPDIR/snap/manifest.json"
-	program_moved dn driver_graph_nodes 's/^round 2:/round 30:/; s/^rounds 5 checked/rounds 61 checked/'
+	program_moved dn driver_graph_nodes 's/^round 2:/round 30:/; s/^rounds 6 checked/rounds 62 checked/'
 }
 
 @test "migrate: host functions and a graph's host node go on across moves, in stream order" {
