@@ -36,7 +36,11 @@ enum copy_form { COPY_3D, COPY_1D };
 
 struct gbuild;
 
+#define GNODE_MAGIC 0x6e6f6465u    /* "node" */
+#define GBUILD_MAGIC 0x67726170u   /* "grap" */
+
 struct gnode {
+	uint32_t magic;
 	struct gbuild *owner;
 	const struct gnode *orig;          /* an executable graph's copy: the node it copies */
 	enum cudaGraphNodeType type;
@@ -64,6 +68,7 @@ struct gnode {
 };
 
 struct gbuild {
+	uint32_t magic;
 	struct gnode **nodes;              /* in the order they were added */
 	size_t n;
 	uint64_t made;                     /* the proxy's graph captured from it, or 0 */
@@ -110,11 +115,13 @@ static int live_add(const void *p)
 	size_t i = live_at(p);
 
 	if (nlive == live_cap) {
-		const void **v = realloc(live, (live_cap = live_cap ? 2 * live_cap : 64) * sizeof(*v));
+		size_t cap = live_cap ? 2 * live_cap : 64;
+		const void **v = realloc(live, cap * sizeof(*v));
 
 		if (!v)
 			return -1;
 		live = v;
+		live_cap = cap;
 	}
 	memmove(live + i + 1, live + i, (nlive - i) * sizeof(*live));
 	live[i] = p;
@@ -130,16 +137,15 @@ static void live_del(const void *p)
 		memmove(live + i, live + i + 1, (--nlive - i) * sizeof(*live));
 }
 
+/* (a live handle is one of ours, so reading its first field is safe: graphs and nodes differ there) */
 static struct gbuild *graph_of(cudaGraph_t g)
 {
-	return is_live(g) ? (struct gbuild *)g : NULL;
+	return is_live(g) && ((struct gbuild *)g)->magic == GBUILD_MAGIC ? (struct gbuild *)g : NULL;
 }
 
-/* A node handle of ours (a graph's is not one: both live, told apart by type here). */
 static struct gnode *node_of(cudaGraphNode_t n)
 {
-	return is_live(n) && ((struct gnode *)n)->owner && graph_of((cudaGraph_t)((struct gnode *)n)->owner)
-		       ? (struct gnode *)n : NULL;
+	return is_live(n) && ((struct gnode *)n)->magic == GNODE_MAGIC ? (struct gnode *)n : NULL;
 }
 
 bool xmig_graph_built(cudaGraph_t g)
@@ -332,8 +338,10 @@ static struct gbuild *graph_new(bool handed_out)
 		free(b);
 		return NULL;
 	}
-	if (b)
+	if (b) {
+		b->magic = GBUILD_MAGIC;
 		b->handed_out = handed_out;
+	}
 	return b;
 }
 
@@ -835,7 +843,9 @@ static cudaError_t add_node(cudaGraphNode_t *out, cudaGraph_t graph, const cudaG
 	if (!out || (ndeps && !deps))
 		return e;
 	pthread_mutex_lock(&lock);
-	if (!(b = graph_of(graph))) {
+	if (!(b = graph_of(graph)) && is_live(graph))
+		goto out;   /* (a node of ours given as the graph) */
+	if (!b) {
 		xmig_cl_unsupported("adding a node to a captured CUDA graph");
 		e = cudaErrorNotSupported;
 		goto out;
@@ -852,6 +862,7 @@ static cudaError_t add_node(cudaGraphNode_t *out, cudaGraph_t graph, const cudaG
 	e = cudaErrorMemoryAllocation;
 	if (!(n = calloc(1, sizeof(*n))) || (ndeps && !(n->deps = malloc(ndeps * sizeof(*n->deps)))))
 		goto out;
+	n->magic = GNODE_MAGIC;
 	n->type = cudaGraphNodeTypeEmpty;
 	if ((e = set(n, arg)))
 		goto out;

@@ -26,7 +26,8 @@
  *   graph_nodes [--iters N (6)] [--sleep-ms N (0)] [--device-only] [--bad-input]
  *
  * --bad-input: only what misused calls return, one line each (for xmig's
- * tests: a dependency of another graph, a node named twice, a cycle made
+ * tests: a dependency of another graph, a node given as a graph, a node
+ * named twice, a cycle made
  * by an added edge, an edge removed that is not there, a node added to a
  * captured graph, a kernel node of no kernel).
  *
@@ -311,6 +312,8 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 	CK(cudaGraphCreate(&other, 0));
 	printf("a dependency of another graph: %s\n",
 	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, other, &n->a, 1)));
+	printf("a node given as a graph: %s\n",
+	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, (cudaGraph_t)n->a, NULL, 0)));
 	printf("a dependency named twice: %s\n",
 	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, g, twice, 2)));
 	printf("an edge that is not there, removed: %s\n",

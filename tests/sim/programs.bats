@@ -65,6 +65,7 @@ run_program() {
 	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/graph_nodes" --bad-input
 	assert_success
 	assert_output "a dependency of another graph: cudaErrorInvalidValue
+a node given as a graph: cudaErrorInvalidValue
 a dependency named twice: cudaErrorInvalidValue
 an edge that is not there, removed: cudaErrorInvalidValue
 a cycle, instantiated: cudaErrorInvalidValue
