@@ -42,6 +42,7 @@ struct gbuild;
 struct gnode {
 	uint32_t magic;
 	struct gbuild *owner;
+	size_t at;                         /* its place in owner->nodes */
 	const struct gnode *orig;          /* an executable graph's copy: the node it copies */
 	enum cudaGraphNodeType type;
 	struct gnode **deps;
@@ -347,11 +348,8 @@ static struct gbuild *graph_new(bool handed_out)
 
 static size_t index_of(const struct gbuild *b, const struct gnode *n)
 {
-	size_t i;
-
-	for (i = 0; i < b->n && b->nodes[i] != n; i++)
-		;
-	return i;
+	(void)b;
+	return n->at;
 }
 
 /* A copy of b, node for node (each copy's orig: the node it copies). */
@@ -472,36 +470,48 @@ static cudaError_t issue_work(struct make *m, const struct gnode *n)
  */
 static cudaError_t order_of(const struct gbuild *b, size_t *order)
 {
-	size_t *pending = calloc(b->n ? b->n : 1, sizeof(*pending)), done = 0;
-	bool *placed = calloc(b->n ? b->n : 1, sizeof(*placed));
+	size_t n = b->n ? b->n : 1, edges = 0, head = 0, tail = 0;
+	size_t *pending = calloc(n, sizeof(*pending)), *first = calloc(n + 1, sizeof(*first));
+	size_t *next, *out = NULL;
 	cudaError_t e = cudaSuccess;
 
-	if (!pending || !placed) {
+	/* each node's dependents, in one array (first[i] .. first[i + 1]) */
+	for (size_t i = 0; pending && first && i < b->n; i++)
+		for (size_t k = 0; k < b->nodes[i]->ndeps; k++, edges++)
+			first[b->nodes[i]->deps[k]->at + 1]++;
+	if (!pending || !first || !(out = malloc((edges ? edges : 1) * sizeof(*out))) ||
+	    !(next = calloc(n, sizeof(*next)))) {
 		free(pending);
-		free(placed);
+		free(first);
+		free(out);
 		return cudaErrorMemoryAllocation;
 	}
 	for (size_t i = 0; i < b->n; i++)
+		first[i + 1] += first[i];
+	for (size_t i = 0; i < b->n; i++) {
 		pending[i] = b->nodes[i]->ndeps;
-	while (done < b->n) {
-		size_t i;
+		for (size_t k = 0; k < b->nodes[i]->ndeps; k++) {
+			size_t d = b->nodes[i]->deps[k]->at;
 
-		for (i = 0; i < b->n && (placed[i] || pending[i]); i++)
-			;
-		if (i == b->n) {
-			xmig_error("a CUDA graph with a cycle in its edges");
-			e = cudaErrorInvalidValue;
-			break;
+			out[first[d] + next[d]++] = i;
 		}
-		placed[i] = true;
-		order[done++] = i;
-		for (size_t j = 0; j < b->n; j++)
-			for (size_t k = 0; k < b->nodes[j]->ndeps; k++)
-				if (b->nodes[j]->deps[k] == b->nodes[i])
-					pending[j]--;
+	}
+	/* the ready nodes, first come first placed (order doubles as the queue) */
+	for (size_t i = 0; i < b->n; i++)
+		if (!pending[i])
+			order[tail++] = i;
+	while (head < tail)
+		for (size_t i = order[head++], k = first[i]; k < first[i + 1]; k++)
+			if (!--pending[out[k]])
+				order[tail++] = out[k];
+	if (tail < b->n) {
+		xmig_error("a CUDA graph with a cycle in its edges");
+		e = cudaErrorInvalidValue;
 	}
 	free(pending);
-	free(placed);
+	free(first);
+	free(out);
+	free(next);
 	return e;
 }
 
@@ -873,6 +883,7 @@ static cudaError_t add_node(cudaGraphNode_t *out, cudaGraph_t graph, const cudaG
 	if (live_add(n))
 		goto out;
 	n->owner = b;
+	n->at = b->n;
 	n->ndeps = ndeps;
 	for (size_t i = 0; i < ndeps; i++)
 		n->deps[i] = (struct gnode *)deps[i];
@@ -1362,6 +1373,8 @@ API cudaError_t cudaGraphDestroyNode(cudaGraphNode_t node)
 
 		/* (the order of addition kept) */
 		memmove(b->nodes + at, b->nodes + at + 1, (--b->n - at) * sizeof(*b->nodes));
+		for (size_t i = at; i < b->n; i++)
+			b->nodes[i]->at = i;
 		live_del(n);
 		node_free(n);
 		unmake(b);
