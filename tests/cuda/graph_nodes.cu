@@ -29,7 +29,8 @@
  * tests: a dependency of another graph, a node given as a graph, a node
  * named twice, a cycle made
  * by an added edge, an edge removed that is not there, a node added to a
- * captured graph, a kernel node of no kernel).
+ * captured graph, a kernel node of no kernel; and a chain of 2000 fills
+ * whose edges run against the order the nodes were added in).
  *
  * --device-only: A copies from device memory and H to device memory, and
  * there is no host node I: the program checks each round after the launch
@@ -332,6 +333,30 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, captured, NULL, 0)));
 	(void)cudaGetLastError();
 	CK(cudaGraphDestroy(captured));
+	{
+		/* (not misuse: a large graph, its nodes added in reverse of their order) */
+		enum { CHAIN = 2000 };
+		static cudaGraphNode_t v[CHAIN];
+		cudaGraph_t big;
+		cudaMemsetParams mp = c_params(r, 0);
+		uint32_t got[2];
+
+		CK(cudaGraphCreate(&big, 0));
+		for (int i = 0; i < CHAIN; i++) {
+			mp.value = (uint32_t)(CHAIN - 1 - i);   /* node i runs CHAIN-1-i'th */
+			CK(cudaGraphAddMemsetNode(&v[i], big, NULL, 0, &mp));
+		}
+		for (int i = CHAIN - 1; i > 0; i--)
+			CK(cudaGraphAddDependencies(big, &v[i], &v[i - 1], NULL, 1));
+		CK(cudaGraphInstantiate(&exec, big, 0));
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		CK(cudaMemcpy(got, r->y, sizeof(got), cudaMemcpyDeviceToHost));
+		printf("a chain of %d fills added last-first: the last to run left %u %u\n", CHAIN,
+		       got[0], got[1]);
+		CK(cudaGraphExecDestroy(exec));
+		CK(cudaGraphDestroy(big));
+	}
 	CK(cudaGraphDestroy(other));
 	CK(cudaGraphDestroy(g));
 }

@@ -71,6 +71,7 @@ an edge that is not there, removed: cudaErrorInvalidValue
 a cycle, instantiated: cudaErrorInvalidValue
 a kernel node of no kernel: cudaErrorInvalidDeviceFunction
 a node added to a captured graph: cudaErrorNotSupported
+a chain of 2000 fills added last-first: the last to run left 1999 1999
 PASS graph_nodes"
 	assert_equal "$stderr" "xmig: error: a CUDA graph with a cycle in its edges
 xmig: error: adding a node to a captured CUDA graph is not supported"
