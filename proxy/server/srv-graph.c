@@ -738,8 +738,8 @@ int d_CAPTURE_INFO(struct xmig_call *c)
 static int keep_open_ends(struct srv *s, struct srv_stream *st, struct dep_sets *ds,
 			  uint32_t save)
 {
-	size_t max = 1024, n = 0;
-	uint64_t *nodes;
+	uint64_t ends[1024], *nodes;   /* (read here, kept at their size: a set a node) */
+	size_t n = 0;
 	int r;
 
 	if (save > ds->n) {
@@ -751,12 +751,11 @@ static int keep_open_ends(struct srv *s, struct srv_stream *st, struct dep_sets 
 		ds->v = v;
 		ds->n = save;
 	}
-	if (!(nodes = malloc(max * sizeof(*nodes))))
-		return cudaErrorMemoryAllocation;
-	if ((r = s->dev->capture_deps(s->devh, st->h, nodes, max, &n))) {
-		free(nodes);
+	if ((r = s->dev->capture_deps(s->devh, st->h, ends, sizeof(ends) / sizeof(ends[0]), &n)))
 		return r;
-	}
+	if (!(nodes = malloc((n ? n : 1) * sizeof(*nodes))))
+		return cudaErrorMemoryAllocation;
+	memcpy(nodes, ends, n * sizeof(*nodes));
 	free(ds->v[save - 1].nodes);
 	ds->v[save - 1] = (struct dep_set){ nodes, n };
 	return 0;
