@@ -346,12 +346,6 @@ static struct gbuild *graph_new(bool handed_out)
 	return b;
 }
 
-static size_t index_of(const struct gbuild *b, const struct gnode *n)
-{
-	(void)b;
-	return n->at;
-}
-
 /* A copy of b, node for node (each copy's orig: the node it copies). */
 static struct gbuild *graph_clone(const struct gbuild *b, bool handed_out)
 {
@@ -390,8 +384,7 @@ static struct gbuild *graph_clone(const struct gbuild *b, bool handed_out)
 	/* the edges, once every copy exists */
 	for (size_t i = 0; i < b->n; i++)
 		for (size_t j = 0; j < b->nodes[i]->ndeps; j++)
-			c->nodes[i]->deps[j] = c->nodes[index_of(b, b->nodes[i]->deps[j])];
-	c->made = 0;
+			c->nodes[i]->deps[j] = c->nodes[b->nodes[i]->deps[j]->at];
 	return c;
 err:
 	/* (each node made so far is whole enough to free; one not yet live: live_del finds nothing) */
@@ -549,7 +542,7 @@ static cudaError_t issue(struct make *m, const struct gbuild *b, const uint32_t 
 			}
 			deps = v;
 			for (size_t j = 0; j < n->ndeps; j++) {
-				size_t at = index_of(b, n->deps[j]);
+				size_t at = n->deps[j]->at;
 
 				depended[at] = true;
 				deps[j] = slot[at];
@@ -571,7 +564,7 @@ static cudaError_t issue(struct make *m, const struct gbuild *b, const uint32_t 
 	}
 	if (e)
 		goto out;
-	if (!(out = malloc(((b->n ? b->n : 0) + nbase + 1) * sizeof(*out)))) {
+	if (!(out = malloc((b->n + nbase + 1) * sizeof(*out)))) {
 		e = cudaErrorMemoryAllocation;
 		goto out;
 	}
@@ -1369,7 +1362,7 @@ API cudaError_t cudaGraphDestroyNode(cudaGraphNode_t node)
 				if (o->deps[j] == n)
 					o->deps[j--] = o->deps[--o->ndeps];
 		}
-		size_t at = index_of(b, n);
+		size_t at = n->at;
 
 		/* (the order of addition kept) */
 		memmove(b->nodes + at, b->nodes + at + 1, (--b->n - at) * sizeof(*b->nodes));
