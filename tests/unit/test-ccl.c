@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +99,8 @@ static void test_table(void)
 }
 
 static _Atomic bool churned;
+/* 1: the worker waits for a read begun after it set this; 2: that read done */
+static _Atomic int halfway;
 
 /* What a proxy's worker does in the job's turn: communicators and PreMulSum ops made and dropped. */
 static void *churn(void *arg)
@@ -112,6 +115,15 @@ static void *churn(void *arg)
 		/* (the oldest of 64 goes: the last one is moved into its place) */
 		if (c && c->id > 64)
 			ccl_comm_remove(t, c->id - 64);
+		/*
+		 * On a loaded machine the whole churn can fit in one time slice
+		 * of the reader's: wait once for a read of a full table.
+		 */
+		if (i == 100) {
+			atomic_store(&halfway, 1);
+			while (atomic_load(&halfway) != 2)
+				sched_yield();
+		}
 	}
 	atomic_store(&churned, true);
 	return NULL;
@@ -133,6 +145,7 @@ static void test_table_read_while_changed(void)
 	ccl_table_init(&t);
 	pthread_create(&th, NULL, churn, &t);
 	while (!atomic_load(&churned)) {
+		int phase = atomic_load(&halfway);
 		json_t *a = ccl_table_json(&t), *o;
 		size_t k;
 
@@ -142,6 +155,8 @@ static void test_table_read_while_changed(void)
 		if (seen > most)
 			most = seen;
 		json_decref(a);
+		if (phase == 1)
+			atomic_store(&halfway, 2);
 	}
 	pthread_join(th, NULL);
 	CHECK(sane && most > 0, "the table described while the worker changes it (up to %zu "
