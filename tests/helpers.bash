@@ -72,8 +72,6 @@ wait_job() {
 	return 1
 }
 
-# Wait (10 s at most) until no proxy of this test's runtime directory is
-# left (--standby: no standby proxy); fail, naming it, if one still is.
 # Wait (up to 4 s) until a move's new proxy, started with XMIG_MOVE_TRACE=1
 # and logging to the job's stderr ERR, has made the job's objects ahead: its
 # prelude is in, the freeze not yet (with XMIG_FAULT=ahead-pause-ms).
@@ -82,7 +80,8 @@ wait_prelude() {   # wait_prelude ERR
 		grep -q 'receive: prelude: objects made ahead' "$1" && return 0
 		sleep 0.02
 	done
-	return 0
+	echo "no prelude made ahead in $1 within 4 s" >&2
+	return 1
 }
 
 # Is job $1's directory in the runtime directory gone (within 5 s: its last
@@ -94,6 +93,8 @@ job_dir_gone() {   # job_dir_gone JOB
 	return 1
 }
 
+# Wait (10 s at most) until no proxy of this test's runtime directory is
+# left (--standby: no standby proxy); fail, naming it, if one still is.
 no_proxy_left() {   # no_proxy_left [--standby]
 	local pat="xmig-proxy .*--keeper $XMIG_RUNTIME_DIR"
 	[ "${1:-}" = --standby ] && pat="xmig-proxy --standby .*--keeper $XMIG_RUNTIME_DIR"

@@ -29,6 +29,9 @@
  * and wait there for it).
  * --split: a communicator split from it (one colour, ranks in reverse
  * order) all-reduces too each round, and is destroyed at the end.
+ * --hold-file F: before its last round each rank waits while F exists, so
+ * that a test's last command finds the job still running, however slowly
+ * the machine runs it.
  * --linger-file F: once its communicators are destroyed, the process says
  * so and waits while F exists before it frees its memory and ends (a job
  * that ended its process group and goes on).
@@ -36,7 +39,7 @@
  *   nccl_ops [--iters N (1)] [--sleep-ms N (0)] [--nranks N --rank R --id-file F]
  *            [--graph-rank R | --graph-all] [--graph-drop] [--graph-premul]
  *            [--open-capture-ms N] [--late-rank R --late-ms N]
- *            [--pause-file F [--pause-rank R]]
+ *            [--pause-file F [--pause-rank R]] [--hold-file F]
  *            [--split] [--linger-file F]
  */
 #include <time.h>
@@ -120,7 +123,7 @@ int main(int argc, char **argv)
 	bool graph_drop = false, graph_all = false, graph_premul = false, split = false;
 	ncclComm_t sub = NULL;
 	ncclRedOp_t graph_op = ncclSum;
-	const char *id_file = NULL, *pause_file = NULL, *linger_file = NULL;
+	const char *id_file = NULL, *pause_file = NULL, *linger_file = NULL, *hold_file = NULL;
 	ncclComm_t comm;
 	ncclRedOp_t held = ncclSum;   /* the last round's PreMulSum */
 	ncclUniqueId id;
@@ -150,6 +153,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "--pause-file") && i + 1 < argc) {
 			pause_file = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--hold-file") && i + 1 < argc) {
+			hold_file = argv[++i];
 			continue;
 		}
 		if (!strcmp(argv[i], "--linger-file") && i + 1 < argc) {
@@ -250,6 +257,8 @@ int main(int argc, char **argv)
 		ncclRedOp_t premul;
 		ncclResult_t async;
 
+		while (round == iters - 1 && hold_file && access(hold_file, F_OK) == 0)
+			usleep(10000);
 		/* all-reduce, sum */
 		fill(h_in, rank, round, N);
 		CK(cudaMemcpyAsync(d_in, h_in, N * sizeof(float), cudaMemcpyHostToDevice, s));

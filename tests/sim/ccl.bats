@@ -31,8 +31,9 @@ teardown() { xmig_teardown; }
 }
 
 @test "ccl: moved twice while its communicator lives, its reduction ops changing; the results stay exact" {
+	touch "$BATS_TEST_TMPDIR/hold"
 	"$XMIG" run --job nc -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 \
-		>"$BATS_TEST_TMPDIR/nc.out" 2>"$BATS_TEST_TMPDIR/nc.err" &
+		--hold-file "$BATS_TEST_TMPDIR/hold" >"$BATS_TEST_TMPDIR/nc.out" 2>"$BATS_TEST_TMPDIR/nc.err" &
 	app=$!
 	wait_job nc
 	# its communicator made (it says so), so that the first standby's prelude has it
@@ -45,6 +46,7 @@ teardown() { xmig_teardown; }
 	sleep 0.3
 	run "$XMIG" migrate --job nc --to gpu1 --zero-copy
 	assert_success
+	rm "$BATS_TEST_TMPDIR/hold"
 	run timeout 60 tail --pid="$app" -f /dev/null
 	assert_success
 	cat "$BATS_TEST_TMPDIR/nc.err" >&2
@@ -132,16 +134,19 @@ C
 }
 
 # Two ranks of one job, each its own process and proxy, doing all-reduces.
+# Both wait before their last round until duo_done (however slow the
+# machine, the test's moves meet the job running).
 start_duo() {   # start_duo ITERS [GPU_OF_RANK0 GPU_OF_RANK1 [NCCL_OPS_ARGS...]]
 	local iters=$1 g0=${2:-0} g1=${3:-0}
 	shift $(($# < 3 ? $# : 3))
+	touch "$BATS_TEST_TMPDIR/hold"
 	"$XMIG" run --job duo --rank 0 --gpu "$g0" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
-		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" "$@" >"$BATS_TEST_TMPDIR/d0.out" \
-		2>"$BATS_TEST_TMPDIR/d0.err" &
+		--nranks 2 --rank 0 --id-file "$BATS_TEST_TMPDIR/id" --hold-file "$BATS_TEST_TMPDIR/hold" \
+		"$@" >"$BATS_TEST_TMPDIR/d0.out" 2>"$BATS_TEST_TMPDIR/d0.err" &
 	r0=$!
 	"$XMIG" run --job duo --rank 1 --gpu "$g1" -- "$CUDA_BIN/nccl_ops" --iters "$iters" --sleep-ms 20 \
-		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" "$@" >"$BATS_TEST_TMPDIR/d1.out" \
-		2>"$BATS_TEST_TMPDIR/d1.err" &
+		--nranks 2 --rank 1 --id-file "$BATS_TEST_TMPDIR/id" --hold-file "$BATS_TEST_TMPDIR/hold" \
+		"$@" >"$BATS_TEST_TMPDIR/d1.out" 2>"$BATS_TEST_TMPDIR/d1.err" &
 	r1=$!
 	wait_job duo
 	# both ranks registered and the communicator built
@@ -162,6 +167,7 @@ both_printed() {   # both_printed RE
 # Both ranks finished, each with every round checked.
 duo_done() {
 	local iters=$1
+	rm -f "$BATS_TEST_TMPDIR/hold"
 	run timeout 90 tail --pid="$r0" -f /dev/null
 	assert_success
 	run timeout 90 tail --pid="$r1" -f /dev/null
@@ -246,11 +252,14 @@ rank1_then_rank0_to() {   # rank1_then_rank0_to G
 }
 
 # graphed_one_rank JOB NCCL_OPS_ARGS...: a one-rank nccl_ops with its
-# all-reduce in a graph, 60 rounds, moved about; it must check them all
+# all-reduce in a graph, 60 rounds (the last held until it has moved),
+# moved about; it must check them all
 graphed_one_rank() {
 	local job=$1
 	shift
-	"$XMIG" run --job "$job" -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 --graph-rank 0 "$@" \
+	touch "$BATS_TEST_TMPDIR/hold"
+	"$XMIG" run --job "$job" -- "$CUDA_BIN/nccl_ops" --iters 60 --sleep-ms 25 --graph-rank 0 \
+		--hold-file "$BATS_TEST_TMPDIR/hold" "$@" \
 		>"$BATS_TEST_TMPDIR/$job.out" 2>"$BATS_TEST_TMPDIR/$job.err" &
 	app=$!
 	wait_job "$job"
@@ -259,6 +268,7 @@ graphed_one_rank() {
 	run "$XMIG" ps --json --job "$job"
 	jq -e '.items[0].cuda_graphs == 1 and .items[0].cuda_graphs_unmovable == null' <<<"$output"
 	moved_about "$job"
+	rm "$BATS_TEST_TMPDIR/hold"
 	run timeout 60 tail --pid="$app" -f /dev/null
 	assert_success
 	cat "$BATS_TEST_TMPDIR/$job.err" >&2
@@ -335,7 +345,7 @@ graphed_one_rank() {
 	[ "$(jq -r '[.items | sort_by(.rank)[] | .gpu] | join(" ")' <<<"$output")" = "1 0" ]
 	duo_done 100
 	# every old communicator was ended after the graphs on it were released
-	for _ in $(seq 100); do pgrep -f 'xmig-proxy --job duo' >/dev/null || break; sleep 0.05; done
+	for _ in $(seq 100); do pgrep -f "xmig-proxy --job duo .*--keeper $XMIG_RUNTIME_DIR" >/dev/null || break; sleep 0.05; done
 	run ! grep -q 'waits for the CUDA graphs holding' "$BATS_TEST_TMPDIR"/d?.err
 }
 

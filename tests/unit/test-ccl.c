@@ -581,16 +581,14 @@ static void test_retire(void)
 {
 	struct ccl_backend b = ccl_backend_sim;
 	struct ccl_retire r;
-	uint64_t t0;
 	int waited = 0;
 
 	b.end = rec_end;
 	ccl_retire_init(&r, &b, NULL, rec_bind);
-	t0 = xmig_now_ns();
 	ccl_retire(&r, (void *)(intptr_t)1, 0x11);
 	ccl_retire(&r, (void *)(intptr_t)2, 0x22);
-	CHECK(xmig_now_ns() - t0 < 40 * 1000000ull && rec_count() == 0 &&
-		      ccl_retire_pending(&r) == 2,
+	/* (no time bound: a preempted test would fail it; an abort in the caller would count) */
+	CHECK(rec_count() == 0 && ccl_retire_pending(&r) == 2,
 	      "retire: two old communicators queued at once, neither aborted while held");
 	usleep(120 * 1000);
 	CHECK(rec_count() == 0, "retire: still nothing aborted before the release (the job is frozen)");
