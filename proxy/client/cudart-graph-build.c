@@ -43,7 +43,8 @@ struct gnode {
 	uint32_t magic;
 	struct gbuild *owner;
 	size_t at;                         /* its place in owner->nodes */
-	const struct gnode *orig;          /* an executable graph's copy: the node it copies */
+	uint64_t serial;                   /* never reused, unlike its address */
+	uint64_t orig;                     /* a copy's: the serial of the node it copies */
 	enum cudaGraphNodeType type;
 	struct gnode **deps;
 	size_t ndeps;
@@ -74,10 +75,12 @@ struct gbuild {
 	size_t n;
 	uint64_t made;                     /* the proxy's graph captured from it, or 0 */
 	bool handed_out;                   /* its handles are the application's (in `live`) */
+	struct gnode *parent;              /* the child graph node it is embedded in, or NULL */
 };
 
 /* (recursive: a capture made under it calls the facade's graph functions, which take it) */
 static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static uint64_t last_serial;       /* (under lock) */
 
 static dim3 dim3_of(const unsigned v[3])
 {
@@ -147,6 +150,19 @@ static struct gbuild *graph_of(cudaGraph_t g)
 static struct gnode *node_of(cudaGraphNode_t n)
 {
 	return is_live(n) && ((struct gnode *)n)->magic == GNODE_MAGIC ? (struct gnode *)n : NULL;
+}
+
+/*
+ * What a call on graph g, not one built here, answers: a captured graph's
+ * (the proxy's id) is not served, said loudly; NULL, or one of our nodes
+ * given as a graph, is an invalid value.
+ */
+static cudaError_t not_built(cudaGraph_t g, const char *what)
+{
+	if (!g || is_live(g))
+		return cudaErrorInvalidValue;
+	xmig_cl_unsupported(what);
+	return cudaErrorNotSupported;
 }
 
 bool xmig_graph_built(cudaGraph_t g)
@@ -306,13 +322,18 @@ static cudaError_t host_set(struct gnode *n, const struct cudaHostNodeParams *p)
 
 /* ---- graphs: made, copied, freed -------------------------------------------- */
 
-/* The proxy's graph captured from b is stale: dropped (b changed, or goes). */
+/*
+ * The proxy's graph captured from b is stale: dropped (b changed, or
+ * goes), and so are those of the graphs b is embedded in (a child graph
+ * handed out by cudaGraphChildGraphNodeGetGraph changes its node).
+ */
 static void unmake(struct gbuild *b)
 {
-	if (b && b->made) {
-		cudaGraphDestroy((cudaGraph_t)(uintptr_t)b->made);
-		b->made = 0;
-	}
+	for (; b; b = b->parent ? b->parent->owner : NULL)
+		if (b->made) {
+			cudaGraphDestroy((cudaGraph_t)(uintptr_t)b->made);
+			b->made = 0;
+		}
 }
 
 static void graph_free(struct gbuild *b)
@@ -346,7 +367,7 @@ static struct gbuild *graph_new(bool handed_out)
 	return b;
 }
 
-/* A copy of b, node for node (each copy's orig: the node it copies). */
+/* A copy of b, node for node (each copy's orig: the serial of the node it copies). */
 static struct gbuild *graph_clone(const struct gbuild *b, bool handed_out)
 {
 	struct gbuild *c = graph_new(handed_out);
@@ -361,17 +382,20 @@ static struct gbuild *graph_clone(const struct gbuild *b, bool handed_out)
 			goto err;
 		*n = *o;
 		n->owner = c;
-		n->orig = o;
+		n->serial = ++last_serial;
+		n->orig = o->serial;
 		n->deps = NULL;
 		c->nodes[c->n++] = n;
 		if (o->type == cudaGraphNodeTypeKernel) {
 			n->type = cudaGraphNodeTypeEmpty;   /* (until its settings are whole) */
 			if (kernel_set(n, &o->p.k.g))
 				goto err;
-		} else if (o->type == cudaGraphNodeTypeGraph &&
-			   !(n->p.child = graph_clone(o->p.child, handed_out))) {
-			n->type = cudaGraphNodeTypeEmpty;
-			goto err;
+		} else if (o->type == cudaGraphNodeTypeGraph) {
+			if (!(n->p.child = graph_clone(o->p.child, handed_out))) {
+				n->type = cudaGraphNodeTypeEmpty;
+				goto err;
+			}
+			n->p.child->parent = n;
 		}
 		if (handed_out && live_add(n))
 			goto err;
@@ -406,12 +430,14 @@ struct make {
 /* Keep the pending set, then make the open ends the union of sets slots[0..n). */
 static cudaError_t set_deps(struct make *m, const uint32_t *slots, size_t n)
 {
+	const size_t most = (XMIG_REQ_MAX - sizeof(struct xmig_capture_deps_req)) / sizeof(*slots);
 	struct xmig_capture_deps_req *a;
 	struct xmig_thread *t;
 	cudaError_t e;
 
-	if (n > 65536)
-		return xmig_error("a graph node with %zu dependencies (at most 65536 here)", n),
+	/* (one request holds them: past that it could not be sent, and the channel would seem lost) */
+	if (n > most)
+		return xmig_error("a graph node with %zu dependencies (at most %zu here)", n, most),
 		       cudaErrorNotSupported;
 	if ((e = xmig_cl_enter(&t)))
 		return e;
@@ -676,23 +702,68 @@ cudaError_t xmig_graph_exec_made(uint64_t exec, cudaGraph_t g)
 	return e;
 }
 
-/*
- * Updated from g: the copy takes g's settings, node for node (as the
- * proxy paired them); the nodes named stay those of the graph it was
- * instantiated from.
- */
-void xmig_graph_exec_updated(uint64_t exec, cudaGraph_t g)
+/* (a's and b's nodes paired in the order they were added; their children alike) */
+static enum cudaGraphExecUpdateResult shape_of(const struct gbuild *a, const struct gbuild *b)
 {
-	struct gbuild *b, *c;
+	if (a->n != b->n)
+		return cudaGraphExecUpdateErrorTopologyChanged;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct gnode *na = a->nodes[i], *nb = b->nodes[i];
+		enum cudaGraphExecUpdateResult r;
+
+		if (na->type != nb->type)
+			return cudaGraphExecUpdateErrorNodeTypeChanged;
+		if (na->ndeps != nb->ndeps)
+			return cudaGraphExecUpdateErrorTopologyChanged;
+		for (size_t j = 0; j < na->ndeps; j++) {
+			size_t k = 0;
+
+			while (k < nb->ndeps && nb->deps[k]->at != na->deps[j]->at)
+				k++;
+			if (k == nb->ndeps)
+				return cudaGraphExecUpdateErrorTopologyChanged;
+		}
+		if (na->type == cudaGraphNodeTypeGraph &&
+		    (r = shape_of(na->p.child, nb->p.child)) != cudaGraphExecUpdateSuccess)
+			return r;
+	}
+	return cudaGraphExecUpdateSuccess;
+}
+
+enum cudaGraphExecUpdateResult xmig_graph_exec_update_shape(uint64_t exec, cudaGraph_t g)
+{
+	enum cudaGraphExecUpdateResult r = cudaGraphExecUpdateSuccess;
+	struct gbuild *b;
 	struct gexec *x;
 
 	pthread_mutex_lock(&lock);
-	if ((x = exec_of(exec)) && (b = graph_of(g)) && b->n == x->copy->n &&
-	    (c = graph_clone(b, false))) {
-		for (size_t i = 0; i < c->n; i++)
-			c->nodes[i]->orig = x->copy->nodes[i]->orig;
+	if ((x = exec_of(exec)) && (b = graph_of(g)))
+		r = shape_of(x->copy, b);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+/*
+ * Updated from g: the copy takes g's settings, node for node (as the
+ * update paired them); the nodes named stay those of the graph it was
+ * instantiated from. Updated from a captured graph (or out of memory
+ * here), the copy is dropped: set anew, it would take back the update.
+ */
+void xmig_graph_exec_updated(uint64_t exec, cudaGraph_t g)
+{
+	struct gbuild *b, *c = NULL;
+	struct gexec *x;
+
+	pthread_mutex_lock(&lock);
+	if ((x = exec_of(exec))) {
+		if ((b = graph_of(g)) && b->n == x->copy->n && (c = graph_clone(b, false)))
+			for (size_t i = 0; i < c->n; i++)
+				c->nodes[i]->orig = x->copy->nodes[i]->orig;
 		graph_free(x->copy);
-		x->copy = c;
+		if (c)
+			x->copy = c;
+		else
+			*x = execs[--nexecs];
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -719,9 +790,9 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 			    enum cudaGraphNodeType type, setter_fn set, const void *arg)
 {
 	struct gnode *n, *copy = NULL, saved;
-	cudaGraphExecUpdateResultInfo info;
 	struct gexec *x;
 	uint64_t tmp = 0;
+	uint32_t result;
 	cudaError_t e;
 
 	pthread_mutex_lock(&lock);
@@ -730,13 +801,13 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 		goto out;
 	}
 	if (!(x = exec_of((uint64_t)(uintptr_t)exec))) {
-		xmig_cl_unsupported("cudaGraphExec*NodeSetParams on an executable graph not "
-				    "instantiated from a graph built node by node");
+		xmig_cl_unsupported("cudaGraphExec*NodeSetParams on an executable graph "
+				    "instantiated or updated from a captured graph");
 		e = cudaErrorNotSupported;
 		goto out;
 	}
 	for (size_t i = 0; i < x->copy->n && !copy; i++)
-		if (x->copy->nodes[i]->orig == n)
+		if (x->copy->nodes[i]->orig == n->serial)
 			copy = x->copy->nodes[i];
 	if (!copy) {
 		e = cudaErrorInvalidValue;   /* (not a node of the graph it was made from) */
@@ -751,7 +822,7 @@ static cudaError_t exec_set(cudaGraphExec_t exec, cudaGraphNode_t node,
 	}
 	if ((e = make(x->copy, &tmp)))
 		goto undo;
-	e = cudaGraphExecUpdate(exec, (cudaGraph_t)(uintptr_t)tmp, &info);
+	e = xmig_graph_exec_update_in_proxy((uint64_t)(uintptr_t)exec, tmp, &result);
 	cudaGraphDestroy((cudaGraph_t)(uintptr_t)tmp);
 	if (e)
 		goto undo;
@@ -782,49 +853,55 @@ API cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned int flags)
 	return cudaSuccess;
 }
 
+/* (a child graph handed out is its node's: it goes with the node, not alone) */
 cudaError_t xmig_graph_built_destroy(cudaGraph_t g)
 {
 	struct gbuild *b;
+	cudaError_t e = cudaErrorInvalidValue;
 
 	pthread_mutex_lock(&lock);
-	if ((b = graph_of(g)))
+	if ((b = graph_of(g)) && !b->parent) {
 		graph_free(b);
+		e = cudaSuccess;
+	}
 	pthread_mutex_unlock(&lock);
-	return b ? cudaSuccess : cudaErrorInvalidValue;
+	return e;
 }
 
 API cudaError_t cudaGraphClone(cudaGraph_t *clone, cudaGraph_t original)
 {
 	struct gbuild *b, *c = NULL;
+	cudaError_t e = cudaSuccess;
 
 	if (!clone)
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
 	if ((b = graph_of(original)))
 		c = graph_clone(b, true);
+	else
+		e = not_built(original, "cudaGraphClone of a captured graph");
 	pthread_mutex_unlock(&lock);
-	if (!b) {
-		xmig_cl_unsupported("cudaGraphClone of a captured graph");
-		return cudaErrorNotSupported;
-	}
-	if (!c)
+	if (b && !c)
 		return cudaErrorMemoryAllocation;
-	*clone = (cudaGraph_t)c;
-	return cudaSuccess;
+	if (c)
+		*clone = (cudaGraph_t)c;
+	return e;
 }
 
 API cudaError_t cudaGraphNodeFindInClone(cudaGraphNode_t *found, cudaGraphNode_t original,
 					 cudaGraph_t clone)
 {
 	struct gbuild *c;
+	struct gnode *o;
 	cudaError_t e = cudaErrorInvalidValue;
 
 	if (!found)
 		return e;
 	pthread_mutex_lock(&lock);
-	if ((c = graph_of(clone)))
+	/* (by serial: a node made since at a removed original's address is not it) */
+	if ((c = graph_of(clone)) && (o = node_of(original)))
 		for (size_t i = 0; i < c->n && e; i++)
-			if (c->nodes[i]->orig == (const struct gnode *)original) {
+			if (c->nodes[i]->orig == o->serial) {
 				*found = (cudaGraphNode_t)c->nodes[i];
 				e = cudaSuccess;
 			}
@@ -846,11 +923,8 @@ static cudaError_t add_node(cudaGraphNode_t *out, cudaGraph_t graph, const cudaG
 	if (!out || (ndeps && !deps))
 		return e;
 	pthread_mutex_lock(&lock);
-	if (!(b = graph_of(graph)) && is_live(graph))
-		goto out;   /* (a node of ours given as the graph) */
-	if (!b) {
-		xmig_cl_unsupported("adding a node to a captured CUDA graph");
-		e = cudaErrorNotSupported;
+	if (!(b = graph_of(graph))) {
+		e = not_built(graph, "adding a node to a captured CUDA graph");
 		goto out;
 	}
 	for (size_t i = 0; i < ndeps; i++) {
@@ -866,6 +940,7 @@ static cudaError_t add_node(cudaGraphNode_t *out, cudaGraph_t graph, const cudaG
 	if (!(n = calloc(1, sizeof(*n))) || (ndeps && !(n->deps = malloc(ndeps * sizeof(*n->deps)))))
 		goto out;
 	n->magic = GNODE_MAGIC;
+	n->serial = ++last_serial;
 	n->type = cudaGraphNodeTypeEmpty;
 	if ((e = set(n, arg)))
 		goto out;
@@ -942,6 +1017,7 @@ static cudaError_t set_child(struct gnode *n, const void *arg)
 	}
 	if (!(n->p.child = graph_clone(c, true)))
 		return cudaErrorMemoryAllocation;
+	n->p.child->parent = n;
 	n->type = cudaGraphNodeTypeGraph;
 	return cudaSuccess;
 }
@@ -1174,7 +1250,7 @@ API cudaError_t cudaGraphGetRootNodes(cudaGraph_t graph, cudaGraphNode_t *roots,
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
 	if (!(b = graph_of(graph)))
-		e = cudaErrorNotSupported;
+		e = not_built(graph, "cudaGraphGetRootNodes of a captured graph");
 	else if (b->n && !(v = malloc(b->n * sizeof(*v))))
 		e = cudaErrorMemoryAllocation;
 	for (size_t i = 0; !e && i < b->n; i++)
@@ -1184,8 +1260,6 @@ API cudaError_t cudaGraphGetRootNodes(cudaGraph_t graph, cudaGraphNode_t *roots,
 		hand_out(v, n, roots, count);
 	pthread_mutex_unlock(&lock);
 	free(v);
-	if (e == cudaErrorNotSupported)
-		xmig_cl_unsupported("cudaGraphGetRootNodes of a captured graph");
 	return e;
 }
 
@@ -1197,7 +1271,7 @@ static cudaError_t edges_of(cudaGraphNode_t node, bool dependents, cudaGraphNode
 	size_t k = 0;
 	cudaError_t e = cudaSuccess;
 
-	if (!count)
+	if (!count || (edges && !out))
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
 	if (!(n = node_of(node))) {
@@ -1239,24 +1313,24 @@ API cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t *from, cuda
 {
 	struct gbuild *b;
 	size_t k = 0;
+	cudaError_t e = cudaSuccess;
 
-	if (!count || (!from != !to))
+	if (!count || (!from != !to) || (edges && !from))
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
-	if ((b = graph_of(graph)))
-		for (size_t i = 0; i < b->n; i++)
-			for (size_t j = 0; j < b->nodes[i]->ndeps; j++, k++)
-				if (from && k < *count) {
-					from[k] = (cudaGraphNode_t)b->nodes[i]->deps[j];
-					to[k] = (cudaGraphNode_t)b->nodes[i];
-					if (edges)
-						edges[k] = (cudaGraphEdgeData){ 0 };
-				}
+	if (!(b = graph_of(graph)))
+		e = not_built(graph, "cudaGraphGetEdges of a captured graph");
+	for (size_t i = 0; b && i < b->n; i++)
+		for (size_t j = 0; j < b->nodes[i]->ndeps; j++, k++)
+			if (from && k < *count) {
+				from[k] = (cudaGraphNode_t)b->nodes[i]->deps[j];
+				to[k] = (cudaGraphNode_t)b->nodes[i];
+				if (edges)
+					edges[k] = (cudaGraphEdgeData){ 0 };
+			}
 	pthread_mutex_unlock(&lock);
-	if (!b) {
-		xmig_cl_unsupported("cudaGraphGetEdges of a captured graph");
-		return cudaErrorNotSupported;
-	}
+	if (e)
+		return e;
 	if (from)
 		for (size_t i = k; i < *count; i++)
 			from[i] = to[i] = NULL;
@@ -1292,11 +1366,14 @@ static cudaError_t change_edges(cudaGraph_t graph, const cudaGraphNode_t *from,
 	}
 	pthread_mutex_lock(&lock);
 	if (!(b = graph_of(graph))) {
-		xmig_cl_unsupported("changing a captured graph's edges");
-		e = cudaErrorNotSupported;
+		e = not_built(graph, "changing a captured graph's edges");
 		goto out;
 	}
-	/* all checked first: each edge's ends ours, distinct; present (remove) or not (add) */
+	/*
+	 * all checked first: each edge's ends ours, distinct; present (remove)
+	 * or not (add); and named once (a second time it would be added twice,
+	 * or removed once it is gone)
+	 */
 	for (i = 0; i < n; i++) {
 		struct gnode *f = node_of(from[i]), *t = node_of(to[i]);
 
@@ -1306,6 +1383,9 @@ static cudaError_t change_edges(cudaGraph_t graph, const cudaGraphNode_t *from,
 			;
 		if ((j < t->ndeps) == add)
 			goto out;
+		for (j = 0; j < i; j++)
+			if (from[j] == from[i] && to[j] == to[i])
+				goto out;
 	}
 	for (i = 0; i < n; i++) {
 		struct gnode *f = (struct gnode *)from[i], *t = (struct gnode *)to[i];
@@ -1314,6 +1394,9 @@ static cudaError_t change_edges(cudaGraph_t graph, const cudaGraphNode_t *from,
 			struct gnode **v = realloc(t->deps, (t->ndeps + 1) * sizeof(*v));
 
 			if (!v) {
+				/* (none: those added so far are each their node's last) */
+				while (i-- > 0)
+					((struct gnode *)to[i])->ndeps--;
 				e = cudaErrorMemoryAllocation;
 				goto out;
 			}
@@ -1385,6 +1468,7 @@ static cudaError_t set_exec_child(struct gnode *n, const void *arg)
 		return cudaErrorInvalidValue;
 	if (!(n->p.child = graph_clone(c, false)))
 		return cudaErrorMemoryAllocation;
+	n->p.child->parent = n;
 	n->type = cudaGraphNodeTypeGraph;
 	return cudaSuccess;
 }

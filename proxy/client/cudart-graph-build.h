@@ -21,11 +21,26 @@ XMIG_HIDDEN cudaError_t xmig_graph_built_nodes(cudaGraph_t g, cudaGraphNode_t *n
 					       size_t *count);
 XMIG_HIDDEN cudaError_t xmig_graph_built_destroy(cudaGraph_t g);
 /*
- * Executable graph exec was instantiated from, or updated from, built graph
- * g: its nodes' settings are kept, for cudaGraphExec*NodeSetParams.
+ * Executable graph exec was instantiated from, or updated from, graph g
+ * (built, or for an update any): the settings of its nodes, where they
+ * came from a built graph, are kept for cudaGraphExec*NodeSetParams.
  */
 XMIG_HIDDEN cudaError_t xmig_graph_exec_made(uint64_t exec, cudaGraph_t g);
 XMIG_HIDDEN void xmig_graph_exec_updated(uint64_t exec, cudaGraph_t g);
+/*
+ * Whether built graph g has the shape of the graph exec was made from
+ * (cudaGraphExecUpdateSuccess), or why not, as CUDA pairs their nodes:
+ * in the order they were added. (Success for an exec not made here.)
+ */
+XMIG_HIDDEN enum cudaGraphExecUpdateResult xmig_graph_exec_update_shape(uint64_t exec,
+									 cudaGraph_t g);
+
+/*
+ * And what it asks of cudart-graph.c: executable graph exec updated in the
+ * proxy from the proxy's graph `graph` (*result: why not), nothing else.
+ */
+XMIG_HIDDEN cudaError_t xmig_graph_exec_update_in_proxy(uint64_t exec, uint64_t graph,
+							uint32_t *result);
 XMIG_HIDDEN void xmig_graph_exec_gone(uint64_t exec);
 
 #endif

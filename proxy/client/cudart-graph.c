@@ -47,7 +47,7 @@ static uint64_t id_of(const void *handle)
 
 static cudaError_t instantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags)
 {
-	struct xmig_graph_res r;
+	struct xmig_graph_res r = { 0 };
 	cudaError_t e;
 
 	bool built = xmig_graph_built(graph);
@@ -175,23 +175,40 @@ API cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, siz
  * (cudaErrorGraphExecUpdateFailure, the reason in result) where the graphs
  * differ in shape: the application then instantiates again, as it must.
  */
+cudaError_t xmig_graph_exec_update_in_proxy(uint64_t exec, uint64_t graph, uint32_t *result)
+{
+	struct xmig_graph_res r = { 0 };
+	cudaError_t e = graph_call(XMIG_OP_GRAPH_EXEC_UPDATE,
+				   &(struct xmig_graph_req){ .id = exec, .graph = graph },
+				   XMIG_CALL_SYNC, &r);
+
+	*result = r.update_result;
+	return e;
+}
+
 API cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 				    cudaGraphExecUpdateResultInfo *info)
 {
-	struct xmig_graph_res r = { 0 };
+	uint32_t result = 0;
 	bool built = xmig_graph_built(graph);
 	uint64_t id = id_of(graph);
 	cudaError_t e = built ? xmig_graph_made(graph, &id) : cudaSuccess;
 
+	/*
+	 * (a built graph's shape is compared here, node for node: the proxy
+	 * sees captures, in which empty nodes and child graphs left no node)
+	 */
+	if (!e && built && (result = xmig_graph_exec_update_shape(id_of(exec), graph)))
+		e = cudaErrorGraphExecUpdateFailure;
 	if (!e)
-		e = graph_call(XMIG_OP_GRAPH_EXEC_UPDATE,
-			       &(struct xmig_graph_req){ .id = id_of(exec), .graph = id },
-			       XMIG_CALL_SYNC, &r);
-	if (!e && built)
+		e = xmig_graph_exec_update_in_proxy(id_of(exec), id, &result);
+	if (!e)
 		xmig_graph_exec_updated(id_of(exec), graph);
+	if (e && !result)   /* (refused before the update was tried) */
+		result = cudaGraphExecUpdateError;
 	if (info)
 		*info = (cudaGraphExecUpdateResultInfo){
-			.result = (enum cudaGraphExecUpdateResult)r.update_result
+			.result = (enum cudaGraphExecUpdateResult)result
 		};
 	return e;
 }

@@ -27,10 +27,13 @@
  *
  * --bad-input: only what misused calls return, one line each (for xmig's
  * tests: a dependency of another graph, a node given as a graph, a node
- * named twice, a cycle made
- * by an added edge, an edge removed that is not there, a node added to a
- * captured graph, a kernel node of no kernel; and a chain of 2000 fills
- * whose edges run against the order the nodes were added in).
+ * named twice, a cycle made by an added edge, an edge removed that is not
+ * there, an edge named twice, a node added to no graph, an embedded child
+ * graph destroyed alone, a removed node looked for in a clone, updates
+ * from graphs of another shape, a node added to a captured graph, a
+ * kernel node of no kernel; and, not misuse, a chain of 2000 fills whose
+ * edges run against the order the nodes were added in, and a child graph
+ * changed through its node after its parent was instantiated).
  *
  * --device-only: A copies from device memory and H to device memory, and
  * there is no host node I: the program checks each round after the launch
@@ -319,6 +322,56 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, g, twice, 2)));
 	printf("an edge that is not there, removed: %s\n",
 	       cudaGetErrorName(cudaGraphRemoveDependencies(g, &n->c, &n->b, NULL, 1)));
+	{
+		cudaGraphNode_t f2[2] = { n->a, n->a }, t2[2] = { n->b, n->b };
+		size_t before = 0, after = 0;
+
+		CK(cudaGraphGetEdges(g, NULL, NULL, NULL, &before));
+		printf("an edge named twice, removed: %s\n",
+		       cudaGetErrorName(cudaGraphRemoveDependencies(g, f2, t2, NULL, 2)));
+		t2[0] = t2[1] = n->c;
+		printf("an edge named twice, added: %s\n",
+		       cudaGetErrorName(cudaGraphAddDependencies(g, f2, t2, NULL, 2)));
+		CK(cudaGraphGetEdges(g, NULL, NULL, NULL, &after));
+		printf("edges after: %s\n", after == before ? "as before" : "changed");
+	}
+	printf("a node added to no graph: %s\n",
+	       cudaGetErrorName(cudaGraphAddEmptyNode(&x, NULL, NULL, 0)));
+	{
+		cudaGraph_t embedded, clone;
+		cudaGraphNode_t gone, found;
+		cudaGraphExec_t ge;
+		cudaGraphExecUpdateResultInfo info;
+		cudaError_t e;
+
+		CK(cudaGraphChildGraphNodeGetGraph(n->e, &embedded));
+		printf("an embedded child graph destroyed alone: %s\n",
+		       cudaGetErrorName(cudaGraphDestroy(embedded)));
+		CK(cudaGraphAddEmptyNode(&gone, other, NULL, 0));
+		CK(cudaGraphClone(&clone, other));
+		CK(cudaGraphDestroyNode(gone));
+		printf("a removed node found in a clone: %s\n",
+		       cudaGetErrorName(cudaGraphNodeFindInClone(&found, gone, clone)));
+		/* an update from a graph of another shape, or of another node type */
+		CK(cudaGraphInstantiate(&ge, clone, 0));
+		CK(cudaGraphAddEmptyNode(&x, clone, NULL, 0));
+		e = cudaGraphExecUpdate(ge, clone, &info);
+		printf("an update from a graph with one node more: %s (%s)\n", cudaGetErrorName(e),
+		       info.result == cudaGraphExecUpdateErrorTopologyChanged ? "topology changed" : "?");
+		CK(cudaGraphDestroy(clone));
+		CK(cudaGraphCreate(&clone, 0));
+		{
+			cudaMemsetParams mp = c_params(r, 0);
+
+			CK(cudaGraphAddMemsetNode(&x, clone, NULL, 0, &mp));
+		}
+		e = cudaGraphExecUpdate(ge, clone, &info);
+		printf("an update from a graph whose node is a fill: %s (%s)\n", cudaGetErrorName(e),
+		       info.result == cudaGraphExecUpdateErrorNodeTypeChanged ? "node type changed" : "?");
+		(void)cudaGetLastError();
+		CK(cudaGraphExecDestroy(ge));
+		CK(cudaGraphDestroy(clone));
+	}
 	CK(cudaGraphAddDependencies(g, &from, &to, NULL, 1));
 	printf("a cycle, instantiated: %s\n", cudaGetErrorName(cudaGraphInstantiate(&exec, g, 0)));
 	kp.func = (void *)bad_input;   /* (a host function, not a kernel) */
@@ -356,6 +409,37 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 		       got[0], got[1]);
 		CK(cudaGraphExecDestroy(exec));
 		CK(cudaGraphDestroy(big));
+	}
+	{
+		/*
+		 * (not misuse: a child graph changed through its node, after its
+		 * parent was instantiated once; the next instantiation has it)
+		 */
+		cudaGraph_t parent, child, embedded;
+		cudaGraphNode_t node, fill;
+		cudaMemsetParams mp = c_params(r, 11);
+		size_t one = 1;
+		uint32_t got[2];
+
+		CK(cudaGraphCreate(&parent, 0));
+		CK(cudaGraphCreate(&child, 0));
+		CK(cudaGraphAddMemsetNode(&fill, child, NULL, 0, &mp));
+		CK(cudaGraphAddChildGraphNode(&node, parent, NULL, 0, child));
+		CK(cudaGraphDestroy(child));
+		CK(cudaGraphInstantiate(&exec, parent, 0));
+		CK(cudaGraphExecDestroy(exec));
+		CK(cudaGraphChildGraphNodeGetGraph(node, &embedded));
+		CK(cudaGraphGetNodes(embedded, &fill, &one));
+		mp.value = 12;
+		CK(cudaGraphMemsetNodeSetParams(fill, &mp));
+		CK(cudaGraphInstantiate(&exec, parent, 0));
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		CK(cudaMemcpy(got, r->y, sizeof(got), cudaMemcpyDeviceToHost));
+		printf("a child graph changed through its node: the parent fills %u %u\n", got[0],
+		       got[1]);
+		CK(cudaGraphExecDestroy(exec));
+		CK(cudaGraphDestroy(parent));
 	}
 	CK(cudaGraphDestroy(other));
 	CK(cudaGraphDestroy(g));

@@ -60,7 +60,7 @@ run_program() {
 @test "sim: driver_graph_nodes (a graph built node by node through the driver API) matches the native output" {
 	run_program driver_graph_nodes
 }
-@test "sim: graphs built node by node refuse misuse with CUDA's errors, and a node added to a captured graph fails loudly (801, one line)" {
+@test "sim: graphs built node by node refuse misuse with CUDA's errors (edges named twice, updates of another shape, an embedded child destroyed alone), a child changed through its node changes its parent, and a node added to a captured graph fails loudly (801, one line)" {
 	need_program graph_nodes
 	run --separate-stderr "$XMIG" run -- "$CUDA_BIN/graph_nodes" --bad-input
 	assert_success
@@ -68,10 +68,19 @@ run_program() {
 a node given as a graph: cudaErrorInvalidValue
 a dependency named twice: cudaErrorInvalidValue
 an edge that is not there, removed: cudaErrorInvalidValue
+an edge named twice, removed: cudaErrorInvalidValue
+an edge named twice, added: cudaErrorInvalidValue
+edges after: as before
+a node added to no graph: cudaErrorInvalidValue
+an embedded child graph destroyed alone: cudaErrorInvalidValue
+a removed node found in a clone: cudaErrorInvalidValue
+an update from a graph with one node more: cudaErrorGraphExecUpdateFailure (topology changed)
+an update from a graph whose node is a fill: cudaErrorGraphExecUpdateFailure (node type changed)
 a cycle, instantiated: cudaErrorInvalidValue
 a kernel node of no kernel: cudaErrorInvalidDeviceFunction
 a node added to a captured graph: cudaErrorNotSupported
 a chain of 2000 fills added last-first: the last to run left 1999 1999
+a child graph changed through its node: the parent fills 12 12
 PASS graph_nodes"
 	assert_equal "$stderr" "xmig: error: a CUDA graph with a cycle in its edges
 xmig: error: adding a node to a captured CUDA graph is not supported"
