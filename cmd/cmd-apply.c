@@ -159,8 +159,13 @@ static int run(int argc, char **argv)
 	}
 	if (rc < 0)
 		return XMIG_EXIT_FAIL;
-	rc = json_integer_value(json_object_get(json_object_get(rep, "summary"), "failed")) ? XMIG_EXIT_FAIL
-											   : XMIG_EXIT_OK;
+	/* (a move that failed outranks the state not read again: it needs looking at) */
+	if (json_integer_value(json_object_get(json_object_get(rep, "summary"), "failed")))
+		rc = XMIG_EXIT_FAIL;
+	else if (rc == 1)
+		rc = XMIG_EXIT_UNAVAILABLE;
+	else
+		rc = XMIG_EXIT_OK;
 	if (ao.json)
 		cmd_print_json(rep);
 	else {

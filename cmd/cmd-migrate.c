@@ -889,6 +889,14 @@ static bool needs_cut(const struct move_opts *o, struct proc **all, size_t *n, i
 	return false;
 }
 
+/* Nothing moved: status, and with --json the empty result with the error. */
+static int refused_early(const struct move_opts *o, int status)
+{
+	if (o->json)
+		cmd_print_result(json_pack("{s:[]}", "items"), status);
+	return status;
+}
+
 static int run(int argc, char **argv)
 {
 	struct move_opts o = { 0 };
@@ -901,16 +909,17 @@ static int run(int argc, char **argv)
 
 	if (cmd_parse(&argp, argc, argv, &o, NULL) < 0)
 		return XMIG_EXIT_USAGE;
+	/* (refused before anything is looked for: --json says so on stdout too, as later) */
 	if (cluster_load(&nodes) < 0)
-		return XMIG_EXIT_BADINPUT;
+		return refused_early(&o, XMIG_EXIT_BADINPUT);
 	if ((status = parse_dests(o.to, &nodes, &ds))) {
 		xmig_nodes_free(&nodes);
-		return status;
+		return refused_early(&o, status);
 	}
 	if (ds.n > 1 && o.rank >= 0) {
 		xmig_error("--rank moves one process: give --to one target");
 		xmig_nodes_free(&nodes);
-		return XMIG_EXIT_USAGE;
+		return refused_early(&o, XMIG_EXIT_USAGE);
 	}
 	/* A child that is our standby proxy must not be killed with us. */
 	signal(SIGCHLD, SIG_DFL);

@@ -44,7 +44,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 's': p->state = arg; return 0;
-	case 'o': p->output = arg; return 0;
+	case 'o':
+		if (!*arg)
+			argp_error(state, "-o needs a file name");
+		p->output = arg;
+		return 0;
 	case 'j': p->json = true; return 0;
 	case 'a':
 		if (!xp_algo_find(arg))
@@ -195,8 +199,17 @@ static int check(const struct xp_state *st, const struct plan_opts *po)
 		return XMIG_EXIT_BADINPUT;
 	}
 	if (r == -2) {
+		char why[1024];
+
+		xmig_log_last_error(why, sizeof(why));
 		xp_plan_free(&p);
 		xmig_error("plan %s does not fit this cluster state", po->check);
+		/* (not valid here, as a plan that breaks a rule is: --json says so too) */
+		if (po->json)
+			cmd_print_json(json_pack("{s:b, s:s, s:n, s:{s:i, s:i, s:i, s:i, s:i, s:[]}}",
+						 "valid", 0, "error", why, "move", "replay",
+						 "nodes_freed", 0, "gpus_freed", 0, "moves", 0,
+						 "device_bytes", 0, "waves", 0, "freed_nodes"));
 		return XMIG_EXIT_REFUSED;
 	}
 	/* Limits given here are stricter tests of the same plan. */

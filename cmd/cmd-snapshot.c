@@ -19,6 +19,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 'o':
+		if (!*arg)   /* (not the current directory by accident) */
+			argp_error(state, "-o needs a directory");
 		o->dir = arg;
 		return 0;
 	case ARGP_KEY_END:

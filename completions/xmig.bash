@@ -16,7 +16,7 @@ _xmig_options() {
 	local move='-J --job -r --rank -j --json --help'
 	case $1 in
 	'') echo '--nodes -v --verbose -h --help -V --version' ;;
-	run) echo '-j --job -g --gpu -s --share -d --device -r --rank --help --' ;;
+	run) echo '-J --job -g --gpu -s --share -d --device -r --rank --help --' ;;
 	ps) echo '-j --json -J --job -a --all --help' ;;
 	freeze) echo "$move -t --timeout" ;;
 	thaw) echo "$move" ;;
@@ -36,7 +36,7 @@ _xmig_options() {
 _xmig_takes_value() {
 	case $1:$2 in
 	:--nodes) return 0 ;;
-	run:-j | run:--job | run:-g | run:--gpu | run:-s | run:--share | run:-d | run:--device | \
+	run:-J | run:-j | run:--job | run:-g | run:--gpu | run:-s | run:--share | run:-d | run:--device | \
 		run:-r | run:--rank) return 0 ;;
 	run:* | version:* | nodes:*) return 1 ;;
 	*:-J | *:--job | *:-r | *:--rank) return 0 ;;

@@ -85,9 +85,7 @@ static int parse_moves(json_t *doc, struct amove **out, int *n)
 	size_t i;
 	int last = 1, first = 0;
 
-	if (!json_is_object(doc))
-		return xmig_error("plan: expected a JSON object with \"moves\"");
-	if (!moves)
+	if (xp_plan_version_ok(doc) < 0 || !moves)
 		return -1;
 	mv = calloc(json_array_size(moves) + 1, sizeof(*mv));
 	if (!mv)
@@ -467,7 +465,7 @@ int xp_apply(struct xp_state *st, json_t *plan_doc, const struct xp_apply_opts *
 	struct amove *mv = NULL;
 	uint64_t t0 = xmig_now_ns();
 	int n = 0, lo, hi, i, skipped = 0, rc = -2;
-	bool stopped = false, first = true;
+	bool stopped = false, first = true, unread = false;
 
 	*rep = NULL;
 	if (parse_moves(plan_doc, &mv, &n) < 0) {
@@ -485,7 +483,7 @@ int xp_apply(struct xp_state *st, json_t *plan_doc, const struct xp_apply_opts *
 		if (!first && o->refresh && !o->dry_run && o->refresh(st, o->refresh_arg) < 0) {
 			for (i = lo; i < n; i++)
 				skip(&mv[i], "not run: the cluster state could not be read again");
-			stopped = true;
+			stopped = unread = true;
 			break;
 		}
 		first = false;
@@ -500,7 +498,7 @@ int xp_apply(struct xp_state *st, json_t *plan_doc, const struct xp_apply_opts *
 	if (skipped)
 		xmig_warn("apply: %d of %d move(s) skipped; see the report for why", skipped, n);
 	*rep = report(mv, n, o, stopped, (double)(xmig_now_ns() - t0) / 1e9);
-	rc = 0;
+	rc = unread;
 out:
 	for (i = 0; mv && i < n; i++) {
 		json_decref(mv[i].result);

@@ -278,7 +278,9 @@ static json_t *run_json(char **argv, const char *what, int *rc)
 		xmig_error("live state: `%s` failed (%s); use --state FILE to plan from a file", what,
 			   xp_status_str(status, sbuf, sizeof(sbuf)));
 		free(out);
-		*rc = XMIG_EXIT_UNAVAILABLE;
+		/* (a node list that is malformed or unreadable is bad input here too, as there) */
+		*rc = WIFEXITED(status) && WEXITSTATUS(status) == XMIG_EXIT_BADINPUT
+			? XMIG_EXIT_BADINPUT : XMIG_EXIT_UNAVAILABLE;
 		return NULL;
 	}
 	doc = json_loads(out, 0, &err);

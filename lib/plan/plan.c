@@ -252,6 +252,23 @@ static int claims_from_json(json_t *doc, struct xp_plan *p)
 	return 0;
 }
 
+int xp_plan_version_ok(json_t *doc)
+{
+	json_t *v = json_object_get(doc, "version");
+
+	if (!json_is_object(doc))
+		return xmig_error("plan: expected a JSON object with \"moves\"");
+	if (!v)
+		return xmig_error("plan: no \"version\" (plans of this xmig are version %d)",
+				  PLAN_VERSION);
+	if (!json_is_integer(v))
+		return xmig_error("plan.version: expected an integer (%d)", PLAN_VERSION);
+	if (json_integer_value(v) != PLAN_VERSION)
+		return xmig_error("plan: version %lld is not read by this xmig (it reads version %d)",
+				  (long long)json_integer_value(v), PLAN_VERSION);
+	return 0;
+}
+
 int xp_plan_from_json(json_t *doc, const struct xp_state *st, struct xp_plan *p)
 {
 	const char *alg = json_string_value(json_object_get(doc, "algorithm"));
@@ -262,8 +279,8 @@ int xp_plan_from_json(json_t *doc, const struct xp_state *st, struct xp_plan *p)
 
 	xp_opts_default(&o);
 	xp_plan_init(p, alg ? alg : "unknown", &o);
-	if (!json_is_object(doc))
-		return xmig_error("plan: expected a JSON object with \"moves\"");
+	if (xp_plan_version_ok(doc) < 0)
+		return -1;
 	if (opts_from_json(doc, &p->opts) < 0 || claims_from_json(doc, p) < 0 ||
 	    !(moves = xp_jarray(doc, "moves", "plan")))
 		return -1;

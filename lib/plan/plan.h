@@ -244,6 +244,8 @@ json_t *xp_plan_to_json(const struct xp_state *st, const struct xp_plan *p);
  * the state lacks (the plan does not fit this state).
  */
 int xp_plan_from_json(json_t *doc, const struct xp_state *st, struct xp_plan *p);
+/* A plan document of a version this xmig reads (0), or said (-1). */
+int xp_plan_version_ok(json_t *doc);
 /* Seconds one move takes on its own under the bandwidth model. */
 double xp_move_seconds(const struct xp_opts *o, uint64_t bytes, bool intra);
 
@@ -453,7 +455,9 @@ struct xp_apply_opts {
 /*
  * Execute the plan document against st, which apply keeps current (moves
  * that succeed update it; refresh replaces it between waves). Returns 0 with
- * *report set, -1 when the plan is malformed, -2 when apply itself failed.
+ * *report set (1: the same, but the state could not be read again before a
+ * wave, whose moves and the later ones were skipped), -1 when the plan is
+ * malformed, -2 when apply itself failed.
  */
 int xp_apply(struct xp_state *st, json_t *plan_doc, const struct xp_apply_opts *o, json_t **report);
 

@@ -49,6 +49,27 @@ teardown() { xmig_teardown; }
 	assert_output --partial "bad target ''"
 }
 
+@test "cli: migrate --json refused before it looks for the job still prints its result, with the error" {
+	run --separate-stderr "$XMIG" migrate --job j --to gpu-1 --json
+	assert_equal "$status" 2
+	jq -e '.items == [] and .error.status == 2 and (.error.message | contains("bad target"))' <<<"$output"
+	run --separate-stderr "$XMIG" migrate --job j --to nowhere:gpu0 --json
+	assert_equal "$status" 3
+	jq -e '.error.status == 3 and (.error.message | contains("unknown node"))' <<<"$output"
+	run --separate-stderr "$XMIG" migrate --job j --rank 0 --to gpu0,gpu1 --json
+	assert_equal "$status" 2
+	jq -e '.error.status == 2' <<<"$output"
+	run --separate-stderr "$XMIG" --nodes "$BATS_TEST_TMPDIR/none" migrate --job j --to gpu0 --json
+	assert_equal "$status" 6
+	jq -e '.error.status == 6' <<<"$output"
+	# -o with no name is refused, not taken for the current directory
+	for c in "snapshot --job j" "suspend --job j" plan; do
+		run "$XMIG" $c -o ''
+		assert_equal "$status" 2
+		assert_output --partial "-o needs a"
+	done
+}
+
 @test "cli: run needs a command, a valid job name and a valid GPU" {
 	run "$XMIG" run
 	assert_equal "$status" 2

@@ -196,6 +196,11 @@ start_job() {   # start_job JOB
 	run complete_bash xmig -
 	assert_line --nodes
 	assert_line --verbose
+	# run's -J (its --help's spelling) takes a value, as --job does
+	run complete_bash xmig run -
+	assert_line -- -J
+	run complete_bash xmig run -J demo --
+	assert_line -- --gpu
 }
 
 @test "docs: the bash completion completes job names (with jq and without) and GPUs" {

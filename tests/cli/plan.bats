@@ -106,11 +106,28 @@ schema_ok() { # file schema
 	run "$X" plan --check "$D/other.json" --state "$D/state.json"
 	assert_failure 4
 	assert_output --partial 'task "nobody" is not in the cluster state'
+	# ... and with --json it says so on stdout too, as for a plan that breaks a rule
+	run --separate-stderr "$X" plan --check "$D/other.json" --state "$D/state.json" --json
+	assert_failure 4
+	echo "$output" >"$D/other-check.json"
+	schema_ok "$D/other-check.json" plan-check
+	jq -e '.valid == false and (.error | contains("task \"nobody\" is not in the cluster state"))' \
+		"$D/other-check.json"
+	# A plan of another version, or of none, is refused by check and apply alike (6).
+	for v in '.version = 2' 'del(.version)' '.version = "1"'; do
+		jq "$v" "$D/plan.json" >"$D/version.json"
+		run "$X" plan --check "$D/version.json" --state "$D/state.json"
+		assert_failure 6
+		assert_output --partial "version"
+		run "$X" apply "$D/version.json" --state "$D/state.json" --dry-run
+		assert_failure 6
+		assert_output --partial "version"
+	done
 	# A stricter cap given on the command line.
 	run "$X" plan --check "$D/plan.json" --state "$D/state.json" --max-moves 1
 	assert_failure 4
 	assert_output --partial "more than its limit of 1"
-	echo '{"moves": 3}' >"$D/junk.json"
+	echo '{"version": 1, "moves": 3}' >"$D/junk.json"
 	run "$X" plan --check "$D/junk.json" --state "$D/state.json"
 	assert_failure 6
 	assert_output --partial "plan.moves: expected an array"
@@ -256,7 +273,7 @@ two_gpu_task() {
 @test "apply refuses a move whose destination names a GPU twice" {
 	# The plan would put both halves of m on n2:gpu0.
 	two_gpu_task
-	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
+	printf '{"version":1,"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
 		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,0]}}]}\n' $((20 << 30)) >"$D/twice.json"
 	plan_refused "$D/twice.json" "$D/two.json" "GPU 0 named twice" "moves[0].to.gpus: GPU 0 listed twice"
 }
@@ -264,7 +281,7 @@ two_gpu_task() {
 @test "apply fails a move of a task on several GPUs, and runs no migrate for it" {
 	# A what-if state may hold one; under xmig a process has one GPU context.
 	two_gpu_task
-	printf '{"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
+	printf '{"version":1,"moves":[{"task":"m","job":"jm","rank":0,"wave":1,"device_bytes":%s,
 		"from":{"node":"n1","gpus":[0,1]},"to":{"node":"n2","gpus":[0,1]}}]}\n' \
 		$((20 << 30)) >"$D/wide.json"
 	run "$X" plan --check "$D/wide.json" --state "$D/two.json"

@@ -271,7 +271,7 @@ int main(void)
 	}
 
 	/* Plans read from JSON. */
-	r = from_text("{\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
 		      "\"to\":{\"node\":\"n8\",\"gpus\":[0]},\"device_bytes\":4294967296,\"wave\":1}],"
 		      "\"summary\":{\"nodes_freed\":1,\"gpus_freed\":1,\"moves\":1,\"device_bytes\":4294967296}}",
 		      &p, &msg);
@@ -280,31 +280,41 @@ int main(void)
 	CHECK(c.ok, "and holds: %s", c.ok ? "ok" : c.error);
 	xp_check_free(&c);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":[{\"task\":\"zz\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"zz\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
 		      "\"to\":{\"node\":\"n6\",\"gpus\":[1]},\"device_bytes\":1,\"wave\":1}]}", &p, &msg);
 	CHECK(r == -2 && strstr(msg, "task \"zz\" is not in the cluster state"), "unknown task: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
 		      "\"to\":{\"node\":\"n9\",\"gpus\":[1]},\"device_bytes\":1,\"wave\":1}]}", &p, &msg);
 	CHECK(r == -2 && strstr(msg, "node \"n9\" is not in the cluster state"), "unknown node: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
 		      "\"to\":{\"node\":\"n4\",\"gpus\":[5]},\"device_bytes\":1,\"wave\":1}]}", &p, &msg);
 	CHECK(r == -2 && strstr(msg, "node n4 has no GPU 5"), "unknown GPU: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":[{\"task\":\"v\",\"to\":{\"node\":\"n4\",\"gpus\":[1]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"v\",\"to\":{\"node\":\"n4\",\"gpus\":[1]},"
 		      "\"device_bytes\":1,\"wave\":1}]}", &p, &msg);
 	CHECK(r == -1 && strstr(msg, "moves[0].from: expected an object"), "missing from: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":{}}", &p, &msg);
+	r = from_text("{\"version\":1,\"moves\":{}}", &p, &msg);
 	CHECK(r == -1 && strstr(msg, "plan.moves: expected an array"), "moves not an array: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
+	r = from_text("{\"version\":1,\"moves\":[{\"task\":\"v\",\"from\":{\"node\":\"n4\",\"gpus\":[0]},"
 		      "\"to\":{\"node\":\"n4\",\"gpus\":[1]},\"device_bytes\":1}]}", &p, &msg);
 	CHECK(r == -1 && strstr(msg, "missing \"wave\""), "missing wave: %s", msg);
 	xp_plan_free(&p);
-	r = from_text("{\"objective\":\"racks\",\"moves\":[]}", &p, &msg);
+	r = from_text("{\"version\":1,\"objective\":\"racks\",\"moves\":[]}", &p, &msg);
 	CHECK(r == -1 && strstr(msg, "plan.objective"), "bad objective: %s", msg);
+	xp_plan_free(&p);
+	/* A plan of no version, or of one this xmig does not read: refused, never guessed at. */
+	r = from_text("{\"moves\":[]}", &p, &msg);
+	CHECK(r == -1 && strstr(msg, "no \"version\""), "no version: %s", msg);
+	xp_plan_free(&p);
+	r = from_text("{\"version\":99,\"moves\":[]}", &p, &msg);
+	CHECK(r == -1 && strstr(msg, "version 99 is not read by this xmig"), "version 99: %s", msg);
+	xp_plan_free(&p);
+	r = from_text("{\"version\":\"1\",\"moves\":[]}", &p, &msg);
+	CHECK(r == -1 && strstr(msg, "plan.version: expected an integer"), "version a string: %s", msg);
 	xp_plan_free(&p);
 
 	xp_state_free(&st);
