@@ -29,9 +29,10 @@ int srv_memory_init(struct srv *s)
 	return 0;
 }
 
+/* (a size past the last whole granule saturates: nothing that large fits, none wraps to 0) */
 static uint64_t round_up(uint64_t v, uint64_t g)
 {
-	return (v + g - 1) / g * g;
+	return v > UINT64_MAX - (g - 1) ? UINT64_MAX / g * g : (v + g - 1) / g * g;
 }
 
 /* Index of the first allocation with va >= addr. */
@@ -77,15 +78,15 @@ int srv_mem_alloc(struct srv *s, uint64_t size, uint64_t *va)
 	int r;
 
 	/* First fit: lowest gap that holds it, keeping the window compact. */
-	for (i = 0; i <= m->nallocs; i++) {
+	for (i = 0;; i++) {
 		uint64_t next = i < m->nallocs ? m->allocs[i].va : end;
 
 		if (next - cur >= need)
 			break;
+		if (i == m->nallocs)   /* (no gap after the last one either) */
+			return cudaErrorMemoryAllocation;
 		cur = m->allocs[i].va + m->allocs[i].size;
 	}
-	if (i > m->nallocs || end - cur < need)
-		return cudaErrorMemoryAllocation;
 	r = s->dev->mem_map(s->devh, cur, need, &a.mem);
 	if (r)
 		return r;
@@ -202,7 +203,8 @@ int srv_mem_free_after(struct srv *s, uint64_t va, void *stream, uint64_t *size)
 
 	if (!a || a->va != va || a->pooled || srv_mem_pending(s, va))
 		return cudaErrorInvalidValue;
-	*size = a->requested;
+	/* (what leaves the pool's use: cudaMalloc's memory never counted there) */
+	*size = a->async ? a->requested : 0;
 	if (m->npending == m->cappending) {
 		size_t cap = m->cappending ? m->cappending * 2 : 16;
 		struct srv_pending_free *n = realloc(m->pending, cap * sizeof(*n));

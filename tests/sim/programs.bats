@@ -28,6 +28,59 @@ run_program() {
 @test "sim: pageable_big matches the native output" { run_program pageable_big; }
 @test "sim: malloc_reuse matches the native output" { run_program malloc_reuse; }
 @test "sim: malloc_async (stream-ordered allocation) matches the native output" { run_program malloc_async; }
+@test "sim: cudaFreeAsync of cudaMalloc's memory leaves the pool's count of memory in use as it was" {
+	command -v gcc >/dev/null || skip "no gcc"
+	cat >"$BATS_TEST_TMPDIR/poolcount.c" <<-'EOF'
+	#include <stdio.h>
+	#include <cuda_runtime_api.h>
+	int main(void)
+	{
+		cudaMemPool_t pool;
+		void *a, *b;
+		unsigned long long used = 1;
+
+		if (cudaDeviceGetDefaultMemPool(&pool, 0) || cudaMallocAsync(&a, 1 << 20, 0) ||
+		    cudaMalloc(&b, 1 << 20) || cudaFreeAsync(b, 0) || cudaStreamSynchronize(0) ||
+		    cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used))
+			return 2;
+		printf("used %llu\n", used);
+		return 0;
+	}
+	EOF
+	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/poolcount" \
+		"$BATS_TEST_TMPDIR/poolcount.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	run "$XMIG" run -- "$BATS_TEST_TMPDIR/poolcount"
+	assert_success
+	assert_output "used 1048576"
+}
+
+@test "sim: an allocation larger than any GPU (up to SIZE_MAX) is cudaErrorMemoryAllocation, not wrapped around; the next one is served" {
+	command -v gcc >/dev/null || skip "no gcc"
+	cat >"$BATS_TEST_TMPDIR/huge.c" <<-'EOF'
+	#include <stdint.h>
+	#include <stdio.h>
+	#include <cuda_runtime_api.h>
+	int main(void)
+	{
+		size_t sizes[] = { SIZE_MAX, SIZE_MAX - 100, (size_t)1 << 62 };
+		void *p;
+
+		for (int i = 0; i < 3; i++)
+			printf("%s %s\n", cudaGetErrorName(cudaMalloc(&p, sizes[i])),
+			       cudaGetErrorName(cudaMallocAsync(&p, sizes[i], 0)));
+		printf("then %s\n", cudaGetErrorName(cudaMalloc(&p, 1 << 20)));
+		return 0;
+	}
+	EOF
+	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/huge" \
+		"$BATS_TEST_TMPDIR/huge.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	run "$XMIG" run -- "$BATS_TEST_TMPDIR/huge"
+	assert_success
+	assert_output "cudaErrorMemoryAllocation cudaErrorMemoryAllocation
+cudaErrorMemoryAllocation cudaErrorMemoryAllocation
+cudaErrorMemoryAllocation cudaErrorMemoryAllocation
+then cudaSuccess"
+}
 @test "sim: driver_entry matches the native output" { run_program driver_entry; }
 @test "sim: blas_gemm matches the native output" { run_program blas_gemm; }
 @test "sim: blaslt_matmul matches the native output" { run_program blaslt_matmul; }
