@@ -11,6 +11,7 @@
  * the thread that dropped the last reference, after the device's work is
  * done where an executable graph held it (its launches may still run).
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,18 @@ static size_t nholds, capholds;
 static struct user_object *object_of(cudaUserObject_t o)
 {
 	return (struct user_object *)o;
+}
+
+/* A count of references as CUDA takes one: nonzero and at most INT_MAX. */
+static bool count_ok(unsigned count)
+{
+	return count && count <= INT_MAX;
+}
+
+/* Whether n more references fit next to have (lock held): a count that wrapped would free early. */
+static bool room_for(unsigned have, unsigned n)
+{
+	return have <= UINT_MAX - n;
 }
 
 /* count references dropped (lock held); true when the object is to be destroyed. */
@@ -94,7 +107,8 @@ API cudaError_t cudaUserObjectCreate(cudaUserObject_t *object_out, void *ptr, cu
 {
 	struct user_object *o;
 
-	if (!object_out || !fn || !initialRefcount || flags != cudaUserObjectNoDestructorSync)
+	if (!object_out || !fn || !count_ok(initialRefcount) ||
+	    flags != cudaUserObjectNoDestructorSync)
 		return cudaErrorInvalidValue;
 	if (!(o = malloc(sizeof(*o))))
 		return cudaErrorMemoryAllocation;
@@ -105,12 +119,15 @@ API cudaError_t cudaUserObjectCreate(cudaUserObject_t *object_out, void *ptr, cu
 
 API cudaError_t cudaUserObjectRetain(cudaUserObject_t object, unsigned int count)
 {
-	if (!object || !count)
+	bool ok;
+
+	if (!object || !count_ok(count))
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
-	object_of(object)->refs += count;
+	if ((ok = room_for(object_of(object)->refs, count)))
+		object_of(object)->refs += count;
 	pthread_mutex_unlock(&lock);
-	return cudaSuccess;
+	return ok ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 API cudaError_t cudaUserObjectRelease(cudaUserObject_t object, unsigned int count)
@@ -118,7 +135,7 @@ API cudaError_t cudaUserObjectRelease(cudaUserObject_t object, unsigned int coun
 	struct user_object *o = object_of(object);
 	bool gone;
 
-	if (!o || !count)
+	if (!o || !count_ok(count))
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
 	if (o->refs < count) {
@@ -144,16 +161,19 @@ API cudaError_t cudaGraphRetainUserObject(cudaGraph_t graph, cudaUserObject_t ob
 					  unsigned int count, unsigned int flags)
 {
 	struct user_object *o = object_of(object);
+	struct holding *h;
 	cudaError_t e;
 	int r;
 
-	if (!o || !count || (flags & ~(unsigned)cudaGraphUserObjectMove))
+	if (!o || !count_ok(count) || (flags & ~(unsigned)cudaGraphUserObjectMove))
 		return cudaErrorInvalidValue;
 	if ((e = graph_known(graph)))
 		return e;
 	pthread_mutex_lock(&lock);
+	h = holding_locked((uint64_t)(uintptr_t)graph, false, o);
 	/* (moved: the caller's references become the graph's) */
-	if ((flags & cudaGraphUserObjectMove) && o->refs < count) {
+	if (((flags & cudaGraphUserObjectMove) ? o->refs < count : !room_for(o->refs, count)) ||
+	    (h && !room_for(h->count, count))) {
 		pthread_mutex_unlock(&lock);
 		return cudaErrorInvalidValue;
 	}
@@ -175,7 +195,7 @@ API cudaError_t cudaGraphReleaseUserObject(cudaGraph_t graph, cudaUserObject_t o
 	struct holding *h;
 	bool gone = false;
 
-	if (!o || !count || !graph)
+	if (!o || !count_ok(count) || !graph)
 		return cudaErrorInvalidValue;
 	pthread_mutex_lock(&lock);
 	h = holding_locked((uint64_t)(uintptr_t)graph, false, o);

@@ -54,6 +54,47 @@ run_program() {
 	assert_output "used 1048576"
 }
 
+@test "sim: user object reference counts past INT_MAX are refused, and one that would wrap too; the destructor runs once, at the last release" {
+	command -v gcc >/dev/null || skip "no gcc"
+	cat >"$BATS_TEST_TMPDIR/uo.c" <<-'EOF'
+	#include <limits.h>
+	#include <stdio.h>
+	#include <cuda_runtime_api.h>
+	static int runs;
+	static void gone(void *p) { (void)p; runs++; }
+	int main(void)
+	{
+		cudaUserObject_t o;
+
+		printf("create INT_MAX+1: %s\n", cudaGetErrorName(cudaUserObjectCreate(&o, NULL, gone,
+		       (unsigned)INT_MAX + 1, cudaUserObjectNoDestructorSync)));
+		if (cudaUserObjectCreate(&o, NULL, gone, 1, cudaUserObjectNoDestructorSync))
+			return 2;
+		printf("retain INT_MAX+1: %s\n", cudaGetErrorName(cudaUserObjectRetain(o, (unsigned)INT_MAX + 1)));
+		printf("retain INT_MAX: %s\n", cudaGetErrorName(cudaUserObjectRetain(o, INT_MAX)));
+		printf("again: %s\n", cudaGetErrorName(cudaUserObjectRetain(o, INT_MAX)));
+		printf("once more, past UINT_MAX: %s\n", cudaGetErrorName(cudaUserObjectRetain(o, 2)));
+		cudaUserObjectRelease(o, INT_MAX);
+		cudaUserObjectRelease(o, INT_MAX);
+		printf("destructor runs before the last release: %d\n", runs);
+		cudaUserObjectRelease(o, 1);
+		printf("after: %d\n", runs);
+		return 0;
+	}
+	EOF
+	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/uo" \
+		"$BATS_TEST_TMPDIR/uo.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	run "$XMIG" run -- "$BATS_TEST_TMPDIR/uo"
+	assert_success
+	assert_output "create INT_MAX+1: cudaErrorInvalidValue
+retain INT_MAX+1: cudaErrorInvalidValue
+retain INT_MAX: cudaSuccess
+again: cudaSuccess
+once more, past UINT_MAX: cudaErrorInvalidValue
+destructor runs before the last release: 0
+after: 1"
+}
+
 @test "sim: an allocation larger than any GPU (up to SIZE_MAX) is cudaErrorMemoryAllocation, not wrapped around; the next one is served" {
 	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/huge.c" <<-'EOF'
