@@ -181,8 +181,9 @@ static int place_from_json(json_t *o, const struct xp_state *st, const char *pat
 		return -1;
 	if (!json_array_size(gpus) || json_array_size(gpus) > XP_MAX_TASK_GPUS)
 		return xmig_error("%s.gpus: 1 to %d GPU indices expected", path, XP_MAX_TASK_GPUS);
+	/* (the same bounds as xmig apply reads them with: one reading of a plan) */
 	json_array_foreach(gpus, i, jg)
-		if (!json_is_integer(jg))
+		if (!json_is_integer(jg) || json_integer_value(jg) < 0 || json_integer_value(jg) > 1023)
 			return xmig_error("%s.gpus[%zu]: expected a GPU index", path, i);
 	if ((pl->node = xp_find_node(st, node)) < 0) {
 		xmig_error("%s: node \"%s\" is not in the cluster state", path, node);
@@ -296,12 +297,10 @@ int xp_plan_from_json(json_t *doc, const struct xp_state *st, struct xp_plan *p)
 		if (!json_is_object(jm))
 			return xmig_error("%s: expected an object", path);
 		if (xp_jstr(jm, "task", path, &task) < 0 ||
-		    xp_jint(jm, "wave", path, true, LLONG_MIN, LLONG_MAX, 0, &wave) < 0 ||
+		    xp_jint(jm, "wave", path, true, 1, INT32_MAX, 0, &wave) < 0 ||
 		    xp_jint(jm, "unit", path, false, 0, INT32_MAX, (long long)i + 1, &unit) < 0 ||
 		    xp_jint(jm, "device_bytes", path, true, 0, LLONG_MAX, 0, &bytes) < 0)
 			return -1;
-		if (wave < INT32_MIN || wave > INT32_MAX)
-			return xmig_error("%s.wave: out of range", path);
 		snprintf(sub, sizeof(sub), "%s.from", path);
 		if ((r = place_from_json(json_object_get(jm, "from"), st, sub, &from)) == -1)
 			return -1;

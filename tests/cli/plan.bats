@@ -205,9 +205,20 @@ schema_ok() { # file schema
 	assert_output --partial "tasks[0].gpus[0]: node n1 has no GPU 4294967296"
 	"$X" plan --state "$D/state.json" -o "$D/plan.json" >/dev/null
 	jq '.moves[0].to.gpus = [.moves[0].to.gpus[0] + 4294967296]' "$D/plan.json" >"$D/wrap-plan.json"
+	# (in a plan, past any GPU index xmig reads: malformed, as xmig apply finds it too)
 	run "$X" plan --check "$D/wrap-plan.json" --state "$D/state.json"
-	assert_failure 4
-	assert_output --partial "has no GPU 429496729"
+	assert_failure 6
+	assert_output --partial "to.gpus[0]: expected a GPU index"
+	run "$X" apply "$D/wrap-plan.json" --state "$D/state.json" --dry-run
+	assert_failure 6
+	assert_output --partial "to.gpus[0]: expected a GPU index"
+	# so is a wave before the first
+	jq '.moves[0].wave = -1' "$D/plan.json" >"$D/wave-plan.json"
+	for c in "plan --check" "apply --dry-run"; do
+		run "$X" $c "$D/wave-plan.json" --state "$D/state.json"
+		assert_failure 6
+		assert_output --partial "wave"
+	done
 }
 
 @test "an over-committed state is refused even when its byte sums pass 2^64" {
