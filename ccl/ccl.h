@@ -141,6 +141,9 @@ void ccl_count(struct ccl_comm *c, const struct xmig_ccl_op *op);
 /* Is op well formed for c (ranks, types)? 0 or an ncclResult_t. */
 int ccl_op_check(const struct ccl_comm *c, const struct xmig_ccl_op *op);
 
+/* Live PreMulSum ops of one communicator, at most (values ncclNumOps on): past it, refused. */
+#define CCL_REDOPS_MAX 65536
+
 /* PreMulSum ops: logical values from ncclNumOps up, per communicator. */
 struct ccl_redop *ccl_redop_add(struct ccl_comm *c);
 struct ccl_redop *ccl_redop_find(const struct ccl_comm *c, int logical);

@@ -192,7 +192,7 @@ struct ccl_redop *ccl_redop_add(struct ccl_comm *c)
 
 	for (i = 0; i < c->nredops && c->redops[i].live; i++)
 		;
-	return redop_slot(c, i);
+	return i < CCL_REDOPS_MAX ? redop_slot(c, i) : NULL;
 }
 
 struct ccl_redop *ccl_redop_find(const struct ccl_comm *c, int logical)
@@ -317,7 +317,8 @@ static bool redop_fields(json_t *r, struct ccl_redop *v)
 
 		v->scalar[k] = (unsigned char)strtoul(b, NULL, 16);
 	}
-	return v->logical >= ncclNumOps;
+	/* (a value far past any live op's would make an array that large: a damaged entry) */
+	return v->logical >= ncclNumOps && v->logical - ncclNumOps < CCL_REDOPS_MAX;
 }
 
 struct ccl_redop *ccl_redop_from_json(struct ccl_comm *c, json_t *r)

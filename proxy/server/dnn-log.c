@@ -618,7 +618,8 @@ int dnn_log_put_step_json(struct dnn_log *l, json_t *o)
 	st->type = (int32_t)json_integer_value(json_object_get(o, "type"));
 	st->count = json_integer_value(json_object_get(o, "count"));
 	st->elems = xmig_hex_decode(json_string_value(json_object_get(o, "elements")), &st->bytes);
-	if (!st->kind || !st->elems || st->count < 0 ||
+	/* (counts bounded before they are multiplied: a product that wraps would pass) */
+	if (!st->kind || !st->elems || st->count < 0 || st->count > XMIG_DNN_ATTR_MAX ||
 	    (st->kind == DNN_STEP_SET &&
 	     st->bytes != (size_t)st->count * xmig_dnn_elem_size(st->type)) ||
 	    (st->kind == DNN_STEP_FILL && st->bytes != (size_t)st->count * sizeof(uint64_t)))

@@ -245,6 +245,12 @@ int srv_hand_over(struct srv *s, uint64_t next, _Atomic bool *cancel, bool *stay
 		snprintf(why, len, "only a frozen proxy hands over");
 		return -1;
 	}
+	/* (to nobody, or to itself: the job would have no proxy serving it) */
+	if (!next || next == expected) {
+		pthread_mutex_unlock(&move_lock);
+		snprintf(why, len, "no successor named to hand over to");
+		return -1;
+	}
 	/* The commit point of a move. */
 	if (!atomic_compare_exchange_strong(&s->hdr->owner_id, &expected, next)) {
 		pthread_mutex_unlock(&move_lock);

@@ -261,7 +261,8 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 	struct dir_images di = { dir, NULL };
 	uint64_t done = 0, total, t0 = xmig_now_ns();
 	char *vbuf = NULL;
-	size_t i, vlen = 0;
+	size_t i, vlen = 0, at = 0;   /* where the next chunk must start: allocation at, offset next */
+	uint64_t next = 0;
 	int fd = -1, r;
 
 	*code = XMIG_RPC_FAILED;
@@ -294,10 +295,21 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		uint64_t n = (uint64_t)json_integer_value(json_object_get(o, "size"));
 		uint64_t foff = (uint64_t)json_integer_value(json_object_get(o, "file_offset"));
 
-		if (ai >= s->mem.nallocs || n > CHUNK || off + n > s->mem.allocs[ai].size) {
+		/*
+		 * (as written: every allocation in order, each byte once; a chunk
+		 * elsewhere, twice or missing would leave memory as the new
+		 * proxy found it, and the job would go on with it)
+		 */
+		while (at < s->mem.nallocs && next >= s->mem.allocs[at].size) {
+			at++;
+			next = 0;
+		}
+		if (ai >= s->mem.nallocs || !n || n > CHUNK || ai != at || off != next ||
+		    n > s->mem.allocs[ai].size - off) {
 			snprintf(why, len, "chunk %zu of the snapshot is malformed", i);
 			goto err;
 		}
+		next += n;
 		if (pread(fd, st.buf, n, (off_t)foff) != (ssize_t)n) {
 			snprintf(why, len, "chunk %zu of the snapshot is truncated", i);
 			goto err;
@@ -314,6 +326,15 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		done += n;
 		notify(cc, "restore", done, total);
 	}
+	while (at < s->mem.nallocs && next >= s->mem.allocs[at].size) {
+		at++;
+		next = 0;
+	}
+	if (at < s->mem.nallocs) {
+		snprintf(why, len, "the snapshot lacks the memory at %#llx (its chunks end before it)",
+			 (unsigned long long)(s->mem.allocs[at].va + next));
+		goto err;
+	}
 	close(fd);
 	fd = -1;
 	di.images = json_object_get(m, "images");
@@ -328,7 +349,8 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		uint64_t voff = (uint64_t)json_integer_value(json_object_get(o, "file_offset"));
 		struct srv_var *v = srv_table_get(&s->vars, id);
 
-		if (!vbuf || !v || voff + v->size > vlen || !hash_ok(vbuf + voff, v->size, o) ||
+		if (!vbuf || !v || voff > vlen || v->size > vlen - voff ||
+		    !hash_ok(vbuf + voff, v->size, o) ||
 		    copy_sync(s, v->addr, (uint64_t)(uintptr_t)(vbuf + voff), v->size)) {
 			snprintf(why, len, "variable %zu of the snapshot is missing or corrupt", i);
 			goto err;

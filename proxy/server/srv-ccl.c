@@ -72,6 +72,10 @@ static int make_redop(struct srv *s, struct ccl_comm *c, struct ccl_redop *r)
 	const void *scalar = r->residence == ncclScalarDevice
 				     ? (const void *)(uintptr_t)r->scalar_ptr : r->scalar;
 
+	/* (a device scalar is read where it points: it must be the job's device memory) */
+	if (r->residence == ncclScalarDevice && !srv_mem_find(s, r->scalar_ptr, 1))
+		return xmig_error("a PreMulSum scalar at %#llx, not in the job's device memory",
+				  (unsigned long long)r->scalar_ptr), ncclInvalidArgument;
 	return backend(s)->redop_create(s->devh, c->phys, r->datatype, r->residence, scalar,
 					&r->physical);
 }

@@ -195,13 +195,23 @@ static int recv_msg_soon(int fd, struct xfer_msg *m, unsigned spin_us)
 	return recv_msg(fd, m, NULL);
 }
 
+/* Past any manifest or module image: a length beyond it is a broken stream, not a large blob. */
+#define XFER_BLOB_MAX (16ull << 30)
+
 static void *read_blob(int fd, uint64_t len)
 {
-	char *p = malloc(len + 1);
+	char *p;
+	ssize_t got;
 
-	if (!p)
+	if (len > XFER_BLOB_MAX) {
+		xmig_error("transfer: a message of %llu bytes (at most %llu): the stream is broken",
+			   (unsigned long long)len, XFER_BLOB_MAX);
 		return NULL;
-	if (xmig_read_full(fd, p, len) != (ssize_t)len) {
+	}
+	if (!(p = malloc(len + 1)))
+		return NULL;
+	got = xmig_read_full(fd, p, len);
+	if (got < 0 || (uint64_t)got != len) {
 		free(p);
 		return NULL;
 	}
@@ -1932,6 +1942,8 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 	struct chunk_pipe_stats st;
 	struct chunk *c;
 	uint64_t t0 = xmig_now_ns();
+	size_t at = 0;          /* where the next chunk must start: allocation at, offset off */
+	uint64_t off = 0;
 	int more, r;
 
 	if (!(p = chunk_pipe_start(STREAM_AHEAD, STREAM_CHUNK, read_data, &in, fd))) {
@@ -1942,10 +1954,26 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 		struct srv_alloc *a = c->tag[0] < s->mem.nallocs ? &s->mem.allocs[c->tag[0]] : NULL;
 
 		fault_delay("xfer-delay-ms");
-		if (!a || c->tag[1] + c->len > a->size) {
+		if (!a || c->tag[1] > a->size || c->len > a->size - c->tag[1]) {
 			snprintf(why, len, "the memory stream named memory the job does not have");
 			goto err;
 		}
+		/*
+		 * (the sender goes through the allocations in order: a chunk
+		 * anywhere else, sent twice or after a gap, would leave some
+		 * memory as it was while the byte count still added up)
+		 */
+		while (at < s->mem.nallocs && off >= s->mem.allocs[at].size) {
+			at++;
+			off = 0;
+		}
+		if (c->tag[0] != at || c->tag[1] != off || !c->len) {
+			snprintf(why, len, "the memory stream went out of order (memory at %#llx "
+				 "where %#llx was next)", (unsigned long long)(a->va + c->tag[1]),
+				 (unsigned long long)(at < s->mem.nallocs ? s->mem.allocs[at].va + off : 0));
+			goto err;
+		}
+		off += c->len;
 		if (!c->tag[2]) {
 			snprintf(why, len, "a chunk of the memory at %#llx arrived damaged",
 				 (unsigned long long)(a->va + c->tag[1]));
@@ -2521,6 +2549,14 @@ json_t *srv_xfer_receive(struct srv *s, struct ctl_conn *cc, const char *path, c
 	} else if (nalloc != s->mem.nallocs) {
 		snprintf(why, len, "the transfer lacked %zu allocations", s->mem.nallocs - nalloc);
 		goto out;
+	} else if (zero_copy) {
+		/* (counted, one may have come twice and another not at all: each is mapped) */
+		for (size_t k = 0; k < s->mem.nallocs; k++)
+			if (!s->mem.allocs[k].mem) {
+				snprintf(why, len, "the transfer lacked the memory at %#llx",
+					 (unsigned long long)s->mem.allocs[k].va);
+				goto out;
+			}
 	}
 	step("allocations", &t_step);
 	/* The copy runs while the objects are made (their work queues behind it). */

@@ -320,14 +320,15 @@ proxy_env() {   # proxy_env JOB: the environment its proxy runs in, a line each
 
 @test "migrate: memory the job allocates while the new proxy prepares comes in a refresh of the prelude, ahead of the freeze (copy and zero-copy); the job verifies itself" {
 	# zdtm frees and allocates a scratch buffer every 25 ms; the new proxy
-	# waits 300 ms after its prelude, then refreshes it
+	# waits 600 ms after its prelude (on a loaded machine the job, starved,
+	# made no change in 300 ms), then refreshes it
 	"$XMIG" run --job rf -- "$CUDA_BIN/zdtm" --mib 32 --iters 150 --sleep-ms 25 --churn-kib 256 \
 		>"$BATS_TEST_TMPDIR/rf.out" 2>"$BATS_TEST_TMPDIR/rf.err" &
 	echo $! >"$BATS_TEST_TMPDIR/rf.pid"
 	wait_job rf
-	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1
+	XMIG_FAULT=ahead-pause-ms=600 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1
 	assert_success
-	XMIG_FAULT=ahead-pause-ms=300 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1 --zero-copy
+	XMIG_FAULT=ahead-pause-ms=600 XMIG_MOVE_TRACE=1 run "$XMIG" migrate --job rf --to gpu1 --zero-copy
 	assert_success
 	assert_equal "$(gpu_of rf)" 1
 	# (each new proxy's trace, on the job's stderr: one handle at least in
@@ -576,6 +577,30 @@ held_move() {   # held_move JOB
 	run "$XMIG" resume --job w8
 	assert_success
 	finish w8
+}
+
+@test "resume: a snapshot whose chunks leave memory out, repeat one or point before an allocation is refused; the job stays suspended, then resumes from the intact one" {
+	start wc 0
+	run "$XMIG" suspend --job wc -o "$BATS_TEST_TMPDIR/sc"
+	assert_success
+	man="$BATS_TEST_TMPDIR/sc/manifest.json"
+	cp "$man" "$BATS_TEST_TMPDIR/good.json"
+	for edit in '.memory.chunks |= .[:-1]' 'del(.memory)' \
+		'.memory.chunks += [.memory.chunks[-1]]' \
+		'.memory.chunks[-1].offset = -.memory.chunks[-1].size'; do
+		jq "$edit" "$BATS_TEST_TMPDIR/good.json" >"$man"
+		run "$XMIG" resume --job wc
+		assert_equal "$status" 1
+		[[ "$output" == *"lacks the memory at"* || "$output" == *"is malformed"* ]] ||
+			{ echo "$edit: $output" >&2; false; }
+		assert_output --partial "it stays suspended"
+		run "$XMIG" ps --json --job wc
+		assert_output --partial '"state":"suspended"'
+	done
+	cp "$BATS_TEST_TMPDIR/good.json" "$man"
+	run "$XMIG" resume --job wc
+	assert_success
+	finish wc
 }
 
 @test "snapshot: a running job's state on disk; the job goes on" {

@@ -207,6 +207,16 @@ static void test_counts_and_ops(void)
 	r3 = ccl_redop_add(c);
 	CHECK(r3->logical == ncclNumOps, "a destroyed op's value is reused");
 	r3->live = false;
+	{
+		/* a damaged manifest entry's value far past any live op's: no table that large */
+		json_t *far = json_pack("{s:i, s:i, s:i}", "op", 2147483647, "datatype", ncclFloat,
+					"residence", 0);
+		size_t before = c->nredops;
+
+		CHECK(!ccl_redop_from_json(c, far) && c->nredops == before,
+		      "a PreMulSum entry of value 2^31-1 is refused, the table as it was");
+		json_decref(far);
+	}
 
 	/* a move: the manifest entry makes the same communicator in a new table */
 	c->rebuild_s = 0;

@@ -554,6 +554,14 @@ int main(void)
 	r = dnn_log_from_json(&back, broken);
 	CHECK(r < 0, "a step whose elements do not match its count is refused");
 	json_decref(broken);
+	/* 2^61 + 1 handles of 8 bytes: 8 bytes, once the product wraps */
+	broken = json_pack("{s:[], s:[{s:s, s:i, s:i, s:i, s:I, s:s}]}", "objects", "steps", "op",
+			   "set", "desc", 1, "name", 1, "type", CUDNN_TYPE_HANDLE, "count",
+			   (json_int_t)((1ull << 61) + 1), "elements", "0000000000000000");
+	dnn_log_clear(&back);
+	r = dnn_log_from_json(&back, broken);
+	CHECK(r < 0, "a step whose count would wrap its size around is refused, not walked");
+	json_decref(broken);
 
 	/* a failing replay leaves no backend object behind */
 	forget_handles(&l);
