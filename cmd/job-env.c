@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,14 +94,12 @@ char *job_env_read(int proxy_pid, size_t *len)
 int job_env_write(const char *dir, const char *text, size_t len)
 {
 	char dst[4096];
-	int fd, r = -1;
 
 	snprintf(dst, sizeof(dst), "%s/environ", dir);
-	/* the job's secrets may be in there: its owner's alone */
-	fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0 && xmig_write_all(fd, text, len) == 0)
-		r = 0;
-	if (fd >= 0)
-		close(fd);
-	return r ? xmig_error_errno("cannot write %s", dst) : 0;
+	/*
+	 * The job's secrets may be in there: its owner's alone. Whole or not
+	 * at all: a resume would start the proxy with a cut environment.
+	 */
+	return xmig_write_file_atomic(dst, text, len, 0600) < 0
+		? xmig_error_errno("cannot write %s", dst) : 0;
 }

@@ -284,7 +284,7 @@ static json_t *m_handover(struct srv *s, struct ctl_conn *cc, json_t *p, int *co
 	return json_pack("{s:s}", "state", "handed-over");
 }
 
-static void write_suspended_record(struct srv *s, const char *dir, double t, bool temporary)
+static int write_suspended_record(struct srv *s, const char *dir, double t, bool temporary)
 {
 	char jd[512], path[600];
 	json_t *rec = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s, s:I, s:f, s:f, s:s}",
@@ -293,6 +293,7 @@ static void write_suspended_record(struct srv *s, const char *dir, double t, boo
 				"device_bytes", (json_int_t)s->mem.bytes, "share", s->share,
 				"suspended_at", t, "node", s->node);
 	char *text;
+	int r = -1;
 
 	/* the GPU by UUID too: a resume counts GPUs as its command does */
 	json_object_set_new(rec, "gpu_uuid", json_string(s->gpu_info.uuid));
@@ -300,14 +301,14 @@ static void write_suspended_record(struct srv *s, const char *dir, double t, boo
 	json_object_set_new(rec, "temporary", json_boolean(temporary));
 	json_object_set_new(rec, "keeper", json_string(s->keeper_path));
 	text = json_dumps(rec, JSON_COMPACT);
-
 	if (text && xmig_job_dir(s->job, jd, sizeof(jd)) == 0) {
 		snprintf(path, sizeof(path), "%s/%d.suspended", jd, (int)s->client_pid);
-		if (xmig_write_file_atomic(path, text, strlen(text), 0644) < 0)
+		if ((r = xmig_write_file_atomic(path, text, strlen(text), 0644)) < 0)
 			xmig_error_errno("cannot write %s", path);
 	}
 	free(text);
 	json_decref(rec);
+	return r;
 }
 
 static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p, bool suspend,
@@ -372,9 +373,19 @@ static json_t *snapshot_or_suspend(struct srv *s, struct ctl_conn *cc, json_t *p
 		pthread_mutex_unlock(&move_lock);
 		return res;
 	}
-	/* Suspend: give the channel up; the application waits for a resume. */
-	write_suspended_record(s, abs, xmig_wall_seconds(),
-			       json_is_true(json_object_get(p, "temporary")));
+	/*
+	 * Suspend: give the channel up; the application waits for a resume,
+	 * which finds it by this record. Without one nobody could: the job
+	 * goes on here instead (its snapshot stays written).
+	 */
+	if (write_suspended_record(s, abs, xmig_wall_seconds(),
+				   json_is_true(json_object_get(p, "temporary"))) < 0) {
+		let_go(s, was);
+		pthread_mutex_unlock(&move_lock);
+		json_decref(res);
+		FAIL(XMIG_RPC_FAILED, "the suspend record could not be written in the job's "
+		     "directory; nothing was suspended, the job goes on (its snapshot is in %s)", abs);
+	}
 	atomic_store(&s->hdr->state, XMIG_SEG_SUSPENDED);
 	atomic_store(&s->hdr->owner_id, 0);
 	atomic_store(&s->hdr->owner_pid, 0);

@@ -603,6 +603,20 @@ held_move() {   # held_move JOB
 	finish wc
 }
 
+@test "suspend: a suspend record that cannot be written leaves the job running, not suspended for good" {
+	start wr 0
+	pid=$("$XMIG" ps --json --job wr | jq -r '.items[0].pid')
+	# (a directory where the record goes: its rename fails, even for root)
+	mkdir -p "$XMIG_RUNTIME_DIR/jobs/wr/$pid.suspended/in-the-way"
+	run "$XMIG" suspend --job wr -o "$BATS_TEST_TMPDIR/sr"
+	assert_failure
+	assert_output --partial "nothing was suspended, the job goes on"
+	run "$XMIG" ps --json --job wr
+	assert_output --partial '"state":"running"'
+	rm -r "$XMIG_RUNTIME_DIR/jobs/wr/$pid.suspended"
+	finish wr
+}
+
 @test "snapshot: a running job's state on disk; the job goes on" {
 	start w9 0
 	run --separate-stderr "$XMIG" snapshot --job w9 -o "$BATS_TEST_TMPDIR/s9" --json
