@@ -234,8 +234,9 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 		int64_t n = (int64_t)h->a[3];
 		size_t size = xmig_dnn_elem_size(type);
 
+		/* (n bounded before it is multiplied: a product that wraps would pass) */
 		if (!(obj = srv_table_get(&x->dnn, h->a[0])) || !size || n < 0 ||
-		    h->len != (uint64_t)n * size)
+		    n > XMIG_DNN_ATTR_MAX || h->len != (uint64_t)n * size)
 			return CUDNN_STATUS_BAD_PARAM;
 		if (xmig_dnn_type_is_ref(type)) {
 			if ((size_t)n > sizeof(refs) / sizeof(refs[0]) || !dnn_refs(x, n, data, refs))
@@ -252,7 +253,7 @@ static int dnn_execute_remote(struct exec *x, struct rmt_hdr *h, void *data, uin
 		void *elems;
 
 		if (!(obj = srv_table_get(&x->dnn, h->a[0])) || !size || n < 0 ||
-		    (uint64_t)n * size > XMIG_DNN_GET_MAX || (fills && h->len != (uint64_t)n * 8))
+		    (uint64_t)n > XMIG_DNN_GET_MAX / size || (fills && h->len != (uint64_t)n * 8))
 			return CUDNN_STATUS_BAD_PARAM;
 		if (!(elems = calloc(1, (size_t)n * size + 8)))
 			return CUDNN_STATUS_ALLOC_FAILED;
@@ -804,7 +805,14 @@ static int serve(struct exec *x)
 
 		if (xmig_read_full(x->fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || h.magic != RMT_MAGIC)
 			break;
-		if (h.len > cap) {
+		/* (a length past any request's is a broken link: not a buffer that large) */
+		if (h.len > RMT_REQ_MAX) {
+			xmig_error("a request of %llu bytes from the other node (at most %llu): the "
+				   "link is broken", (unsigned long long)h.len, RMT_REQ_MAX);
+			break;
+		}
+		/* (a copy to the GPU goes straight into its pinned buffer, below) */
+		if (h.op != RMT_MEMCPY_H2D && h.len > cap) {
 			void *n = realloc(data, h.len);
 
 			if (!n)

@@ -32,6 +32,8 @@
 
 #define RMT_MAGIC 0x544d5258u   /* "XRMT" */
 #define RMT_CHUNK (64u << 20)   /* host bytes per copy message, at most */
+/* Any request's payload, at most (a module image is the largest): past it, the link is broken. */
+#define RMT_REQ_MAX (16ull << 30)
 
 enum rmt_op {
 	RMT_HELLO = 1,       /* token (32 hex) -> status */
