@@ -71,6 +71,21 @@ static int write_file(const char *dir, const char *name, const void *data, size_
 	return xmig_write_file_atomic(path, data, len, 0600);
 }
 
+/*
+ * The directory's entries to disk: the manifest renamed into place is what
+ * makes the snapshot, and a suspended job's proxy is gone once this returns.
+ */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
 static void notify(struct ctl_conn *cc, const char *phase, uint64_t done, uint64_t total)
 {
 	if (cc)
@@ -190,7 +205,8 @@ json_t *srv_snapshot_write(struct srv *s, struct ctl_conn *cc, const char *dir, 
 	images = NULL;
 	json_object_set_new(m, "created", json_real(xmig_wall_seconds()));
 	text = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	if (!text || write_file(dir, "manifest.json", text, strlen(text)) < 0) {
+	if (!text || write_file(dir, "manifest.json", text, strlen(text)) < 0 ||
+	    sync_dir(dir) < 0) {
 		snprintf(why, len, "cannot write %s/manifest.json: %s", dir, strerror(errno));
 		goto err;
 	}
