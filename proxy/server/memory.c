@@ -296,7 +296,15 @@ void srv_mem_pool_synced(struct srv *s)
 void srv_mem_pool_trim(struct srv *s, uint64_t keep)
 {
 	struct srv_memory *m = &s->mem;
+	uint64_t in_use = 0;
 
+	if (!m->pooled_bytes)
+		return;
+	/* (keep counts the pool's reserved bytes, as CUDA's does: those in use among them) */
+	for (size_t i = 0; i < m->nallocs; i++)
+		if (m->allocs[i].async && !m->allocs[i].pooled)
+			in_use += m->allocs[i].size;
+	keep = keep > in_use ? keep - in_use : 0;
 	for (size_t i = m->nallocs; i-- > 0 && m->pooled_bytes > keep;)
 		if (m->allocs[i].pooled)
 			srv_mem_free(s, m->allocs[i].va);

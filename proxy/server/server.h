@@ -377,7 +377,10 @@ void srv_mem_reap(struct srv *s, bool wait);
 bool srv_mem_pending(struct srv *s, uint64_t va);
 /* A stream-ordered allocation: from the pool if it holds one of the size, else new. */
 int srv_mem_alloc_async(struct srv *s, uint64_t size, uint64_t *va);
-/* Unmap pooled allocations, highest addresses first, until the pool holds keep bytes or less. */
+/*
+ * Unmap pooled allocations, highest addresses first, until the pool reserves
+ * keep bytes or less (those in use counted, as CUDA counts them).
+ */
 void srv_mem_pool_trim(struct srv *s, uint64_t keep);
 /* A synchronise: the pool lets go of what passes its release threshold, as CUDA's does. */
 void srv_mem_pool_synced(struct srv *s);

@@ -250,7 +250,8 @@ static void *read_image(void *arg, uint64_t id, uint64_t size)
 		    strchr(file, '/'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->dir, file);
-		data = xmig_read_file(path, &n);
+		/* (a file larger than the image is not read whole: memory.bin named here, say) */
+		data = xmig_read_file_max(path, size, &n);
 		if (data && n != size) {
 			free(data);
 			return NULL;

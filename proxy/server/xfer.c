@@ -1857,23 +1857,36 @@ static int read_blobs(int fd, struct images *im, struct vars_in *vars, struct xf
 		      int *afd)
 {
 	for (;;) {
-		void *data;
+		void *data, *v;
 
 		*afd = -1;
 		if (recv_msg(fd, msg, afd) < 0)
 			return -1;
+		if (msg->type != XFER_VARS && msg->type != XFER_IMAGE)
+			return 0;
+		/* (only an allocation's message carries a descriptor: one here is dropped) */
+		if (*afd >= 0) {
+			close(*afd);
+			*afd = -1;
+		}
 		if (msg->type == XFER_VARS) {
 			if (vars_in_read(fd, msg, vars) < 0)
 				return -1;
 			continue;
 		}
-		if (msg->type != XFER_IMAGE)
-			return 0;
 		if (!(data = read_blob(fd, msg->len)))
 			return -1;
-		im->ids = realloc(im->ids, (im->n + 1) * sizeof(*im->ids));
-		im->data = realloc(im->data, (im->n + 1) * sizeof(*im->data));
-		im->sizes = realloc(im->sizes, (im->n + 1) * sizeof(*im->sizes));
+		/* (each array grown on its own: one that failed keeps what it held) */
+		if ((v = realloc(im->ids, (im->n + 1) * sizeof(*im->ids))))
+			im->ids = v;
+		if (v && (v = realloc(im->data, (im->n + 1) * sizeof(*im->data))))
+			im->data = v;
+		if (v && (v = realloc(im->sizes, (im->n + 1) * sizeof(*im->sizes))))
+			im->sizes = v;
+		if (!v) {
+			free(data);
+			return xmig_error("out of memory for the job's module images");
+		}
 		im->ids[im->n] = msg->id;
 		im->data[im->n] = data;
 		im->sizes[im->n++] = msg->len;
@@ -2067,6 +2080,8 @@ static int take_prelude_memory(struct srv *s, int fd, enum xfer_mode mode, struc
 			break;
 		}
 		if (msg.type == XFER_DONE) {
+			if (afd >= 0)   /* (a descriptor that came with it is nobody's) */
+				close(afd);
 			r = 0;
 			break;
 		}

@@ -54,6 +54,38 @@ run_program() {
 	assert_output "used 1048576"
 }
 
+@test "sim: the pool's release threshold counts the memory in use: a freed block past it is released at the next synchronise" {
+	command -v gcc >/dev/null || skip "no gcc"
+	cat >"$BATS_TEST_TMPDIR/thresh.c" <<-'EOF'
+	#include <stdint.h>
+	#include <stdio.h>
+	#include <cuda_runtime_api.h>
+	#define MIB (1ull << 20)
+	int main(void)
+	{
+		cudaMemPool_t pool;
+		uint64_t threshold = 8 * MIB;
+		size_t free0, free1, total;
+		void *a, *b;
+
+		if (cudaDeviceGetDefaultMemPool(&pool, 0) ||
+		    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold) ||
+		    cudaMallocAsync(&a, 8 * MIB, 0) || cudaStreamSynchronize(0) ||
+		    cudaMemGetInfo(&free0, &total) || cudaMallocAsync(&b, 4 * MIB, 0) ||
+		    cudaFreeAsync(b, 0) || cudaStreamSynchronize(0) || cudaMemGetInfo(&free1, &total))
+			return 2;
+		/* 8 MiB in use and 4 freed: 12 reserved, past 8; the 4 go back */
+		printf("freed block %s\n", free1 == free0 ? "released" : "kept");
+		return 0;
+	}
+	EOF
+	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/thresh" \
+		"$BATS_TEST_TMPDIR/thresh.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	run "$XMIG" run -- "$BATS_TEST_TMPDIR/thresh"
+	assert_success
+	assert_output "freed block released"
+}
+
 @test "sim: user object reference counts past INT_MAX are refused, and one that would wrap too; the destructor runs once, at the last release" {
 	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/uo.c" <<-'EOF'
