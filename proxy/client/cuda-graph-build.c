@@ -327,6 +327,53 @@ API CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode node, CUgraph *graph)
 	R(cudaGraphChildGraphNodeGetGraph((cudaGraphNode_t)node, (cudaGraph_t *)graph));
 }
 
+/* (a CUevent is the runtime's cudaEvent_t here: one handle) */
+API CUresult cuGraphAddEventRecordNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps,
+				       size_t ndeps, CUevent event)
+{
+	R(cudaGraphAddEventRecordNode((cudaGraphNode_t *)node, (cudaGraph_t)graph,
+				      (const cudaGraphNode_t *)deps, ndeps, (cudaEvent_t)event));
+}
+
+API CUresult cuGraphAddEventWaitNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps,
+				     size_t ndeps, CUevent event)
+{
+	R(cudaGraphAddEventWaitNode((cudaGraphNode_t *)node, (cudaGraph_t)graph,
+				    (const cudaGraphNode_t *)deps, ndeps, (cudaEvent_t)event));
+}
+
+API CUresult cuGraphEventRecordNodeGetEvent(CUgraphNode node, CUevent *event)
+{
+	R(cudaGraphEventRecordNodeGetEvent((cudaGraphNode_t)node, (cudaEvent_t *)event));
+}
+
+API CUresult cuGraphEventRecordNodeSetEvent(CUgraphNode node, CUevent event)
+{
+	R(cudaGraphEventRecordNodeSetEvent((cudaGraphNode_t)node, (cudaEvent_t)event));
+}
+
+API CUresult cuGraphEventWaitNodeGetEvent(CUgraphNode node, CUevent *event)
+{
+	R(cudaGraphEventWaitNodeGetEvent((cudaGraphNode_t)node, (cudaEvent_t *)event));
+}
+
+API CUresult cuGraphEventWaitNodeSetEvent(CUgraphNode node, CUevent event)
+{
+	R(cudaGraphEventWaitNodeSetEvent((cudaGraphNode_t)node, (cudaEvent_t)event));
+}
+
+API CUresult cuGraphExecEventRecordNodeSetEvent(CUgraphExec exec, CUgraphNode node, CUevent event)
+{
+	R(cudaGraphExecEventRecordNodeSetEvent((cudaGraphExec_t)exec, (cudaGraphNode_t)node,
+					       (cudaEvent_t)event));
+}
+
+API CUresult cuGraphExecEventWaitNodeSetEvent(CUgraphExec exec, CUgraphNode node, CUevent event)
+{
+	R(cudaGraphExecEventWaitNodeSetEvent((cudaGraphExec_t)exec, (cudaGraphNode_t)node,
+					     (cudaEvent_t)event));
+}
+
 /* ---- edges, inspection, clones ---------------------------------------------- */
 
 API CUresult cuGraphAddDependencies_v2(CUgraph graph, const CUgraphNode *from,
@@ -504,6 +551,10 @@ API CUresult cuGraphAddNode_v2(CUgraphNode *node, CUgraph graph, const CUgraphNo
 		return cuGraphAddChildGraphNode(node, graph, deps, n, p->graph.graph);
 	case CU_GRAPH_NODE_TYPE_EMPTY:
 		return cuGraphAddEmptyNode(node, graph, deps, n);
+	case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+		return cuGraphAddEventRecordNode(node, graph, deps, n, p->eventRecord.event);
+	case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+		return cuGraphAddEventWaitNode(node, graph, deps, n, p->eventWait.event);
 	default:
 		return generic_other(p->type);
 	}
@@ -533,6 +584,10 @@ API CUresult cuGraphNodeSetParams(CUgraphNode node, CUgraphNodeParams *p)
 		return cuGraphMemsetNodeSetParams(node, &m);
 	case CU_GRAPH_NODE_TYPE_HOST:
 		return cuGraphHostNodeSetParams(node, (const CUDA_HOST_NODE_PARAMS *)&p->host);
+	case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+		return cuGraphEventRecordNodeSetEvent(node, p->eventRecord.event);
+	case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+		return cuGraphEventWaitNodeSetEvent(node, p->eventWait.event);
 	case CU_GRAPH_NODE_TYPE_GRAPH:
 	case CU_GRAPH_NODE_TYPE_EMPTY:
 		return CUDA_ERROR_INVALID_VALUE;
@@ -562,6 +617,10 @@ API CUresult cuGraphExecNodeSetParams(CUgraphExec exec, CUgraphNode node, CUgrap
 		return cuGraphExecHostNodeSetParams(exec, node, (const CUDA_HOST_NODE_PARAMS *)&p->host);
 	case CU_GRAPH_NODE_TYPE_GRAPH:
 		return cuGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+	case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+		return cuGraphExecEventRecordNodeSetEvent(exec, node, p->eventRecord.event);
+	case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+		return cuGraphExecEventWaitNodeSetEvent(exec, node, p->eventWait.event);
 	case CU_GRAPH_NODE_TYPE_EMPTY:
 		return CUDA_ERROR_INVALID_VALUE;
 	default:

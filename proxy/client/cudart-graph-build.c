@@ -14,9 +14,11 @@
  * An executable graph made from a built graph keeps a copy of its nodes'
  * settings: cudaGraphExec*NodeSetParams changes the copy, captures it and
  * updates the executable graph from that (cudaGraphExecUpdate, in the
- * proxy). Served nodes: kernel, memcpy, memset, host, child graph, empty;
- * the others (events, memory allocation, conditional, batch copies) fail
- * loudly, as does adding nodes to a captured graph.
+ * proxy). Served nodes: kernel, memcpy, memset, host, child graph, empty,
+ * event record and event wait (captured as external records and waits,
+ * the nodes a capture makes of them); the others (memory allocation,
+ * conditional, batch copies) fail loudly, as does adding nodes to a
+ * captured graph.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -66,6 +68,7 @@ struct gnode {
 		struct cudaMemsetParams m;
 		struct cudaHostNodeParams h;
 		struct gbuild *child;
+		cudaEvent_t ev;                  /* an event record or wait node's */
 	} p;
 };
 
@@ -320,6 +323,17 @@ static cudaError_t host_set(struct gnode *n, const struct cudaHostNodeParams *p)
 	return cudaSuccess;
 }
 
+/* An event record node (record) or an event wait node's event. */
+static cudaError_t event_set(struct gnode *n, cudaEvent_t ev, bool record)
+{
+	if (!ev)
+		return cudaErrorInvalidValue;
+	settings_free(n);
+	n->type = record ? cudaGraphNodeTypeEventRecord : cudaGraphNodeTypeWaitEvent;
+	n->p.ev = ev;
+	return cudaSuccess;
+}
+
 /* ---- graphs: made, copied, freed -------------------------------------------- */
 
 /*
@@ -478,6 +492,11 @@ static cudaError_t issue_work(struct make *m, const struct gnode *n)
 					 m->stream);
 	case cudaGraphNodeTypeHost:
 		return cudaLaunchHostFunc(make_stream, n->p.h.fn, n->p.h.userData);
+	/* (external: a node of the graph, as CUDA's capture makes one, not a join of streams) */
+	case cudaGraphNodeTypeEventRecord:
+		return cudaEventRecordWithFlags(n->p.ev, make_stream, cudaEventRecordExternal);
+	case cudaGraphNodeTypeWaitEvent:
+		return cudaStreamWaitEvent(make_stream, n->p.ev, cudaEventWaitExternal);
 	default:
 		return cudaErrorInvalidValue;
 	}
@@ -1006,6 +1025,16 @@ static cudaError_t set_empty(struct gnode *n, const void *arg)
 	return cudaSuccess;
 }
 
+static cudaError_t set_event_record(struct gnode *n, const void *arg)
+{
+	return event_set(n, (cudaEvent_t)arg, true);
+}
+
+static cudaError_t set_event_wait(struct gnode *n, const void *arg)
+{
+	return event_set(n, (cudaEvent_t)arg, false);
+}
+
 /* (under lock: the child is one of ours, copied as CUDA copies it) */
 static cudaError_t set_child(struct gnode *n, const void *arg)
 {
@@ -1069,6 +1098,19 @@ API cudaError_t cudaGraphAddChildGraphNode(cudaGraphNode_t *node, cudaGraph_t gr
 					   cudaGraph_t child)
 {
 	return add_node(node, graph, deps, ndeps, set_child, child);
+}
+
+API cudaError_t cudaGraphAddEventRecordNode(cudaGraphNode_t *node, cudaGraph_t graph,
+					    const cudaGraphNode_t *deps, size_t ndeps,
+					    cudaEvent_t event)
+{
+	return add_node(node, graph, deps, ndeps, set_event_record, event);
+}
+
+API cudaError_t cudaGraphAddEventWaitNode(cudaGraphNode_t *node, cudaGraph_t graph,
+					  const cudaGraphNode_t *deps, size_t ndeps, cudaEvent_t event)
+{
+	return add_node(node, graph, deps, ndeps, set_event_wait, event);
 }
 
 /* A node's settings read (fn under lock, the node of type `type`). */
@@ -1186,6 +1228,32 @@ API cudaError_t cudaGraphHostNodeGetParams(cudaGraphNode_t node, struct cudaHost
 API cudaError_t cudaGraphHostNodeSetParams(cudaGraphNode_t node, const struct cudaHostNodeParams *p)
 {
 	return set_node(node, cudaGraphNodeTypeHost, set_host, p);
+}
+
+static cudaError_t event_get(struct gnode *n, void *arg)
+{
+	*(cudaEvent_t *)arg = n->p.ev;
+	return cudaSuccess;
+}
+
+API cudaError_t cudaGraphEventRecordNodeGetEvent(cudaGraphNode_t node, cudaEvent_t *event)
+{
+	return with_node(node, cudaGraphNodeTypeEventRecord, event_get, event);
+}
+
+API cudaError_t cudaGraphEventRecordNodeSetEvent(cudaGraphNode_t node, cudaEvent_t event)
+{
+	return set_node(node, cudaGraphNodeTypeEventRecord, set_event_record, event);
+}
+
+API cudaError_t cudaGraphEventWaitNodeGetEvent(cudaGraphNode_t node, cudaEvent_t *event)
+{
+	return with_node(node, cudaGraphNodeTypeWaitEvent, event_get, event);
+}
+
+API cudaError_t cudaGraphEventWaitNodeSetEvent(cudaGraphNode_t node, cudaEvent_t event)
+{
+	return set_node(node, cudaGraphNodeTypeWaitEvent, set_event_wait, event);
 }
 
 /* The embedded graph itself, as CUDA hands it out (a change to it changes the node). */
@@ -1507,6 +1575,18 @@ API cudaError_t cudaGraphExecHostNodeSetParams(cudaGraphExec_t exec, cudaGraphNo
 	return exec_set(exec, node, cudaGraphNodeTypeHost, set_host, p);
 }
 
+API cudaError_t cudaGraphExecEventRecordNodeSetEvent(cudaGraphExec_t exec, cudaGraphNode_t node,
+						     cudaEvent_t event)
+{
+	return exec_set(exec, node, cudaGraphNodeTypeEventRecord, set_event_record, event);
+}
+
+API cudaError_t cudaGraphExecEventWaitNodeSetEvent(cudaGraphExec_t exec, cudaGraphNode_t node,
+						   cudaEvent_t event)
+{
+	return exec_set(exec, node, cudaGraphNodeTypeWaitEvent, set_event_wait, event);
+}
+
 /* (CUDA asks the child to have the node's child's shape: the update refuses it otherwise) */
 API cudaError_t cudaGraphExecChildGraphNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 						     cudaGraph_t child)
@@ -1526,10 +1606,8 @@ _Static_assert(sizeof(struct cudaHostNodeParamsV2) == sizeof(struct cudaHostNode
 
 static cudaError_t generic_unsupported(enum cudaGraphNodeType type)
 {
-	xmig_cl_unsupported(type == cudaGraphNodeTypeEventRecord ||
-			    type == cudaGraphNodeTypeWaitEvent ? "graph event nodes"
-			    : type == cudaGraphNodeTypeMemAlloc ||
-			      type == cudaGraphNodeTypeMemFree ? "graph memory nodes"
+	xmig_cl_unsupported(type == cudaGraphNodeTypeMemAlloc || type == cudaGraphNodeTypeMemFree
+			    ? "graph memory nodes"
 			    : type == cudaGraphNodeTypeConditional ? "graph conditional nodes"
 			    : "graph nodes of this type (semaphores, batch memory operations)");
 	return cudaErrorNotSupported;
@@ -1567,6 +1645,10 @@ API cudaError_t cudaGraphAddNode(cudaGraphNode_t *node, cudaGraph_t graph,
 		return cudaGraphAddChildGraphNode(node, graph, deps, ndeps, p->graph.graph);
 	case cudaGraphNodeTypeEmpty:
 		return cudaGraphAddEmptyNode(node, graph, deps, ndeps);
+	case cudaGraphNodeTypeEventRecord:
+		return cudaGraphAddEventRecordNode(node, graph, deps, ndeps, p->eventRecord.event);
+	case cudaGraphNodeTypeWaitEvent:
+		return cudaGraphAddEventWaitNode(node, graph, deps, ndeps, p->eventWait.event);
 	default:
 		return generic_unsupported(p->type);
 	}
@@ -1587,6 +1669,10 @@ API cudaError_t cudaGraphNodeSetParams(cudaGraphNode_t node, struct cudaGraphNod
 		return cudaGraphMemsetNodeSetParams(node, (const struct cudaMemsetParams *)&p->memset);
 	case cudaGraphNodeTypeHost:
 		return cudaGraphHostNodeSetParams(node, (const struct cudaHostNodeParams *)&p->host);
+	case cudaGraphNodeTypeEventRecord:
+		return cudaGraphEventRecordNodeSetEvent(node, p->eventRecord.event);
+	case cudaGraphNodeTypeWaitEvent:
+		return cudaGraphEventWaitNodeSetEvent(node, p->eventWait.event);
 	case cudaGraphNodeTypeGraph:
 	case cudaGraphNodeTypeEmpty:
 		return cudaErrorInvalidValue;   /* (nothing of theirs may be set so) */
@@ -1616,6 +1702,10 @@ API cudaError_t cudaGraphExecNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t
 								  &p->host);
 	case cudaGraphNodeTypeGraph:
 		return cudaGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+	case cudaGraphNodeTypeEventRecord:
+		return cudaGraphExecEventRecordNodeSetEvent(exec, node, p->eventRecord.event);
+	case cudaGraphNodeTypeWaitEvent:
+		return cudaGraphExecEventWaitNodeSetEvent(exec, node, p->eventWait.event);
 	case cudaGraphNodeTypeEmpty:
 		return cudaErrorInvalidValue;
 	default:

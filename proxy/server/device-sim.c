@@ -759,11 +759,27 @@ static int sim_event_destroy(void *dev, void *e)
 	return 0;
 }
 
+/* An external record captured: the graph's node records the event at each launch. */
+static int record_at_launch(const void *arg)
+{
+	struct sim_event *ev = *(struct sim_event *const *)arg;
+
+	ev->capture = 0;
+	ev->recorded = true;
+	ev->t_ns = xmig_now_ns();
+	return 0;
+}
+
 static int sim_event_record(void *dev, void *e, void *s, unsigned flags)
 {
 	struct sim_event *ev = e;
 	struct sim_graph *g = capture_of(dev, s);
+	bool recorded;
 
+	if (g && (flags & cudaEventRecordExternal))
+		return g->invalid ? cudaErrorStreamCaptureInvalidated
+				  : xmig_sim_capture_call(dev, s, record_at_launch, NULL, &ev,
+							  sizeof(ev), &recorded);
 	ev->capture = g ? g->id : 0;
 	if (g)
 		return g->invalid ? cudaErrorStreamCaptureInvalidated : 0;

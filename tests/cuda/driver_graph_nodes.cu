@@ -12,6 +12,8 @@
  * to a = 5 and the executable graph updated from it (cuGraphExecUpdate),
  * then the executable graph's kernel to a = 6 through the generic
  * cuGraphExecNodeSetParams (the empty node was added by cuGraphAddNode).
+ * Then a graph of an event wait node and an event record node (added by
+ * cuGraphAddNode), launched once: the record's event has an elapsed time.
  *
  *   driver_graph_nodes [--iters N (4)] [--sleep-ms M]
  *
@@ -210,6 +212,37 @@ int main(int argc, char **argv)
 		CU(cuGraphLaunch(exec, s));
 		CU(cuStreamSynchronize(s));
 		printf("the kernel node set through cuGraphExecNodeSetParams (a = 6)\n");
+	}
+	{
+		/* event nodes: a wait, then a record added through cuGraphAddNode; launched */
+		CUgraph eg;
+		CUgraphExec ex;
+		CUgraphNode w, rec;
+		CUevent before, start, after, got;
+		CUgraphNodeParams np = {};
+		float ms;
+
+		CU(cuEventCreate(&before, CU_EVENT_DISABLE_TIMING));
+		CU(cuEventCreate(&start, CU_EVENT_DEFAULT));
+		CU(cuEventCreate(&after, CU_EVENT_DEFAULT));
+		CU(cuGraphCreate(&eg, 0));
+		CU(cuGraphAddEventWaitNode(&w, eg, NULL, 0, before));
+		np.type = CU_GRAPH_NODE_TYPE_EVENT_RECORD;
+		np.eventRecord.event = after;
+		CU(cuGraphAddNode(&rec, eg, &w, NULL, 1, &np));
+		CU(cuGraphEventRecordNodeGetEvent(rec, &got));
+		CU(cuGraphInstantiate(&ex, eg, 0));
+		CU(cuEventRecord(before, s));
+		CU(cuEventRecord(start, s));
+		CU(cuGraphLaunch(ex, s));
+		CU(cuStreamSynchronize(s));
+		printf("event nodes: the record node's event %s, recorded by the launch: %d\n",
+		       got == after ? "as given" : "?", (int)cuEventElapsedTime(&ms, start, after));
+		CU(cuGraphExecDestroy(ex));
+		CU(cuGraphDestroy(eg));
+		CU(cuEventDestroy(before));
+		CU(cuEventDestroy(start));
+		CU(cuEventDestroy(after));
 	}
 	printf("rounds %ld checked\n", r.rounds);
 	if (r.failures)

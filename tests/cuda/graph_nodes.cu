@@ -306,6 +306,65 @@ static void inspect(cudaGraph_t g, const struct nodes *n, struct rig *r)
 	printf("E: a graph of %zu nodes\n", k);
 }
 
+/*
+ * Event nodes: a wait node on an event another stream records behind its
+ * fill of y, then the graph's fill of y, then a record node; read back;
+ * the executable graph's record node set to another event. An event's
+ * elapsed time can be read only once it was recorded.
+ */
+static void event_nodes(struct rig *r, cudaStream_t s)
+{
+	cudaStream_t other;
+	cudaEvent_t before, start, after, after2, got;
+	cudaGraph_t g;
+	cudaGraphNode_t w, f, rec;
+	cudaGraphExec_t exec;
+	cudaMemsetParams mp = c_params(r, 0x11223344);
+	enum cudaGraphNodeType tw, tr;
+	uint32_t y[2];
+	float ms;
+
+	CK(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking));
+	CK(cudaEventCreateWithFlags(&before, cudaEventDisableTiming));
+	CK(cudaEventCreate(&start));
+	CK(cudaEventCreate(&after));
+	CK(cudaEventCreate(&after2));
+	CK(cudaGraphCreate(&g, 0));
+	CK(cudaGraphAddEventWaitNode(&w, g, NULL, 0, before));
+	CK(cudaGraphAddMemsetNode(&f, g, &w, 1, &mp));
+	CK(cudaGraphAddEventRecordNode(&rec, g, &f, 1, after));
+	CK(cudaGraphNodeGetType(w, &tw));
+	CK(cudaGraphNodeGetType(rec, &tr));
+	CK(cudaGraphEventWaitNodeGetEvent(w, &got));
+	printf("event nodes: wait (type %d) on the event given: %s; record (type %d)\n", (int)tw,
+	       got == before ? "yes" : "no", (int)tr);
+	CK(cudaGraphInstantiate(&exec, g, 0));
+	CK(cudaMemsetAsync(r->y, 0x55, N * 4, other));
+	CK(cudaEventRecord(before, other));
+	CK(cudaEventRecord(start, s));
+	CK(cudaGraphLaunch(exec, s));
+	CK(cudaEventSynchronize(after));
+	CK(cudaMemcpy(y, r->y, sizeof(y), cudaMemcpyDeviceToHost));
+	printf("launched: y %08x %08x (the graph's fill after the other stream's); the record "
+	       "node's event: %s\n", y[0], y[1],
+	       cudaGetErrorName(cudaEventElapsedTime(&ms, start, after)));
+	CK(cudaGraphExecEventRecordNodeSetEvent(exec, rec, after2));
+	CK(cudaEventRecord(start, s));
+	CK(cudaGraphLaunch(exec, s));
+	CK(cudaStreamSynchronize(s));
+	CK(cudaGraphEventRecordNodeGetEvent(rec, &got));
+	printf("the executable graph's record node set to another event: %s; the graph's node "
+	       "keeps its own: %s\n", cudaGetErrorName(cudaEventElapsedTime(&ms, start, after2)),
+	       got == after ? "yes" : "no");
+	CK(cudaGraphExecDestroy(exec));
+	CK(cudaGraphDestroy(g));
+	CK(cudaEventDestroy(before));
+	CK(cudaEventDestroy(start));
+	CK(cudaEventDestroy(after));
+	CK(cudaEventDestroy(after2));
+	CK(cudaStreamDestroy(other));
+}
+
 static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 {
 	cudaGraph_t g = build(r, n), other, captured;
@@ -601,6 +660,7 @@ int main(int argc, char **argv)
 	if (memcmp(check, r.out, N * 4))
 		xt_fail("the clone's output is not the model's");
 	printf("clone's output: %016llx\n", (unsigned long long)xt_hash(r.out, N * 4));
+	event_nodes(&r, s);
 
 	if (r.failures)
 		return 1;
