@@ -126,6 +126,12 @@ XMIG_CL_API cudaError_t xmig_cl_func_get(struct xmig_thread *t, uint64_t module,
 XMIG_CL_API cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k,
 				       const struct xmig_cl_launch_dims *d, void **args,
 				       const void *packed);
+/*
+ * The argument buffer of a launch's `extra` (CU_LAUNCH_PARAM_BUFFER_POINTER
+ * and _SIZE, up to CU_LAUNCH_PARAM_END) into *buf: 0, or -1 for an entry
+ * it does not know, or a buffer missing or shorter than need bytes.
+ */
+XMIG_CL_API int xmig_cl_extra_buffer(void *const *extra, uint32_t need, const void **buf);
 /* Launch attributes (cudaLaunchAttribute or CUlaunchAttribute, n of them) as they travel. */
 XMIG_CL_API cudaError_t xmig_cl_launch_attrs(const void *in, unsigned n,
 					     struct xmig_launch_attr *out, unsigned *nout);

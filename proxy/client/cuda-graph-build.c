@@ -43,17 +43,17 @@ static CUresult kernel_of(CUfunction func, CUkernel kern, const unsigned grid[3]
 			  struct xmig_graph_kernel *k)
 {
 	const struct xmig_cl_kernel *l = xmig_cu_func_layout(func ? func : (CUfunction)kern);
+	const void *packed = NULL;
 
 	if (!l)
 		return CUDA_ERROR_INVALID_HANDLE;
-	if (extra) {
-		xmig_cl_unsupported("a graph's kernel node with its arguments in `extra`");
-		return CUDA_ERROR_NOT_SUPPORTED;
-	}
+	if ((params && extra) || (extra && xmig_cl_extra_buffer(extra, l->param_bytes, &packed)))
+		return CUDA_ERROR_INVALID_VALUE;
 	*k = (struct xmig_graph_kernel){ .func = func ? (const void *)func : (const void *)kern,
 					 .grid = { grid[0], grid[1], grid[2] },
 					 .block = { block[0], block[1], block[2] }, .shmem = shmem,
-					 .args = params, .layout = l, .launch = drv_launch };
+					 .args = extra ? NULL : params, .packed = packed, .layout = l,
+					 .launch = drv_launch };
 	return CUDA_SUCCESS;
 }
 

@@ -687,26 +687,12 @@ API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunct
 static CUresult params_of(const struct cu_func *f, void **kernelParams, void **extra,
 			  const void **packed)
 {
-	const void *buf = NULL;
-	size_t size = 0;
-
 	*packed = NULL;
 	if (kernelParams && extra)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (extra) {
-		for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-			if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
-				buf = extra[i + 1];
-			else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
-				size = *(const size_t *)extra[i + 1];
-			else
-				return CUDA_ERROR_INVALID_VALUE;
-		}
-		if (f->k.param_bytes && (!buf || size < f->k.param_bytes))
-			return CUDA_ERROR_INVALID_VALUE;
-		*packed = buf;
-		return CUDA_SUCCESS;
-	}
+	if (extra)
+		return xmig_cl_extra_buffer(extra, f->k.param_bytes, packed) ? CUDA_ERROR_INVALID_VALUE
+									      : CUDA_SUCCESS;
 	return f->k.nparams && !kernelParams ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 

@@ -217,7 +217,7 @@ static cudaError_t kernel_set(struct gnode *n, const struct xmig_graph_kernel *k
 	if (!k->grid[0] || !k->grid[1] || !k->grid[2] || !k->block[0] || !k->block[1] ||
 	    !k->block[2])
 		return cudaErrorInvalidConfiguration;
-	if (l->nparams && !k->args)
+	if (l->nparams && !k->args && !k->packed)
 		return cudaErrorInvalidValue;
 	if ((l->param_bytes && !(args = malloc(l->param_bytes))) ||
 	    (l->nparams && (!(ptrs = malloc(l->nparams * sizeof(*ptrs))) ||
@@ -226,8 +226,12 @@ static cudaError_t kernel_set(struct gnode *n, const struct xmig_graph_kernel *k
 		free(ptrs);
 		return cudaErrorMemoryAllocation;
 	}
+	/* (packed: the whole buffer, as the kernel takes it) */
+	if (k->packed && l->param_bytes)
+		memcpy(args, k->packed, l->param_bytes);
 	for (uint32_t i = 0; i < l->nparams; i++) {
-		memcpy(args + l->params[i].offset, k->args[i], l->params[i].size);
+		if (!k->packed)
+			memcpy(args + l->params[i].offset, k->args[i], l->params[i].size);
 		ptrs[i] = args + l->params[i].offset;
 		params[i].offset = l->params[i].offset;
 		params[i].size = l->params[i].size;
@@ -240,6 +244,7 @@ static cudaError_t kernel_set(struct gnode *n, const struct xmig_graph_kernel *k
 	n->p.k.args = args;
 	n->p.k.ptrs = ptrs;
 	n->p.k.g.args = ptrs;
+	n->p.k.g.packed = NULL;   /* (the node's copy is one pointer an argument, as any) */
 	n->p.k.g.layout = &n->p.k.layout;
 	return cudaSuccess;
 }
@@ -254,23 +259,23 @@ static cudaError_t rt_kernel_set(struct gnode *n, const struct cudaKernelNodePar
 {
 	struct xmig_thread *t;
 	struct xmig_func *f;
+	const void *packed = NULL;
 	cudaError_t e;
 
 	if (!p)
 		return cudaErrorInvalidValue;
 	if (!(f = xmig_fatbin_function(p->func)))
 		return cudaErrorInvalidDeviceFunction;
-	if (p->extra) {
-		xmig_cl_unsupported("a graph's kernel node with its arguments in `extra`");
-		return cudaErrorNotSupported;
-	}
 	if ((e = xmig_cl_enter(&t)) || (e = xmig_fatbin_ready(t, f)))
 		return e;
+	if ((p->kernelParams && p->extra) ||
+	    (p->extra && xmig_cl_extra_buffer(p->extra, f->k.param_bytes, &packed)))
+		return cudaErrorInvalidValue;
 	return kernel_set(n, &(struct xmig_graph_kernel){
 		.func = p->func, .grid = { p->gridDim.x, p->gridDim.y, p->gridDim.z },
 		.block = { p->blockDim.x, p->blockDim.y, p->blockDim.z },
-		.shmem = p->sharedMemBytes, .args = p->kernelParams, .layout = &f->k,
-		.launch = rt_launch });
+		.shmem = p->sharedMemBytes, .args = p->extra ? NULL : p->kernelParams,
+		.packed = packed, .layout = &f->k, .launch = rt_launch });
 }
 
 static cudaError_t copy3d_set(struct gnode *n, const struct cudaMemcpy3DParms *p)

@@ -15,7 +15,8 @@
 struct xmig_graph_kernel {
 	const void *func;
 	unsigned grid[3], block[3], shmem;
-	void **args;                          /* one pointer an argument */
+	void **args;                          /* one pointer an argument, or NULL: */
+	const void *packed;                   /* them packed as the kernel takes them (`extra`) */
 	const struct xmig_cl_kernel *layout;  /* the arguments' offsets and sizes */
 	/* func launched with these settings on stream s (in a capture: a node) */
 	cudaError_t (*launch)(const struct xmig_graph_kernel *k, cudaStream_t s);

@@ -119,6 +119,22 @@ static void pack(unsigned char *dst, const struct xmig_cl_kernel *k, void **args
 		(a)->param_bytes = (k)->param_bytes;              \
 	} while (0)
 
+int xmig_cl_extra_buffer(void *const *extra, uint32_t need, const void **buf)
+{
+	size_t size = 0;
+
+	*buf = NULL;
+	for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+		if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+			*buf = extra[i + 1];
+		else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
+			size = *(const size_t *)extra[i + 1];
+		else
+			return -1;
+	}
+	return need && (!*buf || size < need) ? -1 : 0;
+}
+
 cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k,
 			   const struct xmig_cl_launch_dims *d, void **args, const void *packed)
 {

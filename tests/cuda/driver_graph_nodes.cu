@@ -13,7 +13,9 @@
  * then the executable graph's kernel to a = 6 through the generic
  * cuGraphExecNodeSetParams (the empty node was added by cuGraphAddNode).
  * Then a graph of an event wait node and an event record node (added by
- * cuGraphAddNode), launched once: the record's event has an elapsed time.
+ * cuGraphAddNode), launched once: the record's event has an elapsed time;
+ * and one of a fill and a kernel node given its arguments packed in
+ * `extra`, launched once.
  *
  *   driver_graph_nodes [--iters N (4)] [--sleep-ms M]
  *
@@ -243,6 +245,34 @@ int main(int argc, char **argv)
 		CU(cuEventDestroy(before));
 		CU(cuEventDestroy(start));
 		CU(cuEventDestroy(after));
+	}
+	{
+		/* a kernel node with its arguments packed in `extra`: y = 0, then y = 7 x */
+		struct { float a; CUdeviceptr x, y; int n; } packed = { 7, dx, dy, N };
+		size_t size = sizeof(packed);
+		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
+				  &size, CU_LAUNCH_PARAM_END };
+		CUgraph pg;
+		CUgraphExec ex;
+		CUgraphNode z, k;
+		int bad = 0;
+
+		CU(cuGraphCreate(&pg, 0));
+		CU(cuGraphAddMemsetNode(&z, pg, NULL, 0, &ms, ctx));
+		kp = axpy_params(axpy, NULL, &a2, &dx, &dy, args);
+		kp.kernelParams = NULL;
+		kp.extra = extra;
+		CU(cuGraphAddKernelNode(&k, pg, &z, 1, &kp));
+		packed.a = 99;   /* (the node took the buffer at the call) */
+		CU(cuGraphInstantiate(&ex, pg, 0));
+		CU(cuGraphLaunch(ex, s));
+		CU(cuStreamSynchronize(s));
+		CU(cuMemcpyDtoH(r.out, dy, N * sizeof(float)));
+		for (int i = 0; i < N; i++)
+			bad += r.out[i] != 7 * r.xs[i];
+		printf("a kernel node with its arguments in extra: y = 7 x at %d of %d\n", N - bad, N);
+		CU(cuGraphExecDestroy(ex));
+		CU(cuGraphDestroy(pg));
 	}
 	printf("rounds %ld checked\n", r.rounds);
 	if (r.failures)

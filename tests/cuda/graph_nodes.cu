@@ -42,6 +42,7 @@
  * Rounds are --sleep-ms apart after the line "looping" (the moves of the
  * migrate tests come there).
  */
+#include <cuda.h>
 #include <unistd.h>
 
 #include "xtest.h"
@@ -468,6 +469,37 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 		       got[0], got[1]);
 		CK(cudaGraphExecDestroy(exec));
 		CK(cudaGraphDestroy(big));
+	}
+	{
+		/* (not misuse: a kernel node with its arguments packed in `extra`, as cuLaunchKernel takes them) */
+		struct { uint32_t *x; int n; uint32_t mul, add; } packed = { r->y, 2, 3, 1 };
+		size_t size = sizeof(packed);
+		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
+				  &size, CU_LAUNCH_PARAM_END };
+		cudaGraph_t pg;
+		cudaGraphNode_t fill, k;
+		cudaMemsetParams mp = c_params(r, 5);
+		uint32_t got[2];
+
+		CK(cudaGraphCreate(&pg, 0));
+		CK(cudaGraphAddMemsetNode(&fill, pg, NULL, 0, &mp));
+		kp = cudaKernelNodeParams{};
+		kp.func = (void *)xt_affine;
+		kp.gridDim = dim3(1);
+		kp.blockDim = dim3(32);
+		kp.extra = extra;
+		CK(cudaGraphAddKernelNode(&k, pg, &fill, 1, &kp));
+		packed.mul = 99;   /* (the node took the buffer at the call) */
+		CK(cudaGraphInstantiate(&exec, pg, 0));
+		CK(cudaGraphLaunch(exec, s));
+		CK(cudaStreamSynchronize(s));
+		CK(cudaMemcpy(got, r->y, sizeof(got), cudaMemcpyDeviceToHost));
+		printf("a kernel node with its arguments in extra: 5 became %u %u\n", got[0], got[1]);
+		kp.kernelParams = extra;   /* (both: refused) */
+		printf("... and with kernelParams too: %s\n",
+		       cudaGetErrorName(cudaGraphAddKernelNode(&k, pg, NULL, 0, &kp)));
+		CK(cudaGraphExecDestroy(exec));
+		CK(cudaGraphDestroy(pg));
 	}
 	{
 		/*

@@ -206,6 +206,8 @@ a cycle, instantiated: cudaErrorInvalidValue
 a kernel node of no kernel: cudaErrorInvalidDeviceFunction
 a node added to a captured graph: cudaErrorNotSupported
 a chain of 2000 fills added last-first: the last to run left 1999 1999
+a kernel node with its arguments in extra: 5 became 16 16
+... and with kernelParams too: cudaErrorInvalidValue
 a child graph changed through its node: the parent fills 12 12
 PASS graph_nodes"
 	assert_equal "$stderr" "xmig: error: a CUDA graph with a cycle in its edges
