@@ -205,6 +205,10 @@ static void tally(const struct ccl_comm *c, const struct xmig_ccl_op *ops, size_
 	for (size_t i = 0; i < nops; i++) {
 		if (ops[i].comm != c->id)
 			continue;
+		/* (a peer outside the communicator: refused at its dispatch, not counted here) */
+		if ((ops[i].fn == XMIG_CCL_SEND || ops[i].fn == XMIG_CCL_RECV) &&
+		    (ops[i].peer < 0 || ops[i].peer >= c->nranks))
+			continue;
 		if (ops[i].fn == XMIG_CCL_SEND)
 			sent[ops[i].peer]++;
 		else if (ops[i].fn == XMIG_CCL_RECV)

@@ -223,9 +223,11 @@ struct xmig_link_input {
 	uint64_t size;
 };
 
+/* A module image's bytes at most: a fat binary of a whole library fits well within it. */
+#define XMIG_MODULE_MAX (4ull << 30)
 struct xmig_module_load_req {
 	uint64_t module;             /* client's id for the fat binary */
-	uint64_t total;              /* bytes of the whole image */
+	uint64_t total;              /* bytes of the whole image, XMIG_MODULE_MAX at most */
 	uint64_t offset;             /* of this piece */
 	uint64_t size;               /* of this piece, in bulk half 0 */
 	uint64_t hash;               /* of the whole image */

@@ -59,6 +59,14 @@ bool xmig_ring_wait_reply(struct xmig_ring *r, uint64_t seq, const _Atomic int *
 
 /* The next entry, skipping padding, or NULL if the ring is empty. */
 struct xmig_req *xmig_ring_peek(struct xmig_ring *r);
+/*
+ * Whether req, the next entry, is framed as the client writes entries: a
+ * whole header (a pad: 16 bytes or more, to the ring's end), a multiple of
+ * 16 bytes, a payload of XMIG_REQ_MAX at most, published whole and inside
+ * the ring. An entry that is not breaks every one after it: the ring
+ * cannot be read on.
+ */
+bool xmig_ring_framed(struct xmig_ring *r, const struct xmig_req *req);
 /* Release the entry's bytes to the producer. */
 void xmig_ring_consume(struct xmig_ring *r, const struct xmig_req *req);
 /* Wait for work: spin, then sleep on the doorbell (at most timeout_ns). */

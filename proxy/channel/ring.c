@@ -176,11 +176,26 @@ struct xmig_req *xmig_ring_peek(struct xmig_ring *r)
 		if (head == tail)
 			return NULL;
 		req = (struct xmig_req *)(r->data + tail % XMIG_RING_BYTES);
-		if (req->op != XMIG_OP_PAD)
+		/* (one that is not framed is the reader's to refuse: skipped, it could loop for ever) */
+		if (req->op != XMIG_OP_PAD || !xmig_ring_framed(r, req))
 			return req;
 		tail += req->len;
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
 	}
+}
+
+bool xmig_ring_framed(struct xmig_ring *r, const struct xmig_req *req)
+{
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint32_t len = req->len;   /* (read once: the client's memory) */
+
+	/* (a pad fills the ring to its end, and may be 16 bytes: only its op and len) */
+	if (req->op == XMIG_OP_PAD)
+		return len >= 16 && len % 16 == 0 && len <= head - tail &&
+		       tail % XMIG_RING_BYTES + len == XMIG_RING_BYTES;
+	return len >= sizeof(*req) && len % 16 == 0 && len - sizeof(*req) <= XMIG_REQ_MAX &&
+	       len <= head - tail && tail % XMIG_RING_BYTES + len <= XMIG_RING_BYTES;
 }
 
 void xmig_ring_consume(struct xmig_ring *r, const struct xmig_req *req)

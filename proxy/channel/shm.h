@@ -65,6 +65,7 @@ enum xmig_seg_state {
 enum xmig_ring_state {
 	XMIG_RING_FREE = 0,
 	XMIG_RING_ACTIVE = 1,    /* a client thread owns it */
+	XMIG_RING_BROKEN = 2,    /* its client broke its framing: served no more */
 };
 
 /* Host functions that may wait for the client at once (cudaLaunchHostFunc). */

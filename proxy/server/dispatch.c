@@ -496,7 +496,9 @@ static int d_MODULE_LOAD(struct xmig_call *c)
 	struct srv_module *m = srv_table_get(&s->modules, a->module);
 	int r;
 
-	if (a->size > XMIG_BULK_HALF || a->offset + a->size > a->total || !a->module)
+	/* (past any fat binary's size, a total is a broken request, not a buffer that large) */
+	if (a->size > XMIG_BULK_HALF || a->total > XMIG_MODULE_MAX || a->offset > a->total ||
+	    a->size > a->total - a->offset || !a->module)
 		return cudaErrorInvalidValue;
 	if (!m) {
 		if (a->offset != 0)

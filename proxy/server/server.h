@@ -608,6 +608,8 @@ int srv_graph_refuses_relink(struct srv *s, char *why, size_t len);
  * its next use. How many.
  */
 size_t srv_graph_relinked(struct srv *s, uint64_t comm);
+/* The NCCL calls of a CCL_COLL or CCL_GROUP body of len bytes (*n of them); NULL if none or short. */
+const struct xmig_ccl_op *srv_ccl_ops_of(uint32_t op, const void *body, size_t len, uint32_t *n);
 /* A request's NCCL calls if it launches a graph holding some (the cut's gate), else NULL. */
 const struct xmig_ccl_op *srv_graph_launch_ops(struct srv *s, const struct xmig_req *req,
 					       size_t *n);

@@ -60,7 +60,8 @@ int srv_session_attach(struct srv *s)
 		return -1;
 	if (rep.status || fd < 0)
 		return xmig_error("the client refused the attach: %s", strerror((int)-rep.status));
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != rep.c) {
+	/* (the whole segment of this build: a shorter one would leave rings unmapped) */
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != rep.c || rep.c != XMIG_SEGMENT_SIZE) {
 		close(fd);
 		return xmig_error("the client's channel segment has an unexpected size");
 	}

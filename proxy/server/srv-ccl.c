@@ -372,6 +372,12 @@ int d_CCL_SPLIT(struct xmig_call *c)
 	if (!(p = linked(s, a->parent, &st)))
 		return st;
 	if (a->kind == XMIG_CCL_SHRINK) {
+		/* (the ranks excluded, as many as the request holds and the parent has) */
+		size_t len = c->req->len - sizeof(*c->req);
+
+		if (a->nexclude < 0 || a->nexclude > p->nranks || len < sizeof(*a) ||
+		    (len - sizeof(*a)) / sizeof(a->exclude[0]) < (size_t)a->nexclude)
+			return ncclInvalidArgument;
 		color = INT_MIN + 1;   /* a shrink is a split of its own kind */
 		st = backend(s)->shrink(s->devh, p->phys, a->exclude, a->nexclude, &a->config,
 					a->flags, &phys);
@@ -633,16 +639,28 @@ static int post(struct xmig_call *c, const struct xmig_ccl_op *ops, size_t n, bo
 	return 0;
 }
 
+/* (the request's calls, as many as its length holds: a count past it is a broken request) */
+static int post_request(struct xmig_call *c)
+{
+	uint32_t n;
+	const struct xmig_ccl_op *ops = srv_ccl_ops_of(c->req->op, c->args,
+						       c->req->len - sizeof(*c->req), &n);
+
+	if (!ops) {
+		xmig_error("an NCCL request shorter than the calls it names");
+		return ncclInvalidArgument;
+	}
+	return post(c, ops, n, c->req->op == XMIG_OP_CCL_GROUP);
+}
+
 int d_CCL_COLL(struct xmig_call *c)
 {
-	return post(c, c->args, 1, false);
+	return post_request(c);
 }
 
 int d_CCL_GROUP(struct xmig_call *c)
 {
-	const struct xmig_ccl_group_req *a = c->args;
-
-	return post(c, a->ops, a->nops, true);
+	return post_request(c);
 }
 
 /* ---- the cut's gate: may a worker run this request now? ------------------------------ */
@@ -655,12 +673,13 @@ bool srv_ccl_hold(struct srv *s, const struct xmig_req *req)
 		return false;
 	if (ccl_cut_reached(s->ccl, cut))
 		return true;    /* there: stop at this call, whatever it is */
-	if (req->op == XMIG_OP_CCL_COLL)
-		return !ccl_cut_admits(s->ccl, cut, (const void *)req->payload, 1);
-	if (req->op == XMIG_OP_CCL_GROUP) {
-		const struct xmig_ccl_group_req *g = (const void *)req->payload;
+	if (req->op == XMIG_OP_CCL_COLL || req->op == XMIG_OP_CCL_GROUP) {
+		uint32_t n;
+		const struct xmig_ccl_op *ops = srv_ccl_ops_of(req->op, req->payload,
+							       req->len - sizeof(*req), &n);
 
-		return !ccl_cut_admits(s->ccl, cut, g->ops, g->nops);
+		/* (a broken one is refused at its dispatch: let it through to that) */
+		return ops && !ccl_cut_admits(s->ccl, cut, ops, n);
 	}
 	if (req->op == XMIG_OP_GRAPH_LAUNCH) {
 		/* a graph's NCCL calls, admitted or held whole, like a group's */

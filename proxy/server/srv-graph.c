@@ -124,9 +124,7 @@ static void log_put(struct graph_log *l)
 static bool next_rec(const struct graph_log *l, size_t *off, struct rec *rc,
 		     const unsigned char **body, bool *bad);
 
-/* The NCCL calls of a CCL_COLL or CCL_GROUP body of len bytes (*n of them); NULL if none or short. */
-static const struct xmig_ccl_op *ccl_ops_of(uint32_t op, const void *body, size_t len,
-					    uint32_t *n)
+const struct xmig_ccl_op *srv_ccl_ops_of(uint32_t op, const void *body, size_t len, uint32_t *n)
 {
 	const struct xmig_ccl_group_req *g = body;
 
@@ -156,7 +154,7 @@ static int index_ccl(struct graph_log *l)
 		n = 0;
 		while (next_rec(l, &off, &rc, &body, &bad)) {
 			uint32_t k;
-			const struct xmig_ccl_op *ops = ccl_ops_of(rc.op, body, rc.len, &k);
+			const struct xmig_ccl_op *ops = srv_ccl_ops_of(rc.op, body, rc.len, &k);
 
 			if (!ops && (rc.op == XMIG_OP_CCL_COLL || rc.op == XMIG_OP_CCL_GROUP))
 				return -1;
@@ -409,7 +407,7 @@ static enum note classify(struct xmig_call *c, uint64_t *stream, const char **wh
 		return NOTE_GEMM;
 	case XMIG_OP_CCL_COLL:
 	case XMIG_OP_CCL_GROUP:
-		if (!(ops = ccl_ops_of(c->req->op, a, c->req->len - sizeof(*c->req), &n)) || !n)
+		if (!(ops = srv_ccl_ops_of(c->req->op, a, c->req->len - sizeof(*c->req), &n)) || !n)
 			return NOTE_NONE;
 		*stream = ops[0].stream;
 		return ccl_note(ops, n);
@@ -440,7 +438,7 @@ void srv_graph_note(struct xmig_call *c)
 	enum note n = classify(c, &stream, &why);
 	size_t len = c->req->len - sizeof(*c->req);
 	uint32_t k;
-	const struct xmig_ccl_op *ops = ccl_ops_of(c->req->op, c->args, len, &k);
+	const struct xmig_ccl_op *ops = srv_ccl_ops_of(c->req->op, c->args, len, &k);
 
 	if (n == NOTE_NONE)
 		return;
@@ -742,6 +740,9 @@ static int keep_open_ends(struct srv *s, struct srv_stream *st, struct dep_sets 
 	size_t n = 0;
 	int r;
 
+	/* (sets are numbered in turn: one past the next is a broken request, not a large array) */
+	if (save > ds->n + 1)
+		return cudaErrorInvalidValue;
 	if (save > ds->n) {
 		struct dep_set *v = realloc(ds->v, save * sizeof(*v));
 
@@ -1262,7 +1263,7 @@ static void own_redops_in(const struct own_redops *or, struct xmig_req *req)
 {
 	uint32_t n;
 	/* (the request is the replay's copy: its calls are written here) */
-	struct xmig_ccl_op *ops = (struct xmig_ccl_op *)ccl_ops_of(req->op, req->payload,
+	struct xmig_ccl_op *ops = (struct xmig_ccl_op *)srv_ccl_ops_of(req->op, req->payload,
 								   req->len - sizeof(*req), &n);
 
 	if (or->n && ops)
@@ -1305,6 +1306,9 @@ static void drop_own_events(struct srv *s, struct own_events *oe)
 	free(oe->v);
 }
 
+/* Bytes of a replayed request's payload at least: past any operation's fixed request. */
+#define REPLAY_ROOM 4096
+
 /* Capture the log's requests again on its streams: *graph, or an error. */
 static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *rebound)
 {
@@ -1316,7 +1320,7 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 	unsigned char *res = malloc(XMIG_RESP_BYTES);   /* (replies nobody reads) */
 	const unsigned char *body;
 	struct rec rc;
-	size_t off = 0;
+	size_t off = 0, room;
 	bool bad = false;
 	int r, e;
 
@@ -1380,12 +1384,17 @@ static int replay(struct srv *s, const struct graph_log *l, void **graph, bool *
 				break;
 			}
 		}
-		/* (aligned as the ring's entries are; posted: nobody waits for it) */
-		if (!(req = aligned_alloc(16, (sizeof(*req) + len + 15) & ~(size_t)15))) {
+		/*
+		 * (aligned as the ring's entries are; posted: nobody waits for it.
+		 * Zeroed past the body up to REPLAY_ROOM: a record shorter than
+		 * its operation's request reads zeros there, not the heap)
+		 */
+		room = (sizeof(*req) + (len > REPLAY_ROOM ? len : REPLAY_ROOM) + 15) & ~(size_t)15;
+		if (!(req = aligned_alloc(16, room))) {
 			r = cudaErrorMemoryAllocation;
 			break;
 		}
-		memset(req, 0, sizeof(*req));
+		memset(req, 0, room);
 		req->op = rc.op;
 		req->len = (uint32_t)(sizeof(*req) + len);
 		memcpy(req->payload, body, len);

@@ -165,6 +165,20 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		ticket = req->ticket;
+		/*
+		 * (an entry the client did not frame as it frames them: nothing
+		 * after it can be read; the application's thread is served no
+		 * more, its turn passed on so that its others go on)
+		 */
+		if (!xmig_ring_framed(ring, req)) {
+			xmig_error("worker %u: a request of %u bytes (operation %u) breaks the call "
+				   "channel's framing: this thread of the application is served no more",
+				   w->index, req->len, req->op);
+			if (take_turn(s, req))
+				release_turn(s, ticket);
+			atomic_store(&ring->state, XMIG_RING_BROKEN);
+			break;
+		}
 		if (!take_turn(s, req))
 			break;
 		if (req->op == XMIG_OP_RING_CLOSE) {

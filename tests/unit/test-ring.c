@@ -231,6 +231,34 @@ int main(void)
 	xmig_ring_publish(hdr, ring, req, pos);
 	CHECK(xmig_ring_peek(ring) == req, "the reader skips the pad to the entry");
 	xmig_ring_consume(ring, req);
+	{
+		/*
+		 * Entries a broken client wrote: a pad of 0 bytes (skipping it
+		 * would loop for ever), 8 bytes, not a multiple of 16, longer
+		 * than published: handed to the reader, who refuses them.
+		 */
+		static const uint32_t lens[] = { 0, 8, 40, 4096 };
+
+		pos = atomic_load(&ring->head);   /* (the entry above was published, not counted) */
+		for (unsigned k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			uint32_t len;
+
+			req = xmig_ring_begin(ring, &pos, 42, 64);
+			len = req->len;
+			xmig_ring_publish(hdr, ring, req, pos);
+			pos += len;
+			req->op = k ? 42 : XMIG_OP_PAD;
+			req->len = lens[k];
+			CHECK(xmig_ring_peek(ring) == req && !xmig_ring_framed(ring, req),
+			      "an entry of %u bytes (%s) is the reader's to refuse", lens[k],
+			      k ? "a call" : "a pad, not at the ring's end");
+			/* (put right, for the next) */
+			req->op = 42;
+			req->len = len;
+			CHECK(xmig_ring_framed(ring, req), "... once framed, it is read");
+			xmig_ring_consume(ring, req);
+		}
+	}
 	two_sleepers();
 	spin_through_a_pause();
 	return unit_done();
