@@ -38,6 +38,7 @@
  * communicators re-linked, every rank thawed.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'z':
 		o->zero_copy = true;
 		return 0;
+	case 'T':
+		if (xmig_parse_long(arg, 1, 86400000, &o->timeout_ms) < 0)
+			argp_error(state, "invalid timeout '%s' (milliseconds)", arg);
+		return 0;
 	case ARGP_KEY_END:
 		if (!o->to)
 			argp_error(state, "--to [NODE:]gpuN[,...] is required");
@@ -81,6 +86,10 @@ static const struct argp_option options[] = {
 	  "Where to move the job's GPU context: one target, or one per rank in rank order", 0 },
 	{ "zero-copy", 'z', NULL, 0, "Same GPU only: the new proxy maps the very same memory", 0 },
 	{ "dry-run", 'n', NULL, 0, "Check and print what would happen; move nothing", 0 },
+	{ "timeout", 'T', "MS", 0,
+	  "Call the move off (the job goes on where it was) if the ranks are not stopped at a "
+	  "cut, or the frozen job not moved, within MS (default: 60 s, and for the transfer "
+	  "1 s more per 100 MiB of the job's memory)", 0 },
 	{ 0 }
 };
 
@@ -437,7 +446,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	const char *token, *job = json_string_value(json_object_get(p->status, "job"));
 	char mb[32];
 	int status = 0;
+	long limit;
 	bool frozen_here = false, lost = false, handed_over_maybe = false, gone, at_go;
+	bool timed_out = false;
 
 	*out = NULL;
 	if (!a) {
@@ -465,6 +476,10 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	 * round trips through us. An older proxy is asked for its freeze at
 	 * the same time instead.
 	 */
+	/* (a new proxy that hangs once the job is frozen: past this, the move is called off) */
+	limit = o->timeout_ms > 0 ? o->timeout_ms
+				  : (long)(60000 + mapped / (100ull << 20) * 1000 < INT_MAX
+					   ? 60000 + mapped / (100ull << 20) * 1000 : INT_MAX);
 	t_freeze = xmig_now_ns();
 	xmig_move_trace("migrate: receive asked");
 	if (!at_go)
@@ -478,7 +493,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 					mode, "ccl_relink", keep != NULL, "commit", 1, "frozen",
 					!strcmp(json_string_value(json_object_get(st, "state")),
 						"frozen")),
-			      &recv_id, -1);
+			      &recv_id, (int)limit);
 	if (!at_go) {
 		r = move_wait(p, p->conn, "freeze", freeze_id, wait_freeze, &status);
 		if (!r)
@@ -491,11 +506,15 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	}
 	recv = move_wait(p, nc, "receive", recv_id, wait_recv, &status);
 	if (!recv) {
-		/* The target failed us (it died, or refused): the move failed. */
+		/* The target failed us (it died, refused, or took too long): the move failed. */
 		if (status == XMIG_EXIT_UNAVAILABLE)
 			status = XMIG_EXIT_FAIL;
 		else
 			handed_over_maybe = false;   /* it answered: it does not hold the job */
+		timed_out = ms_since(t_freeze) >= (double)limit;
+		if (timed_out)
+			xmig_error("%s: the new proxy did not finish the move within %ld ms (--timeout): "
+				   "called off", p->label, limit);
 		goto rollback;
 	}
 	xmig_move_trace("migrate: receive answered");
@@ -595,6 +614,13 @@ rollback:
 
 		/* No thaw once the transfer began: handed over (and the new one failed), or gone. */
 		lost = !t && offer && !recv;
+		/*
+		 * (thawed, the old proxy serves the job and the new one can no
+		 * longer take it: one that hangs will not exit with its
+		 * connection, so it is ended)
+		 */
+		if (t && timed_out && a->spid > 0)
+			kill(a->spid, SIGKILL);
 		json_decref(t);
 	}
 	/* The standby proxy exits when its connection closes, and its executor with it. */
@@ -768,6 +794,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	size_t moved = 0, wanted = 0, i;
 	int status = 0, st;
 	bool thawed = false;
+	sigset_t stops, before;
 
 	if (!ah)
 		return xmig_error("out of memory"), XMIG_EXIT_FAIL;
@@ -804,6 +831,18 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 		return status;
 	}
 	xmig_move_trace("migrate: cut made, every rank frozen");
+	/*
+	 * From here to the thaw, a signal that would end this command waits:
+	 * killed once a rank lived on its new proxy, the ranks would stay
+	 * frozen apart, their communicators not re-linked (SIGKILL cannot
+	 * wait: that window is the one a move of several ranks cannot undo).
+	 */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
+	sigaddset(&stops, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &stops, &before);
 	for (i = 0; i < n && !status; i++) {
 		struct xmig_conn *nc = NULL;
 		struct dest *d = dest_of(ds, all, n, &all[i]);
@@ -837,6 +876,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	free(ah);
 	if (!moved) {
 		cut_thaw(all, n);
+		sigprocmask(SIG_SETMASK, &before, NULL);
 		json_decref(reports);
 		json_decref(ahead);
 		xmig_error("job %s: nothing was moved; every rank goes on where it was", o->job);
@@ -857,6 +897,7 @@ static int migrate_cut(struct proc *all, size_t n, const struct move_opts *o, st
 	xmig_move_trace("migrate: re-linked, thaw asked");
 	cut_thaw(all, n);
 	xmig_move_trace("migrate: every rank thawed");
+	sigprocmask(SIG_SETMASK, &before, NULL);   /* (one that came meanwhile ends us now) */
 	json_decref(reports);
 	json_decref(ahead);
 	return status;

@@ -22,7 +22,7 @@ _xmig_options() {
 	thaw) echo "$move" ;;
 	snapshot | suspend) echo "$move -o --output" ;;
 	resume) echo "$move -t --to" ;;
-	migrate) echo "$move -t --to -z --zero-copy -n --dry-run" ;;
+	migrate) echo "$move -t --to -z --zero-copy -n --dry-run -T --timeout" ;;
 	version) echo '-j --json --help' ;;
 	plan) echo '-s --state --objective -a --algorithm --max-moves --max-bytes -c --concurrency' \
 		'-j --json -o --output --check --intra-bandwidth --inter-bandwidth --move-overhead' \
@@ -40,7 +40,8 @@ _xmig_takes_value() {
 		run:-r | run:--rank) return 0 ;;
 	run:* | version:* | nodes:*) return 1 ;;
 	*:-J | *:--job | *:-r | *:--rank) return 0 ;;
-	freeze:-t | freeze:--timeout | resume:-t | resume:--to | migrate:-t | migrate:--to) return 0 ;;
+	freeze:-t | freeze:--timeout | resume:-t | resume:--to | migrate:-t | migrate:--to | \
+		migrate:-T | migrate:--timeout) return 0 ;;
 	snapshot:-o | snapshot:--output | suspend:-o | suspend:--output) return 0 ;;
 	plan:-s | plan:--state | plan:--objective | plan:-a | plan:--algorithm | plan:--max-moves | \
 		plan:--max-bytes | plan:-c | plan:--concurrency | plan:-o | plan:--output | plan:--check | \

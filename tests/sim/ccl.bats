@@ -501,6 +501,30 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 	duo_done 60
 }
 
+@test "ccl: migrate ended by SIGTERM once one rank of a cut is on its new proxy: it finishes the move first (the ranks re-linked and thawed), then ends; the job goes on" {
+	start_duo 300 0 1
+	XMIG_FAULT=xfer-delay-ms=2000 "$XMIG" migrate --job duo --to gpu1,gpu0 \
+		>"$BATS_TEST_TMPDIR/mig.out" 2>"$BATS_TEST_TMPDIR/mig.err" &
+	mig=$!
+	for _ in $(seq 300); do
+		[ "$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .gpu')" = 1 ] &&
+			break
+		sleep 0.05
+	done
+	kill -TERM $mig
+	run timeout 60 tail --pid=$mig -f /dev/null
+	assert_success
+	cat "$BATS_TEST_TMPDIR/mig.err" >&2
+	for _ in $(seq 100); do
+		[ "$("$XMIG" ps --json --job duo | jq -r '[.items[].state] | join(" ")')" = "running running" ] &&
+			break
+		sleep 0.05
+	done
+	[ "$("$XMIG" ps --json --job duo | jq -c '[.items | sort_by(.rank)[] | .gpu, .state]')" = \
+		'[1,"running",0,"running"]' ]
+	duo_done 300
+}
+
 @test "ccl: every rank of a two-rank job moved at one cut, re-linked once" {
 	start_duo 50
 	run --separate-stderr "$XMIG" migrate --job duo --to gpu1 --json

@@ -603,6 +603,18 @@ held_move() {   # held_move JOB
 	finish wc
 }
 
+@test "migrate: a new proxy that hangs once the job is frozen: the move is called off at --timeout; the job goes on where it was, the standby is ended" {
+	start wt 0
+	XMIG_FAULT=commit-delay-ms=30000 run "$XMIG" migrate --job wt --to gpu1 --timeout 2000
+	assert_failure 1
+	assert_output --partial "the new proxy did not finish the move within 2000 ms (--timeout): called off"
+	assert_equal "$(gpu_of wt)" 0
+	run "$XMIG" ps --json --job wt
+	assert_output --partial '"state":"running"'
+	no_proxy_left --standby
+	finish wt
+}
+
 @test "suspend: a suspend record that cannot be written leaves the job running, not suspended for good" {
 	start wr 0
 	pid=$("$XMIG" ps --json --job wr | jq -r '.items[0].pid')
