@@ -74,6 +74,9 @@ struct ccl_comm *ccl_comm_new_at(struct ccl_table *t, uint64_t id, uint64_t key,
 	c->lock = &t->lock;
 	if (cfg)
 		c->cfg = *cfg;
+	/* (names the client sent: ended here, whatever it wrote, before NCCL or JSON reads them) */
+	c->cfg.net_name[sizeof(c->cfg.net_name) - 1] = '\0';
+	c->cfg.comm_name[sizeof(c->cfg.comm_name) - 1] = '\0';
 	pthread_mutex_lock(&t->lock);
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;

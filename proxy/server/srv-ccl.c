@@ -363,6 +363,7 @@ int d_CCL_SPLIT(struct xmig_call *c)
 	const struct xmig_ccl_split_req *a = c->args;
 	struct xmig_ccl_comm_res *r = c->res;
 	struct srv *s = c->srv;
+	struct xmig_ccl_config cfg;
 	struct ccl_comm *p, *cm;
 	void *phys = NULL;
 	int st, nranks = 0, rank = 0, color;
@@ -371,6 +372,10 @@ int d_CCL_SPLIT(struct xmig_call *c)
 	c->res_len = sizeof(*r);
 	if (!(p = linked(s, a->parent, &st)))
 		return st;
+	/* (the names the client sent, ended here before NCCL reads them) */
+	cfg = a->config;
+	cfg.net_name[sizeof(cfg.net_name) - 1] = '\0';
+	cfg.comm_name[sizeof(cfg.comm_name) - 1] = '\0';
 	if (a->kind == XMIG_CCL_SHRINK) {
 		/* (the ranks excluded, as many as the request holds and the parent has) */
 		size_t len = c->req->len - sizeof(*c->req);
@@ -379,11 +384,11 @@ int d_CCL_SPLIT(struct xmig_call *c)
 		    (len - sizeof(*a)) / sizeof(a->exclude[0]) < (size_t)a->nexclude)
 			return ncclInvalidArgument;
 		color = INT_MIN + 1;   /* a shrink is a split of its own kind */
-		st = backend(s)->shrink(s->devh, p->phys, a->exclude, a->nexclude, &a->config,
+		st = backend(s)->shrink(s->devh, p->phys, a->exclude, a->nexclude, &cfg,
 					a->flags, &phys);
 	} else {
 		color = a->color;
-		st = backend(s)->split(s->devh, p->phys, a->color, a->key, &a->config, &phys);
+		st = backend(s)->split(s->devh, p->phys, a->color, a->key, &cfg, &phys);
 	}
 	/* every rank of the parent calls, so every rank counts it */
 	p->nsplits++;
