@@ -27,9 +27,16 @@ run_program() {
 @test "sim: device_globals matches the native output" { run_program device_globals; }
 @test "sim: pageable_big matches the native output" { run_program pageable_big; }
 @test "sim: malloc_reuse matches the native output" { run_program malloc_reuse; }
+# A small C program of the test's, $BATS_TEST_TMPDIR/NAME.c, built against
+# xmig's runtime facade (it runs under xmig run as any program would).
+build_c() {   # build_c NAME
+	command -v gcc >/dev/null || skip "no gcc"
+	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/$1" \
+		"$BATS_TEST_TMPDIR/$1.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+}
+
 @test "sim: malloc_async (stream-ordered allocation) matches the native output" { run_program malloc_async; }
 @test "sim: cudaFreeAsync of cudaMalloc's memory leaves the pool's count of memory in use as it was" {
-	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/poolcount.c" <<-'EOF'
 	#include <stdio.h>
 	#include <cuda_runtime_api.h>
@@ -47,15 +54,13 @@ run_program() {
 		return 0;
 	}
 	EOF
-	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/poolcount" \
-		"$BATS_TEST_TMPDIR/poolcount.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	build_c poolcount
 	run "$XMIG" run -- "$BATS_TEST_TMPDIR/poolcount"
 	assert_success
 	assert_output "used 1048576"
 }
 
 @test "sim: the pool's release threshold counts the memory in use: a freed block past it is released at the next synchronise" {
-	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/thresh.c" <<-'EOF'
 	#include <stdint.h>
 	#include <stdio.h>
@@ -79,15 +84,13 @@ run_program() {
 		return 0;
 	}
 	EOF
-	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/thresh" \
-		"$BATS_TEST_TMPDIR/thresh.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	build_c thresh
 	run "$XMIG" run -- "$BATS_TEST_TMPDIR/thresh"
 	assert_success
 	assert_output "freed block released"
 }
 
 @test "sim: user object reference counts past INT_MAX are refused, and one that would wrap too; the destructor runs once, at the last release" {
-	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/uo.c" <<-'EOF'
 	#include <limits.h>
 	#include <stdio.h>
@@ -114,8 +117,7 @@ run_program() {
 		return 0;
 	}
 	EOF
-	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/uo" \
-		"$BATS_TEST_TMPDIR/uo.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	build_c uo
 	run "$XMIG" run -- "$BATS_TEST_TMPDIR/uo"
 	assert_success
 	assert_output "create INT_MAX+1: cudaErrorInvalidValue
@@ -128,7 +130,6 @@ after: 1"
 }
 
 @test "sim: an allocation larger than any GPU (up to SIZE_MAX) is cudaErrorMemoryAllocation, not wrapped around; the next one is served" {
-	command -v gcc >/dev/null || skip "no gcc"
 	cat >"$BATS_TEST_TMPDIR/huge.c" <<-'EOF'
 	#include <stdint.h>
 	#include <stdio.h>
@@ -145,8 +146,7 @@ after: 1"
 		return 0;
 	}
 	EOF
-	gcc -I"${CUDA_HOME:-/usr/local/cuda}/include" -o "$BATS_TEST_TMPDIR/huge" \
-		"$BATS_TEST_TMPDIR/huge.c" "$B/lib/xmig/facade/libcudart.so.13" || skip "cannot build"
+	build_c huge
 	run "$XMIG" run -- "$BATS_TEST_TMPDIR/huge"
 	assert_success
 	assert_output "cudaErrorMemoryAllocation cudaErrorMemoryAllocation
