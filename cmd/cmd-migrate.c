@@ -491,6 +491,9 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 			      json_pack("{s:O, s:s, s:s, s:b, s:b, s:b}", "path",
 					json_object_get(offer, "path"), "token", token, "mode",
 					mode, "ccl_relink", keep != NULL, "commit", 1, "frozen",
+					/* (a cut's rank stays frozen for the re-link, the old
+					 * proxy's answer lost or not) */
+					keep != NULL ||
 					!strcmp(json_string_value(json_object_get(st, "state")),
 						"frozen")),
 			      &recv_id, (int)limit);
