@@ -442,12 +442,31 @@ static json_t *m_prepare(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	return srv_xfer_prepare(s, cc, path, token, mode, code, msg, len);
 }
 
+/*
+ * A standby's orchestrator is gone: past the handover it serves the job
+ * (resumed running: nobody will thaw it), else it goes.
+ */
+static void orchestrator_gone(struct srv *s)
+{
+	char why[256];
+
+	if (owner(s)) {
+		xmig_warn("the controller went away after the handover; resuming");
+		if (srv_resume(s, false, why, sizeof(why)) < 0)
+			xmig_error("cannot resume: %s", why);
+	} else {
+		ctl_request_stop("the move was abandoned");
+	}
+}
+
 static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
 			 size_t len)
 {
 	const char *path = param_str(p, "path"), *token = param_str(p, "token");
 	struct xfer_commit cm;
 	enum xfer_mode mode;
+	bool abandoned;
+	json_t *r;
 
 	xmig_move_trace("receive: asked");
 	if (!s->standby || (s->xfer_fd < 0 && (s->mem.nallocs || s->modules.count)))
@@ -458,9 +477,19 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 		FAIL(XMIG_RPC_INVALID_PARAMS, "mode is copy, zero-copy or stream");
 	s->ccl_relink = json_is_true(json_object_get(p, "ccl_relink"));
 	cm.frozen = json_is_true(json_object_get(p, "frozen"));
-	return srv_xfer_receive(s, cc, path, token, mode,
-				json_is_true(json_object_get(p, "commit")) ? &cm : NULL, code, msg,
-				len);
+	pthread_mutex_lock(&move_lock);
+	s->receiving = true;
+	pthread_mutex_unlock(&move_lock);
+	r = srv_xfer_receive(s, cc, path, token, mode,
+			     json_is_true(json_object_get(p, "commit")) ? &cm : NULL, code, msg, len);
+	pthread_mutex_lock(&move_lock);
+	s->receiving = false;
+	abandoned = s->abandoned;
+	pthread_mutex_unlock(&move_lock);
+	/* (the orchestrator left while this ran: the commit it asked for may have happened) */
+	if (abandoned)
+		orchestrator_gone(s);
+	return r;
 }
 
 static json_t *m_restore(struct srv *s, struct ctl_conn *cc, json_t *p, int *code, char *msg,
@@ -537,7 +566,7 @@ static json_t *m_resume(struct srv *s, struct ctl_conn *cc, json_t *p, int *code
 
 void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 {
-	char why[256];
+	bool receiving;
 
 	pthread_mutex_lock(&move_lock);
 	if (s->freeze_holder == cc && !s->handed_over) {
@@ -549,17 +578,13 @@ void srv_move_conn_closed(struct srv *s, struct ctl_conn *cc)
 	} else if (!s->handed_over) {
 		srv_xfer_withdraw_of(s, cc);   /* its move was not under way yet */
 	}
+	receiving = s->receiving;
+	if (receiving && s->standby && cc == s->orchestrator)
+		s->abandoned = true;   /* (the receive decides, once it knows whether it committed) */
 	pthread_mutex_unlock(&move_lock);
 	srv_ccl_conn_closed(s, cc);
-	if (s->standby && cc == s->orchestrator) {
-		if (owner(s)) {
-			xmig_warn("the controller went away after the handover; resuming");
-			if (srv_resume(s, false, why, sizeof(why)) < 0)
-				xmig_error("cannot resume: %s", why);
-		} else {
-			ctl_request_stop("the move was abandoned");
-		}
-	}
+	if (s->standby && cc == s->orchestrator && !receiving)
+		orchestrator_gone(s);
 }
 
 const struct ctl_method srv_move_methods[] = {

@@ -278,6 +278,8 @@ struct srv {
 	int control_fd;                 /* standby: connection to the orchestrator */
 	struct ctl_conn *orchestrator;
 	bool ccl_relink;                /* standby: the orchestrator re-links multi-rank communicators */
+	/* standby, under move.c's lock: a receive runs; the orchestrator left meanwhile */
+	bool receiving, abandoned;
 	bool ccl_warm;                  /* NCCL's once-per-process set-up done (srv-ccl.c) */
 	struct {                        /* the last object restore (state.c): how many */
 		unsigned made, kept;    /* made by it; kept from one made ahead */
