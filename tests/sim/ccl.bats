@@ -503,15 +503,16 @@ ended_mid_cut() {   # ended_mid_cut CMD ARGS...
 
 @test "ccl: migrate ended by SIGTERM once one rank of a cut is on its new proxy: it finishes the move first (the ranks re-linked and thawed), then ends; the job goes on" {
 	start_duo 300 0 1
-	XMIG_FAULT=xfer-delay-ms=2000 "$XMIG" migrate --job duo --to gpu1,gpu0 \
+	XMIG_FAULT=commit-delay-ms=3000 "$XMIG" migrate --job duo --to gpu1,gpu0 \
 		>"$BATS_TEST_TMPDIR/mig.out" 2>"$BATS_TEST_TMPDIR/mig.err" &
 	mig=$!
+	# (the first rank to move, whichever: its GPU changes; the other's commit waits 3 s)
 	for _ in $(seq 300); do
-		[ "$("$XMIG" ps --json --job duo | jq -r '.items[] | select(.rank == 0) | .gpu')" = 1 ] &&
+		[ "$("$XMIG" ps --json --job duo | jq -c '[.items | sort_by(.rank)[] | .gpu]')" != '[0,1]' ] &&
 			break
 		sleep 0.05
 	done
-	kill -TERM $mig
+	kill -TERM $mig || { cat "$BATS_TEST_TMPDIR/mig.err" >&2; false; }
 	run timeout 60 tail --pid=$mig -f /dev/null
 	assert_success
 	cat "$BATS_TEST_TMPDIR/mig.err" >&2
