@@ -205,12 +205,18 @@ struct session {
 
 static void server_lost(pid_t pid)
 {
+	static _Atomic bool said;
 	unsigned i;
 
-	if (atomic_exchange(&cl.dead, 1))
+	if (atomic_exchange(&said, true))
 		return;
+	/*
+	 * Said before the calls that wait learn it: one of them failing can
+	 * end the program at once, and the line would be lost.
+	 */
 	xmig_error("the proxy server of this process (pid %d) is gone; CUDA calls fail from "
 		   "now on", (int)pid);
+	atomic_store(&cl.dead, 1);
 	atomic_store(&cl.hdr->state, XMIG_SEG_DEAD);
 	for (i = 0; i < XMIG_MAX_RINGS; i++)
 		xmig_ring_wake_all(xmig_shm_ring(cl.hdr, i));
