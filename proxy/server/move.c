@@ -486,8 +486,11 @@ static json_t *m_receive(struct srv *s, struct ctl_conn *cc, json_t *p, int *cod
 	s->receiving = false;
 	abandoned = s->abandoned;
 	pthread_mutex_unlock(&move_lock);
-	/* (the orchestrator left while this ran: the commit it asked for may have happened) */
-	if (abandoned)
+	/*
+	 * (the orchestrator left while this ran: the commit it asked for may
+	 * have happened; one that did, and resumed, is a standby no more)
+	 */
+	if (abandoned && s->standby)
 		orchestrator_gone(s);
 	return r;
 }
