@@ -447,6 +447,7 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	char mb[32];
 	int status = 0;
 	long limit;
+	uint64_t by_size;
 	bool frozen_here = false, lost = false, handed_over_maybe = false, gone, at_go;
 	bool timed_out = false;
 
@@ -477,9 +478,8 @@ static int migrate_one(struct proc *p, const struct move_opts *o, struct dest *d
 	 * the same time instead.
 	 */
 	/* (a new proxy that hangs once the job is frozen: past this, the move is called off) */
-	limit = o->timeout_ms > 0 ? o->timeout_ms
-				  : (long)(60000 + mapped / (100ull << 20) * 1000 < INT_MAX
-					   ? 60000 + mapped / (100ull << 20) * 1000 : INT_MAX);
+	by_size = 60000 + mapped / (100ull << 20) * 1000;
+	limit = o->timeout_ms > 0 ? o->timeout_ms : by_size < INT_MAX ? (long)by_size : INT_MAX;
 	t_freeze = xmig_now_ns();
 	xmig_move_trace("migrate: receive asked");
 	if (!at_go)

@@ -29,6 +29,15 @@ int srv_memory_init(struct srv *s)
 	return 0;
 }
 
+bool srv_mem_next_byte(const struct srv_memory *m, size_t *at, uint64_t *off)
+{
+	while (*at < m->nallocs && *off >= m->allocs[*at].size) {
+		++*at;
+		*off = 0;
+	}
+	return *at < m->nallocs;
+}
+
 /* (a size past the last whole granule saturates: nothing that large fits, none wraps to 0) */
 static uint64_t round_up(uint64_t v, uint64_t g)
 {
@@ -298,7 +307,8 @@ void srv_mem_pool_trim(struct srv *s, uint64_t keep)
 	struct srv_memory *m = &s->mem;
 	uint64_t in_use = 0;
 
-	if (!m->pooled_bytes)
+	/* (nothing to give back, or the pool may keep all it could reserve: no count needed) */
+	if (!m->pooled_bytes || m->mapped <= keep)
 		return;
 	/* (keep counts the pool's reserved bytes, as CUDA's does: those in use among them) */
 	for (size_t i = 0; i < m->nallocs; i++)

@@ -390,6 +390,12 @@ void srv_mem_pool_synced(struct srv *s);
 int srv_mem_adopt(struct srv *s, const struct srv_alloc *a);
 /* The allocation containing [va, va+len), or NULL. */
 struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len);
+/*
+ * Where the job's memory, taken in order as moves and snapshots send it,
+ * goes on from allocation *at, offset *off: past the allocations it has
+ * finished. False once past the last.
+ */
+bool srv_mem_next_byte(const struct srv_memory *m, size_t *at, uint64_t *off);
 int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino);
 int srv_host_unregister(struct srv *s, uint64_t addr);
 bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len);

@@ -317,12 +317,8 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		 * elsewhere, twice or missing would leave memory as the new
 		 * proxy found it, and the job would go on with it)
 		 */
-		while (at < s->mem.nallocs && next >= s->mem.allocs[at].size) {
-			at++;
-			next = 0;
-		}
-		if (ai >= s->mem.nallocs || !n || n > CHUNK || ai != at || off != next ||
-		    n > s->mem.allocs[ai].size - off) {
+		if (!srv_mem_next_byte(&s->mem, &at, &next) || !n || n > CHUNK || ai != at ||
+		    off != next || n > s->mem.allocs[ai].size - off) {
 			snprintf(why, len, "chunk %zu of the snapshot is malformed", i);
 			goto err;
 		}
@@ -343,11 +339,7 @@ json_t *srv_snapshot_restore(struct srv *s, struct ctl_conn *cc, const char *dir
 		done += n;
 		notify(cc, "restore", done, total);
 	}
-	while (at < s->mem.nallocs && next >= s->mem.allocs[at].size) {
-		at++;
-		next = 0;
-	}
-	if (at < s->mem.nallocs) {
+	if (srv_mem_next_byte(&s->mem, &at, &next)) {
 		snprintf(why, len, "the snapshot lacks the memory at %#llx (its chunks end before it)",
 			 (unsigned long long)(s->mem.allocs[at].va + next));
 		goto err;

@@ -465,11 +465,7 @@ static bool next_chunk(struct srv *s, struct chunk_ref *c)
 	uint64_t off = c->off + c->n;
 	size_t i = c->alloc;
 
-	while (i < s->mem.nallocs && off >= s->mem.allocs[i].size) {
-		i++;
-		off = 0;
-	}
-	if (i >= s->mem.nallocs)
+	if (!srv_mem_next_byte(&s->mem, &i, &off))
 		return false;
 	c->alloc = i;
 	c->off = off;
@@ -1976,11 +1972,8 @@ static int receive_stream(struct srv *s, struct ctl_conn *cc, int fd, struct xfe
 		 * anywhere else, sent twice or after a gap, would leave some
 		 * memory as it was while the byte count still added up)
 		 */
-		while (at < s->mem.nallocs && off >= s->mem.allocs[at].size) {
-			at++;
-			off = 0;
-		}
-		if (c->tag[0] != at || c->tag[1] != off || !c->len) {
+		if (!srv_mem_next_byte(&s->mem, &at, &off) || c->tag[0] != at || c->tag[1] != off ||
+		    !c->len) {
 			snprintf(why, len, "the memory stream went out of order (memory at %#llx "
 				 "where %#llx was next)", (unsigned long long)(a->va + c->tag[1]),
 				 (unsigned long long)(at < s->mem.nallocs ? s->mem.allocs[at].va + off : 0));
