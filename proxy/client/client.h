@@ -127,9 +127,12 @@ XMIG_CL_API cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_
 				       const struct xmig_cl_launch_dims *d, void **args,
 				       const void *packed);
 /*
- * The argument buffer of a launch's `extra` (CU_LAUNCH_PARAM_BUFFER_POINTER
- * and _SIZE, up to CU_LAUNCH_PARAM_END) into *buf: 0, or -1 for an entry
- * it does not know, or a buffer missing or shorter than need bytes.
+ * cuLaunchKernel's "extra" (CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE, up to
+ * CU_LAUNCH_PARAM_END) into *buf, need bytes to read there: 0; -1 for an
+ * entry it does not know or a buffer or size missing; -2 for a size larger
+ * than need (as the driver: 701 from a launch, 1 from a graph node). A
+ * shorter buffer is taken, as the driver takes it, its tail zero (*buf is
+ * then this thread's copy, good until its next call).
  */
 XMIG_CL_API int xmig_cl_extra_buffer(void *const *extra, uint32_t need, const void **buf);
 /* Launch attributes (cudaLaunchAttribute or CUlaunchAttribute, n of them) as they travel. */

@@ -691,8 +691,14 @@ static CUresult params_of(const struct cu_func *f, void **kernelParams, void **e
 	if (kernelParams && extra)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (extra)
-		return xmig_cl_extra_buffer(extra, f->k.param_bytes, packed) ? CUDA_ERROR_INVALID_VALUE
-									      : CUDA_SUCCESS;
+		switch (xmig_cl_extra_buffer(extra, f->k.param_bytes, packed)) {
+		case 0:
+			return CUDA_SUCCESS;
+		case -2:
+			return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;   /* (the driver's answer) */
+		default:
+			return CUDA_ERROR_INVALID_VALUE;
+		}
 	return f->k.nparams && !kernelParams ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 

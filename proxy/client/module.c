@@ -121,18 +121,42 @@ static void pack(unsigned char *dst, const struct xmig_cl_kernel *k, void **args
 
 int xmig_cl_extra_buffer(void *const *extra, uint32_t need, const void **buf)
 {
+	static __thread unsigned char *padded;
+	static __thread uint32_t padded_size;
+	bool sized = false;
 	size_t size = 0;
 
 	*buf = NULL;
 	for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-		if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+		if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) {
 			*buf = extra[i + 1];
-		else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
+		} else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1]) {
 			size = *(const size_t *)extra[i + 1];
-		else
+			sized = true;
+		} else {
 			return -1;
+		}
 	}
-	return need && (!*buf || size < need) ? -1 : 0;
+	if (!need)
+		return 0;
+	if (!*buf || !sized)
+		return -1;
+	if (size > need)
+		return -2;
+	if (size < need) {
+		if (padded_size < need) {
+			unsigned char *n = realloc(padded, need);
+
+			if (!n)
+				return -1;
+			padded = n;
+			padded_size = need;
+		}
+		memcpy(padded, *buf, size);
+		memset(padded + size, 0, need - size);
+		*buf = padded;
+	}
+	return 0;
 }
 
 cudaError_t xmig_cl_launch(struct xmig_thread *t, const struct xmig_cl_kernel *k,

@@ -60,6 +60,7 @@ struct sim_func {
 	const struct sim_kernel *k;
 	struct sim_module *mod;
 	int max_dyn_smem;
+	uint32_t param_end;   /* the end of its last parameter */
 };
 
 struct sim_event {
@@ -984,11 +985,15 @@ static int sim_func_get(void *dev, void *mod, const char *name, void **fn,
 	f->mod = mod;
 	f->max_dyn_smem = 48 << 10;
 	layout->nparams = k->nparams;
-	layout->param_bytes = k->param_bytes;
+	/* (the end of the last parameter, as the driver counts: not the struct's padded size) */
+	layout->param_bytes = 0;
 	for (i = 0; i < k->nparams; i++) {
 		layout->params[i].offset = k->params[i].offset;
 		layout->params[i].size = k->params[i].size;
+		if (k->params[i].offset + k->params[i].size > layout->param_bytes)
+			layout->param_bytes = k->params[i].offset + k->params[i].size;
 	}
+	f->param_end = layout->param_bytes;
 	*fn = f;
 	return 0;
 }
@@ -1070,7 +1075,7 @@ static int kernel_check(struct sim_func *f, struct xmig_dim3 grid, struct xmig_d
 		return cudaErrorInvalidValue;   /* what CUDA 13 on Hopper says */
 	if (shmem > (size_t)f->max_dyn_smem)
 		return cudaErrorInvalidValue;
-	if (param_bytes < f->k->param_bytes)
+	if (param_bytes < f->param_end)
 		return cudaErrorInvalidValue;
 	return 0;
 }
@@ -1089,6 +1094,17 @@ static int run_kernel(struct sim_func *f, struct xmig_dim3 grid, struct xmig_dim
 	l.cluster = cluster;
 	l.global = launch_global;
 	l.module = f->mod;
+	if (param_bytes < f->k->param_bytes) {
+		/* (the C struct's padded tail: never read, but there to read) */
+		void *whole = calloc(1, f->k->param_bytes);
+
+		if (!whole)
+			return cudaErrorMemoryAllocation;
+		memcpy(whole, params, param_bytes);
+		r = f->k->fn(&l, whole);
+		free(whole);
+		return r;
+	}
 	return f->k->fn(&l, params);
 }
 

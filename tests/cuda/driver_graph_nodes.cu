@@ -22,6 +22,7 @@
  * Rounds are M ms apart after the line "looping" (a move can come there).
  */
 #include <unistd.h>
+#include <stddef.h>
 
 #include "driver_common.h"
 #include "driver_module_images.h"   /* dm_cubin[], dm_ptx[] (generated) */
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
 	{
 		/* a kernel node with its arguments packed in `extra`: y = 0, then y = 7 x */
 		struct { float a; CUdeviceptr x, y; int n; } packed = { 7, dx, dy, N };
-		size_t size = sizeof(packed);
+		size_t size = offsetof(decltype(packed), n) + sizeof(int), big = sizeof(packed);
 		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
 				  &size, CU_LAUNCH_PARAM_END };
 		CUgraph pg;
@@ -271,6 +272,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < N; i++)
 			bad += r.out[i] != 7 * r.xs[i];
 		printf("a kernel node with its arguments in extra: y = 7 x at %d of %d\n", N - bad, N);
+		extra[3] = &big;   /* (4 bytes more than the kernel's: the driver refuses them) */
+		printf("... with 4 bytes too many: %d\n", (int)cuGraphAddKernelNode(&k, pg, NULL, 0, &kp));
 		CU(cuGraphExecDestroy(ex));
 		CU(cuGraphDestroy(pg));
 	}

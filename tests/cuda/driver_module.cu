@@ -166,6 +166,34 @@ int main(int argc, char **argv)
 	dm_expect_y(hy, hx, a, "PTX axpy");
 	printf("axpy from the cubin and from PTX: ok\n");
 
+	/* The same arguments packed in "extra": the size must not exceed the kernel's. */
+	{
+		unsigned char packed[28] = {};   /* (a at 0, x at 8, y at 16, n at 24) */
+		size_t size = sizeof(packed), big = 32, small = 24;
+		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
+				  &size, CU_LAUNCH_PARAM_END };
+		void *nosize[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, packed, CU_LAUNCH_PARAM_END };
+		float three = 3.0f;
+
+		memcpy(packed, &three, 4);
+		memcpy(packed + 8, &x, 8);
+		memcpy(packed + 16, &y, 8);
+		memcpy(packed + 24, &n, 4);
+		CU(cuLaunchKernel(axpy, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, s, NULL, extra));
+		CU(cuStreamSynchronize(s));
+		CU(cuMemcpyDtoH(hy, y, sizeof(hy)));
+		dm_expect_y(hy, hx, 2.0f + three, "axpy packed in extra");   /* (y had 2x) */
+		extra[3] = &big;
+		printf("axpy packed in extra: ok; 4 bytes too many -> %d",
+		       (int)cuLaunchKernel(axpy, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, s, NULL, extra));
+		extra[3] = &small;
+		printf(", 4 too few -> %d",
+		       (int)cuLaunchKernel(axpy, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, s, NULL, extra));
+		printf(", no size -> %d\n",
+		       (int)cuLaunchKernel(axpy, N / BLOCK, 1, 1, BLOCK, 1, 1, 0, s, NULL, nosize));
+		CU(cuStreamSynchronize(s));
+	}
+
 	/* A struct by value, in kernelParams (Triton's launchers pass them so). */
 	struct dm_args sv = { 7, 3.0, 11, -5 };
 	int n_mix = N;
