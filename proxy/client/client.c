@@ -146,6 +146,8 @@ enum xmig_mem_class xmig_cl_classify(const void *p)
 		return XMIG_MEM_PINNED;
 	if (is_extra_device_range(a))
 		return XMIG_MEM_DEVICE;
+	if (xmig_hostmem_overlaps_registered(a, 1))
+		return XMIG_MEM_PINNED;   /* registered memory of its own (cudaHostRegister) */
 	return XMIG_MEM_HOST;
 }
 

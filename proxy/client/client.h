@@ -90,6 +90,9 @@ XMIG_CL_API void xmig_cl_add_device_range(uint64_t addr, uint64_t size);
 /* Pinned host memory in the host window (hostmem.c). */
 XMIG_CL_API cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags);
 XMIG_CL_API cudaError_t xmig_cl_host_free(void *p);
+/* The application's own memory pinned (host-register.c); runtime: set the last error. */
+XMIG_CL_API cudaError_t xmig_cl_host_register(void *p, size_t size, unsigned flags, bool runtime);
+XMIG_CL_API cudaError_t xmig_cl_host_unregister(void *p, bool runtime);
 XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, unsigned *flags);
 
 /* Facts about the application that limit where its GPU context may go. */

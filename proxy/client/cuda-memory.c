@@ -71,6 +71,23 @@ API CUresult cuMemFreeHost(void *p)
 	R(cudaFreeHost(p));
 }
 
+/* CU_MEMHOSTREGISTER_* and cudaHostRegister* flags are the same bits. */
+API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
+{
+	R(xmig_cl_host_register(p, bytesize, Flags, false));
+}
+
+#undef cuMemHostRegister
+API CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)
+{
+	R(xmig_cl_host_register(p, bytesize, Flags, false));
+}
+
+API CUresult cuMemHostUnregister(void *p)
+{
+	R(xmig_cl_host_unregister(p, false));
+}
+
 API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {
 	void *d;

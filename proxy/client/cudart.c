@@ -381,6 +381,17 @@ API cudaError_t cudaFreeHost(void *ptr)
 	return xmig_cl_host_free(ptr);
 }
 
+/* Memory of the application's own, moved onto pages the proxy maps too (host-register.c). */
+API cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
+{
+	return xmig_cl_host_register(ptr, size, flags, true);
+}
+
+API cudaError_t cudaHostUnregister(void *ptr)
+{
+	return xmig_cl_host_unregister(ptr, true);
+}
+
 API cudaError_t cudaHostGetDevicePointer(void **pDevice, void *pHost, unsigned int flags)
 {
 	if (!pDevice || flags || !xmig_cl_host_lookup(pHost, NULL, NULL, NULL))

@@ -5,10 +5,13 @@
  * same memfd at the same address and registers it with the driver, so
  * host pointers need no translation and async copies are true DMA. The
  * memfds stay with this process (the keeper hands them to each proxy).
+ * The list also holds the ranges of the application's own memory it
+ * registered (host-register.c), outside the window.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,6 +32,7 @@ static size_t nregions, capregions;
 static struct range *holes;          /* free ranges of the pinned area, sorted */
 static size_t nholes, capholes;
 static uint64_t bump;                /* start of never-used space */
+static _Atomic size_t nregistered;   /* of regions, those cudaHostRegister's */
 
 static uint64_t area_start(void)
 {
@@ -126,6 +130,113 @@ static cudaError_t register_with_server(struct xmig_thread *t, uint64_t addr, ui
 	return xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
 }
 
+cudaError_t xmig_hostmem_announce(struct xmig_thread *t, const struct xmig_hostmem_region *r)
+{
+	return register_with_server(t, r->addr, r->size, r->ino, r->flags);
+}
+
+cudaError_t xmig_hostmem_withdraw(struct xmig_thread *t, uint64_t addr)
+{
+	struct xmig_host_unregister_req *a = xmig_cl_begin(t, XMIG_OP_HOST_UNREGISTER, sizeof(*a));
+
+	if (!a)
+		return xmig_cl_lost();
+	a->addr = addr;
+	return xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+}
+
+/* Called with lock held. */
+static bool overlaps_registered(uint64_t addr, uint64_t size)
+{
+	for (size_t i = 0; i < nregions; i++)
+		if (regions[i].registered && addr < regions[i].addr + regions[i].size &&
+		    regions[i].addr < addr + size)
+			return true;
+	return false;
+}
+
+/* Called with lock held: room for one more. */
+static int grow(void)
+{
+	size_t cap;
+	struct xmig_hostmem_region *n;
+
+	if (nregions < capregions)
+		return 0;
+	cap = capregions ? capregions * 2 : 16;
+	if (!(n = realloc(regions, cap * sizeof(*n))))
+		return -1;
+	regions = n;
+	capregions = cap;
+	return 0;
+}
+
+void xmig_hostmem_hold(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void xmig_hostmem_release(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void xmig_hostmem_each_registered_held(void (*fn)(const struct xmig_hostmem_region *r))
+{
+	for (size_t i = 0; i < nregions; i++)
+		if (regions[i].registered)
+			fn(&regions[i]);
+}
+
+bool xmig_hostmem_overlaps_registered(uint64_t addr, uint64_t size)
+{
+	bool r;
+
+	if (!atomic_load_explicit(&nregistered, memory_order_acquire))
+		return false;
+	pthread_mutex_lock(&lock);
+	r = overlaps_registered(addr, size);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int xmig_hostmem_add_registered(const struct xmig_hostmem_region *r)
+{
+	int e = 0;
+
+	pthread_mutex_lock(&lock);
+	if (overlaps_registered(r->addr, r->size))
+		e = cudaErrorHostMemoryAlreadyRegistered;
+	else if (grow() < 0)
+		e = cudaErrorMemoryAllocation;
+	if (!e) {
+		regions[nregions++] = *r;
+		atomic_fetch_add_explicit(&nregistered, 1, memory_order_release);
+		xmig_cl_host_regions_changed();
+	}
+	pthread_mutex_unlock(&lock);
+	return e;
+}
+
+int xmig_hostmem_remove_registered(uint64_t p, struct xmig_hostmem_region *r)
+{
+	int e = -1;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nregions; i++) {
+		if (!regions[i].registered || regions[i].registered != p)
+			continue;
+		*r = regions[i];
+		regions[i] = regions[--nregions];
+		atomic_fetch_sub_explicit(&nregistered, 1, memory_order_release);
+		xmig_cl_host_regions_changed();
+		e = 0;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return e;
+}
+
 cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags)
 {
 	struct xmig_thread *t;
@@ -161,19 +272,12 @@ cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags)
 	r.size = sz;
 	r.ino = st.st_ino;
 	r.flags = flags;
-	if (nregions == capregions) {
-		size_t cap = capregions ? capregions * 2 : 16;
-		struct xmig_hostmem_region *n = realloc(regions, cap * sizeof(*n));
-
-		if (!n) {
-			unreserve_to_prot_none(r.addr, sz);
-			give_back(r.addr, sz);
-			pthread_mutex_unlock(&lock);
-			close(r.fd);
-			return xmig_cl_record(t, cudaErrorMemoryAllocation);
-		}
-		regions = n;
-		capregions = cap;
+	if (grow() < 0) {
+		unreserve_to_prot_none(r.addr, sz);
+		give_back(r.addr, sz);
+		pthread_mutex_unlock(&lock);
+		close(r.fd);
+		return xmig_cl_record(t, cudaErrorMemoryAllocation);
 	}
 	regions[nregions++] = r;
 	xmig_cl_host_regions_changed();
@@ -200,7 +304,6 @@ cudaError_t xmig_cl_host_alloc(void **p, size_t size, unsigned flags)
 cudaError_t xmig_cl_host_free(void *p)
 {
 	uint64_t addr = (uint64_t)(uintptr_t)p;
-	struct xmig_host_unregister_req *a;
 	struct xmig_hostmem_region r;
 	struct xmig_thread *t;
 	cudaError_t e;
@@ -212,17 +315,14 @@ cudaError_t xmig_cl_host_free(void *p)
 		return e;
 	pthread_mutex_lock(&lock);
 	i = index_of(addr);
-	if (i < 0 || regions[i].addr != addr) {
+	/* (memory of the application's own, registered, is not cudaFreeHost's to free) */
+	if (i < 0 || regions[i].addr != addr || regions[i].registered) {
 		pthread_mutex_unlock(&lock);
 		return xmig_cl_record(t, cudaErrorInvalidValue);
 	}
 	r = regions[i];
 	pthread_mutex_unlock(&lock);
-	a = xmig_cl_begin(t, XMIG_OP_HOST_UNREGISTER, sizeof(*a));
-	if (!a)
-		return xmig_cl_lost();
-	a->addr = addr;
-	e = xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
+	e = xmig_hostmem_withdraw(t, addr);
 	pthread_mutex_lock(&lock);
 	i = index_of(addr);
 	if (i >= 0)

@@ -360,6 +360,9 @@ static int sim_properties(void *dev, struct cudaDeviceProp *p)
 	p->multiProcessorCount = info.multiprocessors;
 	p->integrated = 0;
 	p->canMapHostMemory = 1;
+	p->hostRegisterSupported = 1;
+	p->hostRegisterReadOnlySupported = 1;
+	p->canUseHostPointerForRegisteredMem = 1;
 	p->concurrentKernels = 1;
 	p->pciBusID = ((struct sim_dev *)dev)->phys + 1;
 	p->asyncEngineCount = 2;
@@ -402,6 +405,10 @@ static int sim_attribute(void *dev, int attr, int *value)
 	case cudaDevAttrConcurrentKernels: *value = 1; break;
 	case cudaDevAttrUnifiedAddressing: *value = 1; break;
 	case cudaDevAttrCanMapHostMemory: *value = 1; break;
+	/* (the application's own memory registered: the proxy maps it at its address) */
+	case cudaDevAttrHostRegisterSupported: *value = 1; break;
+	case cudaDevAttrHostRegisterReadOnlySupported: *value = 1; break;
+	case cudaDevAttrCanUseHostPointerForRegisteredMem: *value = 1; break;
 	case cudaDevAttrIntegrated: *value = 0; break;
 	case cudaDevAttrL2CacheSize: *value = p.l2CacheSize; break;
 	case cudaDevAttrPciBusId: *value = p.pciBusID; break;

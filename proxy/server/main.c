@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -226,6 +227,25 @@ static void __attribute__((noreturn)) exit_with_a_call_stuck(struct srv *s, cons
 	_exit(XMIG_EXIT_OK);
 }
 
+/*
+ * The bottom-up (legacy) address layout, taken by executing itself again
+ * once: this process's own mappings (its libraries, the driver's, thread
+ * stacks) then grow up from a third of the address space, clear of where
+ * the application's mmaps lie (top-down from its stack), so that the
+ * application's own registered memory (cudaHostRegister), which must be
+ * mapped here at its address, finds the place free. Without it (exec
+ * refused), a clash is only likelier, and is refused loudly.
+ */
+static void take_bottom_up_layout(char **argv)
+{
+	int p = personality(0xffffffff);
+
+	if (p < 0 || (p & ADDR_COMPAT_LAYOUT) || personality((unsigned long)p | ADDR_COMPAT_LAYOUT) < 0)
+		return;
+	execv("/proc/self/exe", argv);
+	personality((unsigned long)p);
+}
+
 int main(int argc, char **argv)
 {
 	static char prefix[64];
@@ -233,6 +253,7 @@ int main(int argc, char **argv)
 	const char *device = "cuda", *why;
 	int r;
 
+	take_bottom_up_layout(argv);
 	snprintf(prefix, sizeof(prefix), "xmig-proxy[%d]", (int)getpid());
 	xmig_log_init(prefix);
 	signal(SIGPIPE, SIG_IGN);

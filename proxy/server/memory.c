@@ -335,6 +335,52 @@ static struct srv_host_region *find_region(struct srv_memory *m, uint64_t addr, 
 	return NULL;
 }
 
+/* Whether [addr, addr+len) is clear of the device and host windows. */
+static bool outside_windows(struct srv *s, uint64_t addr, uint64_t len)
+{
+	uint64_t hw = s->hdr->host_window;
+
+	return (addr + len <= s->mem.window || addr >= s->mem.window + s->mem.window_size) &&
+	       (addr + len <= hw || addr >= hw + XMIG_HOST_WINDOW_SIZE);
+}
+
+/*
+ * The application's own registered memory, at its address: a place this
+ * process must have free. Its own mappings keep clear of where the
+ * application's are (main.c: the bottom-up layout), so a clash is rare;
+ * it fails the registration (or the move) loudly, never maps over.
+ */
+static int map_own(uint64_t addr, uint64_t size, int fd)
+{
+	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		       fd, 0);
+
+	if (p == (void *)addr)
+		return 0;
+	if (p != MAP_FAILED)
+		munmap(p, size);   /* (a kernel that took the address as a hint) */
+	if (p != MAP_FAILED || errno == EEXIST) {
+		xmig_error("cannot map the application's registered memory at %#llx-%#llx: this "
+			   "proxy has memory of its own there (cudaHostRegister fails, or the move "
+			   "is refused)",
+			   (unsigned long long)addr, (unsigned long long)(addr + size));
+		return cudaErrorNotSupported;
+	}
+	xmig_error_errno("cannot map the application's registered memory at %#llx",
+			 (unsigned long long)addr);
+	return cudaErrorMemoryAllocation;
+}
+
+/* A region's pages given up: back to the window's reservation, or unmapped outside it. */
+static void unmap_region(uint64_t addr, uint64_t size, bool own)
+{
+	if (own)
+		munmap((void *)addr, size);
+	else
+		mmap((void *)addr, size, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
 bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len)
 {
 	return find_region(&s->mem, addr, len) != NULL;
@@ -348,33 +394,15 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 	uint64_t lo = s->hdr->host_window + XMIG_PINNED_OFFSET;
 	uint64_t hi = s->hdr->host_window + XMIG_HOST_WINDOW_SIZE;
 	int fd, e;
+	bool own;
 
 	if (find_region(m, addr, size))
 		return 0;   /* already mapped (replayed after an attach) */
-	if (addr < lo || addr + size > hi || addr + size < addr || addr % 4096)
+	if (addr + size < addr || addr % 4096 || size % 4096 || !size)
 		return cudaErrorInvalidValue;
-	fd = srv_session_region_fd(s, addr, &got_size, &got_ino);
-	if (fd < 0)
-		return cudaErrorMemoryAllocation;
-	if (got_size != size || (ino && got_ino != ino)) {
-		close(fd);
-		xmig_error("pinned region at %#llx: the client describes it differently",
-			   (unsigned long long)addr);
+	own = outside_windows(s, addr, size);
+	if (!own && (addr < lo || addr + size > hi))
 		return cudaErrorInvalidValue;
-	}
-	if (mmap((void *)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
-	    MAP_FAILED) {
-		xmig_error_errno("cannot map pinned memory at %#llx", (unsigned long long)addr);
-		close(fd);
-		return cudaErrorMemoryAllocation;
-	}
-	close(fd);
-	e = s->dev->host_register(s->devh, (void *)addr, size);
-	if (e) {
-		mmap((void *)addr, size, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-		return e;
-	}
 	if (m->nregions == m->capregions) {
 		size_t cap = m->capregions ? m->capregions * 2 : 16;
 		struct srv_host_region *n = realloc(m->regions, cap * sizeof(*n));
@@ -384,6 +412,32 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 		m->regions = n;
 		m->capregions = cap;
 	}
+	fd = srv_session_region_fd(s, addr, &got_size, &got_ino);
+	if (fd < 0)
+		return cudaErrorMemoryAllocation;
+	if (got_size != size || (ino && got_ino != ino)) {
+		close(fd);
+		xmig_error("pinned region at %#llx: the client describes it differently",
+			   (unsigned long long)addr);
+		return cudaErrorInvalidValue;
+	}
+	if (own) {
+		if ((e = map_own(addr, size, fd))) {
+			close(fd);
+			return e;
+		}
+	} else if (mmap((void *)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			0) == MAP_FAILED) {
+		xmig_error_errno("cannot map pinned memory at %#llx", (unsigned long long)addr);
+		close(fd);
+		return cudaErrorMemoryAllocation;
+	}
+	close(fd);
+	e = s->dev->host_register(s->devh, (void *)addr, size);
+	if (e) {
+		unmap_region(addr, size, own);
+		return e;
+	}
 	r = &m->regions[m->nregions++];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
@@ -391,6 +445,7 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 	r->ino = got_ino;
 	r->fd = -1;
 	r->registered = true;
+	r->own = own;
 	return 0;
 }
 
@@ -405,8 +460,7 @@ int srv_host_unregister(struct srv *s, uint64_t addr)
 		if (r->addr != addr)
 			continue;
 		s->dev->host_unregister(s->devh, (void *)addr);
-		mmap((void *)addr, r->size, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		unmap_region(addr, r->size, r->own);
 		m->regions[i] = m->regions[--m->nregions];
 		return 0;
 	}

@@ -140,6 +140,7 @@ struct srv_host_region {
 	uint64_t addr, size, ino;
 	int fd;
 	bool registered;
+	bool own;   /* the application's own memory (cudaHostRegister), outside the window */
 };
 
 struct srv_memory {

@@ -40,14 +40,13 @@ int srv_cudaDeviceSynchronize(struct xmig_call *c, int unused)
  * management before they reserve and map memory of their own (the proxy's
  * is the only mapping), code asks for managed memory before
  * cudaMallocManaged (which could not follow a job), and the application's
- * own host registration, memory export, IPC and GPUDirect RDMA handles
- * would name memory of the proxy's process.
+ * memory export, IPC and GPUDirect RDMA handles would name memory of the
+ * proxy's process. (Host registration is served: host-register.c.)
  */
 static const enum cudaDeviceAttr unserved[] = {
 	cudaDevAttrManagedMemory,
 	cudaDevAttrPageableMemoryAccess,
 	cudaDevAttrConcurrentManagedAccess,
-	cudaDevAttrHostRegisterSupported,
 	cudaDevAttrPageableMemoryAccessUsesHostPageTables,
 	cudaDevAttrDirectManagedMemAccessFromHost,
 	(enum cudaDeviceAttr)102,   /* CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED */
@@ -56,7 +55,6 @@ static const enum cudaDeviceAttr unserved[] = {
 	(enum cudaDeviceAttr)105,   /* ..._HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED */
 	(enum cudaDeviceAttr)107,   /* ..._GENERIC_COMPRESSION_SUPPORTED (cuMemCreate's) */
 	(enum cudaDeviceAttr)110,   /* ..._GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED */
-	cudaDevAttrHostRegisterReadOnlySupported,
 	cudaDevAttrTimelineSemaphoreInteropSupported,
 	cudaDevAttrGPUDirectRDMASupported,
 	cudaDevAttrMemoryPoolSupportedHandleTypes,
@@ -91,10 +89,8 @@ int srv_cudaGetDeviceProperties(struct xmig_call *c, struct cudaDeviceProp *prop
 	prop->managedMemory = 0;
 	prop->pageableMemoryAccess = 0;
 	prop->concurrentManagedAccess = 0;
-	prop->hostRegisterSupported = 0;
 	prop->pageableMemoryAccessUsesHostPageTables = 0;
 	prop->directManagedMemAccessFromHost = 0;
-	prop->hostRegisterReadOnlySupported = 0;
 	prop->timelineSemaphoreInteropSupported = 0;
 	prop->gpuDirectRDMASupported = 0;
 	prop->gpuDirectRDMAFlushWritesOptions = 0;

@@ -1686,7 +1686,8 @@ static int copy_at_freeze(struct srv *s)
  */
 int srv_restore_host_regions(struct srv *s)
 {
-	uint64_t *now = NULL, n = 0;
+	struct xmig_host_region_info *now = NULL;
+	uint64_t n = 0;
 	uint64_t gen = atomic_load_explicit(&s->hdr->host_regions_gen, memory_order_acquire);
 	int r = 0;
 
@@ -1694,41 +1695,40 @@ int srv_restore_host_regions(struct srv *s)
 	if (s->mem.regions_gen_known && gen == s->mem.regions_gen)
 		return 0;
 
-	for (uint64_t i = 0;; i++) {
-		struct xmig_host_region_info info;
-		uint64_t *more;
+	for (;;) {
+		struct xmig_host_region_info info, *more;
 
-		if (srv_session_region(s, i, &info) < 0)
+		if (srv_session_region(s, n, &info) < 0)
 			break;   /* past the last one */
-		for (size_t k = 0; k < s->mem.nregions; k++) {
-			const struct srv_host_region *old = &s->mem.regions[k];
-
-			/* released and allocated again at the same address since */
-			if (old->addr == info.addr && (old->size != info.size || old->ino != info.ino)) {
-				srv_host_unregister(s, info.addr);
-				break;
-			}
-		}
-		if (srv_host_register(s, info.addr, info.size, info.ino)) {
-			r = xmig_error("cannot map pinned memory at %#llx again",
-				       (unsigned long long)info.addr);
-			goto out;
-		}
 		if (!(more = realloc(now, (n + 1) * sizeof(*now)))) {
 			r = -1;
 			goto out;
 		}
 		now = more;
-		now[n++] = info.addr;
+		now[n++] = info;
 	}
+	/*
+	 * Those the client no longer has, or has again otherwise (released and
+	 * made anew at that address), dropped first: a range of the
+	 * application's own registered since may lie where one of them is.
+	 */
 	for (size_t i = s->mem.nregions; i-- > 0;) {
-		uint64_t addr = s->mem.regions[i].addr, k;
+		const struct srv_host_region *old = &s->mem.regions[i];
+		uint64_t k;
 
-		for (k = 0; k < n && now[k] != addr; k++)
-			;
+		for (k = 0; k < n; k++)
+			if (now[k].addr == old->addr && now[k].size == old->size &&
+			    now[k].ino == old->ino)
+				break;
 		if (k == n)
-			srv_host_unregister(s, addr);
+			srv_host_unregister(s, old->addr);
 	}
+	for (uint64_t k = 0; k < n; k++)
+		if (srv_host_register(s, now[k].addr, now[k].size, now[k].ino)) {
+			r = xmig_error("cannot map pinned memory at %#llx again",
+				       (unsigned long long)now[k].addr);
+			goto out;
+		}
 	s->mem.regions_gen = gen;
 	s->mem.regions_gen_known = true;
 out:

@@ -26,7 +26,11 @@
  *                       and the executable graph updated from it)
  *   malloc_free_us      cudaMalloc(1 MiB) + cudaFree (median)
  *   copy_4k_*_us        4 KiB copies, pageable and pinned, H2D and D2H (median)
- *   copy_256m_*_gbs     256 MiB copies, pageable and pinned (median of 5)
+ *   copy_256m_*_gbs     256 MiB copies, pageable, pinned and registered
+ *                       (median of 5)
+ *   host_register_256m_ms, host_unregister_256m_ms
+ *                       cudaHostRegister and cudaHostUnregister of 256 MiB
+ *                       of malloc memory (median of 5)
  *   copy2d_frame_*_gbs  cudaMemcpy2D of a 1920x1080 RGBA frame (7680-byte
  *                       rows, host rows 7744 apart) to and from pitched
  *                       device memory, pageable and pinned (median of 20)
@@ -212,6 +216,46 @@ int main(int argc, char **argv)
 		CK(cudaMemcpy(b.dst, b.src, big, b.kind));   /* warm-up */
 		double us = median_us(5, [&] { CK(cudaMemcpy(b.dst, b.src, big, b.kind)); });
 		printf("%s %.2f\n", b.name, big / (us * 1e-6) / 1e9);
+	}
+
+	/*
+	 * The application's own memory pinned, as PyTorch's host-register
+	 * allocator does it (under xmig the bytes move onto shared pages
+	 * and back), and copies through it.
+	 */
+	{
+		char *own = (char *)malloc(big);
+		std::vector<double> reg, unreg;
+
+		memset(own, 1, big);
+		for (int i = 0; i < 5; i++) {
+			double a = now_us(), b;
+
+			CK(cudaHostRegister(own, big, cudaHostRegisterDefault));
+			b = now_us();
+			CK(cudaHostUnregister(own));
+			reg.push_back((b - a) / 1000);
+			unreg.push_back((now_us() - b) / 1000);
+		}
+		printf("host_register_256m_ms %.2f\n", median(reg));
+		printf("host_unregister_256m_ms %.2f\n", median(unreg));
+		CK(cudaHostRegister(own, big, cudaHostRegisterDefault));
+		struct {
+			const char *name;
+			void *dst;
+			const void *src;
+			cudaMemcpyKind kind;
+		} regs[] = {
+			{ "copy_256m_h2d_registered_gbs", dev, own, cudaMemcpyHostToDevice },
+			{ "copy_256m_d2h_registered_gbs", own, dev, cudaMemcpyDeviceToHost },
+		};
+		for (auto &b : regs) {
+			CK(cudaMemcpy(b.dst, b.src, big, b.kind));   /* warm-up */
+			double us = median_us(5, [&] { CK(cudaMemcpy(b.dst, b.src, big, b.kind)); });
+			printf("%s %.2f\n", b.name, big / (us * 1e-6) / 1e9);
+		}
+		CK(cudaHostUnregister(own));
+		free(own);
 	}
 
 	/* an image frame's rows, as OpenCV and NPP copy them */

@@ -35,11 +35,11 @@ moved_twice() {
 	wait $app
 	st=$?
 	check "$p moved twice ended well ($st)" test $st -eq 0
-	check "... and printed exactly its native output" cmp "$tmp/$job.native" "$tmp/$job.xmig"
+	check "... and printed exactly its native output" diff -u "$tmp/$job.native" "$tmp/$job.xmig"
 }
 
 declare -A ARGS=([zdtm]="--iters 20 --sleep-ms 0")
-for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_graph_nodes driver_link graph_nodes host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs; do
+for p in vector_add streams_events threads struct_args device_globals pageable_big malloc_reuse malloc_async zdtm driver_entry blas_gemm blaslt_matmul driver_module driver_library driver_graph driver_graph_nodes driver_link graph_nodes host_func rows_2d volume_3d launch_ex device_misc nccl_ops graphs host_register; do
 	# shellcheck disable=SC2086
 	"$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.native" 2>"$tmp/$p.native.err"
 	check "native $p matches tests/cuda/expected/$p.out" \
@@ -48,7 +48,7 @@ for p in vector_add streams_events threads struct_args device_globals pageable_b
 	"$XMIG" run --job "t-$p" -- "$B/tests/cuda/$p" ${ARGS[$p]:-} >"$tmp/$p.xmig" 2>"$tmp/$p.xmig.err"
 	st=$?
 	[ $st -eq 0 ] || cat "$tmp/$p.xmig.err"
-	check "xmig $p is byte-identical to native (status $st)" cmp "$tmp/$p.native" "$tmp/$p.xmig"
+	check "xmig $p is byte-identical to native (status $st)" diff -u "$tmp/$p.native" "$tmp/$p.xmig"
 done
 
 # The driver API with TMA descriptors (encoded by the proxy's driver), and a
@@ -82,6 +82,8 @@ check "xmig host_func --cuda-inside: refused (cudaErrorNotPermitted)" \
 
 # Stream-ordered allocation with frees pending across moves.
 moved_twice ma-mv malloc_async 60 20
+# Memory of the program's own, registered: mapped again by each new proxy at its address.
+moved_twice hr-mv host_register 60 20
 
 # A CUDA graph held while the job moves (copy, zero-copy, suspended and
 # resumed): each new proxy captures it again.

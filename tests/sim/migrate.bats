@@ -1024,6 +1024,19 @@ program_moved() {
 		"$ROOT/tests/cuda/expected/host_func.out") "$BATS_TEST_TMPDIR/hs.out"
 }
 
+# Memory of the program's own, registered (cudaHostRegister): each new proxy
+# maps it where the program has it, so async copies through it and a kernel
+# that works on it through its host pointer go on across the moves.
+@test "migrate: memory the program registered (cudaHostRegister) is mapped at its address by each new proxy; copies and kernels through it hold" {
+	need_program host_register
+	MOVE_AFTER="^looping" program_started hr host_register --iters 60 --sleep-ms 20
+	# its three ranges and its cudaHostAlloc buffer
+	run "$XMIG" ps --json --job hr
+	jq -e '.items[0].pinned_regions == 4' <<<"$output"
+	program_moving_on hr
+	program_moved hr host_register 's/^rounds 3 checked/rounds 60 checked/'
+}
+
 @test "migrate: stream-ordered allocations move mid-run, frees pending or done; each block holds its bytes" {
 	need_program malloc_async
 	# into its rounds (the pool in use) before the moves

@@ -36,6 +36,9 @@ build_c() {   # build_c NAME
 }
 
 @test "sim: malloc_async (stream-ordered allocation) matches the native output" { run_program malloc_async; }
+@test "sim: host_register (the program's own memory pinned with cudaHostRegister) matches the native output" {
+	run_program host_register
+}
 @test "sim: cudaFreeAsync of cudaMalloc's memory leaves the pool's count of memory in use as it was" {
 	cat >"$BATS_TEST_TMPDIR/poolcount.c" <<-'EOF'
 	#include <stdio.h>
@@ -283,7 +286,7 @@ xmig: error: adding a node to a captured CUDA graph is not supported"
 # attributes and properties alike, so that libraries take their fallbacks
 # (ggml's and PyTorch's allocators check virtual memory management first);
 # the rest is the device's. Through ctypes, as a Python library asks.
-@test "sim: features xmig does not serve (VMM, managed memory, host registration, IPC) read as absent; the rest as the device's" {
+@test "sim: features xmig does not serve (VMM, managed memory, IPC) read as absent; the rest (host registration too) as the device's" {
 	run --separate-stderr "$XMIG" run -- python3 -c '
 import ctypes
 rt = ctypes.CDLL("libcudart.so.13")
@@ -299,7 +302,7 @@ print("props", rt.cudaGetDeviceProperties(prop, 0))
 '
 	echo "$stderr" >&2
 	assert_success
-	assert_line "vmm 0:0 posix-fd 0:0 managed 0:0 register 0:0 ipc-event 0:0 rdma 0:0"
+	assert_line "vmm 0:0 posix-fd 0:0 managed 0:0 register 0:1 ipc-event 0:0 rdma 0:0"
 	assert_line "warp 0:32 pools 0:1"
 	assert_line "props 0"
 }
