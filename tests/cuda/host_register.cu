@@ -18,7 +18,11 @@
  *   - flags, device pointers and pointer attributes of registered memory,
  *     and the driver's cuMemHostRegister.
  *
- *   host_register [--iters N] [--sleep-ms MS]
+ *   host_register [--iters N] [--sleep-ms MS] [--copies-only]
+ *
+ * --copies-only: the third range is registered unmapped and only copied
+ * through, by a kernel on device memory between (a GPU on another node
+ * cannot reach host memory: such a job may move there).
  *
  * The rounds come after the line "looping" (the moves of the migrate tests
  * start there), --sleep-ms apart.
@@ -35,6 +39,7 @@
 #define MAPPED_WORDS (MAPPED_BYTES / 4)
 
 static cudaStream_t s;
+static bool copies_only;
 
 static void say(const char *what, cudaError_t e)
 {
@@ -81,10 +86,12 @@ static void attributes(char *big, uint32_t *mapped)
 	CK(cudaHostGetFlags(&fb, big));
 	CK(cudaHostGetFlags(&fm, mapped + 1000));
 	printf("flags: %u, mapped and portable %u\n", fb, fm);
-	CK(cudaHostGetDevicePointer(&d, big + 10, 0));
-	printf("device pointer is the host pointer: %d", d == big + 10);
-	CK(cudaHostGetDevicePointer(&d, mapped, 0));
-	printf(" %d\n", d == mapped);
+	if (!copies_only) {   /* (a device pointer taken: the job is the node's) */
+		CK(cudaHostGetDevicePointer(&d, big + 10, 0));
+		printf("device pointer is the host pointer: %d", d == big + 10);
+		CK(cudaHostGetDevicePointer(&d, mapped, 0));
+		printf(" %d\n", d == mapped);
+	}
 	CK(cudaPointerGetAttributes(&a, big + 5));
 	printf("pointer attributes: type %d, device pointer %d, host pointer %d\n", (int)a.type,
 	       a.devicePointer == big + 5, a.hostPointer == big + 5);
@@ -123,7 +130,7 @@ static void driver_api(void)
 int main(int argc, char **argv)
 {
 	long iters = 3, sleep_ms = 0;
-	uint32_t *big, *heap, *mapped, *want_mapped, *dbig, *dheap;
+	uint32_t *big, *heap, *mapped, *want_mapped, *dbig, *dheap, *dmapped = NULL;
 	char *big_alloc, *heap_alloc;
 	void *pinned;
 	int v[3];
@@ -132,7 +139,8 @@ int main(int argc, char **argv)
 	xt_begin("host_register");
 	for (int i = 1; i < argc; i++)
 		if (!xt_opt_long(argc, argv, &i, "--iters", 1, 1000000, &iters) &&
-		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms))
+		    !xt_opt_long(argc, argv, &i, "--sleep-ms", 0, 100000, &sleep_ms) &&
+		    !(copies_only = copies_only || !strcmp(argv[i], "--copies-only")))
 			xt_fail("unknown argument %s", argv[i]);
 
 	CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -161,7 +169,8 @@ int main(int argc, char **argv)
 	memcpy(big_alloc, "head", 4);   /* (bytes before the range, on its first page) */
 	CK(cudaHostRegister(big, BIG_WORDS * 4, cudaHostRegisterDefault));
 	CK(cudaHostRegister(heap, HEAP_WORDS * 4, cudaHostRegisterPortable));
-	CK(cudaHostRegister(mapped, MAPPED_BYTES, cudaHostRegisterMapped | cudaHostRegisterPortable));
+	CK(cudaHostRegister(mapped, MAPPED_BYTES,
+			    (copies_only ? 0 : cudaHostRegisterMapped) | cudaHostRegisterPortable));
 	for (uint32_t i = 0; i < BIG_WORDS; i++)
 		if (big[i] != (uint32_t)xf_mix64(i))
 			xt_fail("registering changed word %u of the malloc range", i);
@@ -189,6 +198,8 @@ int main(int argc, char **argv)
 	CK(cudaHostAlloc(&pinned, 1 << 16, 0));
 	CK(cudaMalloc(&dbig, BIG_WORDS * 4));
 	CK(cudaMalloc(&dheap, HEAP_WORDS * 4));
+	if (copies_only)
+		CK(cudaMalloc(&dmapped, MAPPED_BYTES));
 	refusals((char *)big, pinned, dbig);
 	attributes((char *)big, mapped);
 	driver_api();
@@ -207,9 +218,18 @@ int main(int argc, char **argv)
 		CK_LAUNCH();
 		xt_affine<<<xt_blocks(HEAP_WORDS, 256), 256, 0, s>>>(dheap, HEAP_WORDS, 5, add);
 		CK_LAUNCH();
-		/* the GPU at host memory through its own pointer */
-		xt_affine<<<xt_blocks(MAPPED_WORDS, 256), 256, 0, s>>>(mapped, MAPPED_WORDS, 7, add);
-		CK_LAUNCH();
+		if (copies_only) {
+			CK(cudaMemcpyAsync(dmapped, mapped, MAPPED_BYTES, cudaMemcpyHostToDevice, s));
+			xt_affine<<<xt_blocks(MAPPED_WORDS, 256), 256, 0, s>>>(dmapped, MAPPED_WORDS,
+										 7, add);
+			CK_LAUNCH();
+			CK(cudaMemcpyAsync(mapped, dmapped, MAPPED_BYTES, cudaMemcpyDeviceToHost, s));
+		} else {
+			/* the GPU at host memory through its own pointer */
+			xt_affine<<<xt_blocks(MAPPED_WORDS, 256), 256, 0, s>>>(mapped, MAPPED_WORDS, 7,
+									       add);
+			CK_LAUNCH();
+		}
 		CK(cudaMemcpyAsync(big, dbig, BIG_WORDS * 4, cudaMemcpyDeviceToHost, s));
 		CK(cudaMemcpyAsync(heap, dheap, HEAP_WORDS * 4, cudaMemcpyDeviceToHost, s));
 		CK(cudaStreamSynchronize(s));
@@ -248,5 +268,6 @@ int main(int argc, char **argv)
 	CK(cudaFreeHost(pinned));
 	CK(cudaFree(dbig));
 	CK(cudaFree(dheap));
+	CK(cudaFree(dmapped));
 	return xt_pass();
 }

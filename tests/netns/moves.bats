@@ -210,6 +210,11 @@ PASS dnn_graph"
 	diff -u <("$XMIG" run -- "$CUDA_BIN/graph_nodes" --device-only --iters 60) "$BATS_TEST_TMPDIR/gn.out"
 }
 
+@test "netns: memory the program registered (cudaHostRegister) stays on its node; copies through it reach the executors there and back exactly" {
+	there_and_back hr host_register --copies-only --iters 60 --sleep-ms 25
+	diff -u <("$XMIG" run -- "$CUDA_BIN/host_register" --copies-only --iters 60) "$BATS_TEST_TMPDIR/hr.out"
+}
+
 @test "netns: a job running host functions on its streams moves to the other node and back; they run here, in stream order" {
 	there_and_back hf host_func --no-graph --iters 60 --sleep-ms 25
 	diff -u <(sed '/^nothing ran at capture/d; /^open ends/d; /^graph host node/d; /^user object/d; s/^rounds 3 checked$/rounds 60 checked/' \
