@@ -130,7 +130,7 @@ $(PROXY): $(PROXY_OBJS) $(LIBXMIG)
 CLIENT_CFLAGS = $(ALL_CFLAGS) -fvisibility=hidden
 GEN := $(B)/gen
 CLIENT_LIB := $(B)/lib/xmig/libxmig-client.so
-CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o fill.o host-func.o host-register.o hostmem.o module.o reallib.o ring.o)
+CLIENT_OBJS := $(addprefix $(B)/obj/client/,client.o fill.o host-func.o host-register.o hostmem.o module.o registered-ranges.o reallib.o ring.o)
 CUDART_OBJS := $(addprefix $(B)/obj/client/,cudart.o cudart-gen.o cudart-capture.o cudart-graph.o cudart-graph-build.o cudart-entry.o cudart-host-func.o cudart-legacy.o cudart-mempool.o cudart-user-object.o fatbin.o errors.o nt-copy.o)
 CUDA_OBJS   := $(addprefix $(B)/obj/client/,cuda.o cuda-device.o cuda-link.o cuda-module.o cuda-memory.o cuda-graph.o cuda-graph-build.o cuda-tensormap.o)
 FACADE      := $(B)/lib/xmig/facade

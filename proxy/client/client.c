@@ -31,6 +31,7 @@
 #include "client.h"
 #include "host-func.h"
 #include "hostmem.h"
+#include "registered-ranges.h"
 #include "reallib.h"
 
 extern char **environ;
@@ -146,7 +147,7 @@ enum xmig_mem_class xmig_cl_classify(const void *p)
 		return XMIG_MEM_PINNED;
 	if (is_extra_device_range(a))
 		return XMIG_MEM_DEVICE;
-	if (xmig_hostmem_overlaps_registered(a, 1))
+	if (xmig_ranges_find(a, NULL, NULL))
 		return XMIG_MEM_PINNED;   /* registered memory of its own (cudaHostRegister) */
 	return XMIG_MEM_HOST;
 }
@@ -254,6 +255,7 @@ static bool keeper_serve(struct session *s)
 			return true;
 		}
 		keeper_reply(s->fd, 0, r.addr, r.size, r.ino, r.flags, r.fd);
+		close(r.fd);
 		return true;
 	case XMIG_KEEPER_REGION_AT:
 		if (xmig_hostmem_find(req.a, &r) < 0) {
@@ -261,6 +263,7 @@ static bool keeper_serve(struct session *s)
 			return true;
 		}
 		keeper_reply(s->fd, 0, r.addr, r.size, r.ino, r.flags, r.fd);
+		close(r.fd);
 		return true;
 	case XMIG_KEEPER_STDERR:
 		keeper_reply(s->fd, 0, 0, 0, 0, 0, 2);

@@ -93,6 +93,8 @@ XMIG_CL_API cudaError_t xmig_cl_host_free(void *p);
 /* The application's own memory pinned (host-register.c); runtime: set the last error. */
 XMIG_CL_API cudaError_t xmig_cl_host_register(void *p, size_t size, unsigned flags, bool runtime);
 XMIG_CL_API cudaError_t xmig_cl_host_unregister(void *p, bool runtime);
+/* Whether [addr, addr+len) starts in a registered range and runs past its end. */
+XMIG_CL_API bool xmig_cl_host_runs_past_registered(uint64_t addr, uint64_t len);
 XMIG_CL_API bool xmig_cl_host_lookup(const void *p, void **base, size_t *size, unsigned *flags);
 
 /* Facts about the application that limit where its GPU context may go. */

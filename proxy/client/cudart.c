@@ -636,6 +636,13 @@ static cudaError_t do_copy(struct xmig_thread *t, struct side dst, struct side s
 
 	if (g->width == 0 || g->height == 0)
 		return cudaSuccess;
+	/* (registered memory the copy runs past: copied as pageable memory, as CUDA copies it) */
+	if (dst.cls == XMIG_MEM_PINNED &&
+	    xmig_cl_host_runs_past_registered(dst.addr, (g->height - 1) * g->dpitch + g->width))
+		dst.cls = XMIG_MEM_HOST;
+	if (src.cls == XMIG_MEM_PINNED &&
+	    xmig_cl_host_runs_past_registered(src.addr, (g->height - 1) * g->spitch + g->width))
+		src.cls = XMIG_MEM_HOST;
 	if (dst.cls != XMIG_MEM_HOST && src.cls != XMIG_MEM_HOST)
 		return copy_direct(t, dst, src, g, stream, sync);
 	if (dst.cls == XMIG_MEM_DEVICE)

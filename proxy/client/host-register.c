@@ -128,7 +128,7 @@ static cudaError_t host_register(struct xmig_thread *t, void *ptr, size_t size, 
 	cudaError_t e;
 	int prot;
 
-	if (!ptr || !size || (flags & ~known) || p + size < p)
+	if (!ptr || !size || (flags & ~known) || size > UINT64_MAX - 4095 - p)
 		return cudaErrorInvalidValue;
 	if (flags & cudaHostRegisterIoMemory) {
 		xmig_cl_unsupported("cudaHostRegister of I/O memory (cudaHostRegisterIoMemory)");
@@ -157,7 +157,8 @@ static cudaError_t host_register(struct xmig_thread *t, void *ptr, size_t size, 
 	r.addr = lo;
 	r.size = hi - lo;
 	r.ino = st.st_ino;
-	r.flags = flags & (cudaHostRegisterPortable | cudaHostRegisterMapped);
+	r.flags = flags & (cudaHostRegisterPortable | cudaHostRegisterMapped |
+			   cudaHostRegisterReadOnly);
 	r.registered = p;
 	r.prot = prot;
 	if ((e = xmig_hostmem_add_registered(&r)))
@@ -223,15 +224,9 @@ static void after_fork_in_parent(void)
 	pthread_mutex_unlock(&register_lock);
 }
 
-/* (only system calls: the child of a threaded process) */
-static void privatise(const struct xmig_hostmem_region *r)
-{
-	mmap((void *)(uintptr_t)r->addr, r->size, r->prot, MAP_PRIVATE | MAP_FIXED, r->fd, 0);
-}
-
 static void after_fork_in_child(void)
 {
-	xmig_hostmem_each_registered_held(privatise);
+	xmig_hostmem_privatise_registered_held();
 	after_fork_in_parent();
 }
 

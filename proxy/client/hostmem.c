@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "../../lib/xmig.h"
 #include "client.h"
 #include "hostmem.h"
+#include "registered-ranges.h"
 
 struct range {
 	uint64_t addr, size;
@@ -32,7 +34,6 @@ static size_t nregions, capregions;
 static struct range *holes;          /* free ranges of the pinned area, sorted */
 static size_t nholes, capholes;
 static uint64_t bump;                /* start of never-used space */
-static _Atomic size_t nregistered;   /* of regions, those cudaHostRegister's */
 
 static uint64_t area_start(void)
 {
@@ -145,16 +146,6 @@ cudaError_t xmig_hostmem_withdraw(struct xmig_thread *t, uint64_t addr)
 	return xmig_cl_end(t, XMIG_CALL_SYNC, NULL);
 }
 
-/* Called with lock held. */
-static bool overlaps_registered(uint64_t addr, uint64_t size)
-{
-	for (size_t i = 0; i < nregions; i++)
-		if (regions[i].registered && addr < regions[i].addr + regions[i].size &&
-		    regions[i].addr < addr + size)
-			return true;
-	return false;
-}
-
 /* Called with lock held: room for one more. */
 static int grow(void)
 {
@@ -181,23 +172,40 @@ void xmig_hostmem_release(void)
 	pthread_mutex_unlock(&lock);
 }
 
-void xmig_hostmem_each_registered_held(void (*fn)(const struct xmig_hostmem_region *r))
+void xmig_hostmem_privatise_registered_held(void)
 {
-	for (size_t i = 0; i < nregions; i++)
+	size_t i = 0;
+
+	/*
+	 * Every range private first, and only then the list changed: the list
+	 * (malloc's) may lie on a registered page, which until then the
+	 * parent shares. (System calls only: the child of a threaded process.)
+	 */
+	for (i = 0; i < nregions; i++)
 		if (regions[i].registered)
-			fn(&regions[i]);
+			mmap((void *)(uintptr_t)regions[i].addr, regions[i].size, regions[i].prot,
+			     MAP_PRIVATE | MAP_FIXED, regions[i].fd, 0);
+	for (i = 0; i < nregions;) {
+		if (!regions[i].registered) {
+			i++;
+			continue;
+		}
+		close(regions[i].fd);
+		regions[i] = regions[--nregions];
+	}
+	xmig_ranges_clear();
 }
 
 bool xmig_hostmem_overlaps_registered(uint64_t addr, uint64_t size)
 {
-	bool r;
+	return addr + size >= addr && xmig_ranges_overlap(addr, addr + size);
+}
 
-	if (!atomic_load_explicit(&nregistered, memory_order_acquire))
-		return false;
-	pthread_mutex_lock(&lock);
-	r = overlaps_registered(addr, size);
-	pthread_mutex_unlock(&lock);
-	return r;
+bool xmig_cl_host_runs_past_registered(uint64_t addr, uint64_t len)
+{
+	uint64_t hi;
+
+	return xmig_ranges_find(addr, NULL, &hi) && len > hi - addr;
 }
 
 int xmig_hostmem_add_registered(const struct xmig_hostmem_region *r)
@@ -205,13 +213,12 @@ int xmig_hostmem_add_registered(const struct xmig_hostmem_region *r)
 	int e = 0;
 
 	pthread_mutex_lock(&lock);
-	if (overlaps_registered(r->addr, r->size))
+	if (xmig_ranges_overlap(r->addr, r->addr + r->size))
 		e = cudaErrorHostMemoryAlreadyRegistered;
-	else if (grow() < 0)
+	else if (grow() < 0 || xmig_ranges_add(r->addr, r->addr + r->size) < 0)
 		e = cudaErrorMemoryAllocation;
 	if (!e) {
 		regions[nregions++] = *r;
-		atomic_fetch_add_explicit(&nregistered, 1, memory_order_release);
 		xmig_cl_host_regions_changed();
 	}
 	pthread_mutex_unlock(&lock);
@@ -228,7 +235,7 @@ int xmig_hostmem_remove_registered(uint64_t p, struct xmig_hostmem_region *r)
 			continue;
 		*r = regions[i];
 		regions[i] = regions[--nregions];
-		atomic_fetch_sub_explicit(&nregistered, 1, memory_order_release);
+		xmig_ranges_remove(r->addr);
 		xmig_cl_host_regions_changed();
 		e = 0;
 		break;
@@ -365,15 +372,21 @@ size_t xmig_hostmem_count(void)
 	return n;
 }
 
+/* (its fd a copy, taken under the lock: the region may be released and its fd closed meanwhile) */
+static int copy_out(size_t i, struct xmig_hostmem_region *r)
+{
+	*r = regions[i];
+	r->fd = fcntl(regions[i].fd, F_DUPFD_CLOEXEC, 3);
+	return r->fd < 0 ? -1 : 0;
+}
+
 int xmig_hostmem_at_index(size_t i, struct xmig_hostmem_region *r)
 {
 	int ret = -1;
 
 	pthread_mutex_lock(&lock);
-	if (i < nregions) {
-		*r = regions[i];
-		ret = 0;
-	}
+	if (i < nregions)
+		ret = copy_out(i, r);
 	pthread_mutex_unlock(&lock);
 	return ret;
 }
@@ -385,10 +398,8 @@ int xmig_hostmem_find(uint64_t addr, struct xmig_hostmem_region *r)
 
 	pthread_mutex_lock(&lock);
 	i = index_of(addr);
-	if (i >= 0) {
-		*r = regions[i];
-		ret = 0;
-	}
+	if (i >= 0)
+		ret = copy_out((size_t)i, r);
 	pthread_mutex_unlock(&lock);
 	return ret;
 }

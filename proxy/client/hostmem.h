@@ -23,8 +23,8 @@ struct xmig_hostmem_region {
 };
 
 size_t xmig_hostmem_count(void);
+/* Region i, or the one containing addr: 0, its fd a copy the caller closes; -1 for none. */
 int xmig_hostmem_at_index(size_t i, struct xmig_hostmem_region *r);
-/* The region containing addr. */
 int xmig_hostmem_find(uint64_t addr, struct xmig_hostmem_region *r);
 
 /*
@@ -37,12 +37,14 @@ bool xmig_hostmem_overlaps_registered(uint64_t addr, uint64_t size);
 /* Out of the list: the registered range given as p. 0, or -1 for none. */
 int xmig_hostmem_remove_registered(uint64_t p, struct xmig_hostmem_region *r);
 /*
- * Around a fork: the list held still (hold, release), and what the
- * forking thread may walk meanwhile (each registered range, fn on it).
+ * Around a fork: the list held still (hold, release); in the child, while
+ * held, each registered range made a private mapping of its memfd (what
+ * the child writes is its own) and the list forgets them.
  */
 void xmig_hostmem_hold(void);
 void xmig_hostmem_release(void);
-void xmig_hostmem_each_registered_held(void (*fn)(const struct xmig_hostmem_region *r));
+void xmig_hostmem_privatise_registered_held(void);
+
 /* The proxy told of a region (mapped there and registered), or of its end. */
 cudaError_t xmig_hostmem_announce(struct xmig_thread *t, const struct xmig_hostmem_region *r);
 cudaError_t xmig_hostmem_withdraw(struct xmig_thread *t, uint64_t addr);

@@ -857,10 +857,11 @@ static int cuda_va_release(void *dev, uint64_t va, uint64_t size)
 	return err(cu.cuMemAddressFree((CUdeviceptr)va, size));
 }
 
-static int cuda_host_register(void *dev, void *addr, uint64_t size)
+static int cuda_host_register(void *dev, void *addr, uint64_t size, unsigned flags)
 {
 	return err(cu.cuMemHostRegister(addr, size, CU_MEMHOSTREGISTER_PORTABLE |
-					CU_MEMHOSTREGISTER_DEVICEMAP));
+					CU_MEMHOSTREGISTER_DEVICEMAP |
+					(flags & XMIG_HOST_READ_ONLY ? CU_MEMHOSTREGISTER_READ_ONLY : 0)));
 }
 
 static int cuda_host_unregister(void *dev, void *addr)

@@ -529,7 +529,7 @@ static int r_no_va_release(void *dev, uint64_t va, uint64_t size)
 	return cudaErrorNotSupported;
 }
 
-static int r_host_register(void *dev, void *addr, uint64_t size)
+static int r_host_register(void *dev, void *addr, uint64_t size, unsigned flags)
 {
 	return 0;   /* host memory stays here; copies carry the bytes */
 }

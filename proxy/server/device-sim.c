@@ -578,7 +578,7 @@ static int sim_va_release(void *dev, uint64_t va, uint64_t size)
 	return 0;
 }
 
-static int sim_host_register(void *dev, void *addr, uint64_t size)
+static int sim_host_register(void *dev, void *addr, uint64_t size, unsigned flags)
 {
 	return 0;
 }

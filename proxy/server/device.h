@@ -61,6 +61,8 @@ struct xmig_link_piece {
 	size_t size;
 };
 
+#define XMIG_HOST_READ_ONLY 1u
+
 struct xmig_device_ops {
 	const char *name;                    /* "cuda" or "sim" */
 
@@ -100,7 +102,8 @@ struct xmig_device_ops {
 	int (*va_release)(void *dev, uint64_t va, uint64_t size);
 
 	/* Host memory visible to the device (mapped at the same address). */
-	int (*host_register)(void *dev, void *addr, uint64_t size);
+	/* flags: XMIG_HOST_READ_ONLY, memory the device only reads */
+	int (*host_register)(void *dev, void *addr, uint64_t size, unsigned flags);
 	int (*host_unregister)(void *dev, void *addr);
 
 	/* Streams. special() gives the legacy and per-thread default streams. */

@@ -201,7 +201,7 @@ static int d_HOST_REGISTER(struct xmig_call *c)
 	const struct xmig_host_register_req *a = c->args;
 
 	c->srv->mem.regions_gen_known = false;   /* (served: no longer a list taken whole) */
-	return srv_host_register(c->srv, a->addr, a->size, a->ino);
+	return srv_host_register(c->srv, a->addr, a->size, a->ino, a->flags);
 }
 
 static int d_HOST_UNREGISTER(struct xmig_call *c)

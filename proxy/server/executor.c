@@ -462,7 +462,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 			return r;
 		if (posix_memalign(&x->staging, 4096, RMT_CHUNK) != 0)
 			return cudaErrorMemoryAllocation;
-		x->staging_registered = x->dev->host_register(x->devh, x->staging, RMT_CHUNK) == 0;
+		x->staging_registered = x->dev->host_register(x->devh, x->staging, RMT_CHUNK, 0) == 0;
 		for (int i = 0; i < 2; i++)
 			if ((r = x->dev->event_create(x->devh, cudaEventDisableTiming,
 						      &x->out_done[i])))
@@ -473,7 +473,7 @@ static int execute(struct exec *x, struct rmt_hdr *h, void *data, uint64_t *a, v
 						      &x->in_done[i])))
 				return r ? r : cudaErrorMemoryAllocation;
 			x->in_registered[i] =
-				x->dev->host_register(x->devh, x->in[i], RMT_CHUNK) == 0;
+				x->dev->host_register(x->devh, x->in[i], RMT_CHUNK, 0) == 0;
 		}
 		x->gpu = (int)h->a[0];
 		a[0] = x->dev->capture_libraries;   /* (what its captures take in: the bridge asks) */

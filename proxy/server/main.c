@@ -238,11 +238,19 @@ static void __attribute__((noreturn)) exit_with_a_call_stuck(struct srv *s, cons
  */
 static void take_bottom_up_layout(char **argv)
 {
+	static const char once[] = "XMIG_PROXY_REEXECUTED";
 	int p = personality(0xffffffff);
 
+	/* (once: an exec the kernel deems secure clears the flag again) */
+	if (getenv(once)) {
+		unsetenv(once);
+		return;
+	}
 	if (p < 0 || (p & ADDR_COMPAT_LAYOUT) || personality((unsigned long)p | ADDR_COMPAT_LAYOUT) < 0)
 		return;
+	setenv(once, "1", 1);
 	execv("/proc/self/exe", argv);
+	unsetenv(once);
 	personality((unsigned long)p);
 }
 

@@ -350,10 +350,10 @@ static bool outside_windows(struct srv *s, uint64_t addr, uint64_t len)
  * application's are (main.c: the bottom-up layout), so a clash is rare;
  * it fails the registration (or the move) loudly, never maps over.
  */
-static int map_own(uint64_t addr, uint64_t size, int fd)
+static int map_own(uint64_t addr, uint64_t size, int fd, bool read_only)
 {
-	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE,
-		       fd, 0);
+	void *p = mmap((void *)addr, size, PROT_READ | (read_only ? 0 : PROT_WRITE),
+		       MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 
 	if (p == (void *)addr)
 		return 0;
@@ -386,7 +386,7 @@ bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len)
 	return find_region(&s->mem, addr, len) != NULL;
 }
 
-int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
+int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino, unsigned flags)
 {
 	struct srv_memory *m = &s->mem;
 	struct srv_host_region *r;
@@ -394,13 +394,15 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 	uint64_t lo = s->hdr->host_window + XMIG_PINNED_OFFSET;
 	uint64_t hi = s->hdr->host_window + XMIG_HOST_WINDOW_SIZE;
 	int fd, e;
-	bool own;
+	bool own, read_only;
 
 	if (find_region(m, addr, size))
 		return 0;   /* already mapped (replayed after an attach) */
 	if (addr + size < addr || addr % 4096 || size % 4096 || !size)
 		return cudaErrorInvalidValue;
 	own = outside_windows(s, addr, size);
+	/* (registered read-only: so mapped here, and so registered, as natively) */
+	read_only = own && (flags & cudaHostRegisterReadOnly);
 	if (!own && (addr < lo || addr + size > hi))
 		return cudaErrorInvalidValue;
 	if (m->nregions == m->capregions) {
@@ -422,7 +424,7 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 		return cudaErrorInvalidValue;
 	}
 	if (own) {
-		if ((e = map_own(addr, size, fd))) {
+		if ((e = map_own(addr, size, fd, read_only))) {
 			close(fd);
 			return e;
 		}
@@ -433,7 +435,7 @@ int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino)
 		return cudaErrorMemoryAllocation;
 	}
 	close(fd);
-	e = s->dev->host_register(s->devh, (void *)addr, size);
+	e = s->dev->host_register(s->devh, (void *)addr, size, read_only ? XMIG_HOST_READ_ONLY : 0);
 	if (e) {
 		unmap_region(addr, size, own);
 		return e;
@@ -464,5 +466,10 @@ int srv_host_unregister(struct srv *s, uint64_t addr)
 		m->regions[i] = m->regions[--m->nregions];
 		return 0;
 	}
-	return cudaErrorInvalidValue;
+	/*
+	 * The application's own range, which this proxy never mapped: the
+	 * client took it off its list before it said so here, and this proxy
+	 * (a move's) read the list in between. Nothing to undo.
+	 */
+	return outside_windows(s, addr, 1) ? 0 : cudaErrorInvalidValue;
 }

@@ -397,13 +397,14 @@ struct srv_alloc *srv_mem_find(struct srv *s, uint64_t va, uint64_t len);
  * finished. False once past the last.
  */
 bool srv_mem_next_byte(const struct srv_memory *m, size_t *at, uint64_t *off);
-int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino);
+int srv_host_register(struct srv *s, uint64_t addr, uint64_t size, uint64_t ino, unsigned flags);
 int srv_host_unregister(struct srv *s, uint64_t addr);
 bool srv_host_contains(struct srv *s, uint64_t addr, uint64_t len);
 
 /* session.c: talking to the client's fd keeper */
 struct xmig_host_region_info {
 	uint64_t addr, size, ino;
+	unsigned flags;   /* cudaHostRegister's (ReadOnly) or cudaHostAlloc's */
 };
 int srv_session_attach(struct srv *s);
 /* Send our stderr where the application's goes. */

@@ -91,6 +91,7 @@ int srv_session_attach(struct srv *s)
 int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t *ino)
 {
 	struct xmig_keeper_reply rep;
+	struct stat st;
 	int fd;
 
 	if (keeper_call(s, XMIG_KEEPER_REGION_AT, addr, 0, &rep, &fd) < 0)
@@ -106,6 +107,13 @@ int srv_session_region_fd(struct srv *s, uint64_t addr, uint64_t *size, uint64_t
 	}
 	*size = rep.b;
 	*ino = rep.c;
+	/* (the fd itself must be the region the reply describes) */
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != rep.c || (uint64_t)st.st_size < rep.b) {
+		close(fd);
+		xmig_error("pinned region at %#llx: the client sent another file",
+			   (unsigned long long)addr);
+		return -1;
+	}
 	return fd;
 }
 
@@ -123,6 +131,7 @@ int srv_session_region(struct srv *s, uint64_t index, struct xmig_host_region_in
 	info->addr = rep.a;
 	info->size = rep.b;
 	info->ino = rep.c;
+	info->flags = (unsigned)rep.d;
 	return 0;
 }
 

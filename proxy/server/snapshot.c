@@ -39,7 +39,7 @@ static int staging_open(struct srv *s, struct staging *st)
 	if (posix_memalign(&st->buf, 4096, CHUNK) != 0)
 		return -1;
 	/* Pinned, so the copies are DMA; works unregistered too, only slower. */
-	st->registered = s->dev->host_register(s->devh, st->buf, CHUNK) == 0;
+	st->registered = s->dev->host_register(s->devh, st->buf, CHUNK, 0) == 0;
 	return 0;
 }
 

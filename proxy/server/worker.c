@@ -112,7 +112,7 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (s->dev->bind_thread(s->devh))
 		xmig_error("worker %u: cannot bind the device context", w->index);
-	if (s->dev->host_register(s->devh, ring->bulk, XMIG_BULK_BYTES) == 0)
+	if (s->dev->host_register(s->devh, ring->bulk, XMIG_BULK_BYTES, 0) == 0)
 		w->bulk_registered = true;
 	xmig_move_trace("worker %u: ready", w->index);
 	atomic_store(&w->ready, true);

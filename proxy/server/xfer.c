@@ -249,7 +249,7 @@ static void *staging_alloc(struct srv *s, size_t len, bool *pinned)
 	*pinned = false;
 	if (posix_memalign(&buf, 4096, len ? len : 1) != 0)
 		return NULL;
-	*pinned = s->dev->host_register(s->devh, buf, len ? len : 1) == 0;
+	*pinned = s->dev->host_register(s->devh, buf, len ? len : 1, 0) == 0;
 	return buf;
 }
 
@@ -1695,17 +1695,35 @@ int srv_restore_host_regions(struct srv *s)
 	if (s->mem.regions_gen_known && gen == s->mem.regions_gen)
 		return 0;
 
-	for (;;) {
-		struct xmig_host_region_info info, *more;
+	/*
+	 * Read whole, again while the client changed it meanwhile (a thread
+	 * of the job's may register or unregister its own memory while the
+	 * job is frozen: a region taken off the list moves another into its
+	 * place, which a reading by index could miss).
+	 */
+	for (int tries = 0;; tries++) {
+		uint64_t again;
 
-		if (srv_session_region(s, n, &info) < 0)
-			break;   /* past the last one */
-		if (!(more = realloc(now, (n + 1) * sizeof(*now)))) {
-			r = -1;
+		for (n = 0;;) {
+			struct xmig_host_region_info info, *more;
+
+			if (srv_session_region(s, n, &info) < 0)
+				break;   /* past the last one */
+			if (!(more = realloc(now, (n + 1) * sizeof(*now)))) {
+				r = -1;
+				goto out;
+			}
+			now = more;
+			now[n++] = info;
+		}
+		again = atomic_load_explicit(&s->hdr->host_regions_gen, memory_order_acquire);
+		if (again == gen)
+			break;
+		if (tries == 1000) {
+			r = xmig_error("the job's pinned memory keeps changing: cannot read its list");
 			goto out;
 		}
-		now = more;
-		now[n++] = info;
+		gen = again;
 	}
 	/*
 	 * Those the client no longer has, or has again otherwise (released and
@@ -1724,7 +1742,7 @@ int srv_restore_host_regions(struct srv *s)
 			srv_host_unregister(s, old->addr);
 	}
 	for (uint64_t k = 0; k < n; k++)
-		if (srv_host_register(s, now[k].addr, now[k].size, now[k].ino)) {
+		if (srv_host_register(s, now[k].addr, now[k].size, now[k].ino, now[k].flags)) {
 			r = xmig_error("cannot map pinned memory at %#llx again",
 				       (unsigned long long)now[k].addr);
 			goto out;

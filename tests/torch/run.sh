@@ -21,6 +21,9 @@
 #            same GPT under torch.compile;
 #   cudagraphs the GPT under torch.compile's reduce-overhead mode (Inductor's
 #            CUDA graph trees: Triton kernels and cuDNN attention captured);
+#   hostreg  mlp with its batches copied (non_blocking) from host memory
+#            PyTorch pinned with cudaHostRegister
+#            (pinned_use_cuda_host_register);
 #   cudacore cuda_core_job.py: a job written with cuda.core (kernels
 #            compiled by NVRTC, the driver's library API, stream-ordered
 #            memory, pinned copies), with and without a graph built by
@@ -36,7 +39,7 @@
 set -u
 B=$(cd "${1:?usage: run.sh BUILD [CASE...]}" && pwd)
 shift
-cases=${*:-basic sdpa mlp gpt async graphed compile cudagraphs cudacore ddp}
+cases=${*:-basic sdpa mlp gpt async hostreg graphed compile cudagraphs cudacore ddp}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 XMIG=$B/bin/xmig
 export XMIG_RUNTIME_DIR=$(mktemp -d /tmp/xmig-torch.XXXXXX)
@@ -176,6 +179,13 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 			"$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --optim adamw
 		PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync train gpt-async \
 			"$ROOT/tests/torch/train_gpt.py" --steps 300 --sleep-ms 10
+		;;
+	hostreg)
+		# batches copied from pinned memory PyTorch pinned with
+		# cudaHostRegister (its host-register allocator): the range
+		# mapped by every new proxy at its address
+		PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True train mlp-hostreg \
+			"$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --pinned-batches
 		;;
 	cudacore)
 		if ! python3 -c 'import cuda.core' 2>/dev/null; then

@@ -8,10 +8,16 @@ between. Step times go to stderr (for the benchmark), never to stdout.
 
     python3 train_mlp.py [--steps N (300)] [--sleep-ms N (0)] [--width N (1024)]
                          [--batch N (256)] [--optim sgd|adamw (sgd)] [--times FILE] [--ddp]
+                         [--pinned-batches]
 
 --ddp wraps the model in DistributedDataParallel (nccl backend; RANK and
 WORLD_SIZE from the environment, default 0 and 1): every step all-reduces
 the gradients through NCCL.
+
+--pinned-batches keeps the data on the host in pinned memory and copies
+each batch to the GPU asynchronously (non_blocking), as a data loader with
+pin_memory does; with PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True
+PyTorch pins it with cudaHostRegister.
 """
 import argparse
 import os
@@ -30,6 +36,7 @@ def main():
     ap.add_argument("--optim", choices=("sgd", "adamw"), default="sgd")
     ap.add_argument("--times", help="write one step time (seconds) per line here")
     ap.add_argument("--ddp", action="store_true")
+    ap.add_argument("--pinned-batches", action="store_true")
     o = ap.parse_args()
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -53,14 +60,22 @@ def main():
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     gen = torch.Generator().manual_seed(1)
     n = 16 * o.batch
-    x = torch.randn(n, 256, generator=gen).to(dev)
-    y = torch.randint(0, 10, (n,), generator=gen).to(dev)
+    x = torch.randn(n, 256, generator=gen)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    if o.pinned_batches:
+        x, y = x.pin_memory(), y.pin_memory()
+        assert x.is_pinned() and y.is_pinned()
+    else:
+        x, y = x.to(dev), y.to(dev)
 
     times = []
     for step in range(o.steps):
         t0 = time.perf_counter()
         lo = (step * o.batch) % n
-        loss = torch.nn.functional.cross_entropy(model(x[lo:lo + o.batch]), y[lo:lo + o.batch])
+        xb, yb = x[lo:lo + o.batch], y[lo:lo + o.batch]
+        if o.pinned_batches:
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+        loss = torch.nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
