@@ -125,17 +125,19 @@ void xmig_ranges_clear(void)
 	write_end();
 }
 
-bool xmig_ranges_find(uint64_t a, uint64_t *lo, uint64_t *hi)
+/*
+ * The last range starting at or below key, as [*l, *h), read whole
+ * between two writers: true, or false for none.
+ */
+static bool last_starting_at_or_below(uint64_t key, uint64_t *l, uint64_t *h)
 {
-	uint64_t l = 0, h = 0;
 	unsigned s;
-	bool found;
+	bool any;
 
 	if (!atomic_load_explicit(&count, memory_order_acquire))
 		return false;
 	do {
 		struct table *tb;
-		struct range *t;
 		size_t n, at;
 
 		while ((s = atomic_load_explicit(&seq, memory_order_acquire)) & 1)
@@ -146,54 +148,34 @@ bool xmig_ranges_find(uint64_t a, uint64_t *lo, uint64_t *hi)
 			n = 0;
 		else if (n > tb->cap)
 			n = tb->cap;   /* (a count newer than the array: the check below retries) */
-		t = tb ? tb->r : NULL;
-		at = last_at_or_below(t, n, a);
-		found = false;
-		if (at != n) {
-			l = lo_at(t, at);
-			h = atomic_load_explicit(&t[at].hi, memory_order_relaxed);
-			found = a < h;
+		at = n ? last_at_or_below(tb->r, n, key) : n;
+		any = at != n;
+		if (any) {
+			*l = lo_at(tb->r, at);
+			*h = atomic_load_explicit(&tb->r[at].hi, memory_order_relaxed);
 		}
 		atomic_thread_fence(memory_order_acquire);
 	} while (atomic_load_explicit(&seq, memory_order_relaxed) != s);
-	if (found && lo)
+	return any;
+}
+
+bool xmig_ranges_find(uint64_t a, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t l, h;
+
+	if (!last_starting_at_or_below(a, &l, &h) || a >= h)
+		return false;
+	if (lo)
 		*lo = l;
-	if (found && hi)
+	if (hi)
 		*hi = h;
-	return found;
+	return true;
 }
 
 bool xmig_ranges_overlap(uint64_t lo, uint64_t hi)
 {
-	uint64_t l = 0, h = 0;
-	unsigned s;
-	bool hit;
+	uint64_t l, h;
 
-	if (!atomic_load_explicit(&count, memory_order_acquire))
-		return false;
-	do {
-		struct table *tb;
-		struct range *t;
-		size_t n, at;
-
-		while ((s = atomic_load_explicit(&seq, memory_order_acquire)) & 1)
-			;
-		tb = atomic_load_explicit(&table, memory_order_acquire);
-		n = atomic_load_explicit(&count, memory_order_relaxed);
-		if (!tb)
-			n = 0;
-		else if (n > tb->cap)
-			n = tb->cap;   /* (a count newer than the array: the check below retries) */
-		t = tb ? tb->r : NULL;
-		/* the last starting below hi: ranges do not overlap, so it alone can reach lo */
-		at = hi ? last_at_or_below(t, n, hi - 1) : n;
-		hit = false;
-		if (at != n) {
-			l = lo_at(t, at);
-			h = atomic_load_explicit(&t[at].hi, memory_order_relaxed);
-			hit = l < hi && lo < h;
-		}
-		atomic_thread_fence(memory_order_acquire);
-	} while (atomic_load_explicit(&seq, memory_order_relaxed) != s);
-	return hit;
+	/* the last starting below hi: ranges do not overlap, so it alone can reach lo */
+	return hi && last_starting_at_or_below(hi - 1, &l, &h) && l < hi && lo < h;
 }
