@@ -862,17 +862,31 @@ out:
 
 /* ---- the API ----------------------------------------------------------------- */
 
+
+/*
+ * A runtime call's answer: an error is also kept as the thread's last
+ * error, as every runtime call keeps it (cudaGetLastError).
+ */
+static cudaError_t answer(cudaError_t e)
+{
+	struct xmig_thread *t;
+
+	if (e && !xmig_cl_enter(&t))
+		xmig_cl_record(t, e);
+	return e;
+}
+
 API cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned int flags)
 {
 	struct gbuild *b;
 
 	if (!graph || flags)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	pthread_mutex_lock(&lock);
 	b = graph_new(true);
 	pthread_mutex_unlock(&lock);
 	if (!b)
-		return cudaErrorMemoryAllocation;
+		return answer(cudaErrorMemoryAllocation);
 	*graph = (cudaGraph_t)b;
 	return cudaSuccess;
 }
@@ -898,7 +912,7 @@ API cudaError_t cudaGraphClone(cudaGraph_t *clone, cudaGraph_t original)
 	cudaError_t e = cudaSuccess;
 
 	if (!clone)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	pthread_mutex_lock(&lock);
 	if ((b = graph_of(original)))
 		c = graph_clone(b, true);
@@ -906,10 +920,10 @@ API cudaError_t cudaGraphClone(cudaGraph_t *clone, cudaGraph_t original)
 		e = not_built(original, "cudaGraphClone of a captured graph");
 	pthread_mutex_unlock(&lock);
 	if (b && !c)
-		return cudaErrorMemoryAllocation;
+		return answer(cudaErrorMemoryAllocation);
 	if (c)
 		*clone = (cudaGraph_t)c;
-	return e;
+	return answer(e);
 }
 
 API cudaError_t cudaGraphNodeFindInClone(cudaGraphNode_t *found, cudaGraphNode_t original,
@@ -920,7 +934,7 @@ API cudaError_t cudaGraphNodeFindInClone(cudaGraphNode_t *found, cudaGraphNode_t
 	cudaError_t e = cudaErrorInvalidValue;
 
 	if (!found)
-		return e;
+		return answer(e);
 	pthread_mutex_lock(&lock);
 	/* (by serial: a node made since at a removed original's address is not it) */
 	if ((c = graph_of(clone)) && (o = node_of(original)))
@@ -930,7 +944,7 @@ API cudaError_t cudaGraphNodeFindInClone(cudaGraphNode_t *found, cudaGraphNode_t
 				e = cudaSuccess;
 			}
 	pthread_mutex_unlock(&lock);
-	return e;
+	return answer(e);
 }
 
 /*
@@ -1060,62 +1074,62 @@ API cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				       const cudaGraphNode_t *deps, size_t ndeps,
 				       const struct cudaKernelNodeParams *p)
 {
-	return add_node(node, graph, deps, ndeps, set_kernel, p);
+	return answer(add_node(node, graph, deps, ndeps, set_kernel, p));
 }
 
 API cudaError_t cudaGraphAddMemcpyNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				       const cudaGraphNode_t *deps, size_t ndeps,
 				       const struct cudaMemcpy3DParms *p)
 {
-	return add_node(node, graph, deps, ndeps, set_copy3d, p);
+	return answer(add_node(node, graph, deps, ndeps, set_copy3d, p));
 }
 
 API cudaError_t cudaGraphAddMemcpyNode1D(cudaGraphNode_t *node, cudaGraph_t graph,
 					 const cudaGraphNode_t *deps, size_t ndeps, void *dst,
 					 const void *src, size_t count, enum cudaMemcpyKind kind)
 {
-	return add_node(node, graph, deps, ndeps, set_copy1d,
-			&(struct copy1d){ dst, src, count, kind });
+	return answer(add_node(node, graph, deps, ndeps, set_copy1d,
+			&(struct copy1d){ dst, src, count, kind }));
 }
 
 API cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				       const cudaGraphNode_t *deps, size_t ndeps,
 				       const struct cudaMemsetParams *p)
 {
-	return add_node(node, graph, deps, ndeps, set_memset, p);
+	return answer(add_node(node, graph, deps, ndeps, set_memset, p));
 }
 
 API cudaError_t cudaGraphAddHostNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				     const cudaGraphNode_t *deps, size_t ndeps,
 				     const struct cudaHostNodeParams *p)
 {
-	return add_node(node, graph, deps, ndeps, set_host, p);
+	return answer(add_node(node, graph, deps, ndeps, set_host, p));
 }
 
 API cudaError_t cudaGraphAddEmptyNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				      const cudaGraphNode_t *deps, size_t ndeps)
 {
-	return add_node(node, graph, deps, ndeps, set_empty, NULL);
+	return answer(add_node(node, graph, deps, ndeps, set_empty, NULL));
 }
 
 API cudaError_t cudaGraphAddChildGraphNode(cudaGraphNode_t *node, cudaGraph_t graph,
 					   const cudaGraphNode_t *deps, size_t ndeps,
 					   cudaGraph_t child)
 {
-	return add_node(node, graph, deps, ndeps, set_child, child);
+	return answer(add_node(node, graph, deps, ndeps, set_child, child));
 }
 
 API cudaError_t cudaGraphAddEventRecordNode(cudaGraphNode_t *node, cudaGraph_t graph,
 					    const cudaGraphNode_t *deps, size_t ndeps,
 					    cudaEvent_t event)
 {
-	return add_node(node, graph, deps, ndeps, set_event_record, event);
+	return answer(add_node(node, graph, deps, ndeps, set_event_record, event));
 }
 
 API cudaError_t cudaGraphAddEventWaitNode(cudaGraphNode_t *node, cudaGraph_t graph,
 					  const cudaGraphNode_t *deps, size_t ndeps, cudaEvent_t event)
 {
-	return add_node(node, graph, deps, ndeps, set_event_wait, event);
+	return answer(add_node(node, graph, deps, ndeps, set_event_wait, event));
 }
 
 /* A node's settings read (fn under lock, the node of type `type`). */
@@ -1160,13 +1174,13 @@ static cudaError_t kernel_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node, struct cudaKernelNodeParams *p)
 {
-	return with_node(node, cudaGraphNodeTypeKernel, kernel_get, p);
+	return answer(with_node(node, cudaGraphNodeTypeKernel, kernel_get, p));
 }
 
 API cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node,
 					     const struct cudaKernelNodeParams *p)
 {
-	return set_node(node, cudaGraphNodeTypeKernel, set_kernel, p);
+	return answer(set_node(node, cudaGraphNodeTypeKernel, set_kernel, p));
 }
 
 /* A 1D copy as CUDA hands it back: a 3D copy of count bytes, one row. */
@@ -1187,20 +1201,20 @@ static cudaError_t copy_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphMemcpyNodeGetParams(cudaGraphNode_t node, struct cudaMemcpy3DParms *p)
 {
-	return with_node(node, cudaGraphNodeTypeMemcpy, copy_get, p);
+	return answer(with_node(node, cudaGraphNodeTypeMemcpy, copy_get, p));
 }
 
 API cudaError_t cudaGraphMemcpyNodeSetParams(cudaGraphNode_t node,
 					     const struct cudaMemcpy3DParms *p)
 {
-	return set_node(node, cudaGraphNodeTypeMemcpy, set_copy3d, p);
+	return answer(set_node(node, cudaGraphNodeTypeMemcpy, set_copy3d, p));
 }
 
 API cudaError_t cudaGraphMemcpyNodeSetParams1D(cudaGraphNode_t node, void *dst, const void *src,
 					       size_t count, enum cudaMemcpyKind kind)
 {
-	return set_node(node, cudaGraphNodeTypeMemcpy, set_copy1d,
-			&(struct copy1d){ dst, src, count, kind });
+	return answer(set_node(node, cudaGraphNodeTypeMemcpy, set_copy1d,
+			&(struct copy1d){ dst, src, count, kind }));
 }
 
 static cudaError_t memset_get(struct gnode *n, void *arg)
@@ -1211,12 +1225,12 @@ static cudaError_t memset_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node, struct cudaMemsetParams *p)
 {
-	return with_node(node, cudaGraphNodeTypeMemset, memset_get, p);
+	return answer(with_node(node, cudaGraphNodeTypeMemset, memset_get, p));
 }
 
 API cudaError_t cudaGraphMemsetNodeSetParams(cudaGraphNode_t node, const struct cudaMemsetParams *p)
 {
-	return set_node(node, cudaGraphNodeTypeMemset, set_memset, p);
+	return answer(set_node(node, cudaGraphNodeTypeMemset, set_memset, p));
 }
 
 static cudaError_t host_get(struct gnode *n, void *arg)
@@ -1227,12 +1241,12 @@ static cudaError_t host_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphHostNodeGetParams(cudaGraphNode_t node, struct cudaHostNodeParams *p)
 {
-	return with_node(node, cudaGraphNodeTypeHost, host_get, p);
+	return answer(with_node(node, cudaGraphNodeTypeHost, host_get, p));
 }
 
 API cudaError_t cudaGraphHostNodeSetParams(cudaGraphNode_t node, const struct cudaHostNodeParams *p)
 {
-	return set_node(node, cudaGraphNodeTypeHost, set_host, p);
+	return answer(set_node(node, cudaGraphNodeTypeHost, set_host, p));
 }
 
 static cudaError_t event_get(struct gnode *n, void *arg)
@@ -1243,22 +1257,22 @@ static cudaError_t event_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphEventRecordNodeGetEvent(cudaGraphNode_t node, cudaEvent_t *event)
 {
-	return with_node(node, cudaGraphNodeTypeEventRecord, event_get, event);
+	return answer(with_node(node, cudaGraphNodeTypeEventRecord, event_get, event));
 }
 
 API cudaError_t cudaGraphEventRecordNodeSetEvent(cudaGraphNode_t node, cudaEvent_t event)
 {
-	return set_node(node, cudaGraphNodeTypeEventRecord, set_event_record, event);
+	return answer(set_node(node, cudaGraphNodeTypeEventRecord, set_event_record, event));
 }
 
 API cudaError_t cudaGraphEventWaitNodeGetEvent(cudaGraphNode_t node, cudaEvent_t *event)
 {
-	return with_node(node, cudaGraphNodeTypeWaitEvent, event_get, event);
+	return answer(with_node(node, cudaGraphNodeTypeWaitEvent, event_get, event));
 }
 
 API cudaError_t cudaGraphEventWaitNodeSetEvent(cudaGraphNode_t node, cudaEvent_t event)
 {
-	return set_node(node, cudaGraphNodeTypeWaitEvent, set_event_wait, event);
+	return answer(set_node(node, cudaGraphNodeTypeWaitEvent, set_event_wait, event));
 }
 
 /* The embedded graph itself, as CUDA hands it out (a change to it changes the node). */
@@ -1270,7 +1284,7 @@ static cudaError_t child_get(struct gnode *n, void *arg)
 
 API cudaError_t cudaGraphChildGraphNodeGetGraph(cudaGraphNode_t node, cudaGraph_t *graph)
 {
-	return with_node(node, cudaGraphNodeTypeGraph, child_get, graph);
+	return answer(with_node(node, cudaGraphNodeTypeGraph, child_get, graph));
 }
 
 API cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, enum cudaGraphNodeType *type)
@@ -1278,14 +1292,14 @@ API cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, enum cudaGraphNodeTyp
 	struct gnode *n;
 
 	if (!type)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	pthread_mutex_lock(&lock);
 	if ((n = node_of(node)))
 		*type = n->type;
 	pthread_mutex_unlock(&lock);
 	if (!n)
 		xmig_cl_unsupported("cudaGraphNodeGetType of a captured graph's node");
-	return n ? cudaSuccess : cudaErrorInvalidValue;
+	return answer(n ? cudaSuccess : cudaErrorInvalidValue);
 }
 
 /* Answer a list as CUDA does: *count entries at most filled, the rest NULL, *count the truth. */
@@ -1320,7 +1334,7 @@ API cudaError_t cudaGraphGetRootNodes(cudaGraph_t graph, cudaGraphNode_t *roots,
 	cudaError_t e = cudaSuccess;
 
 	if (!count)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	pthread_mutex_lock(&lock);
 	if (!(b = graph_of(graph)))
 		e = not_built(graph, "cudaGraphGetRootNodes of a captured graph");
@@ -1333,7 +1347,7 @@ API cudaError_t cudaGraphGetRootNodes(cudaGraph_t graph, cudaGraphNode_t *roots,
 		hand_out(v, n, roots, count);
 	pthread_mutex_unlock(&lock);
 	free(v);
-	return e;
+	return answer(e);
 }
 
 /* A node's dependencies (depends 0) or dependents (1); edge data all plain. */
@@ -1372,13 +1386,13 @@ static cudaError_t edges_of(cudaGraphNode_t node, bool dependents, cudaGraphNode
 API cudaError_t cudaGraphNodeGetDependencies(cudaGraphNode_t node, cudaGraphNode_t *deps,
 					     cudaGraphEdgeData *edges, size_t *count)
 {
-	return edges_of(node, false, deps, edges, count);
+	return answer(edges_of(node, false, deps, edges, count));
 }
 
 API cudaError_t cudaGraphNodeGetDependentNodes(cudaGraphNode_t node, cudaGraphNode_t *deps,
 					       cudaGraphEdgeData *edges, size_t *count)
 {
-	return edges_of(node, true, deps, edges, count);
+	return answer(edges_of(node, true, deps, edges, count));
 }
 
 API cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t *from, cudaGraphNode_t *to,
@@ -1389,7 +1403,7 @@ API cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t *from, cuda
 	cudaError_t e = cudaSuccess;
 
 	if (!count || (!from != !to) || (edges && !from))
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	pthread_mutex_lock(&lock);
 	if (!(b = graph_of(graph)))
 		e = not_built(graph, "cudaGraphGetEdges of a captured graph");
@@ -1403,7 +1417,7 @@ API cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t *from, cuda
 			}
 	pthread_mutex_unlock(&lock);
 	if (e)
-		return e;
+		return answer(e);
 	if (from)
 		for (size_t i = k; i < *count; i++)
 			from[i] = to[i] = NULL;
@@ -1492,14 +1506,14 @@ API cudaError_t cudaGraphAddDependencies(cudaGraph_t graph, const cudaGraphNode_
 					 const cudaGraphNode_t *to, const cudaGraphEdgeData *edges,
 					 size_t n)
 {
-	return change_edges(graph, from, to, edges, n, true);
+	return answer(change_edges(graph, from, to, edges, n, true));
 }
 
 API cudaError_t cudaGraphRemoveDependencies(cudaGraph_t graph, const cudaGraphNode_t *from,
 					    const cudaGraphNode_t *to,
 					    const cudaGraphEdgeData *edges, size_t n)
 {
-	return change_edges(graph, from, to, edges, n, false);
+	return answer(change_edges(graph, from, to, edges, n, false));
 }
 
 /* The node and its edges go. */
@@ -1529,7 +1543,7 @@ API cudaError_t cudaGraphDestroyNode(cudaGraphNode_t node)
 		unmake(b);
 	}
 	pthread_mutex_unlock(&lock);
-	return n ? cudaSuccess : cudaErrorInvalidValue;
+	return answer(n ? cudaSuccess : cudaErrorInvalidValue);
 }
 
 /* (an executable graph's copy: its child copied too, not handed out) */
@@ -1551,52 +1565,52 @@ static cudaError_t set_exec_child(struct gnode *n, const void *arg)
 API cudaError_t cudaGraphExecKernelNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 						 const struct cudaKernelNodeParams *p)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeKernel, set_kernel, p);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeKernel, set_kernel, p));
 }
 
 API cudaError_t cudaGraphExecMemcpyNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 						 const struct cudaMemcpy3DParms *p)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeMemcpy, set_copy3d, p);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeMemcpy, set_copy3d, p));
 }
 
 API cudaError_t cudaGraphExecMemcpyNodeSetParams1D(cudaGraphExec_t exec, cudaGraphNode_t node,
 						   void *dst, const void *src, size_t count,
 						   enum cudaMemcpyKind kind)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeMemcpy, set_copy1d,
-			&(struct copy1d){ dst, src, count, kind });
+	return answer(exec_set(exec, node, cudaGraphNodeTypeMemcpy, set_copy1d,
+			&(struct copy1d){ dst, src, count, kind }));
 }
 
 API cudaError_t cudaGraphExecMemsetNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 						 const struct cudaMemsetParams *p)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeMemset, set_memset, p);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeMemset, set_memset, p));
 }
 
 API cudaError_t cudaGraphExecHostNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 					       const struct cudaHostNodeParams *p)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeHost, set_host, p);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeHost, set_host, p));
 }
 
 API cudaError_t cudaGraphExecEventRecordNodeSetEvent(cudaGraphExec_t exec, cudaGraphNode_t node,
 						     cudaEvent_t event)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeEventRecord, set_event_record, event);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeEventRecord, set_event_record, event));
 }
 
 API cudaError_t cudaGraphExecEventWaitNodeSetEvent(cudaGraphExec_t exec, cudaGraphNode_t node,
 						   cudaEvent_t event)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeWaitEvent, set_event_wait, event);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeWaitEvent, set_event_wait, event));
 }
 
 /* (CUDA asks the child to have the node's child's shape: the update refuses it otherwise) */
 API cudaError_t cudaGraphExecChildGraphNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t node,
 						     cudaGraph_t child)
 {
-	return exec_set(exec, node, cudaGraphNodeTypeGraph, set_exec_child, child);
+	return answer(exec_set(exec, node, cudaGraphNodeTypeGraph, set_exec_child, child));
 }
 
 /* ---- the generic entry points (CUDA 12.2's cudaGraphNodeParams) ----------------- */
@@ -1623,66 +1637,66 @@ API cudaError_t cudaGraphAddNode(cudaGraphNode_t *node, cudaGraph_t graph,
 				 size_t ndeps, struct cudaGraphNodeParams *p)
 {
 	if (!p)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	if (!plain_edges(edges, ndeps)) {
 		xmig_cl_unsupported("graph edges with edge data (programmatic launches)");
-		return cudaErrorNotSupported;
+		return answer(cudaErrorNotSupported);
 	}
 	switch (p->type) {
 	case cudaGraphNodeTypeKernel:
-		return cudaGraphAddKernelNode(node, graph, deps, ndeps,
-					      (const struct cudaKernelNodeParams *)&p->kernel);
+		return answer(cudaGraphAddKernelNode(node, graph, deps, ndeps,
+					      (const struct cudaKernelNodeParams *)&p->kernel));
 	case cudaGraphNodeTypeMemcpy:
 		if (p->memcpy.flags)
-			return cudaErrorInvalidValue;
-		return cudaGraphAddMemcpyNode(node, graph, deps, ndeps, &p->memcpy.copyParams);
+			return answer(cudaErrorInvalidValue);
+		return answer(cudaGraphAddMemcpyNode(node, graph, deps, ndeps, &p->memcpy.copyParams));
 	case cudaGraphNodeTypeMemset:
-		return cudaGraphAddMemsetNode(node, graph, deps, ndeps,
-					      (const struct cudaMemsetParams *)&p->memset);
+		return answer(cudaGraphAddMemsetNode(node, graph, deps, ndeps,
+					      (const struct cudaMemsetParams *)&p->memset));
 	case cudaGraphNodeTypeHost:
-		return cudaGraphAddHostNode(node, graph, deps, ndeps,
-					    (const struct cudaHostNodeParams *)&p->host);
+		return answer(cudaGraphAddHostNode(node, graph, deps, ndeps,
+					    (const struct cudaHostNodeParams *)&p->host));
 	case cudaGraphNodeTypeGraph:
 		if (p->graph.ownership != cudaGraphChildGraphOwnershipClone) {
 			xmig_cl_unsupported("a child graph moved into its node (not copied)");
-			return cudaErrorNotSupported;
+			return answer(cudaErrorNotSupported);
 		}
-		return cudaGraphAddChildGraphNode(node, graph, deps, ndeps, p->graph.graph);
+		return answer(cudaGraphAddChildGraphNode(node, graph, deps, ndeps, p->graph.graph));
 	case cudaGraphNodeTypeEmpty:
-		return cudaGraphAddEmptyNode(node, graph, deps, ndeps);
+		return answer(cudaGraphAddEmptyNode(node, graph, deps, ndeps));
 	case cudaGraphNodeTypeEventRecord:
-		return cudaGraphAddEventRecordNode(node, graph, deps, ndeps, p->eventRecord.event);
+		return answer(cudaGraphAddEventRecordNode(node, graph, deps, ndeps, p->eventRecord.event));
 	case cudaGraphNodeTypeWaitEvent:
-		return cudaGraphAddEventWaitNode(node, graph, deps, ndeps, p->eventWait.event);
+		return answer(cudaGraphAddEventWaitNode(node, graph, deps, ndeps, p->eventWait.event));
 	default:
-		return generic_unsupported(p->type);
+		return answer(generic_unsupported(p->type));
 	}
 }
 
 API cudaError_t cudaGraphNodeSetParams(cudaGraphNode_t node, struct cudaGraphNodeParams *p)
 {
 	if (!p)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	switch (p->type) {
 	case cudaGraphNodeTypeKernel:
-		return cudaGraphKernelNodeSetParams(node,
-						    (const struct cudaKernelNodeParams *)&p->kernel);
+		return answer(cudaGraphKernelNodeSetParams(node,
+						    (const struct cudaKernelNodeParams *)&p->kernel));
 	case cudaGraphNodeTypeMemcpy:
-		return p->memcpy.flags ? cudaErrorInvalidValue
-				       : cudaGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
+		return answer(p->memcpy.flags ? cudaErrorInvalidValue
+				       : cudaGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams));
 	case cudaGraphNodeTypeMemset:
-		return cudaGraphMemsetNodeSetParams(node, (const struct cudaMemsetParams *)&p->memset);
+		return answer(cudaGraphMemsetNodeSetParams(node, (const struct cudaMemsetParams *)&p->memset));
 	case cudaGraphNodeTypeHost:
-		return cudaGraphHostNodeSetParams(node, (const struct cudaHostNodeParams *)&p->host);
+		return answer(cudaGraphHostNodeSetParams(node, (const struct cudaHostNodeParams *)&p->host));
 	case cudaGraphNodeTypeEventRecord:
-		return cudaGraphEventRecordNodeSetEvent(node, p->eventRecord.event);
+		return answer(cudaGraphEventRecordNodeSetEvent(node, p->eventRecord.event));
 	case cudaGraphNodeTypeWaitEvent:
-		return cudaGraphEventWaitNodeSetEvent(node, p->eventWait.event);
+		return answer(cudaGraphEventWaitNodeSetEvent(node, p->eventWait.event));
 	case cudaGraphNodeTypeGraph:
 	case cudaGraphNodeTypeEmpty:
-		return cudaErrorInvalidValue;   /* (nothing of theirs may be set so) */
+		return answer(cudaErrorInvalidValue);   /* (nothing of theirs may be set so) */
 	default:
-		return generic_unsupported(p->type);
+		return answer(generic_unsupported(p->type));
 	}
 }
 
@@ -1690,31 +1704,31 @@ API cudaError_t cudaGraphExecNodeSetParams(cudaGraphExec_t exec, cudaGraphNode_t
 					   struct cudaGraphNodeParams *p)
 {
 	if (!p)
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	switch (p->type) {
 	case cudaGraphNodeTypeKernel:
-		return cudaGraphExecKernelNodeSetParams(exec, node, (const struct cudaKernelNodeParams *)
-								    &p->kernel);
+		return answer(cudaGraphExecKernelNodeSetParams(exec, node, (const struct cudaKernelNodeParams *)
+								    &p->kernel));
 	case cudaGraphNodeTypeMemcpy:
-		return p->memcpy.flags ? cudaErrorInvalidValue
+		return answer(p->memcpy.flags ? cudaErrorInvalidValue
 				       : cudaGraphExecMemcpyNodeSetParams(exec, node,
-									  &p->memcpy.copyParams);
+									  &p->memcpy.copyParams));
 	case cudaGraphNodeTypeMemset:
-		return cudaGraphExecMemsetNodeSetParams(exec, node, (const struct cudaMemsetParams *)
-								    &p->memset);
+		return answer(cudaGraphExecMemsetNodeSetParams(exec, node, (const struct cudaMemsetParams *)
+								    &p->memset));
 	case cudaGraphNodeTypeHost:
-		return cudaGraphExecHostNodeSetParams(exec, node, (const struct cudaHostNodeParams *)
-								  &p->host);
+		return answer(cudaGraphExecHostNodeSetParams(exec, node, (const struct cudaHostNodeParams *)
+								  &p->host));
 	case cudaGraphNodeTypeGraph:
-		return cudaGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+		return answer(cudaGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph));
 	case cudaGraphNodeTypeEventRecord:
-		return cudaGraphExecEventRecordNodeSetEvent(exec, node, p->eventRecord.event);
+		return answer(cudaGraphExecEventRecordNodeSetEvent(exec, node, p->eventRecord.event));
 	case cudaGraphNodeTypeWaitEvent:
-		return cudaGraphExecEventWaitNodeSetEvent(exec, node, p->eventWait.event);
+		return answer(cudaGraphExecEventWaitNodeSetEvent(exec, node, p->eventWait.event));
 	case cudaGraphNodeTypeEmpty:
-		return cudaErrorInvalidValue;
+		return answer(cudaErrorInvalidValue);
 	default:
-		return generic_unsupported(p->type);
+		return answer(generic_unsupported(p->type));
 	}
 }
 
