@@ -877,6 +877,15 @@ cudaError_t xmig_cl_record(struct xmig_thread *t, cudaError_t e)
 	return e;
 }
 
+cudaError_t xmig_cl_record_here(cudaError_t e)
+{
+	struct xmig_thread *t;
+
+	if (e && !xmig_cl_enter(&t))
+		xmig_cl_record(t, e);
+	return e;
+}
+
 struct xmig_shm_header *xmig_cl_header(void)
 {
 	return cl.hdr;

@@ -67,6 +67,8 @@ XMIG_CL_API cudaError_t xmig_cl_take_async_error(struct xmig_thread *t);
 XMIG_CL_API cudaError_t xmig_cl_peek_async_error(struct xmig_thread *t);
 /* Remember e as the thread's last error (if nonzero) and return it. */
 XMIG_CL_API cudaError_t xmig_cl_record(struct xmig_thread *t, cudaError_t e);
+/* The same for a call that has not entered (its thread found here). */
+XMIG_CL_API cudaError_t xmig_cl_record_here(cudaError_t e);
 /* The error to return when a call could not be made at all. */
 XMIG_CL_API cudaError_t xmig_cl_lost(void);
 XMIG_CL_API const struct xmig_client_info *xmig_cl_info(void);

@@ -867,14 +867,7 @@ out:
  * A runtime call's answer: an error is also kept as the thread's last
  * error, as every runtime call keeps it (cudaGetLastError).
  */
-static cudaError_t answer(cudaError_t e)
-{
-	struct xmig_thread *t;
-
-	if (e && !xmig_cl_enter(&t))
-		xmig_cl_record(t, e);
-	return e;
-}
+#define answer xmig_cl_record_here
 
 API cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned int flags)
 {

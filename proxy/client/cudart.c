@@ -1113,6 +1113,95 @@ API cudaError_t cudaDeviceCanAccessPeer(int *canAccessPeer, int device, int peer
 	return cudaSuccess;
 }
 
+/*
+ * Peers: a process under xmig sees one device, its own; a copy "between
+ * peers" of it is a device-to-device copy, and peer access to itself is
+ * what the driver says of it (measured on an H200 with one GPU visible).
+ */
+API cudaError_t cudaDeviceEnablePeerAccess(int peerDevice, unsigned int flags)
+{
+	if (flags)
+		return xmig_cl_record_here(cudaErrorInvalidValue);
+	return xmig_cl_record_here(peerDevice == 0 ? cudaErrorPeerAccessUnsupported
+						    : cudaErrorInvalidDevice);
+}
+
+API cudaError_t cudaDeviceDisablePeerAccess(int peerDevice)
+{
+	return xmig_cl_record_here(peerDevice == 0 ? cudaErrorPeerAccessNotEnabled
+						    : cudaErrorInvalidDevice);
+}
+
+static cudaError_t peer_copy(void *dst, int dst_dev, const void *src, int src_dev, size_t count,
+			     cudaStream_t stream, int per_thread, bool sync)
+{
+	if (dst_dev != 0 || src_dev != 0)
+		return xmig_cl_record_here(cudaErrorInvalidDevice);
+	if (!count)
+		return cudaSuccess;
+	if (xmig_cl_classify(dst) != XMIG_MEM_DEVICE || xmig_cl_classify(src) != XMIG_MEM_DEVICE)
+		return xmig_cl_record_here(cudaErrorInvalidValue);
+	return memcpy_any(dst, src, count, stream, per_thread, sync);
+}
+
+API cudaError_t cudaMemcpyPeer(void *dst, int dstDevice, const void *src, int srcDevice,
+			       size_t count)
+{
+	return peer_copy(dst, dstDevice, src, srcDevice, count, NULL, 0, true);
+}
+
+API cudaError_t cudaMemcpyPeerAsync(void *dst, int dstDevice, const void *src, int srcDevice,
+				    size_t count, cudaStream_t stream)
+{
+	return peer_copy(dst, dstDevice, src, srcDevice, count, stream, 0, false);
+}
+
+static cudaError_t peer_3d(const struct cudaMemcpy3DPeerParms *p, struct cudaMemcpy3DParms *q)
+{
+	if (!p)
+		return cudaErrorInvalidValue;
+	if (p->srcDevice != 0 || p->dstDevice != 0)
+		return cudaErrorInvalidDevice;
+	*q = (struct cudaMemcpy3DParms){ .srcArray = p->srcArray, .srcPos = p->srcPos,
+					 .srcPtr = p->srcPtr, .dstArray = p->dstArray,
+					 .dstPos = p->dstPos, .dstPtr = p->dstPtr,
+					 .extent = p->extent, .kind = cudaMemcpyDeviceToDevice };
+	return cudaSuccess;
+}
+
+API cudaError_t cudaMemcpy3DPeer(const struct cudaMemcpy3DPeerParms *p)
+{
+	struct cudaMemcpy3DParms q;
+	cudaError_t e = peer_3d(p, &q);
+
+	return e ? xmig_cl_record_here(e) : cudaMemcpy3D(&q);
+}
+
+API cudaError_t cudaMemcpy3DPeer_ptds(const struct cudaMemcpy3DPeerParms *p)
+{
+	struct cudaMemcpy3DParms q;
+	cudaError_t e = peer_3d(p, &q);
+
+	return e ? xmig_cl_record_here(e) : cudaMemcpy3D_ptds(&q);
+}
+
+API cudaError_t cudaMemcpy3DPeerAsync(const struct cudaMemcpy3DPeerParms *p, cudaStream_t stream)
+{
+	struct cudaMemcpy3DParms q;
+	cudaError_t e = peer_3d(p, &q);
+
+	return e ? xmig_cl_record_here(e) : cudaMemcpy3DAsync(&q, stream);
+}
+
+API cudaError_t cudaMemcpy3DPeerAsync_ptsz(const struct cudaMemcpy3DPeerParms *p,
+					   cudaStream_t stream)
+{
+	struct cudaMemcpy3DParms q;
+	cudaError_t e = peer_3d(p, &q);
+
+	return e ? xmig_cl_record_here(e) : cudaMemcpy3DAsync_ptsz(&q, stream);
+}
+
 API cudaError_t cudaDeviceReset(void)
 {
 	ENTER(t);

@@ -4,7 +4,9 @@
  * gives four-byte banks on every GPU since Maxwell), a stream's device,
  * the device named by its PCI bus id (with and without the domain, in
  * either case; another id refused), and the driver's counterparts through
- * cudaGetDriverEntryPoint.
+ * cudaGetDriverEntryPoint; peer access and peer copies of the device to
+ * itself (plain, async and 3D), and those naming another device or host
+ * memory refused.
  *
  *   device_misc
  */
@@ -57,5 +59,41 @@ int main(void)
 	printf("another bus id: %s\n",
 	       cudaGetErrorName(cudaDeviceGetByPCIBusId(&dev3, "0000:ff:1f.0")));
 	(void)cudaGetLastError();
+
+	/* Peers: the one device and itself (whatever other GPUs the machine has). */
+	{
+		char *a, *b, h[4] = { 0 };
+		int can = -1;
+		struct cudaMemcpy3DPeerParms p = {};
+
+		CK(cudaMalloc(&a, 1 << 16));
+		CK(cudaMalloc(&b, 1 << 16));
+		CK(cudaMemset(a, 7, 1 << 16));
+		CK(cudaMemset(b, 0, 1 << 16));
+		CK(cudaDeviceCanAccessPeer(&can, 0, 0));
+		printf("peer access to itself: can %d, enable %s, with flags %s, disable %s\n", can,
+		       cudaGetErrorName(cudaDeviceEnablePeerAccess(0, 0)),
+		       cudaGetErrorName(cudaDeviceEnablePeerAccess(0, 1)),
+		       cudaGetErrorName(cudaDeviceDisablePeerAccess(0)));
+		CK(cudaMemcpyPeer(b, 0, a, 0, 1 << 12));
+		CK(cudaMemcpyPeerAsync(b + (1 << 12), 0, a, 0, 1 << 12, 0));
+		p.srcPtr = make_cudaPitchedPtr(a, 1024, 1024, 4);
+		p.dstPtr = make_cudaPitchedPtr(b + (1 << 13), 1024, 1024, 4);
+		p.extent = make_cudaExtent(512, 4, 1);
+		CK(cudaMemcpy3DPeer(&p));
+		CK(cudaMemcpy(&h[0], b + 4095, 1, cudaMemcpyDeviceToHost));
+		CK(cudaMemcpy(&h[1], b + (1 << 12) + 4095, 1, cudaMemcpyDeviceToHost));
+		CK(cudaMemcpy(&h[2], b + (1 << 13) + 3 * 1024 + 511, 1, cudaMemcpyDeviceToHost));
+		CK(cudaMemcpy(&h[3], b + (1 << 13) + 3 * 1024 + 512, 1, cudaMemcpyDeviceToHost));
+		printf("peer copies to itself: %d %d, 3D %d then %d past the extent\n", h[0], h[1], h[2],
+		       h[3]);
+		printf("to device -1: %s; from host memory: %s; 3D to device -1: %s\n",
+		       cudaGetErrorName(cudaMemcpyPeer(b, -1, a, 0, 16)),
+		       cudaGetErrorName(cudaMemcpyPeer(b, 0, h, 0, 1)),
+		       (p.dstDevice = -1, cudaGetErrorName(cudaMemcpy3DPeer(&p))));
+		(void)cudaGetLastError();
+		CK(cudaFree(a));
+		CK(cudaFree(b));
+	}
 	return xt_pass();
 }

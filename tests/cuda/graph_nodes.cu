@@ -45,6 +45,8 @@
 #include <cuda.h>
 #include <unistd.h>
 
+#include <stddef.h>
+
 #include "xtest.h"
 
 #define N 5003
@@ -473,7 +475,8 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 	{
 		/* (not misuse: a kernel node with its arguments packed in `extra`, as cuLaunchKernel takes them) */
 		struct { uint32_t *x; int n; uint32_t mul, add; } packed = { r->y, 2, 3, 1 };
-		size_t size = sizeof(packed);
+		/* (the parameters' end, not the struct's padded size: the driver refuses more) */
+		size_t size = offsetof(decltype(packed), add) + sizeof(uint32_t), big = sizeof(packed);
 		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
 				  &size, CU_LAUNCH_PARAM_END };
 		cudaGraph_t pg;
@@ -495,6 +498,10 @@ static void bad_input(struct rig *r, struct nodes *n, cudaStream_t s)
 		CK(cudaStreamSynchronize(s));
 		CK(cudaMemcpy(got, r->y, sizeof(got), cudaMemcpyDeviceToHost));
 		printf("a kernel node with its arguments in extra: 5 became %u %u\n", got[0], got[1]);
+		extra[3] = &big;
+		printf("... with 4 bytes more than its parameters: %s\n",
+		       cudaGetErrorName(cudaGraphAddKernelNode(&k, pg, NULL, 0, &kp)));
+		extra[3] = &size;
 		kp.kernelParams = extra;   /* (both: refused) */
 		printf("... and with kernelParams too: %s\n",
 		       cudaGetErrorName(cudaGraphAddKernelNode(&k, pg, NULL, 0, &kp)));

@@ -51,6 +51,14 @@ for p in vector_add streams_events threads struct_args device_globals pageable_b
 	check "xmig $p is byte-identical to native (status $st)" diff -u "$tmp/$p.native" "$tmp/$p.xmig"
 done
 
+# What misused graph calls return, natively and under xmig (but a node
+# added to a captured graph: xmig fails that loudly).
+"$B/tests/cuda/graph_nodes" --bad-input 2>/dev/null | grep -v "captured graph" >"$tmp/gn-bad.native"
+"$XMIG" run --job t-gn-bad -- "$B/tests/cuda/graph_nodes" --bad-input 2>"$tmp/gn-bad.err" |
+	grep -v "captured graph" >"$tmp/gn-bad.xmig"
+check "graph_nodes --bad-input: misuse answered under xmig as natively" \
+	diff -u "$tmp/gn-bad.native" "$tmp/gn-bad.xmig"
+
 # The driver API with TMA descriptors (encoded by the proxy's driver), and a
 # driver-API module moved between proxies mid-run.
 "$B/tests/cuda/driver_module" --tma >"$tmp/dm-tma.native" 2>"$tmp/dm-tma.native.err"

@@ -210,6 +210,7 @@ a kernel node of no kernel: cudaErrorInvalidDeviceFunction
 a node added to a captured graph: cudaErrorNotSupported
 a chain of 2000 fills added last-first: the last to run left 1999 1999
 a kernel node with its arguments in extra: 5 became 16 16
+... with 4 bytes more than its parameters: cudaErrorInvalidValue
 ... and with kernelParams too: cudaErrorInvalidValue
 a child graph changed through its node: the parent fills 12 12
 PASS graph_nodes"
