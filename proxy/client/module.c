@@ -137,12 +137,12 @@ int xmig_cl_extra_buffer(void *const *extra, uint32_t need, const void **buf)
 			return -1;
 		}
 	}
+	if (sized && size > need)
+		return -2;   /* (the driver takes 1 byte up to the end of the last parameter) */
 	if (!need)
 		return 0;
 	if (!*buf || !sized)
 		return -1;
-	if (size > need)
-		return -2;
 	if (size < need) {
 		if (padded_size < need) {
 			unsigned char *n = realloc(padded, need);
