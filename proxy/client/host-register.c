@@ -20,6 +20,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,67 @@ out:
 	return e;
 }
 
+struct copy_part {
+	char *dst;
+	const char *src;
+	size_t len;
+};
+
+static void *copy_part(void *arg)
+{
+	struct copy_part *c = arg;
+
+	memcpy(c->dst, c->src, c->len);
+	return NULL;
+}
+
+/*
+ * A large copy in parts on threads of its own: most of its time is the
+ * kernel giving each new page, which threads do side by side (256 MiB on
+ * a 2-core machine: 1.25 s on one thread, 0.48 s on two). Whatever thread
+ * cannot start, the caller's does its part.
+ */
+#define COPY_THREADS 8
+#define COPY_PART_MIN (32u << 20)
+
+static void copy_in_parts(char *dst, const char *src, size_t len)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = len / COPY_PART_MIN, per;
+	struct copy_part parts[COPY_THREADS];
+	pthread_t th[COPY_THREADS];
+	bool started[COPY_THREADS] = { false };
+	sigset_t all, old;
+
+	if (n > COPY_THREADS)
+		n = COPY_THREADS;
+	if (cpus > 0 && n > (size_t)cpus)
+		n = (size_t)cpus;
+	if (n < 2) {
+		memcpy(dst, src, len);
+		return;
+	}
+	per = (len / n + 4095) & ~(size_t)4095;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);   /* (the helpers take no signal) */
+	for (size_t i = 0; i < n; i++) {
+		size_t off = i * per;
+
+		parts[i] = (struct copy_part){ dst + off, src + off,
+					       off >= len ? 0 : len - off < per ? len - off : per };
+		if (i > 0)
+			started[i] = pthread_create(&th[i], NULL, copy_part, &parts[i]) == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	copy_part(&parts[0]);
+	for (size_t i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			copy_part(&parts[i]);
+	}
+}
+
 /* The bytes at [lo, lo+len) onto fd (or private anonymous pages, fd < 0), in place. */
 static int move_pages(uint64_t lo, uint64_t len, int prot, int fd)
 {
@@ -108,7 +171,7 @@ static int move_pages(uint64_t lo, uint64_t len, int prot, int fd)
 
 	if (tmp == MAP_FAILED)
 		return -1;
-	memcpy(tmp, (const void *)(uintptr_t)lo, len);
+	copy_in_parts(tmp, (const char *)(uintptr_t)lo, len);
 	if ((prot != (PROT_READ | PROT_WRITE) && mprotect(tmp, len, prot) < 0) ||
 	    mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)lo) ==
 		    MAP_FAILED) {
