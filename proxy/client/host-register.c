@@ -234,6 +234,8 @@ static cudaError_t host_register(struct xmig_thread *t, void *ptr, size_t size, 
 	if (flags & cudaHostRegisterMapped)
 		xmig_cl_note_host_mapped();
 	pthread_mutex_unlock(&register_lock);
+	xmig_debug("cudaHostRegister: %llu bytes at %#llx on shared pages",
+		   (unsigned long long)(hi - lo), (unsigned long long)lo);
 	return cudaSuccess;
 back:
 	if (move_pages(lo, hi - lo, prot, -1) < 0)

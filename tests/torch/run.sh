@@ -184,8 +184,12 @@ print("linear bf16", y.dtype, y.double().sum().item())'
 		# batches copied from pinned memory PyTorch pinned with
 		# cudaHostRegister (its host-register allocator): the range
 		# mapped by every new proxy at its address
-		PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True train mlp-hostreg \
-			"$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 --pinned-batches
+		PYTORCH_CUDA_ALLOC_CONF=pinned_use_cuda_host_register:True XMIG_LOG=debug \
+			train mlp-hostreg "$ROOT/tests/torch/train_mlp.py" --steps 300 --sleep-ms 10 \
+			--pinned-batches
+		# (PyTorch did register its pinned memory, not fall back to cudaHostAlloc)
+		check "mlp-hostreg: PyTorch pinned its batches with cudaHostRegister" \
+			grep -q "cudaHostRegister: [0-9]* bytes" "$D/mlp-hostreg.xmig.err"
 		;;
 	cudacore)
 		if ! python3 -c 'import cuda.core' 2>/dev/null; then
