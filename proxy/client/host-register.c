@@ -259,11 +259,9 @@ static cudaError_t host_unregister(struct xmig_thread *t, void *ptr)
 	if (xmig_hostmem_remove_registered(p, &r) < 0) {
 		pthread_mutex_unlock(&register_lock);
 		/* inside a registered range but not where it began, or pinned memory
-		 * (cudaHostAlloc's): the driver's invalid value */
-		return xmig_hostmem_overlaps_registered(p, 1) ||
-				       xmig_cl_classify(ptr) == XMIG_MEM_PINNED
-			       ? cudaErrorInvalidValue
-			       : cudaErrorHostMemoryNotRegistered;
+		 * (cudaHostAlloc's; both classify pinned): the driver's invalid value */
+		return xmig_cl_classify(ptr) == XMIG_MEM_PINNED ? cudaErrorInvalidValue
+								: cudaErrorHostMemoryNotRegistered;
 	}
 	e = xmig_hostmem_withdraw(t, r.addr);
 	if (move_pages(r.addr, r.size, r.prot, -1) < 0)

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -174,7 +173,7 @@ void xmig_hostmem_release(void)
 
 void xmig_hostmem_privatise_registered_held(void)
 {
-	size_t i = 0;
+	size_t i;
 
 	/*
 	 * Every range private first, and only then the list changed: the list
